@@ -1,0 +1,211 @@
+"""The cluster model a manifest tree describes: namespaces, workloads and NetworkPolicies.
+
+Everything here is immutable and already validated: the loader (``manifests``) is the only
+place that turns untrusted YAML into these types, so the engine never re-checks input.
+Every object keeps the ``Source`` (file and line) it came from, because every statement the
+product makes about access must point at the line responsible for it.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+Labels = tuple[tuple[str, str], ...]  # sorted (key, value) pairs: hashable and canonical
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def labels_of(mapping: Mapping[str, str]) -> Labels:
+    return tuple(sorted(mapping.items()))
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Source:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class Direction(enum.Enum):
+    INGRESS = "Ingress"
+    EGRESS = "Egress"
+
+    @property
+    def field(self) -> str:
+        return self.value.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRequirement:
+    key: str
+    operator: str  # In, NotIn, Exists, DoesNotExist
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if self.operator == "In":
+            return self.key in labels and labels[self.key] in self.values
+        if self.operator == "NotIn":
+            return self.key not in labels or labels[self.key] not in self.values
+        if self.operator == "Exists":
+            return self.key in labels
+        return self.key not in labels  # DoesNotExist
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSelector:
+    """A metav1.LabelSelector; the empty selector matches everything."""
+
+    match_labels: Labels = ()
+    match_expressions: tuple[LabelRequirement, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        for key, value in self.match_labels:
+            if labels.get(key) != value:
+                return False
+        return all(r.matches(labels) for r in self.match_expressions)
+
+    def is_empty(self) -> bool:
+        return not self.match_labels and not self.match_expressions
+
+    def keys(self) -> frozenset[str]:
+        return frozenset(k for k, _ in self.match_labels) | {
+            r.key for r in self.match_expressions
+        }
+
+    def __str__(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.match_labels]
+        for r in self.match_expressions:
+            if r.operator in ("In", "NotIn"):
+                parts.append(f"{r.key} {r.operator.lower()} ({','.join(r.values)})")
+            elif r.operator == "Exists":
+                parts.append(r.key)
+            else:
+                parts.append(f"!{r.key}")
+        return ",".join(parts) if parts else "{}"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerPort:
+    port: int
+    protocol: str = "TCP"
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    name: str
+    labels: Labels
+    source: Source | None = None  # None when only implied by an object that names it
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A Pod or a pod controller; all its replicas share one pod template."""
+
+    kind: str
+    namespace: str
+    name: str
+    labels: Labels
+    ports: tuple[ContainerPort, ...]
+    host_network: bool
+    source: Source
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class IPBlock:
+    cidr: IPNetwork
+    excepts: tuple[IPNetwork, ...] = ()
+
+    def __str__(self) -> str:
+        if not self.excepts:
+            return str(self.cidr)
+        return f"{self.cidr} except {', '.join(map(str, self.excepts))}"
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """One entry of a rule's ``from``/``to``. Either ip_block, or one or both selectors."""
+
+    source: Source
+    pod_selector: LabelSelector | None = None
+    namespace_selector: LabelSelector | None = None
+    ip_block: IPBlock | None = None
+
+    def __str__(self) -> str:
+        if self.ip_block is not None:
+            return f"ipBlock {self.ip_block}"
+        parts = []
+        if self.namespace_selector is not None:
+            parts.append(f"namespaces {self.namespace_selector}")
+        if self.pod_selector is not None:
+            parts.append(f"pods {self.pod_selector}")
+        return " and ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyPort:
+    """One entry of a rule's ``ports``: a number, a range, a name, or a whole protocol."""
+
+    source: Source
+    protocol: str = "TCP"
+    port: int | str | None = None  # None: every port of the protocol
+    end_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRule:
+    """One ingress or egress rule. Empty ``peers``: every peer; empty ``ports``: every port."""
+
+    direction: Direction
+    index: int
+    source: Source
+    peers: tuple[Peer, ...] = ()
+    ports: tuple[PolicyPort, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.direction.field}[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkPolicy:
+    namespace: str
+    name: str
+    pod_selector: LabelSelector
+    policy_types: frozenset[Direction]
+    ingress: tuple[PolicyRule, ...]
+    egress: tuple[PolicyRule, ...]
+    source: Source
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/NetworkPolicy/{self.name}"
+
+    def rules(self, direction: Direction) -> tuple[PolicyRule, ...]:
+        """The rules in force for a direction (rules of an unlisted type are ignored)."""
+        if direction not in self.policy_types:
+            return ()
+        return self.ingress if direction is Direction.INGRESS else self.egress
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """Everything one manifest tree declares."""
+
+    namespaces: tuple[Namespace, ...] = ()
+    workloads: tuple[Workload, ...] = ()
+    policies: tuple[NetworkPolicy, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    def namespace_labels(self) -> dict[str, dict[str, str]]:
+        return {ns.name: dict(ns.labels) for ns in self.namespaces}
