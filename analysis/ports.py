@@ -125,7 +125,7 @@ class ConnectionSet:
     @staticmethod
     def of(mapping: Mapping[str, PortSet]) -> ConnectionSet:
         return ConnectionSet(
-            tuple((p, mapping[p]) for p in PROTOCOLS if p in mapping and mapping[p])
+            tuple((p, mapping[p]) for p in PROTOCOLS if mapping.get(p))
         )
 
     @staticmethod

@@ -1,0 +1,183 @@
+"""The reachability delta between two trees: paths opened, paths closed, and why.
+
+Workloads are matched across trees by (namespace, kind, name); both trees are cut into the
+same external ranges. Endpoints are grouped by the pair (class in base, class in head):
+every endpoint of a group behaves alike on both sides, so each pair of groups is compared
+once and only pairs that have a connection on either side are visited.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from analysis.explain import Cause, explain_closed, explain_opened
+from analysis.ipranges import block_networks
+from analysis.model import IPBlock, IPNetwork, Tree
+from analysis.ports import NO_CONNECTIONS, ConnectionSet
+from analysis.reachability import Endpoint, ReachabilityMap, compute_map
+
+
+@dataclass(frozen=True, slots=True)
+class PathChange:
+    src: Endpoint
+    dst: Endpoint
+    delta: ConnectionSet  # what opened (head - base) or closed (base - head)
+    base: ConnectionSet
+    head: ConnectionSet
+    because: tuple[Cause, ...]
+    src_new: bool = False
+    dst_new: bool = False
+    src_removed: bool = False
+    dst_removed: bool = False
+
+    @property
+    def involves_new_endpoint(self) -> bool:
+        return self.src_new or self.dst_new
+
+
+@dataclass(frozen=True, slots=True)
+class ReachabilityDiff:
+    base: ReachabilityMap
+    head: ReachabilityMap
+    opened: tuple[PathChange, ...]
+    closed: tuple[PathChange, ...]
+    added_endpoints: tuple[Endpoint, ...]  # workloads only in head
+    removed_endpoints: tuple[Endpoint, ...]  # workloads only in base
+
+    @property
+    def widening(self) -> bool:
+        return bool(self.opened)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.opened or self.closed)
+
+
+def tree_networks(tree: Tree) -> list[IPNetwork]:
+    blocks: list[IPBlock] = [
+        peer.ip_block
+        for policy in tree.policies
+        for rule in policy.ingress + policy.egress
+        for peer in rule.peers
+        if peer.ip_block is not None
+    ]
+    return block_networks(blocks)
+
+
+def diff_trees(base: Tree, head: Tree) -> ReachabilityDiff:
+    base_map = compute_map(base, tree_networks(head))
+    head_map = compute_map(head, tree_networks(base))
+    return diff_maps(base_map, head_map)
+
+
+def diff_maps(base: ReachabilityMap, head: ReachabilityMap) -> ReachabilityDiff:
+    groups = _Groups(base, head)
+    candidates: set[tuple[int, int]] = set()
+    for (s, d) in base.class_connections:
+        candidates.update(groups.pairs(groups.by_base, s, d))
+    for (s, d) in head.class_connections:
+        candidates.update(groups.pairs(groups.by_head, s, d))
+
+    opened: list[PathChange] = []
+    closed: list[PathChange] = []
+    for gs, gd in candidates:
+        (bs, hs), (bd, hd) = groups.keys[gs], groups.keys[gd]
+        before = NO_CONNECTIONS if bs is None or bd is None else base.class_connections.get(
+            (bs, bd), NO_CONNECTIONS
+        )
+        after = NO_CONNECTIONS if hs is None or hd is None else head.class_connections.get(
+            (hs, hd), NO_CONNECTIONS
+        )
+        if before == after:
+            continue
+        more, less = after - before, before - after
+        for src in groups.members[gs]:
+            for dst in groups.members[gd]:
+                if more:
+                    opened.append(_change(base, head, src, dst, more, before, after, True))
+                if less:
+                    closed.append(_change(base, head, src, dst, less, before, after, False))
+    order = groups.order
+    opened.sort(key=lambda c: (order[c.src.id], order[c.dst.id]))
+    closed.sort(key=lambda c: (order[c.src.id], order[c.dst.id]))
+    return ReachabilityDiff(
+        base=base,
+        head=head,
+        opened=tuple(opened),
+        closed=tuple(closed),
+        added_endpoints=tuple(e for e in head.endpoints if e.id in groups.only_head),
+        removed_endpoints=tuple(e for e in base.endpoints if e.id in groups.only_base),
+    )
+
+
+def _change(
+    base: ReachabilityMap,
+    head: ReachabilityMap,
+    src: Endpoint,
+    dst: Endpoint,
+    delta: ConnectionSet,
+    before: ConnectionSet,
+    after: ConnectionSet,
+    opened: bool,
+) -> PathChange:
+    if opened:
+        because = explain_opened(base, head, src.id, dst.id, delta)
+    else:
+        because = explain_closed(base, head, src.id, dst.id, delta)
+    return PathChange(
+        src=src,
+        dst=dst,
+        delta=delta,
+        base=before,
+        head=after,
+        because=because,
+        src_new=src.id not in base.index_of,
+        dst_new=dst.id not in base.index_of,
+        src_removed=src.id not in head.index_of,
+        dst_removed=dst.id not in head.index_of,
+    )
+
+
+class _Groups:
+    """Endpoints grouped by (index in base or None, index in head or None)."""
+
+    def __init__(self, base: ReachabilityMap, head: ReachabilityMap) -> None:
+        ids: dict[str, Endpoint] = {}
+        for e in head.endpoints:
+            ids[e.id] = e
+        for e in base.endpoints:
+            ids.setdefault(e.id, e)
+        self.only_head = {i for i in head.index_of if i not in base.index_of}
+        self.only_base = {i for i in base.index_of if i not in head.index_of}
+        ordered = sorted(ids.values(), key=_sort_key)
+        self.order = {e.id: n for n, e in enumerate(ordered)}
+        group_of: dict[tuple[int | None, int | None], int] = {}
+        self.keys: list[tuple[int | None, int | None]] = []
+        self.members: list[list[Endpoint]] = []
+        self.by_base: dict[int, list[int]] = {}
+        self.by_head: dict[int, list[int]] = {}
+        for e in ordered:
+            key = (base.index_of.get(e.id), head.index_of.get(e.id))
+            g = group_of.get(key)
+            if g is None:
+                g = group_of[key] = len(self.keys)
+                self.keys.append(key)
+                self.members.append([])
+                if key[0] is not None:
+                    self.by_base.setdefault(key[0], []).append(g)
+                if key[1] is not None:
+                    self.by_head.setdefault(key[1], []).append(g)
+            self.members[g].append(e)
+
+    @staticmethod
+    def pairs(index: dict[int, list[int]], s: int, d: int) -> Iterable[tuple[int, int]]:
+        return ((gs, gd) for gs in index.get(s, ()) for gd in index.get(d, ()))
+
+
+def _sort_key(e: Endpoint) -> tuple[int, str, str, str, int, str]:
+    if e.is_external:
+        first = ipaddress.ip_network(e.cidrs[0])
+        return (first.version, "", "", "", int(first.network_address), "")
+    return (0, e.namespace, e.kind, e.name, 0, "")

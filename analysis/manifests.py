@@ -1,0 +1,131 @@
+"""Turn manifest files into a validated ``Tree``.
+
+This is the only module that reads untrusted input. It accepts what the Kubernetes API
+server accepts and rejects, with file, line and what to fix, what the API server would
+reject (see docs/semantics.md), so the engine can trust every value it gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from analysis import policies, workloads
+from analysis.errors import ManifestError
+from analysis.model import (
+    NAMESPACE_NAME_LABEL,
+    Namespace,
+    NetworkPolicy,
+    Source,
+    Tree,
+    Workload,
+    labels_of,
+)
+from analysis.validation import Context, string_map
+from analysis.yamldoc import LineDict, YAMLSyntaxError, line_of, parse_documents
+
+__all__ = ["ManifestError", "load_files", "parse_file"]
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def load_files(files: Mapping[str, bytes | str]) -> Tree:
+    """Build the tree from ``{relative path: content}``; non-manifest paths are ignored."""
+    objects: list[tuple[str, LineDict]] = []
+    for path in sorted(files):
+        if path.endswith(MANIFEST_SUFFIXES):
+            objects.extend((path, obj) for obj in parse_file(path, files[path]))
+    return build_tree(objects)
+
+
+def parse_file(path: str, content: bytes | str) -> list[LineDict]:
+    """The Kubernetes objects in one file (``kind: List`` flattened)."""
+    if isinstance(content, bytes):
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(path, 1, f"not UTF-8 text ({exc.reason})") from None
+    else:
+        text = content
+    try:
+        documents = parse_documents(text)
+    except YAMLSyntaxError as exc:
+        raise ManifestError(path, exc.line, exc.message) from None
+    out: list[LineDict] = []
+    for doc in documents:
+        out.extend(_objects(path, doc.data, doc.line))
+    return out
+
+
+def _objects(path: str, data: Any, line: int) -> Iterable[LineDict]:
+    # Documents that are not Kubernetes objects (Helm values, CI configs...) are skipped.
+    if not isinstance(data, LineDict) or "apiVersion" not in data or "kind" not in data:
+        return
+    if data["kind"] == "List" or (isinstance(data["kind"], str) and data["kind"].endswith("List")
+                                  and isinstance(data.get("items"), list)):
+        items = data.get("items") or []
+        if not isinstance(items, list):
+            raise ManifestError(path, line_of(data, line), "`items` of a List must be a list")
+        for item in items:
+            yield from _objects(path, item, line_of(item, line))
+        return
+    yield data
+
+
+def build_tree(objects: Iterable[tuple[str, LineDict]]) -> Tree:
+    namespaces: dict[str, Namespace] = {}
+    found_workloads: list[Workload] = []
+    found_policies: list[NetworkPolicy] = []
+    seen: dict[tuple[str, str, str], Source] = {}
+    for path, obj in objects:
+        ctx = Context(path, line_of(obj, 1))
+        kind = obj.get("kind")
+        if kind == "Namespace" and _is_core(obj):
+            ns = _namespace(ctx, obj)
+            _check_unique(seen, ("", "Namespace", ns.name), ctx)
+            namespaces[ns.name] = ns
+        elif kind in workloads.WORKLOAD_KINDS:
+            wl = workloads.parse_workload(ctx, obj)
+            if wl is not None:
+                _check_unique(seen, (wl.namespace, wl.kind, wl.name), ctx)
+                found_workloads.append(wl)
+        elif kind == "NetworkPolicy" and str(obj.get("apiVersion", "")).startswith(
+            "networking.k8s.io/"
+        ):
+            pol = policies.parse_network_policy(ctx, obj)
+            _check_unique(seen, (pol.namespace, "NetworkPolicy", pol.name), ctx)
+            found_policies.append(pol)
+    for name in {w.namespace for w in found_workloads} | {p.namespace for p in found_policies}:
+        if name not in namespaces:
+            namespaces[name] = Namespace(name, labels_of({NAMESPACE_NAME_LABEL: name}))
+    policies.check_named_ports(found_policies, found_workloads)
+    return Tree(
+        namespaces=tuple(sorted(namespaces.values(), key=lambda n: n.name)),
+        workloads=tuple(sorted(found_workloads, key=lambda w: (w.namespace, w.kind, w.name))),
+        policies=tuple(sorted(found_policies, key=lambda p: (p.namespace, p.name))),
+    )
+
+
+def _is_core(obj: Mapping[str, Any]) -> bool:
+    return obj.get("apiVersion") == "v1"
+
+
+def _check_unique(
+    seen: dict[tuple[str, str, str], Source], key: tuple[str, str, str], ctx: Context
+) -> None:
+    if key in seen:
+        ns, kind, name = key
+        where = f"{ns}/{kind}/{name}" if ns else f"{kind}/{name}"
+        raise ManifestError(
+            ctx.file, ctx.line, f"{where} is already defined at {seen[key]}; names must be unique"
+        )
+    seen[key] = Source(ctx.file, ctx.line)
+
+
+def _namespace(ctx: Context, obj: LineDict) -> Namespace:
+    meta = ctx.mapping(obj, "metadata")
+    name = ctx.name(meta, "metadata.name")
+    labels = string_map(ctx.at(meta), meta.get("labels"), "metadata.labels")
+    # The API server always sets this label to the namespace's own name.
+    labels[NAMESPACE_NAME_LABEL] = name
+    return Namespace(name, labels_of(labels), Source(ctx.file, ctx.line))

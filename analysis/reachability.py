@@ -1,0 +1,123 @@
+"""The reachability map: for every ordered pair of endpoints, the connections allowed.
+
+A connection is allowed iff the source's egress allows it and the destination's ingress
+allows it (docs/semantics.md). The map is computed per pair of pod classes, then read out
+per workload: every workload of a class behaves like the class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from analysis.ipranges import ExternalRange
+from analysis.matcher import Matcher, PodClass, compile_tree
+from analysis.model import Direction, IPNetwork, Tree, Workload
+from analysis.ports import ALL_CONNECTIONS, NO_CONNECTIONS, ConnectionSet
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: str
+    kind: str  # the workload's Kubernetes kind, or "External"
+    namespace: str = ""
+    name: str = ""
+    cidrs: tuple[str, ...] = ()
+
+    @property
+    def is_external(self) -> bool:
+        return self.kind == "External"
+
+    @staticmethod
+    def of_workload(w: Workload) -> Endpoint:
+        return Endpoint(w.id, w.kind, w.namespace, w.name)
+
+    @staticmethod
+    def of_range(r: ExternalRange) -> Endpoint:
+        return Endpoint(r.id, "External", cidrs=r.cidrs)
+
+
+@dataclass(frozen=True, slots=True)
+class ReachabilityMap:
+    """Read-only after construction; the dicts are never mutated."""
+
+    tree: Tree
+    matcher: Matcher
+    endpoints: tuple[Endpoint, ...]  # workloads by (namespace, kind, name), then ranges
+    index_of: dict[str, int]  # endpoint id -> matcher index (class or external range)
+    members: tuple[tuple[int, ...], ...]  # matcher index -> positions in ``endpoints``
+    class_connections: dict[tuple[int, int], ConnectionSet]
+
+    def allowed(self, src_id: str, dst_id: str) -> ConnectionSet:
+        key = (self.index_of[src_id], self.index_of[dst_id])
+        return self.class_connections.get(key, NO_CONNECTIONS)
+
+    def connections(self) -> Iterator[tuple[Endpoint, Endpoint, ConnectionSet]]:
+        """Every pair with something allowed, by source then destination position."""
+        by_src: dict[int, list[tuple[int, ConnectionSet]]] = {}
+        for (s, d), conn in self.class_connections.items():
+            by_src.setdefault(s, []).append((d, conn))
+        for endpoint in self.endpoints:
+            targets = by_src.get(self.index_of[endpoint.id], [])
+            expanded = sorted((dpos, conn) for d, conn in targets for dpos in self.members[d])
+            for dpos, conn in expanded:
+                yield endpoint, self.endpoints[dpos], conn
+
+
+def compute_map(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> ReachabilityMap:
+    """The map of ``tree``; ``extra_networks`` also cut the external ranges (for a diff)."""
+    matcher = compile_tree(tree, extra_networks)
+    workloads = sorted(tree.workloads, key=lambda w: (w.namespace, w.kind, w.name))
+    class_index = {c: i for i, c in enumerate(matcher.classes)}
+    endpoints: list[Endpoint] = []
+    index_of: dict[str, int] = {}
+    members: list[list[int]] = [[] for _ in range(matcher.size)]
+    for w in workloads:
+        idx = class_index[PodClass.of(w)]
+        index_of[w.id] = idx
+        members[idx].append(len(endpoints))
+        endpoints.append(Endpoint.of_workload(w))
+    base = len(matcher.classes)
+    for j, ext in enumerate(matcher.externals):
+        index_of[ext.id] = base + j
+        members[base + j].append(len(endpoints))
+        endpoints.append(Endpoint.of_range(ext))
+    return ReachabilityMap(
+        tree=tree,
+        matcher=matcher,
+        endpoints=tuple(endpoints),
+        index_of=index_of,
+        members=tuple(tuple(m) for m in members),
+        class_connections=class_connections(matcher),
+    )
+
+
+def class_connections(matcher: Matcher) -> dict[tuple[int, int], ConnectionSet]:
+    n_classes = len(matcher.classes)
+    everyone = (1 << matcher.size) - 1
+    pods_only = (1 << n_classes) - 1
+    out: dict[tuple[int, int], ConnectionSet] = {}
+    for dst in range(matcher.size):
+        ingress = matcher.rules(Direction.INGRESS, dst)
+        if ingress is None:
+            candidates = everyone
+        else:
+            candidates = 0
+            for rule in ingress:
+                candidates |= everyone if rule.peers is None else rule.peers
+        if matcher.is_external(dst):
+            candidates &= pods_only  # traffic between two external ranges is not ours
+        for src in _bits(candidates):
+            conn = ALL_CONNECTIONS if ingress is None else matcher.allowed(
+                Direction.INGRESS, src, dst
+            )
+            if not conn:
+                continue
+            conn = conn & matcher.allowed(Direction.EGRESS, src, dst)
+            if conn:
+                out[(src, dst)] = conn
+    return out
+
+
+def _bits(bits: int) -> list[int]:
+    return [i for i, b in enumerate(reversed(bin(bits)[2:])) if b == "1"]

@@ -1,0 +1,65 @@
+"""The JSON contract of ``reachdiff map`` and ``reachdiff diff`` (docs/engine-api.md).
+
+Other tools consume these shapes: fields are only ever added, never renamed or removed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analysis.diff import PathChange, ReachabilityDiff
+from analysis.explain import Cause
+from analysis.reachability import Endpoint, ReachabilityMap
+
+
+def endpoint_json(e: Endpoint) -> dict[str, Any]:
+    if e.is_external:
+        return {"id": e.id, "kind": "External", "cidrs": list(e.cidrs)}
+    return {"id": e.id, "kind": e.kind, "namespace": e.namespace, "name": e.name}
+
+
+def map_to_json(rmap: ReachabilityMap) -> dict[str, Any]:
+    return {
+        "endpoints": [endpoint_json(e) for e in rmap.endpoints],
+        "connections": [
+            {"src": s.id, "dst": d.id, "allowed": conn.to_json()}
+            for s, d, conn in rmap.connections()
+        ],
+    }
+
+
+def cause_json(c: Cause) -> dict[str, Any]:
+    return {
+        "policy": c.policy,
+        "file": c.file,
+        "line": c.line,
+        "direction": c.direction,
+        "rule": c.rule,
+        "tree": c.tree,
+        "reason": c.reason,
+    }
+
+
+def change_json(c: PathChange) -> dict[str, Any]:
+    return {
+        "src": c.src.id,
+        "dst": c.dst.id,
+        "allowed": c.delta.to_json(),
+        "because": [cause_json(x) for x in c.because],
+        "base": c.base.to_json(),
+        "head": c.head.to_json(),
+        "src_new": c.src_new,
+        "dst_new": c.dst_new,
+        "src_removed": c.src_removed,
+        "dst_removed": c.dst_removed,
+    }
+
+
+def diff_to_json(diff: ReachabilityDiff) -> dict[str, Any]:
+    return {
+        "widening": diff.widening,
+        "opened": [change_json(c) for c in diff.opened],
+        "closed": [change_json(c) for c in diff.closed],
+        "added_endpoints": [endpoint_json(e) for e in diff.added_endpoints],
+        "removed_endpoints": [endpoint_json(e) for e in diff.removed_endpoints],
+    }

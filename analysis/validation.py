@@ -1,0 +1,98 @@
+"""Small typed accessors over parsed YAML that fail with a ``ManifestError`` at the right line."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from analysis.errors import ManifestError
+from analysis.yamldoc import LineDict, LineList, line_of
+
+# RFC 1123 label (namespaces) and subdomain (object names), as the API server checks them.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where we are in the input: errors raised through it name this file and line."""
+
+    file: str
+    line: int
+
+    def at(self, node: object) -> Context:
+        line = line_of(node)
+        return Context(self.file, line) if line else self
+
+    def fail(self, message: str) -> NoReturn:
+        raise ManifestError(self.file, self.line, message)
+
+    def mapping(self, obj: LineDict, key: str, *, required: bool = True) -> LineDict:
+        value = obj.get(key)
+        if value is None:
+            if required:
+                self.at(obj).fail(f"`{key}` is missing")
+            empty = LineDict()
+            empty.line = line_of(obj, self.line)
+            return empty
+        if not isinstance(value, LineDict):
+            self.at(obj).fail(f"`{key}` must be a mapping, not {type_name(value)}")
+        return value
+
+    def sequence(self, obj: LineDict, key: str) -> LineList | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, LineList):
+            self.at(obj).fail(f"`{key}` must be a list, not {type_name(value)}")
+        return value
+
+    def name(self, meta: LineDict, field: str) -> str:
+        value = meta.get("name")
+        if not isinstance(value, str) or not value:
+            self.at(meta).fail(f"`{field}` must be a non-empty string")
+        if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+            self.at(meta).fail(
+                f"`{field}` {value!r} is not a valid name (lowercase letters, digits, '-', '.')"
+            )
+        return value
+
+    def namespace(self, meta: LineDict) -> str:
+        value = meta.get("namespace")
+        if value is None or value == "":
+            return "default"
+        if not isinstance(value, str) or len(value) > 63 or not _DNS_LABEL.match(value):
+            self.at(meta).fail(
+                f"`metadata.namespace` {value!r} is not a valid namespace name "
+                "(lowercase letters, digits and '-', at most 63)"
+            )
+        return value
+
+
+def type_name(value: object) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return f"{type(value).__name__} {value!r}"
+
+
+def string_map(ctx: Context, value: Any, field: str) -> dict[str, str]:
+    """A label map: string keys and string values, as the API server requires."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        ctx.at(value).fail(f"`{field}` must be a mapping of strings, not {type_name(value)}")
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            ctx.at(value).fail(f"`{field}` key {key!r} must be a string")
+        if not isinstance(item, str):
+            ctx.at(value).fail(
+                f"`{field}.{key}` must be a string; quote the value ({key}: \"{item}\")"
+            )
+        out[key] = item
+    return out

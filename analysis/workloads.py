@@ -1,0 +1,84 @@
+"""Workloads: the pod template of each kind that runs pods, reduced to what policies see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analysis.model import ContainerPort, Source, Workload, labels_of
+from analysis.ports import PROTOCOLS
+from analysis.validation import Context, string_map, type_name
+from analysis.yamldoc import LineDict, LineList
+
+# kind -> path from the object to its pod template ("" = the object is the pod itself)
+_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": (),
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+WORKLOAD_KINDS = frozenset(_TEMPLATE_PATHS)
+
+
+def parse_workload(ctx: Context, obj: LineDict) -> Workload | None:
+    kind = obj["kind"]
+    if not isinstance(obj.get("apiVersion"), str):
+        ctx.fail("`apiVersion` must be a string")
+    meta = ctx.mapping(obj, "metadata")
+    name = ctx.name(meta, "metadata.name")
+    namespace = ctx.namespace(meta)
+    template: LineDict = obj
+    for key in _TEMPLATE_PATHS[kind]:
+        template = ctx.at(template).mapping(template, key)
+    if kind == "Pod":
+        labels = string_map(ctx.at(meta), meta.get("labels"), "metadata.labels")
+    else:
+        tmeta = ctx.at(template).mapping(template, "metadata", required=False)
+        labels = string_map(ctx.at(tmeta), tmeta.get("labels"), "template.metadata.labels")
+    spec = ctx.at(template).mapping(template, "spec", required=False)
+    host_network = spec.get("hostNetwork", False)
+    if not isinstance(host_network, bool):
+        ctx.at(spec).fail(f"`hostNetwork` must be true or false, not {type_name(host_network)}")
+    return Workload(
+        kind=kind,
+        namespace=namespace,
+        name=name,
+        labels=labels_of(labels),
+        ports=_container_ports(ctx, spec),
+        host_network=host_network,
+        source=Source(ctx.file, ctx.line),
+    )
+
+
+def _container_ports(ctx: Context, spec: LineDict) -> tuple[ContainerPort, ...]:
+    ports: set[ContainerPort] = set()
+    containers: list[Any] = list(ctx.at(spec).sequence(spec, "containers") or [])
+    # Native sidecars (init containers that keep running) serve traffic like containers.
+    for init in ctx.at(spec).sequence(spec, "initContainers") or []:
+        if isinstance(init, LineDict) and init.get("restartPolicy") == "Always":
+            containers.append(init)
+    for container in containers:
+        if not isinstance(container, LineDict):
+            ctx.at(spec).fail(f"a container must be a mapping, not {type_name(container)}")
+        cctx = ctx.at(container)
+        for entry in cctx.sequence(container, "ports") or LineList():
+            ports.add(_container_port(cctx.at(entry), entry))
+    return tuple(sorted(ports, key=lambda p: (p.protocol, p.port, p.name or "")))
+
+
+def _container_port(ctx: Context, entry: Any) -> ContainerPort:
+    if not isinstance(entry, LineDict):
+        ctx.fail(f"a container port must be a mapping, not {type_name(entry)}")
+    number = entry.get("containerPort")
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 65535:
+        ctx.fail(f"`containerPort` must be a number in 1..65535, not {type_name(number)}")
+    protocol = entry.get("protocol", "TCP")
+    if protocol not in PROTOCOLS:
+        ctx.fail(f"container port protocol must be one of TCP, UDP, SCTP, not {protocol!r}")
+    name = entry.get("name")
+    if name is not None and not isinstance(name, str):
+        ctx.fail(f"container port `name` must be a string, not {type_name(name)}")
+    return ContainerPort(port=number, protocol=protocol, name=name or None)
