@@ -151,7 +151,7 @@ class _Groups:
             ids.setdefault(e.id, e)
         self.only_head = {i for i in head.index_of if i not in base.index_of}
         self.only_base = {i for i in base.index_of if i not in head.index_of}
-        ordered = sorted(ids.values(), key=_sort_key)
+        ordered = sorted(ids.values(), key=endpoint_sort_key)
         self.order = {e.id: n for n, e in enumerate(ordered)}
         group_of: dict[tuple[int | None, int | None], int] = {}
         self.keys: list[tuple[int | None, int | None]] = []
@@ -176,7 +176,7 @@ class _Groups:
         return ((gs, gd) for gs in index.get(s, ()) for gd in index.get(d, ()))
 
 
-def _sort_key(e: Endpoint) -> tuple[int, str, str, str, int, str]:
+def endpoint_sort_key(e: Endpoint) -> tuple[int, str, str, str, int, str]:
     if e.is_external:
         first = ipaddress.ip_network(e.cidrs[0])
         return (first.version, "", "", "", int(first.network_address), "")

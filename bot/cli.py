@@ -1,0 +1,140 @@
+"""The ``reachdiff`` command: ``map``, ``diff``, ``review`` and ``serve``.
+
+Exit codes are a contract CI gates on: 0 nothing widened, 1 access widened, 2 bad input
+(the message names file, line and the fix), 3 an internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from analysis.diff import ReachabilityDiff, diff_trees
+from analysis.errors import ManifestError
+from analysis.formats import diff_text, map_csv, map_dot, map_markdown, map_text
+from analysis.manifests import load_files
+from analysis.model import Tree
+from analysis.reachability import ReachabilityMap, compute_map
+from analysis.report import diff_to_json, map_to_json
+from bot.gitrefs import GitError, merge_base, read_ref
+from bot.trees import TreeError, read_directory
+
+EXIT_OK, EXIT_WIDENED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+MAP_FORMATS: dict[str, Callable[[ReachabilityMap], str]] = {
+    "text": map_text,
+    "json": lambda m: json.dumps(map_to_json(m), indent=2) + "\n",
+    "csv": map_csv,
+    "md": map_markdown,
+    "dot": map_dot,
+}
+
+
+def _load_directory(path: str) -> Tree:
+    return load_files(read_directory(path))
+
+
+def _diff_output(diff: ReachabilityDiff, fmt: str, *, title: str | None = None) -> str:
+    if fmt == "json":
+        return json.dumps(diff_to_json(diff), indent=2) + "\n"
+    if fmt == "md":
+        from bot.local_review import diff_markdown
+
+        return diff_markdown(diff, title=title)
+    return diff_text(diff)
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    rmap = compute_map(_load_directory(args.dir))
+    sys.stdout.write(MAP_FORMATS[args.format](rmap))
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    diff = diff_trees(_load_directory(args.base), _load_directory(args.head))
+    sys.stdout.write(_diff_output(diff, args.format))
+    return EXIT_WIDENED if diff.widening else EXIT_OK
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    repo = args.repo
+    base_ref = args.base
+    if args.merge_base:
+        base_ref = merge_base(repo, args.base, args.head)
+    base = read_ref(repo, base_ref, args.path)
+    head = read_ref(repo, args.head, args.path)
+    for warning in base.warnings + head.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    diff = diff_trees(load_files(base.files), load_files(head.files))
+    title = f"{args.base} ({base.commit_sha[:12]}) → {args.head} ({head.commit_sha[:12]})"
+    sys.stdout.write(_diff_output(diff, args.format, title=title))
+    return EXIT_WIDENED if diff.widening else EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.server import serve
+
+    return serve(args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reachdiff",
+        description="Exact Kubernetes NetworkPolicy reachability: map a manifest tree, "
+        "diff two, review a branch. Exit 0: nothing widened; 1: access widened; 2: bad input.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("map", help="who may connect to whom in one manifest tree")
+    p.add_argument("dir")
+    p.add_argument("--format", choices=sorted(MAP_FORMATS), default="text")
+    p.set_defaults(run=cmd_map)
+
+    p = sub.add_parser("diff", help="paths opened and closed between two manifest trees")
+    p.add_argument("base")
+    p.add_argument("head")
+    p.add_argument("--format", choices=["text", "json", "md"], default="text")
+    p.set_defaults(run=cmd_diff)
+
+    p = sub.add_parser(
+        "review",
+        help="review a branch from git objects (no checkout): what merging HEAD into BASE changes",
+    )
+    p.add_argument("path", nargs="?", default=None, help="only manifests below this path")
+    p.add_argument("--base", default="main", help="base ref (default: main)")
+    p.add_argument("--head", default="HEAD", help="head ref (default: HEAD)")
+    p.add_argument("--repo", default=".", help="git repository (default: .)")
+    p.add_argument(
+        "--no-merge-base",
+        dest="merge_base",
+        action="store_false",
+        help="compare BASE itself instead of the merge base of BASE and HEAD",
+    )
+    p.add_argument("--format", choices=["md", "text", "json"], default="md")
+    p.set_defaults(run=cmd_review)
+
+    p = sub.add_parser("serve", help="run the GitHub App webhook server")
+    p.add_argument("--port", type=int, default=None, help="default: $PORT or 8080")
+    p.set_defaults(run=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+        return code
+    except (ManifestError, TreeError, GitError) as err:
+        print(f"reachdiff: error: {err}", file=sys.stderr)
+        return EXIT_INPUT
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as err:  # a bug: say so plainly, without a traceback wall
+        print(f"reachdiff: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
