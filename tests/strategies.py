@@ -1,0 +1,407 @@
+"""Hypothesis strategies for small random clusters, and their rendering as manifest files.
+
+Vocabularies are tiny on purpose: with two label keys and two values, selectors match,
+miss and overlap often, and with a handful of port numbers, ranges and named ports
+collide, which is where reachability engines go wrong.
+
+Every generated tree is valid as the engine defines it: in particular a named port in a
+policy is always a name some container defines (an undefined name is an error).
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import yaml
+from hypothesis import strategies as st
+
+Obj = dict[str, Any]
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+NAMESPACES = ("default", "alpha", "beta")
+POD_KEYS = ("app", "tier")
+NS_KEYS = ("team", "app")  # "app" on namespaces too, so pod/namespace selectors get mixed up
+VALUES = ("a", "b", "")
+PORT_NAMES = ("http", "metrics", "dns")
+PORT_NUMBERS = (53, 80, 81, 443, 8080, 9090)
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+WORKLOAD_NAMES = ("web", "db", "api")
+POLICY_NAMES = ("p1", "p2", "p3", "p4")
+API_VERSION = {
+    "Pod": "v1",
+    "Namespace": "v1",
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1",
+    "Job": "batch/v1",
+    "CronJob": "batch/v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
+}
+V4_CIDRS = ("0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "192.168.0.0/16")
+V6_CIDRS = ("::/0", "2001:db8::/32", "2001:db8:1::/48", "fd00::/8")
+
+
+# ---------------------------------------------------------------------------- leaves
+
+
+def label_maps(keys: Sequence[str], max_size: int = 2) -> st.SearchStrategy[dict[str, str]]:
+    return st.dictionaries(st.sampled_from(keys), st.sampled_from(VALUES), max_size=max_size)
+
+
+@st.composite
+def selectors(draw: Draw, keys: Sequence[str],
+              extra: Mapping[str, Sequence[str]] | None = None) -> Obj:
+    """A LabelSelector: {}, matchLabels, matchExpressions with all four operators, or both.
+
+    ``extra`` adds keys with their own values (the namespace name label)."""
+    extra = extra or {}
+    all_keys = [*keys, *extra]
+
+    def values_of(key: str) -> st.SearchStrategy[str]:
+        return st.sampled_from(tuple(extra.get(key, VALUES)))
+
+    sel: Obj = {}
+    if draw(st.booleans()):
+        key = draw(st.sampled_from(all_keys))
+        sel["matchLabels"] = {key: draw(values_of(key))}
+        if draw(st.integers(0, 3)) == 0:
+            other = draw(st.sampled_from(all_keys))
+            sel["matchLabels"][other] = draw(values_of(other))
+    if draw(st.booleans()):
+        exprs = []
+        for _ in range(draw(st.integers(1, 2))):
+            key = draw(st.sampled_from(all_keys))
+            op = draw(st.sampled_from(("In", "NotIn", "Exists", "DoesNotExist")))
+            expr: Obj = {"key": key, "operator": op}
+            if op in ("In", "NotIn"):
+                expr["values"] = draw(st.lists(values_of(key), min_size=1, max_size=2,
+                                               unique=True))
+            exprs.append(expr)
+        sel["matchExpressions"] = exprs
+    return sel
+
+
+@st.composite
+def container_ports(draw: Draw) -> list[list[Obj]]:
+    """Ports of 1-2 containers; a port name is unique within the pod, as Kubernetes requires."""
+    names = list(PORT_NAMES)
+    containers = []
+    for _ in range(draw(st.integers(1, 2))):
+        ports = []
+        for _ in range(draw(st.integers(0, 3))):
+            port: Obj = {"containerPort": draw(st.sampled_from(PORT_NUMBERS))}
+            proto = draw(st.sampled_from((None, *PROTOCOLS)))
+            if proto is not None:
+                port["protocol"] = proto
+            if names and draw(st.integers(0, 2)) > 0:
+                name = draw(st.sampled_from(names))
+                names.remove(name)
+                port["name"] = name
+            ports.append(port)
+        containers.append(ports)
+    return containers
+
+
+def defined_port_names(objects: Sequence[Obj]) -> set[str]:
+    names: set[str] = set()
+    for obj in objects:
+        if obj["kind"] not in WORKLOAD_KINDS:
+            continue
+        spec = pod_template(obj).get("spec") or {}
+        for c in spec.get("containers") or []:
+            names.update(p["name"] for p in c.get("ports") or [] if "name" in p)
+    return names
+
+
+def pod_template(obj: Obj) -> Obj:
+    """The pod template inside a workload (the object itself for a Pod)."""
+    kind = obj["kind"]
+    if kind == "Pod":
+        return obj
+    if kind == "CronJob":
+        template: Obj = obj["spec"]["jobTemplate"]["spec"]["template"]
+    else:
+        template = obj["spec"]["template"]
+    return template
+
+
+# ---------------------------------------------------------------------------- objects
+
+
+def namespace_object(name: str, labels: dict[str, str]) -> Obj:
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels}}
+
+
+def _metadata(name: str, namespace: str, omit_default: bool) -> Obj:
+    meta: Obj = {"name": name}
+    if not (namespace == "default" and omit_default):
+        meta["namespace"] = namespace
+    return meta
+
+
+@st.composite
+def workloads(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
+    labels = draw(label_maps(POD_KEYS))
+    spec: Obj = {
+        "containers": [
+            {"name": f"c{i}", "image": "registry.example/app:1",
+             **({"ports": ports} if ports else {})}
+            for i, ports in enumerate(draw(container_ports()))
+        ]
+    }
+    if draw(st.integers(0, 5)) == 0:
+        spec["hostNetwork"] = True
+    template: Obj = {"metadata": {"labels": labels} if labels or draw(st.booleans()) else {},
+                     "spec": spec}
+    meta = _metadata(name, namespace, draw(st.booleans()))
+    obj: Obj = {"apiVersion": API_VERSION[kind], "kind": kind, "metadata": meta}
+    if kind == "Pod":
+        if template["metadata"]:
+            meta["labels"] = labels
+        obj["spec"] = spec
+        return obj
+    # A controller's own labels are not its pods' labels: give it decoy ones.
+    decoy = draw(label_maps(POD_KEYS))
+    if decoy:
+        meta["labels"] = decoy
+    selector = {"matchLabels": labels} if labels else {}
+    if kind == "CronJob":
+        obj["spec"] = {"schedule": "*/5 * * * *",
+                       "jobTemplate": {"spec": {"template": template}}}
+    elif kind == "Job":
+        obj["spec"] = {"template": template}
+    else:
+        obj["spec"] = {"selector": selector, "template": template}
+        if kind == "StatefulSet":
+            obj["spec"]["serviceName"] = name
+    return obj
+
+
+@st.composite
+def cidrs_with_excepts(draw: Draw) -> Obj:
+    """An ipBlock: a cidr (v4 or v6) and 0-2 excepts strictly inside it."""
+    pool = draw(st.sampled_from((V4_CIDRS, V6_CIDRS)))
+    net = ipaddress.ip_network(draw(st.sampled_from(pool)))
+    block: Obj = {"cidr": str(net)}
+    excepts: list[str] = []
+    for _ in range(draw(st.integers(0, 2))):
+        inside = [c for c in pool if ipaddress.ip_network(c).subnet_of(net)  # type: ignore[arg-type]
+                  and ipaddress.ip_network(c) != net]
+        if inside and draw(st.booleans()):
+            excepts.append(draw(st.sampled_from(inside)))
+        else:
+            # A random subnet a few bits longer, anywhere inside the cidr.
+            new_prefix = min(net.max_prefixlen, net.prefixlen + draw(st.integers(1, 9)))
+            count = 2 ** (new_prefix - net.prefixlen)
+            index = draw(st.integers(0, count - 1))
+            size = 2 ** (net.max_prefixlen - new_prefix)
+            addr = ipaddress.ip_address(int(net.network_address) + index * size)
+            excepts.append(str(ipaddress.ip_network(f"{addr}/{new_prefix}")))
+    if excepts:
+        block["except"] = sorted(set(excepts), key=excepts.index)
+    return block
+
+
+@st.composite
+def peers(draw: Draw, namespaces: Sequence[str]) -> Obj:
+    shape = draw(st.sampled_from(("pod", "ns", "both", "ip")))
+    if shape == "ip":
+        return {"ipBlock": draw(cidrs_with_excepts())}
+    ns_extra = {"kubernetes.io/metadata.name": tuple(namespaces)}
+    peer: Obj = {}
+    if shape in ("ns", "both"):
+        peer["namespaceSelector"] = draw(selectors(NS_KEYS, ns_extra))
+    if shape in ("pod", "both"):
+        peer["podSelector"] = draw(selectors(POD_KEYS))
+    return peer
+
+
+@st.composite
+def policy_ports(draw: Draw, names: Sequence[str]) -> Obj:
+    entry: Obj = {}
+    proto = draw(st.sampled_from((None, *PROTOCOLS)))
+    if proto is not None:
+        entry["protocol"] = proto
+    shape = draw(st.sampled_from(("number", "range", "name", "none")))
+    if shape == "name" and not names:
+        shape = "number"
+    if shape == "number":
+        entry["port"] = draw(st.sampled_from((*PORT_NUMBERS, 1, 65535)))
+    elif shape == "range":
+        start = draw(st.sampled_from((*PORT_NUMBERS, 1)))
+        entry["port"] = start
+        entry["endPort"] = draw(st.sampled_from(
+            [p for p in (*PORT_NUMBERS, 1, 65535) if p >= start]))
+    elif shape == "name":
+        entry["port"] = draw(st.sampled_from(tuple(names)))
+    return entry  # possibly `{}`: TCP, every port
+
+
+@st.composite
+def rules(draw: Draw, namespaces: Sequence[str], names: Sequence[str], peer_field: str) -> Obj:
+    rule: Obj = {}
+    peer_shape = draw(st.sampled_from(("missing", "empty", "list", "list")))
+    if peer_shape == "empty":
+        rule[peer_field] = []
+    elif peer_shape == "list":
+        rule[peer_field] = draw(st.lists(peers(namespaces), min_size=1, max_size=2))
+    port_shape = draw(st.sampled_from(("missing", "empty", "list", "list")))
+    if port_shape == "empty":
+        rule["ports"] = []
+    elif port_shape == "list":
+        rule["ports"] = draw(st.lists(policy_ports(names), min_size=1, max_size=2))
+    return rule
+
+
+@st.composite
+def policies(draw: Draw, namespace: str, name: str, namespaces: Sequence[str],
+             names: Sequence[str]) -> Obj:
+    spec: Obj = {"podSelector": draw(selectors(POD_KEYS))}
+    for direction, peer_field in (("ingress", "from"), ("egress", "to")):
+        shape = draw(st.sampled_from(("missing", "empty", "rules", "rules")))
+        if shape == "empty":
+            spec[direction] = []
+        elif shape == "rules":
+            spec[direction] = draw(st.lists(rules(namespaces, names, peer_field),
+                                            min_size=1, max_size=2))
+    types = draw(st.sampled_from((None, None, [], ["Ingress"], ["Egress"],
+                                  ["Ingress", "Egress"], ["Egress", "Ingress"])))
+    if types is not None:
+        spec["policyTypes"] = types
+    return {"apiVersion": API_VERSION["NetworkPolicy"], "kind": "NetworkPolicy",
+            "metadata": _metadata(name, namespace, draw(st.booleans())), "spec": spec}
+
+
+@st.composite
+def clusters(draw: Draw) -> list[Obj]:
+    """A list of raw objects: namespaces, 1-5 workloads and 0-4 NetworkPolicies."""
+    namespaces = draw(st.lists(st.sampled_from(NAMESPACES), min_size=1, max_size=3,
+                               unique=True))
+    objects: list[Obj] = []
+    for ns in namespaces:
+        if draw(st.integers(0, 3)) > 0:  # else only implied by the objects in it
+            labels = draw(label_maps(NS_KEYS))
+            if draw(st.integers(0, 9)) == 0:
+                # The API server owns this label; a manifest cannot rename the namespace.
+                labels["kubernetes.io/metadata.name"] = "impostor"
+            objects.append(namespace_object(ns, labels))
+    ids = draw(st.lists(st.tuples(st.sampled_from(namespaces), st.sampled_from(WORKLOAD_KINDS),
+                                  st.sampled_from(WORKLOAD_NAMES)),
+                        min_size=1, max_size=5, unique=True))
+    for ns, kind, name in ids:
+        objects.append(draw(workloads(ns, kind, name)))
+    names = sorted(defined_port_names(objects))
+    pol_ids = draw(st.lists(st.tuples(st.sampled_from(namespaces), st.sampled_from(POLICY_NAMES)),
+                            max_size=4, unique=True))
+    for ns, name in pol_ids:
+        objects.append(draw(policies(ns, name, namespaces, names)))
+    return objects
+
+
+# ---------------------------------------------------------------------------- mutations
+
+
+def _repair_named_ports(objects: list[Obj]) -> None:
+    """Replace policy port names no container defines any more by a number (keeps the tree
+    valid after a mutation removed or changed the only workload defining a name)."""
+    names = defined_port_names(objects)
+    for obj in objects:
+        if obj["kind"] != "NetworkPolicy":
+            continue
+        for direction in ("ingress", "egress"):
+            for rule in obj["spec"].get(direction) or []:
+                for entry in rule.get("ports") or []:
+                    if isinstance(entry.get("port"), str) and entry["port"] not in names:
+                        entry["port"] = 8080
+
+
+@st.composite
+def tree_pairs(draw: Draw) -> tuple[list[Obj], list[Obj]]:
+    """A base cluster and a head cluster derived from it by 1-3 edits."""
+    base = draw(clusters())
+    head = copy.deepcopy(base)
+    namespaces = sorted({(o["metadata"].get("namespace") or "default") for o in head}
+                        | {o["metadata"]["name"] for o in head if o["kind"] == "Namespace"})
+    for _ in range(draw(st.integers(1, 3))):
+        pols = [o for o in head if o["kind"] == "NetworkPolicy"]
+        wls = [o for o in head if o["kind"] in WORKLOAD_KINDS]
+        op = draw(st.sampled_from(("add-policy", "remove-policy", "change-policy",
+                                   "change-selector", "relabel", "add-workload",
+                                   "remove-workload", "relabel-namespace")))
+        names = sorted(defined_port_names(head))
+        if op == "add-policy" or (op in ("remove-policy", "change-policy", "change-selector")
+                                  and not pols):
+            taken = {(o["metadata"].get("namespace") or "default", o["metadata"]["name"])
+                     for o in pols}
+            free = [(ns, n) for ns in namespaces for n in POLICY_NAMES if (ns, n) not in taken]
+            if free:
+                ns, n = draw(st.sampled_from(free))
+                head.append(draw(policies(ns, n, namespaces, names)))
+        elif op == "remove-policy":
+            head.remove(draw(st.sampled_from(pols)))
+        elif op == "change-policy":
+            old = draw(st.sampled_from(pols))
+            ns = old["metadata"].get("namespace") or "default"
+            new = draw(policies(ns, old["metadata"]["name"], namespaces, names))
+            head[head.index(old)] = new
+        elif op == "change-selector":
+            draw(st.sampled_from(pols))["spec"]["podSelector"] = draw(selectors(POD_KEYS))
+        elif op == "relabel" and wls:
+            template = pod_template(draw(st.sampled_from(wls)))
+            template.setdefault("metadata", {})["labels"] = draw(label_maps(POD_KEYS))
+        elif op == "add-workload":
+            taken_w = {(o["metadata"].get("namespace") or "default", o["kind"],
+                        o["metadata"]["name"]) for o in wls}
+            ns = draw(st.sampled_from(namespaces))
+            kind = draw(st.sampled_from(WORKLOAD_KINDS))
+            name = draw(st.sampled_from(("web", "db", "api", "new")))
+            if (ns, kind, name) not in taken_w:
+                head.append(draw(workloads(ns, kind, name)))
+        elif op == "remove-workload" and len(wls) > 1:
+            head.remove(draw(st.sampled_from(wls)))
+        elif op == "relabel-namespace":
+            ns = draw(st.sampled_from(namespaces))
+            labels = draw(label_maps(NS_KEYS))
+            head = [o for o in head if not (o["kind"] == "Namespace"
+                                            and o["metadata"]["name"] == ns)]
+            head.insert(0, namespace_object(ns, labels))
+    _repair_named_ports(head)
+    return base, head
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def _dump(obj: Obj) -> str:
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+
+
+@st.composite
+def manifest_files(draw: Draw, objects: Sequence[Obj]) -> dict[str, str]:
+    """Spread the objects over YAML files: one per object, multi-document files, or a
+    ``kind: List``; sometimes with a leading ``---``, comments or an empty document."""
+    files: dict[str, str] = {}
+    remaining = list(objects)
+    index = 0
+    while remaining:
+        take = draw(st.integers(1, len(remaining)))
+        chunk, remaining = remaining[:take], remaining[take:]
+        index += 1
+        style = draw(st.sampled_from(("docs", "docs", "list")))
+        path = draw(st.sampled_from((f"m{index}.yaml", f"dir/m{index}.yml",
+                                     f"deep/er/m{index}.yaml")))
+        if style == "list":
+            text = _dump({"apiVersion": "v1", "kind": "List", "items": list(chunk)})
+        else:
+            text = "---\n".join(_dump(o) for o in chunk)
+        if draw(st.booleans()):
+            text = "# generated\n---\n" + text
+        if draw(st.integers(0, 4)) == 0:
+            text += "---\n"  # a trailing empty document
+        files[path] = text
+    return files
