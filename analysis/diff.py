@@ -75,20 +75,24 @@ def diff_trees(base: Tree, head: Tree) -> ReachabilityDiff:
 def diff_maps(base: ReachabilityMap, head: ReachabilityMap) -> ReachabilityDiff:
     groups = _Groups(base, head)
     candidates: set[tuple[int, int]] = set()
-    for (s, d) in base.class_connections:
+    for s, d in base.class_connections:
         candidates.update(groups.pairs(groups.by_base, s, d))
-    for (s, d) in head.class_connections:
+    for s, d in head.class_connections:
         candidates.update(groups.pairs(groups.by_head, s, d))
 
     opened: list[PathChange] = []
     closed: list[PathChange] = []
     for gs, gd in candidates:
         (bs, hs), (bd, hd) = groups.keys[gs], groups.keys[gd]
-        before = NO_CONNECTIONS if bs is None or bd is None else base.class_connections.get(
-            (bs, bd), NO_CONNECTIONS
+        before = (
+            NO_CONNECTIONS
+            if bs is None or bd is None
+            else base.class_connections.get((bs, bd), NO_CONNECTIONS)
         )
-        after = NO_CONNECTIONS if hs is None or hd is None else head.class_connections.get(
-            (hs, hd), NO_CONNECTIONS
+        after = (
+            NO_CONNECTIONS
+            if hs is None or hd is None
+            else head.class_connections.get((hs, hd), NO_CONNECTIONS)
         )
         if before == after:
             continue

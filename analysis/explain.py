@@ -35,8 +35,13 @@ class Cause:
     @staticmethod
     def of_rule(policy: NetworkPolicy, rule: PolicyRule, tree: str, reason: str) -> Cause:
         return Cause(
-            policy.id, rule.source.file, rule.source.line, rule.direction.value, rule.label,
-            tree, reason,
+            policy.id,
+            rule.source.file,
+            rule.source.line,
+            rule.direction.value,
+            rule.label,
+            tree,
+            reason,
         )
 
     @staticmethod
@@ -68,7 +73,9 @@ def explain_opened(
         parts = head.matcher.contributions(direction, hs, hd)
         if parts is not None:
             causes.extend(
-                Cause.of_rule(r.policy, r.rule, "head", ALLOWS) for r, ports in parts if ports & need
+                Cause.of_rule(r.policy, r.rule, "head", ALLOWS)
+                for r, ports in parts
+                if ports & need
             )
         elif in_base:
             owner = _owner(direction, bs, bd)
@@ -104,7 +111,9 @@ def explain_closed(
     return _unique(causes)
 
 
-def _isolating(rmap: ReachabilityMap, direction: Direction, owner: int) -> tuple[NetworkPolicy, ...]:
+def _isolating(
+    rmap: ReachabilityMap, direction: Direction, owner: int
+) -> tuple[NetworkPolicy, ...]:
     if rmap.matcher.is_external(owner):
         return ()
     return rmap.matcher.isolating[owner].get(direction, ())

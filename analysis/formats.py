@@ -20,7 +20,9 @@ from analysis.reachability import Endpoint, ReachabilityMap
 Edge = tuple[Endpoint, Endpoint, ConnectionSet]
 
 
-def by_destination(edges: Iterable[Edge]) -> list[tuple[Endpoint, list[tuple[Endpoint, ConnectionSet]]]]:
+def by_destination(
+    edges: Iterable[Edge],
+) -> list[tuple[Endpoint, list[tuple[Endpoint, ConnectionSet]]]]:
     groups: dict[str, tuple[Endpoint, list[tuple[Endpoint, ConnectionSet]]]] = {}
     order: list[str] = []
     for src, dst, conn in edges:

@@ -8,6 +8,7 @@ both, so the same range has the same id on each side.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -60,10 +61,10 @@ def partition(networks: Iterable[IPNetwork]) -> tuple[ExternalRange, ...]:
     for net in networks:
         cuts[net.version].add(int(net.network_address))
         cuts[net.version].add(int(net.broadcast_address) + 1)
-    out = []
+    out: list[ExternalRange] = []
     for version in (4, 6):
         points = sorted(cuts[version])
-        out.extend(ExternalRange(version, a, b - 1) for a, b in zip(points, points[1:], strict=False))
+        out.extend(ExternalRange(version, a, b - 1) for a, b in itertools.pairwise(points))
     return tuple(out)
 
 

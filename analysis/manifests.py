@@ -61,8 +61,11 @@ def _objects(path: str, data: Any, line: int) -> Iterable[LineDict]:
     # Documents that are not Kubernetes objects (Helm values, CI configs...) are skipped.
     if not isinstance(data, LineDict) or "apiVersion" not in data or "kind" not in data:
         return
-    if data["kind"] == "List" or (isinstance(data["kind"], str) and data["kind"].endswith("List")
-                                  and isinstance(data.get("items"), list)):
+    if data["kind"] == "List" or (
+        isinstance(data["kind"], str)
+        and data["kind"].endswith("List")
+        and isinstance(data.get("items"), list)
+    ):
         items = data.get("items") or []
         if not isinstance(items, list):
             raise ManifestError(path, line_of(data, line), "`items` of a List must be a list")

@@ -18,6 +18,7 @@ from analysis.ipranges import ExternalRange, block_networks, partition
 from analysis.model import (
     Direction,
     IPNetwork,
+    LabelRequirement,
     Labels,
     LabelSelector,
     NetworkPolicy,
@@ -188,7 +189,7 @@ def compile_tree(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Matche
 
 
 class _Compiler:
-    """Evaluates selectors once per (namespace or class, selector) and caches the bitsets."""
+    """Evaluates selectors with inverted indexes (label -> class bitset), caching results."""
 
     def __init__(
         self,
@@ -199,39 +200,60 @@ class _Compiler:
         self.classes = classes
         self.externals = externals
         self.ns_labels = ns_labels
-        self.class_labels = [dict(c.labels) for c in classes]
-        self._namespace_cache: dict[LabelSelector, frozenset[str]] = {}
+        # Host-network pods carry labels but no policy can select them.
+        self.selectable = 0
+        self.by_label: dict[tuple[str, str], int] = {}
+        self.by_key: dict[str, int] = {}
+        self.by_namespace: dict[str, int] = {}
+        for i, c in enumerate(classes):
+            bit = 1 << i
+            self.by_namespace[c.namespace] = self.by_namespace.get(c.namespace, 0) | bit
+            if c.host_network:
+                continue
+            self.selectable |= bit
+            for kv in c.labels:
+                self.by_label[kv] = self.by_label.get(kv, 0) | bit
+                self.by_key[kv[0]] = self.by_key.get(kv[0], 0) | bit
+        self._namespace_cache: dict[LabelSelector, int] = {}
         self._pod_cache: dict[LabelSelector, int] = {}
         self._peer_cache: dict[tuple[object, ...], int] = {}
 
-    def namespaces(self, selector: LabelSelector) -> frozenset[str]:
+    def namespaces(self, selector: LabelSelector) -> int:
+        """Bitset of the classes in namespaces whose labels match."""
         hit = self._namespace_cache.get(selector)
         if hit is None:
-            hit = frozenset(n for n, labels in self.ns_labels.items() if selector.matches(labels))
+            hit = 0
+            for name, labels in self.ns_labels.items():
+                if selector.matches(labels):
+                    hit |= self.by_namespace.get(name, 0)
             self._namespace_cache[selector] = hit
         return hit
 
     def pods(self, selector: LabelSelector) -> int:
-        """Bitset of selectable (non-host-network) classes whose labels match."""
+        """Bitset of selectable classes whose labels match (any namespace)."""
         hit = self._pod_cache.get(selector)
         if hit is None:
-            hit = 0
-            for i, c in enumerate(self.classes):
-                if not c.host_network and selector.matches(self.class_labels[i]):
-                    hit |= 1 << i
+            hit = self.selectable
+            for kv in selector.match_labels:
+                hit &= self.by_label.get(kv, 0)
+            for req in selector.match_expressions:
+                hit &= self._requirement(req)
             self._pod_cache[selector] = hit
         return hit
 
-    def in_namespaces(self, names: frozenset[str]) -> int:
-        bits = 0
-        for i, c in enumerate(self.classes):
-            if c.namespace in names:
-                bits |= 1 << i
-        return bits
+    def _requirement(self, req: LabelRequirement) -> int:
+        if req.operator in ("In", "NotIn"):
+            bits = 0
+            for value in req.values:
+                bits |= self.by_label.get((req.key, value), 0)
+            return bits if req.operator == "In" else self.selectable & ~bits
+        bits = self.by_key.get(req.key, 0)
+        return bits if req.operator == "Exists" else self.selectable & ~bits
 
     def selected(self, policy: NetworkPolicy) -> list[int]:
-        bits = self.pods(policy.pod_selector) & self.in_namespaces(frozenset([policy.namespace]))
-        return [i for i in range(len(self.classes)) if (bits >> i) & 1]
+        return bit_indexes(
+            self.pods(policy.pod_selector) & self.by_namespace.get(policy.namespace, 0)
+        )
 
     def peer(self, namespace: str, peer: Peer) -> int:
         # Keyed without the source line: the same peer written twice is evaluated once.
@@ -246,13 +268,12 @@ class _Compiler:
                 if ext.matched_by(peer.ip_block):
                     hit |= 1 << (base + j)
         else:
-            names = (
-                frozenset([namespace])
+            in_namespaces = (
+                self.by_namespace.get(namespace, 0)
                 if peer.namespace_selector is None
                 else self.namespaces(peer.namespace_selector)
             )
-            pods = self.pods(peer.pod_selector or LabelSelector())
-            hit = pods & self.in_namespaces(names)
+            hit = self.pods(peer.pod_selector or LabelSelector()) & in_namespaces
         self._peer_cache[key] = hit
         return hit
 
@@ -271,17 +292,6 @@ class _Compiler:
         )
 
 
-def class_of(workloads: Iterable[Workload], classes: Sequence[PodClass]) -> dict[str, int]:
-    """Endpoint index of each workload id."""
-    index = {c: i for i, c in enumerate(classes)}
-    return {w.id: index[PodClass.of(w)] for w in workloads}
-
-
-__all__ = [
-    "CompiledRule",
-    "Matcher",
-    "PodClass",
-    "class_of",
-    "compile_tree",
-    "resolve_ports",
-]
+def bit_indexes(bits: int) -> list[int]:
+    """Positions of the set bits, ascending (linear in the bit length)."""
+    return [i for i, b in enumerate(reversed(bin(bits)[2:])) if b == "1"]

@@ -74,9 +74,7 @@ class LabelSelector:
         return not self.match_labels and not self.match_expressions
 
     def keys(self) -> frozenset[str]:
-        return frozenset(k for k, _ in self.match_labels) | {
-            r.key for r in self.match_expressions
-        }
+        return frozenset(k for k, _ in self.match_labels) | {r.key for r in self.match_expressions}
 
     def __str__(self) -> str:
         parts = [f"{k}={v}" for k, v in self.match_labels]

@@ -81,11 +81,11 @@ def _rules(ctx: Context, spec: LineDict, direction: Direction) -> tuple[PolicyRu
             rule = LineDict()  # `- ` with nothing: an empty rule, like {}
         if not isinstance(rule, LineDict):
             rctx.fail(f"{direction.field}[{index}] must be a mapping, not {type_name(rule)}")
-        unknown = set(rule) - {peers_key, "ports"}
+        unknown = ", ".join(sorted(map(str, set(rule) - {peers_key, "ports"})))
         if unknown:
             rctx.fail(
-                f"{direction.field}[{index}] has unknown field(s) {', '.join(sorted(map(str, unknown)))}"
-                f"; a {direction.field} rule has `{peers_key}` and `ports`"
+                f"{direction.field}[{index}] has unknown field(s) {unknown}; "
+                f"a {direction.field} rule has `{peers_key}` and `ports`"
             )
         peers = rctx.sequence(rule, peers_key) or LineList()
         ports = rctx.sequence(rule, "ports") or LineList()

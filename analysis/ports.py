@@ -124,9 +124,7 @@ class ConnectionSet:
 
     @staticmethod
     def of(mapping: Mapping[str, PortSet]) -> ConnectionSet:
-        return ConnectionSet(
-            tuple((p, mapping[p]) for p in PROTOCOLS if mapping.get(p))
-        )
+        return ConnectionSet(tuple((p, mapping[p]) for p in PROTOCOLS if mapping.get(p)))
 
     @staticmethod
     def all() -> ConnectionSet:

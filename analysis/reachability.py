@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from analysis.ipranges import ExternalRange
-from analysis.matcher import Matcher, PodClass, compile_tree
+from analysis.matcher import Matcher, PodClass, bit_indexes, compile_tree
 from analysis.model import Direction, IPNetwork, Tree, Workload
 from analysis.ports import ALL_CONNECTIONS, NO_CONNECTIONS, ConnectionSet
 
@@ -107,9 +107,9 @@ def class_connections(matcher: Matcher) -> dict[tuple[int, int], ConnectionSet]:
                 candidates |= everyone if rule.peers is None else rule.peers
         if matcher.is_external(dst):
             candidates &= pods_only  # traffic between two external ranges is not ours
-        for src in _bits(candidates):
-            conn = ALL_CONNECTIONS if ingress is None else matcher.allowed(
-                Direction.INGRESS, src, dst
+        for src in bit_indexes(candidates):
+            conn = (
+                ALL_CONNECTIONS if ingress is None else matcher.allowed(Direction.INGRESS, src, dst)
             )
             if not conn:
                 continue
@@ -117,7 +117,3 @@ def class_connections(matcher: Matcher) -> dict[tuple[int, int], ConnectionSet]:
             if conn:
                 out[(src, dst)] = conn
     return out
-
-
-def _bits(bits: int) -> list[int]:
-    return [i for i, b in enumerate(reversed(bin(bits)[2:])) if b == "1"]

@@ -92,7 +92,7 @@ def string_map(ctx: Context, value: Any, field: str) -> dict[str, str]:
             ctx.at(value).fail(f"`{field}` key {key!r} must be a string")
         if not isinstance(item, str):
             ctx.at(value).fail(
-                f"`{field}.{key}` must be a string; quote the value ({key}: \"{item}\")"
+                f'`{field}.{key}` must be a string; quote the value ({key}: "{item}")'
             )
         out[key] = item
     return out

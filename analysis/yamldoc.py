@@ -30,7 +30,7 @@ class YAMLSyntaxError(Exception):
         self.message = message
 
 
-class LineDict(dict[str, Any]):
+class LineDict(dict[Any, Any]):
     line: int = 0
 
 
@@ -81,8 +81,8 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Iterator[Li
         data.append(loader.construct_object(child, deep=False))
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)  # type: ignore[arg-type]
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)  # type: ignore[arg-type]
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
 @dataclass(frozen=True, slots=True)
