@@ -84,7 +84,7 @@ def map_markdown(rmap: ReachabilityMap) -> str:
 
 
 def map_dot(rmap: ReachabilityMap) -> str:
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     for e in rmap.endpoints:
         graph.add_node(e.id, shape="box" if e.is_external else "ellipse")
     for src, dst, conn in rmap.connections():
@@ -92,7 +92,7 @@ def map_dot(rmap: ReachabilityMap) -> str:
     return to_dot(graph)
 
 
-def to_dot(graph: nx.DiGraph) -> str:
+def to_dot(graph: nx.DiGraph[str]) -> str:
     def quote(text: object) -> str:
         return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
