@@ -51,7 +51,7 @@ class GitTree:
     warnings: tuple[str, ...] = ()
 
 
-def _environment(repo: Path) -> dict[str, str]:
+def _environment(repo: Path, *, discover: bool = False) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
         "LC_ALL": "C",
@@ -65,18 +65,19 @@ def _environment(repo: Path) -> dict[str, str]:
         "GIT_NO_REPLACE_OBJECTS": "1",  # review the objects the commit really names
         "GIT_LITERAL_PATHSPECS": "1",  # a path is a path, never ':(magic)'
         "GIT_PROTOCOL_FROM_USER": "0",
-        # Never walk up into an enclosing repository when repo_dir itself is not one.
-        "GIT_CEILING_DIRECTORIES": str(repo.parent),
     }
+    if not discover:
+        # Never walk up into an enclosing repository when repo_dir itself is not one.
+        env["GIT_CEILING_DIRECTORIES"] = str(repo.parent)
     return env
 
 
-def _run(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+def _run(repo: Path, *args: str, discover: bool = False) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(
             ["git", *_SAFE_CONFIG, *args],
             cwd=repo,
-            env=_environment(repo),
+            env=_environment(repo, discover=discover),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=GIT_TIMEOUT_SECONDS,
@@ -100,6 +101,28 @@ def _repository(repo_dir: str | os.PathLike[str]) -> Path:
     if proc.returncode != 0:
         raise GitError(f"{repo_dir} is not a git repository: {_stderr(proc)}")
     return repo
+
+
+def find_repository(start: str | os.PathLike[str]) -> Path:
+    """The repository containing ``start``: its work tree's top, or the git dir if bare.
+
+    The readers below insist on being handed the repository itself, so that a directory
+    that is not one can never be read through some enclosing repository. This is for a
+    person at a terminal, who may run ``reachdiff review`` from any subdirectory.
+    """
+    here = Path(start).resolve()
+    if not here.is_dir():
+        raise GitError(f"{start} is not a directory")
+    proc = _run(here, "rev-parse", "--is-bare-repository", "--absolute-git-dir", discover=True)
+    if proc.returncode != 0:
+        raise GitError(f"{start} is not in a git repository: {_stderr(proc)}")
+    bare, git_dir = proc.stdout.decode("utf-8", "surrogateescape").splitlines()[:2]
+    if bare == "true":
+        return Path(git_dir)
+    proc = _run(here, "rev-parse", "--show-toplevel", discover=True)
+    if proc.returncode != 0:
+        raise GitError(f"{start} is not in a git work tree: {_stderr(proc)}")
+    return Path(proc.stdout.decode("utf-8", "surrogateescape").strip())
 
 
 def _resolve(repo: Path, ref: str) -> str:

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.gitrefs import GitError, GitTree, merge_base, read_ref, resolve_commit
+from bot.gitrefs import (
+    GitError,
+    GitTree,
+    find_repository,
+    merge_base,
+    read_ref,
+    resolve_commit,
+)
 from bot.trees import TreeLimits, read_directory, read_tarball
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -202,10 +209,23 @@ def test_subdirectory_of_a_repository_is_not_a_repository(repo: Path) -> None:
         read_ref(repo / "clusters", "main")
 
 
+def test_find_repository_walks_up_for_people(repo: Path, tmp_path: Path) -> None:
+    assert find_repository(repo / "clusters" / "prod") == repo.resolve()
+    assert find_repository(repo) == repo.resolve()
+    assert (
+        read_ref(find_repository(repo / "clusters"), "main").files == read_ref(repo, "main").files
+    )
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    with pytest.raises(GitError, match="is not in a git repository"):
+        find_repository(outside)
+
+
 def test_bare_repository(repo: Path, tmp_path: Path) -> None:
     bare = tmp_path / "bare.git"
     git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
     assert read_ref(bare, "main").files == read_ref(repo, "main").files
+    assert find_repository(bare) == bare.resolve()
 
 
 def test_repository_config_never_runs_programs(repo: Path, tmp_path: Path) -> None:
