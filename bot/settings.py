@@ -1,0 +1,348 @@
+"""Per-repository settings: ``.github/reachdiff.yml``, read from the base branch.
+
+The file is optional; without it every default below applies and anyone with write access
+may approve a widening. The shell must read it from the pull request's *base* commit: a PR
+that edits it must not be able to appoint its own approvers.
+
+Example (every key is optional)::
+
+    # which files hold manifests; "**" spans directories, "*" and "?" stay within one
+    paths: ["clusters/**", "apps/*/deploy/*.yaml"]
+    approvers:                 # who may approve a widening; absent: anyone with write access
+      users: [alice, bob]      # GitHub logins (case-insensitive, a leading "@" is allowed)
+      teams: [acme/netsec]     # "org/team-slug"
+    required_approvals: 1      # approvals from the people above the check needs
+    new_workloads_widen: true  # false: paths to/from workloads added by the PR need no approval
+    ignore_namespaces: [sandbox, "dev-*"]  # paths among these namespaces are not reported
+    max_line_comments: 20      # review comments on responsible rules; 0 turns them off
+    diagram: true              # the mermaid graph of changed paths in the PR comment
+
+Validation is strict, because a typo in a security setting must not silently fall back to
+a default: an unknown key, a wrong type or a malformed value raises ``SettingsError``
+naming the key and, where known, the line.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+SETTINGS_PATH = ".github/reachdiff.yml"
+MAX_SETTINGS_BYTES = 64 * 1024
+MAX_LIST_ITEMS = 200
+MAX_REQUIRED_APPROVALS = 50
+MAX_LINE_COMMENTS = 100
+
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
+_TEAM_SLUG = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,98}[A-Za-z0-9_])?")
+# A namespace name (DNS-1123 label) in which "*" may stand for any run of characters.
+_NAMESPACE_GLOB = re.compile(r"[a-z0-9*](?:[-a-z0-9*]{0,61}[a-z0-9*])?")
+_GLOB_CHARS = re.compile(r"[^\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True, slots=True)
+class RepoSettings:
+    paths: tuple[str, ...] = ()  # glob patterns ("clusters/**"); () = whole repo
+    approver_users: frozenset[str] = frozenset()  # lowercased GitHub logins
+    approver_teams: tuple[str, ...] = ()  # "org/team-slug", lowercased
+    required_approvals: int = 1
+    new_workloads_widen: bool = True
+    ignore_namespaces: tuple[str, ...] = ()  # names or "*" globs
+    max_line_comments: int = 20
+    diagram: bool = True
+
+    @property
+    def restricts_approvers(self) -> bool:
+        """False: anyone with write access may approve."""
+        return bool(self.approver_users or self.approver_teams)
+
+    def is_approver_user(self, login: str) -> bool:
+        return login.lower() in self.approver_users
+
+    def namespace_ignored(self, namespace: str) -> bool:
+        return any(_namespace_matcher(p)(namespace) for p in self.ignore_namespaces)
+
+
+class SettingsError(Exception):
+    """A problem in the settings file; ``str()`` names the key and what to fix."""
+
+    def __init__(self, key: str, message: str, line: int | None = None) -> None:
+        super().__init__(key, message, line)
+        self.key = key
+        self.message = message
+        self.line = line
+        self.file = SETTINGS_PATH
+
+    def __str__(self) -> str:
+        where = f"{SETTINGS_PATH}:{self.line}" if self.line else SETTINGS_PATH
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+def path_selected(settings: RepoSettings, path: str) -> bool:
+    """Whether a repository file is one of the manifests the settings select."""
+    if not settings.paths:
+        return True
+    path = path.removeprefix("./")
+    return any(_glob_regex(p).fullmatch(path) is not None for p in settings.paths)
+
+
+def describe_approvers(settings: RepoSettings, *, present: bool) -> str:
+    """Who can approve, as Markdown for ``ReviewContext.approvers_description``.
+
+    Logins and team slugs are validated, so the mentions here are exactly the configured
+    approvers: naming them is how the comment asks them to review.
+    """
+    if not settings.restricts_approvers:
+        if present:
+            return "anyone with write access (no approvers in .github/reachdiff.yml)"
+        return "anyone with write access (no .github/reachdiff.yml)"
+    names = [f"@{u}" for u in sorted(settings.approver_users)]
+    names += [f"a member of @{t}" for t in settings.approver_teams]
+    if len(names) == 1:
+        return names[0]
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def parse_repo_settings(text: str | bytes | None) -> RepoSettings:
+    """Parse and validate the settings file; ``None`` (no file) gives the defaults."""
+    if text is None:
+        return RepoSettings()
+    if len(text) > MAX_SETTINGS_BYTES:
+        raise SettingsError("", f"the file is larger than {MAX_SETTINGS_BYTES // 1024} KiB")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise SettingsError("", f"the file is not UTF-8 (byte {err.start})") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        _check_depth(text)
+        root = loader.get_single_node()
+        return _Reader(loader).settings(root)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise SettingsError("", f"invalid YAML: {err.problem or err.context}", line) from None
+    except yaml.YAMLError as err:
+        raise SettingsError("", f"invalid YAML: {err}") from None
+    except ValueError as err:  # e.g. an integer with more digits than Python converts
+        raise SettingsError("", f"invalid YAML value: {err}") from None
+    finally:
+        loader.dispose()
+
+
+_Node = yaml.Node
+_MAX_DEPTH = 8  # the schema needs 3
+
+
+def _check_depth(text: str) -> None:
+    """Refuse deep nesting from the event stream, before the (recursive) composer sees it."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > _MAX_DEPTH:
+                mark = event.start_mark
+                raise SettingsError("", "nested too deeply",
+                                    mark.line + 1 if mark is not None else None)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+class _Reader:
+    """Walks the YAML node tree so every error can name its key and line."""
+
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self._loader = loader
+
+    def settings(self, root: _Node | None) -> RepoSettings:
+        if root is None or root.tag == "tag:yaml.org,2002:null":  # empty, or only comments
+            return RepoSettings()
+        top = self._mapping(root, "", _TOP_KEYS)
+        out: dict[str, Any] = {}
+        if "paths" in top:
+            out["paths"] = tuple(self._strings(top["paths"], "paths", _check_glob))
+        if "approvers" in top:
+            approvers = self._mapping(top["approvers"], "approvers", ("users", "teams"))
+            if "users" in approvers:
+                users = self._strings(approvers["users"], "approvers.users", _check_login)
+                out["approver_users"] = frozenset(users)
+            if "teams" in approvers:
+                teams = self._strings(approvers["teams"], "approvers.teams", _check_team)
+                out["approver_teams"] = tuple(dict.fromkeys(teams))
+        if "required_approvals" in top:
+            out["required_approvals"] = self._int(
+                top["required_approvals"], "required_approvals", 1, MAX_REQUIRED_APPROVALS
+            )
+        for key in ("new_workloads_widen", "diagram"):
+            if key in top:
+                out[key] = self._bool(top[key], key)
+        if "ignore_namespaces" in top:
+            names = self._strings(top["ignore_namespaces"], "ignore_namespaces", _check_ns)
+            out["ignore_namespaces"] = tuple(dict.fromkeys(names))
+        if "max_line_comments" in top:
+            out["max_line_comments"] = self._int(
+                top["max_line_comments"], "max_line_comments", 0, MAX_LINE_COMMENTS
+            )
+        settings = RepoSettings(**out)
+        _check_satisfiable(settings, top.get("required_approvals"))
+        return settings
+
+    def _mapping(self, node: _Node, key: str, allowed: tuple[str, ...]) -> dict[str, _Node]:
+        if not isinstance(node, yaml.MappingNode):
+            what = f"{key} must be" if key else "the file must be"
+            raise SettingsError(key, f"{what} a mapping of keys to values", _line(node))
+        out: dict[str, _Node] = {}
+        for key_node, value_node in node.value:
+            # Keys are taken as written: a merge key ("<<") is one more unknown key.
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+            full = f"{key}.{name}" if key else name
+            if name not in allowed:
+                choices = ", ".join(allowed)
+                raise SettingsError(full, f"unknown key (expected one of: {choices})",
+                                    _line(key_node))
+            if name in out:
+                raise SettingsError(full, "appears twice", _line(key_node))
+            out[name] = value_node
+        return out
+
+    def _strings(self, node: _Node, key: str, check: Callable[[str], str]) -> list[str]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise SettingsError(key, "must be a list, e.g. [a, b]", _line(node))
+        if len(node.value) > MAX_LIST_ITEMS:
+            raise SettingsError(key, f"has more than {MAX_LIST_ITEMS} entries", _line(node))
+        out = []
+        for item in node.value:
+            value = self._scalar(item)
+            if not isinstance(value, str):
+                raise SettingsError(key, f"entries must be strings, got {_shown(value)} "
+                                    "(quote it)", _line(item))
+            try:
+                out.append(check(value))
+            except ValueError as err:
+                raise SettingsError(key, str(err), _line(item)) from None
+        return out
+
+    def _int(self, node: _Node, key: str, low: int, high: int) -> int:
+        value = self._scalar(node)
+        # bool is an int in Python, but "required_approvals: yes" is a mistake.
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise SettingsError(key, f"must be a whole number, got {_shown(value)}", _line(node))
+        if not low <= value <= high:
+            raise SettingsError(key, f"must be between {low} and {high}, got {value}",
+                                _line(node))
+        return value
+
+    def _bool(self, node: _Node, key: str) -> bool:
+        value = self._scalar(node)
+        if not isinstance(value, bool):
+            raise SettingsError(key, f"must be true or false, got {_shown(value)}", _line(node))
+        return value
+
+    def _scalar(self, node: _Node) -> object:
+        if not isinstance(node, yaml.ScalarNode):
+            return [] if isinstance(node, yaml.SequenceNode) else {}
+        return self._loader.construct_object(node, deep=True)
+
+
+_TOP_KEYS = (
+    "paths",
+    "approvers",
+    "required_approvals",
+    "new_workloads_widen",
+    "ignore_namespaces",
+    "max_line_comments",
+    "diagram",
+)
+
+
+def _line(node: _Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "nothing"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_satisfiable(settings: RepoSettings, node: _Node | None) -> None:
+    # Only users and no teams: more required approvals than users can never be met.
+    if settings.approver_teams or not settings.approver_users:
+        return
+    if settings.required_approvals > len(settings.approver_users):
+        raise SettingsError(
+            "required_approvals",
+            f"{settings.required_approvals} approvals can never come from the "
+            f"{len(settings.approver_users)} users in approvers.users",
+            _line(node) if node is not None else None,
+        )
+
+
+def _check_login(value: str) -> str:
+    login = value.removeprefix("@")
+    if not _LOGIN.fullmatch(login):
+        raise ValueError(f"{_shown(value)} is not a GitHub login")
+    return login.lower()
+
+
+def _check_team(value: str) -> str:
+    org, slash, slug = value.removeprefix("@").partition("/")
+    if not slash or not _LOGIN.fullmatch(org) or not _TEAM_SLUG.fullmatch(slug):
+        raise ValueError(f"{_shown(value)} is not a team as 'org/team-slug', e.g. acme/netsec")
+    return f"{org}/{slug}".lower()
+
+
+def _check_ns(value: str) -> str:
+    if not _NAMESPACE_GLOB.fullmatch(value):
+        raise ValueError(f"{_shown(value)} is not a namespace name (a '*' may stand for any "
+                         "characters)")
+    return value
+
+
+def _check_glob(value: str) -> str:
+    if not value or not _GLOB_CHARS.fullmatch(value) or len(value) > 500:
+        raise ValueError(f"{_shown(value)} is not a file glob")
+    if value.startswith("/") or ".." in value.split("/"):
+        raise ValueError(f"{_shown(value)} must be relative to the repository root, "
+                         "without '..'")
+    if any("**" in seg and seg != "**" for seg in value.split("/")):
+        raise ValueError(f"{_shown(value)}: '**' must be a whole path segment, as in 'a/**/b'")
+    return value.removeprefix("./")
+
+
+@functools.lru_cache(maxsize=512)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """``**`` spans directories (zero or more), ``*`` and ``?`` stay within one; a
+    trailing ``/`` selects everything below a directory."""
+    if pattern.endswith("/"):
+        pattern += "**"
+    parts: list[str] = []
+    segments = pattern.split("/")
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment == "**":
+            parts.append(".*" if last else "(?:[^/]*/)*")
+            continue
+        parts.append("".join(
+            "[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in segment
+        ))
+        if not last:
+            parts.append("/")
+    return re.compile("".join(parts), re.DOTALL)
+
+
+@functools.lru_cache(maxsize=512)
+def _namespace_matcher(pattern: str) -> Callable[[str], bool]:
+    regex = re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+    return lambda name: regex.fullmatch(name) is not None
