@@ -1,0 +1,130 @@
+"""Which pull request reviews count as approvals of a widening.
+
+Rules, in the order they are applied to each reviewer's latest review:
+
+1. Only a reviewer's latest *state-bearing* review counts: ``COMMENTED`` leaves an earlier
+   approval standing, a later ``CHANGES_REQUESTED`` or ``DISMISSED`` revokes it (GitHub
+   turns a dismissed review's own state into ``DISMISSED``).
+2. The pull request's author never approves their own change.
+3. An approval of an older commit does not count: the approver has not seen the head.
+4. The reviewer must be authorized (``is_authorized``, which the shell answers from the
+   repository settings or the reviewer's permission).
+
+Logins are compared case-insensitively, as GitHub does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+APPROVED = "APPROVED"
+CHANGES_REQUESTED = "CHANGES_REQUESTED"
+COMMENTED = "COMMENTED"
+DISMISSED = "DISMISSED"
+_STATE_BEARING = frozenset({APPROVED, CHANGES_REQUESTED, DISMISSED})
+
+WHY_AUTHOR = "is the pull request's author"
+WHY_NOT_AUTHORIZED = "is not an authorized approver"
+WHY_STALE = "approved an older commit"
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    id: int
+    user: str
+    state: str  # as the REST API gives it: APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED
+    commit_id: str
+    submitted_at: str  # ISO 8601, "2024-05-01T12:00:00Z"
+
+    @staticmethod
+    def from_api(obj: Mapping[str, Any]) -> Review | None:
+        """A review from the REST API or a webhook payload (whose states are lowercase).
+
+        ``None`` for reviews that cannot approve: pending ones (not submitted) and those
+        of deleted accounts (``user`` is null).
+        """
+        user = obj.get("user") or {}
+        login = user.get("login") if isinstance(user, Mapping) else None
+        state = str(obj.get("state") or "").upper()
+        if not login or state == "PENDING" or not obj.get("submitted_at"):
+            return None
+        return Review(
+            id=int(obj["id"]),
+            user=str(login),
+            state=state,
+            commit_id=str(obj.get("commit_id") or ""),
+            submitted_at=str(obj["submitted_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalStatus:
+    required: int
+    approved_by: tuple[str, ...]  # authorized approvers whose approval counts
+    ignored: tuple[tuple[str, str], ...]  # (login, why): author / not authorized / stale
+
+    @property
+    def satisfied(self) -> bool:
+        return len(self.approved_by) >= self.required
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.required - len(self.approved_by))
+
+
+def latest_reviews(reviews: Sequence[Review]) -> dict[str, Review]:
+    """Each reviewer's latest state-bearing review, keyed by lowercased login."""
+    latest: dict[str, Review] = {}
+    # The API lists reviews oldest first; sorting makes that an invariant rather than an
+    # assumption (the id breaks ties within one second, ids only grow).
+    for review in sorted(reviews, key=lambda r: (r.submitted_at, r.id)):
+        if review.state.upper() in _STATE_BEARING:
+            latest[review.user.lower()] = review
+    return latest
+
+
+def evaluate_approvals(
+    reviews: Sequence[Review],
+    *,
+    head_sha: str,
+    author: str,
+    is_authorized: Callable[[str], bool],
+    required: int,
+) -> ApprovalStatus:
+    approved: list[str] = []
+    ignored: list[tuple[str, str]] = []
+    for login, review in sorted(latest_reviews(reviews).items()):
+        if review.state.upper() != APPROVED:
+            continue
+        if login == author.lower():
+            ignored.append((review.user, WHY_AUTHOR))
+        elif review.commit_id != head_sha:
+            ignored.append((review.user, f"{WHY_STALE} ({review.commit_id[:7]})"))
+        # Asked last: the answer may cost the shell an API call.
+        elif not is_authorized(review.user):
+            ignored.append((review.user, WHY_NOT_AUTHORIZED))
+        else:
+            approved.append(review.user)
+    return ApprovalStatus(required=required, approved_by=tuple(approved), ignored=tuple(ignored))
+
+
+def reviewers_to_check(
+    reviews: Iterable[Review], *, head_sha: str | None = None, author: str | None = None
+) -> set[str]:
+    """Logins whose authorization the shell must look up before ``evaluate_approvals``.
+
+    Those whose latest review is an approval; given ``head_sha`` and ``author``, only those
+    whose approval could still count (not the author's, not of an older commit).
+    """
+    out = set()
+    for login, review in latest_reviews(list(reviews)).items():
+        if review.state.upper() != APPROVED:
+            continue
+        if author is not None and login == author.lower():
+            continue
+        if head_sha is not None and review.commit_id != head_sha:
+            continue
+        out.add(review.user)
+    return out
