@@ -12,9 +12,9 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from analysis.compiler import tree_networks
 from analysis.explain import Cause, explain_closed, explain_opened
-from analysis.ipranges import block_networks
-from analysis.model import IPBlock, IPNetwork, Tree
+from analysis.model import Tree
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
 from analysis.reachability import Endpoint, ReachabilityMap, compute_map
 
@@ -53,17 +53,6 @@ class ReachabilityDiff:
     @property
     def changed(self) -> bool:
         return bool(self.opened or self.closed)
-
-
-def tree_networks(tree: Tree) -> list[IPNetwork]:
-    blocks: list[IPBlock] = [
-        peer.ip_block
-        for policy in tree.policies
-        for rule in policy.ingress + policy.egress
-        for peer in rule.peers
-        if peer.ip_block is not None
-    ]
-    return block_networks(blocks)
 
 
 def diff_trees(base: Tree, head: Tree) -> ReachabilityDiff:

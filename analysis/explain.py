@@ -1,8 +1,8 @@
-"""Why a path opened or closed: the policy rules (file and line) responsible.
+"""Why a path opened or closed: the rules (file and line) responsible, with their tier.
 
 A connection needs both the source's egress and the destination's ingress, so each
-direction is examined on its own and blamed only for the part of the delta it changed:
-a rule is cited only if it (or its absence) is what made the difference.
+direction is examined on its own and blamed only for the part of the delta it changed; a
+rule is cited only if it (or its absence) made the difference on those ports.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from analysis.model import Direction, NetworkPolicy, PolicyRule
+from analysis.matcher import CompiledAdminRule, CompiledRule, Decision
+from analysis.model import Direction, NetworkPolicy
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
 
 if TYPE_CHECKING:
@@ -18,41 +19,60 @@ if TYPE_CHECKING:
 
 ALLOWS = "allows"  # a head rule that admits the opened path
 NO_LONGER_ISOLATES = "no longer isolates"  # a base policy that isolated the endpoint
+NO_LONGER_DENIES = "no longer denies"  # a base admin rule that denied the path
 NO_LONGER_ALLOWS = "no longer allows"  # a base rule that admitted the closed path
 ISOLATES = "isolates"  # a head policy that newly isolates the endpoint
+DENIES = "denies"  # a head admin rule that denies the path
 
 
 @dataclass(frozen=True, slots=True)
 class Cause:
-    policy: str  # ns/NetworkPolicy/name
+    policy: str  # ns/NetworkPolicy/name, AdminNetworkPolicy/name, BaselineAdminNetworkPolicy/…
     file: str
     line: int
     direction: str  # Ingress / Egress
     rule: str  # ingress[0], egress[1]; "" when the whole policy is the cause
     tree: str  # base / head: which tree file and line point into
     reason: str
-
-    @staticmethod
-    def of_rule(policy: NetworkPolicy, rule: PolicyRule, tree: str, reason: str) -> Cause:
-        return Cause(
-            policy.id,
-            rule.source.file,
-            rule.source.line,
-            rule.direction.value,
-            rule.label,
-            tree,
-            reason,
-        )
-
-    @staticmethod
-    def of_policy(policy: NetworkPolicy, direction: Direction, tree: str, reason: str) -> Cause:
-        return Cause(
-            policy.id, policy.source.file, policy.source.line, direction.value, "", tree, reason
-        )
+    tier: str = (
+        "NetworkPolicy"  # or "AdminNetworkPolicy (priority 10)", "BaselineAdminNetworkPolicy"
+    )
+    action: str = ""  # for admin rules: Allow / Deny
+    rule_name: str = ""  # admin rules have names
 
 
-def _owner(direction: Direction, src: int, dst: int) -> int:
-    return dst if direction is Direction.INGRESS else src
+def _causes(decision: Decision, direction: Direction, tree: str, reason: str) -> list[Cause]:
+    rule = decision.rule
+    if isinstance(rule, CompiledRule):
+        r = rule.rule
+        return [
+            Cause(
+                rule.policy.id, r.source.file, r.source.line, direction.value, r.label, tree, reason
+            )
+        ]
+    if isinstance(rule, CompiledAdminRule):
+        a, p = rule.rule, rule.policy
+        tier = p.kind if p.is_baseline else f"{p.kind} (priority {p.priority})"
+        return [
+            Cause(
+                p.id,
+                a.source.file,
+                a.source.line,
+                direction.value,
+                a.label,
+                tree,
+                reason,
+                tier=tier,
+                action=a.action.value,
+                rule_name=a.name,
+            )
+        ]
+    return [_policy_cause(p, direction, tree, reason) for p in decision.policies]
+
+
+def _policy_cause(policy: NetworkPolicy, direction: Direction, tree: str, reason: str) -> Cause:
+    s = policy.source
+    return Cause(policy.id, s.file, s.line, direction.value, "", tree, reason)
 
 
 def explain_opened(
@@ -62,26 +82,29 @@ def explain_opened(
     in_base = src in base.index_of and dst in base.index_of
     causes: list[Cause] = []
     for direction in Direction:
+        before = NO_CONNECTIONS
         if in_base:
             bs, bd = base.index_of[src], base.index_of[dst]
             before = base.matcher.allowed(direction, bs, bd)
-        else:
-            before = NO_CONNECTIONS
         need = delta - before
         if not need:
             continue
-        parts = head.matcher.contributions(direction, hs, hd)
-        if parts is not None:
-            causes.extend(
-                Cause.of_rule(r.policy, r.rule, "head", ALLOWS)
-                for r, ports in parts
-                if ports & need
-            )
-        elif in_base:
-            owner = _owner(direction, bs, bd)
-            for policy in _isolating(base, direction, owner):
-                causes.append(Cause.of_policy(policy, direction, "base", NO_LONGER_ISOLATES))
-    return _unique(causes)
+        defaulted = NO_CONNECTIONS
+        for dec in head.matcher.verdict(direction, hs, hd).decisions:
+            if dec.action == "Allow" and dec.ports & need:
+                causes += _causes(dec, direction, "head", ALLOWS)
+            elif dec.action == "Default":
+                defaulted = dec.ports & need
+        if not in_base:
+            continue
+        # What used to deny these ports: an admin Deny rule that no longer matches, or (when
+        # nothing decides any more) the policies that isolated the endpoint.
+        for old in base.matcher.verdict(direction, bs, bd).decisions:
+            if old.action == "Deny" and old.ports & need:
+                causes += _causes(old, direction, "base", NO_LONGER_DENIES)
+            elif old.action == "Isolate" and old.ports & defaulted:
+                causes += _causes(old, direction, "base", NO_LONGER_ISOLATES)
+    return tuple(dict.fromkeys(causes))
 
 
 def explain_closed(
@@ -96,28 +119,25 @@ def explain_closed(
         need = delta - head.matcher.allowed(direction, hs, hd)
         if not need:
             continue
-        parts = base.matcher.contributions(direction, bs, bd)
-        if parts is None:
-            was = {p.id for p in _isolating(base, direction, _owner(direction, bs, bd))}
-            for policy in _isolating(head, direction, _owner(direction, hs, hd)):
-                if policy.id not in was:
-                    causes.append(Cause.of_policy(policy, direction, "head", ISOLATES))
-        else:
-            causes.extend(
-                Cause.of_rule(r.policy, r.rule, "base", NO_LONGER_ALLOWS)
-                for r, ports in parts
-                if ports & need
-            )
-    return _unique(causes)
-
-
-def _isolating(
-    rmap: ReachabilityMap, direction: Direction, owner: int
-) -> tuple[NetworkPolicy, ...]:
-    if rmap.matcher.is_external(owner):
-        return ()
-    return rmap.matcher.isolating[owner].get(direction, ())
-
-
-def _unique(causes: list[Cause]) -> tuple[Cause, ...]:
+        owner = bd if direction is Direction.INGRESS else bs
+        was_isolated = set()
+        if not base.matcher.is_external(owner):
+            was_isolated = {p.id for p in base.matcher.isolating[owner].get(direction, ())}
+        explained = NO_CONNECTIONS
+        for dec in head.matcher.verdict(direction, hs, hd).decisions:
+            if not dec.ports & need:
+                continue
+            if dec.action == "Deny":
+                causes += _causes(dec, direction, "head", DENIES)
+                explained = explained | dec.ports
+            elif dec.action == "Isolate":
+                fresh = [p for p in dec.policies if p.id not in was_isolated]
+                causes += [_policy_cause(p, direction, "head", ISOLATES) for p in fresh]
+                if fresh:
+                    explained = explained | dec.ports
+        # Ports a head rule does not explain closed because a base rule stopped applying.
+        unexplained = need - explained
+        for dec in base.matcher.verdict(direction, bs, bd).decisions:
+            if dec.action == "Allow" and dec.ports & unexplained:
+                causes += _causes(dec, direction, "base", NO_LONGER_ALLOWS)
     return tuple(dict.fromkeys(causes))

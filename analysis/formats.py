@@ -109,6 +109,11 @@ def to_dot(graph: nx.DiGraph[str]) -> str:
 def cause_text(c: Cause) -> str:
     where = f"{c.file}:{c.line}"
     what = f"{c.policy} {c.rule}".rstrip()
+    if c.action:
+        named = f' "{c.rule_name}"' if c.rule_name else ""
+        if c.tree == "base":
+            return f"{c.tier}: {what}{named} → {c.action} no longer applies (base {where})"
+        return f"{c.tier}: {what}{named} → {c.action} ({where})"
     if c.reason == "allows":
         return f"{what} ({where})"
     return f"{what} {c.reason} ({c.tree} {where})"

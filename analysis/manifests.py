@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from analysis import policies, workloads
+from analysis import adminpolicies, policies, workloads
 from analysis.errors import ManifestError
 from analysis.model import (
     NAMESPACE_NAME_LABEL,
+    AdminPolicy,
     Namespace,
     NetworkPolicy,
     Source,
@@ -79,6 +80,7 @@ def build_tree(objects: Iterable[tuple[str, LineDict]]) -> Tree:
     namespaces: dict[str, Namespace] = {}
     found_workloads: list[Workload] = []
     found_policies: list[NetworkPolicy] = []
+    found_admin: list[AdminPolicy] = []
     seen: dict[tuple[str, str, str], Source] = {}
     for path, obj in objects:
         ctx = Context(path, line_of(obj, 1))
@@ -98,14 +100,23 @@ def build_tree(objects: Iterable[tuple[str, LineDict]]) -> Tree:
             pol = policies.parse_network_policy(ctx, obj)
             _check_unique(seen, (pol.namespace, "NetworkPolicy", pol.name), ctx)
             found_policies.append(pol)
+        elif kind in adminpolicies.ADMIN_KINDS and str(obj.get("apiVersion", "")).startswith(
+            "policy.networking.k8s.io/"
+        ):
+            admin = adminpolicies.parse_admin_policy(ctx, obj)
+            _check_unique(seen, ("", admin.kind, admin.name), ctx)
+            found_admin.append(admin)
     for name in {w.namespace for w in found_workloads} | {p.namespace for p in found_policies}:
         if name not in namespaces:
             namespaces[name] = Namespace(name, labels_of({NAMESPACE_NAME_LABEL: name}))
     policies.check_named_ports(found_policies, found_workloads)
+    ordered_admin, warnings = adminpolicies.evaluation_order(found_admin)
     return Tree(
         namespaces=tuple(sorted(namespaces.values(), key=lambda n: n.name)),
         workloads=tuple(sorted(found_workloads, key=lambda w: (w.namespace, w.kind, w.name))),
         policies=tuple(sorted(found_policies, key=lambda p: (p.namespace, p.name))),
+        admin_policies=ordered_admin,
+        warnings=warnings,
     )
 
 

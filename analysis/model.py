@@ -203,7 +203,85 @@ class Tree:
     namespaces: tuple[Namespace, ...] = ()
     workloads: tuple[Workload, ...] = ()
     policies: tuple[NetworkPolicy, ...] = ()
+    admin_policies: tuple[AdminPolicy, ...] = ()  # ANPs by priority, then the BANP
     warnings: tuple[str, ...] = field(default=())
 
     def namespace_labels(self) -> dict[str, dict[str, str]]:
         return {ns.name: dict(ns.labels) for ns in self.namespaces}
+
+
+# --- AdminNetworkPolicy / BaselineAdminNetworkPolicy (policy.networking.k8s.io/v1alpha1) ---
+
+
+class AdminAction(enum.Enum):
+    ALLOW = "Allow"
+    DENY = "Deny"
+    PASS = "Pass"  # ANP only: hand the decision to NetworkPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class AdminPeer:
+    """One ANP/BANP peer. ``namespaces``: every pod in matching namespaces; ``pods``: the
+    pod selector within matching namespaces; ``networks`` (egress): CIDRs; ``nodes``
+    (egress): node selector, which no manifest endpoint matches (nodes are not modelled)."""
+
+    source: Source
+    kind: str  # namespaces | pods | networks | nodes
+    namespace_selector: LabelSelector | None = None
+    pod_selector: LabelSelector | None = None
+    networks: tuple[IPNetwork, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AdminPort:
+    """portNumber (start == end), portRange, or namedPort (``name``, any protocol)."""
+
+    source: Source
+    protocol: str = "TCP"
+    start: int = 0
+    end: int = 0
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdminRule:
+    direction: Direction
+    index: int
+    name: str
+    action: AdminAction
+    source: Source
+    peers: tuple[AdminPeer, ...]
+    ports: tuple[AdminPort, ...] | None  # None: every port
+
+    @property
+    def label(self) -> str:
+        return f"{self.direction.field}[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class AdminPolicy:
+    """A cluster-scoped AdminNetworkPolicy, or the BaselineAdminNetworkPolicy ``default``."""
+
+    kind: str  # AdminNetworkPolicy | BaselineAdminNetworkPolicy
+    name: str
+    priority: int | None  # None for the baseline
+    subject_namespaces: LabelSelector
+    subject_pods: LabelSelector | None  # None: every pod of the subject namespaces
+    ingress: tuple[AdminRule, ...]
+    egress: tuple[AdminRule, ...]
+    source: Source
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.kind == "BaselineAdminNetworkPolicy"
+
+    @property
+    def tier(self) -> str:
+        return "BANP" if self.is_baseline else f"ANP (priority {self.priority})"
+
+    def rules(self, direction: Direction) -> tuple[AdminRule, ...]:
+        return self.ingress if direction is Direction.INGRESS else self.egress

@@ -27,7 +27,7 @@ from analysis.yamldoc import LineDict, LineList
 
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 # IANA_SVC_NAME as the API server checks port names.
-_PORT_NAME = re.compile(r"^(?=.*[a-z])(?!.*--)[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+PORT_NAME = re.compile(r"^(?=.*[a-z])(?!.*--)[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def parse_network_policy(ctx: Context, obj: LineDict) -> NetworkPolicy:
@@ -183,7 +183,7 @@ def _port(ctx: Context, entry: Any) -> PolicyPort:
             ctx.fail(f"port {port} is outside 1..65535")
     elif port.isdigit():
         ctx.fail(f"port {port!r} is a quoted number; write it unquoted (port: {port})")
-    elif len(port) > 15 or not _PORT_NAME.match(port):
+    elif len(port) > 15 or not PORT_NAME.match(port):
         ctx.fail(
             f"port {port!r} is neither a number nor a valid port name "
             "(at most 15 lowercase letters, digits and '-', with at least one letter)"

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from analysis.compiler import compile_tree
 from analysis.ipranges import ExternalRange
-from analysis.matcher import Matcher, PodClass, bit_indexes, compile_tree
+from analysis.matcher import Matcher, PodClass, bit_indexes
 from analysis.model import Direction, IPNetwork, Tree, Workload
-from analysis.ports import ALL_CONNECTIONS, NO_CONNECTIONS, ConnectionSet
+from analysis.ports import NO_CONNECTIONS, ConnectionSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ def class_connections(matcher: Matcher) -> dict[tuple[int, int], ConnectionSet]:
     out: dict[tuple[int, int], ConnectionSet] = {}
     for dst in range(matcher.size):
         ingress = matcher.rules(Direction.INGRESS, dst)
-        if ingress is None:
+        if ingress is None or matcher.has_admin(Direction.INGRESS, dst):
             candidates = everyone
         else:
             candidates = 0
@@ -108,9 +109,7 @@ def class_connections(matcher: Matcher) -> dict[tuple[int, int], ConnectionSet]:
         if matcher.is_external(dst):
             candidates &= pods_only  # traffic between two external ranges is not ours
         for src in bit_indexes(candidates):
-            conn = (
-                ALL_CONNECTIONS if ingress is None else matcher.allowed(Direction.INGRESS, src, dst)
-            )
+            conn = matcher.allowed(Direction.INGRESS, src, dst)
             if not conn:
                 continue
             conn = conn & matcher.allowed(Direction.EGRESS, src, dst)

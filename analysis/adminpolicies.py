@@ -1,0 +1,199 @@
+"""AdminNetworkPolicy and BaselineAdminNetworkPolicy (policy.networking.k8s.io/v1alpha1),
+validated as the CRD's schema and CEL rules validate them."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from typing import Any
+
+from analysis.model import (
+    AdminAction,
+    AdminPeer,
+    AdminPolicy,
+    AdminPort,
+    AdminRule,
+    Direction,
+    IPNetwork,
+    LabelSelector,
+    Source,
+)
+from analysis.policies import PORT_NAME, parse_selector
+from analysis.ports import PROTOCOLS
+from analysis.validation import Context, type_name
+from analysis.yamldoc import LineDict
+
+ADMIN_KINDS = frozenset({"AdminNetworkPolicy", "BaselineAdminNetworkPolicy"})
+_MAX_RULES = 100
+
+
+def parse_admin_policy(ctx: Context, obj: LineDict) -> AdminPolicy:
+    kind = obj["kind"]
+    baseline = kind == "BaselineAdminNetworkPolicy"
+    meta = ctx.mapping(obj, "metadata")
+    name = ctx.name(meta, "metadata.name")
+    if baseline and name != "default":
+        ctx.at(meta).fail(
+            "a BaselineAdminNetworkPolicy must be named `default` (it is a singleton)"
+        )
+    spec = ctx.mapping(obj, "spec")
+    sctx = ctx.at(spec)
+    priority = None
+    if not baseline:
+        priority = spec.get("priority")
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 1000:
+            sctx.fail(f"`spec.priority` must be a number in 0..1000, not {type_name(priority)}")
+    namespaces, pods = _subject(sctx, sctx.mapping(spec, "subject"))
+    actions = ("Allow", "Deny") if baseline else ("Allow", "Deny", "Pass")
+    return AdminPolicy(
+        kind=kind,
+        name=name,
+        priority=priority,
+        subject_namespaces=namespaces,
+        subject_pods=pods,
+        ingress=_rules(sctx, spec, Direction.INGRESS, actions),
+        egress=_rules(sctx, spec, Direction.EGRESS, actions),
+        source=Source(ctx.file, ctx.line),
+    )
+
+
+def _one_of(ctx: Context, value: LineDict, allowed: tuple[str, ...], what: str) -> str:
+    present = [k for k in allowed if value.get(k) is not None]
+    unknown = set(value) - set(allowed)
+    if unknown or len(present) != 1:
+        ctx.fail(f"{what} must set exactly one of {', '.join(allowed)}")
+    return present[0]
+
+
+def _subject(ctx: Context, subject: LineDict) -> tuple[LabelSelector, LabelSelector | None]:
+    sctx = ctx.at(subject)
+    which = _one_of(sctx, subject, ("namespaces", "pods"), "`spec.subject`")
+    if which == "namespaces":
+        return parse_selector(sctx, subject["namespaces"], "subject.namespaces"), None
+    pods = sctx.mapping(subject, "pods")
+    pctx = sctx.at(pods)
+    return (
+        parse_selector(pctx, pctx.mapping(pods, "namespaceSelector"), "namespaceSelector"),
+        parse_selector(pctx, pctx.mapping(pods, "podSelector"), "podSelector"),
+    )
+
+
+def _rules(
+    ctx: Context, spec: LineDict, direction: Direction, actions: tuple[str, ...]
+) -> tuple[AdminRule, ...]:
+    rules: list[Any] = ctx.sequence(spec, direction.field) or []
+    if len(rules) > _MAX_RULES:
+        ctx.fail(f"at most {_MAX_RULES} {direction.field} rules are allowed")
+    peers_key = "from" if direction is Direction.INGRESS else "to"
+    peer_kinds = (
+        ("namespaces", "pods")
+        if direction is Direction.INGRESS
+        else ("namespaces", "pods", "nodes", "networks")
+    )
+    out = []
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, LineDict):
+            ctx.at(rules).fail(f"{direction.field}[{index}] must be a mapping")
+        rctx = ctx.at(rule)
+        action = rule.get("action")
+        if action not in actions:
+            rctx.fail(f"`action` must be one of {', '.join(actions)}, not {action!r}")
+        name = rule.get("name", "")
+        if not isinstance(name, str) or len(name) > 100:
+            rctx.fail("rule `name` must be a string of at most 100 characters")
+        peers = rctx.sequence(rule, peers_key)
+        if not peers:
+            rctx.fail(f"`{peers_key}` needs at least one peer (ANP rules always name their peers)")
+        ports = rctx.sequence(rule, "ports")
+        if ports is not None and not ports:
+            rctx.fail("`ports` must not be empty when present; omit it to match every port")
+        out.append(
+            AdminRule(
+                direction=direction,
+                index=index,
+                name=name,
+                action=AdminAction(action),
+                source=Source(rctx.file, rctx.line),
+                peers=tuple(_peer(rctx.at(p), p, peer_kinds) for p in peers),
+                ports=None if ports is None else tuple(_port(rctx.at(p), p) for p in ports),
+            )
+        )
+    return tuple(out)
+
+
+def _peer(ctx: Context, peer: Any, kinds: tuple[str, ...]) -> AdminPeer:
+    if not isinstance(peer, LineDict):
+        ctx.fail(f"a peer must be a mapping, not {type_name(peer)}")
+    kind = _one_of(ctx, peer, kinds, "a peer")
+    source = Source(ctx.file, ctx.line)
+    value = peer[kind]
+    if kind == "networks":
+        if not isinstance(value, list) or not 1 <= len(value) <= 25:
+            ctx.fail("`networks` must list 1 to 25 CIDRs")
+        return AdminPeer(source, kind, networks=tuple(_cidr(ctx, v) for v in value))
+    if kind == "pods":
+        if not isinstance(value, LineDict):
+            ctx.fail("`pods` must be a mapping with namespaceSelector and podSelector")
+        pctx = ctx.at(value)
+        return AdminPeer(
+            source,
+            kind,
+            namespace_selector=parse_selector(
+                pctx, pctx.mapping(value, "namespaceSelector"), "namespaceSelector"
+            ),
+            pod_selector=parse_selector(pctx, pctx.mapping(value, "podSelector"), "podSelector"),
+        )
+    return AdminPeer(source, kind, namespace_selector=parse_selector(ctx, value, kind))
+
+
+def _cidr(ctx: Context, text: Any) -> IPNetwork:
+    if not isinstance(text, str) or "/" not in text:
+        ctx.fail(f"`networks` entries must be CIDRs like 10.0.0.0/8, not {type_name(text)}")
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        ctx.fail(f"`networks` entry {text!r} is not a valid CIDR")
+
+
+def _port(ctx: Context, entry: Any) -> AdminPort:
+    if not isinstance(entry, LineDict):
+        ctx.fail(f"a `ports` entry must be a mapping, not {type_name(entry)}")
+    kind = _one_of(ctx, entry, ("portNumber", "namedPort", "portRange"), "a `ports` entry")
+    source = Source(ctx.file, ctx.line)
+    value = entry[kind]
+    if kind == "namedPort":
+        if not isinstance(value, str) or len(value) > 15 or not PORT_NAME.match(value):
+            ctx.fail(f"namedPort {value!r} is not a valid port name")
+        return AdminPort(source, name=value)
+    if not isinstance(value, LineDict):
+        ctx.fail(f"`{kind}` must be a mapping")
+    protocol = value.get("protocol", "TCP")
+    if protocol not in PROTOCOLS:
+        ctx.fail(f"protocol must be TCP, UDP or SCTP, not {protocol!r}")
+    keys = ("port", "port") if kind == "portNumber" else ("start", "end")
+    numbers = []
+    for key in keys:
+        number = value.get(key)
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 65535:
+            ctx.fail(f"`{kind}.{key}` must be a number in 1..65535, not {type_name(number)}")
+        numbers.append(number)
+    if kind == "portRange" and numbers[1] <= numbers[0]:
+        ctx.fail(f"portRange end {numbers[1]} must be greater than start {numbers[0]}")
+    return AdminPort(source, protocol, numbers[0], numbers[1])
+
+
+def evaluation_order(found: list[AdminPolicy]) -> tuple[tuple[AdminPolicy, ...], tuple[str, ...]]:
+    """ANPs by priority (lowest number first), then the baseline.
+
+    Two ANPs with the same priority have no defined order in the API; reachdiff orders them
+    by name so its answer is stable, and warns, because a cluster may not agree.
+    """
+    anps = sorted((p for p in found if not p.is_baseline), key=lambda p: (p.priority, p.name))
+    warnings = []
+    for a, b in itertools.pairwise(anps):
+        if a.priority == b.priority:
+            warnings.append(
+                f"{a.source}: AdminNetworkPolicies {a.name} and {b.name} share priority "
+                f"{a.priority}; their order is undefined in Kubernetes (reachdiff uses name order)"
+            )
+    return tuple(anps) + tuple(p for p in found if p.is_baseline), tuple(warnings)
