@@ -146,18 +146,29 @@ def incremental_entry() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
     return (prepare, review) if callable(prepare) and callable(review) else None
 
 
+class _Clock:
+    """Wall and CPU time of this process from construction to ``stop``."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self, result: dict[str, Any]) -> None:
+        result["seconds"] = time.perf_counter() - self.wall
+        result["cpu_seconds"] = time.process_time() - self.cpu
+
+
 def worker(phase: str, base: Path, head: Path) -> dict[str, Any]:
     """Run one phase in this process and return its figures (called in a subprocess)."""
     result: dict[str, Any] = {"phase": phase}
     if phase == "floor":
         import yaml
 
-        start = time.perf_counter()
+        clock = _Clock()
         docs = 0
         for root in (base, head):
             for data in _read_all(root).values():
                 docs += sum(1 for _ in yaml.load_all(data, Loader=yaml.CSafeLoader))
-        result["seconds"] = time.perf_counter() - start
+        clock.stop(result)
         result["documents"] = docs
     else:
         from analysis.diff import diff_trees
@@ -165,22 +176,22 @@ def worker(phase: str, base: Path, head: Path) -> dict[str, Any]:
         from analysis.reachability import compute_map
 
         if phase == "load":
-            start = time.perf_counter()
+            clock = _Clock()
             load_files(_read_all(base))
             load_files(_read_all(head))
-            result["seconds"] = time.perf_counter() - start
+            clock.stop(result)
         elif phase == "map":
             head_tree = load_files(_read_all(head))
-            start = time.perf_counter()
+            clock = _Clock()
             rmap = compute_map(head_tree)
-            result["seconds"] = time.perf_counter() - start
+            clock.stop(result)
             result["connections"] = _count(rmap, "connections")
         elif phase == "diff":
             base_tree = load_files(_read_all(base))
             head_tree = load_files(_read_all(head))
-            start = time.perf_counter()
+            clock = _Clock()
             diff = diff_trees(base_tree, head_tree)
-            result["seconds"] = time.perf_counter() - start
+            clock.stop(result)
             result["widening"] = bool(diff.widening)
             result["opened"] = len(diff.opened)
             result["closed"] = len(diff.closed)
@@ -189,13 +200,13 @@ def worker(phase: str, base: Path, head: Path) -> dict[str, Any]:
             base_files = _read_all(base)
             if entry is None:
                 base_tree = load_files(base_files)  # the cached base model
-                start = time.perf_counter()
+                clock = _Clock()
                 diff = diff_trees(base_tree, load_files(_read_all(head)))
                 result["mode"] = "full"
             else:
                 prepare, review = entry
                 state = prepare(base_files)
-                start = time.perf_counter()
+                clock = _Clock()
                 head_files = _read_all(head)
                 changed: dict[str, bytes | None] = {
                     p: d for p, d in head_files.items() if base_files.get(p) != d
@@ -203,7 +214,7 @@ def worker(phase: str, base: Path, head: Path) -> dict[str, Any]:
                 changed.update({p: None for p in base_files if p not in head_files})
                 diff = review(state, changed)
                 result["mode"] = "incremental"
-            result["seconds"] = time.perf_counter() - start
+            clock.stop(result)
             result["widening"] = bool(diff.widening)
         else:
             raise ValueError(f"unknown phase {phase!r}")
@@ -226,6 +237,7 @@ def _count(value: Any, attr: str) -> int | None:
 class Measured:
     seconds: float | None = None  # None: failed or timed out
     maxrss_mib: float | None = None
+    cpu_seconds: float | None = None  # user + system: less swayed by a busy machine
     timed_out: bool = False
     error: str | None = None
     exit_code: int | None = None
@@ -271,7 +283,12 @@ def run_measured(
     stderr = err_path.read_bytes()
     out_path.unlink(missing_ok=True)
     err_path.unlink(missing_ok=True)
-    measured = Measured(seconds=wall, maxrss_mib=usage.ru_maxrss / 1024, exit_code=proc.returncode)
+    measured = Measured(
+        seconds=wall,
+        maxrss_mib=usage.ru_maxrss / 1024,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        exit_code=proc.returncode,
+    )
     if proc.returncode not in (0, 1):
         measured.error = stderr.decode(errors="replace").strip()[-400:] or f"exit {proc.returncode}"
     return measured, stdout
@@ -302,6 +319,7 @@ def measure_phase(phase: str, base: Path, head: Path, timeout: float) -> Measure
         return Measured(error=report["error"])
     return Measured(
         seconds=report.pop("seconds"),
+        cpu_seconds=report.pop("cpu_seconds", None),
         maxrss_mib=report.pop("maxrss_mib"),
         extra={k: v for k, v in report.items() if k != "phase"},
     )
@@ -405,6 +423,7 @@ def render_table(result: SizeResult, timeout: float, with_nca: bool) -> str:
         "map",
         "diff",
         "review (CLI)",
+        "review CPU",
         "exit",
         "peak RSS",
         "review / floor",
@@ -423,6 +442,7 @@ def render_table(result: SizeResult, timeout: float, with_nca: bool) -> str:
             fmt_seconds(row.phases.get("map"), timeout),
             fmt_seconds(row.phases.get("diff"), timeout),
             fmt_seconds(review, timeout),
+            fmt_seconds(Measured(seconds=review.cpu_seconds)),
             "-" if review.exit_code is None else str(review.exit_code),
             "n/a" if review.maxrss_mib is None else f"{review.maxrss_mib:.0f} MiB",
             fmt_ratio(review, row.phases.get("floor"), timeout),
@@ -468,9 +488,9 @@ def run(
 ) -> list[SizeResult]:
     nca_runner = None
     if with_nca:
-        from benchmarks import nca
+        from benchmarks.nca import NCA
 
-        nca_runner = nca.NCA(out)
+        nca_runner = NCA(out)
         nca_runner.ensure_installed(echo)
     results: list[SizeResult] = []
     echo(machine_line())
