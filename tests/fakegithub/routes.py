@@ -1,0 +1,798 @@
+"""Handlers of the GitHub operations the fake serves, keyed by OpenAPI operationId.
+
+Each handler receives a request that already passed routing, authentication and schema
+validation, and enforces GitHub's documented semantics on top: limits, references that
+must resolve, review comments that must land in the diff. Errors carry GitHub's bodies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from .diffs import FileChange, at_position, line_count, tree_changes, unified_diff
+from .state import Installation, Pull, Repo, Token, now_iso
+from .tarballs import build_tarball, top_directory
+
+if TYPE_CHECKING:
+    from .server import FakeGitHub
+
+DOCS = "https://docs.github.com/rest"
+COMMENT_BODY_LIMIT = 65536  # characters, for issue comments, reviews and review comments
+ANNOTATION_TITLE_LIMIT = 255  # characters
+ANNOTATION_TEXT_LIMIT = 64 * 1024  # bytes ("64 KB"), for message and raw_details
+PULL_FILES_LIMIT = 3000
+COMPARE_COMMITS_LIMIT = 250
+COMPARE_FILES_LIMIT = 300
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None  # JSON value, or bytes/str with content_type
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, errors: list[Any] | None = None) -> None:
+        super().__init__(f"{status} {message}")
+        self.status = status
+        self.message = message
+        self.errors = errors
+
+    def reply(self) -> Reply:
+        body: dict[str, Any] = {
+            "message": self.message,
+            "documentation_url": DOCS,
+            "status": str(self.status),
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return Reply(self.status, body)
+
+
+def unprocessable(*errors: str) -> ApiError:
+    return ApiError(422, "Unprocessable Entity", list(errors))
+
+
+def validation_failed(
+    resource: str, field_name: str, code: str, message: str | None = None
+) -> ApiError:
+    error: dict[str, Any] = {"resource": resource, "code": code, "field": field_name}
+    if message is not None:
+        error["message"] = message
+    return ApiError(422, "Validation Failed", [error])
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    operation: str
+    params: dict[str, str]
+    query: dict[str, str]
+    json: Any
+    headers: Mapping[str, str]
+    installation: Installation | None
+    token: Token | None = None
+
+    def wants(self, media: str) -> bool:
+        accept = self.headers.get("accept", "")
+        return f"vnd.github.{media}" in accept or f"vnd.github.v3.{media}" in accept
+
+
+Handler = Callable[["FakeGitHub", Call], Reply]
+ROUTES: dict[str, Handler] = {}
+
+
+def route(operation_id: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        ROUTES[operation_id] = fn
+        return fn
+
+    return register
+
+
+# -- shared lookups ------------------------------------------------------------------------------
+
+
+def _repo(fake: FakeGitHub, call: Call) -> Repo:
+    repo = fake.find_repo(f"{call.params['owner']}/{call.params['repo']}")
+    if repo is None:
+        raise ApiError(404, "Not Found")
+    # A repository outside the installation (or the token's narrower scope) is invisible.
+    for scope in (
+        call.installation.repositories if call.installation else None,
+        call.token.repositories if call.token else None,
+    ):
+        if scope is not None and repo.full_name.lower() not in scope:
+            raise ApiError(404, "Not Found")
+    return repo
+
+
+def _pull(repo: Repo, number: str) -> Pull:
+    pull = repo.pulls.get(int(number))
+    if pull is None:
+        raise ApiError(404, "Not Found")
+    return pull
+
+
+def _paginate(fake: FakeGitHub, call: Call, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
+    try:
+        per_page = min(100, max(1, int(call.query.get("per_page", "30"))))
+    except ValueError:
+        per_page = 30
+    try:
+        page = max(1, int(call.query.get("page", "1")))
+    except ValueError:
+        page = 1
+    last = max(1, math.ceil(len(items) / per_page))
+
+    def url(number: int) -> str:
+        params = {**call.query, "per_page": str(per_page), "page": str(number)}
+        return f"{fake.url}{quote(call.path)}?{urlencode(params)}"
+
+    links = []
+    if page < last:
+        links += [f'<{url(page + 1)}>; rel="next"', f'<{url(last)}>; rel="last"']
+    if page > 1:
+        links += [f'<{url(1)}>; rel="first"', f'<{url(min(page - 1, last))}>; rel="prev"']
+    headers = {"Link": ", ".join(links)} if links else {}
+    start = (page - 1) * per_page
+    return items[start : start + per_page], headers
+
+
+def _check_comment_body(resource: str, body: Any) -> None:
+    if not isinstance(body, str) or not body.strip():
+        raise validation_failed(resource, "body", "missing_field")
+    if len(body) > COMMENT_BODY_LIMIT:
+        raise validation_failed(
+            resource,
+            "body",
+            "custom",
+            f"Body is too long (maximum is {COMMENT_BODY_LIMIT} characters)",
+        )
+
+
+# -- apps ----------------------------------------------------------------------------------------
+
+
+@route("apps/create-installation-access-token")
+def create_installation_token(fake: FakeGitHub, call: Call) -> Reply:
+    installation = fake.installations.get(int(call.params["installation_id"]))
+    if installation is None:
+        raise ApiError(404, "Not Found")
+    body = call.json or {}
+    permissions = body.get("permissions") or dict(fake.app_permissions)
+    for name, level in permissions.items():
+        granted = fake.app_permissions.get(name)
+        if (
+            granted is None
+            or (level == "write" and granted != "write")
+            or (level == "admin" and granted != "admin")
+        ):
+            raise unprocessable("The permissions requested are not granted to this installation.")
+    scope: set[str] | None = None
+    if "repositories" in body or "repository_ids" in body:
+        scope = set()
+        by_id = {r.id: r for r in fake._repos.values()}
+        wanted = [
+            fake.find_repo(f"{installation.account}/{n}") for n in body.get("repositories", [])
+        ]
+        wanted += [by_id.get(i) for i in body.get("repository_ids", [])]
+        for repo in wanted:
+            if repo is None or (
+                installation.repositories is not None
+                and repo.full_name.lower() not in installation.repositories
+            ):
+                raise unprocessable(
+                    "There is at least one repository that does not exist or is not accessible "
+                    "to the parent installation."
+                )
+            scope.add(repo.full_name.lower())
+    token = fake.issue_token(installation.id)
+    token.repositories = frozenset(scope) if scope is not None else None
+    selection = "selected" if scope is not None or installation.repositories is not None else "all"
+    return Reply(
+        201,
+        {
+            "token": token.token,
+            "expires_at": token.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "permissions": permissions,
+            "repository_selection": selection,
+        },
+    )
+
+
+# -- pulls ---------------------------------------------------------------------------------------
+
+
+@route("pulls/get")
+def get_pull(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    pull = _pull(repo, call.params["pull_number"])
+    if call.wants("diff"):
+        return Reply(
+            200,
+            unified_diff(fake.pull_changes(repo, pull)),
+            content_type="text/plain; charset=utf-8",
+        )
+    return Reply(200, fake.shapes.pull(repo, pull))
+
+
+@route("pulls/list")
+def list_pulls(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    state = call.query.get("state", "open")
+    pulls = [p for p in repo.pulls.values() if state == "all" or p.state == state]
+    if "head" in call.query:
+        owner, _, ref = call.query["head"].rpartition(":")
+        pulls = [
+            p
+            for p in pulls
+            if p.head_ref == ref
+            and (not owner or p.head_repo.split("/")[0].lower() == owner.lower())
+        ]
+    if "base" in call.query:
+        pulls = [p for p in pulls if p.base_ref == call.query["base"]]
+    sort = call.query.get("sort", "created")
+    default_direction = "desc" if sort == "created" else "asc"
+    descending = call.query.get("direction", default_direction) == "desc"
+    key = (
+        (lambda p: (p.updated_at, p.number))
+        if sort == "updated"
+        else (lambda p: (p.created_at, p.number))
+    )
+    pulls.sort(key=key, reverse=descending)
+    page, headers = _paginate(fake, call, pulls)
+    return Reply(200, [fake.shapes.pull(repo, p, simple=True) for p in page], headers)
+
+
+@route("pulls/list-files")
+def list_pull_files(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    pull = _pull(repo, call.params["pull_number"])
+    changes = fake.pull_changes(repo, pull)[:PULL_FILES_LIMIT]
+    page, headers = _paginate(fake, call, changes)
+    return Reply(200, [fake.shapes.diff_entry(repo, pull.head_sha, c) for c in page], headers)
+
+
+# -- contents, archives, commits -----------------------------------------------------------------
+
+
+@route("repos/get-content")
+def get_content(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    ref = call.query.get("ref") or repo.default_branch
+    sha = repo.resolve(ref)
+    if sha is None:
+        raise ApiError(404, f"No commit found for the ref {ref}")
+    commit = repo.commits[sha]
+    path = call.params["path"].strip("/")
+    if path in commit.files:
+        data = commit.files[path]
+        if call.wants("raw"):
+            return Reply(200, data, content_type="application/vnd.github.raw; charset=utf-8")
+        return Reply(200, fake.shapes.content_file(repo, path, data, ref))
+    if any(p.startswith(path + "/") for p in commit.files):
+        return Reply(200, fake.shapes.content_directory(repo, commit, path, ref))
+    raise ApiError(404, "Not Found")
+
+
+@route("repos/download-tarball-archive")
+def download_tarball(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    sha = repo.resolve(call.params["ref"])
+    if sha is None:
+        raise ApiError(404, "Not Found")
+    # Like codeload's signed URLs: the download itself needs no Authorization header.
+    token = fake.new_codeload_token()
+    location = f"{fake.url}/_codeload/{repo.owner}/{repo.name}/legacy.tar.gz/{sha}?token={token}"
+    return Reply(302, None, {"Location": location})
+
+
+def codeload(fake: FakeGitHub, path: str, query: Mapping[str, str]) -> Reply:
+    parts = path.split("/")
+    # /_codeload/{owner}/{repo}/legacy.tar.gz/{sha}
+    if len(parts) != 6 or parts[4] != "legacy.tar.gz":
+        raise ApiError(404, "Not Found")
+    if query.get("token") not in fake.codeload_tokens:
+        raise ApiError(404, "Not Found")
+    repo = fake.find_repo(f"{parts[2]}/{parts[3]}")
+    if repo is None or parts[5] not in repo.commits:
+        raise ApiError(404, "Not Found")
+    commit = repo.commits[parts[5]]
+    data = build_tarball(repo.owner, repo.name, commit.sha, commit.files, commit.date)
+    filename = top_directory(repo.owner, repo.name, commit.sha) + ".tar.gz"
+    return Reply(
+        200,
+        data,
+        {"Content-Disposition": f"attachment; filename={filename}", "ETag": f'"{commit.sha}"'},
+        content_type="application/x-gzip",
+    )
+
+
+@route("repos/get-commit")
+def get_commit(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    sha = repo.resolve(call.params["ref"])
+    if sha is None:
+        raise unprocessable(f"No commit found for SHA: {call.params['ref']}")
+    commit = repo.commits[sha]
+    parent = repo.commits[commit.parents[0]].files if commit.parents else {}
+    changes = tree_changes(parent, commit.files)
+    if call.wants("diff"):
+        return Reply(200, unified_diff(changes), content_type="text/plain; charset=utf-8")
+    return Reply(200, fake.shapes.commit(repo, commit, changes))
+
+
+@route("repos/compare-commits-with-basehead")
+def compare(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    basehead = call.params["basehead"]
+    three_dot = "..." in basehead
+    base_ref, sep, head_ref = basehead.partition("..." if three_dot else "..")
+    if not sep:
+        raise ApiError(404, "Not Found")
+    base_sha = repo.resolve(base_ref.rpartition(":")[2])
+    head_sha = repo.resolve(head_ref.rpartition(":")[2])
+    if base_sha is None or head_sha is None:
+        raise ApiError(404, "Not Found")
+    merge_base = repo.merge_base(base_sha, head_sha)
+    if merge_base is None:
+        raise ApiError(404, f"No common ancestor between {base_ref} and {head_ref}.")
+    ahead = repo.only_in(head_sha, base_sha)
+    behind = repo.only_in(base_sha, head_sha)
+    origin = repo.commits[merge_base if three_dot else base_sha].files
+    changes = tree_changes(origin, repo.commits[head_sha].files)
+    if call.wants("diff"):
+        return Reply(200, unified_diff(changes), content_type="text/plain; charset=utf-8")
+    if not ahead and not behind:
+        status = "identical"
+    elif not behind:
+        status = "ahead"
+    elif not ahead:
+        status = "behind"
+    else:
+        status = "diverged"
+    shapes = fake.shapes
+    html = f"https://github.com/{repo.full_name}/compare/{basehead}"
+    return Reply(
+        200,
+        {
+            "url": f"{fake.url}/repos/{repo.full_name}/compare/{basehead}",
+            "html_url": html,
+            "permalink_url": (
+                f"https://github.com/{repo.full_name}/compare/{repo.owner}:{base_sha}...{repo.owner}:{head_sha}"
+            ),
+            "diff_url": html + ".diff",
+            "patch_url": html + ".patch",
+            "base_commit": shapes.commit(repo, repo.commits[base_sha]),
+            "merge_base_commit": shapes.commit(repo, repo.commits[merge_base]),
+            "status": status,
+            "ahead_by": len(ahead),
+            "behind_by": len(behind),
+            "total_commits": len(ahead),
+            "commits": [
+                shapes.commit(repo, repo.commits[s]) for s in ahead[:COMPARE_COMMITS_LIMIT]
+            ],
+            "files": [shapes.diff_entry(repo, head_sha, c) for c in changes[:COMPARE_FILES_LIMIT]],
+        },
+    )
+
+
+# -- check runs ----------------------------------------------------------------------------------
+
+
+def _check_run_semantics(body: Mapping[str, Any], creating: bool) -> None:
+    conclusion = body.get("conclusion")
+    if conclusion == "stale":
+        raise unprocessable("Conclusion 'stale' can only be set by GitHub.")
+    if conclusion is None and (body.get("status") == "completed" or body.get("completed_at")):
+        raise validation_failed(
+            "CheckRun",
+            "conclusion",
+            "missing_field",
+            "conclusion is required to complete a check run",
+        )
+    output = body.get("output")
+    if output is None:
+        return
+    if not creating and "title" not in output:
+        # The update schema lists only `summary` as required, but documents `title` as
+        # "**Required**."; GitHub rejects an output without it.
+        raise validation_failed("CheckRun", "output.title", "missing_field")
+    for index, annotation in enumerate(output.get("annotations", [])):
+        title = annotation.get("title")
+        if title is not None and len(title) > ANNOTATION_TITLE_LIMIT:
+            raise unprocessable(
+                f"annotations[{index}].title is longer than {ANNOTATION_TITLE_LIMIT} characters"
+            )
+        for key in ("message", "raw_details"):
+            text = annotation.get(key)
+            if text is not None and len(text.encode()) > ANNOTATION_TEXT_LIMIT:
+                raise unprocessable(f"annotations[{index}].{key} is larger than 64 KB")
+        columns = "start_column" in annotation or "end_column" in annotation
+        if columns and annotation.get("start_line") != annotation.get("end_line"):
+            raise unprocessable(
+                f"annotations[{index}]: start_column and end_column are only allowed when "
+                "start_line and end_line are equal"
+            )
+
+
+def _apply_output(run: dict[str, Any], output: Mapping[str, Any]) -> None:
+    for key in ("title", "summary", "text"):
+        if key in output:
+            run["output"][key] = output[key]
+    # Annotations accumulate across updates, as GitHub documents.
+    run["output"]["annotations"].extend(dict(a) for a in output.get("annotations", []))
+    if "images" in output:
+        run["output"]["images"] = list(output["images"])
+
+
+def _find_run(fake: FakeGitHub, repo: Repo, run_id: str) -> dict[str, Any]:
+    for run in fake.check_runs:
+        if run["id"] == int(run_id) and run["repo"] == repo.full_name:
+            return run
+    raise ApiError(404, "Not Found")
+
+
+@route("checks/create")
+def create_check_run(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    body = call.json
+    if body["head_sha"] not in repo.commits:
+        raise unprocessable(f"No commit found for SHA: {body['head_sha']}")
+    _check_run_semantics(body, creating=True)
+    now = now_iso()
+    conclusion = body.get("conclusion")
+    status = "completed" if conclusion else body.get("status", "queued")
+    run: dict[str, Any] = {
+        "id": fake.ids.next("check_run"),
+        "repo": repo.full_name,
+        "name": body["name"],
+        "head_sha": body["head_sha"],
+        "status": status,
+        "conclusion": conclusion,
+        "started_at": body.get("started_at") or now,
+        "completed_at": body.get("completed_at") or (now if status == "completed" else None),
+        "details_url": body.get("details_url"),
+        "external_id": body.get("external_id"),
+        "output": {"title": None, "summary": None, "text": None, "annotations": []},
+        "actions": list(body.get("actions", [])),
+        "check_suite_id": fake.check_suite_id(repo.full_name, body["head_sha"]),
+        "history": [{"method": "POST", "json": body, "at": now}],
+    }
+    if "output" in body:
+        _apply_output(run, body["output"])
+    fake.check_runs.append(run)
+    return Reply(201, fake.shapes.check_run(run))
+
+
+@route("checks/update")
+def update_check_run(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    run = _find_run(fake, repo, call.params["check_run_id"])
+    body = call.json
+    _check_run_semantics(body, creating=False)
+    now = now_iso()
+    for key in ("name", "details_url", "external_id", "started_at"):
+        if key in body:
+            run[key] = body[key]
+    if "actions" in body:
+        run["actions"] = list(body["actions"])
+    if body.get("conclusion"):
+        run["status"] = "completed"
+        run["conclusion"] = body["conclusion"]
+        run["completed_at"] = body.get("completed_at") or run["completed_at"] or now
+    elif "status" in body:
+        run["status"] = body["status"]
+        run["conclusion"] = None
+        run["completed_at"] = None
+    if "output" in body:
+        _apply_output(run, body["output"])
+    run["history"].append({"method": "PATCH", "json": body, "at": now})
+    return Reply(200, fake.shapes.check_run(run))
+
+
+@route("checks/get")
+def get_check_run(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    return Reply(200, fake.shapes.check_run(_find_run(fake, repo, call.params["check_run_id"])))
+
+
+@route("checks/list-for-ref")
+def list_check_runs_for_ref(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    sha = repo.resolve(call.params["ref"])
+    if sha is None:
+        raise unprocessable(f"No commit found for SHA: {call.params['ref']}")
+    runs = [r for r in fake.check_runs if r["repo"] == repo.full_name and r["head_sha"] == sha]
+    if "check_name" in call.query:
+        runs = [r for r in runs if r["name"] == call.query["check_name"]]
+    if "status" in call.query:
+        runs = [r for r in runs if r["status"] == call.query["status"]]
+    if "app_id" in call.query and call.query["app_id"] != str(fake.app_id):
+        runs = []
+    runs.sort(key=lambda r: -r["id"])
+    if call.query.get("filter", "latest") == "latest":
+        seen: set[str] = set()
+        latest = []
+        for run in runs:
+            if run["name"] not in seen:
+                seen.add(run["name"])
+                latest.append(run)
+        runs = latest
+    page, headers = _paginate(fake, call, runs)
+    return Reply(
+        200,
+        {"total_count": len(runs), "check_runs": [fake.shapes.check_run(r) for r in page]},
+        headers,
+    )
+
+
+# -- issue comments ------------------------------------------------------------------------------
+
+
+@route("issues/list-comments")
+def list_issue_comments(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    number = _pull(repo, call.params["issue_number"]).number
+    comments = list(fake.issue_comments.get((repo.full_name, number), []))
+    if "since" in call.query:
+        comments = [c for c in comments if c["updated_at"] >= call.query["since"]]
+    comments.sort(key=lambda c: c["id"])
+    page, headers = _paginate(fake, call, comments)
+    return Reply(200, [fake.shapes.issue_comment(c) for c in page], headers)
+
+
+@route("issues/create-comment")
+def create_issue_comment(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    number = _pull(repo, call.params["issue_number"]).number
+    _check_comment_body("IssueComment", call.json.get("body"))
+    now = now_iso()
+    record = {
+        "id": fake.ids.next("issue_comment"),
+        "repo": repo.full_name,
+        "issue_number": number,
+        "body": call.json["body"],
+        "user": fake.bot_login,
+        "created_at": now,
+        "updated_at": now,
+        "history": [],
+    }
+    fake.issue_comments[(repo.full_name, number)].append(record)
+    shaped = fake.shapes.issue_comment(record)
+    return Reply(201, shaped, {"Location": shaped["url"]})
+
+
+@route("issues/update-comment")
+def update_issue_comment(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    comment_id = int(call.params["comment_id"])
+    for (full_name, _), comments in fake.issue_comments.items():
+        if full_name != repo.full_name:
+            continue
+        for record in comments:
+            if record["id"] == comment_id:
+                _check_comment_body("IssueComment", call.json.get("body"))
+                record["history"].append(record["body"])
+                record["body"] = call.json["body"]
+                record["updated_at"] = now_iso()
+                return Reply(200, fake.shapes.issue_comment(record))
+    raise ApiError(404, "Not Found")
+
+
+# -- reviews -------------------------------------------------------------------------------------
+
+
+@route("pulls/list-reviews")
+def list_reviews(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    number = _pull(repo, call.params["pull_number"]).number
+    reviews = [
+        r
+        for r in fake.reviews
+        if r["repo"] == repo.full_name
+        and r["pull_number"] == number
+        # A pending review is visible to its author only.
+        and (r["state"] != "PENDING" or r["user"] == fake.bot_login)
+    ]
+    reviews.sort(key=lambda r: r["id"])
+    page, headers = _paginate(fake, call, reviews)
+    return Reply(200, [fake.shapes.review(r) for r in page], headers)
+
+
+_EVENT_STATES = {
+    "APPROVE": "APPROVED",
+    "REQUEST_CHANGES": "CHANGES_REQUESTED",
+    "COMMENT": "COMMENTED",
+    None: "PENDING",
+}
+
+
+@route("pulls/create-review")
+def create_review(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    pull = _pull(repo, call.params["pull_number"])
+    body = call.json or {}
+    commit_id = body.get("commit_id") or pull.head_sha
+    if commit_id not in repo.commits:
+        raise unprocessable("Commit could not be resolved")
+    event = body.get("event")
+    state = _EVENT_STATES[event]
+    text = body.get("body")
+    if event in ("REQUEST_CHANGES", "COMMENT") and not (text or "").strip():
+        # Documented: "**Required** when using REQUEST_CHANGES or COMMENT".
+        raise unprocessable(f"Review body is required for event {event}")
+    if text is not None and len(text) > COMMENT_BODY_LIMIT:
+        raise validation_failed(
+            "PullRequestReview", "body", "custom", "Body is too long (maximum is 65536 characters)"
+        )
+    if state == "PENDING" and any(
+        r["repo"] == repo.full_name
+        and r["pull_number"] == pull.number
+        and r["user"] == fake.bot_login
+        and r["state"] == "PENDING"
+        for r in fake.reviews
+    ):
+        raise unprocessable("User can only have one pending review per pull request")
+
+    changes = {c.filename: c for c in fake.pull_changes(repo, pull, head_sha=commit_id)}
+    placed = [_place_comment(fake, repo, commit_id, changes, c) for c in body.get("comments", [])]
+
+    record = fake._new_review(repo, pull.number, fake.bot_login, state, commit_id, text or "")
+    record["event"] = event
+    now = now_iso()
+    for comment in placed:
+        fake.review_comments.append(
+            {
+                "id": fake.ids.next("review_comment"),
+                "review_id": record["id"],
+                "repo": repo.full_name,
+                "pull_number": pull.number,
+                "commit_id": commit_id,
+                "user": fake.bot_login,
+                "created_at": now,
+                **comment,
+            }
+        )
+    return Reply(200, fake.shapes.review(record))
+
+
+def _place_comment(
+    fake: FakeGitHub,
+    repo: Repo,
+    commit_id: str,
+    changes: Mapping[str, FileChange],
+    comment: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Where a review comment lands, or GitHub's 422 when it cannot be placed."""
+    path = comment["path"]
+    body = comment["body"]
+    if len(body) > COMMENT_BODY_LIMIT:
+        raise validation_failed(
+            "PullRequestReviewComment",
+            "body",
+            "custom",
+            "Body is too long (maximum is 65536 characters)",
+        )
+    change = changes.get(path)
+    head_files = repo.commits[commit_id].files
+    if fake.review_comment_scope == "diff" and change is None:
+        raise unprocessable("Path could not be resolved")
+    if fake.review_comment_scope == "file" and path not in head_files and change is None:
+        raise unprocessable("Path could not be resolved")
+    first_hunk = change.patch.hunks[0].header if change is not None and change.patch.hunks else ""
+    placed: dict[str, Any] = {
+        "path": path,
+        "body": body,
+        "subject_type": comment.get("subject_type", "line"),
+        "line": None,
+        "side": None,
+        "start_line": None,
+        "start_side": None,
+        "position": None,
+        "diff_hunk": first_hunk,
+    }
+    if placed["subject_type"] == "file":
+        return placed
+    if placed["subject_type"] != "line":
+        raise unprocessable(f"subject_type must be line or file, not {placed['subject_type']!r}")
+    if "line" in comment:
+        line, side = comment["line"], comment.get("side", "RIGHT")
+    elif "position" in comment:
+        found = at_position(change.patch, comment["position"]) if change is not None else None
+        if found is None:
+            raise unprocessable("Position could not be resolved")
+        line, side = found
+    else:
+        raise unprocessable("Line could not be resolved")
+    if side not in ("LEFT", "RIGHT"):
+        raise unprocessable(f"side must be LEFT or RIGHT, not {side!r}")
+    start_line = comment.get("start_line")
+    start_side = comment.get("start_side", side) if start_line is not None else None
+    targets = [(line, side)] + ([(start_line, start_side)] if start_line is not None else [])
+    for number, which in targets:
+        if not _commentable(fake, change, head_files.get(path), number, which):
+            raise unprocessable("Line could not be resolved")
+    if start_line is not None and start_side == side and start_line >= line:
+        raise unprocessable("start_line must precede line")
+    located = change.patch.locate(line, side) if change is not None else None
+    placed.update(line=line, side=side, start_line=start_line, start_side=start_side)
+    if located is not None:
+        placed["position"], placed["diff_hunk"] = located
+    return placed
+
+
+def _commentable(
+    fake: FakeGitHub, change: FileChange | None, head: bytes | None, line: int, side: str
+) -> bool:
+    if fake.review_comment_scope == "diff":
+        return change is not None and line in change.patch.commentable(side)
+    data = (change.old if change is not None else head) if side == "LEFT" else head
+    return 1 <= line <= line_count(data)
+
+
+@route("pulls/list-review-comments")
+def list_review_comments(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    number = _pull(repo, call.params["pull_number"]).number
+    comments = [
+        c
+        for c in fake.review_comments
+        if c["repo"] == repo.full_name and c["pull_number"] == number
+    ]
+    if "since" in call.query:
+        comments = [c for c in comments if c["created_at"] >= call.query["since"]]
+    comments.sort(key=lambda c: c["id"], reverse=call.query.get("direction") == "desc")
+    page, headers = _paginate(fake, call, comments)
+    return Reply(200, [fake.shapes.review_comment(c) for c in page], headers)
+
+
+# -- teams and permissions -----------------------------------------------------------------------
+
+
+@route("teams/list-members-in-org")
+def list_team_members(fake: FakeGitHub, call: Call) -> Reply:
+    team = fake.teams.get((call.params["org"].lower(), call.params["team_slug"].lower()))
+    if team is None:
+        raise ApiError(404, "Not Found")
+    role = call.query.get("role", "all")
+    members = sorted(
+        ((login, r) for login, r in team.members.items() if role == "all" or r == role),
+        key=lambda m: m[0].lower(),
+    )
+    page, headers = _paginate(fake, call, members)
+    return Reply(200, [fake.shapes.team_member(login, r) for login, r in page], headers)
+
+
+@route("teams/get-membership-for-user-in-org")
+def get_team_membership(fake: FakeGitHub, call: Call) -> Reply:
+    team = fake.teams.get((call.params["org"].lower(), call.params["team_slug"].lower()))
+    if team is None:
+        raise ApiError(404, "Not Found")
+    wanted = call.params["username"].lower()
+    for login in team.members:
+        if login.lower() == wanted:
+            return Reply(200, fake.shapes.team_membership(team, login))
+    raise ApiError(404, "Not Found")
+
+
+@route("repos/get-collaborator-permission-level")
+def get_collaborator_permission(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    username = call.params["username"]
+    if not fake.users.known(username):
+        raise ApiError(404, f"{username} is not a user")
+    role = next(
+        (r for login, r in repo.collaborators.items() if login.lower() == username.lower()), None
+    )
+    if username.lower() == repo.owner.lower():
+        role = "admin"
+    return Reply(200, fake.shapes.collaborator_permission(repo, username, role))
