@@ -1,0 +1,99 @@
+"""What every handler and job shares: settings, the HTTP session, tokens, queue and pool.
+
+One ``BotContext`` lives as long as the server. Routers only turn a delivery into a
+``Job`` through ``submit_review`` / ``submit_approvals``; the jobs do the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import cachetools
+
+from bot import github
+from bot.auth import InstallationTokens, parse_token_response
+from bot.client import GitHubClient, RetryPolicy
+from bot.config import Settings
+from bot.jobs import AnalysisPool, DeliveryLog, Job, JobKind, JobQueue
+from bot.review_flow import CachedReview, reevaluate_approvals, review_pull_request
+
+log = logging.getLogger(__name__)
+
+# Analyses kept for approval re-evaluation; each holds both reachability maps, so few.
+CACHED_REVIEWS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequestRef:
+    repo: github.Repository
+    number: int
+    installation_id: int
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.repo.full_name.lower(), self.number)
+
+    def __str__(self) -> str:
+        return f"{self.repo.full_name}#{self.number}"
+
+
+class BotContext:
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession) -> None:
+        self.settings = settings
+        self.session = session
+        self.retry = RetryPolicy(
+            max_attempts=settings.api_max_attempts, max_wait=settings.api_max_retry_wait
+        )
+        self.tokens = InstallationTokens(settings.app_id, settings.private_key, self._exchange)
+        self.jobs = JobQueue(
+            concurrency=settings.review_concurrency, max_pending=settings.queue_size
+        )
+        self.pool = AnalysisPool(
+            workers=settings.analysis_workers,
+            timeout=settings.analysis_timeout,
+            memory_mb=settings.analysis_memory_mb,
+        )
+        self.deliveries = DeliveryLog()
+        # (repo, number, head sha) -> the analysis of that head, for approval re-evaluation.
+        self.reviews: cachetools.LRUCache[tuple[str, int, str], CachedReview] = cachetools.LRUCache(
+            maxsize=CACHED_REVIEWS
+        )
+
+    def app_client(self) -> GitHubClient:
+        return GitHubClient(self.session, base_url=self.settings.api_url, retry=self.retry)
+
+    async def _exchange(self, app_jwt: str, installation_id: int) -> Any:
+        data = await github.create_installation_token(self.app_client(), installation_id, app_jwt)
+        return parse_token_response(data)
+
+    async def client(self, installation_id: int) -> GitHubClient:
+        token = await self.tokens.token(installation_id)
+        return GitHubClient(
+            self.session, oauth_token=token, base_url=self.settings.api_url, retry=self.retry
+        )
+
+    def submit_review(self, pr: PullRequestRef, head_sha: str | None, why: str) -> bool:
+        return self._submit(pr, JobKind.REVIEW, head_sha, why, review_pull_request)
+
+    def submit_approvals(self, pr: PullRequestRef, head_sha: str | None, why: str) -> bool:
+        return self._submit(pr, JobKind.APPROVALS, head_sha, why, reevaluate_approvals)
+
+    def _submit(
+        self,
+        pr: PullRequestRef,
+        kind: JobKind,
+        head_sha: str | None,
+        why: str,
+        flow: Callable[[BotContext, PullRequestRef, str | None], Coroutine[Any, Any, None]],
+    ) -> bool:
+        description = f"{kind.value} of {pr} at {(head_sha or '?')[:7]} ({why})"
+
+        async def run() -> None:
+            await flow(self, pr, head_sha)
+
+        log.info("queued %s", description)
+        return self.jobs.submit(Job(pr.key, kind, head_sha, run, description))

@@ -1,0 +1,193 @@
+"""Every GitHub REST call the bot makes, one ``async def verb_noun(gh, ...)`` each.
+
+No decisions here: each function sends one request (or walks one paginated list) and hands
+back plain data. Paths follow GitHub's REST reference so that they can be checked against
+its OpenAPI description.
+"""
+
+from __future__ import annotations
+
+import base64
+import http
+from dataclasses import dataclass
+from typing import Any
+
+import gidgethub
+
+from bot.client import GitHubClient
+
+# GitHub stops listing a pull request's files at 3000; the same cap keeps list walks bounded.
+MAX_LISTED = 3000
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    owner: str
+    name: str
+
+    @classmethod
+    def from_payload(cls, repository: dict[str, Any]) -> Repository:
+        return cls(repository["owner"]["login"], repository["name"])
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    def vars(self, **more: Any) -> dict[str, Any]:
+        return {"owner": self.owner, "repo": self.name, **more}
+
+
+async def _collect(gh: GitHubClient, url: str, url_vars: dict[str, Any]) -> list[Any]:
+    items: list[Any] = []
+    async for item in gh.getiter(url, url_vars):
+        items.append(item)
+        if len(items) >= MAX_LISTED:
+            break
+    return items
+
+
+async def create_installation_token(
+    gh: GitHubClient, installation_id: int, app_jwt: str
+) -> dict[str, Any]:
+    url = "/app/installations/{installation_id}/access_tokens"
+    data = await gh.post(url, {"installation_id": installation_id}, data=b"", jwt=app_jwt)
+    return dict(data)
+
+
+async def get_pull(gh: GitHubClient, repo: Repository, number: int) -> dict[str, Any]:
+    url = "/repos/{owner}/{repo}/pulls/{pull_number}"
+    return dict(await gh.getitem(url, repo.vars(pull_number=number)))
+
+
+async def list_pull_files(gh: GitHubClient, repo: Repository, number: int) -> list[Any]:
+    url = "/repos/{owner}/{repo}/pulls/{pull_number}/files{?per_page}"
+    return await _collect(gh, url, repo.vars(pull_number=number, per_page=100))
+
+
+async def list_pull_reviews(gh: GitHubClient, repo: Repository, number: int) -> list[Any]:
+    url = "/repos/{owner}/{repo}/pulls/{pull_number}/reviews{?per_page}"
+    return await _collect(gh, url, repo.vars(pull_number=number, per_page=100))
+
+
+async def list_review_comments(gh: GitHubClient, repo: Repository, number: int) -> list[Any]:
+    url = "/repos/{owner}/{repo}/pulls/{pull_number}/comments{?per_page}"
+    return await _collect(gh, url, repo.vars(pull_number=number, per_page=100))
+
+
+async def create_review(
+    gh: GitHubClient,
+    repo: Repository,
+    number: int,
+    *,
+    commit_id: str,
+    body: str,
+    comments: list[dict[str, Any]],
+) -> dict[str, Any]:
+    url = "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"
+    data = {"commit_id": commit_id, "body": body, "event": "COMMENT", "comments": comments}
+    return dict(await gh.post(url, repo.vars(pull_number=number), data=data))
+
+
+async def create_file_review_comment(
+    gh: GitHubClient, repo: Repository, number: int, *, commit_id: str, path: str, body: str
+) -> dict[str, Any]:
+    """A review comment on a whole file (``subject_type: file``)."""
+    url = "/repos/{owner}/{repo}/pulls/{pull_number}/comments"
+    data = {"commit_id": commit_id, "path": path, "body": body, "subject_type": "file"}
+    return dict(await gh.post(url, repo.vars(pull_number=number), data=data))
+
+
+async def list_issue_comments(gh: GitHubClient, repo: Repository, number: int) -> list[Any]:
+    url = "/repos/{owner}/{repo}/issues/{issue_number}/comments{?per_page}"
+    return await _collect(gh, url, repo.vars(issue_number=number, per_page=100))
+
+
+async def create_issue_comment(
+    gh: GitHubClient, repo: Repository, number: int, body: str
+) -> dict[str, Any]:
+    url = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
+    return dict(await gh.post(url, repo.vars(issue_number=number), data={"body": body}))
+
+
+async def update_issue_comment(
+    gh: GitHubClient, repo: Repository, comment_id: int, body: str
+) -> dict[str, Any]:
+    url = "/repos/{owner}/{repo}/issues/comments/{comment_id}"
+    return dict(await gh.patch(url, repo.vars(comment_id=comment_id), data={"body": body}))
+
+
+async def create_check_run(
+    gh: GitHubClient, repo: Repository, data: dict[str, Any]
+) -> dict[str, Any]:
+    url = "/repos/{owner}/{repo}/check-runs"
+    return dict(await gh.post(url, repo.vars(), data=data))
+
+
+async def update_check_run(
+    gh: GitHubClient, repo: Repository, check_run_id: int, data: dict[str, Any]
+) -> dict[str, Any]:
+    url = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
+    return dict(await gh.patch(url, repo.vars(check_run_id=check_run_id), data=data))
+
+
+async def get_file_content(gh: GitHubClient, repo: Repository, path: str, ref: str) -> bytes | None:
+    """The bytes of one file at ``ref``; None when it does not exist there."""
+    url = "/repos/{owner}/{repo}/contents/{+path}{?ref}"
+    try:
+        data = await gh.getitem(url, repo.vars(path=path, ref=ref))
+    except gidgethub.BadRequest as exc:
+        if exc.status_code == http.HTTPStatus.NOT_FOUND:
+            return None
+        raise
+    if not isinstance(data, dict) or data.get("type") != "file":
+        return None  # a directory or a submodule at that path: no settings file
+    return base64.b64decode(data.get("content") or "")
+
+
+async def get_commit(gh: GitHubClient, repo: Repository, ref: str) -> dict[str, Any]:
+    # per_page=1: only the commit's parents are used, not its file list.
+    url = "/repos/{owner}/{repo}/commits/{ref}{?per_page}"
+    return dict(await gh.getitem(url, repo.vars(ref=ref, per_page=1)))
+
+
+async def compare_commits(
+    gh: GitHubClient, repo: Repository, base: str, head: str
+) -> dict[str, Any]:
+    # per_page=1: only merge_base_commit is used, not the commit list.
+    url = "/repos/{owner}/{repo}/compare/{basehead}{?per_page}"
+    return dict(await gh.getitem(url, repo.vars(basehead=f"{base}...{head}", per_page=1)))
+
+
+async def download_tarball(
+    gh: GitHubClient, repo: Repository, ref: str, *, max_bytes: int
+) -> bytes:
+    url = "/repos/{owner}/{repo}/tarball/{ref}"
+    return await gh.download(url, repo.vars(ref=ref), max_bytes=max_bytes)
+
+
+async def get_team_membership(
+    gh: GitHubClient, org: str, team_slug: str, username: str
+) -> dict[str, Any] | None:
+    """The membership of ``username`` in a team; None when they are not a member."""
+    url = "/orgs/{org}/teams/{team_slug}/memberships/{username}"
+    try:
+        data = await gh.getitem(url, {"org": org, "team_slug": team_slug, "username": username})
+    except gidgethub.BadRequest as exc:
+        if exc.status_code == http.HTTPStatus.NOT_FOUND:
+            return None
+        raise
+    return dict(data)
+
+
+async def get_collaborator_permission(
+    gh: GitHubClient, repo: Repository, username: str
+) -> dict[str, Any] | None:
+    """``{"permission": ..., "role_name": ...}``; None when the user is unknown to GitHub."""
+    url = "/repos/{owner}/{repo}/collaborators/{username}/permission"
+    try:
+        data = await gh.getitem(url, repo.vars(username=username))
+    except gidgethub.BadRequest as exc:
+        if exc.status_code == http.HTTPStatus.NOT_FOUND:
+            return None
+        raise
+    return dict(data)

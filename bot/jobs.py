@@ -1,0 +1,265 @@
+"""Background work: the per-pull-request job queue, delivery dedupe and the analysis pool.
+
+Invariants of ``JobQueue``:
+- Jobs of one pull request never run concurrently, so a later job's writes (check run,
+  sticky comment, review) always land after an earlier job's.
+- At most one job per pull request waits. A new review replaces the waiting one, and a
+  running review of a different head is cancelled: the latest push wins. An approval
+  re-evaluation waiting behind a review is dropped, since the review evaluates approvals too.
+- ``submit`` never waits: the webhook handler answers in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import enum
+import functools
+import logging
+import multiprocessing
+import resource
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Hashable
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class JobKind(enum.Enum):
+    REVIEW = "review"  # full analysis of the current head
+    APPROVALS = "approvals"  # re-evaluate approvals against a cached analysis
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    key: Hashable  # one pull request, e.g. ("octo/repo", 12)
+    kind: JobKind
+    head_sha: str | None
+    run: Callable[[], Coroutine[Any, Any, None]]
+    description: str = ""
+
+
+class QueueFull(Exception):
+    pass
+
+
+class JobQueue:
+    def __init__(self, *, concurrency: int, max_pending: int) -> None:
+        self._concurrency = concurrency
+        self._max_pending = max_pending
+        self._pending: OrderedDict[Hashable, Job] = OrderedDict()
+        self._running: dict[Hashable, tuple[Job, asyncio.Task[None]]] = {}
+        self._ready: asyncio.Queue[Hashable] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.completed = 0
+
+    def start(self) -> None:
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"reachdiff-worker-{i}")
+            for i in range(self._concurrency)
+        ]
+
+    async def close(self, *, grace: float = 0.0) -> None:
+        """Stop: drop waiting jobs, give running ones ``grace`` seconds, then cancel them."""
+        self._pending.clear()
+        running = [task for _, task in self._running.values()]
+        if running and grace > 0:
+            await asyncio.wait(running, timeout=grace)
+        for task in running:
+            task.cancel()
+        if running:
+            # Cancelled jobs close their check runs; give them a moment to do it.
+            await asyncio.wait(running, timeout=5.0)
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        self._workers = []
+
+    def ready(self) -> bool:
+        """Accepting work: every worker is alive and there is room in the queue."""
+        alive = bool(self._workers) and not any(w.done() for w in self._workers)
+        return alive and len(self._pending) < self._max_pending
+
+    def pending(self) -> list[Job]:
+        return list(self._pending.values())
+
+    def submit(self, job: Job) -> bool:
+        """Queue ``job``; False when it was coalesced away. Raises ``QueueFull``."""
+        waiting = self._pending.get(job.key)
+        if waiting is None and len(self._pending) >= self._max_pending:
+            raise QueueFull(f"{len(self._pending)} reviews already waiting")
+        if (
+            job.kind is JobKind.APPROVALS
+            and waiting is not None
+            and (waiting.kind is JobKind.REVIEW)
+        ):
+            return False
+        if job.kind is JobKind.REVIEW:
+            running = self._running.get(job.key)
+            if running is not None and _superseded(running[0], job):
+                log.info("cancelling %s: superseded by %s", running[0].description, job.head_sha)
+                running[1].cancel()
+        self._pending[job.key] = job
+        self._idle.clear()
+        if waiting is None and job.key not in self._running:
+            self._ready.put_nowait(job.key)
+        return True
+
+    async def join(self) -> None:
+        """Wait until nothing is waiting or running (tests and graceful shutdown)."""
+        await self._idle.wait()
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._ready.get()
+            job = self._pending.pop(key, None)
+            if job is None:
+                continue
+            task = asyncio.create_task(job.run(), name=job.description or str(key))
+            self._running[key] = (job, task)
+            try:
+                await asyncio.wait({task})
+                if task.cancelled():
+                    log.info("%s was cancelled", job.description)
+                elif task.exception() is not None:
+                    log.error("%s failed", job.description, exc_info=task.exception())
+            finally:
+                del self._running[key]
+                self.completed += 1
+                if key in self._pending:
+                    self._ready.put_nowait(key)
+                elif not self._pending and not self._running:
+                    self._idle.set()
+
+
+def _superseded(running: Job, newer: Job) -> bool:
+    return (
+        running.kind is JobKind.REVIEW
+        and newer.head_sha is not None
+        and running.head_sha != newer.head_sha
+    )
+
+
+class DeliveryLog:
+    """The ids of recent deliveries (bounded, least recently seen forgotten first)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, delivery_id: str) -> bool:
+        """Record a delivery; False when it was already recorded."""
+        if delivery_id in self._seen:
+            self._seen.move_to_end(delivery_id)
+            return False
+        self._seen[delivery_id] = None
+        if len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+        return True
+
+    def discard(self, delivery_id: str) -> None:
+        self._seen.pop(delivery_id, None)
+
+
+class AnalysisTimeout(Exception):
+    pass
+
+
+def _limit_memory(memory_mb: int) -> None:
+    if memory_mb > 0:
+        limit = memory_mb * 1024 * 1024
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _ping() -> bool:
+    return True
+
+
+class AnalysisPool:
+    """Runs CPU-bound functions in worker processes, with a wall-clock timeout.
+
+    The function itself should honour the deadline (``bot.analyze`` does, with an alarm in
+    the worker); if a worker overruns it anyway, the pool is torn down and rebuilt so that a
+    stuck worker cannot hold a slot forever.
+    """
+
+    def __init__(self, *, workers: int, timeout: float, memory_mb: int) -> None:
+        self.workers = workers
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.workers,
+                # forkserver: never fork the event loop's process with its threads and sockets.
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_limit_memory,
+                initargs=(self.memory_mb,),
+            )
+        return self._executor
+
+    async def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in (1, 2):
+            try:
+                return await self._run_once(fn, *args, **kwargs)
+            except BrokenProcessPool:
+                # Another job's overrun (or an OOM kill) broke the pool: rebuild and retry once.
+                self._discard()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _run_once(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool(), functools.partial(fn, *args, **kwargs))
+        # Grace beyond the worker's own deadline, for pickling and process start-up.
+        grace = 5.0 + self.timeout * 0.1
+        try:
+            return await asyncio.wait_for(future, self.timeout + grace)
+        except TimeoutError:
+            log.error("analysis overran its deadline; restarting the process pool")
+            self._discard(kill=True)
+            raise AnalysisTimeout(f"analysis took longer than {self.timeout:g} s") from None
+
+    async def ready(self, timeout: float = 2.0) -> bool:
+        """The pool can take work: a worker answers within ``timeout`` or all are busy."""
+        try:
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._pool(), _ping)
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            return True  # every worker is busy analysing, which is not a failure
+        except (BrokenProcessPool, RuntimeError):
+            self._discard()
+            return False
+
+    def _discard(self, *, kill: bool = False) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        if kill:
+            # The executor has no public way to stop a running call; its processes do.
+            for process in list(getattr(executor, "_processes", {}).values()):
+                with contextlib.suppress(Exception):
+                    process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,81 @@
+"""Which lines of a pull request's files GitHub accepts review comments on.
+
+A review comment with ``line`` and ``side: RIGHT`` must point at a line that the PR's diff
+shows on the right: an added line or a context line inside a hunk. GitHub answers 422 for
+any other line, so the bot comments on those lines of the file as a whole instead.
+``patch`` is the unified diff GitHub gives for each entry of ``GET .../pulls/{n}/files``
+(absent for binary or very large files).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+def diff_lines(patch: str) -> tuple[frozenset[int], frozenset[int]]:
+    """The (left, right) line numbers a unified diff shows.
+
+    Left: removed and context lines, numbered in the base file; right: added and context
+    lines, numbered in the head file.
+    """
+    left: set[int] = set()
+    right: set[int] = set()
+    old = new = 0
+    old_left = new_left = 0
+    for text in patch.split("\n"):
+        header = _HUNK.match(text)
+        if header is not None:
+            old, new = int(header.group(1)), int(header.group(3))
+            old_left = int(header.group(2)) if header.group(2) is not None else 1
+            new_left = int(header.group(4)) if header.group(4) is not None else 1
+            continue
+        if text.startswith("\\"):  # "\ No newline at end of file"
+            continue
+        if text.startswith("-") and old_left > 0:
+            left.add(old)
+            old, old_left = old + 1, old_left - 1
+        elif text.startswith("+") and new_left > 0:
+            right.add(new)
+            new, new_left = new + 1, new_left - 1
+        elif old_left > 0 and new_left > 0:
+            # Context; GitHub may trim the leading space of an empty context line.
+            left.add(old)
+            right.add(new)
+            old, old_left = old + 1, old_left - 1
+            new, new_left = new + 1, new_left - 1
+    return frozenset(left), frozenset(right)
+
+
+@dataclass(frozen=True, slots=True)
+class PullFiles:
+    """The files of a pull request and the lines of each its diff shows, per side."""
+
+    lines: Mapping[tuple[str, str], frozenset[int]]  # (path, "LEFT"/"RIGHT") -> lines
+
+    @classmethod
+    def from_api(cls, files: Iterable[Mapping[str, Any]]) -> PullFiles:
+        out: dict[tuple[str, str], frozenset[int]] = {}
+        for entry in files:
+            patch = entry.get("patch")
+            left, right = diff_lines(patch) if patch else (frozenset(), frozenset())
+            path = str(entry["filename"])
+            out[(path, "LEFT")] = left
+            if entry.get("status") != "removed":
+                out[(path, "RIGHT")] = right
+        return cls(out)
+
+    def in_diff(self, path: str, line: int, side: str = "RIGHT") -> bool:
+        return line in self.lines.get((path, side), frozenset())
+
+    def changed(self, path: str, side: str = "RIGHT") -> bool:
+        """Whether the PR touches the file on that side (a file-level comment may go there)."""
+        return (path, side) in self.lines
+
+    def can_comment(self, path: str, line: int, side: str) -> bool:
+        """On the line itself, or (head side only) on the file as a whole."""
+        return self.in_diff(path, line, side) or (side == "RIGHT" and self.changed(path))

@@ -1,0 +1,133 @@
+"""The webhook server: ``POST /webhook``, ``GET /healthz`` and ``GET /readyz``.
+
+Invariants of ``/webhook``:
+- The ``X-Hub-Signature-256`` HMAC of the raw body is verified before anything else is
+  looked at; a missing or wrong signature gets 401 and causes no API call and no job.
+- The answer comes in milliseconds: handlers only queue jobs (``bot.jobs``), which run in
+  the background; analysis runs in a process pool, never on the event loop.
+- A delivery id seen before (GitHub's redelivery, or a retried POST) is acknowledged and
+  ignored, so it cannot cause a second review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import sys
+from collections.abc import AsyncIterator
+
+import aiohttp
+import gidgethub
+from aiohttp import web
+from gidgethub import routing, sansio
+
+from bot import pull_request, rerun, reviews
+from bot.config import ConfigError, Settings
+from bot.context import BotContext
+from bot.jobs import QueueFull
+
+log = logging.getLogger(__name__)
+
+router = routing.Router(pull_request.router, reviews.router, rerun.router)
+
+BOT: web.AppKey[BotContext] = web.AppKey("bot", BotContext)
+# GitHub caps webhook payloads at 25 MB.
+MAX_BODY = 25 * 1024 * 1024
+SHUTDOWN_GRACE = 20.0
+
+
+def signature_valid(secret: str, body: bytes, signature: str | None) -> bool:
+    if not signature or not signature.startswith("sha256="):
+        return False
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    bot = request.app[BOT]
+    body = await request.read()
+    if not signature_valid(
+        bot.settings.webhook_secret, body, request.headers.get("X-Hub-Signature-256")
+    ):
+        log.warning("rejected a delivery with a missing or wrong signature")
+        return web.Response(status=401, text="invalid signature\n")
+    try:
+        event = sansio.Event.from_http(request.headers, body, secret=bot.settings.webhook_secret)
+    except gidgethub.BadRequest as err:
+        return web.Response(status=int(err.status_code), text=f"{err}\n")
+    except (KeyError, ValueError):
+        return web.Response(status=400, text="missing X-GitHub-Event/Delivery or bad JSON\n")
+    if event.event == "ping":
+        return web.Response(status=200, text="pong\n")
+    if not bot.deliveries.add(event.delivery_id):
+        log.info("delivery %s seen before; ignored", event.delivery_id)
+        return web.Response(status=200, text="duplicate delivery\n")
+    try:
+        await router.dispatch(event, bot)
+    except QueueFull as err:
+        bot.deliveries.discard(event.delivery_id)  # a redelivery may succeed later
+        log.error("refused delivery %s: %s", event.delivery_id, err)
+        return web.Response(status=503, text="busy, redeliver later\n")
+    except (KeyError, TypeError, ValueError) as err:
+        log.warning("delivery %s lacks %s; ignored", event.delivery_id, err)
+        return web.Response(status=400, text="unexpected payload shape\n")
+    return web.Response(status=202, text="accepted\n")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    bot = request.app[BOT]
+    problems = []
+    if not bot.jobs.ready():
+        problems.append("job queue full or workers stopped")
+    if not await bot.pool.ready():
+        problems.append("analysis process pool broken")
+    if problems:
+        return web.Response(status=503, text="; ".join(problems) + "\n")
+    return web.Response(text="ready\n")
+
+
+def make_app(
+    settings: Settings, *, github_session: aiohttp.ClientSession | None = None
+) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        session = github_session or aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=300, sock_connect=30)
+        )
+        bot = BotContext(settings, session)
+        bot.jobs.start()
+        app[BOT] = bot
+        yield
+        await bot.jobs.close(grace=SHUTDOWN_GRACE)
+        bot.pool.close()
+        if github_session is None:
+            await session.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/webhook", webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+def serve(argv_port: int | None = None) -> int:
+    """``reachdiff serve``: run until SIGINT/SIGTERM; 2 when the environment is invalid."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = Settings.from_env()
+    except ConfigError as err:
+        for problem in err.problems:
+            print(f"reachdiff serve: {problem}", file=sys.stderr)
+        return 2
+    port = argv_port if argv_port is not None else settings.port
+    log.info("listening on port %d, GitHub API %s", port, settings.api_url)
+    web.run_app(make_app(settings), port=port, print=None)
+    return 0
