@@ -1,0 +1,229 @@
+"""A repository's files as the sets of objects each environment will actually apply.
+
+An environment is one kustomization root (``overlays/prod``), one Helm chart
+(``charts/shop``), or the plain manifests outside both (named ``""``). Kustomize and Helm
+output is traced back to the original files and lines (``bot.sourcemap``), so everything
+downstream (the engine, review comments) names lines a pull request author can find.
+
+Files a kustomization consumes (resources, patches, components…) and files inside a chart
+are rendered, never also read as plain manifests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from analysis.errors import ManifestError
+from analysis.manifests import MANIFEST_SUFFIXES, parse_file
+from analysis.yamldoc import LineDict, YAMLSyntaxError, parse_documents
+from bot import helm, kustomize
+from bot.kustomize import Kustomization, display_dir
+from bot.sandbox import Limits, Tools
+from bot.sourcemap import Digests, Fragments, Located, objects_of_kind, patch_targets, transplant
+
+__all__ = ["Environment", "Tools", "discover_environments"]
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    name: str  # "" for plain manifests; else the root directory ("overlays/prod", "charts/shop")
+    kind: str  # "plain" | "kustomize" | "helm"
+    objects: tuple[tuple[str, LineDict], ...]  # (source file, object with lines in that file)
+    notes: tuple[str, ...] = ()  # caveats about the analysis, e.g. approximate lines
+    unanalysed: tuple[str, ...] = ()  # why something was not analysed: the check must not pass
+
+
+def discover_environments(
+    files: Mapping[str, bytes],
+    *,
+    kustomize_roots: Sequence[str] | None = None,
+    helm_values: Mapping[str, Sequence[str]] | None = None,
+    helm_namespaces: Mapping[str, str] | None = None,
+    tools: Tools | None = None,
+    timeout: float = 60,
+    limits: Limits | None = None,
+) -> list[Environment]:
+    """Every environment of a repository tree, plain manifests first, then by name.
+
+    ``kustomize_roots`` replaces the default roots (kustomizations no other includes);
+    ``helm_values`` maps a chart directory to its values files (repository paths, or paths
+    relative to the chart); ``helm_namespaces`` the namespace each chart is rendered for.
+    ``tools`` defaults to what is installed here. Raises ``ManifestError`` (file, line) for a
+    kustomization or chart that is invalid or refused.
+    """
+    tools = tools if tools is not None else Tools.detect()
+    limits = limits if limits is not None else Limits(timeout=timeout)
+    kustomizations = kustomize.find_kustomizations(files)
+    charts = helm.chart_dirs(files)
+    # Kustomizations inside a chart are the chart's business (e.g. a post-renderer's).
+    kustomizations = {d: k for d, k in kustomizations.items() if not helm.in_chart(k.path, charts)}
+
+    if kustomize_roots is None:
+        roots = kustomize.default_roots(kustomizations)
+    else:
+        roots = [_explicit_root(r, kustomizations) for r in kustomize_roots]
+
+    environments: list[Environment] = []
+    values = {_clean_dir(k): list(v) for k, v in (helm_values or {}).items()}
+    namespaces = {_clean_dir(k): v for k, v in (helm_namespaces or {}).items()}
+    for chart_dir in charts:
+        result = helm.render_chart(
+            chart_dir,
+            files,
+            values=values.get(chart_dir, ()),
+            namespace=namespaces.get(chart_dir, "default"),
+            tools=tools,
+            limits=limits,
+        )
+        environments.append(
+            Environment(
+                display_dir(chart_dir), "helm", result.objects, result.notes, result.unanalysed
+            )
+        )
+    for root in sorted(set(roots)):
+        environments.append(_kustomize_environment(root, kustomizations, files, tools, limits))
+
+    consumed = kustomize.consumed_files(kustomizations, files)
+    consumed.update(p for chart_dir in charts for p in values.get(chart_dir, ()))
+    plain: list[tuple[str, LineDict]] = []
+    for path in sorted(files):
+        if path in consumed or helm.in_chart(path, charts) or not path.endswith(MANIFEST_SUFFIXES):
+            continue
+        plain.extend((path, obj) for obj in parse_file(path, files[path]))
+    environments.sort(key=lambda e: e.name)
+    if plain or not environments:
+        environments.insert(0, Environment("", "plain", tuple(plain)))
+    return environments
+
+
+def _clean_dir(path: str) -> str:
+    path = path.strip().strip("/")
+    while path.startswith("./"):
+        path = path[2:]
+    return "" if path in (".", "") else path
+
+
+def _explicit_root(root: str, kustomizations: Mapping[str, Kustomization]) -> str:
+    clean = _clean_dir(root)
+    if clean not in kustomizations:
+        raise ManifestError(
+            f"{clean}/kustomization.yaml" if clean else "kustomization.yaml",
+            1,
+            f"{root!r} is configured as a kustomize root but has no kustomization file",
+        )
+    return clean
+
+
+def _kustomize_environment(
+    root: str,
+    kustomizations: Mapping[str, Kustomization],
+    files: Mapping[str, bytes],
+    tools: Tools,
+    limits: Limits,
+) -> Environment:
+    rendered = kustomize.render(root, kustomizations, files, tools=tools, limits=limits)
+    if rendered is None:
+        return Environment(
+            display_dir(root),
+            "kustomize",
+            (),
+            unanalysed=(
+                f"neither kustomize nor kubectl is installed: {display_dir(root)} was not analysed",
+            ),
+        )
+    chain = kustomize.reachable(root, kustomizations)
+    patches = _parsed_patches(chain, files)
+    digests = Digests()
+    originals: dict[str, list[LineDict]] = {}
+    objects: list[tuple[str, LineDict]] = []
+    approximate: list[str] = []
+    root_file = kustomizations[root].path
+    for obj in rendered.documents:
+        path, generated = kustomize.origin_of(obj, root)
+        kustomize.strip_origin(obj)
+        kind, name, namespace = _identity(obj)
+        original: LineDict | None = None
+        if path is not None and path in files and not generated:
+            if path not in originals:
+                originals[path] = _objects(path, files[path])
+            original = objects_of_kind(originals[path], kind, name, namespace)
+        file = path if path is not None and path in files else root_file
+        fragments = Fragments(digests)
+        for patch in patches:
+            patch.add_to(fragments, kind, name)
+        outcome = transplant(
+            obj, Located(file, original) if original is not None else None, file, fragments
+        )
+        if outcome.approximate:
+            approximate.append(f"{namespace or 'default'}/{kind}/{name}")
+        objects.append((file, obj))
+    notes = list(rendered.warnings)
+    if approximate:
+        shown = ", ".join(approximate[:5]) + (", …" if len(approximate) > 5 else "")
+        notes.append(
+            f"{len(approximate)} object(s) changed by kustomize in ways not traceable line by "
+            f"line ({shown}): their lines point to the nearest enclosing original node and "
+            "are approximate"
+        )
+    return Environment(display_dir(root), "kustomize", tuple(objects), tuple(notes))
+
+
+def _identity(obj: LineDict) -> tuple[str, str, str | None]:
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    kind = obj.get("kind")
+    return (
+        kind if isinstance(kind, str) else "",
+        name if isinstance(name, str) else "",
+        namespace if isinstance(namespace, str) else None,
+    )
+
+
+def _objects(path: str, content: bytes) -> list[LineDict]:
+    try:
+        return parse_file(path, content)
+    except ManifestError:
+        return []  # kustomize read it; tracing lines is best effort
+
+
+@dataclass(frozen=True, slots=True)
+class _ParsedPatch:
+    patch: kustomize.Patch
+    documents: tuple[object, ...]
+
+    def add_to(self, fragments: Fragments, kind: str, name: str) -> None:
+        p = self.patch
+        if p.target_kind not in (None, kind) or (p.target_name and p.target_name not in name):
+            return
+        offset = p.first_line - 1
+        for doc in self.documents:
+            if isinstance(doc, list):
+                fragments.add_json6902(doc, p.file, offset)
+            elif isinstance(doc, dict):
+                doc_kind, doc_name = patch_targets(doc)
+                if doc_kind not in (None, kind) or (doc_name and doc_name not in name):
+                    continue
+                fragments.add((), Located(p.file, doc, offset))
+
+
+def _parsed_patches(
+    chain: Sequence[Kustomization], files: Mapping[str, bytes]
+) -> list[_ParsedPatch]:
+    """Patches of the chain, the root's first: the last applied wins where lines compete."""
+    out: list[_ParsedPatch] = []
+    for k in chain:
+        for patch in k.patches:
+            if patch.text:
+                text = patch.text
+            elif patch.file in files:
+                text = files[patch.file].decode("utf-8", errors="replace")
+            else:
+                continue
+            try:
+                docs = tuple(d.data for d in parse_documents(text))
+            except YAMLSyntaxError:
+                continue
+            out.append(_ParsedPatch(patch, docs))
+    return out
