@@ -730,6 +730,9 @@ async def test_review_comments_must_land_in_the_diff(client: Client) -> None:
         ),
         "path unknown": review({**line, "path": "nope.yaml", "subject_type": "file"}),
         "line outside the hunks": review({**line, "line": 2, "side": "RIGHT"}),
+        "start line outside the hunks": review(
+            {**line, "line": 10, "start_line": 1, "side": "RIGHT"}
+        ),
         "line beyond the file": review({**line, "line": 99, "side": "RIGHT"}),
         "no line": review(dict(line)),
         "start after line": review({**line, "line": 9, "start_line": 11, "side": "RIGHT"}),
@@ -740,6 +743,24 @@ async def test_review_comments_must_land_in_the_diff(client: Client) -> None:
         status, answer, _ = await client.call("POST", url, body)
         assert status == 422, (label, answer)
     assert fake.reviews == [] and fake.review_comments == []
+    status, answer, _ = await client.call("POST", url, rejected["line outside the hunks"])
+    assert answer["errors"] == ["Pull request review thread line must be part of the diff"]
+
+    # Two hunks (lines 1-6 and 15-20): a multi-line comment may not span them.
+    two_hunks = POLICY_BASE.replace(b"line 3\n", b"line three\n").replace(
+        b"line 18\n", b"line 18!\n"
+    )
+    fake.add_commit(
+        "acme/web", D, {"k8s/np.yaml": two_hunks, "README.md": b"hello\n"}, parents=(A,)
+    )
+    fake.add_pull("acme/web", 9, base_ref="main", base_sha=A, head_sha=D, author="bob")
+    spanning = {**review({**line, "line": 16, "start_line": 5, "side": "RIGHT"}), "commit_id": D}
+    status, answer, _ = await client.call("POST", "/repos/acme/web/pulls/9/reviews", spanning)
+    assert status == 422 and "same hunk" in answer["errors"][0]
+    within = {**review({**line, "line": 20, "start_line": 15, "side": "RIGHT"}), "commit_id": D}
+    assert (await client.call("POST", "/repos/acme/web/pulls/9/reviews", within))[0] == 200
+    fake.reviews.clear()
+    fake.review_comments.clear()
 
     status, posted, _ = await client.call(
         "POST",

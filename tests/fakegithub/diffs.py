@@ -82,6 +82,14 @@ class Patch:
                     out.add(line.old_no)
         return frozenset(out)
 
+    def hunk_of(self, line_no: int, side: str) -> int | None:
+        """Index of the hunk holding `line_no` on `side`, if any."""
+        for index, hunk in enumerate(self.hunks):
+            for line, _ in hunk.lines:
+                if (line.new_no if side == "RIGHT" else line.old_no) == line_no:
+                    return index
+        return None
+
     def locate(self, line_no: int, side: str) -> tuple[int, str] | None:
         """(diff position, diff_hunk up to that line) of a commentable line, like GitHub."""
         position = 0

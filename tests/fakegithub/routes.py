@@ -25,6 +25,12 @@ COMMENT_BODY_LIMIT = 65536  # characters, for issue comments, reviews and review
 ANNOTATION_TITLE_LIMIT = 255  # characters
 ANNOTATION_TEXT_LIMIT = 64 * 1024  # bytes ("64 KB"), for message and raw_details
 PULL_FILES_LIMIT = 3000
+# GitHub's own wording when a review comment cannot be anchored in the diff.
+LINE_NOT_IN_DIFF = "Pull request review thread line must be part of the diff"
+START_LINE_NOT_IN_DIFF = "Pull request review thread start line must be part of the diff"
+START_LINE_OTHER_HUNK = (
+    "Pull request review thread start line must be part of the same hunk as the line."
+)
 COMPARE_COMMITS_LIMIT = 250
 COMPARE_FILES_LIMIT = 300
 
@@ -717,12 +723,19 @@ def _place_comment(
         raise unprocessable(f"side must be LEFT or RIGHT, not {side!r}")
     start_line = comment.get("start_line")
     start_side = comment.get("start_side", side) if start_line is not None else None
-    targets = [(line, side)] + ([(start_line, start_side)] if start_line is not None else [])
-    for number, which in targets:
-        if not _commentable(fake, change, head_files.get(path), number, which):
-            raise unprocessable("Line could not be resolved")
-    if start_line is not None and start_side == side and start_line >= line:
-        raise unprocessable("start_line must precede line")
+    if not _commentable(fake, change, head_files.get(path), line, side):
+        raise unprocessable(LINE_NOT_IN_DIFF)
+    if start_line is not None:
+        if not _commentable(fake, change, head_files.get(path), start_line, start_side):
+            raise unprocessable(START_LINE_NOT_IN_DIFF)
+        if start_side == side and start_line >= line:
+            raise unprocessable("Pull request review thread start line must precede the end line")
+        if (
+            fake.review_comment_scope == "diff"
+            and change is not None
+            and (change.patch.hunk_of(start_line, start_side) != change.patch.hunk_of(line, side))
+        ):
+            raise unprocessable(START_LINE_OTHER_HUNK)
     located = change.patch.locate(line, side) if change is not None else None
     placed.update(line=line, side=side, start_line=start_line, start_side=start_side)
     if located is not None:
