@@ -162,21 +162,30 @@ class ConnectionSet:
                 out[p] = a - b
         return ConnectionSet.of(out)
 
+    # The fast paths matter: these run once per pair of endpoints.
     def __or__(self, other: ConnectionSet) -> ConnectionSet:
-        if not other.by_protocol:
+        if not other.by_protocol or other is self:
             return self
         if not self.by_protocol:
             return other
+        if self is ALL_CONNECTIONS or other is ALL_CONNECTIONS:
+            return ALL_CONNECTIONS
         return self._combine(other, "|")
 
     def __and__(self, other: ConnectionSet) -> ConnectionSet:
         if not self.by_protocol or not other.by_protocol:
             return NO_CONNECTIONS
+        if other is ALL_CONNECTIONS or other is self:
+            return self
+        if self is ALL_CONNECTIONS:
+            return other
         return self._combine(other, "&")
 
     def __sub__(self, other: ConnectionSet) -> ConnectionSet:
         if not other.by_protocol:
             return self
+        if other is ALL_CONNECTIONS or other is self:
+            return NO_CONNECTIONS
         return self._combine(other, "-")
 
     def to_json(self) -> dict[str, str]:

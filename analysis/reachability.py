@@ -14,7 +14,7 @@ from analysis.compiler import compile_tree
 from analysis.ipranges import ExternalRange
 from analysis.matcher import Matcher, PodClass, bit_indexes
 from analysis.model import Direction, IPNetwork, Tree, Workload
-from analysis.ports import NO_CONNECTIONS, ConnectionSet
+from analysis.ports import ALL_CONNECTIONS, NO_CONNECTIONS, ConnectionSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,25 +94,66 @@ def compute_map(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Reachab
 
 
 def class_connections(matcher: Matcher) -> dict[tuple[int, int], ConnectionSet]:
+    """Allowed connections per pair of endpoint indexes; pairs with nothing are absent.
+
+    Per destination, the sources are split into blocks that its ingress treats alike (a
+    partition refined rule by rule with bitsets), so the per-pair work is one egress check.
+    Endpoints under an admin policy take the general tiered path.
+    """
     n_classes = len(matcher.classes)
     everyone = (1 << matcher.size) - 1
     pods_only = (1 << n_classes) - 1
     out: dict[tuple[int, int], ConnectionSet] = {}
     for dst in range(matcher.size):
-        ingress = matcher.rules(Direction.INGRESS, dst)
-        if ingress is None or matcher.has_admin(Direction.INGRESS, dst):
-            candidates = everyone
-        else:
-            candidates = 0
-            for rule in ingress:
-                candidates |= everyone if rule.peers is None else rule.peers
-        if matcher.is_external(dst):
-            candidates &= pods_only  # traffic between two external ranges is not ours
-        for src in bit_indexes(candidates):
-            conn = matcher.allowed(Direction.INGRESS, src, dst)
-            if not conn:
-                continue
-            conn = conn & matcher.allowed(Direction.EGRESS, src, dst)
-            if conn:
-                out[(src, dst)] = conn
+        scope = pods_only if matcher.is_external(dst) else everyone  # no external<->external
+        for sources, ingress in _ingress_blocks(matcher, dst, scope):
+            for src in bit_indexes(sources):
+                conn = ingress
+                if matcher.has_admin(Direction.EGRESS, src):
+                    conn = conn & matcher.allowed(Direction.EGRESS, src, dst)
+                else:
+                    egress = matcher.rules(Direction.EGRESS, src)
+                    if egress is not None:
+                        allowed = NO_CONNECTIONS
+                        for rule in egress:
+                            if rule.admits(dst):
+                                allowed = allowed | matcher.ports_at(rule, dst)
+                        conn = conn & allowed
+                if conn:
+                    out[(src, dst)] = conn
     return out
+
+
+def _ingress_blocks(
+    matcher: Matcher, dst: int, scope: int
+) -> list[tuple[int, ConnectionSet]]:
+    """Sources (as bitsets) and what ``dst``'s ingress allows each block of them."""
+    if matcher.has_admin(Direction.INGRESS, dst):
+        blocks: dict[ConnectionSet, int] = {}
+        for src in bit_indexes(scope):
+            conn = matcher.allowed(Direction.INGRESS, src, dst)
+            if conn:
+                blocks[conn] = blocks.get(conn, 0) | (1 << src)
+        return [(bits, conn) for conn, bits in blocks.items()]
+    rules = matcher.rules(Direction.INGRESS, dst)
+    if rules is None:
+        return [(scope, ALL_CONNECTIONS)]
+    parts: list[tuple[int, ConnectionSet]] = [(scope, NO_CONNECTIONS)]
+    for rule in rules:
+        ports = matcher.ports_at(rule, dst)
+        if not ports:
+            continue
+        peers = scope if rule.peers is None else rule.peers
+        refined: list[tuple[int, ConnectionSet]] = []
+        for bits, conn in parts:
+            inside, outside = bits & peers, bits & ~peers
+            if inside:
+                refined.append((inside, conn | ports))
+            if outside:
+                refined.append((outside, conn))
+        parts = refined
+    merged: dict[ConnectionSet, int] = {}
+    for bits, conn in parts:
+        if conn:
+            merged[conn] = merged.get(conn, 0) | bits
+    return [(bits, conn) for conn, bits in merged.items()]
