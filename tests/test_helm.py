@@ -1,0 +1,309 @@
+"""Helm charts: rendered with a real ``helm`` when one is installed, else checked with a fake.
+
+The fixture ``tests/fixtures/helm/shop`` (written for these tests) holds the chart
+``charts/shop`` with a vendored subchart and a test hook, values for production under
+``environments/``, and ``charts/legacy``, whose dependency is not vendored.
+
+The real-binary tests skip when ``helm`` is not on PATH; the fake-``helm`` tests always run
+and pin the command line, the refusals and the error path.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from analysis.errors import ManifestError
+from analysis.manifests import build_tree
+from analysis.yamldoc import LineDict
+from bot import helm
+from bot.environments import Environment, discover_environments
+from bot.sandbox import Tools
+
+FIXTURES = Path(__file__).parent / "fixtures" / "helm"
+HELM = shutil.which("helm")
+needs_helm = pytest.mark.skipif(HELM is None, reason="helm is not installed")
+
+
+def read_fixture(name: str) -> dict[str, bytes]:
+    root = FIXTURES / name
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def line_with(files: dict[str, bytes], path: str, needle: str, occurrence: int = 1) -> int:
+    seen = 0
+    for number, text in enumerate(files[path].decode().splitlines(), 1):
+        if needle in text:
+            seen += 1
+            if seen == occurrence:
+                return number
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def envs_by_name(envs: list[Environment]) -> dict[str, Environment]:
+    return {e.name: e for e in envs}
+
+
+def find(env: Environment, kind: str) -> tuple[str, LineDict]:
+    matches = [(p, o) for p, o in env.objects if o["kind"] == kind]
+    assert len(matches) == 1, matches
+    return matches[0]
+
+
+@pytest.fixture(scope="module")
+def shop() -> dict[str, bytes]:
+    return read_fixture("shop")
+
+
+# --- with the real helm -----------------------------------------------------------------
+
+
+@needs_helm
+def test_chart_rendered_with_values_and_namespace(shop: dict[str, bytes]) -> None:
+    envs = envs_by_name(
+        discover_environments(
+            shop,
+            helm_values={"charts/shop": ["environments/prod-values.yaml"]},
+            helm_namespaces={"charts/shop": "shop-prod"},
+        )
+    )
+    assert sorted(envs) == ["", "charts/legacy", "charts/shop"]
+    chart = envs["charts/shop"]
+    assert chart.kind == "helm" and chart.unanalysed == ()
+    kinds = sorted((o["kind"], o["metadata"]["name"]) for _, o in chart.objects)
+    # The test hook is skipped; the vendored subchart is rendered.
+    assert kinds == [
+        ("Deployment", "shop-shop-storefront"),
+        ("NetworkPolicy", "shop-shop-db"),
+        ("StatefulSet", "shop-cache"),
+    ]
+    path, policy = find(chart, "NetworkPolicy")
+    assert path == "charts/shop/templates/networkpolicy.yaml"
+    assert policy["metadata"]["namespace"] == "shop-prod"
+    peers = [r["from"][0] for r in policy["spec"]["ingress"]]
+    assert [p.get("namespaceSelector", {}).get("matchLabels") for p in peers[1:]] == [
+        {"kubernetes.io/metadata.name": "monitoring"},
+        {"kubernetes.io/metadata.name": "batch"},
+    ]
+    tree = build_tree(chart.objects)
+    assert [(p.namespace, p.name) for p in tree.policies] == [("shop-prod", "shop-shop-db")]
+    assert any("approximate" in n for n in chart.notes)
+    sub_path, _ = find(chart, "StatefulSet")
+    assert sub_path == "charts/shop/charts/cache/templates/statefulset.yaml"
+    # Chart files and values files are not plain manifests.
+    assert [p for p, _ in envs[""].objects] == ["namespaces.yaml"]
+
+
+@needs_helm
+def test_chart_lines_point_into_the_template(shop: dict[str, bytes]) -> None:
+    envs = envs_by_name(
+        discover_environments(shop, helm_values={"charts/shop": ["environments/prod-values.yaml"]})
+    )
+    path, policy = find(envs["charts/shop"], "NetworkPolicy")
+    first, monitoring, batch = policy["spec"]["ingress"]
+    assert first.line == line_with(shop, path, "- from:", 1)
+    # Both rules of the `range` loop come from the loop body.
+    assert monitoring.line == line_with(shop, path, "- from:", 2)
+    assert batch.line == line_with(shop, path, "- from:", 2)
+    assert first["ports"][0].line == line_with(shop, path, "- protocol: TCP", 1)
+    assert policy["spec"]["podSelector"].line == line_with(shop, path, "matchLabels:", 1)
+
+
+@needs_helm
+def test_unvendored_dependency_is_reported_not_analysed(shop: dict[str, bytes]) -> None:
+    legacy = envs_by_name(discover_environments(shop))["charts/legacy"]
+    assert legacy.objects == ()
+    (reason,) = legacy.unanalysed
+    assert "chart charts/legacy was not analysed" in reason
+    assert "postgresql from https://charts.example.com/stable" in reason
+    assert "not vendored" in reason
+
+
+@needs_helm
+def test_template_error_names_the_template_and_line(shop: dict[str, bytes]) -> None:
+    broken = dict(shop)
+    template = "charts/shop/templates/deployment.yaml"
+    broken[template] = shop[template] + b"---\n# extra\nvalue: {{ .Values.missing.field }}\n"
+    with pytest.raises(ManifestError) as caught:
+        discover_environments(broken)
+    err = caught.value
+    assert err.file == template
+    assert err.line == len(broken[template].decode().splitlines())
+    assert "nil pointer" in err.message
+    assert "reachdiff-render-" not in err.message
+
+
+# --- with a fake helm, always -----------------------------------------------------------
+
+FAKE_OUTPUT = """\
+---
+# Source: shop/templates/networkpolicy.yaml
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: shop-shop-db
+spec:
+  podSelector:
+    matchLabels:
+      app: db
+  ingress:
+  - from:
+    - podSelector:
+        matchLabels:
+          app: storefront
+"""
+
+
+def fake_helm(tmp_path: Path, *, version: str = "v3.14.0", template: str = "") -> tuple[str, Path]:
+    """A ``helm`` that records each command line and answers ``version`` and ``template``."""
+    log = tmp_path / "helm.log"
+    out = tmp_path / "helm.out"
+    out.write_text(FAKE_OUTPUT)
+    script = tmp_path / "helm"
+    body = template or f'cat "{out}"'
+    script.write_text(
+        textwrap.dedent(
+            f"""\
+            #!/bin/sh
+            echo "$@" >> "{log}"
+            case "$1" in
+              version) echo "{version}+gabc" ;;
+              template) {body} ;;
+            esac
+            """
+        )
+    )
+    script.chmod(0o755)
+    return str(script), log
+
+
+def test_command_line(shop: dict[str, bytes], tmp_path: Path) -> None:
+    binary, log = fake_helm(tmp_path)
+    tools = Tools(helm=binary, isolate_network=False)
+    envs = envs_by_name(
+        discover_environments(
+            shop,
+            tools=tools,
+            helm_values={"./charts/shop/": ["environments/prod-values.yaml", "values.yaml"]},
+            helm_namespaces={"charts/shop": "shop-prod"},
+        )
+    )
+    lines = log.read_text().splitlines()
+    template = [line.split() for line in lines if line.startswith("template")]
+    assert len(template) == 1  # charts/legacy is never rendered: its dependency is missing
+    argv = template[0]
+    assert argv[:2] == ["template", "shop"]
+    assert argv[2].endswith("/tree/charts/shop") and "reachdiff-render-" in argv[2]
+    assert argv[3:] == [
+        "--namespace",
+        "shop-prod",
+        "--skip-tests",
+        "--values",
+        argv[2].removesuffix("charts/shop") + "environments/prod-values.yaml",
+        "--values",
+        argv[2] + "/values.yaml",  # relative to the chart
+    ]
+    assert not any("dependency" in a or a == "--repo" for a in argv)
+    path, policy = find(envs["charts/shop"], "NetworkPolicy")
+    assert path == "charts/shop/templates/networkpolicy.yaml"
+    assert policy["spec"]["ingress"][0].line == line_with(shop, path, "- from:")
+
+
+def test_old_helm_without_network_isolation_is_not_run(
+    shop: dict[str, bytes], tmp_path: Path
+) -> None:
+    helm.helm_version.cache_clear()
+    binary, log = fake_helm(tmp_path, version="v3.6.2")
+    envs = envs_by_name(
+        discover_environments(shop, tools=Tools(helm=binary, isolate_network=False))
+    )
+    (reason,) = envs["charts/shop"].unanalysed
+    assert "helm 3.6.2 lets templates make DNS lookups" in reason
+    assert not [line for line in log.read_text().splitlines() if line.startswith("template")]
+
+
+def test_old_helm_runs_where_the_network_is_isolated(
+    shop: dict[str, bytes], tmp_path: Path
+) -> None:
+    helm.helm_version.cache_clear()
+    binary, log = fake_helm(tmp_path, version="v3.6.2")
+    if not Tools.detect().isolate_network:
+        pytest.skip("network namespaces are not available here")
+    envs = envs_by_name(discover_environments(shop, tools=Tools(helm=binary, isolate_network=True)))
+    assert envs["charts/shop"].unanalysed == ()
+    assert [line for line in log.read_text().splitlines() if line.startswith("template")]
+
+
+def test_helm_not_installed(shop: dict[str, bytes]) -> None:
+    envs = envs_by_name(discover_environments(shop, tools=Tools(helm=None)))
+    assert envs["charts/shop"].objects == ()
+    assert envs["charts/shop"].unanalysed == (
+        "helm is not installed: chart charts/shop was not analysed",
+    )
+    assert envs["charts/legacy"].unanalysed == (
+        "helm is not installed: chart charts/legacy was not analysed",
+    )
+    assert [p for p, _ in envs[""].objects] == ["namespaces.yaml"]
+
+
+def test_helm_error_becomes_a_manifest_error(shop: dict[str, bytes], tmp_path: Path) -> None:
+    failing = (
+        "echo 'Error: template: shop/templates/networkpolicy.yaml:18:21: executing "
+        '"shop/templates/networkpolicy.yaml" at <.Values.db.port>: nil pointer\' >&2; '
+        "echo 'Use --debug flag to render out invalid YAML' >&2; exit 1"
+    )
+    binary, _ = fake_helm(tmp_path, template=failing)
+    with pytest.raises(ManifestError) as caught:
+        discover_environments(shop, tools=Tools(helm=binary, isolate_network=False))
+    err = caught.value
+    assert (err.file, err.line) == ("charts/shop/templates/networkpolicy.yaml", 18)
+    assert err.message.startswith("helm template of charts/shop failed: template: ")
+    assert "--debug" not in err.message
+
+
+def test_helm_timeout(shop: dict[str, bytes], tmp_path: Path) -> None:
+    binary, _ = fake_helm(tmp_path, template="sleep 30")
+    with pytest.raises(ManifestError, match=r"took longer than 0\.5 s"):
+        discover_environments(shop, tools=Tools(helm=binary, isolate_network=False), timeout=0.5)
+
+
+def test_missing_values_file(shop: dict[str, bytes], tmp_path: Path) -> None:
+    binary, _ = fake_helm(tmp_path)
+    with pytest.raises(ManifestError, match=r"values file 'nope\.yaml'"):
+        discover_environments(
+            shop, tools=Tools(helm=binary), helm_values={"charts/shop": ["nope.yaml"]}
+        )
+
+
+def test_chart_discovery_and_dependencies(shop: dict[str, bytes]) -> None:
+    assert helm.chart_dirs(shop) == ["charts/legacy", "charts/shop"]  # not the subchart
+    assert helm.missing_dependencies("charts/shop", shop) == []
+    assert helm.missing_dependencies("charts/legacy", shop) == [
+        "postgresql from https://charts.example.com/stable"
+    ]
+    archived = {**shop, "charts/legacy/charts/postgresql-12.1.0.tgz": b"\x1f\x8b"}
+    assert helm.missing_dependencies("charts/legacy", archived) == []
+
+
+@pytest.mark.parametrize(
+    ("directory", "release"),
+    [("charts/shop", "shop"), ("", "release"), ("apps/My_App", "my-app"), ("x/--", "release")],
+)
+def test_release_name(directory: str, release: str) -> None:
+    assert helm.release_name(directory) == release
+
+
+def test_source_paths_map_subchart_names_to_directories(shop: dict[str, bytes]) -> None:
+    chart = helm.Chart("charts/shop", "shop")
+    assert (
+        helm.source_path("shop/charts/cache/templates/statefulset.yaml", chart, shop)
+        == "charts/shop/charts/cache/templates/statefulset.yaml"
+    )
+    assert helm.source_path("other/templates/x.yaml", chart, shop) is None
