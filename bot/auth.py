@@ -84,9 +84,11 @@ class InstallationTokens:
             self._tokens[installation_id] = fresh
             return fresh.token
 
-    def forget(self, installation_id: int) -> None:
-        """Drop a token GitHub refused (revoked, or the installation was removed)."""
-        self._tokens.pop(installation_id, None)
+    async def renew(self, installation_id: int, refused: str) -> str:
+        """A new token after GitHub refused ``refused`` (revoked, or expired early)."""
+        if self._fresh(installation_id) == refused:
+            self._tokens.pop(installation_id, None)
+        return await self.token(installation_id)
 
     def _fresh(self, installation_id: int) -> str | None:
         cached = self._tokens.get(installation_id)

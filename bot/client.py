@@ -11,7 +11,7 @@ from __future__ import annotations
 import http
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +72,10 @@ class DownloadTooLarge(Exception):
     pass
 
 
+# Given the token GitHub refused, fetches a fresh installation token.
+TokenRenewal = Callable[[str], Awaitable[str]]
+
+
 class GitHubClient(gidgethub.aiohttp.GitHubAPI):
     def __init__(
         self,
@@ -80,16 +84,21 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
         oauth_token: str | None = None,
         base_url: str = sansio.DOMAIN,
         retry: RetryPolicy = RetryPolicy(),
+        renew_token: TokenRenewal | None = None,
     ) -> None:
         super().__init__(session, USER_AGENT, oauth_token=oauth_token, base_url=base_url)
         self.retry = retry
+        self._renew_token = renew_token
+        self._renewed = False
 
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
-        return await super()._request(
-            method, url, {**headers, "x-github-api-version": API_VERSION}, body
-        )
+        sent = {**headers, "x-github-api-version": API_VERSION}
+        if self.oauth_token is not None and "authorization" in sent:
+            # gidgethub builds headers once per call; a renewed token must reach the retry.
+            sent["authorization"] = f"token {self.oauth_token}"
+        return await super()._request(method, url, sent, body)
 
     async def handle_rate_limit_error(
         self,
@@ -99,6 +108,14 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
         exception: gidgethub.HTTPException,
         attempt: int,
     ) -> bool:
+        refused = self.oauth_token
+        if int(exception.status_code) == 401 and self._renew_token and refused is not None:
+            if self._renewed:
+                return False
+            # Revoked or expired early (the installation was suspended and restored, say).
+            self._renewed = True
+            self.oauth_token = await self._renew_token(refused)
+            return True
         message = " ".join(str(a) for a in exception.args[1:])
         headers = exception.headers or {}
         wait = retry_delay(int(exception.status_code), headers, message, attempt, self.retry)

@@ -6,6 +6,7 @@ One ``BotContext`` lives as long as the server. Routers only turn a delivery int
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -73,7 +74,11 @@ class BotContext:
     async def client(self, installation_id: int) -> GitHubClient:
         token = await self.tokens.token(installation_id)
         return GitHubClient(
-            self.session, oauth_token=token, base_url=self.settings.api_url, retry=self.retry
+            self.session,
+            oauth_token=token,
+            base_url=self.settings.api_url,
+            retry=self.retry,
+            renew_token=functools.partial(self.tokens.renew, installation_id),
         )
 
     def submit_review(self, pr: PullRequestRef, head_sha: str | None, why: str) -> bool:

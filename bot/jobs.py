@@ -196,10 +196,14 @@ class AnalysisPool:
     stuck worker cannot hold a slot forever.
     """
 
-    def __init__(self, *, workers: int, timeout: float, memory_mb: int) -> None:
+    def __init__(
+        self, *, workers: int, timeout: float, memory_mb: int, grace: float | None = None
+    ) -> None:
         self.workers = workers
         self.timeout = timeout
         self.memory_mb = memory_mb
+        # Beyond the function's own deadline: pickling, process start-up, the result's trip.
+        self.grace = 5.0 + timeout * 0.1 if grace is None else grace
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
 
     def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -227,10 +231,8 @@ class AnalysisPool:
     async def _run_once(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._pool(), functools.partial(fn, *args, **kwargs))
-        # Grace beyond the worker's own deadline, for pickling and process start-up.
-        grace = 5.0 + self.timeout * 0.1
         try:
-            return await asyncio.wait_for(future, self.timeout + grace)
+            return await asyncio.wait_for(future, self.timeout + self.grace)
         except TimeoutError:
             log.error("analysis overran its deadline; restarting the process pool")
             self._discard(kill=True)

@@ -1,0 +1,291 @@
+"""The job queue (coalescing, latest push wins), delivery dedupe, and the analysis pool."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+import bot.analyze
+from bot.analyze import AnalysisFailure, DiffResult, analyze
+from bot.jobs import AnalysisPool, AnalysisTimeout, DeliveryLog, Job, JobKind, JobQueue, QueueFull
+from tests.botharness import WORKLOADS, db_policy
+
+
+class Recorder:
+    """Jobs that log start/finish and can be held at a gate."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.gates: dict[str, asyncio.Event] = {}
+
+    def job(
+        self, name: str, key: Any = "pr-1", kind: JobKind = JobKind.REVIEW, head: str | None = None
+    ) -> Job:
+        async def run() -> None:
+            self.events.append(f"start {name}")
+            try:
+                if name in self.gates:
+                    await self.gates[name].wait()
+            except asyncio.CancelledError:
+                self.events.append(f"cancelled {name}")
+                raise
+            self.events.append(f"end {name}")
+
+        return Job(key, kind, head if head is not None else name, run, name)
+
+    def hold(self, name: str) -> asyncio.Event:
+        self.gates[name] = asyncio.Event()
+        return self.gates[name]
+
+
+@pytest.fixture
+async def queue() -> AsyncIterator[JobQueue]:
+    q = JobQueue(concurrency=2, max_pending=3)
+    q.start()
+    yield q
+    await q.close()
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if predicate():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition never became true")
+
+
+async def test_waiting_reviews_of_one_pull_request_coalesce_to_the_latest(
+    queue: JobQueue,
+) -> None:
+    rec = Recorder()
+    gate = rec.hold("a")
+    queue.submit(rec.job("a"))
+    await until(lambda: rec.events == ["start a"])
+    for name in ("b", "c", "d"):
+        queue.submit(rec.job(name, head="a" if name == "b" else name))
+    # "b" (the running head) waits; "c" (a new head) replaces it and cancels "a"; "d"
+    # replaces "c". Only the latest runs.
+    gate.set()
+    await queue.join()
+    assert rec.events == ["start a", "cancelled a", "start d", "end d"]
+
+
+async def test_a_review_of_a_newer_head_cancels_the_running_one(queue: JobQueue) -> None:
+    rec = Recorder()
+    rec.hold("old")
+    queue.submit(rec.job("old", head="sha1"))
+    await until(lambda: rec.events == ["start old"])
+    queue.submit(rec.job("new", head="sha2"))
+    await queue.join()
+    assert rec.events == ["start old", "cancelled old", "start new", "end new"]
+
+
+async def test_a_review_of_the_same_head_waits_instead_of_cancelling(queue: JobQueue) -> None:
+    rec = Recorder()
+    gate = rec.hold("first")
+    queue.submit(rec.job("first", head="sha1"))
+    await until(lambda: rec.events == ["start first"])
+    queue.submit(rec.job("rerun", head="sha1"))
+    await asyncio.sleep(0.02)
+    assert rec.events == ["start first"]  # never two jobs of one PR at once
+    gate.set()
+    await queue.join()
+    assert rec.events == ["start first", "end first", "start rerun", "end rerun"]
+
+
+async def test_approvals_waiting_behind_a_review_are_dropped(queue: JobQueue) -> None:
+    rec = Recorder()
+    gate = rec.hold("running")
+    queue.submit(rec.job("running"))
+    await until(lambda: rec.events == ["start running"])
+    assert queue.submit(rec.job("review", head="x"))  # cancels "running" (different head)
+    assert not queue.submit(rec.job("approvals", kind=JobKind.APPROVALS))
+    gate.set()
+    await queue.join()
+    assert "start approvals" not in rec.events
+
+
+async def test_approvals_after_a_running_review_run_after_it(queue: JobQueue) -> None:
+    rec = Recorder()
+    gate = rec.hold("review")
+    queue.submit(rec.job("review"))
+    await until(lambda: rec.events == ["start review"])
+    assert queue.submit(rec.job("approvals", kind=JobKind.APPROVALS, head="other"))
+    gate.set()
+    await queue.join()
+    # An approvals job never cancels a review: it runs once the review is done.
+    assert rec.events == ["start review", "end review", "start approvals", "end approvals"]
+
+
+async def test_different_pull_requests_run_concurrently_up_to_the_limit(
+    queue: JobQueue,
+) -> None:
+    rec = Recorder()
+    gates = [rec.hold(n) for n in ("p1", "p2", "p3")]
+    for name in ("p1", "p2", "p3"):
+        queue.submit(rec.job(name, key=name))
+    await until(lambda: len(rec.events) == 2)
+    await asyncio.sleep(0.02)
+    assert sorted(rec.events) == ["start p1", "start p2"]  # concurrency is 2
+    for gate in gates:
+        gate.set()
+    await queue.join()
+    assert "end p3" in rec.events
+
+
+async def test_a_full_queue_refuses_new_pull_requests_but_coalesces_known_ones(
+    queue: JobQueue,
+) -> None:
+    rec = Recorder()
+    gates = [rec.hold(n) for n in ("r1", "r2")]
+    queue.submit(rec.job("r1", key="r1"))
+    queue.submit(rec.job("r2", key="r2"))
+    await until(lambda: len(rec.events) == 2)
+    for key in ("w1", "w2", "w3"):
+        queue.submit(rec.job(key, key=key))
+    assert not queue.ready()
+    with pytest.raises(QueueFull):
+        queue.submit(rec.job("w4", key="w4"))
+    queue.submit(rec.job("w3-again", key="w3"))  # replaces the waiting one: no new slot
+    for gate in gates:
+        gate.set()
+    await queue.join()
+    assert "start w3-again" in rec.events and "start w3" not in rec.events
+    assert queue.ready()
+
+
+async def test_a_failing_job_does_not_stop_the_workers(queue: JobQueue) -> None:
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    done: list[str] = []
+
+    async def fine() -> None:
+        done.append("fine")
+
+    queue.submit(Job("k", JobKind.REVIEW, "a", boom, "boom"))
+    await queue.join()
+    queue.submit(Job("k", JobKind.REVIEW, "b", fine, "fine"))
+    await queue.join()
+    assert done == ["fine"] and queue.ready()
+
+
+async def test_close_gives_running_jobs_a_grace_period_then_cancels() -> None:
+    q = JobQueue(concurrency=1, max_pending=5)
+    q.start()
+    rec = Recorder()
+    rec.hold("slow")
+    q.submit(rec.job("slow"))
+    q.submit(rec.job("queued", key="other"))
+    await until(lambda: rec.events == ["start slow"])
+    started = time.monotonic()
+    await q.close(grace=0.05)
+    assert time.monotonic() - started < 2
+    assert rec.events == ["start slow", "cancelled slow"]
+    assert not q.ready()
+
+
+def test_delivery_log_remembers_a_bounded_number_of_ids() -> None:
+    log = DeliveryLog(size=3)
+    assert [log.add(d) for d in ("a", "b", "c")] == [True] * 3
+    assert log.add("a") is False  # and "a" becomes the most recent
+    assert log.add("d") is True  # evicts "b", the least recently seen
+    assert log.add("b") is True
+    assert log.add("a") is False
+    log.discard("a")
+    assert log.add("a") is True
+
+
+# ---- the analysis function and pool ------------------------------------------------------
+
+BASE = {"apps/shop.yaml": WORKLOADS, "policies/db.yaml": db_policy("api")}
+HEAD = {"apps/shop.yaml": WORKLOADS, "policies/db.yaml": db_policy("web")}
+
+
+def test_analyze_returns_the_diff_without_the_maps() -> None:
+    result = analyze(BASE, HEAD)
+    assert isinstance(result, DiffResult) and result.widening
+    [change] = result.opened
+    assert (change.src.id, change.dst.id, str(change.delta)) == (
+        "shop/Deployment/web",
+        "shop/Deployment/db",
+        "TCP 5432",
+    )
+    assert [(c.file, c.line, c.tree) for c in change.because] == [("policies/db.yaml", 11, "head")]
+
+
+@pytest.mark.parametrize("side", ["base", "head"])
+def test_analyze_reports_which_tree_is_invalid(side: str) -> None:
+    broken = {**BASE, "policies/db.yaml": db_policy("web", (70000,))}
+    base, head = (broken, HEAD) if side == "base" else (BASE, broken)
+    result = analyze(base, head)
+    assert isinstance(result, AnalysisFailure)
+    assert (result.kind, result.tree, result.file, result.line) == (
+        "manifest",
+        side,
+        "policies/db.yaml",
+        16,
+    )
+    assert "70000" in result.message
+
+
+def test_analyze_stops_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow(files: Any) -> Any:
+        time.sleep(5)
+
+    monkeypatch.setattr(bot.analyze, "load_files", slow)
+    started = time.monotonic()
+    result = analyze(BASE, HEAD, deadline=0.05)
+    assert time.monotonic() - started < 2
+    assert isinstance(result, AnalysisFailure) and result.kind == "timeout"
+
+
+def test_analyze_turns_a_crash_into_an_internal_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(files: Any) -> Any:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(bot.analyze, "load_files", crash)
+    result = analyze(BASE, HEAD)
+    assert isinstance(result, AnalysisFailure) and result.kind == "internal"
+    assert "KeyError" in result.message and "test_jobs.py" in result.message
+
+
+async def test_pool_runs_analysis_in_another_process() -> None:
+    pool = AnalysisPool(workers=1, timeout=30, memory_mb=2048)
+    try:
+        result = await pool.run(analyze, BASE, HEAD, 30.0)
+        assert isinstance(result, DiffResult) and len(result.opened) == 1
+        assert await pool.ready()
+    finally:
+        pool.close()
+
+
+async def test_pool_overrun_is_killed_and_the_pool_recovers() -> None:
+    pool = AnalysisPool(workers=1, timeout=0.2, memory_mb=0, grace=0.2)
+    try:
+        started = time.monotonic()
+        with pytest.raises(AnalysisTimeout):
+            await pool.run(time.sleep, 30)  # ignores any deadline of its own
+        assert time.monotonic() - started < 10
+        pool.timeout = 30  # room for the new worker process to start
+        result = await pool.run(analyze, BASE, HEAD)
+        assert isinstance(result, DiffResult)
+    finally:
+        pool.close()
+
+
+async def test_event_loop_stays_responsive_during_analysis() -> None:
+    pool = AnalysisPool(workers=1, timeout=30, memory_mb=0)
+    try:
+        await pool.run(analyze, {}, {})  # start the worker process
+        task = asyncio.ensure_future(pool.run(time.sleep, 0.5))
+        started = time.monotonic()
+        await asyncio.sleep(0.01)
+        assert time.monotonic() - started < 0.2
+        await task
+    finally:
+        pool.close()
