@@ -1,0 +1,120 @@
+"""What a reachability diff means for a pull request under the repository's settings.
+
+- A change is *hidden* when every workload it connects lies in an ``ignore_namespaces``
+  namespace (external ranges belong to no namespace): it is counted, not listed or gated.
+- Every other opened path *gates* the check (needs approval), except, with
+  ``new_workloads_widen: false``, paths to or from a workload that only the head has.
+- The verdict is ``widened`` when any path is opened, else ``narrowed`` when any is closed,
+  else ``unchanged``. The check fails while gated paths lack enough approvals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from analysis.diff import PathChange
+from analysis.reachability import Endpoint
+from bot.approvals import ApprovalStatus
+from bot.settings import RepoSettings
+
+Kind = Literal["widened", "narrowed", "unchanged"]
+Conclusion = Literal["success", "failure"]
+
+
+class Diff(Protocol):
+    """What this app reads of ``analysis.diff.ReachabilityDiff``."""
+
+    @property
+    def opened(self) -> tuple[PathChange, ...]: ...
+    @property
+    def closed(self) -> tuple[PathChange, ...]: ...
+    @property
+    def added_endpoints(self) -> tuple[Endpoint, ...]: ...
+    @property
+    def removed_endpoints(self) -> tuple[Endpoint, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    opened: tuple[PathChange, ...]  # in the diff's order, hidden ones removed
+    closed: tuple[PathChange, ...]
+    gated: tuple[PathChange, ...]  # the opened paths that need approval
+    hidden: int  # changes left out because of ignore_namespaces
+    new_workloads: tuple[Endpoint, ...]  # in the diff's order, hidden ones removed
+    removed_workloads: tuple[Endpoint, ...]
+
+    @property
+    def kind(self) -> Kind:
+        if self.opened:
+            return "widened"
+        return "narrowed" if self.closed else "unchanged"
+
+    @property
+    def needs_approval(self) -> bool:
+        return bool(self.gated)
+
+
+def _hidden(change: PathChange, settings: RepoSettings) -> bool:
+    if not settings.ignore_namespaces:
+        return False
+    workloads = [e for e in (change.src, change.dst) if not e.is_external]
+    return bool(workloads) and all(settings.namespace_ignored(e.namespace) for e in workloads)
+
+
+def _gates(change: PathChange, settings: RepoSettings) -> bool:
+    return settings.new_workloads_widen or not (change.src_new or change.dst_new)
+
+
+def _shown(endpoints: Iterable[Endpoint], settings: RepoSettings) -> tuple[Endpoint, ...]:
+    return tuple(e for e in endpoints if not settings.namespace_ignored(e.namespace))
+
+
+def assess(diff: Diff, settings: RepoSettings) -> Assessment:
+    opened = tuple(c for c in diff.opened if not _hidden(c, settings))
+    closed = tuple(c for c in diff.closed if not _hidden(c, settings))
+    hidden = len(diff.opened) + len(diff.closed) - len(opened) - len(closed)
+    return Assessment(
+        opened=opened,
+        closed=closed,
+        gated=tuple(c for c in opened if _gates(c, settings)),
+        hidden=hidden,
+        new_workloads=_shown(diff.added_endpoints, settings),
+        removed_workloads=_shown(diff.removed_endpoints, settings),
+    )
+
+
+def conclusion(assessment: Assessment, approval: ApprovalStatus | None) -> Conclusion:
+    """The check run's conclusion: failure while gated paths lack approval."""
+    if not assessment.needs_approval:
+        return "success"
+    return "success" if approval is not None and approval.satisfied else "failure"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def verdict_text(
+    assessment: Assessment,
+    approval: ApprovalStatus | None,
+    *,
+    required: int,
+    approvers: str,
+) -> str:
+    """One plain-text line: the verdict and what the check needs."""
+    kind = assessment.kind
+    if kind == "unchanged":
+        return "unchanged: no path opened or closed"
+    if kind == "narrowed":
+        return f"narrowed: {_plural(len(assessment.closed), 'path')} closed, none opened"
+    head = f"widened: {_plural(len(assessment.opened), 'path')} opened"
+    if not assessment.needs_approval:
+        return f"{head}, all to or from new workloads: no approval needed"
+    if approval is not None and approval.satisfied:
+        return f"{head}, approved by {', '.join('@' + u for u in approval.approved_by)}"
+    have = len(approval.approved_by) if approval is not None else 0
+    need = (approval.required if approval is not None else required) - have
+    more = " more" if have else ""
+    return f"{head}, needs {need}{more} {'approval' if need == 1 else 'approvals'} from {approvers}"
