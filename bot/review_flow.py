@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import gidgethub
+
 from bot import github
 from bot.analyze import AnalysisFailure, DiffResult, analyze
 from bot.approvals import ApprovalStatus, Review, evaluate_approvals, reviewers_to_check
@@ -209,7 +211,12 @@ async def _review(
         await _upsert_sticky_comment(gh, pr, render_comment(outcome, context))
         files = PullFiles.from_api(await github.list_pull_files(gh, pr.repo, pr.number))
         comments = render_line_comments(outcome, context, can_comment=files.can_comment)
-        await _post_line_comments(gh, pr, head_sha, comments, files)
+        try:
+            await _post_line_comments(gh, pr, head_sha, comments, files)
+        except gidgethub.BadRequest as err:
+            # GitHub may refuse a placement we thought valid; the sticky comment and the
+            # check run carry the same findings, so the review goes on without them.
+            log.warning("%s: line comments refused: %s", pr, err)
     await _finish(gh, pr, check, conclusion, output)
 
 

@@ -413,3 +413,15 @@ async def test_5xx_and_secondary_rate_limits_are_retried(harness: Harness) -> No
     assert [r["status"] for r in files] == [403, 200]
     assert files[1]["time"] - files[0]["time"] >= 1.0  # retry-after honoured
     assert time.monotonic() - started < 30
+
+
+async def test_refused_line_comments_do_not_stop_the_review(harness: Harness) -> None:
+    fake = harness.fake
+    setup_pull(fake, WIDENED)
+    fake.fail_next("POST", "/repos/*/pulls/7/reviews", 422, body={"message": "Unprocessable"})
+    await review(harness)
+    check = harness.check(HEAD)
+    assert check["conclusion"] == "failure"
+    assert check["output"]["title"].startswith("Widened")
+    assert "shop/Deployment/web" in harness.sticky()["body"]
+    assert harness.bot_reviews() == []
