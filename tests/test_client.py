@@ -8,6 +8,7 @@ from bot.client import RetryPolicy, retry_delay
 
 POLICY = RetryPolicy(max_attempts=4, max_wait=60.0, base_backoff=0.5)
 NOW = 1_700_000_000.0
+RESET_SOON, RESET_LATE = str(int(NOW) + 9), str(int(NOW) + 3600)
 
 
 @pytest.mark.parametrize(
