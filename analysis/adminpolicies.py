@@ -21,13 +21,13 @@ from analysis.model import (
 from analysis.policies import PORT_NAME, parse_selector
 from analysis.ports import PROTOCOLS
 from analysis.validation import Context, type_name
-from analysis.yamldoc import LineDict
+from analysis.yamldoc import YMap
 
 ADMIN_KINDS = frozenset({"AdminNetworkPolicy", "BaselineAdminNetworkPolicy"})
 _MAX_RULES = 100
 
 
-def parse_admin_policy(ctx: Context, obj: LineDict) -> AdminPolicy:
+def parse_admin_policy(ctx: Context, obj: YMap) -> AdminPolicy:
     kind = obj["kind"]
     baseline = kind == "BaselineAdminNetworkPolicy"
     meta = ctx.mapping(obj, "metadata")
@@ -57,7 +57,7 @@ def parse_admin_policy(ctx: Context, obj: LineDict) -> AdminPolicy:
     )
 
 
-def _one_of(ctx: Context, value: LineDict, allowed: tuple[str, ...], what: str) -> str:
+def _one_of(ctx: Context, value: YMap, allowed: tuple[str, ...], what: str) -> str:
     present = [k for k in allowed if value.get(k) is not None]
     unknown = set(value) - set(allowed)
     if unknown or len(present) != 1:
@@ -65,7 +65,7 @@ def _one_of(ctx: Context, value: LineDict, allowed: tuple[str, ...], what: str) 
     return present[0]
 
 
-def _subject(ctx: Context, subject: LineDict) -> tuple[LabelSelector, LabelSelector | None]:
+def _subject(ctx: Context, subject: YMap) -> tuple[LabelSelector, LabelSelector | None]:
     sctx = ctx.at(subject)
     which = _one_of(sctx, subject, ("namespaces", "pods"), "`spec.subject`")
     if which == "namespaces":
@@ -79,7 +79,7 @@ def _subject(ctx: Context, subject: LineDict) -> tuple[LabelSelector, LabelSelec
 
 
 def _rules(
-    ctx: Context, spec: LineDict, direction: Direction, actions: tuple[str, ...]
+    ctx: Context, spec: YMap, direction: Direction, actions: tuple[str, ...]
 ) -> tuple[AdminRule, ...]:
     rules: list[Any] = ctx.sequence(spec, direction.field) or []
     if len(rules) > _MAX_RULES:
@@ -92,7 +92,7 @@ def _rules(
     )
     out = []
     for index, rule in enumerate(rules):
-        if not isinstance(rule, LineDict):
+        if not isinstance(rule, dict):
             ctx.at(rules).fail(f"{direction.field}[{index}] must be a mapping")
         rctx = ctx.at(rule)
         action = rule.get("action")
@@ -122,7 +122,7 @@ def _rules(
 
 
 def _peer(ctx: Context, peer: Any, kinds: tuple[str, ...]) -> AdminPeer:
-    if not isinstance(peer, LineDict):
+    if not isinstance(peer, dict):
         ctx.fail(f"a peer must be a mapping, not {type_name(peer)}")
     kind = _one_of(ctx, peer, kinds, "a peer")
     source = Source(ctx.file, ctx.line)
@@ -132,7 +132,7 @@ def _peer(ctx: Context, peer: Any, kinds: tuple[str, ...]) -> AdminPeer:
             ctx.fail("`networks` must list 1 to 25 CIDRs")
         return AdminPeer(source, kind, networks=tuple(_cidr(ctx, v) for v in value))
     if kind == "pods":
-        if not isinstance(value, LineDict):
+        if not isinstance(value, dict):
             ctx.fail("`pods` must be a mapping with namespaceSelector and podSelector")
         pctx = ctx.at(value)
         return AdminPeer(
@@ -156,7 +156,7 @@ def _cidr(ctx: Context, text: Any) -> IPNetwork:
 
 
 def _port(ctx: Context, entry: Any) -> AdminPort:
-    if not isinstance(entry, LineDict):
+    if not isinstance(entry, dict):
         ctx.fail(f"a `ports` entry must be a mapping, not {type_name(entry)}")
     kind = _one_of(ctx, entry, ("portNumber", "namedPort", "portRange"), "a `ports` entry")
     source = Source(ctx.file, ctx.line)
@@ -165,7 +165,7 @@ def _port(ctx: Context, entry: Any) -> AdminPort:
         if not isinstance(value, str) or len(value) > 15 or not PORT_NAME.match(value):
             ctx.fail(f"namedPort {value!r} is not a valid port name")
         return AdminPort(source, name=value)
-    if not isinstance(value, LineDict):
+    if not isinstance(value, dict):
         ctx.fail(f"`{kind}` must be a mapping")
     protocol = value.get("protocol", "TCP")
     if protocol not in PROTOCOLS:

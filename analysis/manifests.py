@@ -7,6 +7,8 @@ reject (see docs/semantics.md), so the engine can trust every value it gets.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,7 +25,14 @@ from analysis.model import (
     labels_of,
 )
 from analysis.validation import Context, string_map
-from analysis.yamldoc import LineDict, YAMLSyntaxError, line_of, parse_documents
+from analysis.yamldoc import (
+    LineDict,
+    YAMLSyntaxError,
+    YMap,
+    line_of,
+    parse_documents,
+    parse_documents_fast,
+)
 
 __all__ = ["ManifestError", "load_files", "parse_file"]
 
@@ -32,35 +41,74 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 def load_files(files: Mapping[str, bytes | str]) -> Tree:
     """Build the tree from ``{relative path: content}``; non-manifest paths are ignored."""
-    objects: list[tuple[str, LineDict]] = []
-    for path in sorted(files):
-        if path.endswith(MANIFEST_SUFFIXES):
-            objects.extend((path, obj) for obj in parse_file(path, files[path]))
-    return build_tree(objects)
-
-
-def parse_file(path: str, content: bytes | str) -> list[LineDict]:
-    """The Kubernetes objects in one file (``kind: List`` flattened)."""
-    if isinstance(content, bytes):
+    paths = [p for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)]
+    parsed = {p: parse_file(p, files[p], exact=False) for p in paths}
+    while True:
         try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ManifestError(path, 1, f"not UTF-8 text ({exc.reason})") from None
-    else:
-        text = content
+            return build_tree((p, obj) for p in paths for obj in parsed[p])
+        except ManifestError as err:
+            # Files read by the fast parser know only document lines: parse the culprit
+            # exactly and build again, so the error names the precise line.
+            if err.file not in parsed or all(_is_exact(o) for o in parsed[err.file]):
+                raise
+            parsed[err.file] = parse_file(err.file, files[err.file], exact=True)
+
+
+def _is_exact(obj: YMap) -> bool:
+    return getattr(obj, "exact", False)
+
+
+_CACHE_LIMIT = 200_000
+_cache: OrderedDict[tuple[bytes, bool], list[YMap]] = OrderedDict()
+
+
+def parse_file(path: str, content: bytes | str, *, exact: bool = True) -> list[YMap]:
+    """The Kubernetes objects in one file (``kind: List`` flattened).
+
+    Results are memoized by content: the two trees of a diff share most files, and the bot
+    reviews many pull requests against one base. With ``exact=False`` a file without
+    policies may be read by the fast parser, whose objects know only their document's line.
+    """
+    raw = content.encode() if isinstance(content, str) else content
+    key = (hashlib.blake2b(raw, digest_size=20).digest(), exact)
+    hit = _cache.get(key)
+    if hit is not None:
+        _cache.move_to_end(key)
+        return hit
     try:
-        documents = parse_documents(text)
-    except YAMLSyntaxError as exc:
-        raise ManifestError(path, exc.line, exc.message) from None
-    out: list[LineDict] = []
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(path, 1, f"not UTF-8 text ({exc.reason})") from None
+    documents = None
+    if not exact and "NetworkPolicy" not in text:
+        try:
+            documents = parse_documents_fast(text)
+        except YAMLSyntaxError as exc:
+            raise ManifestError(path, exc.line, exc.message) from None
+    precise = documents is None
+    if documents is None:
+        try:
+            documents = parse_documents(text)
+        except YAMLSyntaxError as exc:
+            raise ManifestError(path, exc.line, exc.message) from None
+    out: list[YMap] = []
     for doc in documents:
-        out.extend(_objects(path, doc.data, doc.line))
+        for obj in _objects(path, doc.data, doc.line):
+            if not isinstance(obj, LineDict):
+                line = doc.line
+                obj = LineDict(obj)
+                obj.line = line
+            obj.exact = precise
+            out.append(obj)
+    _cache[key] = out
+    if len(_cache) > _CACHE_LIMIT:
+        _cache.popitem(last=False)
     return out
 
 
-def _objects(path: str, data: Any, line: int) -> Iterable[LineDict]:
+def _objects(path: str, data: Any, line: int) -> Iterable[YMap]:
     # Documents that are not Kubernetes objects (Helm values, CI configs...) are skipped.
-    if not isinstance(data, LineDict) or "apiVersion" not in data or "kind" not in data:
+    if not isinstance(data, dict) or "apiVersion" not in data or "kind" not in data:
         return
     if data["kind"] == "List" or (
         isinstance(data["kind"], str)
@@ -76,7 +124,7 @@ def _objects(path: str, data: Any, line: int) -> Iterable[LineDict]:
     yield data
 
 
-def build_tree(objects: Iterable[tuple[str, LineDict]]) -> Tree:
+def build_tree(objects: Iterable[tuple[str, YMap]]) -> Tree:
     namespaces: dict[str, Namespace] = {}
     found_workloads: list[Workload] = []
     found_policies: list[NetworkPolicy] = []
@@ -136,7 +184,7 @@ def _check_unique(
     seen[key] = Source(ctx.file, ctx.line)
 
 
-def _namespace(ctx: Context, obj: LineDict) -> Namespace:
+def _namespace(ctx: Context, obj: YMap) -> Namespace:
     meta = ctx.mapping(obj, "metadata")
     name = ctx.name(meta, "metadata.name")
     labels = string_map(ctx.at(meta), meta.get("labels"), "metadata.labels")

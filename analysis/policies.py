@@ -23,14 +23,14 @@ from analysis.model import (
 )
 from analysis.ports import PROTOCOLS
 from analysis.validation import Context, string_map, type_name
-from analysis.yamldoc import LineDict, LineList
+from analysis.yamldoc import YMap
 
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 # IANA_SVC_NAME as the API server checks port names.
 PORT_NAME = re.compile(r"^(?=.*[a-z])(?!.*--)[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-def parse_network_policy(ctx: Context, obj: LineDict) -> NetworkPolicy:
+def parse_network_policy(ctx: Context, obj: YMap) -> NetworkPolicy:
     meta = ctx.mapping(obj, "metadata")
     name = ctx.name(meta, "metadata.name")
     namespace = ctx.namespace(meta)
@@ -53,7 +53,7 @@ def parse_network_policy(ctx: Context, obj: LineDict) -> NetworkPolicy:
     )
 
 
-def _policy_types(ctx: Context, spec: LineDict, *, has_egress: bool) -> frozenset[Direction]:
+def _policy_types(ctx: Context, spec: YMap, *, has_egress: bool) -> frozenset[Direction]:
     listed = ctx.sequence(spec, "policyTypes")
     if listed is None or not listed:
         # Inferred: Ingress always, Egress only when there are egress rules.
@@ -69,17 +69,17 @@ def _policy_types(ctx: Context, spec: LineDict, *, has_egress: bool) -> frozense
     return frozenset(out)
 
 
-def _rules(ctx: Context, spec: LineDict, direction: Direction) -> tuple[PolicyRule, ...]:
+def _rules(ctx: Context, spec: YMap, direction: Direction) -> tuple[PolicyRule, ...]:
     rules = ctx.sequence(spec, direction.field)
     if rules is None:
         return ()
     peers_key = "from" if direction is Direction.INGRESS else "to"
     out = []
     for index, rule in enumerate(rules):
-        rctx = ctx.at(rule) if isinstance(rule, LineDict) else ctx.at(rules)
+        rctx = ctx.at(rule) if isinstance(rule, dict) else ctx.at(rules)
         if rule is None:
-            rule = LineDict()  # `- ` with nothing: an empty rule, like {}
-        if not isinstance(rule, LineDict):
+            rule = {}  # `- ` with nothing: an empty rule, like {}
+        if not isinstance(rule, dict):
             rctx.fail(f"{direction.field}[{index}] must be a mapping, not {type_name(rule)}")
         unknown = ", ".join(sorted(map(str, set(rule) - {peers_key, "ports"})))
         if unknown:
@@ -87,8 +87,8 @@ def _rules(ctx: Context, spec: LineDict, direction: Direction) -> tuple[PolicyRu
                 f"{direction.field}[{index}] has unknown field(s) {unknown}; "
                 f"a {direction.field} rule has `{peers_key}` and `ports`"
             )
-        peers = rctx.sequence(rule, peers_key) or LineList()
-        ports = rctx.sequence(rule, "ports") or LineList()
+        peers = rctx.sequence(rule, peers_key) or []
+        ports = rctx.sequence(rule, "ports") or []
         out.append(
             PolicyRule(
                 direction=direction,
@@ -102,7 +102,7 @@ def _rules(ctx: Context, spec: LineDict, direction: Direction) -> tuple[PolicyRu
 
 
 def _peer(ctx: Context, peer: Any, key: str) -> Peer:
-    if not isinstance(peer, LineDict):
+    if not isinstance(peer, dict):
         ctx.fail(f"a `{key}` entry must be a mapping, not {type_name(peer)}")
     unknown = set(peer) - {"podSelector", "namespaceSelector", "ipBlock"}
     if unknown:
@@ -138,7 +138,7 @@ def _network(ctx: Context, text: Any, field: str) -> ipaddress.IPv4Network | ipa
 
 
 def _ip_block(ctx: Context, block: Any) -> IPBlock:
-    if not isinstance(block, LineDict):
+    if not isinstance(block, dict):
         ctx.fail(f"ipBlock must be a mapping, not {type_name(block)}")
     cidr = _network(ctx, block.get("cidr"), "ipBlock.cidr")
     excepts = []
@@ -160,8 +160,8 @@ def _net_key(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, i
 
 def _port(ctx: Context, entry: Any) -> PolicyPort:
     if entry is None:
-        entry = LineDict()
-    if not isinstance(entry, LineDict):
+        entry = {}
+    if not isinstance(entry, dict):
         ctx.fail(f"a `ports` entry must be a mapping, not {type_name(entry)}")
     unknown = set(entry) - {"protocol", "port", "endPort"}
     if unknown:
@@ -201,7 +201,7 @@ def _port(ctx: Context, entry: Any) -> PolicyPort:
 
 
 def parse_selector(ctx: Context, value: Any, field: str) -> LabelSelector:
-    if not isinstance(value, LineDict):
+    if not isinstance(value, dict):
         ctx.fail(f"`{field}` must be a mapping (use {{}} to select everything)")
     sctx = ctx.at(value)
     unknown = set(value) - {"matchLabels", "matchExpressions"}
@@ -219,7 +219,7 @@ def parse_selector(ctx: Context, value: Any, field: str) -> LabelSelector:
 
 def _requirement(ctx: Context, expr: Any, field: str) -> LabelRequirement:
     where = f"{field}.matchExpressions"
-    if not isinstance(expr, LineDict):
+    if not isinstance(expr, dict):
         ctx.fail(f"`{where}` entries must be mappings, not {type_name(expr)}")
     key, operator = expr.get("key"), expr.get("operator")
     if not isinstance(key, str) or not key:

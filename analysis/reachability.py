@@ -124,9 +124,7 @@ def class_connections(matcher: Matcher) -> dict[tuple[int, int], ConnectionSet]:
     return out
 
 
-def _ingress_blocks(
-    matcher: Matcher, dst: int, scope: int
-) -> list[tuple[int, ConnectionSet]]:
+def _ingress_blocks(matcher: Matcher, dst: int, scope: int) -> list[tuple[int, ConnectionSet]]:
     """Sources (as bitsets) and what ``dst``'s ingress allows each block of them."""
     if matcher.has_admin(Direction.INGRESS, dst):
         blocks: dict[ConnectionSet, int] = {}

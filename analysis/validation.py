@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from analysis.errors import ManifestError
-from analysis.yamldoc import LineDict, LineList, line_of
+from analysis.yamldoc import LineDict, YMap, YSeq, line_of
 
 # RFC 1123 label (namespaces) and subdomain (object names), as the API server checks them.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -28,7 +28,7 @@ class Context:
     def fail(self, message: str) -> NoReturn:
         raise ManifestError(self.file, self.line, message)
 
-    def mapping(self, obj: LineDict, key: str, *, required: bool = True) -> LineDict:
+    def mapping(self, obj: YMap, key: str, *, required: bool = True) -> YMap:
         value = obj.get(key)
         if value is None:
             if required:
@@ -36,19 +36,19 @@ class Context:
             empty = LineDict()
             empty.line = line_of(obj, self.line)
             return empty
-        if not isinstance(value, LineDict):
+        if not isinstance(value, dict):
             self.at(obj).fail(f"`{key}` must be a mapping, not {type_name(value)}")
         return value
 
-    def sequence(self, obj: LineDict, key: str) -> LineList | None:
+    def sequence(self, obj: YMap, key: str) -> YSeq | None:
         value = obj.get(key)
         if value is None:
             return None
-        if not isinstance(value, LineList):
+        if not isinstance(value, list):
             self.at(obj).fail(f"`{key}` must be a list, not {type_name(value)}")
         return value
 
-    def name(self, meta: LineDict, field: str) -> str:
+    def name(self, meta: YMap, field: str) -> str:
         value = meta.get("name")
         if not isinstance(value, str) or not value:
             self.at(meta).fail(f"`{field}` must be a non-empty string")
@@ -58,7 +58,7 @@ class Context:
             )
         return value
 
-    def namespace(self, meta: LineDict) -> str:
+    def namespace(self, meta: YMap) -> str:
         value = meta.get("namespace")
         if value is None or value == "":
             return "default"

@@ -7,7 +7,7 @@ from typing import Any
 from analysis.model import ContainerPort, Source, Workload, labels_of
 from analysis.ports import PROTOCOLS
 from analysis.validation import Context, string_map, type_name
-from analysis.yamldoc import LineDict, LineList
+from analysis.yamldoc import YMap
 
 # kind -> path from the object to its pod template ("" = the object is the pod itself)
 _TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -23,14 +23,14 @@ _TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 WORKLOAD_KINDS = frozenset(_TEMPLATE_PATHS)
 
 
-def parse_workload(ctx: Context, obj: LineDict) -> Workload | None:
+def parse_workload(ctx: Context, obj: YMap) -> Workload | None:
     kind = obj["kind"]
     if not isinstance(obj.get("apiVersion"), str):
         ctx.fail("`apiVersion` must be a string")
     meta = ctx.mapping(obj, "metadata")
     name = ctx.name(meta, "metadata.name")
     namespace = ctx.namespace(meta)
-    template: LineDict = obj
+    template: YMap = obj
     for key in _TEMPLATE_PATHS[kind]:
         template = ctx.at(template).mapping(template, key)
     if kind == "Pod":
@@ -53,24 +53,24 @@ def parse_workload(ctx: Context, obj: LineDict) -> Workload | None:
     )
 
 
-def _container_ports(ctx: Context, spec: LineDict) -> tuple[ContainerPort, ...]:
+def _container_ports(ctx: Context, spec: YMap) -> tuple[ContainerPort, ...]:
     ports: set[ContainerPort] = set()
     containers: list[Any] = list(ctx.at(spec).sequence(spec, "containers") or [])
     # Native sidecars (init containers that keep running) serve traffic like containers.
     for init in ctx.at(spec).sequence(spec, "initContainers") or []:
-        if isinstance(init, LineDict) and init.get("restartPolicy") == "Always":
+        if isinstance(init, dict) and init.get("restartPolicy") == "Always":
             containers.append(init)
     for container in containers:
-        if not isinstance(container, LineDict):
+        if not isinstance(container, dict):
             ctx.at(spec).fail(f"a container must be a mapping, not {type_name(container)}")
         cctx = ctx.at(container)
-        for entry in cctx.sequence(container, "ports") or LineList():
+        for entry in cctx.sequence(container, "ports") or []:
             ports.add(_container_port(cctx.at(entry), entry))
     return tuple(sorted(ports, key=lambda p: (p.protocol, p.port, p.name or "")))
 
 
 def _container_port(ctx: Context, entry: Any) -> ContainerPort:
-    if not isinstance(entry, LineDict):
+    if not isinstance(entry, dict):
         ctx.fail(f"a container port must be a mapping, not {type_name(entry)}")
     number = entry.get("containerPort")
     if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 65535:

@@ -8,6 +8,7 @@ unbounded memory ("billion laughs"), so the number of alias references is capped
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover - libyaml missing: same results, only slower
     from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
-MAX_ALIASES = 1_000
+MAX_ALIAS_EXPANSION = 100_000  # nodes all aliases together may stand for
 MAX_DEPTH = 200
 
 
@@ -30,8 +31,13 @@ class YAMLSyntaxError(Exception):
         self.message = message
 
 
+YMap = dict[Any, Any]  # a parsed mapping: a LineDict, or a plain dict from the fast parser
+YSeq = list[Any]
+
+
 class LineDict(dict[Any, Any]):
     line: int = 0
+    exact: bool = True  # False: from the fast parser, nested values carry no lines
 
 
 class LineList(list[Any]):
@@ -46,17 +52,38 @@ def line_of(value: object, default: int = 0) -> int:
 class _Loader(_BaseLoader):
     aliases_seen = 0
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.sizes: dict[int, int] = {}
+
 
 def _check_alias(loader: _Loader, node: yaml.Node) -> None:
     # PyYAML returns the same object for every alias of an anchor, so only a walk over the
-    # result can explode; the cap stops documents built to do exactly that.
+    # result can explode; this budget counts what a full expansion would cost and stops
+    # documents built to explode ("billion laughs") before anyone walks them.
     if node in loader.constructed_objects:
-        loader.aliases_seen += 1
-        if loader.aliases_seen > MAX_ALIASES:
+        loader.aliases_seen += _expanded_size(node, loader.sizes)
+        if loader.aliases_seen > MAX_ALIAS_EXPANSION:
             raise YAMLSyntaxError(
                 node.start_mark.line + 1,
-                f"more than {MAX_ALIASES} YAML alias references; expand the aliases",
+                f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION} nodes; expand them",
             )
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a recursive structure counts once per visit
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            total += _expanded_size(k, sizes) + _expanded_size(v, sizes)
+    elif isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            total += _expanded_size(child, sizes)
+    sizes[id(node)] = total
+    return total
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Iterator[LineDict]:
@@ -93,6 +120,7 @@ class Document:
 
 def parse_documents(text: str) -> list[Document]:
     """All documents of a YAML (or JSON) stream, empty ones dropped."""
+    check_nesting(text)
     loader = _Loader(text)
     docs: list[Document] = []
     try:
@@ -100,7 +128,6 @@ def parse_documents(text: str) -> list[Document]:
             node = loader.get_node()
             if node is None:  # pragma: no cover - check_node() said there is one
                 break
-            _check_depth(node)
             data = loader.construct_document(node)
             if data is not None:
                 docs.append(Document(data, node.start_mark.line + 1))
@@ -118,21 +145,97 @@ def parse_documents(text: str) -> list[Document]:
     return docs
 
 
-def _check_depth(root: yaml.Node) -> None:
-    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
-    seen: set[int] = set()
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise YAMLSyntaxError(
-                node.start_mark.line + 1, f"YAML nested deeper than {MAX_DEPTH} levels"
-            )
-        if id(node) in seen:
+def check_nesting(text: str) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH`` before libyaml sees it: its composer
+    recurses on the C stack, and a few hundred kilobytes of ``[`` crash the process."""
+    depth = 0
+    quote = ""
+    for lineno, line in enumerate(text.splitlines(), 1):
+        indent = len(line) - len(line.lstrip(" "))
+        if indent > MAX_DEPTH * 8:
+            raise YAMLSyntaxError(lineno, f"YAML indented deeper than {MAX_DEPTH * 8} columns")
+        if "[" not in line and "{" not in line and depth == 0:
             continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                stack.append((k, depth + 1))
-                stack.append((v, depth + 1))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((child, depth + 1) for child in node.value)
+        prev = " "  # a quote opens a quoted scalar only where a scalar can start
+        for ch in line:
+            if quote:
+                if ch == quote:
+                    quote = ""
+            elif ch in "'\"" and prev in " \t[{,:-?":
+                quote = ch
+            elif ch == "#" and prev in " \t":
+                break
+            elif ch in "[{":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise YAMLSyntaxError(lineno, f"YAML nested deeper than {MAX_DEPTH} levels")
+            elif ch in "]}":
+                depth = max(0, depth - 1)
+            prev = ch
+        quote = "" if quote == "'" else quote
+
+
+# --- the fast path -------------------------------------------------------------------------
+# yaml-rs (Rust) parses about eight times faster than libyaml, but knows neither lines nor
+# YAML 1.1, which Kubernetes' YAML reader follows. It is used only for text in which the two
+# cannot disagree, and its documents carry their first line from a scan of the separators;
+# a caller that needs finer lines (an error) parses the file again with ``parse_documents``.
+try:
+    import yaml_rs
+
+    _fast_loads: Any = yaml_rs.loads
+except ImportError:  # pragma: no cover - optional accelerator
+    _fast_loads = None
+
+# Anchors, aliases, tags, merge keys, directives, document ends, and plain scalars that
+# YAML 1.1 and 1.2 read differently (yes/no/on/off, 0-prefixed, 0o/0x/0b, 1_000, 1e3,
+# 1:30, .inf/.nan, dates): any of these sends the whole file down the exact path.
+_RISKY = re.compile(
+    r"(?:^|[\s,\[{])[&*!]\S|<<|^\.\.\.|^%"
+    r"|(?:[:\-,\[]|^)\s*[-+]?(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)\s*(?:$|[,\]}#])"
+    r"|(?:[:\-,\[]|^)\s*[-+]?(?:0[0-9oxbOXB_]|[0-9][0-9_]*(?:_|:[0-9])|[0-9.]+[eE]|\.(?:inf|Inf|INF|nan|NaN|NAN))"
+    r"|\d{4}-\d\d?-\d\d?",
+    re.MULTILINE,
+)
+_SEPARATOR = re.compile(r"^---(?:[ \t]|$)", re.MULTILINE)
+_CONTENT = re.compile(r"^[ \t]*[^\s#]", re.MULTILINE)
+
+
+def parse_documents_fast(text: str) -> list[Document] | None:
+    """Like ``parse_documents`` but each document only knows its first line; ``None`` when
+    the text needs the exact (libyaml) path."""
+    if _fast_loads is None or _RISKY.search(text):
+        return None
+    check_nesting(text)
+    try:
+        parsed: Any = _fast_loads(text, parse_datetime=False)
+    except Exception:
+        return None
+    starts = [m.start() for m in _SEPARATOR.finditer(text)]
+    segments = [0, *[s for s in starts]]
+    bounds = [(a, b) for a, b in zip(segments, [*segments[1:], len(text)], strict=True)]
+    if starts and not _CONTENT.search(text, 0, starts[0]):
+        bounds = bounds[1:]  # nothing before the first separator
+    docs: list[Any]
+    if len(bounds) == 1:
+        docs = [parsed]
+    elif isinstance(parsed, list) and len(parsed) == len(bounds):
+        docs = parsed
+    else:
+        return None
+    out = []
+    for (begin, end), data in zip(bounds, docs, strict=True):
+        if data is None:
+            continue
+        if begin in starts:
+            eol = text.find("\n", begin, end)
+            eol = end if eol < 0 else eol
+            rest = text[begin + 3 : eol].strip()
+            if rest and not rest.startswith("#"):
+                out.append(Document(data, text.count("\n", 0, begin) + 1))  # `--- value`
+                continue
+            begin = min(eol + 1, end)
+        first = _CONTENT.search(text, begin, end)
+        line = text.count("\n", 0, first.start() if first else begin) + 1
+        out.append(Document(data, line))
+    return out
