@@ -5,7 +5,8 @@ manifest could otherwise mention people (``@org/team``), reference issues (``#1`
 HTML, or break a table. Invariants of every function here:
 
 - the result holds no raw ``<``, ``>`` or ``&`` that GitHub would read as HTML;
-- it has no line break, so it cannot end a table row, a list item or a code fence;
+- it has no line break, so it cannot end a table row, a list item or a code fence, and
+  no bidirectional override, so it displays in the order it is written;
 - ``@`` and ``#`` never start a mention or a reference;
 - every ``|`` is escaped, so the text can stand in a table cell (``code`` needs
   ``cell=True`` for that, since a code span shows its backslashes elsewhere).
@@ -20,7 +21,9 @@ from urllib.parse import quote
 # U+2060 WORD JOINER: invisible, and GitHub's mention and reference filters need a login
 # or number right after the sign.
 _JOINER = "\u2060"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]")
+# Line breaks and controls, and the bidirectional overrides that could make a file name
+# display as something else.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 # What Markdown gives a meaning to ("." and "-" start lists, ":" autolinks); "&<>" are
 # already entities when this applies.
 _MD_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:=^])")

@@ -50,7 +50,7 @@ _LABEL_LIMIT = 120
 _PORTS_LIMIT = 100
 EXPANDED_LIMIT = 20_000  # a longer comment starts with its sections collapsed
 _ALL_ROWS = 2000  # above this many list rows, a full listing cannot fit in 64 KiB anyway
-_CUTS = (1000, 300, 100, 30, 10)
+_CUTS = (1000, 500, 300, 200, 150, 100, 70, 50, 30, 20, 10, 5)
 _RULE_MARKER = re.compile(r"<!-- reachdiff:rule (\S+) ([0-9a-f]{12}) -->")
 
 
@@ -414,6 +414,8 @@ def _cause_detail(c: Cause) -> str:
 def _blob_url(ctx: ReviewContext, tree: str, file: str, line: int) -> str:
     sha = ctx.head_sha if tree == "head" else ctx.base_sha
     anchor = f"#L{line}" if line > 0 else ""
+    if not ctx.server_url:  # a local review: links relative to the repository root
+        return f"{markdown.path_url(file)}{anchor}"
     return (
         f"{ctx.server_url.rstrip('/')}/{ctx.repository}/blob/{sha}/"
         f"{markdown.path_url(file)}{anchor}"
@@ -421,6 +423,8 @@ def _blob_url(ctx: ReviewContext, tree: str, file: str, line: int) -> str:
 
 
 def _commit_link(ctx: ReviewContext, sha: str) -> Md:
+    if not ctx.server_url:
+        return Md(markdown.code(sha[:7]))
     target = f"{ctx.server_url.rstrip('/')}/{ctx.repository}/commit/{sha}"
     return Md(markdown.link(markdown.code(sha[:7]), target))
 

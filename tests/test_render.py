@@ -696,6 +696,11 @@ def test_text_escapes_markdown_html_and_mentions() -> None:
     assert markdown.text("@alice", mentions=True) == "@alice"
 
 
+def test_controls_and_bidi_overrides_become_spaces() -> None:
+    assert markdown.code("a\u202eb\u2066c\rd") == "`a b c d`"
+    assert markdown.one_line("x\u2028y\x00z") == "x y z"
+
+
 def test_links_encode_hostile_targets() -> None:
     assert markdown.link("x", "https://a/b c)d<e>") == "[x](https://a/b%20c%29d%3Ce%3E)"
     assert markdown.path_url("a b/c#d?.yaml") == "a%20b/c%23d%3F.yaml"
