@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from analysis.diff import ReachabilityDiff, diff_trees
 from analysis.errors import ManifestError
@@ -18,7 +19,9 @@ from analysis.manifests import load_files
 from analysis.model import Tree
 from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import diff_to_json, map_to_json
-from bot.gitrefs import GitError, merge_base, read_ref
+from bot.gitrefs import GitError, find_repository, merge_base, read_file_at, read_ref
+from bot.local_review import diff_markdown
+from bot.settings import SETTINGS_PATH, SettingsError
 from bot.trees import TreeError, read_directory
 
 EXIT_OK, EXIT_WIDENED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -36,13 +39,11 @@ def _load_directory(path: str) -> Tree:
     return load_files(read_directory(path))
 
 
-def _diff_output(diff: ReachabilityDiff, fmt: str, *, title: str | None = None) -> str:
+def _diff_output(diff: ReachabilityDiff, fmt: str, **markdown: Any) -> str:
     if fmt == "json":
         return json.dumps(diff_to_json(diff), indent=2) + "\n"
     if fmt == "md":
-        from bot.local_review import diff_markdown
-
-        return diff_markdown(diff, title=title)
+        return diff_markdown(diff, **markdown)
     return diff_text(diff)
 
 
@@ -59,17 +60,25 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    repo = args.repo
-    base_ref = args.base
-    if args.merge_base:
-        base_ref = merge_base(repo, args.base, args.head)
+    repo = find_repository(args.repo)
+    base_ref = merge_base(repo, args.base, args.head) if args.merge_base else args.base
     base = read_ref(repo, base_ref, args.path)
     head = read_ref(repo, args.head, args.path)
     for warning in base.warnings + head.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"reachdiff: warning: {warning}", file=sys.stderr)
     diff = diff_trees(load_files(base.files), load_files(head.files))
-    title = f"{args.base} ({base.commit_sha[:12]}) → {args.head} ({head.commit_sha[:12]})"
-    sys.stdout.write(_diff_output(diff, args.format, title=title))
+    how = "merge base of" if args.merge_base else "base"
+    sys.stdout.write(
+        _diff_output(
+            diff,
+            args.format,
+            base_sha=base.commit_sha,
+            head_sha=head.commit_sha,
+            compared=f"{how} `{args.base}` vs `{args.head}`",
+            # Like the bot: the rules come from the base side, never from the change.
+            settings_text=read_file_at(repo, base_ref, SETTINGS_PATH),
+        )
+    )
     return EXIT_WIDENED if diff.widening else EXIT_OK
 
 
@@ -126,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
         return code
-    except (ManifestError, TreeError, GitError) as err:
+    except (ManifestError, TreeError, GitError, SettingsError) as err:
         print(f"reachdiff: error: {err}", file=sys.stderr)
         return EXIT_INPUT
     except BrokenPipeError:

@@ -318,3 +318,11 @@ def _cat_blobs(repo: Path, wanted: list[tuple[str, int]]) -> dict[str, bytes]:
         if not proc.stdin.closed:
             proc.stdin.close()
     return blobs
+
+
+def read_file_at(repo_dir: str | os.PathLike[str], ref: str, path: str) -> bytes | None:
+    """One file's bytes at ``ref`` (None when the file does not exist there)."""
+    repo = _repository(repo_dir)
+    commit = _resolve(repo, ref)
+    proc = _run(repo, "cat-file", "blob", f"{commit}:{path}")
+    return proc.stdout if proc.returncode == 0 else None

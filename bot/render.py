@@ -452,12 +452,16 @@ def _row(change: PathChange, ctx: ReviewContext) -> _Row:
         ports=markdown.shorten(str(change.delta), _PORTS_LIMIT),
         causes=causes,
         more_causes=max(0, len(change.because) - CAUSES_PER_PATH),
-        note="new workload"
-        if change.src_new or change.dst_new
-        else "workload removed"
-        if change.src_removed or change.dst_removed
-        else "",
+        note=_note(change),
     )
+
+
+def _note(change: PathChange) -> str:
+    if change.src_new or change.dst_new:
+        return "new workload"
+    if change.src_removed or change.dst_removed:
+        return "workload removed"
+    return ""
 
 
 def _by_destination(changes: Sequence[PathChange]) -> list[PathChange]:
@@ -528,7 +532,6 @@ def _common(a: Assessment, ctx: ReviewContext) -> dict[str, Any]:
         compared=ctx.compared,
         base_link=_commit_link(ctx, ctx.base_sha),
         head_link=_commit_link(ctx, ctx.head_sha),
-        base_short=ctx.base_sha[:7],
         head_short=ctx.head_sha[:7],
         settings_present=ctx.settings_present,
         check_run_url=_safe_url(ctx.check_run_url),
