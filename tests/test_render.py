@@ -318,6 +318,14 @@ def test_comment_names_the_commits_compared() -> None:
     assert "base branch head bbbbbbb vs test merge commit eeeeeee" in comment
 
 
+def test_without_a_server_links_are_relative_to_the_repository_root() -> None:
+    local = replace(ctx(), server_url="", repository="")
+    comment = render_comment(real_diff(ISOLATED, WEB_OPEN), local)
+    assert "Compared `bbbbbbb` (base) with `eeeeeee` (head)" in comment
+    assert "[`prod/NetworkPolicy/db-ingress`](policies/db.yaml#L8) ingress\\[0\\]" in comment
+    assert "https://" not in comment
+
+
 def test_mermaid_graph_of_changed_edges() -> None:
     diff = real_diff(ISOLATED, WEB_OPEN)
     comment = render_comment(diff, ctx())
