@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from analysis.errors import ManifestError
+
 MiB = 1024 * 1024
 
 # unshare(2) flags: a user namespace lets an unprivileged process own a network namespace.
@@ -133,7 +135,15 @@ def workspace(files: Mapping[str, bytes], paths: Iterable[str]) -> Iterator[Work
     with tempfile.TemporaryDirectory(prefix="reachdiff-render-") as tmp:
         ws = Workspace(Path(tmp))
         for path in sorted(set(paths)):
-            ws.write(path, files[path])
+            try:
+                ws.write(path, files[path])
+            except ValueError as exc:
+                raise ManifestError(path, 1, f"cannot be rendered: {exc}") from None
+            except OSError as exc:
+                # e.g. both "a" and "a/b" in one tree: not a tree any renderer could read.
+                raise ManifestError(
+                    path, 1, f"cannot be copied for rendering: {exc.strerror}"
+                ) from None
         yield ws
 
 
