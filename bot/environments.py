@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from analysis.errors import ManifestError
 from analysis.manifests import MANIFEST_SUFFIXES, parse_file
-from analysis.yamldoc import LineDict, YAMLSyntaxError, parse_documents
+from analysis.yamldoc import LineDict, YAMLSyntaxError, YMap, parse_documents
 from bot import helm, kustomize
 from bot.kustomize import Kustomization, display_dir
 from bot.sandbox import Limits, Tools
@@ -29,7 +29,7 @@ __all__ = ["Environment", "Tools", "discover_environments"]
 class Environment:
     name: str  # "" for plain manifests; else the root directory ("overlays/prod", "charts/shop")
     kind: str  # "plain" | "kustomize" | "helm"
-    objects: tuple[tuple[str, LineDict], ...]  # (source file, object with lines in that file)
+    objects: tuple[tuple[str, YMap], ...]  # (source file, object with lines in that file)
     notes: tuple[str, ...] = ()  # caveats about the analysis, e.g. approximate lines
     unanalysed: tuple[str, ...] = ()  # why something was not analysed: the check must not pass
 
@@ -86,7 +86,7 @@ def discover_environments(
 
     consumed = kustomize.consumed_files(kustomizations, files)
     consumed.update(p for chart_dir in charts for p in values.get(chart_dir, ()))
-    plain: list[tuple[str, LineDict]] = []
+    plain: list[tuple[str, YMap]] = []
     for path in sorted(files):
         if path in consumed or helm.in_chart(path, charts) or not path.endswith(MANIFEST_SUFFIXES):
             continue
@@ -135,15 +135,15 @@ def _kustomize_environment(
     chain = kustomize.reachable(root, kustomizations)
     patches = _parsed_patches(chain, files)
     digests = Digests()
-    originals: dict[str, list[LineDict]] = {}
-    objects: list[tuple[str, LineDict]] = []
+    originals: dict[str, list[YMap]] = {}
+    objects: list[tuple[str, YMap]] = []
     approximate: list[str] = []
     root_file = kustomizations[root].path
     for obj in rendered.documents:
         path, generated = kustomize.origin_of(obj, root)
         kustomize.strip_origin(obj)
         kind, name, namespace = _identity(obj)
-        original: LineDict | None = None
+        original: YMap | None = None
         if path is not None and path in files and not generated:
             if path not in originals:
                 originals[path] = _objects(path, files[path])
@@ -181,7 +181,7 @@ def _identity(obj: LineDict) -> tuple[str, str, str | None]:
     )
 
 
-def _objects(path: str, content: bytes) -> list[LineDict]:
+def _objects(path: str, content: bytes) -> list[YMap]:
     try:
         return parse_file(path, content)
     except ManifestError:

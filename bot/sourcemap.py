@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.yamldoc import LineDict, LineList, line_of
+from analysis.yamldoc import LineDict, LineList, YMap, line_of
 
 Pattern = tuple[str, ...]  # a path in an object, list indices written as "*"
 WILDCARD = "*"
@@ -255,14 +255,14 @@ def name_matches(pattern: str | None, rendered_name: str) -> bool:
 
 
 def objects_of_kind(
-    candidates: Iterable[LineDict], kind: str, name: str, namespace: str | None
-) -> LineDict | None:
+    candidates: Iterable[YMap], kind: str, name: str, namespace: str | None
+) -> YMap | None:
     """The original object a rendered one was made from: same kind, name within its name.
 
     kustomize may add prefixes and suffixes (at several levels) and change the namespace,
     so the best candidate has the exact name, else the longest name contained in it.
     """
-    best: tuple[int, int, LineDict] | None = None
+    best: tuple[int, int, YMap] | None = None
     for obj in candidates:
         if obj.get("kind") != kind:
             continue
