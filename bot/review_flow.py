@@ -174,7 +174,8 @@ async def _review(
     try:
         settings = parse_repo_settings(settings_text)
     except SettingsError as err:
-        problem = InputProblem(SETTINGS_PATH, err.line, str(err), tree="base")
+        message = f"{err.key}: {err.message}" if err.key else err.message
+        problem = InputProblem(SETTINGS_PATH, err.line, message, tree="base")
         await _fail_input(gh, pr, check, context, f"Invalid {SETTINGS_PATH}", problem)
         return
     context = dataclasses.replace(
@@ -229,7 +230,10 @@ async def _with_mergeability(
         if pull.get("mergeable") is not None:
             break
         await asyncio.sleep(bot.settings.mergeable_delay)
-        pull = await github.get_pull(gh, pr.repo, pr.number)
+        fresh = await github.get_pull(gh, pr.repo, pr.number)
+        if fresh["head"]["sha"] != pull["head"]["sha"]:
+            break  # pushed meanwhile: this review stays on its head, the push brings another
+        pull = fresh
     return pull
 
 

@@ -6,6 +6,7 @@ GitHub's published OpenAPI description.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -425,3 +426,22 @@ async def test_refused_line_comments_do_not_stop_the_review(harness: Harness) ->
     assert check["output"]["title"].startswith("Widened")
     assert "shop/Deployment/web" in harness.sticky()["body"]
     assert harness.bot_reviews() == []
+
+
+async def test_waits_for_github_to_compute_the_test_merge_commit(
+    make_harness: MakeHarness,
+) -> None:
+    harness = await make_harness(mergeable_attempts=20, mergeable_delay=0.05)
+    fake = harness.fake
+    setup_pull(fake, WIDENED)
+    fake.add_commit(REPO, MERGE, WIDENED, parents=[BASE, HEAD])
+    fake.update_pull(REPO, NUMBER, mergeable=None)
+
+    def computed() -> None:
+        fake.update_pull(REPO, NUMBER, mergeable=True, merge_commit_sha=MERGE)
+
+    asyncio.get_running_loop().call_later(0.2, computed)
+    await review(harness)
+    assert f"test merge commit {MERGE[:7]}" in harness.sticky()["body"]
+    polls = [r for r in fake.requests if r["operation"] == "pulls/get"]
+    assert len(polls) >= 3  # asked again while mergeable was null
