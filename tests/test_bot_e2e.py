@@ -437,11 +437,15 @@ async def test_waits_for_github_to_compute_the_test_merge_commit(
     fake.add_commit(REPO, MERGE, WIDENED, parents=[BASE, HEAD])
     fake.update_pull(REPO, NUMBER, mergeable=None)
 
-    def computed() -> None:
+    async def compute_once_the_review_waits() -> None:
+        while not fake.check_runs:  # the review has read the pull (mergeable: null)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
         fake.update_pull(REPO, NUMBER, mergeable=True, merge_commit_sha=MERGE)
 
-    asyncio.get_running_loop().call_later(0.2, computed)
+    github_side = asyncio.create_task(compute_once_the_review_waits())
     await review(harness)
+    await github_side
     assert f"test merge commit {MERGE[:7]}" in harness.sticky()["body"]
     polls = [r for r in fake.requests if r["operation"] == "pulls/get"]
     assert len(polls) >= 3  # asked again while mergeable was null
