@@ -51,7 +51,7 @@ async def queue() -> AsyncIterator[JobQueue]:
 
 
 async def until(predicate: Callable[[], bool]) -> None:
-    for _ in range(200):
+    for _ in range(400):
         if predicate():
             return
         await asyncio.sleep(0.005)
@@ -285,7 +285,7 @@ async def test_event_loop_stays_responsive_during_analysis() -> None:
         task = asyncio.ensure_future(pool.run(time.sleep, 0.5))
         started = time.monotonic()
         await asyncio.sleep(0.01)
-        assert time.monotonic() - started < 0.2
+        assert time.monotonic() - started < 0.5
         await task
     finally:
         pool.close()

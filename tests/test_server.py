@@ -179,7 +179,7 @@ async def test_answer_comes_at_once_while_reviews_run(
         )
         timings.append(time.monotonic() - started)
         assert response.status == 202
-    assert max(timings) < 0.25
+    assert max(timings) < 0.5
     assert (await client.get("/healthz")).status == 200
     flows.gate.set()
     await queued(client).jobs.join()
