@@ -216,10 +216,35 @@ def worker(phase: str, base: Path, head: Path) -> dict[str, Any]:
                 result["mode"] = "incremental"
             clock.stop(result)
             result["widening"] = bool(diff.widening)
+        elif phase == "profile":
+            result["profile"] = profile_review(load_files, diff_trees, base, head)
+            result["seconds"] = 0.0
         else:
             raise ValueError(f"unknown phase {phase!r}")
     result["maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
+
+
+def profile_review(
+    load_files: Callable[..., Any], diff_trees: Callable[..., Any], base: Path, head: Path
+) -> str:
+    """cProfile of what ``reachdiff diff`` does after reading: load both trees, diff."""
+    import cProfile
+    import io
+    import pstats
+
+    base_files, head_files = _read_all(base), _read_all(head)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    diff_trees(load_files(base_files), load_files(head_files))
+    profiler.disable()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text).strip_dirs()
+    text.write("== by own time ==\n")
+    stats.sort_stats("tottime").print_stats(25)
+    text.write("== by cumulative time ==\n")
+    stats.sort_stats("cumulative").print_stats(30)
+    return text.getvalue()
 
 
 def _count(value: Any, attr: str) -> int | None:
@@ -308,7 +333,9 @@ def _child_env() -> dict[str, str]:
 
 def measure_phase(phase: str, base: Path, head: Path, timeout: float) -> Measured:
     argv = [sys.executable, "-m", "benchmarks.run", "--worker", phase, str(base), str(head)]
-    outer, stdout = run_measured(argv, timeout, cwd=REPO_ROOT, env=_child_env())
+    # ``-m`` puts the working directory first on sys.path: run from the engine's root so
+    # that its analysis/ wins over this checkout's (benchmarks/ comes via PYTHONPATH).
+    outer, stdout = run_measured(argv, timeout, cwd=ENGINE_ROOT or REPO_ROOT, env=_child_env())
     if outer.timed_out or outer.error:
         return outer
     try:
@@ -586,6 +613,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reachdiff", help="the CLI command (default: reachdiff on PATH)")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print a cProfile of load + diff per size (first variant) instead of timing",
+    )
+    parser.add_argument(
         "--engine",
         type=Path,
         help="source root whose analysis/ and bot/ to benchmark, e.g. a "
@@ -618,6 +650,13 @@ def main(argv: list[str] | None = None) -> int:
     phases = parse_list(args.phases)
     if any(p not in PHASES for p in phases):
         parser.error(f"--phases: choose from {', '.join(PHASES)}")
+    if args.profile:
+        for size in sizes:
+            trees = ensure_trees(args.out, size, args.seed, variants[:1])
+            m = measure_phase("profile", trees.base, trees.head(variants[0]), args.timeout)
+            print(f"## cProfile: {size:,} workloads, {variants[0]} (load both trees + diff)")
+            print(m.extra.get("profile") or m.error or "timed out")
+        return 0
     run(
         sizes,
         variants,
