@@ -35,6 +35,7 @@ from tests.fakegithub.server import FakeGitHub
 
 MakeHarness = Callable[..., Awaitable[Harness]]
 
+APPROVED = {"review.state": "approved"}  # the webhook's lowercase review state
 WIDENED = base_tree(**{"policies/db.yaml": db_policy("web")})  # web -> db TCP 5432 opens
 
 
@@ -104,7 +105,7 @@ async def test_authorized_approval_turns_the_check_green(harness: Harness) -> No
     downloads = codeload_downloads(fake)
 
     fake.add_review(REPO, NUMBER, user="alice", state="APPROVED", commit_id=HEAD)
-    await review(harness, "pull_request_review", "submitted")
+    await review(harness, "pull_request_review", "submitted", overrides=APPROVED)
 
     check = harness.check(HEAD)
     assert check["conclusion"] == "success"
@@ -127,7 +128,7 @@ async def test_new_push_after_approval_fails_again(harness: Harness) -> None:
     setup_pull(fake, WIDENED)
     await review(harness)
     fake.add_review(REPO, NUMBER, user="alice", state="APPROVED", commit_id=HEAD)
-    await review(harness, "pull_request_review", "submitted")
+    await review(harness, "pull_request_review", "submitted", overrides=APPROVED)
     assert harness.check(HEAD)["conclusion"] == "success"
 
     push(fake, HEAD2, base_tree(**{"policies/db.yaml": db_policy("web", (5432, 5433))}), HEAD)
@@ -148,7 +149,7 @@ async def test_approval_by_author_or_without_write_access_does_not_count(
     setup_pull(fake, WIDENED)
     await review(harness)
     fake.add_review(REPO, NUMBER, user=approver, state="APPROVED", commit_id=HEAD)
-    await review(harness, "pull_request_review", "submitted")
+    await review(harness, "pull_request_review", "submitted", overrides=APPROVED)
 
     assert harness.check(HEAD)["conclusion"] == "failure"
     why = "author" if approver == AUTHOR else "not an authorized approver"
@@ -178,7 +179,7 @@ async def test_configured_approvers_only(harness: Harness, approver: str, conclu
     )
     await review(harness)
     fake.add_review(REPO, NUMBER, user=approver, state="APPROVED", commit_id=HEAD)
-    await review(harness, "pull_request_review", "submitted")
+    await review(harness, "pull_request_review", "submitted", overrides=APPROVED)
     # bob maintains the repository but is not a configured approver.
     assert harness.check(HEAD)["conclusion"] == conclusion
 
@@ -189,7 +190,7 @@ async def test_settings_come_from_the_base_branch(harness: Harness) -> None:
     setup_pull(fake, {**WIDENED, ".github/reachdiff.yml": sneaky})
     await review(harness)
     fake.add_review(REPO, NUMBER, user="mallory", state="APPROVED", commit_id=HEAD)
-    await review(harness, "pull_request_review", "submitted")
+    await review(harness, "pull_request_review", "submitted", overrides=APPROVED)
     assert harness.check(HEAD)["conclusion"] == "failure"
 
 

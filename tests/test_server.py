@@ -129,7 +129,8 @@ async def test_signed_garbage_is_a_client_error(client: TestClient[Any, Any], fl
         ("pull_request", "synchronize", "review"),
         ("pull_request", "reopened", "review"),
         ("pull_request", "ready_for_review", "review"),
-        ("pull_request_review", "submitted", "approvals"),
+        ("pull_request_review", "submitted.approved", "approvals"),
+        ("pull_request_review", "submitted.changes_requested", "approvals"),
         ("pull_request_review", "dismissed", "approvals"),
         ("check_suite", "rerequested", "review"),
     ],
@@ -143,7 +144,12 @@ async def test_events_queue_the_right_job(
     flow: str,
 ) -> None:
     head = "1" * 40
-    response = await post(client, *delivery(fake_github, event, action, number=12, head_sha=head))
+    action, _, state = action.partition(".")
+    overrides = {"review.state": state} if state else None
+    response = await post(
+        client,
+        *delivery(fake_github, event, action, number=12, head_sha=head, overrides=overrides),
+    )
     assert response.status == 202
     await queued(client).jobs.join()
     assert flows.calls == [(flow, REPO, 12, head)]
@@ -154,6 +160,7 @@ async def test_events_queue_the_right_job(
     [
         ("pull_request", "closed"),
         ("pull_request", "converted_to_draft"),
+        ("pull_request_review", "submitted"),  # a plain comment, as in GitHub's example
         ("issue_comment", "created"),
         ("installation", "created"),
     ],
