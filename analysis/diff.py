@@ -9,7 +9,6 @@ once and only pairs that have a connection on either side are visited.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from analysis.compiler import tree_networks
@@ -63,35 +62,43 @@ def diff_trees(base: Tree, head: Tree) -> ReachabilityDiff:
 
 def diff_maps(base: ReachabilityMap, head: ReachabilityMap) -> ReachabilityDiff:
     groups = _Groups(base, head)
-    candidates: set[tuple[int, int]] = set()
-    for s, d in base.class_connections:
-        candidates.update(groups.pairs(groups.by_base, s, d))
-    for s, d in head.class_connections:
-        candidates.update(groups.pairs(groups.by_head, s, d))
-
     opened: list[PathChange] = []
     closed: list[PathChange] = []
-    for gs, gd in candidates:
-        (bs, hs), (bd, hd) = groups.keys[gs], groups.keys[gd]
-        before = (
-            NO_CONNECTIONS
-            if bs is None or bd is None
-            else base.class_connections.get((bs, bd), NO_CONNECTIONS)
-        )
-        after = (
-            NO_CONNECTIONS
-            if hs is None or hd is None
-            else head.class_connections.get((hs, hd), NO_CONNECTIONS)
-        )
+    keys, members = groups.keys, groups.members
+    base_conns, head_conns = base.class_connections, head.class_connections
+
+    def compare(gs: int, gd: int) -> None:
+        (bs, hs), (bd, hd) = keys[gs], keys[gd]
+        before = NO_CONNECTIONS
+        if bs is not None and bd is not None:
+            before = base_conns.get((bs, bd), NO_CONNECTIONS)
+        after = NO_CONNECTIONS
+        if hs is not None and hd is not None:
+            after = head_conns.get((hs, hd), NO_CONNECTIONS)
         if before == after:
-            continue
+            return
         more, less = after - before, before - after
-        for src in groups.members[gs]:
-            for dst in groups.members[gd]:
+        for src in members[gs]:
+            for dst in members[gd]:
                 if more:
                     opened.append(_change(base, head, src, dst, more, before, after, True))
                 if less:
                     closed.append(_change(base, head, src, dst, less, before, after, False))
+
+    # Every pair with a connection on either side, each pair of groups once: pairs found
+    # from the head side are skipped when the base side already had (and compared) them.
+    by_base, by_head = groups.by_base, groups.by_head
+    for bs, bd in base_conns:
+        for gs in by_base.get(bs, ()):
+            for gd in by_base.get(bd, ()):
+                compare(gs, gd)
+    for hs, hd in head_conns:
+        for gs in by_head.get(hs, ()):
+            src_base = keys[gs][0]
+            for gd in by_head.get(hd, ()):
+                dst_base = keys[gd][0]
+                if src_base is None or dst_base is None or (src_base, dst_base) not in base_conns:
+                    compare(gs, gd)
     order = groups.order
     opened.sort(key=lambda c: (order[c.src.id], order[c.dst.id]))
     closed.sort(key=lambda c: (order[c.src.id], order[c.dst.id]))
@@ -163,10 +170,6 @@ class _Groups:
                 if key[1] is not None:
                     self.by_head.setdefault(key[1], []).append(g)
             self.members[g].append(e)
-
-    @staticmethod
-    def pairs(index: dict[int, list[int]], s: int, d: int) -> Iterable[tuple[int, int]]:
-        return ((gs, gd) for gs in index.get(s, ()) for gd in index.get(d, ()))
 
 
 def endpoint_sort_key(e: Endpoint) -> tuple[int, str, str, str, int, str]:

@@ -243,5 +243,12 @@ def resolve_admin_ports(
 
 
 def bit_indexes(bits: int) -> list[int]:
-    """Positions of the set bits, ascending (linear in the bit length)."""
-    return [i for i, b in enumerate(reversed(bin(bits)[2:])) if b == "1"]
+    """Positions of the set bits, ascending: C-speed scans of the binary string, one
+    Python step per set bit."""
+    text = bin(bits)[:1:-1]  # least significant bit first, without "0b"
+    out = []
+    i = text.find("1")
+    while i >= 0:
+        out.append(i)
+        i = text.find("1", i + 1)
+    return out

@@ -103,21 +103,23 @@ def class_connections(matcher: Matcher) -> dict[tuple[int, int], ConnectionSet]:
     n_classes = len(matcher.classes)
     everyone = (1 << matcher.size) - 1
     pods_only = (1 << n_classes) - 1
+    egress_rules = matcher.egress
+    admin_egress = [matcher.has_admin(Direction.EGRESS, c) for c in range(n_classes)]
+    ports_at = matcher.ports_at
     out: dict[tuple[int, int], ConnectionSet] = {}
     for dst in range(matcher.size):
-        scope = pods_only if matcher.is_external(dst) else everyone  # no external<->external
+        scope = pods_only if dst >= n_classes else everyone  # no external<->external
         for sources, ingress in _ingress_blocks(matcher, dst, scope):
             for src in bit_indexes(sources):
                 conn = ingress
-                if matcher.has_admin(Direction.EGRESS, src):
-                    conn = conn & matcher.allowed(Direction.EGRESS, src, dst)
-                else:
-                    egress = matcher.rules(Direction.EGRESS, src)
-                    if egress is not None:
+                if src < n_classes:  # external sources' egress is not governed
+                    if admin_egress[src]:
+                        conn = conn & matcher.allowed(Direction.EGRESS, src, dst)
+                    elif (rules := egress_rules[src]) is not None:
                         allowed = NO_CONNECTIONS
-                        for rule in egress:
-                            if rule.admits(dst):
-                                allowed = allowed | matcher.ports_at(rule, dst)
+                        for rule in rules:
+                            if rule.peers is None or (rule.peers >> dst) & 1:
+                                allowed = allowed | ports_at(rule, dst)
                         conn = conn & allowed
                 if conn:
                     out[(src, dst)] = conn

@@ -194,7 +194,7 @@ _RISKY = re.compile(
     r"(?:^|[\s,\[{])[&*!]\S|<<|^\.\.\.|^%"
     r"|(?:[:\-,\[]|^)\s*[-+]?(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)\s*(?:$|[,\]}#])"
     r"|(?:[:\-,\[]|^)\s*[-+]?(?:0[0-9oxbOXB_]|[0-9][0-9_]*(?:_|:[0-9])|[0-9.]+[eE]|\.(?:inf|Inf|INF|nan|NaN|NAN))"
-    r"|\d{4}-\d\d?-\d\d?",
+    r"|\d{4}-\d\d?-\d\d?|_\d|\d_",
     re.MULTILINE,
 )
 _SEPARATOR = re.compile(r"^---(?:[ \t]|$)", re.MULTILINE)
