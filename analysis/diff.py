@@ -78,12 +78,16 @@ def diff_maps(base: ReachabilityMap, head: ReachabilityMap) -> ReachabilityDiff:
         if before == after:
             return
         more, less = after - before, before - after
+        # Every member of a group has the same classes on both sides, so the same causes.
+        first_src, first_dst = members[gs][0].id, members[gd][0].id
+        why_opened = explain_opened(base, head, first_src, first_dst, more) if more else ()
+        why_closed = explain_closed(base, head, first_src, first_dst, less) if less else ()
         for src in members[gs]:
             for dst in members[gd]:
                 if more:
-                    opened.append(_change(base, head, src, dst, more, before, after, True))
+                    opened.append(_change(base, head, src, dst, more, before, after, why_opened))
                 if less:
-                    closed.append(_change(base, head, src, dst, less, before, after, False))
+                    closed.append(_change(base, head, src, dst, less, before, after, why_closed))
 
     # Every pair with a connection on either side, each pair of groups once: pairs found
     # from the head side are skipped when the base side already had (and compared) them.
@@ -120,12 +124,8 @@ def _change(
     delta: ConnectionSet,
     before: ConnectionSet,
     after: ConnectionSet,
-    opened: bool,
+    because: tuple[Cause, ...],
 ) -> PathChange:
-    if opened:
-        because = explain_opened(base, head, src.id, dst.id, delta)
-    else:
-        because = explain_closed(base, head, src.id, dst.id, delta)
     return PathChange(
         src=src,
         dst=dst,
