@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Protocol
 
 from analysis.compiler import tree_networks
 from analysis.explain import Cause, explain_closed, explain_opened
@@ -34,6 +35,21 @@ class PathChange:
     @property
     def involves_new_endpoint(self) -> bool:
         return self.src_new or self.dst_new
+
+
+class ChangeSet(Protocol):
+    """What reports read of a diff (a ``ReachabilityDiff`` or several merged)."""
+
+    @property
+    def opened(self) -> tuple[PathChange, ...]: ...
+    @property
+    def closed(self) -> tuple[PathChange, ...]: ...
+    @property
+    def added_endpoints(self) -> tuple[Endpoint, ...]: ...
+    @property
+    def removed_endpoints(self) -> tuple[Endpoint, ...]: ...
+    @property
+    def widening(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 import networkx as nx
 
-from analysis.diff import PathChange, ReachabilityDiff, endpoint_sort_key
+from analysis.diff import ChangeSet, PathChange, endpoint_sort_key
 from analysis.explain import Cause
 from analysis.ports import ConnectionSet
 from analysis.reachability import Endpoint, ReachabilityMap
@@ -119,7 +119,7 @@ def cause_text(c: Cause) -> str:
     return f"{what} {c.reason} ({c.tree} {where})"
 
 
-def verdict(diff: ReachabilityDiff) -> str:
+def verdict(diff: ChangeSet) -> str:
     if diff.widening:
         return "WIDENED"
     if diff.closed:
@@ -127,7 +127,7 @@ def verdict(diff: ReachabilityDiff) -> str:
     return "unchanged"
 
 
-def diff_text(diff: ReachabilityDiff) -> str:
+def diff_text(diff: ChangeSet) -> str:
     lines = [
         f"reachdiff: access {verdict(diff)}: {len(diff.opened)} path(s) opened, "
         f"{len(diff.closed)} closed"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analysis.diff import PathChange, ReachabilityDiff
+from analysis.diff import ChangeSet, PathChange
 from analysis.explain import Cause
 from analysis.reachability import Endpoint, ReachabilityMap
 
@@ -55,7 +55,7 @@ def change_json(c: PathChange) -> dict[str, Any]:
     }
 
 
-def diff_to_json(diff: ReachabilityDiff) -> dict[str, Any]:
+def diff_to_json(diff: ChangeSet) -> dict[str, Any]:
     return {
         "widening": diff.widening,
         "opened": [change_json(c) for c in diff.opened],

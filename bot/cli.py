@@ -12,13 +12,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from analysis.diff import ReachabilityDiff, diff_trees
 from analysis.errors import ManifestError
 from analysis.formats import diff_text, map_csv, map_dot, map_markdown, map_text
-from analysis.manifests import load_files
-from analysis.model import Tree
 from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import diff_to_json, map_to_json
+from bot.environment_diff import EnvironmentTree, MultiDiff, diff_environments, load_environments
 from bot.gitrefs import GitError, find_repository, merge_base, read_file_at, read_ref
 from bot.local_review import diff_markdown
 from bot.settings import SETTINGS_PATH, SettingsError
@@ -35,28 +33,70 @@ MAP_FORMATS: dict[str, Callable[[ReachabilityMap], str]] = {
 }
 
 
-def _load_directory(path: str) -> Tree:
-    return load_files(read_directory(path))
+def _environments(files: dict[str, bytes]) -> list[EnvironmentTree]:
+    return load_environments(files)
 
 
-def _diff_output(diff: ReachabilityDiff, fmt: str, **markdown: Any) -> str:
+def _report_caveats(diff: MultiDiff) -> int | None:
+    """Notes go to stderr; anything left unanalysed makes the run fail closed (exit 2)."""
+    for note in diff.notes:
+        print(f"reachdiff: note: {note}", file=sys.stderr)
+    for reason in diff.unanalysed:
+        print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
+    return EXIT_INPUT if diff.unanalysed else None
+
+
+def _diff_output(diff: MultiDiff, fmt: str, **markdown: Any) -> str:
     if fmt == "json":
-        return json.dumps(diff_to_json(diff), indent=2) + "\n"
+        if diff.environments == ("",):  # plain manifests: exactly the documented contract
+            return json.dumps(diff_to_json(diff.per_environment[0][1]), indent=2) + "\n"
+        doc = diff_to_json(diff)
+        doc.update(
+            environments=list(diff.environments),
+            notes=list(diff.notes),
+            unanalysed=list(diff.unanalysed),
+        )
+        return json.dumps(doc, indent=2) + "\n"
     if fmt == "md":
         return diff_markdown(diff, **markdown)
     return diff_text(diff)
 
 
+def _finish(diff: MultiDiff, output: str) -> int:
+    sys.stdout.write(output)
+    failed = _report_caveats(diff)
+    if failed is not None:
+        return failed
+    return EXIT_WIDENED if diff.widening else EXIT_OK
+
+
 def cmd_map(args: argparse.Namespace) -> int:
-    rmap = compute_map(_load_directory(args.dir))
-    sys.stdout.write(MAP_FORMATS[args.format](rmap))
-    return EXIT_OK
+    envs = _environments(read_directory(args.dir))
+    render = MAP_FORMATS[args.format]
+    if [e.name for e in envs] == [""]:
+        sys.stdout.write(render(compute_map(envs[0].tree)))
+        return EXIT_OK
+    if args.format == "json":
+        doc = [
+            {"environment": e.name, "kind": e.kind, **map_to_json(compute_map(e.tree))}
+            for e in envs
+        ]
+        sys.stdout.write(json.dumps({"environments": doc}, indent=2) + "\n")
+    else:
+        for e in envs:
+            sys.stdout.write(f"== environment {e.name or '(plain manifests)'} ({e.kind}) ==\n")
+            sys.stdout.write(render(compute_map(e.tree)) + "\n")
+    unanalysed = [u for e in envs for u in e.unanalysed]
+    for reason in unanalysed:
+        print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
+    return EXIT_INPUT if unanalysed else EXIT_OK
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    diff = diff_trees(_load_directory(args.base), _load_directory(args.head))
-    sys.stdout.write(_diff_output(diff, args.format))
-    return EXIT_WIDENED if diff.widening else EXIT_OK
+    base = _environments(read_directory(args.base))
+    head = _environments(read_directory(args.head))
+    diff = diff_environments(base, head)
+    return _finish(diff, _diff_output(diff, args.format))
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -66,20 +106,18 @@ def cmd_review(args: argparse.Namespace) -> int:
     head = read_ref(repo, args.head, args.path)
     for warning in base.warnings + head.warnings:
         print(f"reachdiff: warning: {warning}", file=sys.stderr)
-    diff = diff_trees(load_files(base.files), load_files(head.files))
+    diff = diff_environments(_environments(base.files), _environments(head.files))
     how = "merge base of" if args.merge_base else "base"
-    sys.stdout.write(
-        _diff_output(
-            diff,
-            args.format,
-            base_sha=base.commit_sha,
-            head_sha=head.commit_sha,
-            compared=f"{how} `{args.base}` vs `{args.head}`",
-            # Like the bot: the rules come from the base side, never from the change.
-            settings_text=read_file_at(repo, base_ref, SETTINGS_PATH),
-        )
+    output = _diff_output(
+        diff,
+        args.format,
+        base_sha=base.commit_sha,
+        head_sha=head.commit_sha,
+        compared=f"{how} `{args.base}` vs `{args.head}`",
+        # Like the bot: the rules come from the base side, never from the change.
+        settings_text=read_file_at(repo, base_ref, SETTINGS_PATH),
     )
-    return EXIT_WIDENED if diff.widening else EXIT_OK
+    return _finish(diff, output)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -30,12 +30,27 @@ from typing import Protocol
 
 MiB = 1024 * 1024
 
-DEFAULT_INCLUDE = ("**/*.yaml", "**/*.yml", "**/*.json", "**/Kustomization")
-
-# Extensions and names kept from tarballs and git trees: every manifest kubectl, kustomize or
-# helm would read (Chart.yaml, values*.yaml and chart templates are all .yaml).
+# Extensions and names kept from directories, tarballs and git trees: every manifest kubectl,
+# kustomize or helm would read (Chart.yaml, values*.yaml and chart templates are .yaml), and
+# the other inputs renderers take: helm helpers and files, kustomize generator sources.
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+RENDER_INPUT_SUFFIXES = (
+    ".tpl",
+    ".tmpl",
+    ".gotmpl",
+    ".txt",
+    ".env",
+    ".properties",
+    ".conf",
+    ".ini",
+    ".toml",
+    ".cfg",
+)
 MANIFEST_NAMES = frozenset({"Kustomization"})
+DEFAULT_INCLUDE = (
+    *(f"**/*{suffix}" for suffix in MANIFEST_SUFFIXES + RENDER_INPUT_SUFFIXES),
+    "**/Kustomization",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +93,9 @@ def is_hidden(path: str) -> bool:
 
 def is_manifest_path(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
-    return not is_hidden(path) and (name.endswith(MANIFEST_SUFFIXES) or name in MANIFEST_NAMES)
+    return not is_hidden(path) and (
+        name.endswith(MANIFEST_SUFFIXES + RENDER_INPUT_SUFFIXES) or name in MANIFEST_NAMES
+    )
 
 
 def compile_glob(pattern: str) -> re.Pattern[str]:

@@ -62,7 +62,7 @@ def test_glob(pattern: str, path: str, expected: bool) -> None:
         ("charts/shop/Chart.yaml", True),
         ("charts/shop/templates/deployment.yaml", True),
         ("README.md", False),
-        ("charts/shop/templates/_helpers.tpl", False),
+        ("charts/shop/templates/_helpers.tpl", True),
         (".github/workflows/ci.yml", False),
         ("apps/.hidden.yaml", False),
     ],
@@ -281,6 +281,7 @@ def test_tarball_keeps_manifests_and_strips_top_directory(compress: str) -> None
         "charts/shop/Chart.yaml": b"name: shop",
         "charts/shop/values-prod.yaml": b"replicas: 3",
         "charts/shop/templates/svc.yaml": b"kind: Service",
+        "charts/shop/templates/_helpers.tpl": b"{{ define }}",  # helm needs its helpers
     }
 
 

@@ -1,0 +1,112 @@
+"""Review what will actually be applied: one diff per environment, merged for reporting.
+
+A repository of plain manifests is one environment and is read with the engine's fast
+loader. Kustomize overlays and Helm charts are rendered first (``bot.environments``), each
+root one environment. Environments are paired by name across the two trees (a missing one
+is empty). When there is more than one environment, or the only one is not the plain
+manifests, endpoint ids carry the environment: ``overlays/prod:shop/Deployment/web``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from analysis.diff import PathChange, ReachabilityDiff, diff_trees
+from analysis.manifests import build_tree, load_files
+from analysis.model import Tree
+from analysis.reachability import Endpoint
+from bot import helm, kustomize
+from bot.environments import discover_environments
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentTree:
+    name: str  # "" for plain manifests, else the kustomization or chart directory
+    kind: str  # plain | kustomize | helm
+    tree: Tree
+    notes: tuple[str, ...] = ()
+    unanalysed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MultiDiff:
+    """The diffs of every environment, endpoints qualified by environment when needed."""
+
+    opened: tuple[PathChange, ...]
+    closed: tuple[PathChange, ...]
+    added_endpoints: tuple[Endpoint, ...]
+    removed_endpoints: tuple[Endpoint, ...]
+    environments: tuple[str, ...]
+    notes: tuple[str, ...]
+    unanalysed: tuple[str, ...]  # non-empty: part of the change could not be reviewed
+    per_environment: tuple[tuple[str, ReachabilityDiff], ...] = ()
+
+    @property
+    def widening(self) -> bool:
+        return bool(self.opened)
+
+
+def load_environments(
+    files: Mapping[str, bytes],
+    *,
+    kustomize_roots: Sequence[str] | None = None,
+    helm_values: Mapping[str, Sequence[str]] | None = None,
+) -> list[EnvironmentTree]:
+    if not kustomize.find_kustomizations(files) and not helm.chart_dirs(files):
+        return [EnvironmentTree("", "plain", load_files(files))]
+    envs = discover_environments(files, kustomize_roots=kustomize_roots, helm_values=helm_values)
+    return [
+        EnvironmentTree(e.name, e.kind, build_tree(e.objects), e.notes, e.unanalysed) for e in envs
+    ]
+
+
+def diff_environments(
+    base: Sequence[EnvironmentTree], head: Sequence[EnvironmentTree]
+) -> MultiDiff:
+    by_name_base = {e.name: e for e in base}
+    by_name_head = {e.name: e for e in head}
+    names = sorted(by_name_base.keys() | by_name_head.keys())
+    qualify = names != [""]
+    opened: list[PathChange] = []
+    closed: list[PathChange] = []
+    added: list[Endpoint] = []
+    removed: list[Endpoint] = []
+    notes: list[str] = []
+    unanalysed: list[str] = []
+    diffs: list[tuple[str, ReachabilityDiff]] = []
+    for name in names:
+        b, h = by_name_base.get(name), by_name_head.get(name)
+        diff = diff_trees(b.tree if b else Tree(), h.tree if h else Tree())
+        diffs.append((name, diff))
+        label = name or "plain manifests"
+        for env, side in ((b, "base"), (h, "head")):
+            if env is not None:
+                notes += [f"{label} ({side}): {n}" for n in env.notes]
+                unanalysed += [f"{label} ({side}): {u}" for u in env.unanalysed]
+                notes += [f"{label} ({side}): {w}" for w in env.tree.warnings]
+        opened += [_qualify(c, name) if qualify else c for c in diff.opened]
+        closed += [_qualify(c, name) if qualify else c for c in diff.closed]
+        added += [_endpoint(e, name) if qualify else e for e in diff.added_endpoints]
+        removed += [_endpoint(e, name) if qualify else e for e in diff.removed_endpoints]
+    return MultiDiff(
+        opened=tuple(opened),
+        closed=tuple(closed),
+        added_endpoints=tuple(added),
+        removed_endpoints=tuple(removed),
+        environments=tuple(names),
+        notes=tuple(dict.fromkeys(notes)),
+        unanalysed=tuple(dict.fromkeys(unanalysed)),
+        per_environment=tuple(diffs),
+    )
+
+
+def _endpoint(e: Endpoint, env: str) -> Endpoint:
+    return dataclasses.replace(e, id=f"{env or '.'}:{e.id}")
+
+
+def _qualify(change: PathChange, env: str) -> PathChange:
+    return dataclasses.replace(
+        change, src=_endpoint(change.src, env), dst=_endpoint(change.dst, env)
+    )

@@ -1,0 +1,67 @@
+"""The CLI on kustomize overlays: one diff per environment, endpoints qualified by it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+FIXTURE = Path(__file__).parent / "fixtures" / "kustomize" / "shop"
+
+
+@pytest.fixture
+def overlays(tmp_path: Path) -> tuple[Path, Path]:
+    base, head = tmp_path / "base", tmp_path / "head"
+    shutil.copytree(FIXTURE, base)
+    shutil.copytree(FIXTURE, head)
+    patch = head / "overlays" / "prod" / "metrics-access.yaml"
+    text = patch.read_text()
+    assert "        app: admin" in text
+    # The prod overlay's patch now admits every pod of the namespace, not just admin.
+    patch.write_text(text.replace("    podSelector:\n      matchLabels:\n        app: admin",
+                                  "    podSelector: {}"))
+    return base, head
+
+
+def test_overlay_patch_widening_is_reported_for_that_environment(overlays, capsys) -> None:  # type: ignore[no-untyped-def]
+    base, head = overlays
+    code = main(["diff", str(base), str(head), "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["widening"] is True
+    assert doc["environments"] == ["", "overlays/dev", "overlays/prod"]
+    pairs = {(c["src"], c["dst"]): c["allowed"] for c in doc["opened"]}
+    assert pairs == {
+        ("overlays/prod:shop-prod/Deployment/prod-db", "overlays/prod:shop-prod/Deployment/prod-db"):
+            {"TCP": "5432"},
+    }
+    [cause] = doc["opened"][0]["because"]
+    assert (cause["policy"], cause["file"]) == ("shop-prod/NetworkPolicy/prod-db", "base/db-policy.yaml")
+
+
+def test_unchanged_overlays_exit_zero(overlays, capsys) -> None:  # type: ignore[no-untyped-def]
+    base, _ = overlays
+    assert main(["diff", str(base), str(base)]) == 0
+    assert "unchanged" in capsys.readouterr().out
+
+
+def test_map_lists_each_environment(overlays, capsys) -> None:  # type: ignore[no-untyped-def]
+    base, _ = overlays
+    assert main(["map", str(base), "--format", "json"]) == 0
+    envs = json.loads(capsys.readouterr().out)["environments"]
+    assert [e["environment"] for e in envs] == ["", "overlays/dev", "overlays/prod"]
+    prod = next(e for e in envs if e["environment"] == "overlays/prod")
+    assert any(ep["id"] == "shop-prod/Deployment/prod-db" for ep in prod["endpoints"])
+
+
+def test_remote_resource_is_refused_with_file_and_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURE, root)
+    kfile = root / "overlays" / "dev" / "kustomization.yaml"
+    kfile.write_text(kfile.read_text().replace("resources:\n", "resources:\n- https://example.com/evil.yaml\n", 1))
+    assert main(["map", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "overlays/dev/kustomization.yaml:" in err and "remote" in err
