@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
-from analysis.diff import PathChange, diff_trees
+from analysis.diff import PathChange
 from analysis.errors import ManifestError
-from analysis.manifests import load_files
 from analysis.reachability import Endpoint
+from bot.environment_diff import diff_environments, load_environments
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ class DiffResult:
 
 @dataclass(frozen=True, slots=True)
 class AnalysisFailure:
-    kind: str  # "manifest" (the tree is invalid), "timeout", "memory" or "internal"
+    kind: str  # "manifest" (the tree is invalid), "unanalysed", "timeout", "memory", "internal"
     message: str
     tree: str = ""  # "base" or "head" for a manifest error
     file: str = ""
@@ -79,11 +79,14 @@ def analyze(
     tree_name = "base"
     try:
         with _deadline(deadline):
-            base = load_files(base_files)
+            base = load_environments(base_files)
             tree_name = "head"
-            head = load_files(head_files)
+            head = load_environments(head_files)
             tree_name = ""
-            diff = diff_trees(base, head)
+            diff = diff_environments(base, head)
+            if diff.unanalysed:
+                # Never pass a change that was only partly reviewed (e.g. helm is missing).
+                return AnalysisFailure("unanalysed", "\n".join(diff.unanalysed))
             return DiffResult(
                 diff.opened, diff.closed, diff.added_endpoints, diff.removed_endpoints
             )

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from analysis.diff import ReachabilityDiff
+from analysis.diff import ChangeSet
 from bot.render import ReviewContext, render_comment
 from bot.settings import RepoSettings, describe_approvers, parse_repo_settings
 
 
 def diff_markdown(
-    diff: ReachabilityDiff,
+    diff: ChangeSet,
     *,
     base_sha: str = "",
     head_sha: str = "",

@@ -344,7 +344,11 @@ async def _fail_analysis(
         )
         await _fail_input(gh, pr, check, context, f"Invalid manifest in the {side}", problem)
         return
-    titles = {"timeout": "Analysis timed out", "memory": "Analysis ran out of memory"}
+    titles = {
+        "timeout": "Analysis timed out",
+        "memory": "Analysis ran out of memory",
+        "unanalysed": "Part of the change could not be analysed",
+    }
     title = titles.get(failure.kind, "Analysis failed")
     comment, output = render_failure(context, title=title, message=failure.message, problems=[])
     if await _still_head(gh, pr, context.head_sha):
