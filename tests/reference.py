@@ -460,7 +460,11 @@ def _allowed_json(points: Sequence[int], answers: Answers) -> dict[str, str]:
 
 def reference_map(objects: Iterable[Obj]) -> dict[str, Any]:
     """The reachability map in ``map_to_json``'s shape."""
-    cluster = Cluster(objects)
+    return cluster_map(Cluster(objects))
+
+
+def cluster_map(cluster: Cluster) -> dict[str, Any]:
+    """The map of one cluster (possibly cut by a diff's shared external ranges)."""
     points = interesting_ports(cluster.port_numbers())
     eps = sorted(cluster.endpoints(), key=lambda e: e.sort_key())
     by_id = {e.id: e for e in eps}

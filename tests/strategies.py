@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -48,16 +49,28 @@ V6_CIDRS = ("::/0", "2001:db8::/32", "2001:db8:1::/48", "fd00::/8")
 # ---------------------------------------------------------------------------- leaves
 
 
-def label_maps(keys: Sequence[str], max_size: int = 2) -> st.SearchStrategy[dict[str, str]]:
-    return st.dictionaries(st.sampled_from(keys), st.sampled_from(VALUES), max_size=max_size)
+def label_maps(keys: Sequence[str], min_size: int = 0,
+               max_size: int = 2) -> st.SearchStrategy[dict[str, str]]:
+    return st.dictionaries(st.sampled_from(keys), st.sampled_from(VALUES), min_size=min_size,
+                           max_size=max_size)
 
 
 @st.composite
 def selectors(draw: Draw, keys: Sequence[str],
-              extra: Mapping[str, Sequence[str]] | None = None) -> Obj:
+              extra: Mapping[str, Sequence[str]] | None = None,
+              seen: Sequence[Mapping[str, str]] = ()) -> Obj:
     """A LabelSelector: {}, matchLabels, matchExpressions with all four operators, or both.
 
-    ``extra`` adds keys with their own values (the namespace name label)."""
+    ``extra`` adds keys with their own values (the namespace name label). With ``seen``
+    label sets (of the tree's pods or namespaces), often picks part of one of them, since
+    selectors drawn blindly rarely select anything and then nothing interesting happens."""
+    style = draw(st.sampled_from(("empty", "seen", "seen", "random", "random")))
+    if style == "empty":
+        return {}
+    if style == "seen" and any(seen):
+        labels = draw(st.sampled_from([ls for ls in seen if ls]))
+        chosen = draw(st.lists(st.sampled_from(sorted(labels)), min_size=1, unique=True))
+        return {"matchLabels": {k: labels[k] for k in chosen}}
     extra = extra or {}
     all_keys = [*keys, *extra]
 
@@ -68,7 +81,7 @@ def selectors(draw: Draw, keys: Sequence[str],
     if draw(st.booleans()):
         key = draw(st.sampled_from(all_keys))
         sel["matchLabels"] = {key: draw(values_of(key))}
-        if draw(st.integers(0, 3)) == 0:
+        if draw(st.integers(0, 3)) == 3:
             other = draw(st.sampled_from(all_keys))
             sel["matchLabels"][other] = draw(values_of(other))
     if draw(st.booleans()):
@@ -132,6 +145,27 @@ def pod_template(obj: Obj) -> Obj:
 # ---------------------------------------------------------------------------- objects
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """What a policy drawn for a tree may refer to."""
+
+    namespaces: tuple[str, ...]
+    port_names: tuple[str, ...]  # names some container defines
+    pod_labels: tuple[dict[str, str], ...]
+    ns_labels: tuple[dict[str, str], ...]
+
+
+def vocabulary(objects: Sequence[Obj], namespaces: Sequence[str]) -> Vocabulary:
+    return Vocabulary(
+        namespaces=tuple(namespaces),
+        port_names=tuple(sorted(defined_port_names(objects))),
+        pod_labels=tuple((pod_template(o).get("metadata") or {}).get("labels") or {}
+                         for o in objects if o["kind"] in WORKLOAD_KINDS),
+        ns_labels=tuple(o["metadata"].get("labels") or {}
+                        for o in objects if o["kind"] == "Namespace"),
+    )
+
+
 def namespace_object(name: str, labels: dict[str, str]) -> Obj:
     return {"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": name, "labels": labels}}
@@ -154,7 +188,7 @@ def workloads(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
             for i, ports in enumerate(draw(container_ports()))
         ]
     }
-    if draw(st.integers(0, 5)) == 0:
+    if draw(st.integers(0, 5)) == 5:  # shrinks towards ordinary pods
         spec["hostNetwork"] = True
     template: Obj = {"metadata": {"labels": labels} if labels or draw(st.booleans()) else {},
                      "spec": spec}
@@ -200,7 +234,7 @@ def cidrs_with_excepts(draw: Draw) -> Obj:
             count = 2 ** (new_prefix - net.prefixlen)
             index = draw(st.integers(0, count - 1))
             size = 2 ** (net.max_prefixlen - new_prefix)
-            addr = ipaddress.ip_address(int(net.network_address) + index * size)
+            addr = net.network_address + index * size  # stays in the cidr's family
             excepts.append(str(ipaddress.ip_network(f"{addr}/{new_prefix}")))
     if excepts:
         block["except"] = sorted(set(excepts), key=excepts.index)
@@ -208,16 +242,23 @@ def cidrs_with_excepts(draw: Draw) -> Obj:
 
 
 @st.composite
-def peers(draw: Draw, namespaces: Sequence[str]) -> Obj:
+def peers(draw: Draw, vocab: Vocabulary) -> Obj:
     shape = draw(st.sampled_from(("pod", "ns", "both", "ip")))
     if shape == "ip":
         return {"ipBlock": draw(cidrs_with_excepts())}
-    ns_extra = {"kubernetes.io/metadata.name": tuple(namespaces)}
     peer: Obj = {}
     if shape in ("ns", "both"):
-        peer["namespaceSelector"] = draw(selectors(NS_KEYS, ns_extra))
+        style = draw(st.sampled_from(("labels", "name", "labels", "name", "mixed")))
+        if style == "labels":
+            peer["namespaceSelector"] = draw(selectors(NS_KEYS, seen=vocab.ns_labels))
+        elif style == "name":  # the usual idiom: one namespace by the label the API server sets
+            name = draw(st.sampled_from(vocab.namespaces))
+            peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": name}}
+        else:
+            extra = {"kubernetes.io/metadata.name": vocab.namespaces}
+            peer["namespaceSelector"] = draw(selectors(NS_KEYS, extra))
     if shape in ("pod", "both"):
-        peer["podSelector"] = draw(selectors(POD_KEYS))
+        peer["podSelector"] = draw(selectors(POD_KEYS, seen=vocab.pod_labels))
     return peer
 
 
@@ -243,31 +284,31 @@ def policy_ports(draw: Draw, names: Sequence[str]) -> Obj:
 
 
 @st.composite
-def rules(draw: Draw, namespaces: Sequence[str], names: Sequence[str], peer_field: str) -> Obj:
+def rules(draw: Draw, vocab: Vocabulary, peer_field: str) -> Obj:
     rule: Obj = {}
-    peer_shape = draw(st.sampled_from(("missing", "empty", "list", "list")))
+    # Rules admitting every peer make the others moot, so keep them the minority.
+    peer_shape = draw(st.sampled_from(("list", "list", "list", "missing", "empty")))
     if peer_shape == "empty":
         rule[peer_field] = []
     elif peer_shape == "list":
-        rule[peer_field] = draw(st.lists(peers(namespaces), min_size=1, max_size=2))
+        rule[peer_field] = draw(st.lists(peers(vocab), min_size=1, max_size=2))
     port_shape = draw(st.sampled_from(("missing", "empty", "list", "list")))
     if port_shape == "empty":
         rule["ports"] = []
     elif port_shape == "list":
-        rule["ports"] = draw(st.lists(policy_ports(names), min_size=1, max_size=2))
+        rule["ports"] = draw(st.lists(policy_ports(vocab.port_names), min_size=1, max_size=2))
     return rule
 
 
 @st.composite
-def policies(draw: Draw, namespace: str, name: str, namespaces: Sequence[str],
-             names: Sequence[str]) -> Obj:
-    spec: Obj = {"podSelector": draw(selectors(POD_KEYS))}
+def policies(draw: Draw, namespace: str, name: str, vocab: Vocabulary) -> Obj:
+    spec: Obj = {"podSelector": draw(selectors(POD_KEYS, seen=vocab.pod_labels))}
     for direction, peer_field in (("ingress", "from"), ("egress", "to")):
         shape = draw(st.sampled_from(("missing", "empty", "rules", "rules")))
         if shape == "empty":
             spec[direction] = []
         elif shape == "rules":
-            spec[direction] = draw(st.lists(rules(namespaces, names, peer_field),
+            spec[direction] = draw(st.lists(rules(vocab, peer_field),
                                             min_size=1, max_size=2))
     types = draw(st.sampled_from((None, None, [], ["Ingress"], ["Egress"],
                                   ["Ingress", "Egress"], ["Egress", "Ingress"])))
@@ -285,21 +326,28 @@ def clusters(draw: Draw) -> list[Obj]:
     objects: list[Obj] = []
     for ns in namespaces:
         if draw(st.integers(0, 3)) > 0:  # else only implied by the objects in it
-            labels = draw(label_maps(NS_KEYS))
-            if draw(st.integers(0, 9)) == 0:
+            labels = draw(label_maps(NS_KEYS, min_size=1))
+            if draw(st.integers(0, 9)) == 9:
                 # The API server owns this label; a manifest cannot rename the namespace.
                 labels["kubernetes.io/metadata.name"] = "impostor"
             objects.append(namespace_object(ns, labels))
+    # 1-5 workloads, mostly several (selectors only matter between pods); shrinks to two.
+    count = draw(st.sampled_from((2, 3, 4, 5, 1)))
     ids = draw(st.lists(st.tuples(st.sampled_from(namespaces), st.sampled_from(WORKLOAD_KINDS),
                                   st.sampled_from(WORKLOAD_NAMES)),
-                        min_size=1, max_size=5, unique=True))
+                        min_size=count, max_size=count, unique=True))
     for ns, kind, name in ids:
         objects.append(draw(workloads(ns, kind, name)))
-    names = sorted(defined_port_names(objects))
-    pol_ids = draw(st.lists(st.tuples(st.sampled_from(namespaces), st.sampled_from(POLICY_NAMES)),
-                            max_size=4, unique=True))
+    vocab = vocabulary(objects, namespaces)
+    # 0-4 policies, but rarely none (a tree without policies is trivially open).
+    count = draw(st.sampled_from((2, 1, 3, 4, 0)))
+    # A policy only selects pods of its own namespace: favour namespaces that have some.
+    populated = sorted({ns for ns, _, _ in ids})
+    pol_ids = draw(st.lists(st.tuples(st.sampled_from([*populated, *populated, *namespaces]),
+                                      st.sampled_from(POLICY_NAMES)),
+                            min_size=count, max_size=count, unique=True))
     for ns, name in pol_ids:
-        objects.append(draw(policies(ns, name, namespaces, names)))
+        objects.append(draw(policies(ns, name, vocab)))
     return objects
 
 
@@ -333,7 +381,7 @@ def tree_pairs(draw: Draw) -> tuple[list[Obj], list[Obj]]:
         op = draw(st.sampled_from(("add-policy", "remove-policy", "change-policy",
                                    "change-selector", "relabel", "add-workload",
                                    "remove-workload", "relabel-namespace")))
-        names = sorted(defined_port_names(head))
+        vocab = vocabulary(head, namespaces)
         if op == "add-policy" or (op in ("remove-policy", "change-policy", "change-selector")
                                   and not pols):
             taken = {(o["metadata"].get("namespace") or "default", o["metadata"]["name"])
@@ -341,16 +389,17 @@ def tree_pairs(draw: Draw) -> tuple[list[Obj], list[Obj]]:
             free = [(ns, n) for ns in namespaces for n in POLICY_NAMES if (ns, n) not in taken]
             if free:
                 ns, n = draw(st.sampled_from(free))
-                head.append(draw(policies(ns, n, namespaces, names)))
+                head.append(draw(policies(ns, n, vocab)))
         elif op == "remove-policy":
             head.remove(draw(st.sampled_from(pols)))
         elif op == "change-policy":
             old = draw(st.sampled_from(pols))
             ns = old["metadata"].get("namespace") or "default"
-            new = draw(policies(ns, old["metadata"]["name"], namespaces, names))
+            new = draw(policies(ns, old["metadata"]["name"], vocab))
             head[head.index(old)] = new
         elif op == "change-selector":
-            draw(st.sampled_from(pols))["spec"]["podSelector"] = draw(selectors(POD_KEYS))
+            draw(st.sampled_from(pols))["spec"]["podSelector"] = draw(
+                selectors(POD_KEYS, seen=vocab.pod_labels))
         elif op == "relabel" and wls:
             template = pod_template(draw(st.sampled_from(wls)))
             template.setdefault("metadata", {})["labels"] = draw(label_maps(POD_KEYS))
@@ -377,8 +426,13 @@ def tree_pairs(draw: Draw) -> tuple[list[Obj], list[Obj]]:
 # ---------------------------------------------------------------------------- files
 
 
+# libyaml's emitter when PyYAML has it: dumping dominates example generation otherwise.
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def _dump(obj: Obj) -> str:
-    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+    text: str = yaml.dump(obj, Dumper=_DUMPER, sort_keys=False, default_flow_style=False)
+    return text
 
 
 @st.composite
@@ -401,7 +455,7 @@ def manifest_files(draw: Draw, objects: Sequence[Obj]) -> dict[str, str]:
             text = "---\n".join(_dump(o) for o in chunk)
         if draw(st.booleans()):
             text = "# generated\n---\n" + text
-        if draw(st.integers(0, 4)) == 0:
+        if draw(st.integers(0, 4)) == 4:
             text += "---\n"  # a trailing empty document
         files[path] = text
     return files
