@@ -75,13 +75,21 @@ def analyze(
     base_files: Mapping[str, bytes],
     head_files: Mapping[str, bytes],
     deadline: float = 0.0,
+    kustomize_roots: tuple[str, ...] | None = None,
+    helm_values: tuple[tuple[str, tuple[str, ...]], ...] = (),
 ) -> DiffResult | AnalysisFailure:
     tree_name = "base"
     try:
         with _deadline(deadline):
-            base = load_environments(base_files)
+            # Both sides are rendered with the base branch's settings (the rules of review).
+            values = dict(helm_values)
+            base = load_environments(
+                base_files, kustomize_roots=kustomize_roots, helm_values=values
+            )
             tree_name = "head"
-            head = load_environments(head_files)
+            head = load_environments(
+                head_files, kustomize_roots=kustomize_roots, helm_values=values
+            )
             tree_name = ""
             diff = diff_environments(base, head)
             if diff.unanalysed:

@@ -196,7 +196,14 @@ async def _review(
         return
 
     try:
-        outcome = await bot.pool.run(analyze, base_files, head_files, bot.settings.analysis_timeout)
+        outcome = await bot.pool.run(
+            analyze,
+            base_files,
+            head_files,
+            bot.settings.analysis_timeout,
+            settings.kustomize_roots,
+            settings.helm_values,
+        )
     except AnalysisTimeout as err:
         outcome = AnalysisFailure("timeout", str(err))
     if isinstance(outcome, AnalysisFailure):

@@ -55,6 +55,8 @@ class RepoSettings:
     ignore_namespaces: tuple[str, ...] = ()  # names or "*" globs
     max_line_comments: int = 20
     diagram: bool = True
+    kustomize_roots: tuple[str, ...] | None = None  # None: overlays no other includes
+    helm_values: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (chart dir, values files)
 
     @property
     def restricts_approvers(self) -> bool:
@@ -148,8 +150,9 @@ def _check_depth(text: str) -> None:
             depth += 1
             if depth > _MAX_DEPTH:
                 mark = event.start_mark
-                raise SettingsError("", "nested too deeply",
-                                    mark.line + 1 if mark is not None else None)
+                raise SettingsError(
+                    "", "nested too deeply", mark.line + 1 if mark is not None else None
+                )
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -189,9 +192,35 @@ class _Reader:
             out["max_line_comments"] = self._int(
                 top["max_line_comments"], "max_line_comments", 0, MAX_LINE_COMMENTS
             )
+        if "kustomize_roots" in top:
+            out["kustomize_roots"] = tuple(
+                self._strings(top["kustomize_roots"], "kustomize_roots", _check_repo_path)
+            )
+        if "helm_values" in top:
+            out["helm_values"] = self._helm_values(top["helm_values"])
         settings = RepoSettings(**out)
         _check_satisfiable(settings, top.get("required_approvals"))
         return settings
+
+    def _helm_values(self, node: _Node) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        if not isinstance(node, yaml.MappingNode):
+            raise SettingsError(
+                "helm_values", "must map chart directories to lists of values files", _line(node)
+            )
+        out = []
+        for key_node, value_node in node.value:
+            chart = self._scalar(key_node)
+            key = f"helm_values.{chart}"
+            if not isinstance(chart, str):
+                raise SettingsError(
+                    "helm_values", "chart directories must be strings", _line(key_node)
+                )
+            try:
+                chart = _check_repo_path(chart)
+            except ValueError as err:
+                raise SettingsError(key, str(err), _line(key_node)) from None
+            out.append((chart, tuple(self._strings(value_node, key, _check_repo_path))))
+        return tuple(out)
 
     def _mapping(self, node: _Node, key: str, allowed: tuple[str, ...]) -> dict[str, _Node]:
         if not isinstance(node, yaml.MappingNode):
@@ -204,8 +233,9 @@ class _Reader:
             full = f"{key}.{name}" if key else name
             if name not in allowed:
                 choices = ", ".join(allowed)
-                raise SettingsError(full, f"unknown key (expected one of: {choices})",
-                                    _line(key_node))
+                raise SettingsError(
+                    full, f"unknown key (expected one of: {choices})", _line(key_node)
+                )
             if name in out:
                 raise SettingsError(full, "appears twice", _line(key_node))
             out[name] = value_node
@@ -220,8 +250,9 @@ class _Reader:
         for item in node.value:
             value = self._scalar(item)
             if not isinstance(value, str):
-                raise SettingsError(key, f"entries must be strings, got {_shown(value)} "
-                                    "(quote it)", _line(item))
+                raise SettingsError(
+                    key, f"entries must be strings, got {_shown(value)} (quote it)", _line(item)
+                )
             try:
                 out.append(check(value))
             except ValueError as err:
@@ -234,8 +265,7 @@ class _Reader:
         if not isinstance(value, int) or isinstance(value, bool):
             raise SettingsError(key, f"must be a whole number, got {_shown(value)}", _line(node))
         if not low <= value <= high:
-            raise SettingsError(key, f"must be between {low} and {high}, got {value}",
-                                _line(node))
+            raise SettingsError(key, f"must be between {low} and {high}, got {value}", _line(node))
         return value
 
     def _bool(self, node: _Node, key: str) -> bool:
@@ -258,6 +288,8 @@ _TOP_KEYS = (
     "ignore_namespaces",
     "max_line_comments",
     "diagram",
+    "kustomize_roots",
+    "helm_values",
 )
 
 
@@ -274,6 +306,14 @@ def _shown(value: object) -> str:
         return "nothing"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_repo_path(value: str) -> str:
+    """A path inside the repository, relative to its root."""
+    clean = value.strip().removeprefix("./").rstrip("/")
+    if not clean or clean.startswith("/") or ".." in clean.split("/") or "\\" in clean:
+        raise ValueError(f"{value!r} must be a path inside the repository, like overlays/prod")
+    return clean
 
 
 def _check_satisfiable(settings: RepoSettings, node: _Node | None) -> None:
@@ -305,8 +345,9 @@ def _check_team(value: str) -> str:
 
 def _check_ns(value: str) -> str:
     if not _NAMESPACE_GLOB.fullmatch(value):
-        raise ValueError(f"{_shown(value)} is not a namespace name (a '*' may stand for any "
-                         "characters)")
+        raise ValueError(
+            f"{_shown(value)} is not a namespace name (a '*' may stand for any characters)"
+        )
     return value
 
 
@@ -314,8 +355,7 @@ def _check_glob(value: str) -> str:
     if not value or not _GLOB_CHARS.fullmatch(value) or len(value) > 500:
         raise ValueError(f"{_shown(value)} is not a file glob")
     if value.startswith("/") or ".." in value.split("/"):
-        raise ValueError(f"{_shown(value)} must be relative to the repository root, "
-                         "without '..'")
+        raise ValueError(f"{_shown(value)} must be relative to the repository root, without '..'")
     if any("**" in seg and seg != "**" for seg in value.split("/")):
         raise ValueError(f"{_shown(value)}: '**' must be a whole path segment, as in 'a/**/b'")
     return value.removeprefix("./")
@@ -334,9 +374,9 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
         if segment == "**":
             parts.append(".*" if last else "(?:[^/]*/)*")
             continue
-        parts.append("".join(
-            "[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in segment
-        ))
+        parts.append(
+            "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in segment)
+        )
         if not last:
             parts.append("/")
     return re.compile("".join(parts), re.DOTALL)
