@@ -410,15 +410,21 @@ class SizeResult:
     rows: list[Row]
 
 
+def _duration(s: float) -> str:
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s" if s < 100 else f"{s:.0f} s"
+
+
 def fmt_seconds(m: Measured | None, timeout: float | None = None) -> str:
+    """Wall time, then CPU time when known: on a shared machine the two part ways."""
     if m is None:
         return "-"
     if m.timed_out:
         return f"> {timeout:.0f} s" if timeout else "timeout"
     if m.seconds is None:
         return "n/a"
-    s = m.seconds
-    text = f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s" if s < 100 else f"{s:.0f} s"
+    text = _duration(m.seconds)
+    if m.cpu_seconds is not None:
+        text += f" / cpu {_duration(m.cpu_seconds)}"
     if m.extra.get("mode") == "full":
         text += " (full)"
     return text
@@ -431,7 +437,10 @@ def fmt_ratio(num: Measured | None, den: Measured | None, timeout: float) -> str
         return f"> {timeout / den.seconds:.1f}x"
     if not num.seconds:
         return "n/a"
-    return f"{num.seconds / den.seconds:.1f}x"
+    text = f"{num.seconds / den.seconds:.1f}x"
+    if num.cpu_seconds and den.cpu_seconds:
+        text += f" / cpu {num.cpu_seconds / den.cpu_seconds:.1f}x"
+    return text
 
 
 def render_table(result: SizeResult, timeout: float, with_nca: bool) -> str:
@@ -450,7 +459,6 @@ def render_table(result: SizeResult, timeout: float, with_nca: bool) -> str:
         "map",
         "diff",
         "review (CLI)",
-        "review CPU",
         "exit",
         "peak RSS",
         "review / floor",
@@ -458,7 +466,15 @@ def render_table(result: SizeResult, timeout: float, with_nca: bool) -> str:
     ]
     if with_nca:
         head += ["NCA", "NCA / review"]
-    lines = [title, "", "| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    note = "Times are wall / CPU (user + system) of one subprocess each."
+    lines = [
+        title,
+        "",
+        note,
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+    ]
     for row in result.rows:
         review = row.review
         cells = [
@@ -469,7 +485,6 @@ def render_table(result: SizeResult, timeout: float, with_nca: bool) -> str:
             fmt_seconds(row.phases.get("map"), timeout),
             fmt_seconds(row.phases.get("diff"), timeout),
             fmt_seconds(review, timeout),
-            fmt_seconds(Measured(seconds=review.cpu_seconds)),
             "-" if review.exit_code is None else str(review.exit_code),
             "n/a" if review.maxrss_mib is None else f"{review.maxrss_mib:.0f} MiB",
             fmt_ratio(review, row.phases.get("floor"), timeout),
@@ -520,6 +535,7 @@ def run(
         nca_runner = NCA(out)
         nca_runner.ensure_installed(echo)
     results: list[SizeResult] = []
+    results_path = out / f"results-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     echo(machine_line())
     if command is None:
         echo("reachdiff CLI not found: review column is n/a (pip install -e . or --reachdiff)")
@@ -545,23 +561,42 @@ def run(
             rows.append(Row(variant, len(trees.changed[variant]), measured, review, nca_result))
         result = SizeResult(size, trees.base_stats, rows)
         results.append(result)
+        save_results(results_path, seed, results)
         echo("")
         echo(render_table(result, timeout, with_nca))
         echo("")
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"results-{stamp}.json").write_text(
-        json.dumps(
-            {
-                "machine": machine_line(),
-                "cores": os.cpu_count(),
-                "seed": seed,
-                "results": [asdict(r) for r in results],
-            },
-            indent=1,
-            default=str,
-        )
-    )
+    return results
+
+
+def save_results(path: Path, seed: int, results: Sequence[SizeResult]) -> None:
+    """Written after every size, so an interrupted run keeps what it measured."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "machine": machine_line(),
+        "cores": os.cpu_count(),
+        "seed": seed,
+        "results": [asdict(r) for r in results],
+    }
+    path.write_text(json.dumps(document, indent=1, default=str))
+
+
+def load_results(path: Path) -> list[SizeResult]:
+    def measured(data: Mapping[str, Any] | None) -> Measured | None:
+        return None if data is None else Measured(**data)
+
+    results = []
+    for r in json.loads(path.read_text())["results"]:
+        rows = [
+            Row(
+                row["variant"],
+                row["changed_files"],
+                {k: Measured(**v) for k, v in row["phases"].items()},
+                Measured(**row["review"]),
+                measured(row.get("nca")),
+            )
+            for row in r["rows"]
+        ]
+        results.append(SizeResult(r["workloads"], r["stats"], rows))
     return results
 
 
@@ -613,6 +648,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reachdiff", help="the CLI command (default: reachdiff on PATH)")
     parser.add_argument(
+        "--render", type=Path, help="print the tables of a results-*.json file and exit"
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="print a cProfile of load + diff per size (first variant) instead of timing",
@@ -627,6 +665,11 @@ def main(argv: list[str] | None = None) -> int:
         "--worker", nargs=3, metavar=("PHASE", "BASE", "HEAD"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
+    if args.render:
+        for result in load_results(args.render):
+            with_nca = any(row.nca is not None for row in result.rows)
+            print(render_table(result, args.timeout, with_nca) + "\n")
+        return 0
     if args.worker:
         phase, base, head = args.worker
         try:
