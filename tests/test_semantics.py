@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.reference import format_ports, interesting_ports, reference_map
+from tests.reference import format_ports, interesting_ports, reference_diff, reference_map
 
 Files = Mapping[str, str]
 Pair = tuple[str, str]
@@ -799,3 +799,102 @@ def test_non_string_label_value_is_rejected_with_file_and_line() -> None:
         load_files({"labels.yaml": text})
     assert info.value.file == "labels.yaml"
     assert info.value.line == 4, str(info.value)
+
+
+# ---------------------------------------------------------------------------- diffs
+
+
+def engine_diff(base: Files, head: Files) -> dict[str, Any]:
+    from analysis.diff import diff_trees
+    from analysis.manifests import load_files
+    from analysis.report import diff_to_json
+
+    return diff_to_json(diff_trees(load_files(dict(base)), load_files(dict(head))))
+
+
+def reference_diff_of(base: Files, head: Files) -> dict[str, Any]:
+    def objects(files: Files) -> list[Any]:
+        return [d for _, t in sorted(files.items()) for d in yaml.safe_load_all(t) if d]
+
+    return reference_diff(objects(base), objects(head)).to_json()
+
+
+@pytest.fixture(params=["engine", "reference"])
+def delta(request: pytest.FixtureRequest) -> Callable[[Files, Files], dict[str, Any]]:
+    return engine_diff if request.param == "engine" else reference_diff_of
+
+
+def changes(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, Allowed]]:
+    return [(r["src"], r["dst"], dict(r["allowed"])) for r in rows]
+
+
+DENY_A = ingress_to_a("[{podSelector: {matchLabels: {app: nobody}}}]")
+
+
+def test_diff_opening_a_port_reports_exactly_the_delta(
+    delta: Callable[[Files, Files], dict[str, Any]],
+) -> None:
+    base = docs(*TWO_PODS, ingress_ports("[{port: 80}]"))
+    head = docs(*TWO_PODS, ingress_ports("[{port: 80, endPort: 90}, {protocol: UDP}]"))
+    result = delta(base, head)
+    assert result["widening"] is True
+    assert changes(result["opened"]) == [(B, A, {"TCP": "81-90", "UDP": "all"})]
+    assert changes(result["closed"]) == []
+
+
+def test_diff_default_deny_closes_everything_into_the_pod(
+    delta: Callable[[Files, Files], dict[str, Any]],
+) -> None:
+    result = delta(docs(*TWO_PODS), docs(*TWO_PODS, DENY_A))
+    assert result["widening"] is False
+    assert changes(result["opened"]) == []
+    assert changes(result["closed"]) == [
+        (A, A, ALL), (B, A, ALL), (V4, A, ALL), (V6, A, ALL)]
+
+
+def test_diff_cuts_both_trees_by_the_union_of_their_ip_blocks(
+    delta: Callable[[Files, Files], dict[str, Any]],
+) -> None:
+    # base allows 10.0.0.0/8 out of a, head only 10.0.0.0/16: the range 10.0.0.0/8 minus
+    # 10.0.0.0/16 closes, and both trees are compared on the same ranges.
+    egress = """\
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {{name: p, namespace: x}}
+        spec:
+          podSelector: {{matchLabels: {{app: a}}}}
+          policyTypes: [Egress]
+          egress:
+          - to: [{{ipBlock: {{cidr: {cidr}}}}}]
+        """
+    result = delta(docs(*TWO_PODS, egress.format(cidr="10.0.0.0/8")),
+                   docs(*TWO_PODS, egress.format(cidr="10.0.0.0/16")))
+    rest = ("ip:10.1.0.0/16,10.2.0.0/15,10.4.0.0/14,10.8.0.0/13,10.16.0.0/12,10.32.0.0/11,"
+            "10.64.0.0/10,10.128.0.0/9")
+    assert changes(result["closed"]) == [(A, rest, ALL)]
+    assert changes(result["opened"]) == []
+
+
+def test_diff_new_workload_opens_its_paths(
+    delta: Callable[[Files, Files], dict[str, Any]],
+) -> None:
+    result = delta(docs(pod("a", "{app: a}"), DENY_A), docs(*TWO_PODS, DENY_A))
+    # a's egress is open, so a reaches the newcomer too; nothing reaches a (isolated)
+    assert changes(result["opened"]) == [
+        (A, B, ALL), (B, B, ALL), (B, V4, ALL), (B, V6, ALL), (V4, B, ALL), (V6, B, ALL)]
+    assert changes(result["closed"]) == []
+
+
+def test_diff_cites_the_head_rule_that_opens_a_path() -> None:
+    pytest.importorskip("analysis.report")
+    base = docs(*TWO_PODS, DENY_A)
+    head_policy = ingress_to_a("[{podSelector: {matchLabels: {app: b}}}]")
+    head = docs(*TWO_PODS, head_policy)
+    result = engine_diff(base, head)
+    (opened,) = result["opened"]
+    assert (opened["src"], opened["dst"]) == (B, A)
+    # The rule `- from: ...` is on the line after `ingress:` in the policy document.
+    text = head["cluster.yaml"]
+    rule_line = text.splitlines().index("  - from: [{podSelector: {matchLabels: {app: b}}}]") + 1
+    cited = [(c["policy"], c["file"], c["line"], c.get("tree")) for c in opened["because"]]
+    assert ("x/NetworkPolicy/p", "cluster.yaml", rule_line, "head") in cited, cited
