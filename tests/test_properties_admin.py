@@ -1,0 +1,219 @@
+"""Property tests of the admin tiers: random clusters with NetworkPolicies plus random
+AdminNetworkPolicies and a BaselineAdminNetworkPolicy, the engine against the tiered
+brute-force reference (``tests/reference_admin.py``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from analysis.diff import diff_trees
+from analysis.manifests import load_files
+from analysis.reachability import compute_map
+from analysis.report import diff_to_json, map_to_json
+from tests.reference import cluster_map, flatten, ip_block_networks, partition
+from tests.reference_admin import TieredCluster, admin_networks, tiered_reference_map
+from tests.strategies import (
+    NAMESPACES,
+    NS_KEYS,
+    POD_KEYS,
+    PORT_NUMBERS,
+    PROTOCOLS,
+    Draw,
+    Obj,
+    clusters,
+    defined_port_names,
+    manifest_files,
+    selectors,
+)
+
+NS_NAME = {"kubernetes.io/metadata.name": NAMESPACES}
+PROFILE = settings(
+    max_examples=int(os.environ.get("REACHDIFF_ADMIN_EXAMPLES", "150")),
+    deadline=None,
+    derandomize=True,  # CI is reproducible; raise the count locally for a deeper search
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+ADMIN_CIDRS = ("10.0.0.0/8", "10.1.0.0/16", "0.0.0.0/0", "2001:db8::/32")
+
+
+@st.composite
+def admin_ports(draw: Draw, names: tuple[str, ...]) -> list[Obj] | None:
+    if draw(st.booleans()):
+        return None
+    out: list[Obj] = []
+    for _ in range(draw(st.integers(1, 2))):
+        style = draw(
+            st.sampled_from(("number", "range", "named") if names else ("number", "range"))
+        )
+        protocol = draw(st.sampled_from(PROTOCOLS))
+        if style == "number":
+            out.append(
+                {"portNumber": {"protocol": protocol, "port": draw(st.sampled_from(PORT_NUMBERS))}}
+            )
+        elif style == "range":
+            start = draw(st.sampled_from(PORT_NUMBERS))
+            out.append(
+                {
+                    "portRange": {
+                        "protocol": protocol,
+                        "start": start,
+                        "end": start + draw(st.integers(1, 600)),
+                    }
+                }
+            )
+        else:
+            out.append({"namedPort": draw(st.sampled_from(names))})
+    return out
+
+
+@st.composite
+def admin_peer(draw: Draw, egress: bool) -> Obj:
+    kinds = ("namespaces", "pods", "networks", "nodes") if egress else ("namespaces", "pods")
+    kind = draw(st.sampled_from(kinds))
+    if kind == "namespaces":
+        return {"namespaces": draw(selectors(NS_KEYS, NS_NAME))}
+    if kind == "pods":
+        return {
+            "pods": {
+                "namespaceSelector": draw(selectors(NS_KEYS, NS_NAME)),
+                "podSelector": draw(selectors(POD_KEYS)),
+            }
+        }
+    if kind == "networks":
+        return {
+            "networks": draw(
+                st.lists(st.sampled_from(ADMIN_CIDRS), min_size=1, max_size=2, unique=True)
+            )
+        }
+    return {"nodes": {"matchLabels": {"node-role": "worker"}}}
+
+
+@st.composite
+def admin_policy(draw: Draw, name: str, baseline: bool, names: tuple[str, ...]) -> Obj:
+    actions = ("Allow", "Deny") if baseline else ("Allow", "Deny", "Pass")
+    spec: Obj = {}
+    if not baseline:
+        spec["priority"] = draw(st.integers(0, 3))
+    if draw(st.booleans()):
+        spec["subject"] = {"namespaces": draw(selectors(NS_KEYS, NS_NAME))}
+    else:
+        spec["subject"] = {
+            "pods": {
+                "namespaceSelector": draw(selectors(NS_KEYS, NS_NAME)),
+                "podSelector": draw(selectors(POD_KEYS)),
+            }
+        }
+    for field, peers in (("ingress", "from"), ("egress", "to")):
+        rules = []
+        for _ in range(draw(st.integers(0, 2))):
+            rule: Obj = {
+                "action": draw(st.sampled_from(actions)),
+                peers: draw(st.lists(admin_peer(field == "egress"), min_size=1, max_size=2)),
+            }
+            ports = draw(admin_ports(names))
+            if ports is not None:
+                rule["ports"] = ports
+            rules.append(rule)
+        if rules:
+            spec[field] = rules
+    kind = "BaselineAdminNetworkPolicy" if baseline else "AdminNetworkPolicy"
+    return {
+        "apiVersion": "policy.networking.k8s.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "default" if baseline else name},
+        "spec": spec,
+    }
+
+
+@st.composite
+def tiered_clusters(draw: Draw) -> list[Obj]:
+    objects = draw(clusters())
+    names = tuple(sorted(defined_port_names(objects)))
+    for i in range(draw(st.integers(0, 2))):
+        objects.append(draw(admin_policy(f"anp{i}", False, names)))
+    if draw(st.booleans()):
+        objects.append(draw(admin_policy("default", True, names)))
+    return objects
+
+
+def _files(draw: Draw, objects: list[Obj]) -> dict[str, str]:
+    files = draw(
+        manifest_files(
+            [
+                o
+                for o in objects
+                if o["kind"] not in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")
+            ]
+        )
+    )
+    admin = [
+        o for o in objects if o["kind"] in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")
+    ]
+    if admin:
+        files["admin.yaml"] = yaml.safe_dump_all(admin, sort_keys=False)
+    note("\n".join(f"# ==== {p}\n{t}" for p, t in sorted(files.items())))
+    return files
+
+
+@st.composite
+def cases(draw: Draw) -> tuple[list[Obj], dict[str, str]]:
+    objects = draw(tiered_clusters())
+    return objects, _files(draw, objects)
+
+
+def _by_pair(rows: list[Any]) -> dict[tuple[str, str], dict[str, str]]:
+    return {(r["src"], r["dst"]): dict(r["allowed"]) for r in rows}
+
+
+@PROFILE
+@given(cases())
+def test_tiered_map_matches_reference(case: tuple[list[Obj], dict[str, str]]) -> None:
+    objects, files = case
+    engine = map_to_json(compute_map(load_files(files)))
+    expected = tiered_reference_map(objects)
+    assert engine["endpoints"] == expected["endpoints"]
+    assert _by_pair(engine["connections"]) == _by_pair(expected["connections"])
+
+
+@st.composite
+def diff_cases(draw: Draw) -> tuple[list[Obj], list[Obj], dict[str, str], dict[str, str]]:
+    base = draw(tiered_clusters())
+    head = [
+        o for o in base if o["kind"] not in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")
+    ]
+    names = tuple(sorted(defined_port_names(head)))
+    for i in range(draw(st.integers(0, 2))):
+        head.append(draw(admin_policy(f"anp{i}", False, names)))
+    return base, head, _files(draw, base), _files(draw, head)
+
+
+@PROFILE
+@given(diff_cases())
+def test_tiered_diff_matches_reference(
+    case: tuple[list[Obj], list[Obj], dict[str, str], dict[str, str]],
+) -> None:
+    base, head, base_files, head_files = case
+    engine = diff_to_json(diff_trees(load_files(base_files), load_files(head_files)))
+    b_objs, h_objs = flatten(base), flatten(head)
+    ranges = partition(
+        [
+            *ip_block_networks(b_objs),
+            *admin_networks(b_objs),
+            *ip_block_networks(h_objs),
+            *admin_networks(h_objs),
+        ]
+    )
+    before = _by_pair(cluster_map(TieredCluster(b_objs, ranges))["connections"])
+    after = _by_pair(cluster_map(TieredCluster(h_objs, ranges))["connections"])
+    for row in engine["opened"] + engine["closed"]:
+        pair = (row["src"], row["dst"])
+        assert row["base"] == before.get(pair, {}), pair
+        assert row["head"] == after.get(pair, {}), pair
+    changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+    reported = {(r["src"], r["dst"]) for r in engine["opened"] + engine["closed"]}
+    assert reported == changed
