@@ -234,10 +234,10 @@ def test_analyze_reports_which_tree_is_invalid(side: str) -> None:
 
 
 def test_analyze_stops_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    def slow(files: Any) -> Any:
+    def slow(files: Any, **options: Any) -> Any:
         time.sleep(5)
 
-    monkeypatch.setattr(bot.analyze, "load_files", slow)
+    monkeypatch.setattr(bot.analyze, "load_environments", slow)
     started = time.monotonic()
     result = analyze(BASE, HEAD, deadline=0.05)
     assert time.monotonic() - started < 2
@@ -245,10 +245,10 @@ def test_analyze_stops_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_analyze_turns_a_crash_into_an_internal_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    def crash(files: Any) -> Any:
+    def crash(files: Any, **options: Any) -> Any:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(bot.analyze, "load_files", crash)
+    monkeypatch.setattr(bot.analyze, "load_environments", crash)
     result = analyze(BASE, HEAD)
     assert isinstance(result, AnalysisFailure) and result.kind == "internal"
     assert "KeyError" in result.message and "test_jobs.py" in result.message
