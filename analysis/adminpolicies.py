@@ -20,7 +20,7 @@ from analysis.model import (
 )
 from analysis.policies import PORT_NAME, parse_selector
 from analysis.ports import PROTOCOLS
-from analysis.validation import Context, type_name
+from analysis.validation import Context, shown, type_name
 from analysis.yamldoc import YMap
 
 ADMIN_KINDS = frozenset({"AdminNetworkPolicy", "BaselineAdminNetworkPolicy"})
@@ -97,7 +97,7 @@ def _rules(
         rctx = ctx.at(rule)
         action = rule.get("action")
         if action not in actions:
-            rctx.fail(f"`action` must be one of {', '.join(actions)}, not {action!r}")
+            rctx.fail(f"`action` must be one of {', '.join(actions)}, not {shown(action)}")
         name = rule.get("name", "")
         if not isinstance(name, str) or len(name) > 100:
             rctx.fail("rule `name` must be a string of at most 100 characters")
@@ -152,7 +152,7 @@ def _cidr(ctx: Context, text: Any) -> IPNetwork:
     try:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
-        ctx.fail(f"`networks` entry {text!r} is not a valid CIDR")
+        ctx.fail(f"`networks` entry {shown(text)} is not a valid CIDR")
 
 
 def _port(ctx: Context, entry: Any) -> AdminPort:
@@ -163,13 +163,13 @@ def _port(ctx: Context, entry: Any) -> AdminPort:
     value = entry[kind]
     if kind == "namedPort":
         if not isinstance(value, str) or len(value) > 15 or not PORT_NAME.match(value):
-            ctx.fail(f"namedPort {value!r} is not a valid port name")
+            ctx.fail(f"namedPort {shown(value)} is not a valid port name")
         return AdminPort(source, name=value)
     if not isinstance(value, dict):
         ctx.fail(f"`{kind}` must be a mapping")
     protocol = value.get("protocol", "TCP")
     if protocol not in PROTOCOLS:
-        ctx.fail(f"protocol must be TCP, UDP or SCTP, not {protocol!r}")
+        ctx.fail(f"protocol must be TCP, UDP or SCTP, not {shown(protocol)}")
     keys = ("port", "port") if kind == "portNumber" else ("start", "end")
     numbers = []
     for key in keys:

@@ -22,7 +22,7 @@ from analysis.model import (
     labels_of,
 )
 from analysis.ports import PROTOCOLS
-from analysis.validation import Context, string_map, type_name
+from analysis.validation import Context, field_names, shown, string_map, type_name
 from analysis.yamldoc import YMap
 
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
@@ -64,7 +64,9 @@ def _policy_types(ctx: Context, spec: YMap, *, has_egress: bool) -> frozenset[Di
     out: set[Direction] = set()
     for value in listed:
         if value not in ("Ingress", "Egress"):
-            ctx.at(listed).fail(f"policyTypes entries must be Ingress or Egress, not {value!r}")
+            ctx.at(listed).fail(
+                f"policyTypes entries must be Ingress or Egress, not {shown(value)}"
+            )
         out.add(Direction(value))
     return frozenset(out)
 
@@ -81,7 +83,7 @@ def _rules(ctx: Context, spec: YMap, direction: Direction) -> tuple[PolicyRule, 
             rule = {}  # `- ` with nothing: an empty rule, like {}
         if not isinstance(rule, dict):
             rctx.fail(f"{direction.field}[{index}] must be a mapping, not {type_name(rule)}")
-        unknown = ", ".join(sorted(map(str, set(rule) - {peers_key, "ports"})))
+        unknown = field_names(set(rule) - {peers_key, "ports"})
         if unknown:
             rctx.fail(
                 f"{direction.field}[{index}] has unknown field(s) {unknown}; "
@@ -106,7 +108,7 @@ def _peer(ctx: Context, peer: Any, key: str) -> Peer:
         ctx.fail(f"a `{key}` entry must be a mapping, not {type_name(peer)}")
     unknown = set(peer) - {"podSelector", "namespaceSelector", "ipBlock"}
     if unknown:
-        ctx.fail(f"unknown peer field(s) {', '.join(sorted(map(str, unknown)))}")
+        ctx.fail(f"unknown peer field(s) {field_names(unknown)}")
     pods, namespaces, block = (
         peer.get("podSelector"),
         peer.get("namespaceSelector"),
@@ -134,7 +136,7 @@ def _network(ctx: Context, text: Any, field: str) -> ipaddress.IPv4Network | ipa
     try:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
-        ctx.fail(f"`{field}` {text!r} is not a valid CIDR")
+        ctx.fail(f"`{field}` {shown(text)} is not a valid CIDR")
 
 
 def _ip_block(ctx: Context, block: Any) -> IPBlock:
@@ -165,10 +167,10 @@ def _port(ctx: Context, entry: Any) -> PolicyPort:
         ctx.fail(f"a `ports` entry must be a mapping, not {type_name(entry)}")
     unknown = set(entry) - {"protocol", "port", "endPort"}
     if unknown:
-        ctx.fail(f"unknown port field(s) {', '.join(sorted(map(str, unknown)))}")
+        ctx.fail(f"unknown port field(s) {field_names(unknown)}")
     protocol = entry.get("protocol", "TCP")
     if protocol not in PROTOCOLS:
-        ctx.fail(f"protocol must be TCP, UDP or SCTP, not {protocol!r}")
+        ctx.fail(f"protocol must be TCP, UDP or SCTP, not {shown(protocol)}")
     port = entry.get("port")
     end_port = entry.get("endPort")
     source = Source(ctx.file, ctx.line)
@@ -180,12 +182,12 @@ def _port(ctx: Context, entry: Any) -> PolicyPort:
         ctx.fail(f"`port` must be a number or a port name, not {type_name(port)}")
     if isinstance(port, int):
         if not 1 <= port <= 65535:
-            ctx.fail(f"port {port} is outside 1..65535")
-    elif port.isdigit():
-        ctx.fail(f"port {port!r} is a quoted number; write it unquoted (port: {port})")
+            ctx.fail(f"port {shown(port)} is outside 1..65535")
+    elif port.isascii() and port.isdigit():
+        ctx.fail(f"port {shown(port)} is a quoted number; write it unquoted (port: {port[:60]})")
     elif len(port) > 15 or not PORT_NAME.match(port):
         ctx.fail(
-            f"port {port!r} is neither a number nor a valid port name "
+            f"port {shown(port)} is neither a number nor a valid port name "
             "(at most 15 lowercase letters, digits and '-', with at least one letter)"
         )
     if end_port is not None:
@@ -194,7 +196,7 @@ def _port(ctx: Context, entry: Any) -> PolicyPort:
         if isinstance(end_port, bool) or not isinstance(end_port, int):
             ctx.fail(f"endPort must be a number, not {type_name(end_port)}")
         if not 1 <= end_port <= 65535:
-            ctx.fail(f"endPort {end_port} is outside 1..65535")
+            ctx.fail(f"endPort {shown(end_port)} is outside 1..65535")
         if end_port < port:
             ctx.fail(f"endPort {end_port} is less than port {port}")
     return PolicyPort(source=source, protocol=protocol, port=port, end_port=end_port)
@@ -207,7 +209,7 @@ def parse_selector(ctx: Context, value: Any, field: str) -> LabelSelector:
     unknown = set(value) - {"matchLabels", "matchExpressions"}
     if unknown:
         sctx.fail(
-            f"`{field}` has unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
+            f"`{field}` has unknown field(s) {field_names(unknown)}; "
             "a selector has matchLabels and matchExpressions"
         )
     labels = string_map(sctx, value.get("matchLabels"), f"{field}.matchLabels")
@@ -226,18 +228,18 @@ def _requirement(ctx: Context, expr: Any, field: str) -> LabelRequirement:
         ctx.fail(f"`{where}` entry needs a string `key`")
     if operator not in _OPERATORS:
         ctx.fail(
-            f"unknown selector operator {operator!r} in `{where}`; "
+            f"unknown selector operator {shown(operator)} in `{where}`; "
             "use In, NotIn, Exists or DoesNotExist"
         )
     values = expr.get("values")
     if values is None:
         values = []
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        ctx.fail(f"`values` of {key!r} must be a list of strings; quote numbers")
+        ctx.fail(f"`values` of {shown(key)} must be a list of strings; quote numbers")
     if operator in ("In", "NotIn") and not values:
-        ctx.fail(f"operator {operator} on {key!r} needs at least one value")
+        ctx.fail(f"operator {operator} on {shown(key)} needs at least one value")
     if operator in ("Exists", "DoesNotExist") and values:
-        ctx.fail(f"operator {operator} on {key!r} takes no values")
+        ctx.fail(f"operator {operator} on {shown(key)} takes no values")
     return LabelRequirement(key, operator, tuple(sorted(set(values))))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import reprlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -54,7 +56,8 @@ class Context:
             self.at(meta).fail(f"`{field}` must be a non-empty string")
         if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
             self.at(meta).fail(
-                f"`{field}` {value!r} is not a valid name (lowercase letters, digits, '-', '.')"
+                f"`{field}` {shown(value)} is not a valid name "
+                "(lowercase letters, digits, '-', '.')"
             )
         return value
 
@@ -64,10 +67,40 @@ class Context:
             return "default"
         if not isinstance(value, str) or len(value) > 63 or not _DNS_LABEL.match(value):
             self.at(meta).fail(
-                f"`metadata.namespace` {value!r} is not a valid namespace name "
+                f"`metadata.namespace` {shown(value)} is not a valid namespace name "
                 "(lowercase letters, digits and '-', at most 63)"
             )
         return value
+
+
+class _ShortRepr(reprlib.Repr):
+    # Parsed YAML is LineDict/LineList, which reprlib would print in full.
+    def repr_LineDict(self, x: dict[Any, Any], level: int) -> str:
+        return self.repr_dict(x, level)
+
+    def repr_LineList(self, x: list[Any], level: int) -> str:
+        return self.repr_list(x, level)
+
+
+_SHORT = _ShortRepr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlevel = 3
+
+
+def shown(value: object) -> str:
+    """``repr`` of an input value, cut short: messages quote what they reject, and what
+    they reject may be a megabyte string, a nested structure or a 5000-digit number."""
+    try:
+        return _SHORT.repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits() cannot be printed
+        return "a number too long to print"
+
+
+def field_names(keys: Iterable[object]) -> str:
+    """Unknown field names for a message: a few, each cut short."""
+    names = sorted(k[:60] if isinstance(k, str) else shown(k) for k in keys)
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return ", ".join(names[:5]) + more
 
 
 def type_name(value: object) -> str:
@@ -77,7 +110,7 @@ def type_name(value: object) -> str:
         return "a list"
     if value is None:
         return "null"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {shown(value)}"
 
 
 def string_map(ctx: Context, value: Any, field: str) -> dict[str, str]:
@@ -89,10 +122,11 @@ def string_map(ctx: Context, value: Any, field: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, item in value.items():
         if not isinstance(key, str):
-            ctx.at(value).fail(f"`{field}` key {key!r} must be a string")
+            ctx.at(value).fail(f"`{field}` key {shown(key)} must be a string")
         if not isinstance(item, str):
             ctx.at(value).fail(
-                f'`{field}.{key}` must be a string; quote the value ({key}: "{item}")'
+                f"`{field}.{key[:60]}` must be a string; quote the value "
+                f'({key[:60]}: "{shown(item)}")'
             )
         out[key] = item
     return out

@@ -6,7 +6,7 @@ from typing import Any
 
 from analysis.model import ContainerPort, Source, Workload, labels_of
 from analysis.ports import PROTOCOLS
-from analysis.validation import Context, string_map, type_name
+from analysis.validation import Context, shown, string_map, type_name
 from analysis.yamldoc import YMap
 
 # kind -> path from the object to its pod template ("" = the object is the pod itself)
@@ -77,7 +77,7 @@ def _container_port(ctx: Context, entry: Any) -> ContainerPort:
         ctx.fail(f"`containerPort` must be a number in 1..65535, not {type_name(number)}")
     protocol = entry.get("protocol", "TCP")
     if protocol not in PROTOCOLS:
-        ctx.fail(f"container port protocol must be one of TCP, UDP, SCTP, not {protocol!r}")
+        ctx.fail(f"container port protocol must be one of TCP, UDP, SCTP, not {shown(protocol)}")
     name = entry.get("name")
     if name is not None and not isinstance(name, str):
         ctx.fail(f"container port `name` must be a string, not {type_name(name)}")
