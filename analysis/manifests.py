@@ -84,29 +84,43 @@ def parse_file(path: str, content: bytes | str, *, exact: bool = True) -> list[Y
         try:
             documents = parse_documents_fast(text)
         except YAMLSyntaxError as exc:
-            raise ManifestError(path, exc.line, exc.message) from None
+            raise ManifestError(path, min(exc.line, _last_line(text)), exc.message) from None
     precise = documents is None
     if documents is None:
         try:
             documents = parse_documents(text)
         except YAMLSyntaxError as exc:
-            raise ManifestError(path, exc.line, exc.message) from None
+            raise ManifestError(path, min(exc.line, _last_line(text)), exc.message) from None
     out: list[YMap] = []
-    for doc in documents:
-        for obj in _objects(path, doc.data, doc.line):
-            if not isinstance(obj, LineDict):
-                line = doc.line
-                obj = LineDict(obj)
-                obj.line = line
-            obj.exact = precise
-            out.append(obj)
+    try:
+        for doc in documents:
+            for obj in _objects(path, doc.data, doc.line):
+                if not isinstance(obj, LineDict):
+                    line = doc.line
+                    obj = LineDict(obj)
+                    obj.line = line
+                obj.exact = precise
+                out.append(obj)
+    except ManifestError:
+        if precise:
+            raise
+        return parse_file(path, content, exact=True)  # so that the error names its line
     _cache[key] = out
     if len(_cache) > _CACHE_LIMIT:
         _cache.popitem(last=False)
     return out
 
 
-def _objects(path: str, data: Any, line: int) -> Iterable[YMap]:
+def _last_line(text: str) -> int:
+    # libyaml places errors at the end of a text without a final newline on the line after
+    # it, which is not in the file (and which GitHub refuses to comment on).
+    return max(1, text.count("\n") + (not text.endswith("\n")))
+
+
+_MAX_LIST_NESTING = 16
+
+
+def _objects(path: str, data: Any, line: int, depth: int = 0) -> Iterable[YMap]:
     # Documents that are not Kubernetes objects (Helm values, CI configs...) are skipped.
     if not isinstance(data, dict) or "apiVersion" not in data or "kind" not in data:
         return
@@ -118,8 +132,13 @@ def _objects(path: str, data: Any, line: int) -> Iterable[YMap]:
         items = data.get("items") or []
         if not isinstance(items, list):
             raise ManifestError(path, line_of(data, line), "`items` of a List must be a list")
+        if depth >= _MAX_LIST_NESTING:
+            # Also where a YAML alias makes a List contain itself.
+            raise ManifestError(
+                path, line_of(data, line), f"Lists nested more than {_MAX_LIST_NESTING} deep"
+            )
         for item in items:
-            yield from _objects(path, item, line_of(item, line))
+            yield from _objects(path, item, line_of(item, line), depth + 1)
         return
     yield data
 
@@ -133,6 +152,8 @@ def build_tree(objects: Iterable[tuple[str, YMap]]) -> Tree:
     for path, obj in objects:
         ctx = Context(path, line_of(obj, 1))
         kind = obj.get("kind")
+        if not isinstance(kind, str):
+            continue  # not an object of any kind reachdiff reads
         if kind == "Namespace" and _is_core(obj):
             ns = _namespace(ctx, obj)
             _check_unique(seen, ("", "Namespace", ns.name), ctx)
@@ -142,15 +163,11 @@ def build_tree(objects: Iterable[tuple[str, YMap]]) -> Tree:
             if wl is not None:
                 _check_unique(seen, (wl.namespace, wl.kind, wl.name), ctx)
                 found_workloads.append(wl)
-        elif kind == "NetworkPolicy" and str(obj.get("apiVersion", "")).startswith(
-            "networking.k8s.io/"
-        ):
+        elif kind == "NetworkPolicy" and _in_group(obj, "networking.k8s.io/"):
             pol = policies.parse_network_policy(ctx, obj)
             _check_unique(seen, (pol.namespace, "NetworkPolicy", pol.name), ctx)
             found_policies.append(pol)
-        elif kind in adminpolicies.ADMIN_KINDS and str(obj.get("apiVersion", "")).startswith(
-            "policy.networking.k8s.io/"
-        ):
+        elif kind in adminpolicies.ADMIN_KINDS and _in_group(obj, "policy.networking.k8s.io/"):
             admin = adminpolicies.parse_admin_policy(ctx, obj)
             _check_unique(seen, ("", admin.kind, admin.name), ctx)
             found_admin.append(admin)
@@ -170,6 +187,11 @@ def build_tree(objects: Iterable[tuple[str, YMap]]) -> Tree:
 
 def _is_core(obj: Mapping[str, Any]) -> bool:
     return obj.get("apiVersion") == "v1"
+
+
+def _in_group(obj: Mapping[str, Any], group: str) -> bool:
+    api_version = obj.get("apiVersion")
+    return isinstance(api_version, str) and api_version.startswith(group)
 
 
 def _check_unique(
