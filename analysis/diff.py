@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Protocol
 
+from analysis import incremental
 from analysis.compiler import tree_networks
 from analysis.explain import Cause, explain_closed, explain_opened
 from analysis.model import Tree
@@ -71,12 +72,25 @@ class ReachabilityDiff:
 
 
 def diff_trees(base: Tree, head: Tree) -> ReachabilityDiff:
+    """The diff of two trees: the base map in full, the head map and the comparison only
+    where the change can reach (``analysis.incremental``)."""
     base_map = compute_map(base, tree_networks(head))
-    head_map = compute_map(head, tree_networks(base))
-    return diff_maps(base_map, head_map)
+    return diff_from_base(base_map, head)
 
 
-def diff_maps(base: ReachabilityMap, head: ReachabilityMap) -> ReachabilityDiff:
+def diff_from_base(base_map: ReachabilityMap, head: Tree) -> ReachabilityDiff:
+    """The diff against an already computed base map (the bot caches those per base
+    commit); ``base_map`` must be cut by the head's external ranges too, else this falls
+    back to a full computation."""
+    head_map, affected = incremental.head_map(base_map, head)
+    return diff_maps(base_map, head_map, affected)
+
+
+def diff_maps(
+    base: ReachabilityMap, head: ReachabilityMap, affected: incremental.Affected | None = None
+) -> ReachabilityDiff:
+    """Compare two maps: every pair with a connection on either side or, given the
+    endpoints a change ``affected``, only the pairs touching them."""
     groups = _Groups(base, head)
     opened: list[PathChange] = []
     closed: list[PathChange] = []
@@ -105,19 +119,41 @@ def diff_maps(base: ReachabilityMap, head: ReachabilityMap) -> ReachabilityDiff:
                 if less:
                     closed.append(_change(base, head, src, dst, less, before, after, why_closed))
 
-    # Every pair with a connection on either side, each pair of groups once: pairs found
-    # from the head side are skipped when the base side already had (and compared) them.
-    by_base, by_head = groups.by_base, groups.by_head
-    for bs, bd in base_conns:
-        for gs in by_base.get(bs, ()):
-            for gd in by_base.get(bd, ()):
+    if affected is None:
+        # Every pair with a connection on either side, each pair of groups once: pairs
+        # found from the head side are skipped when the base side had (and compared) them.
+        by_base, by_head = groups.by_base, groups.by_head
+        for bs, bd in base_conns:
+            for gs in by_base.get(bs, ()):
+                for gd in by_base.get(bd, ()):
+                    compare(gs, gd)
+        for hs, hd in head_conns:
+            for gs in by_head.get(hs, ()):
+                src_base = keys[gs][0]
+                for gd in by_head.get(hd, ()):
+                    dst_base = keys[gd][0]
+                    if (
+                        src_base is None
+                        or dst_base is None
+                        or (src_base, dst_base) not in base_conns
+                    ):
+                        compare(gs, gd)
+    else:
+        # Only rows and columns of groups whose class changed or that the change affects.
+        moved = {
+            g
+            for g, (b, h) in enumerate(keys)
+            if b is None or h is None or affected.base_of.get(h) != b
+        }
+        rows = [g for g in range(len(keys)) if g in moved or keys[g][1] in affected.sources]
+        cols = [g for g in range(len(keys)) if g in moved or keys[g][1] in affected.destinations]
+        row_set = set(rows)
+        for gs in rows:
+            for gd in range(len(keys)):
                 compare(gs, gd)
-    for hs, hd in head_conns:
-        for gs in by_head.get(hs, ()):
-            src_base = keys[gs][0]
-            for gd in by_head.get(hd, ()):
-                dst_base = keys[gd][0]
-                if src_base is None or dst_base is None or (src_base, dst_base) not in base_conns:
+        for gd in cols:
+            for gs in range(len(keys)):
+                if gs not in row_set:
                     compare(gs, gd)
     order = groups.order
     opened.sort(key=lambda c: (order[c.src.id], order[c.dst.id]))

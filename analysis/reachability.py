@@ -68,6 +68,13 @@ class ReachabilityMap:
 def compute_map(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> ReachabilityMap:
     """The map of ``tree``; ``extra_networks`` also cut the external ranges (for a diff)."""
     matcher = compile_tree(tree, extra_networks)
+    return map_from(tree, matcher, class_connections(matcher))
+
+
+def map_from(
+    tree: Tree, matcher: Matcher, connections: dict[tuple[int, int], ConnectionSet]
+) -> ReachabilityMap:
+    """A map from its compiled tree and its class connections (computed however)."""
     workloads = sorted(tree.workloads, key=lambda w: (w.namespace, w.kind, w.name))
     class_index = {c: i for i, c in enumerate(matcher.classes)}
     endpoints: list[Endpoint] = []
@@ -89,7 +96,7 @@ def compute_map(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Reachab
         endpoints=tuple(endpoints),
         index_of=index_of,
         members=tuple(tuple(m) for m in members),
-        class_connections=class_connections(matcher),
+        class_connections=connections,
     )
 
 
@@ -124,6 +131,16 @@ def class_connections(matcher: Matcher) -> dict[tuple[int, int], ConnectionSet]:
                 if conn:
                     out[(src, dst)] = conn
     return out
+
+
+def pair_connections(matcher: Matcher, src: int, dst: int) -> ConnectionSet:
+    """One pair, both directions (used where only a few rows or columns are needed)."""
+    if src >= len(matcher.classes) and dst >= len(matcher.classes):
+        return NO_CONNECTIONS
+    ingress = matcher.allowed(Direction.INGRESS, src, dst)
+    if not ingress:
+        return NO_CONNECTIONS
+    return ingress & matcher.allowed(Direction.EGRESS, src, dst)
 
 
 def _ingress_blocks(matcher: Matcher, dst: int, scope: int) -> list[tuple[int, ConnectionSet]]:

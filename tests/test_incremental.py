@@ -1,0 +1,53 @@
+"""The incremental diff (head map from the base map, comparing only what a change can
+touch) equals the diff of two fully computed maps, on random tree pairs."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis.compiler import tree_networks
+from analysis.diff import diff_maps, diff_trees
+from analysis.incremental import head_map
+from analysis.manifests import load_files
+from analysis.reachability import compute_map
+from analysis.report import diff_to_json
+from tests.strategies import Draw, manifest_files, tree_pairs
+
+PROFILE = settings(
+    max_examples=int(os.environ.get("REACHDIFF_INCREMENTAL_EXAMPLES", "200")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@st.composite
+def tree_file_pairs(draw: Draw) -> tuple[dict[str, str], dict[str, str]]:
+    base, head = draw(tree_pairs())
+    return draw(manifest_files(base)), draw(manifest_files(head))
+
+
+@PROFILE
+@given(tree_file_pairs())
+def test_incremental_diff_equals_the_full_diff(files: tuple[dict[str, str], dict[str, str]]) -> None:
+    base, head = load_files(files[0]), load_files(files[1])
+    full = diff_maps(
+        compute_map(base, tree_networks(head)), compute_map(head, tree_networks(base))
+    )
+    assert diff_to_json(diff_trees(base, head)) == diff_to_json(full)
+
+
+@PROFILE
+@given(tree_file_pairs())
+def test_incremental_head_map_equals_the_full_head_map(
+    files: tuple[dict[str, str], dict[str, str]],
+) -> None:
+    base, head = load_files(files[0]), load_files(files[1])
+    base_map = compute_map(base, tree_networks(head))
+    incremental, _ = head_map(base_map, head)
+    full = compute_map(head, tree_networks(base))
+    assert incremental.class_connections == full.class_connections
+    assert incremental.endpoints == full.endpoints
