@@ -8,6 +8,7 @@ reject (see docs/semantics.md), so the engine can trust every value it gets.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -32,6 +33,7 @@ from analysis.yamldoc import (
     line_of,
     parse_documents,
     parse_documents_fast,
+    yaml11_differs,
 )
 
 __all__ = ["ManifestError", "load_files", "parse_file"]
@@ -105,10 +107,41 @@ def parse_file(path: str, content: bytes | str, *, exact: bool = True) -> list[Y
         if precise:
             raise
         return parse_file(path, content, exact=True)  # so that the error names its line
+    if not precise and (_CONTAINER_PORT_OCTAL.search(text) or any(map(_reads_differently, out))):
+        return parse_file(path, content, exact=True)
     _cache[key] = out
     if len(_cache) > _CACHE_LIMIT:
         _cache.popitem(last=False)
     return out
+
+
+# "containerPort: 017" is 15 to YAML 1.1 (Kubernetes) but 17 to YAML 1.2 (the fast parser).
+_CONTAINER_PORT_OCTAL = re.compile(r"containerPort\W+0")
+
+
+def _reads_differently(obj: YMap) -> bool:
+    """Whether a YAML 1.1 reader could see another value in a field the model reads."""
+    meta = obj.get("metadata")
+    values: list[object] = []
+    if isinstance(meta, dict):
+        values += [meta.get("name"), meta.get("namespace")]
+        labels = meta.get("labels")
+        if isinstance(labels, dict):
+            values += [*labels, *labels.values()]
+    template: object = obj
+    for key in workloads.TEMPLATE_PATHS.get(str(obj.get("kind")), ()):
+        template = template.get(key) if isinstance(template, dict) else None
+    if isinstance(template, dict):
+        tmeta = template.get("metadata") if template is not obj else None
+        labels = tmeta.get("labels") if isinstance(tmeta, dict) else None
+        if isinstance(labels, dict):
+            values += [*labels, *labels.values()]
+        spec = template.get("spec")
+        for container in (spec.get("containers") or []) if isinstance(spec, dict) else []:
+            for port in (container.get("ports") or []) if isinstance(container, dict) else []:
+                if isinstance(port, dict):
+                    values += [port.get("name"), port.get("protocol")]
+    return any(yaml11_differs(v) for v in values)
 
 
 def _last_line(text: str) -> int:

@@ -10,7 +10,7 @@ from analysis.validation import Context, shown, string_map, type_name
 from analysis.yamldoc import YMap
 
 # kind -> path from the object to its pod template ("" = the object is the pod itself)
-_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Pod": (),
     "Deployment": ("spec", "template"),
     "StatefulSet": ("spec", "template"),
@@ -20,7 +20,7 @@ _TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Job": ("spec", "template"),
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
 }
-WORKLOAD_KINDS = frozenset(_TEMPLATE_PATHS)
+WORKLOAD_KINDS = frozenset(TEMPLATE_PATHS)
 
 
 def parse_workload(ctx: Context, obj: YMap) -> Workload | None:
@@ -31,7 +31,7 @@ def parse_workload(ctx: Context, obj: YMap) -> Workload | None:
     name = ctx.name(meta, "metadata.name")
     namespace = ctx.namespace(meta)
     template: YMap = obj
-    for key in _TEMPLATE_PATHS[kind]:
+    for key in TEMPLATE_PATHS[kind]:
         template = ctx.at(template).mapping(template, key)
     if kind == "Pod":
         labels = string_map(ctx.at(meta), meta.get("labels"), "metadata.labels")

@@ -187,16 +187,28 @@ try:
 except ImportError:  # pragma: no cover - optional accelerator
     _fast_loads = None
 
-# Anchors, aliases, tags, merge keys, directives, document ends, and plain scalars that
-# YAML 1.1 and 1.2 read differently (yes/no/on/off, 0-prefixed, 0o/0x/0b, 1_000, 1e3,
-# 1:30, .inf/.nan, dates): any of these sends the whole file down the exact path.
-_RISKY = re.compile(
-    r"(?:^|[\s,\[{])[&*!]\S|<<|^\.\.\.|^%"
-    r"|(?:[:\-,\[]|^)\s*[-+]?(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)\s*(?:$|[,\]}#])"
-    r"|(?:[:\-,\[]|^)\s*[-+]?(?:0[0-9oxbOXB_]|[0-9][0-9_]*(?:_|:[0-9])|[0-9.]+[eE]|\.(?:inf|Inf|INF|nan|NaN|NAN))"
-    r"|\d{4}-\d\d?-\d\d?|_\d|\d_",
-    re.MULTILINE,
+# Anchors, aliases, tags, merge keys, directives and document ends read differently or
+# not at all by yaml-rs: any of these sends the whole file down the exact path. Plain
+# scalars that YAML 1.1 and 1.2 read differently are checked on the values the model uses
+# (``yaml11_differs``), which is exact for them and much cheaper than scanning the text.
+_STRUCTURAL = ("&", "*", "!", "<<", "\n...", "\n%")
+# Strings yaml-rs (YAML 1.2) returns where YAML 1.1 returns a bool, number, null or date.
+_YAML11_SPECIAL = re.compile(
+    r"y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|true|True|TRUE|false|False|FALSE"
+    r"|~|null|Null|NULL|=|<<"
+    r"|[-+]?(?:0b[01_]+|0[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)"
+    r"|[-+]?[0-9][0-9_]*|[-+]?(?:[0-9][0-9_]*)?\.[0-9_.]*(?:[eE][-+][0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+    r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?"
 )
+
+
+def yaml11_differs(value: object) -> bool:
+    """Whether a string from the fast parser may have been a plain scalar that Kubernetes'
+    YAML 1.1 reader turns into something else (``yes`` -> true, ``017`` -> 15, ...)."""
+    return isinstance(value, str) and _YAML11_SPECIAL.fullmatch(value) is not None
+
+
 _SEPARATOR = re.compile(r"^---(?:[ \t]|$)", re.MULTILINE)
 _CONTENT = re.compile(r"^[ \t]*[^\s#]", re.MULTILINE)
 
@@ -204,7 +216,7 @@ _CONTENT = re.compile(r"^[ \t]*[^\s#]", re.MULTILINE)
 def parse_documents_fast(text: str) -> list[Document] | None:
     """Like ``parse_documents`` but each document only knows its first line; ``None`` when
     the text needs the exact (libyaml) path."""
-    if _fast_loads is None or _RISKY.search(text):
+    if _fast_loads is None or any(marker in text for marker in _STRUCTURAL):
         return None
     check_nesting(text)
     try:

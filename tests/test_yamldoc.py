@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.errors import ManifestError
-from analysis.manifests import load_files, parse_file
+from analysis.manifests import build_tree, load_files, parse_file
 from analysis.yamldoc import (
     MAX_ALIAS_EXPANSION,
     YAMLSyntaxError,
@@ -43,24 +43,77 @@ def render(docs: list[object], flow: bool) -> str:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(trees, min_size=1, max_size=3), st.booleans())
-def test_fast_path_reads_what_libyaml_reads(docs: list[object], flow: bool) -> None:
+def test_fast_path_reads_structure_like_libyaml(docs: list[object], flow: bool) -> None:
+    """Same documents and lines; scalars may differ only where YAML 1.1 and 1.2 do."""
     text = render(docs, flow)
     try:
-        exact = [(d.data, d.line) for d in parse_documents(text)]
+        exact = parse_documents(text)
     except YAMLSyntaxError:
         return  # unquoting made it invalid YAML: not a case for equivalence
     fast = parse_documents_fast(text)
     if fast is not None:  # None: it handed the text to the exact path
-        assert [(d.data, d.line) for d in fast] == exact
+        assert [d.line for d in fast] == [d.line for d in exact]
+        assert [_shape(d.data) for d in fast] == [_shape(d.data) for d in exact]
 
 
-def test_fast_path_declines_yaml_1_1_scalars() -> None:
-    assert parse_documents_fast("a: yes\n") is None
-    assert parse_documents_fast("a: 017\n") is None
-    assert parse_documents_fast("a: &x [1]\nb: *x\n") is None
-    assert [d.data for d in parse_documents_fast("a: 'yes'\nb: x\n") or []] == [
-        {"a": "yes", "b": "x"}
-    ]
+def _shape(value: object) -> object:
+    if isinstance(value, dict):
+        return {"map": len(value)}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return "scalar"
+
+
+WORKLOAD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  labels: {{app: {label}, {key}: x}}
+spec:
+  containers:
+  - name: c
+    ports: [{{containerPort: {port}, name: {port_name}}}]
+"""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["web", "yes", "on", "017", "1_0", "2024-01-01", "1e3"]),
+    st.sampled_from(TRICKY + ["a-b", "v1"]),
+    st.sampled_from(["tier", "on", "yes", "NO", "0x1"]),
+    st.sampled_from(["80", "017", "0o17", "1_000", "0x50", "8080"]),
+    st.sampled_from(["http", "no", "off", "y", "metrics"]),
+)
+def test_fast_and_exact_loading_build_the_same_model(
+    name: str, label: str, key: str, port: str, port_name: str
+) -> None:
+    """Whatever the text, the model (or the error) is what YAML 1.1, as Kubernetes reads
+    manifests, gives: the fast path is only a shortcut."""
+    text = WORKLOAD.format(name=name, label=label, key=key, port=port, port_name=port_name)
+    outcomes: list[object] = []
+    for load in (
+        lambda: build_tree(("pod.yaml", o) for o in parse_file("pod.yaml", text, exact=True)),
+        lambda: load_files({"pod.yaml": text}),  # the fast path where it may be taken
+    ):
+        try:
+            outcomes.append(load().workloads)
+        except ManifestError as err:
+            outcomes.append((err.line, err.message))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_yaml_1_1_scalars_are_read_as_kubernetes_reads_them() -> None:
+    text = WORKLOAD.format(name="web", label="yes", key="tier", port="80", port_name="http")
+    try:
+        load_files({"pod.yaml": text})
+    except ManifestError as err:
+        assert err.line == 5 and "must be a string" in err.message  # `yes` is a bool to 1.1
+    else:
+        raise AssertionError("an unquoted yes is a boolean label value")
+    octal = WORKLOAD.format(name="web", label="a", key="tier", port="017", port_name="http")
+    [pod] = load_files({"pod.yaml": octal}).workloads
+    assert pod.ports[0].port == 15  # YAML 1.1 octal, as Kubernetes reads it
 
 
 def test_document_lines_skip_separators_and_comments() -> None:
