@@ -127,7 +127,12 @@ def workloads_of(objects: Iterable[Obj]) -> list[RefWorkload]:
         labels = (template.get("metadata") or {}).get("labels") or {}
         spec = template.get("spec") or {}
         ports: list[tuple[str | None, str, int]] = []
-        for container in spec.get("containers") or []:
+        # Sidecars (init containers with restartPolicy Always) run beside the app
+        # containers for the pod's whole life, so their ports are the pod's ports too;
+        # ordinary init containers have exited before the pod serves anything.
+        sidecars = [c for c in spec.get("initContainers") or []
+                    if c.get("restartPolicy") == "Always"]
+        for container in [*(spec.get("containers") or []), *sidecars]:
             for cp in container.get("ports") or []:
                 ports.append((cp.get("name"), cp.get("protocol", "TCP"), int(cp["containerPort"])))
         out.append(

@@ -125,7 +125,9 @@ def defined_port_names(objects: Sequence[Obj]) -> set[str]:
         if obj["kind"] not in WORKLOAD_KINDS:
             continue
         spec = pod_template(obj).get("spec") or {}
-        for c in spec.get("containers") or []:
+        sidecars = [c for c in spec.get("initContainers") or []
+                    if c.get("restartPolicy") == "Always"]
+        for c in [*(spec.get("containers") or []), *sidecars]:
             names.update(p["name"] for p in c.get("ports") or [] if "name" in p)
     return names
 
@@ -190,6 +192,15 @@ def workloads(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
     }
     if draw(st.integers(0, 5)) == 5:  # shrinks towards ordinary pods
         spec["hostNetwork"] = True
+    if draw(st.integers(0, 5)) == 5:
+        # Only a sidecar's ports belong to the pod; a plain init container's do not.
+        init: Obj = {"name": "init", "image": "registry.example/init:1",
+                     "ports": [{"name": draw(st.sampled_from(PORT_NAMES)),
+                                "containerPort": draw(st.sampled_from(PORT_NUMBERS)),
+                                "protocol": draw(st.sampled_from(PROTOCOLS))}]}
+        if draw(st.booleans()):
+            init["restartPolicy"] = "Always"
+        spec["initContainers"] = [init]
     template: Obj = {"metadata": {"labels": labels} if labels or draw(st.booleans()) else {},
                      "spec": spec}
     meta = _metadata(name, namespace, draw(st.booleans()))

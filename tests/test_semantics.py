@@ -495,6 +495,33 @@ def test_named_port_in_egress_resolves_on_the_destination_not_the_source(
     assert connections(result) == expected
 
 
+def test_named_ports_of_sidecars_count_but_not_of_init_containers(
+    reach: Callable[[Files], dict[str, Any]],
+) -> None:
+    # A sidecar (an init container with restartPolicy Always) serves for the pod's whole
+    # life; an ordinary init container has exited before the pod serves anything.
+    a = pod("a", "{app: a}", extra=(
+        "initContainers: [{name: sidecar, image: proxy, restartPolicy: Always, ports: "
+        "[{name: metrics, containerPort: 9090}]}, {name: setup, image: setup, ports: "
+        "[{name: http, containerPort: 8080}]}]"))
+    b = pod("b", "{app: b}", containers="[{name: c, image: app, ports: "
+            "[{name: http, containerPort: 80}]}]")
+    policy = """\
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {name: p, namespace: x}
+        spec:
+          podSelector: {matchLabels: {app: a}}
+          ingress:
+          - ports: [{port: metrics}, {port: http}]
+        """
+    result = reach(docs(a, b, policy))
+    tcp9090 = {"TCP": "9090"}
+    expected = with_changes(everything_open([A, B]), {
+        (A, A): tcp9090, (B, A): tcp9090, (V4, A): tcp9090, (V6, A): tcp9090})
+    assert connections(result) == expected
+
+
 def test_egress_and_ingress_must_both_allow(reach: Callable[[Files], dict[str, Any]]) -> None:
     result = reach(docs(*TWO_PODS, """\
         apiVersion: networking.k8s.io/v1
