@@ -148,6 +148,11 @@ def parse_documents(text: str) -> list[Document]:
 def check_nesting(text: str) -> None:
     """Refuse nesting deeper than ``MAX_DEPTH`` before libyaml sees it: its composer
     recurses on the C stack, and a few hundred kilobytes of ``[`` crash the process."""
+    # Most files cannot nest that deep at all: too few brackets, no line indented that far.
+    pad = " " * (MAX_DEPTH * 8)
+    flow = text.count("[") + text.count("{")
+    if flow <= MAX_DEPTH and f"\n{pad}" not in text and not text.startswith(pad):
+        return
     depth = 0
     quote = ""
     for lineno, line in enumerate(text.splitlines(), 1):

@@ -240,15 +240,17 @@ def _walk(
             continue
         rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
         target = Path(entry.path)
-        if entry.is_symlink():
-            resolved = _resolve_inside(real_root, target, rel)
-            if resolved is None:  # dangling: only an error if we would have read it
-                if globs.matches(rel):
-                    raise TreeError(rel, "symlink points to nothing")
-                continue
-            target = resolved
         try:
-            st = os.stat(target)
+            if entry.is_symlink():
+                resolved = _resolve_inside(real_root, target, rel)
+                if resolved is None:  # dangling: only an error if we would have read it
+                    if globs.matches(rel):
+                        raise TreeError(rel, "symlink points to nothing")
+                    continue
+                target = resolved
+                st = os.stat(target)
+            else:
+                st = entry.stat()  # scandir's own stat: no path parsing, often cached
         except OSError as err:
             raise TreeError(rel, f"cannot read: {err.strerror or err}") from None
         if stat.S_ISDIR(st.st_mode):
