@@ -25,6 +25,10 @@ class Context:
 
     def at(self, node: object) -> Context:
         line = line_of(node)
+        # A node rendered by kustomize carries the file it came from (a patch, a base).
+        file = getattr(node, "file", None)
+        if isinstance(file, str) and file:
+            return Context(file, line or self.line)
         return Context(self.file, line) if line else self
 
     def fail(self, message: str) -> NoReturn:

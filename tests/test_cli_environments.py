@@ -65,3 +65,22 @@ def test_remote_resource_is_refused_with_file_and_line(tmp_path: Path, capsys) -
     assert main(["map", str(root)]) == 2
     err = capsys.readouterr().err
     assert "overlays/dev/kustomization.yaml:" in err and "remote" in err
+
+
+def test_rule_added_by_a_patch_is_traced_to_the_patch_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    base, head = tmp_path / "base", tmp_path / "head"
+    shutil.copytree(FIXTURE, base)
+    shutil.copytree(FIXTURE, head)
+    patch = head / "overlays" / "prod" / "metrics-access.yaml"
+    text = patch.read_text()
+    widened = text.replace(
+        "    - namespaceSelector:\n        matchLabels:\n          kubernetes.io/metadata.name: monitoring",
+        "    - namespaceSelector: {}",
+    )
+    assert widened != text
+    patch.write_text(widened)
+    assert main(["diff", str(base), str(head), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    causes = {(c["file"], c["line"], c["rule"]) for row in doc["opened"] for c in row["because"]}
+    rule_line = widened.splitlines().index("    from:") + 1
+    assert causes == {("overlays/prod/metrics-access.yaml", rule_line, "ingress[1]")}
