@@ -97,6 +97,9 @@ def parse_file(path: str, content: bytes | str, *, exact: bool = True) -> list[Y
     try:
         for doc in documents:
             for obj in _objects(path, doc.data, doc.line):
+                if not precise and obj is not doc.data:
+                    # An item of a List: only libyaml knows the line it starts on.
+                    return parse_file(path, content, exact=True)
                 if not isinstance(obj, LineDict):
                     line = doc.line
                     obj = LineDict(obj)
