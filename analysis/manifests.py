@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from analysis import adminpolicies, policies, workloads
 from analysis.errors import ManifestError
@@ -191,20 +191,20 @@ def build_tree(objects: Iterable[tuple[str, YMap]]) -> Tree:
         if not isinstance(kind, str):
             continue  # not an object of any kind reachdiff reads
         if kind == "Namespace" and _is_core(obj):
-            ns = _namespace(ctx, obj)
+            ns = _model(path, obj, ctx, _namespace)
             _check_unique(seen, ("", "Namespace", ns.name), ctx)
             namespaces[ns.name] = ns
         elif kind in workloads.WORKLOAD_KINDS:
-            wl = workloads.parse_workload(ctx, obj)
+            wl = _model(path, obj, ctx, workloads.parse_workload)
             if wl is not None:
                 _check_unique(seen, (wl.namespace, wl.kind, wl.name), ctx)
                 found_workloads.append(wl)
         elif kind == "NetworkPolicy" and _in_group(obj, "networking.k8s.io/"):
-            pol = policies.parse_network_policy(ctx, obj)
+            pol = _model(path, obj, ctx, policies.parse_network_policy)
             _check_unique(seen, (pol.namespace, "NetworkPolicy", pol.name), ctx)
             found_policies.append(pol)
         elif kind in adminpolicies.ADMIN_KINDS and _in_group(obj, "policy.networking.k8s.io/"):
-            admin = adminpolicies.parse_admin_policy(ctx, obj)
+            admin = _model(path, obj, ctx, adminpolicies.parse_admin_policy)
             _check_unique(seen, ("", admin.kind, admin.name), ctx)
             found_admin.append(admin)
     for name in {w.namespace for w in found_workloads} | {p.namespace for p in found_policies}:
@@ -219,6 +219,28 @@ def build_tree(objects: Iterable[tuple[str, YMap]]) -> Tree:
         admin_policies=ordered_admin,
         warnings=warnings,
     )
+
+
+_M = TypeVar("_M")
+# (path, id of a parsed object) -> (the object, its model). Holding the object keeps its id
+# from being reused, so an entry can never answer for another object.
+_models: OrderedDict[tuple[str, int], tuple[YMap, Any]] = OrderedDict()
+
+
+def _model(path: str, obj: YMap, ctx: Context, parse: Callable[[Context, YMap], _M]) -> _M:
+    """Memoized per parsed object: the head tree of a diff reuses the base's models for
+    every file the change did not touch (parse_file hands out the same objects)."""
+    key = (path, id(obj))
+    hit = _models.get(key)
+    if hit is not None and hit[0] is obj:
+        _models.move_to_end(key)
+        result: _M = hit[1]
+        return result
+    made = parse(ctx, obj)
+    _models[key] = (obj, made)
+    if len(_models) > _CACHE_LIMIT:
+        _models.popitem(last=False)
+    return made
 
 
 def _is_core(obj: Mapping[str, Any]) -> bool:
