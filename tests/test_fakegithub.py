@@ -795,6 +795,89 @@ async def test_review_comments_must_land_in_the_diff(client: Client) -> None:
     assert fake.validation_errors == [] and fake.response_errors == []
 
 
+async def test_single_review_comments_are_held_to_the_pull_request(client: Client) -> None:
+    """`POST /pulls/{n}/comments`: GitHub's placement rules, its validation-error wording."""
+    fake = client.fake
+    url = "/repos/acme/web/pulls/7/comments"
+    base = {"commit_id": B, "path": "k8s/np.yaml", "body": "opens 5432"}
+
+    def thread_error(answer: dict[str, Any]) -> tuple[str, str, str | None]:
+        first = answer["errors"][0]
+        return first["code"], first["field"], first.get("message")
+
+    # C is main's tip: a commit of the repository, not of the pull request.
+    status, answer, _ = await client.call("POST", url, {**base, "commit_id": C, "line": 10})
+    assert status == 422 and thread_error(answer) == (
+        "custom",
+        "pull_request_review_thread.end_commit_oid",
+        "pull_request_review_thread.end_commit_oid is not part of the pull request",
+    )
+    status, answer, _ = await client.call(
+        "POST", url, {**base, "path": "README.md", "subject_type": "file"}
+    )
+    assert status == 422
+    assert thread_error(answer) == ("invalid", "pull_request_review_thread.path", None)
+    status, answer, _ = await client.call("POST", url, {**base, "line": 2, "side": "RIGHT"})
+    assert status == 422 and thread_error(answer) == (
+        "custom",
+        "pull_request_review_thread.line",
+        "pull_request_review_thread.line must be part of the diff",
+    )
+    assert answer["errors"][1]["field"] == "pull_request_review_thread.diff_hunk"
+    status, answer, _ = await client.call("POST", url, {**base, "line": 10, "start_line": 1})
+    assert status == 422 and thread_error(answer)[1] == "pull_request_review_thread.start_line"
+    status, answer, _ = await client.call("POST", url, dict(base))  # a line comment needs a line
+    assert status == 422 and '"line" wasn\'t supplied' in answer["message"]
+    status, answer, _ = await client.call("POST", url, {**base, "subject_type": "file", "body": ""})
+    assert status == 422 and answer["errors"][0]["field"] == "body"
+    assert fake.review_comments == [] and fake.reviews == []
+    assert fake.validation_errors == []
+
+    # What the OpenAPI description itself forbids is a validation error too.
+    status, _, _ = await client.call("POST", url, {"path": "k8s/np.yaml", "body": "x", "line": 10})
+    assert status == 422
+    [problem] = fake.validation_errors
+    assert problem["operation"] == "pulls/create-review-comment"
+    assert any("commit_id" in p for p in problem["problems"])
+    fake.validation_errors.clear()
+
+    # A file comment carries no line; a line comment lands on a line of the hunk.
+    status, on_file, headers = await client.call(
+        "POST", url, {**base, "subject_type": "file", "line": 2}
+    )
+    assert status == 201 and on_file["subject_type"] == "file" and "line" not in on_file
+    assert headers["Location"] == on_file["url"]
+    status, on_line, _ = await client.call("POST", url, {**base, "line": 10, "side": "RIGHT"})
+    assert status == 201 and (on_line["line"], on_line["side"]) == (10, "RIGHT")
+    assert on_line["diff_hunk"].endswith("+line ten")
+    got = [(c["path"], c["subject_type"], c["line"], c["commit_id"]) for c in fake.review_comments]
+    assert got == [("k8s/np.yaml", "file", None, B), ("k8s/np.yaml", "line", 10, B)]
+    # Each lone comment comes with a COMMENTED review of its own, as on GitHub.
+    reviews = {r["id"]: r for r in fake.reviews}
+    assert [reviews[c["review_id"]]["state"] for c in fake.review_comments] == ["COMMENTED"] * 2
+    status, listed, _ = await client.call("GET", url)
+    assert [(c["id"], c["subject_type"]) for c in listed] == [
+        (on_file["id"], "file"),
+        (on_line["id"], "line"),
+    ]
+
+    # An older commit of the pull request is accepted (the comment shows as outdated).
+    fake.add_commit("acme/web", D, {"k8s/np.yaml": POLICY_HEAD}, parents=(B,))
+    fake.set_pull_head("acme/web", 7, D)
+    status, _, _ = await client.call("POST", url, {**base, "subject_type": "file"})
+    assert status == 201
+    gone = {**base, "commit_id": D, "path": "k8s/new.yaml", "subject_type": "file"}
+    status, answer, _ = await client.call("POST", url, gone)
+    # k8s/new.yaml is gone again in D: no longer a file of the pull request.
+    assert status == 422 and thread_error(answer)[1] == "pull_request_review_thread.path"
+    assert fake.validation_errors == [] and fake.response_errors == []
+
+    # Replies are not modelled: refused loudly, never answered as if placed.
+    status, _, _ = await client.call("POST", url, {**base, "in_reply_to": on_line["id"]})
+    assert status == 501 and len(fake.review_comments) == 3
+    assert fake.validation_errors == [] and fake.response_errors == []
+
+
 async def test_reviews_from_helpers_and_the_bot_are_listed(client: Client) -> None:
     fake = client.fake
     approved = fake.add_review("acme/web", 7, user="alice", state="APPROVED", commit_id=B)
@@ -960,6 +1043,11 @@ async def test_every_operation_answers_in_its_documented_shape(client: Client) -
             },
         ),
         ("GET", "/repos/acme/web/pulls/7/reviews", None),
+        (
+            "POST",
+            "/repos/acme/web/pulls/7/comments",
+            {"commit_id": B, "path": "k8s/new.yaml", "subject_type": "file", "body": "f"},
+        ),
         ("GET", "/repos/acme/web/pulls/7/comments", None),
         ("GET", "/orgs/acme/teams/netsec/members", None),
         ("GET", "/orgs/acme/teams/netsec/memberships/alice", None),

@@ -74,6 +74,18 @@ def validation_failed(
     return ApiError(422, "Validation Failed", [error])
 
 
+class Unplaceable(Exception):
+    """A review comment that cannot be anchored. The two endpoints word it differently:
+    reviews answer `message` as a plain string; `POST /pulls/{n}/comments` answers a
+    `pull_request_review_thread.<field>` validation error (GitHub's Rails wording)."""
+
+    def __init__(self, message: str, field_name: str, code: str = "custom") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field_name = field_name
+        self.code = code
+
+
 @dataclass
 class Call:
     method: str
@@ -650,7 +662,12 @@ def create_review(fake: FakeGitHub, call: Call) -> Reply:
         raise unprocessable("User can only have one pending review per pull request")
 
     changes = {c.filename: c for c in fake.pull_changes(repo, pull, head_sha=commit_id)}
-    placed = [_place_comment(fake, repo, commit_id, changes, c) for c in body.get("comments", [])]
+    try:
+        placed = [
+            _place_comment(fake, repo, commit_id, changes, c) for c in body.get("comments", [])
+        ]
+    except Unplaceable as error:
+        raise unprocessable(error.message) from None
 
     record = fake._new_review(repo, pull.number, fake.bot_login, state, commit_id, text or "")
     record["event"] = event
@@ -691,9 +708,9 @@ def _place_comment(
     change = changes.get(path)
     head_files = repo.commits[commit_id].files
     if fake.review_comment_scope == "diff" and change is None:
-        raise unprocessable("Path could not be resolved")
+        raise Unplaceable("Path could not be resolved", "path", "invalid")
     if fake.review_comment_scope == "file" and path not in head_files and change is None:
-        raise unprocessable("Path could not be resolved")
+        raise Unplaceable("Path could not be resolved", "path", "invalid")
     first_hunk = change.patch.hunks[0].header if change is not None and change.patch.hunks else ""
     placed: dict[str, Any] = {
         "path": path,
@@ -715,27 +732,29 @@ def _place_comment(
     elif "position" in comment:
         found = at_position(change.patch, comment["position"]) if change is not None else None
         if found is None:
-            raise unprocessable("Position could not be resolved")
+            raise Unplaceable("Position could not be resolved", "position")
         line, side = found
     else:
-        raise unprocessable("Line could not be resolved")
+        raise Unplaceable("Line could not be resolved", "line")
     if side not in ("LEFT", "RIGHT"):
         raise unprocessable(f"side must be LEFT or RIGHT, not {side!r}")
     start_line = comment.get("start_line")
     start_side = comment.get("start_side", side) if start_line is not None else None
     if not _commentable(fake, change, head_files.get(path), line, side):
-        raise unprocessable(LINE_NOT_IN_DIFF)
+        raise Unplaceable(LINE_NOT_IN_DIFF, "line")
     if start_line is not None:
         if not _commentable(fake, change, head_files.get(path), start_line, start_side):
-            raise unprocessable(START_LINE_NOT_IN_DIFF)
+            raise Unplaceable(START_LINE_NOT_IN_DIFF, "start_line")
         if start_side == side and start_line >= line:
-            raise unprocessable("Pull request review thread start line must precede the end line")
+            raise Unplaceable(
+                "Pull request review thread start line must precede the end line", "start_line"
+            )
         if (
             fake.review_comment_scope == "diff"
             and change is not None
             and (change.patch.hunk_of(start_line, start_side) != change.patch.hunk_of(line, side))
         ):
-            raise unprocessable(START_LINE_OTHER_HUNK)
+            raise Unplaceable(START_LINE_OTHER_HUNK, "start_line")
     located = change.patch.locate(line, side) if change is not None else None
     placed.update(line=line, side=side, start_line=start_line, start_side=start_side)
     if located is not None:
@@ -766,6 +785,84 @@ def list_review_comments(fake: FakeGitHub, call: Call) -> Reply:
     comments.sort(key=lambda c: c["id"], reverse=call.query.get("direction") == "desc")
     page, headers = _paginate(fake, call, comments)
     return Reply(200, [fake.shapes.review_comment(c) for c in page], headers)
+
+
+def _thread_error(error: Unplaceable) -> ApiError:
+    """`POST /pulls/{n}/comments` words an unanchorable comment as validation errors on
+    `pull_request_review_thread.<field>`, followed, as GitHub does, by the diff hunk it
+    could not derive."""
+    resource = "PullRequestReviewComment"
+    field_name = f"pull_request_review_thread.{error.field_name}"
+    first: dict[str, Any] = {"resource": resource, "code": error.code, "field": field_name}
+    if error.code != "invalid":
+        prefix = f"Pull request review thread {error.field_name.replace('_', ' ')} "
+        detail = (
+            error.message[len(prefix) :]
+            if error.message.startswith(prefix)
+            else "could not be resolved"
+        )
+        first["message"] = f"{field_name} {detail}"
+    hunk = {
+        "resource": resource,
+        "code": "missing_field",
+        "field": "pull_request_review_thread.diff_hunk",
+    }
+    return ApiError(422, "Validation Failed", [first, hunk])
+
+
+@route("pulls/create-review-comment")
+def create_review_comment(fake: FakeGitHub, call: Call) -> Reply:
+    repo = _repo(fake, call)
+    pull = _pull(repo, call.params["pull_number"])
+    body = call.json
+    _check_comment_body("PullRequestReviewComment", body["body"])
+    if "in_reply_to" in body:
+        # Loud rather than wrong: a reply takes its placement from the comment it answers.
+        raise ApiError(501, "in_reply_to is not implemented by the fake GitHub")
+    commit_id = body["commit_id"]
+    # Documented: an older commit of the pull request is accepted (the comment may show
+    # as outdated); a commit outside the pull request is not.
+    if commit_id not in repo.commits or commit_id not in repo.only_in(pull.head_sha, pull.base_sha):
+        field_name = "pull_request_review_thread.end_commit_oid"
+        raise ApiError(
+            422,
+            "Validation Failed",
+            [
+                {
+                    "resource": "PullRequestReviewComment",
+                    "code": "custom",
+                    "field": field_name,
+                    "message": f"{field_name} is not part of the pull request",
+                }
+            ],
+        )
+    if body.get("subject_type", "line") == "line" and not ({"line", "position"} & body.keys()):
+        # GitHub's own request schema (a oneOf) refuses this before any placement.
+        raise ApiError(
+            422,
+            'Invalid request.\n\nNo subschema in "oneOf" matched.\n"position" wasn\'t '
+            'supplied.\n"in_reply_to" wasn\'t supplied.\n"line" wasn\'t supplied.',
+        )
+    changes = {c.filename: c for c in fake.pull_changes(repo, pull, head_sha=commit_id)}
+    try:
+        placed = _place_comment(fake, repo, commit_id, changes, body)
+    except Unplaceable as error:
+        raise _thread_error(error) from None
+    # A lone review comment comes with a review of its own, as on GitHub.
+    review = fake._new_review(repo, pull.number, fake.bot_login, "COMMENTED", commit_id, "")
+    record = {
+        "id": fake.ids.next("review_comment"),
+        "review_id": review["id"],
+        "repo": repo.full_name,
+        "pull_number": pull.number,
+        "commit_id": commit_id,
+        "user": fake.bot_login,
+        "created_at": now_iso(),
+        **placed,
+    }
+    fake.review_comments.append(record)
+    shaped = fake.shapes.review_comment(record)
+    return Reply(201, shaped, {"Location": shaped["url"]})
 
 
 # -- teams and permissions -----------------------------------------------------------------------
