@@ -29,7 +29,8 @@ VALUES = ("a", "b", "")
 PORT_NAMES = ("http", "metrics", "dns")
 PORT_NUMBERS = (53, 80, 81, 443, 8080, 9090)
 PROTOCOLS = ("TCP", "UDP", "SCTP")
-WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob",
+                  "ReplicaSet", "ReplicationController")
 WORKLOAD_NAMES = ("web", "db", "api")
 POLICY_NAMES = ("p1", "p2", "p3", "p4")
 API_VERSION = {
@@ -40,6 +41,10 @@ API_VERSION = {
     "DaemonSet": "apps/v1",
     "Job": "batch/v1",
     "CronJob": "batch/v1",
+    "ReplicaSet": "apps/v1",
+    "ReplicationController": "v1",
+    "Service": "v1",
+    "ConfigMap": "v1",
     "NetworkPolicy": "networking.k8s.io/v1",
 }
 V4_CIDRS = ("0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "192.168.0.0/16")
@@ -220,6 +225,8 @@ def workloads(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
                        "jobTemplate": {"spec": {"template": template}}}
     elif kind == "Job":
         obj["spec"] = {"template": template}
+    elif kind == "ReplicationController":  # a plain label map, not a LabelSelector
+        obj["spec"] = {"selector": dict(labels), "template": template}
     else:
         obj["spec"] = {"selector": selector, "template": template}
         if kind == "StatefulSet":
@@ -349,6 +356,15 @@ def clusters(draw: Draw) -> list[Obj]:
                         min_size=count, max_size=count, unique=True))
     for ns, kind, name in ids:
         objects.append(draw(workloads(ns, kind, name)))
+    if draw(st.integers(0, 4)) == 4:
+        # Objects that select pods or name ports but are not NetworkPolicies change nothing.
+        ns = draw(st.sampled_from(namespaces))
+        objects.append({"apiVersion": "v1", "kind": "Service",
+                        "metadata": {"name": "svc", "namespace": ns},
+                        "spec": {"selector": draw(label_maps(POD_KEYS)),
+                                 "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}})
+        objects.append({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "cfg", "namespace": ns}, "data": {"port": "80"}})
     vocab = vocabulary(objects, namespaces)
     # 0-4 policies, but rarely none (a tree without policies is trivially open).
     count = draw(st.sampled_from((2, 1, 3, 4, 0)))
