@@ -22,6 +22,7 @@ longer with fresh random seeds.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import pickle
@@ -44,11 +45,10 @@ from hypothesis import strategies as st
 
 from analysis.diff import diff_trees
 from analysis.errors import ManifestError
-from analysis.manifests import MANIFEST_SUFFIXES, load_files
-from analysis.model import Tree
+from analysis.manifests import MANIFEST_SUFFIXES, build_tree, load_files, parse_file
+from analysis.model import Source, Tree
 from analysis.reachability import compute_map
 from analysis.report import diff_to_json, map_to_json
-from analysis.yamldoc import YAMLSyntaxError, parse_documents, parse_documents_fast
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DIR = Path(__file__).resolve().parent / "fixtures" / "fuzz"
@@ -207,6 +207,16 @@ def test_inputs_fuzzing_broke_fail_clearly(text: str, line: int | None, needle: 
         load_files(files)
     assert_clear_error(caught.value, files)
     assert (caught.value.line, needle in caught.value.message) == (line, True), caught.value
+
+
+def test_items_of_a_list_keep_their_lines_on_the_fast_path() -> None:
+    # The fast parser knows only document lines; a workload inside a List had the List's.
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- apiVersion: v1\n  kind: Pod\n  metadata: {name: p}\n"
+    )
+    [pod] = load_files({"list.yaml": text}).workloads
+    assert pod.source.line == 4
 
 
 # --- structure-aware mutation ---------------------------------------------------------------
@@ -417,36 +427,77 @@ def test_random_bytes_load_or_fail_clearly(data: bytes, name: str) -> None:
     load_or_error({name: data})
 
 
-@pytest.mark.xfail(
-    reason="yamldoc's fast path accepts control characters (e.g. \\x01, NUL) that libyaml "
-    "rejects; reported to its owner",
-    run=bool(_EXAMPLES),
+def load_exactly(files: Mapping[str, bytes | str]) -> Tree:
+    """``load_files`` without the fast path: every file read by libyaml."""
+    paths = [p for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)]
+    return build_tree((p, obj) for p in paths for obj in parse_file(p, files[p], exact=True))
+
+
+def without_sources(value: Any) -> Any:
+    """A model value with every ``Source`` dropped, for comparing meaning, not lines."""
+    if isinstance(value, Source):
+        return None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = [f for f in dataclasses.fields(value) if f.compare]
+        return (type(value).__name__, *(without_sources(getattr(value, f.name)) for f in fields))
+    if isinstance(value, (tuple, list)):
+        return tuple(without_sources(v) for v in value)
+    if isinstance(value, frozenset):
+        return frozenset(without_sources(v) for v in value)
+    return value
+
+
+def outcome(load: Callable[[], Tree]) -> object:
+    """What a loading means: the model (workloads with their lines, rules by content, since
+    the fast path may locate rules later) and the map; or the error."""
+    try:
+        tree = load()
+    except ManifestError as err:
+        return (err.file, err.line, err.message)
+    return tree.workloads, tree.namespaces, without_sources(tree), map_to_json(compute_map(tree))
+
+
+def assert_fast_path_agrees(files: Mapping[str, bytes | str]) -> None:
+    # The fast parser is a shortcut: the model, or the error, must be what libyaml's
+    # YAML 1.1 reading (Kubernetes') gives, whichever parser happened to read a file.
+    exact = outcome(lambda: load_exactly(files))
+    assert outcome(lambda: load_files(files)) == exact
+
+
+# Known divergences (the cases below), reported to the owner of analysis/yamldoc.py; the
+# fuzz test runs in long sessions until they are fixed, since CI would trip on them.
+_FAST_PATH_BUGS = "yamldoc's fast path (yaml-rs) reads text that libyaml refuses"
+
+
+@pytest.mark.xfail(reason=_FAST_PATH_BUGS, run=bool(_EXAMPLES))
+@fuzz_settings(ci_examples=200)
+@given(st.one_of(corrupted_files(), mutated_trees()))
+def test_fast_path_builds_what_libyaml_builds(files: Mapping[str, bytes | str]) -> None:
+    assert_fast_path_agrees(files)
+
+
+@pytest.mark.xfail(reason=_FAST_PATH_BUGS)
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(
+            f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p, labels: {{a: b{char}}}}}\n"
+            for char in ("\x01", "\x1b", "\x7f", "\x9f", "\ufffe")  # not printable in YAML
+        ),
+        # A flow mapping key across lines: one key to yaml-rs, an error to libyaml.
+        "{apiVersion: v1, kind: Pod, metadata: {name: p}, a\n  b: 1}\n",
+    ],
+    ids=["x01", "x1b", "x7f", "x9f", "ufffe", "multiline-flow-key"],
 )
-@fuzz_settings(ci_examples=300)
-@given(corrupted_files())
-def test_fast_path_never_reads_what_libyaml_rejects(files: dict[str, bytes]) -> None:
-    # The Rust fast path may decline a text, but what it accepts libyaml must read alike,
-    # or a file's meaning would depend on which parser happened to read it.
-    for raw in files.values():
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            continue
-        try:
-            fast = parse_documents_fast(text)
-        except YAMLSyntaxError:
-            continue
-        if fast is None:
-            continue
-        exact = parse_documents(text)
-        assert [(d.data, d.line) for d in fast] == [(d.data, d.line) for d in exact]
+def test_fast_path_refuses_what_libyaml_refuses(text: str) -> None:
+    assert_fast_path_agrees({"w.yaml": text})
 
 
 # --- hostile input, in a child process ------------------------------------------------------
 
 MEMORY_LIMIT = 1536 * 2**20  # address space of the child: a blow-up becomes a MemoryError
 CASE_SECONDS = 5.0  # CPU seconds, generous: each case takes at most about one on a laptop
-KILL_SECONDS = 15.0  # a case still running after this is killed and reported as a hang
+KILL_SECONDS = 30.0  # wall seconds: a case still running then is killed, reported as a hang
 
 
 def _nested_policy(peers: str) -> str:
@@ -519,7 +570,7 @@ def hostile_cases() -> dict[str, dict[str, bytes | str]]:
             + "".join(" " * (4 + i) + "k:\n" for i in range(1_500))
         },
         "compact sequences 100k": {"deep.yaml": "- " * 100_000 + "x\n"},
-        "compact sequences in a policy": {"deep.yaml": _nested_policy("\n    " + "- " * 20_000)},
+        "compact sequences in a policy": {"deep.yaml": _nested_policy("\n    " + "- " * 100_000)},
         "complex keys 100k": {"deep.yaml": "? " * 100_000 + "x\n"},
         "mixed block and flow nesting": {"deep.yaml": "- [\n" * 150 + "  " * 150 + "- x\n"},
         "nested Lists": {
@@ -535,7 +586,7 @@ def hostile_cases() -> dict[str, dict[str, bytes | str]]:
         "many documents in a List": {
             "docs.yaml": "apiVersion: v1\nkind: List\nitems:\n"
             + "".join(f"- {{apiVersion: v1, kind: Pod, metadata: {{name: p{i}}}}}\n"
-                      for i in range(20_000))
+                      for i in range(5_000))
         },
         "many pods": {"pods.yaml": "---\n".join(_pod(f"p{i}") for i in range(20_000))},
         "many files": {f"f{i}.yaml": _pod(f"p{i}") for i in range(5_000)},
@@ -606,7 +657,6 @@ MUST_REFUSE = {
 # Bugs in analysis/yamldoc.py, reported to its owner; each case passes once it is fixed.
 _DEEP = "yamldoc.check_nesting ignores compact block nesting (`- - -`, `? ? ?`): libyaml segfaults"
 _DIGITS = "PyYAML's int() raises ValueError past sys.get_int_max_str_digits(), uncaught in yamldoc"
-_REDOS = "yamldoc._RISKY backtracks quadratically over blank lines (`\\s*` from every line start)"
 _DOCS = "yamldoc.parse_documents_fast is quadratic in documents (`begin in starts`, text.count)"
 # They run only in long sessions (REACHDIFF_FUZZ_EXAMPLES): hanging cases cost CI minutes.
 KNOWN_BUGS = {
@@ -615,7 +665,6 @@ KNOWN_BUGS = {
     "complex keys 100k": _DEEP,
     "decimal integer as a name": _DIGITS,
     "decimal integer as a port": _DIGITS,
-    "blank lines after a key": _REDOS,
     "many non-object documents": _DOCS,
     "many pods": _DOCS,
 }
