@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from analysis.manifests import exact_rule_source
 from analysis.matcher import CompiledAdminRule, CompiledRule, Decision
 from analysis.model import Direction, NetworkPolicy
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
@@ -41,14 +42,15 @@ class Cause:
     rule_name: str = ""  # admin rules have names
 
 
-def _causes(decision: Decision, direction: Direction, tree: str, reason: str) -> list[Cause]:
+def _causes(
+    decision: Decision, direction: Direction, tree: str, reason: str, rmap: ReachabilityMap
+) -> list[Cause]:
     rule = decision.rule
     if isinstance(rule, CompiledRule):
         r = rule.rule
+        where = exact_rule_source(rmap.tree, rule.policy, r)
         return [
-            Cause(
-                rule.policy.id, r.source.file, r.source.line, direction.value, r.label, tree, reason
-            )
+            Cause(rule.policy.id, where.file, where.line, direction.value, r.label, tree, reason)
         ]
     if isinstance(rule, CompiledAdminRule):
         a, p = rule.rule, rule.policy
@@ -92,7 +94,7 @@ def explain_opened(
         defaulted = NO_CONNECTIONS
         for dec in head.matcher.verdict(direction, hs, hd).decisions:
             if dec.action == "Allow" and dec.ports & need:
-                causes += _causes(dec, direction, "head", ALLOWS)
+                causes += _causes(dec, direction, "head", ALLOWS, head)
             elif dec.action == "Default":
                 defaulted = dec.ports & need
         if not in_base:
@@ -101,9 +103,9 @@ def explain_opened(
         # nothing decides any more) the policies that isolated the endpoint.
         for old in base.matcher.verdict(direction, bs, bd).decisions:
             if old.action == "Deny" and old.ports & need:
-                causes += _causes(old, direction, "base", NO_LONGER_DENIES)
+                causes += _causes(old, direction, "base", NO_LONGER_DENIES, base)
             elif old.action == "Isolate" and old.ports & defaulted:
-                causes += _causes(old, direction, "base", NO_LONGER_ISOLATES)
+                causes += _causes(old, direction, "base", NO_LONGER_ISOLATES, base)
     return tuple(dict.fromkeys(causes))
 
 
@@ -128,7 +130,7 @@ def explain_closed(
             if not dec.ports & need:
                 continue
             if dec.action == "Deny":
-                causes += _causes(dec, direction, "head", DENIES)
+                causes += _causes(dec, direction, "head", DENIES, head)
                 explained = explained | dec.ports
             elif dec.action == "Isolate":
                 fresh = [p for p in dec.policies if p.id not in was_isolated]
@@ -139,5 +141,5 @@ def explain_closed(
         unexplained = need - explained
         for dec in base.matcher.verdict(direction, bs, bd).decisions:
             if dec.action == "Allow" and dec.ports & unexplained:
-                causes += _causes(dec, direction, "base", NO_LONGER_ALLOWS)
+                causes += _causes(dec, direction, "base", NO_LONGER_ALLOWS, base)
     return tuple(dict.fromkeys(causes))

@@ -20,6 +20,7 @@ from analysis.model import (
     AdminPolicy,
     Namespace,
     NetworkPolicy,
+    PolicyRule,
     Source,
     Tree,
     Workload,
@@ -47,7 +48,7 @@ def load_files(files: Mapping[str, bytes | str]) -> Tree:
     parsed = {p: parse_file(p, files[p], exact=False) for p in paths}
     while True:
         try:
-            return build_tree((p, obj) for p in paths for obj in parsed[p])
+            return build_tree(((p, obj) for p in paths for obj in parsed[p]), texts=files)
         except ManifestError as err:
             # Files read by the fast parser know only document lines: parse the culprit
             # exactly and build again, so the error names the precise line.
@@ -82,7 +83,7 @@ def parse_file(path: str, content: bytes | str, *, exact: bool = True) -> list[Y
     except UnicodeDecodeError as exc:
         raise ManifestError(path, 1, f"not UTF-8 text ({exc.reason})") from None
     documents = None
-    if not exact and "NetworkPolicy" not in text:
+    if not exact and "AdminNetworkPolicy" not in text:
         try:
             documents = parse_documents_fast(text)
         except YAMLSyntaxError as exc:
@@ -118,12 +119,14 @@ def parse_file(path: str, content: bytes | str, *, exact: bool = True) -> list[Y
     return out
 
 
-# "containerPort: 017" is 15 to YAML 1.1 (Kubernetes) but 17 to YAML 1.2 (the fast parser).
-_CONTAINER_PORT_OCTAL = re.compile(r"containerPort\W+0")
+# "port: 017" is 15 to YAML 1.1 (Kubernetes) but 17 to YAML 1.2 (the fast parser).
+_CONTAINER_PORT_OCTAL = re.compile(r"[pP]ort\W+0")
 
 
 def _reads_differently(obj: YMap) -> bool:
     """Whether a YAML 1.1 reader could see another value in a field the model reads."""
+    if obj.get("kind") == "NetworkPolicy":
+        return _any_string(obj, yaml11_differs)  # small objects, read almost entirely
     meta = obj.get("metadata")
     values: list[object] = []
     if isinstance(meta, dict):
@@ -145,6 +148,36 @@ def _reads_differently(obj: YMap) -> bool:
                 if isinstance(port, dict):
                     values += [port.get("name"), port.get("protocol")]
     return any(yaml11_differs(v) for v in values)
+
+
+def _any_string(value: object, test: Callable[[object], bool]) -> bool:
+    if isinstance(value, dict):
+        return any(test(k) or _any_string(v, test) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_any_string(v, test) for v in value)
+    return test(value)
+
+
+def exact_rule_source(tree: Tree, policy: NetworkPolicy, rule: PolicyRule) -> Source:
+    """The rule's own line, reading its file exactly if the fast parser read it."""
+    text = tree.texts.get(policy.source.file)
+    if policy.exact_lines or text is None:
+        return rule.source
+    for obj in parse_file(policy.source.file, text, exact=True):
+        meta = obj.get("metadata")
+        if obj.get("kind") != "NetworkPolicy" or not isinstance(meta, dict):
+            continue
+        if meta.get("name") == policy.name and (meta.get("namespace") or "default") == (
+            policy.namespace
+        ):
+            exact = _model(
+                policy.source.file,
+                obj,
+                Context(policy.source.file, line_of(obj, 1)),
+                policies.parse_network_policy,
+            )
+            return exact.rules(rule.direction)[rule.index].source
+    return rule.source
 
 
 def _last_line(text: str) -> int:
@@ -179,7 +212,9 @@ def _objects(path: str, data: Any, line: int, depth: int = 0) -> Iterable[YMap]:
     yield data
 
 
-def build_tree(objects: Iterable[tuple[str, YMap]]) -> Tree:
+def build_tree(
+    objects: Iterable[tuple[str, YMap]], *, texts: Mapping[str, bytes | str] | None = None
+) -> Tree:
     namespaces: dict[str, Namespace] = {}
     found_workloads: list[Workload] = []
     found_policies: list[NetworkPolicy] = []
@@ -218,6 +253,7 @@ def build_tree(objects: Iterable[tuple[str, YMap]]) -> Tree:
         policies=tuple(sorted(found_policies, key=lambda p: (p.namespace, p.name))),
         admin_policies=ordered_admin,
         warnings=warnings,
+        texts=texts or {},
     )
 
 

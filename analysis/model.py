@@ -184,6 +184,9 @@ class NetworkPolicy:
     ingress: tuple[PolicyRule, ...]
     egress: tuple[PolicyRule, ...]
     source: Source
+    # False when read by the fast parser: rules carry the document's line until a cause
+    # needs theirs (``manifests.exact_rule_source``). Not part of what the policy means.
+    exact_lines: bool = field(default=True, compare=False)
 
     @property
     def id(self) -> str:
@@ -205,6 +208,9 @@ class Tree:
     policies: tuple[NetworkPolicy, ...] = ()
     admin_policies: tuple[AdminPolicy, ...] = ()  # ANPs by priority, then the BANP
     warnings: tuple[str, ...] = field(default=())
+    # The manifest files the tree was read from (path -> content), for finding exact lines
+    # of objects the fast parser read. Empty for trees built from rendered objects.
+    texts: Mapping[str, bytes | str] = field(default_factory=dict, compare=False, repr=False)
 
     def namespace_labels(self) -> dict[str, dict[str, str]]:
         return {ns.name: dict(ns.labels) for ns in self.namespaces}

@@ -50,6 +50,7 @@ def parse_network_policy(ctx: Context, obj: YMap) -> NetworkPolicy:
         ingress=ingress,
         egress=egress,
         source=Source(ctx.file, ctx.line),
+        exact_lines=getattr(obj, "exact", True),
     )
 
 

@@ -164,3 +164,30 @@ def test_deep_nesting_is_refused_before_libyaml() -> None:
 def test_parse_results_are_shared_between_identical_files() -> None:
     text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n"
     assert parse_file("a.yaml", text, exact=False) is parse_file("b.yaml", text, exact=False)
+
+
+POLICY = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from: [{podSelector: {}}]
+  - from:
+    - podSelector: {matchLabels: {app: web}}
+    ports: [{port: 5432}]
+"""
+
+
+def test_policies_read_fast_still_cite_their_rules_exact_lines() -> None:
+    from analysis.manifests import exact_rule_source
+
+    tree = load_files({"p.yaml": POLICY})
+    [policy] = tree.policies
+    assert policy.exact_lines is False  # the fast parser read it
+    assert [r.source.line for r in policy.ingress] == [1, 1]  # the document's line only
+    assert [exact_rule_source(tree, policy, r).line for r in policy.ingress] == [7, 8]
+    # A value YAML 1.1 reads differently sends the file down the exact path.
+    exact = load_files({"p.yaml": POLICY.replace("app: web", "app: on")})
+    assert exact.policies[0].exact_lines is True
