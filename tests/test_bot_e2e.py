@@ -24,6 +24,7 @@ from tests.botharness import (
     MERGE,
     NUMBER,
     REPO,
+    WORKLOADS,
     Harness,
     base_tree,
     db_policy,
@@ -96,6 +97,73 @@ async def test_widening_pull_request_fails_with_sticky_comment_and_line_comment(
     [comment] = harness.bot_review_comments()
     assert (comment["path"], comment["line"], comment["side"]) == ("policies/db.yaml", 11, "RIGHT")
     assert "db-ingress" in comment["body"]
+
+
+def db_file(owner: str) -> bytes:
+    """db_policy("api") (its rule on line 11) and, from line 18, a policy no pod matches."""
+    return (
+        db_policy("api")
+        + (
+            "---\n"  # 17
+            "apiVersion: networking.k8s.io/v1\n"
+            "kind: NetworkPolicy\n"
+            "metadata:\n"  # 20
+            "  name: cache-ingress\n"
+            "  namespace: shop\n"
+            f"  labels: {{owner: {owner}}}\n"  # 23
+            "spec:\n"
+            "  podSelector:\n"
+            "    matchLabels: {app: cache}\n"
+            "  policyTypes: [Ingress]\n"
+        ).encode()
+    )
+
+
+async def test_rule_outside_the_diff_gets_one_file_level_comment(harness: Harness) -> None:
+    """web takes db-ingress's peer label: the rule that lets it in is untouched, and the
+    only edit to its file is 12 lines below it, so GitHub would refuse a line comment."""
+    fake = harness.fake
+    relabeled = WORKLOADS.replace(b"{app: web}", b"{app: api}")
+    setup_pull(
+        fake,
+        base_tree(**{"apps/shop.yaml": relabeled, "policies/db.yaml": db_file("team-b")}),
+        base_files=base_tree(**{"policies/db.yaml": db_file("team-a")}),
+    )
+    await review(harness)
+
+    check = harness.check(HEAD)
+    assert check["conclusion"] == "failure"
+    assert [(a["path"], a["start_line"]) for a in check["output"]["annotations"]] == [
+        ("policies/db.yaml", 11)
+    ]
+    [change] = [
+        c
+        for c in fake.pull_changes(fake.repo(REPO), fake.pull(REPO, NUMBER))
+        if c.filename == "policies/db.yaml"
+    ]
+    assert 11 not in change.patch.commentable("RIGHT")  # the premise: outside every hunk
+
+    [comment] = harness.bot_review_comments()
+    assert (comment["path"], comment["subject_type"], comment["line"]) == (
+        "policies/db.yaml",
+        "file",
+        None,
+    )
+    assert comment["commit_id"] == HEAD
+    body = unescape(comment["body"])
+    assert "`shop/NetworkPolicy/db-ingress` ingress[0]" in body
+    assert "`shop/Deployment/web` | `shop/Deployment/db` | `TCP 5432`" in body
+    posted = [r for r in fake.requests if r["operation"] == "pulls/create-review-comment"]
+    assert [(r["status"], r["json"]["subject_type"]) for r in posted] == [(201, "file")]
+    assert not any(r["operation"] == "pulls/create-review" for r in fake.requests)
+
+    # A re-run reviews again, finds its marker on the file comment, and does not repeat it.
+    await review(harness, "check_suite", "rerequested")
+    listings = [r for r in fake.requests if r["operation"] == "pulls/list-review-comments"]
+    assert len(listings) == 2
+    assert len(harness.bot_review_comments()) == 1
+    assert sum(r["operation"] == "pulls/create-review-comment" for r in fake.requests) == 1
+    assert fake.validation_errors == []
 
 
 async def test_authorized_approval_turns_the_check_green(harness: Harness) -> None:
