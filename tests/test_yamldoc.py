@@ -188,6 +188,6 @@ def test_policies_read_fast_still_cite_their_rules_exact_lines() -> None:
     assert policy.exact_lines is False  # the fast parser read it
     assert [r.source.line for r in policy.ingress] == [1, 1]  # the document's line only
     assert [exact_rule_source(tree, policy, r).line for r in policy.ingress] == [7, 8]
-    # A value YAML 1.1 reads differently sends the file down the exact path.
-    exact = load_files({"p.yaml": POLICY.replace("app: web", "app: on")})
+    # A value the two YAML versions read differently sends the file down the exact path.
+    exact = load_files({"p.yaml": POLICY.replace("app: web", "app: 0o17")})  # a string to 1.1
     assert exact.policies[0].exact_lines is True
