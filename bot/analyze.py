@@ -49,7 +49,7 @@ class AnalysisFailure:
     line: int = 0
 
 
-class _Deadline(Exception):
+class _Deadline(BaseException):  # not Exception: no `except Exception` may swallow it
     pass
 
 
