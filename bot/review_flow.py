@@ -444,6 +444,16 @@ async def _post_line_comments(
     posted = {rule_marker(str(c.get("body") or "")) for c in existing}
     fresh = [c for c in comments if c.marker not in posted]
     on_lines = [c for c in fresh if files.in_diff(c.path, c.line, c.side)]
+    # File-level comments first and one at a time: a refused review must not take the
+    # comments on rules outside the diff down with it.
+    for c in fresh:
+        if c not in on_lines and c.side == "RIGHT":
+            try:
+                await github.create_file_review_comment(
+                    gh, pr.repo, pr.number, commit_id=head_sha, path=c.path, body=c.body
+                )
+            except gidgethub.HTTPException as err:
+                log.warning("file comment on %s refused: %s", c.path, err)
     if on_lines:
         await github.create_review(
             gh,
@@ -455,8 +465,3 @@ async def _post_line_comments(
                 {"path": c.path, "line": c.line, "side": c.side, "body": c.body} for c in on_lines
             ],
         )
-    for c in fresh:
-        if c not in on_lines and c.side == "RIGHT":
-            await github.create_file_review_comment(
-                gh, pr.repo, pr.number, commit_id=head_sha, path=c.path, body=c.body
-            )
