@@ -9,13 +9,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from analysis.diff import ChangeSet, PathChange, endpoint_sort_key
 from analysis.explain import Cause
 from analysis.ports import ConnectionSet
 from analysis.reachability import Endpoint, ReachabilityMap
+
+if TYPE_CHECKING:
+    from networkx import DiGraph
 
 Edge = tuple[Endpoint, Endpoint, ConnectionSet]
 
@@ -84,6 +86,8 @@ def map_markdown(rmap: ReachabilityMap) -> str:
 
 
 def map_dot(rmap: ReachabilityMap) -> str:
+    import networkx as nx  # a slow import, needed only for this format
+
     graph: nx.DiGraph[str] = nx.DiGraph()
     for e in rmap.endpoints:
         graph.add_node(e.id, shape="box" if e.is_external else "ellipse")
@@ -92,7 +96,7 @@ def map_dot(rmap: ReachabilityMap) -> str:
     return to_dot(graph)
 
 
-def to_dot(graph: nx.DiGraph[str]) -> str:
+def to_dot(graph: DiGraph[str]) -> str:
     def quote(text: object) -> str:
         return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -18,7 +18,6 @@ from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import diff_to_json, map_to_json
 from bot.environment_diff import EnvironmentTree, MultiDiff, diff_environments, load_environments
 from bot.gitrefs import GitError, find_repository, merge_base, read_file_at, read_ref
-from bot.local_review import diff_markdown
 from bot.settings import SETTINGS_PATH, SettingsError
 from bot.trees import TreeError, read_directory
 
@@ -58,6 +57,8 @@ def _diff_output(diff: MultiDiff, fmt: str, **markdown: Any) -> str:
         )
         return json.dumps(doc, indent=2) + "\n"
     if fmt == "md":
+        from bot.local_review import diff_markdown  # jinja2 and the templates: only here
+
         return diff_markdown(diff, **markdown)
     return diff_text(diff)
 
