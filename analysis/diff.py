@@ -83,6 +83,11 @@ def diff_from_base(base_map: ReachabilityMap, head: Tree) -> ReachabilityDiff:
     commit); ``base_map`` must be cut by the head's external ranges too, else this falls
     back to a full computation."""
     head_map, affected = incremental.head_map(base_map, head)
+    if head_map.matcher.externals != base_map.matcher.externals:
+        # The head names CIDRs the cached base map was not cut by: cut it again, so that
+        # both sides have the same external ranges.
+        base_map = compute_map(base_map.tree, tree_networks(head))
+        head_map, affected = incremental.head_map(base_map, head)
     return diff_maps(base_map, head_map, affected)
 
 

@@ -19,9 +19,12 @@ any pair, and they are rare.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from analysis.compiler import compile_tree, tree_networks
+from analysis.manifests import load_files
 from analysis.matcher import Matcher, bit_indexes
 from analysis.model import Direction, NetworkPolicy, Tree
 from analysis.ports import ConnectionSet
@@ -29,9 +32,40 @@ from analysis.reachability import (
     ReachabilityMap,
     _ingress_blocks,
     class_connections,
+    compute_map,
     map_from,
     pair_connections,
 )
+
+if TYPE_CHECKING:
+    from analysis.diff import ReachabilityDiff
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBase:
+    """A base tree read and mapped once, to review many changes against (the bot reviews
+    every pull request of a branch against the same base commit)."""
+
+    files: Mapping[str, bytes | str]
+    tree: Tree
+    map: ReachabilityMap
+
+
+def prepare(base_files: Mapping[str, bytes | str]) -> PreparedBase:
+    tree = load_files(base_files)
+    return PreparedBase(dict(base_files), tree, compute_map(tree))
+
+
+def review(base: PreparedBase, changed: Mapping[str, bytes | str | None]) -> ReachabilityDiff:
+    """The diff of ``base`` with ``changed`` applied (``None`` deletes a file). Unchanged
+    files are neither parsed nor modelled again (both are memoized by content)."""
+    from analysis.diff import diff_from_base  # diff builds on this module
+
+    files = {**base.files, **{p: c for p, c in changed.items() if c is not None}}
+    for path, content in changed.items():
+        if content is None:
+            files.pop(path, None)
+    return diff_from_base(base.map, load_files(files))
 
 
 @dataclass(frozen=True, slots=True)

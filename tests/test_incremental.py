@@ -51,3 +51,21 @@ def test_incremental_head_map_equals_the_full_head_map(
     full = compute_map(head, tree_networks(base))
     assert incremental.class_connections == full.class_connections
     assert incremental.endpoints == full.endpoints
+
+
+def test_prepared_base_reviews_changes_and_new_cidrs() -> None:
+    from analysis.incremental import prepare, review
+
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, labels: {app: %s}}\nspec: {containers: []}\n"
+    deny = (
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: egress}\n"
+        "spec:\n  podSelector: {}\n  egress:\n  - to: [{ipBlock: {cidr: %s}}]\n"
+    )
+    base_files = {"a.yaml": pod % ("a", "a"), "b.yaml": pod % ("b", "b"), "np.yaml": deny % "10.0.0.0/8"}
+    base = prepare(base_files)
+    # The head names a CIDR the prepared base map was not cut by.
+    changed = {"np.yaml": deny % "10.1.0.0/16", "b.yaml": None, "c.yaml": pod % ("c", "c")}
+    head_files = {"a.yaml": base_files["a.yaml"], "np.yaml": changed["np.yaml"], "c.yaml": changed["c.yaml"]}
+    expected = diff_trees(load_files(base_files), load_files(head_files))
+    assert diff_to_json(review(base, changed)) == diff_to_json(expected)
+    assert {c.dst.id for c in expected.closed} >= {"ip:10.0.0.0/16"}
