@@ -3,7 +3,6 @@ validated as the CRD's schema and CEL rules validate them."""
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 from typing import Any
 
@@ -14,11 +13,10 @@ from analysis.model import (
     AdminPort,
     AdminRule,
     Direction,
-    IPNetwork,
     LabelSelector,
     Source,
 )
-from analysis.policies import PORT_NAME, parse_selector
+from analysis.policies import PORT_NAME, parse_cidr, parse_selector
 from analysis.ports import PROTOCOLS
 from analysis.validation import Context, shown, type_name
 from analysis.yamldoc import YMap
@@ -130,7 +128,9 @@ def _peer(ctx: Context, peer: Any, kinds: tuple[str, ...]) -> AdminPeer:
     if kind == "networks":
         if not isinstance(value, list) or not 1 <= len(value) <= 25:
             ctx.fail("`networks` must list 1 to 25 CIDRs")
-        return AdminPeer(source, kind, networks=tuple(_cidr(ctx, v) for v in value))
+        return AdminPeer(
+            source, kind, networks=tuple(parse_cidr(ctx, v, "networks") for v in value)
+        )
     if kind == "pods":
         if not isinstance(value, dict):
             ctx.fail("`pods` must be a mapping with namespaceSelector and podSelector")
@@ -144,15 +144,6 @@ def _peer(ctx: Context, peer: Any, kinds: tuple[str, ...]) -> AdminPeer:
             pod_selector=parse_selector(pctx, pctx.mapping(value, "podSelector"), "podSelector"),
         )
     return AdminPeer(source, kind, namespace_selector=parse_selector(ctx, value, kind))
-
-
-def _cidr(ctx: Context, text: Any) -> IPNetwork:
-    if not isinstance(text, str) or "/" not in text:
-        ctx.fail(f"`networks` entries must be CIDRs like 10.0.0.0/8, not {type_name(text)}")
-    try:
-        return ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        ctx.fail(f"`networks` entry {shown(text)} is not a valid CIDR")
 
 
 def _port(ctx: Context, entry: Any) -> AdminPort:

@@ -11,6 +11,7 @@ from analysis.errors import ManifestError
 from analysis.model import (
     Direction,
     IPBlock,
+    IPNetwork,
     LabelRequirement,
     LabelSelector,
     NetworkPolicy,
@@ -131,7 +132,9 @@ def _peer(ctx: Context, peer: Any, key: str) -> Peer:
     )
 
 
-def _network(ctx: Context, text: Any, field: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def parse_cidr(
+    ctx: Context, text: Any, field: str
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     if not isinstance(text, str) or "/" not in text:
         ctx.fail(f"`{field}` must be a CIDR like 10.0.0.0/8, not {type_name(text)}")
     try:
@@ -143,10 +146,10 @@ def _network(ctx: Context, text: Any, field: str) -> ipaddress.IPv4Network | ipa
 def _ip_block(ctx: Context, block: Any) -> IPBlock:
     if not isinstance(block, dict):
         ctx.fail(f"ipBlock must be a mapping, not {type_name(block)}")
-    cidr = _network(ctx, block.get("cidr"), "ipBlock.cidr")
+    cidr = parse_cidr(ctx, block.get("cidr"), "ipBlock.cidr")
     excepts = []
     for text in ctx.sequence(block, "except") or ():
-        net = _network(ctx, text, "ipBlock.except")
+        net = parse_cidr(ctx, text, "ipBlock.except")
         if (
             net.version != cidr.version
             or not net.subnet_of(cidr)  # type: ignore[arg-type]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
-from analysis.diff import PathChange
+from analysis.diff import ChangeSet, PathChange
 from analysis.reachability import Endpoint
 from bot.approvals import ApprovalStatus
 from bot.settings import RepoSettings
@@ -23,17 +23,7 @@ Kind = Literal["widened", "narrowed", "unchanged"]
 Conclusion = Literal["success", "failure"]
 
 
-class Diff(Protocol):
-    """What this app reads of ``analysis.diff.ReachabilityDiff``."""
-
-    @property
-    def opened(self) -> tuple[PathChange, ...]: ...
-    @property
-    def closed(self) -> tuple[PathChange, ...]: ...
-    @property
-    def added_endpoints(self) -> tuple[Endpoint, ...]: ...
-    @property
-    def removed_endpoints(self) -> tuple[Endpoint, ...]: ...
+Diff = ChangeSet  # what this app reads of a diff: one environment's or several merged
 
 
 @dataclass(frozen=True, slots=True)
