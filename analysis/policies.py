@@ -132,9 +132,7 @@ def _peer(ctx: Context, peer: Any, key: str) -> Peer:
     )
 
 
-def parse_cidr(
-    ctx: Context, text: Any, field: str
-) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def parse_cidr(ctx: Context, text: Any, field: str) -> IPNetwork:
     if not isinstance(text, str) or "/" not in text:
         ctx.fail(f"`{field}` must be a CIDR like 10.0.0.0/8, not {type_name(text)}")
     try:
