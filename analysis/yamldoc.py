@@ -140,6 +140,8 @@ def parse_documents(text: str) -> list[Document]:
         raise YAMLSyntaxError(1, f"invalid YAML: {exc}") from None
     except RecursionError:
         raise YAMLSyntaxError(1, "YAML nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts (int_max_str_digits)
+        raise YAMLSyntaxError(1, f"invalid YAML value: {exc}") from None
     finally:
         loader.dispose()
     return docs
@@ -151,14 +153,23 @@ def check_nesting(text: str) -> None:
     # Most files cannot nest that deep at all: too few brackets, no line indented that far.
     pad = " " * (MAX_DEPTH * 8)
     flow = text.count("[") + text.count("{")
-    if flow <= MAX_DEPTH and f"\n{pad}" not in text and not text.startswith(pad):
+    compact = "- -" in text or "? ?" in text or "-\t-" in text or "?\t?" in text
+    if flow <= MAX_DEPTH and not compact and f"\n{pad}" not in text and not text.startswith(pad):
         return
     depth = 0
     quote = ""
     for lineno, line in enumerate(text.splitlines(), 1):
-        indent = len(line) - len(line.lstrip(" "))
+        body = line.lstrip(" ")
+        indent = len(line) - len(body)
         if indent > MAX_DEPTH * 8:
             raise YAMLSyntaxError(lineno, f"YAML indented deeper than {MAX_DEPTH * 8} columns")
+        # Compact block nesting: `- - - x` and `? ? ? x` open one level per indicator.
+        indicators = 0
+        while body[:1] in ("-", "?") and body[1:2] in (" ", "\t"):
+            indicators += 1
+            if indicators > MAX_DEPTH:
+                raise YAMLSyntaxError(lineno, f"YAML nested deeper than {MAX_DEPTH} levels")
+            body = body[2:].lstrip(" \t")
         if "[" not in line and "{" not in line and depth == 0:
             continue
         prev = " "  # a quote opens a quoted scalar only where a scalar can start
@@ -241,18 +252,26 @@ def parse_documents_fast(text: str) -> list[Document] | None:
     else:
         return None
     out = []
+    separators = set(starts)
+    counted, newlines = 0, 0  # newlines before `counted`: lines found in one pass
+
+    def line_at(offset: int) -> int:
+        nonlocal counted, newlines
+        newlines += text.count("\n", counted, offset)
+        counted = offset
+        return newlines + 1
+
     for (begin, end), data in zip(bounds, docs, strict=True):
         if data is None:
             continue
-        if begin in starts:
+        if begin in separators:
             eol = text.find("\n", begin, end)
             eol = end if eol < 0 else eol
             rest = text[begin + 3 : eol].strip()
             if rest and not rest.startswith("#"):
-                out.append(Document(data, text.count("\n", 0, begin) + 1))  # `--- value`
+                out.append(Document(data, line_at(begin)))  # `--- value`
                 continue
             begin = min(eol + 1, end)
         first = _CONTENT.search(text, begin, end)
-        line = text.count("\n", 0, first.start() if first else begin) + 1
-        out.append(Document(data, line))
+        out.append(Document(data, line_at(first.start() if first else begin)))
     return out
