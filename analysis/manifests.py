@@ -134,8 +134,9 @@ def _reads_differently(obj: YMap) -> bool:
         labels = meta.get("labels")
         if isinstance(labels, dict):
             values += [*labels, *labels.values()]
+    kind = obj.get("kind")
     template: object = obj
-    for key in workloads.TEMPLATE_PATHS.get(str(obj.get("kind")), ()):
+    for key in workloads.TEMPLATE_PATHS.get(kind, ()) if isinstance(kind, str) else ():
         template = template.get(key) if isinstance(template, dict) else None
     if isinstance(template, dict):
         tmeta = template.get("metadata") if template is not obj else None
@@ -143,19 +144,38 @@ def _reads_differently(obj: YMap) -> bool:
         if isinstance(labels, dict):
             values += [*labels, *labels.values()]
         spec = template.get("spec")
-        for container in (spec.get("containers") or []) if isinstance(spec, dict) else []:
-            for port in (container.get("ports") or []) if isinstance(container, dict) else []:
+        containers = [
+            container
+            for key in ("containers", "initContainers")  # native sidecars serve ports too
+            for container in _list_at(spec, key)
+        ]
+        for container in containers:
+            for port in _list_at(container, "ports"):
                 if isinstance(port, dict):
                     values += [port.get("name"), port.get("protocol")]
     return any(yaml11_differs(v) for v in values)
 
 
+def _list_at(value: object, key: str) -> list[Any]:
+    found = value.get(key) if isinstance(value, dict) else None
+    return found if isinstance(found, list) else []
+
+
 def _any_string(value: object, test: Callable[[object], bool]) -> bool:
-    if isinstance(value, dict):
-        return any(test(k) or _any_string(v, test) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_any_string(v, test) for v in value)
-    return test(value)
+    # A loop, not recursion: block nesting the pre-scan allows is deeper than Python's
+    # recursion limit.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if any(map(test, item)):
+                return True
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif test(item):
+            return True
+    return False
 
 
 def exact_rule_source(tree: Tree, policy: NetworkPolicy, rule: PolicyRule) -> Source:
