@@ -225,14 +225,32 @@ def yaml11_differs(value: object) -> bool:
     return isinstance(value, str) and _YAML11_SPECIAL.fullmatch(value) is not None
 
 
+# What libyaml refuses and yaml-rs reads: characters YAML does not allow in a stream, and
+# integers too long for Python to convert (so the exact path can say so).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+_LONG_NUMBER = re.compile(r"[0-9]{4000}")
 _SEPARATOR = re.compile(r"^---(?:[ \t]|$)", re.MULTILINE)
 _CONTENT = re.compile(r"^[ \t]*[^\s#]", re.MULTILINE)
+
+
+def _multiline_flow(text: str) -> bool:
+    """A flow collection spanning lines: yaml-rs and libyaml disagree on some of those."""
+    if "{" not in text and "[" not in text:
+        return False
+    for line in text.splitlines():
+        if ("{" in line or "[" in line or "}" in line or "]" in line) and (
+            line.count("{") != line.count("}") or line.count("[") != line.count("]")
+        ):
+            return True
+    return False
 
 
 def parse_documents_fast(text: str) -> list[Document] | None:
     """Like ``parse_documents`` but each document only knows its first line; ``None`` when
     the text needs the exact (libyaml) path."""
     if _fast_loads is None or any(marker in text for marker in _STRUCTURAL):
+        return None
+    if _UNPRINTABLE.search(text) or _LONG_NUMBER.search(text) or _multiline_flow(text):
         return None
     check_nesting(text)
     try:
