@@ -481,19 +481,13 @@ def test_fast_path_agrees_where_fuzzing_found_it_did_not(text: str) -> None:
     assert_fast_path_agrees({"w.yaml": text})
 
 
-# Known divergences (the cases below), reported to the owner of analysis/yamldoc.py; the
-# fuzz test runs in long sessions until they are fixed, since CI would trip on them.
-_FAST_PATH_BUGS = "yamldoc's fast path (yaml-rs) reads text that libyaml refuses"
-
-
-@pytest.mark.xfail(reason=_FAST_PATH_BUGS, run=bool(_EXAMPLES))
 @fuzz_settings(ci_examples=200)
 @given(st.one_of(corrupted_files(), mutated_trees()))
 def test_fast_path_builds_what_libyaml_builds(files: Mapping[str, bytes | str]) -> None:
     assert_fast_path_agrees(files)
 
 
-@pytest.mark.xfail(reason=_FAST_PATH_BUGS)
+# Divergences fuzzing found (fixed in yamldoc by declining such text).
 @pytest.mark.parametrize(
     "text",
     [
