@@ -47,10 +47,7 @@ def reference_map_of(files: Files) -> dict[str, Any]:
 
 @pytest.fixture(params=["engine", "reference"])
 def reach(request: pytest.FixtureRequest) -> Callable[[Files], dict[str, Any]]:
-    if request.param == "engine":
-        pytest.importorskip("analysis.report")
-        return engine_map
-    return reference_map_of
+    return engine_map if request.param == "engine" else reference_map_of
 
 
 def connections(result: Mapping[str, Any]) -> Connections:
@@ -913,7 +910,6 @@ def test_diff_new_workload_opens_its_paths(
 
 
 def test_diff_cites_the_head_rule_that_opens_a_path() -> None:
-    pytest.importorskip("analysis.report")
     base = docs(*TWO_PODS, DENY_A)
     head_policy = ingress_to_a("[{podSelector: {matchLabels: {app: b}}}]")
     head = docs(*TWO_PODS, head_policy)
