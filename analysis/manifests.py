@@ -48,7 +48,13 @@ def load_files(files: Mapping[str, bytes | str]) -> Tree:
     parsed = {p: parse_file(p, files[p], exact=False) for p in paths}
     while True:
         try:
-            return build_tree(((p, obj) for p in paths for obj in parsed[p]), texts=files)
+            # Keep only the texts an explanation may need: files with fast-read policies.
+            texts = {
+                p: files[p]
+                for p in paths
+                if any(o.get("kind") == "NetworkPolicy" and not _is_exact(o) for o in parsed[p])
+            }
+            return build_tree(((p, obj) for p in paths for obj in parsed[p]), texts=texts)
         except ManifestError as err:
             # Files read by the fast parser know only document lines: parse the culprit
             # exactly and build again, so the error names the precise line.
