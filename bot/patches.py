@@ -9,6 +9,7 @@ any other line, so the bot comments on those lines of the file as a whole instea
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -56,18 +57,31 @@ class PullFiles:
     """The files of a pull request and the lines of each its diff shows, per side."""
 
     lines: Mapping[tuple[str, str], frozenset[int]]  # (path, "LEFT"/"RIGHT") -> lines
+    head_blobs: Mapping[str, str] = dataclasses.field(default_factory=dict)  # path -> blob sha
 
     @classmethod
     def from_api(cls, files: Iterable[Mapping[str, Any]]) -> PullFiles:
         out: dict[tuple[str, str], frozenset[int]] = {}
+        blobs: dict[str, str] = {}
         for entry in files:
+            if entry.get("sha") and entry.get("status") != "removed":
+                blobs[str(entry["filename"])] = str(entry["sha"])
             patch = entry.get("patch")
             left, right = diff_lines(patch) if patch else (frozenset(), frozenset())
             path = str(entry["filename"])
             out[(path, "LEFT")] = left
             if entry.get("status") != "removed":
                 out[(path, "RIGHT")] = right
-        return cls(out)
+        return cls(out, blobs)
+
+    def without_lines_in(self, paths: Iterable[str]) -> PullFiles:
+        """The same files, but no line of ``paths`` counts as shown: comments there go on
+        the file as a whole (used where the analysed lines may not be the head's)."""
+        drop = set(paths)
+        lines = {
+            key: (frozenset() if key[0] in drop else value) for key, value in self.lines.items()
+        }
+        return PullFiles(lines, self.head_blobs)
 
     def in_diff(self, path: str, line: int, side: str = "RIGHT") -> bool:
         return line in self.lines.get((path, side), frozenset())

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -218,6 +220,10 @@ async def _review(
     if await _still_head(gh, pr, head_sha):
         await _upsert_sticky_comment(gh, pr, render_comment(outcome, context))
         files = PullFiles.from_api(await github.list_pull_files(gh, pr.repo, pr.number))
+        if compared.head != head_sha:
+            # Lines come from the test merge commit; where the base branch changed a file
+            # too, they may not be the head's lines: comment on such files as a whole.
+            files = files.without_lines_in(_shifted_files(head_files, files.head_blobs))
         comments = render_line_comments(outcome, context, can_comment=files.can_comment)
         try:
             await _post_line_comments(gh, pr, head_sha, comments, files)
@@ -226,6 +232,19 @@ async def _review(
             # check run carry the same findings, so the review goes on without them.
             log.warning("%s: line comments refused: %s", pr, err)
     await _finish(gh, pr, check, conclusion, output)
+
+
+def _shifted_files(analysed: Mapping[str, bytes], head_blobs: Mapping[str, str]) -> list[str]:
+    """Files whose analysed content differs from the head's (git blob ids compared)."""
+    return [
+        path
+        for path, blob in head_blobs.items()
+        if path in analysed and _git_blob_sha(analysed[path]) != blob
+    ]
+
+
+def _git_blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 async def _with_mergeability(

@@ -518,3 +518,21 @@ async def test_waits_for_github_to_compute_the_test_merge_commit(
     assert f"test merge commit {MERGE[:7]}" in harness.sticky()["body"]
     polls = [r for r in fake.requests if r["operation"] == "pulls/get"]
     assert len(polls) >= 3  # asked again while mergeable was null
+
+
+async def test_lines_from_a_merge_commit_that_shifted_them_are_not_posted_on_the_head(
+    harness: Harness,
+) -> None:
+    """The base branch added lines above the rule, so the test merge commit's line numbers
+    are not the head's: the rule is commented on as a whole file, never on a wrong line."""
+    fake = harness.fake
+    setup_pull(fake, WIDENED, mergeable=False)
+    shifted = b"# owned by the data team\n# see RUNBOOK.md\n" + WIDENED["policies/db.yaml"]
+    fake.add_commit(REPO, MERGE, {**WIDENED, "policies/db.yaml": shifted}, parents=[BASE, HEAD])
+    fake.set_pull_head(REPO, NUMBER, HEAD, merge_commit_sha=MERGE, mergeable=True)
+    await review(harness)
+
+    assert harness.check(HEAD)["conclusion"] == "failure"
+    comments = harness.bot_review_comments()
+    assert comments and all(c["subject_type"] == "file" and c["line"] is None for c in comments)
+    assert {c["path"] for c in comments} == {"policies/db.yaml"}
