@@ -430,7 +430,8 @@ def test_random_bytes_load_or_fail_clearly(data: bytes, name: str) -> None:
 def load_exactly(files: Mapping[str, bytes | str]) -> Tree:
     """``load_files`` without the fast path: every file read by libyaml."""
     paths = [p for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)]
-    return build_tree((p, obj) for p in paths for obj in parse_file(p, files[p], exact=True))
+    parsed = {p: parse_file(p, files[p], exact=True) for p in paths}  # all, as load_files
+    return build_tree((p, obj) for p in paths for obj in parsed[p])
 
 
 def without_sources(value: Any) -> Any:
@@ -504,6 +505,23 @@ def test_fast_path_builds_what_libyaml_builds(files: Mapping[str, bytes | str]) 
     ids=["x01", "x1b", "x7f", "x9f", "ufffe", "multiline-flow-key", "5000-digit-int"],
 )
 def test_fast_path_refuses_what_libyaml_refuses(text: str) -> None:
+    assert_fast_path_agrees({"w.yaml": text})
+
+
+# Found by the long session, reported to the owner of analysis/yamldoc.py: each passes
+# once the fast path declines such text.
+@pytest.mark.xfail(reason="yamldoc's fast path (yaml-rs) reads text that libyaml refuses")
+@pytest.mark.parametrize(
+    "text",
+    [
+        # U+2028 (also U+2029, U+0085) breaks lines for libyaml (YAML 1.1), not for yaml-rs.
+        "ap\u2028iVersion: v1\nkind: Pod\n",
+        # An empty implicit key: a null key to yaml-rs, "did not find expected key" to libyaml.
+        ":\n  name: web\nspec:\n  containers: []\n",
+    ],
+    ids=["line-separator", "empty-key"],
+)
+def test_fast_path_refuses_what_libyaml_refuses_still(text: str) -> None:
     assert_fast_path_agrees({"w.yaml": text})
 
 
