@@ -66,6 +66,9 @@ class ReviewContext:
     approval: ApprovalStatus | None
     approvers_description: str  # trusted Markdown: "@alice or a member of @acme/netsec"
     check_run_url: str | None = None
+    # The commit whose files were analysed on the head side when it is not the head (the
+    # test merge commit): links to cited lines point there, where those lines are.
+    analysed_head_sha: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,7 +415,7 @@ def _cause_detail(c: Cause) -> str:
 
 
 def _blob_url(ctx: ReviewContext, tree: str, file: str, line: int) -> str:
-    sha = ctx.head_sha if tree == "head" else ctx.base_sha
+    sha = (ctx.analysed_head_sha or ctx.head_sha) if tree == "head" else ctx.base_sha
     anchor = f"#L{line}" if line > 0 else ""
     if not ctx.server_url:  # a local review: links relative to the repository root
         return f"{markdown.path_url(file)}{anchor}"

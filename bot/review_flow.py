@@ -172,6 +172,7 @@ async def _review(
         approval=None,
         approvers_description=describe_approvers(RepoSettings(), present=False),
         check_run_url=check.url,
+        analysed_head_sha=compared.head if compared.head != head_sha else None,
     )
     try:
         settings = parse_repo_settings(settings_text)

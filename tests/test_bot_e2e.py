@@ -536,3 +536,5 @@ async def test_lines_from_a_merge_commit_that_shifted_them_are_not_posted_on_the
     comments = harness.bot_review_comments()
     assert comments and all(c["subject_type"] == "file" and c["line"] is None for c in comments)
     assert {c["path"] for c in comments} == {"policies/db.yaml"}
+    # The sticky comment links the rule where its line is: in the analysed merge commit.
+    assert f"/blob/{MERGE}/policies/db.yaml#L" in harness.sticky()["body"]
