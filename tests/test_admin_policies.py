@@ -24,7 +24,10 @@ metadata: {name: dev, labels: {env: dev}}
 apiVersion: v1
 kind: Pod
 metadata: {name: pg, namespace: db, labels: {app: pg}}
-spec: {containers: [{name: c, ports: [{containerPort: 5432, name: sql}, {containerPort: 9187, name: metrics}]}]}
+spec:
+  containers:
+  - name: c
+    ports: [{containerPort: 5432, name: sql}, {containerPort: 9187, name: metrics}]
 ---
 apiVersion: v1
 kind: Pod
@@ -53,7 +56,10 @@ spec:
 
 
 def anp(name: str, priority: int, rules: str, kind: str = "AdminNetworkPolicy") -> str:
-    head = f"apiVersion: policy.networking.k8s.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec:\n"
+    head = (
+        f"apiVersion: policy.networking.k8s.io/v1alpha1\nkind: {kind}\n"
+        f"metadata: {{name: {name}}}\nspec:\n"
+    )
     if kind == "AdminNetworkPolicy":
         head += f"  priority: {priority}\n"
     head += "  subject: {namespaces: {matchLabels: {tier: data}}}\n  ingress:\n"
@@ -61,7 +67,10 @@ def anp(name: str, priority: int, rules: str, kind: str = "AdminNetworkPolicy") 
 
 
 def rule(action: str, ports: str = "") -> str:
-    text = f"- action: {action}\n  name: r-{action.lower()}\n  from: [{{namespaces: {{matchLabels: {{env: dev}}}}}}]\n"
+    text = (
+        f"- action: {action}\n  name: r-{action.lower()}\n"
+        "  from: [{namespaces: {matchLabels: {env: dev}}}]\n"
+    )
     if ports:
         text += f"  ports: {ports}\n"
     return text
@@ -150,14 +159,21 @@ spec:
 def test_diff_names_the_deciding_tier_and_rule() -> None:
     base = load_files({"pods.yaml": PODS, "np.yaml": NP_ALLOW_DEV})
     head = load_files(
-        {"pods.yaml": PODS, "np.yaml": NP_ALLOW_DEV, "anp.yaml": anp("deny-db-from-dev", 10, rule("Deny"))}
+        {
+            "pods.yaml": PODS,
+            "np.yaml": NP_ALLOW_DEV,
+            "anp.yaml": anp("deny-db-from-dev", 10, rule("Deny")),
+        }
     )
     diff = diff_trees(base, head)
     [closed] = [c for c in diff.closed if c.src.id == "dev/Pod/app"]
     [cause] = closed.because
     assert cause.policy == "AdminNetworkPolicy/deny-db-from-dev"
     assert (cause.tier, cause.action, cause.file, cause.line) == (
-        "AdminNetworkPolicy (priority 10)", "Deny", "anp.yaml", 8,
+        "AdminNetworkPolicy (priority 10)",
+        "Deny",
+        "anp.yaml",
+        8,
     )
     reopened = diff_trees(head, base)
     causes = {(c.policy, c.reason) for c in reopened.opened[0].because}
@@ -168,7 +184,10 @@ def test_diff_names_the_deciding_tier_and_rule() -> None:
     ("doc", "fragment"),
     [
         (anp("x", 1, rule("Deny"), kind="BaselineAdminNetworkPolicy"), "must be named `default`"),
-        (anp("default", 0, rule("Pass"), kind="BaselineAdminNetworkPolicy"), "must be one of Allow, Deny"),
+        (
+            anp("default", 0, rule("Pass"), kind="BaselineAdminNetworkPolicy"),
+            "must be one of Allow, Deny",
+        ),
         (anp("x", 1001, rule("Deny")), "0..1000"),
         (anp("x", 1, "- action: Deny\n  from: []\n"), "at least one peer"),
         (anp("x", 1, rule("Deny", "[{portRange: {start: 9, end: 9}}]")), "greater than start"),
@@ -181,6 +200,12 @@ def test_invalid_admin_policies_are_errors(doc: str, fragment: str) -> None:
 
 
 def test_equal_priorities_warn() -> None:
-    tree = load_files({"pods.yaml": PODS, "a.yaml": anp("a", 7, rule("Deny")), "b.yaml": anp("b", 7, rule("Allow"))})
+    tree = load_files(
+        {
+            "pods.yaml": PODS,
+            "a.yaml": anp("a", 7, rule("Deny")),
+            "b.yaml": anp("b", 7, rule("Allow")),
+        }
+    )
     assert [p.name for p in tree.admin_policies] == ["a", "b"]
     assert any("share priority 7" in w for w in tree.warnings)

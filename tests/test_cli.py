@@ -76,7 +76,9 @@ def test_diff_json_reports_opened_and_closed_with_causes(trees, capsys) -> None:
     assert doc["widening"] is True
     [opened] = doc["opened"]
     assert (opened["src"], opened["dst"], opened["allowed"]) == (
-        "shop/Pod/batch", "db/StatefulSet/pg", {"TCP": "5432"},
+        "shop/Pod/batch",
+        "db/StatefulSet/pg",
+        {"TCP": "5432"},
     )
     assert opened["because"][0]["policy"] == "db/NetworkPolicy/pg-ingress"
     assert (opened["because"][0]["file"], opened["because"][0]["line"]) == ("policy.yml", 7)
@@ -152,7 +154,9 @@ def test_console_script_runs_as_module(trees) -> None:  # type: ignore[no-untype
     base, head = trees
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli", "diff", str(base), str(head)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 1
     assert "+ shop/Pod/batch  TCP 5432" in proc.stdout

@@ -22,8 +22,11 @@ def overlays(tmp_path: Path) -> tuple[Path, Path]:
     text = patch.read_text()
     assert "        app: admin" in text
     # The prod overlay's patch now admits every pod of the namespace, not just admin.
-    patch.write_text(text.replace("    podSelector:\n      matchLabels:\n        app: admin",
-                                  "    podSelector: {}"))
+    patch.write_text(
+        text.replace(
+            "    podSelector:\n      matchLabels:\n        app: admin", "    podSelector: {}"
+        )
+    )
     return base, head
 
 
@@ -35,11 +38,16 @@ def test_overlay_patch_widening_is_reported_for_that_environment(overlays, capsy
     assert doc["environments"] == ["", "overlays/dev", "overlays/prod"]
     pairs = {(c["src"], c["dst"]): c["allowed"] for c in doc["opened"]}
     assert pairs == {
-        ("overlays/prod:shop-prod/Deployment/prod-db", "overlays/prod:shop-prod/Deployment/prod-db"):
-            {"TCP": "5432"},
+        (
+            "overlays/prod:shop-prod/Deployment/prod-db",
+            "overlays/prod:shop-prod/Deployment/prod-db",
+        ): {"TCP": "5432"},
     }
     [cause] = doc["opened"][0]["because"]
-    assert (cause["policy"], cause["file"]) == ("shop-prod/NetworkPolicy/prod-db", "base/db-policy.yaml")
+    assert (cause["policy"], cause["file"]) == (
+        "shop-prod/NetworkPolicy/prod-db",
+        "base/db-policy.yaml",
+    )
 
 
 def test_unchanged_overlays_exit_zero(overlays, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -61,7 +69,11 @@ def test_remote_resource_is_refused_with_file_and_line(tmp_path: Path, capsys) -
     root = tmp_path / "repo"
     shutil.copytree(FIXTURE, root)
     kfile = root / "overlays" / "dev" / "kustomization.yaml"
-    kfile.write_text(kfile.read_text().replace("resources:\n", "resources:\n- https://example.com/evil.yaml\n", 1))
+    kfile.write_text(
+        kfile.read_text().replace(
+            "resources:\n", "resources:\n- https://example.com/evil.yaml\n", 1
+        )
+    )
     assert main(["map", str(root)]) == 2
     err = capsys.readouterr().err
     assert "overlays/dev/kustomization.yaml:" in err and "remote" in err
@@ -74,7 +86,8 @@ def test_rule_added_by_a_patch_is_traced_to_the_patch_file(tmp_path: Path, capsy
     patch = head / "overlays" / "prod" / "metrics-access.yaml"
     text = patch.read_text()
     widened = text.replace(
-        "    - namespaceSelector:\n        matchLabels:\n          kubernetes.io/metadata.name: monitoring",
+        "    - namespaceSelector:\n        matchLabels:\n"
+        "          kubernetes.io/metadata.name: monitoring",
         "    - namespaceSelector: {}",
     )
     assert widened != text

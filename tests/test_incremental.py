@@ -32,11 +32,11 @@ def tree_file_pairs(draw: Draw) -> tuple[dict[str, str], dict[str, str]]:
 
 @PROFILE
 @given(tree_file_pairs())
-def test_incremental_diff_equals_the_full_diff(files: tuple[dict[str, str], dict[str, str]]) -> None:
+def test_incremental_diff_equals_the_full_diff(
+    files: tuple[dict[str, str], dict[str, str]],
+) -> None:
     base, head = load_files(files[0]), load_files(files[1])
-    full = diff_maps(
-        compute_map(base, tree_networks(head)), compute_map(head, tree_networks(base))
-    )
+    full = diff_maps(compute_map(base, tree_networks(head)), compute_map(head, tree_networks(base)))
     assert diff_to_json(diff_trees(base, head)) == diff_to_json(full)
 
 
@@ -56,16 +56,27 @@ def test_incremental_head_map_equals_the_full_head_map(
 def test_prepared_base_reviews_changes_and_new_cidrs() -> None:
     from analysis.incremental import prepare, review
 
-    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, labels: {app: %s}}\nspec: {containers: []}\n"
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, labels: {app: %s}}\n"
+        "spec: {containers: []}\n"
+    )
     deny = (
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: egress}\n"
         "spec:\n  podSelector: {}\n  egress:\n  - to: [{ipBlock: {cidr: %s}}]\n"
     )
-    base_files = {"a.yaml": pod % ("a", "a"), "b.yaml": pod % ("b", "b"), "np.yaml": deny % "10.0.0.0/8"}
+    base_files = {
+        "a.yaml": pod % ("a", "a"),
+        "b.yaml": pod % ("b", "b"),
+        "np.yaml": deny % "10.0.0.0/8",
+    }
     base = prepare(base_files)
     # The head names a CIDR the prepared base map was not cut by.
     changed = {"np.yaml": deny % "10.1.0.0/16", "b.yaml": None, "c.yaml": pod % ("c", "c")}
-    head_files = {"a.yaml": base_files["a.yaml"], "np.yaml": changed["np.yaml"], "c.yaml": changed["c.yaml"]}
+    head_files = {
+        "a.yaml": base_files["a.yaml"],
+        "np.yaml": changed["np.yaml"],
+        "c.yaml": changed["c.yaml"],
+    }
     expected = diff_trees(load_files(base_files), load_files(head_files))
     assert diff_to_json(review(base, changed)) == diff_to_json(expected)
     assert {c.dst.id for c in expected.closed} >= {"ip:10.0.0.0/16"}

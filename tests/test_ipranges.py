@@ -1,4 +1,5 @@
 import ipaddress
+import itertools
 
 from analysis.ipranges import partition
 from analysis.model import IPBlock
@@ -16,7 +17,7 @@ def test_ranges_are_contiguous_and_cover_the_space() -> None:
     ranges = partition([net("10.0.0.0/8"), net("10.1.0.0/16"), net("2001:db8::/32")])
     v4 = [r for r in ranges if r.version == 4]
     assert v4[0].first == 0 and v4[-1].last == (1 << 32) - 1
-    for a, b in zip(v4, v4[1:]):
+    for a, b in itertools.pairwise(v4):
         assert a.last + 1 == b.first
     ids = [r.id for r in v4]
     assert "ip:10.1.0.0/16" in ids and "ip:10.0.0.0/16" in ids

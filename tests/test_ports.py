@@ -12,9 +12,7 @@ def interval(draw_lo: int, width: int) -> tuple[int, int]:
     return (draw_lo, min(SMALL, draw_lo + width))
 
 
-intervals = st.lists(
-    st.builds(interval, st.integers(1, SMALL), st.integers(0, 8)), max_size=6
-)
+intervals = st.lists(st.builds(interval, st.integers(1, SMALL), st.integers(0, 8)), max_size=6)
 
 
 def as_set(ps: PortSet) -> set[int]:
@@ -37,7 +35,7 @@ def test_set_operations_match_sets_of_ports(a: list, b: list) -> None:
 def test_normal_form_is_canonical(a: list) -> None:
     ps = PortSet.of(*a)
     # sorted, disjoint, non-adjacent: equal sets are equal values
-    for (lo1, hi1), (lo2, hi2) in zip(ps.intervals, ps.intervals[1:]):
+    for (_lo1, hi1), (lo2, _hi2) in zip(ps.intervals, ps.intervals[1:], strict=False):
         assert hi1 + 1 < lo2
     assert PortSet.of(*reversed(a)) == ps
     if ps:

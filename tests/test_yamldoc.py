@@ -16,10 +16,36 @@ from analysis.yamldoc import (
 )
 
 # Scalars chosen where YAML 1.1 (PyYAML, Kubernetes) and YAML 1.2 (yaml-rs) disagree.
-TRICKY = ["yes", "no", "on", "off", "y", "017", "0o17", "0x1f", "1_000", "1e3", "1:30",
-          ".inf", "2024-01-01", "~", "null", "true", "12", "-3", "0", "app", "a b", "*x", "&y"]
+TRICKY = [
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "017",
+    "0o17",
+    "0x1f",
+    "1_000",
+    "1e3",
+    "1:30",
+    ".inf",
+    "2024-01-01",
+    "~",
+    "null",
+    "true",
+    "12",
+    "-3",
+    "0",
+    "app",
+    "a b",
+    "*x",
+    "&y",
+]
 scalars = st.one_of(
-    st.sampled_from(TRICKY), st.integers(-5, 70000), st.booleans(), st.none(),
+    st.sampled_from(TRICKY),
+    st.integers(-5, 70000),
+    st.booleans(),
+    st.none(),
     st.text("abcxyz-_.:/ 0123456789", max_size=8),
 )
 trees = st.recursive(
@@ -80,7 +106,7 @@ spec:
 @settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from(["web", "yes", "on", "017", "1_0", "2024-01-01", "1e3"]),
-    st.sampled_from(TRICKY + ["a-b", "v1"]),
+    st.sampled_from([*TRICKY, "a-b", "v1"]),
     st.sampled_from(["tier", "on", "yes", "NO", "0x1"]),
     st.sampled_from(["80", "017", "0o17", "1_000", "0x50", "8080"]),
     st.sampled_from(["http", "no", "off", "y", "metrics"]),
