@@ -321,7 +321,11 @@ def _check_unique(
         ns, kind, name = key
         where = f"{ns}/{kind}/{name}" if ns else f"{kind}/{name}"
         raise ManifestError(
-            ctx.file, ctx.line, f"{where} is already defined at {seen[key]}; names must be unique"
+            ctx.file,
+            ctx.line,
+            f"{where} is already defined at {seen[key]}; names must be unique in one tree "
+            "(if these are two clusters, review each directory on its own, or use a "
+            "kustomization per cluster)",
         )
     seen[key] = Source(ctx.file, ctx.line)
 
