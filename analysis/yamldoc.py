@@ -208,6 +208,9 @@ except ImportError:  # pragma: no cover - optional accelerator
 # scalars that YAML 1.1 and 1.2 read differently are checked on the values the model uses
 # (``yaml11_differs``), which is exact for them and much cheaper than scanning the text.
 _STRUCTURAL = ("&", "*", "!", "<<", "\n...", "\n%")
+# Where libyaml refuses what yaml-rs reads: an empty implicit key (`: x` after a break or a
+# blank), and the line breaks YAML 1.1 adds (NEL, LS, PS).
+_DISAGREE = (" :", "\t:", "\n:", "{:", "[:", ",:", "\x85", "\u2028", "\u2029")
 # Strings yaml-rs (YAML 1.2) returns where YAML 1.1 returns a bool, number, null or date.
 _YAML11_SPECIAL = re.compile(
     r"y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|true|True|TRUE|false|False|FALSE"
@@ -249,6 +252,8 @@ def parse_documents_fast(text: str) -> list[Document] | None:
     """Like ``parse_documents`` but each document only knows its first line; ``None`` when
     the text needs the exact (libyaml) path."""
     if _fast_loads is None or any(marker in text for marker in _STRUCTURAL):
+        return None
+    if text.startswith(":") or any(marker in text for marker in _DISAGREE):
         return None
     if _UNPRINTABLE.search(text) or _LONG_NUMBER.search(text) or _multiline_flow(text):
         return None

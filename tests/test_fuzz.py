@@ -508,9 +508,7 @@ def test_fast_path_refuses_what_libyaml_refuses(text: str) -> None:
     assert_fast_path_agrees({"w.yaml": text})
 
 
-# Found by the long session, reported to the owner of analysis/yamldoc.py: each passes
-# once the fast path declines such text.
-@pytest.mark.xfail(reason="yamldoc's fast path (yaml-rs) reads text that libyaml refuses")
+# Found by the long session; the fast path now declines such text.
 @pytest.mark.parametrize(
     "text",
     [
