@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING
 
 from analysis.compiler import compile_tree, tree_networks
 from analysis.manifests import load_files
-from analysis.matcher import Matcher, bit_indexes
+from analysis.matcher import Matcher
 from analysis.model import Direction, NetworkPolicy, Tree
 from analysis.ports import ConnectionSet
 from analysis.reachability import (
+    ColumnReader,
     ReachabilityMap,
-    _ingress_blocks,
     class_connections,
     compute_map,
     map_from,
@@ -157,16 +157,10 @@ def _connections(
         if hs is None or hd is None or hs in sources or hd in destinations:
             continue
         out[(hs, hd)] = conn
-    n_classes = len(matcher.classes)
-    everyone = (1 << matcher.size) - 1
-    pods_only = (1 << n_classes) - 1
+    column = ColumnReader(matcher)
     for dst in destinations:
-        scope = pods_only if dst >= n_classes else everyone
-        for srcs, ingress in _ingress_blocks(matcher, dst, scope):
-            for src in bit_indexes(srcs):
-                conn = ingress & matcher.allowed(Direction.EGRESS, src, dst)
-                if conn:
-                    out[(src, dst)] = conn
+        for src, conn in column(dst):
+            out[(src, dst)] = conn
     for src in sources:
         for dst in range(matcher.size):
             if dst in destinations:

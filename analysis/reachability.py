@@ -101,22 +101,36 @@ def map_from(
 
 
 def class_connections(matcher: Matcher) -> dict[tuple[int, int], ConnectionSet]:
-    """Allowed connections per pair of endpoint indexes; pairs with nothing are absent.
-
-    Per destination, the sources are split into blocks that its ingress treats alike (a
-    partition refined rule by rule with bitsets), so the per-pair work is one egress check.
-    Endpoints under an admin policy take the general tiered path.
-    """
-    n_classes = len(matcher.classes)
-    everyone = (1 << matcher.size) - 1
-    pods_only = (1 << n_classes) - 1
-    egress_rules = matcher.egress
-    admin_egress = [matcher.has_admin(Direction.EGRESS, c) for c in range(n_classes)]
-    ports_at = matcher.ports_at
+    """Allowed connections per pair of endpoint indexes; pairs with nothing are absent."""
+    column = ColumnReader(matcher)
     out: dict[tuple[int, int], ConnectionSet] = {}
     for dst in range(matcher.size):
-        scope = pods_only if dst >= n_classes else everyone  # no external<->external
-        for sources, ingress in _ingress_blocks(matcher, dst, scope):
+        for src, conn in column(dst):
+            out[(src, dst)] = conn
+    return out
+
+
+class ColumnReader:
+    """Everything allowed into one destination.
+
+    The sources are split into blocks that the destination's ingress treats alike (a
+    partition refined rule by rule with bitsets), so the per-pair work is one egress check;
+    endpoints under an admin policy take the general tiered path.
+    """
+
+    def __init__(self, matcher: Matcher) -> None:
+        self.matcher = matcher
+        n = len(matcher.classes)
+        self.admin_egress = [matcher.has_admin(Direction.EGRESS, c) for c in range(n)]
+        self.everyone = (1 << matcher.size) - 1
+        self.pods_only = (1 << n) - 1
+
+    def __call__(self, dst: int) -> Iterator[tuple[int, ConnectionSet]]:
+        matcher = self.matcher
+        n_classes = len(matcher.classes)
+        scope = self.pods_only if dst >= n_classes else self.everyone  # no external<->external
+        egress_rules, admin_egress, ports_at = matcher.egress, self.admin_egress, matcher.ports_at
+        for sources, ingress in ingress_blocks(matcher, dst, scope):
             for src in bit_indexes(sources):
                 conn = ingress
                 if src < n_classes:  # external sources' egress is not governed
@@ -129,8 +143,7 @@ def class_connections(matcher: Matcher) -> dict[tuple[int, int], ConnectionSet]:
                                 allowed = allowed | ports_at(rule, dst)
                         conn = conn & allowed
                 if conn:
-                    out[(src, dst)] = conn
-    return out
+                    yield src, conn
 
 
 def pair_connections(matcher: Matcher, src: int, dst: int) -> ConnectionSet:
@@ -143,7 +156,7 @@ def pair_connections(matcher: Matcher, src: int, dst: int) -> ConnectionSet:
     return ingress & matcher.allowed(Direction.EGRESS, src, dst)
 
 
-def _ingress_blocks(matcher: Matcher, dst: int, scope: int) -> list[tuple[int, ConnectionSet]]:
+def ingress_blocks(matcher: Matcher, dst: int, scope: int) -> list[tuple[int, ConnectionSet]]:
     """Sources (as bitsets) and what ``dst``'s ingress allows each block of them."""
     if matcher.has_admin(Direction.INGRESS, dst):
         blocks: dict[ConnectionSet, int] = {}
