@@ -852,8 +852,18 @@ def _child_main() -> None:
         except BaseException as exc:  # the finding: anything else
             result.update(outcome="exception", error=f"{type(exc).__name__}: {str(exc)[:300]}")
         result["seconds"] = time.process_time() - started
-        result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        result["maxrss_mb"] = _peak_rss_mb()
         print(json.dumps(result), flush=True)
+
+
+def _peak_rss_mb() -> int:
+    # VmHWM, not ru_maxrss: after fork and exec, ru_maxrss still counts the parent's memory
+    # (a pytest process grown by a long session would fail every case).
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return 0
 
 
 def _is_clear(err: ManifestError, files: Mapping[str, bytes | str]) -> str:
