@@ -19,7 +19,7 @@ any pair, and they are rare.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -111,14 +111,16 @@ def _affected(base: ReachabilityMap, head: Tree, matcher: Matcher) -> Affected:
 
     new = {i for i in range(n_head) if i not in base_of}
     sources, destinations = set(new), set(new)
-    for old, now in _changed_policies(base.tree, head).values():
+    changed = _changed_policies(base.tree, head)
+    if not changed:
+        return Affected(frozenset(sources), frozenset(destinations), base_of)
+    governed_now, governed_before = _governed(matcher, changed), _governed(base.matcher, changed)
+    for policy_id in changed:
         for direction, bucket in ((Direction.INGRESS, destinations), (Direction.EGRESS, sources)):
-            if now is not None:
-                bucket.update(_selecting(matcher, now, direction))
-            if old is not None:
-                bucket.update(
-                    head_of[b] for b in _selecting(base.matcher, old, direction) if b in head_of
-                )
+            bucket.update(governed_now.get((policy_id, direction), ()))
+            bucket.update(
+                head_of[b] for b in governed_before.get((policy_id, direction), ()) if b in head_of
+            )
     return Affected(frozenset(sources), frozenset(destinations), base_of)
 
 
@@ -134,14 +136,19 @@ def _changed_policies(
     }
 
 
-def _selecting(matcher: Matcher, policy: NetworkPolicy, direction: Direction) -> list[int]:
-    """Classes whose ``direction`` this policy governs: the matcher records, per class,
-    the policies isolating it, and a policy governs exactly the classes it isolates."""
-    return [
-        i
-        for i, iso in enumerate(matcher.isolating)
-        if any(p.id == policy.id for p in iso.get(direction, ()))
-    ]
+def _governed(
+    matcher: Matcher, policy_ids: Iterable[str]
+) -> dict[tuple[str, Direction], list[int]]:
+    """The classes each of these policies governs per direction: a policy governs exactly
+    the classes it isolates, which the matcher records per class. One pass for all."""
+    wanted = set(policy_ids)
+    out: dict[tuple[str, Direction], list[int]] = {}
+    for i, iso in enumerate(matcher.isolating):
+        for direction, isolating in iso.items():
+            for p in isolating:
+                if p.id in wanted:
+                    out.setdefault((p.id, direction), []).append(i)
+    return out
 
 
 def _connections(
