@@ -135,6 +135,11 @@ def _peer(ctx: Context, peer: Any, key: str) -> Peer:
 def parse_cidr(ctx: Context, text: Any, field: str) -> IPNetwork:
     if not isinstance(text, str) or "/" not in text:
         ctx.fail(f"`{field}` must be a CIDR like 10.0.0.0/8, not {type_name(text)}")
+    address, _, prefix = text.partition("/")
+    # Python also reads netmasks (10.0.0.0/255.0.0.0) and zones (fe80::%eth0/64); the API
+    # server does not.
+    if not prefix.isascii() or not prefix.isdigit() or "%" in address:
+        ctx.fail(f"`{field}` {shown(text)} is not a valid CIDR (address/prefix length)")
     try:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:

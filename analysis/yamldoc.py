@@ -20,6 +20,7 @@ try:
 except ImportError:  # pragma: no cover - libyaml missing: same results, only slower
     from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
+MAX_DOCUMENTS = 50_000  # per file
 MAX_ALIAS_EXPANSION = 100_000  # nodes all aliases together may stand for
 MAX_DEPTH = 200
 
@@ -109,6 +110,9 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Iterator[Li
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+# YAML 1.1 resolves a plain `=` to !!value, which PyYAML cannot construct; Kubernetes'
+# reader takes it as the string "=".
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: node.value)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
@@ -131,6 +135,10 @@ def parse_documents(text: str) -> list[Document]:
             data = loader.construct_document(node)
             if data is not None:
                 docs.append(Document(data, node.start_mark.line + 1))
+                if len(docs) > MAX_DOCUMENTS:
+                    raise YAMLSyntaxError(
+                        node.start_mark.line + 1, f"more than {MAX_DOCUMENTS} documents in one file"
+                    )
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -268,6 +276,8 @@ def parse_documents_fast(text: str) -> list[Document] | None:
     if starts and not _CONTENT.search(text, 0, starts[0]):
         bounds = bounds[1:]  # nothing before the first separator
     docs: list[Any]
+    if len(bounds) > MAX_DOCUMENTS:
+        return None  # the exact path says where the limit was passed
     if len(bounds) == 1:
         docs = [parsed]
     elif isinstance(parsed, list) and len(parsed) == len(bounds):

@@ -651,10 +651,6 @@ def test_fast_path_refuses_other_line_breaks_and_empty_keys(text: str) -> None:
     assert_fast_path_agrees({"w.yaml": text})
 
 
-@pytest.mark.xfail(
-    reason="yamldoc: libyaml's YAML 1.1 resolver tags a plain `=` as !!value, "
-    "which SafeLoader cannot construct; reported to its owner"
-)
 def test_a_plain_equals_sign_is_a_string() -> None:
     # Found by the long session. Kubernetes (go-yaml) reads `=` as the string "="; the exact
     # path refused it while the fast path read it.
