@@ -22,6 +22,7 @@ from analysis.yamldoc import LineDict
 from bot import helm
 from bot.environments import Environment, discover_environments
 from bot.sandbox import Tools
+from tests.filetrees import line_with, read_tree
 
 FIXTURES = Path(__file__).parent / "fixtures" / "helm"
 HELM = shutil.which("helm")
@@ -29,22 +30,7 @@ needs_helm = pytest.mark.skipif(HELM is None, reason="helm is not installed")
 
 
 def read_fixture(name: str) -> dict[str, bytes]:
-    root = FIXTURES / name
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
-def line_with(files: dict[str, bytes], path: str, needle: str, occurrence: int = 1) -> int:
-    seen = 0
-    for number, text in enumerate(files[path].decode().splitlines(), 1):
-        if needle in text:
-            seen += 1
-            if seen == occurrence:
-                return number
-    raise AssertionError(f"{needle!r} not in {path}")
+    return read_tree(FIXTURES / name)
 
 
 def envs_by_name(envs: list[Environment]) -> dict[str, Environment]:

@@ -20,6 +20,7 @@ from bot import kustomize
 from bot.environments import Environment, discover_environments
 from bot.sandbox import Limits, Tools
 from bot.sourcemap import file_of
+from tests.filetrees import line_with, read_tree
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kustomize"
 
@@ -36,23 +37,7 @@ POLICY = (
 
 
 def read_fixture(name: str) -> dict[str, bytes]:
-    root = FIXTURES / name
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
-def line_with(files: dict[str, bytes], path: str, needle: str, occurrence: int = 1) -> int:
-    """The 1-based line of the ``occurrence``-th line of ``path`` containing ``needle``."""
-    seen = 0
-    for number, text in enumerate(files[path].decode().splitlines(), 1):
-        if needle in text:
-            seen += 1
-            if seen == occurrence:
-                return number
-    raise AssertionError(f"{needle!r} not in {path}")
+    return read_tree(FIXTURES / name)
 
 
 def by_name(env: Environment, kind: str, name: str) -> tuple[str, LineDict]:

@@ -1,0 +1,25 @@
+"""Fixture trees as the readers hand them to the engine, and lines within them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    """Every file below ``root``, by its POSIX path relative to ``root``."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def line_with(files: dict[str, bytes], path: str, needle: str, occurrence: int = 1) -> int:
+    """The 1-based line of the ``occurrence``-th line of ``path`` containing ``needle``."""
+    seen = 0
+    for number, text in enumerate(files[path].decode().splitlines(), 1):
+        if needle in text:
+            seen += 1
+            if seen == occurrence:
+                return number
+    raise AssertionError(f"{needle!r} not in {path}")
