@@ -49,11 +49,7 @@ def load_files(files: Mapping[str, bytes | str]) -> Tree:
     while True:
         try:
             # Keep only the texts an explanation may need: files with fast-read policies.
-            texts = {
-                p: files[p]
-                for p in paths
-                if any(o.get("kind") == "NetworkPolicy" and not _is_exact(o) for o in parsed[p])
-            }
+            texts = {p: files[p] for p in paths if needs_text(parsed[p])}
             return build_tree(((p, obj) for p in paths for obj in parsed[p]), texts=texts)
         except ManifestError as err:
             # Files read by the fast parser know only document lines: parse the culprit
@@ -65,6 +61,12 @@ def load_files(files: Mapping[str, bytes | str]) -> Tree:
 
 def _is_exact(obj: YMap) -> bool:
     return getattr(obj, "exact", False)
+
+
+def needs_text(objects: Iterable[YMap]) -> bool:
+    """Whether a tree keeps a file's text: it holds a policy the fast parser read, whose
+    rules know only their document's line until ``exact_rule_source`` reads it again."""
+    return any(o.get("kind") == "NetworkPolicy" and not _is_exact(o) for o in objects)
 
 
 _CACHE_LIMIT = 200_000
@@ -238,6 +240,9 @@ def _objects(path: str, data: Any, line: int, depth: int = 0) -> Iterable[YMap]:
     yield data
 
 
+Model = Namespace | Workload | NetworkPolicy | AdminPolicy
+
+
 def build_tree(
     objects: Iterable[tuple[str, YMap]], *, texts: Mapping[str, bytes | str] | None = None
 ) -> Tree:
@@ -248,29 +253,21 @@ def build_tree(
     seen: dict[tuple[str, str, str], Source] = {}
     for path, obj in objects:
         ctx = Context(path, line_of(obj, 1))
-        kind = obj.get("kind")
-        if not isinstance(kind, str):
-            continue  # not an object of any kind reachdiff reads
-        if kind == "Namespace" and _is_core(obj):
-            ns = _model(path, obj, ctx, _namespace)
-            _check_unique(seen, ("", "Namespace", ns.name), ctx)
-            namespaces[ns.name] = ns
-        elif kind in workloads.WORKLOAD_KINDS:
-            wl = _model(path, obj, ctx, workloads.parse_workload)
-            if wl is not None:
-                _check_unique(seen, (wl.namespace, wl.kind, wl.name), ctx)
-                found_workloads.append(wl)
-        elif kind == "NetworkPolicy" and _in_group(obj, "networking.k8s.io/"):
-            pol = _model(path, obj, ctx, policies.parse_network_policy)
-            _check_unique(seen, (pol.namespace, "NetworkPolicy", pol.name), ctx)
-            found_policies.append(pol)
-        elif kind in adminpolicies.ADMIN_KINDS and _in_group(obj, "policy.networking.k8s.io/"):
-            admin = _model(path, obj, ctx, adminpolicies.parse_admin_policy)
-            _check_unique(seen, ("", admin.kind, admin.name), ctx)
-            found_admin.append(admin)
+        model = object_model(path, obj, ctx)
+        if model is None:
+            continue
+        _check_unique(seen, identity(model), ctx)
+        if isinstance(model, Namespace):
+            namespaces[model.name] = model
+        elif isinstance(model, Workload):
+            found_workloads.append(model)
+        elif isinstance(model, NetworkPolicy):
+            found_policies.append(model)
+        else:
+            found_admin.append(model)
     for name in {w.namespace for w in found_workloads} | {p.namespace for p in found_policies}:
         if name not in namespaces:
-            namespaces[name] = Namespace(name, labels_of({NAMESPACE_NAME_LABEL: name}))
+            namespaces[name] = implicit_namespace(name)
     policies.check_named_ports(found_policies, found_workloads)
     ordered_admin, warnings = adminpolicies.evaluation_order(found_admin)
     return Tree(
@@ -281,6 +278,44 @@ def build_tree(
         warnings=warnings,
         texts=texts or {},
     )
+
+
+def object_model(path: str, obj: YMap, ctx: Context | None = None) -> Model | None:
+    """The model of one parsed object, or None for kinds reachdiff does not read.
+
+    ``ctx`` is where the object starts (``Context(path, line_of(obj, 1))`` when omitted).
+    """
+    kind = obj.get("kind")
+    if not isinstance(kind, str):
+        return None  # not an object of any kind reachdiff reads
+    if ctx is None:
+        ctx = Context(path, line_of(obj, 1))
+    if kind == "Namespace" and _is_core(obj):
+        return _model(path, obj, ctx, _namespace)
+    if kind in workloads.WORKLOAD_KINDS:
+        return _model(path, obj, ctx, workloads.parse_workload)
+    if kind == "NetworkPolicy" and _in_group(obj, "networking.k8s.io/"):
+        return _model(path, obj, ctx, policies.parse_network_policy)
+    if kind in adminpolicies.ADMIN_KINDS and _in_group(obj, "policy.networking.k8s.io/"):
+        return _model(path, obj, ctx, adminpolicies.parse_admin_policy)
+    return None
+
+
+def identity(model: Model) -> tuple[str, str, str]:
+    """(namespace, kind, name): what must be unique in one tree ("" for cluster scope)."""
+    if isinstance(model, Namespace):
+        return ("", "Namespace", model.name)
+    if isinstance(model, Workload):
+        return (model.namespace, model.kind, model.name)
+    if isinstance(model, NetworkPolicy):
+        return (model.namespace, "NetworkPolicy", model.name)
+    return ("", model.kind, model.name)
+
+
+def implicit_namespace(name: str) -> Namespace:
+    """A namespace no manifest declares but some object is in: it has only the label the
+    API server sets on every namespace."""
+    return Namespace(name, labels_of({NAMESPACE_NAME_LABEL: name}))
 
 
 _M = TypeVar("_M")
