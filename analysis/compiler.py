@@ -3,11 +3,16 @@
 Selectors are evaluated with inverted indexes (label -> bitset of classes, key -> bitset,
 namespace -> bitset), so a selector costs a few big-int operations however many pods
 there are, and every distinct selector is evaluated once.
+
+A ``Compilation`` keeps what compiling produced besides the matcher (the peer-set table
+by key, each policy's compiled rules, the indexes), so that ``analysis.incremental`` can
+derive the matcher of a slightly different tree without compiling it again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from analysis.ipranges import ExternalRange, block_networks, partition
 from analysis.matcher import (
@@ -22,7 +27,6 @@ from analysis.matcher import (
 from analysis.model import (
     AdminPeer,
     AdminPolicy,
-    AdminRule,
     Direction,
     IPBlock,
     IPNetwork,
@@ -30,9 +34,16 @@ from analysis.model import (
     LabelSelector,
     NetworkPolicy,
     Peer,
-    PolicyRule,
     Tree,
 )
+
+# What a rule's peers are, without source lines: rules with the same key share an entry
+# of the matcher's ``peer_sets``. ("all",) is every endpoint (a rule without from/to).
+PeerKey = tuple[object, ...]
+ALL_PEERS: PeerKey = ("all",)
+
+PolicyRules = Mapping[Direction, tuple[CompiledRule, ...]]
+AdminRules = Mapping[Direction, tuple[CompiledAdminRule, ...]]
 
 
 def tree_networks(tree: Tree) -> list[IPNetwork]:
@@ -52,83 +63,176 @@ def tree_networks(tree: Tree) -> list[IPNetwork]:
     return nets
 
 
-def compile_tree(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Matcher:
-    classes = tuple(sorted({PodClass.of(w) for w in tree.workloads}))
-    externals = partition([*tree_networks(tree), *extra_networks])
-    compiler = _Compiler(classes, externals, tree.namespace_labels())
+@dataclass(frozen=True, slots=True)
+class Compilation:
+    """A compiled tree: its matcher and what deriving another matcher from it reuses."""
 
-    tables: dict[Direction, list[list[CompiledRule] | None]] = {
-        d: [None] * len(classes) for d in Direction
-    }
-    isolating: list[dict[Direction, list[NetworkPolicy]]] = [{} for _ in classes]
+    tree: Tree
+    matcher: Matcher
+    peer_keys: Mapping[PeerKey, int]  # key -> index in matcher.peer_sets
+    policy_rules: Mapping[str, PolicyRules]  # NetworkPolicy id -> its compiled rules
+    admin_rules: Mapping[str, AdminRules]  # admin policy id -> its compiled rules
+    selectors: Selectors
+    class_index: Mapping[PodClass, int]  # class -> endpoint
+
+
+def compile_tree(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Matcher:
+    return compile_full(tree, extra_networks).matcher
+
+
+def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compilation:
+    externals = partition([*tree_networks(tree), *extra_networks])
+    classes = tuple(sorted({PodClass.of(w) for w in tree.workloads}))
+    first = len(externals)
+    selectors = Selectors(list(enumerate(classes, first)), tree.namespace_labels(), externals)
+    peers = PeerTable(selectors.evaluate)
+    size = first + len(classes)
+
+    policy_rules: dict[str, PolicyRules] = {}
+    tables: dict[Direction, list[list[CompiledRule] | None]] = {d: [None] * size for d in Direction}
+    isolating: list[dict[Direction, list[NetworkPolicy]]] = [{} for _ in range(size)]
     for policy in tree.policies:
-        selected = compiler.selected(policy)
+        selected = selectors.selected(policy)
         if not selected:
             continue
-        for direction in Direction:
-            if direction not in policy.policy_types:
-                continue
-            compiled = [compiler.compile_rule(policy, r) for r in policy.rules(direction)]
+        compiled = policy_rules[policy.id] = compile_policy(policy, peers)
+        for direction, rules in compiled.items():
             table = tables[direction]
             for c in selected:
                 current = table[c]
                 if current is None:
                     current = table[c] = []
-                current.extend(compiled)
+                current.extend(rules)
                 isolating[c].setdefault(direction, []).append(policy)
 
-    admin: list[dict[Direction, list[CompiledAdminRule]]] = [{} for _ in classes]
-    baseline: list[dict[Direction, list[CompiledAdminRule]]] = [{} for _ in classes]
+    admin_rules: dict[str, AdminRules] = {}
+    admin: list[dict[Direction, list[CompiledAdminRule]]] = [{} for _ in range(size)]
+    baseline: list[dict[Direction, list[CompiledAdminRule]]] = [{} for _ in range(size)]
     for apolicy in tree.admin_policies:  # already in evaluation order
         target = baseline if apolicy.is_baseline else admin
-        subjects = compiler.subjects(apolicy)
-        for direction in Direction:
-            compiled_admin = [
-                compiler.compile_admin_rule(apolicy, r) for r in apolicy.rules(direction)
-            ]
-            if not compiled_admin:
-                continue
-            for c in subjects:
-                target[c].setdefault(direction, []).extend(compiled_admin)
+        compiled_admin = admin_rules[apolicy.id] = compile_admin_policy(apolicy, peers)
+        for c in bit_indexes(selectors.subjects(apolicy)):
+            for direction, arules in compiled_admin.items():
+                target[c].setdefault(direction, []).extend(arules)
 
-    def freeze(
-        table: list[list[CompiledRule] | None],
-    ) -> tuple[tuple[CompiledRule, ...] | None, ...]:
-        return tuple(None if rules is None else tuple(rules) for rules in table)
-
-    def freeze_admin(
-        table: list[dict[Direction, list[CompiledAdminRule]]],
-    ) -> tuple[dict[Direction, tuple[CompiledAdminRule, ...]], ...]:
-        return tuple({d: tuple(rs) for d, rs in row.items()} for row in table)
-
-    return Matcher(
-        classes=classes,
+    matcher = Matcher(
         externals=externals,
-        ingress=freeze(tables[Direction.INGRESS]),
-        egress=freeze(tables[Direction.EGRESS]),
+        classes=classes,
+        peer_sets=tuple(peers.sets),
+        ingress=tuple(None if r is None else tuple(r) for r in tables[Direction.INGRESS]),
+        egress=tuple(None if r is None else tuple(r) for r in tables[Direction.EGRESS]),
         isolating=tuple({d: tuple(ps) for d, ps in iso.items()} for iso in isolating),
-        admin=freeze_admin(admin),
-        baseline=freeze_admin(baseline),
+        admin=tuple({d: tuple(rs) for d, rs in row.items()} for row in admin),
+        baseline=tuple({d: tuple(rs) for d, rs in row.items()} for row in baseline),
+        live=(1 << size) - 1,
+        tiered=bool(tree.admin_policies),
+    )
+    class_index = {c: i for i, c in enumerate(classes, first)}
+    return Compilation(tree, matcher, peers.keys, policy_rules, admin_rules, selectors, class_index)
+
+
+def compile_policy(policy: NetworkPolicy, peers: PeerTable) -> PolicyRules:
+    """The policy's rules per direction it isolates (possibly none: deny all)."""
+    out: dict[Direction, tuple[CompiledRule, ...]] = {}
+    for direction in Direction:
+        if direction in policy.policy_types:
+            out[direction] = tuple(
+                CompiledRule(
+                    policy=policy,
+                    rule=rule,
+                    peers=peers.index(peers.rule_key(policy.namespace, rule.peers)),
+                    fixed_ports=(
+                        None
+                        if any(isinstance(p.port, str) for p in rule.ports)
+                        else resolve_ports(rule.ports, ())
+                    ),
+                )
+                for rule in policy.rules(direction)
+            )
+    return out
+
+
+def compile_admin_policy(policy: AdminPolicy, peers: PeerTable) -> AdminRules:
+    out: dict[Direction, tuple[CompiledAdminRule, ...]] = {}
+    for direction in Direction:
+        rules = policy.rules(direction)
+        if rules:
+            out[direction] = tuple(
+                CompiledAdminRule(
+                    policy=policy,
+                    rule=rule,
+                    peers=peers.index(admin_key(rule.peers)),
+                    fixed_ports=(
+                        None
+                        if rule.ports is not None and any(p.name is not None for p in rule.ports)
+                        else resolve_admin_ports(rule.ports, ())
+                    ),
+                )
+                for rule in rules
+            )
+    return out
+
+
+def admin_key(peers: Sequence[AdminPeer]) -> PeerKey:
+    return (
+        "admin",
+        tuple((p.kind, p.namespace_selector, p.pod_selector, p.networks) for p in peers),
     )
 
 
-class _Compiler:
+class PeerTable:
+    """The peer sets of compiled rules, one entry per distinct key (grows as rules are
+    compiled; a derived matcher copies its base's table and appends)."""
+
     def __init__(
         self,
-        classes: tuple[PodClass, ...],
-        externals: tuple[ExternalRange, ...],
-        ns_labels: dict[str, dict[str, str]],
+        evaluate: Callable[[PeerKey], int],
+        keys: Mapping[PeerKey, int] | None = None,
+        sets: Sequence[int] = (),
     ) -> None:
-        self.classes = classes
-        self.externals = externals
+        self.evaluate = evaluate
+        self.keys: dict[PeerKey, int] = dict(keys or {})
+        self.sets: list[int] = list(sets)
+
+    @staticmethod
+    def rule_key(namespace: str, peers: Sequence[Peer]) -> PeerKey:
+        if not peers:
+            return ALL_PEERS
+        return (
+            "rule",
+            namespace,
+            tuple((p.pod_selector, p.namespace_selector, p.ip_block) for p in peers),
+        )
+
+    def index(self, key: PeerKey) -> int:
+        found = self.keys.get(key)
+        if found is None:
+            found = self.keys[key] = len(self.sets)
+            self.sets.append(self.evaluate(key))
+        return found
+
+
+class Selectors:
+    """Selector evaluation over inverted indexes of some pod classes, given with their
+    endpoint numbers, and of the external ranges (endpoints ``0..len(ranges)-1``)."""
+
+    def __init__(
+        self,
+        classes: Sequence[tuple[int, PodClass]],
+        ns_labels: Mapping[str, Mapping[str, str]],
+        ranges: Sequence[ExternalRange],
+    ) -> None:
         self.ns_labels = ns_labels
+        self.ranges = ranges
+        self.everyone = (1 << len(ranges)) - 1
         # Host-network pods carry labels but no policy can select them.
         self.selectable = 0
         self.by_label: dict[tuple[str, str], int] = {}
         self.by_key: dict[str, int] = {}
         self.by_namespace: dict[str, int] = {}
-        for i, c in enumerate(classes):
+        for i, c in classes:
             bit = 1 << i
+            self.everyone |= bit
             self.by_namespace[c.namespace] = self.by_namespace.get(c.namespace, 0) | bit
             if c.host_network:
                 continue
@@ -145,9 +249,10 @@ class _Compiler:
         hit = self._namespace_cache.get(selector)
         if hit is None:
             hit = 0
-            for name, labels in self.ns_labels.items():
-                if selector.matches(labels):
-                    hit |= self.by_namespace.get(name, 0)
+            for name, bits in self.by_namespace.items():
+                labels = self.ns_labels.get(name)
+                if labels is not None and selector.matches(labels):
+                    hit |= bits
             hit &= self.selectable
             self._namespace_cache[selector] = hit
         return hit
@@ -178,73 +283,74 @@ class _Compiler:
             self.pods(policy.pod_selector) & self.by_namespace.get(policy.namespace, 0)
         )
 
-    def subjects(self, policy: AdminPolicy) -> list[int]:
+    def subjects(self, policy: AdminPolicy) -> int:
         bits = self.namespaces(policy.subject_namespaces)
         if policy.subject_pods is not None:
             bits &= self.pods(policy.subject_pods)
-        return bit_indexes(bits)
+        return bits
 
-    def _externals_in(self, match: object) -> int:
-        base, bits = len(self.classes), 0
-        for j, ext in enumerate(self.externals):
+    def _ranges_in(self, match: IPBlock | tuple[IPNetwork, ...]) -> int:
+        bits = 0
+        for j, ext in enumerate(self.ranges):
             if (
                 ext.matched_by(match)
                 if isinstance(match, IPBlock)
-                else any(ext.inside(n) for n in match)  # type: ignore[attr-defined]
+                else any(ext.inside(n) for n in match)
             ):
-                bits |= 1 << (base + j)
+                bits |= 1 << j
         return bits
 
-    def peer(self, namespace: str, peer: Peer) -> int:
-        # Keyed without the source line: the same peer written twice is evaluated once.
-        key = (namespace, peer.pod_selector, peer.namespace_selector, peer.ip_block)
+    def evaluate(self, key: PeerKey) -> int:
+        """The endpoints a peer key admits."""
+        if key == ALL_PEERS:
+            return self.everyone
+        bits = 0
+        if key[0] == "rule":
+            namespace = key[1]
+            assert isinstance(namespace, str) and isinstance(key[2], tuple)
+            for peer in key[2]:
+                bits |= self._peer(namespace, *peer)
+        else:
+            assert isinstance(key[1], tuple)
+            for kind, ns_selector, pod_selector, networks in key[1]:
+                bits |= self._admin_peer(kind, ns_selector, pod_selector, networks)
+        return bits
+
+    def _peer(
+        self,
+        namespace: str,
+        pod_selector: LabelSelector | None,
+        namespace_selector: LabelSelector | None,
+        ip_block: IPBlock | None,
+    ) -> int:
+        key = (namespace, pod_selector, namespace_selector, ip_block)
         hit = self._peer_cache.get(key)
         if hit is None:
-            if peer.ip_block is not None:
-                hit = self._externals_in(peer.ip_block)
+            if ip_block is not None:
+                hit = self._ranges_in(ip_block)
             else:
                 in_namespaces = (
                     self.by_namespace.get(namespace, 0)
-                    if peer.namespace_selector is None
-                    else self.namespaces(peer.namespace_selector)
+                    if namespace_selector is None
+                    else self.namespaces(namespace_selector)
                 )
-                hit = self.pods(peer.pod_selector or LabelSelector()) & in_namespaces
+                hit = self.pods(pod_selector or LabelSelector()) & in_namespaces
             self._peer_cache[key] = hit
         return hit
 
-    def admin_peer(self, peer: AdminPeer) -> int:
-        if peer.kind == "networks":
-            return self._externals_in(peer.networks)
-        if peer.kind == "nodes":
+    def _admin_peer(
+        self,
+        kind: str,
+        namespace_selector: LabelSelector | None,
+        pod_selector: LabelSelector | None,
+        networks: tuple[IPNetwork, ...],
+    ) -> int:
+        if kind == "networks":
+            return self._ranges_in(networks)
+        if kind == "nodes":
             return 0  # nodes are not endpoints of a manifest tree
-        assert peer.namespace_selector is not None
-        bits = self.namespaces(peer.namespace_selector)
-        if peer.kind == "pods" and peer.pod_selector is not None:
-            bits &= self.pods(peer.pod_selector)
+        assert namespace_selector is not None
+        bits = self.namespaces(namespace_selector)
+        if kind == "pods" and pod_selector is not None:
+            bits &= self.pods(pod_selector)
         return bits
-
-    def compile_rule(self, policy: NetworkPolicy, rule: PolicyRule) -> CompiledRule:
-        peers: int | None = None
-        if rule.peers:
-            peers = 0
-            for p in rule.peers:
-                peers |= self.peer(policy.namespace, p)
-        named = any(isinstance(p.port, str) for p in rule.ports)
-        return CompiledRule(
-            policy=policy,
-            rule=rule,
-            peers=peers,
-            fixed_ports=None if named else resolve_ports(rule.ports, ()),
-        )
-
-    def compile_admin_rule(self, policy: AdminPolicy, rule: AdminRule) -> CompiledAdminRule:
-        peers = 0
-        for p in rule.peers:
-            peers |= self.admin_peer(p)
-        named = rule.ports is not None and any(p.name is not None for p in rule.ports)
-        return CompiledAdminRule(
-            policy=policy,
-            rule=rule,
-            peers=peers,
-            fixed_ports=None if named else resolve_admin_ports(rule.ports, ()),
-        )

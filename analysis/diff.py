@@ -3,21 +3,24 @@
 Workloads are matched across trees by (namespace, kind, name); both trees are cut into the
 same external ranges. Endpoints are grouped by the pair (class in base, class in head):
 every endpoint of a group behaves alike on both sides, so each pair of groups is compared
-once and only pairs that have a connection on either side are visited.
+and explained once. Usually the head is derived from the base (``analysis.incremental``)
+and only the rows and columns the change can touch are read and compared, so the cost of
+a diff grows with the change, not with the cluster.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from analysis import incremental
-from analysis.compiler import tree_networks
+from analysis.compiler import Compilation, compile_full, tree_networks
 from analysis.explain import Cause, explain_closed, explain_opened
 from analysis.model import Tree
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
-from analysis.reachability import Endpoint, ReachabilityMap, compute_map
+from analysis.reachability import Endpoint, ReachabilityMap, compute_map, map_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,105 +75,216 @@ class ReachabilityDiff:
 
 
 def diff_trees(base: Tree, head: Tree) -> ReachabilityDiff:
-    """The diff of two trees: the base map in full, the head map and the comparison only
-    where the change can reach (``analysis.incremental``)."""
-    base_map = compute_map(base, tree_networks(head))
-    return diff_from_base(base_map, head)
+    """The diff of two trees: the base compiled in full, the head derived from it, and
+    only the rows and columns the change can reach compared (``analysis.incremental``)."""
+    compilation = compile_full(base, tree_networks(head))
+    return diff_compiled(compilation, map_of(base, compilation.matcher), head)
 
 
-def diff_from_base(base_map: ReachabilityMap, head: Tree) -> ReachabilityDiff:
-    """The diff against an already computed base map (the bot caches those per base
-    commit); ``base_map`` must be cut by the head's external ranges too, else this falls
-    back to a full computation."""
-    head_map, affected = incremental.head_map(base_map, head)
-    if head_map.matcher.externals != base_map.matcher.externals:
-        # The head names CIDRs the cached base map was not cut by: cut it again, so that
-        # both sides have the same external ranges.
-        base_map = compute_map(base_map.tree, tree_networks(head))
-        head_map, affected = incremental.head_map(base_map, head)
+def diff_prepared(
+    base: incremental.PreparedBase, head: Tree, files: Collection[str] | None = None
+) -> ReachabilityDiff:
+    """The diff against a prepared base (the bot keeps one per base commit); ``files``,
+    when known, are the paths that differ, so that only their objects are compared."""
+    return diff_compiled(base.compilation, base.map, head, files)
+
+
+def diff_compiled(
+    compilation: Compilation,
+    base_map: ReachabilityMap,
+    head: Tree,
+    files: Collection[str] | None = None,
+) -> ReachabilityDiff:
+    base = compilation.tree
+    change = incremental.TreeChange.between(base, head, files)
+    if not incremental.same_context(compilation, head):
+        # Admin policies or namespace labels changed: any pair may move. Map both in full.
+        base_map = compute_map(base, tree_networks(head))
+        return diff_maps(base_map, compute_map(head, tree_networks(base)))
+    if not incremental.same_ranges(compilation, change):
+        # The head names CIDRs the base was not cut by: cut it again, so that both sides
+        # have the same external ranges.
+        compilation = compile_full(base, tree_networks(head))
+        base_map = map_of(base, compilation.matcher)
+    head_map, affected = incremental.derive(compilation, base_map, head, change)
     return diff_maps(base_map, head_map, affected)
 
 
 def diff_maps(
     base: ReachabilityMap, head: ReachabilityMap, affected: incremental.Affected | None = None
 ) -> ReachabilityDiff:
-    """Compare two maps: every pair with a connection on either side or, given the
-    endpoints a change ``affected``, only the pairs touching them."""
-    groups = _Groups(base, head)
-    opened: list[PathChange] = []
-    closed: list[PathChange] = []
-    keys, members = groups.keys, groups.members
-    base_conns, head_conns = base.class_connections, head.class_connections
+    """Compare two maps cut by the same external ranges: every pair with a connection on
+    either side or, for a head derived from the base (``affected`` given), only the pairs
+    a change can touch."""
+    if affected is None:
+        return _full(base, head)
+    return _Comparison(base, head).derived(affected)
 
-    def compare(gs: int, gd: int) -> None:
-        (bs, hs), (bd, hd) = keys[gs], keys[gd]
+
+def _full(base: ReachabilityMap, head: ReachabilityMap) -> ReachabilityDiff:
+    # Endpoints grouped by (base endpoint, head endpoint): members of a group behave alike
+    # on both sides. Each pair of groups with a connection on either side is compared once.
+    groups: dict[tuple[int | None, int | None], list[Endpoint]] = {}
+    ids = {e.id: e for e in base.endpoints} | {e.id: e for e in head.endpoints}
+    for eid, e in ids.items():
+        groups.setdefault((base.index_of.get(eid), head.index_of.get(eid)), []).append(e)
+    by_base: dict[int, list[tuple[int | None, int | None]]] = {}
+    by_head: dict[int, list[tuple[int | None, int | None]]] = {}
+    for key in groups:
+        if key[0] is not None:
+            by_base.setdefault(key[0], []).append(key)
+        if key[1] is not None:
+            by_head.setdefault(key[1], []).append(key)
+    comparison = _Comparison(base, head)
+    base_conns, head_conns = base.class_connections, head.class_connections
+    pairs = {
+        (gs, gd)
+        for (bs, bd) in base_conns
+        for gs in by_base.get(bs, ())
+        for gd in by_base.get(bd, ())
+    }
+    pairs.update(
+        (gs, gd)
+        for (hs, hd) in head_conns
+        for gs in by_head.get(hs, ())
+        for gd in by_head.get(hd, ())
+    )
+    for gs, gd in pairs:
         before = NO_CONNECTIONS
-        if bs is not None and bd is not None:
-            before = base_conns.get((bs, bd), NO_CONNECTIONS)
+        if gs[0] is not None and gd[0] is not None:
+            before = base_conns.get((gs[0], gd[0]), NO_CONNECTIONS)
         after = NO_CONNECTIONS
-        if hs is not None and hd is not None:
-            after = head_conns.get((hs, hd), NO_CONNECTIONS)
+        if gs[1] is not None and gd[1] is not None:
+            after = head_conns.get((gs[1], gd[1]), NO_CONNECTIONS)
+        comparison.compare(groups[gs], groups[gd], before, after)
+    return comparison.result(
+        added=[e for eid, e in ids.items() if eid not in base.index_of],
+        removed=[e for eid, e in ids.items() if eid not in head.index_of],
+    )
+
+
+class _Comparison:
+    """Collects the path changes of compared pairs of endpoint groups, explained once per
+    pair of groups (every member of a group has the same classes on both sides)."""
+
+    def __init__(self, base: ReachabilityMap, head: ReachabilityMap) -> None:
+        self.base, self.head = base, head
+        self.opened: list[PathChange] = []
+        self.closed: list[PathChange] = []
+
+    def compare(
+        self,
+        sources: Sequence[Endpoint],
+        destinations: Sequence[Endpoint],
+        before: ConnectionSet,
+        after: ConnectionSet,
+    ) -> None:
         if before == after:
             return
+        base, head = self.base, self.head
         more, less = after - before, before - after
-        # Every member of a group has the same classes on both sides, so the same causes.
-        first_src, first_dst = members[gs][0].id, members[gd][0].id
+        first_src, first_dst = sources[0].id, destinations[0].id
         why_opened = explain_opened(base, head, first_src, first_dst, more) if more else ()
         why_closed = explain_closed(base, head, first_src, first_dst, less) if less else ()
-        for src in members[gs]:
-            for dst in members[gd]:
+        for src in sources:
+            for dst in destinations:
                 if more:
-                    opened.append(_change(base, head, src, dst, more, before, after, why_opened))
+                    self.opened.append(
+                        _change(base, head, src, dst, more, before, after, why_opened)
+                    )
                 if less:
-                    closed.append(_change(base, head, src, dst, less, before, after, why_closed))
+                    self.closed.append(
+                        _change(base, head, src, dst, less, before, after, why_closed)
+                    )
 
-    if affected is None:
-        # Every pair with a connection on either side, each pair of groups once: pairs
-        # found from the head side are skipped when the base side had (and compared) them.
-        by_base, by_head = groups.by_base, groups.by_head
-        for bs, bd in base_conns:
-            for gs in by_base.get(bs, ()):
-                for gd in by_base.get(bd, ()):
-                    compare(gs, gd)
-        for hs, hd in head_conns:
-            for gs in by_head.get(hs, ()):
-                src_base = keys[gs][0]
-                for gd in by_head.get(hd, ()):
-                    dst_base = keys[gd][0]
-                    if (
-                        src_base is None
-                        or dst_base is None
-                        or (src_base, dst_base) not in base_conns
-                    ):
-                        compare(gs, gd)
-    else:
-        # Only rows and columns of groups whose class changed or that the change affects.
-        moved = {
-            g
-            for g, (b, h) in enumerate(keys)
-            if b is None or h is None or affected.base_of.get(h) != b
-        }
-        rows = [g for g in range(len(keys)) if g in moved or keys[g][1] in affected.sources]
-        cols = [g for g in range(len(keys)) if g in moved or keys[g][1] in affected.destinations]
-        row_set = set(rows)
-        for gs in rows:
-            for gd in range(len(keys)):
-                compare(gs, gd)
-        for gd in cols:
-            for gs in range(len(keys)):
-                if gs not in row_set:
-                    compare(gs, gd)
-    order = groups.order
-    opened.sort(key=lambda c: (order[c.src.id], order[c.dst.id]))
-    closed.sort(key=lambda c: (order[c.src.id], order[c.dst.id]))
-    return ReachabilityDiff(
-        base=base,
-        head=head,
-        opened=tuple(opened),
-        closed=tuple(closed),
-        added_endpoints=tuple(e for e in head.endpoints if e.id in groups.only_head),
-        removed_endpoints=tuple(e for e in base.endpoints if e.id in groups.only_base),
-    )
+    def derived(self, affected: incremental.Affected) -> ReachabilityDiff:
+        """Compare the rows of affected sources and the columns of affected destinations
+        (numbers are shared: an endpoint not ``moved`` has the same number on both sides)."""
+        base, head = self.base, self.head
+        moved = affected.moved
+
+        def stay(k: int) -> tuple[Endpoint, ...]:
+            members = head.members[k]
+            if moved and any(m.id in moved for m in members):
+                return tuple(m for m in members if m.id not in moved)
+            return members
+
+        movers: dict[tuple[int | None, int | None], list[Endpoint]] = {}
+        for eid in moved:
+            b, h = base.index_of.get(eid), head.index_of.get(eid)
+            owner = head.members[h] if h is not None else base.members[b]  # type: ignore[index]
+            endpoint = next(m for m in owner if m.id == eid)
+            movers.setdefault((b, h), []).append(endpoint)
+
+        # Row groups: the staying members of each affected source, and every mover.
+        row_stays = {k for k in affected.sources if stay(k)}
+        for k in row_stays:
+            self._line(k, k, stay(k), movers, stay, skip=None, rows=True)
+        for (b, h), group in movers.items():
+            self._line(b, h, group, movers, stay, skip=None, rows=True)
+        # Column groups: pairs with a source row group (any mover) were compared above.
+        for k in affected.destinations:
+            members = stay(k)
+            if members:
+                self._line(k, k, members, {}, stay, skip=row_stays, rows=False)
+        for (b, h), group in movers.items():
+            self._line(b, h, group, {}, stay, skip=row_stays, rows=False)
+        return self.result(
+            added=[e for group in movers.values() for e in group if e.id not in base.index_of],
+            removed=[e for group in movers.values() for e in group if e.id not in head.index_of],
+        )
+
+    def _line(
+        self,
+        b: int | None,
+        h: int | None,
+        group: Sequence[Endpoint],
+        movers: Mapping[tuple[int | None, int | None], Sequence[Endpoint]],
+        stay: Callable[[int], Sequence[Endpoint]],
+        skip: Collection[int] | None,
+        rows: bool,
+    ) -> None:
+        """Compare ``group``'s row (or column) with every other group: the staying members
+        of each endpoint either side connects with, and the movers."""
+        base, head = self.base, self.head
+        if rows:
+            before_line = base.row(b) if b is not None else {}
+            after_line = head.row(h) if h is not None else {}
+        else:
+            before_line = base.column(b) if b is not None else {}
+            after_line = head.column(h) if h is not None else {}
+        for k in before_line.keys() | after_line.keys():
+            if skip is not None and k in skip:
+                continue
+            others = stay(k)
+            if not others:
+                continue
+            before = before_line.get(k, NO_CONNECTIONS)
+            after = after_line.get(k, NO_CONNECTIONS)
+            if rows:
+                self.compare(group, others, before, after)
+            else:
+                self.compare(others, group, before, after)
+        for (ob, oh), others in movers.items():
+            before = before_line.get(ob, NO_CONNECTIONS) if ob is not None else NO_CONNECTIONS
+            after = after_line.get(oh, NO_CONNECTIONS) if oh is not None else NO_CONNECTIONS
+            if rows:
+                self.compare(group, others, before, after)
+            else:
+                self.compare(others, group, before, after)
+
+    def result(self, added: Iterable[Endpoint], removed: Iterable[Endpoint]) -> ReachabilityDiff:
+        order = _SortKeys()
+        self.opened.sort(key=lambda c: (order(c.src), order(c.dst)))
+        self.closed.sort(key=lambda c: (order(c.src), order(c.dst)))
+        return ReachabilityDiff(
+            base=self.base,
+            head=self.head,
+            opened=tuple(self.opened),
+            closed=tuple(self.closed),
+            added_endpoints=tuple(sorted(added, key=order)),
+            removed_endpoints=tuple(sorted(removed, key=order)),
+        )
 
 
 def _change(
@@ -197,36 +311,18 @@ def _change(
     )
 
 
-class _Groups:
-    """Endpoints grouped by (index in base or None, index in head or None)."""
+class _SortKeys:
+    """Endpoint order (workloads by namespace, kind, name; then ranges by address),
+    computed once per endpoint."""
 
-    def __init__(self, base: ReachabilityMap, head: ReachabilityMap) -> None:
-        ids: dict[str, Endpoint] = {}
-        for e in head.endpoints:
-            ids[e.id] = e
-        for e in base.endpoints:
-            ids.setdefault(e.id, e)
-        self.only_head = {i for i in head.index_of if i not in base.index_of}
-        self.only_base = {i for i in base.index_of if i not in head.index_of}
-        ordered = sorted(ids.values(), key=endpoint_sort_key)
-        self.order = {e.id: n for n, e in enumerate(ordered)}
-        group_of: dict[tuple[int | None, int | None], int] = {}
-        self.keys: list[tuple[int | None, int | None]] = []
-        self.members: list[list[Endpoint]] = []
-        self.by_base: dict[int, list[int]] = {}
-        self.by_head: dict[int, list[int]] = {}
-        for e in ordered:
-            key = (base.index_of.get(e.id), head.index_of.get(e.id))
-            g = group_of.get(key)
-            if g is None:
-                g = group_of[key] = len(self.keys)
-                self.keys.append(key)
-                self.members.append([])
-                if key[0] is not None:
-                    self.by_base.setdefault(key[0], []).append(g)
-                if key[1] is not None:
-                    self.by_head.setdefault(key[1], []).append(g)
-            self.members[g].append(e)
+    def __init__(self) -> None:
+        self.known: dict[str, tuple[int, str, str, str, int, str]] = {}
+
+    def __call__(self, e: Endpoint) -> tuple[int, str, str, str, int, str]:
+        key = self.known.get(e.id)
+        if key is None:
+            key = self.known[e.id] = endpoint_sort_key(e)
+        return key
 
 
 def endpoint_sort_key(e: Endpoint) -> tuple[int, str, str, str, int, str]:

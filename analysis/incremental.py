@@ -1,41 +1,43 @@
-"""The head map from the base map, recomputing only what a change can touch.
+"""The head matcher and map derived from the base's, in time that grows with the change.
 
-A pair of pod classes (S, D) can only be treated differently by the head tree if
+The head keeps the base's endpoint numbers: every class of the base keeps its number (a
+class the head no longer has stays, empty and not ``live``), new classes are appended, and
+the external ranges are the base's. So a rule's peer set only gains the bits of new
+classes, which one pass over the peer-set table adds, and only the rows of classes that a
+changed NetworkPolicy selects (before or after) or that are new are rebuilt.
 
-- S or D is new: no class of the base tree has the same namespace, labels, named ports
-  and hostNetwork flag (a relabelled workload lands in a new class);
-- a NetworkPolicy that changed (added, removed or edited) selects D for ingress, or S for
-  egress, in the base or the head tree;
+A pair of endpoints can only be treated differently by the head if
 
-because everything else that decides the pair (the policies selecting D and S, the peers
-those rules admit, the named ports resolved on D) is then the same on both sides. So the
-head map copies every other pair from the base map and computes only the rows of affected
-sources and the columns of affected destinations. Changes to AdminNetworkPolicies, to
-namespace labels or to the external ranges fall back to a full computation: they can move
-any pair, and they are rare.
+- one of them is new or changed class (a relabelled workload lands in another class);
+- a NetworkPolicy that changed (added, removed or edited) selects the destination for
+  ingress, or the source for egress, in the base or the head;
 
-``affected`` is also what ``diff_maps`` needs: only pairs touching it can differ.
+because everything else that decides the pair (the policies selecting each side, the peers
+their rules admit, the named ports resolved on the destination) is then the same on both
+sides. ``Affected`` names those rows and columns: a diff compares only them. Changes to
+admin policies or namespace labels are not derived (the caller compiles the head anew):
+they can move any pair, and they are rare.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import bisect
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from analysis.compiler import compile_tree, tree_networks
-from analysis.manifests import load_files
-from analysis.matcher import Matcher
-from analysis.model import Direction, NetworkPolicy, Tree
-from analysis.ports import ConnectionSet
-from analysis.reachability import (
-    ColumnReader,
-    ReachabilityMap,
-    class_connections,
-    compute_map,
-    map_from,
-    pair_connections,
+from analysis.compiler import (
+    Compilation,
+    PeerTable,
+    PolicyRules,
+    Selectors,
+    compile_full,
+    compile_policy,
 )
+from analysis.manifests import load_files
+from analysis.matcher import CompiledAdminRule, Matcher, PodClass
+from analysis.model import Direction, IPNetwork, NetworkPolicy, Tree, Workload
+from analysis.reachability import Endpoint, ReachabilityMap, map_of
 
 if TYPE_CHECKING:
     from analysis.diff import ReachabilityDiff
@@ -43,136 +45,264 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class PreparedBase:
-    """A base tree read and mapped once, to review many changes against (the bot reviews
+    """A base tree read and compiled once, to review many changes against (the bot reviews
     every pull request of a branch against the same base commit)."""
 
     files: Mapping[str, bytes | str]
-    tree: Tree
+    compilation: Compilation
     map: ReachabilityMap
 
+    @property
+    def tree(self) -> Tree:
+        return self.compilation.tree
 
-def prepare(base_files: Mapping[str, bytes | str]) -> PreparedBase:
-    tree = load_files(base_files)
-    return PreparedBase(dict(base_files), tree, compute_map(tree))
+
+def prepare(
+    base_files: Mapping[str, bytes | str], extra_networks: Iterable[IPNetwork] = ()
+) -> PreparedBase:
+    return prepared(dict(base_files), load_files(base_files), extra_networks)
+
+
+def prepared(
+    files: Mapping[str, bytes | str], tree: Tree, extra_networks: Iterable[IPNetwork] = ()
+) -> PreparedBase:
+    compilation = compile_full(tree, extra_networks)
+    return PreparedBase(files, compilation, map_of(tree, compilation.matcher))
 
 
 def review(base: PreparedBase, changed: Mapping[str, bytes | str | None]) -> ReachabilityDiff:
     """The diff of ``base`` with ``changed`` applied (``None`` deletes a file). Unchanged
     files are neither parsed nor modelled again (both are memoized by content)."""
-    from analysis.diff import diff_from_base  # diff builds on this module
+    from analysis.diff import diff_prepared  # diff builds on this module
 
     files = {**base.files, **{p: c for p, c in changed.items() if c is not None}}
     for path, content in changed.items():
         if content is None:
             files.pop(path, None)
-    return diff_from_base(base.map, load_files(files))
+    return diff_prepared(base, load_files(files))
 
 
 @dataclass(frozen=True, slots=True)
 class Affected:
-    """Head endpoint indexes whose rows (sources) or columns (destinations) may differ."""
+    """Endpoints (numbered alike on both sides) whose rows or columns may differ, and the
+    ids of endpoints whose number differs or that exist on one side only."""
 
     sources: frozenset[int]
     destinations: frozenset[int]
-    base_of: dict[int, int]  # head index -> base index of the same class or external range
+    moved: frozenset[str]
 
 
-def head_map(base: ReachabilityMap, head: Tree) -> tuple[ReachabilityMap, Affected | None]:
-    """The head tree's map, cut by the same external ranges as ``base``.
+@dataclass(frozen=True, slots=True)
+class TreeChange:
+    """What differs between two trees: NetworkPolicies by id (None: absent on that side)
+    and the workloads that may have changed, by id."""
 
-    Returns the affected endpoints, or None when the change forced a full computation.
-    """
-    networks = tree_networks(base.tree)
-    matcher = compile_tree(head, networks)
-    if not _incremental_possible(base, head, matcher):
-        return map_from(head, matcher, class_connections(matcher)), None
-    affected = _affected(base, head, matcher)
-    return map_from(head, matcher, _connections(base, matcher, affected)), affected
+    policies: Mapping[str, tuple[NetworkPolicy | None, NetworkPolicy | None]]
+    workloads: Mapping[str, tuple[Workload | None, Workload | None]]
+
+    @staticmethod
+    def between(base: Tree, head: Tree, files: Collection[str] | None = None) -> TreeChange:
+        """Compare the trees; given the changed ``files``, only their objects."""
+
+        def keep(source_file: str) -> bool:
+            return files is None or source_file in files
+
+        return TreeChange(
+            _differences(
+                {p.id: p for p in base.policies if keep(p.source.file)},
+                {p.id: p for p in head.policies if keep(p.source.file)},
+            ),
+            _differences(
+                {w.id: w for w in base.workloads if keep(w.source.file)},
+                {w.id: w for w in head.workloads if keep(w.source.file)},
+            ),
+        )
 
 
-def _incremental_possible(base: ReachabilityMap, head: Tree, matcher: Matcher) -> bool:
-    return (
-        base.tree.admin_policies == head.admin_policies
-        and base.tree.namespace_labels() == head.namespace_labels()
-        and base.matcher.externals == matcher.externals
+_T = TypeVar("_T")
+
+
+def _differences(
+    before: Mapping[str, _T], after: Mapping[str, _T]
+) -> dict[str, tuple[_T | None, _T | None]]:
+    out: dict[str, tuple[_T | None, _T | None]] = {}
+    for key in before.keys() | after.keys():
+        b, a = before.get(key), after.get(key)
+        if b is not a and b != a:
+            out[key] = (b, a)
+    return out
+
+
+def same_context(base: Compilation, head: Tree) -> bool:
+    """Whether the head has the base's admin policies and namespace labels (else it is
+    not derived: such a change can move any pair)."""
+    if base.tree.admin_policies != head.admin_policies:
+        return False
+    return base.tree.namespaces == head.namespaces or (
+        base.tree.namespace_labels() == head.namespace_labels()
     )
 
 
-def _affected(base: ReachabilityMap, head: Tree, matcher: Matcher) -> Affected:
-    base_index = {c: i for i, c in enumerate(base.matcher.classes)}
-    n_head, n_base = len(matcher.classes), len(base.matcher.classes)
-    base_of: dict[int, int] = {}
-    for i, c in enumerate(matcher.classes):
-        if c in base_index:
-            base_of[i] = base_index[c]
-    for j in range(len(matcher.externals)):
-        base_of[n_head + j] = n_base + j
-    head_of = {b: h for h, b in base_of.items()}
-
-    new = {i for i in range(n_head) if i not in base_of}
-    sources, destinations = set(new), set(new)
-    changed = _changed_policies(base.tree, head)
-    if not changed:
-        return Affected(frozenset(sources), frozenset(destinations), base_of)
-    governed_now, governed_before = _governed(matcher, changed), _governed(base.matcher, changed)
-    for policy_id in changed:
-        for direction, bucket in ((Direction.INGRESS, destinations), (Direction.EGRESS, sources)):
-            bucket.update(governed_now.get((policy_id, direction), ()))
-            bucket.update(
-                head_of[b] for b in governed_before.get((policy_id, direction), ()) if b in head_of
-            )
-    return Affected(frozenset(sources), frozenset(destinations), base_of)
+def same_ranges(base: Compilation, change: TreeChange) -> bool:
+    """Whether every CIDR of a changed policy is already a boundary of the base's ranges."""
+    cuts = {(r.version, r.first) for r in base.matcher.externals}
+    cuts.update((r.version, r.last + 1) for r in base.matcher.externals)
+    for _, after in change.policies.values():
+        for rule in (after.ingress + after.egress) if after is not None else ():
+            for peer in rule.peers:
+                if peer.ip_block is None:
+                    continue
+                for net in (peer.ip_block.cidr, *peer.ip_block.excepts):
+                    first, end = int(net.network_address), int(net.broadcast_address) + 1
+                    if (net.version, first) not in cuts or (net.version, end) not in cuts:
+                        return False
+    return True
 
 
-def _changed_policies(
-    base: Tree, head: Tree
-) -> dict[str, tuple[NetworkPolicy | None, NetworkPolicy | None]]:
-    before = {p.id: p for p in base.policies}
-    after = {p.id: p for p in head.policies}
-    return {
-        pid: (before.get(pid), after.get(pid))
-        for pid in before.keys() | after.keys()
-        if before.get(pid) != after.get(pid)
+def derive(
+    base: Compilation, base_map: ReachabilityMap, head: Tree, change: TreeChange
+) -> tuple[ReachabilityMap, Affected]:
+    """The head's map with the base's endpoint numbers (requires ``same_context`` and
+    ``same_ranges``)."""
+    bm = base.matcher
+    size = bm.size
+
+    # Where each changed workload is now; classes the base does not have are appended.
+    new_classes: dict[PodClass, int] = {}
+    moves: list[tuple[str, int | None, int | None, Endpoint]] = []
+    for wid, (before, after) in change.workloads.items():
+        old = base_map.index_of.get(wid)
+        new = None
+        if after is not None:
+            pod_class = PodClass.of(after)
+            new = base.class_index.get(pod_class)
+            if new is None:
+                new = new_classes.setdefault(pod_class, size + len(new_classes))
+        if old != new:
+            workload = after or before
+            assert workload is not None
+            moves.append((wid, old, new, Endpoint.of_workload(workload)))
+
+    ns_labels = head.namespace_labels()
+    fresh = Selectors([(i, c) for c, i in new_classes.items()], ns_labels, ())
+    sets = list(bm.peer_sets)
+    if new_classes:
+        for key, idx in base.peer_keys.items():
+            extra = fresh.evaluate(key)
+            if extra:
+                sets[idx] |= extra
+
+    def evaluate(key: tuple[object, ...]) -> int:
+        return base.selectors.evaluate(key) | fresh.evaluate(key)
+
+    peers = PeerTable(evaluate, base.peer_keys, sets)
+    rules: dict[str, PolicyRules] = {}  # head rules of changed (and newly needed) policies
+
+    def rules_of(policy: NetworkPolicy) -> PolicyRules:
+        found = rules.get(policy.id)
+        if found is None:
+            found = base.policy_rules.get(policy.id) if policy.id not in change.policies else None
+            if found is None:
+                found = compile_policy(policy, peers)
+            rules[policy.id] = found
+        return found
+
+    # The rows to rebuild per direction, and the policies now isolating them.
+    rebuild: dict[Direction, set[int]] = {d: set() for d in Direction}
+    gained: dict[tuple[int, Direction], list[NetworkPolicy]] = {}
+    for old_policy, new_policy in change.policies.values():
+        if old_policy is not None:
+            for e in base.selectors.selected(old_policy):
+                for d in old_policy.policy_types:
+                    rebuild[d].add(e)
+        if new_policy is not None:
+            for e in base.selectors.selected(new_policy):
+                for d in new_policy.policy_types:
+                    rebuild[d].add(e)
+                    gained.setdefault((e, d), []).append(new_policy)
+    for pod_class, e in new_classes.items():
+        for policy in _in_namespace(head.policies, pod_class.namespace):
+            if fresh.pods(policy.pod_selector) >> e & 1:
+                for d in policy.policy_types:
+                    rebuild[d].add(e)
+                    gained.setdefault((e, d), []).append(policy)
+
+    n_new = len(new_classes)
+    tables = {
+        Direction.INGRESS: [*bm.ingress, *([None] * n_new)],
+        Direction.EGRESS: [*bm.egress, *([None] * n_new)],
     }
+    isolating = [*bm.isolating, *([{}] * n_new)]
+    for d, endpoints in rebuild.items():
+        for e in endpoints:
+            kept = [
+                p
+                for p in (bm.isolating[e].get(d, ()) if e < size else ())
+                if p.id not in change.policies
+            ]
+            policies = sorted([*kept, *gained.get((e, d), ())], key=lambda p: (p.namespace, p.name))
+            row = dict(isolating[e])
+            if policies:
+                row[d] = tuple(policies)
+                tables[d][e] = tuple(r for p in policies for r in rules_of(p)[d])
+            else:
+                row.pop(d, None)
+                tables[d][e] = None
+            isolating[e] = row
 
+    admin, baseline = [*bm.admin, *([{}] * n_new)], [*bm.baseline, *([{}] * n_new)]
+    for apolicy in head.admin_policies if new_classes else ():
+        target = baseline if apolicy.is_baseline else admin
+        subjects = fresh.subjects(apolicy)
+        for e in new_classes.values():
+            if subjects >> e & 1:
+                row_a: dict[Direction, tuple[CompiledAdminRule, ...]] = dict(target[e])
+                for d, arules in base.admin_rules[apolicy.id].items():
+                    row_a[d] = row_a.get(d, ()) + arules
+                target[e] = row_a
 
-def _governed(
-    matcher: Matcher, policy_ids: Iterable[str]
-) -> dict[tuple[str, Direction], list[int]]:
-    """The classes each of these policies governs per direction: a policy governs exactly
-    the classes it isolates, which the matcher records per class. One pass for all."""
-    wanted = set(policy_ids)
-    out: dict[tuple[str, Direction], list[int]] = {}
-    for i, iso in enumerate(matcher.isolating):
-        for direction, isolating in iso.items():
-            for p in isolating:
-                if p.id in wanted:
-                    out.setdefault((p.id, direction), []).append(i)
-    return out
-
-
-def _connections(
-    base: ReachabilityMap, matcher: Matcher, affected: Affected
-) -> dict[tuple[int, int], ConnectionSet]:
-    base_of = affected.base_of
-    head_of = {b: h for h, b in base_of.items()}
-    sources, destinations = affected.sources, affected.destinations
-    out: dict[tuple[int, int], ConnectionSet] = {}
-    # Pairs untouched by the change: as in the base tree.
-    for (bs, bd), conn in base.class_connections.items():
-        hs, hd = head_of.get(bs), head_of.get(bd)
-        if hs is None or hd is None or hs in sources or hd in destinations:
+    members = [*base_map.members, *([()] * n_new)]
+    index_of = dict(base_map.index_of)
+    live = bm.live
+    for wid, old, new, endpoint in moves:
+        if old is not None:
+            members[old] = tuple(m for m in members[old] if m.id != wid)
+            if not members[old]:
+                live &= ~(1 << old)
+        if new is None:
+            del index_of[wid]
             continue
-        out[(hs, hd)] = conn
-    column = ColumnReader(matcher)
-    for dst in destinations:
-        for src, conn in column(dst):
-            out[(src, dst)] = conn
-    for src in sources:
-        for dst in range(matcher.size):
-            if dst in destinations:
-                continue  # its whole column is done
-            conn = pair_connections(matcher, src, dst)
-            if conn:
-                out[(src, dst)] = conn
-    return out
+        index_of[wid] = new
+        group = list(members[new])
+        bisect.insort(group, endpoint, key=lambda m: (m.namespace, m.kind, m.name))
+        members[new] = tuple(group)
+        live |= 1 << new
+
+    matcher = Matcher(
+        externals=bm.externals,
+        classes=(*bm.classes, *new_classes),
+        peer_sets=tuple(peers.sets),
+        ingress=tuple(tables[Direction.INGRESS]),
+        egress=tuple(tables[Direction.EGRESS]),
+        isolating=tuple(isolating),
+        admin=tuple(admin),
+        baseline=tuple(baseline),
+        live=live,
+        tiered=bm.tiered,
+    )
+    appended = set(new_classes.values())
+    affected = Affected(
+        sources=frozenset(rebuild[Direction.EGRESS] | appended),
+        destinations=frozenset(rebuild[Direction.INGRESS] | appended),
+        moved=frozenset(wid for wid, *_ in moves),
+    )
+    return ReachabilityMap(head, matcher, tuple(members), index_of), affected
+
+
+def _in_namespace(policies: tuple[NetworkPolicy, ...], namespace: str) -> Iterable[NetworkPolicy]:
+    """The policies of one namespace (``policies`` is sorted by namespace, then name)."""
+    start = bisect.bisect_left(policies, namespace, key=lambda p: p.namespace)
+    for policy in policies[start:]:
+        if policy.namespace != namespace:
+            break
+        yield policy

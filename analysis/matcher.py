@@ -3,8 +3,11 @@
 Pods are grouped into ``PodClass``es: pods with the same namespace (and so the same
 namespace labels), the same labels, the same named ports and the same hostNetwork flag are
 treated identically by every policy, so selectors are evaluated once per class. Endpoints
-are numbered: classes ``0..C-1``, then external ranges ``C..C+X-1``; a set of endpoints is
+are numbered: external ranges ``0..X-1``, then classes ``X..X+C-1``; a set of endpoints is
 a Python int used as a bitset, so "which sources does this rule admit" is one integer.
+Ranges come first so that a derived matcher (``analysis.incremental``) can append new
+classes without renumbering anything; rules refer to their peers through ``peer_sets``
+so that appending a class updates one table instead of every rule.
 
 A direction's verdict walks the tiers exactly as the API defines them:
 AdminNetworkPolicies by priority (first matching rule decides: Allow, Deny, or Pass to the
@@ -48,26 +51,20 @@ class PodClass:
 
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
-    """A NetworkPolicy rule with its peers as an endpoint bitset (``None``: every peer)."""
+    """A NetworkPolicy rule; ``peers`` indexes the matcher's ``peer_sets``."""
 
     policy: NetworkPolicy
     rule: PolicyRule
-    peers: int | None
+    peers: int
     fixed_ports: ConnectionSet | None  # the rule's ports when no entry is a named port
-
-    def admits(self, endpoint: int) -> bool:
-        return self.peers is None or (self.peers >> endpoint) & 1 == 1
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledAdminRule:
     policy: AdminPolicy
     rule: AdminRule
-    peers: int
+    peers: int  # index into the matcher's ``peer_sets``
     fixed_ports: ConnectionSet | None
-
-    def admits(self, endpoint: int) -> bool:
-        return (self.peers >> endpoint) & 1 == 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,43 +83,59 @@ class Verdict:
     decisions: tuple[Decision, ...]
 
 
+Rows = tuple[dict[Direction, tuple["CompiledAdminRule", ...]], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Matcher:
-    classes: tuple[PodClass, ...]
-    externals: tuple[ExternalRange, ...]
-    # per class: the NetworkPolicy rules in force per direction; None = not isolated
-    ingress: tuple[tuple[CompiledRule, ...] | None, ...]
-    egress: tuple[tuple[CompiledRule, ...] | None, ...]
-    # per class: the NetworkPolicies selecting it per direction (what isolates it)
+    externals: tuple[ExternalRange, ...]  # endpoints 0..X-1
+    classes: tuple[PodClass, ...]  # endpoints X..X+C-1
+    # Endpoint bitsets; a compiled rule's ``peers`` is an index into this table.
+    peer_sets: tuple[int, ...] = field(repr=False)
+    # Tables indexed by endpoint (ranges have empty entries). The NetworkPolicy rules in
+    # force per direction; None = no policy selects the pod for that direction.
+    ingress: tuple[tuple[CompiledRule, ...] | None, ...] = field(repr=False)
+    egress: tuple[tuple[CompiledRule, ...] | None, ...] = field(repr=False)
+    # the NetworkPolicies selecting the endpoint per direction (what isolates it)
     isolating: tuple[dict[Direction, tuple[NetworkPolicy, ...]], ...] = field(repr=False)
-    # per class and direction: ANP rules in evaluation order, and the BANP's rules
-    admin: tuple[dict[Direction, tuple[CompiledAdminRule, ...]], ...] = field(repr=False)
-    baseline: tuple[dict[Direction, tuple[CompiledAdminRule, ...]], ...] = field(repr=False)
+    # ANP rules in evaluation order, and the BANP's rules, per direction
+    admin: Rows = field(repr=False)
+    baseline: Rows = field(repr=False)
+    # Endpoints that stand for something: every range, and the classes with workloads (a
+    # derived matcher keeps the classes its tree no longer has, empty, to keep numbers).
+    live: int = field(repr=False)
+    tiered: bool = False  # whether any endpoint is under an admin policy
 
     @property
     def size(self) -> int:
         return len(self.classes) + len(self.externals)
 
+    @property
+    def first_class(self) -> int:
+        return len(self.externals)
+
     def is_external(self, endpoint: int) -> bool:
-        return endpoint >= len(self.classes)
+        return endpoint < len(self.externals)
+
+    def pod_class(self, endpoint: int) -> PodClass:
+        return self.classes[endpoint - len(self.externals)]
+
+    def admits(self, rule: CompiledRule | CompiledAdminRule, endpoint: int) -> bool:
+        return (self.peer_sets[rule.peers] >> endpoint) & 1 == 1
 
     def rules(self, direction: Direction, endpoint: int) -> tuple[CompiledRule, ...] | None:
         """NetworkPolicy rules governing ``endpoint``; None when no policy isolates it."""
-        if self.is_external(endpoint):
-            return None
         table = self.ingress if direction is Direction.INGRESS else self.egress
         return table[endpoint]
 
     def has_admin(self, direction: Direction, endpoint: int) -> bool:
-        if self.is_external(endpoint):
-            return False
         return bool(self.admin[endpoint].get(direction) or self.baseline[endpoint].get(direction))
 
     def ports_at(self, rule: CompiledRule | CompiledAdminRule, dst: int) -> ConnectionSet:
         """The rule's ports with named ports resolved on the destination ``dst``."""
         if rule.fixed_ports is not None:
             return rule.fixed_ports
-        named = () if self.is_external(dst) else self.classes[dst].named_ports
+        named = () if self.is_external(dst) else self.pod_class(dst).named_ports
         if isinstance(rule, CompiledAdminRule):
             return resolve_admin_ports(rule.rule.ports, named)
         return resolve_ports(rule.rule.ports, named)
@@ -139,8 +152,9 @@ class Matcher:
         if rules is None:
             return ALL_CONNECTIONS
         out = NO_CONNECTIONS
+        peer_sets = self.peer_sets
         for r in rules:
-            if r.admits(peer):
+            if (peer_sets[r.peers] >> peer) & 1:
                 out = out | self.ports_at(r, dst)
         return out
 
@@ -151,22 +165,21 @@ class Matcher:
         allowed = NO_CONNECTIONS
         undecided = ALL_CONNECTIONS
         passed = NO_CONNECTIONS
-        if not self.is_external(owner):
-            for r in self.admin[owner].get(direction, ()):
-                if not undecided:
-                    break
-                if not r.admits(peer):
-                    continue
-                hit = undecided & self.ports_at(r, dst)
-                if not hit:
-                    continue
-                undecided = undecided - hit
-                if r.rule.action is AdminAction.PASS:
-                    passed = passed | hit
-                    continue
-                decisions.append(Decision(r.rule.action.value, hit, r))
-                if r.rule.action is AdminAction.ALLOW:
-                    allowed = allowed | hit
+        for r in self.admin[owner].get(direction, ()):
+            if not undecided:
+                break
+            if not self.admits(r, peer):
+                continue
+            hit = undecided & self.ports_at(r, dst)
+            if not hit:
+                continue
+            undecided = undecided - hit
+            if r.rule.action is AdminAction.PASS:
+                passed = passed | hit
+                continue
+            decisions.append(Decision(r.rule.action.value, hit, r))
+            if r.rule.action is AdminAction.ALLOW:
+                allowed = allowed | hit
         remaining = undecided | passed  # what the NetworkPolicy tier decides
         if not remaining:
             return Verdict(allowed, tuple(decisions))
@@ -174,7 +187,7 @@ class Matcher:
         if rules is not None:
             np_allowed = NO_CONNECTIONS
             for np_rule in rules:
-                if np_rule.admits(peer):
+                if self.admits(np_rule, peer):
                     hit = remaining & self.ports_at(np_rule, dst)
                     if hit:
                         decisions.append(Decision("Allow", hit, np_rule))
@@ -185,17 +198,16 @@ class Matcher:
                     Decision("Isolate", denied, policies=self.isolating[owner][direction])
                 )
             return Verdict(allowed | np_allowed, tuple(decisions))
-        if not self.is_external(owner):
-            for r in self.baseline[owner].get(direction, ()):
-                if not remaining:
-                    break
-                if r.admits(peer):
-                    hit = remaining & self.ports_at(r, dst)
-                    if hit:
-                        remaining = remaining - hit
-                        decisions.append(Decision(r.rule.action.value, hit, r))
-                        if r.rule.action is AdminAction.ALLOW:
-                            allowed = allowed | hit
+        for r in self.baseline[owner].get(direction, ()):
+            if not remaining:
+                break
+            if self.admits(r, peer):
+                hit = remaining & self.ports_at(r, dst)
+                if hit:
+                    remaining = remaining - hit
+                    decisions.append(Decision(r.rule.action.value, hit, r))
+                    if r.rule.action is AdminAction.ALLOW:
+                        allowed = allowed | hit
         if remaining:
             decisions.append(Decision("Default", remaining))
         return Verdict(allowed | remaining, tuple(decisions))

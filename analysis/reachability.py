@@ -1,18 +1,19 @@
 """The reachability map: for every ordered pair of endpoints, the connections allowed.
 
 A connection is allowed iff the source's egress allows it and the destination's ingress
-allows it (docs/semantics.md). The map is computed per pair of pod classes, then read out
-per workload: every workload of a class behaves like the class.
+allows it (docs/semantics.md). The map is computed per pair of pod classes (every workload
+of a class behaves like the class), lazily: a diff reads only the rows and columns a
+change can touch, so a map is cheap to make and pays only for what is read of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from analysis.compiler import compile_tree
 from analysis.ipranges import ExternalRange
-from analysis.matcher import Matcher, PodClass, bit_indexes
+from analysis.matcher import CompiledRule, Matcher, PodClass, bit_indexes
 from analysis.model import Direction, IPNetwork, Tree, Workload
 from analysis.ports import ALL_CONNECTIONS, NO_CONNECTIONS, ConnectionSet
 
@@ -38,117 +39,169 @@ class Endpoint:
         return Endpoint(r.id, "External", cidrs=r.cidrs)
 
 
+Line = dict[int, ConnectionSet]  # a row or a column: the other endpoint -> what is allowed
+
+
+class _Memo:
+    """What a map has computed so far (a map is immutable; this only caches)."""
+
+    __slots__ = ("columns", "endpoints", "everything", "rows")
+
+    def __init__(self) -> None:
+        self.columns: dict[int, Line] = {}
+        self.rows: dict[int, Line] = {}
+        self.endpoints: tuple[Endpoint, ...] | None = None
+        self.everything: dict[tuple[int, int], ConnectionSet] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ReachabilityMap:
-    """Read-only after construction; the dicts are never mutated."""
-
     tree: Tree
     matcher: Matcher
-    endpoints: tuple[Endpoint, ...]  # workloads by (namespace, kind, name), then ranges
-    index_of: dict[str, int]  # endpoint id -> matcher index (class or external range)
-    members: tuple[tuple[int, ...], ...]  # matcher index -> positions in ``endpoints``
-    class_connections: dict[tuple[int, int], ConnectionSet]
+    # matcher endpoint -> the endpoints it stands for: a class's workloads by (namespace,
+    # kind, name), a range itself; derived maps may have classes without workloads
+    members: tuple[tuple[Endpoint, ...], ...]
+    index_of: Mapping[str, int]  # endpoint id -> matcher endpoint
+    _memo: _Memo = field(default_factory=_Memo, compare=False, repr=False)
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """Workloads by (namespace, kind, name), then the external ranges."""
+        memo = self._memo
+        if memo.endpoints is None:
+            n = self.matcher.first_class
+            workloads = sorted(
+                (e for m in self.members[n:] for e in m),
+                key=lambda e: (e.namespace, e.kind, e.name),
+            )
+            memo.endpoints = (*workloads, *(m[0] for m in self.members[:n]))
+        return memo.endpoints
+
+    def column(self, dst: int) -> Line:
+        """Every source allowed into ``dst``, with what it is allowed."""
+        line = self._memo.columns.get(dst)
+        if line is None:
+            line = self._memo.columns[dst] = dict(read_column(self.matcher, dst))
+        return line
+
+    def row(self, src: int) -> Line:
+        """Every destination ``src`` may reach, with what it may open."""
+        line = self._memo.rows.get(src)
+        if line is None:
+            line = self._memo.rows[src] = dict(read_row(self.matcher, src))
+        return line
+
+    @property
+    def class_connections(self) -> dict[tuple[int, int], ConnectionSet]:
+        """Every allowed pair of matcher endpoints (the whole map: as costly as it is big)."""
+        memo = self._memo
+        if memo.everything is None:
+            memo.everything = {
+                (src, dst): conn
+                for dst in bit_indexes(self.matcher.live)
+                for src, conn in self.column(dst).items()
+            }
+        return memo.everything
 
     def allowed(self, src_id: str, dst_id: str) -> ConnectionSet:
-        key = (self.index_of[src_id], self.index_of[dst_id])
-        return self.class_connections.get(key, NO_CONNECTIONS)
+        return self.column(self.index_of[dst_id]).get(self.index_of[src_id], NO_CONNECTIONS)
 
     def connections(self) -> Iterator[tuple[Endpoint, Endpoint, ConnectionSet]]:
         """Every pair with something allowed, by source then destination position."""
+        position = {e.id: n for n, e in enumerate(self.endpoints)}
         by_src: dict[int, list[tuple[int, ConnectionSet]]] = {}
         for (s, d), conn in self.class_connections.items():
             by_src.setdefault(s, []).append((d, conn))
         for endpoint in self.endpoints:
             targets = by_src.get(self.index_of[endpoint.id], [])
-            expanded = sorted((dpos, conn) for d, conn in targets for dpos in self.members[d])
-            for dpos, conn in expanded:
-                yield endpoint, self.endpoints[dpos], conn
+            expanded = sorted(
+                (position[dst.id], dst, conn) for d, conn in targets for dst in self.members[d]
+            )
+            for _, dst, conn in expanded:
+                yield endpoint, dst, conn
 
 
 def compute_map(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> ReachabilityMap:
     """The map of ``tree``; ``extra_networks`` also cut the external ranges (for a diff)."""
-    matcher = compile_tree(tree, extra_networks)
-    return map_from(tree, matcher, class_connections(matcher))
+    return map_of(tree, compile_tree(tree, extra_networks))
 
 
-def map_from(
-    tree: Tree, matcher: Matcher, connections: dict[tuple[int, int], ConnectionSet]
-) -> ReachabilityMap:
-    """A map from its compiled tree and its class connections (computed however)."""
-    workloads = sorted(tree.workloads, key=lambda w: (w.namespace, w.kind, w.name))
-    class_index = {c: i for i, c in enumerate(matcher.classes)}
-    endpoints: list[Endpoint] = []
+def map_of(tree: Tree, matcher: Matcher) -> ReachabilityMap:
+    """The (lazy) map of a tree compiled into ``matcher``."""
+    class_index = {c: i for i, c in enumerate(matcher.classes, matcher.first_class)}
+    members: list[list[Endpoint]] = [[] for _ in range(matcher.size)]
     index_of: dict[str, int] = {}
-    members: list[list[int]] = [[] for _ in range(matcher.size)]
-    for w in workloads:
+    for w in tree.workloads:  # sorted by (namespace, kind, name)
         idx = class_index[PodClass.of(w)]
-        index_of[w.id] = idx
-        members[idx].append(len(endpoints))
-        endpoints.append(Endpoint.of_workload(w))
-    base = len(matcher.classes)
+        endpoint = Endpoint.of_workload(w)
+        index_of[endpoint.id] = idx
+        members[idx].append(endpoint)
     for j, ext in enumerate(matcher.externals):
-        index_of[ext.id] = base + j
-        members[base + j].append(len(endpoints))
-        endpoints.append(Endpoint.of_range(ext))
-    return ReachabilityMap(
-        tree=tree,
-        matcher=matcher,
-        endpoints=tuple(endpoints),
-        index_of=index_of,
-        members=tuple(tuple(m) for m in members),
-        class_connections=connections,
-    )
+        endpoint = Endpoint.of_range(ext)
+        index_of[endpoint.id] = j
+        members[j].append(endpoint)
+    return ReachabilityMap(tree, matcher, tuple(map(tuple, members)), index_of)
 
 
-def class_connections(matcher: Matcher) -> dict[tuple[int, int], ConnectionSet]:
-    """Allowed connections per pair of endpoint indexes; pairs with nothing are absent."""
-    column = ColumnReader(matcher)
-    out: dict[tuple[int, int], ConnectionSet] = {}
-    for dst in range(matcher.size):
-        for src, conn in column(dst):
-            out[(src, dst)] = conn
-    return out
+def read_column(matcher: Matcher, dst: int) -> Iterator[tuple[int, ConnectionSet]]:
+    """Everything allowed into ``dst``. The sources are split into blocks that the
+    destination's ingress treats alike, so the per-source work is one egress check."""
+    scope = _scope(matcher, dst)
+    if matcher.has_admin(Direction.INGRESS, dst):
+        blocks = _tiered_blocks(matcher, Direction.INGRESS, dst, scope)
+    else:
+        blocks = _blocks(matcher, matcher.ingress[dst], scope, dst)[0]
+    egress, peer_sets, ports_at = matcher.egress, matcher.peer_sets, matcher.ports_at
+    tiered = matcher.tiered
+    for sources, ingress in blocks:
+        for src in bit_indexes(sources):
+            conn = ingress
+            if tiered and matcher.has_admin(Direction.EGRESS, src):
+                conn = conn & matcher.allowed(Direction.EGRESS, src, dst)
+            elif (rules := egress[src]) is not None:  # ranges' egress is not governed
+                allowed = NO_CONNECTIONS
+                for rule in rules:
+                    if (peer_sets[rule.peers] >> dst) & 1:
+                        allowed = allowed | ports_at(rule, dst)
+                conn = conn & allowed
+            if conn:
+                yield src, conn
 
 
-class ColumnReader:
-    """Everything allowed into one destination.
-
-    The sources are split into blocks that the destination's ingress treats alike (a
-    partition refined rule by rule with bitsets), so the per-pair work is one egress check;
-    endpoints under an admin policy take the general tiered path.
-    """
-
-    def __init__(self, matcher: Matcher) -> None:
-        self.matcher = matcher
-        n = len(matcher.classes)
-        self.admin_egress = [matcher.has_admin(Direction.EGRESS, c) for c in range(n)]
-        self.everyone = (1 << matcher.size) - 1
-        self.pods_only = (1 << n) - 1
-
-    def __call__(self, dst: int) -> Iterator[tuple[int, ConnectionSet]]:
-        matcher = self.matcher
-        n_classes = len(matcher.classes)
-        scope = self.pods_only if dst >= n_classes else self.everyone  # no external<->external
-        egress_rules, admin_egress, ports_at = matcher.egress, self.admin_egress, matcher.ports_at
-        for sources, ingress in ingress_blocks(matcher, dst, scope):
-            for src in bit_indexes(sources):
-                conn = ingress
-                if src < n_classes:  # external sources' egress is not governed
-                    if admin_egress[src]:
-                        conn = conn & matcher.allowed(Direction.EGRESS, src, dst)
-                    elif (rules := egress_rules[src]) is not None:
-                        allowed = NO_CONNECTIONS
-                        for rule in rules:
-                            if rule.peers is None or (rule.peers >> dst) & 1:
-                                allowed = allowed | ports_at(rule, dst)
-                        conn = conn & allowed
-                if conn:
-                    yield src, conn
+def read_row(matcher: Matcher, src: int) -> Iterator[tuple[int, ConnectionSet]]:
+    """Everything ``src`` may reach; the mirror image of ``read_column``. Egress rules with
+    named ports resolve them on each destination, so they are applied per destination."""
+    scope = _scope(matcher, src)
+    named: Sequence[CompiledRule] = ()
+    if matcher.has_admin(Direction.EGRESS, src):
+        blocks = _tiered_blocks(matcher, Direction.EGRESS, src, scope)
+    else:
+        blocks, named = _blocks(matcher, matcher.egress[src], scope, None)
+    ingress, peer_sets, ports_at = matcher.ingress, matcher.peer_sets, matcher.ports_at
+    tiered = matcher.tiered
+    for destinations, egress in blocks:
+        for dst in bit_indexes(destinations):
+            conn = egress
+            for rule in named:
+                if (peer_sets[rule.peers] >> dst) & 1:
+                    conn = conn | ports_at(rule, dst)
+            if not conn:
+                continue
+            if tiered and matcher.has_admin(Direction.INGRESS, dst):
+                conn = conn & matcher.allowed(Direction.INGRESS, src, dst)
+            elif (rules := ingress[dst]) is not None:
+                allowed = NO_CONNECTIONS
+                for rule in rules:
+                    if (peer_sets[rule.peers] >> src) & 1:
+                        allowed = allowed | ports_at(rule, dst)
+                conn = conn & allowed
+            if conn:
+                yield dst, conn
 
 
 def pair_connections(matcher: Matcher, src: int, dst: int) -> ConnectionSet:
-    """One pair, both directions (used where only a few rows or columns are needed)."""
-    if src >= len(matcher.classes) and dst >= len(matcher.classes):
+    """One pair, both directions."""
+    if matcher.is_external(src) and matcher.is_external(dst):
         return NO_CONNECTIONS
     ingress = matcher.allowed(Direction.INGRESS, src, dst)
     if not ingress:
@@ -156,24 +209,39 @@ def pair_connections(matcher: Matcher, src: int, dst: int) -> ConnectionSet:
     return ingress & matcher.allowed(Direction.EGRESS, src, dst)
 
 
-def ingress_blocks(matcher: Matcher, dst: int, scope: int) -> list[tuple[int, ConnectionSet]]:
-    """Sources (as bitsets) and what ``dst``'s ingress allows each block of them."""
-    if matcher.has_admin(Direction.INGRESS, dst):
-        blocks: dict[ConnectionSet, int] = {}
-        for src in bit_indexes(scope):
-            conn = matcher.allowed(Direction.INGRESS, src, dst)
-            if conn:
-                blocks[conn] = blocks.get(conn, 0) | (1 << src)
-        return [(bits, conn) for conn, bits in blocks.items()]
-    rules = matcher.rules(Direction.INGRESS, dst)
+def _scope(matcher: Matcher, endpoint: int) -> int:
+    """The endpoints ``endpoint`` can be paired with: live ones, and no range with a range."""
+    everything = matcher.live & ((1 << matcher.size) - 1)
+    if matcher.is_external(endpoint):
+        return everything & ~((1 << matcher.first_class) - 1)
+    return everything
+
+
+def _blocks(
+    matcher: Matcher,
+    rules: Sequence[CompiledRule] | None,
+    scope: int,
+    dst: int | None,
+) -> tuple[list[tuple[int, ConnectionSet]], list[CompiledRule]]:
+    """The endpoints of ``scope`` split by what NetworkPolicy ``rules`` allow them (a
+    partition refined rule by rule with bitsets). With ``dst`` None (egress of one source)
+    rules whose ports depend on the destination are returned apart, and blocks allowed
+    nothing by the others are kept for them."""
     if rules is None:
-        return [(scope, ALL_CONNECTIONS)]
+        return [(scope, ALL_CONNECTIONS)], []
+    apart: list[CompiledRule] = []
     parts: list[tuple[int, ConnectionSet]] = [(scope, NO_CONNECTIONS)]
     for rule in rules:
-        ports = matcher.ports_at(rule, dst)
+        if dst is not None:
+            ports = matcher.ports_at(rule, dst)
+        elif rule.fixed_ports is not None:
+            ports = rule.fixed_ports
+        else:
+            apart.append(rule)
+            continue
         if not ports:
             continue
-        peers = scope if rule.peers is None else rule.peers
+        peers = matcher.peer_sets[rule.peers]
         refined: list[tuple[int, ConnectionSet]] = []
         for bits, conn in parts:
             inside, outside = bits & peers, bits & ~peers
@@ -184,6 +252,27 @@ def ingress_blocks(matcher: Matcher, dst: int, scope: int) -> list[tuple[int, Co
         parts = refined
     merged: dict[ConnectionSet, int] = {}
     for bits, conn in parts:
-        if conn:
+        if conn or apart:
             merged[conn] = merged.get(conn, 0) | bits
-    return [(bits, conn) for conn, bits in merged.items()]
+    if apart:
+        # Only endpoints some destination-dependent rule admits can gain from it.
+        reach = 0
+        for rule in apart:
+            reach |= matcher.peer_sets[rule.peers]
+        empty = merged.pop(NO_CONNECTIONS, 0) & reach
+        if empty:
+            merged[NO_CONNECTIONS] = empty
+    return [(bits, conn) for conn, bits in merged.items()], apart
+
+
+def _tiered_blocks(
+    matcher: Matcher, direction: Direction, owner: int, scope: int
+) -> list[tuple[int, ConnectionSet]]:
+    """Blocks for an endpoint under an admin policy: every peer through the tiers."""
+    blocks: dict[ConnectionSet, int] = {}
+    for other in bit_indexes(scope):
+        src, dst = (other, owner) if direction is Direction.INGRESS else (owner, other)
+        conn = matcher.allowed(direction, src, dst)
+        if conn:
+            blocks[conn] = blocks.get(conn, 0) | (1 << other)
+    return [(bits, conn) for conn, bits in blocks.items()]
