@@ -17,7 +17,7 @@ from typing import Protocol
 
 from analysis import incremental
 from analysis.compiler import Compilation, compile_full, tree_networks
-from analysis.explain import Cause, explain_closed, explain_opened
+from analysis.explain import Cause, Memo, explain_closed, explain_opened
 from analysis.model import Tree
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
 from analysis.reachability import Endpoint, ReachabilityMap, compute_map, map_of
@@ -171,6 +171,7 @@ class _Comparison:
         self.base, self.head = base, head
         self.opened: list[PathChange] = []
         self.closed: list[PathChange] = []
+        self.explained: Memo = {}
 
     def compare(
         self,
@@ -184,8 +185,9 @@ class _Comparison:
         base, head = self.base, self.head
         more, less = after - before, before - after
         first_src, first_dst = sources[0].id, destinations[0].id
-        why_opened = explain_opened(base, head, first_src, first_dst, more) if more else ()
-        why_closed = explain_closed(base, head, first_src, first_dst, less) if less else ()
+        memo = self.explained
+        why_opened = explain_opened(base, head, first_src, first_dst, more, memo) if more else ()
+        why_closed = explain_closed(base, head, first_src, first_dst, less, memo) if less else ()
         for src in sources:
             for dst in destinations:
                 if more:

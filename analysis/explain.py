@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from analysis.manifests import exact_rule_source
-from analysis.matcher import CompiledAdminRule, CompiledRule, Decision
+from analysis.matcher import CompiledAdminRule, CompiledRule, Decision, Verdict
 from analysis.model import Direction, NetworkPolicy
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
 
@@ -77,56 +77,88 @@ def _policy_cause(policy: NetworkPolicy, direction: Direction, tree: str, reason
     return Cause(policy.id, s.file, s.line, direction.value, "", tree, reason)
 
 
+Memo = dict[tuple[object, ...], tuple[Cause, ...]]
+
+
 def explain_opened(
-    base: ReachabilityMap, head: ReachabilityMap, src: str, dst: str, delta: ConnectionSet
+    base: ReachabilityMap,
+    head: ReachabilityMap,
+    src: str,
+    dst: str,
+    delta: ConnectionSet,
+    memo: Memo | None = None,
 ) -> tuple[Cause, ...]:
+    """The causes of ``delta`` opening from ``src`` to ``dst``. Pairs decided by the same
+    verdicts (``Matcher.verdict`` hands out one object per decision) share their causes
+    through ``memo``."""
     hs, hd = head.index_of[src], head.index_of[dst]
     in_base = src in base.index_of and dst in base.index_of
-    causes: list[Cause] = []
+    bs, bd = (base.index_of[src], base.index_of[dst]) if in_base else (-1, -1)
+    # Per direction: the ports it no longer blocks, and the verdicts that decided them.
+    needs: dict[Direction, tuple[ConnectionSet, Verdict, Verdict | None]] = {}
     for direction in Direction:
-        before = NO_CONNECTIONS
-        if in_base:
-            bs, bd = base.index_of[src], base.index_of[dst]
-            before = base.matcher.allowed(direction, bs, bd)
-        need = delta - before
-        if not need:
-            continue
+        need = delta - base.matcher.allowed(direction, bs, bd) if in_base else delta
+        if need:
+            old = base.matcher.verdict(direction, bs, bd) if in_base else None
+            needs[direction] = (need, head.matcher.verdict(direction, hs, hd), old)
+    key = ("opened", *((d, n, id(a), id(b)) for d, (n, a, b) in needs.items()))
+    if memo is not None and key in memo:
+        return memo[key]
+    causes: list[Cause] = []
+    for direction, (need, now, old) in needs.items():
         defaulted = NO_CONNECTIONS
-        for dec in head.matcher.verdict(direction, hs, hd).decisions:
+        for dec in now.decisions:
             if dec.action == "Allow" and dec.ports & need:
                 causes += _causes(dec, direction, "head", ALLOWS, head)
             elif dec.action == "Default":
                 defaulted = dec.ports & need
-        if not in_base:
+        if old is None:
             continue
         # What used to deny these ports: an admin Deny rule that no longer matches, or (when
         # nothing decides any more) the policies that isolated the endpoint.
-        for old in base.matcher.verdict(direction, bs, bd).decisions:
-            if old.action == "Deny" and old.ports & need:
-                causes += _causes(old, direction, "base", NO_LONGER_DENIES, base)
-            elif old.action == "Isolate" and old.ports & defaulted:
-                causes += _causes(old, direction, "base", NO_LONGER_ISOLATES, base)
-    return tuple(dict.fromkeys(causes))
+        for dec in old.decisions:
+            if dec.action == "Deny" and dec.ports & need:
+                causes += _causes(dec, direction, "base", NO_LONGER_DENIES, base)
+            elif dec.action == "Isolate" and dec.ports & defaulted:
+                causes += _causes(dec, direction, "base", NO_LONGER_ISOLATES, base)
+    found = tuple(dict.fromkeys(causes))
+    if memo is not None:
+        memo[key] = found
+    return found
 
 
 def explain_closed(
-    base: ReachabilityMap, head: ReachabilityMap, src: str, dst: str, delta: ConnectionSet
+    base: ReachabilityMap,
+    head: ReachabilityMap,
+    src: str,
+    dst: str,
+    delta: ConnectionSet,
+    memo: Memo | None = None,
 ) -> tuple[Cause, ...]:
+    """The causes of ``delta`` closing from ``src`` to ``dst`` (``memo`` as for opened)."""
     if src not in head.index_of or dst not in head.index_of:
         return ()  # the endpoint is gone: the removal itself is the reason
     bs, bd = base.index_of[src], base.index_of[dst]
     hs, hd = head.index_of[src], head.index_of[dst]
-    causes: list[Cause] = []
+    needs: dict[Direction, tuple[ConnectionSet, Verdict, Verdict]] = {}
     for direction in Direction:
         need = delta - head.matcher.allowed(direction, hs, hd)
-        if not need:
-            continue
+        if need:
+            needs[direction] = (
+                need,
+                head.matcher.verdict(direction, hs, hd),
+                base.matcher.verdict(direction, bs, bd),
+            )
+    # A verdict object belongs to one owner, so the key also fixes the base owner below.
+    key = ("closed", *((d, n, id(a), id(b)) for d, (n, a, b) in needs.items()))
+    if memo is not None and key in memo:
+        return memo[key]
+    causes: list[Cause] = []
+    for direction, (need, now, old) in needs.items():
         owner = bd if direction is Direction.INGRESS else bs
-        was_isolated = set()
-        if not base.matcher.is_external(owner):
-            was_isolated = {p.id for p in base.matcher.isolating[owner].get(direction, ())}
+        was_isolated = {p.id for p in base.matcher.isolating[owner].get(direction, ())}
         explained = NO_CONNECTIONS
-        for dec in head.matcher.verdict(direction, hs, hd).decisions:
+        for dec in now.decisions:
             if not dec.ports & need:
                 continue
             if dec.action == "Deny":
@@ -139,7 +171,10 @@ def explain_closed(
                     explained = explained | dec.ports
         # Ports a head rule does not explain closed because a base rule stopped applying.
         unexplained = need - explained
-        for dec in base.matcher.verdict(direction, bs, bd).decisions:
+        for dec in old.decisions:
             if dec.action == "Allow" and dec.ports & unexplained:
                 causes += _causes(dec, direction, "base", NO_LONGER_ALLOWS, base)
-    return tuple(dict.fromkeys(causes))
+    found = tuple(dict.fromkeys(causes))
+    if memo is not None:
+        memo[key] = found
+    return found

@@ -105,6 +105,10 @@ class Matcher:
     # derived matcher keeps the classes its tree no longer has, empty, to keep numbers).
     live: int = field(repr=False)
     tiered: bool = False  # whether any endpoint is under an admin policy
+    # Verdicts already reached, by what decides them (see ``verdict``); a cache only.
+    _verdicts: dict[tuple[object, ...], Verdict] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def size(self) -> int:
@@ -159,8 +163,32 @@ class Matcher:
         return out
 
     def verdict(self, direction: Direction, src: int, dst: int) -> Verdict:
-        """The full tiered decision for one direction of the pair, with its reasons."""
+        """The full tiered decision for one direction of the pair, with its reasons.
+
+        A verdict depends on the peer only through which of the owner's rules admit it
+        (and on the destination's named ports, where a rule names one), so peers alike in
+        that are decided once: the same object comes back, which explanations rely on.
+        """
         owner, peer = (dst, src) if direction is Direction.INGRESS else (src, dst)
+        admitted, bit, named = 0, 1, False
+        peer_sets = self.peer_sets
+        for tier in (
+            self.admin[owner].get(direction, ()),
+            self.rules(direction, owner) or (),
+            self.baseline[owner].get(direction, ()),
+        ):
+            for r in tier:
+                if (peer_sets[r.peers] >> peer) & 1:
+                    admitted |= bit
+                    named = named or r.fixed_ports is None
+                bit <<= 1
+        key = (direction, owner, admitted, dst if named else -1)
+        found = self._verdicts.get(key)
+        if found is None:
+            found = self._verdicts[key] = self._decide(direction, owner, peer, dst)
+        return found
+
+    def _decide(self, direction: Direction, owner: int, peer: int, dst: int) -> Verdict:
         decisions: list[Decision] = []
         allowed = NO_CONNECTIONS
         undecided = ALL_CONNECTIONS
