@@ -5,6 +5,7 @@ Other tools consume these shapes: fields are only ever added, never renamed or r
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from analysis.diff import ChangeSet, PathChange
@@ -63,3 +64,26 @@ def diff_to_json(diff: ChangeSet) -> dict[str, Any]:
         "added_endpoints": [endpoint_json(e) for e in diff.added_endpoints],
         "removed_endpoints": [endpoint_json(e) for e in diff.removed_endpoints],
     }
+
+
+def json_text(doc: Any) -> str:
+    """``doc`` as JSON text with records one per line: about as easy to read and to diff
+    as fully indented JSON, but written by the C encoder (a big diff has thousands)."""
+    return _json_text(doc, "") + "\n"
+
+
+_RECORD_LINE = 4000  # longer records (a whole environment's map) are spelled out
+
+
+def _json_text(value: Any, indent: str) -> str:
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(k)}: {_json_text(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        lines = []
+        for item in value:
+            line = json.dumps(item)
+            lines.append(inner + (line if len(line) <= _RECORD_LINE else _json_text(item, inner)))
+        return "[\n" + ",\n".join(lines) + "\n" + indent + "]"
+    return json.dumps(value)

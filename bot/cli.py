@@ -7,7 +7,6 @@ Exit codes are a contract CI gates on: 0 nothing widened, 1 access widened, 2 ba
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from analysis.errors import ManifestError
 from analysis.formats import diff_text, map_csv, map_dot, map_markdown, map_text
 from analysis.reachability import ReachabilityMap, compute_map
-from analysis.report import diff_to_json, map_to_json
+from analysis.report import diff_to_json, json_text, map_to_json
 from bot.environment_diff import EnvironmentTree, MultiDiff, diff_environments, load_environments
 from bot.gitrefs import GitError, find_repository, merge_base, read_file_at, read_ref
 from bot.settings import SETTINGS_PATH, SettingsError
@@ -25,7 +24,7 @@ EXIT_OK, EXIT_WIDENED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 MAP_FORMATS: dict[str, Callable[[ReachabilityMap], str]] = {
     "text": map_text,
-    "json": lambda m: json.dumps(map_to_json(m), indent=2) + "\n",
+    "json": lambda m: json_text(map_to_json(m)),
     "csv": map_csv,
     "md": map_markdown,
     "dot": map_dot,
@@ -48,14 +47,14 @@ def _report_caveats(diff: MultiDiff) -> int | None:
 def _diff_output(diff: MultiDiff, fmt: str, **markdown: Any) -> str:
     if fmt == "json":
         if diff.environments == ("",):  # plain manifests: exactly the documented contract
-            return json.dumps(diff_to_json(diff.per_environment[0][1]), indent=2) + "\n"
+            return json_text(diff_to_json(diff.per_environment[0][1]))
         doc = diff_to_json(diff)
         doc.update(
             environments=list(diff.environments),
             notes=list(diff.notes),
             unanalysed=list(diff.unanalysed),
         )
-        return json.dumps(doc, indent=2) + "\n"
+        return json_text(doc)
     if fmt == "md":
         from bot.local_review import diff_markdown  # jinja2 and the templates: only here
 
@@ -82,7 +81,7 @@ def cmd_map(args: argparse.Namespace) -> int:
             {"environment": e.name, "kind": e.kind, **map_to_json(compute_map(e.tree))}
             for e in envs
         ]
-        sys.stdout.write(json.dumps({"environments": doc}, indent=2) + "\n")
+        sys.stdout.write(json_text({"environments": doc}))
     else:
         for e in envs:
             sys.stdout.write(f"== environment {e.name or '(plain manifests)'} ({e.kind}) ==\n")

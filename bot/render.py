@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,7 +28,7 @@ from typing import Any
 from analysis.diff import PathChange, ReachabilityDiff, endpoint_sort_key
 from analysis.explain import ALLOWS, Cause
 from analysis.reachability import Endpoint
-from analysis.report import diff_to_json
+from analysis.report import diff_to_json, json_text
 from bot import markdown
 from bot.approvals import ApprovalStatus
 from bot.settings import RepoSettings
@@ -284,7 +283,7 @@ def render_failure(
 def render_diff_json(diff: ReachabilityDiff) -> str:
     """The documented JSON rendering of a diff (``reachdiff diff --format json``)."""
 
-    return json.dumps(diff_to_json(diff), indent=2) + "\n"
+    return json_text(diff_to_json(diff))
 
 
 # ---- sizing -------------------------------------------------------------------------
