@@ -211,14 +211,6 @@ try:
 except ImportError:  # pragma: no cover - optional accelerator
     _fast_loads = None
 
-# Anchors, aliases, tags, merge keys, directives and document ends read differently or
-# not at all by yaml-rs: any of these sends the whole file down the exact path. Plain
-# scalars that YAML 1.1 and 1.2 read differently are checked on the values the model uses
-# (``yaml11_differs``), which is exact for them and much cheaper than scanning the text.
-_STRUCTURAL = ("&", "*", "!", "<<", "\n...", "\n%")
-# Where libyaml refuses what yaml-rs reads: an empty implicit key (`: x` after a break or a
-# blank), and the line breaks YAML 1.1 adds (NEL, LS, PS).
-_DISAGREE = (" :", "\t:", "\n:", "{:", "[:", ",:", "\x85", "\u2028", "\u2029")
 # Strings yaml-rs (YAML 1.2) returns where YAML 1.1 returns a bool, number, null or date.
 _YAML11_SPECIAL = re.compile(
     r"y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|true|True|TRUE|false|False|FALSE"
@@ -240,8 +232,44 @@ def yaml11_differs(value: object) -> bool:
 # integers too long for Python to convert (so the exact path can say so).
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 _LONG_NUMBER = re.compile(r"[0-9]{4000}")
-_SEPARATOR = re.compile(r"^---(?:[ \t]|$)", re.MULTILINE)
 _CONTENT = re.compile(r"^[ \t]*[^\s#]", re.MULTILINE)
+
+
+def _has_marker(text: str) -> bool:
+    """Whether the text needs the exact path for what yaml-rs reads differently or not at
+    all: anchors, aliases, tags, merge keys, directives and document ends; and where
+    libyaml refuses what yaml-rs reads: an empty implicit key (`: x` after a break or a
+    blank) and the line breaks YAML 1.1 adds (NEL, LS, PS). Plain scalars that YAML 1.1
+    and 1.2 read differently are checked on the values the model uses
+    (``yaml11_differs``), which is exact for them and cheaper than scanning the text."""
+    # Spelled out: a generator over the markers costs more than the scans themselves.
+    return (
+        "&" in text
+        or "*" in text
+        or "!" in text
+        or "<<" in text
+        or "\n..." in text
+        or "\n%" in text
+        or text.startswith(":")
+        or " :" in text
+        or "\t:" in text
+        or "\n:" in text
+        or "{:" in text
+        or "[:" in text
+        or ",:" in text
+        or (not text.isascii() and ("\x85" in text or "\u2028" in text or "\u2029" in text))
+    )
+
+
+def _separators(text: str) -> list[int]:
+    """Offsets of the lines that separate documents: ``---`` then a blank or the end."""
+    out = []
+    at = 0 if text.startswith("---") else text.find("\n---") + 1 or -1
+    while at >= 0:
+        if text[at + 3 : at + 4] in ("", " ", "\t", "\n"):
+            out.append(at)
+        at = text.find("\n---", at + 3) + 1 or -1
+    return out
 
 
 def _multiline_flow(text: str) -> bool:
@@ -259,9 +287,7 @@ def _multiline_flow(text: str) -> bool:
 def parse_documents_fast(text: str) -> list[Document] | None:
     """Like ``parse_documents`` but each document only knows its first line; ``None`` when
     the text needs the exact (libyaml) path."""
-    if _fast_loads is None or any(marker in text for marker in _STRUCTURAL):
-        return None
-    if text.startswith(":") or any(marker in text for marker in _DISAGREE):
+    if _fast_loads is None or _has_marker(text):
         return None
     if _UNPRINTABLE.search(text) or _LONG_NUMBER.search(text) or _multiline_flow(text):
         return None
@@ -270,7 +296,7 @@ def parse_documents_fast(text: str) -> list[Document] | None:
         parsed: Any = _fast_loads(text, parse_datetime=False)
     except Exception:  # any refusal (the fuzz tests found several kinds): let libyaml judge
         return None
-    starts = [m.start() for m in _SEPARATOR.finditer(text)]
+    starts = _separators(text)
     segments = [0, *[s for s in starts]]
     bounds = [(a, b) for a, b in zip(segments, [*segments[1:], len(text)], strict=True)]
     if starts and not _CONTENT.search(text, 0, starts[0]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -217,3 +219,14 @@ def test_policies_read_fast_still_cite_their_rules_exact_lines() -> None:
     # A value the two YAML versions read differently sends the file down the exact path.
     exact = load_files({"p.yaml": POLICY.replace("app: web", "app: 0o17")})  # a string to 1.1
     assert exact.policies[0].exact_lines is True
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.text(alphabet="-- \t\nab\r", max_size=40))
+def test_document_separators_are_the_lines_starting_with_three_dashes_and_a_blank(
+    text: str,
+) -> None:
+    from analysis.yamldoc import _separators
+
+    expected = [m.start() for m in re.finditer(r"^---(?:[ \t]|$)", text, re.MULTILINE)]
+    assert _separators(text) == expected
