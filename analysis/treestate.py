@@ -1,0 +1,469 @@
+"""A loaded tree together with the index that derives the tree of a change from it.
+
+The bot reviews many pull requests against one base, and a pull request changes a few
+files of a tree that may hold tens of thousands. ``load_files`` assembles the whole tree
+again (duplicate names, implicit namespaces, named ports, ordering), which costs time in
+proportion to the tree; ``apply_changes`` does it in proportion to the change: it reads
+and models only the changed files, and updates the sorted tuples of the base tree by
+bisection (C-speed copies and moves, no Python-level pass over the unchanged objects).
+
+The derived tree is the tree ``load_files`` reads from the changed file map, field by
+field and in the same order, and a change that makes the tree invalid raises the error
+``load_files`` raises: whenever the index sees something wrong it hands the whole file map
+to the full loader, whose error (which file and line comes first) is the canonical one.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import TypeVar
+
+from analysis import adminpolicies
+from analysis.errors import ManifestError
+from analysis.manifests import (
+    MANIFEST_SUFFIXES,
+    identity,
+    implicit_namespace,
+    load_files,
+    needs_text,
+    object_model,
+    parse_file,
+)
+from analysis.model import AdminPolicy, Namespace, NetworkPolicy, Tree, Workload
+from analysis.yamldoc import YMap
+
+__all__ = ["FileModels", "TreeState", "apply_changes", "load_state"]
+
+WorkloadKey = tuple[str, str, str]  # (namespace, kind, name): the order of Tree.workloads
+PolicyKey = tuple[str, str]  # (namespace, name): the order of Tree.policies
+
+
+@dataclass(frozen=True, slots=True)
+class FileModels:
+    """What one manifest file contributes to its tree, in the file's order."""
+
+    namespaces: tuple[Namespace, ...] = ()
+    workloads: tuple[Workload, ...] = ()
+    policies: tuple[NetworkPolicy, ...] = ()
+    admin_policies: tuple[AdminPolicy, ...] = ()
+
+
+_NOTHING = FileModels()
+
+
+@dataclass(frozen=True, slots=True)
+class TreeState:
+    """A tree and its index. Immutable: deriving a head leaves the base as it was, so one
+    base serves any number of pull requests."""
+
+    tree: Tree
+    files: Mapping[str, bytes | str]  # the manifest files the tree was read from
+    by_file: Mapping[str, FileModels]  # every manifest path -> its models
+    # Namespaces declared by a manifest (the others are implied by the objects in them).
+    declared_namespaces: Mapping[str, Namespace]
+    # Namespace name -> how many workloads and policies are in it (names in use only).
+    namespace_use: Mapping[str, int]
+    # Parallel to tree.namespaces / tree.workloads / tree.policies: their sort keys.
+    namespace_names: tuple[str, ...]
+    workload_keys: tuple[WorkloadKey, ...]
+    policy_keys: tuple[PolicyKey, ...]
+    admin_files: tuple[str, ...]  # sorted paths of the files with admin policies
+    # Container port name -> how many container ports (of all workloads) bear it.
+    port_definitions: Mapping[str, int]
+    # Port name -> how many NetworkPolicy ports (of all rules) name it.
+    port_references: Mapping[str, int]
+
+
+class _Rebuild(Exception):
+    """The change makes the tree invalid (or the index cannot follow it): load in full."""
+
+
+def load_state(files: Mapping[str, bytes | str]) -> TreeState:
+    """The state of ``load_files(files)``: the same tree, or the same ``ManifestError``."""
+    manifests = {p: files[p] for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)}
+    try:
+        by_file: dict[str, FileModels] = {}
+        texts: dict[str, bytes | str] = {}
+        for path, content in manifests.items():
+            objects = parse_file(path, content, exact=False)
+            by_file[path] = _file_models(path, objects)
+            if needs_text(objects):
+                texts[path] = content
+        return _assemble(manifests, by_file, texts)
+    except (ManifestError, _Rebuild):
+        pass
+    # The full loader decides which of several errors comes first.
+    load_files(manifests)
+    raise AssertionError("load_files accepted a tree that load_state rejected")
+
+
+def apply_changes(state: TreeState, changed: Mapping[str, bytes | str | None]) -> TreeState:
+    """The state of ``state``'s files with ``changed`` applied (``None`` deletes a path).
+
+    Equals ``load_state`` of the changed file map, or raises the same ``ManifestError``.
+    Paths that are not manifests are ignored, as ``load_files`` ignores them.
+    """
+    edits = {
+        path: content
+        for path, content in changed.items()
+        if path.endswith(MANIFEST_SUFFIXES) and (content is not None or path in state.files)
+    }
+    if not edits:
+        return state
+    files = dict(state.files)
+    for path, content in edits.items():
+        if content is None:
+            del files[path]
+        else:
+            files[path] = content
+    try:
+        return _derive(state, edits, files)
+    except (ManifestError, _Rebuild):
+        pass
+    return load_state(files)
+
+
+# ---------------------------------------------------------------------------- full
+
+
+def _file_models(path: str, objects: Iterable[YMap]) -> FileModels:
+    namespaces: list[Namespace] = []
+    found_workloads: list[Workload] = []
+    found_policies: list[NetworkPolicy] = []
+    found_admin: list[AdminPolicy] = []
+    for obj in objects:
+        model = object_model(path, obj)
+        if isinstance(model, Namespace):
+            namespaces.append(model)
+        elif isinstance(model, Workload):
+            found_workloads.append(model)
+        elif isinstance(model, NetworkPolicy):
+            found_policies.append(model)
+        elif model is not None:
+            found_admin.append(model)
+    if not (namespaces or found_workloads or found_policies or found_admin):
+        return _NOTHING
+    return FileModels(
+        tuple(namespaces), tuple(found_workloads), tuple(found_policies), tuple(found_admin)
+    )
+
+
+def _assemble(
+    files: dict[str, bytes | str], by_file: dict[str, FileModels], texts: dict[str, bytes | str]
+) -> TreeState:
+    """The state of files read in sorted path order (``by_file`` is in that order)."""
+    declared: dict[str, Namespace] = {}
+    use: dict[str, int] = {}
+    workload_pairs: list[tuple[WorkloadKey, Workload]] = []
+    policy_pairs: list[tuple[PolicyKey, NetworkPolicy]] = []
+    admin_files: list[str] = []
+    defined: dict[str, int] = {}
+    referenced: dict[str, int] = {}
+    for path, models in by_file.items():
+        if models is _NOTHING:
+            continue
+        for ns in models.namespaces:
+            if ns.name in declared:
+                raise _Rebuild
+            declared[ns.name] = ns
+        for wl in models.workloads:
+            workload_pairs.append(((wl.namespace, wl.kind, wl.name), wl))
+            use[wl.namespace] = use.get(wl.namespace, 0) + 1
+            _count(defined, _defined_port_names(wl), 1)
+        for pol in models.policies:
+            policy_pairs.append(((pol.namespace, pol.name), pol))
+            use[pol.namespace] = use.get(pol.namespace, 0) + 1
+            _count(referenced, _referenced_port_names(pol), 1)
+        if models.admin_policies:
+            admin_files.append(path)
+    workload_keys, found_workloads = _sorted_unique(workload_pairs)
+    policy_keys, found_policies = _sorted_unique(policy_pairs)
+    if any(name not in defined for name in referenced):
+        raise _Rebuild
+    names = tuple(sorted(declared.keys() | use.keys()))
+    ordered_admin, warnings = _admin_order(by_file, admin_files)
+    tree = Tree(
+        namespaces=tuple(declared.get(n) or implicit_namespace(n) for n in names),
+        workloads=found_workloads,
+        policies=found_policies,
+        admin_policies=ordered_admin,
+        warnings=warnings,
+        texts=texts,
+    )
+    return TreeState(
+        tree=tree,
+        files=files,
+        by_file=by_file,
+        declared_namespaces=declared,
+        namespace_use=use,
+        namespace_names=names,
+        workload_keys=workload_keys,
+        policy_keys=policy_keys,
+        admin_files=tuple(admin_files),
+        port_definitions=defined,
+        port_references=referenced,
+    )
+
+
+_K = TypeVar("_K", WorkloadKey, PolicyKey)
+_V = TypeVar("_V", Workload, NetworkPolicy)
+
+
+def _sorted_unique(pairs: list[tuple[_K, _V]]) -> tuple[tuple[_K, ...], tuple[_V, ...]]:
+    # Keys are unique in a valid tree, so this is the order build_tree's sort gives.
+    pairs.sort(key=itemgetter(0))
+    keys = tuple(map(itemgetter(0), pairs))
+    if len(set(keys)) != len(keys):
+        raise _Rebuild  # a duplicate name
+    return keys, tuple(map(itemgetter(1), pairs))
+
+
+def _admin_order(
+    by_file: Mapping[str, FileModels], admin_files: Iterable[str]
+) -> tuple[tuple[AdminPolicy, ...], tuple[str, ...]]:
+    # Few admin policies exist in any tree: order them all again, in build_tree's order.
+    found = [a for path in admin_files for a in by_file[path].admin_policies]
+    if len({identity(a) for a in found}) != len(found):
+        raise _Rebuild
+    return adminpolicies.evaluation_order(found)
+
+
+def _defined_port_names(workload: Workload) -> list[str]:
+    return [p.name for p in workload.ports if p.name]
+
+
+def _referenced_port_names(policy: NetworkPolicy) -> list[str]:
+    return [
+        port.port
+        for rule in policy.ingress + policy.egress  # as check_named_ports: listed types or not
+        for port in rule.ports
+        if isinstance(port.port, str)
+    ]
+
+
+def _count(counts: dict[str, int], names: Iterable[str], step: int) -> None:
+    for name in names:
+        left = counts.get(name, 0) + step
+        if left:
+            counts[name] = left
+        else:
+            del counts[name]
+
+
+# ---------------------------------------------------------------------------- derived
+
+# Above this many removed plus added objects of one kind, merge by one sort rather than
+# move the tail of the sorted tuple for each (quadratic in a change of the whole tree).
+_BISECT_LIMIT = 256
+
+
+def _derive(
+    state: TreeState, edits: Mapping[str, bytes | str | None], files: dict[str, bytes | str]
+) -> TreeState:
+    tree = state.tree
+    before = [state.by_file[p] for p in edits if p in state.by_file]
+    by_file = dict(state.by_file)
+    after: list[FileModels] = []
+    old_texts = tree.texts
+    texts: dict[str, bytes | str] | None = None  # copied when the change touches it
+    for path, content in edits.items():
+        if content is None:
+            del by_file[path]
+            keep = False
+        else:
+            objects = parse_file(path, content, exact=False)
+            models = by_file[path] = _file_models(path, objects)
+            after.append(models)
+            keep = needs_text(objects)
+        if keep or path in old_texts:
+            if texts is None:
+                texts = dict(old_texts)
+            if keep and content is not None:
+                texts[path] = content
+            else:
+                del texts[path]  # no policy of it is fast-read any more
+
+    gone_workloads = [w for m in before for w in m.workloads]
+    new_workloads = [w for m in after for w in m.workloads]
+    gone_policies = [p for m in before for p in m.policies]
+    new_policies = [p for m in after for p in m.policies]
+
+    workload_keys, found_workloads = _update_sorted(
+        state.workload_keys,
+        tree.workloads,
+        [((w.namespace, w.kind, w.name), w) for w in gone_workloads],
+        [((w.namespace, w.kind, w.name), w) for w in new_workloads],
+    )
+    policy_keys, found_policies = _update_sorted(
+        state.policy_keys,
+        tree.policies,
+        [((p.namespace, p.name), p) for p in gone_policies],
+        [((p.namespace, p.name), p) for p in new_policies],
+    )
+
+    declared, use, names, found_namespaces = _update_namespaces(
+        state,
+        [n for m in before for n in m.namespaces],
+        [n for m in after for n in m.namespaces],
+        [*gone_workloads, *gone_policies],
+        [*new_workloads, *new_policies],
+    )
+
+    defined, referenced = _update_ports(
+        state, gone_workloads, new_workloads, gone_policies, new_policies
+    )
+
+    admin_files = state.admin_files
+    ordered_admin, warnings = tree.admin_policies, tree.warnings
+    if any(m.admin_policies for m in before) or any(m.admin_policies for m in after):
+        with_admin = set(admin_files).difference(edits)
+        with_admin.update(p for p in edits if p in by_file and by_file[p].admin_policies)
+        admin_files = tuple(sorted(with_admin))
+        ordered_admin, warnings = _admin_order(by_file, admin_files)
+
+    return TreeState(
+        tree=Tree(
+            namespaces=found_namespaces,
+            workloads=found_workloads,
+            policies=found_policies,
+            admin_policies=ordered_admin,
+            warnings=warnings,
+            texts=old_texts if texts is None else texts,
+        ),
+        files=files,
+        by_file=by_file,
+        declared_namespaces=declared,
+        namespace_use=use,
+        namespace_names=names,
+        workload_keys=workload_keys,
+        policy_keys=policy_keys,
+        admin_files=admin_files,
+        port_definitions=defined,
+        port_references=referenced,
+    )
+
+
+def _update_sorted(
+    keys: tuple[_K, ...],
+    items: tuple[_V, ...],
+    removed: Sequence[tuple[_K, _V]],
+    added: Sequence[tuple[_K, _V]],
+) -> tuple[tuple[_K, ...], tuple[_V, ...]]:
+    """The sorted tuples without ``removed`` and with ``added``; a key added twice, or
+    added while an unchanged file still defines it, is a duplicate name."""
+    if not removed and not added:
+        return keys, items
+    if len(removed) + len(added) > _BISECT_LIMIT:
+        gone = {k for k, _ in removed}
+        pairs = [(k, v) for k, v in zip(keys, items, strict=True) if k not in gone]
+        if len(pairs) != len(keys) - len(removed):
+            raise _Rebuild  # the index lost track of an object
+        pairs.extend(added)
+        return _sorted_unique(pairs)
+    key_list = list(keys)
+    item_list = list(items)
+    for key, _ in removed:
+        at = bisect_left(key_list, key)
+        if at == len(key_list) or key_list[at] != key:
+            raise _Rebuild  # the index lost track of an object
+        del key_list[at]
+        del item_list[at]
+    for key, item in added:
+        at = bisect_left(key_list, key)
+        if at < len(key_list) and key_list[at] == key:
+            raise _Rebuild  # a duplicate name
+        key_list.insert(at, key)
+        item_list.insert(at, item)
+    return tuple(key_list), tuple(item_list)
+
+
+def _update_namespaces(
+    state: TreeState,
+    undeclared: Sequence[Namespace],
+    declared_now: Sequence[Namespace],
+    left: Sequence[Workload | NetworkPolicy],
+    entered: Sequence[Workload | NetworkPolicy],
+) -> tuple[Mapping[str, Namespace], Mapping[str, int], tuple[str, ...], tuple[Namespace, ...]]:
+    declared = state.declared_namespaces
+    use = state.namespace_use
+    touched: set[str] = set()
+    if undeclared or declared_now:
+        new_declared = dict(declared)
+        for ns in undeclared:
+            del new_declared[ns.name]
+            touched.add(ns.name)
+        for ns in declared_now:
+            if ns.name in new_declared:
+                raise _Rebuild  # a duplicate name
+            new_declared[ns.name] = ns
+            touched.add(ns.name)
+        declared = new_declared
+    if left or entered:
+        new_use = dict(use)
+        _count(new_use, (o.namespace for o in left), -1)
+        _count(new_use, (o.namespace for o in entered), 1)
+        use = new_use
+        touched.update(o.namespace for o in left)
+        touched.update(o.namespace for o in entered)
+    names = state.namespace_names
+    found = state.tree.namespaces
+    changes: list[tuple[str, Namespace | None]] = []
+    for name in sorted(touched):
+        want = declared.get(name) or (implicit_namespace(name) if name in use else None)
+        at = bisect_left(names, name)
+        have = found[at] if at < len(names) and names[at] == name else None
+        if want != have:
+            changes.append((name, want))
+    if not changes:
+        return declared, use, names, found
+    name_list = list(names)
+    ns_list = list(found)
+    for name, want in changes:
+        at = bisect_left(name_list, name)
+        present = at < len(name_list) and name_list[at] == name
+        if want is None:
+            del name_list[at]
+            del ns_list[at]
+        elif present:
+            ns_list[at] = want
+        else:
+            name_list.insert(at, name)
+            ns_list.insert(at, want)
+    return declared, use, tuple(name_list), tuple(ns_list)
+
+
+def _update_ports(
+    state: TreeState,
+    gone_workloads: Sequence[Workload],
+    new_workloads: Sequence[Workload],
+    gone_policies: Sequence[NetworkPolicy],
+    new_policies: Sequence[NetworkPolicy],
+) -> tuple[Mapping[str, int], Mapping[str, int]]:
+    """Port name counts after the change; a policy port name no container defines any more
+    (or not yet) is an error (``policies.check_named_ports``)."""
+    defined = state.port_definitions
+    referenced = state.port_references
+    touched: set[str] = set()
+    gone = [n for w in gone_workloads for n in _defined_port_names(w)]
+    new = [n for w in new_workloads for n in _defined_port_names(w)]
+    if gone or new:
+        new_defined = dict(defined)
+        _count(new_defined, gone, -1)
+        _count(new_defined, new, 1)
+        defined = new_defined
+        touched.update(gone)
+    gone = [n for p in gone_policies for n in _referenced_port_names(p)]
+    new = [n for p in new_policies for n in _referenced_port_names(p)]
+    if gone or new:
+        new_referenced = dict(referenced)
+        _count(new_referenced, gone, -1)
+        _count(new_referenced, new, 1)
+        referenced = new_referenced
+        touched.update(new)
+    # The base was valid: only a name that lost definitions or gained references can fail.
+    if any(name in referenced and name not in defined for name in touched):
+        raise _Rebuild
+    return defined, referenced
