@@ -82,25 +82,26 @@ def diff_trees(base: Tree, head: Tree) -> ReachabilityDiff:
 
 
 def diff_prepared(
-    base: incremental.PreparedBase, head: Tree, files: Collection[str] | None = None
+    base: incremental.PreparedBase, head: Tree, change: incremental.TreeChange | None = None
 ) -> ReachabilityDiff:
-    """The diff against a prepared base (the bot keeps one per base commit); ``files``,
-    when known, are the paths that differ, so that only their objects are compared."""
-    return diff_compiled(base.compilation, base.map, head, files)
+    """The diff against a prepared base (the bot keeps one per base commit); ``change``,
+    when known from the changed files, spares comparing every object."""
+    return diff_compiled(base.compilation, base.map, head, change)
 
 
 def diff_compiled(
     compilation: Compilation,
     base_map: ReachabilityMap,
     head: Tree,
-    files: Collection[str] | None = None,
+    change: incremental.TreeChange | None = None,
 ) -> ReachabilityDiff:
     base = compilation.tree
-    change = incremental.TreeChange.between(base, head, files)
     if not incremental.same_context(compilation, head):
         # Admin policies or namespace labels changed: any pair may move. Map both in full.
         base_map = compute_map(base, tree_networks(head))
         return diff_maps(base_map, compute_map(head, tree_networks(base)))
+    if change is None:
+        change = incremental.TreeChange.between(base, head)
     if not incremental.same_ranges(compilation, change):
         # The head names CIDRs the base was not cut by: cut it again, so that both sides
         # have the same external ranges.

@@ -34,10 +34,10 @@ from analysis.compiler import (
     compile_full,
     compile_policy,
 )
-from analysis.manifests import load_files
 from analysis.matcher import CompiledAdminRule, Matcher, PodClass
 from analysis.model import Direction, IPNetwork, NetworkPolicy, Tree, Workload
 from analysis.reachability import Endpoint, ReachabilityMap, map_of
+from analysis.treestate import TreeState, apply_changes, load_state
 
 if TYPE_CHECKING:
     from analysis.diff import ReachabilityDiff
@@ -48,38 +48,37 @@ class PreparedBase:
     """A base tree read and compiled once, to review many changes against (the bot reviews
     every pull request of a branch against the same base commit)."""
 
-    files: Mapping[str, bytes | str]
+    state: TreeState
     compilation: Compilation
     map: ReachabilityMap
 
     @property
     def tree(self) -> Tree:
-        return self.compilation.tree
+        return self.state.tree
+
+    @property
+    def files(self) -> Mapping[str, bytes | str]:
+        return self.state.files
 
 
 def prepare(
     base_files: Mapping[str, bytes | str], extra_networks: Iterable[IPNetwork] = ()
 ) -> PreparedBase:
-    return prepared(dict(base_files), load_files(base_files), extra_networks)
+    return prepared(load_state(base_files), extra_networks)
 
 
-def prepared(
-    files: Mapping[str, bytes | str], tree: Tree, extra_networks: Iterable[IPNetwork] = ()
-) -> PreparedBase:
-    compilation = compile_full(tree, extra_networks)
-    return PreparedBase(files, compilation, map_of(tree, compilation.matcher))
+def prepared(state: TreeState, extra_networks: Iterable[IPNetwork] = ()) -> PreparedBase:
+    compilation = compile_full(state.tree, extra_networks)
+    return PreparedBase(state, compilation, map_of(state.tree, compilation.matcher))
 
 
 def review(base: PreparedBase, changed: Mapping[str, bytes | str | None]) -> ReachabilityDiff:
-    """The diff of ``base`` with ``changed`` applied (``None`` deletes a file). Unchanged
-    files are neither parsed nor modelled again (both are memoized by content)."""
+    """The diff of ``base`` with ``changed`` applied (``None`` deletes a file): only the
+    changed files are read, and only what they can change is computed."""
     from analysis.diff import diff_prepared  # diff builds on this module
 
-    files = {**base.files, **{p: c for p, c in changed.items() if c is not None}}
-    for path, content in changed.items():
-        if content is None:
-            files.pop(path, None)
-    return diff_prepared(base, load_files(files))
+    head = apply_changes(base.state, changed)
+    return diff_prepared(base, head.tree, TreeChange.of_files(base.state, head, changed))
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,20 +100,26 @@ class TreeChange:
     workloads: Mapping[str, tuple[Workload | None, Workload | None]]
 
     @staticmethod
-    def between(base: Tree, head: Tree, files: Collection[str] | None = None) -> TreeChange:
-        """Compare the trees; given the changed ``files``, only their objects."""
+    def between(base: Tree, head: Tree) -> TreeChange:
+        return TreeChange(
+            _differences({p.id: p for p in base.policies}, {p.id: p for p in head.policies}),
+            _differences({w.id: w for w in base.workloads}, {w.id: w for w in head.workloads}),
+        )
 
-        def keep(source_file: str) -> bool:
-            return files is None or source_file in files
-
+    @staticmethod
+    def of_files(base: TreeState, head: TreeState, files: Collection[str]) -> TreeChange:
+        """The differences in ``files`` (the paths whose content changed; every other
+        file's objects are the same on both sides)."""
+        before = [base.by_file[p] for p in files if p in base.by_file]
+        after = [head.by_file[p] for p in files if p in head.by_file]
         return TreeChange(
             _differences(
-                {p.id: p for p in base.policies if keep(p.source.file)},
-                {p.id: p for p in head.policies if keep(p.source.file)},
+                {p.id: p for m in before for p in m.policies},
+                {p.id: p for m in after for p in m.policies},
             ),
             _differences(
-                {w.id: w for w in base.workloads if keep(w.source.file)},
-                {w.id: w for w in head.workloads if keep(w.source.file)},
+                {w.id: w for m in before for w in m.workloads},
+                {w.id: w for m in after for w in m.workloads},
             ),
         )
 
