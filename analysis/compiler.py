@@ -12,7 +12,7 @@ derive the matcher of a slightly different tree without compiling it again.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from analysis.ipranges import ExternalRange, block_networks, partition
 from analysis.matcher import (
@@ -74,6 +74,45 @@ class Compilation:
     admin_rules: Mapping[str, AdminRules]  # admin policy id -> its compiled rules
     selectors: Selectors
     class_index: Mapping[PodClass, int]  # class -> endpoint
+    # Peer keys by anchor (see ``_anchors``), made on the first derivation: a cache only.
+    _anchors: dict[tuple[str, str], list[PeerKey]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def keys_for(self, pod_class: PodClass) -> set[PeerKey]:
+        """The peer keys that may admit a pod of ``pod_class`` (a superset): those with a
+        peer in its namespace, with a pod label it has, or with no such anchor at all."""
+        anchors = self._anchors
+        if not anchors:
+            for key in self.peer_keys:
+                for anchor in _anchors(key):
+                    anchors.setdefault(anchor, []).append(key)
+        found = set(anchors.get(("", ""), ()))
+        found.update(anchors.get(("namespace", pod_class.namespace), ()))
+        for label in pod_class.labels:
+            found.update(anchors.get(label, ()))
+        return found
+
+
+def _anchors(key: PeerKey) -> set[tuple[str, str]]:
+    """Conditions one of which every pod the key admits meets: ("namespace", ns) for a
+    peer of the policy's own namespace, a (key, value) label its pod selector requires,
+    or ("", "") for none (ranges meet none: a key of ipBlocks only has no anchor)."""
+    if key[0] != "rule":
+        return {("", "")}  # every endpoint, or an admin peer
+    namespace = key[1]
+    assert isinstance(namespace, str) and isinstance(key[2], tuple)
+    found: set[tuple[str, str]] = set()
+    for pod_selector, namespace_selector, ip_block in key[2]:
+        if ip_block is not None:
+            continue  # ranges only
+        if namespace_selector is None:
+            found.add(("namespace", namespace))
+        elif pod_selector is not None and pod_selector.match_labels:
+            found.add(pod_selector.match_labels[0])
+        else:
+            found.add(("", ""))
+    return found
 
 
 def compile_tree(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Matcher:

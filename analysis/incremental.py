@@ -188,14 +188,14 @@ def derive(
             assert workload is not None
             moves.append((wid, old, new, Endpoint.of_workload(workload)))
 
-    ns_labels = head.namespace_labels()
+    ns_labels = _labels_of(head, {c.namespace for c in new_classes})
     fresh = Selectors([(i, c) for c, i in new_classes.items()], ns_labels, ())
     sets = list(bm.peer_sets)
-    if new_classes:
-        for key, idx in base.peer_keys.items():
-            extra = fresh.evaluate(key)
-            if extra:
-                sets[idx] |= extra
+    candidates = set().union(*map(base.keys_for, new_classes)) if new_classes else set()
+    for key in candidates:
+        extra = fresh.evaluate(key)
+        if extra:
+            sets[base.peer_keys[key]] |= extra
 
     def evaluate(key: tuple[object, ...]) -> int:
         return base.selectors.evaluate(key) | fresh.evaluate(key)
@@ -302,6 +302,16 @@ def derive(
         moved=frozenset(wid for wid, *_ in moves),
     )
     return ReachabilityMap(head, matcher, tuple(members), index_of), affected
+
+
+def _labels_of(tree: Tree, names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """The labels of some namespaces (``tree.namespaces`` is sorted by name)."""
+    out = {}
+    for name in names:
+        at = bisect.bisect_left(tree.namespaces, name, key=lambda n: n.name)
+        if at < len(tree.namespaces) and tree.namespaces[at].name == name:
+            out[name] = dict(tree.namespaces[at].labels)
+    return out
 
 
 def _in_namespace(policies: tuple[NetworkPolicy, ...], namespace: str) -> Iterable[NetworkPolicy]:
