@@ -36,6 +36,10 @@ class Direction(enum.Enum):
     INGRESS = "Ingress"
     EGRESS = "Egress"
 
+    # Members are singletons compared by identity; Enum's own hash runs Python code, and
+    # directions key the matcher's tables, which the engine reads once per pair.
+    __hash__ = object.__hash__
+
     @property
     def field(self) -> str:
         return self.value.lower()
