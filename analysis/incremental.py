@@ -34,6 +34,7 @@ from analysis.compiler import (
     compile_full,
     compile_policy,
 )
+from analysis.ipranges import block_networks
 from analysis.matcher import CompiledAdminRule, Matcher, PodClass
 from analysis.model import Direction, IPNetwork, NetworkPolicy, Tree, Workload
 from analysis.reachability import Endpoint, ReachabilityMap, map_of
@@ -123,6 +124,19 @@ class TreeChange:
             ),
         )
 
+    def networks(self) -> list[IPNetwork]:
+        """The CIDRs the changed policies name in the head (the base, cut by these too,
+        has the ranges of both trees)."""
+        blocks = [
+            peer.ip_block
+            for _, after in self.policies.values()
+            if after is not None
+            for rule in after.ingress + after.egress
+            for peer in rule.peers
+            if peer.ip_block is not None
+        ]
+        return block_networks(blocks)
+
 
 _T = TypeVar("_T")
 
@@ -152,16 +166,11 @@ def same_ranges(base: Compilation, change: TreeChange) -> bool:
     """Whether every CIDR of a changed policy is already a boundary of the base's ranges."""
     cuts = {(r.version, r.first) for r in base.matcher.externals}
     cuts.update((r.version, r.last + 1) for r in base.matcher.externals)
-    for _, after in change.policies.values():
-        for rule in (after.ingress + after.egress) if after is not None else ():
-            for peer in rule.peers:
-                if peer.ip_block is None:
-                    continue
-                for net in (peer.ip_block.cidr, *peer.ip_block.excepts):
-                    first, end = int(net.network_address), int(net.broadcast_address) + 1
-                    if (net.version, first) not in cuts or (net.version, end) not in cuts:
-                        return False
-    return True
+    return all(
+        (net.version, int(net.network_address)) in cuts
+        and (net.version, int(net.broadcast_address) + 1) in cuts
+        for net in change.networks()
+    )
 
 
 def derive(

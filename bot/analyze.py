@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import traceback
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +19,16 @@ from types import FrameType
 
 from analysis.diff import PathChange
 from analysis.errors import ManifestError
+from analysis.incremental import PreparedBase
+from analysis.manifests import MANIFEST_SUFFIXES
 from analysis.reachability import Endpoint
-from bot.environment_diff import diff_environments, load_environments
+from bot.environment_diff import (
+    diff_environments,
+    diff_plain,
+    is_plain,
+    load_environments,
+    prepare_plain,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,27 +80,62 @@ def _deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+# Prepared bases of plain manifests by base commit, in this worker process: the pull
+# requests of a branch are all reviewed against the same base, which is then read and
+# compiled once, and each review computes only what its changed files can change.
+_PREPARED: OrderedDict[str, PreparedBase] = OrderedDict()
+PREPARED_BASES = 1  # a 30,000-workload base holds about half a gigabyte of the worker's limit
+
+
+def _prepared_base(key: str, files: Mapping[str, bytes]) -> PreparedBase:
+    found = _PREPARED.get(key) if key else None
+    if found is not None and _same_manifests(found.files, files):
+        _PREPARED.move_to_end(key)
+        return found
+    prepared = prepare_plain(files)
+    if key:
+        _PREPARED[key] = prepared
+        while len(_PREPARED) > PREPARED_BASES:
+            _PREPARED.popitem(last=False)
+    return prepared
+
+
+def _same_manifests(known: Mapping[str, bytes | str], files: Mapping[str, bytes]) -> bool:
+    # The commit id names the content, but never trust a key for what a check passes on.
+    return len(known) == sum(1 for p in files if p.endswith(MANIFEST_SUFFIXES)) and all(
+        files.get(p) == c for p, c in known.items()
+    )
+
+
 def analyze(
     base_files: Mapping[str, bytes],
     head_files: Mapping[str, bytes],
     deadline: float = 0.0,
     kustomize_roots: tuple[str, ...] | None = None,
     helm_values: tuple[tuple[str, tuple[str, ...]], ...] = (),
+    base_key: str = "",
 ) -> DiffResult | AnalysisFailure:
+    """The diff of the two trees; ``base_key`` (the base commit) lets this worker reuse
+    the base it prepared for an earlier review."""
     tree_name = "base"
     try:
         with _deadline(deadline):
-            # Both sides are rendered with the base branch's settings (the rules of review).
-            values = dict(helm_values)
-            base = load_environments(
-                base_files, kustomize_roots=kustomize_roots, helm_values=values
-            )
-            tree_name = "head"
-            head = load_environments(
-                head_files, kustomize_roots=kustomize_roots, helm_values=values
-            )
+            if is_plain(base_files) and is_plain(head_files):
+                prepared = _prepared_base(base_key, base_files)
+                tree_name = "head"
+                diff = diff_plain(prepared, head_files)
+            else:
+                # Both sides are rendered with the base branch's settings.
+                values = dict(helm_values)
+                base = load_environments(
+                    base_files, kustomize_roots=kustomize_roots, helm_values=values
+                )
+                tree_name = "head"
+                head = load_environments(
+                    head_files, kustomize_roots=kustomize_roots, helm_values=values
+                )
+                diff = diff_environments(base, head)
             tree_name = ""
-            diff = diff_environments(base, head)
             if diff.unanalysed:
                 # Never pass a change that was only partly reviewed (e.g. helm is missing).
                 return AnalysisFailure("unanalysed", "\n".join(diff.unanalysed))
@@ -103,6 +147,7 @@ def analyze(
     except _Deadline:
         return AnalysisFailure("timeout", f"the analysis took longer than {deadline:g} s")
     except (MemoryError, RecursionError):
+        _PREPARED.clear()  # the next review starts from an empty worker
         return AnalysisFailure("memory", "the analysis ran out of memory")
     except Exception as err:
         # Anything else is a bug in reachdiff, not in the pull request: keep the trace short.

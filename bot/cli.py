@@ -16,7 +16,14 @@ from analysis.errors import ManifestError
 from analysis.formats import diff_text, map_csv, map_dot, map_markdown, map_text
 from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import diff_to_json, json_text, map_to_json
-from bot.environment_diff import EnvironmentTree, MultiDiff, diff_environments, load_environments
+from bot.environment_diff import (
+    EnvironmentTree,
+    MultiDiff,
+    diff_environments,
+    diff_plain_files,
+    is_plain,
+    load_environments,
+)
 from bot.gitrefs import GitError, find_repository, merge_base, read_file_at, read_ref
 from bot.settings import SETTINGS_PATH, SettingsError
 from bot.trees import TreeError, read_directory
@@ -93,10 +100,14 @@ def cmd_map(args: argparse.Namespace) -> int:
     return EXIT_INPUT if unanalysed else EXIT_OK
 
 
+def _diff_files(base: dict[str, bytes], head: dict[str, bytes]) -> MultiDiff:
+    if is_plain(base) and is_plain(head):
+        return diff_plain_files(base, head)
+    return diff_environments(_environments(base), _environments(head))
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
-    base = _environments(read_directory(args.base))
-    head = _environments(read_directory(args.head))
-    diff = diff_environments(base, head)
+    diff = _diff_files(read_directory(args.base), read_directory(args.head))
     return _finish(diff, _diff_output(diff, args.format))
 
 
@@ -107,7 +118,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     head = read_ref(repo, args.head, args.path)
     for warning in base.warnings + head.warnings:
         print(f"reachdiff: warning: {warning}", file=sys.stderr)
-    diff = diff_environments(_environments(base.files), _environments(head.files))
+    diff = _diff_files(base.files, head.files)
     how = "merge base of" if args.merge_base else "base"
     output = _diff_output(
         diff,

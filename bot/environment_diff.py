@@ -13,10 +13,13 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from analysis.diff import PathChange, ReachabilityDiff, diff_trees
-from analysis.manifests import build_tree, load_files
+from analysis import incremental
+from analysis.diff import PathChange, ReachabilityDiff, diff_prepared, diff_trees
+from analysis.incremental import PreparedBase
+from analysis.manifests import MANIFEST_SUFFIXES, build_tree, load_files
 from analysis.model import Tree
 from analysis.reachability import Endpoint
+from analysis.treestate import TreeState, apply_changes, load_state
 from bot import helm, kustomize
 from bot.environments import discover_environments
 
@@ -68,7 +71,64 @@ def diff_environments(
     by_name_base = {e.name: e for e in base}
     by_name_head = {e.name: e for e in head}
     names = sorted(by_name_base.keys() | by_name_head.keys())
-    qualify = names != [""]
+    results = []
+    for name in names:
+        b, h = by_name_base.get(name), by_name_head.get(name)
+        diff = diff_trees(b.tree if b else Tree(), h.tree if h else Tree())
+        results.append((name, b, h, diff))
+    return _merge(results)
+
+
+def is_plain(files: Mapping[str, bytes]) -> bool:
+    """Plain manifests: nothing to render, the files are what is applied."""
+    return not kustomize.find_kustomizations(files) and not helm.chart_dirs(files)
+
+
+def prepare_plain(files: Mapping[str, bytes]) -> PreparedBase:
+    return incremental.prepare(files)
+
+
+def diff_plain(base: PreparedBase, head_files: Mapping[str, bytes]) -> MultiDiff:
+    """The diff of plain manifests against a prepared base: only the files that differ
+    are read, and only what they can change is computed."""
+    return _diff_plain(base, apply_changes(base.state, changed_files(base.files, head_files)))
+
+
+def diff_plain_files(base_files: Mapping[str, bytes], head_files: Mapping[str, bytes]) -> MultiDiff:
+    """The same for two file trees: the base is read in full, the head as a change."""
+    state = load_state(base_files)
+    head = apply_changes(state, changed_files(state.files, head_files))
+    change = incremental.TreeChange.of_files(state, head, changed_files(state.files, head.files))
+    # Cut the base by the head's new CIDRs too, so that it is compiled only once.
+    return _diff_plain(incremental.prepared(state, change.networks()), head, change)
+
+
+def _diff_plain(
+    base: PreparedBase, head: TreeState, change: incremental.TreeChange | None = None
+) -> MultiDiff:
+    if change is None:
+        changed = changed_files(base.files, head.files)
+        change = incremental.TreeChange.of_files(base.state, head, changed)
+    diff = diff_prepared(base, head.tree, change)
+    plain = (EnvironmentTree("", "plain", base.tree), EnvironmentTree("", "plain", head.tree))
+    return _merge([("", *plain, diff)])
+
+
+def changed_files(
+    before: Mapping[str, bytes | str], after: Mapping[str, bytes | str]
+) -> dict[str, bytes | str | None]:
+    """The manifest paths whose content differs (None: deleted)."""
+    out: dict[str, bytes | str | None] = {
+        p: c for p, c in after.items() if p.endswith(MANIFEST_SUFFIXES) and before.get(p) != c
+    }
+    out.update((p, None) for p in before if p not in after)
+    return out
+
+
+def _merge(
+    results: Sequence[tuple[str, EnvironmentTree | None, EnvironmentTree | None, ReachabilityDiff]],
+) -> MultiDiff:
+    qualify = [name for name, *_ in results] != [""]
     opened: list[PathChange] = []
     closed: list[PathChange] = []
     added: list[Endpoint] = []
@@ -76,9 +136,7 @@ def diff_environments(
     notes: list[str] = []
     unanalysed: list[str] = []
     diffs: list[tuple[str, ReachabilityDiff]] = []
-    for name in names:
-        b, h = by_name_base.get(name), by_name_head.get(name)
-        diff = diff_trees(b.tree if b else Tree(), h.tree if h else Tree())
+    for name, b, h, diff in results:
         diffs.append((name, diff))
         label = name or "plain manifests"
         for env, side in ((b, "base"), (h, "head")):
@@ -95,7 +153,7 @@ def diff_environments(
         closed=tuple(closed),
         added_endpoints=tuple(added),
         removed_endpoints=tuple(removed),
-        environments=tuple(names),
+        environments=tuple(name for name, *_ in results),
         notes=tuple(dict.fromkeys(notes)),
         unanalysed=tuple(dict.fromkeys(unanalysed)),
         per_environment=tuple(diffs),

@@ -206,6 +206,7 @@ async def _review(
             bot.settings.analysis_timeout,
             settings.kustomize_roots,
             settings.helm_values,
+            base_key=compared.base,
         )
     except AnalysisTimeout as err:
         outcome = AnalysisFailure("timeout", str(err))

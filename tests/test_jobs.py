@@ -237,7 +237,7 @@ def test_analyze_stops_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     def slow(files: Any, **options: Any) -> Any:
         time.sleep(5)
 
-    monkeypatch.setattr(bot.analyze, "load_environments", slow)
+    monkeypatch.setattr(bot.analyze, "prepare_plain", slow)
     started = time.monotonic()
     result = analyze(BASE, HEAD, deadline=0.05)
     assert time.monotonic() - started < 2
@@ -248,10 +248,32 @@ def test_analyze_turns_a_crash_into_an_internal_failure(monkeypatch: pytest.Monk
     def crash(files: Any, **options: Any) -> Any:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(bot.analyze, "load_environments", crash)
+    monkeypatch.setattr(bot.analyze, "prepare_plain", crash)
     result = analyze(BASE, HEAD)
     assert isinstance(result, AnalysisFailure) and result.kind == "internal"
     assert "KeyError" in result.message and "test_jobs.py" in result.message
+
+
+def test_analyze_reuses_the_prepared_base_of_the_same_commit_and_content(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prepared: list[int] = []
+    real = bot.analyze.prepare_plain
+
+    def counting(files: Any) -> Any:
+        prepared.append(len(files))
+        return real(files)
+
+    monkeypatch.setattr(bot.analyze, "prepare_plain", counting)
+    monkeypatch.setattr(bot.analyze, "_PREPARED", bot.analyze.OrderedDict())
+    first = analyze(BASE, HEAD, base_key="sha-1")
+    again = analyze(BASE, HEAD, base_key="sha-1")
+    assert isinstance(first, DiffResult) and isinstance(again, DiffResult)
+    assert first == again and len(prepared) == 1
+    # Same key, other content (a force-pushed or forged key): prepared anew, never trusted.
+    other = analyze(HEAD, HEAD, base_key="sha-1")
+    assert isinstance(other, DiffResult) and len(prepared) == 2
+    assert first.opened and not other.opened
 
 
 async def test_pool_runs_analysis_in_another_process() -> None:
