@@ -219,7 +219,7 @@ def read_directory(
 
 def _walk(
     real_root: Path,
-    directory: Path,
+    directory: str | Path,
     rel_dir: str,
     globs: _GlobSet,
     budget: _Budget,
@@ -239,10 +239,10 @@ def _walk(
         if entry.name.startswith("."):
             continue
         rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-        target = Path(entry.path)
+        target: str | Path = entry.path  # a Path only where a link is resolved: they cost
         try:
             if entry.is_symlink():
-                resolved = _resolve_inside(real_root, target, rel)
+                resolved = _resolve_inside(real_root, Path(entry.path), rel)
                 if resolved is None:  # dangling: only an error if we would have read it
                     if globs.matches(rel):
                         raise TreeError(rel, "symlink points to nothing")
@@ -283,20 +283,31 @@ def _resolve_inside(real_root: Path, link: Path, rel: str) -> Path | None:
     return resolved
 
 
-def _read_bounded(path: Path, rel: str, max_bytes: int) -> bytes:
+def _read_bounded(path: str | Path, rel: str, max_bytes: int) -> bytes:
     # O_NONBLOCK: a FIFO swapped in after the stat must not hang the reader.
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
         raise TreeError(rel, f"cannot read: {err.strerror or err}") from None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise TreeError(rel, "not a regular file")
         # The file may grow between stat and read: never hold more than the limit.
-        data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:
+        while size <= max_bytes:
+            chunk = os.read(fd, max_bytes + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as err:
+        raise TreeError(rel, f"cannot read: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+    if size > max_bytes:
         raise TreeError(rel, f"file is over the limit of {max_bytes} bytes")
-    return data
+    return b"".join(chunks)
 
 
 # --- tarballs ------------------------------------------------------------------------------
