@@ -31,10 +31,10 @@ from analysis.yamldoc import (
     LineDict,
     YAMLSyntaxError,
     YMap,
+    any_yaml11_differs,
     line_of,
     parse_documents,
     parse_documents_fast,
-    yaml11_differs,
 )
 
 __all__ = ["ManifestError", "load_files", "parse_file"]
@@ -134,7 +134,7 @@ _CONTAINER_PORT_OCTAL = re.compile(r"[pP]ort\W+0")
 def _reads_differently(obj: YMap) -> bool:
     """Whether a YAML 1.1 reader could see another value in a field the model reads."""
     if obj.get("kind") == "NetworkPolicy":
-        return _any_string(obj, yaml11_differs)  # small objects, read almost entirely
+        return any_yaml11_differs(_strings(obj))  # small objects, read almost entirely
     meta = obj.get("metadata")
     values: list[object] = []
     if isinstance(meta, dict):
@@ -161,7 +161,7 @@ def _reads_differently(obj: YMap) -> bool:
             for port in _list_at(container, "ports"):
                 if isinstance(port, dict):
                     values += [port.get("name"), port.get("protocol")]
-    return any(yaml11_differs(v) for v in values)
+    return any_yaml11_differs(values)
 
 
 def _list_at(value: object, key: str) -> list[Any]:
@@ -169,21 +169,21 @@ def _list_at(value: object, key: str) -> list[Any]:
     return found if isinstance(found, list) else []
 
 
-def _any_string(value: object, test: Callable[[object], bool]) -> bool:
-    # A loop, not recursion: block nesting the pre-scan allows is deeper than Python's
-    # recursion limit.
+def _strings(value: object) -> list[object]:
+    """Every key and leaf value under ``value``. A loop, not recursion: block nesting the
+    pre-scan allows is deeper than Python's recursion limit."""
+    out: list[object] = []
     pending = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, dict):
-            if any(map(test, item)):
-                return True
+            out.extend(item)
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
-        elif test(item):
-            return True
-    return False
+        else:
+            out.append(item)
+    return out
 
 
 def exact_rule_source(tree: Tree, policy: NetworkPolicy, rule: PolicyRule) -> Source:

@@ -9,7 +9,7 @@ unbounded memory ("billion laughs"), so the number of alias references is capped
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,10 +222,22 @@ _YAML11_SPECIAL = re.compile(
 )
 
 
+_YAML11_LINE = re.compile(f"^(?:{_YAML11_SPECIAL.pattern})$", re.MULTILINE)
+
+
 def yaml11_differs(value: object) -> bool:
     """Whether a string from the fast parser may have been a plain scalar that Kubernetes'
     YAML 1.1 reader turns into something else (``yes`` -> true, ``017`` -> 15, ...)."""
     return isinstance(value, str) and _YAML11_SPECIAL.fullmatch(value) is not None
+
+
+def any_yaml11_differs(values: Iterable[object]) -> bool:
+    """``any(map(yaml11_differs, values))`` in one regex pass over the strings joined by
+    line breaks (no special scalar spans a line, so each one matches a whole line)."""
+    strings = [v for v in values if isinstance(v, str)]
+    if not strings or _YAML11_LINE.search("\n".join(strings)) is None:
+        return False
+    return any(map(yaml11_differs, strings))  # the line may be part of a longer string
 
 
 # What libyaml refuses and yaml-rs reads: characters YAML does not allow in a stream, and

@@ -230,3 +230,21 @@ def test_document_separators_are_the_lines_starting_with_three_dashes_and_a_blan
 
     expected = [m.start() for m in re.finditer(r"^---(?:[ \t]|$)", text, re.MULTILINE)]
     assert _separators(text) == expected
+
+
+@settings(max_examples=500, derandomize=True)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet="yYesnNoOTtrufalFL~=<0123456789x_.:+-eE \nabT", max_size=12),
+            st.sampled_from(["yes", "017", "1:30", "2024-01-02", ".inf", "a\nyes", "yes\nb"]),
+            st.integers(),
+            st.none(),
+        ),
+        max_size=6,
+    )
+)
+def test_the_batched_yaml11_screen_equals_the_screen_of_each_value(values: list[object]) -> None:
+    from analysis.yamldoc import any_yaml11_differs, yaml11_differs
+
+    assert any_yaml11_differs(values) == any(map(yaml11_differs, values))
