@@ -9,18 +9,22 @@ Columns (every figure is for the base tree and one variant's head tree):
 - parse floor: read every file of both trees and ``yaml.load_all`` them with libyaml's
   CSafeLoader, nothing else. No tool that reads these YAML files can beat it.
 - load: read both trees and ``load_files`` them (parse, validate, build the model).
-- map: ``compute_map`` of the head tree, already loaded.
+- map: ``compute_map`` of the head tree, already loaded, read in full (maps are lazy).
 - diff: ``diff_trees`` of the two trees, already loaded.
 - review: ``reachdiff diff BASE HEAD --format json`` from process start to exit.
-- incremental: the review of a pull request when the base model is cached. Until the
-  engine offers an incremental entry point (see ``incremental_entry``) this is the head
-  load plus the full diff after a cached base load, marked "(full)".
+- incremental: the review of a pull request when the base is prepared (as the bot's
+  worker keeps it): ``analysis.incremental.review(prepared, changed files)``, which parses
+  the changed files, derives the head and compares what they can change. Without that
+  entry point it is the head load plus the full diff after a cached base load, "(full)".
+
+The engine phases run with the cycle collector off, as the CLI and the bot's worker do.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import importlib
 import json
 import os
@@ -175,6 +179,8 @@ def worker(phase: str, base: Path, head: Path) -> dict[str, Any]:
         from analysis.manifests import load_files
         from analysis.reachability import compute_map
 
+        gc.disable()  # as the CLI and the bot's worker run the engine
+
         if phase == "load":
             clock = _Clock()
             load_files(_read_all(base))
@@ -184,6 +190,7 @@ def worker(phase: str, base: Path, head: Path) -> dict[str, Any]:
             head_tree = load_files(_read_all(head))
             clock = _Clock()
             rmap = compute_map(head_tree)
+            rmap.class_connections  # maps are lazy: read all of it  # noqa: B018
             clock.stop(result)
             result["connections"] = _count(rmap, "connections")
         elif phase == "diff":
@@ -206,12 +213,13 @@ def worker(phase: str, base: Path, head: Path) -> dict[str, Any]:
             else:
                 prepare, review = entry
                 state = prepare(base_files)
-                clock = _Clock()
+                gc.freeze()  # the bot's worker keeps the prepared base; so does this
                 head_files = _read_all(head)
                 changed: dict[str, bytes | None] = {
                     p: d for p, d in head_files.items() if base_files.get(p) != d
                 }
                 changed.update({p: None for p in base_files if p not in head_files})
+                clock = _Clock()  # the review: parse the changed files, derive, compare
                 diff = review(state, changed)
                 result["mode"] = "incremental"
             clock.stop(result)

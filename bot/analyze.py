@@ -8,6 +8,7 @@ process pool cannot interrupt a running call from outside.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import traceback
@@ -97,6 +98,9 @@ def _prepared_base(key: str, files: Mapping[str, bytes]) -> PreparedBase:
         _PREPARED[key] = prepared
         while len(_PREPARED) > PREPARED_BASES:
             _PREPARED.popitem(last=False)
+        # The base lives on: keep the cycle collector from rescanning it at every review.
+        gc.collect()
+        gc.freeze()
     return prepared
 
 
@@ -118,6 +122,8 @@ def analyze(
     """The diff of the two trees; ``base_key`` (the base commit) lets this worker reuse
     the base it prepared for an earlier review."""
     tree_name = "base"
+    collecting = gc.isenabled()
+    gc.disable()  # the engine frees by reference counting; see bot.cli.main
     try:
         with _deadline(deadline):
             if is_plain(base_files) and is_plain(head_files):
@@ -154,3 +160,6 @@ def analyze(
         where = traceback.extract_tb(err.__traceback__)[-1]
         place = f"{os.path.basename(where.filename)}:{where.lineno}"
         return AnalysisFailure("internal", f"{type(err).__name__}: {err} ({place})")
+    finally:
+        if collecting:
+            gc.enable()

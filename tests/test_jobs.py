@@ -266,6 +266,7 @@ def test_analyze_reuses_the_prepared_base_of_the_same_commit_and_content(
 
     monkeypatch.setattr(bot.analyze, "prepare_plain", counting)
     monkeypatch.setattr(bot.analyze, "_PREPARED", bot.analyze.OrderedDict())
+    monkeypatch.setattr(bot.analyze.gc, "freeze", lambda: None)  # not this test process
     first = analyze(BASE, HEAD, base_key="sha-1")
     again = analyze(BASE, HEAD, base_key="sha-1")
     assert isinstance(first, DiffResult) and isinstance(again, DiffResult)
