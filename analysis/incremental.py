@@ -153,12 +153,16 @@ def _differences(
 
 
 def same_context(base: Compilation, head: Tree) -> bool:
-    """Whether the head has the base's admin policies and namespace labels (else it is
-    not derived: such a change can move any pair)."""
+    """Whether the head has the base's admin policies, and the same labels on every
+    namespace both trees have (else it is not derived: such a change can move any pair).
+    A namespace only one side has holds only classes new or gone on that side."""
     if base.tree.admin_policies != head.admin_policies:
         return False
-    return base.tree.namespaces == head.namespaces or (
-        base.tree.namespace_labels() == head.namespace_labels()
+    if base.tree.namespaces == head.namespaces:
+        return True
+    after = head.namespace_labels()
+    return all(
+        after.get(name, labels) == labels for name, labels in base.tree.namespace_labels().items()
     )
 
 

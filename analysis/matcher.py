@@ -145,14 +145,13 @@ class Matcher:
         return resolve_ports(rule.rule.ports, named)
 
     def allowed(self, direction: Direction, src: int, dst: int) -> ConnectionSet:
-        owner = dst if direction is Direction.INGRESS else src
-        if not self.has_admin(direction, owner):
-            return self._network_policy_allowed(direction, src, dst)
-        return self.verdict(direction, src, dst).allowed
-
-    def _network_policy_allowed(self, direction: Direction, src: int, dst: int) -> ConnectionSet:
-        owner, peer = (dst, src) if direction is Direction.INGRESS else (src, dst)
-        rules = self.rules(direction, owner)
+        """What one direction allows the pair (runs once per pair a map reads: kept lean)."""
+        if direction is Direction.INGRESS:
+            owner, peer, rules = dst, src, self.ingress[dst]
+        else:
+            owner, peer, rules = src, dst, self.egress[src]
+        if self.tiered and self.has_admin(direction, owner):
+            return self.verdict(direction, src, dst).allowed
         if rules is None:
             return ALL_CONNECTIONS
         out = NO_CONNECTIONS

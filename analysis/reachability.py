@@ -151,19 +151,10 @@ def read_column(matcher: Matcher, dst: int) -> Iterator[tuple[int, ConnectionSet
         blocks = _tiered_blocks(matcher, Direction.INGRESS, dst, scope)
     else:
         blocks = _blocks(matcher, matcher.ingress[dst], scope, dst)[0]
-    egress, peer_sets, ports_at = matcher.egress, matcher.peer_sets, matcher.ports_at
-    tiered = matcher.tiered
+    allowed, egress = matcher.allowed, Direction.EGRESS
     for sources, ingress in blocks:
         for src in bit_indexes(sources):
-            conn = ingress
-            if tiered and matcher.has_admin(Direction.EGRESS, src):
-                conn = conn & matcher.allowed(Direction.EGRESS, src, dst)
-            elif (rules := egress[src]) is not None:  # ranges' egress is not governed
-                allowed = NO_CONNECTIONS
-                for rule in rules:
-                    if (peer_sets[rule.peers] >> dst) & 1:
-                        allowed = allowed | ports_at(rule, dst)
-                conn = conn & allowed
+            conn = ingress & allowed(egress, src, dst)
             if conn:
                 yield src, conn
 
@@ -177,26 +168,17 @@ def read_row(matcher: Matcher, src: int) -> Iterator[tuple[int, ConnectionSet]]:
         blocks = _tiered_blocks(matcher, Direction.EGRESS, src, scope)
     else:
         blocks, named = _blocks(matcher, matcher.egress[src], scope, None)
-    ingress, peer_sets, ports_at = matcher.ingress, matcher.peer_sets, matcher.ports_at
-    tiered = matcher.tiered
+    allowed, ingress, peer_sets = matcher.allowed, Direction.INGRESS, matcher.peer_sets
     for destinations, egress in blocks:
         for dst in bit_indexes(destinations):
             conn = egress
             for rule in named:
                 if (peer_sets[rule.peers] >> dst) & 1:
-                    conn = conn | ports_at(rule, dst)
-            if not conn:
-                continue
-            if tiered and matcher.has_admin(Direction.INGRESS, dst):
-                conn = conn & matcher.allowed(Direction.INGRESS, src, dst)
-            elif (rules := ingress[dst]) is not None:
-                allowed = NO_CONNECTIONS
-                for rule in rules:
-                    if (peer_sets[rule.peers] >> src) & 1:
-                        allowed = allowed | ports_at(rule, dst)
-                conn = conn & allowed
+                    conn = conn | matcher.ports_at(rule, dst)
             if conn:
-                yield dst, conn
+                conn = conn & allowed(ingress, src, dst)
+                if conn:
+                    yield dst, conn
 
 
 def pair_connections(matcher: Matcher, src: int, dst: int) -> ConnectionSet:

@@ -444,26 +444,27 @@ def _update_ports(
 ) -> tuple[Mapping[str, int], Mapping[str, int]]:
     """Port name counts after the change; a policy port name no container defines any more
     (or not yet) is an error (``policies.check_named_ports``)."""
-    defined = state.port_definitions
-    referenced = state.port_references
-    touched: set[str] = set()
-    gone = [n for w in gone_workloads for n in _defined_port_names(w)]
-    new = [n for w in new_workloads for n in _defined_port_names(w)]
-    if gone or new:
-        new_defined = dict(defined)
-        _count(new_defined, gone, -1)
-        _count(new_defined, new, 1)
-        defined = new_defined
-        touched.update(gone)
-    gone = [n for p in gone_policies for n in _referenced_port_names(p)]
-    new = [n for p in new_policies for n in _referenced_port_names(p)]
-    if gone or new:
-        new_referenced = dict(referenced)
-        _count(new_referenced, gone, -1)
-        _count(new_referenced, new, 1)
-        referenced = new_referenced
-        touched.update(new)
+    lost = [n for w in gone_workloads for n in _defined_port_names(w)]
+    gained = [n for p in new_policies for n in _referenced_port_names(p)]
+    defined = _recount(
+        state.port_definitions, lost, [n for w in new_workloads for n in _defined_port_names(w)]
+    )
+    referenced = _recount(
+        state.port_references, [n for p in gone_policies for n in _referenced_port_names(p)], gained
+    )
     # The base was valid: only a name that lost definitions or gained references can fail.
-    if any(name in referenced and name not in defined for name in touched):
+    if any(name in referenced and name not in defined for name in (*lost, *gained)):
         raise _Rebuild
     return defined, referenced
+
+
+def _recount(
+    counts: Mapping[str, int], gone: Sequence[str], new: Sequence[str]
+) -> Mapping[str, int]:
+    """``counts`` less ``gone``, plus ``new`` (the same mapping when both are empty)."""
+    if not gone and not new:
+        return counts
+    out = dict(counts)
+    _count(out, gone, -1)
+    _count(out, new, 1)
+    return out

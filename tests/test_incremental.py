@@ -90,3 +90,25 @@ def test_prepared_base_reviews_changes_and_new_cidrs() -> None:
     expected = diff_trees(load_files(base_files), load_files(head_files))
     assert diff_to_json(review(base, changed)) == diff_to_json(expected)
     assert {c.dst.id for c in expected.closed} >= {"ip:10.0.0.0/16"}
+
+
+def test_a_new_app_in_a_new_namespace_is_derived_and_equals_the_full_diff() -> None:
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %s, labels: {app: %s}}\n"
+        "spec: {containers: [{name: c, image: i, ports: [{name: http, containerPort: 80}]}]}\n"
+    )
+    ingress = (
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: from-anywhere, namespace: shop}\n"
+        "spec:\n  podSelector: {matchLabels: {app: db}}\n"
+        "  ingress:\n  - from: [{namespaceSelector: {}, podSelector: {matchLabels: {app: api}}}]\n"
+    )
+    base_files = {"db.yaml": pod % ("db", "shop", "db"), "np.yaml": ingress}
+    head_files = {**base_files, "api.yaml": pod % ("api", "payments", "api")}
+    base, head = load_files(base_files), load_files(head_files)
+    compilation = compile_full(base, tree_networks(head))
+    assert incremental.same_context(compilation, head)  # a new namespace: still derived
+    full = diff_maps(compute_map(base, tree_networks(head)), compute_map(head, tree_networks(base)))
+    derived = diff_trees(base, head)
+    assert diff_to_json(derived) == diff_to_json(full)
+    assert ("payments/Pod/api", "shop/Pod/db") in {(c.src.id, c.dst.id) for c in derived.opened}
