@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -162,15 +162,7 @@ def parse_kustomization(path: str, content: bytes) -> Kustomization:
 
     def strings(key: str) -> Iterator[tuple[int, str]]:
         # Entries that must be strings (paths, or inline YAML for plugin configurations).
-        value = data.get(key)
-        if value is None:
-            return
-        if not isinstance(value, list):
-            raise ManifestError(path, line_at(key), f"`{key}` must be a list of strings")
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                raise ManifestError(path, line_at(key, i), f"`{key}[{i}]` must be a string")
-            yield i, item
+        return _items(path, data, key, line_at, str, ("a list of strings", "a string"))
 
     for key, role in (
         ("resources", "resource"),
@@ -266,15 +258,30 @@ def parse_kustomization(path: str, content: bytes) -> Kustomization:
 
 
 def _mapping_list(path: str, data: LineDict, key: str, line_at: Any) -> Iterator[LineDict]:
+    for _, item in _items(path, data, key, line_at, LineDict, ("a list", "a mapping")):
+        yield item
+
+
+_Item = TypeVar("_Item")
+
+
+def _items(
+    path: str,
+    data: LineDict,
+    key: str,
+    line_at: Any,
+    kind: type[_Item],
+    what: tuple[str, str],  # what the list and what each item must be
+) -> Iterator[tuple[int, _Item]]:
     value = data.get(key)
     if value is None:
         return
     if not isinstance(value, list):
-        raise ManifestError(path, line_at(key), f"`{key}` must be a list")
+        raise ManifestError(path, line_at(key), f"`{key}` must be {what[0]}")
     for i, item in enumerate(value):
-        if not isinstance(item, LineDict):
-            raise ManifestError(path, line_at(key, i), f"`{key}[{i}]` must be a mapping")
-        yield item
+        if not isinstance(item, kind):
+            raise ManifestError(path, line_at(key, i), f"`{key}[{i}]` must be {what[1]}")
+        yield i, item
 
 
 def _string(path: str, obj: Mapping[str, Any], key: str, field: str, line: int) -> str:
