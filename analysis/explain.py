@@ -7,6 +7,7 @@ rule is cited only if it (or its absence) made the difference on those ports.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -101,30 +102,26 @@ def explain_opened(
         if need:
             old = base.matcher.verdict(direction, bs, bd) if in_base else None
             needs[direction] = (need, head.matcher.verdict(direction, hs, hd), old)
-    key = ("opened", *((d, n, id(a), id(b)) for d, (n, a, b) in needs.items()))
-    if memo is not None and key in memo:
-        return memo[key]
-    causes: list[Cause] = []
-    for direction, (need, now, old) in needs.items():
-        defaulted = NO_CONNECTIONS
-        for dec in now.decisions:
-            if dec.action == "Allow" and dec.ports & need:
-                causes += _causes(dec, direction, "head", ALLOWS, head)
-            elif dec.action == "Default":
-                defaulted = dec.ports & need
-        if old is None:
-            continue
-        # What used to deny these ports: an admin Deny rule that no longer matches, or (when
-        # nothing decides any more) the policies that isolated the endpoint.
-        for dec in old.decisions:
-            if dec.action == "Deny" and dec.ports & need:
-                causes += _causes(dec, direction, "base", NO_LONGER_DENIES, base)
-            elif dec.action == "Isolate" and dec.ports & defaulted:
-                causes += _causes(dec, direction, "base", NO_LONGER_ISOLATES, base)
-    found = tuple(dict.fromkeys(causes))
-    if memo is not None:
-        memo[key] = found
-    return found
+
+    def causes() -> Iterator[Cause]:
+        for direction, (need, now, old) in needs.items():
+            defaulted = NO_CONNECTIONS
+            for dec in now.decisions:
+                if dec.action == "Allow" and dec.ports & need:
+                    yield from _causes(dec, direction, "head", ALLOWS, head)
+                elif dec.action == "Default":
+                    defaulted = dec.ports & need
+            if old is None:
+                continue
+            # What used to deny these ports: an admin Deny rule that no longer matches, or
+            # (when nothing decides any more) the policies that isolated the endpoint.
+            for dec in old.decisions:
+                if dec.action == "Deny" and dec.ports & need:
+                    yield from _causes(dec, direction, "base", NO_LONGER_DENIES, base)
+                elif dec.action == "Isolate" and dec.ports & defaulted:
+                    yield from _causes(dec, direction, "base", NO_LONGER_ISOLATES, base)
+
+    return _remembered(memo, ("opened", *_decided_by(needs)), causes)
 
 
 def explain_closed(
@@ -149,32 +146,46 @@ def explain_closed(
                 head.matcher.verdict(direction, hs, hd),
                 base.matcher.verdict(direction, bs, bd),
             )
-    # A verdict object belongs to one owner, so the key also fixes the base owner below.
-    key = ("closed", *((d, n, id(a), id(b)) for d, (n, a, b) in needs.items()))
+
+    def causes() -> Iterator[Cause]:
+        for direction, (need, now, old) in needs.items():
+            owner = bd if direction is Direction.INGRESS else bs
+            was_isolated = {p.id for p in base.matcher.isolating[owner].get(direction, ())}
+            explained = NO_CONNECTIONS
+            for dec in now.decisions:
+                if not dec.ports & need:
+                    continue
+                if dec.action == "Deny":
+                    yield from _causes(dec, direction, "head", DENIES, head)
+                    explained = explained | dec.ports
+                elif dec.action == "Isolate":
+                    fresh = [p for p in dec.policies if p.id not in was_isolated]
+                    yield from (_policy_cause(p, direction, "head", ISOLATES) for p in fresh)
+                    if fresh:
+                        explained = explained | dec.ports
+            # Ports a head rule does not explain closed because a base rule stopped applying.
+            unexplained = need - explained
+            for dec in old.decisions:
+                if dec.action == "Allow" and dec.ports & unexplained:
+                    yield from _causes(dec, direction, "base", NO_LONGER_ALLOWS, base)
+
+    # A verdict object belongs to one owner, so the key also fixes the base owner above.
+    return _remembered(memo, ("closed", *_decided_by(needs)), causes)
+
+
+def _decided_by(
+    needs: Mapping[Direction, tuple[ConnectionSet, Verdict, Verdict | None]],
+) -> Iterator[tuple[object, ...]]:
+    """What an explanation depends on: per direction, the ports and the verdicts."""
+    return ((d, need, id(now), id(old)) for d, (need, now, old) in needs.items())
+
+
+def _remembered(
+    memo: Memo | None, key: tuple[object, ...], causes: Callable[[], Iterable[Cause]]
+) -> tuple[Cause, ...]:
     if memo is not None and key in memo:
         return memo[key]
-    causes: list[Cause] = []
-    for direction, (need, now, old) in needs.items():
-        owner = bd if direction is Direction.INGRESS else bs
-        was_isolated = {p.id for p in base.matcher.isolating[owner].get(direction, ())}
-        explained = NO_CONNECTIONS
-        for dec in now.decisions:
-            if not dec.ports & need:
-                continue
-            if dec.action == "Deny":
-                causes += _causes(dec, direction, "head", DENIES, head)
-                explained = explained | dec.ports
-            elif dec.action == "Isolate":
-                fresh = [p for p in dec.policies if p.id not in was_isolated]
-                causes += [_policy_cause(p, direction, "head", ISOLATES) for p in fresh]
-                if fresh:
-                    explained = explained | dec.ports
-        # Ports a head rule does not explain closed because a base rule stopped applying.
-        unexplained = need - explained
-        for dec in old.decisions:
-            if dec.action == "Allow" and dec.ports & unexplained:
-                causes += _causes(dec, direction, "base", NO_LONGER_ALLOWS, base)
-    found = tuple(dict.fromkeys(causes))
+    found = tuple(dict.fromkeys(causes()))
     if memo is not None:
         memo[key] = found
     return found
