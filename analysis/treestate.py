@@ -81,16 +81,29 @@ class _Rebuild(Exception):
     """The change makes the tree invalid (or the index cannot follow it): load in full."""
 
 
-def load_state(files: Mapping[str, bytes | str]) -> TreeState:
-    """The state of ``load_files(files)``: the same tree, or the same ``ManifestError``."""
+FileEntry = tuple[FileModels, bool]  # a file's models, and whether the tree keeps its text
+
+
+def read_file(path: str, content: bytes | str) -> FileEntry:
+    """One file's part of a state (files can be read apart, e.g. in parallel)."""
+    objects = parse_file(path, content, exact=False)
+    return _file_models(path, objects), needs_text(objects)
+
+
+def load_state(
+    files: Mapping[str, bytes | str], read: Mapping[str, FileEntry] | None = None
+) -> TreeState:
+    """The state of ``load_files(files)``: the same tree, or the same ``ManifestError``.
+    ``read`` holds files already read with ``read_file``."""
     manifests = {p: files[p] for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)}
+    read = read or {}
     try:
         by_file: dict[str, FileModels] = {}
         texts: dict[str, bytes | str] = {}
         for path, content in manifests.items():
-            objects = parse_file(path, content, exact=False)
-            by_file[path] = _file_models(path, objects)
-            if needs_text(objects):
+            entry = read.get(path)
+            by_file[path], keep = entry if entry is not None else read_file(path, content)
+            if keep:
                 texts[path] = content
         return _assemble(manifests, by_file, texts)
     except (ManifestError, _Rebuild):

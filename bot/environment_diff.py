@@ -19,9 +19,10 @@ from analysis.incremental import PreparedBase
 from analysis.manifests import MANIFEST_SUFFIXES, build_tree, load_files
 from analysis.model import Tree
 from analysis.reachability import Endpoint
-from analysis.treestate import TreeState, apply_changes, load_state
+from analysis.treestate import TreeState, apply_changes
 from bot import helm, kustomize
 from bot.environments import discover_environments
+from bot.parallel_load import load_state_parallel
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,7 @@ def diff_plain(base: PreparedBase, head_files: Mapping[str, bytes]) -> MultiDiff
 
 def diff_plain_files(base_files: Mapping[str, bytes], head_files: Mapping[str, bytes]) -> MultiDiff:
     """The same for two file trees: the base is read in full, the head as a change."""
-    state = load_state(base_files)
+    state = load_state_parallel(base_files)
     head = apply_changes(state, changed_files(state.files, head_files))
     change = incremental.TreeChange.of_files(state, head, changed_files(state.files, head.files))
     # Cut the base by the head's new CIDRs too, so that it is compiled only once.
