@@ -215,8 +215,9 @@ class _Comparison:
         movers: dict[tuple[int | None, int | None], list[Endpoint]] = {}
         for eid in moved:
             b, h = base.index_of.get(eid), head.index_of.get(eid)
-            owner = head.members[h] if h is not None else base.members[b]  # type: ignore[index]
-            endpoint = next(m for m in owner if m.id == eid)
+            side, at = (head, h) if h is not None else (base, b)
+            assert at is not None  # a moved endpoint is on at least one side
+            endpoint = next(m for m in side.members[at] if m.id == eid)
             movers.setdefault((b, h), []).append(endpoint)
 
         # Row groups: the staying members of each affected source, and every mover.
