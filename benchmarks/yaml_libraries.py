@@ -46,7 +46,7 @@ VENV = DEFAULT_OUT / "yaml-venv"
 VENV_PACKAGES = {
     "rapidyaml": "ryml",
     "ruamel.yaml": "ruamel.yaml",
-    "ruamel.yaml.clib": "ruamel.yaml.clib",  # the C parser typ="safe" uses when present
+    "ruamel.yaml.clib": "_ruamel_yaml",  # the C parser typ="safe" uses when present
     "pyfastyaml": "pyfastyaml",
 }
 SAMPLE_EVERY = 10
