@@ -133,8 +133,11 @@ _CONTAINER_PORT_OCTAL = re.compile(r"[pP]ort\W+0")
 
 def _reads_differently(obj: YMap) -> bool:
     """Whether a YAML 1.1 reader could see another value in a field the model reads."""
+    # A key that is not a string (`017:`, a number to both readers, but not the same
+    # number) becomes a label key, so such objects take the exact path too.
     if obj.get("kind") == "NetworkPolicy":
-        return any_yaml11_differs(_strings(obj))  # small objects, read almost entirely
+        found = _strings(obj)  # small objects, read almost entirely
+        return found is None or any_yaml11_differs(found)
     meta = obj.get("metadata")
     values: list[object] = []
     if isinstance(meta, dict):
@@ -161,7 +164,7 @@ def _reads_differently(obj: YMap) -> bool:
             for port in _list_at(container, "ports"):
                 if isinstance(port, dict):
                     values += [port.get("name"), port.get("protocol")]
-    return any_yaml11_differs(values)
+    return any(isinstance(v, int | float) for v in values) or any_yaml11_differs(values)
 
 
 def _list_at(value: object, key: str) -> list[Any]:
@@ -169,14 +172,17 @@ def _list_at(value: object, key: str) -> list[Any]:
     return found if isinstance(found, list) else []
 
 
-def _strings(value: object) -> list[object]:
-    """Every key and leaf value under ``value``. A loop, not recursion: block nesting the
-    pre-scan allows is deeper than Python's recursion limit."""
+def _strings(value: object) -> list[object] | None:
+    """Every key and leaf value under ``value``; None if a key is not a string. A loop,
+    not recursion: block nesting the pre-scan allows is deeper than Python's recursion
+    limit."""
     out: list[object] = []
     pending = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                return None
             out.extend(item)
             pending.extend(item.values())
         elif isinstance(item, list):

@@ -125,6 +125,10 @@ def string_map(ctx: Context, value: Any, field: str) -> dict[str, str]:
         ctx.at(value).fail(f"`{field}` must be a mapping of strings, not {type_name(value)}")
     out: dict[str, str] = {}
     for key, item in value.items():
+        if isinstance(key, bool | int):
+            # Kubernetes turns YAML map keys into JSON object keys: `yes:` is "true", `1:`
+            # is "1" (sigs.k8s.io/yaml); other kinds of key it refuses.
+            key = str(key).lower() if isinstance(key, bool) else str(key)
         if not isinstance(key, str):
             ctx.at(value).fail(f"`{field}` key {shown(key)} must be a string")
         if not isinstance(item, str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -248,3 +249,16 @@ def test_the_batched_yaml11_screen_equals_the_screen_of_each_value(values: list[
     from analysis.yamldoc import any_yaml11_differs, yaml11_differs
 
     assert any_yaml11_differs(values) == any(map(yaml11_differs, values))
+
+
+def test_label_keys_that_are_not_strings_get_their_json_spelling_as_kubernetes_does() -> None:
+    def labels(text: str) -> tuple[tuple[str, str], ...]:
+        pod = f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  labels: {text}\nspec: {{}}\n"
+        return load_files({"pod.yaml": pod}).workloads[0].labels
+
+    # YAML 1.1 reads these keys as a boolean and as octal 15; sigs.k8s.io/yaml spells them.
+    assert labels("{yes: a, 017: b, tier: c}") == (("15", "b"), ("tier", "c"), ("true", "a"))
+    assert labels('{"y": n}') == (("y", "n"),)  # the documented choice: y/n stay strings
+    for bad in ("{1.5: a}", "{~: a}"):
+        with pytest.raises(ManifestError, match=r"key .* must be a string"):
+            labels(bad)
