@@ -182,7 +182,7 @@ class ConnectionSet:
         return self._combine(other, "&")
 
     def __sub__(self, other: ConnectionSet) -> ConnectionSet:
-        if not other.by_protocol:
+        if not other.by_protocol or not self.by_protocol:
             return self
         if other is ALL_CONNECTIONS or other is self:
             return NO_CONNECTIONS
