@@ -1,10 +1,11 @@
 """Review what will actually be applied: one diff per environment, merged for reporting.
 
-A repository of plain manifests is one environment and is read with the engine's fast
-loader. Kustomize overlays and Helm charts are rendered first (``bot.environments``), each
-root one environment. Environments are paired by name across the two trees (a missing one
-is empty). When there is more than one environment, or the only one is not the plain
-manifests, endpoint ids carry the environment: ``overlays/prod:shop/Deployment/web``.
+A repository of plain manifests is one environment, read with the engine's fast loader;
+its head is read as a change to the base (``diff_plain``). Kustomize overlays and Helm
+charts are rendered first (``bot.environments``), each root one environment. Environments
+are paired by name across the two trees (a missing one is empty). When there is more than
+one environment, or the only one is not the plain manifests, endpoint ids carry the
+environment: ``overlays/prod:shop/Deployment/web``.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def load_environments(
     kustomize_roots: Sequence[str] | None = None,
     helm_values: Mapping[str, Sequence[str]] | None = None,
 ) -> list[EnvironmentTree]:
-    if not kustomize.find_kustomizations(files) and not helm.chart_dirs(files):
+    if is_plain(files):
         return [EnvironmentTree("", "plain", load_files(files))]
     envs = discover_environments(files, kustomize_roots=kustomize_roots, helm_values=helm_values)
     return [
@@ -92,24 +93,23 @@ def prepare_plain(files: Mapping[str, bytes]) -> PreparedBase:
 def diff_plain(base: PreparedBase, head_files: Mapping[str, bytes]) -> MultiDiff:
     """The diff of plain manifests against a prepared base: only the files that differ
     are read, and only what they can change is computed."""
-    return _diff_plain(base, apply_changes(base.state, changed_files(base.files, head_files)))
+    changed = changed_files(base.files, head_files)
+    head = apply_changes(base.state, changed)
+    return _diff_plain(base, head, incremental.TreeChange.of_files(base.state, head, changed))
 
 
 def diff_plain_files(base_files: Mapping[str, bytes], head_files: Mapping[str, bytes]) -> MultiDiff:
-    """The same for two file trees: the base is read in full, the head as a change."""
+    """The same for two file trees: the base is read in full (on both cores), the head
+    as a change to it."""
     state = load_state_parallel(base_files)
-    head = apply_changes(state, changed_files(state.files, head_files))
-    change = incremental.TreeChange.of_files(state, head, changed_files(state.files, head.files))
+    changed = changed_files(state.files, head_files)
+    head = apply_changes(state, changed)
+    change = incremental.TreeChange.of_files(state, head, changed)
     # Cut the base by the head's new CIDRs too, so that it is compiled only once.
     return _diff_plain(incremental.prepared(state, change.networks()), head, change)
 
 
-def _diff_plain(
-    base: PreparedBase, head: TreeState, change: incremental.TreeChange | None = None
-) -> MultiDiff:
-    if change is None:
-        changed = changed_files(base.files, head.files)
-        change = incremental.TreeChange.of_files(base.state, head, changed)
+def _diff_plain(base: PreparedBase, head: TreeState, change: incremental.TreeChange) -> MultiDiff:
     diff = diff_prepared(base, head.tree, change)
     plain = (EnvironmentTree("", "plain", base.tree), EnvironmentTree("", "plain", head.tree))
     return _merge([("", *plain, diff)])
