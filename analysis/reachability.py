@@ -181,16 +181,6 @@ def read_row(matcher: Matcher, src: int) -> Iterator[tuple[int, ConnectionSet]]:
                     yield dst, conn
 
 
-def pair_connections(matcher: Matcher, src: int, dst: int) -> ConnectionSet:
-    """One pair, both directions."""
-    if matcher.is_external(src) and matcher.is_external(dst):
-        return NO_CONNECTIONS
-    ingress = matcher.allowed(Direction.INGRESS, src, dst)
-    if not ingress:
-        return NO_CONNECTIONS
-    return ingress & matcher.allowed(Direction.EGRESS, src, dst)
-
-
 def _scope(matcher: Matcher, endpoint: int) -> int:
     """The endpoints ``endpoint`` can be paired with: live ones, and no range with a range."""
     everything = matcher.live & ((1 << matcher.size) - 1)

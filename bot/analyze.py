@@ -20,7 +20,7 @@ from types import FrameType
 
 from analysis.diff import PathChange
 from analysis.errors import ManifestError
-from analysis.incremental import PreparedBase
+from analysis.incremental import PreparedBase, prepare
 from analysis.manifests import MANIFEST_SUFFIXES
 from analysis.reachability import Endpoint
 from bot.environment_diff import (
@@ -28,7 +28,6 @@ from bot.environment_diff import (
     diff_plain,
     is_plain,
     load_environments,
-    prepare_plain,
 )
 
 
@@ -93,7 +92,7 @@ def _prepared_base(key: str, files: Mapping[str, bytes]) -> PreparedBase:
     if found is not None and _same_manifests(found.files, files):
         _PREPARED.move_to_end(key)
         return found
-    prepared = prepare_plain(files)
+    prepared = prepare(files)
     if key:
         _PREPARED[key] = prepared
         while len(_PREPARED) > PREPARED_BASES:

@@ -86,10 +86,6 @@ def is_plain(files: Mapping[str, bytes]) -> bool:
     return not kustomize.find_kustomizations(files) and not helm.chart_dirs(files)
 
 
-def prepare_plain(files: Mapping[str, bytes]) -> PreparedBase:
-    return incremental.prepare(files)
-
-
 def diff_plain(base: PreparedBase, head_files: Mapping[str, bytes]) -> MultiDiff:
     """The diff of plain manifests against a prepared base: only the files that differ
     are read, and only what they can change is computed."""

@@ -237,7 +237,7 @@ def test_analyze_stops_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     def slow(files: Any, **options: Any) -> Any:
         time.sleep(5)
 
-    monkeypatch.setattr(bot.analyze, "prepare_plain", slow)
+    monkeypatch.setattr(bot.analyze, "prepare", slow)
     started = time.monotonic()
     result = analyze(BASE, HEAD, deadline=0.05)
     assert time.monotonic() - started < 2
@@ -248,7 +248,7 @@ def test_analyze_turns_a_crash_into_an_internal_failure(monkeypatch: pytest.Monk
     def crash(files: Any, **options: Any) -> Any:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(bot.analyze, "prepare_plain", crash)
+    monkeypatch.setattr(bot.analyze, "prepare", crash)
     result = analyze(BASE, HEAD)
     assert isinstance(result, AnalysisFailure) and result.kind == "internal"
     assert "KeyError" in result.message and "test_jobs.py" in result.message
@@ -258,13 +258,13 @@ def test_analyze_reuses_the_prepared_base_of_the_same_commit_and_content(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     prepared: list[int] = []
-    real = bot.analyze.prepare_plain
+    real = bot.analyze.prepare
 
     def counting(files: Any) -> Any:
         prepared.append(len(files))
         return real(files)
 
-    monkeypatch.setattr(bot.analyze, "prepare_plain", counting)
+    monkeypatch.setattr(bot.analyze, "prepare", counting)
     monkeypatch.setattr(bot.analyze, "_PREPARED", bot.analyze.OrderedDict())
     monkeypatch.setattr(bot.analyze.gc, "freeze", lambda: None)  # not this test process
     first = analyze(BASE, HEAD, base_key="sha-1")
