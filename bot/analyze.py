@@ -21,9 +21,9 @@ from types import FrameType
 from analysis.diff import PathChange
 from analysis.errors import ManifestError
 from analysis.incremental import PreparedBase, prepare
-from analysis.manifests import MANIFEST_SUFFIXES
 from analysis.reachability import Endpoint
 from bot.environment_diff import (
+    changed_files,
     diff_environments,
     diff_plain,
     is_plain,
@@ -89,7 +89,8 @@ PREPARED_BASES = 1  # a 30,000-workload base holds about half a gigabyte of the 
 
 def _prepared_base(key: str, files: Mapping[str, bytes]) -> PreparedBase:
     found = _PREPARED.get(key) if key else None
-    if found is not None and _same_manifests(found.files, files):
+    # The commit id names the content, but never trust a key for what a check passes on.
+    if found is not None and not changed_files(found.files, files):
         _PREPARED.move_to_end(key)
         return found
     prepared = prepare(files)
@@ -101,13 +102,6 @@ def _prepared_base(key: str, files: Mapping[str, bytes]) -> PreparedBase:
         gc.collect()
         gc.freeze()
     return prepared
-
-
-def _same_manifests(known: Mapping[str, bytes | str], files: Mapping[str, bytes]) -> bool:
-    # The commit id names the content, but never trust a key for what a check passes on.
-    return len(known) == sum(1 for p in files if p.endswith(MANIFEST_SUFFIXES)) and all(
-        files.get(p) == c for p, c in known.items()
-    )
 
 
 def analyze(
