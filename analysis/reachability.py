@@ -96,10 +96,11 @@ class ReachabilityMap:
         """Every allowed pair of matcher endpoints (the whole map: as costly as it is big)."""
         memo = self._memo
         if memo.everything is None:
+            # Read, not memoized per column: the pairs are kept once, here.
             memo.everything = {
                 (src, dst): conn
                 for dst in bit_indexes(self.matcher.live)
-                for src, conn in self.column(dst).items()
+                for src, conn in read_column(self.matcher, dst)
             }
         return memo.everything
 
