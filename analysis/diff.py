@@ -17,8 +17,16 @@ from typing import Protocol
 
 from analysis import incremental
 from analysis.compiler import Compilation, compile_full, tree_networks
-from analysis.explain import Cause, Memo, explain_closed, explain_opened
-from analysis.model import Tree
+from analysis.explain import (
+    Cause,
+    Memo,
+    explain_closed,
+    explain_closed_by,
+    explain_opened,
+    explain_opened_by,
+)
+from analysis.matcher import bitset_of
+from analysis.model import Direction, Tree
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
 from analysis.reachability import Endpoint, ReachabilityMap, compute_map, map_of
 
@@ -189,8 +197,31 @@ class _Comparison:
         memo = self.explained
         why_opened = explain_opened(base, head, first_src, first_dst, more, memo) if more else ()
         why_closed = explain_closed(base, head, first_src, first_dst, less, memo) if less else ()
+        self._record(sources, destinations, before, after, why_opened, why_closed, more, less)
+
+    def _record(
+        self,
+        sources: Sequence[Endpoint],
+        destinations: Sequence[Endpoint],
+        before: ConnectionSet,
+        after: ConnectionSet,
+        why_opened: tuple[Cause, ...],
+        why_closed: tuple[Cause, ...],
+        more: ConnectionSet,
+        less: ConnectionSet,
+        staying: bool = False,
+    ) -> None:
+        """One change per pair of members; ``staying`` when every endpoint is on both
+        sides (so none is new or removed)."""
+        base, head = self.base, self.head
         for src in sources:
             for dst in destinations:
+                if staying:
+                    if more:
+                        self.opened.append(PathChange(src, dst, more, before, after, why_opened))
+                    if less:
+                        self.closed.append(PathChange(src, dst, less, before, after, why_closed))
+                    continue
                 if more:
                     self.opened.append(
                         _change(base, head, src, dst, more, before, after, why_opened)
@@ -229,7 +260,11 @@ class _Comparison:
         # Column groups: pairs with a source row group (any mover) were compared above.
         for k in affected.destinations:
             members = stay(k)
-            if members:
+            if not members:
+                continue
+            if k < base.matcher.size:
+                self._column(k, members, stay, skip=row_stays)
+            else:  # a class only the head has
                 self._line(k, k, members, {}, stay, skip=row_stays, rows=False)
         for (b, h), group in movers.items():
             self._line(b, h, group, {}, stay, skip=row_stays, rows=False)
@@ -277,18 +312,76 @@ class _Comparison:
             else:
                 self.compare(others, group, before, after)
 
+    def _column(
+        self,
+        dst: int,
+        group: Sequence[Endpoint],
+        stay: Callable[[int], Sequence[Endpoint]],
+        skip: Collection[int],
+    ) -> None:
+        """``_line`` for the column of a class the base has too, against the staying
+        members of every source class not in ``skip``. Such a source is not affected: its
+        egress to ``dst`` is the same on both sides, so the ingress of ``dst`` made every
+        difference, and its verdicts are reached per block of sources its rules admit
+        alike rather than per source."""
+        base, head = self.base, self.head
+        before_line, after_line = base.column(dst), head.column(dst)
+        changed: list[tuple[int, Sequence[Endpoint], ConnectionSet, ConnectionSet]] = []
+        for k in before_line.keys() | after_line.keys():
+            if k in skip:
+                continue
+            before = before_line.get(k, NO_CONNECTIONS)
+            after = after_line.get(k, NO_CONNECTIONS)
+            if before != after:
+                others = stay(k)
+                if others:
+                    changed.append((k, others, before, after))
+        if not changed:
+            return
+        peers = bitset_of(k for k, *_ in changed)
+        now_of = head.matcher.verdicts(Direction.INGRESS, dst, peers)
+        old_of = base.matcher.verdicts(Direction.INGRESS, dst, peers)
+        memo = self.explained
+        # Keyed by identity: the lines and the matchers' verdict caches hold these objects
+        # for the whole comparison, and equal sets behind other objects only cost a miss.
+        seen: dict[tuple[int, int, int, int], tuple[_Explained, _Explained]] = {}
+        ingress = Direction.INGRESS
+        for k, others, before, after in changed:
+            now, old = now_of[k], old_of[k]
+            key = (id(before), id(after), id(now), id(old))
+            found = seen.get(key)
+            if found is None:
+                more, less = after - before, before - after
+                found = seen[key] = (
+                    (more, explain_opened_by(base, head, ingress, more, now, old, memo)),
+                    (less, explain_closed_by(base, head, ingress, less, now, old, dst, memo)),
+                )
+            (more, opened), (less, closed) = found
+            self._record(others, group, before, after, opened, closed, more, less, staying=True)
+
     def result(self, added: Iterable[Endpoint], removed: Iterable[Endpoint]) -> ReachabilityDiff:
-        order = _SortKeys()
-        self.opened.sort(key=lambda c: (order(c.src), order(c.dst)))
-        self.closed.sort(key=lambda c: (order(c.src), order(c.dst)))
         return ReachabilityDiff(
             base=self.base,
             head=self.head,
-            opened=tuple(self.opened),
-            closed=tuple(self.closed),
-            added_endpoints=tuple(sorted(added, key=order)),
-            removed_endpoints=tuple(sorted(removed, key=order)),
+            opened=_in_order(self.opened),
+            closed=_in_order(self.closed),
+            added_endpoints=tuple(sorted(added, key=endpoint_sort_key)),
+            removed_endpoints=tuple(sorted(removed, key=endpoint_sort_key)),
         )
+
+
+_Explained = tuple[ConnectionSet, tuple[Cause, ...]]
+
+
+def _in_order(changes: Sequence[PathChange]) -> tuple[PathChange, ...]:
+    """Changes by source, then destination (``endpoint_sort_key``): the distinct endpoints
+    are sorted once, and the changes by a pair of ranks."""
+    endpoints = {c.src.id: c.src for c in changes}
+    endpoints.update((c.dst.id, c.dst) for c in changes)
+    ordered = sorted(endpoints.values(), key=endpoint_sort_key)
+    rank = {e.id: n for n, e in enumerate(ordered)}
+    width = len(rank)
+    return tuple(sorted(changes, key=lambda c: rank[c.src.id] * width + rank[c.dst.id]))
 
 
 def _change(
@@ -313,20 +406,6 @@ def _change(
         src_removed=src.id not in head.index_of,
         dst_removed=dst.id not in head.index_of,
     )
-
-
-class _SortKeys:
-    """Endpoint order (workloads by namespace, kind, name; then ranges by address),
-    computed once per endpoint."""
-
-    def __init__(self) -> None:
-        self.known: dict[str, tuple[int, str, str, str, int, str]] = {}
-
-    def __call__(self, e: Endpoint) -> tuple[int, str, str, str, int, str]:
-        key = self.known.get(e.id)
-        if key is None:
-            key = self.known[e.id] = endpoint_sort_key(e)
-        return key
 
 
 def endpoint_sort_key(e: Endpoint) -> tuple[int, str, str, str, int, str]:

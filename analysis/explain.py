@@ -7,7 +7,7 @@ rule is cited only if it (or its absence) made the difference on those ports.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -79,6 +79,9 @@ def _policy_cause(policy: NetworkPolicy, direction: Direction, tree: str, reason
 
 
 Memo = dict[tuple[object, ...], tuple[Cause, ...]]
+# Per direction examined: the part of the delta it decided, its verdict in the head and
+# (None for a pair the base does not have) in the base.
+Needs = dict[Direction, tuple[ConnectionSet, Verdict, Verdict | None]]
 
 
 def explain_opened(
@@ -96,13 +99,35 @@ def explain_opened(
     in_base = src in base.index_of and dst in base.index_of
     bs, bd = (base.index_of[src], base.index_of[dst]) if in_base else (-1, -1)
     # Per direction: the ports it no longer blocks, and the verdicts that decided them.
-    needs: dict[Direction, tuple[ConnectionSet, Verdict, Verdict | None]] = {}
+    needs: Needs = {}
     for direction in Direction:
         need = delta - base.matcher.allowed(direction, bs, bd) if in_base else delta
         if need:
             old = base.matcher.verdict(direction, bs, bd) if in_base else None
             needs[direction] = (need, head.matcher.verdict(direction, hs, hd), old)
+    return _opened(base, head, needs, memo)
 
+
+def explain_opened_by(
+    base: ReachabilityMap,
+    head: ReachabilityMap,
+    direction: Direction,
+    delta: ConnectionSet,
+    now: Verdict,
+    old: Verdict,
+    memo: Memo | None = None,
+) -> tuple[Cause, ...]:
+    """``explain_opened`` for a pair on both sides whose other direction allows the same
+    on both sides (so ``delta`` is all this direction's doing), given its verdicts."""
+    if not delta:
+        return ()
+    need = delta - old.allowed
+    return _opened(base, head, {direction: (need, now, old)} if need else {}, memo)
+
+
+def _opened(
+    base: ReachabilityMap, head: ReachabilityMap, needs: Needs, memo: Memo | None
+) -> tuple[Cause, ...]:
     def causes() -> Iterator[Cause]:
         for direction, (need, now, old) in needs.items():
             defaulted = NO_CONNECTIONS
@@ -137,7 +162,7 @@ def explain_closed(
         return ()  # the endpoint is gone: the removal itself is the reason
     bs, bd = base.index_of[src], base.index_of[dst]
     hs, hd = head.index_of[src], head.index_of[dst]
-    needs: dict[Direction, tuple[ConnectionSet, Verdict, Verdict]] = {}
+    needs: Needs = {}
     for direction in Direction:
         need = delta - head.matcher.allowed(direction, hs, hd)
         if need:
@@ -146,9 +171,39 @@ def explain_closed(
                 head.matcher.verdict(direction, hs, hd),
                 base.matcher.verdict(direction, bs, bd),
             )
+    return _closed(base, head, needs, bs, bd, memo)
 
+
+def explain_closed_by(
+    base: ReachabilityMap,
+    head: ReachabilityMap,
+    direction: Direction,
+    delta: ConnectionSet,
+    now: Verdict,
+    old: Verdict,
+    owner: int,
+    memo: Memo | None = None,
+) -> tuple[Cause, ...]:
+    """``explain_closed`` for a pair on both sides whose other direction allows the same
+    on both sides, given the verdicts of ``direction`` and its ``owner`` in the base."""
+    if not delta:
+        return ()
+    need = delta - now.allowed
+    needs: Needs = {direction: (need, now, old)} if need else {}
+    return _closed(base, head, needs, owner, owner, memo)
+
+
+def _closed(
+    base: ReachabilityMap,
+    head: ReachabilityMap,
+    needs: Needs,
+    bs: int,
+    bd: int,
+    memo: Memo | None,
+) -> tuple[Cause, ...]:
     def causes() -> Iterator[Cause]:
         for direction, (need, now, old) in needs.items():
+            assert old is not None  # a closed pair is in the base
             owner = bd if direction is Direction.INGRESS else bs
             was_isolated = {p.id for p in base.matcher.isolating[owner].get(direction, ())}
             explained = NO_CONNECTIONS
@@ -173,9 +228,7 @@ def explain_closed(
     return _remembered(memo, ("closed", *_decided_by(needs)), causes)
 
 
-def _decided_by(
-    needs: Mapping[Direction, tuple[ConnectionSet, Verdict, Verdict | None]],
-) -> Iterator[tuple[object, ...]]:
+def _decided_by(needs: Needs) -> Iterator[tuple[object, ...]]:
     """What an explanation depends on: per direction, the ports and the verdicts."""
     return ((d, need, id(now), id(old)) for d, (need, now, old) in needs.items())
 

@@ -17,7 +17,7 @@ then the BaselineAdminNetworkPolicy (first matching rule), then the default: all
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from analysis.ipranges import ExternalRange
@@ -171,21 +171,57 @@ class Matcher:
         owner, peer = (dst, src) if direction is Direction.INGRESS else (src, dst)
         admitted, bit, named = 0, 1, False
         peer_sets = self.peer_sets
-        for tier in (
-            self.admin[owner].get(direction, ()),
-            self.rules(direction, owner) or (),
-            self.baseline[owner].get(direction, ()),
-        ):
-            for r in tier:
-                if (peer_sets[r.peers] >> peer) & 1:
-                    admitted |= bit
-                    named = named or r.fixed_ports is None
-                bit <<= 1
+        for r in self._tiers(direction, owner):
+            if (peer_sets[r.peers] >> peer) & 1:
+                admitted |= bit
+                named = named or r.fixed_ports is None
+            bit <<= 1
         key = (direction, owner, admitted, dst if named else -1)
         found = self._verdicts.get(key)
         if found is None:
             found = self._verdicts[key] = self._decide(direction, owner, peer, dst)
         return found
+
+    def verdicts(self, direction: Direction, owner: int, peers: int) -> dict[int, Verdict]:
+        """``verdict`` for the owner paired with every endpoint of the bitset ``peers``:
+        the peers are split by the owner's rules that admit them (bitset refinement, one
+        step per rule), so each block is decided once rather than each peer."""
+        rules = self._tiers(direction, owner)
+        blocks = [(peers, 0)]
+        peer_sets = self.peer_sets
+        for n, r in enumerate(rules):
+            members = peer_sets[r.peers]
+            refined = []
+            for bits, admitted in blocks:
+                inside = bits & members
+                if inside:
+                    refined.append((inside, admitted | 1 << n))
+                if inside != bits:
+                    refined.append((bits ^ inside, admitted))
+            blocks = refined
+        out: dict[int, Verdict] = {}
+        for bits, admitted in blocks:
+            peers_of_block = bit_indexes(bits)
+            named = any(admitted >> n & 1 and r.fixed_ports is None for n, r in enumerate(rules))
+            if named and direction is Direction.EGRESS:
+                # The destination is the peer: its named ports may differ from peer to peer.
+                out.update((p, self.verdict(direction, owner, p)) for p in peers_of_block)
+                continue
+            first = peers_of_block[0]
+            pair = (first, owner) if direction is Direction.INGRESS else (owner, first)
+            found = self.verdict(direction, *pair)
+            out.update(dict.fromkeys(peers_of_block, found))
+        return out
+
+    def _tiers(
+        self, direction: Direction, owner: int
+    ) -> tuple[CompiledRule | CompiledAdminRule, ...]:
+        """The rules that can decide for ``owner``, in the order the tiers apply them."""
+        return (
+            *self.admin[owner].get(direction, ()),
+            *(self.rules(direction, owner) or ()),
+            *self.baseline[owner].get(direction, ()),
+        )
 
     def _decide(self, direction: Direction, owner: int, peer: int, dst: int) -> Verdict:
         decisions: list[Decision] = []
@@ -291,3 +327,15 @@ def bit_indexes(bits: int) -> list[int]:
         out.append(i)
         i = text.find("1", i + 1)
     return out
+
+
+def bitset_of(indexes: Iterable[int]) -> int:
+    """The bitset of ``indexes``, built in one pass (or-ing in bits one at a time would
+    copy the growing integer for each)."""
+    positions = list(indexes)
+    if not positions:
+        return 0
+    buffer = bytearray(max(positions) // 8 + 1)
+    for i in positions:
+        buffer[i >> 3] |= 1 << (i & 7)
+    return int.from_bytes(buffer, "little")

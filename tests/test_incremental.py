@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, given, settings
+import yaml
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from analysis import incremental
@@ -14,7 +15,8 @@ from analysis.diff import diff_maps, diff_trees
 from analysis.manifests import load_files
 from analysis.reachability import compute_map, map_of
 from analysis.report import diff_to_json, map_to_json
-from tests.strategies import Draw, manifest_files, tree_pairs
+from tests.strategies import Draw, defined_port_names, manifest_files, tree_pairs
+from tests.test_properties_admin import admin_policy
 
 PROFILE = settings(
     max_examples=int(os.environ.get("REACHDIFF_INCREMENTAL_EXAMPLES", "200")),
@@ -33,6 +35,33 @@ def tree_file_pairs(draw: Draw) -> tuple[dict[str, str], dict[str, str]]:
 @PROFILE
 @given(tree_file_pairs())
 def test_incremental_diff_equals_the_full_diff(
+    files: tuple[dict[str, str], dict[str, str]],
+) -> None:
+    base, head = load_files(files[0]), load_files(files[1])
+    full = diff_maps(compute_map(base, tree_networks(head)), compute_map(head, tree_networks(base)))
+    assert diff_to_json(diff_trees(base, head)) == diff_to_json(full)
+
+
+@st.composite
+def tiered_tree_file_pairs(draw: Draw) -> tuple[dict[str, str], dict[str, str]]:
+    """Tree pairs under the same admin policies: the head is derived (unless namespace
+    labels change), and verdicts pass through the admin tiers."""
+    base, head = draw(tree_pairs())
+    names = tuple(sorted(defined_port_names(base)))
+    admin = [draw(admin_policy(f"anp{i}", False, names)) for i in range(draw(st.integers(1, 2)))]
+    if draw(st.booleans()):
+        admin.append(draw(admin_policy("default", True, names)))
+    admin_text = yaml.safe_dump_all(admin, sort_keys=False)
+    note(admin_text)
+    pair = draw(manifest_files(base)), draw(manifest_files(head))
+    for files in pair:
+        files["admin.yaml"] = admin_text
+    return pair
+
+
+@PROFILE
+@given(tiered_tree_file_pairs())
+def test_incremental_diff_equals_the_full_diff_under_admin_policies(
     files: tuple[dict[str, str], dict[str, str]],
 ) -> None:
     base, head = load_files(files[0]), load_files(files[1])
