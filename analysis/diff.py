@@ -363,8 +363,8 @@ class _Comparison:
         return ReachabilityDiff(
             base=self.base,
             head=self.head,
-            opened=_in_order(self.opened),
-            closed=_in_order(self.closed),
+            opened=in_order(self.opened),
+            closed=in_order(self.closed),
             added_endpoints=tuple(sorted(added, key=endpoint_sort_key)),
             removed_endpoints=tuple(sorted(removed, key=endpoint_sort_key)),
         )
@@ -373,14 +373,16 @@ class _Comparison:
 _Explained = tuple[ConnectionSet, tuple[Cause, ...]]
 
 
-def _in_order(changes: Sequence[PathChange]) -> tuple[PathChange, ...]:
-    """Changes by source, then destination (``endpoint_sort_key``): the distinct endpoints
-    are sorted once, and the changes by a pair of ranks."""
+def in_order(changes: Sequence[PathChange], by_destination: bool = False) -> tuple[PathChange, ...]:
+    """Changes by source, then destination (``endpoint_sort_key``), or by destination
+    first: the distinct endpoints are sorted once, and the changes by a pair of ranks."""
     endpoints = {c.src.id: c.src for c in changes}
     endpoints.update((c.dst.id, c.dst) for c in changes)
     ordered = sorted(endpoints.values(), key=endpoint_sort_key)
     rank = {e.id: n for n, e in enumerate(ordered)}
     width = len(rank)
+    if by_destination:
+        return tuple(sorted(changes, key=lambda c: rank[c.dst.id] * width + rank[c.src.id]))
     return tuple(sorted(changes, key=lambda c: rank[c.src.id] * width + rank[c.dst.id]))
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from analysis.diff import PathChange, ReachabilityDiff, endpoint_sort_key
+from analysis.diff import PathChange, ReachabilityDiff, in_order
 from analysis.explain import ALLOWS, Cause
 from analysis.reachability import Endpoint
 from analysis.report import diff_to_json, json_text
@@ -466,9 +466,9 @@ def _note(change: PathChange) -> str:
     return ""
 
 
-def _by_destination(changes: Sequence[PathChange]) -> list[PathChange]:
+def _by_destination(changes: Sequence[PathChange]) -> tuple[PathChange, ...]:
     # The engine orders by source; a reviewer asks "who can now reach X?": by destination.
-    return sorted(changes, key=lambda c: (endpoint_sort_key(c.dst), endpoint_sort_key(c.src)))
+    return in_order(changes, by_destination=True)
 
 
 class _Lists:
