@@ -154,12 +154,21 @@ def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compil
             for direction, arules in compiled_admin.items():
                 target[c].setdefault(direction, []).extend(arules)
 
+    # Classes under the same policies share one tuple of rules: a map's column reads each
+    # source's egress once per tuple (see ``reachability.read_column``).
+    shared: dict[tuple[int, ...], tuple[CompiledRule, ...]] = {}
+
+    def interned(rules: list[CompiledRule] | None) -> tuple[CompiledRule, ...] | None:
+        if rules is None:
+            return None
+        return shared.setdefault(tuple(map(id, rules)), tuple(rules))
+
     matcher = Matcher(
         externals=externals,
         classes=classes,
         peer_sets=tuple(peers.sets),
-        ingress=tuple(None if r is None else tuple(r) for r in tables[Direction.INGRESS]),
-        egress=tuple(None if r is None else tuple(r) for r in tables[Direction.EGRESS]),
+        ingress=tuple(map(interned, tables[Direction.INGRESS])),
+        egress=tuple(map(interned, tables[Direction.EGRESS])),
         isolating=tuple({d: tuple(ps) for d, ps in iso.items()} for iso in isolating),
         admin=tuple({d: tuple(rs) for d, rs in row.items()} for row in admin),
         baseline=tuple({d: tuple(rs) for d, rs in row.items()} for row in baseline),

@@ -28,7 +28,7 @@ from analysis.explain import (
 from analysis.matcher import bitset_of
 from analysis.model import Direction, Tree
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
-from analysis.reachability import Endpoint, ReachabilityMap, compute_map, map_of
+from analysis.reachability import Endpoint, Line, ReachabilityMap, compute_map, map_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +254,10 @@ class _Comparison:
         # Row groups: the staying members of each affected source, and every mover.
         row_stays = {k for k in affected.sources if stay(k)}
         for k in row_stays:
-            self._line(k, k, stay(k), movers, stay, skip=None, rows=True)
+            if k < base.matcher.size:
+                self._owned(Direction.EGRESS, k, stay(k), movers, stay, affected.destinations)
+            else:  # a class only the head has
+                self._line(k, k, stay(k), movers, stay, skip=None, rows=True)
         for (b, h), group in movers.items():
             self._line(b, h, group, movers, stay, skip=None, rows=True)
         # Column groups: pairs with a source row group (any mover) were compared above.
@@ -263,8 +266,8 @@ class _Comparison:
             if not members:
                 continue
             if k < base.matcher.size:
-                self._column(k, members, stay, skip=row_stays)
-            else:  # a class only the head has
+                self._owned(Direction.INGRESS, k, members, {}, stay, (), skip=row_stays)
+            else:
                 self._line(k, k, members, {}, stay, skip=row_stays, rows=False)
         for (b, h), group in movers.items():
             self._line(b, h, group, {}, stay, skip=row_stays, rows=False)
@@ -278,7 +281,7 @@ class _Comparison:
         b: int | None,
         h: int | None,
         group: Sequence[Endpoint],
-        movers: Mapping[tuple[int | None, int | None], Sequence[Endpoint]],
+        movers: _Movers,
         stay: Callable[[int], Sequence[Endpoint]],
         skip: Collection[int] | None,
         rows: bool,
@@ -304,6 +307,16 @@ class _Comparison:
                 self.compare(group, others, before, after)
             else:
                 self.compare(others, group, before, after)
+        self._against_movers(group, before_line, after_line, movers, rows)
+
+    def _against_movers(
+        self,
+        group: Sequence[Endpoint],
+        before_line: Line,
+        after_line: Line,
+        movers: _Movers,
+        rows: bool,
+    ) -> None:
         for (ob, oh), others in movers.items():
             before = before_line.get(ob, NO_CONNECTIONS) if ob is not None else NO_CONNECTIONS
             after = after_line.get(oh, NO_CONNECTIONS) if oh is not None else NO_CONNECTIONS
@@ -312,40 +325,55 @@ class _Comparison:
             else:
                 self.compare(others, group, before, after)
 
-    def _column(
+    def _owned(
         self,
-        dst: int,
+        direction: Direction,
+        owner: int,
         group: Sequence[Endpoint],
+        movers: _Movers,
         stay: Callable[[int], Sequence[Endpoint]],
-        skip: Collection[int],
+        affected: Collection[int],
+        skip: Collection[int] = (),
     ) -> None:
-        """``_line`` for the column of a class the base has too, against the staying
-        members of every source class not in ``skip``. Such a source is not affected: its
-        egress to ``dst`` is the same on both sides, so the ingress of ``dst`` made every
-        difference, and its verdicts are reached per block of sources its rules admit
-        alike rather than per source."""
+        """``_line`` for the column (ingress) or row (egress) of a class the base has too.
+        A staying class not ``affected`` on the other side has the same rules there and
+        the same place in every peer set, so its side allows the pair the same on both
+        sides, ``direction`` of ``owner`` made every difference, and the verdicts are
+        reached per block of classes the owner's rules admit alike."""
         base, head = self.base, self.head
-        before_line, after_line = base.column(dst), head.column(dst)
+        rows = direction is Direction.EGRESS
+        if rows:
+            before_line, after_line = base.row(owner), head.row(owner)
+        else:
+            before_line, after_line = base.column(owner), head.column(owner)
         changed: list[tuple[int, Sequence[Endpoint], ConnectionSet, ConnectionSet]] = []
         for k in before_line.keys() | after_line.keys():
             if k in skip:
                 continue
             before = before_line.get(k, NO_CONNECTIONS)
             after = after_line.get(k, NO_CONNECTIONS)
-            if before != after:
-                others = stay(k)
-                if others:
-                    changed.append((k, others, before, after))
+            if before == after:
+                continue
+            others = stay(k)
+            if not others:
+                continue
+            if k in affected:  # both sides may have changed: explained pair by pair
+                if rows:
+                    self.compare(group, others, before, after)
+                else:
+                    self.compare(others, group, before, after)
+            else:
+                changed.append((k, others, before, after))
+        self._against_movers(group, before_line, after_line, movers, rows)
         if not changed:
             return
         peers = bitset_of(k for k, *_ in changed)
-        now_of = head.matcher.verdicts(Direction.INGRESS, dst, peers)
-        old_of = base.matcher.verdicts(Direction.INGRESS, dst, peers)
+        now_of = head.matcher.verdicts(direction, owner, peers)
+        old_of = base.matcher.verdicts(direction, owner, peers)
         memo = self.explained
         # Keyed by identity: the lines and the matchers' verdict caches hold these objects
         # for the whole comparison, and equal sets behind other objects only cost a miss.
         seen: dict[tuple[int, int, int, int], tuple[_Explained, _Explained]] = {}
-        ingress = Direction.INGRESS
         for k, others, before, after in changed:
             now, old = now_of[k], old_of[k]
             key = (id(before), id(after), id(now), id(old))
@@ -353,11 +381,14 @@ class _Comparison:
             if found is None:
                 more, less = after - before, before - after
                 found = seen[key] = (
-                    (more, explain_opened_by(base, head, ingress, more, now, old, memo)),
-                    (less, explain_closed_by(base, head, ingress, less, now, old, dst, memo)),
+                    (more, explain_opened_by(base, head, direction, more, now, old, memo)),
+                    (less, explain_closed_by(base, head, direction, less, now, old, owner, memo)),
                 )
             (more, opened), (less, closed) = found
-            self._record(others, group, before, after, opened, closed, more, less, staying=True)
+            sources, destinations = (group, others) if rows else (others, group)
+            self._record(
+                sources, destinations, before, after, opened, closed, more, less, staying=True
+            )
 
     def result(self, added: Iterable[Endpoint], removed: Iterable[Endpoint]) -> ReachabilityDiff:
         return ReachabilityDiff(
@@ -371,6 +402,7 @@ class _Comparison:
 
 
 _Explained = tuple[ConnectionSet, tuple[Cause, ...]]
+_Movers = Mapping[tuple[int | None, int | None], Sequence[Endpoint]]
 
 
 def in_order(changes: Sequence[PathChange], by_destination: bool = False) -> tuple[PathChange, ...]:

@@ -153,9 +153,19 @@ def read_column(matcher: Matcher, dst: int) -> Iterator[tuple[int, ConnectionSet
     else:
         blocks = _blocks(matcher, matcher.ingress[dst], scope, dst)[0]
     allowed, egress = matcher.allowed, Direction.EGRESS
+    rules_of, tiered = matcher.egress, matcher.tiered
+    # What a source's egress allows into ``dst`` depends only on its rules (sources under
+    # the same policies share the tuple), unless an admin policy selects the source.
+    by_rules: dict[int, ConnectionSet] = {}
     for sources, ingress in blocks:
         for src in bit_indexes(sources):
-            conn = ingress & allowed(egress, src, dst)
+            if tiered and matcher.has_admin(egress, src):
+                conn = ingress & allowed(egress, src, dst)
+            else:
+                out = by_rules.get(id(rules_of[src]))
+                if out is None:
+                    out = by_rules[id(rules_of[src])] = allowed(egress, src, dst)
+                conn = ingress & out
             if conn:
                 yield src, conn
 
