@@ -180,16 +180,31 @@ def read_row(matcher: Matcher, src: int) -> Iterator[tuple[int, ConnectionSet]]:
     else:
         blocks, named = _blocks(matcher, matcher.egress[src], scope, None)
     allowed, ingress, peer_sets = matcher.allowed, Direction.INGRESS, matcher.peer_sets
+    rules_of, tiered = matcher.ingress, matcher.tiered
+    # As in ``read_column``, per tuple of rules; but rules naming a port resolve it on
+    # each destination, so destinations under such rules are checked one by one.
+    by_rules: dict[int, ConnectionSet] = {}
     for destinations, egress in blocks:
         for dst in bit_indexes(destinations):
             conn = egress
             for rule in named:
                 if (peer_sets[rule.peers] >> dst) & 1:
                     conn = conn | matcher.ports_at(rule, dst)
+            if not conn:
+                continue
+            rules = rules_of[dst]
+            if tiered and matcher.has_admin(ingress, dst):
+                into = allowed(ingress, src, dst)
+            else:
+                found = by_rules.get(id(rules))
+                if found is None:
+                    found = allowed(ingress, src, dst)
+                    if rules is None or all(r.fixed_ports is not None for r in rules):
+                        by_rules[id(rules)] = found
+                into = found
+            conn = conn & into
             if conn:
-                conn = conn & allowed(ingress, src, dst)
-                if conn:
-                    yield dst, conn
+                yield dst, conn
 
 
 def _scope(matcher: Matcher, endpoint: int) -> int:

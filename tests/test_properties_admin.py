@@ -217,3 +217,17 @@ def test_tiered_diff_matches_reference(
     changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
     reported = {(r["src"], r["dst"]) for r in engine["opened"] + engine["closed"]}
     assert reported == changed
+
+
+@PROFILE
+@given(cases())
+def test_rows_hold_what_columns_hold(case: tuple[list[Obj], dict[str, str]]) -> None:
+    """A row is read by the source's egress blocks, a column by the destination's ingress
+    blocks; the two readings of one map must agree pair for pair."""
+    _, files = case
+    rmap = compute_map(load_files(files))
+    by_source: dict[int, dict[int, object]] = {}
+    for (src, dst), conn in rmap.class_connections.items():
+        by_source.setdefault(src, {})[dst] = conn
+    for endpoint in range(rmap.matcher.size):
+        assert rmap.row(endpoint) == by_source.get(endpoint, {}), endpoint

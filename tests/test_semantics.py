@@ -471,6 +471,23 @@ def test_named_ports_resolve_per_destination_pod_and_protocol(
     assert connections(result) == expected
 
 
+def test_a_row_resolves_named_ports_on_each_destination() -> None:
+    """Destinations under the same policies share their ingress rules; a row (read by the
+    source's egress) must still resolve ``http`` on each of them: 8080 on a1, 9000 on a2."""
+    from analysis.manifests import load_files
+    from analysis.reachability import compute_map
+
+    rmap = compute_map(load_files(dict(docs(*NAMED_PORT_PODS, ingress_ports("[{port: http}]")))))
+    by_source: dict[int, dict[int, object]] = {}
+    for (src, dst), conn in rmap.class_connections.items():
+        by_source.setdefault(src, {})[dst] = conn
+    source = rmap.index_of[B]
+    row = rmap.row(source)
+    assert row == by_source[source]
+    ports = {str(row[rmap.index_of[a]]) for a in (A1, A2)}
+    assert ports == {"TCP 8080", "TCP 9000"}
+
+
 def test_named_port_in_egress_resolves_on_the_destination_not_the_source(
     reach: Callable[[Files], dict[str, Any]],
 ) -> None:
