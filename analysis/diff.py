@@ -11,7 +11,7 @@ a diff grows with the change, not with the cluster.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -295,14 +295,12 @@ class _Comparison:
         else:
             before_line = base.column(b) if b is not None else {}
             after_line = head.column(h) if h is not None else {}
-        for k in before_line.keys() | after_line.keys():
+        for k, before, after in _differences(before_line, after_line):
             if skip is not None and k in skip:
                 continue
             others = stay(k)
             if not others:
                 continue
-            before = before_line.get(k, NO_CONNECTIONS)
-            after = after_line.get(k, NO_CONNECTIONS)
             if rows:
                 self.compare(group, others, before, after)
             else:
@@ -347,12 +345,8 @@ class _Comparison:
         else:
             before_line, after_line = base.column(owner), head.column(owner)
         changed: list[tuple[int, Sequence[Endpoint], ConnectionSet, ConnectionSet]] = []
-        for k in before_line.keys() | after_line.keys():
+        for k, before, after in _differences(before_line, after_line):
             if k in skip:
-                continue
-            before = before_line.get(k, NO_CONNECTIONS)
-            after = after_line.get(k, NO_CONNECTIONS)
-            if before == after:
                 continue
             others = stay(k)
             if not others:
@@ -399,6 +393,19 @@ class _Comparison:
             added_endpoints=tuple(sorted(added, key=endpoint_sort_key)),
             removed_endpoints=tuple(sorted(removed, key=endpoint_sort_key)),
         )
+
+
+def _differences(
+    before_line: Line, after_line: Line
+) -> Iterator[tuple[int, ConnectionSet, ConnectionSet]]:
+    """The endpoints whose connections differ between two lines, with both sides."""
+    for k, after in after_line.items():
+        before = before_line.get(k, NO_CONNECTIONS)
+        if before != after:
+            yield k, before, after
+    for k, before in before_line.items():
+        if k not in after_line:
+            yield k, before, NO_CONNECTIONS
 
 
 _Explained = tuple[ConnectionSet, tuple[Cause, ...]]
