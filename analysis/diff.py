@@ -301,10 +301,7 @@ class _Comparison:
             others = stay(k)
             if not others:
                 continue
-            if rows:
-                self.compare(group, others, before, after)
-            else:
-                self.compare(others, group, before, after)
+            self._compare_line(group, others, before, after, rows)
         self._against_movers(group, before_line, after_line, movers, rows)
 
     def _against_movers(
@@ -318,10 +315,21 @@ class _Comparison:
         for (ob, oh), others in movers.items():
             before = before_line.get(ob, NO_CONNECTIONS) if ob is not None else NO_CONNECTIONS
             after = after_line.get(oh, NO_CONNECTIONS) if oh is not None else NO_CONNECTIONS
-            if rows:
-                self.compare(group, others, before, after)
-            else:
-                self.compare(others, group, before, after)
+            self._compare_line(group, others, before, after, rows)
+
+    def _compare_line(
+        self,
+        group: Sequence[Endpoint],
+        others: Sequence[Endpoint],
+        before: ConnectionSet,
+        after: ConnectionSet,
+        rows: bool,
+    ) -> None:
+        """``compare`` for ``group``'s row (it is the source) or column (the destination)."""
+        if rows:
+            self.compare(group, others, before, after)
+        else:
+            self.compare(others, group, before, after)
 
     def _owned(
         self,
@@ -352,10 +360,7 @@ class _Comparison:
             if not others:
                 continue
             if k in affected:  # both sides may have changed: explained pair by pair
-                if rows:
-                    self.compare(group, others, before, after)
-                else:
-                    self.compare(others, group, before, after)
+                self._compare_line(group, others, before, after, rows)
             else:
                 changed.append((k, others, before, after))
         self._against_movers(group, before_line, after_line, movers, rows)

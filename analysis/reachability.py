@@ -81,7 +81,7 @@ class ReachabilityMap:
         """Every source allowed into ``dst``, with what it is allowed."""
         line = self._memo.columns.get(dst)
         if line is None:
-            line = self._memo.columns[dst] = dict(read_column(self.matcher, dst))
+            line = self._memo.columns[dst] = read_column(self.matcher, dst)
         return line
 
     def row(self, src: int) -> Line:
@@ -100,7 +100,7 @@ class ReachabilityMap:
             memo.everything = {
                 (src, dst): conn
                 for dst in bit_indexes(self.matcher.live)
-                for src, conn in read_column(self.matcher, dst)
+                for src, conn in read_column(self.matcher, dst).items()
             }
         return memo.everything
 
@@ -144,7 +144,7 @@ def map_of(tree: Tree, matcher: Matcher) -> ReachabilityMap:
     return ReachabilityMap(tree, matcher, tuple(map(tuple, members)), index_of)
 
 
-def read_column(matcher: Matcher, dst: int) -> Iterator[tuple[int, ConnectionSet]]:
+def read_column(matcher: Matcher, dst: int) -> Line:
     """Everything allowed into ``dst``. The sources are split into blocks that the
     destination's ingress treats alike, so the per-source work is one egress check."""
     scope = _scope(matcher, dst)
@@ -155,19 +155,27 @@ def read_column(matcher: Matcher, dst: int) -> Iterator[tuple[int, ConnectionSet
     allowed, egress = matcher.allowed, Direction.EGRESS
     rules_of, tiered = matcher.egress, matcher.tiered
     # What a source's egress allows into ``dst`` depends only on its rules (sources under
-    # the same policies share the tuple), unless an admin policy selects the source.
+    # the same policies share the tuple), unless an admin policy selects the source; so
+    # does what it gets through a block of the ingress.
     by_rules: dict[int, ConnectionSet] = {}
+    line: Line = {}
     for sources, ingress in blocks:
+        in_block: dict[int, ConnectionSet] = {}
         for src in bit_indexes(sources):
             if tiered and matcher.has_admin(egress, src):
                 conn = ingress & allowed(egress, src, dst)
             else:
-                out = by_rules.get(id(rules_of[src]))
-                if out is None:
-                    out = by_rules[id(rules_of[src])] = allowed(egress, src, dst)
-                conn = ingress & out
-            if conn:
-                yield src, conn
+                key = id(rules_of[src])
+                known = in_block.get(key)
+                if known is None:
+                    out = by_rules.get(key)
+                    if out is None:
+                        out = by_rules[key] = allowed(egress, src, dst)
+                    known = in_block[key] = ingress & out
+                conn = known
+            if conn.by_protocol:
+                line[src] = conn
+    return line
 
 
 def read_row(matcher: Matcher, src: int) -> Iterator[tuple[int, ConnectionSet]]:
