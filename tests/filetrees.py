@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+
+from analysis.errors import ManifestError
 
 
 def read_tree(root: Path) -> dict[str, bytes]:
@@ -23,3 +28,18 @@ def line_with(files: dict[str, bytes], path: str, needle: str, occurrence: int =
             if seen == occurrence:
                 return number
     raise AssertionError(f"{needle!r} not in {path}")
+
+
+def same_error(expected: Callable[[], object], got: Callable[[], object]) -> ManifestError:
+    """Both loaders reject their input with the same error (file, line and message);
+    returns the first one's."""
+    with pytest.raises(ManifestError) as first:
+        expected()
+    with pytest.raises(ManifestError) as second:
+        got()
+    assert (second.value.file, second.value.line, second.value.message) == (
+        first.value.file,
+        first.value.line,
+        first.value.message,
+    )
+    return first.value

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.errors import ManifestError
 from analysis.treestate import load_state
 from bot import parallel_load
 from bot.parallel_load import load_state_parallel
+from tests.filetrees import same_error
 
 
 def _tree(n: int) -> dict[str, bytes]:
@@ -54,12 +54,4 @@ def test_a_bad_file_on_either_side_gives_the_error_of_one_reader(
 ) -> None:
     files = _tree(40)
     files[bad] = b"apiVersion: v1\nkind: Pod\nmetadata: {name: [\n"
-    with pytest.raises(ManifestError) as expected:
-        load_state(files)
-    with pytest.raises(ManifestError) as got:
-        load_state_parallel(files)
-    assert (got.value.file, got.value.line, got.value.message) == (
-        expected.value.file,
-        expected.value.line,
-        expected.value.message,
-    )
+    same_error(lambda: load_state(files), lambda: load_state_parallel(files))

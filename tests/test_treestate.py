@@ -18,6 +18,7 @@ from analysis.errors import ManifestError
 from analysis.manifests import load_files
 from analysis.model import Tree
 from analysis.treestate import FileModels, TreeState, apply_changes, load_state
+from tests.filetrees import same_error
 from tests.strategies import Draw, Obj, manifest_files, tree_pairs
 
 PROFILE = settings(
@@ -84,16 +85,7 @@ def check_error(base_files: Mapping[str, str], changed: Mapping[str, str | None]
     """Both loaders reject the head with the same error; returns its message."""
     base = load_state(base_files)
     head_files = head_of(base_files, changed)
-    with pytest.raises(ManifestError) as full:
-        load_files(head_files)
-    with pytest.raises(ManifestError) as derived:
-        apply_changes(base, changed)
-    assert (derived.value.file, derived.value.line, derived.value.message) == (
-        full.value.file,
-        full.value.line,
-        full.value.message,
-    )
-    return full.value.message
+    return same_error(lambda: load_files(head_files), lambda: apply_changes(base, changed)).message
 
 
 def pod(name: str, namespace: str | None = None, port: str | None = None) -> str:
@@ -279,16 +271,8 @@ def test_the_state_of_a_tree_is_its_tree() -> None:
 
 def test_the_state_of_an_invalid_tree_is_its_error() -> None:
     files = {"a.yaml": pod("a"), "b.yaml": pod("a"), "c.yaml": "a: [1\n"}
-    with pytest.raises(ManifestError) as full:
-        load_files(files)
-    with pytest.raises(ManifestError) as state:
-        load_state(files)
-    assert (state.value.file, state.value.line, state.value.message) == (
-        full.value.file,
-        full.value.line,
-        full.value.message,
-    )
-    assert full.value.file == "c.yaml"  # every file is read before any is modelled
+    error = same_error(lambda: load_files(files), lambda: load_state(files))
+    assert error.file == "c.yaml"  # every file is read before any is modelled
 
 
 def test_a_changed_workload_replaces_its_model() -> None:
