@@ -188,10 +188,12 @@ def read_row(matcher: Matcher, src: int) -> Iterator[tuple[int, ConnectionSet]]:
     else:
         blocks, named = _blocks(matcher, matcher.egress[src], scope, None)
     allowed, ingress, peer_sets = matcher.allowed, Direction.INGRESS, matcher.peer_sets
-    rules_of, tiered = matcher.ingress, matcher.tiered
-    # As in ``read_column``, per tuple of rules; but rules naming a port resolve it on
-    # each destination, so destinations under such rules are checked one by one.
-    by_rules: dict[int, ConnectionSet] = {}
+    rules_of, tiered, classes = matcher.ingress, matcher.tiered, matcher.classes
+    # As in ``read_column``, per tuple of rules; where one of them names a port, its
+    # resolution depends on the destination's named ports too, so they join the key.
+    by_rules: dict[object, ConnectionSet] = {}
+    names_ports: dict[int, bool] = {}
+    first = matcher.first_class
     for destinations, egress in blocks:
         for dst in bit_indexes(destinations):
             conn = egress
@@ -200,15 +202,19 @@ def read_row(matcher: Matcher, src: int) -> Iterator[tuple[int, ConnectionSet]]:
                     conn = conn | matcher.ports_at(rule, dst)
             if not conn:
                 continue
-            rules = rules_of[dst]
             if tiered and matcher.has_admin(ingress, dst):
                 into = allowed(ingress, src, dst)
             else:
-                found = by_rules.get(id(rules))
+                rules = rules_of[dst]
+                naming = names_ports.get(id(rules))
+                if naming is None:
+                    naming = names_ports[id(rules)] = rules is not None and any(
+                        r.fixed_ports is None for r in rules
+                    )
+                key = (id(rules), classes[dst - first].named_ports) if naming else id(rules)
+                found = by_rules.get(key)
                 if found is None:
-                    found = allowed(ingress, src, dst)
-                    if rules is None or all(r.fixed_ports is not None for r in rules):
-                        by_rules[id(rules)] = found
+                    found = by_rules[key] = allowed(ingress, src, dst)
                 into = found
             conn = conn & into
             if conn:
