@@ -529,6 +529,30 @@ async def test_compare_finds_the_merge_base_in_the_parents_graph(client: Client)
     assert fake.validation_errors == [] and fake.response_errors == []
 
 
+async def test_pulls_of_a_commit_are_the_open_ones_containing_it_paginated(
+    client: Client,
+) -> None:
+    fake = client.fake
+    fake.add_pull("acme/web", 8, base_ref="release", base_sha=A, head_sha=B, author="eve")
+    fake.add_pull("acme/web", 9, base_ref="main", base_sha=C, head_sha=B, author="eve")
+    fake.update_pull("acme/web", 9, state="closed")
+    status, body, headers = await client.call(
+        "GET", f"/repos/acme/web/commits/{B}/pulls?per_page=1"
+    )
+    assert status == 200 and [p["number"] for p in body] == [8]
+    assert 'rel="next"' in headers["Link"]
+    status, body, _ = await client.call(
+        "GET", f"/repos/acme/web/commits/{B}/pulls?page=2&per_page=1"
+    )
+    assert [(p["number"], p["head"]["sha"], p["base"]["ref"]) for p in body] == [(7, B, "main")]
+    # A commit of the default branch: only the merged pull request that brought it.
+    status, body, _ = await client.call("GET", f"/repos/acme/web/commits/{C}/pulls")
+    assert (status, body) == (200, [])
+    status, body, _ = await client.call("GET", "/repos/acme/web/commits/heads/main?per_page=1")
+    assert status == 200 and body["sha"] == C
+    assert fake.validation_errors == [] and fake.response_errors == []
+
+
 async def test_pull_files_are_the_diff_from_the_merge_base(client: Client) -> None:
     status, body, _ = await client.call("GET", "/repos/acme/web/pulls/7/files")
     assert status == 200
@@ -1021,6 +1045,7 @@ async def test_every_operation_answers_in_its_documented_shape(client: Client) -
         ("GET", f"/repos/acme/web/compare/main...{B}", None),
         ("GET", f"/repos/acme/web/commits/{B}", None),
         ("GET", f"/repos/acme/web/commits/{A}", None),
+        ("GET", f"/repos/acme/web/commits/{B}/pulls", None),
         (
             "PATCH",
             f"/repos/acme/web/check-runs/{run['id']}",

@@ -86,11 +86,13 @@ def make_payload(
             ("pull_request", "head", "sha"),
             ("check_run", "head_sha"),
             ("check_suite", "head_sha"),
+            ("merge_group", "head_sha"),
+            ("after",),
         )
         if old:
             data = _replace_all(data, old, head_sha)
     if base_sha is not None:
-        old = _first(data, ("pull_request", "base", "sha"))
+        old = _first(data, ("pull_request", "base", "sha"), ("merge_group", "base_sha"))
         if old:
             data = _replace_all(data, old, base_sha)
     if before is not None and "before" in data:

@@ -348,6 +348,28 @@ def get_commit(fake: FakeGitHub, call: Call) -> Reply:
     return Reply(200, fake.shapes.commit(repo, commit, changes))
 
 
+@route("repos/list-pull-requests-associated-with-commit")
+def list_pulls_for_commit(fake: FakeGitHub, call: Call) -> Reply:
+    """GitHub: the merged pull request that brought a commit into the default branch; for a
+    commit not on the default branch, the open and merged pull requests containing it (a
+    pull request contains the commits reachable from its head but not from its base)."""
+    repo = _repo(fake, call)
+    sha = repo.resolve(call.params["commit_sha"])
+    if sha is None:
+        raise unprocessable(f"No commit found for SHA: {call.params['commit_sha']}")
+    default_tip = repo.branches.get(repo.default_branch)
+    on_default = default_tip is not None and sha in repo.ancestors(default_tip)
+    pulls = [
+        p
+        for p in repo.pulls.values()
+        if (p.merged or (not on_default and p.state == "open"))
+        and (p.head_sha == sha or sha in repo.only_in(p.head_sha, p.base_sha))
+    ]
+    pulls.sort(key=lambda p: -p.number)
+    page, headers = _paginate(fake, call, pulls)
+    return Reply(200, [fake.shapes.pull(repo, p, simple=True) for p in page], headers)
+
+
 @route("repos/compare-commits-with-basehead")
 def compare(fake: FakeGitHub, call: Call) -> Reply:
     repo = _repo(fake, call)

@@ -106,7 +106,8 @@ class Repo:
         """A commit sha for a full sha, branch name, `refs/heads/<branch>` or unique prefix."""
         if ref in self.commits:
             return ref
-        branch = ref.removeprefix("refs/heads/")
+        # GitHub's commit endpoints also take `heads/<branch>` (and `refs/heads/<branch>`).
+        branch = ref.removeprefix("refs/").removeprefix("heads/")
         if branch in self.branches:
             return self.branches[branch]
         pull_ref = ref.removeprefix("refs/")
