@@ -57,6 +57,10 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/orgs/{org}/teams/{team_slug}/members"),
     ("get", "/orgs/{org}/teams/{team_slug}/memberships/{username}"),
     ("get", "/repos/{owner}/{repo}/collaborators/{username}/permission"),
+    ("get", "/app"),
+    ("get", "/app/installations"),
+    ("get", "/installation/repositories"),
+    ("get", "/repos/{owner}/{repo}/git/trees/{tree_sha}"),
 )
 
 PACKAGE_NAME = "@octokit/openapi"

@@ -1077,6 +1077,8 @@ async def test_every_operation_answers_in_its_documented_shape(client: Client) -
         ("GET", "/orgs/acme/teams/netsec/members", None),
         ("GET", "/orgs/acme/teams/netsec/memberships/alice", None),
         ("GET", "/repos/acme/web/collaborators/alice/permission", None),
+        ("GET", f"/repos/acme/web/git/trees/{B}?recursive=1", None),
+        ("GET", "/installation/repositories", None),
         ("GET", "/repos/acme/web/pulls/99", None),
     ]
     for method, path, body in calls:
@@ -1086,6 +1088,11 @@ async def test_every_operation_answers_in_its_documented_shape(client: Client) -
             method, path.split("?")[0], status, answer if isinstance(answer, (dict, list)) else None
         )
         assert problems == [], problems
+    jwt = fake.app_jwt()
+    for path in ("/app", "/app/installations"):
+        status, answer, _ = await client.call("GET", path, None, auth=f"Bearer {jwt}")
+        assert status == 200, answer
+        assert validate_response("GET", path, status, answer) == []
     exercised = {r["operation"] for r in fake.requests if r["status"] and r["status"] < 400}
     assert exercised >= {op.operation_id for op in default_subset().operations}
     assert fake.response_errors == [] and fake.validation_errors == []
@@ -1197,3 +1204,45 @@ def test_serve_in_thread_serves_synchronous_clients() -> None:
             urllib.request.urlopen(request, timeout=5)
         assert failure.value.code == 401
     assert fake.requests[0]["status"] == 401
+
+
+# -- submodules, export-ignore and git trees ------------------------------------------------------
+
+
+async def test_archives_leave_out_submodules_and_export_ignored_files(client: Client) -> None:
+    fake = client.fake
+    E = "e" * 40
+    files = {
+        ".gitattributes": b"hidden/** export-ignore\nsecret.yaml export-ignore\n",
+        "k8s/np.yaml": b"kind: NetworkPolicy\n",
+        "k8s/secret.yaml": b"x: 1\n",
+        "hidden/a.yaml": b"x: 2\n",
+    }
+    fake.add_commit("acme/web", E, files, parents=[A], gitlinks={"k8s/vendor": D})
+    status, _, headers = await client.call("GET", f"/repos/acme/web/tarball/{E}")
+    async with client.session.get(headers["Location"]) as response:
+        data = await response.read()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        members = {m.name.split("/", 1)[1]: m for m in tar.getmembers() if "/" in m.name}
+    assert "k8s/np.yaml" in members and ".gitattributes" in members
+    assert "k8s/secret.yaml" not in members and "hidden/a.yaml" not in members
+    assert members["k8s/vendor"].isdir()
+    assert not [n for n in members if n.startswith("k8s/vendor/")]
+
+    status, tree, _ = await client.call("GET", f"/repos/acme/web/git/trees/{E}?recursive=1")
+    assert status == 200 and tree["truncated"] is False
+    by_path = {e["path"]: e for e in tree["tree"]}
+    assert by_path["k8s/vendor"] == {
+        "path": "k8s/vendor",
+        "mode": "160000",
+        "type": "commit",
+        "sha": D,
+    }
+    assert by_path["k8s/secret.yaml"]["type"] == "blob" and by_path["k8s"]["type"] == "tree"
+    fake.tree_entry_limit = 2
+    status, tree, _ = await client.call("GET", f"/repos/acme/web/git/trees/{E}?recursive=1")
+    assert tree["truncated"] is True and len(tree["tree"]) == 2
+    fake.tree_entry_limit = 100_000
+    status, top, _ = await client.call("GET", f"/repos/acme/web/git/trees/{E}")
+    assert {e["path"] for e in top["tree"]} == {".gitattributes", "k8s", "hidden"}
+    assert fake.validation_errors == [] and fake.response_errors == []

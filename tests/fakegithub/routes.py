@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from .diffs import FileChange, at_position, line_count, tree_changes, unified_diff
+from .diffs import (
+    FileChange,
+    at_position,
+    blob_sha,
+    line_count,
+    tree_changes,
+    unified_diff,
+)
 from .state import Installation, Pull, Repo, Token, now_iso
 from .tarballs import build_tarball, top_directory
 
@@ -324,7 +331,9 @@ def codeload(fake: FakeGitHub, path: str, query: Mapping[str, str]) -> Reply:
     if repo is None or parts[5] not in repo.commits:
         raise ApiError(404, "Not Found")
     commit = repo.commits[parts[5]]
-    data = build_tarball(repo.owner, repo.name, commit.sha, commit.files, commit.date)
+    data = build_tarball(
+        repo.owner, repo.name, commit.sha, commit.files, commit.date, commit.gitlinks
+    )
     filename = top_directory(repo.owner, repo.name, commit.sha) + ".tar.gz"
     return Reply(
         200,
@@ -928,3 +937,83 @@ def get_collaborator_permission(fake: FakeGitHub, call: Call) -> Reply:
     if username.lower() == repo.owner.lower():
         role = "admin"
     return Reply(200, fake.shapes.collaborator_permission(repo, username, role))
+
+
+# -- the app and its installations ---------------------------------------------------------------
+
+
+@route("apps/get-authenticated")
+def get_authenticated_app(fake: FakeGitHub, call: Call) -> Reply:
+    return Reply(200, fake.shapes.app())
+
+
+@route("apps/list-installations")
+def list_installations(fake: FakeGitHub, call: Call) -> Reply:
+    installations = sorted(fake.installations.values(), key=lambda i: i.id)
+    page, headers = _paginate(fake, call, installations)
+    return Reply(200, [fake.shapes.installation(i) for i in page], headers)
+
+
+@route("apps/list-repos-accessible-to-installation")
+def list_installation_repos(fake: FakeGitHub, call: Call) -> Reply:
+    installation = call.installation
+    assert installation is not None
+    scopes = [s for s in (installation.repositories, call.token and call.token.repositories) if s]
+    repos = [
+        r
+        for r in sorted(fake._repos.values(), key=lambda r: r.id)
+        if all(r.full_name.lower() in scope for scope in scopes)
+        and (scopes or r.owner.lower() == installation.account.lower())
+    ]
+    page, headers = _paginate(fake, call, repos)
+    selection = "selected" if scopes else "all"
+    return Reply(
+        200,
+        {
+            "total_count": len(repos),
+            "repository_selection": selection,
+            "repositories": [fake.shapes.repository(r) for r in page],
+        },
+        headers,
+    )
+
+
+# -- git trees and the pulls of a commit ---------------------------------------------------------
+
+
+@route("git/get-tree")
+def get_tree(fake: FakeGitHub, call: Call) -> Reply:
+    """A commit's tree (the fake accepts a commit sha or ref where GitHub takes a tree sha,
+    as GitHub does). `recursive` lists every entry, truncated beyond `tree_entry_limit`."""
+    repo = _repo(fake, call)
+    sha = repo.resolve(call.params["tree_sha"])
+    if sha is None:
+        raise ApiError(404, "Not Found")
+    commit = repo.commits[sha]
+    entries: dict[str, dict[str, Any]] = {}
+    for path, data in commit.files.items():
+        entries[path] = {"mode": "100644", "type": "blob", "sha": blob_sha(data), "size": len(data)}
+    for path, target in commit.gitlinks.items():
+        entries[path] = {"mode": "160000", "type": "commit", "sha": target}
+    for path in list(entries):
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            directory = "/".join(parts[:depth])
+            entries.setdefault(directory, {"mode": "040000", "type": "tree", "sha": "0" * 40})
+    recursive = call.query.get("recursive") not in (None, "", "0", "false")
+    if not recursive:
+        entries = {p: e for p, e in entries.items() if "/" not in p}
+    listed = sorted(entries)
+    truncated = len(listed) > fake.tree_entry_limit
+    api = f"{fake.url}/repos/{repo.full_name}/git"
+    tree = []
+    for path in listed[: fake.tree_entry_limit]:
+        entry = {"path": path, **entries[path]}
+        if entry["type"] == "blob":
+            entry["url"] = f"{api}/blobs/{entry['sha']}"
+        elif entry["type"] == "tree":
+            entry["url"] = f"{api}/trees/{entry['sha']}"
+        tree.append(entry)
+    return Reply(
+        200, {"sha": sha, "url": f"{api}/trees/{sha}", "tree": tree, "truncated": truncated}
+    )

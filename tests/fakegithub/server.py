@@ -58,6 +58,12 @@ DEFAULT_APP_PERMISSIONS = {
 }
 
 
+# Operations GitHub authenticates with the app's JWT rather than an installation token.
+APP_OPERATIONS = frozenset(
+    {"apps/create-installation-access-token", "apps/get-authenticated", "apps/list-installations"}
+)
+
+
 class FakeGitHub:
     def __init__(
         self,
@@ -84,6 +90,8 @@ class FakeGitHub:
         # "diff": like GitHub, review comments must target lines inside the pull request's
         # diff hunks. "file": any line of the file (laxer; for tests that need it).
         self.review_comment_scope = "diff"
+        # GitHub truncates a recursive tree listing beyond 100,000 entries (or 7 MB).
+        self.tree_entry_limit = 100_000
 
         self._repos: dict[str, Repo] = {}
         self.teams: dict[tuple[str, str], Team] = {}
@@ -216,9 +224,12 @@ class FakeGitHub:
         author: str | None = None,
         date: str | None = None,
         branch: str | None = None,
+        gitlinks: Mapping[str, str] | None = None,
+        committer: str | None = None,
     ) -> None:
-        """A commit whose tree is exactly `files` (path -> bytes). The first commit of a
-        repository also becomes the tip of its default branch; `branch=` moves a branch."""
+        """A commit whose tree is exactly `files` (path -> bytes) plus `gitlinks` (submodule
+        path -> commit sha, mode 160000). The first commit of a repository also becomes the
+        tip of its default branch; `branch=` moves a branch."""
         repo = self.repo(full_name)
         if not re.fullmatch(r"[0-9a-f]{40}", sha):
             raise ValueError(f"commit sha must be 40 lowercase hex digits: {sha!r}")
@@ -231,7 +242,14 @@ class FakeGitHub:
             if path.startswith("/") or path.endswith("/") or "//" in path or not path:
                 raise ValueError(f"not a repository path: {path!r}")
         commit = Commit(
-            sha, dict(files), tuple(parents), message, author or repo.owner, date or now_iso()
+            sha,
+            dict(files),
+            tuple(parents),
+            message,
+            author or repo.owner,
+            date or now_iso(),
+            gitlinks=dict(gitlinks or {}),
+            committer=committer,
         )
         repo.commits[sha] = commit
         if branch is not None:
@@ -571,7 +589,7 @@ class FakeGitHub:
             if version is not None and version not in API_VERSIONS:
                 raise ApiError(400, f"API version {version!r} is not supported.")
             installation = None
-            if found.operation.operation_id == "apps/create-installation-access-token":
+            if found.operation.operation_id in APP_OPERATIONS:
                 self._authenticate_app(headers.get("authorization"))
             else:
                 installation, token = self._authenticate_installation(headers.get("authorization"))

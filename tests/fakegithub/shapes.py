@@ -11,7 +11,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from .diffs import FileChange, blob_sha
-from .state import Commit, Pull, Repo, Team
+from .state import Commit, Installation, Pull, Repo, Team
 
 if TYPE_CHECKING:
     from .server import FakeGitHub
@@ -85,6 +85,38 @@ class Shapes:
             "updated_at": "2024-01-01T00:00:00Z",
             "permissions": dict(fake.app_permissions),
             "events": ["pull_request", "pull_request_review", "check_run", "check_suite"],
+        }
+
+    def installation(self, installation: Installation) -> dict[str, Any]:
+        fake = self.fake
+        api = f"{self.api}/app/installations/{installation.id}"
+        return {
+            "id": installation.id,
+            "app_id": fake.app_id,
+            "app_slug": fake.app_slug,
+            "target_id": fake.users.id_of(installation.account),
+            "target_type": "Organization",
+            "single_file_name": None,
+            "repository_selection": "all" if installation.repositories is None else "selected",
+            "access_tokens_url": f"{api}/access_tokens",
+            "html_url": f"{HTML}/organizations/{installation.account}/settings/installations/"
+            f"{installation.id}",
+            "repositories_url": f"{self.api}/installation/repositories",
+            "events": self.app()["events"],
+            # The description makes `account` allOf(simple-user, enterprise) (a quirk of
+            # octokit's generator; GitHub means either), so it carries both's fields.
+            "account": {
+                **self.user(installation.account),
+                "name": installation.account,
+                "slug": installation.account.lower(),
+                "created_at": "2024-01-01T00:00:00Z",
+                "updated_at": "2024-01-01T00:00:00Z",
+            },
+            "permissions": dict(fake.app_permissions),
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+            "suspended_by": None,
+            "suspended_at": None,
         }
 
     # -- repositories --------------------------------------------------------------------------

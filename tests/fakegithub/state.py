@@ -60,6 +60,10 @@ class Commit:
     message: str
     author: str
     date: str
+    # Submodules: path -> the commit the gitlink (mode 160000) records. Archives leave their
+    # content out; only an empty directory marks where they are.
+    gitlinks: dict[str, str] = field(default_factory=dict)
+    committer: str | None = None  # GitHub login of the committer; None: same as author
 
 
 @dataclass
