@@ -50,12 +50,58 @@ def line_of(value: object, default: int = 0) -> int:
     return getattr(value, "line", default) or default
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 class _Loader(_BaseLoader):
     aliases_seen = 0
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.sizes: dict[int, int] = {}
+        self.merging: set[int] = set()
+
+    def expand(self, nodes: int, line: int) -> None:
+        """Count ``nodes`` more that aliases stand for; refuse past the budget."""
+        self.aliases_seen += nodes
+        if self.aliases_seen > MAX_ALIAS_EXPANSION:
+            raise YAMLSyntaxError(
+                line, f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION} nodes; expand them"
+            )
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """Expand merge keys (``<<``) in place, the way Kubernetes' reader (go-yaml v2)
+        applies them: in document order, a list of mappings from last to first, so that a
+        later key of the mapping and an earlier mapping of the list win. Each merged pair
+        counts against the alias budget, like the alias it came from: merging a mapping
+        nine times per level is a billion laughs too. Done here rather than by PyYAML,
+        whose merging changed between releases."""
+        if not any(key.tag == _MERGE for key, _ in node.value):
+            return
+        self.merging.add(id(node))
+        pairs: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE:
+                pairs.append((key_node, value_node))
+                continue
+            merged = (
+                value_node.value[::-1]
+                if isinstance(value_node, yaml.SequenceNode)
+                else [value_node]
+            )
+            line = key_node.start_mark.line + 1  # where the merge is written
+            for source in merged:
+                if not isinstance(source, yaml.MappingNode):
+                    raise YAMLSyntaxError(
+                        line, "a merge key (<<) takes a mapping or a list of mappings"
+                    )
+                if id(source) in self.merging:
+                    raise YAMLSyntaxError(line, "a merge key (<<) merges the mapping it is in")
+                self.flatten_mapping(source)
+                self.expand(len(source.value), line)
+                pairs.extend(source.value)
+        node.value = pairs
+        self.merging.discard(id(node))
 
 
 def _check_alias(loader: _Loader, node: yaml.Node) -> None:
@@ -63,12 +109,7 @@ def _check_alias(loader: _Loader, node: yaml.Node) -> None:
     # result can explode; this budget counts what a full expansion would cost and stops
     # documents built to explode ("billion laughs") before anyone walks them.
     if node in loader.constructed_objects:
-        loader.aliases_seen += _expanded_size(node, loader.sizes)
-        if loader.aliases_seen > MAX_ALIAS_EXPANSION:
-            raise YAMLSyntaxError(
-                node.start_mark.line + 1,
-                f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION} nodes; expand them",
-            )
+        loader.expand(_expanded_size(node, loader.sizes), node.start_mark.line + 1)
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
@@ -155,30 +196,54 @@ def parse_documents(text: str) -> list[Document]:
     return docs
 
 
+# Where a block scalar (`key: |`, `- >-`) starts: its lines are text, not nodes.
+_BLOCK_SCALAR = re.compile(r"(?:^|[ \t])[|>][-+1-9]{0,2}[ \t]*(?:#.*)?$")
+# A line whose indentation and compact indicators (`- `, `? `) reach this column may open
+# that many block levels; below it (and with few brackets) no text can nest too deep.
+_DEEP_PREFIX = re.compile(rf"^[ \t?-]{{{MAX_DEPTH // 2}}}", re.MULTILINE)
+
+
 def check_nesting(text: str) -> None:
-    """Refuse nesting deeper than ``MAX_DEPTH`` before libyaml sees it: its composer
-    recurses on the C stack, and a few hundred kilobytes of ``[`` crash the process."""
-    # Most files cannot nest that deep at all: too few brackets, no line indented that far.
-    pad = " " * (MAX_DEPTH * 8)
+    """Refuse nesting deeper than ``MAX_DEPTH`` levels before either parser sees the text:
+    libyaml's composer recurses on the C stack (a few hundred kilobytes of ``[`` crash the
+    process), and newer libyaml releases refuse their own depth with other words. Both paths
+    call this first, so they refuse the same text with the same error.
+
+    A level is a block collection (a line indented deeper than the open ones, or a compact
+    ``- ``/``? `` indicator) or a flow collection (``[``, ``{``); they add up, as in a
+    parser. Block scalars' lines are text. The count may exceed a parser's by one per line
+    (a compact entry's content counts as a level), never fall short of it."""
     flow = text.count("[") + text.count("{")
-    compact = "- -" in text or "? ?" in text or "-\t-" in text or "?\t?" in text
-    if flow <= MAX_DEPTH and not compact and f"\n{pad}" not in text and not text.startswith(pad):
-        return
-    depth = 0
-    quote = ""
+    if flow <= MAX_DEPTH // 2 and _DEEP_PREFIX.search(text) is None:
+        return  # every line's content starts before column MAX_DEPTH / 2: few levels
+    block: list[int] = []  # columns of the open block levels, innermost last
+    depth = 0  # open flow collections
+    quote = ""  # a double-quoted scalar may span lines
+    scalar_parent = -1  # indentation of the line that opened a block scalar, if inside one
     for lineno, line in enumerate(text.splitlines(), 1):
         body = line.lstrip(" ")
         indent = len(line) - len(body)
-        if indent > MAX_DEPTH * 8:
-            raise YAMLSyntaxError(lineno, f"YAML indented deeper than {MAX_DEPTH * 8} columns")
-        # Compact block nesting: `- - - x` and `? ? ? x` open one level per indicator.
-        indicators = 0
-        while body[:1] in ("-", "?") and body[1:2] in (" ", "\t"):
-            indicators += 1
-            if indicators > MAX_DEPTH:
+        if scalar_parent >= 0:
+            if not body.strip() or indent > scalar_parent:
+                continue
+            scalar_parent = -1
+        if not quote and depth == 0 and body.strip() and not body.startswith("#"):
+            while block and block[-1] >= indent:
+                block.pop()
+            block.append(indent)
+            # Compact block nesting: `- - - x` and `? ? ? x` open one level per indicator.
+            while body[:1] in ("-", "?") and body[1:2] in (" ", "\t"):
+                rest = body[2:].lstrip(" \t")
+                indent += len(body) - len(rest)
+                body = rest
+                block.append(indent)
+                if len(block) > MAX_DEPTH:
+                    raise YAMLSyntaxError(lineno, f"YAML nested deeper than {MAX_DEPTH} levels")
+            if len(block) > MAX_DEPTH:
                 raise YAMLSyntaxError(lineno, f"YAML nested deeper than {MAX_DEPTH} levels")
-            body = body[2:].lstrip(" \t")
-        if "[" not in line and "{" not in line and depth == 0:
+        if "[" not in line and "{" not in line and depth == 0 and not quote:
+            if _BLOCK_SCALAR.search(body) and not body.startswith("#"):
+                scalar_parent = len(line) - len(line.lstrip(" "))
             continue
         prev = " "  # a quote opens a quoted scalar only where a scalar can start
         for ch in line:
@@ -191,7 +256,7 @@ def check_nesting(text: str) -> None:
                 break
             elif ch in "[{":
                 depth += 1
-                if depth > MAX_DEPTH:
+                if depth + len(block) > MAX_DEPTH:
                     raise YAMLSyntaxError(lineno, f"YAML nested deeper than {MAX_DEPTH} levels")
             elif ch in "]}":
                 depth = max(0, depth - 1)

@@ -13,6 +13,7 @@ from analysis.errors import ManifestError
 from analysis.manifests import build_tree, load_files, parse_file
 from analysis.yamldoc import (
     MAX_ALIAS_EXPANSION,
+    MAX_DEPTH,
     YAMLSyntaxError,
     parse_documents,
     parse_documents_fast,
@@ -181,13 +182,77 @@ def test_alias_bomb_is_refused() -> None:
 
 
 def test_deep_nesting_is_refused_before_libyaml() -> None:
-    for text in ("[" * 100_000, "a:\n" + "  " * 5000 + "b: 1\n", "x: [a'b, " + "[" * 500):
+    deep_block = "".join(" " * i + "k:\n" for i in range(MAX_DEPTH + 1))
+    # Levels add up: block levels, then flow collections inside the innermost.
+    half = MAX_DEPTH * 3 // 4
+    mixed = "".join(" " * i + "k:\n" for i in range(half)) + " " * half + "[" * (half // 2)
+    for text in ("[" * 100_000, "x: [a'b, " + "[" * 500, deep_block, mixed, "- " * 300 + "x"):
         try:
             parse_file("deep.yaml", text)
         except ManifestError as err:
             assert err.file == "deep.yaml" and "deeper than" in err.message
         else:
             raise AssertionError("deep nesting must be refused")
+
+
+def test_nesting_counts_levels_not_columns() -> None:
+    # Deep indentation is not deep nesting; both parsers read it, and so does reachdiff.
+    wide = "a:\n" + " " * 5000 + "b: 1\n"
+    fast = parse_documents_fast(wide)
+    assert fast is not None and [d.data for d in fast] == [{"a": {"b": 1}}]
+    assert [d.data for d in parse_documents(wide)] == [{"a": {"b": 1}}]
+    # Just under the limit, levels one column apart are read on both paths alike.
+    text = "".join(" " * i + f"k{i}:\n" for i in range(MAX_DEPTH - 1)) + " " * 199 + "v: 1\n"
+    fast, exact = parse_documents_fast(text), parse_documents(text)
+    assert fast is not None and [d.data for d in fast] == [d.data for d in exact]
+    assert exact[0].data["k0"]["k1"]["k2"] is not None
+
+
+def test_block_scalar_lines_are_text_not_levels() -> None:
+    # A ConfigMap holding an indented script: its lines open no levels.
+    script = "".join(" " * (4 + i) + f"line{i}\n" for i in range(MAX_DEPTH * 2))
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  s: |\n" + script
+    text += "  t: >-\n" + script
+    (doc,) = parse_documents(text)
+    assert doc.data["data"]["s"].splitlines()[-1].strip() == f"line{MAX_DEPTH * 2 - 1}"
+
+
+def test_merge_keys_apply_as_kubernetes_reads_them() -> None:
+    # go-yaml v2 (sigs.k8s.io/yaml): in document order, a list of mappings last to first.
+    text = (
+        "a: &a {x: 1, y: 2}\n"
+        "b: {<<: [*a, {x: 3, z: 4}], y: 5}\n"
+        "c: {y: 9, <<: *a}\n"
+        "d: {<<: {z: 1}, z: 2}\n"
+    )
+    (doc,) = parse_documents(text)
+    assert doc.data["b"] == {"x": 1, "y": 5, "z": 4}
+    assert doc.data["c"] == {"x": 1, "y": 2}
+    assert doc.data["d"] == {"z": 2}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("a: &a\n  b: 1\n  <<: *a\n", 3, "merges the mapping it is in"),
+        ("a: &a [1]\nb: {<<: *a}\n", 2, "takes a mapping or a list of mappings"),
+        ("a: {<<: [{x: 1}, 2]}\n", 1, "takes a mapping or a list of mappings"),
+    ],
+)
+def test_merge_keys_of_what_cannot_merge_are_refused(text: str, line: int, words: str) -> None:
+    with pytest.raises(YAMLSyntaxError) as info:
+        parse_documents(text)
+    assert info.value.line == line and words in info.value.message
+
+
+def test_merged_pairs_count_against_the_alias_budget() -> None:
+    lines = ["m0: &m0 {k0: v}"]
+    lines += [
+        f"m{i}: &m{i} {{<<: [{', '.join([f'*m{i - 1}'] * 9)}], k{i}: v}}" for i in range(1, 12)
+    ]
+    with pytest.raises(YAMLSyntaxError) as info:
+        parse_documents("\n".join(lines) + "\n")
+    assert str(MAX_ALIAS_EXPANSION) in info.value.message
 
 
 def test_parse_results_are_shared_between_identical_files() -> None:
