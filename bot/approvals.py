@@ -7,7 +7,13 @@ Rules, in the order they are applied to each reviewer's latest review:
    turns a dismissed review's own state into ``DISMISSED``).
 2. The pull request's author never approves their own change.
 3. An approval of an older commit does not count: the approver has not seen the head.
-4. The reviewer must be authorized (``is_authorized``, which the shell answers from the
+4. An account of type ``Bot`` never approves, whatever its permission: an app or a CI
+   token a PR author can trigger is not a person who looked at the change.
+5. With ``exclude_last_pusher`` (the default), whoever pushed the head does not approve
+   it either: they could push a widening after a colleague's approval and approve it
+   themselves. When the shell cannot tell who pushed, it passes the head commit's author
+   and committer instead; when it knows nobody, no approval counts.
+6. The reviewer must be authorized (``is_authorized``, which the shell answers from the
    repository settings or the reviewer's permission).
 
 Logins are compared case-insensitively, as GitHub does.
@@ -15,7 +21,7 @@ Logins are compared case-insensitively, as GitHub does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +32,9 @@ DISMISSED = "DISMISSED"
 _STATE_BEARING = frozenset({APPROVED, CHANGES_REQUESTED, DISMISSED})
 
 WHY_AUTHOR = "is the pull request's author"
+WHY_BOT = "is a bot account"
+WHY_PUSHER = "pushed the head commit"
+WHY_PUSHER_UNKNOWN = "the head's pusher is unknown (push again, or re-run the check)"
 WHY_NOT_AUTHORIZED = "is not an authorized approver"
 WHY_STALE = "approved an older commit"
 
@@ -37,6 +46,7 @@ class Review:
     state: str  # as the REST API gives it: APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED
     commit_id: str
     submitted_at: str  # ISO 8601, "2024-05-01T12:00:00Z"
+    user_type: str = "User"  # GitHub's account type: User, Bot, Organization, Mannequin
 
     @staticmethod
     def from_api(obj: Mapping[str, Any]) -> Review | None:
@@ -50,12 +60,15 @@ class Review:
         state = str(obj.get("state") or "").upper()
         if not login or state == "PENDING" or not obj.get("submitted_at"):
             return None
+        # A missing type is not taken for a person: only "User" may approve.
+        user_type = str(user.get("type") or "") if isinstance(user, Mapping) else ""
         return Review(
             id=int(obj["id"]),
             user=str(login),
             state=state,
             commit_id=str(obj.get("commit_id") or ""),
             submitted_at=str(obj["submitted_at"]),
+            user_type=user_type,
         )
 
 
@@ -92,9 +105,13 @@ def evaluate_approvals(
     author: str,
     is_authorized: Callable[[str], bool],
     required: int,
+    pushers: Collection[str] | None = (),
 ) -> ApprovalStatus:
+    """``pushers``: logins whose approval does not count as the head's pusher(s); ``None``
+    when the pusher should be excluded but nobody is known (then no approval counts)."""
     approved: list[str] = []
     ignored: list[tuple[str, str]] = []
+    excluded = None if pushers is None else {p.lower() for p in pushers}
     for login, review in sorted(latest_reviews(reviews).items()):
         if review.state.upper() != APPROVED:
             continue
@@ -102,12 +119,23 @@ def evaluate_approvals(
             ignored.append((review.user, WHY_AUTHOR))
         elif review.commit_id != head_sha:
             ignored.append((review.user, f"{WHY_STALE} ({review.commit_id[:7]})"))
+        elif not is_person(review):
+            ignored.append((review.user, WHY_BOT))
+        elif excluded is None:
+            ignored.append((review.user, WHY_PUSHER_UNKNOWN))
+        elif login in excluded:
+            ignored.append((review.user, WHY_PUSHER))
         # Asked last: the answer may cost the shell an API call.
         elif not is_authorized(review.user):
             ignored.append((review.user, WHY_NOT_AUTHORIZED))
         else:
             approved.append(review.user)
     return ApprovalStatus(required=required, approved_by=tuple(approved), ignored=tuple(ignored))
+
+
+def is_person(review: Review) -> bool:
+    """GitHub marks app accounts ``type: Bot`` (their logins end in ``[bot]``)."""
+    return review.user_type == "User" and not review.user.lower().endswith("[bot]")
 
 
 def reviewers_to_check(
@@ -125,6 +153,8 @@ def reviewers_to_check(
         if author is not None and login == author.lower():
             continue
         if head_sha is not None and review.commit_id != head_sha:
+            continue
+        if not is_person(review):
             continue
         out.add(review.user)
     return out

@@ -42,6 +42,25 @@ class PullRequestRef:
         return f"{self.repo.full_name}#{self.number}"
 
 
+class Pushers:
+    """Who pushed each head, from ``opened``/``synchronize`` senders (bounded, in memory).
+
+    Lost on restart: the review then falls back to the head commit's author and committer.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._by_head: cachetools.LRUCache[tuple[str, int, str], str] = cachetools.LRUCache(
+            maxsize=size
+        )
+
+    def record(self, pr: PullRequestRef, head_sha: str, login: str | None) -> None:
+        if login:
+            self._by_head[(*pr.key, head_sha)] = login
+
+    def get(self, pr: PullRequestRef, head_sha: str) -> str | None:
+        return self._by_head.get((*pr.key, head_sha))
+
+
 class BotContext:
     def __init__(self, settings: Settings, session: aiohttp.ClientSession) -> None:
         self.settings = settings
@@ -59,6 +78,7 @@ class BotContext:
             memory_mb=settings.analysis_memory_mb,
         )
         self.deliveries = DeliveryLog()
+        self.pushers = Pushers()
         # (repo, number, head sha) -> the analysis of that head, for approval re-evaluation.
         self.reviews: cachetools.LRUCache[tuple[str, int, str], CachedReview] = cachetools.LRUCache(
             maxsize=CACHED_REVIEWS

@@ -18,6 +18,13 @@ from bot.client import GitHubClient
 
 # GitHub stops listing a pull request's files at 3000; the same cap keeps list walks bounded.
 MAX_LISTED = 3000
+# Reviews decide approvals: every one is read, up to a bound that only an abuse reaches;
+# beyond it the list is refused (``ListTruncated``) rather than read in part.
+MAX_REVIEWS = 10_000
+
+
+class ListTruncated(Exception):
+    """A list that must be read completely has more items than the bound."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +72,15 @@ async def list_pull_files(gh: GitHubClient, repo: Repository, number: int) -> li
 
 
 async def list_pull_reviews(gh: GitHubClient, repo: Repository, number: int) -> list[Any]:
+    """Every review, following every page; ``ListTruncated`` beyond ``MAX_REVIEWS``: a
+    later review (a revocation) must never hide behind a cap."""
     url = "/repos/{owner}/{repo}/pulls/{pull_number}/reviews{?per_page}"
-    return await _collect(gh, url, repo.vars(pull_number=number, per_page=100))
+    items: list[Any] = []
+    async for item in gh.getiter(url, repo.vars(pull_number=number, per_page=100)):
+        items.append(item)
+        if len(items) > MAX_REVIEWS:
+            raise ListTruncated(f"pull request #{number} has more than {MAX_REVIEWS} reviews")
+    return items
 
 
 async def list_review_comments(gh: GitHubClient, repo: Repository, number: int) -> list[Any]:

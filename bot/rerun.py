@@ -12,7 +12,7 @@ from typing import Any
 from gidgethub import routing, sansio
 
 from bot.context import BotContext, PullRequestRef
-from bot.github import Repository
+from bot.pull_request import PayloadError, field, int_field, repository, sha_field
 from bot.review_flow import CHECK_NAME
 
 log = logging.getLogger(__name__)
@@ -20,25 +20,32 @@ log = logging.getLogger(__name__)
 router = routing.Router()
 
 
-def _submit_all(event: sansio.Event, bot: BotContext, pulls: list[dict[str, Any]]) -> None:
-    repo = Repository.from_payload(event.data["repository"])
-    installation = int(event.data["installation"]["id"])
-    if not pulls:
+def _submit_all(event: sansio.Event, bot: BotContext, pulls: Any) -> None:
+    repo = repository(event.data)
+    installation = int_field(event.data, "installation", "id")
+    if pulls is None:
+        pulls = []
+    if not isinstance(pulls, list):
+        raise PayloadError("pull_requests is not a list")
+    # Every entry is read before any job is queued: a malformed one refuses the whole delivery.
+    wanted = [(int_field(p, "number"), sha_field(p, "head", "sha")) for p in pulls]
+    if not wanted:
         log.info("re-run requested in %s for no open pull request", repo.full_name)
-    for pull in pulls:
-        pr = PullRequestRef(repo, int(pull["number"]), installation)
-        bot.submit_review(pr, pull["head"]["sha"], f"{event.event} rerequested")
+    for number, head in wanted:
+        bot.submit_review(
+            PullRequestRef(repo, number, installation), head, f"{event.event} rerequested"
+        )
 
 
 @router.register("check_run", action="rerequested")
 async def check_run_rerequested(event: sansio.Event, bot: BotContext) -> None:
-    check_run = event.data["check_run"]
-    app = check_run.get("app") or {}
-    if check_run.get("name") != CHECK_NAME or str(app.get("id")) != bot.settings.app_id:
+    check_run = field(event.data, "check_run")
+    app = field(check_run, "app")
+    if check_run.get("name") != CHECK_NAME or str(field(app, "id")) != bot.settings.app_id:
         return  # another app's check
-    _submit_all(event, bot, check_run.get("pull_requests") or [])
+    _submit_all(event, bot, check_run.get("pull_requests"))
 
 
 @router.register("check_suite", action="rerequested")
 async def check_suite_rerequested(event: sansio.Event, bot: BotContext) -> None:
-    _submit_all(event, bot, event.data["check_suite"].get("pull_requests") or [])
+    _submit_all(event, bot, field(event.data, "check_suite").get("pull_requests"))

@@ -124,6 +124,12 @@ async def review_pull_request(bot: BotContext, pr: PullRequestRef, head_sha: str
             )
         )
         raise
+    except github.ListTruncated as err:
+        output = CheckOutput(
+            title="Too many reviews to read",
+            summary=f"{err}: approvals cannot be verified, so the check fails.",
+        )
+        await _finish_quietly(gh, pr, check, "failure", output)
     except Exception as err:
         log.exception("%s: review failed", pr)
         await _finish_quietly(gh, pr, check, "failure", _internal_error(err))
@@ -140,7 +146,24 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
         # Restarted, evicted, or the event predates our review of this head: do it all.
         await review_pull_request(bot, pr, current)
         return
-    approval = await _approval_status(gh, pr, cached.context.settings, current, cached.author)
+    try:
+        approval = await _approval_status(
+            bot, gh, pr, cached.context.settings, current, cached.author
+        )
+    except Exception as err:
+        # The check may be green from an earlier evaluation: an approval that cannot be
+        # re-checked (a revocation may be among what was not read) must not stay green.
+        log.exception("%s: approvals could not be re-evaluated", pr)
+        output = (
+            CheckOutput(
+                title="Too many reviews to read",
+                summary=f"{err}: approvals cannot be verified, so the check fails.",
+            )
+            if isinstance(err, github.ListTruncated)
+            else _internal_error(err)
+        )
+        await _finish_quietly(gh, pr, cached.check_run, "failure", output)
+        return
     context = dataclasses.replace(cached.context, approval=approval)
     output = render_check_output(cached.diff, context)
     conclusion = check_conclusion(cached.diff, context)
@@ -214,7 +237,7 @@ async def _review(
         await _fail_analysis(gh, pr, check, context, outcome)
         return
 
-    approval = await _approval_status(gh, pr, settings, head_sha, author)
+    approval = await _approval_status(bot, gh, pr, settings, head_sha, author)
     context = dataclasses.replace(context, approval=approval)
     bot.reviews[(*pr.key, head_sha)] = CachedReview(outcome, context, check, author)
     conclusion = check_conclusion(outcome, context)
@@ -308,11 +331,17 @@ async def _fetch_trees(
 
 
 async def _approval_status(
-    gh: GitHubClient, pr: PullRequestRef, settings: RepoSettings, head_sha: str, author: str
+    bot: BotContext,
+    gh: GitHubClient,
+    pr: PullRequestRef,
+    settings: RepoSettings,
+    head_sha: str,
+    author: str,
 ) -> ApprovalStatus:
     raw = await github.list_pull_reviews(gh, pr.repo, pr.number)
     reviews = [r for r in (Review.from_api(item) for item in raw) if r is not None]
     candidates = reviewers_to_check(reviews, head_sha=head_sha, author=author)
+    pushers = await _head_pushers(bot, gh, pr, settings, head_sha) if candidates else ()
     authorized = await authorized_reviewers(gh, pr.repo, settings, candidates)
     return evaluate_approvals(
         reviews,
@@ -320,7 +349,31 @@ async def _approval_status(
         author=author,
         is_authorized=lambda login: login in authorized,
         required=settings.required_approvals,
+        pushers=pushers,
     )
+
+
+async def _head_pushers(
+    bot: BotContext, gh: GitHubClient, pr: PullRequestRef, settings: RepoSettings, head_sha: str
+) -> tuple[str, ...] | None:
+    """Whose approval does not count under ``exclude_last_pusher``: the sender of the
+    ``opened``/``synchronize`` delivery of this head; when that was not seen (a restart),
+    the head commit's author and committer as GitHub maps them to accounts; None when
+    neither is known, and then no approval counts."""
+    if not settings.exclude_last_pusher:
+        return ()
+    recorded = bot.pushers.get(pr, head_sha)
+    if recorded is not None:
+        return (recorded,)
+    commit = await github.get_commit(gh, pr.repo, head_sha)
+    logins = []
+    for role in ("author", "committer"):
+        account = commit.get(role)
+        login = account.get("login") if isinstance(account, dict) else None
+        # web-flow commits what people do in GitHub's web editor: it is never the pusher.
+        if isinstance(login, str) and login and login != "web-flow":
+            logins.append(login)
+    return tuple(logins) or None
 
 
 async def _still_head(gh: GitHubClient, pr: PullRequestRef, head_sha: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gidgethub import routing, sansio
 
 from bot.context import BotContext
-from bot.pull_request import pull_request_ref
+from bot.pull_request import PayloadError, field, pull_request_ref, sha_field
 
 router = routing.Router()
 
@@ -14,9 +14,12 @@ router = routing.Router()
 @router.register("pull_request_review", action="dismissed")
 @router.register("pull_request_review", action="edited")
 async def review_changed(event: sansio.Event, bot: BotContext) -> None:
-    state = str(event.data["review"].get("state") or "").lower()
-    if event.data["action"] == "submitted" and state == "commented":
+    state = field(event.data, "review", "state")
+    if not isinstance(state, str):
+        raise PayloadError("review.state is not a string")
+    head = sha_field(event.data, "pull_request", "head", "sha")
+    pr = pull_request_ref(event)
+    if event.data["action"] == "submitted" and state.lower() == "commented":
         # A comment neither grants nor revokes approval; this is also our own review's echo.
         return
-    head = event.data["pull_request"]["head"]["sha"]
-    bot.submit_approvals(pull_request_ref(event), head, f"review {event.data['action']}")
+    bot.submit_approvals(pr, head, f"review {event.data['action']}")

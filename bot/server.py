@@ -58,7 +58,7 @@ async def webhook(request: web.Request) -> web.Response:
     delivery_id = request.headers.get("X-GitHub-Delivery")
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         data = None
     if not name or not delivery_id or not isinstance(data, dict):
         return web.Response(status=400, text="missing X-GitHub-Event/Delivery or bad JSON\n")
@@ -74,8 +74,12 @@ async def webhook(request: web.Request) -> web.Response:
         bot.deliveries.discard(event.delivery_id)  # a redelivery may succeed later
         log.error("refused delivery %s: %s", event.delivery_id, err)
         return web.Response(status=503, text="busy, redeliver later\n")
-    except (KeyError, TypeError, ValueError) as err:
-        log.warning("delivery %s lacks %s; ignored", event.delivery_id, err)
+    except Exception as err:
+        # Handlers only read the payload and queue a job: whatever they raise means a body
+        # of the wrong shape (``PayloadError``, or a type no handler expected), not a fault
+        # of ours, so the answer is 400 and the delivery may come again once fixed.
+        bot.deliveries.discard(event.delivery_id)
+        log.warning("delivery %s has an unexpected shape: %r", event.delivery_id, err)
         return web.Response(status=400, text="unexpected payload shape\n")
     return web.Response(status=202, text="accepted\n")
 

@@ -13,6 +13,7 @@ Example (every key is optional)::
       teams: [acme/netsec]     # "org/team-slug"
     required_approvals: 1      # approvals from the people above the check needs
     new_workloads_widen: true  # false: paths to/from workloads added by the PR need no approval
+    exclude_last_pusher: true  # an approval by whoever pushed the head does not count
     ignore_namespaces: [sandbox, "dev-*"]  # paths among these namespaces are not reported
     max_line_comments: 20      # review comments on responsible rules; 0 turns them off
     diagram: true              # the mermaid graph of changed paths in the PR comment
@@ -52,6 +53,7 @@ class RepoSettings:
     approver_teams: tuple[str, ...] = ()  # "org/team-slug", lowercased
     required_approvals: int = 1
     new_workloads_widen: bool = True
+    exclude_last_pusher: bool = True
     ignore_namespaces: tuple[str, ...] = ()  # names or "*" globs
     max_line_comments: int = 20
     diagram: bool = True
@@ -182,7 +184,7 @@ class _Reader:
             out["required_approvals"] = self._int(
                 top["required_approvals"], "required_approvals", 1, MAX_REQUIRED_APPROVALS
             )
-        for key in ("new_workloads_widen", "diagram"):
+        for key in ("new_workloads_widen", "exclude_last_pusher", "diagram"):
             if key in top:
                 out[key] = self._bool(top[key], key)
         if "ignore_namespaces" in top:
@@ -285,6 +287,7 @@ _TOP_KEYS = (
     "approvers",
     "required_approvals",
     "new_workloads_widen",
+    "exclude_last_pusher",
     "ignore_namespaces",
     "max_line_comments",
     "diagram",

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from bot.config import Settings
 from bot.context import BotContext
 from bot.render import MARKER
-from bot.server import BOT
+from bot.server import BOT, make_app
 from tests.fakegithub.payloads import make_payload, webhook_headers
 from tests.fakegithub.server import FakeGitHub
 
@@ -210,3 +212,35 @@ def setup_pull(
 def push(fake: FakeGitHub, sha_: str, files: dict[str, bytes], parent: str) -> None:
     fake.add_commit(REPO, sha_, files, parents=[parent])
     fake.set_pull_head(REPO, NUMBER, sha_, mergeable=False)
+
+
+# -- fixtures (registered in tests/conftest.py) -------------------------------------------------
+
+MakeHarness = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def make_harness(fake_github: FakeGitHub, aiohttp_client: Any) -> AsyncIterator[MakeHarness]:
+    """``await make_harness(**settings)``: a server on the fake; every request it sent must
+    have matched GitHub's description when the test ends."""
+
+    async def make(**overrides: Any) -> Harness:
+        client = await aiohttp_client(make_app(settings_for(fake_github, **overrides)))
+        return Harness(fake_github, client)
+
+    yield make
+    assert fake_github.validation_errors == []
+
+
+@pytest.fixture
+async def harness(make_harness: MakeHarness) -> Harness:
+    return await make_harness()
+
+
+async def review(
+    h: Harness, event: str = "pull_request", action: str = "opened", **kwargs: Any
+) -> None:
+    """Deliver one event and wait until every job it caused has finished."""
+    response = await h.deliver(event, action, **kwargs)
+    assert response.status == 202, await response.text()
+    await h.settle()

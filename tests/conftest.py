@@ -1,3 +1,3 @@
 """Shared pytest configuration."""
 
-pytest_plugins = ["tests.fakegithub.fixtures"]
+pytest_plugins = ["tests.fakegithub.fixtures", "tests.botharness"]

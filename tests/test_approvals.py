@@ -142,7 +142,7 @@ def test_reviewers_to_check() -> None:
 
 
 def test_from_api_rest_and_webhook_shapes() -> None:
-    rest = {"id": 80, "user": {"login": "octocat"}, "state": "APPROVED",
+    rest = {"id": 80, "user": {"login": "octocat", "type": "User"}, "state": "APPROVED",
             "commit_id": "ecdd80bb57125d7ba9641ffaa4d7d2c19d3f3091",
             "submitted_at": "2019-11-17T17:43:43Z"}
     assert Review.from_api(rest) == Review(80, "octocat", "APPROVED",
@@ -150,6 +150,36 @@ def test_from_api_rest_and_webhook_shapes() -> None:
                                            "2019-11-17T17:43:43Z")
     assert Review.from_api({**rest, "state": "PENDING", "submitted_at": None}) is None
     assert Review.from_api({**rest, "user": None}) is None
+    bot = Review.from_api({**rest, "user": {"login": "helper[bot]", "type": "Bot"}})
+    assert bot is not None and bot.user_type == "Bot"
+    untyped = Review.from_api({**rest, "user": {"login": "octocat"}})
+    assert untyped is not None and untyped.user_type == ""
+
+
+@pytest.mark.parametrize(("login", "user_type"), [("helper[bot]", "Bot"), ("ci-bot", "Bot"),
+                                                  ("octo", ""), ("renovate[bot]", "User")])
+def test_bot_accounts_never_approve(login: str, user_type: str) -> None:
+    bot = Review(1, login, "APPROVED", HEAD, "2024-05-01T12:01:00Z", user_type=user_type)
+    person = review(2, "bob", "APPROVED")
+    status = evaluate([bot, person], required=2)
+    assert status.approved_by == ("bob",) and not status.satisfied
+    assert (login, "is a bot account") in status.ignored
+    assert reviewers_to_check([bot, person], head_sha=HEAD, author="x") == {"bob"}
+
+
+def test_the_heads_pusher_does_not_approve_it() -> None:
+    reviews = [review(1, "bob", "APPROVED"), review(2, "Carol", "APPROVED")]
+    status = evaluate_approvals(reviews, head_sha=HEAD, author="author",
+                                is_authorized=everyone, required=1, pushers=("carol",))
+    assert status.approved_by == ("bob",)
+    assert ("Carol", "pushed the head commit") in status.ignored
+    # Nobody known to have pushed: fail safe, nothing counts.
+    unknown = evaluate_approvals(reviews, head_sha=HEAD, author="author",
+                                 is_authorized=everyone, required=1, pushers=None)
+    assert unknown.approved_by == () and not unknown.satisfied
+    assert len(unknown.ignored) == 2
+    # Without exclusion (the shell passes no pushers) both count.
+    assert evaluate(reviews, required=2).satisfied
 
 
 @pytest.mark.parametrize(("action", "state"), [("submitted", "COMMENTED"),

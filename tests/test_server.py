@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import bot.context
 from bot.context import BotContext, PullRequestRef
@@ -234,3 +237,149 @@ async def test_readiness_and_liveness(client: TestClient[Any, Any]) -> None:
     await queued(client).jobs.close()
     stopped = await client.get("/readyz")
     assert stopped.status == 503 and "workers" in await stopped.text()
+
+
+# -- malformed bodies: always a 4xx, never a 500 ---------------------------------------------------
+
+
+async def test_json_nested_too_deep_is_a_client_error(
+    client: TestClient[Any, Any], flows: Flows
+) -> None:
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000):
+        response = await post(client, body, webhook_headers("pull_request", body, SECRET))
+        assert response.status == 400
+    # Deep nesting inside an otherwise valid payload.
+    data = make_payload("pull_request", "synchronize", full_name=REPO, installation_id=1).data
+    body = json.dumps(data).encode()[:-1] + b', "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = await post(client, body, webhook_headers("pull_request", body, SECRET))
+    assert response.status == 400
+    assert flows.calls == []
+
+
+_FUZZED = [
+    ("pull_request", "synchronize"),
+    ("pull_request", "opened"),
+    ("pull_request_review", "submitted"),
+    ("pull_request_review", "dismissed"),
+    ("check_run", "rerequested"),
+    ("check_suite", "rerequested"),
+]
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON document a value could be swapped (the root excluded)."""
+    out = []
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, value in items:
+        out.append((*prefix, key))
+        out += _paths(value, (*prefix, key))
+    return out
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _mutated(event: str, action: str, fake_id: int, app_id: int) -> st.SearchStrategy[bytes]:
+    base = make_payload(
+        event,
+        action,
+        full_name=REPO,
+        number=12,
+        head_sha="1" * 40,
+        installation_id=fake_id,
+    ).data
+    if event == "check_run":
+        base["check_run"]["name"] = "reachdiff"
+        base["check_run"]["app"]["id"] = app_id
+        base["check_run"]["pull_requests"] = [{"number": 12, "head": {"sha": "1" * 40}}]
+    paths = _paths(base)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> bytes:
+        data = json.loads(json.dumps(base))
+        for _ in range(draw(st.integers(1, 3))):
+            path = draw(st.sampled_from(paths))
+            node = data
+            try:
+                for key in path[:-1]:
+                    node = node[key]
+                if draw(st.booleans()) and isinstance(node, dict):
+                    node.pop(path[-1], None)
+                else:
+                    node[path[-1]] = draw(_json)
+            except (KeyError, IndexError, TypeError):
+                continue  # an earlier swap removed the way there
+        return json.dumps(data).encode()
+
+    return build()
+
+
+@pytest.mark.parametrize(("event", "action"), _FUZZED)
+async def test_fuzzed_payload_shapes_never_cause_a_server_error(
+    client: TestClient[Any, Any], fake_github: FakeGitHub, flows: Flows, event: str, action: str
+) -> None:
+    """Validly signed bodies with any field swapped for any JSON value (or removed): the
+    answer is 2xx or 400, and whatever was queued names a real pull request and head."""
+    bodies: list[bytes] = []
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_mutated(event, action, fake_github.installation_id, fake_github.app_id))
+    def collect(body: bytes) -> None:
+        bodies.append(body)
+
+    collect()
+    for body in bodies:
+        response = await post(client, body, webhook_headers(event, body, SECRET))
+        assert response.status in (200, 202, 400), (response.status, body[:300])
+        await queued(client).jobs.join()
+    for _, repo, number, head in flows.calls:
+        assert isinstance(repo, str) and isinstance(number, int) and number > 0
+        assert isinstance(head, str) and len(head) == 40
+
+
+@pytest.mark.parametrize(
+    ("event", "action", "overrides"),
+    [
+        ("pull_request_review", "submitted", {"review": "approved"}),
+        ("pull_request_review", "submitted", {"pull_request.head": ["sha"]}),
+        ("pull_request", "synchronize", {"action": ["synchronize"]}),
+        ("pull_request", "synchronize", {"pull_request.number": True}),
+        ("pull_request", "synchronize", {"pull_request.head.sha": 7}),
+        ("pull_request", "synchronize", {"installation": None}),
+        ("check_suite", "rerequested", {"check_suite.pull_requests": [{"number": "x"}]}),
+        ("check_suite", "rerequested", {"check_suite": "yes"}),
+    ],
+)
+async def test_wrong_types_anywhere_are_a_client_error(
+    client: TestClient[Any, Any],
+    fake_github: FakeGitHub,
+    flows: Flows,
+    event: str,
+    action: str,
+    overrides: dict[str, Any],
+) -> None:
+    body, _ = delivery(fake_github, event, action, number=12, head_sha="1" * 40)
+    data = json.loads(body)
+    for dotted, value in overrides.items():
+        *parents, last = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    body = json.dumps(data).encode()
+    response = await post(client, body, webhook_headers(event, body, SECRET))
+    assert response.status == 400
+    await queued(client).jobs.join()
+    assert flows.calls == []

@@ -251,7 +251,7 @@ class Shapes:
                 },
             },
             "author": self.user(commit.author),
-            "committer": self.user(commit.author),
+            "committer": self.user(commit.committer or commit.author),
             "parents": [
                 {
                     "sha": p,
