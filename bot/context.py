@@ -20,7 +20,7 @@ from bot.auth import InstallationTokens, parse_token_response
 from bot.client import GitHubClient, RetryPolicy
 from bot.config import Settings
 from bot.jobs import AnalysisPool, DeliveryLog, Job, JobKind, JobQueue
-from bot.review_flow import CachedReview, reevaluate_approvals, review_pull_request
+from bot.review_flow import CachedReview, ReviewKey, reevaluate_approvals, review_pull_request
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,9 @@ class BotContext:
         )
         self.deliveries = DeliveryLog()
         self.pushers = Pushers()
-        # (repo, number, head sha) -> the analysis of that head, for approval re-evaluation.
-        self.reviews: cachetools.LRUCache[tuple[str, int, str], CachedReview] = cachetools.LRUCache(
+        # (repo, number, head sha, base branch head sha, settings digest) -> the analysis
+        # made for exactly those, for approval re-evaluation.
+        self.reviews: cachetools.LRUCache[ReviewKey, CachedReview] = cachetools.LRUCache(
             maxsize=CACHED_REVIEWS
         )
 
@@ -106,6 +107,19 @@ class BotContext:
 
     def submit_approvals(self, pr: PullRequestRef, head_sha: str | None, why: str) -> bool:
         return self._submit(pr, JobKind.APPROVALS, head_sha, why, reevaluate_approvals)
+
+    def submit_other(
+        self,
+        key: tuple[str, ...],
+        head_sha: str | None,
+        description: str,
+        run: Callable[[], Coroutine[Any, Any, None]],
+    ) -> bool:
+        """A job that is not one pull request's review: a merge group's check, or the
+        fan-out of a moved base branch. ``key`` coalesces: a newer job replaces a waiting
+        one with the same key."""
+        log.info("queued %s", description)
+        return self.jobs.submit(Job(key, JobKind.REVIEW, head_sha, run, description))
 
     def _submit(
         self,

@@ -164,6 +164,33 @@ async def get_commit(gh: GitHubClient, repo: Repository, ref: str) -> dict[str, 
     return dict(await gh.getitem(url, repo.vars(ref=ref, per_page=1)))
 
 
+async def get_branch_head(gh: GitHubClient, repo: Repository, branch: str) -> str:
+    """The commit a branch points at now (``heads/<branch>``: never mistaken for a sha)."""
+    url = "/repos/{owner}/{repo}/commits/{+ref}{?per_page}"
+    data = await gh.getitem(url, repo.vars(ref=f"heads/{branch}", per_page=1))
+    return str(data["sha"])
+
+
+async def list_open_pulls(gh: GitHubClient, repo: Repository, base: str) -> list[Any]:
+    """The open pull requests into branch ``base``."""
+    url = "/repos/{owner}/{repo}/pulls{?state,base,per_page}"
+    return await _collect(gh, url, repo.vars(state="open", base=base, per_page=100))
+
+
+async def list_check_runs(
+    gh: GitHubClient, repo: Repository, sha: str, check_name: str
+) -> list[Any]:
+    """Every check run named ``check_name`` on commit ``sha``, newest first."""
+    url = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,filter,per_page}"
+    items: list[Any] = []
+    url_vars = repo.vars(ref=sha, check_name=check_name, filter="all", per_page=100)
+    async for item in gh.getiter(url, url_vars, iterable_key="check_runs"):
+        items.append(item)
+        if len(items) >= MAX_LISTED:
+            break
+    return items
+
+
 async def compare_commits(
     gh: GitHubClient, repo: Repository, base: str, head: str
 ) -> dict[str, Any]:

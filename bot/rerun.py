@@ -13,7 +13,7 @@ from gidgethub import routing, sansio
 
 from bot.context import BotContext, PullRequestRef
 from bot.pull_request import PayloadError, field, int_field, repository, sha_field
-from bot.review_flow import CHECK_NAME
+from bot.review_flow import is_our_check_name
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,10 @@ def _submit_all(event: sansio.Event, bot: BotContext, pulls: Any) -> None:
 async def check_run_rerequested(event: sansio.Event, bot: BotContext) -> None:
     check_run = field(event.data, "check_run")
     app = field(check_run, "app")
-    if check_run.get("name") != CHECK_NAME or str(field(app, "id")) != bot.settings.app_id:
+    if (
+        not is_our_check_name(str(check_run.get("name")))
+        or str(field(app, "id")) != bot.settings.app_id
+    ):
         return  # another app's check
     _submit_all(event, bot, check_run.get("pull_requests"))
 

@@ -1,14 +1,25 @@
 """One review of a pull request, end to end: the orchestration, with no decisions of its own.
 
+A check run belongs to a commit, and several pull requests (into several bases) can share
+a head commit. So the check is named after the base branch (``reachdiff (main)``): on a
+head it says what merging that head into that base's *current* head does, judged by that
+base's settings, and no review of a pull request into another base can touch it. Pull
+requests sharing both head and base get the strictest verdict of them all.
+
 Order of writes, and why:
-1. The ``reachdiff`` check run goes ``in_progress`` on the head first, so branch protection
-   sees a pending check at once.
-2. Settings come from the base side; a PR cannot loosen the rules it is judged by.
+1. The ``reachdiff (<base>)`` check run goes ``in_progress`` on the head first, so branch
+   protection sees a pending check at once.
+2. Settings come from the base branch head; a PR cannot loosen the rules it is judged by.
+   What is compared is that base head with what merging would produce: GitHub's test merge
+   commit when its parents are exactly [base head, PR head], else that merge built here
+   file by file (``bot.mergetree``), else nothing and the check fails closed.
 3. The engine runs in the process pool; its input is bounded by the tree limits.
 4. The sticky comment and the review are written only while the analysed head is still the
    PR's head: a slower review of an outdated push never overwrites the newer result.
 5. The check run is completed last, on its own head SHA, so it always says what was found
-   for exactly that commit. Every failure path completes it too, as ``failure``.
+   for exactly that commit. Every failure path completes it too, as ``failure``. A
+   ``success`` is written only after checking that the head and the base branch head are
+   still the analysed ones (else the review is repeated).
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +42,7 @@ from bot.approvals import ApprovalStatus, Review, evaluate_approvals, reviewers_
 from bot.approvers import authorized_reviewers
 from bot.client import DownloadTooLarge, GitHubClient
 from bot.jobs import AnalysisTimeout
+from bot.mergetree import MergeConflict, merged_tree
 from bot.patches import PullFiles
 from bot.render import (
     MARKER,
@@ -52,6 +65,7 @@ from bot.settings import (
     parse_repo_settings,
 )
 from bot.trees import TreeError, TreeLimits, read_tarball
+from bot.verdict import assess
 
 if TYPE_CHECKING:
     from bot.context import BotContext, PullRequestRef
@@ -59,6 +73,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECK_NAME = "reachdiff"
+COULD_NOT_MERGE = "Could not determine what will merge; re-run"
+
+
+def check_name(base_ref: str) -> str:
+    """The check run of pull requests into ``base_ref`` (what branch protection requires)."""
+    return f"{CHECK_NAME} ({base_ref})"
+
+
+def is_our_check_name(name: str) -> bool:
+    return name == CHECK_NAME or (name.startswith(f"{CHECK_NAME} (") and name.endswith(")"))
+
+
 REVIEW_BODY = (
     "reachdiff: the rules commented on below open network paths that need approval "
     "(details in the pull request's reachdiff comment and check run)."
@@ -69,14 +95,27 @@ REVIEW_BODY = (
 class CheckRun:
     id: int
     url: str | None
+    name: str = CHECK_NAME
 
 
 @dataclass(frozen=True, slots=True)
 class Compared:
-    base: str  # the commit whose tree is the "before"
-    head: str  # the commit whose tree is the "after"
-    settings_ref: str  # where .github/reachdiff.yml is read: the base branch
+    base: str  # the base branch head: the "before"
+    head: str  # the commit whose tree is the "after" (the test merge commit, or the PR head)
+    settings_ref: str  # where .github/reachdiff.yml is read: the base branch head
     description: str
+    # Set when GitHub's test merge commit was not usable: the "after" tree is ``base`` plus
+    # the pull request's changes since this merge base, merged here (bot.mergetree).
+    merge_base: str | None = None
+
+
+# (repo, number, head sha, base branch head sha, settings digest): everything the
+# verdict depends on besides the reviews themselves.
+ReviewKey = tuple[str, int, str, str, str]
+
+
+def settings_digest(text: bytes | None) -> str:
+    return "absent" if text is None else hashlib.sha256(text).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +126,7 @@ class CachedReview:
     context: ReviewContext  # approval is filled in per evaluation
     check_run: CheckRun
     author: str
+    settings_changed: bool = False  # the pull request changes .github/reachdiff.yml
 
 
 def _now() -> str:
@@ -105,7 +145,7 @@ async def review_pull_request(bot: BotContext, pr: PullRequestRef, head_sha: str
     current = pull["head"]["sha"]
     if head_sha is not None and head_sha != current:
         log.info("%s: event for %s, reviewing the current head %s", pr, head_sha[:7], current[:7])
-    check = await _start_check_run(gh, pr, current)
+    check = await _start_check_run(gh, pr, current, check_name(pull["base"]["ref"]))
     try:
         await _review(bot, gh, pr, pull, check)
     except asyncio.CancelledError:
@@ -136,14 +176,25 @@ async def review_pull_request(bot: BotContext, pr: PullRequestRef, head_sha: str
 
 
 async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: str | None) -> None:
+    """A review changed: re-judge the newest analysis of the current head against the
+    current base branch head and settings. Anything else (no such analysis, or a newer
+    check run on the head than the one it completed) gets a full review instead, so an
+    approval never turns an older check run green."""
     gh = await bot.client(pr.installation_id)
     pull = await github.get_pull(gh, pr.repo, pr.number)
     if pull.get("state") != "open":
         return
     current = pull["head"]["sha"]
-    cached = bot.reviews.get((*pr.key, current))
-    if cached is None:
-        # Restarted, evicted, or the event predates our review of this head: do it all.
+    base_ref = pull["base"]["ref"]
+    base_head = await github.get_branch_head(gh, pr.repo, base_ref)
+    settings_text = await github.get_file_content(gh, pr.repo, SETTINGS_PATH, base_head)
+    cached = bot.reviews.get(review_key(pr, current, base_head, settings_text))
+    if cached is None or cached.check_run.name != check_name(base_ref):
+        # Restarted, evicted, or the base or settings moved since: do it all.
+        await review_pull_request(bot, pr, current)
+        return
+    newest = await _newest_check_run_id(gh, pr, current, cached.check_run.name)
+    if newest != cached.check_run.id:
         await review_pull_request(bot, pr, current)
         return
     try:
@@ -166,11 +217,23 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
         return
     context = dataclasses.replace(cached.context, approval=approval)
     output = render_check_output(cached.diff, context)
-    conclusion = check_conclusion(cached.diff, context)
+    conclusion: str = check_conclusion(cached.diff, context)
+    conclusion, output = await _strictest(
+        bot, gh, pr, cached.diff, context, conclusion, output, base_ref, cached.settings_changed
+    )
+    if conclusion == "success" and not await _still_current(gh, pr, current, base_ref, base_head):
+        conclusion, output = "failure", _outdated(output)
+        bot.submit_review(pr, None, "moved during re-evaluation")
     if await _still_head(gh, pr, current):
         await _upsert_sticky_comment(gh, pr, render_comment(cached.diff, context))
     # Annotations were sent with the first completion; PATCHing them again would add copies.
     await _finish(gh, pr, cached.check_run, conclusion, dataclasses.replace(output, annotations=()))
+
+
+def review_key(
+    pr: PullRequestRef, head_sha: str, base_head: str, settings_text: bytes | None
+) -> ReviewKey:
+    return (*pr.key, head_sha, base_head, settings_digest(settings_text))
 
 
 # ---- the review -----------------------------------------------------------------------
@@ -179,10 +242,10 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
 async def _review(
     bot: BotContext, gh: GitHubClient, pr: PullRequestRef, pull: dict[str, Any], check: CheckRun
 ) -> None:
-    pull = await _with_mergeability(bot, gh, pr, pull)
     head_sha = pull["head"]["sha"]
+    base_ref = pull["base"]["ref"]
     author = pull["user"]["login"]
-    compared = await _compared_commits(gh, pr, pull)
+    compared = await _what_merges(bot, gh, pr, pull)
     settings_text = await github.get_file_content(gh, pr.repo, SETTINGS_PATH, compared.settings_ref)
     context = ReviewContext(
         repository=pr.repo.full_name,
@@ -220,6 +283,17 @@ async def _review(
         problem = InputProblem("", None, str(err))
         await _fail_input(gh, pr, check, context, "Repository archive too large", problem)
         return
+    except MergeConflict as err:
+        message = (
+            f"GitHub's test merge commit of the base branch head {compared.base[:7]} and the "
+            f"head {head_sha[:7]} is not available, and merging them file by file is not "
+            f"possible: {err}. Update the branch (or wait for GitHub) and re-run the check."
+        )
+        await _fail_input(
+            gh, pr, check, context, COULD_NOT_MERGE, InputProblem(err.paths[0], None, message)
+        )
+        return
+    settings_changed = await _settings_changed(gh, pr, compared, head_sha, settings_text)
 
     try:
         outcome = await bot.pool.run(
@@ -239,9 +313,18 @@ async def _review(
 
     approval = await _approval_status(bot, gh, pr, settings, head_sha, author)
     context = dataclasses.replace(context, approval=approval)
-    bot.reviews[(*pr.key, head_sha)] = CachedReview(outcome, context, check, author)
-    conclusion = check_conclusion(outcome, context)
+    key = review_key(pr, head_sha, compared.base, settings_text)
+    bot.reviews[key] = CachedReview(outcome, context, check, author, settings_changed)
+    conclusion: str = check_conclusion(outcome, context)
     output = render_check_output(outcome, context)
+    conclusion, output = await _strictest(
+        bot, gh, pr, outcome, context, conclusion, output, base_ref, settings_changed
+    )
+    if conclusion == "success" and not await _still_current(
+        gh, pr, head_sha, base_ref, compared.base
+    ):
+        conclusion, output = "failure", _outdated(output)
+        bot.submit_review(pr, None, "moved during the review")
     if await _still_head(gh, pr, head_sha):
         await _upsert_sticky_comment(gh, pr, render_comment(outcome, context))
         files = PullFiles.from_api(await github.list_pull_files(gh, pr.repo, pr.number))
@@ -259,6 +342,117 @@ async def _review(
     await _finish(gh, pr, check, conclusion, output)
 
 
+async def _strictest(
+    bot: BotContext,
+    gh: GitHubClient,
+    pr: PullRequestRef,
+    diff: DiffResult,
+    context: ReviewContext,
+    conclusion: str,
+    output: CheckOutput,
+    base_ref: str,
+    settings_changed: bool,
+) -> tuple[str, CheckOutput]:
+    """Tighten a ``success`` that rests on this pull request's approvals.
+
+    - A change to ``.github/reachdiff.yml`` needs the same approval as a widening: it
+      changes the rules every later pull request is judged by.
+    - Other open pull requests with the same head and base share this check run, so each
+      of them needs the approvals too (the strictest verdict of them all).
+    """
+    approval = context.approval
+    if settings_changed and (approval is None or not approval.satisfied):
+        missing = approval.missing if approval is not None else 1
+        return "failure", _prepend(
+            output,
+            f"Changes {SETTINGS_PATH}: needs {missing} more approval(s)",
+            f"This pull request changes `{SETTINGS_PATH}`, the rules later reviews are "
+            f"judged by, so it needs approval from {context.approvers_description} "
+            "like a widening does.",
+        )
+    if conclusion != "success":
+        return conclusion, output
+    if not (settings_changed or assess(diff, context.settings).needs_approval):
+        return conclusion, output
+    lacking = []
+    # Every open pull request into the base (commits/{sha}/pulls would miss them when the
+    # head is a commit of the default branch: it then lists only the merged one).
+    for other in await github.list_open_pulls(gh, pr.repo, base_ref):
+        if int(other["number"]) == pr.number or other["head"]["sha"] != context.head_sha:
+            continue
+        sibling = dataclasses.replace(pr, number=int(other["number"]))
+        status = await _approval_status(
+            bot, gh, sibling, context.settings, context.head_sha, other["user"]["login"]
+        )
+        if not status.satisfied:
+            lacking.append(int(other["number"]))
+    if not lacking:
+        return conclusion, output
+    numbers = ", ".join(f"#{n}" for n in sorted(lacking))
+    return "failure", _prepend(
+        output,
+        f"Needs approval on {numbers} too (same head and base)",
+        f"Pull request(s) {numbers} merge this same commit into `{base_ref}` and share this "
+        "check run, but lack the approvals this change needs: each must be approved (or "
+        "closed) before the check passes.",
+    )
+
+
+def _prepend(output: CheckOutput, title: str, why: str) -> CheckOutput:
+    return dataclasses.replace(
+        output, title=title[:255], summary=f"**{why}**\n\n{output.summary}"[:65535]
+    )
+
+
+def _outdated(output: CheckOutput) -> CheckOutput:
+    return _prepend(
+        output,
+        "Outdated: the head or the base branch moved during the review",
+        "The pull request's head or its base branch moved while this was being reviewed, "
+        "so this result is not about what would merge now; a new review follows.",
+    )
+
+
+async def _settings_changed(
+    gh: GitHubClient,
+    pr: PullRequestRef,
+    compared: Compared,
+    head_sha: str,
+    base_text: bytes | None,
+) -> bool:
+    """Does merging change ``.github/reachdiff.yml``? (From the merge base when the merge
+    was built here: a change only the base branch made is not the pull request's.)"""
+    before = base_text
+    if compared.merge_base is not None:
+        before = await github.get_file_content(gh, pr.repo, SETTINGS_PATH, compared.merge_base)
+    after = await github.get_file_content(
+        gh, pr.repo, SETTINGS_PATH, head_sha if compared.merge_base else compared.head
+    )
+    return before != after
+
+
+async def _still_current(
+    gh: GitHubClient, pr: PullRequestRef, head_sha: str, base_ref: str, base_head: str
+) -> bool:
+    """The pull request is open with the analysed head, base and base branch head."""
+    pull = await github.get_pull(gh, pr.repo, pr.number)
+    if (
+        pull.get("state") != "open"
+        or pull["head"]["sha"] != head_sha
+        or pull["base"]["ref"] != base_ref
+    ):
+        return False
+    return await github.get_branch_head(gh, pr.repo, base_ref) == base_head
+
+
+async def _newest_check_run_id(
+    gh: GitHubClient, pr: PullRequestRef, head_sha: str, name: str
+) -> int | None:
+    runs = await github.list_check_runs(gh, pr.repo, head_sha, name)
+    ours = [int(r["id"]) for r in runs if r.get("name") == name]
+    return max(ours, default=None)
+
+
 def _shifted_files(analysed: Mapping[str, bytes], head_blobs: Mapping[str, str]) -> list[str]:
     """Files whose analysed content differs from the head's (git blob ids compared)."""
     return [
@@ -272,38 +466,52 @@ def _git_blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-async def _with_mergeability(
+async def _what_merges(
     bot: BotContext, gh: GitHubClient, pr: PullRequestRef, pull: dict[str, Any]
-) -> dict[str, Any]:
-    """GitHub computes ``mergeable`` and the test merge commit in the background after a
-    push (``null`` meanwhile); give it a moment before settling for the merge base."""
-    for _ in range(bot.settings.mergeable_attempts - 1):
-        if pull.get("mergeable") is not None:
-            break
+) -> Compared:
+    """The base branch head now, and what merging the pull request into it produces.
+
+    GitHub's test merge commit counts only when its parents are exactly [base branch head,
+    pull request head]: GitHub computes it in the background (``mergeable: null``
+    meanwhile), and an older one merges an older base. While it is missing or stale, ask
+    again (``mergeable_attempts``); then merge here (``Compared.merge_base``).
+    """
+    head = pull["head"]["sha"]
+    base_ref = pull["base"]["ref"]
+    attempts = max(1, bot.settings.mergeable_attempts)
+    for attempt in range(1, attempts + 1):
+        base_head = await github.get_branch_head(gh, pr.repo, base_ref)
+        merge = pull.get("merge_commit_sha")
+        if pull.get("mergeable") and merge:
+            commit = await github.get_commit(gh, pr.repo, merge)
+            parents = [str(p.get("sha")) for p in commit.get("parents") or []]
+            if parents == [base_head, head]:
+                return Compared(
+                    base_head,
+                    merge,
+                    base_head,
+                    f"base branch head {base_head[:7]} vs test merge commit {merge[:7]}",
+                )
+            log.info(
+                "%s: test merge commit %s merges %s, not the current heads", pr, merge[:7], parents
+            )
+        if pull.get("mergeable") is False or attempt == attempts:
+            break  # conflicts (GitHub has no merge commit to offer), or out of patience
         await asyncio.sleep(bot.settings.mergeable_delay)
         fresh = await github.get_pull(gh, pr.repo, pr.number)
-        if fresh["head"]["sha"] != pull["head"]["sha"]:
-            break  # pushed meanwhile: this review stays on its head, the push brings another
+        if fresh["head"]["sha"] != head or fresh["base"]["ref"] != base_ref:
+            break  # moved meanwhile: this review stays on its head, the push brings another
         pull = fresh
-    return pull
-
-
-async def _compared_commits(gh: GitHubClient, pr: PullRequestRef, pull: dict[str, Any]) -> Compared:
-    head = pull["head"]["sha"]
-    merge = pull.get("merge_commit_sha")
-    if pull.get("mergeable") and merge:
-        parents = (await github.get_commit(gh, pr.repo, merge)).get("parents") or []
-        if parents:
-            base = parents[0]["sha"]  # the base branch head the merge was made on
-            return Compared(
-                base,
-                merge,
-                base,
-                f"base branch head {base[:7]} vs test merge commit {merge[:7]}",
-            )
-    comparison = await github.compare_commits(gh, pr.repo, pull["base"]["sha"], head)
-    base = comparison["merge_base_commit"]["sha"]
-    return Compared(base, head, pull["base"]["sha"], f"merge base {base[:7]} vs head {head[:7]}")
+    comparison = await github.compare_commits(gh, pr.repo, base_head, head)
+    merge_base = str(comparison["merge_base_commit"]["sha"])
+    return Compared(
+        base_head,
+        head,
+        base_head,
+        f"base branch head {base_head[:7]} vs it merged with head {head[:7]} "
+        f"(merged by reachdiff from merge base {merge_base[:7]})",
+        merge_base=merge_base,
+    )
 
 
 async def _fetch_trees(
@@ -313,10 +521,11 @@ async def _fetch_trees(
     compared: Compared,
     settings: RepoSettings,
 ) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The manifests before (base branch head) and after merging. Raises ``MergeConflict``."""
     limit = bot.settings.max_tarball_bytes
-    base_tar, head_tar = await asyncio.gather(
-        github.download_tarball(gh, pr.repo, compared.base, max_bytes=limit),
-        github.download_tarball(gh, pr.repo, compared.head, max_bytes=limit),
+    shas = list(dict.fromkeys(s for s in (compared.base, compared.head, compared.merge_base) if s))
+    archives = await asyncio.gather(
+        *(github.download_tarball(gh, pr.repo, sha, max_bytes=limit) for sha in shas)
     )
     limits = TreeLimits(
         max_file_bytes=bot.settings.max_file_bytes,
@@ -324,9 +533,13 @@ async def _fetch_trees(
         max_files=bot.settings.max_files,
     )
     paths = settings.paths or None
-    # Decompressing is CPU work: off the event loop, so other deliveries are answered.
-    base_files = await asyncio.to_thread(read_tarball, base_tar, paths=paths, limits=limits)
-    head_files = await asyncio.to_thread(read_tarball, head_tar, paths=paths, limits=limits)
+    trees: dict[str, dict[str, bytes]] = {}
+    for sha, archive in zip(shas, archives, strict=True):
+        # Decompressing is CPU work: off the event loop, so other deliveries are answered.
+        trees[sha] = await asyncio.to_thread(read_tarball, archive, paths=paths, limits=limits)
+    base_files, head_files = trees[compared.base], trees[compared.head]
+    if compared.merge_base is not None:
+        head_files = merged_tree(trees[compared.merge_base], base_files, head_files)
     return base_files, head_files
 
 
@@ -451,19 +664,21 @@ def _internal_error(err: BaseException) -> CheckOutput:
 # ---- writes ---------------------------------------------------------------------------
 
 
-async def _start_check_run(gh: GitHubClient, pr: PullRequestRef, head_sha: str) -> CheckRun:
+async def _start_check_run(
+    gh: GitHubClient, pr: PullRequestRef, head_sha: str, name: str
+) -> CheckRun:
     data = await github.create_check_run(
         gh,
         pr.repo,
         {
-            "name": CHECK_NAME,
+            "name": name,
             "head_sha": head_sha,
             "status": "in_progress",
             "started_at": _now(),
             "output": {"title": "Analysing", "summary": "Computing the reachability change."},
         },
     )
-    return CheckRun(int(data["id"]), data.get("html_url"))
+    return CheckRun(int(data["id"]), data.get("html_url"), name)
 
 
 async def _finish(
@@ -539,3 +754,141 @@ async def _post_line_comments(
                 {"path": c.path, "line": c.line, "side": c.side, "body": c.body} for c in on_lines
             ],
         )
+
+
+# ---- merge queues ---------------------------------------------------------------------
+
+_QUEUE_PULL = re.compile(r"/pr-(\d+)-[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True, slots=True)
+class MergeGroup:
+    """A ``merge_group`` ``checks_requested``: GitHub's merge queue asks for the check on
+    ``head_sha``, the commit that will become ``base_ref``'s head (it holds the pull
+    requests queued ahead too), built on ``base_sha``."""
+
+    head_sha: str
+    head_ref: str  # refs/heads/gh-readonly-queue/main/pr-104-<sha>
+    base_sha: str
+    base_ref: str  # the branch name, without refs/heads/
+
+    @property
+    def pull_number(self) -> int | None:
+        found = _QUEUE_PULL.search(self.head_ref)
+        return int(found.group(1)) if found else None
+
+
+async def review_merge_group(
+    bot: BotContext, pr: PullRequestRef, group: MergeGroup, server_url: str
+) -> None:
+    """Review exactly what the queue will merge: ``base_sha`` against ``head_sha``, with the
+    settings of ``base_sha``. A widening needs the approvals of the queued pull request
+    (``pr``, named by the group's branch) on the head that is in the group."""
+    gh = await bot.client(pr.installation_id)
+    check = await _start_check_run(gh, pr, group.head_sha, check_name(group.base_ref))
+    try:
+        conclusion, output = await _judge_merge_group(bot, gh, pr, group, server_url, check)
+    except asyncio.CancelledError:
+        await asyncio.shield(
+            _finish_quietly(gh, pr, check, "failure", _internal_error(RuntimeError("stopped")))
+        )
+        raise
+    except Exception as err:
+        log.exception("%s: merge group review failed", pr)
+        await _finish_quietly(gh, pr, check, "failure", _internal_error(err))
+        return
+    await _finish(gh, pr, check, conclusion, output)
+
+
+async def _judge_merge_group(
+    bot: BotContext,
+    gh: GitHubClient,
+    pr: PullRequestRef,
+    group: MergeGroup,
+    server_url: str,
+    check: CheckRun,
+) -> tuple[str, CheckOutput]:
+    compared = Compared(
+        group.base_sha,
+        group.head_sha,
+        group.base_sha,
+        f"merge queue: base {group.base_sha[:7]} vs merge group {group.head_sha[:7]}",
+    )
+    settings_text = await github.get_file_content(gh, pr.repo, SETTINGS_PATH, group.base_sha)
+    context = ReviewContext(
+        repository=pr.repo.full_name,
+        server_url=server_url,
+        base_sha=group.base_sha,
+        head_sha=group.head_sha,
+        compared=compared.description,
+        settings=RepoSettings(),
+        settings_present=settings_text is not None,
+        approval=None,
+        approvers_description=describe_approvers(RepoSettings(), present=False),
+        check_run_url=check.url,
+    )
+    try:
+        settings = parse_repo_settings(settings_text)
+    except SettingsError as err:
+        message = f"{SETTINGS_PATH}: {err.key + ': ' if err.key else ''}{err.message}"
+        return "failure", render_failure(
+            context, title=f"Invalid {SETTINGS_PATH}", message=message, problems=[]
+        )[1]
+    context = dataclasses.replace(
+        context,
+        settings=settings,
+        approvers_description=describe_approvers(settings, present=settings_text is not None),
+    )
+    try:
+        base_files, head_files = await _fetch_trees(bot, gh, pr, compared, settings)
+    except (TreeError, DownloadTooLarge) as err:
+        return "failure", render_failure(
+            context, title="Cannot read the manifests", message=str(err), problems=[]
+        )[1]
+    try:
+        outcome = await bot.pool.run(
+            analyze,
+            base_files,
+            head_files,
+            bot.settings.analysis_timeout,
+            settings.kustomize_roots,
+            settings.helm_values,
+            base_key=compared.base,
+        )
+    except AnalysisTimeout as err:
+        outcome = AnalysisFailure("timeout", str(err))
+    if isinstance(outcome, AnalysisFailure):
+        where = f"{outcome.file}:{outcome.line}: " if outcome.file else ""
+        return "failure", render_failure(
+            context, title="Analysis failed", message=where + outcome.message, problems=[]
+        )[1]
+    before = settings_text
+    after = await github.get_file_content(gh, pr.repo, SETTINGS_PATH, group.head_sha)
+    settings_changed = before != after
+    if not (settings_changed or assess(outcome, settings).needs_approval):
+        return check_conclusion(outcome, context), render_check_output(outcome, context)
+    # Needs approval: of the queued pull request, on the head the group contains.
+    problem = None
+    approval = None
+    if group.pull_number is None or group.pull_number != pr.number:
+        problem = f"cannot tell which pull request {group.head_ref} merges"
+    else:
+        pull = await github.get_pull(gh, pr.repo, pr.number)
+        head = pull["head"]["sha"]
+        contained = await github.compare_commits(gh, pr.repo, head, group.head_sha)
+        if pull.get("state") != "open" or pull["base"]["ref"] != group.base_ref:
+            problem = f"#{pr.number} is not open into {group.base_ref}"
+        elif contained.get("status") not in ("ahead", "identical"):
+            problem = f"the merge group does not contain #{pr.number}'s head {head[:7]}"
+        else:
+            approval = await _approval_status(bot, gh, pr, settings, head, pull["user"]["login"])
+            context = dataclasses.replace(context, approval=approval)
+    conclusion: str = check_conclusion(outcome, context)
+    output = render_check_output(outcome, context)
+    if problem is not None:
+        return "failure", _prepend(output, "Needs approval: " + problem, problem)
+    if settings_changed:
+        return await _strictest(
+            bot, gh, pr, outcome, context, conclusion, output, group.base_ref, settings_changed
+        )
+    return conclusion, output

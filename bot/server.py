@@ -22,14 +22,14 @@ import aiohttp
 from aiohttp import web
 from gidgethub import routing, sansio
 
-from bot import pull_request, rerun, reviews
+from bot import base_branch, pull_request, rerun, reviews
 from bot.config import ConfigError, Settings
 from bot.context import BotContext
 from bot.jobs import QueueFull
 
 log = logging.getLogger(__name__)
 
-router = routing.Router(pull_request.router, reviews.router, rerun.router)
+router = routing.Router(pull_request.router, reviews.router, rerun.router, base_branch.router)
 
 BOT: web.AppKey[BotContext] = web.AppKey("bot", BotContext)
 # GitHub caps webhook payloads at 25 MB.

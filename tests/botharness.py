@@ -73,14 +73,15 @@ class Harness:
         delivery_id: str | None = None,
         secret: str = SECRET,
         overrides: dict[str, Any] | None = None,
+        number: int = NUMBER,
         **payload: Any,
     ) -> ClientResponse:
-        pull = self.fake.pull(REPO, NUMBER)
+        pull = self.fake.pull(REPO, number)
         data = make_payload(
             event,
             action,
             full_name=REPO,
-            number=NUMBER,
+            number=number,
             head_sha=head_sha or pull.head_sha,
             installation_id=self.fake.installation_id,
             author=AUTHOR,
@@ -88,9 +89,14 @@ class Harness:
             overrides=overrides,
             **payload,
         )
-        headers = webhook_headers(event, data.body, secret, delivery_id)
+        return await self.post(event, data.body, secret, delivery_id)
+
+    async def post(
+        self, event: str, body: bytes, secret: str = SECRET, delivery_id: str | None = None
+    ) -> ClientResponse:
+        headers = webhook_headers(event, body, secret, delivery_id)
         self.deliveries.append(headers["X-GitHub-Delivery"])
-        return await self.client.post("/webhook", data=data.body, headers=headers)
+        return await self.client.post("/webhook", data=body, headers=headers)
 
     async def settle(self, timeout: float = 60.0) -> None:
         await asyncio.wait_for(self.bot.jobs.join(), timeout)
@@ -98,8 +104,10 @@ class Harness:
     # -- what GitHub shows ----------------------------------------------------------------
 
     def check(self, head_sha: str) -> dict[str, Any]:
-        """The latest ``reachdiff`` check run on a commit (the one branch protection reads)."""
-        runs = [r for r in self.fake.check_runs_for(REPO, head_sha) if r["name"] == "reachdiff"]
+        """The latest ``reachdiff (main)`` run on a commit (what branch protection reads)."""
+        runs = [
+            r for r in self.fake.check_runs_for(REPO, head_sha) if r["name"] == "reachdiff (main)"
+        ]
         assert runs, f"no reachdiff check run on {head_sha[:7]}"
         return runs[-1]
 

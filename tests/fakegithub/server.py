@@ -341,6 +341,25 @@ class FakeGitHub:
             repo.branches[pull.head_ref] = head_sha
         return self.shapes.pull(repo, pull)
 
+    def merge_pull(
+        self, full_name: str, number: int, sha: str, files: Mapping[str, bytes] | None = None
+    ) -> None:
+        """The merge button: commit `sha` (tree `files`, default the head's) with parents
+        [base branch tip, head] becomes the base branch's tip; the pull request is merged
+        and closed. Other pull requests keep their (now stale) test merge commits, as on
+        GitHub until it recomputes them."""
+        repo = self.repo(full_name)
+        pull = repo.pulls[number]
+        tip = repo.branches[pull.base_ref]
+        tree = dict(files) if files is not None else repo.commits[pull.head_sha].files
+        self.add_commit(
+            full_name, sha, tree, parents=(tip, pull.head_sha), message=f"Merge #{number}"
+        )
+        repo.branches[pull.base_ref] = sha
+        pull.merged, pull.state = True, "closed"
+        pull.merged_at = pull.closed_at = now_iso()
+        pull.updated_at = now_iso()
+
     def update_pull(self, full_name: str, number: int, **fields: Any) -> dict[str, Any]:
         """Change other pull request fields (base_sha, base_ref, draft, state, title, body...)."""
         repo = self.repo(full_name)
