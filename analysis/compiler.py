@@ -21,6 +21,7 @@ from analysis.matcher import (
     Matcher,
     PodClass,
     bit_indexes,
+    bitset_of,
     resolve_admin_ports,
     resolve_ports,
 )
@@ -36,6 +37,7 @@ from analysis.model import (
     Peer,
     Tree,
 )
+from analysis.outside import is_outside_namespace
 
 # What a rule's peers are, without source lines: rules with the same key share an entry
 # of the matcher's ``peer_sets``. ("all",) is every endpoint (a rule without from/to).
@@ -147,10 +149,18 @@ def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compil
     admin_rules: dict[str, AdminRules] = {}
     admin: list[dict[Direction, list[CompiledAdminRule]]] = [{} for _ in range(size)]
     baseline: list[dict[Direction, list[CompiledAdminRule]]] = [{} for _ in range(size)]
+    beyond = bitset_of(
+        i for i, c in enumerate(classes, first) if is_outside_namespace(c.namespace)
+    )
     for apolicy in tree.admin_policies:  # already in evaluation order
         target = baseline if apolicy.is_baseline else admin
         compiled_admin = admin_rules[apolicy.id] = compile_admin_policy(apolicy, peers)
-        for c in bit_indexes(selectors.subjects(apolicy)):
+        subjects = selectors.subjects(apolicy)
+        if apolicy.is_baseline:
+            # Whether a NetworkPolicy isolates a pod of an outside namespace is unknown, so
+            # whether the baseline applies is too: it is left undecided (allowed).
+            subjects &= ~beyond
+        for c in bit_indexes(subjects):
             for direction, arules in compiled_admin.items():
                 target[c].setdefault(direction, []).extend(arules)
 
@@ -174,6 +184,7 @@ def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compil
         baseline=tuple({d: tuple(rs) for d, rs in row.items()} for row in baseline),
         live=(1 << size) - 1,
         tiered=bool(tree.admin_policies),
+        beyond=beyond,
     )
     class_index = {c: i for i, c in enumerate(classes, first)}
     return Compilation(tree, matcher, peers.keys, policy_rules, admin_rules, selectors, class_index)

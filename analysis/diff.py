@@ -27,6 +27,7 @@ from analysis.explain import (
 )
 from analysis.matcher import bitset_of
 from analysis.model import Direction, Tree
+from analysis.outside import ClusterScope, outside_world, with_outside
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
 from analysis.reachability import Endpoint, Line, ReachabilityMap, compute_map, map_of
 
@@ -82,9 +83,15 @@ class ReachabilityDiff:
         return bool(self.opened or self.closed)
 
 
-def diff_trees(base: Tree, head: Tree) -> ReachabilityDiff:
+def diff_trees(
+    base: Tree, head: Tree, scope: ClusterScope = ClusterScope.COMPLETE
+) -> ReachabilityDiff:
     """The diff of two trees: the base compiled in full, the head derived from it, and
-    only the rows and columns the change can reach compared (``analysis.incremental``)."""
+    only the rows and columns the change can reach compared (``analysis.incremental``).
+    Under a partial scope both trees get the representatives of both trees' selectors
+    (``analysis.outside``), which pair up by id."""
+    if scope is ClusterScope.PARTIAL:
+        base, head = with_outside(base, (base, head)), with_outside(head, (base, head))
     compilation = compile_full(base, tree_networks(head))
     return diff_compiled(compilation, map_of(base, compilation.matcher), head)
 
@@ -94,7 +101,23 @@ def diff_prepared(
 ) -> ReachabilityDiff:
     """The diff against a prepared base (the bot keeps one per base commit); ``change``,
     when known from the changed files, spares comparing every object."""
-    return diff_compiled(base.compilation, base.map, head, change)
+    if base.outside is None:
+        return diff_compiled(base.compilation, base.map, head, change)
+    compared = (base.tree, head)
+    before = outside_world(base.tree, compared)
+    after = outside_world(head, compared)
+    head_tree = after.tree(head)
+    if (before.representatives, before.namespaces) != (
+        base.outside.representatives,
+        base.outside.namespaces,
+    ):
+        # The head's selectors call for representatives the base was compiled without.
+        base_tree = before.tree(base.tree)
+        compilation = compile_full(base_tree, tree_networks(head_tree))
+        return diff_compiled(compilation, map_of(base_tree, compilation.matcher), head_tree)
+    if change is not None:
+        change = change.with_representatives(before, after)
+    return diff_compiled(base.compilation, base.map, head_tree, change)
 
 
 def diff_compiled(

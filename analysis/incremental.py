@@ -22,7 +22,7 @@ they can move any pair, and they are rare.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -35,8 +35,9 @@ from analysis.compiler import (
     compile_policy,
 )
 from analysis.ipranges import block_networks
-from analysis.matcher import CompiledAdminRule, Matcher, PodClass
+from analysis.matcher import CompiledAdminRule, Matcher, PodClass, bitset_of
 from analysis.model import Direction, IPNetwork, NetworkPolicy, Tree, Workload
+from analysis.outside import ClusterScope, OutsideWorld, is_outside_namespace, outside_world
 from analysis.reachability import Endpoint, ReachabilityMap, map_of
 from analysis.treestate import TreeState, apply_changes, load_state
 
@@ -52,9 +53,14 @@ class PreparedBase:
     state: TreeState
     compilation: Compilation
     map: ReachabilityMap
+    scope: ClusterScope = ClusterScope.COMPLETE
+    # Under a partial scope, the representatives the compilation holds (derived from the
+    # base's selectors alone; a head with new selectors recompiles the base with them).
+    outside: OutsideWorld | None = None
 
     @property
     def tree(self) -> Tree:
+        """The base tree as read (``compilation.tree`` adds the representatives)."""
         return self.state.tree
 
     @property
@@ -63,14 +69,27 @@ class PreparedBase:
 
 
 def prepare(
-    base_files: Mapping[str, bytes | str], extra_networks: Iterable[IPNetwork] = ()
+    base_files: Mapping[str, bytes | str],
+    extra_networks: Iterable[IPNetwork] = (),
+    scope: ClusterScope = ClusterScope.COMPLETE,
 ) -> PreparedBase:
-    return prepared(load_state(base_files), extra_networks)
+    return prepared(load_state(base_files), extra_networks, scope)
 
 
-def prepared(state: TreeState, extra_networks: Iterable[IPNetwork] = ()) -> PreparedBase:
-    compilation = compile_full(state.tree, extra_networks)
-    return PreparedBase(state, compilation, map_of(state.tree, compilation.matcher))
+def prepared(
+    state: TreeState,
+    extra_networks: Iterable[IPNetwork] = (),
+    scope: ClusterScope = ClusterScope.COMPLETE,
+    compared: Sequence[Tree] = (),
+) -> PreparedBase:
+    """``state`` compiled; under a partial scope with the representatives the selectors of
+    the base and of ``compared`` (heads about to be reviewed) call for."""
+    tree, outside = state.tree, None
+    if scope is ClusterScope.PARTIAL:
+        outside = outside_world(tree, (tree, *compared))
+        tree = outside.tree(tree)
+    compilation = compile_full(tree, extra_networks)
+    return PreparedBase(state, compilation, map_of(tree, compilation.matcher), scope, outside)
 
 
 def review(base: PreparedBase, changed: Mapping[str, bytes | str | None]) -> ReachabilityDiff:
@@ -123,6 +142,16 @@ class TreeChange:
                 {w.id: w for m in after for w in m.workloads},
             ),
         )
+
+    def with_representatives(self, base: OutsideWorld, head: OutsideWorld) -> TreeChange:
+        """This change and the representatives that differ (a namespace the head defines
+        or no longer defines, a workload that now or no longer stands for some)."""
+        before = {r.id: r.workload() for r in base.representatives}
+        after = {r.id: r.workload() for r in head.representatives}
+        moved = _differences(before, after)
+        if not moved:
+            return self
+        return TreeChange(self.policies, {**self.workloads, **moved})
 
     def networks(self) -> list[IPNetwork]:
         """The CIDRs the changed policies name in the head (the base, cut by these too,
@@ -269,9 +298,14 @@ def derive(
             isolating[e] = row
 
     admin, baseline = [*bm.admin, *([{}] * n_new)], [*bm.baseline, *([{}] * n_new)]
+    beyond = bm.beyond | bitset_of(
+        e for c, e in new_classes.items() if is_outside_namespace(c.namespace)
+    )
     for apolicy in head.admin_policies if new_classes else ():
         target = baseline if apolicy.is_baseline else admin
         subjects = fresh.subjects(apolicy)
+        if apolicy.is_baseline:
+            subjects &= ~beyond  # see ``compiler.compile_full``
         for e in new_classes.values():
             if subjects >> e & 1:
                 row_a: dict[Direction, tuple[CompiledAdminRule, ...]] = dict(target[e])
@@ -307,6 +341,7 @@ def derive(
         baseline=tuple(baseline),
         live=live,
         tiered=bm.tiered,
+        beyond=beyond,
     )
     appended = set(new_classes.values())
     affected = Affected(

@@ -105,6 +105,9 @@ class Matcher:
     # derived matcher keeps the classes its tree no longer has, empty, to keep numbers).
     live: int = field(repr=False)
     tiered: bool = False  # whether any endpoint is under an admin policy
+    # Representatives of namespaces outside the tree (``analysis.outside``): their own
+    # policies are unknown, and pairs among them and with ranges are not reported.
+    beyond: int = field(default=0, repr=False)
     # Verdicts already reached, by what decides them (see ``verdict``); a cache only.
     _verdicts: dict[tuple[object, ...], Verdict] = field(
         default_factory=dict, compare=False, repr=False

@@ -120,6 +120,9 @@ class Workload:
 
     @property
     def id(self) -> str:
+        if self.kind == "Outside":  # a representative (analysis.outside): ~ns[...]/*
+            prefix = "" if self.namespace.startswith("~") else "~"
+            return f"{prefix}{self.namespace}/{self.name}"
         return f"{self.namespace}/{self.kind}/{self.name}"
 
 

@@ -15,6 +15,7 @@ from analysis.compiler import compile_tree
 from analysis.ipranges import ExternalRange
 from analysis.matcher import CompiledRule, Matcher, PodClass, bit_indexes
 from analysis.model import Direction, IPNetwork, Tree, Workload
+from analysis.outside import ClusterScope, with_outside
 from analysis.ports import ALL_CONNECTIONS, NO_CONNECTIONS, ConnectionSet
 
 
@@ -122,8 +123,15 @@ class ReachabilityMap:
                 yield endpoint, dst, conn
 
 
-def compute_map(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> ReachabilityMap:
-    """The map of ``tree``; ``extra_networks`` also cut the external ranges (for a diff)."""
+def compute_map(
+    tree: Tree,
+    extra_networks: Iterable[IPNetwork] = (),
+    scope: ClusterScope = ClusterScope.COMPLETE,
+) -> ReachabilityMap:
+    """The map of ``tree``; ``extra_networks`` also cut the external ranges (for a diff).
+    Under a partial scope the tree gets its representatives (``analysis.outside``)."""
+    if scope is ClusterScope.PARTIAL:
+        tree = with_outside(tree)
     return map_of(tree, compile_tree(tree, extra_networks))
 
 
@@ -222,10 +230,12 @@ def read_row(matcher: Matcher, src: int) -> Iterator[tuple[int, ConnectionSet]]:
 
 
 def _scope(matcher: Matcher, endpoint: int) -> int:
-    """The endpoints ``endpoint`` can be paired with: live ones, and no range with a range."""
+    """The endpoints ``endpoint`` can be paired with: live ones, and no range or outside
+    representative with a range or outside representative (no policy of the tree governs
+    such a pair)."""
     everything = matcher.live & ((1 << matcher.size) - 1)
-    if matcher.is_external(endpoint):
-        return everything & ~((1 << matcher.first_class) - 1)
+    if matcher.is_external(endpoint) or (matcher.beyond >> endpoint) & 1:
+        return everything & ~((1 << matcher.first_class) - 1) & ~matcher.beyond
     return everything
 
 

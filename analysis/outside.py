@@ -1,0 +1,401 @@
+"""Representative endpoints for the pods a partial tree does not define (``cluster_scope``).
+
+A repository rarely holds a whole cluster. A rule that admits ``namespaceSelector:
+{team: frontend}`` admits every pod of every such namespace, whether the tree defines one or
+not; and other tools create pods in the namespaces the tree does define. Under
+``cluster_scope: partial`` the tree gets **representatives**: synthetic workloads of kind
+``Outside`` that stand for every pod the tree does not define, one per distinct way the
+selectors of the trees compared can treat such a pod.
+
+The pods a selector can tell apart are split by the selectors themselves: for every label
+key a selector mentions, a label value is one of the values some selector names, another
+value, or no label at all; two pods that agree on which selectors match them are treated
+alike by every policy (selectors are all a policy sees of a pod's labels and its
+namespace's). The distinct match vectors are found key by key (``_atoms``), each with the
+fewest labels that reach it, so a representative carries what its selectors require and
+nothing a ``NotIn``/``DoesNotExist`` would exclude unless a separate one shows the
+difference.
+
+- Outside namespaces: one representative namespace per distinct match vector of the
+  namespace selectors (``~ns[team=frontend]``; the one matching no selector that needs a
+  label is ``~ns[*]``, any other namespace), and in each, one per distinct vector of the pod
+  selectors that can apply there (``~ns[team=frontend]/pod[app=web]``; ``/*``: any pod).
+- Defined namespaces: one per distinct vector of the pod selectors that can apply there
+  (``~payments/pod[app=batch]``, ``~payments/*``), except where a workload of the tree
+  already has exactly those labels (and no named port, as representatives have none): it
+  stands for them.
+
+The namespaces a representative namespace stands for hold no policy of the tree, and their
+own policies are unknown: a pod there is judged only by the cluster-scoped admin policies
+(AdminNetworkPolicy; the baseline applies only where no NetworkPolicy isolates, which is
+unknown) and otherwise allowed, so a path from it is judged by the in-tree destination's
+ingress alone, and a path to it by the in-tree source's egress.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from analysis.errors import ManifestError
+from analysis.model import (
+    NAMESPACE_NAME_LABEL,
+    LabelRequirement,
+    Labels,
+    LabelSelector,
+    Namespace,
+    Source,
+    Tree,
+    Workload,
+)
+
+OUTSIDE_KIND = "Outside"
+OUTSIDE_PREFIX = "~"  # no Kubernetes name contains it: representatives never collide
+OTHER_VALUE = "~other"  # a label value no selector names (not a valid label value)
+MAX_REPRESENTATIVES = 4096
+NO_SOURCE = Source("", 0)
+SETTINGS_FILE = ".github/reachdiff.yml"
+
+
+class ClusterScope(enum.Enum):
+    PARTIAL = "partial"  # the tree is part of a cluster: pods it does not define count
+    COMPLETE = "complete"  # every namespace and pod of the cluster is in the tree
+
+
+def is_outside_namespace(namespace: str) -> bool:
+    """Whether a namespace is a representative one (not in the tree: policies unknown)."""
+    return namespace.startswith(OUTSIDE_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class _Condition:
+    """Where a pod selector applies: pods of namespace ``name``, or of namespaces that
+    ``selector`` matches."""
+
+    name: str | None
+    selector: LabelSelector | None
+
+
+@dataclass(frozen=True, slots=True)
+class Selectors:
+    """Every selector of the trees compared that can look at a pod's or namespace's labels."""
+
+    namespaces: tuple[LabelSelector, ...]
+    pods: tuple[tuple[_Condition, LabelSelector], ...]
+
+    @staticmethod
+    def of(trees: Iterable[Tree]) -> Selectors:
+        namespaces: dict[LabelSelector, None] = {}
+        pods: dict[tuple[_Condition, LabelSelector], None] = {}
+        for tree in trees:
+            for policy in tree.policies:
+                own = _Condition(policy.namespace, None)
+                pods[(own, policy.pod_selector)] = None
+                for rule in policy.ingress + policy.egress:
+                    for peer in rule.peers:
+                        if peer.ip_block is not None:
+                            continue
+                        if peer.namespace_selector is None:
+                            pods[(own, peer.pod_selector or LabelSelector())] = None
+                            continue
+                        namespaces[peer.namespace_selector] = None
+                        if peer.pod_selector is not None:
+                            where = _Condition(None, peer.namespace_selector)
+                            pods[(where, peer.pod_selector)] = None
+            for admin in tree.admin_policies:
+                namespaces[admin.subject_namespaces] = None
+                if admin.subject_pods is not None:
+                    pods[(_Condition(None, admin.subject_namespaces), admin.subject_pods)] = None
+                for arule in admin.ingress + admin.egress:
+                    for apeer in arule.peers:
+                        if apeer.namespace_selector is None:
+                            continue
+                        namespaces[apeer.namespace_selector] = None
+                        if apeer.kind == "pods" and apeer.pod_selector is not None:
+                            where = _Condition(None, apeer.namespace_selector)
+                            pods[(where, apeer.pod_selector)] = None
+        return Selectors(tuple(namespaces), tuple(pods))
+
+    def pod_selectors(self, name: str | None, labels: Mapping[str, str]) -> list[LabelSelector]:
+        """The pod selectors that can apply to a pod of a namespace (``name`` None: a
+        representative namespace, which holds no policy of any tree)."""
+        out: dict[LabelSelector, None] = {}
+        for where, selector in self.pods:
+            if where.name is not None:
+                if where.name == name:
+                    out[selector] = None
+            elif where.selector is not None and where.selector.matches(labels):
+                out[selector] = None
+        return list(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Representative:
+    """Every pod the tree does not define that the selectors treat like ``labels`` in
+    ``namespace`` (a representative namespace, or one the tree defines)."""
+
+    namespace: str
+    labels: Labels
+    pod_part: str  # "*" (any pod) or "pod[app=web]"
+    namespace_words: str  # "in a namespace labelled team=frontend", "in namespace payments"
+    pod_words: str  # "any pod", "pods labelled app=web"
+
+    @property
+    def id(self) -> str:
+        return representative_id(self.namespace, self.pod_part)
+
+    @property
+    def description(self) -> str:
+        return f"{self.pod_words} {self.namespace_words} (not in this repository)"
+
+    def workload(self) -> Workload:
+        return Workload(
+            OUTSIDE_KIND, self.namespace, self.pod_part, self.labels, (), False, NO_SOURCE
+        )
+
+
+def representative_id(namespace: str, pod_part: str) -> str:
+    prefix = "" if is_outside_namespace(namespace) else OUTSIDE_PREFIX
+    return f"{prefix}{namespace}/{pod_part}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutsideWorld:
+    """The representatives of one tree, derived from the selectors of every tree compared."""
+
+    namespaces: tuple[Namespace, ...]  # the representative namespaces
+    representatives: tuple[Representative, ...]
+    selectors: Selectors
+    namespace_atoms: tuple[tuple[Labels, str], ...]  # (labels, name) of every atom
+
+    def tree(self, tree: Tree) -> Tree:
+        """``tree`` with the representatives added (namespaces and workloads stay sorted)."""
+        if not self.representatives:
+            return tree
+        workloads = sorted(
+            [*tree.workloads, *(r.workload() for r in self.representatives)],
+            key=lambda w: (w.namespace, w.kind, w.name),
+        )
+        namespaces = sorted([*tree.namespaces, *self.namespaces], key=lambda n: n.name)
+        return Tree(
+            namespaces=tuple(namespaces),
+            workloads=tuple(workloads),
+            policies=tree.policies,
+            admin_policies=tree.admin_policies,
+            warnings=tree.warnings,
+            texts=tree.texts,
+        )
+
+    def locate(
+        self,
+        namespace: str,
+        namespace_labels: Mapping[str, str] | None,
+        labels: Mapping[str, str],
+        tree: Tree,
+    ) -> str:
+        """The id of the endpoint of ``tree`` (this world's tree, representatives added)
+        that stands for a concrete pod the tree does not define, in ``namespace`` (with
+        ``namespace_labels`` when the tree does not define it): a representative, or the
+        workload labelled exactly like it."""
+        defined = {n.name: dict(n.labels) for n in tree.namespaces}
+        condition_name: str | None = namespace
+        home = namespace
+        if namespace not in defined:
+            ns_labels = {**(namespace_labels or {}), NAMESPACE_NAME_LABEL: namespace}
+            vector = _vector(self.selectors.namespaces, ns_labels)
+            home = next(
+                name
+                for atom, name in self.namespace_atoms
+                if _vector(self.selectors.namespaces, dict(atom)) == vector
+            )
+            condition_name = None
+        selectors = self.selectors.pod_selectors(condition_name, defined[home])
+        vector = _vector(selectors, labels)
+        atom = next(
+            a for a in _atoms(selectors, namespace=False) if _vector(selectors, dict(a)) == vector
+        )
+        for rep in self.representatives:
+            if rep.namespace == home and rep.labels == atom:
+                return rep.id
+        for w in tree.workloads:
+            if (
+                w.namespace == home
+                and _vector(selectors, dict(w.labels)) == vector
+                and _stands_for_others(w)
+            ):
+                return w.id
+        raise LookupError(f"no endpoint stands for a pod in {namespace}")
+
+
+def outside_world(tree: Tree, compared: Sequence[Tree]) -> OutsideWorld:
+    """The representatives of ``tree`` given the selectors of ``compared`` (the trees of a
+    diff, both; or the tree alone): the same selectors give the same representatives on
+    both sides, so they pair up across a diff by id."""
+    selectors = Selectors.of(compared)
+    defined = {n.name: n for n in tree.namespaces}
+    reps: list[Representative] = []
+    namespaces: list[Namespace] = []
+    atoms_kept: list[tuple[Labels, str]] = []
+    for atom in _atoms(selectors.namespaces, namespace=True, defined=defined):
+        shown = [kv for kv in atom if kv[0] != NAMESPACE_NAME_LABEL or kv[1] != OTHER_VALUE]
+        name = f"{OUTSIDE_PREFIX}ns[{_show(shown, selectors.namespaces) or '*'}]"
+        labels = tuple(
+            sorted(
+                (k, name if k == NAMESPACE_NAME_LABEL and v == OTHER_VALUE else v) for k, v in atom
+            )
+        )
+        namespaces.append(Namespace(name, labels, None))
+        atoms_kept.append((labels, name))
+        words = (
+            f"in a namespace labelled {_show(shown, selectors.namespaces)}"
+            if shown
+            else "in any other namespace"
+        )
+        pods = selectors.pod_selectors(None, dict(labels))
+        reps.extend(_pod_representatives(name, pods, words, set()))
+    same_everywhere = _unrepresented(compared)
+    for ns in tree.namespaces:
+        pods = selectors.pod_selectors(ns.name, dict(ns.labels))
+        reps.extend(
+            _pod_representatives(
+                ns.name, pods, f"in namespace {ns.name}", same_everywhere.get(ns.name, set())
+            )
+        )
+    if len(reps) > MAX_REPRESENTATIVES:
+        raise _too_many(
+            f"the selectors of this tree tell apart more than {MAX_REPRESENTATIVES} kinds of "
+            "pods outside it; set cluster_scope: complete if the repository holds the whole "
+            "cluster"
+        )
+    return OutsideWorld(tuple(namespaces), tuple(reps), selectors, tuple(atoms_kept))
+
+
+def _too_many(message: str) -> ManifestError:
+    # Bounded work on hostile input; the setting is the fix, so the error points at it.
+    return ManifestError(SETTINGS_FILE, 1, f"cluster_scope: partial: {message}")
+
+
+def with_outside(tree: Tree, compared: Sequence[Tree] | None = None) -> Tree:
+    return outside_world(tree, compared if compared is not None else (tree,)).tree(tree)
+
+
+def _unrepresented(trees: Sequence[Tree]) -> dict[str, set[Labels]]:
+    """Per namespace, the label sets of workloads that stand for undefined pods alike in
+    every tree compared (so the representative would only repeat them)."""
+    found: dict[str, set[Labels]] | None = None
+    for tree in trees:
+        here: dict[str, set[Labels]] = {}
+        for w in tree.workloads:
+            if _stands_for_others(w):
+                here.setdefault(w.namespace, set()).add(w.labels)
+        if found is None:
+            found = here
+        else:
+            found = {ns: labels & here.get(ns, set()) for ns, labels in found.items()}
+    return found or {}
+
+
+def _stands_for_others(w: Workload) -> bool:
+    """Whether undefined pods labelled like ``w`` behave like it (no named port, which
+    representatives do not have; not on the host network)."""
+    return w.kind != OUTSIDE_KIND and not w.host_network and not any(p.name for p in w.ports)
+
+
+def _pod_representatives(
+    namespace: str, selectors: Sequence[LabelSelector], words: str, skip: set[Labels]
+) -> list[Representative]:
+    out = []
+    # A workload the selectors cannot tell from the pods of an atom stands for them.
+    covered = {_vector(selectors, dict(labels)) for labels in skip}
+    for labels in _atoms(selectors, namespace=False):
+        if _vector(selectors, dict(labels)) in covered:
+            continue
+        shown = _show(labels, selectors)
+        pod_part = f"pod[{shown}]" if labels else "*"
+        pod_words = f"pods labelled {shown}" if labels else "any pod"
+        if not labels and namespace and not is_outside_namespace(namespace):
+            pod_words = "any other pod"
+        out.append(Representative(namespace, labels, pod_part, words, pod_words))
+    return out
+
+
+def _requirements(selector: LabelSelector) -> list[LabelRequirement]:
+    return [
+        *(LabelRequirement(k, "In", (v,)) for k, v in selector.match_labels),
+        *selector.match_expressions,
+    ]
+
+
+def _vector(selectors: Sequence[LabelSelector], labels: Mapping[str, str]) -> tuple[bool, ...]:
+    return tuple(s.matches(labels) for s in selectors)
+
+
+def _atoms(
+    selectors: Sequence[LabelSelector], namespace: bool, defined: Collection[str] = ()
+) -> list[Labels]:
+    """One label set per distinct vector of matches of ``selectors`` that some label set
+    reaches. Keys are decided one at a time; each vector keeps its canonical label set:
+    the fewest labels, then the earliest choices (no label, then the values selectors
+    name, then another value). The canonical choice depends only on which label sets exist,
+    so the same selectors give the same representatives on both sides of a diff. For
+    namespaces the name label is always there, and never one of the ``defined`` names."""
+    per_key: dict[str, list[tuple[int, LabelRequirement]]] = {}
+    for n, selector in enumerate(selectors):
+        for req in _requirements(selector):
+            per_key.setdefault(req.key, []).append((n, req))
+    if namespace:
+        per_key.setdefault(NAMESPACE_NAME_LABEL, [])
+    start: tuple[int, tuple[int, ...], Labels] = (0, (), ())
+    states: dict[tuple[bool, ...], tuple[int, tuple[int, ...], Labels]] = {
+        tuple(True for _ in selectors): start
+    }
+    for key in sorted(per_key):
+        reqs = per_key[key]
+        values = sorted({v for _, r in reqs for v in r.values})
+        options: list[str | None]
+        if namespace and key == NAMESPACE_NAME_LABEL:
+            options = [OTHER_VALUE, *(v for v in values if v not in defined)]
+        else:
+            options = [None, *values, OTHER_VALUE]
+        # Values every requirement on the key treats alike are one option (the first).
+        chosen: dict[tuple[bool, ...], tuple[int, str | None]] = {}
+        for rank, option in enumerate(options):
+            probe = {} if option is None else {key: option}
+            chosen.setdefault(tuple(r.matches(probe) for _, r in reqs), (rank, option))
+        next_states: dict[tuple[bool, ...], tuple[int, tuple[int, ...], Labels]] = {}
+        for vector, (count, ranks, labels) in states.items():
+            for rank, option in chosen.values():
+                probe = {} if option is None else {key: option}
+                fails = {n for n, r in reqs if not r.matches(probe)}
+                after = tuple(v and n not in fails for n, v in enumerate(vector))
+                added = () if option is None else ((key, option),)
+                candidate = (count + len(added), (*ranks, rank), labels + added)
+                known = next_states.get(after)
+                if known is None or candidate[:2] < known[:2]:
+                    next_states[after] = candidate
+        states = next_states
+        if len(states) > MAX_REPRESENTATIVES:
+            raise _too_many(
+                f"the selectors of this tree tell apart more than {MAX_REPRESENTATIVES} kinds "
+                "of pods or namespaces outside it; set cluster_scope: complete if the "
+                "repository holds the whole cluster"
+            )
+    return sorted(tuple(sorted(labels)) for _, _, labels in states.values())
+
+
+def _show(labels: Iterable[tuple[str, str]], selectors: Sequence[LabelSelector]) -> str:
+    """``team=frontend,env!=dev|prod``: a value no selector names is shown as what it is
+    not (``!=`` the named values) or, when none is named, as ``key=*``."""
+    named: dict[str, set[str]] = {}
+    for selector in selectors:
+        for req in _requirements(selector):
+            named.setdefault(req.key, set()).update(req.values)
+    parts = []
+    for key, value in labels:
+        if value == OTHER_VALUE:
+            others = sorted(named.get(key, ()))
+            parts.append(f"{key}!={'|'.join(others)}" if others else f"{key}=*")
+        else:
+            parts.append(f"{key}={value}")
+    return ",".join(parts)

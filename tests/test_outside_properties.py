@@ -1,0 +1,134 @@
+"""Representatives (``cluster_scope: partial``) against the brute-force reference.
+
+A random tree is extended with concrete pods it does not define, in namespaces it defines
+and in namespaces it does not (with random labels); the reference (tests/reference_outside)
+evaluates that concrete cluster. Every concrete pod's verdicts, to and from every endpoint
+of the tree and every other concrete pod, must equal those of the endpoint that stands for
+it in the engine's map (``OutsideWorld.locate``): a representative, or the workload labelled
+exactly like it. And the diff of two partial trees, derived incrementally from a prepared
+base, equals the diff of the two fully computed maps with representatives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+
+from analysis import incremental
+from analysis.compiler import tree_networks
+from analysis.diff import diff_maps, diff_trees
+from analysis.manifests import load_files
+from analysis.outside import ClusterScope, outside_world
+from analysis.reachability import compute_map
+from analysis.report import diff_to_json
+from tests.reference import RefRange, RefWorkload, _allowed_json, interesting_ports
+from tests.reference_outside import OutsideCluster, concrete_namespace, concrete_pod
+from tests.strategies import NS_KEYS, POD_KEYS, Draw, Obj, label_maps, manifest_files, tree_pairs
+from tests.test_properties import PROFILE
+from tests.test_properties_admin import _files, tiered_clusters
+
+OUTSIDE_NAMES = ("default", "alpha", "beta", "gamma", "zz-outside")
+
+
+@st.composite
+def partial_cases(draw: Draw) -> tuple[list[Obj], dict[str, str], list[Obj], list[Obj]]:
+    objects = draw(tiered_clusters())
+    files = _files(draw, objects)
+    tree = load_files(files)
+    defined = sorted(n.name for n in tree.namespaces)
+    free = [n for n in OUTSIDE_NAMES if n not in defined]
+    names = draw(st.lists(st.sampled_from(free), min_size=1, max_size=3, unique=True))
+    namespaces = [
+        concrete_namespace(n, draw(label_maps((*NS_KEYS, "zone"), max_size=3))) for n in names
+    ]
+    pods = [
+        concrete_pod(
+            draw(st.sampled_from(names if i == 0 else [*defined, *names])),
+            f"zz-concrete-{i}",
+            draw(label_maps((*POD_KEYS, "role"), max_size=3)),
+        )
+        for i in range(draw(st.integers(1, 5)))
+    ]
+    note(f"concrete: {namespaces} {pods}")
+    return objects, files, namespaces, pods
+
+
+@settings(PROFILE, max_examples=min(PROFILE.max_examples, 120))
+@given(partial_cases())
+def test_a_representative_decides_like_every_pod_it_stands_for(
+    case: tuple[list[Obj], dict[str, str], list[Obj], list[Obj]],
+) -> None:
+    objects, files, namespaces, pods = case
+    tree = load_files(files)
+    world = outside_world(tree, (tree,))
+    partial = world.tree(tree)
+    engine = compute_map(partial)
+    assert engine.tree is partial
+    unknown = {ns["metadata"]["name"] for ns in namespaces}
+    ref = OutsideCluster([*objects, *namespaces, *pods], unknown)
+    points = interesting_ports(ref.port_numbers())
+    ns_labels = {ns["metadata"]["name"]: ns["metadata"]["labels"] for ns in namespaces}
+    concrete = {f"{p['metadata']['namespace']}/Pod/{p['metadata']['name']}" for p in pods}
+    stands_for: dict[str, str] = {}
+    for pod in pods:
+        meta = pod["metadata"]
+        stands_for[f"{meta['namespace']}/Pod/{meta['name']}"] = world.locate(
+            meta["namespace"], ns_labels.get(meta["namespace"]), meta["labels"], partial
+        )
+    for rep in set(stands_for.values()):
+        assert rep in engine.index_of, rep
+
+    def beyond(e: RefWorkload | RefRange) -> bool:
+        return isinstance(e, RefRange) or e.namespace in unknown
+
+    def answer(src: RefWorkload | RefRange, dst: RefWorkload | RefRange) -> dict[str, str]:
+        return _allowed_json(
+            points,
+            {p: tuple(ref.allows(src, dst, p, n) for n in points) for p in ("TCP", "UDP", "SCTP")},
+        )
+
+    for pod in (e for e in ref.endpoints() if e.id in concrete):
+        assert isinstance(pod, RefWorkload)
+        for other in ref.endpoints():
+            if other.id == pod.id or (beyond(pod) and beyond(other)):
+                continue
+            mine, theirs = stands_for[pod.id], stands_for.get(other.id, other.id)
+            got_out = engine.allowed(mine, theirs).to_json()
+            got_in = engine.allowed(theirs, mine).to_json()
+            assert got_out == answer(pod, other), (pod.id, mine, other.id, theirs)
+            assert got_in == answer(other, pod), (other.id, theirs, pod.id, mine)
+
+
+def _json(diff: Any) -> dict[str, Any]:
+    return diff_to_json(diff)
+
+
+@st.composite
+def partial_pairs(draw: Draw) -> tuple[dict[str, str], dict[str, str]]:
+    base, head = draw(tree_pairs())
+    return draw(manifest_files(base)), draw(manifest_files(head))
+
+
+@PROFILE
+@given(partial_pairs())
+def test_a_partial_diff_derived_from_a_prepared_base_is_the_full_diff(
+    files: tuple[dict[str, str], dict[str, str]],
+) -> None:
+    base, head = load_files(files[0]), load_files(files[1])
+    both = (base, head)
+    full_base = outside_world(base, both).tree(base)
+    full_head = outside_world(head, both).tree(head)
+    full = diff_maps(
+        compute_map(full_base, tree_networks(full_head)),
+        compute_map(full_head, tree_networks(full_base)),
+    )
+    expected = _json(full)
+    assert _json(diff_trees(base, head, ClusterScope.PARTIAL)) == expected
+    prepared = incremental.prepare(files[0], scope=ClusterScope.PARTIAL)
+    changed: dict[str, bytes | str | None] = {
+        p: t for p, t in files[1].items() if files[0].get(p) != t
+    }
+    changed.update((p, None) for p in files[0] if p not in files[1])
+    assert _json(incremental.review(prepared, changed)) == expected
