@@ -297,9 +297,10 @@ def _unrepresented(trees: Sequence[Tree]) -> dict[str, set[Labels]]:
 
 
 def _stands_for_others(w: Workload) -> bool:
-    """Whether undefined pods labelled like ``w`` behave like it (no named port, which
-    representatives do not have; not on the host network)."""
-    return w.kind != OUTSIDE_KIND and not w.host_network and not any(p.name for p in w.ports)
+    """Whether ``w`` stands for the undefined pods its namespace's selectors cannot tell
+    from it: they are taken to be like it (its replicas, or pods of the same app), named
+    ports included. Host-network pods stand for nothing: selectors never match them."""
+    return w.kind != OUTSIDE_KIND and not w.host_network
 
 
 def _pod_representatives(

@@ -21,6 +21,7 @@ from types import FrameType
 from analysis.diff import PathChange
 from analysis.errors import ManifestError
 from analysis.incremental import PreparedBase, prepare
+from analysis.outside import ClusterScope
 from analysis.reachability import Endpoint
 from bot.environment_diff import (
     changed_files,
@@ -87,13 +88,14 @@ _PREPARED: OrderedDict[str, PreparedBase] = OrderedDict()
 PREPARED_BASES = 1  # a 30,000-workload base holds about half a gigabyte of the worker's limit
 
 
-def _prepared_base(key: str, files: Mapping[str, bytes]) -> PreparedBase:
+def _prepared_base(key: str, files: Mapping[str, bytes], scope: ClusterScope) -> PreparedBase:
+    key = f"{key}:{scope.value}" if key else ""  # a base is prepared for one scope
     found = _PREPARED.get(key) if key else None
     # The commit id names the content, but never trust a key for what a check passes on.
     if found is not None and not changed_files(found.files, files):
         _PREPARED.move_to_end(key)
         return found
-    prepared = prepare(files)
+    prepared = prepare(files, scope=scope)
     if key:
         _PREPARED[key] = prepared
         while len(_PREPARED) > PREPARED_BASES:
@@ -111,16 +113,18 @@ def analyze(
     kustomize_roots: tuple[str, ...] | None = None,
     helm_values: tuple[tuple[str, tuple[str, ...]], ...] = (),
     base_key: str = "",
+    cluster_scope: str = "partial",
 ) -> DiffResult | AnalysisFailure:
     """The diff of the two trees; ``base_key`` (the base commit) lets this worker reuse
     the base it prepared for an earlier review."""
     tree_name = "base"
+    scope = ClusterScope(cluster_scope)
     collecting = gc.isenabled()
     gc.disable()  # the engine frees by reference counting; see bot.cli.main
     try:
         with _deadline(deadline):
             if is_plain(base_files) and is_plain(head_files):
-                prepared = _prepared_base(base_key, base_files)
+                prepared = _prepared_base(base_key, base_files, scope)
                 tree_name = "head"
                 diff = diff_plain(prepared, head_files)
             else:
@@ -133,7 +137,7 @@ def analyze(
                 head = load_environments(
                     head_files, kustomize_roots=kustomize_roots, helm_values=values
                 )
-                diff = diff_environments(base, head)
+                diff = diff_environments(base, head, scope)
             tree_name = ""
             if diff.unanalysed:
                 # Never pass a change that was only partly reviewed (e.g. helm is missing).

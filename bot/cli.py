@@ -14,6 +14,7 @@ from typing import Any
 
 from analysis.errors import ManifestError
 from analysis.formats import diff_text, map_csv, map_dot, map_markdown, map_text
+from analysis.outside import ClusterScope
 from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import diff_to_json, json_text, map_to_json
 from bot.environment_diff import (
@@ -25,7 +26,7 @@ from bot.environment_diff import (
     load_environments,
 )
 from bot.gitrefs import GitError, find_repository, merge_base, read_file_at, read_ref
-from bot.settings import SETTINGS_PATH, SettingsError
+from bot.settings import SETTINGS_PATH, SettingsError, parse_repo_settings
 from bot.trees import TreeError, read_directory
 
 EXIT_OK, EXIT_WIDENED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -78,36 +79,48 @@ def _finish(diff: MultiDiff, output: str) -> int:
     return EXIT_WIDENED if diff.widening else EXIT_OK
 
 
+def _scope(args: argparse.Namespace, settings_text: bytes | str | None = None) -> ClusterScope:
+    """The flag, else the repository's setting (``review``), else partial."""
+    if args.cluster_scope is not None:
+        return ClusterScope(args.cluster_scope)
+    return ClusterScope(parse_repo_settings(settings_text).cluster_scope)
+
+
 def cmd_map(args: argparse.Namespace) -> int:
     envs = _environments(read_directory(args.dir))
     render = MAP_FORMATS[args.format]
+    scope = _scope(args)
     if [e.name for e in envs] == [""]:
-        sys.stdout.write(render(compute_map(envs[0].tree)))
+        sys.stdout.write(render(compute_map(envs[0].tree, scope=scope)))
         return EXIT_OK
     if args.format == "json":
         doc = [
-            {"environment": e.name, "kind": e.kind, **map_to_json(compute_map(e.tree))}
+            {
+                "environment": e.name,
+                "kind": e.kind,
+                **map_to_json(compute_map(e.tree, scope=scope)),
+            }
             for e in envs
         ]
         sys.stdout.write(json_text({"environments": doc}))
     else:
         for e in envs:
             sys.stdout.write(f"== environment {e.name or '(plain manifests)'} ({e.kind}) ==\n")
-            sys.stdout.write(render(compute_map(e.tree)) + "\n")
+            sys.stdout.write(render(compute_map(e.tree, scope=scope)) + "\n")
     unanalysed = [u for e in envs for u in e.unanalysed]
     for reason in unanalysed:
         print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
     return EXIT_INPUT if unanalysed else EXIT_OK
 
 
-def _diff_files(base: dict[str, bytes], head: dict[str, bytes]) -> MultiDiff:
+def _diff_files(base: dict[str, bytes], head: dict[str, bytes], scope: ClusterScope) -> MultiDiff:
     if is_plain(base) and is_plain(head):
-        return diff_plain_files(base, head)
-    return diff_environments(_environments(base), _environments(head))
+        return diff_plain_files(base, head, scope)
+    return diff_environments(_environments(base), _environments(head), scope)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    diff = _diff_files(read_directory(args.base), read_directory(args.head))
+    diff = _diff_files(read_directory(args.base), read_directory(args.head), _scope(args))
     return _finish(diff, _diff_output(diff, args.format))
 
 
@@ -118,7 +131,9 @@ def cmd_review(args: argparse.Namespace) -> int:
     head = read_ref(repo, args.head, args.path)
     for warning in base.warnings + head.warnings:
         print(f"reachdiff: warning: {warning}", file=sys.stderr)
-    diff = _diff_files(base.files, head.files)
+    # Like the bot: the rules come from the base side, never from the change.
+    settings_text = read_file_at(repo, base_ref, SETTINGS_PATH)
+    diff = _diff_files(base.files, head.files, _scope(args, settings_text))
     how = "merge base of" if args.merge_base else "base"
     output = _diff_output(
         diff,
@@ -126,8 +141,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         base_sha=base.commit_sha,
         head_sha=head.commit_sha,
         compared=f"{how} `{args.base}` vs `{args.head}`",
-        # Like the bot: the rules come from the base side, never from the change.
-        settings_text=read_file_at(repo, base_ref, SETTINGS_PATH),
+        settings_text=settings_text,
     )
     return _finish(diff, output)
 
@@ -136,6 +150,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.server import serve
 
     return serve(args.port)
+
+
+def _scope_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cluster-scope",
+        choices=[s.value for s in ClusterScope],
+        default=None,
+        help="partial (default): pods and namespaces the tree does not define count, as "
+        "representatives like ~ns[team=frontend]/*; complete: the tree is the whole cluster "
+        "(review: default from .github/reachdiff.yml)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,12 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("map", help="who may connect to whom in one manifest tree")
     p.add_argument("dir")
     p.add_argument("--format", choices=sorted(MAP_FORMATS), default="text")
+    _scope_flag(p)
     p.set_defaults(run=cmd_map)
 
     p = sub.add_parser("diff", help="paths opened and closed between two manifest trees")
     p.add_argument("base")
     p.add_argument("head")
     p.add_argument("--format", choices=["text", "json", "md"], default="text")
+    _scope_flag(p)
     p.set_defaults(run=cmd_diff)
 
     p = sub.add_parser(
@@ -172,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare BASE itself instead of the merge base of BASE and HEAD",
     )
     p.add_argument("--format", choices=["md", "text", "json"], default="md")
+    _scope_flag(p)
     p.set_defaults(run=cmd_review)
 
     p = sub.add_parser("serve", help="run the GitHub App webhook server")

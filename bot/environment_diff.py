@@ -19,6 +19,7 @@ from analysis.diff import PathChange, ReachabilityDiff, diff_prepared, diff_tree
 from analysis.incremental import PreparedBase
 from analysis.manifests import MANIFEST_SUFFIXES, build_tree, load_files
 from analysis.model import Tree
+from analysis.outside import ClusterScope
 from analysis.reachability import Endpoint
 from analysis.treestate import TreeState, apply_changes
 from bot import helm, kustomize
@@ -68,7 +69,9 @@ def load_environments(
 
 
 def diff_environments(
-    base: Sequence[EnvironmentTree], head: Sequence[EnvironmentTree]
+    base: Sequence[EnvironmentTree],
+    head: Sequence[EnvironmentTree],
+    scope: ClusterScope = ClusterScope.PARTIAL,
 ) -> MultiDiff:
     by_name_base = {e.name: e for e in base}
     by_name_head = {e.name: e for e in head}
@@ -76,7 +79,7 @@ def diff_environments(
     results = []
     for name in names:
         b, h = by_name_base.get(name), by_name_head.get(name)
-        diff = diff_trees(b.tree if b else Tree(), h.tree if h else Tree())
+        diff = diff_trees(b.tree if b else Tree(), h.tree if h else Tree(), scope)
         results.append((name, b, h, diff))
     return _merge(results)
 
@@ -94,7 +97,11 @@ def diff_plain(base: PreparedBase, head_files: Mapping[str, bytes]) -> MultiDiff
     return _diff_plain(base, head, incremental.TreeChange.of_files(base.state, head, changed))
 
 
-def diff_plain_files(base_files: Mapping[str, bytes], head_files: Mapping[str, bytes]) -> MultiDiff:
+def diff_plain_files(
+    base_files: Mapping[str, bytes],
+    head_files: Mapping[str, bytes],
+    scope: ClusterScope = ClusterScope.PARTIAL,
+) -> MultiDiff:
     """The same for two file trees: the base is read in full (on both cores), the head
     as a change to it."""
     state = load_state_parallel(base_files)
@@ -102,7 +109,9 @@ def diff_plain_files(base_files: Mapping[str, bytes], head_files: Mapping[str, b
     head = apply_changes(state, changed)
     change = incremental.TreeChange.of_files(state, head, changed)
     # Cut the base by the head's new CIDRs too, so that it is compiled only once.
-    return _diff_plain(incremental.prepared(state, change.networks()), head, change)
+    # (And with the representatives the head's selectors call for.)
+    base = incremental.prepared(state, change.networks(), scope, (head.tree,))
+    return _diff_plain(base, head, change)
 
 
 def _diff_plain(base: PreparedBase, head: TreeState, change: incremental.TreeChange) -> MultiDiff:

@@ -304,6 +304,7 @@ async def _review(
             settings.kustomize_roots,
             settings.helm_values,
             base_key=compared.base,
+            cluster_scope=settings.cluster_scope,
         )
     except AnalysisTimeout as err:
         outcome = AnalysisFailure("timeout", str(err))

@@ -17,6 +17,7 @@ Example (every key is optional)::
     ignore_namespaces: [sandbox, "dev-*"]  # paths among these namespaces are not reported
     max_line_comments: 20      # review comments on responsible rules; 0 turns them off
     diagram: true              # the mermaid graph of changed paths in the PR comment
+    cluster_scope: partial     # complete: the tree is the whole cluster (no pods outside it)
 
 Validation is strict, because a typo in a security setting must not silently fall back to
 a default: an unknown key, a wrong type or a malformed value raises ``SettingsError``
@@ -59,6 +60,8 @@ class RepoSettings:
     diagram: bool = True
     kustomize_roots: tuple[str, ...] | None = None  # None: overlays no other includes
     helm_values: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (chart dir, values files)
+    # partial: pods and namespaces the tree does not define count (analysis.outside)
+    cluster_scope: str = "partial"
 
     @property
     def restricts_approvers(self) -> bool:
@@ -200,6 +203,16 @@ class _Reader:
             )
         if "helm_values" in top:
             out["helm_values"] = self._helm_values(top["helm_values"])
+        if "cluster_scope" in top:
+            node = top["cluster_scope"]
+            value = self._scalar(node)
+            if value not in CLUSTER_SCOPES:
+                raise SettingsError(
+                    "cluster_scope",
+                    f"must be partial or complete, got {_shown(value)}",
+                    _line(node),
+                )
+            out["cluster_scope"] = value
         settings = RepoSettings(**out)
         _check_satisfiable(settings, top.get("required_approvals"))
         return settings
@@ -293,7 +306,9 @@ _TOP_KEYS = (
     "diagram",
     "kustomize_roots",
     "helm_values",
+    "cluster_scope",
 )
+CLUSTER_SCOPES = ("partial", "complete")
 
 
 def _line(node: _Node) -> int:

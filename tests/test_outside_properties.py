@@ -67,16 +67,26 @@ def test_a_representative_decides_like_every_pod_it_stands_for(
     engine = compute_map(partial)
     assert engine.tree is partial
     unknown = {ns["metadata"]["name"] for ns in namespaces}
-    ref = OutsideCluster([*objects, *namespaces, *pods], unknown)
-    points = interesting_ports(ref.port_numbers())
     ns_labels = {ns["metadata"]["name"]: ns["metadata"]["labels"] for ns in namespaces}
     concrete = {f"{p['metadata']['namespace']}/Pod/{p['metadata']['name']}" for p in pods}
     stands_for: dict[str, str] = {}
+    workloads = {w.id: w for w in tree.workloads}
     for pod in pods:
         meta = pod["metadata"]
-        stands_for[f"{meta['namespace']}/Pod/{meta['name']}"] = world.locate(
+        found = stands_for[f"{meta['namespace']}/Pod/{meta['name']}"] = world.locate(
             meta["namespace"], ns_labels.get(meta["namespace"]), meta["labels"], partial
         )
+        if found in workloads:  # a pod like a workload is taken to have its named ports
+            pod["spec"]["containers"][0]["ports"] = [
+                {
+                    "containerPort": p.port,
+                    "protocol": p.protocol,
+                    **({"name": p.name} if p.name else {}),
+                }
+                for p in workloads[found].ports
+            ]
+    ref = OutsideCluster([*objects, *namespaces, *pods], unknown)
+    points = interesting_ports(ref.port_numbers())
     for rep in set(stands_for.values()):
         assert rep in engine.index_of, rep
 
