@@ -149,9 +149,7 @@ def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compil
     admin_rules: dict[str, AdminRules] = {}
     admin: list[dict[Direction, list[CompiledAdminRule]]] = [{} for _ in range(size)]
     baseline: list[dict[Direction, list[CompiledAdminRule]]] = [{} for _ in range(size)]
-    beyond = bitset_of(
-        i for i, c in enumerate(classes, first) if is_outside_namespace(c.namespace)
-    )
+    beyond = bitset_of(i for i, c in enumerate(classes, first) if is_outside_namespace(c.namespace))
     for apolicy in tree.admin_policies:  # already in evaluation order
         target = baseline if apolicy.is_baseline else admin
         compiled_admin = admin_rules[apolicy.id] = compile_admin_policy(apolicy, peers)

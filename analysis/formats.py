@@ -141,12 +141,16 @@ def diff_text(diff: ChangeSet) -> str:
             continue
         lines += ["", f"{title} (by destination):"]
         for dst, entries in _changes_by_destination(changes):
-            lines.append(f"  {dst.id}{_flag(dst, entries[0])}")
+            lines.append(f"  {dst.id}{_flag(dst, entries[0])}{_words(dst)}")
             for change in entries:
                 note = "  [new workload]" if change.src_new else ""
                 note = "  [removed workload]" if change.src_removed else note
-                lines.append(f"    {sign} {change.src.id}  {change.delta}{note}")
+                lines.append(
+                    f"    {sign} {change.src.id}  {change.delta}{note}{_words(change.src)}"
+                )
                 lines.extend(f"        because {cause_text(c)}" for c in change.because)
+    if any(c.src.beyond or c.dst.beyond for c in (*diff.opened, *diff.closed)):
+        lines += ["", OUTSIDE_NOTE]
     for title, endpoints in (
         ("New workloads", diff.added_endpoints),
         ("Removed workloads", diff.removed_endpoints),
@@ -154,6 +158,17 @@ def diff_text(diff: ChangeSet) -> str:
         if endpoints:
             lines += ["", f"{title}:"] + [f"  {e.id}" for e in endpoints]
     return "\n".join(lines) + "\n"
+
+
+OUTSIDE_NOTE = (
+    "Note: ~ endpoints stand for pods this repository does not define (cluster_scope: "
+    "partial). The policies of namespaces outside it are unknown: a path from such a pod "
+    "is judged by the destination's ingress alone, a path to it by the source's egress."
+)
+
+
+def _words(e: Endpoint) -> str:
+    return f"  — {e.description}" if e.is_outside else ""
 
 
 def _flag(dst: Endpoint, change: PathChange) -> str:

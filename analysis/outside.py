@@ -155,6 +155,27 @@ class Representative:
         )
 
 
+def describe(namespace: str, pod_part: str) -> str:
+    """A representative in words, from its namespace and pod part: "any pod in a namespace
+    labelled team=frontend (not in this repository)"."""
+    if is_outside_namespace(namespace):
+        shown = namespace[len(OUTSIDE_PREFIX) + 3 : -1]  # inside "~ns[...]"
+        name_only = f"{NAMESPACE_NAME_LABEL}="
+        if shown == "*":
+            where = "in any other namespace"
+        elif shown.startswith(name_only) and "," not in shown:
+            where = f"in namespace {shown[len(name_only) :]}"
+        else:
+            where = f"in a namespace labelled {shown}"
+        pods = "any pod"
+    else:
+        where = f"in namespace {namespace}"
+        pods = "any other pod"
+    if pod_part != "*":
+        pods = f"pods labelled {pod_part[4:-1]}"  # inside "pod[...]"
+    return f"{pods} {where} (not in this repository)"
+
+
 def representative_id(namespace: str, pod_part: str) -> str:
     prefix = "" if is_outside_namespace(namespace) else OUTSIDE_PREFIX
     return f"{prefix}{namespace}/{pod_part}"

@@ -15,7 +15,13 @@ from analysis.compiler import compile_tree
 from analysis.ipranges import ExternalRange
 from analysis.matcher import CompiledRule, Matcher, PodClass, bit_indexes
 from analysis.model import Direction, IPNetwork, Tree, Workload
-from analysis.outside import ClusterScope, with_outside
+from analysis.outside import (
+    OUTSIDE_KIND,
+    ClusterScope,
+    describe,
+    is_outside_namespace,
+    with_outside,
+)
 from analysis.ports import ALL_CONNECTIONS, NO_CONNECTIONS, ConnectionSet
 
 
@@ -26,13 +32,26 @@ class Endpoint:
     namespace: str = ""
     name: str = ""
     cidrs: tuple[str, ...] = ()
+    description: str = ""  # a representative (kind Outside) in words
 
     @property
     def is_external(self) -> bool:
         return self.kind == "External"
 
+    @property
+    def is_outside(self) -> bool:
+        """A representative of pods the tree does not define (``analysis.outside``)."""
+        return self.kind == OUTSIDE_KIND
+
+    @property
+    def beyond(self) -> bool:
+        """A representative of a namespace outside the tree: its own policies are unknown."""
+        return self.is_outside and is_outside_namespace(self.namespace)
+
     @staticmethod
     def of_workload(w: Workload) -> Endpoint:
+        if w.kind == OUTSIDE_KIND:
+            return Endpoint(w.id, w.kind, w.namespace, w.name, (), describe(w.namespace, w.name))
         return Endpoint(w.id, w.kind, w.namespace, w.name)
 
     @staticmethod

@@ -16,7 +16,10 @@ from analysis.reachability import Endpoint, ReachabilityMap
 def endpoint_json(e: Endpoint) -> dict[str, Any]:
     if e.is_external:
         return {"id": e.id, "kind": "External", "cidrs": list(e.cidrs)}
-    return {"id": e.id, "kind": e.kind, "namespace": e.namespace, "name": e.name}
+    out = {"id": e.id, "kind": e.kind, "namespace": e.namespace, "name": e.name}
+    if e.is_outside:
+        out["description"] = e.description
+    return out
 
 
 def map_to_json(rmap: ReachabilityMap) -> dict[str, Any]:

@@ -357,6 +357,7 @@ class _Endpoint:
     label: str
     new: bool = False
     removed: bool = False
+    words: str = ""  # a representative of pods outside the repository, in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,8 +450,12 @@ def _row(change: PathChange, ctx: ReviewContext) -> _Row:
         for c in change.because[:CAUSES_PER_PATH]
     )
     return _Row(
-        src=_Endpoint(_label(change.src), change.src_new, change.src_removed),
-        dst=_Endpoint(_label(change.dst), change.dst_new, change.dst_removed),
+        src=_Endpoint(
+            _label(change.src), change.src_new, change.src_removed, change.src.description
+        ),
+        dst=_Endpoint(
+            _label(change.dst), change.dst_new, change.dst_removed, change.dst.description
+        ),
         ports=markdown.shorten(str(change.delta), _PORTS_LIMIT),
         causes=causes,
         more_causes=max(0, len(change.because) - CAUSES_PER_PATH),
@@ -537,6 +542,7 @@ def _common(a: Assessment, ctx: ReviewContext) -> dict[str, Any]:
         head_short=ctx.head_sha[:7],
         settings_present=ctx.settings_present,
         check_run_url=_safe_url(ctx.check_run_url),
+        outside=any(c.src.is_outside or c.dst.is_outside for c in (*a.opened, *a.closed)),
     )
 
 
