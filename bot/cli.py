@@ -12,6 +12,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from analysis.decision import (
+    explain_pair,
+    explanation_json,
+    explanation_markdown,
+    explanation_text,
+)
 from analysis.errors import ManifestError
 from analysis.formats import diff_text, map_csv, map_dot, map_markdown, map_text
 from analysis.outside import ClusterScope
@@ -113,6 +119,37 @@ def cmd_map(args: argparse.Namespace) -> int:
     return EXIT_INPUT if unanalysed else EXIT_OK
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    envs = _environments(read_directory(args.dir))
+    src, dst, env = args.src, args.dst, envs[0]
+    if [e.name for e in envs] != [""]:
+        # Ids carry their environment, as `map` and `diff` write them: env:namespace/...
+        names = {e.name or ".": e for e in envs}
+        env_name, _, src = src.rpartition(":") if not src.startswith("ip:") else ("", "", src)
+        dst_env, _, dst = dst.rpartition(":") if not dst.startswith("ip:") else ("", "", dst)
+        chosen = env_name or dst_env
+        if chosen not in names or (env_name and dst_env and env_name != dst_env):
+            known = ", ".join(sorted(names))
+            raise ExplainError(f"name the environment of SRC and DST as ENV:id (one of: {known})")
+        env = names[chosen]
+    rmap = compute_map(env.tree, scope=_scope(args))
+    try:
+        explanation = explain_pair(rmap, src, dst, args.port)
+    except ValueError as err:
+        raise ExplainError(str(err)) from None
+    render = {
+        "json": lambda e: json_text(explanation_json(e)),
+        "md": explanation_markdown,
+        "text": explanation_text,
+    }[args.format]
+    sys.stdout.write(render(explanation))
+    return EXIT_OK
+
+
+class ExplainError(Exception):
+    """SRC, DST or --port that name nothing: bad input (exit 2)."""
+
+
 def _diff_files(base: dict[str, bytes], head: dict[str, bytes], scope: ClusterScope) -> MultiDiff:
     if is_plain(base) and is_plain(head):
         return diff_plain_files(base, head, scope)
@@ -202,6 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
     _scope_flag(p)
     p.set_defaults(run=cmd_review)
 
+    p = sub.add_parser("explain", help="why one connection is allowed or denied, step by step")
+    p.add_argument("dir")
+    p.add_argument("src", help="source id as `map` writes it (ns/Kind/name, ~ns[...]/*, ip:...)")
+    p.add_argument("dst", help="destination id")
+    p.add_argument("--port", default=None, help='one port, e.g. "TCP 5432" (default: every port)')
+    p.add_argument("--format", choices=["text", "json", "md"], default="text")
+    _scope_flag(p)
+    p.set_defaults(run=cmd_explain)
+
     p = sub.add_parser("serve", help="run the GitHub App webhook server")
     p.add_argument("--port", type=int, default=None, help="default: $PORT or 8080")
     p.set_defaults(run=cmd_serve)
@@ -219,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
         return code
-    except (ManifestError, TreeError, GitError, SettingsError) as err:
+    except (ManifestError, TreeError, GitError, SettingsError, ExplainError) as err:
         print(f"reachdiff: error: {err}", file=sys.stderr)
         return EXIT_INPUT
     except BrokenPipeError:

@@ -1,0 +1,440 @@
+"""Why one connection is allowed or denied: the decision step by step (``reachdiff explain``).
+
+A connection needs the source's egress and the destination's ingress. Each direction is
+walked in enforcement order for the pod whose direction it is: AdminNetworkPolicies by
+priority (each rule considered, the first whose peer and port match decides: Allow, Deny,
+or Pass to NetworkPolicy), then the NetworkPolicies selecting the pod (each rule: which
+peer and port matched or why not; a pod selected by none is not isolated), then the
+BaselineAdminNetworkPolicy (only for a pod no NetworkPolicy isolates), then the default.
+Every step names its policy, tier, rule, file and line. The verdicts are the matcher's
+own (``Matcher.verdict``); the steps only show how it got there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from analysis.formats import md_escape
+from analysis.manifests import exact_rule_source
+from analysis.matcher import CompiledAdminRule, CompiledRule, Matcher
+from analysis.model import AdminAction, Direction
+from analysis.ports import ALL_CONNECTIONS, NO_CONNECTIONS, ConnectionSet, PortSet
+from analysis.reachability import Endpoint, ReachabilityMap
+
+# Verdicts of a step
+ALLOW, DENY, PASS, NO_MATCH, NOT_REACHED, NOT_ISOLATED, ISOLATED, DEFAULT, UNKNOWN = (
+    "allow",
+    "deny",
+    "pass",
+    "no match",
+    "not reached",
+    "not isolated",
+    "isolated",
+    "default allow",
+    "unknown",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    direction: str  # Egress (of the source) or Ingress (of the destination)
+    tier: str  # AdminNetworkPolicy (priority N), NetworkPolicy, BaselineAdminNetworkPolicy, ""
+    policy: str  # the policy id, "" for a default
+    file: str
+    line: int
+    rule: str  # egress[0], ingress[1]; "" for a whole policy or a default
+    rule_name: str  # admin rules have names
+    verdict: str  # allow, deny, pass, no match, not reached, isolated, not isolated, ...
+    ports: ConnectionSet  # the ports this step decided (or admitted), within the question
+    detail: str  # in words: which peer and port matched, or why not
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    src: Endpoint
+    dst: Endpoint
+    question: ConnectionSet  # the ports asked about (everything when no port is given)
+    port: str  # "TCP 5432", or "" for every port
+    allowed: ConnectionSet  # what is allowed, within the question
+    egress: ConnectionSet
+    ingress: ConnectionSet
+    steps: tuple[Step, ...]
+
+    @property
+    def is_allowed(self) -> bool:
+        return bool(self.allowed)
+
+
+class UnknownEndpoint(ValueError):
+    """An id that is no endpoint of the map; ``str()`` says so and lists close ones."""
+
+
+def parse_port(text: str) -> ConnectionSet:
+    """``TCP 5432``, ``udp 53`` or ``5432`` (TCP) as a one-port connection set."""
+    parts = text.split()
+    if len(parts) == 1:
+        parts = ["TCP", parts[0]]
+    if (
+        len(parts) != 2
+        or not parts[1].isdigit()
+        or parts[0].upper()
+        not in (
+            "TCP",
+            "UDP",
+            "SCTP",
+        )
+    ):
+        raise ValueError(f'port {text!r}: write it as "TCP 5432" (TCP, UDP or SCTP, 1-65535)')
+    number = int(parts[1])
+    if not 1 <= number <= 65535:
+        raise ValueError(f"port {text!r}: the number must be between 1 and 65535")
+    return ConnectionSet.of({parts[0].upper(): PortSet.single(number)})
+
+
+def endpoint(rmap: ReachabilityMap, eid: str) -> tuple[int, Endpoint]:
+    found = rmap.index_of.get(eid)
+    if found is None:
+        close = sorted(e.id for e in rmap.endpoints if eid.split("/")[-1] in e.id)[:5]
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (see `reachdiff map`)"
+        raise UnknownEndpoint(f"{eid} is not an endpoint of this tree{hint}")
+    return found, next(e for e in rmap.members[found] if e.id == eid)
+
+
+def explain_pair(
+    rmap: ReachabilityMap, src_id: str, dst_id: str, port: str | None = None
+) -> Explanation:
+    """The decision for ``src_id`` to ``dst_id`` (ids as ``reachdiff map`` writes them),
+    on one port or on every port."""
+    s, src = endpoint(rmap, src_id)
+    d, dst = endpoint(rmap, dst_id)
+    question = parse_port(port) if port else ALL_CONNECTIONS
+    m = rmap.matcher
+    steps: list[Step] = []
+    results: dict[Direction, ConnectionSet] = {}
+    for direction, owner, who in (
+        (Direction.EGRESS, s, src),
+        (Direction.INGRESS, d, dst),
+    ):
+        if m.is_external(owner):
+            results[direction] = question
+            steps.append(
+                _default(
+                    direction,
+                    question,
+                    f"{who.id} is an external range: "
+                    f"NetworkPolicy does not govern its {direction.field}",
+                )
+            )
+            continue
+        before = len(steps)
+        results[direction] = _walk(rmap, direction, owner, s, d, question, steps)
+        if (m.beyond >> owner) & 1 and len(steps) == before + 1:
+            # Only the default step: say why nothing of the tree decides.
+            steps[-1] = _default(
+                direction,
+                results[direction],
+                f"{who.id} is {who.description}: its namespace's policies are unknown, "
+                f"so its {direction.field} counts as allowed",
+                verdict=UNKNOWN,
+            )
+    allowed = results[Direction.EGRESS] & results[Direction.INGRESS]
+    return Explanation(
+        src=src,
+        dst=dst,
+        question=question,
+        port=port or "",
+        allowed=allowed,
+        egress=results[Direction.EGRESS],
+        ingress=results[Direction.INGRESS],
+        steps=tuple(steps),
+    )
+
+
+def _default(
+    direction: Direction, ports: ConnectionSet, detail: str, verdict: str = DEFAULT
+) -> Step:
+    return Step(direction.value, "", "", "", 0, "", "", verdict, ports, detail)
+
+
+def _walk(
+    rmap: ReachabilityMap,
+    direction: Direction,
+    owner: int,
+    src: int,
+    dst: int,
+    question: ConnectionSet,
+    steps: list[Step],
+) -> ConnectionSet:
+    """The steps of one direction, appended to ``steps``; what it allows of ``question``
+    (checked against the matcher's own verdict)."""
+    m = rmap.matcher
+    peer = dst if direction is Direction.EGRESS else src
+    peer_id = rmap.members[peer][0].id if rmap.members[peer] else str(peer)
+    undecided, allowed, passed = question, NO_CONNECTIONS, NO_CONNECTIONS
+    for r in m.admin[owner].get(direction, ()):
+        if not undecided:
+            steps.append(
+                _admin_step(
+                    direction,
+                    r,
+                    NOT_REACHED,
+                    NO_CONNECTIONS,
+                    "the connection was decided by an earlier rule",
+                )
+            )
+            continue
+        hit, detail = _match(m, r, peer, dst, undecided, peer_id)
+        if not hit:
+            steps.append(_admin_step(direction, r, NO_MATCH, NO_CONNECTIONS, detail))
+            continue
+        undecided = undecided - hit
+        action = r.rule.action
+        if action is AdminAction.PASS:
+            passed = passed | hit
+            steps.append(
+                _admin_step(
+                    direction, r, PASS, hit, detail + ": Pass hands these ports to NetworkPolicy"
+                )
+            )
+            continue
+        if action is AdminAction.ALLOW:
+            allowed = allowed | hit
+        steps.append(_admin_step(direction, r, action.value.lower(), hit, detail))
+    remaining = undecided | passed
+    rules = m.rules(direction, owner)
+    if rules is not None:
+        np_allowed = NO_CONNECTIONS
+        for np_rule in rules:
+            if not remaining:
+                steps.append(
+                    _np_step(
+                        rmap,
+                        direction,
+                        np_rule,
+                        NOT_REACHED,
+                        NO_CONNECTIONS,
+                        "the admin tier decided these ports",
+                    )
+                )
+                continue
+            hit, detail = _match(m, np_rule, peer, dst, remaining, peer_id)
+            np_allowed = np_allowed | hit
+            steps.append(
+                _np_step(rmap, direction, np_rule, ALLOW if hit else NO_MATCH, hit, detail)
+            )
+        denied = remaining - np_allowed
+        for policy in m.isolating[owner][direction]:
+            # Each policy selecting the pod isolates it: what no rule allows is denied.
+            detail = f"selects the pod for {direction.value}: isolated"
+            if denied:
+                detail += f"; no rule of the policies selecting it allows {denied}"
+            steps.append(
+                Step(
+                    direction.value,
+                    "NetworkPolicy",
+                    policy.id,
+                    policy.source.file,
+                    policy.source.line,
+                    "",
+                    "",
+                    DENY if denied else ISOLATED,
+                    denied,
+                    detail,
+                )
+            )
+        allowed = allowed | np_allowed
+    else:
+        if remaining and not (m.beyond >> owner) & 1:
+            steps.append(
+                _default(
+                    direction,
+                    remaining,
+                    f"no NetworkPolicy selects the pod for {direction.value}: not isolated",
+                    verdict=NOT_ISOLATED,
+                )
+            )
+        for r in m.baseline[owner].get(direction, ()):
+            if not remaining:
+                steps.append(
+                    _admin_step(
+                        direction,
+                        r,
+                        NOT_REACHED,
+                        NO_CONNECTIONS,
+                        "the connection was decided before the baseline",
+                    )
+                )
+                continue
+            hit, detail = _match(m, r, peer, dst, remaining, peer_id)
+            if not hit:
+                steps.append(_admin_step(direction, r, NO_MATCH, NO_CONNECTIONS, detail))
+                continue
+            remaining = remaining - hit
+            if r.rule.action is AdminAction.ALLOW:
+                allowed = allowed | hit
+            steps.append(_admin_step(direction, r, r.rule.action.value.lower(), hit, detail))
+        if remaining:
+            steps.append(
+                _default(direction, remaining, f"nothing decided {remaining}: allowed by default")
+            )
+            allowed = allowed | remaining
+    expected = m.verdict(direction, src, dst).allowed & question
+    assert allowed == expected, (allowed, expected)  # the steps must tell the verdict
+    return allowed
+
+
+def _match(
+    m: Matcher,
+    rule: CompiledRule | CompiledAdminRule,
+    peer: int,
+    dst: int,
+    within: ConnectionSet,
+    peer_id: str,
+) -> tuple[ConnectionSet, str]:
+    """What of ``within`` the rule matches for the pair, and why (not)."""
+    if not m.admits(rule, peer):
+        return NO_CONNECTIONS, f"{_peers(rule)} does not match {peer_id}"
+    ports = m.ports_at(rule, dst)
+    hit = within & ports
+    if not hit:
+        return NO_CONNECTIONS, (
+            f"{_peers(rule)} matches {peer_id}, but its ports ({ports or 'none here'}) "
+            f"do not include {within}"
+        )
+    return hit, f"{_peers(rule)} matches {peer_id} on {hit}"
+
+
+def _peers(rule: CompiledRule | CompiledAdminRule) -> str:
+    if isinstance(rule, CompiledAdminRule):
+        shown = []
+        for p in rule.rule.peers:
+            if p.kind == "networks":
+                shown.append("networks " + ",".join(map(str, p.networks)))
+            elif p.kind == "pods":
+                shown.append(f"pods {p.pod_selector} in namespaces {p.namespace_selector}")
+            else:
+                shown.append(f"{p.kind} {p.namespace_selector}")
+        return "peer " + " or ".join(shown)
+    if not rule.rule.peers:
+        return "every peer"
+    return "peer " + " or ".join(str(p) for p in rule.rule.peers)
+
+
+def _admin_step(
+    direction: Direction, r: CompiledAdminRule, verdict: str, ports: ConnectionSet, detail: str
+) -> Step:
+    p = r.policy
+    tier = p.kind if p.is_baseline else f"{p.kind} (priority {p.priority})"
+    return Step(
+        direction.value,
+        tier,
+        p.id,
+        r.rule.source.file,
+        r.rule.source.line,
+        r.rule.label,
+        r.rule.name,
+        verdict,
+        ports,
+        f"{r.rule.action.value} rule: {detail}",
+    )
+
+
+def _np_step(
+    rmap: ReachabilityMap,
+    direction: Direction,
+    r: CompiledRule,
+    verdict: str,
+    ports: ConnectionSet,
+    detail: str,
+) -> Step:
+    where = exact_rule_source(rmap.tree, r.policy, r.rule)
+    return Step(
+        direction.value,
+        "NetworkPolicy",
+        r.policy.id,
+        where.file,
+        where.line,
+        r.rule.label,
+        "",
+        verdict,
+        ports,
+        detail,
+    )
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def explanation_json(e: Explanation) -> dict[str, object]:
+    return {
+        "allowed": e.is_allowed,
+        "src": e.src.id,
+        "dst": e.dst.id,
+        "port": e.port,
+        "allowed_ports": e.allowed.to_json(),
+        "egress": e.egress.to_json(),
+        "ingress": e.ingress.to_json(),
+        "steps": [
+            {
+                "direction": s.direction,
+                "tier": s.tier,
+                "policy": s.policy,
+                "file": s.file,
+                "line": s.line,
+                "rule": s.rule,
+                "rule_name": s.rule_name,
+                "verdict": s.verdict,
+                "ports": s.ports.to_json(),
+                "detail": s.detail,
+            }
+            for s in e.steps
+        ],
+    }
+
+
+def _headline(e: Explanation) -> str:
+    what = e.port or "any port"
+    if not e.is_allowed:
+        return f"{e.src.id} -> {e.dst.id} on {what}: DENIED"
+    if e.port or e.allowed == e.question:
+        return f"{e.src.id} -> {e.dst.id} on {what}: allowed ({e.allowed})"
+    return f"{e.src.id} -> {e.dst.id}: allowed on {e.allowed} only"
+
+
+def _where(s: Step) -> str:
+    return f" ({s.file}:{s.line})" if s.file else ""
+
+
+def explanation_text(e: Explanation) -> str:
+    lines = [_headline(e)]
+    for who in (e.src, e.dst):
+        if who.is_outside:
+            lines.append(f"  {who.id}: {who.description}")
+    for direction, result in (("Egress", e.egress), ("Ingress", e.ingress)):
+        owner = e.src if direction == "Egress" else e.dst
+        lines.append(f"{direction} of {owner.id}: {result or 'nothing'} allowed")
+        for n, s in enumerate((s for s in e.steps if s.direction == direction), 1):
+            name = f' "{s.rule_name}"' if s.rule_name else ""
+            head = " ".join(x for x in (s.tier + ":" if s.tier else "", s.policy, s.rule) if x)
+            lines.append(f"  {n}. {head}{name} → {s.verdict}{_where(s)}")
+            lines.append(f"       {s.detail}")
+    return "\n".join(lines) + "\n"
+
+
+def explanation_markdown(e: Explanation) -> str:
+    """A Markdown table of the steps; what a manifest names is escaped."""
+
+    def code(text: str) -> str:
+        return f"`{text.replace('`', '')}`"
+
+    lines = [f"**{md_escape(_headline(e))}**", ""]
+    lines += [
+        "| # | direction | tier | policy / rule | verdict | where | why |",
+        "| ---: | --- | --- | --- | --- | --- | --- |",
+    ]
+    for n, s in enumerate(e.steps, 1):
+        rule = code(f"{s.policy} {s.rule}".strip()) if s.policy else ""
+        where = code(f"{s.file}:{s.line}") if s.file else ""
+        why = md_escape(s.detail)
+        lines.append(f"| {n} | {s.direction} | {s.tier} | {rule} | {s.verdict} | {where} | {why} |")
+    return "\n".join(lines) + "\n"
