@@ -101,13 +101,19 @@ def endpoint(rmap: ReachabilityMap, eid: str) -> tuple[int, Endpoint]:
 
 
 def explain_pair(
-    rmap: ReachabilityMap, src_id: str, dst_id: str, port: str | None = None
+    rmap: ReachabilityMap,
+    src_id: str,
+    dst_id: str,
+    port: str | None = None,
+    question: ConnectionSet | None = None,
 ) -> Explanation:
     """The decision for ``src_id`` to ``dst_id`` (ids as ``reachdiff map`` writes them),
-    on one port or on every port."""
+    on one port, on the ports of ``question`` (a diff's delta), or on every port."""
     s, src = endpoint(rmap, src_id)
     d, dst = endpoint(rmap, dst_id)
-    question = parse_port(port) if port else ALL_CONNECTIONS
+    if question is None:
+        question = parse_port(port) if port else ALL_CONNECTIONS
+    port = port or ("" if question.is_all() else str(question))
     m = rmap.matcher
     steps: list[Step] = []
     results: dict[Direction, ConnectionSet] = {}
@@ -142,7 +148,7 @@ def explain_pair(
         src=src,
         dst=dst,
         question=question,
-        port=port or "",
+        port=port,
         allowed=allowed,
         egress=results[Direction.EGRESS],
         ingress=results[Direction.INGRESS],
@@ -416,6 +422,7 @@ def explanation_text(e: Explanation) -> str:
         for n, s in enumerate((s for s in e.steps if s.direction == direction), 1):
             name = f' "{s.rule_name}"' if s.rule_name else ""
             head = " ".join(x for x in (s.tier + ":" if s.tier else "", s.policy, s.rule) if x)
+            head = head or "(no policy)"
             lines.append(f"  {n}. {head}{name} → {s.verdict}{_where(s)}")
             lines.append(f"       {s.detail}")
     return "\n".join(lines) + "\n"

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from analysis.decision import (
+    Explanation,
     explain_pair,
     explanation_json,
     explanation_markdown,
     explanation_text,
 )
 from analysis.errors import ManifestError
-from analysis.formats import diff_text, map_csv, map_dot, map_markdown, map_text
+from analysis.formats import diff_text, map_csv, map_dot, map_markdown, map_text, md_escape
 from analysis.outside import ClusterScope
 from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import diff_to_json, json_text, map_to_json
@@ -75,6 +77,62 @@ def _diff_output(diff: MultiDiff, fmt: str, **markdown: Any) -> str:
 
         return diff_markdown(diff, **markdown)
     return diff_text(diff)
+
+
+MAX_EXPLAINED = 200  # paths explained by `diff --explain` (the rest are counted)
+
+
+def _explanations(diff: MultiDiff) -> list[tuple[str, str, str, Explanation]]:
+    """(kind, src id, dst id as reported, explanation) of each opened and closed path:
+    an opened path in the head, a closed one in the head (why it is denied now) unless an
+    endpoint is gone there, then in the base (why it was allowed)."""
+    qualify = diff.environments != ("",)
+    out: list[tuple[str, str, str, Explanation]] = []
+    for env, one in diff.per_environment:
+        for kind, changes in (("opened", one.opened), ("closed", one.closed)):
+            for c in changes:
+                if len(out) >= MAX_EXPLAINED:
+                    return out
+                side = (
+                    one.head
+                    if kind == "opened" or not (c.src_removed or c.dst_removed)
+                    else one.base
+                )
+                e = explain_pair(side, c.src.id, c.dst.id, question=c.delta)
+                prefix = f"{env or '.'}:" if qualify else ""
+                out.append((kind, prefix + c.src.id, prefix + c.dst.id, e))
+    return out
+
+
+def _with_explanations(diff: MultiDiff, fmt: str, output: str) -> str:
+    explained = _explanations(diff)
+    total = len(diff.opened) + len(diff.closed)
+    more = total - len(explained)
+    if fmt == "json":
+        doc = json.loads(output)
+        by_pair = {(k, s, d): explanation_json(e) for k, s, d, e in explained}
+        for kind in ("opened", "closed"):
+            for row in doc[kind]:
+                found = by_pair.get((kind, row["src"], row["dst"]))
+                if found is not None:
+                    row["explanation"] = found
+        return json_text(doc)
+    if fmt == "md":
+        parts = [output, "\n### Why, step by step\n"]
+        for kind, s, d, e in explained:
+            summary = md_escape(f"{kind}: {s} → {d}")
+            parts.append(
+                f"<details><summary>{summary}</summary>\n\n{explanation_markdown(e)}\n</details>\n"
+            )
+        if more > 0:
+            parts.append(f"\n…and {more} more paths not explained here.\n")
+        return "".join(parts)
+    lines = [output, "Why, step by step:", ""]
+    for kind, _, _, e in explained:
+        lines.append(f"[{kind}] " + explanation_text(e))
+    if more > 0:
+        lines.append(f"…and {more} more paths not explained here.")
+    return "\n".join(lines) + "\n"
 
 
 def _finish(diff: MultiDiff, output: str) -> int:
@@ -158,7 +216,10 @@ def _diff_files(base: dict[str, bytes], head: dict[str, bytes], scope: ClusterSc
 
 def cmd_diff(args: argparse.Namespace) -> int:
     diff = _diff_files(read_directory(args.base), read_directory(args.head), _scope(args))
-    return _finish(diff, _diff_output(diff, args.format))
+    output = _diff_output(diff, args.format)
+    if args.explain:
+        output = _with_explanations(diff, args.format, output)
+    return _finish(diff, output)
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -218,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("base")
     p.add_argument("head")
     p.add_argument("--format", choices=["text", "json", "md"], default="text")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="explain each opened and closed path step by step (JSON: an explanation field)",
+    )
     _scope_flag(p)
     p.set_defaults(run=cmd_diff)
 

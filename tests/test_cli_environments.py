@@ -42,12 +42,29 @@ def test_overlay_patch_widening_is_reported_for_that_environment(overlays, capsy
             "overlays/prod:shop-prod/Deployment/prod-db",
             "overlays/prod:shop-prod/Deployment/prod-db",
         ): {"TCP": "5432"},
+        # cluster_scope partial (the default): pods of shop-prod the overlay does not
+        # define are opened to the database by the same rule.
+        ("overlays/prod:~shop-prod/*", "overlays/prod:shop-prod/Deployment/prod-db"): {
+            "TCP": "5432"
+        },
     }
-    [cause] = doc["opened"][0]["because"]
-    assert (cause["policy"], cause["file"]) == (
-        "shop-prod/NetworkPolicy/prod-db",
-        "base/db-policy.yaml",
+    for change in doc["opened"]:
+        [cause] = change["because"]
+        assert (cause["policy"], cause["file"]) == (
+            "shop-prod/NetworkPolicy/prod-db",
+            "base/db-policy.yaml",
+        )
+    complete = main(
+        ["diff", str(base), str(head), "--format", "json", "--cluster-scope", "complete"]
     )
+    doc = json.loads(capsys.readouterr().out)
+    assert complete == 1
+    assert [(c["src"], c["dst"]) for c in doc["opened"]] == [
+        (
+            "overlays/prod:shop-prod/Deployment/prod-db",
+            "overlays/prod:shop-prod/Deployment/prod-db",
+        )
+    ]
 
 
 def test_unchanged_overlays_exit_zero(overlays, capsys) -> None:  # type: ignore[no-untyped-def]

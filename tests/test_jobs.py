@@ -260,9 +260,9 @@ def test_analyze_reuses_the_prepared_base_of_the_same_commit_and_content(
     prepared: list[int] = []
     real = bot.analyze.prepare
 
-    def counting(files: Any) -> Any:
+    def counting(files: Any, **options: Any) -> Any:
         prepared.append(len(files))
-        return real(files)
+        return real(files, **options)
 
     monkeypatch.setattr(bot.analyze, "prepare", counting)
     monkeypatch.setattr(bot.analyze, "_PREPARED", bot.analyze.OrderedDict())
@@ -275,6 +275,9 @@ def test_analyze_reuses_the_prepared_base_of_the_same_commit_and_content(
     other = analyze(HEAD, HEAD, base_key="sha-1")
     assert isinstance(other, DiffResult) and len(prepared) == 2
     assert first.opened and not other.opened
+    # A base is prepared for one cluster_scope: the other scope prepares its own.
+    complete = analyze(HEAD, HEAD, base_key="sha-1", cluster_scope="complete")
+    assert isinstance(complete, DiffResult) and len(prepared) == 3
 
 
 async def test_pool_runs_analysis_in_another_process() -> None:
