@@ -36,6 +36,15 @@ from tests.fakegithub.server import FakeGitHub
 APPROVED = {"review.state": "approved"}
 WIDENED = base_tree(**{"policies/db.yaml": db_policy("web")})  # web -> db TCP 5432 opens
 MAIN = "reachdiff (main)"
+# These tests are about the gate, with pods that appear in the tree later: the repository
+# says it holds the whole cluster, so pods it does not define count for nothing.
+COMPLETE = {".github/reachdiff.yml": b"cluster_scope: complete\n"}
+
+
+def complete_tree(**extra: bytes) -> dict[str, bytes]:
+    return base_tree(**COMPLETE, **extra)
+
+
 # A Deployment "api" (app: api) in namespace shop: what db_policy("api") lets in.
 API = WORKLOADS.split(b"---\n")[0].replace(b"web", b"api")
 
@@ -162,7 +171,11 @@ async def test_a_head_no_open_pull_request_merges_is_not_left_green(harness: Har
     A new pull request with the same head must not find HEAD green before its review (with
     auto-merge on, that alone would merge it)."""
     fake = harness.fake
-    setup_pull(fake, base_tree(**{"policies/db.yaml": db_policy("api", (5432, 5433))}))
+    setup_pull(
+        fake,
+        complete_tree(**{"policies/db.yaml": db_policy("api", (5432, 5433))}),
+        base_files=complete_tree(),
+    )
     await deliver(harness)
     assert latest(harness, HEAD)["conclusion"] == "success"
 
@@ -173,7 +186,7 @@ async def test_a_head_no_open_pull_request_merges_is_not_left_green(harness: Har
     assert retired["output"]["title"].startswith("Not under review")
 
     moved = sha("main-later")
-    fake.add_commit(REPO, moved, {**base_tree(), "apps/api.yaml": API}, parents=[BASE])
+    fake.add_commit(REPO, moved, {**complete_tree(), "apps/api.yaml": API}, parents=[BASE])
     fake.set_branch(REPO, "main", moved)
     await push_branch(harness, "main", BASE, moved)  # #7 is closed: nothing to re-review
     assert latest(harness, HEAD)["id"] == retired["id"]
@@ -223,14 +236,18 @@ async def test_rerun_of_an_old_check_run_reviews_the_current_state(harness: Harn
     """A green run from before the base moved is re-run: the new run judges the current
     base, so re-running cannot bring the old outcome back on top."""
     fake = harness.fake
-    setup_pull(fake, base_tree(**{"policies/db.yaml": db_policy("api", (5432, 5433))}))
+    setup_pull(
+        fake,
+        complete_tree(**{"policies/db.yaml": db_policy("api", (5432, 5433))}),
+        base_files=complete_tree(),
+    )
     await deliver(harness)
     green = latest(harness, HEAD)
     assert green["conclusion"] == "success"  # only TCP 5433 opened for api: no pods
 
     # main gains the api workload (no push delivered: lost, or not subscribed).
     moved = sha("main2")
-    fake.add_commit(REPO, moved, {**base_tree(), "apps/api.yaml": API}, parents=[BASE])
+    fake.add_commit(REPO, moved, {**complete_tree(), "apps/api.yaml": API}, parents=[BASE])
     fake.set_branch(REPO, "main", moved)
 
     pull = {"number": NUMBER, "head": {"ref": "change", "sha": HEAD}, "id": 1, "url": "x"}
@@ -262,10 +279,15 @@ async def test_base_branch_push_re_reviews_pull_requests_that_became_widening(
     test merge commit for #7 still merges the old base."""
     fake = harness.fake
     h7 = HEAD
-    setup_pull(fake, base_tree(**{"policies/db.yaml": tier_policy()}), mergeable=True)
+    setup_pull(
+        fake,
+        complete_tree(**{"policies/db.yaml": tier_policy()}),
+        mergeable=True,
+        base_files=complete_tree(),
+    )
     labelled = WORKLOADS.replace(b"labels: {app: web}", b"labels: {app: web, tier: frontend}")
     h8 = sha("labels")
-    fake.add_commit(REPO, h8, base_tree(**{"apps/shop.yaml": labelled}), parents=[BASE])
+    fake.add_commit(REPO, h8, complete_tree(**{"apps/shop.yaml": labelled}), parents=[BASE])
     add_pull(fake, 8, h8)
     await deliver(harness)
     await deliver(harness, number=8)
@@ -362,12 +384,16 @@ async def test_the_merged_tree_keeps_what_only_the_base_changed(harness: Harness
 async def test_an_approval_after_the_base_moved_reviews_again(harness: Harness) -> None:
     """The cached analysis judged the old base; the approval event must not re-use it."""
     fake = harness.fake
-    setup_pull(fake, base_tree(**{"policies/db.yaml": db_policy("api", (5432, 5433))}))
+    setup_pull(
+        fake,
+        complete_tree(**{"policies/db.yaml": db_policy("api", (5432, 5433))}),
+        base_files=complete_tree(),
+    )
     await deliver(harness)
     green = latest(harness, HEAD)
     assert green["conclusion"] == "success"
     moved = sha("main3")
-    fake.add_commit(REPO, moved, {**base_tree(), "apps/api.yaml": API}, parents=[BASE])
+    fake.add_commit(REPO, moved, {**complete_tree(), "apps/api.yaml": API}, parents=[BASE])
     fake.set_branch(REPO, "main", moved)
 
     fake.add_review(REPO, NUMBER, user="mallory", state="APPROVED", commit_id=HEAD)  # read only
