@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
+from analysis.decision import Explanation
 from analysis.diff import PathChange
 from analysis.errors import ManifestError
 from analysis.incremental import PreparedBase, prepare
@@ -27,9 +28,12 @@ from bot.environment_diff import (
     changed_files,
     diff_environments,
     diff_plain,
+    explain_changes,
     is_plain,
     load_environments,
 )
+
+EXPLAINED_PATHS = 20  # opened paths the comment explains step by step
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,9 @@ class DiffResult:
     closed: tuple[PathChange, ...]
     added_endpoints: tuple[Endpoint, ...]
     removed_endpoints: tuple[Endpoint, ...]
+    # (src id, dst id) -> the decision step by step, for the first opened paths (the
+    # comment links each to it); computed here, where the maps are.
+    explanations: tuple[tuple[str, str, Explanation], ...] = ()
 
     @property
     def widening(self) -> bool:
@@ -142,8 +149,13 @@ def analyze(
             if diff.unanalysed:
                 # Never pass a change that was only partly reviewed (e.g. helm is missing).
                 return AnalysisFailure("unanalysed", "\n".join(diff.unanalysed))
+            explained = explain_changes(diff, EXPLAINED_PATHS, kinds=("opened",))
             return DiffResult(
-                diff.opened, diff.closed, diff.added_endpoints, diff.removed_endpoints
+                diff.opened,
+                diff.closed,
+                diff.added_endpoints,
+                diff.removed_endpoints,
+                tuple((src, dst, e) for _, src, dst, e in explained),
             )
     except ManifestError as err:
         return AnalysisFailure("manifest", err.message, tree_name, err.file, err.line)

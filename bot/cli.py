@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from analysis.decision import (
-    Explanation,
     explain_pair,
     explanation_json,
     explanation_markdown,
@@ -30,6 +29,7 @@ from bot.environment_diff import (
     MultiDiff,
     diff_environments,
     diff_plain_files,
+    explain_changes,
     is_plain,
     load_environments,
 )
@@ -82,30 +82,8 @@ def _diff_output(diff: MultiDiff, fmt: str, **markdown: Any) -> str:
 MAX_EXPLAINED = 200  # paths explained by `diff --explain` (the rest are counted)
 
 
-def _explanations(diff: MultiDiff) -> list[tuple[str, str, str, Explanation]]:
-    """(kind, src id, dst id as reported, explanation) of each opened and closed path:
-    an opened path in the head, a closed one in the head (why it is denied now) unless an
-    endpoint is gone there, then in the base (why it was allowed)."""
-    qualify = diff.environments != ("",)
-    out: list[tuple[str, str, str, Explanation]] = []
-    for env, one in diff.per_environment:
-        for kind, changes in (("opened", one.opened), ("closed", one.closed)):
-            for c in changes:
-                if len(out) >= MAX_EXPLAINED:
-                    return out
-                side = (
-                    one.head
-                    if kind == "opened" or not (c.src_removed or c.dst_removed)
-                    else one.base
-                )
-                e = explain_pair(side, c.src.id, c.dst.id, question=c.delta)
-                prefix = f"{env or '.'}:" if qualify else ""
-                out.append((kind, prefix + c.src.id, prefix + c.dst.id, e))
-    return out
-
-
 def _with_explanations(diff: MultiDiff, fmt: str, output: str) -> str:
-    explained = _explanations(diff)
+    explained = explain_changes(diff, MAX_EXPLAINED)
     total = len(diff.opened) + len(diff.closed)
     more = total - len(explained)
     if fmt == "json":

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from analysis import incremental
+from analysis.decision import Explanation, explain_pair
 from analysis.diff import PathChange, ReachabilityDiff, diff_prepared, diff_trees
 from analysis.incremental import PreparedBase
 from analysis.manifests import MANIFEST_SUFFIXES, build_tree, load_files
@@ -164,6 +165,29 @@ def _merge(
         unanalysed=tuple(dict.fromkeys(unanalysed)),
         per_environment=tuple(diffs),
     )
+
+
+def explain_changes(
+    diff: MultiDiff, limit: int, kinds: Sequence[str] = ("opened", "closed")
+) -> list[tuple[str, str, str, Explanation]]:
+    """(kind, src id, dst id as reported, explanation) of the first ``limit`` paths: an
+    opened path explained in the head, a closed one in the head (why it is denied now)
+    unless an endpoint is gone there, then in the base (why it was allowed)."""
+    qualify = diff.environments != ("",)
+    out: list[tuple[str, str, str, Explanation]] = []
+    for env, one in diff.per_environment:
+        for kind, changes in (("opened", one.opened), ("closed", one.closed)):
+            if kind not in kinds:
+                continue
+            for c in changes:
+                if len(out) >= limit:
+                    return out
+                gone = kind == "closed" and (c.src_removed or c.dst_removed)
+                side = one.base if gone else one.head
+                e = explain_pair(side, c.src.id, c.dst.id, question=c.delta)
+                prefix = f"{env or '.'}:" if qualify else ""
+                out.append((kind, prefix + c.src.id, prefix + c.dst.id, e))
+    return out
 
 
 def _endpoint(e: Endpoint, env: str) -> Endpoint:

@@ -21,10 +21,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from analysis.decision import Explanation
 from analysis.diff import PathChange, ReachabilityDiff, in_order
 from analysis.explain import ALLOWS, Cause
 from analysis.reachability import Endpoint
@@ -143,7 +144,10 @@ def check_conclusion(diff: Diff, ctx: ReviewContext) -> Conclusion:
 def render_comment(diff: Diff, ctx: ReviewContext) -> str:
     a = assess(diff, ctx.settings)
     common = _common(a, ctx)
-    lists = _Lists(a, ctx)
+    # The worker explains the first opened paths (``bot.analyze.DiffResult``).
+    explained = getattr(diff, "explanations", ())
+    why = {(src, dst): explanation_md(e) for src, dst, e in explained}
+    lists = _Lists(a, ctx, why)
     graph = _graph(a) if ctx.settings.diagram else None
     return _fit(
         lambda lv: render(
@@ -377,6 +381,7 @@ class _Row:
     causes: tuple[_Cause, ...]
     more_causes: int
     note: str  # why a path without causes changed: a workload came or went
+    why: Md | None = None  # the decision step by step (``reachdiff explain``), if computed
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,6 +468,29 @@ def _row(change: PathChange, ctx: ReviewContext) -> _Row:
     )
 
 
+def explanation_md(e: Explanation) -> Md:
+    """The steps of an explanation as a Markdown table: everything a manifest names is
+    escaped (``bot.markdown``), so it can sit in the comment."""
+    lines = [
+        "| # | direction | tier | policy, rule | verdict | why |",
+        "| ---: | --- | --- | --- | --- | --- |",
+    ]
+    for n, s in enumerate(e.steps, 1):
+        rule = f"{s.policy} {s.rule}".strip()
+        if s.file:
+            rule += f" ({s.file}:{s.line})"
+        cells = [
+            str(n),
+            s.direction,
+            markdown.text(s.tier),
+            markdown.code(rule, cell=True) if rule else "",
+            markdown.text(s.verdict),
+            markdown.text(markdown.shorten(s.detail, 300)),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return Md("\n".join(lines))
+
+
 def _note(change: PathChange) -> str:
     if change.src_new or change.dst_new:
         return "new workload"
@@ -479,8 +507,11 @@ def _by_destination(changes: Sequence[PathChange]) -> tuple[PathChange, ...]:
 class _Lists:
     """The report's lists, ordered once, rendered at any length."""
 
-    def __init__(self, a: Assessment, ctx: ReviewContext) -> None:
+    def __init__(
+        self, a: Assessment, ctx: ReviewContext, why: Mapping[tuple[str, str], Md] | None = None
+    ) -> None:
         self.ctx = ctx
+        self.why = why or {}  # opened paths' explanations, by (src id, dst id)
         self.opened = _by_destination(a.opened)
         self.closed = _by_destination(a.closed)
         self.new_workloads = a.new_workloads
@@ -493,17 +524,24 @@ class _Lists:
         return dict(
             collapse=level.collapse,
             summary_only=level.summary,
-            opened=self._paths(self.opened, level.limit),
-            closed=self._paths(self.closed, level.limit),
+            opened=self._paths(self.opened, level.limit, self.why),
+            closed=self._paths(self.closed, level.limit, {}),
             new_workloads=self._workloads(self.new_workloads, level.limit),
             removed_workloads=self._workloads(self.removed_workloads, level.limit),
         )
 
-    def _paths(self, ordered: Sequence[PathChange], limit: int | None) -> _List:
+    def _paths(
+        self,
+        ordered: Sequence[PathChange],
+        limit: int | None,
+        why: Mapping[tuple[str, str], Md],
+    ) -> _List:
         shown = ordered[:limit]
         groups = []
         for _, same_dst in itertools.groupby(shown, key=lambda c: c.dst.id):
-            rows = tuple(_row(c, self.ctx) for c in same_dst)
+            rows = tuple(
+                replace(_row(c, self.ctx), why=why.get((c.src.id, c.dst.id))) for c in same_dst
+            )
             groups.append(_Group(dst=rows[0].dst, rows=rows))
         return _List(items=tuple(groups), total=len(ordered), shown=len(shown))
 

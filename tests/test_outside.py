@@ -289,3 +289,31 @@ def test_explanations_agree_with_the_map_for_every_pair() -> None:
             e = explain_pair(rmap, s, d)
             assert e.allowed == rmap.allowed(s, d), (s, d)
             assert explanation_json(e)["allowed"] == bool(rmap.allowed(s, d))
+
+
+# ---------------------------------------------------------------------------- the bot
+
+
+def test_the_comment_shows_outside_paths_in_words_with_a_collapsible_explanation() -> None:
+    from bot.analyze import DiffResult, analyze
+    from bot.render import render_comment
+    from tests.test_render import assert_safe, ctx
+
+    base = {"db.yaml": DB.encode()}
+    head = {"db.yaml": (DB + FRONTEND_RULE).encode()}
+    result = analyze(base, head)
+    assert isinstance(result, DiffResult) and result.widening
+    assert [(s, d) for s, d, _ in result.explanations] == [("~ns[team=frontend]/*", DB_ID)]
+    comment = render_comment(result, ctx())
+    assert_safe(comment, mentions=("alice", "acme/netsec"))
+    assert "`~ns[team=frontend]/*`<br>any pod in a namespace labelled team\\=frontend" in comment
+    assert "The policies of namespaces outside the repository are unknown" in comment
+    details = comment[comment.index("<details><summary>Why ") :]
+    assert details.startswith(
+        "<details><summary>Why `~ns[team=frontend]/*` reaches "
+        "`payments/StatefulSet/payments-db`</summary>"
+    )
+    assert "`payments/NetworkPolicy/db ingress[1] (db.yaml:18)` | allow |" in details
+    # Under complete, the repository is the cluster: nothing opened.
+    complete = analyze(base, head, cluster_scope="complete")
+    assert isinstance(complete, DiffResult) and not complete.widening
