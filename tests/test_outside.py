@@ -317,3 +317,28 @@ def test_the_comment_shows_outside_paths_in_words_with_a_collapsible_explanation
     # Under complete, the repository is the cluster: nothing opened.
     complete = analyze(base, head, cluster_scope="complete")
     assert isinstance(complete, DiffResult) and not complete.widening
+
+
+# ---------------------------------------------------------------------------- golden
+
+SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop" / "head"
+GOLDEN = Path(__file__).resolve().parent / "fixtures" / "explain"
+EXPLAINED = {
+    "db-from-commerce": ("~ns[team=commerce]/*", DB_ID, "TCP 5432"),
+    "db-from-other-ns": ("~ns[*]/*", DB_ID, None),
+    "reporter-to-db": ("checkout/CronJob/order-reporter", DB_ID, "TCP 5432"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPLAINED))
+@pytest.mark.parametrize("fmt", ["text", "json", "md"])
+def test_golden_explanations_of_the_shop_example(
+    name: str, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, dst, port = EXPLAINED[name]
+    args = ["explain", str(SHOP), src, dst, "--format", fmt]
+    if port:
+        args += ["--port", port]
+    assert main(args) == 0
+    golden = GOLDEN / f"{name}.{'txt' if fmt == 'text' else fmt}"
+    assert capsys.readouterr().out == golden.read_text()
