@@ -83,6 +83,9 @@ class Selectors:
 
     namespaces: tuple[LabelSelector, ...]
     pods: tuple[tuple[_Condition, LabelSelector], ...]
+    # The pod selectors by the namespace name, or namespace selector, they apply under.
+    by_name: Mapping[str, tuple[LabelSelector, ...]]
+    by_selector: Mapping[LabelSelector, tuple[LabelSelector, ...]]
 
     @staticmethod
     def of(trees: Iterable[Tree]) -> Selectors:
@@ -115,18 +118,27 @@ class Selectors:
                         if apeer.kind == "pods" and apeer.pod_selector is not None:
                             where = _Condition(None, apeer.namespace_selector)
                             pods[(where, apeer.pod_selector)] = None
-        return Selectors(tuple(namespaces), tuple(pods))
+        by_name: dict[str, list[LabelSelector]] = {}
+        by_selector: dict[LabelSelector, list[LabelSelector]] = {}
+        for where, selector in pods:
+            if where.name is not None:
+                by_name.setdefault(where.name, []).append(selector)
+            elif where.selector is not None:
+                by_selector.setdefault(where.selector, []).append(selector)
+        return Selectors(
+            tuple(namespaces),
+            tuple(pods),
+            {k: tuple(v) for k, v in by_name.items()},
+            {k: tuple(v) for k, v in by_selector.items()},
+        )
 
     def pod_selectors(self, name: str | None, labels: Mapping[str, str]) -> list[LabelSelector]:
         """The pod selectors that can apply to a pod of a namespace (``name`` None: a
         representative namespace, which holds no policy of any tree)."""
-        out: dict[LabelSelector, None] = {}
-        for where, selector in self.pods:
-            if where.name is not None:
-                if where.name == name:
-                    out[selector] = None
-            elif where.selector is not None and where.selector.matches(labels):
-                out[selector] = None
+        out: dict[LabelSelector, None] = dict.fromkeys(self.by_name.get(name, ()) if name else ())
+        for where, selectors in self.by_selector.items():
+            if where.matches(labels):
+                out.update(dict.fromkeys(selectors))
         return list(out)
 
 
@@ -224,27 +236,21 @@ class OutsideWorld:
         home = namespace
         if namespace not in defined:
             ns_labels = {**(namespace_labels or {}), NAMESPACE_NAME_LABEL: namespace}
-            vector = _vector(self.selectors.namespaces, ns_labels)
+            space = _Space(self.selectors.namespaces, namespace=True)
+            vector = space.vector(ns_labels)
             home = next(
-                name
-                for atom, name in self.namespace_atoms
-                if _vector(self.selectors.namespaces, dict(atom)) == vector
+                name for atom, name in self.namespace_atoms if space.vector(dict(atom)) == vector
             )
             condition_name = None
-        selectors = self.selectors.pod_selectors(condition_name, defined[home])
-        vector = _vector(selectors, labels)
-        atom = next(
-            a for a in _atoms(selectors, namespace=False) if _vector(selectors, dict(a)) == vector
-        )
+        pods = _Space(self.selectors.pod_selectors(condition_name, defined[home]), False)
+        vector = pods.vector(labels)
+        atom = next(a for a in pods.atoms() if pods.vector(dict(a)) == vector)
         for rep in self.representatives:
             if rep.namespace == home and rep.labels == atom:
                 return rep.id
         for w in tree.workloads:
-            if (
-                w.namespace == home
-                and _vector(selectors, dict(w.labels)) == vector
-                and _stands_for_others(w)
-            ):
+            same = w.namespace == home and pods.vector(dict(w.labels)) == vector
+            if same and _stands_for_others(w):
                 return w.id
         raise LookupError(f"no endpoint stands for a pod in {namespace}")
 
@@ -258,9 +264,10 @@ def outside_world(tree: Tree, compared: Sequence[Tree]) -> OutsideWorld:
     reps: list[Representative] = []
     namespaces: list[Namespace] = []
     atoms_kept: list[tuple[Labels, str]] = []
-    for atom in _atoms(selectors.namespaces, namespace=True, defined=defined):
+    space = _Space(selectors.namespaces, namespace=True)
+    for atom in space.atoms(defined):
         shown = [kv for kv in atom if kv[0] != NAMESPACE_NAME_LABEL or kv[1] != OTHER_VALUE]
-        name = f"{OUTSIDE_PREFIX}ns[{_show(shown, selectors.namespaces) or '*'}]"
+        name = f"{OUTSIDE_PREFIX}ns[{space.show(shown) or '*'}]"
         labels = tuple(
             sorted(
                 (k, name if k == NAMESPACE_NAME_LABEL and v == OTHER_VALUE else v) for k, v in atom
@@ -269,9 +276,7 @@ def outside_world(tree: Tree, compared: Sequence[Tree]) -> OutsideWorld:
         namespaces.append(Namespace(name, labels, None))
         atoms_kept.append((labels, name))
         words = (
-            f"in a namespace labelled {_show(shown, selectors.namespaces)}"
-            if shown
-            else "in any other namespace"
+            f"in a namespace labelled {space.show(shown)}" if shown else "in any other namespace"
         )
         pods = selectors.pod_selectors(None, dict(labels))
         reps.extend(_pod_representatives(name, pods, words, set()))
@@ -328,12 +333,13 @@ def _pod_representatives(
     namespace: str, selectors: Sequence[LabelSelector], words: str, skip: set[Labels]
 ) -> list[Representative]:
     out = []
+    space = _Space(selectors, namespace=False)
     # A workload the selectors cannot tell from the pods of an atom stands for them.
-    covered = {_vector(selectors, dict(labels)) for labels in skip}
-    for labels in _atoms(selectors, namespace=False):
-        if _vector(selectors, dict(labels)) in covered:
+    covered = {space.vector(dict(labels)) for labels in skip}
+    for labels in space.atoms():
+        if space.vector(dict(labels)) in covered:
             continue
-        shown = _show(labels, selectors)
+        shown = space.show(labels)
         pod_part = f"pod[{shown}]" if labels else "*"
         pod_words = f"pods labelled {shown}" if labels else "any pod"
         if not labels and namespace and not is_outside_namespace(namespace):
@@ -349,75 +355,130 @@ def _requirements(selector: LabelSelector) -> list[LabelRequirement]:
     ]
 
 
-def _vector(selectors: Sequence[LabelSelector], labels: Mapping[str, str]) -> tuple[bool, ...]:
-    return tuple(s.matches(labels) for s in selectors)
+@dataclass(frozen=True, slots=True)
+class _KeyMasks:
+    """The requirements on one label key, as selector bitmasks by operator (and by value
+    for In and NotIn), so a value's failures cost a few int operations."""
+
+    in_any: int
+    in_value: Mapping[str, int]
+    not_in_value: Mapping[str, int]
+    exists: int
+    does_not_exist: int
+
+    @staticmethod
+    def of(reqs: Iterable[tuple[int, LabelRequirement]]) -> _KeyMasks:
+        in_any = exists = does_not_exist = 0
+        in_value: dict[str, int] = {}
+        not_in_value: dict[str, int] = {}
+        for n, req in reqs:
+            bit = 1 << n
+            if req.operator == "In":
+                in_any |= bit
+                for v in req.values:
+                    in_value[v] = in_value.get(v, 0) | bit
+            elif req.operator == "NotIn":
+                for v in req.values:
+                    not_in_value[v] = not_in_value.get(v, 0) | bit
+            elif req.operator == "Exists":
+                exists |= bit
+            else:
+                does_not_exist |= bit
+        return _KeyMasks(in_any, in_value, not_in_value, exists, does_not_exist)
+
+    def fails(self, value: str | None) -> int:
+        if value is None:  # In and Exists need the label
+            return self.in_any | self.exists
+        return (
+            (self.in_any & ~self.in_value.get(value, 0))
+            | self.not_in_value.get(value, 0)
+            | self.does_not_exist
+        )
 
 
-def _atoms(
-    selectors: Sequence[LabelSelector], namespace: bool, defined: Collection[str] = ()
-) -> list[Labels]:
-    """One label set per distinct vector of matches of ``selectors`` that some label set
-    reaches. Keys are decided one at a time; each vector keeps its canonical label set:
-    the fewest labels, then the earliest choices (no label, then the values selectors
-    name, then another value). The canonical choice depends only on which label sets exist,
-    so the same selectors give the same representatives on both sides of a diff. For
-    namespaces the name label is always there, and never one of the ``defined`` names."""
-    per_key: dict[str, list[tuple[int, LabelRequirement]]] = {}
-    for n, selector in enumerate(selectors):
-        for req in _requirements(selector):
-            per_key.setdefault(req.key, []).append((n, req))
-    if namespace:
-        per_key.setdefault(NAMESPACE_NAME_LABEL, [])
-    start: tuple[int, tuple[int, ...], Labels] = (0, (), ())
-    states: dict[tuple[bool, ...], tuple[int, tuple[int, ...], Labels]] = {
-        tuple(True for _ in selectors): start
-    }
-    for key in sorted(per_key):
-        reqs = per_key[key]
-        values = sorted({v for _, r in reqs for v in r.values})
-        options: list[str | None]
-        if namespace and key == NAMESPACE_NAME_LABEL:
-            options = [OTHER_VALUE, *(v for v in values if v not in defined)]
-        else:
-            options = [None, *values, OTHER_VALUE]
-        # Values every requirement on the key treats alike are one option (the first).
-        chosen: dict[tuple[bool, ...], tuple[int, str | None]] = {}
-        for rank, option in enumerate(options):
-            probe = {} if option is None else {key: option}
-            chosen.setdefault(tuple(r.matches(probe) for _, r in reqs), (rank, option))
-        next_states: dict[tuple[bool, ...], tuple[int, tuple[int, ...], Labels]] = {}
-        for vector, (count, ranks, labels) in states.items():
-            for rank, option in chosen.values():
-                probe = {} if option is None else {key: option}
-                fails = {n for n, r in reqs if not r.matches(probe)}
-                after = tuple(v and n not in fails for n, v in enumerate(vector))
-                added = () if option is None else ((key, option),)
-                candidate = (count + len(added), (*ranks, rank), labels + added)
-                known = next_states.get(after)
-                if known is None or candidate[:2] < known[:2]:
-                    next_states[after] = candidate
-        states = next_states
-        if len(states) > MAX_REPRESENTATIVES:
-            raise _too_many(
-                f"the selectors of this tree tell apart more than {MAX_REPRESENTATIVES} kinds "
-                "of pods or namespaces outside it; set cluster_scope: complete if the "
-                "repository holds the whole cluster"
-            )
-    return sorted(tuple(sorted(labels)) for _, _, labels in states.values())
+class _Space:
+    """The label sets ``selectors`` can tell apart. A match vector is an int, bit ``n``
+    set when selector ``n`` matches; a label set's vector is found key by key (the keys
+    the selectors mention), so nothing is matched selector by selector."""
 
+    def __init__(self, selectors: Sequence[LabelSelector], namespace: bool) -> None:
+        self.selectors = selectors
+        self.namespace = namespace
+        self.full = (1 << len(selectors)) - 1
+        self.per_key: dict[str, list[tuple[int, LabelRequirement]]] = {}
+        for n, selector in enumerate(selectors):
+            for req in _requirements(selector):
+                self.per_key.setdefault(req.key, []).append((n, req))
+        if namespace:
+            self.per_key.setdefault(NAMESPACE_NAME_LABEL, [])
+        self._fails: dict[tuple[str, str | None], int] = {}
+        self._masks: dict[str, _KeyMasks] = {}
 
-def _show(labels: Iterable[tuple[str, str]], selectors: Sequence[LabelSelector]) -> str:
-    """``team=frontend,env!=dev|prod``: a value no selector names is shown as what it is
-    not (``!=`` the named values) or, when none is named, as ``key=*``."""
-    named: dict[str, set[str]] = {}
-    for selector in selectors:
-        for req in _requirements(selector):
-            named.setdefault(req.key, set()).update(req.values)
-    parts = []
-    for key, value in labels:
-        if value == OTHER_VALUE:
-            others = sorted(named.get(key, ()))
-            parts.append(f"{key}!={'|'.join(others)}" if others else f"{key}=*")
-        else:
-            parts.append(f"{key}={value}")
-    return ",".join(parts)
+    def fails(self, key: str, value: str | None) -> int:
+        """The selectors a label ``key`` with ``value`` (None: absent) rules out."""
+        found = self._fails.get((key, value))
+        if found is None:
+            masks = self._masks.get(key)
+            if masks is None:
+                masks = self._masks[key] = _KeyMasks.of(self.per_key.get(key, ()))
+            found = self._fails[(key, value)] = masks.fails(value)
+        return found
+
+    def vector(self, labels: Mapping[str, str]) -> int:
+        out = self.full
+        for key in self.per_key:
+            out &= ~self.fails(key, labels.get(key))
+        return out
+
+    def atoms(self, defined: Collection[str] = ()) -> list[Labels]:
+        """One label set per distinct vector some label set reaches. Keys are decided one
+        at a time; each vector keeps its canonical label set: the fewest labels, then the
+        earliest choices (no label, then the values selectors name, then another value).
+        The canonical choice depends only on which label sets exist, so the same selectors
+        give the same representatives on both sides of a diff. For namespaces the name
+        label is always there, and never one of the ``defined`` names."""
+        states: dict[int, tuple[int, tuple[int, ...], Labels]] = {self.full: (0, (), ())}
+        for key in sorted(self.per_key):
+            values = sorted({v for _, r in self.per_key[key] for v in r.values})
+            options: list[str | None]
+            if self.namespace and key == NAMESPACE_NAME_LABEL:
+                options = [OTHER_VALUE, *(v for v in values if v not in defined)]
+            else:
+                options = [None, *values, OTHER_VALUE]
+            # Values every requirement on the key treats alike are one option (the first).
+            chosen: dict[int, tuple[int, str | None]] = {}
+            for rank, option in enumerate(options):
+                chosen.setdefault(self.fails(key, option), (rank, option))
+            next_states: dict[int, tuple[int, tuple[int, ...], Labels]] = {}
+            for vector, (count, ranks, labels) in states.items():
+                for fail, (rank, option) in chosen.items():
+                    after = vector & ~fail
+                    added = 0 if option is None else 1
+                    known = next_states.get(after)
+                    if known is not None and (known[0], known[1]) <= (
+                        count + added,
+                        (*ranks, rank),
+                    ):
+                        continue
+                    more = () if option is None else ((key, option),)
+                    next_states[after] = (count + added, (*ranks, rank), labels + more)
+            states = next_states
+            if len(states) > MAX_REPRESENTATIVES:
+                raise _too_many(
+                    f"the selectors of this tree tell apart more than {MAX_REPRESENTATIVES} "
+                    "kinds of pods or namespaces outside it; set cluster_scope: complete if "
+                    "the repository holds the whole cluster"
+                )
+        return sorted(tuple(sorted(labels)) for _, _, labels in states.values())
+
+    def show(self, labels: Iterable[tuple[str, str]]) -> str:
+        """``team=frontend,env!=dev|prod``: a value no selector names is shown as what it
+        is not (``!=`` the named values) or, when none is named, as ``key=*``."""
+        parts = []
+        for key, value in labels:
+            if value == OTHER_VALUE:
+                named = sorted({v for _, r in self.per_key.get(key, ()) for v in r.values})
+                parts.append(f"{key}!={'|'.join(named)}" if named else f"{key}=*")
+            else:
+                parts.append(f"{key}={value}")
+        return ",".join(parts)
