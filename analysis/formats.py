@@ -35,9 +35,23 @@ def by_destination(
     return [groups[i] for i in order]
 
 
-def _sorted_edges(rmap: ReachabilityMap) -> list[Edge]:
+def _edges(rmap: ReachabilityMap, environment: str | None) -> Iterable[Edge]:
+    """The map's connections in its own order, qualified by ``environment`` if given."""
+    if environment is None:
+        return rmap.connections()
+    named = {e.id: e.in_environment(environment) for e in rmap.endpoints}
+    return ((named[s.id], named[d.id], conn) for s, d, conn in rmap.connections())
+
+
+def _sorted_edges(rmap: ReachabilityMap, environment: str | None = None) -> list[Edge]:
+    """Every allowed pair by destination, then source; with ``environment``, the endpoints
+    qualified by it (a report of several environments never shows two alike)."""
     position = {e.id: n for n, e in enumerate(rmap.endpoints)}
-    return sorted(rmap.connections(), key=lambda e: (position[e[1].id], position[e[0].id]))
+    edges = sorted(rmap.connections(), key=lambda e: (position[e[1].id], position[e[0].id]))
+    if environment is None:
+        return edges
+    named = {e.id: e.in_environment(environment) for e in rmap.endpoints}
+    return [(named[s.id], named[d.id], conn) for s, d, conn in edges]
 
 
 def _summary(rmap: ReachabilityMap, edges: list[Edge]) -> str:
@@ -49,9 +63,9 @@ def _summary(rmap: ReachabilityMap, edges: list[Edge]) -> str:
     )
 
 
-def map_text(rmap: ReachabilityMap) -> str:
-    edges = _sorted_edges(rmap)
-    lines = [f"Reachability map: {_summary(rmap, edges)}"]
+def map_text(rmap: ReachabilityMap, environment: str | None = None) -> str:
+    edges = _sorted_edges(rmap, environment)
+    lines = [f"Reachability map{_of(environment)}: {_summary(rmap, edges)}"]
     for dst, sources in by_destination(edges):
         lines.append("")
         lines.append(f"{dst.id}  can be reached by")
@@ -60,14 +74,21 @@ def map_text(rmap: ReachabilityMap) -> str:
     return "\n".join(lines) + "\n"
 
 
-def map_csv(rmap: ReachabilityMap) -> str:
+def map_csv(rmap: ReachabilityMap, environment: str | None = None, header: bool = True) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["src", "dst", "protocol", "ports"])
-    for src, dst, conn in rmap.connections():
+    if header:
+        writer.writerow(["src", "dst", "protocol", "ports"])
+    for src, dst, conn in _edges(rmap, environment):
         for protocol, ports in conn.by_protocol:
             writer.writerow([src.id, dst.id, protocol, str(ports)])
     return out.getvalue()
+
+
+def _of(environment: str | None) -> str:
+    if environment is None:
+        return ""
+    return f" of {environment}" if environment else " of the plain manifests"
 
 
 def md_escape(text: str) -> str:
@@ -76,23 +97,30 @@ def md_escape(text: str) -> str:
     )
 
 
-def map_markdown(rmap: ReachabilityMap) -> str:
-    edges = _sorted_edges(rmap)
-    lines = ["# Reachability map", "", _summary(rmap, edges)]
+def map_markdown(rmap: ReachabilityMap, environment: str | None = None) -> str:
+    edges = _sorted_edges(rmap, environment)
+    lines = [f"# Reachability map{_of(environment)}", "", _summary(rmap, edges)]
     for dst, sources in by_destination(edges):
         lines += ["", f"## `{md_escape(dst.id)}`", "", "| from | allowed |", "|---|---|"]
         lines.extend(f"| `{md_escape(s.id)}` | {conn} |" for s, conn in sources)
     return "\n".join(lines) + "\n"
 
 
-def map_dot(rmap: ReachabilityMap) -> str:
+def map_dot(rmap: ReachabilityMap, environment: str | None = None) -> str:
+    return maps_dot([(rmap, environment)])
+
+
+def maps_dot(maps: Iterable[tuple[ReachabilityMap, str | None]]) -> str:
+    """One graph of one or several maps (each qualified by its environment, if any)."""
     import networkx as nx  # a slow import, needed only for this format
 
     graph: nx.DiGraph[str] = nx.DiGraph()
-    for e in rmap.endpoints:
-        graph.add_node(e.id, shape="box" if e.is_external else "ellipse")
-    for src, dst, conn in rmap.connections():
-        graph.add_edge(src.id, dst.id, label=str(conn))
+    for rmap, environment in maps:
+        for e in rmap.endpoints:
+            e = e if environment is None else e.in_environment(environment)
+            graph.add_node(e.id, shape="box" if e.is_external else "ellipse")
+        for src, dst, conn in _edges(rmap, environment):
+            graph.add_edge(src.id, dst.id, label=str(conn))
     return to_dot(graph)
 
 

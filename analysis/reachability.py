@@ -25,10 +25,24 @@ class Endpoint:
     namespace: str = ""
     name: str = ""
     cidrs: tuple[str, ...] = ()
+    # The environment the endpoint belongs to when a report spans several (None: it does
+    # not); its id then starts with it, as in ``overlays/prod:shop/Deployment/web``.
+    environment: str | None = None
 
     @property
     def is_external(self) -> bool:
         return self.kind == "External"
+
+    def in_environment(self, environment: str) -> Endpoint:
+        """This endpoint qualified by ``environment`` ("" is the plain manifests: ``.``)."""
+        return Endpoint(
+            f"{environment or '.'}:{self.id}",
+            self.kind,
+            self.namespace,
+            self.name,
+            self.cidrs,
+            environment,
+        )
 
     @staticmethod
     def of_workload(w: Workload) -> Endpoint:

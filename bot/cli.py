@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from analysis.errors import ManifestError
-from analysis.formats import diff_text, map_csv, map_dot, map_markdown, map_text
+from analysis.formats import diff_text, map_csv, map_dot, map_markdown, map_text, maps_dot
 from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import diff_to_json, json_text, map_to_json
 from bot.environment_diff import (
@@ -80,24 +80,43 @@ def _finish(diff: MultiDiff, output: str) -> int:
 
 def cmd_map(args: argparse.Namespace) -> int:
     envs = _environments(read_directory(args.dir))
-    render = MAP_FORMATS[args.format]
     if [e.name for e in envs] == [""]:
-        sys.stdout.write(render(compute_map(envs[0].tree)))
+        sys.stdout.write(MAP_FORMATS[args.format](compute_map(envs[0].tree)))
         return EXIT_OK
-    if args.format == "json":
-        doc = [
-            {"environment": e.name, "kind": e.kind, **map_to_json(compute_map(e.tree))}
-            for e in envs
-        ]
-        sys.stdout.write(json_text({"environments": doc}))
-    else:
-        for e in envs:
-            sys.stdout.write(f"== environment {e.name or '(plain manifests)'} ({e.kind}) ==\n")
-            sys.stdout.write(render(compute_map(e.tree)) + "\n")
+    sys.stdout.write(_maps_output([(e, compute_map(e.tree)) for e in envs], args.format))
     unanalysed = [u for e in envs for u in e.unanalysed]
     for reason in unanalysed:
         print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
     return EXIT_INPUT if unanalysed else EXIT_OK
+
+
+def _maps_output(maps: list[tuple[EnvironmentTree, ReachabilityMap]], fmt: str) -> str:
+    """Several environments' maps: every endpoint id carries its environment, as in a diff,
+    so no two endpoints (or headings) of different environments look the same."""
+    if fmt == "json":
+        # The documented top-level shape holds every environment; ``environments`` adds
+        # each one's own map (ids as inside the environment), kept from earlier releases.
+        doc: dict[str, Any] = {"endpoints": [], "connections": []}
+        for env, rmap in maps:
+            part = map_to_json(rmap, env.name)
+            doc["endpoints"] += part["endpoints"]
+            doc["connections"] += part["connections"]
+        doc["environments"] = [
+            {"environment": env.name, "kind": env.kind, **map_to_json(rmap)} for env, rmap in maps
+        ]
+        doc["unanalysed"] = [u for env, _ in maps for u in env.unanalysed]
+        return json_text(doc)
+    if fmt == "dot":
+        return maps_dot([(rmap, env.name) for env, rmap in maps])
+    if fmt == "csv":
+        return "".join(map_csv(rmap, env.name, header=n == 0) for n, (env, rmap) in enumerate(maps))
+    if fmt == "md":
+        return "\n".join(map_markdown(rmap, env.name) for env, rmap in maps)
+    return "\n".join(
+        f"== environment {env.name or '(plain manifests)'} ({env.kind}) ==\n"
+        + map_text(rmap, env.name)
+        for env, rmap in maps
+    )
 
 
 def _diff_files(base: dict[str, bytes], head: dict[str, bytes]) -> MultiDiff:

@@ -158,7 +158,7 @@ def _merge(
 
 
 def _endpoint(e: Endpoint, env: str) -> Endpoint:
-    return dataclasses.replace(e, id=f"{env or '.'}:{e.id}")
+    return e.in_environment(env)
 
 
 def _qualify(change: PathChange, env: str) -> PathChange:

@@ -399,7 +399,10 @@ def _label(endpoint: Endpoint) -> str:
     if endpoint.is_external:
         cidrs = endpoint.cidrs
         extra = f" (+{len(cidrs) - 3} more ranges)" if len(cidrs) > 3 else ""
-        return markdown.shorten(",".join(cidrs[:3]), _LABEL_LIMIT) + extra
+        # Like a workload's id, a range of one of several environments names it: the same
+        # CIDRs in two environments are two endpoints and must not look like one.
+        env = "" if endpoint.environment is None else f"{endpoint.environment or '.'}:"
+        return markdown.shorten(env + ",".join(cidrs[:3]), _LABEL_LIMIT) + extra
     return markdown.shorten(endpoint.id, _LABEL_LIMIT)
 
 
