@@ -68,6 +68,9 @@ class ReviewContext:
     # The commit whose files were analysed on the head side when it is not the head (the
     # test merge commit): links to cited lines point there, where those lines are.
     analysed_head_sha: str | None = None
+    # Why the base could not be read, when it could not: the head was analysed on its own
+    # and every path it allows counts as opened.
+    base_error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,8 @@ class InputProblem:
     file: str
     line: int | None
     message: str
-    tree: str = "head"  # where file/line point: "head", or "base" (e.g. the settings file)
+    tree: str = "head"  # where file/line point: "head", or "base" (e.g. the settings file);
+    # "" when the problem is not one side's
 
 
 @dataclass(frozen=True, slots=True)
@@ -540,6 +544,7 @@ def _common(a: Assessment, ctx: ReviewContext) -> dict[str, Any]:
         head_short=ctx.head_sha[:7],
         settings_present=ctx.settings_present,
         check_run_url=_safe_url(ctx.check_run_url),
+        base_error=markdown.shorten(ctx.base_error, _MESSAGE_LIMIT),
     )
 
 

@@ -23,7 +23,7 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -144,6 +144,12 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(c))
         i += 1
     return re.compile("".join(out), re.DOTALL)
+
+
+def path_filter(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """Whether a path is selected by ``paths`` globs: it, or a directory above it, matches
+    one (``clusters`` selects what is below), as the tarball reader selects."""
+    return _GlobSet(patterns).matches_or_under
 
 
 class _GlobSet:

@@ -629,15 +629,16 @@ def test_render_failure() -> None:
         InputProblem("apps/web.yaml", 12, "port 'http-<b>' is not a valid port name @acme/x"),
         InputProblem(SETTINGS_PATH, 3, "approvers.teams: 'netsec' is not a team", tree="base"),
         InputProblem("broken.yaml", None, "not UTF-8"),
-        InputProblem("", None, "the archive is larger than 100 MiB"),
+        InputProblem("", None, "the archive is larger than 100 MiB", tree=""),
     ]
     comment, output = render_failure(ctx(), title="invalid manifests",
                                      message="2 files could not be read.", problems=problems)
     assert comment.startswith(MARKER + "\n")
     assert "### ❌ reachdiff could not analyze this pull request: invalid manifests" in comment
-    assert f"- [`apps/web.yaml:12`]({blob(HEAD, 'apps/web.yaml', 12)}): port" in comment
-    assert f"- [`{SETTINGS_PATH}:3`]({blob(BASE, SETTINGS_PATH, 3)}) (base branch): " in comment
-    assert f"- [`broken.yaml`]({SERVER}/{REPO}/blob/{HEAD}/broken.yaml): not UTF\\-8" in comment
+    # Each problem names its side, as the CLI's errors do.
+    assert f"- head: [`apps/web.yaml:12`]({blob(HEAD, 'apps/web.yaml', 12)}): port" in comment
+    assert f"- base: [`{SETTINGS_PATH}:3`]({blob(BASE, SETTINGS_PATH, 3)}): " in comment
+    assert f"- head: [`broken.yaml`]({SERVER}/{REPO}/blob/{HEAD}/broken.yaml): not UTF\\-8" in comment
     assert "\n- the archive is larger than 100 MiB\n" in comment
     assert_safe(comment)
     assert output.title == "invalid manifests"
@@ -659,7 +660,7 @@ def test_render_failure_stays_within_limits() -> None:
     assert len(output.annotations) == MAX_ANNOTATIONS
     more = re.search(r"^- …and (\d+) more$", comment, re.M)
     assert more is not None
-    assert comment.count("\n- [`f") + int(more.group(1)) == 500
+    assert comment.count("\n- head: [`f") + int(more.group(1)) == 500
 
 
 # ---- JSON ---------------------------------------------------------------------------------
