@@ -638,7 +638,8 @@ def test_render_failure() -> None:
     # Each problem names its side, as the CLI's errors do.
     assert f"- head: [`apps/web.yaml:12`]({blob(HEAD, 'apps/web.yaml', 12)}): port" in comment
     assert f"- base: [`{SETTINGS_PATH}:3`]({blob(BASE, SETTINGS_PATH, 3)}): " in comment
-    assert f"- head: [`broken.yaml`]({SERVER}/{REPO}/blob/{HEAD}/broken.yaml): not UTF\\-8" in comment
+    broken = f"{SERVER}/{REPO}/blob/{HEAD}/broken.yaml"
+    assert f"- head: [`broken.yaml`]({broken}): not UTF\\-8" in comment
     assert "\n- the archive is larger than 100 MiB\n" in comment
     assert_safe(comment)
     assert output.title == "invalid manifests"
