@@ -19,7 +19,14 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.trees import DEFAULT_LIMITS, TreeError, TreeLimits, is_manifest_path, path_filter
+from bot.trees import (
+    DEFAULT_LIMITS,
+    TreeError,
+    TreeLimits,
+    is_manifest_path,
+    path_filter,
+    within_file_limit,
+)
 
 GIT_TIMEOUT_SECONDS = 120
 
@@ -255,7 +262,7 @@ def read_ref(
             continue
         if selected is not None and not selected(entry.path):
             continue
-        if entry.size > limits.max_file_bytes:
+        if entry.size > limits.max_read_bytes:
             raise GitTreeError(
                 entry.path, f"file is {entry.size} bytes, over the limit of {limits.max_file_bytes}"
             )
@@ -271,7 +278,10 @@ def read_ref(
     if path is not None and not listed:
         warnings.append(f"{path}: does not exist at {ref}")
     blobs = _cat_blobs(repo, sorted({e.sha: e.size or 0 for e in wanted}.items()))
-    files = {e.path: blobs[e.sha] for e in wanted}
+    try:
+        files = {e.path: within_file_limit(e.path, blobs[e.sha], limits) for e in wanted}
+    except TreeError as err:
+        raise GitTreeError(err.path, err.message) from None
     shas = {e.path: e.sha for e in wanted}
     return GitTree(commit_sha=commit, files=files, blob_shas=shas, warnings=tuple(warnings))
 
