@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from analysis.diff import ChangeSet, PathChange, endpoint_sort_key
+from analysis.aggregate import Populations, Row, aggregate, describe_environments
+from analysis.diff import ChangeSet, PathChange, in_order
 from analysis.explain import Cause
 from analysis.ports import ConnectionSet
 from analysis.reachability import Endpoint, ReachabilityMap
@@ -159,22 +160,31 @@ def verdict(diff: ChangeSet) -> str:
     return "unchanged"
 
 
-def diff_text(diff: ChangeSet) -> str:
+def diff_text(diff: ChangeSet, populations: Populations | None = None) -> str:
+    """The diff for a terminal, alike changes said once (``analysis.aggregate``): with
+    ``populations``, "all 11 workloads of shop"; the same change in several environments
+    is one group listing them."""
+    populations = populations or Populations()
     lines = [
         f"reachdiff: access {verdict(diff)}: {len(diff.opened)} path(s) opened, "
         f"{len(diff.closed)} closed"
     ]
-    for title, sign, changes in (("Opened", "+", diff.opened), ("Closed", "-", diff.closed)):
+    sides = (
+        ("Opened", "+", diff.opened, populations.head),
+        ("Closed", "-", diff.closed, populations.base),
+    )
+    for title, sign, changes, population in sides:
         if not changes:
             continue
         lines += ["", f"{title} (by destination):"]
-        for dst, entries in _changes_by_destination(changes):
-            lines.append(f"  {dst.id}{_flag(dst, entries[0])}")
-            for change in entries:
-                note = "  [new workload]" if change.src_new else ""
-                note = "  [removed workload]" if change.src_removed else note
-                lines.append(f"    {sign} {change.src.id}  {change.delta}{note}")
-                lines.extend(f"        because {cause_text(c)}" for c in change.because)
+        ordered = in_order(changes, by_destination=True)
+        for group in aggregate(ordered, population):
+            where = describe_environments(group.environments)
+            where = f"  (in {where})" if where else ""
+            lines.append(f"  {group.dst.id}{_flag(group.rows[0].first)}{where}")
+            for row in group.rows:
+                lines.append(f"    {sign} {row.src.text()}  {row.first.delta}{_row_note(row)}")
+                lines.extend(f"        because {cause_text(c)}" for c in row.first.because)
     for title, endpoints in (
         ("New workloads", diff.added_endpoints),
         ("Removed workloads", diff.removed_endpoints),
@@ -184,19 +194,21 @@ def diff_text(diff: ChangeSet) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _flag(dst: Endpoint, change: PathChange) -> str:
+def _row_note(row: Row) -> str:
+    src = row.src
+    if not src.aggregated:
+        change = row.first
+        if change.src_new:
+            return "  [new workload]"
+        return "  [removed workload]" if change.src_removed else ""
+    notes = [f"{src.new} new" if src.new else "", f"{src.removed} removed" if src.removed else ""]
+    shown = ", ".join(n for n in notes if n)
+    return f"  [{shown}]" if shown else ""
+
+
+def _flag(change: PathChange) -> str:
     if change.dst_new:
         return "  [new workload]"
     if change.dst_removed:
         return "  [removed workload]"
     return ""
-
-
-def _changes_by_destination(
-    changes: Iterable[PathChange],
-) -> Iterator[tuple[Endpoint, list[PathChange]]]:
-    groups: dict[str, list[PathChange]] = {}
-    for change in changes:
-        groups.setdefault(change.dst.id, []).append(change)
-    for entries in sorted(groups.values(), key=lambda e: endpoint_sort_key(e[0].dst)):
-        yield entries[0].dst, entries

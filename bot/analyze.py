@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
+from analysis.aggregate import NO_POPULATIONS, Populations
 from analysis.diff import PathChange
 from analysis.errors import ManifestError
 from analysis.incremental import PreparedBase, prepare
@@ -46,6 +47,7 @@ class DiffResult:
     added_endpoints: tuple[Endpoint, ...]
     removed_endpoints: tuple[Endpoint, ...]
     base_error: str = ""  # the base could not be read: the head was analysed on its own
+    populations: Populations = NO_POPULATIONS  # workloads per namespace, for reports
 
     @property
     def widening(self) -> bool:
@@ -157,6 +159,7 @@ def analyze(
                 diff.added_endpoints,
                 diff.removed_endpoints,
                 diff.base_error,
+                diff.populations,
             )
     except SideError as err:
         return AnalysisFailure("manifest", err.message, err.side, err.file, err.line)

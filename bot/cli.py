@@ -72,7 +72,7 @@ def _diff_output(diff: MultiDiff, fmt: str, **markdown: Any) -> str:
         from bot.local_review import diff_markdown  # jinja2 and the templates: only here
 
         return diff_markdown(diff, base_error=diff.base_error, **markdown)
-    return diff_text(diff)
+    return diff_text(diff, diff.populations)
 
 
 def _finish(diff: MultiDiff, output: str) -> int:

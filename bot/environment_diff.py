@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from analysis import incremental
+from analysis.aggregate import NO_POPULATIONS, Population, Populations
 from analysis.diff import PathChange, ReachabilityDiff, diff_prepared, diff_trees
 from analysis.errors import ManifestError
 from analysis.incremental import PreparedBase
@@ -52,6 +53,9 @@ class MultiDiff:
     # Why the base could not be read, when it could not: the head was then analysed on its
     # own, every path it allows counted as opened (see ``diff_head_alone``).
     base_error: str = ""
+    # How many workloads each namespace holds on each side, for reports that say "all 11
+    # workloads of shop" (``analysis.aggregate``).
+    populations: Populations = NO_POPULATIONS
 
     @property
     def widening(self) -> bool:
@@ -229,8 +233,14 @@ def _merge(
     notes: list[str] = []
     unanalysed: list[str] = []
     diffs: list[tuple[str, ReachabilityDiff]] = []
+    base_population, head_population = Population(), Population()
     for name, b, h, diff in results:
         diffs.append((name, diff))
+        env_name = name if qualify else None
+        if b is not None:
+            base_population += Population.of_tree(b.tree, env_name)
+        if h is not None:
+            head_population += Population.of_tree(h.tree, env_name)
         label = name or "plain manifests"
         for env, side in ((b, "base"), (h, "head")):
             if env is not None:
@@ -250,6 +260,7 @@ def _merge(
         notes=tuple(dict.fromkeys(notes)),
         unanalysed=tuple(dict.fromkeys(unanalysed)),
         per_environment=tuple(diffs),
+        populations=Populations(base_population, head_population),
     )
 
 

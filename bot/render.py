@@ -19,12 +19,12 @@ however GitHub counts them.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from analysis.aggregate import NO_POPULATIONS, Group, Populations, Row, aggregate, local, rows_of
 from analysis.diff import PathChange, ReachabilityDiff, in_order
 from analysis.explain import ALLOWS, Cause
 from analysis.reachability import Endpoint
@@ -43,6 +43,7 @@ MAX_ANNOTATIONS = 50  # per request to the checks API
 GRAPH_EDGE_LIMIT = 30
 CAUSES_PER_PATH = 3
 PATHS_PER_RULE = 20
+MEMBERS_SHOWN = 20  # workloads named in one aggregated row; the check run has them all
 PROBLEMS_SHOWN = 100
 _MESSAGE_LIMIT = 1000
 _LABEL_LIMIT = 120
@@ -147,7 +148,7 @@ def check_conclusion(diff: Diff, ctx: ReviewContext) -> Conclusion:
 def render_comment(diff: Diff, ctx: ReviewContext) -> str:
     a = assess(diff, ctx.settings)
     common = _common(a, ctx)
-    lists = _Lists(a, ctx)
+    lists = _Lists(a, ctx, _populations(diff))
     graph = _graph(a) if ctx.settings.diagram else None
     return _fit(
         lambda lv: render(
@@ -166,7 +167,7 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
     summary = _truncate(render("check_summary.md.j2", **common), CHECK_TEXT_LIMIT)
     text = ""
     if a.opened or a.closed:
-        lists = _Lists(a, ctx)
+        lists = _Lists(a, ctx, _populations(diff))
         # The check run's page is where the full lists are read: never collapsed.
         text = _fit(
             lambda lv: render(
@@ -191,6 +192,13 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
     return CheckOutput(
         title=title[:1].upper() + title[1:], summary=summary, text=text, annotations=annotations
     )
+
+
+def _populations(diff: Diff) -> Populations:
+    # Diffs that know how many workloads each namespace holds (every diff the CLI and the
+    # bot make) let a report say "all 11 workloads of shop".
+    found = getattr(diff, "populations", None)
+    return found if isinstance(found, Populations) else NO_POPULATIONS
 
 
 def render_line_comments(
@@ -361,6 +369,10 @@ class _Endpoint:
     label: str
     new: bool = False
     removed: bool = False
+    namespace: str = ""  # with count: workloads of this namespace ("": of the environment)
+    count: int = 0  # how many workloads an aggregated row stands for (0: one endpoint)
+    of: int = 0  # how many the namespace holds, when not all of them are meant
+    members: tuple[str, ...] = ()  # their "Kind/name", when not all (at most MEMBERS_SHOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +398,7 @@ class _Row:
 class _Group:
     dst: _Endpoint
     rows: tuple[_Row, ...]
+    environments: tuple[str, ...] = ()  # where the group's changes are, when named
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,16 +492,20 @@ def _by_destination(changes: Sequence[PathChange]) -> tuple[PathChange, ...]:
 
 
 class _Lists:
-    """The report's lists, ordered once, rendered at any length."""
+    """The report's lists, ordered and grouped once (alike changes said once, see
+    ``analysis.aggregate``), rendered at any length."""
 
-    def __init__(self, a: Assessment, ctx: ReviewContext) -> None:
+    def __init__(self, a: Assessment, ctx: ReviewContext, populations: Populations) -> None:
         self.ctx = ctx
-        self.opened = _by_destination(a.opened)
-        self.closed = _by_destination(a.closed)
+        self.opened = aggregate(_by_destination(a.opened), populations.head)
+        self.closed = aggregate(_by_destination(a.closed), populations.base)
         self.new_workloads = a.new_workloads
         self.removed_workloads = a.removed_workloads
         self.rows = max(
-            len(self.opened), len(self.closed), len(self.new_workloads), len(self.removed_workloads)
+            rows_of(self.opened),
+            rows_of(self.closed),
+            len(self.new_workloads),
+            len(self.removed_workloads),
         )
 
     def at(self, level: _Level) -> dict[str, Any]:
@@ -501,13 +518,31 @@ class _Lists:
             removed_workloads=self._workloads(self.removed_workloads, level.limit),
         )
 
-    def _paths(self, ordered: Sequence[PathChange], limit: int | None) -> _List:
-        shown = ordered[:limit]
-        groups = []
-        for _, same_dst in itertools.groupby(shown, key=lambda c: c.dst.id):
-            rows = tuple(_row(c, self.ctx) for c in same_dst)
-            groups.append(_Group(dst=rows[0].dst, rows=rows))
-        return _List(items=tuple(groups), total=len(ordered), shown=len(shown))
+    def _paths(self, groups: Sequence[Group], limit: int | None) -> _List:
+        # Counts are of paths (a row may stand for many); ``limit`` cuts rows.
+        left = rows_of(groups) if limit is None else limit
+        shown: list[_Group] = []
+        paths_shown = 0
+        for group in groups:
+            if left <= 0:
+                break
+            kept = group.rows[:left]
+            left -= len(kept)
+            paths_shown += sum(len(r.changes) for r in kept) * len(group.environments)
+            first = group.rows[0].first
+            shown.append(
+                _Group(
+                    dst=_Endpoint(_label(group.dst), first.dst_new, first.dst_removed),
+                    rows=tuple(_aggregated_row(r, self.ctx) for r in kept),
+                    environments=tuple(
+                        markdown.shorten(e or "plain manifests", _LABEL_LIMIT)
+                        for e in group.environments
+                        if e is not None
+                    ),
+                )
+            )
+        total = sum(g.changes for g in groups)
+        return _List(items=tuple(shown), total=total, shown=paths_shown)
 
     @staticmethod
     def _workloads(endpoints: Sequence[Endpoint], limit: int | None) -> _List:
@@ -515,6 +550,34 @@ class _Lists:
         return _List(
             items=tuple(_Endpoint(_label(e)) for e in shown), total=len(endpoints), shown=len(shown)
         )
+
+
+def _aggregated_row(row: Row, ctx: ReviewContext) -> _Row:
+    view = _row(row.first, ctx)
+    src = row.src
+    if not src.aggregated:
+        # The group names the environment: the source is written as the environment has it.
+        return replace(view, src=replace(view.src, label=_label(local(row.first.src))))
+    notes = [f"{src.new} new" if src.new else "", f"{src.removed} removed" if src.removed else ""]
+    if src.ranges:
+        labels = ", ".join(_label(local(c.src)) for c in row.changes[:MEMBERS_SHOWN])
+        more = len(row.changes) - MEMBERS_SHOWN
+        label = labels + (f" (+{more} more ranges)" if more > 0 else "")
+        return replace(view, src=replace(view.src, label=label))
+    members = tuple(markdown.shorten(m, _LABEL_LIMIT) for m in src.members[:MEMBERS_SHOWN])
+    if len(src.members) > MEMBERS_SHOWN:
+        members += (f"and {len(src.members) - MEMBERS_SHOWN} more",)
+    return replace(
+        view,
+        src=_Endpoint(
+            "",
+            namespace=markdown.shorten(src.namespace, _LABEL_LIMIT),
+            count=src.count,
+            of=0 if src.everyone else src.of,
+            members=members,
+        ),
+        note=", ".join(n for n in notes if n),
+    )
 
 
 def _common(a: Assessment, ctx: ReviewContext) -> dict[str, Any]:

@@ -156,4 +156,7 @@ def test_external_ranges_carry_their_environment(overlays, capsys) -> None:  # t
     assert "overlays/dev:192.0.2.0/24" in md and "overlays/prod:192.0.2.0/24" in md
     assert main(["diff", str(base), str(head)]) == 1
     text = capsys.readouterr().out
-    assert "overlays/dev:ip:192.0.2.0/24" in text and "overlays/prod:ip:192.0.2.0/24" in text
+    # Each group names its environment: the same range in two of them never looks like one.
+    assert "  shop-dev/Deployment/dev-db  (in overlays/dev)\n    + ip:192.0.2.0/24" in text
+    assert "  shop-prod/Deployment/prod-db  (in overlays/prod)\n" in text
+    assert text.count("    + ip:192.0.2.0/24  TCP 5432\n") == 2
