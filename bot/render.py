@@ -24,7 +24,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from analysis.aggregate import NO_POPULATIONS, Group, Populations, Row, aggregate, local, rows_of
+from analysis.aggregate import (
+    NO_POPULATIONS,
+    Group,
+    Population,
+    Populations,
+    Row,
+    aggregate,
+    local,
+    rows_of,
+)
 from analysis.diff import PathChange, ReachabilityDiff, in_order
 from analysis.explain import ALLOWS, Cause
 from analysis.reachability import Endpoint
@@ -197,6 +206,10 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
 def _populations(diff: Diff) -> Populations:
     # Diffs that know how many workloads each namespace holds (every diff the CLI and the
     # bot make) let a report say "all 11 workloads of shop".
+    if isinstance(diff, ReachabilityDiff):
+        return Populations(
+            Population.of_tree(diff.base.tree, None), Population.of_tree(diff.head.tree, None)
+        )
     found = getattr(diff, "populations", None)
     return found if isinstance(found, Populations) else NO_POPULATIONS
 
@@ -373,6 +386,7 @@ class _Endpoint:
     count: int = 0  # how many workloads an aggregated row stands for (0: one endpoint)
     of: int = 0  # how many the namespace holds, when not all of them are meant
     members: tuple[str, ...] = ()  # their "Kind/name", when not all (at most MEMBERS_SHOWN)
+    tally: str = ""  # of an aggregated row's workloads, how many are new or removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,8 +589,8 @@ def _aggregated_row(row: Row, ctx: ReviewContext) -> _Row:
             count=src.count,
             of=0 if src.everyone else src.of,
             members=members,
+            tally=", ".join(n for n in notes if n),
         ),
-        note=", ".join(n for n in notes if n),
     )
 
 

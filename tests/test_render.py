@@ -297,7 +297,11 @@ def test_comment_lists_paths_by_destination_with_ports_and_linked_rules() -> Non
     order = re.findall(r"^\*\*to `([^`]+)`\*\*", comment, re.M)
     assert order == ["prod/Deployment/api", "prod/Deployment/db", "prod/Deployment/web",
                      "0.0.0.0/0", "::/0"]
-    assert "| `prod/Deployment/web` | `TCP all; UDP all; SCTP all` | new workload |" in comment
+    # Every workload of prod newly reaches the new api, for the same reason: one row.
+    assert (
+        "| all 3 workloads of `prod` (1 new) | `TCP all; UDP all; SCTP all` | new workload |"
+        in comment
+    )
     assert "#### New workloads (1)\n\n- `prod/Deployment/api`" in comment
 
 
@@ -307,7 +311,9 @@ def test_comment_parses_as_github_does() -> None:
     comment = render_comment(diff, ctx(approval=approved_by("bob")))
     shape = assert_safe(comment, mentions=("@alice", "@acme/netsec"))
     assert shape.rows[:2] == [4, 4]  # the counts table
-    assert shape.rows[2:] == [3] * (10 + 5)  # 10 paths in 5 tables: each row has 3 cells
+    # 10 paths in 7 rows (3 to the api said as "all 3 workloads of prod", the two ranges
+    # as one row) in 5 tables, each with its header row: each row has 3 cells.
+    assert shape.rows[2:] == [3] * (7 + 5)
     assert shape.tags.count("details") == 1  # the graph
 
 
