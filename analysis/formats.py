@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from analysis.diff import ChangeSet, PathChange, endpoint_sort_key
+from analysis.aggregate import Populations, Row, aggregate, describe_environments
+from analysis.diff import ChangeSet, PathChange, in_order
 from analysis.explain import Cause
 from analysis.ports import ConnectionSet
 from analysis.reachability import Endpoint, ReachabilityMap
@@ -35,9 +36,23 @@ def by_destination(
     return [groups[i] for i in order]
 
 
-def _sorted_edges(rmap: ReachabilityMap) -> list[Edge]:
+def _edges(rmap: ReachabilityMap, environment: str | None) -> Iterable[Edge]:
+    """The map's connections in its own order, qualified by ``environment`` if given."""
+    if environment is None:
+        return rmap.connections()
+    named = {e.id: e.in_environment(environment) for e in rmap.endpoints}
+    return ((named[s.id], named[d.id], conn) for s, d, conn in rmap.connections())
+
+
+def _sorted_edges(rmap: ReachabilityMap, environment: str | None = None) -> list[Edge]:
+    """Every allowed pair by destination, then source; with ``environment``, the endpoints
+    qualified by it (a report of several environments never shows two alike)."""
     position = {e.id: n for n, e in enumerate(rmap.endpoints)}
-    return sorted(rmap.connections(), key=lambda e: (position[e[1].id], position[e[0].id]))
+    edges = sorted(rmap.connections(), key=lambda e: (position[e[1].id], position[e[0].id]))
+    if environment is None:
+        return edges
+    named = {e.id: e.in_environment(environment) for e in rmap.endpoints}
+    return [(named[s.id], named[d.id], conn) for s, d, conn in edges]
 
 
 def _summary(rmap: ReachabilityMap, edges: list[Edge]) -> str:
@@ -49,9 +64,9 @@ def _summary(rmap: ReachabilityMap, edges: list[Edge]) -> str:
     )
 
 
-def map_text(rmap: ReachabilityMap) -> str:
-    edges = _sorted_edges(rmap)
-    lines = [f"Reachability map: {_summary(rmap, edges)}"]
+def map_text(rmap: ReachabilityMap, environment: str | None = None) -> str:
+    edges = _sorted_edges(rmap, environment)
+    lines = [f"Reachability map{_of(environment)}: {_summary(rmap, edges)}"]
     for dst, sources in by_destination(edges):
         lines.append("")
         lines.append(f"{dst.id}  can be reached by")
@@ -60,14 +75,21 @@ def map_text(rmap: ReachabilityMap) -> str:
     return "\n".join(lines) + "\n"
 
 
-def map_csv(rmap: ReachabilityMap) -> str:
+def map_csv(rmap: ReachabilityMap, environment: str | None = None, header: bool = True) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["src", "dst", "protocol", "ports"])
-    for src, dst, conn in rmap.connections():
+    if header:
+        writer.writerow(["src", "dst", "protocol", "ports"])
+    for src, dst, conn in _edges(rmap, environment):
         for protocol, ports in conn.by_protocol:
             writer.writerow([src.id, dst.id, protocol, str(ports)])
     return out.getvalue()
+
+
+def _of(environment: str | None) -> str:
+    if environment is None:
+        return ""
+    return f" of {environment}" if environment else " of the plain manifests"
 
 
 def md_escape(text: str) -> str:
@@ -76,23 +98,30 @@ def md_escape(text: str) -> str:
     )
 
 
-def map_markdown(rmap: ReachabilityMap) -> str:
-    edges = _sorted_edges(rmap)
-    lines = ["# Reachability map", "", _summary(rmap, edges)]
+def map_markdown(rmap: ReachabilityMap, environment: str | None = None) -> str:
+    edges = _sorted_edges(rmap, environment)
+    lines = [f"# Reachability map{_of(environment)}", "", _summary(rmap, edges)]
     for dst, sources in by_destination(edges):
         lines += ["", f"## `{md_escape(dst.id)}`", "", "| from | allowed |", "|---|---|"]
         lines.extend(f"| `{md_escape(s.id)}` | {conn} |" for s, conn in sources)
     return "\n".join(lines) + "\n"
 
 
-def map_dot(rmap: ReachabilityMap) -> str:
+def map_dot(rmap: ReachabilityMap, environment: str | None = None) -> str:
+    return maps_dot([(rmap, environment)])
+
+
+def maps_dot(maps: Iterable[tuple[ReachabilityMap, str | None]]) -> str:
+    """One graph of one or several maps (each qualified by its environment, if any)."""
     import networkx as nx  # a slow import, needed only for this format
 
     graph: nx.DiGraph[str] = nx.DiGraph()
-    for e in rmap.endpoints:
-        graph.add_node(e.id, shape="box" if e.is_external else "ellipse")
-    for src, dst, conn in rmap.connections():
-        graph.add_edge(src.id, dst.id, label=str(conn))
+    for rmap, environment in maps:
+        for e in rmap.endpoints:
+            e = e if environment is None else e.in_environment(environment)
+            graph.add_node(e.id, shape="box" if e.is_external else "ellipse")
+        for src, dst, conn in _edges(rmap, environment):
+            graph.add_edge(src.id, dst.id, label=str(conn))
     return to_dot(graph)
 
 
@@ -131,24 +160,34 @@ def verdict(diff: ChangeSet) -> str:
     return "unchanged"
 
 
-def diff_text(diff: ChangeSet) -> str:
+def diff_text(diff: ChangeSet, populations: Populations | None = None) -> str:
+    """The diff for a terminal, alike changes said once (``analysis.aggregate``): with
+    ``populations``, "all 11 workloads of shop"; the same change in several environments
+    is one group listing them."""
+    populations = populations or Populations()
     lines = [
         f"reachdiff: access {verdict(diff)}: {len(diff.opened)} path(s) opened, "
         f"{len(diff.closed)} closed"
     ]
-    for title, sign, changes in (("Opened", "+", diff.opened), ("Closed", "-", diff.closed)):
+    sides = (
+        ("Opened", "+", diff.opened, populations.head),
+        ("Closed", "-", diff.closed, populations.base),
+    )
+    for title, sign, changes, population in sides:
         if not changes:
             continue
         lines += ["", f"{title} (by destination):"]
-        for dst, entries in _changes_by_destination(changes):
-            lines.append(f"  {dst.id}{_flag(dst, entries[0])}{_words(dst)}")
-            for change in entries:
-                note = "  [new workload]" if change.src_new else ""
-                note = "  [removed workload]" if change.src_removed else note
+        ordered = in_order(changes, by_destination=True)
+        for group in aggregate(ordered, population):
+            where = describe_environments(group.environments)
+            where = f"  (in {where})" if where else ""
+            lines.append(f"  {group.dst.id}{_flag(group.rows[0].first)}{where}{_words(group.dst)}")
+            for row in group.rows:
+                words = _words(row.src.endpoint) if row.src.endpoint is not None else ""
                 lines.append(
-                    f"    {sign} {change.src.id}  {change.delta}{note}{_words(change.src)}"
+                    f"    {sign} {row.src.text()}  {row.first.delta}{_row_note(row)}{words}"
                 )
-                lines.extend(f"        because {cause_text(c)}" for c in change.because)
+                lines.extend(f"        because {cause_text(c)}" for c in row.first.because)
     if any(c.src.beyond or c.dst.beyond for c in (*diff.opened, *diff.closed)):
         lines += ["", OUTSIDE_NOTE]
     for title, endpoints in (
@@ -171,19 +210,21 @@ def _words(e: Endpoint) -> str:
     return f"  — {e.description}" if e.is_outside else ""
 
 
-def _flag(dst: Endpoint, change: PathChange) -> str:
+def _row_note(row: Row) -> str:
+    src = row.src
+    if not src.aggregated:
+        change = row.first
+        if change.src_new:
+            return "  [new workload]"
+        return "  [removed workload]" if change.src_removed else ""
+    notes = [f"{src.new} new" if src.new else "", f"{src.removed} removed" if src.removed else ""]
+    shown = ", ".join(n for n in notes if n)
+    return f"  [{shown}]" if shown else ""
+
+
+def _flag(change: PathChange) -> str:
     if change.dst_new:
         return "  [new workload]"
     if change.dst_removed:
         return "  [removed workload]"
     return ""
-
-
-def _changes_by_destination(
-    changes: Iterable[PathChange],
-) -> Iterator[tuple[Endpoint, list[PathChange]]]:
-    groups: dict[str, list[PathChange]] = {}
-    for change in changes:
-        groups.setdefault(change.dst.id, []).append(change)
-    for entries in sorted(groups.values(), key=lambda e: endpoint_sort_key(e[0].dst)):
-        yield entries[0].dst, entries

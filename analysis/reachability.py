@@ -32,6 +32,9 @@ class Endpoint:
     namespace: str = ""
     name: str = ""
     cidrs: tuple[str, ...] = ()
+    # The environment the endpoint belongs to when a report spans several (None: it does
+    # not); its id then starts with it, as in ``overlays/prod:shop/Deployment/web``.
+    environment: str | None = None
     description: str = ""  # a representative (kind Outside) in words
 
     @property
@@ -48,10 +51,24 @@ class Endpoint:
         """A representative of a namespace outside the tree: its own policies are unknown."""
         return self.is_outside and is_outside_namespace(self.namespace)
 
+    def in_environment(self, environment: str) -> Endpoint:
+        """This endpoint qualified by ``environment`` ("" is the plain manifests: ``.``)."""
+        return Endpoint(
+            f"{environment or '.'}:{self.id}",
+            self.kind,
+            self.namespace,
+            self.name,
+            self.cidrs,
+            environment,
+            self.description,
+        )
+
     @staticmethod
     def of_workload(w: Workload) -> Endpoint:
         if w.kind == OUTSIDE_KIND:
-            return Endpoint(w.id, w.kind, w.namespace, w.name, (), describe(w.namespace, w.name))
+            return Endpoint(
+                w.id, w.kind, w.namespace, w.name, description=describe(w.namespace, w.name)
+            )
         return Endpoint(w.id, w.kind, w.namespace, w.name)
 
     @staticmethod

@@ -6,6 +6,7 @@ Other tools consume these shapes: fields are only ever added, never renamed or r
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from analysis.diff import ChangeSet, PathChange
@@ -15,21 +16,33 @@ from analysis.reachability import Endpoint, ReachabilityMap
 
 def endpoint_json(e: Endpoint) -> dict[str, Any]:
     if e.is_external:
-        return {"id": e.id, "kind": "External", "cidrs": list(e.cidrs)}
-    out = {"id": e.id, "kind": e.kind, "namespace": e.namespace, "name": e.name}
-    if e.is_outside:
-        out["description"] = e.description
+        out: dict[str, Any] = {"id": e.id, "kind": "External", "cidrs": list(e.cidrs)}
+    else:
+        out = {"id": e.id, "kind": e.kind, "namespace": e.namespace, "name": e.name}
+        if e.is_outside:
+            out["description"] = e.description
+    if e.environment is not None:  # an added field: only where ids carry an environment
+        out["environment"] = e.environment
     return out
 
 
-def map_to_json(rmap: ReachabilityMap) -> dict[str, Any]:
+def map_to_json(rmap: ReachabilityMap, environment: str | None = None) -> dict[str, Any]:
+    """The map's endpoints and connections; with ``environment``, ids qualified by it."""
+    endpoints = qualified(rmap.endpoints, environment)
+    ids = {e.id: q.id for e, q in zip(rmap.endpoints, endpoints, strict=True)}
     return {
-        "endpoints": [endpoint_json(e) for e in rmap.endpoints],
+        "endpoints": [endpoint_json(e) for e in endpoints],
         "connections": [
-            {"src": s.id, "dst": d.id, "allowed": conn.to_json()}
+            {"src": ids[s.id], "dst": ids[d.id], "allowed": conn.to_json()}
             for s, d, conn in rmap.connections()
         ],
     }
+
+
+def qualified(endpoints: Iterable[Endpoint], environment: str | None) -> list[Endpoint]:
+    if environment is None:
+        return list(endpoints)
+    return [e.in_environment(environment) for e in endpoints]
 
 
 def cause_json(c: Cause) -> dict[str, Any]:

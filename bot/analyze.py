@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
+from analysis.aggregate import NO_POPULATIONS, Populations
 from analysis.decision import Explanation
 from analysis.diff import PathChange
 from analysis.errors import ManifestError
@@ -25,12 +26,14 @@ from analysis.incremental import PreparedBase, prepare
 from analysis.outside import ClusterScope
 from analysis.reachability import Endpoint
 from bot.environment_diff import (
+    SideError,
     changed_files,
-    diff_environments,
+    diff_files,
+    diff_head_alone,
     diff_plain,
     explain_changes,
     is_plain,
-    load_environments,
+    side,
 )
 
 EXPLAINED_PATHS = 20  # opened paths the comment explains step by step
@@ -48,8 +51,10 @@ class DiffResult:
     closed: tuple[PathChange, ...]
     added_endpoints: tuple[Endpoint, ...]
     removed_endpoints: tuple[Endpoint, ...]
+    base_error: str = ""  # the base could not be read: the head was analysed on its own
+    populations: Populations = NO_POPULATIONS  # workloads per namespace, for reports
     # (src id, dst id) -> the decision step by step, for the first opened paths (the
-    # comment links each to it); computed here, where the maps are.
+    # comment shows each in a collapsible section); computed here, where the maps are.
     explanations: tuple[tuple[str, str, Explanation], ...] = ()
 
     @property
@@ -114,37 +119,55 @@ def _prepared_base(key: str, files: Mapping[str, bytes], scope: ClusterScope) ->
 
 
 def analyze(
-    base_files: Mapping[str, bytes],
+    base_files: Mapping[str, bytes] | None,
     head_files: Mapping[str, bytes],
     deadline: float = 0.0,
     kustomize_roots: tuple[str, ...] | None = None,
     helm_values: tuple[tuple[str, tuple[str, ...]], ...] = (),
     base_key: str = "",
+    base_error: str = "",
     cluster_scope: str = "partial",
 ) -> DiffResult | AnalysisFailure:
     """The diff of the two trees; ``base_key`` (the base commit) lets this worker reuse
-    the base it prepared for an earlier review."""
+    the base it prepared for an earlier review. A base that cannot be read (``None``, with
+    ``base_error`` saying why, or invalid) is reported and the head analysed on its own:
+    the pull request that fixes a broken base must be reviewable."""
     tree_name = "base"
     scope = ClusterScope(cluster_scope)
     collecting = gc.isenabled()
     gc.disable()  # the engine frees by reference counting; see bot.cli.main
+    # Both sides are rendered with the base branch's settings.
+    values = dict(helm_values)
     try:
         with _deadline(deadline):
-            if is_plain(base_files) and is_plain(head_files):
-                prepared = _prepared_base(base_key, base_files, scope)
+            if base_files is None:
                 tree_name = "head"
-                diff = diff_plain(prepared, head_files)
+                diff = diff_head_alone(
+                    head_files,
+                    base_error,
+                    kustomize_roots=kustomize_roots,
+                    helm_values=values,
+                    scope=scope,
+                )
+            elif is_plain(base_files) and is_plain(head_files):
+                try:
+                    with side("base"):
+                        prepared = _prepared_base(base_key, base_files, scope)
+                except SideError as err:
+                    tree_name = "head"
+                    diff = diff_head_alone(head_files, str(err), scope=scope)
+                else:
+                    tree_name = "head"
+                    with side("head"):
+                        diff = diff_plain(prepared, head_files)
             else:
-                # Both sides are rendered with the base branch's settings.
-                values = dict(helm_values)
-                base = load_environments(
-                    base_files, kustomize_roots=kustomize_roots, helm_values=values
+                diff = diff_files(
+                    base_files,
+                    head_files,
+                    kustomize_roots=kustomize_roots,
+                    helm_values=values,
+                    scope=scope,
                 )
-                tree_name = "head"
-                head = load_environments(
-                    head_files, kustomize_roots=kustomize_roots, helm_values=values
-                )
-                diff = diff_environments(base, head, scope)
             tree_name = ""
             if diff.unanalysed:
                 # Never pass a change that was only partly reviewed (e.g. helm is missing).
@@ -155,8 +178,12 @@ def analyze(
                 diff.closed,
                 diff.added_endpoints,
                 diff.removed_endpoints,
+                diff.base_error,
+                diff.populations,
                 tuple((src, dst, e) for _, src, dst, e in explained),
             )
+    except SideError as err:
+        return AnalysisFailure("manifest", err.message, err.side, err.file, err.line)
     except ManifestError as err:
         return AnalysisFailure("manifest", err.message, tree_name, err.file, err.line)
     except _Deadline:

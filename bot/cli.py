@@ -1,4 +1,4 @@
-"""The ``reachdiff`` command: ``map``, ``diff``, ``review`` and ``serve``.
+"""The ``reachdiff`` command: ``map``, ``diff``, ``explain``, ``review`` and ``serve``.
 
 Exit codes are a contract CI gates on: 0 nothing widened, 1 access widened, 2 bad input
 (the message names file, line and the fix), 3 an internal error (a bug: please report it).
@@ -20,22 +20,37 @@ from analysis.decision import (
     explanation_text,
 )
 from analysis.errors import ManifestError
-from analysis.formats import diff_text, map_csv, map_dot, map_markdown, map_text, md_escape
+from analysis.formats import (
+    diff_text,
+    map_csv,
+    map_dot,
+    map_markdown,
+    map_text,
+    maps_dot,
+    md_escape,
+)
 from analysis.outside import ClusterScope
 from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import diff_to_json, json_text, map_to_json
 from bot.environment_diff import (
     EnvironmentTree,
     MultiDiff,
-    diff_environments,
-    diff_plain_files,
+    diff_files,
     explain_changes,
-    is_plain,
     load_environments,
 )
-from bot.gitrefs import GitError, find_repository, merge_base, read_file_at, read_ref
+from bot.gitrefs import (
+    GitError,
+    default_branch,
+    find_repository,
+    merge_base,
+    read_file_at,
+    read_ref,
+    resolve_commit,
+)
 from bot.settings import SETTINGS_PATH, SettingsError, parse_repo_settings
 from bot.trees import TreeError, read_directory
+from bot.verdict import assess
 
 EXIT_OK, EXIT_WIDENED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -63,9 +78,12 @@ def _report_caveats(diff: MultiDiff) -> int | None:
 
 def _diff_output(diff: MultiDiff, fmt: str, **markdown: Any) -> str:
     if fmt == "json":
-        if diff.environments == ("",):  # plain manifests: exactly the documented contract
+        if diff.environments == ("",) and not diff.base_error:
+            # plain manifests: exactly the documented contract
             return json_text(diff_to_json(diff.per_environment[0][1]))
         doc = diff_to_json(diff)
+        if diff.base_error:
+            doc["base_error"] = diff.base_error
         doc.update(
             environments=list(diff.environments),
             notes=list(diff.notes),
@@ -75,8 +93,8 @@ def _diff_output(diff: MultiDiff, fmt: str, **markdown: Any) -> str:
     if fmt == "md":
         from bot.local_review import diff_markdown  # jinja2 and the templates: only here
 
-        return diff_markdown(diff, **markdown)
-    return diff_text(diff)
+        return diff_markdown(diff, base_error=diff.base_error, **markdown)
+    return diff_text(diff, diff.populations)
 
 
 MAX_EXPLAINED = 200  # paths explained by `diff --explain` (the rest are counted)
@@ -130,29 +148,86 @@ def _scope(args: argparse.Namespace, settings_text: bytes | str | None = None) -
 
 def cmd_map(args: argparse.Namespace) -> int:
     envs = _environments(read_directory(args.dir))
-    render = MAP_FORMATS[args.format]
     scope = _scope(args)
     if [e.name for e in envs] == [""]:
-        sys.stdout.write(render(compute_map(envs[0].tree, scope=scope)))
+        sys.stdout.write(MAP_FORMATS[args.format](compute_map(envs[0].tree, scope=scope)))
         return EXIT_OK
-    if args.format == "json":
-        doc = [
-            {
-                "environment": e.name,
-                "kind": e.kind,
-                **map_to_json(compute_map(e.tree, scope=scope)),
-            }
-            for e in envs
-        ]
-        sys.stdout.write(json_text({"environments": doc}))
-    else:
-        for e in envs:
-            sys.stdout.write(f"== environment {e.name or '(plain manifests)'} ({e.kind}) ==\n")
-            sys.stdout.write(render(compute_map(e.tree, scope=scope)) + "\n")
+    maps = [(e, compute_map(e.tree, scope=scope)) for e in envs]
+    sys.stdout.write(_maps_output(maps, args.format))
     unanalysed = [u for e in envs for u in e.unanalysed]
     for reason in unanalysed:
         print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
     return EXIT_INPUT if unanalysed else EXIT_OK
+
+
+def _maps_output(maps: list[tuple[EnvironmentTree, ReachabilityMap]], fmt: str) -> str:
+    """Several environments' maps: every endpoint id carries its environment, as in a diff,
+    so no two endpoints (or headings) of different environments look the same."""
+    if fmt == "json":
+        # The documented top-level shape holds every environment; ``environments`` adds
+        # each one's own map (ids as inside the environment), kept from earlier releases.
+        doc: dict[str, Any] = {"endpoints": [], "connections": []}
+        for env, rmap in maps:
+            part = map_to_json(rmap, env.name)
+            doc["endpoints"] += part["endpoints"]
+            doc["connections"] += part["connections"]
+        doc["environments"] = [
+            {"environment": env.name, "kind": env.kind, **map_to_json(rmap)} for env, rmap in maps
+        ]
+        doc["unanalysed"] = [u for env, _ in maps for u in env.unanalysed]
+        return json_text(doc)
+    if fmt == "dot":
+        return maps_dot([(rmap, env.name) for env, rmap in maps])
+    if fmt == "csv":
+        return "".join(map_csv(rmap, env.name, header=n == 0) for n, (env, rmap) in enumerate(maps))
+    if fmt == "md":
+        return "\n".join(map_markdown(rmap, env.name) for env, rmap in maps)
+    return "\n".join(
+        f"== environment {env.name or '(plain manifests)'} ({env.kind}) ==\n"
+        + map_text(rmap, env.name)
+        for env, rmap in maps
+    )
+
+
+def _read_base(read: Callable[[], dict[str, bytes]]) -> tuple[dict[str, bytes] | None, str]:
+    """The base side's files, or None and why they cannot be read: a broken base is
+    reported and the head reviewed on its own, so that the change fixing it can land."""
+    try:
+        return read(), ""
+    except TreeError as err:
+        return None, f"base: {err}"
+
+
+def _read_head(read: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
+    try:
+        return read()
+    except TreeError as err:
+        raise InputError(f"head: {err}") from None
+
+
+class InputError(Exception):
+    """Bad input whose message already names its side (``base:`` or ``head:``)."""
+
+
+def _base_caveat(diff: MultiDiff) -> None:
+    if diff.base_error:
+        print(
+            f"reachdiff: {diff.base_error}\n"
+            "reachdiff: the base cannot be read, so the head is reviewed on its own: "
+            "every path it allows is counted as opened",
+            file=sys.stderr,
+        )
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    base, why = _read_base(lambda: read_directory(args.base))
+    head = _read_head(lambda: read_directory(args.head))
+    diff = diff_files(base, head, base_error=why, scope=_scope(args))
+    _base_caveat(diff)
+    output = _diff_output(diff, args.format)
+    if args.explain:
+        output = _with_explanations(diff, args.format, output)
+    return _finish(diff, output)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -186,40 +261,54 @@ class ExplainError(Exception):
     """SRC, DST or --port that name nothing: bad input (exit 2)."""
 
 
-def _diff_files(base: dict[str, bytes], head: dict[str, bytes], scope: ClusterScope) -> MultiDiff:
-    if is_plain(base) and is_plain(head):
-        return diff_plain_files(base, head, scope)
-    return diff_environments(_environments(base), _environments(head), scope)
-
-
-def cmd_diff(args: argparse.Namespace) -> int:
-    diff = _diff_files(read_directory(args.base), read_directory(args.head), _scope(args))
-    output = _diff_output(diff, args.format)
-    if args.explain:
-        output = _with_explanations(diff, args.format, output)
-    return _finish(diff, output)
-
-
 def cmd_review(args: argparse.Namespace) -> int:
     repo = find_repository(args.repo)
-    base_ref = merge_base(repo, args.base, args.head) if args.merge_base else args.base
-    base = read_ref(repo, base_ref, args.path)
-    head = read_ref(repo, args.head, args.path)
-    for warning in base.warnings + head.warnings:
-        print(f"reachdiff: warning: {warning}", file=sys.stderr)
-    # Like the bot: the rules come from the base side, never from the change.
-    settings_text = read_file_at(repo, base_ref, SETTINGS_PATH)
-    diff = _diff_files(base.files, head.files, _scope(args, settings_text))
+    base_name = args.base if args.base is not None else default_branch(repo)
+    # Like the bot: the rules come from the base branch, never from the change.
+    settings_text = read_file_at(repo, base_name, SETTINGS_PATH)
+    try:
+        settings = parse_repo_settings(settings_text)
+    except SettingsError as err:
+        raise InputError(f"base: {err}") from None
+    base_ref = merge_base(repo, base_name, args.head) if args.merge_base else base_name
+    paths = settings.paths or None
+    base_tree = None
+    try:
+        base_tree = read_ref(repo, base_ref, args.path, paths=paths)
+        why = ""
+    except TreeError as err:
+        why = f"base: {err}"
+    try:
+        head = read_ref(repo, args.head, args.path, paths=paths)
+    except TreeError as err:
+        raise InputError(f"head: {err}") from None
+    for side, tree in (("base", base_tree), ("head", head)):
+        for warning in tree.warnings if tree is not None else ():
+            print(f"reachdiff: warning: {side}: {warning}", file=sys.stderr)
+    diff = diff_files(
+        base_tree.files if base_tree is not None else None,
+        head.files,
+        kustomize_roots=settings.kustomize_roots,
+        helm_values=dict(settings.helm_values),
+        base_error=why,
+        scope=_scope(args, settings_text),
+    )
+    _base_caveat(diff)
     how = "merge base of" if args.merge_base else "base"
     output = _diff_output(
         diff,
         args.format,
-        base_sha=base.commit_sha,
+        base_sha=base_tree.commit_sha if base_tree is not None else resolve_commit(repo, base_ref),
         head_sha=head.commit_sha,
-        compared=f"{how} `{args.base}` vs `{args.head}`",
+        compared=f"{how} `{base_name}` vs `{args.head}`",
         settings_text=settings_text,
     )
-    return _finish(diff, output)
+    sys.stdout.write(output)
+    failed = _report_caveats(diff)
+    if failed is not None:
+        return failed
+    # The exit code is the bot's check: ignore_namespaces and new_workloads_widen apply.
+    return EXIT_WIDENED if assess(diff, settings).needs_approval else EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -270,7 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="review a branch from git objects (no checkout): what merging HEAD into BASE changes",
     )
     p.add_argument("path", nargs="?", default=None, help="only manifests below this path")
-    p.add_argument("--base", default="main", help="base ref (default: main)")
+    p.add_argument(
+        "--base",
+        default=None,
+        help="base ref (default: the default branch: origin/HEAD, else main or master)",
+    )
     p.add_argument("--head", default="HEAD", help="head ref (default: HEAD)")
     p.add_argument("--repo", default=".", help="git repository (default: .)")
     p.add_argument(
@@ -309,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
         return code
-    except (ManifestError, TreeError, GitError, SettingsError, ExplainError) as err:
+    except (ManifestError, TreeError, GitError, SettingsError, InputError, ExplainError) as err:
         print(f"reachdiff: error: {err}", file=sys.stderr)
         return EXIT_INPUT
     except BrokenPipeError:

@@ -11,12 +11,15 @@ environment: ``overlays/prod:shop/Deployment/web``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from analysis import incremental
+from analysis.aggregate import NO_POPULATIONS, Population, Populations
 from analysis.decision import Explanation, explain_pair
 from analysis.diff import PathChange, ReachabilityDiff, diff_prepared, diff_trees
+from analysis.errors import ManifestError
 from analysis.incremental import PreparedBase
 from analysis.manifests import MANIFEST_SUFFIXES, build_tree, load_files
 from analysis.model import Tree
@@ -49,10 +52,107 @@ class MultiDiff:
     notes: tuple[str, ...]
     unanalysed: tuple[str, ...]  # non-empty: part of the change could not be reviewed
     per_environment: tuple[tuple[str, ReachabilityDiff], ...] = ()
+    # Why the base could not be read, when it could not: the head was then analysed on its
+    # own, every path it allows counted as opened (see ``diff_head_alone``).
+    base_error: str = ""
+    # How many workloads each namespace holds on each side, for reports that say "all 11
+    # workloads of shop" (``analysis.aggregate``).
+    populations: Populations = NO_POPULATIONS
 
     @property
     def widening(self) -> bool:
         return bool(self.opened)
+
+
+class SideError(ManifestError):
+    """Bad input on one side of a diff; ``str()`` starts with ``base:`` or ``head:``."""
+
+    def __init__(self, side: str, file: str, line: int, message: str) -> None:
+        super().__init__(file, line, message)
+        self.side = side
+        self.args = (f"{side}: {file}:{line}: {message}",)
+
+    def __reduce__(self) -> tuple[type[SideError], tuple[str, str, int, str]]:  # type: ignore[override]
+        return (SideError, (self.side, self.file, self.line, self.message))
+
+
+@contextmanager
+def side(name: str) -> Iterator[None]:
+    """Name the side ("base" or "head") of every manifest error raised inside."""
+    try:
+        yield
+    except SideError:
+        raise
+    except ManifestError as err:
+        raise SideError(name, err.file, err.line, err.message) from None
+
+
+def diff_files(
+    base_files: Mapping[str, bytes] | None,
+    head_files: Mapping[str, bytes],
+    *,
+    kustomize_roots: Sequence[str] | None = None,
+    helm_values: Mapping[str, Sequence[str]] | None = None,
+    base_error: str = "",
+    scope: ClusterScope = ClusterScope.PARTIAL,
+) -> MultiDiff:
+    """The diff of two repository trees, errors naming their side.
+
+    A base that cannot be read (``None``, with ``base_error`` saying why, or invalid
+    manifests) does not block the pull request that fixes it: the head is analysed on its
+    own (``diff_head_alone``). An invalid head raises ``SideError`` naming ``head``.
+    """
+
+    def alone(why: str) -> MultiDiff:
+        return diff_head_alone(
+            head_files, why, kustomize_roots=kustomize_roots, helm_values=helm_values, scope=scope
+        )
+
+    if base_files is None:
+        return alone(base_error)
+    try:
+        if is_plain(base_files) and is_plain(head_files):
+            return diff_plain_files(base_files, head_files, scope)
+        with side("base"):
+            base = load_environments(
+                base_files, kustomize_roots=kustomize_roots, helm_values=helm_values
+            )
+    except SideError as err:
+        if err.side != "base":
+            raise
+        return alone(str(err))
+    with side("head"):
+        head = load_environments(
+            head_files, kustomize_roots=kustomize_roots, helm_values=helm_values
+        )
+    return diff_environments(base, head, scope)
+
+
+def diff_head_alone(
+    head_files: Mapping[str, bytes],
+    base_error: str,
+    *,
+    kustomize_roots: Sequence[str] | None = None,
+    helm_values: Mapping[str, Sequence[str]] | None = None,
+    scope: ClusterScope = ClusterScope.PARTIAL,
+) -> MultiDiff:
+    """The review of a head whose base cannot be read: every path the head allows counts
+    as opened. Nothing is called new or removed (the base is unknown), so no setting such
+    as ``new_workloads_widen`` can wave a path through; ``base_error`` says why."""
+    with side("head"):
+        if is_plain(head_files):
+            diff = diff_plain_files({}, head_files, scope)
+        else:
+            head = load_environments(
+                head_files, kustomize_roots=kustomize_roots, helm_values=helm_values
+            )
+            diff = diff_environments([], head, scope)
+    return dataclasses.replace(
+        diff,
+        opened=tuple(dataclasses.replace(c, src_new=False, dst_new=False) for c in diff.opened),
+        added_endpoints=(),
+        base_error=base_error or "the base could not be read",
+    )
 
 
 def load_environments(
@@ -105,9 +205,11 @@ def diff_plain_files(
 ) -> MultiDiff:
     """The same for two file trees: the base is read in full (on both cores), the head
     as a change to it."""
-    state = load_state_parallel(base_files)
+    with side("base"):
+        state = load_state_parallel(base_files)
     changed = changed_files(state.files, head_files)
-    head = apply_changes(state, changed)
+    with side("head"):
+        head = apply_changes(state, changed)
     change = incremental.TreeChange.of_files(state, head, changed)
     # Cut the base by the head's new CIDRs too, so that it is compiled only once.
     # (And with the representatives the head's selectors call for.)
@@ -119,6 +221,29 @@ def _diff_plain(base: PreparedBase, head: TreeState, change: incremental.TreeCha
     diff = diff_prepared(base, head.tree, change)
     plain = (EnvironmentTree("", "plain", base.tree), EnvironmentTree("", "plain", head.tree))
     return _merge([("", *plain, diff)])
+
+
+def explain_changes(
+    diff: MultiDiff, limit: int, kinds: Sequence[str] = ("opened", "closed")
+) -> list[tuple[str, str, str, Explanation]]:
+    """(kind, src id, dst id as reported, explanation) of the first ``limit`` paths: an
+    opened path explained in the head, a closed one in the head (why it is denied now)
+    unless an endpoint is gone there, then in the base (why it was allowed)."""
+    qualify = diff.environments != ("",)
+    out: list[tuple[str, str, str, Explanation]] = []
+    for env, one in diff.per_environment:
+        for kind, changes in (("opened", one.opened), ("closed", one.closed)):
+            if kind not in kinds:
+                continue
+            for c in changes:
+                if len(out) >= limit:
+                    return out
+                gone = kind == "closed" and (c.src_removed or c.dst_removed)
+                side_map = one.base if gone else one.head
+                e = explain_pair(side_map, c.src.id, c.dst.id, question=c.delta)
+                prefix = f"{env or '.'}:" if qualify else ""
+                out.append((kind, prefix + c.src.id, prefix + c.dst.id, e))
+    return out
 
 
 def changed_files(
@@ -143,8 +268,14 @@ def _merge(
     notes: list[str] = []
     unanalysed: list[str] = []
     diffs: list[tuple[str, ReachabilityDiff]] = []
+    base_population, head_population = Population(), Population()
     for name, b, h, diff in results:
         diffs.append((name, diff))
+        env_name = name if qualify else None
+        if b is not None:
+            base_population += Population.of_tree(b.tree, env_name)
+        if h is not None:
+            head_population += Population.of_tree(h.tree, env_name)
         label = name or "plain manifests"
         for env, side in ((b, "base"), (h, "head")):
             if env is not None:
@@ -164,34 +295,12 @@ def _merge(
         notes=tuple(dict.fromkeys(notes)),
         unanalysed=tuple(dict.fromkeys(unanalysed)),
         per_environment=tuple(diffs),
+        populations=Populations(base_population, head_population),
     )
 
 
-def explain_changes(
-    diff: MultiDiff, limit: int, kinds: Sequence[str] = ("opened", "closed")
-) -> list[tuple[str, str, str, Explanation]]:
-    """(kind, src id, dst id as reported, explanation) of the first ``limit`` paths: an
-    opened path explained in the head, a closed one in the head (why it is denied now)
-    unless an endpoint is gone there, then in the base (why it was allowed)."""
-    qualify = diff.environments != ("",)
-    out: list[tuple[str, str, str, Explanation]] = []
-    for env, one in diff.per_environment:
-        for kind, changes in (("opened", one.opened), ("closed", one.closed)):
-            if kind not in kinds:
-                continue
-            for c in changes:
-                if len(out) >= limit:
-                    return out
-                gone = kind == "closed" and (c.src_removed or c.dst_removed)
-                side = one.base if gone else one.head
-                e = explain_pair(side, c.src.id, c.dst.id, question=c.delta)
-                prefix = f"{env or '.'}:" if qualify else ""
-                out.append((kind, prefix + c.src.id, prefix + c.dst.id, e))
-    return out
-
-
 def _endpoint(e: Endpoint, env: str) -> Endpoint:
-    return dataclasses.replace(e, id=f"{env or '.'}:{e.id}")
+    return e.in_environment(env)
 
 
 def _qualify(change: PathChange, env: str) -> PathChange:

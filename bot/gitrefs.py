@@ -19,7 +19,14 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.trees import DEFAULT_LIMITS, TreeLimits, is_manifest_path
+from bot.trees import (
+    DEFAULT_LIMITS,
+    TreeError,
+    TreeLimits,
+    is_manifest_path,
+    path_filter,
+    within_file_limit,
+)
 
 GIT_TIMEOUT_SECONDS = 120
 
@@ -39,6 +46,10 @@ _SAFE_CONFIG = (
 
 class GitError(Exception):
     """Git could not give us the tree: not a repository, unknown ref, corrupt objects."""
+
+
+class GitTreeError(TreeError, GitError):
+    """A tree over the limits: a ``TreeError`` naming the file, as from any other reader."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,9 +221,13 @@ def read_ref(
     ref: str,
     path: str | None = None,
     *,
+    paths: tuple[str, ...] | None = None,
     limits: TreeLimits = DEFAULT_LIMITS,
 ) -> GitTree:
     """The manifests of ``ref`` (optionally only below ``path``), keyed by repo-root path.
+
+    ``paths`` are the settings' globs (``clusters/**``), selecting as the tarball reader
+    does; files they leave out count against no limit.
 
     Only files with manifest names outside hidden directories are read, as from a
     directory or a tarball. Symlinks and submodules are not followed; the ones that would
@@ -220,6 +235,7 @@ def read_ref(
     an empty tree with a warning: a pull request may add or delete the whole directory.
     """
     path = _normalise_path(path)
+    selected = path_filter(paths) if paths is not None else None
     repo = _repository(repo_dir)
     commit = _resolve(repo, ref)
     warnings: list[str] = []
@@ -244,24 +260,28 @@ def read_ref(
         if entry.kind != "blob" or entry.size is None:
             warnings.append(f"{entry.path}: {entry.kind} entry skipped")
             continue
-        if entry.size > limits.max_file_bytes:
-            raise GitError(
-                f"{entry.path}: file is {entry.size} bytes, over the limit of "
-                f"{limits.max_file_bytes}"
+        if selected is not None and not selected(entry.path):
+            continue
+        if entry.size > limits.max_read_bytes:
+            raise GitTreeError(
+                entry.path, f"file is {entry.size} bytes, over the limit of {limits.max_file_bytes}"
             )
         count += 1
         total += entry.size
         if count > limits.max_files:
-            raise GitError(f"{entry.path}: more than {limits.max_files} files in the tree")
+            raise GitTreeError(entry.path, f"more than {limits.max_files} files in the tree")
         if total > limits.max_total_bytes:
-            raise GitError(
-                f"{entry.path}: tree holds more than {limits.max_total_bytes} bytes of manifests"
+            raise GitTreeError(
+                entry.path, f"tree holds more than {limits.max_total_bytes} bytes of manifests"
             )
         wanted.append(entry)
     if path is not None and not listed:
         warnings.append(f"{path}: does not exist at {ref}")
     blobs = _cat_blobs(repo, sorted({e.sha: e.size or 0 for e in wanted}.items()))
-    files = {e.path: blobs[e.sha] for e in wanted}
+    try:
+        files = {e.path: within_file_limit(e.path, blobs[e.sha], limits) for e in wanted}
+    except TreeError as err:
+        raise GitTreeError(err.path, err.message) from None
     shas = {e.path: e.sha for e in wanted}
     return GitTree(commit_sha=commit, files=files, blob_shas=shas, warnings=tuple(warnings))
 
@@ -318,6 +338,29 @@ def _cat_blobs(repo: Path, wanted: list[tuple[str, int]]) -> dict[str, bytes]:
         if not proc.stdin.closed:
             proc.stdin.close()
     return blobs
+
+
+def default_branch(repo_dir: str | os.PathLike[str]) -> str:
+    """The branch pull requests go to: what ``origin/HEAD`` points at (as a clone sets it
+    from the server), else a ``main`` or ``master`` branch, local first."""
+    repo = _repository(repo_dir)
+    proc = _run(repo, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD")
+    target = proc.stdout.decode("utf-8", "surrogateescape").strip()
+    if proc.returncode == 0 and target.startswith("refs/remotes/"):
+        name = target.removeprefix("refs/remotes/")
+        if _exists(repo, name):
+            return name
+    for name in ("main", "master", "origin/main", "origin/master"):
+        if _exists(repo, name):
+            return name
+    raise GitError(
+        "cannot find the default branch (no origin/HEAD, main or master): name it with --base"
+    )
+
+
+def _exists(repo: Path, ref: str) -> bool:
+    proc = _run(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+    return proc.returncode == 0
 
 
 def read_file_at(repo_dir: str | os.PathLike[str], ref: str, path: str) -> bytes | None:

@@ -15,6 +15,7 @@ def diff_markdown(
     head_sha: str = "",
     compared: str = "two directories",
     settings_text: bytes | None = None,
+    base_error: str = "",
 ) -> str:
     settings = RepoSettings() if settings_text is None else parse_repo_settings(settings_text)
     ctx = ReviewContext(
@@ -27,5 +28,6 @@ def diff_markdown(
         settings_present=settings_text is not None,
         approval=None,
         approvers_description=describe_approvers(settings, present=settings_text is not None),
+        base_error=base_error,
     )
     return render_comment(diff, ctx)

@@ -19,12 +19,21 @@ however GitHub counts them.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from analysis.aggregate import (
+    NO_POPULATIONS,
+    Group,
+    Population,
+    Populations,
+    Row,
+    aggregate,
+    local,
+    rows_of,
+)
 from analysis.decision import Explanation
 from analysis.diff import PathChange, ReachabilityDiff, in_order
 from analysis.explain import ALLOWS, Cause
@@ -44,6 +53,7 @@ MAX_ANNOTATIONS = 50  # per request to the checks API
 GRAPH_EDGE_LIMIT = 30
 CAUSES_PER_PATH = 3
 PATHS_PER_RULE = 20
+MEMBERS_SHOWN = 20  # workloads named in one aggregated row; the check run has them all
 PROBLEMS_SHOWN = 100
 _MESSAGE_LIMIT = 1000
 _LABEL_LIMIT = 120
@@ -69,6 +79,9 @@ class ReviewContext:
     # The commit whose files were analysed on the head side when it is not the head (the
     # test merge commit): links to cited lines point there, where those lines are.
     analysed_head_sha: str | None = None
+    # Why the base could not be read, when it could not: the head was analysed on its own
+    # and every path it allows counts as opened.
+    base_error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +89,8 @@ class InputProblem:
     file: str
     line: int | None
     message: str
-    tree: str = "head"  # where file/line point: "head", or "base" (e.g. the settings file)
+    tree: str = "head"  # where file/line point: "head", or "base" (e.g. the settings file);
+    # "" when the problem is not one side's
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +161,7 @@ def render_comment(diff: Diff, ctx: ReviewContext) -> str:
     # The worker explains the first opened paths (``bot.analyze.DiffResult``).
     explained = getattr(diff, "explanations", ())
     why = {(src, dst): explanation_md(e) for src, dst, e in explained}
-    lists = _Lists(a, ctx, why)
+    lists = _Lists(a, ctx, _populations(diff), why)
     graph = _graph(a) if ctx.settings.diagram else None
     return _fit(
         lambda lv: render(
@@ -166,7 +180,7 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
     summary = _truncate(render("check_summary.md.j2", **common), CHECK_TEXT_LIMIT)
     text = ""
     if a.opened or a.closed:
-        lists = _Lists(a, ctx)
+        lists = _Lists(a, ctx, _populations(diff))
         # The check run's page is where the full lists are read: never collapsed.
         text = _fit(
             lambda lv: render(
@@ -191,6 +205,17 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
     return CheckOutput(
         title=title[:1].upper() + title[1:], summary=summary, text=text, annotations=annotations
     )
+
+
+def _populations(diff: Diff) -> Populations:
+    # Diffs that know how many workloads each namespace holds (every diff the CLI and the
+    # bot make) let a report say "all 11 workloads of shop".
+    if isinstance(diff, ReachabilityDiff):
+        return Populations(
+            Population.of_tree(diff.base.tree, None), Population.of_tree(diff.head.tree, None)
+        )
+    found = getattr(diff, "populations", None)
+    return found if isinstance(found, Populations) else NO_POPULATIONS
 
 
 def render_line_comments(
@@ -361,6 +386,11 @@ class _Endpoint:
     label: str
     new: bool = False
     removed: bool = False
+    namespace: str = ""  # with count: workloads of this namespace ("": of the environment)
+    count: int = 0  # how many workloads an aggregated row stands for (0: one endpoint)
+    of: int = 0  # how many the namespace holds, when not all of them are meant
+    members: tuple[str, ...] = ()  # their "Kind/name", when not all (at most MEMBERS_SHOWN)
+    tally: str = ""  # of an aggregated row's workloads, how many are new or removed
     words: str = ""  # a representative of pods outside the repository, in words
 
 
@@ -388,6 +418,7 @@ class _Row:
 class _Group:
     dst: _Endpoint
     rows: tuple[_Row, ...]
+    environments: tuple[str, ...] = ()  # where the group's changes are, when named
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,7 +436,10 @@ def _label(endpoint: Endpoint) -> str:
     if endpoint.is_external:
         cidrs = endpoint.cidrs
         extra = f" (+{len(cidrs) - 3} more ranges)" if len(cidrs) > 3 else ""
-        return markdown.shorten(",".join(cidrs[:3]), _LABEL_LIMIT) + extra
+        # Like a workload's id, a range of one of several environments names it: the same
+        # CIDRs in two environments are two endpoints and must not look like one.
+        env = "" if endpoint.environment is None else f"{endpoint.environment or '.'}:"
+        return markdown.shorten(env + ",".join(cidrs[:3]), _LABEL_LIMIT) + extra
     return markdown.shorten(endpoint.id, _LABEL_LIMIT)
 
 
@@ -456,10 +490,10 @@ def _row(change: PathChange, ctx: ReviewContext) -> _Row:
     )
     return _Row(
         src=_Endpoint(
-            _label(change.src), change.src_new, change.src_removed, change.src.description
+            _label(change.src), change.src_new, change.src_removed, words=change.src.description
         ),
         dst=_Endpoint(
-            _label(change.dst), change.dst_new, change.dst_removed, change.dst.description
+            _label(change.dst), change.dst_new, change.dst_removed, words=change.dst.description
         ),
         ports=markdown.shorten(str(change.delta), _PORTS_LIMIT),
         causes=causes,
@@ -505,19 +539,27 @@ def _by_destination(changes: Sequence[PathChange]) -> tuple[PathChange, ...]:
 
 
 class _Lists:
-    """The report's lists, ordered once, rendered at any length."""
+    """The report's lists, ordered and grouped once (alike changes said once, see
+    ``analysis.aggregate``), rendered at any length."""
 
     def __init__(
-        self, a: Assessment, ctx: ReviewContext, why: Mapping[tuple[str, str], Md] | None = None
+        self,
+        a: Assessment,
+        ctx: ReviewContext,
+        populations: Populations,
+        why: Mapping[tuple[str, str], Md] | None = None,
     ) -> None:
-        self.ctx = ctx
         self.why = why or {}  # opened paths' explanations, by (src id, dst id)
-        self.opened = _by_destination(a.opened)
-        self.closed = _by_destination(a.closed)
+        self.ctx = ctx
+        self.opened = aggregate(_by_destination(a.opened), populations.head)
+        self.closed = aggregate(_by_destination(a.closed), populations.base)
         self.new_workloads = a.new_workloads
         self.removed_workloads = a.removed_workloads
         self.rows = max(
-            len(self.opened), len(self.closed), len(self.new_workloads), len(self.removed_workloads)
+            rows_of(self.opened),
+            rows_of(self.closed),
+            len(self.new_workloads),
+            len(self.removed_workloads),
         )
 
     def at(self, level: _Level) -> dict[str, Any]:
@@ -531,19 +573,45 @@ class _Lists:
         )
 
     def _paths(
-        self,
-        ordered: Sequence[PathChange],
-        limit: int | None,
-        why: Mapping[tuple[str, str], Md],
+        self, groups: Sequence[Group], limit: int | None, why: Mapping[tuple[str, str], Md]
     ) -> _List:
-        shown = ordered[:limit]
-        groups = []
-        for _, same_dst in itertools.groupby(shown, key=lambda c: c.dst.id):
-            rows = tuple(
-                replace(_row(c, self.ctx), why=why.get((c.src.id, c.dst.id))) for c in same_dst
+        # Counts are of paths (a row may stand for many); ``limit`` cuts rows.
+        left = rows_of(groups) if limit is None else limit
+        shown: list[_Group] = []
+        paths_shown = 0
+        for group in groups:
+            if left <= 0:
+                break
+            kept = group.rows[:left]
+            left -= len(kept)
+            paths_shown += sum(len(r.changes) for r in kept) * len(group.environments)
+            first = group.rows[0].first
+            shown.append(
+                _Group(
+                    dst=_Endpoint(
+                        _label(group.dst),
+                        first.dst_new,
+                        first.dst_removed,
+                        words=group.dst.description,
+                    ),
+                    rows=tuple(
+                        replace(
+                            _aggregated_row(r, self.ctx),
+                            why=why.get((r.first.src.id, r.first.dst.id))
+                            if not r.src.aggregated
+                            else None,
+                        )
+                        for r in kept
+                    ),
+                    environments=tuple(
+                        markdown.shorten(e or "plain manifests", _LABEL_LIMIT)
+                        for e in group.environments
+                        if e is not None
+                    ),
+                )
             )
-            groups.append(_Group(dst=rows[0].dst, rows=rows))
-        return _List(items=tuple(groups), total=len(ordered), shown=len(shown))
+        total = sum(g.changes for g in groups)
+        return _List(items=tuple(shown), total=total, shown=paths_shown)
 
     @staticmethod
     def _workloads(endpoints: Sequence[Endpoint], limit: int | None) -> _List:
@@ -551,6 +619,34 @@ class _Lists:
         return _List(
             items=tuple(_Endpoint(_label(e)) for e in shown), total=len(endpoints), shown=len(shown)
         )
+
+
+def _aggregated_row(row: Row, ctx: ReviewContext) -> _Row:
+    view = _row(row.first, ctx)
+    src = row.src
+    if not src.aggregated:
+        # The group names the environment: the source is written as the environment has it.
+        return replace(view, src=replace(view.src, label=_label(local(row.first.src))))
+    notes = [f"{src.new} new" if src.new else "", f"{src.removed} removed" if src.removed else ""]
+    if src.ranges:
+        labels = ", ".join(_label(local(c.src)) for c in row.changes[:MEMBERS_SHOWN])
+        more = len(row.changes) - MEMBERS_SHOWN
+        label = labels + (f" (+{more} more ranges)" if more > 0 else "")
+        return replace(view, src=replace(view.src, label=label))
+    members = tuple(markdown.shorten(m, _LABEL_LIMIT) for m in src.members[:MEMBERS_SHOWN])
+    if len(src.members) > MEMBERS_SHOWN:
+        members += (f"and {len(src.members) - MEMBERS_SHOWN} more",)
+    return replace(
+        view,
+        src=_Endpoint(
+            "",
+            namespace=markdown.shorten(src.namespace, _LABEL_LIMIT),
+            count=src.count,
+            of=0 if src.everyone else src.of,
+            members=members,
+            tally=", ".join(n for n in notes if n),
+        ),
+    )
 
 
 def _common(a: Assessment, ctx: ReviewContext) -> dict[str, Any]:
@@ -580,6 +676,7 @@ def _common(a: Assessment, ctx: ReviewContext) -> dict[str, Any]:
         head_short=ctx.head_sha[:7],
         settings_present=ctx.settings_present,
         check_run_url=_safe_url(ctx.check_run_url),
+        base_error=markdown.shorten(ctx.base_error, _MESSAGE_LIMIT),
         outside=any(c.src.is_outside or c.dst.is_outside for c in (*a.opened, *a.closed)),
     )
 

@@ -274,13 +274,13 @@ async def _review(
     )
 
     try:
-        base_files, head_files = await _fetch_trees(bot, gh, pr, compared, settings)
+        base_files, base_error, head_files = await _fetch_trees(bot, gh, pr, compared, settings)
     except TreeError as err:
-        problem = InputProblem(err.path, None, err.message)
+        problem = InputProblem(err.path, None, err.message, tree="head")
         await _fail_input(gh, pr, check, context, "Cannot read the manifests", problem)
         return
     except DownloadTooLarge as err:
-        problem = InputProblem("", None, str(err))
+        problem = InputProblem("", None, str(err), tree="")
         await _fail_input(gh, pr, check, context, "Repository archive too large", problem)
         return
     except MergeConflict as err:
@@ -304,6 +304,7 @@ async def _review(
             settings.kustomize_roots,
             settings.helm_values,
             base_key=compared.base,
+            base_error=base_error,
             cluster_scope=settings.cluster_scope,
         )
     except AnalysisTimeout as err:
@@ -311,6 +312,7 @@ async def _review(
     if isinstance(outcome, AnalysisFailure):
         await _fail_analysis(gh, pr, check, context, outcome)
         return
+    context = dataclasses.replace(context, base_error=outcome.base_error)
 
     approval = await _approval_status(bot, gh, pr, settings, head_sha, author)
     context = dataclasses.replace(context, approval=approval)
@@ -521,8 +523,11 @@ async def _fetch_trees(
     pr: PullRequestRef,
     compared: Compared,
     settings: RepoSettings,
-) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    """The manifests before (base branch head) and after merging. Raises ``MergeConflict``."""
+) -> tuple[dict[str, bytes] | None, str, dict[str, bytes]]:
+    """The manifests before (base branch head) and after merging. A base that cannot be
+    read is None with the reason (``base: ...``), so that the pull request fixing it is
+    still reviewed: its head is then analysed on its own. Raises ``TreeError`` for a head
+    (or merge base) that cannot be read, ``MergeConflict``."""
     limit = bot.settings.max_tarball_bytes
     shas = list(dict.fromkeys(s for s in (compared.base, compared.head, compared.merge_base) if s))
     archives = await asyncio.gather(
@@ -535,13 +540,23 @@ async def _fetch_trees(
     )
     paths = settings.paths or None
     trees: dict[str, dict[str, bytes]] = {}
+    unreadable: dict[str, TreeError] = {}
     for sha, archive in zip(shas, archives, strict=True):
         # Decompressing is CPU work: off the event loop, so other deliveries are answered.
-        trees[sha] = await asyncio.to_thread(read_tarball, archive, paths=paths, limits=limits)
+        try:
+            trees[sha] = await asyncio.to_thread(read_tarball, archive, paths=paths, limits=limits)
+        except TreeError as err:
+            unreadable[sha] = err
+    if compared.head in unreadable:
+        raise unreadable[compared.head]
+    if compared.base in unreadable:
+        return None, f"base: {unreadable[compared.base]}", trees[compared.head]
     base_files, head_files = trees[compared.base], trees[compared.head]
     if compared.merge_base is not None:
+        if compared.merge_base in unreadable:
+            raise unreadable[compared.merge_base]
         head_files = merged_tree(trees[compared.merge_base], base_files, head_files)
-    return base_files, head_files
+    return base_files, "", head_files
 
 
 async def _approval_status(
@@ -841,7 +856,7 @@ async def _judge_merge_group(
         approvers_description=describe_approvers(settings, present=settings_text is not None),
     )
     try:
-        base_files, head_files = await _fetch_trees(bot, gh, pr, compared, settings)
+        base_files, base_error, head_files = await _fetch_trees(bot, gh, pr, compared, settings)
     except (TreeError, DownloadTooLarge) as err:
         return "failure", render_failure(
             context, title="Cannot read the manifests", message=str(err), problems=[]
@@ -855,14 +870,18 @@ async def _judge_merge_group(
             settings.kustomize_roots,
             settings.helm_values,
             base_key=compared.base,
+            base_error=base_error,
+            cluster_scope=settings.cluster_scope,
         )
     except AnalysisTimeout as err:
         outcome = AnalysisFailure("timeout", str(err))
     if isinstance(outcome, AnalysisFailure):
-        where = f"{outcome.file}:{outcome.line}: " if outcome.file else ""
+        where = f"{outcome.tree}: " if outcome.tree else ""
+        where += f"{outcome.file}:{outcome.line}: " if outcome.file else ""
         return "failure", render_failure(
             context, title="Analysis failed", message=where + outcome.message, problems=[]
         )[1]
+    context = dataclasses.replace(context, base_error=outcome.base_error)
     before = settings_text
     after = await github.get_file_content(gh, pr.repo, SETTINGS_PATH, group.head_sha)
     settings_changed = before != after

@@ -23,10 +23,12 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from analysis.prescan import set_aside_unread
 
 MiB = 1024 * 1024
 
@@ -59,12 +61,24 @@ class TreeLimits:
 
     ``max_archive_bytes`` bounds the decompressed tar stream, including the files that are
     not kept, since decompressing is what costs time on a compression bomb.
+
+    ``max_file_bytes`` bounds what the YAML parser is given of one file. A larger file, up
+    to ``max_scanned_file_bytes``, is read and scanned line by line (linear time, one copy
+    in memory); the bodies of documents of kinds reachdiff never reads (a vendored bundle's
+    CustomResourceDefinitions, ``analysis.prescan``) are blanked, and the file is kept when
+    what is left is within ``max_file_bytes``.
     """
 
     max_file_bytes: int = 4 * MiB
     max_total_bytes: int = 512 * MiB
     max_files: int = 200_000
     max_archive_bytes: int = 2048 * MiB
+    max_scanned_file_bytes: int = 64 * MiB
+
+    @property
+    def max_read_bytes(self) -> int:
+        """The largest file read at all."""
+        return max(self.max_file_bytes, self.max_scanned_file_bytes)
 
 
 DEFAULT_LIMITS = TreeLimits()
@@ -146,6 +160,12 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
+def path_filter(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """Whether a path is selected by ``paths`` globs: it, or a directory above it, matches
+    one (``clusters`` selects what is below), as the tarball reader selects."""
+    return _GlobSet(patterns).matches_or_under
+
+
 class _GlobSet:
     def __init__(self, patterns: Iterable[str]) -> None:
         self._regexes = tuple(compile_glob(p) for p in patterns)
@@ -168,10 +188,7 @@ class _Budget:
         self.total = 0
 
     def check_size(self, path: str, size: int) -> None:
-        if size > self.limits.max_file_bytes:
-            raise TreeError(
-                path, f"file is {size} bytes, over the limit of {self.limits.max_file_bytes}"
-            )
+        check_file_size(path, size, self.limits)
 
     def add(self, path: str, size: int) -> None:
         self.check_size(path, size)
@@ -183,6 +200,33 @@ class _Budget:
             raise TreeError(
                 path, f"tree holds more than {self.limits.max_total_bytes} bytes of manifests"
             )
+
+
+def check_file_size(path: str, size: int, limits: TreeLimits) -> None:
+    """Refuse, before reading it, a file too large even to be scanned."""
+    if size > limits.max_read_bytes:
+        raise TreeError(path, f"file is {size} bytes, over the limit of {limits.max_file_bytes}")
+
+
+def within_file_limit(path: str, data: bytes, limits: TreeLimits) -> bytes:
+    """The file as the parser will see it: as it is, or, when it is over the limit, with
+    the documents reachdiff never reads set aside; a ``TreeError`` if still over."""
+    if len(data) <= limits.max_file_bytes:
+        return data
+    if len(data) > limits.max_read_bytes:
+        raise TreeError(
+            path, f"file is {len(data)} bytes, over the limit of {limits.max_file_bytes}"
+        )
+    scanned, kept = set_aside_unread(data)
+    if kept > limits.max_file_bytes:
+        raise TreeError(
+            path,
+            f"file is {len(data)} bytes, over the limit of {limits.max_file_bytes}, and "
+            f"{kept} bytes of it are objects reachdiff reads (only the bodies of "
+            "CustomResourceDefinitions, RBAC objects, ConfigMaps, Secrets and the like are "
+            "set aside): split the file",
+        )
+    return scanned
 
 
 # --- directories ---------------------------------------------------------------------------
@@ -257,9 +301,9 @@ def _walk(
             _walk(real_root, target, rel, globs, budget, files, visited)
         elif stat.S_ISREG(st.st_mode) and globs.matches(rel):
             budget.check_size(rel, st.st_size)
-            data = _read_bounded(target, rel, budget.limits.max_file_bytes)
+            data = _read_bounded(target, rel, budget.limits.max_read_bytes)
             budget.add(rel, len(data))
-            files[rel] = data
+            files[rel] = within_file_limit(rel, data, budget.limits)
 
 
 def _resolve_inside(real_root: Path, link: Path, rel: str) -> Path | None:
@@ -542,5 +586,5 @@ def read_tarball(
         budget.check_size(rel, size)
         payload = stream.read_exact(padded, rel)[:size]
         budget.add(rel, size)
-        files[rel] = payload
+        files[rel] = within_file_limit(rel, payload, limits)
     return files

@@ -306,6 +306,35 @@ async def test_invalid_yaml_fails_with_an_annotation_on_the_line(harness: Harnes
     assert "policies/db.yaml" in harness.sticky()["body"]
 
 
+async def test_invalid_head_names_the_head_in_the_check(harness: Harness) -> None:
+    broken = db_policy("web").replace(b"  name: db-ingress\n", b"  name: db-ingress: x\n")
+    setup_pull(harness.fake, base_tree(**{"policies/db.yaml": broken}))
+    await review(harness)
+    summary = unescape(harness.check(HEAD)["output"]["summary"])
+    assert "- head: [`policies/db.yaml:4`]" in summary
+
+
+async def test_a_pull_request_fixing_a_broken_base_is_reviewed(harness: Harness) -> None:
+    broken = db_policy("api").replace(b"  name: db-ingress\n", b"  name: db-ingress: x\n")
+    setup_pull(
+        harness.fake,
+        base_tree(**{"policies/db.yaml": db_policy("api")}),
+        base_files=base_tree(**{"policies/db.yaml": broken}),
+    )
+    await review(harness)
+    check = harness.check(HEAD)
+    # Not blocked forever, never passed silently: what the head allows needs approval.
+    assert check["conclusion"] == "failure"
+    assert check["output"]["title"].startswith("Widened:")
+    summary = unescape(check["output"]["summary"])
+    assert "The base cannot be read" in summary and "base: policies/db.yaml:4" in summary
+    body = unescape(harness.sticky()["body"])
+    assert "The base cannot be read" in body and "shop/Deployment/web" in body
+    harness.fake.add_review(REPO, NUMBER, user="alice", state="APPROVED", commit_id=HEAD)
+    await review(harness, "pull_request_review", "submitted", overrides=APPROVED)
+    assert harness.check(HEAD)["conclusion"] == "success"
+
+
 async def test_malformed_policy_fails_with_an_annotation_on_the_line(harness: Harness) -> None:
     setup_pull(harness.fake, base_tree(**{"policies/db.yaml": db_policy("web", (70000,))}))
     await review(harness)

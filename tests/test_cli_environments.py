@@ -114,3 +114,72 @@ def test_rule_added_by_a_patch_is_traced_to_the_patch_file(tmp_path: Path, capsy
     causes = {(c["file"], c["line"], c["rule"]) for row in doc["opened"] for c in row["because"]}
     rule_line = widened.splitlines().index("    from:") + 1
     assert causes == {("overlays/prod/metrics-access.yaml", rule_line, "ingress[1]")}
+
+
+def test_map_json_keeps_the_contract_with_environments(overlays, capsys) -> None:  # type: ignore[no-untyped-def]
+    base, _ = overlays
+    assert main(["map", str(base), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    # The documented top level holds every environment, ids qualified like a diff's ...
+    ids = [e["id"] for e in doc["endpoints"]]
+    assert len(ids) == len(set(ids))
+    assert "overlays/prod:shop-prod/Deployment/prod-db" in ids
+    assert "overlays/dev:shop-dev/Deployment/dev-db" in ids
+    prod_db = next(e for e in doc["endpoints"] if e["id"].endswith("prod-db"))
+    assert prod_db["environment"] == "overlays/prod" and prod_db["name"] == "prod-db"
+    assert all(c["src"] in ids and c["dst"] in ids for c in doc["connections"])
+    assert {
+        "src": "overlays/prod:shop-prod/Deployment/prod-web",
+        "dst": "overlays/prod:shop-prod/Deployment/prod-db",
+        "allowed": {"TCP": "5432"},
+    } in doc["connections"]
+    # ... and `environments` is added, each with its own map as before.
+    per_env = {e["environment"]: e for e in doc["environments"]}
+    assert set(per_env) == {"", "overlays/dev", "overlays/prod"}
+    total = sum(len(e["connections"]) for e in per_env.values())
+    assert total == len(doc["connections"])
+
+
+@pytest.mark.parametrize("fmt", ["md", "text"])
+def test_map_headings_of_environments_never_look_the_same(overlays, capsys, fmt) -> None:  # type: ignore[no-untyped-def]
+    base, _ = overlays
+    assert main(["map", str(base), "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    if fmt == "md":
+        headings = [line for line in out.splitlines() if line.startswith("#")]
+    else:
+        headings = [line for line in out.splitlines() if line.endswith("can be reached by")]
+    assert len(headings) > 4
+    assert len(headings) == len(set(headings)), headings
+    assert any("overlays/prod:shop-prod/Deployment/prod-db" in h for h in headings)
+
+
+def test_external_ranges_carry_their_environment(overlays, capsys) -> None:  # type: ignore[no-untyped-def]
+    base, head = overlays
+    (head / "base" / "kustomization.yaml").write_text(
+        (head / "base" / "kustomization.yaml").read_text() + "- office-access.yaml\n"
+    )
+    (head / "base" / "office-access.yaml").write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: office\n"
+        "spec:\n  podSelector:\n    matchLabels:\n      app: db\n  ingress:\n  - from:\n"
+        "    - ipBlock:\n        cidr: 192.0.2.0/24\n    ports:\n    - port: 5432\n"
+    )
+    assert main(["diff", str(base), str(head), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    office = [(c["src"], c["dst"]) for c in doc["opened"] if c["src"].endswith("192.0.2.0/24")]
+    assert sorted(office) == [
+        ("overlays/dev:ip:192.0.2.0/24", "overlays/dev:shop-dev/Deployment/dev-db"),
+        # cluster_scope partial: db pods of shop-dev the overlay does not define, which a
+        # dev policy tells apart by role=debug, are opened too.
+        ("overlays/dev:ip:192.0.2.0/24", "overlays/dev:~shop-dev/pod[app=db,role=debug]"),
+        ("overlays/prod:ip:192.0.2.0/24", "overlays/prod:shop-prod/Deployment/prod-db"),
+    ]
+    assert main(["diff", str(base), str(head), "--format", "md"]) == 1
+    md = capsys.readouterr().out
+    assert "overlays/dev:192.0.2.0/24" in md and "overlays/prod:192.0.2.0/24" in md
+    assert main(["diff", str(base), str(head)]) == 1
+    text = capsys.readouterr().out
+    # Each group names its environment: the same range in two of them never looks like one.
+    assert "  shop-dev/Deployment/dev-db  (in overlays/dev)\n    + ip:192.0.2.0/24" in text
+    assert "  shop-prod/Deployment/prod-db  (in overlays/prod)\n" in text
+    assert text.count("    + ip:192.0.2.0/24  TCP 5432\n") == 3

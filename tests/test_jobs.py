@@ -218,19 +218,31 @@ def test_analyze_returns_the_diff_without_the_maps() -> None:
     assert [(c.file, c.line, c.tree) for c in change.because] == [("policies/db.yaml", 11, "head")]
 
 
-@pytest.mark.parametrize("side", ["base", "head"])
-def test_analyze_reports_which_tree_is_invalid(side: str) -> None:
+def test_analyze_reports_an_invalid_head() -> None:
     broken = {**BASE, "policies/db.yaml": db_policy("web", (70000,))}
-    base, head = (broken, HEAD) if side == "base" else (BASE, broken)
-    result = analyze(base, head)
+    result = analyze(BASE, broken)
     assert isinstance(result, AnalysisFailure)
     assert (result.kind, result.tree, result.file, result.line) == (
         "manifest",
-        side,
+        "head",
         "policies/db.yaml",
         16,
     )
     assert "70000" in result.message
+
+
+@pytest.mark.parametrize("base_key", ["", "base-commit"])
+def test_analyze_reviews_the_head_alone_when_the_base_is_invalid(base_key: str) -> None:
+    broken = {**BASE, "policies/db.yaml": db_policy("web", (70000,))}
+    result = analyze(broken, HEAD, base_key=base_key)
+    assert isinstance(result, DiffResult)
+    assert result.base_error == "base: policies/db.yaml:16: port 70000 is outside 1..65535"
+    # Every path the head allows counts as opened, none as new.
+    assert ("shop/Deployment/web", "shop/Deployment/db") in {
+        (c.src.id, c.dst.id) for c in result.opened
+    }
+    assert not any(c.src_new or c.dst_new for c in result.opened)
+    assert result.added_endpoints == ()
 
 
 def test_analyze_stops_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:

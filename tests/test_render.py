@@ -297,7 +297,11 @@ def test_comment_lists_paths_by_destination_with_ports_and_linked_rules() -> Non
     order = re.findall(r"^\*\*to `([^`]+)`\*\*", comment, re.M)
     assert order == ["prod/Deployment/api", "prod/Deployment/db", "prod/Deployment/web",
                      "0.0.0.0/0", "::/0"]
-    assert "| `prod/Deployment/web` | `TCP all; UDP all; SCTP all` | new workload |" in comment
+    # Every workload of prod newly reaches the new api, for the same reason: one row.
+    assert (
+        "| all 3 workloads of `prod` (1 new) | `TCP all; UDP all; SCTP all` | new workload |"
+        in comment
+    )
     assert "#### New workloads (1)\n\n- `prod/Deployment/api`" in comment
 
 
@@ -307,7 +311,9 @@ def test_comment_parses_as_github_does() -> None:
     comment = render_comment(diff, ctx(approval=approved_by("bob")))
     shape = assert_safe(comment, mentions=("@alice", "@acme/netsec"))
     assert shape.rows[:2] == [4, 4]  # the counts table
-    assert shape.rows[2:] == [3] * (10 + 5)  # 10 paths in 5 tables: each row has 3 cells
+    # 10 paths in 7 rows (3 to the api said as "all 3 workloads of prod", the two ranges
+    # as one row) in 5 tables, each with its header row: each row has 3 cells.
+    assert shape.rows[2:] == [3] * (7 + 5)
     assert shape.tags.count("details") == 1  # the graph
 
 
@@ -629,15 +635,17 @@ def test_render_failure() -> None:
         InputProblem("apps/web.yaml", 12, "port 'http-<b>' is not a valid port name @acme/x"),
         InputProblem(SETTINGS_PATH, 3, "approvers.teams: 'netsec' is not a team", tree="base"),
         InputProblem("broken.yaml", None, "not UTF-8"),
-        InputProblem("", None, "the archive is larger than 100 MiB"),
+        InputProblem("", None, "the archive is larger than 100 MiB", tree=""),
     ]
     comment, output = render_failure(ctx(), title="invalid manifests",
                                      message="2 files could not be read.", problems=problems)
     assert comment.startswith(MARKER + "\n")
     assert "### ❌ reachdiff could not analyze this pull request: invalid manifests" in comment
-    assert f"- [`apps/web.yaml:12`]({blob(HEAD, 'apps/web.yaml', 12)}): port" in comment
-    assert f"- [`{SETTINGS_PATH}:3`]({blob(BASE, SETTINGS_PATH, 3)}) (base branch): " in comment
-    assert f"- [`broken.yaml`]({SERVER}/{REPO}/blob/{HEAD}/broken.yaml): not UTF\\-8" in comment
+    # Each problem names its side, as the CLI's errors do.
+    assert f"- head: [`apps/web.yaml:12`]({blob(HEAD, 'apps/web.yaml', 12)}): port" in comment
+    assert f"- base: [`{SETTINGS_PATH}:3`]({blob(BASE, SETTINGS_PATH, 3)}): " in comment
+    broken = f"{SERVER}/{REPO}/blob/{HEAD}/broken.yaml"
+    assert f"- head: [`broken.yaml`]({broken}): not UTF\\-8" in comment
     assert "\n- the archive is larger than 100 MiB\n" in comment
     assert_safe(comment)
     assert output.title == "invalid manifests"
@@ -659,7 +667,7 @@ def test_render_failure_stays_within_limits() -> None:
     assert len(output.annotations) == MAX_ANNOTATIONS
     more = re.search(r"^- …and (\d+) more$", comment, re.M)
     assert more is not None
-    assert comment.count("\n- [`f") + int(more.group(1)) == 500
+    assert comment.count("\n- head: [`f") + int(more.group(1)) == 500
 
 
 # ---- JSON ---------------------------------------------------------------------------------
