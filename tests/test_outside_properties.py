@@ -142,3 +142,27 @@ def test_a_partial_diff_derived_from_a_prepared_base_is_the_full_diff(
     }
     changed.update((p, None) for p in files[0] if p not in files[1])
     assert _json(incremental.review(prepared, changed)) == expected
+
+
+@settings(PROFILE, max_examples=min(PROFILE.max_examples, 40))
+@given(partial_cases())
+def test_explanations_tell_the_maps_verdict_for_every_pair(
+    case: tuple[list[Obj], dict[str, str], list[Obj], list[Obj]],
+) -> None:
+    """``reachdiff explain`` walks the tiers itself; its answer (and its own check against
+    the matcher's verdict, per direction) must agree with the map on every pair."""
+    from analysis.decision import explain_pair
+
+    _, files, _, _ = case
+    rmap = compute_map(load_files(files), scope=ClusterScope.PARTIAL)
+    ids = [e.id for e in rmap.endpoints]
+    for s in ids:
+        for d in ids:
+            e = explain_pair(rmap, s, d)
+            assert (
+                e.allowed == rmap.allowed(s, d)
+                or
+                # pairs among outside representatives and ranges are not in the map
+                (s.startswith(("ip:", "~ns[")) and d.startswith(("ip:", "~ns[")))
+            ), (s, d)
+            assert e.steps
