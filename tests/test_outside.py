@@ -296,7 +296,7 @@ def test_explanations_agree_with_the_map_for_every_pair() -> None:
 
 def test_the_comment_shows_outside_paths_in_words_with_a_collapsible_explanation() -> None:
     from bot.analyze import DiffResult, analyze
-    from bot.render import render_comment
+    from bot.render import render_comment, render_line_comments
     from tests.test_render import assert_safe, ctx
 
     base = {"db.yaml": DB.encode()}
@@ -314,6 +314,10 @@ def test_the_comment_shows_outside_paths_in_words_with_a_collapsible_explanation
         "`payments/StatefulSet/payments-db`</summary>"
     )
     assert "`payments/NetworkPolicy/db ingress[1] (db.yaml:18)` | allow |" in details
+    # The rule that opened it gets its line comment, naming the representative.
+    [line_comment] = render_line_comments(result, ctx())
+    assert (line_comment.path, line_comment.line, line_comment.side) == ("db.yaml", 18, "RIGHT")
+    assert "~ns[team=frontend]/*" in line_comment.body
     # Under complete, the repository is the cluster: nothing opened.
     complete = analyze(base, head, cluster_scope="complete")
     assert isinstance(complete, DiffResult) and not complete.widening
