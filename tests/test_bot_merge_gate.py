@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bot import base_branch
 from bot.review_flow import COULD_NOT_MERGE
 from tests.botharness import (
     AUTHOR,
@@ -142,6 +143,7 @@ async def test_pull_requests_sharing_head_and_base_get_the_strictest_verdict(
     check = latest(harness, HEAD)
     assert check["conclusion"] == "failure"  # #9 merges the same commit without approval
     assert check["output"]["title"] == "Needs approval on #9 too (same head and base)"
+    assert "#9 merge this same commit" in harness.sticky()["body"]  # the comment says why
     assert all(r["conclusion"] == "failure" for r in runs(harness, HEAD))
 
     # Closing the approved one leaves the unapproved one: still never green.
@@ -285,6 +287,33 @@ async def test_base_branch_push_re_reviews_pull_requests_that_became_widening(
     assert runs(harness, h8)[-1]["conclusion"] == "success"  # merged: not reviewed again
 
 
+async def test_a_base_push_beyond_the_queue_fails_the_rest_closed(
+    make_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No room to re-review every pull request into the moved branch: those that could not
+    be queued get a failing run instead of keeping the one that judged the old base."""
+    monkeypatch.setattr(base_branch, "QUEUE_WAIT", 0.05)
+    harness = await make_harness(queue_size=1, review_concurrency=1)
+    fake = harness.fake
+    setup_pull(fake, base_tree())
+    h8 = sha("eight")
+    fake.add_commit(REPO, h8, base_tree(**{"README.md": b"8\n"}), parents=[BASE])
+    add_pull(fake, 8, h8)
+    await deliver(harness)
+    await deliver(harness, number=8)
+    assert latest(harness, HEAD)["conclusion"] == latest(harness, h8)["conclusion"] == "success"
+
+    moved = sha("main-busy")
+    fake.add_commit(REPO, moved, base_tree(**{"README.md": b"main\n"}), parents=[BASE])
+    fake.set_branch(REPO, "main", moved)
+    await push_branch(harness, "main", BASE, moved)
+    newest = [latest(harness, HEAD), latest(harness, h8)]
+    stale = [r for r in newest if r["output"]["title"] == "Base branch main moved; re-run"]
+    assert len(stale) == 1 and stale[0]["conclusion"] == "failure"
+    reviewed = next(r for r in newest if r is not stale[0])
+    assert reviewed["conclusion"] == "success" and moved[:7] in shown(reviewed)
+
+
 async def test_push_to_a_branch_without_pull_requests_or_a_tag_reviews_nothing(
     harness: Harness,
 ) -> None:
@@ -384,6 +413,7 @@ async def test_a_settings_change_needs_approval_like_a_widening(harness: Harness
     check = latest(harness, HEAD)
     assert check["conclusion"] == "failure"
     assert check["output"]["title"].startswith("Changes .github/reachdiff.yml")
+    assert "the rules later reviews are judged by" in harness.sticky()["body"]
     fake.add_review(REPO, NUMBER, user="alice", state="APPROVED", commit_id=HEAD)
     await deliver(harness, "pull_request_review", "submitted", overrides=APPROVED)
     assert latest(harness, HEAD)["conclusion"] == "success"
