@@ -187,16 +187,24 @@ async def closed(event: sansio.Event, bot: BotContext) -> None:
     merged = field(event.data, "pull_request").get("merged")
     if merged is not None and not isinstance(merged, bool):
         raise PayloadError("pull_request.merged is not a boolean")
+    base = text_field(event.data, "pull_request", "base", "ref")
+    head = sha_field(event.data, "pull_request", "head", "sha")
     submit_sharing_head(
         bot,
         pr.repo,
         pr.installation_id,
-        sha_field(event.data, "pull_request", "head", "sha"),
-        text_field(event.data, "pull_request", "base", "ref"),
+        head,
+        base,
         f"#{pr.number} closed",
         # A merged head is in the base branch now: no later pull request merges it again.
         left=not merged,
     )
+    if merged:
+        # The base branch moved. The push delivery says so too, but it may come later,
+        # not at all (not subscribed after an upgrade), or be lost; both share one job.
+        merge = field(event.data, "pull_request").get("merge_commit_sha")
+        after = merge if isinstance(merge, str) and merge else head
+        submit_base_moved(bot, pr.repo, pr.installation_id, base, after)
 
 
 def submit_sharing_head(

@@ -256,12 +256,14 @@ def tier_policy() -> bytes:
     return db_policy("api").replace(b"app: api", b"tier: frontend")
 
 
+@pytest.mark.parametrize("told_by", ["push", "closed"])
 async def test_base_branch_push_re_reviews_pull_requests_that_became_widening(
-    harness: Harness,
+    harness: Harness, told_by: str
 ) -> None:
     """#8 labels web tier=frontend, #7 lets tier=frontend reach db: each is harmless on its
     own. Once #8 merges, #7 opens web -> db and must not stay green, even though GitHub's
-    test merge commit for #7 still merges the old base."""
+    test merge commit for #7 still merges the old base. Either delivery about the merge
+    (the push to main, or #8's ``closed`` with ``merged: true``) is enough."""
     fake = harness.fake
     h7 = HEAD
     setup_pull(fake, base_tree(**{"policies/db.yaml": tier_policy()}), mergeable=True)
@@ -276,7 +278,11 @@ async def test_base_branch_push_re_reviews_pull_requests_that_became_widening(
 
     merged = sha("merged-8")
     fake.merge_pull(REPO, 8, merged)
-    await push_branch(harness, "main", BASE, merged)
+    if told_by == "push":
+        await push_branch(harness, "main", BASE, merged)
+    else:
+        overrides = {"pull_request.merged": True, "pull_request.merge_commit_sha": merged}
+        await deliver(harness, "pull_request", "closed", number=8, overrides=overrides)
 
     check = latest(harness, h7)
     assert check["conclusion"] == "failure"
