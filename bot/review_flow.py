@@ -496,7 +496,11 @@ async def _what_merges(
         base_head = await github.get_branch_head(gh, pr.repo, base_ref)
         merge = pull.get("merge_commit_sha")
         if pull.get("mergeable") and merge:
-            commit = await github.get_commit(gh, pr.repo, merge)
+            try:
+                commit = await github.get_commit(gh, pr.repo, merge)
+            except gidgethub.BadRequest as err:  # gone already (superseded and collected)
+                log.info("%s: test merge commit %s unreadable: %s", pr, merge[:7], err)
+                commit = {}
             parents = [str(p.get("sha")) for p in commit.get("parents") or []]
             if parents == [base_head, head]:
                 return Compared(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot import base_branch
+from bot import base_branch, github
 from bot.review_flow import COULD_NOT_MERGE
 from tests.botharness import (
     AUTHOR,
@@ -318,6 +318,31 @@ async def test_a_base_push_beyond_the_queue_fails_the_rest_closed(
     assert len(stale) == 1 and stale[0]["conclusion"] == "failure"
     reviewed = next(r for r in newest if r is not stale[0])
     assert reviewed["conclusion"] == "success" and moved[:7] in shown(reviewed)
+
+
+async def test_a_base_that_moves_during_the_review_is_never_concluded_green(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """main gains the api workload right after the review read main's head (no push
+    delivered): the review must not write its success, and the one it queues judges the
+    new base."""
+    fake = harness.fake
+    setup_pull(fake, base_tree(**{"policies/db.yaml": db_policy("api", (5432, 5433))}))
+    moved = sha("main-during")
+    fake.add_commit(REPO, moved, {**base_tree(), "apps/api.yaml": API}, parents=[BASE])
+    read = github.get_branch_head
+
+    async def read_then_move(*args: Any, **kwargs: Any) -> str:
+        head = await read(*args, **kwargs)
+        fake.set_branch(REPO, "main", moved)
+        return head
+
+    monkeypatch.setattr(github, "get_branch_head", read_then_move)
+    await deliver(harness)
+    first, second = sorted(runs(harness, HEAD), key=lambda r: int(r["id"]))
+    assert first["conclusion"] == "failure"
+    assert first["output"]["title"].startswith("Outdated")
+    assert second["conclusion"] == "failure" and "TCP 5433" in shown(second)
 
 
 async def test_push_to_a_branch_without_pull_requests_or_a_tag_reviews_nothing(
