@@ -273,7 +273,8 @@ async def test_base_branch_push_re_reviews_pull_requests_that_became_widening(
     add_pull(fake, 8, h8)
     await deliver(harness)
     await deliver(harness, number=8)
-    assert latest(harness, h7)["conclusion"] == "success"
+    green = latest(harness, h7)
+    assert green["conclusion"] == "success"
     assert latest(harness, h8)["conclusion"] == "success"
 
     merged = sha("merged-8")
@@ -291,6 +292,12 @@ async def test_base_branch_push_re_reviews_pull_requests_that_became_widening(
     assert f"base branch head {merged[:7]}" in shown(check)
     assert "merged by reachdiff" in shown(check)
     assert runs(harness, h8)[-1]["conclusion"] == "success"  # merged: not reviewed again
+    # The run that judged the old base was withdrawn at once, before the re-review's turn.
+    green = next(r for r in fake.check_runs if r["id"] == green["id"])
+    assert green["conclusion"] == "failure"
+    assert green["output"]["title"] == f"Base branch main moved to {merged[:7]}; re-reviewing"
+    withdrawn = green["history"][-1]["at"]
+    assert withdrawn <= next(h["at"] for h in check["history"] if h["method"] == "POST")
 
 
 async def test_a_base_push_beyond_the_queue_fails_the_rest_closed(
