@@ -35,6 +35,7 @@ from analysis.yamldoc import (
     line_of,
     parse_documents,
     parse_documents_fast,
+    unify_line_breaks,
 )
 
 __all__ = ["ManifestError", "load_files", "parse_file"]
@@ -90,6 +91,7 @@ def parse_file(path: str, content: bytes | str, *, exact: bool = True) -> list[Y
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ManifestError(path, 1, f"not UTF-8 text ({exc.reason})") from None
+    text = unify_line_breaks(text)  # so that `_last_line` counts lines as YAML does
     documents = None
     if not exact and "AdminNetworkPolicy" not in text:
         try:

@@ -163,8 +163,20 @@ class Document:
     line: int  # first line of the document's content
 
 
+def unify_line_breaks(text: str) -> str:
+    """CR LF and a lone CR as LF. YAML counts each of the three as one line break and folds
+    the breaks inside scalars to LF, so the text reads the same and every line keeps its
+    number; the checks on the raw text below (separators, markers, nesting) then only
+    need to know LF. A Windows checkout or editor writes CR LF files that Kubernetes reads.
+    """
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def parse_documents(text: str) -> list[Document]:
     """All documents of a YAML (or JSON) stream, empty ones dropped."""
+    text = unify_line_breaks(text)
     check_nesting(text)
     loader = _Loader(text)
     docs: list[Document] = []
@@ -364,6 +376,7 @@ def _multiline_flow(text: str) -> bool:
 def parse_documents_fast(text: str) -> list[Document] | None:
     """Like ``parse_documents`` but each document only knows its first line; ``None`` when
     the text needs the exact (libyaml) path."""
+    text = unify_line_breaks(text)
     if _fast_loads is None or _has_marker(text):
         return None
     if _UNPRINTABLE.search(text) or _LONG_NUMBER.search(text) or _multiline_flow(text):

@@ -1,8 +1,9 @@
 """Deliveries that move what a pull request would merge into, or share its head commit.
 
 - ``push`` to a branch: every open pull request into it is reviewed again (its check run
-  judged the old base head). One fan-out job per branch, coalesced: a burst of pushes
-  fans out once for the newest.
+  judged the old base head); first, at once, the green runs of their heads are turned to
+  failure, so that none passes while the re-reviews wait their turn. One fan-out job per
+  branch, coalesced: a burst of pushes fans out once for the newest.
 - ``merge_group`` ``checks_requested``: the merge queue's group commit is reviewed
   against its base (``bot.review_flow.review_merge_group``).
 - ``pull_request`` closed / retargeted / pushed (next to ``bot.pull_request``'s own
@@ -86,12 +87,41 @@ async def review_pulls_into(
     log.info(
         "%s:%s moved to %s: %d open pull requests", repo.full_name, branch, after[:7], len(pulls)
     )
+    heads = {str(pull["head"]["sha"]) for pull in pulls}
+    for head in sorted(heads):
+        # First, at once: the green runs judged the old base head. Until each pull request's
+        # re-review (queued behind others, maybe) writes a new run, they must not pass.
+        await _withdraw_success(gh, repo, head, branch, after)
     for pull in pulls:
         pr = PullRequestRef(repo, int(pull["number"]), installation)
         head = str(pull["head"]["sha"])
         if not await _submit_waiting(bot, pr, head, f"base branch {branch} moved"):
             # No room: never leave the check that judged the old base head standing.
             await _fail_stale(gh, pr, head, branch)
+
+
+async def _withdraw_success(
+    gh: GitHubClient, repo: Repository, head: str, branch: str, after: str
+) -> None:
+    """Turn the newest ``reachdiff (branch)`` run on ``head`` from success to failure."""
+    found = await github.list_check_runs(gh, repo, head, check_name(branch))
+    newest = max(found, key=lambda r: int(r["id"]), default=None)
+    if newest is None or newest.get("conclusion") != "success":
+        return
+    await github.update_check_run(
+        gh,
+        repo,
+        int(newest["id"]),
+        {
+            "status": "completed",
+            "conclusion": "failure",
+            "output": {
+                "title": f"Base branch {branch} moved to {after[:7]}; re-reviewing",
+                "summary": "This result judged an older head of the base branch. A review of "
+                "what merging into the new one produces follows.",
+            },
+        },
+    )
 
 
 async def _submit_waiting(
@@ -187,16 +217,24 @@ async def closed(event: sansio.Event, bot: BotContext) -> None:
     merged = field(event.data, "pull_request").get("merged")
     if merged is not None and not isinstance(merged, bool):
         raise PayloadError("pull_request.merged is not a boolean")
+    base = text_field(event.data, "pull_request", "base", "ref")
+    head = sha_field(event.data, "pull_request", "head", "sha")
     submit_sharing_head(
         bot,
         pr.repo,
         pr.installation_id,
-        sha_field(event.data, "pull_request", "head", "sha"),
-        text_field(event.data, "pull_request", "base", "ref"),
+        head,
+        base,
         f"#{pr.number} closed",
         # A merged head is in the base branch now: no later pull request merges it again.
         left=not merged,
     )
+    if merged:
+        # The base branch moved. The push delivery says so too, but it may come later,
+        # not at all (not subscribed after an upgrade), or be lost; both share one job.
+        merge = field(event.data, "pull_request").get("merge_commit_sha")
+        after = merge if isinstance(merge, str) and merge else head
+        submit_base_moved(bot, pr.repo, pr.installation_id, base, after)
 
 
 def submit_sharing_head(

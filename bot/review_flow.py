@@ -45,6 +45,7 @@ from bot.jobs import AnalysisTimeout
 from bot.mergetree import MergeConflict, merged_tree
 from bot.patches import PullFiles
 from bot.render import (
+    COMMENT_LIMIT,
     MARKER,
     CheckOutput,
     InputProblem,
@@ -218,14 +219,15 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
     context = dataclasses.replace(cached.context, approval=approval)
     output = render_check_output(cached.diff, context)
     conclusion: str = check_conclusion(cached.diff, context)
-    conclusion, output = await _strictest(
+    conclusion, output, note = await _strictest(
         bot, gh, pr, cached.diff, context, conclusion, output, base_ref, cached.settings_changed
     )
     if conclusion == "success" and not await _still_current(gh, pr, current, base_ref, base_head):
         conclusion, output = "failure", _outdated(output)
         bot.submit_review(pr, None, "moved during re-evaluation")
     if await _still_head(gh, pr, current):
-        await _upsert_sticky_comment(gh, pr, render_comment(cached.diff, context))
+        comment = _with_note(render_comment(cached.diff, context), note)
+        await _upsert_sticky_comment(gh, pr, comment)
     # Annotations were sent with the first completion; PATCHing them again would add copies.
     await _finish(gh, pr, cached.check_run, conclusion, dataclasses.replace(output, annotations=()))
 
@@ -320,7 +322,7 @@ async def _review(
     bot.reviews[key] = CachedReview(outcome, context, check, author, settings_changed)
     conclusion: str = check_conclusion(outcome, context)
     output = render_check_output(outcome, context)
-    conclusion, output = await _strictest(
+    conclusion, output, note = await _strictest(
         bot, gh, pr, outcome, context, conclusion, output, base_ref, settings_changed
     )
     if conclusion == "success" and not await _still_current(
@@ -329,7 +331,7 @@ async def _review(
         conclusion, output = "failure", _outdated(output)
         bot.submit_review(pr, None, "moved during the review")
     if await _still_head(gh, pr, head_sha):
-        await _upsert_sticky_comment(gh, pr, render_comment(outcome, context))
+        await _upsert_sticky_comment(gh, pr, _with_note(render_comment(outcome, context), note))
         files = PullFiles.from_api(await github.list_pull_files(gh, pr.repo, pr.number))
         if compared.head != head_sha:
             # Lines come from the test merge commit; where the base branch changed a file
@@ -355,8 +357,9 @@ async def _strictest(
     output: CheckOutput,
     base_ref: str,
     settings_changed: bool,
-) -> tuple[str, CheckOutput]:
-    """Tighten a ``success`` that rests on this pull request's approvals.
+) -> tuple[str, CheckOutput, str | None]:
+    """Tighten a ``success`` that rests on this pull request's approvals; the third value
+    says why, for the sticky comment (None: nothing tightened).
 
     - A change to ``.github/reachdiff.yml`` needs the same approval as a widening: it
       changes the rules every later pull request is judged by.
@@ -366,17 +369,17 @@ async def _strictest(
     approval = context.approval
     if settings_changed and (approval is None or not approval.satisfied):
         missing = approval.missing if approval is not None else 1
-        return "failure", _prepend(
-            output,
-            f"Changes {SETTINGS_PATH}: needs {missing} more approval(s)",
+        why = (
             f"This pull request changes `{SETTINGS_PATH}`, the rules later reviews are "
             f"judged by, so it needs approval from {context.approvers_description} "
-            "like a widening does.",
+            "like a widening does."
         )
+        title = f"Changes {SETTINGS_PATH}: needs {missing} more approval(s)"
+        return "failure", _prepend(output, title, why), why
     if conclusion != "success":
-        return conclusion, output
+        return conclusion, output, None
     if not (settings_changed or assess(diff, context.settings).needs_approval):
-        return conclusion, output
+        return conclusion, output, None
     lacking = []
     # Every open pull request into the base (commits/{sha}/pulls would miss them when the
     # head is a commit of the default branch: it then lists only the merged one).
@@ -390,15 +393,23 @@ async def _strictest(
         if not status.satisfied:
             lacking.append(int(other["number"]))
     if not lacking:
-        return conclusion, output
+        return conclusion, output, None
     numbers = ", ".join(f"#{n}" for n in sorted(lacking))
-    return "failure", _prepend(
-        output,
-        f"Needs approval on {numbers} too (same head and base)",
+    why = (
         f"Pull request(s) {numbers} merge this same commit into `{base_ref}` and share this "
         "check run, but lack the approvals this change needs: each must be approved (or "
-        "closed) before the check passes.",
+        "closed) before the check passes."
     )
+    title = f"Needs approval on {numbers} too (same head and base)"
+    return "failure", _prepend(output, title, why), why
+
+
+def _with_note(comment: str, note: str | None) -> str:
+    """The sticky comment, with why the check is stricter than the comment's verdict."""
+    if note is None:
+        return comment
+    noted = f"{comment.rstrip()}\n\n> [!IMPORTANT]\n> {note}\n"
+    return noted if len(noted) <= COMMENT_LIMIT else comment
 
 
 def _prepend(output: CheckOutput, title: str, why: str) -> CheckOutput:
@@ -486,7 +497,11 @@ async def _what_merges(
         base_head = await github.get_branch_head(gh, pr.repo, base_ref)
         merge = pull.get("merge_commit_sha")
         if pull.get("mergeable") and merge:
-            commit = await github.get_commit(gh, pr.repo, merge)
+            try:
+                commit = await github.get_commit(gh, pr.repo, merge)
+            except gidgethub.BadRequest as err:  # gone already (superseded and collected)
+                log.info("%s: test merge commit %s unreadable: %s", pr, merge[:7], err)
+                commit = {}
             parents = [str(p.get("sha")) for p in commit.get("parents") or []]
             if parents == [base_head, head]:
                 return Compared(
@@ -908,7 +923,7 @@ async def _judge_merge_group(
     if problem is not None:
         return "failure", _prepend(output, "Needs approval: " + problem, problem)
     if settings_changed:
-        return await _strictest(
+        conclusion, output, _ = await _strictest(
             bot, gh, pr, outcome, context, conclusion, output, group.base_ref, settings_changed
         )
     return conclusion, output

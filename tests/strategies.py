@@ -47,6 +47,7 @@ API_VERSION = {
     "ConfigMap": "v1",
     "NetworkPolicy": "networking.k8s.io/v1",
 }
+LINE_BREAKS = ("\n", "\n", "\r\n", "\r")  # LF first: examples shrink towards it
 V4_CIDRS = ("0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "192.168.0.0/16")
 V6_CIDRS = ("::/0", "2001:db8::/32", "2001:db8:1::/48", "fd00::/8")
 
@@ -465,7 +466,8 @@ def _dump(obj: Obj) -> str:
 @st.composite
 def manifest_files(draw: Draw, objects: Sequence[Obj]) -> dict[str, str]:
     """Spread the objects over YAML files: one per object, multi-document files, or a
-    ``kind: List``; sometimes with a leading ``---``, comments or an empty document."""
+    ``kind: List``; sometimes with a leading ``---``, comments or an empty document; and
+    with the line breaks of Unix (LF), Windows (CR LF) or classic Mac OS (CR)."""
     files: dict[str, str] = {}
     remaining = list(objects)
     index = 0
@@ -484,5 +486,5 @@ def manifest_files(draw: Draw, objects: Sequence[Obj]) -> dict[str, str]:
             text = "# generated\n---\n" + text
         if draw(st.integers(0, 4)) == 4:
             text += "---\n"  # a trailing empty document
-        files[path] = text
+        files[path] = text.replace("\n", draw(st.sampled_from(LINE_BREAKS)))
     return files

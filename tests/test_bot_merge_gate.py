@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bot import base_branch, github
 from bot.review_flow import COULD_NOT_MERGE
 from tests.botharness import (
     AUTHOR,
@@ -151,6 +152,7 @@ async def test_pull_requests_sharing_head_and_base_get_the_strictest_verdict(
     check = latest(harness, HEAD)
     assert check["conclusion"] == "failure"  # #9 merges the same commit without approval
     assert check["output"]["title"] == "Needs approval on #9 too (same head and base)"
+    assert "#9 merge this same commit" in harness.sticky()["body"]  # the comment says why
     assert all(r["conclusion"] == "failure" for r in runs(harness, HEAD))
 
     # Closing the approved one leaves the unapproved one: still never green.
@@ -271,12 +273,14 @@ def tier_policy() -> bytes:
     return db_policy("api").replace(b"app: api", b"tier: frontend")
 
 
+@pytest.mark.parametrize("told_by", ["push", "closed"])
 async def test_base_branch_push_re_reviews_pull_requests_that_became_widening(
-    harness: Harness,
+    harness: Harness, told_by: str
 ) -> None:
     """#8 labels web tier=frontend, #7 lets tier=frontend reach db: each is harmless on its
     own. Once #8 merges, #7 opens web -> db and must not stay green, even though GitHub's
-    test merge commit for #7 still merges the old base."""
+    test merge commit for #7 still merges the old base. Either delivery about the merge
+    (the push to main, or #8's ``closed`` with ``merged: true``) is enough."""
     fake = harness.fake
     h7 = HEAD
     setup_pull(
@@ -291,12 +295,17 @@ async def test_base_branch_push_re_reviews_pull_requests_that_became_widening(
     add_pull(fake, 8, h8)
     await deliver(harness)
     await deliver(harness, number=8)
-    assert latest(harness, h7)["conclusion"] == "success"
+    green = latest(harness, h7)
+    assert green["conclusion"] == "success"
     assert latest(harness, h8)["conclusion"] == "success"
 
     merged = sha("merged-8")
     fake.merge_pull(REPO, 8, merged)
-    await push_branch(harness, "main", BASE, merged)
+    if told_by == "push":
+        await push_branch(harness, "main", BASE, merged)
+    else:
+        overrides = {"pull_request.merged": True, "pull_request.merge_commit_sha": merged}
+        await deliver(harness, "pull_request", "closed", number=8, overrides=overrides)
 
     check = latest(harness, h7)
     assert check["conclusion"] == "failure"
@@ -305,6 +314,64 @@ async def test_base_branch_push_re_reviews_pull_requests_that_became_widening(
     assert f"base branch head {merged[:7]}" in shown(check)
     assert "merged by reachdiff" in shown(check)
     assert runs(harness, h8)[-1]["conclusion"] == "success"  # merged: not reviewed again
+    # The run that judged the old base was withdrawn at once, before the re-review's turn.
+    green = next(r for r in fake.check_runs if r["id"] == green["id"])
+    assert green["conclusion"] == "failure"
+    assert green["output"]["title"] == f"Base branch main moved to {merged[:7]}; re-reviewing"
+    withdrawn = green["history"][-1]["at"]
+    assert withdrawn <= next(h["at"] for h in check["history"] if h["method"] == "POST")
+
+
+async def test_a_base_push_beyond_the_queue_fails_the_rest_closed(
+    make_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No room to re-review every pull request into the moved branch: those that could not
+    be queued get a failing run instead of keeping the one that judged the old base."""
+    monkeypatch.setattr(base_branch, "QUEUE_WAIT", 0.05)
+    harness = await make_harness(queue_size=1, review_concurrency=1)
+    fake = harness.fake
+    setup_pull(fake, base_tree())
+    h8 = sha("eight")
+    fake.add_commit(REPO, h8, base_tree(**{"README.md": b"8\n"}), parents=[BASE])
+    add_pull(fake, 8, h8)
+    await deliver(harness)
+    await deliver(harness, number=8)
+    assert latest(harness, HEAD)["conclusion"] == latest(harness, h8)["conclusion"] == "success"
+
+    moved = sha("main-busy")
+    fake.add_commit(REPO, moved, base_tree(**{"README.md": b"main\n"}), parents=[BASE])
+    fake.set_branch(REPO, "main", moved)
+    await push_branch(harness, "main", BASE, moved)
+    newest = [latest(harness, HEAD), latest(harness, h8)]
+    stale = [r for r in newest if r["output"]["title"] == "Base branch main moved; re-run"]
+    assert len(stale) == 1 and stale[0]["conclusion"] == "failure"
+    reviewed = next(r for r in newest if r is not stale[0])
+    assert reviewed["conclusion"] == "success" and moved[:7] in shown(reviewed)
+
+
+async def test_a_base_that_moves_during_the_review_is_never_concluded_green(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """main gains the api workload right after the review read main's head (no push
+    delivered): the review must not write its success, and the one it queues judges the
+    new base."""
+    fake = harness.fake
+    setup_pull(fake, base_tree(**{"policies/db.yaml": db_policy("api", (5432, 5433))}))
+    moved = sha("main-during")
+    fake.add_commit(REPO, moved, {**base_tree(), "apps/api.yaml": API}, parents=[BASE])
+    read = github.get_branch_head
+
+    async def read_then_move(*args: Any, **kwargs: Any) -> str:
+        head = await read(*args, **kwargs)
+        fake.set_branch(REPO, "main", moved)
+        return head
+
+    monkeypatch.setattr(github, "get_branch_head", read_then_move)
+    await deliver(harness)
+    first, second = sorted(runs(harness, HEAD), key=lambda r: int(r["id"]))
+    assert first["conclusion"] == "failure"
+    assert first["output"]["title"].startswith("Outdated")
+    assert second["conclusion"] == "failure" and "TCP 5433" in shown(second)
 
 
 async def test_push_to_a_branch_without_pull_requests_or_a_tag_reviews_nothing(
@@ -410,6 +477,7 @@ async def test_a_settings_change_needs_approval_like_a_widening(harness: Harness
     check = latest(harness, HEAD)
     assert check["conclusion"] == "failure"
     assert check["output"]["title"].startswith("Changes .github/reachdiff.yml")
+    assert "the rules later reviews are judged by" in harness.sticky()["body"]
     fake.add_review(REPO, NUMBER, user="alice", state="APPROVED", commit_id=HEAD)
     await deliver(harness, "pull_request_review", "submitted", overrides=APPROVED)
     assert latest(harness, HEAD)["conclusion"] == "success"

@@ -195,3 +195,26 @@ def test_policy_naming_an_undefined_port_is_rejected_with_file_and_line(
     assert info.value.line == bad_line, str(info.value)
     assert str(info.value).startswith(f"policies/typo.yaml:{bad_line}: ")
     assert "htpp" in str(info.value)
+
+
+# ---------------------------------------------------------------------------- line breaks
+
+
+@PROFILE
+@given(clusters_with_files(), st.sampled_from(("\r\n", "\r")))
+def test_a_tree_and_its_crlf_twin_map_the_same(
+    case: tuple[list[Obj], dict[str, str]], eol: str
+) -> None:
+    """Line breaks are spelling: LF, CR LF and CR files give the same tree, objects on the
+    same lines, and the same map."""
+    _, files = case
+    lf = {path: text.replace("\r\n", "\n").replace("\r", "\n") for path, text in files.items()}
+    twin = {path: text.replace("\n", eol) for path, text in lf.items()}
+    tree, twin_tree = load_files(lf), load_files(twin)
+    assert twin_tree == tree
+    assert [p.source for p in twin_tree.policies] == [p.source for p in tree.policies]
+    assert [w.source for w in twin_tree.workloads] == [w.source for w in tree.workloads]
+    assert map_to_json(compute_map(twin_tree)) == map_to_json(compute_map(tree))
+    # And the diff between them is empty: nothing opened, closed, added or removed.
+    assert diff_to_json(diff_trees(tree, twin_tree))["opened"] == []
+    assert diff_to_json(diff_trees(twin_tree, tree))["closed"] == []

@@ -263,6 +263,9 @@ _FUZZED = [
     ("pull_request_review", "dismissed"),
     ("check_run", "rerequested"),
     ("check_suite", "rerequested"),
+    ("pull_request", "closed"),
+    ("push", "push"),
+    ("merge_group", "checks_requested"),
 ]
 
 
@@ -300,6 +303,8 @@ def _mutated(event: str, action: str, fake_id: int, app_id: int) -> st.SearchStr
         head_sha="1" * 40,
         installation_id=fake_id,
     ).data
+    if event == "push":
+        base["ref"] = "refs/heads/main"  # the example pushes a tag, which is ignored
     if event == "check_run":
         base["check_run"]["name"] = "reachdiff"
         base["check_run"]["app"]["id"] = app_id
@@ -360,6 +365,9 @@ async def test_fuzzed_payload_shapes_never_cause_a_server_error(
         ("pull_request", "synchronize", {"installation": None}),
         ("check_suite", "rerequested", {"check_suite.pull_requests": [{"number": "x"}]}),
         ("check_suite", "rerequested", {"check_suite": "yes"}),
+        ("push", "push", {"ref": "refs/heads/main", "after": 7}),
+        ("merge_group", "checks_requested", {"merge_group.head_sha": "not a sha"}),
+        ("pull_request", "closed", {"pull_request.merged": "yes"}),
     ],
 )
 async def test_wrong_types_anywhere_are_a_client_error(

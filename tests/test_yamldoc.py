@@ -327,3 +327,57 @@ def test_label_keys_that_are_not_strings_get_their_json_spelling_as_kubernetes_d
     for bad in ("{1.5: a}", "{~: a}"):
         with pytest.raises(ManifestError, match=r"key .* must be a string"):
             labels(bad)
+
+
+# A multi-document file as a Windows checkout writes it (CR LF), the case that was once
+# dropped whole: the fast path saw no `---` separator and read one list-shaped document.
+TWO_PODS = (
+    "# two pods\n"
+    "---\n"
+    "apiVersion: v1\n"
+    "kind: Pod\n"
+    "metadata: {name: a, labels: {app: a}}\n"
+    "spec:\n"
+    "  containers:\n"
+    "  - name: c\n"
+    "    ports: [{containerPort: 80, name: http}]\n"
+    "---\n"
+    "\n"
+    "apiVersion: v1\n"
+    "kind: Pod\n"
+    "metadata:\n"
+    "  name: b\n"
+    "  annotations:\n"
+    "    note: |\n"
+    "      two\n"
+    "      lines\n"
+)
+
+
+@pytest.mark.parametrize("eol", ["\r\n", "\r"], ids=["CRLF", "CR"])
+def test_crlf_and_cr_files_read_like_lf_on_both_paths_with_the_same_lines(eol: str) -> None:
+    text = TWO_PODS.replace("\n", eol)
+    lf_fast, lf_exact = parse_documents_fast(TWO_PODS), parse_documents(TWO_PODS)
+    fast, exact = parse_documents_fast(text), parse_documents(text)
+    assert lf_fast is not None and fast is not None  # the fast path takes such files too
+    assert [(d.data, d.line) for d in fast] == [(d.data, d.line) for d in lf_fast]
+    assert [(d.data, d.line) for d in exact] == [(d.data, d.line) for d in lf_exact]
+    assert [d.line for d in exact] == [3, 12]
+    assert exact[1].data["metadata"]["annotations"]["note"] == "two\nlines\n"
+    for how in (False, True):
+        objects = parse_file(f"pods-{how}.yaml", text.encode(), exact=how)
+        assert [o["metadata"]["name"] for o in objects] == ["a", "b"]
+    tree = load_files({"pods.yaml": text.encode()})
+    assert [(w.name, w.source.line) for w in tree.workloads] == [("a", 3), ("b", 12)]
+
+
+@pytest.mark.parametrize("eol", ["\r\n", "\r"], ids=["CRLF", "CR"])
+def test_errors_in_crlf_files_name_the_line_an_editor_shows(eol: str) -> None:
+    bad = TWO_PODS.replace("name: b", "name: [b").replace("\n", eol)
+    with pytest.raises(ManifestError) as err:
+        load_files({"pods.yaml": bad})
+    lf = TWO_PODS.replace("name: b", "name: [b")
+    with pytest.raises(ManifestError) as lf_err:
+        load_files({"pods.yaml": lf})
+    assert (err.value.line, err.value.message) == (lf_err.value.line, lf_err.value.message)
+    assert 12 <= err.value.line <= TWO_PODS.count("\n")
