@@ -356,9 +356,13 @@ async def test_a_base_that_moves_during_the_review_is_never_concluded_green(
     delivered): the review must not write its success, and the one it queues judges the
     new base."""
     fake = harness.fake
-    setup_pull(fake, base_tree(**{"policies/db.yaml": db_policy("api", (5432, 5433))}))
+    setup_pull(
+        fake,
+        complete_tree(**{"policies/db.yaml": db_policy("api", (5432, 5433))}),
+        base_files=complete_tree(),
+    )
     moved = sha("main-during")
-    fake.add_commit(REPO, moved, {**base_tree(), "apps/api.yaml": API}, parents=[BASE])
+    fake.add_commit(REPO, moved, {**complete_tree(), "apps/api.yaml": API}, parents=[BASE])
     read = github.get_branch_head
 
     async def read_then_move(*args: Any, **kwargs: Any) -> str:
