@@ -56,10 +56,13 @@ def _sorted_edges(rmap: ReachabilityMap, environment: str | None = None) -> list
 
 
 def _summary(rmap: ReachabilityMap, edges: list[Edge]) -> str:
-    workloads = sum(1 for e in rmap.endpoints if not e.is_external)
-    ranges = len(rmap.endpoints) - workloads
+    workloads = sum(1 for e in rmap.endpoints if not e.is_external and not e.is_outside)
+    outside = sum(1 for e in rmap.endpoints if e.is_outside)
+    ranges = len(rmap.endpoints) - workloads - outside
+    # Representatives (cluster_scope: partial) are counted apart: they are not workloads.
+    shown = f"{outside} representatives of pods outside the tree, " if outside else ""
     return (
-        f"{workloads} workloads, {ranges} external ranges, "
+        f"{workloads} workloads, {shown}{ranges} external ranges, "
         f"{len(rmap.tree.policies)} policies, {len(edges)} allowed pairs"
     )
 

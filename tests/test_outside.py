@@ -251,6 +251,22 @@ def test_cli_diff_fails_on_an_outside_widening_and_complete_restores_the_old_vie
     ]
 
 
+def test_cli_map_counts_representatives_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = _write(tmp_path / "h", DB + FRONTEND_RULE)
+    assert main(["map", str(head)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(
+        "Reachability map: 1 workloads, 4 representatives of pods outside the tree, "
+        "2 external ranges, 1 policies, "
+    )
+    assert main(["map", str(head), "--cluster-scope", "complete"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "Reachability map: 1 workloads, 2 external ranges, 1 policies, "
+    )
+
+
 def test_cli_explain_text_json_md(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     head = _write(tmp_path / "h", DB + FRONTEND_RULE)
     src = "~ns[team=frontend]/*"
