@@ -132,17 +132,7 @@ def explain_pair(
                 )
             )
             continue
-        before = len(steps)
         results[direction] = _walk(rmap, direction, owner, s, d, question, steps)
-        if (m.beyond >> owner) & 1 and len(steps) == before + 1:
-            # Only the default step: say why nothing of the tree decides.
-            steps[-1] = _default(
-                direction,
-                results[direction],
-                f"{who.id} is {who.description}: its namespace's policies are unknown, "
-                f"so its {direction.field} counts as allowed",
-                verdict=UNKNOWN,
-            )
     allowed = results[Direction.EGRESS] & results[Direction.INGRESS]
     return Explanation(
         src=src,
@@ -279,7 +269,21 @@ def _walk(
             if r.rule.action is AdminAction.ALLOW:
                 allowed = allowed | hit
             steps.append(_admin_step(direction, r, r.rule.action.value.lower(), hit, detail))
-        if remaining:
+        if remaining and (m.beyond >> owner) & 1:
+            # A pod of a namespace outside the tree: its NetworkPolicies, and so whether
+            # the baseline applies, are unknown (docs/semantics.md).
+            who = rmap.members[owner][0]
+            steps.append(
+                _default(
+                    direction,
+                    remaining,
+                    f"{who.id} is {who.description}: its namespace's policies are unknown, "
+                    f"so its {direction.field} counts as allowed",
+                    verdict=UNKNOWN,
+                )
+            )
+            allowed = allowed | remaining
+        elif remaining:
             steps.append(
                 _default(direction, remaining, f"nothing decided {remaining}: allowed by default")
             )
