@@ -197,7 +197,10 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
         )
         for hit in head_hits[:MAX_ANNOTATIONS]
     )
-    title = markdown.shorten(verdict(diff, ctx), CHECK_TITLE_LIMIT)
+    said = verdict(diff, ctx)
+    if ctx.base_error:  # the check list shows titles only: say the comparison was partial
+        said += " (the base cannot be read: head reviewed on its own)"
+    title = markdown.shorten(said, CHECK_TITLE_LIMIT)
     return CheckOutput(
         title=title[:1].upper() + title[1:], summary=summary, text=text, annotations=annotations
     )
