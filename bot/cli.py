@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -155,6 +156,10 @@ def _base_caveat(diff: MultiDiff) -> None:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    for side, directory in (("base", args.base), ("head", args.head)):
+        # A mistyped argument is the caller's error, not a broken base to review around.
+        if not os.path.isdir(directory):
+            raise InputError(f"{side}: {directory}: not a directory")
     base, why = _read_base(lambda: read_directory(args.base))
     head = _read_head(lambda: read_directory(args.head))
     diff = diff_files(base, head, base_error=why)

@@ -67,6 +67,15 @@ def test_a_base_over_the_limits_is_reported_too(
     assert "reachdiff: base: huge.yaml" in err
 
 
+def test_a_missing_directory_is_an_error_not_a_broken_base(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = write_tree(tmp_path / "head", "api")
+    code, _, err = run(capsys, "diff", str(tmp_path / "nope"), str(head))
+    assert code == 2
+    assert err == f"reachdiff: error: base: {tmp_path / 'nope'}: not a directory\n"
+
+
 # ---- review ---------------------------------------------------------------------------
 
 
