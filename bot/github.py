@@ -232,3 +232,52 @@ async def get_collaborator_permission(
             return None
         raise
     return dict(data)
+
+
+# ---- the app itself (authenticated with the app's JWT) ------------------------------------
+
+
+async def get_authenticated_app(gh: GitHubClient, app_jwt: str) -> dict[str, Any]:
+    return dict(await gh.getitem("/app", jwt=app_jwt))
+
+
+async def list_installations(gh: GitHubClient, app_jwt: str, *, limit: int) -> list[Any]:
+    items: list[Any] = []
+    async for item in gh.getiter("/app/installations{?per_page}", {"per_page": 100}, jwt=app_jwt):
+        items.append(item)
+        if len(items) >= limit:
+            break
+    return items
+
+
+async def list_installation_repositories(gh: GitHubClient, *, limit: int) -> list[Any]:
+    items: list[Any] = []
+    url = "/installation/repositories{?per_page}"
+    async for item in gh.getiter(url, {"per_page": 100}, iterable_key="repositories"):
+        items.append(item)
+        if len(items) >= limit:
+            break
+    return items
+
+
+async def list_every_open_pull(gh: GitHubClient, repo: Repository, *, limit: int) -> list[Any]:
+    """The open pull requests into any branch, up to ``limit``."""
+    items: list[Any] = []
+    url = "/repos/{owner}/{repo}/pulls{?state,per_page}"
+    async for item in gh.getiter(url, repo.vars(state="open", per_page=100)):
+        items.append(item)
+        if len(items) >= limit:
+            break
+    return items
+
+
+async def list_check_runs_for_ref(
+    gh: GitHubClient, repo: Repository, ref: str, *, check_name: str, app_id: str
+) -> list[Any]:
+    """The latest run of ``check_name`` by this app on ``ref`` (GitHub's ``filter=latest``)."""
+    url = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,app_id,filter,per_page}"
+    data = await gh.getitem(
+        url,
+        repo.vars(ref=ref, check_name=check_name, app_id=app_id, filter="latest", per_page=100),
+    )
+    return list(data.get("check_runs") or []) if isinstance(data, dict) else []

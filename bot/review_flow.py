@@ -146,24 +146,36 @@ async def review_pull_request(bot: BotContext, pr: PullRequestRef, head_sha: str
     current = pull["head"]["sha"]
     if head_sha is not None and head_sha != current:
         log.info("%s: event for %s, reviewing the current head %s", pr, head_sha[:7], current[:7])
-    check = await _start_check_run(gh, pr, current, check_name(pull["base"]["ref"]))
+    bot.reviewing[pr.key] = current
+    try:
+        await _review_head(bot, gh, pr, pull, current)
+    finally:
+        if bot.reviewing.get(pr.key) == current:
+            del bot.reviewing[pr.key]
+
+
+async def _review_head(
+    bot: BotContext, gh: GitHubClient, pr: PullRequestRef, pull: dict[str, Any], head_sha: str
+) -> None:
+    # Shielded: a cancellation while GitHub creates the run must not lose the run's id, or
+    # the run would stay in progress (and GitHub offers no "Re-run" on those).
+    creating = asyncio.ensure_future(
+        _start_check_run(gh, pr, head_sha, check_name(pull["base"]["ref"]))
+    )
+    try:
+        check = await asyncio.shield(creating)
+    except asyncio.CancelledError:
+        try:
+            check = await creating
+        except Exception:
+            log.exception("%s: creating the check run failed while cancelled", pr)
+            raise asyncio.CancelledError from None
+        await asyncio.shield(_finish_quietly(gh, pr, check, *_cancelled(bot)))
+        raise
     try:
         await _review(bot, gh, pr, pull, check)
     except asyncio.CancelledError:
-        # Superseded by a newer push: close this head's check rather than leave it pending.
-        await asyncio.shield(
-            _finish_quietly(
-                gh,
-                pr,
-                check,
-                "cancelled",
-                CheckOutput(
-                    title="Superseded by a newer push",
-                    summary="A newer commit was pushed before this review finished; "
-                    "see the check run on the latest commit.",
-                ),
-            )
-        )
+        await asyncio.shield(_finish_quietly(gh, pr, check, *_cancelled(bot)))
         raise
     except github.ListTruncated as err:
         output = CheckOutput(
@@ -174,6 +186,23 @@ async def review_pull_request(bot: BotContext, pr: PullRequestRef, head_sha: str
     except Exception as err:
         log.exception("%s: review failed", pr)
         await _finish_quietly(gh, pr, check, "failure", _internal_error(err))
+
+
+def _cancelled(bot: BotContext) -> tuple[str, CheckOutput]:
+    """How a cancelled review's check run completes: ``cancelled`` when a newer push
+    superseded it; ``failure`` when the server is stopping, since this head is still the
+    one branch protection reads until it is reviewed again."""
+    if bot.jobs.closing:
+        return "failure", CheckOutput(
+            title="Interrupted; re-reviewing",
+            summary="The reachdiff server stopped during this review. It reviews this commit "
+            "again when it is back; until then the change is not verified.",
+        )
+    return "cancelled", CheckOutput(
+        title="Superseded by a newer push",
+        summary="A newer commit was pushed before this review finished; "
+        "see the check run on the latest commit.",
+    )
 
 
 async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: str | None) -> None:
@@ -227,7 +256,7 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
         bot.submit_review(pr, None, "moved during re-evaluation")
     if await _still_head(gh, pr, current):
         comment = _with_note(render_comment(cached.diff, context), note)
-        await _upsert_sticky_comment(gh, pr, comment)
+        await _upsert_sticky_comment(bot, gh, pr, comment)
     # Annotations were sent with the first completion; PATCHing them again would add copies.
     await _finish(gh, pr, cached.check_run, conclusion, dataclasses.replace(output, annotations=()))
 
@@ -267,7 +296,7 @@ async def _review(
     except SettingsError as err:
         message = f"{err.key}: {err.message}" if err.key else err.message
         problem = InputProblem(SETTINGS_PATH, err.line, message, tree="base")
-        await _fail_input(gh, pr, check, context, f"Invalid {SETTINGS_PATH}", problem)
+        await _fail_input(bot, gh, pr, check, context, f"Invalid {SETTINGS_PATH}", problem)
         return
     context = dataclasses.replace(
         context,
@@ -279,11 +308,11 @@ async def _review(
         base_files, base_error, head_files = await _fetch_trees(bot, gh, pr, compared, settings)
     except TreeError as err:
         problem = InputProblem(err.path, None, err.message, tree="head")
-        await _fail_input(gh, pr, check, context, "Cannot read the manifests", problem)
+        await _fail_input(bot, gh, pr, check, context, "Cannot read the manifests", problem)
         return
     except DownloadTooLarge as err:
         problem = InputProblem("", None, str(err), tree="")
-        await _fail_input(gh, pr, check, context, "Repository archive too large", problem)
+        await _fail_input(bot, gh, pr, check, context, "Repository archive too large", problem)
         return
     except MergeConflict as err:
         message = (
@@ -292,7 +321,7 @@ async def _review(
             f"possible: {err}. Update the branch (or wait for GitHub) and re-run the check."
         )
         await _fail_input(
-            gh, pr, check, context, COULD_NOT_MERGE, InputProblem(err.paths[0], None, message)
+            bot, gh, pr, check, context, COULD_NOT_MERGE, InputProblem(err.paths[0], None, message)
         )
         return
     settings_changed = await _settings_changed(gh, pr, compared, head_sha, settings_text)
@@ -311,7 +340,7 @@ async def _review(
     except AnalysisTimeout as err:
         outcome = AnalysisFailure("timeout", str(err))
     if isinstance(outcome, AnalysisFailure):
-        await _fail_analysis(gh, pr, check, context, outcome)
+        await _fail_analysis(bot, gh, pr, check, context, outcome)
         return
     context = dataclasses.replace(context, base_error=outcome.base_error)
 
@@ -330,7 +359,9 @@ async def _review(
         conclusion, output = "failure", _outdated(output)
         bot.submit_review(pr, None, "moved during the review")
     if await _still_head(gh, pr, head_sha):
-        await _upsert_sticky_comment(gh, pr, _with_note(render_comment(outcome, context), note))
+        await _upsert_sticky_comment(
+            bot, gh, pr, _with_note(render_comment(outcome, context), note)
+        )
         files = PullFiles.from_api(await github.list_pull_files(gh, pr.repo, pr.number))
         if compared.head != head_sha:
             # Lines come from the test merge commit; where the base branch changed a file
@@ -338,7 +369,7 @@ async def _review(
             files = files.without_lines_in(_shifted_files(head_files, files.head_blobs))
         comments = render_line_comments(outcome, context, can_comment=files.can_comment)
         try:
-            await _post_line_comments(gh, pr, head_sha, comments, files)
+            await _post_line_comments(bot, gh, pr, head_sha, comments, files)
         except gidgethub.BadRequest as err:
             # GitHub may refuse a placement we thought valid; the sticky comment and the
             # check run carry the same findings, so the review goes on without them.
@@ -639,6 +670,7 @@ def _server_url(pull: dict[str, Any], pr: PullRequestRef) -> str:
 
 
 async def _fail_input(
+    bot: BotContext,
     gh: GitHubClient,
     pr: PullRequestRef,
     check: CheckRun,
@@ -650,11 +682,12 @@ async def _fail_input(
         context, title=title, message=problem.message, problems=[problem]
     )
     if await _still_head(gh, pr, context.head_sha):
-        await _upsert_sticky_comment(gh, pr, comment)
+        await _upsert_sticky_comment(bot, gh, pr, comment)
     await _finish(gh, pr, check, "failure", output)
 
 
 async def _fail_analysis(
+    bot: BotContext,
     gh: GitHubClient,
     pr: PullRequestRef,
     check: CheckRun,
@@ -666,7 +699,7 @@ async def _fail_analysis(
         problem = InputProblem(
             failure.file, failure.line or None, failure.message, tree=failure.tree or "head"
         )
-        await _fail_input(gh, pr, check, context, f"Invalid manifest in the {side}", problem)
+        await _fail_input(bot, gh, pr, check, context, f"Invalid manifest in the {side}", problem)
         return
     titles = {
         "timeout": "Analysis timed out",
@@ -676,7 +709,7 @@ async def _fail_analysis(
     title = titles.get(failure.kind, "Analysis failed")
     comment, output = render_failure(context, title=title, message=failure.message, problems=[])
     if await _still_head(gh, pr, context.head_sha):
-        await _upsert_sticky_comment(gh, pr, comment)
+        await _upsert_sticky_comment(bot, gh, pr, comment)
     await _finish(gh, pr, check, "failure", output)
 
 
@@ -737,22 +770,36 @@ async def _finish_quietly(
         log.exception("%s: could not complete check run %s", pr, check.id)
 
 
-async def _upsert_sticky_comment(gh: GitHubClient, pr: PullRequestRef, body: str) -> None:
+async def _upsert_sticky_comment(
+    bot: BotContext, gh: GitHubClient, pr: PullRequestRef, body: str
+) -> None:
+    login = await bot.app_login()
     for comment in await github.list_issue_comments(gh, pr.repo, pr.number):
-        if _is_sticky(comment):
+        if _is_own(comment, login, bot.settings.app_id) and MARKER in str(
+            comment.get("body") or ""
+        ):
             if comment.get("body") != body:
                 await github.update_issue_comment(gh, pr.repo, int(comment["id"]), body)
             return
     await github.create_issue_comment(gh, pr.repo, pr.number, body)
 
 
-def _is_sticky(comment: dict[str, Any]) -> bool:
-    # Only a bot's comment: a person quoting ours must not become the one we edit.
-    user = comment.get("user") or {}
-    return MARKER in str(comment.get("body") or "") and user.get("type") == "Bot"
+def _is_own(comment: Mapping[str, Any], login: str, app_id: str) -> bool:
+    """Written by this app: its own bot account (``<slug>[bot]``, from ``GET /app``), or
+    performed by this app's installation. Never "any bot with our marker": another app, or
+    a workflow's token, could post a comment that we would then keep editing as the verdict
+    while the real one stays hidden."""
+    user = comment.get("user")
+    if not isinstance(user, Mapping) or user.get("type") != "Bot":
+        return False
+    if str(user.get("login") or "").lower() == login.lower():
+        return True
+    app = comment.get("performed_via_github_app")
+    return isinstance(app, Mapping) and str(app.get("id")) == app_id
 
 
 async def _post_line_comments(
+    bot: BotContext,
     gh: GitHubClient,
     pr: PullRequestRef,
     head_sha: str,
@@ -760,7 +807,9 @@ async def _post_line_comments(
     files: PullFiles,
 ) -> None:
     existing = await github.list_review_comments(gh, pr.repo, pr.number)
-    posted = {rule_marker(str(c.get("body") or "")) for c in existing}
+    # Only our own comments: anyone may quote a marker to keep a rule from being commented.
+    login, app_id = await bot.app_login(), bot.settings.app_id
+    posted = {rule_marker(str(c.get("body") or "")) for c in existing if _is_own(c, login, app_id)}
     fresh = [c for c in comments if c.marker not in posted]
     on_lines = [c for c in fresh if files.in_diff(c.path, c.line, c.side)]
     # File-level comments first and one at a time: a refused review must not take the

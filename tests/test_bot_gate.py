@@ -6,13 +6,21 @@ that must always complete), each against the fake GitHub with every request vali
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from bot import github
+from bot.github import Repository
+from bot.reconcile import reconcile
+from bot.render import MARKER
 from tests.botharness import (
     AUTHOR,
+    BASE,
     HEAD,
     HEAD2,
+    HEAD3,
     NUMBER,
     REPO,
     Harness,
@@ -20,10 +28,12 @@ from tests.botharness import (
     db_policy,
     review,
     setup_pull,
+    sha,
 )
 from tests.fakegithub.server import FakeGitHub
 from tests.test_bot_e2e import APPROVED, WIDENED
 
+HEAD4 = sha("head4")
 PEOPLE = {"alice": "write", AUTHOR: "write", "bob": "maintain", "deploy[bot]": "admin"}
 
 
@@ -137,3 +147,132 @@ async def test_unknown_pusher_falls_back_to_the_head_commits_author(harness: Har
     await review(harness, "pull_request_review", "submitted", overrides=APPROVED)
     assert harness.check(HEAD2)["conclusion"] == "success"
     assert fake.validation_errors == []
+
+
+# ---- every check run completes; a stale delivery cancels nothing --------------------------
+
+
+def runs_on(fake: FakeGitHub, sha: str) -> list[dict[str, Any]]:
+    return [r for r in fake.check_runs_for(REPO, sha) if r["name"] == "reachdiff (main)"]
+
+
+async def test_a_review_cancelled_while_its_check_run_is_created_completes_it(
+    harness: Harness,
+) -> None:
+    fake = harness.fake
+    setup_pull(fake, WIDENED, collaborators=PEOPLE)
+    pause = fake.pause_next("POST", "/repos/*/check-runs")
+    assert (await harness.deliver("pull_request", "opened")).status == 202
+    await asyncio.wait_for(pause.arrived.wait(), 10)
+    # A push while GitHub is still creating the first head's run supersedes that review.
+    synchronize_by(fake, "alice")
+    assert (await harness.deliver("pull_request", "synchronize", head_sha=HEAD2)).status == 202
+    # The queue asks GitHub for the current head (a second pulls/get) before cancelling.
+    for _ in range(500):
+        if sum(r["operation"] == "pulls/get" for r in fake.requests) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    pause.release.set()
+    await harness.settle()
+    [first] = runs_on(fake, HEAD)
+    assert first["status"] == "completed" and first["conclusion"] == "cancelled"
+    assert runs_on(fake, HEAD2)[-1]["status"] == "completed"
+    assert all(r["status"] == "completed" for r in fake.check_runs)
+
+
+async def test_a_delivery_naming_an_older_head_never_cancels_the_current_review(
+    harness: Harness,
+) -> None:
+    fake = harness.fake
+    setup_pull(fake, WIDENED, collaborators=PEOPLE)
+    synchronize_by(fake, "alice")  # the pull request's head is now HEAD2
+    pause = fake.pause_next("GET", "/_codeload/*")
+    assert (await harness.deliver("pull_request", "synchronize", head_sha=HEAD2)).status == 202
+    await asyncio.wait_for(pause.arrived.wait(), 10)
+    # GitHub redelivers (or delays) the older head's delivery.
+    assert (await harness.deliver("pull_request", "opened", head_sha=HEAD)).status == 202
+    await asyncio.sleep(0.3)  # time for the queue to ask GitHub whether HEAD2 is outdated
+    pause.release.set()
+    await harness.settle()
+    runs = runs_on(fake, HEAD2)
+    assert [r["conclusion"] for r in runs] == ["failure", "failure"]  # reviewed, never cancelled
+    assert runs_on(fake, HEAD) == []
+    # The question went to GitHub: the queue asked for the pull request's current head.
+    assert any(r["operation"] == "pulls/get" for r in fake.requests)
+
+
+async def test_shutdown_completes_running_reviews_as_interrupted(harness: Harness) -> None:
+    fake = harness.fake
+    setup_pull(fake, WIDENED, collaborators=PEOPLE)
+    pause = fake.pause_next("GET", "/_codeload/*")
+    assert (await harness.deliver("pull_request", "opened")).status == 202
+    await asyncio.wait_for(pause.arrived.wait(), 10)
+    closing = asyncio.create_task(harness.bot.jobs.close(grace=0.2))
+    await asyncio.sleep(0.05)
+    # Stopping: no new work is accepted.
+    response = await harness.deliver("pull_request", "synchronize")
+    assert response.status == 503
+    await closing
+    pause.release.set()
+    [run] = runs_on(fake, HEAD)
+    assert run["status"] == "completed" and run["conclusion"] == "failure"
+    assert run["output"]["title"] == "Interrupted; re-reviewing"
+
+
+# ---- the sticky comment is the app's own ------------------------------------------------
+
+
+async def test_another_bots_comment_with_our_marker_is_never_taken_for_ours(
+    harness: Harness,
+) -> None:
+    fake = harness.fake
+    setup_pull(fake, WIDENED, collaborators=PEOPLE)
+    decoy = f"{MARKER}\nreachdiff: unchanged, nothing to approve"
+    other = fake.add_issue_comment(REPO, NUMBER, user="helper[bot]", body=decoy)
+    person = fake.add_issue_comment(REPO, NUMBER, user="alice", body=decoy, via_app=True)
+    await review(harness)
+    assert other["body"] == decoy and other["history"] == []
+    assert person["body"] == decoy and person["history"] == []
+    mine = [c for c in fake.comments_on(REPO, NUMBER) if c["user"] == fake.bot_login]
+    assert len(mine) == 1 and "widened" in mine[0]["body"]
+    # The next review edits that one comment, found by the app's own login from GET /app.
+    synchronize_by(fake, "alice")
+    await review(harness, "pull_request", "synchronize", head_sha=HEAD2)
+    mine = [c for c in fake.comments_on(REPO, NUMBER) if c["user"] == fake.bot_login]
+    assert len(mine) == 1 and mine[0]["history"]
+    assert any(r["operation"] == "apps/get-authenticated" for r in fake.requests)
+
+
+# ---- reconciliation -----------------------------------------------------------------------
+
+
+async def test_reconciliation_reviews_heads_left_without_a_finished_check(
+    harness: Harness,
+) -> None:
+    fake = harness.fake
+    setup_pull(fake, WIDENED, collaborators=PEOPLE)
+    await review(harness)  # #7: reviewed, its run completed
+    fake.add_commit(REPO, HEAD3, WIDENED, parents=[BASE], branch="other")
+    fake.add_pull(
+        REPO, 8, base_ref="main", base_sha=BASE, head_sha=HEAD3, author=AUTHOR, head_ref="other"
+    )  # #8: its delivery never arrived
+    fake.add_commit(REPO, HEAD4, WIDENED, parents=[BASE], branch="third")
+    fake.add_pull(
+        REPO, 9, base_ref="main", base_sha=BASE, head_sha=HEAD4, author=AUTHOR, head_ref="third"
+    )
+    gh = await harness.bot.client(fake.installation_id)
+    # #9: a run left in progress by a server that died mid-review.
+    await github.create_check_run(
+        gh,
+        Repository("octo-org", "gitops"),
+        {"name": "reachdiff (main)", "head_sha": HEAD4, "status": "in_progress"},
+    )
+    before = len(runs_on(fake, HEAD))
+    assert await reconcile(harness.bot) == 2
+    await harness.settle()
+    assert len(runs_on(fake, HEAD)) == before  # #7 untouched
+    assert runs_on(fake, HEAD3)[-1]["status"] == "completed"
+    assert runs_on(fake, HEAD4)[-1]["status"] == "completed"
+    assert runs_on(fake, HEAD4)[-1]["conclusion"] == "failure"
+    assert await reconcile(harness.bot) == 0  # nothing left

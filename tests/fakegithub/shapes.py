@@ -533,7 +533,7 @@ class Shapes:
             "issue_url": f"{api}/issues/{record['issue_number']}",
             "author_association": self.author_association(repo, record["user"]),
             "performed_via_github_app": self.app()
-            if record["user"] == self.fake.bot_login
+            if record["user"] == self.fake.bot_login or record.get("via_app")
             else None,
             "reactions": self._reactions(f"{api}/issues/comments/{record['id']}/reactions"),
         }
