@@ -27,11 +27,12 @@ from bot.gitrefs import (
     read_ref,
     resolve_commit,
 )
-from bot.settings import SETTINGS_PATH, SettingsError, parse_repo_settings
-from bot.trees import TreeError, read_directory
+from bot.settings import SETTINGS_PATH, SettingsError, parse_repo_settings, path_ignored
+from bot.trees import TreeError, gitmodules_paths, lfs_pointers, read_directory
 from bot.verdict import assess
 
 EXIT_OK, EXIT_WIDENED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+MAX_GITMODULES_BYTES = 1024 * 1024
 
 MAP_FORMATS: dict[str, Callable[[ReachabilityMap], str]] = {
     "text": map_text,
@@ -76,12 +77,30 @@ def _diff_output(diff: MultiDiff, fmt: str, **markdown: Any) -> str:
     return diff_text(diff, diff.populations)
 
 
-def _finish(diff: MultiDiff, output: str) -> int:
+def _finish(diff: MultiDiff, output: str, unread: Sequence[str] = ()) -> int:
     sys.stdout.write(output)
     failed = _report_caveats(diff)
-    if failed is not None:
-        return failed
+    # What the readers could not see (submodules, LFS pointers, links): fail closed too.
+    for reason in unread:
+        print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
+    if failed is not None or unread:
+        return EXIT_INPUT
     return EXIT_WIDENED if diff.widening else EXIT_OK
+
+
+def _unread_in_directory(root: str, files: dict[str, bytes]) -> list[str]:
+    """LFS pointers, and submodules named in ``.gitmodules`` that are not checked out."""
+    out = [str(u) for u in lfs_pointers(files)]
+    try:
+        with open(os.path.join(root, ".gitmodules"), "rb") as f:
+            gitmodules = f.read(MAX_GITMODULES_BYTES)
+    except OSError:
+        return out
+    for path in gitmodules_paths(gitmodules):
+        directory = os.path.join(root, path)
+        if not os.path.isdir(directory) or not os.listdir(directory):
+            out.append(f"{path}: a git submodule that is not checked out")
+    return out
 
 
 def cmd_map(args: argparse.Namespace) -> int:
@@ -164,7 +183,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     head = _read_head(lambda: read_directory(args.head))
     diff = diff_files(base, head, base_error=why)
     _base_caveat(diff)
-    return _finish(diff, _diff_output(diff, args.format))
+    unread = [f"{u} (base)" for u in _unread_in_directory(args.base, base)] if base is not None else []
+    unread += _unread_in_directory(args.head, head)
+    return _finish(diff, _diff_output(diff, args.format), unread)
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -199,6 +220,16 @@ def cmd_review(args: argparse.Namespace) -> int:
         base_error=why,
     )
     _base_caveat(diff)
+    unread: list[str] = []
+    for side, tree in (("base", base_tree), ("head", head)):
+        for reason in tree.unread if tree is not None else ():
+            if path_ignored(settings, reason.split(": ", 1)[0]):
+                print(
+                    f"reachdiff: note: not analysed, as ignore_paths allows: {reason}",
+                    file=sys.stderr,
+                )
+            else:
+                unread.append(f"{reason} (base)" if side == "base" else reason)
     how = "merge base of" if args.merge_base else "base"
     output = _diff_output(
         diff,
@@ -210,8 +241,13 @@ def cmd_review(args: argparse.Namespace) -> int:
     )
     sys.stdout.write(output)
     failed = _report_caveats(diff)
+    # What the readers could not see (submodules, LFS pointers, links): fail closed too.
+    for reason in unread:
+        print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
     if failed is not None:
         return failed
+    if unread:
+        return EXIT_INPUT
     # The exit code is the bot's check: ignore_namespaces and new_workloads_widen apply.
     return EXIT_WIDENED if assess(diff, settings).needs_approval else EXIT_OK
 

@@ -158,6 +158,12 @@ async def get_file_content(gh: GitHubClient, repo: Repository, path: str, ref: s
     return base64.b64decode(data.get("content") or "")
 
 
+async def get_tree(gh: GitHubClient, repo: Repository, ref: str) -> dict[str, Any]:
+    """Every entry of the commit's tree (``truncated`` when GitHub cut the listing)."""
+    url = "/repos/{owner}/{repo}/git/trees/{tree_sha}{?recursive}"
+    return dict(await gh.getitem(url, repo.vars(tree_sha=ref, recursive="1")))
+
+
 async def get_commit(gh: GitHubClient, repo: Repository, ref: str) -> dict[str, Any]:
     # per_page=1: only the commit's parents are used, not its file list.
     url = "/repos/{owner}/{repo}/commits/{ref}{?per_page}"

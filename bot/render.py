@@ -81,6 +81,8 @@ class ReviewContext:
     # Why the base could not be read, when it could not: the head was analysed on its own
     # and every path it allows counts as opened.
     base_error: str = ""
+    # "path: why (side)" of what ``ignore_paths`` lets go unanalysed, shown in the comment.
+    ignored_unread: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,6 +627,8 @@ def _common(a: Assessment, ctx: ReviewContext) -> dict[str, Any]:
         settings_present=ctx.settings_present,
         check_run_url=_safe_url(ctx.check_run_url),
         base_error=markdown.shorten(ctx.base_error, _MESSAGE_LIMIT),
+        ignored_unread=ctx.ignored_unread[:PROBLEMS_SHOWN],
+        ignored_unread_more=max(0, len(ctx.ignored_unread) - PROBLEMS_SHOWN),
     )
 
 

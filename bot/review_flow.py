@@ -32,7 +32,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gidgethub
 
@@ -64,8 +64,17 @@ from bot.settings import (
     SettingsError,
     describe_approvers,
     parse_repo_settings,
+    path_ignored,
 )
-from bot.trees import TreeError, TreeLimits, read_tarball
+from bot.trees import (
+    TreeEntry,
+    TreeError,
+    TreeLimits,
+    Unread,
+    lfs_pointers,
+    read_tarball,
+    unread_in_listing,
+)
 from bot.verdict import assess
 
 if TYPE_CHECKING:
@@ -305,7 +314,9 @@ async def _review(
     )
 
     try:
-        base_files, base_error, head_files = await _fetch_trees(bot, gh, pr, compared, settings)
+        base_files, base_error, head_files, unread = await _fetch_trees(
+            bot, gh, pr, compared, settings
+        )
     except TreeError as err:
         problem = InputProblem(err.path, None, err.message, tree="head")
         await _fail_input(bot, gh, pr, check, context, "Cannot read the manifests", problem)
@@ -325,6 +336,19 @@ async def _review(
         )
         return
     settings_changed = await _settings_changed(gh, pr, compared, head_sha, settings_text)
+
+    failing = [(side, u) for side, u in unread if not path_ignored(settings, u.path)]
+    if failing:
+        comment, output = _not_analysed(context, failing)
+        if await _still_head(gh, pr, context.head_sha):
+            await _upsert_sticky_comment(bot, gh, pr, comment)
+        await _finish(gh, pr, check, "failure", output)
+        return
+    # Each accepted path once: as the head has it, else as the base had it.
+    accepted: dict[str, str] = {}
+    for side, u in sorted(unread, key=lambda su: su[0] != "head"):
+        accepted.setdefault(u.path, f"{u}" + (" (base branch)" if side == "base" else ""))
+    context = dataclasses.replace(context, ignored_unread=tuple(accepted.values()))
 
     try:
         outcome = await bot.pool.run(
@@ -568,15 +592,18 @@ async def _fetch_trees(
     pr: PullRequestRef,
     compared: Compared,
     settings: RepoSettings,
-) -> tuple[dict[str, bytes] | None, str, dict[str, bytes]]:
-    """The manifests before (base branch head) and after merging. A base that cannot be
+) -> tuple[dict[str, bytes] | None, str, dict[str, bytes], list[tuple[str, Unread]]]:
+    """The manifests before (base branch head) and after merging, and what inside
+    ``paths`` each readable commit's archive does not show (by side). A base that cannot be
     read is None with the reason (``base: ...``), so that the pull request fixing it is
     still reviewed: its head is then analysed on its own. Raises ``TreeError`` for a head
     (or merge base) that cannot be read, ``MergeConflict``."""
     limit = bot.settings.max_tarball_bytes
     shas = list(dict.fromkeys(s for s in (compared.base, compared.head, compared.merge_base) if s))
-    archives = await asyncio.gather(
-        *(github.download_tarball(gh, pr.repo, sha, max_bytes=limit) for sha in shas)
+    fetched = await asyncio.gather(
+        *(github.download_tarball(gh, pr.repo, sha, max_bytes=limit) for sha in shas),
+        # The git trees list submodules and every committed file: what archives leave out.
+        *(github.get_tree(gh, pr.repo, sha) for sha in shas),
     )
     limits = TreeLimits(
         max_file_bytes=bot.settings.max_file_bytes,
@@ -584,24 +611,74 @@ async def _fetch_trees(
         max_files=bot.settings.max_files,
     )
     paths = settings.paths or None
+    archives = cast("list[bytes]", fetched[: len(shas)])
+    listings = cast("list[dict[str, Any]]", fetched[len(shas) :])
     trees: dict[str, dict[str, bytes]] = {}
     unreadable: dict[str, TreeError] = {}
-    for sha, archive in zip(shas, archives, strict=True):
+    unread: list[tuple[str, Unread]] = []
+    for sha, archive, listing in zip(shas, archives, listings, strict=True):
         # Decompressing is CPU work: off the event loop, so other deliveries are answered.
         try:
             trees[sha] = await asyncio.to_thread(read_tarball, archive, paths=paths, limits=limits)
         except TreeError as err:
             unreadable[sha] = err
+            continue
+        side = "head" if sha == compared.head else "base"
+        unread += [
+            (side, u) for u in _unread(listing, trees[sha], paths) if (side, u) not in unread
+        ]
     if compared.head in unreadable:
         raise unreadable[compared.head]
     if compared.base in unreadable:
-        return None, f"base: {unreadable[compared.base]}", trees[compared.head]
+        return None, f"base: {unreadable[compared.base]}", trees[compared.head], unread
     base_files, head_files = trees[compared.base], trees[compared.head]
     if compared.merge_base is not None:
         if compared.merge_base in unreadable:
             raise unreadable[compared.merge_base]
         head_files = merged_tree(trees[compared.merge_base], base_files, head_files)
-    return base_files, "", head_files
+    return base_files, "", head_files, unread
+
+
+def _not_analysed(
+    context: ReviewContext, failing: list[tuple[str, Unread]]
+) -> tuple[str, CheckOutput]:
+    """The comment and check output naming what inside ``paths`` could not be seen."""
+    problems = [
+        InputProblem(
+            "",
+            None,
+            f"not analysed: {u}" + (" (base branch)" if side == "base" else ""),
+            tree=side,
+        )
+        for side, u in failing
+    ]
+    return render_failure(
+        context,
+        title="Part of the repository could not be analysed",
+        message="Inside the reviewed `paths`, reachdiff cannot see what these hold, so the "
+        "change is not verified. To accept that on purpose, name them in `ignore_paths` in "
+        f"{SETTINGS_PATH} on the base branch.",
+        problems=problems,
+    )
+
+
+def _unread(
+    listing: Mapping[str, Any], files: Mapping[str, bytes], paths: tuple[str, ...] | None
+) -> list[Unread]:
+    if listing.get("truncated"):
+        # Could be walked directory by directory; until then, never assume it is complete.
+        return [
+            Unread(
+                ".",
+                "the repository's tree is too large for GitHub to list in one answer, so "
+                "submodules and files left out of the archive cannot be ruled out",
+            )
+        ]
+    entries = [
+        TreeEntry(str(e["path"]), str(e["mode"]), str(e["type"]), str(e["sha"]))
+        for e in listing.get("tree") or []
+    ]
+    return unread_in_listing(entries, files, paths) + lfs_pointers(files)
 
 
 async def _approval_status(
@@ -919,11 +996,16 @@ async def _judge_merge_group(
         approvers_description=describe_approvers(settings, present=settings_text is not None),
     )
     try:
-        base_files, base_error, head_files = await _fetch_trees(bot, gh, pr, compared, settings)
+        base_files, base_error, head_files, unread = await _fetch_trees(
+            bot, gh, pr, compared, settings
+        )
     except (TreeError, DownloadTooLarge) as err:
         return "failure", render_failure(
             context, title="Cannot read the manifests", message=str(err), problems=[]
         )[1]
+    failing = [(side, u) for side, u in unread if not path_ignored(settings, u.path)]
+    if failing:
+        return "failure", _not_analysed(context, failing)[1]
     try:
         outcome = await bot.pool.run(
             analyze,

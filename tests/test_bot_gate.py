@@ -276,3 +276,75 @@ async def test_reconciliation_reviews_heads_left_without_a_finished_check(
     assert runs_on(fake, HEAD4)[-1]["status"] == "completed"
     assert runs_on(fake, HEAD4)[-1]["conclusion"] == "failure"
     assert await reconcile(harness.bot) == 0  # nothing left
+
+
+# ---- what the bot cannot see fails closed -------------------------------------------------
+
+LFS_POINTER = (
+    b"version https://git-lfs.github.com/spec/v1\n"
+    b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+    b"size 12345\n"
+)
+
+
+def failure_lines(harness: Harness, sha: str) -> str:
+    check = harness.check(sha)
+    assert check["conclusion"] == "failure"
+    return str(check["output"]["summary"]).replace("\\", "")
+
+
+async def test_a_submodule_inside_paths_fails_closed(harness: Harness) -> None:
+    fake = harness.fake
+    setup_pull(fake, base_tree(), collaborators=PEOPLE)
+    # The head adds a submodule under policies/ (Argo CD would fetch and apply it).
+    fake.add_commit(REPO, HEAD2, base_tree(), parents=[HEAD], gitlinks={"policies/shared": HEAD})
+    fake.set_pull_head(REPO, NUMBER, HEAD2, mergeable=False)
+    await review(harness, "pull_request", "synchronize", head_sha=HEAD2)
+    summary = failure_lines(harness, HEAD2)
+    assert "not analysed: policies/shared: a git submodule" in summary
+    assert harness.check(HEAD2)["output"]["title"] == "Part of the repository could not be analysed"
+    assert "not analysed: policies/shared" in harness.sticky()["body"].replace("\\", "")
+
+
+async def test_a_submodule_accepted_by_ignore_paths_is_shown_not_failed(harness: Harness) -> None:
+    fake = harness.fake
+    settings = b'ignore_paths: ["policies/shared/**"]\n'
+    base = base_tree(**{".github/reachdiff.yml": settings})
+    setup_pull(fake, base, base_files=base, collaborators=PEOPLE)
+    fake.add_commit(REPO, HEAD2, base, parents=[HEAD], gitlinks={"policies/shared": HEAD})
+    fake.set_pull_head(REPO, NUMBER, HEAD2, mergeable=False)
+    await review(harness, "pull_request", "synchronize", head_sha=HEAD2)
+    assert harness.check(HEAD2)["conclusion"] == "success"
+    body = harness.sticky()["body"]
+    assert "ignore_paths" in body and "policies/shared" in body
+
+
+async def test_an_lfs_pointer_in_place_of_a_manifest_fails_closed(harness: Harness) -> None:
+    fake = harness.fake
+    setup_pull(fake, base_tree(**{"policies/db.yaml": LFS_POINTER}), collaborators=PEOPLE)
+    await review(harness)
+    assert "not analysed: policies/db.yaml: a Git LFS pointer" in failure_lines(harness, HEAD)
+
+
+async def test_a_manifest_the_archive_leaves_out_fails_closed(harness: Harness) -> None:
+    """export-ignore hides a widened policy from the archive; it would look deleted (a
+    narrowing) while Argo CD applies it from the checkout."""
+    fake = harness.fake
+    head = base_tree(
+        **{
+            "policies/db.yaml": db_policy("web"),
+            ".gitattributes": b"policies/db.yaml export-ignore\n",
+        }
+    )
+    setup_pull(fake, head, collaborators=PEOPLE)
+    await review(harness)
+    summary = failure_lines(harness, HEAD)
+    assert "not analysed: policies/db.yaml: left out of the repository archive" in summary
+
+
+async def test_a_truncated_tree_listing_fails_closed(harness: Harness) -> None:
+    fake = harness.fake
+    setup_pull(fake, WIDENED, collaborators=PEOPLE)
+    fake.tree_entry_limit = 3
+    await review(harness)
+    assert "too large for GitHub to list" in failure_lines(harness, HEAD)
