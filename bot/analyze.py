@@ -24,6 +24,7 @@ from analysis.errors import ManifestError
 from analysis.incremental import PreparedBase, prepare
 from analysis.reachability import Endpoint
 from bot.environment_diff import (
+    MultiDiff,
     SideError,
     changed_files,
     diff_files,
@@ -48,10 +49,29 @@ class DiffResult:
     removed_endpoints: tuple[Endpoint, ...]
     base_error: str = ""  # the base could not be read: the head was analysed on its own
     populations: Populations = NO_POPULATIONS  # workloads per namespace, for reports
+    # Ids of added workloads that are the same pods as a workload of the base: a renamed
+    # Deployment, or a renamed kustomize overlay. Not new for ``new_workloads_widen``.
+    same_pods: frozenset[str] = frozenset()
 
     @property
     def widening(self) -> bool:
         return bool(self.opened)
+
+
+def same_pods(diff: MultiDiff) -> frozenset[str]:
+    """The added endpoints whose namespace and pod-template labels some base workload (in
+    any environment) has too. Policies select pods by namespace and labels, never by the
+    controller's name: such a workload is selected exactly as that one was, so paths to or
+    from it are not "to a new workload" (a rename must not exempt a widening)."""
+    qualify = diff.environments != ("",)
+    before = {
+        (w.namespace, w.labels) for _, env in diff.per_environment for w in env.base.tree.workloads
+    }
+    identity = {}
+    for name, env in diff.per_environment:
+        for w in env.head.tree.workloads:
+            identity[f"{name or '.'}:{w.id}" if qualify else w.id] = (w.namespace, w.labels)
+    return frozenset(e.id for e in diff.added_endpoints if identity.get(e.id) in before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +180,7 @@ def analyze(
                 diff.removed_endpoints,
                 diff.base_error,
                 diff.populations,
+                same_pods(diff),
             )
     except SideError as err:
         return AnalysisFailure("manifest", err.message, err.side, err.file, err.line)

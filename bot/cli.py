@@ -183,7 +183,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     head = _read_head(lambda: read_directory(args.head))
     diff = diff_files(base, head, base_error=why)
     _base_caveat(diff)
-    unread = [f"{u} (base)" for u in _unread_in_directory(args.base, base)] if base is not None else []
+    unread = (
+        [f"{u} (base)" for u in _unread_in_directory(args.base, base)] if base is not None else []
+    )
     unread += _unread_in_directory(args.head, head)
     return _finish(diff, _diff_output(diff, args.format), unread)
 

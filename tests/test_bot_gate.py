@@ -7,14 +7,18 @@ that must always complete), each against the fake GitHub with every request vali
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
 
 from bot import github
+from bot.analyze import DiffResult, analyze
 from bot.github import Repository
 from bot.reconcile import reconcile
 from bot.render import MARKER
+from bot.settings import parse_repo_settings
+from bot.verdict import assess
 from tests.botharness import (
     AUTHOR,
     BASE,
@@ -23,6 +27,7 @@ from tests.botharness import (
     HEAD3,
     NUMBER,
     REPO,
+    WORKLOADS,
     Harness,
     base_tree,
     db_policy,
@@ -348,3 +353,72 @@ async def test_a_truncated_tree_listing_fails_closed(harness: Harness) -> None:
     fake.tree_entry_limit = 3
     await review(harness)
     assert "too large for GitHub to list" in failure_lines(harness, HEAD)
+
+
+# ---- new_workloads_widen: false exempts only really new pods --------------------------------
+
+RELAXED = b"new_workloads_widen: false\n"
+
+
+def _renamed(text: bytes, old: bytes, new: bytes) -> bytes:
+    return text.replace(b"name: " + old + b"\n", b"name: " + new + b"\n", 1)
+
+
+async def test_a_renamed_deployment_is_not_a_new_workload(harness: Harness) -> None:
+    fake = harness.fake
+    base = base_tree(**{".github/reachdiff.yml": RELAXED})
+    # The same pods (namespace shop, labels app: db) under a new name, and web let in.
+    head = {
+        **base,
+        "apps/shop.yaml": _renamed(WORKLOADS, b"db", b"database"),
+        "policies/db.yaml": db_policy("web"),
+    }
+    setup_pull(fake, head, base_files=base, collaborators=PEOPLE)
+    await review(harness)
+    check = harness.check(HEAD)
+    assert check["conclusion"] == "failure"
+    assert "needs 1 approval" in check["output"]["title"]
+
+
+async def test_a_really_new_workload_is_exempt(harness: Harness) -> None:
+    fake = harness.fake
+    base = base_tree(**{".github/reachdiff.yml": RELAXED})
+    cache = (
+        WORKLOADS.split(b"---\n")[1]
+        .replace(b"name: db", b"name: cache")
+        .replace(b"app: db", b"app: cache")
+    )
+    head = {
+        **base,
+        "apps/cache.yaml": cache,
+        "policies/cache.yaml": db_policy("web")
+        .replace(b"app: db", b"app: cache")
+        .replace(b"db-ingress", b"cache-ingress"),
+    }
+    setup_pull(fake, head, base_files=base, collaborators=PEOPLE)
+    await review(harness)
+    assert harness.check(HEAD)["conclusion"] == "success"
+
+
+def test_a_renamed_kustomize_overlay_is_the_same_pods() -> None:
+    """Every workload of a renamed overlay is new by name; by what selects them (namespace
+    and pod-template labels) they are the base overlay's, so nothing is exempt."""
+
+    def overlay(name: str, peer: str) -> dict[str, bytes]:
+        return {
+            f"overlays/{name}/kustomization.yaml": b"resources: [app.yaml, policy.yaml]\n",
+            f"overlays/{name}/app.yaml": WORKLOADS,
+            f"overlays/{name}/policy.yaml": db_policy(peer),
+        }
+
+    result = analyze(overlay("prod", "api"), overlay("production", "web"))
+    assert isinstance(result, DiffResult) and result.opened
+    assert result.same_pods == {
+        "overlays/production:shop/Deployment/db",
+        "overlays/production:shop/Deployment/web",
+    }
+    relaxed = parse_repo_settings(RELAXED)
+    assert assess(result, relaxed).gated == assess(result, relaxed).opened
+    # Without the identity, every opened path would have been waved through as new.
+    by_name = dataclasses.replace(result, same_pods=frozenset())
+    assert assess(by_name, relaxed).gated == ()
