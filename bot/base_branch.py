@@ -271,7 +271,7 @@ def submit_sharing_head(
             # The cached analysis still holds; only who shares the check changed.
             await _submit_waiting(bot, pr, head_sha, why, approvals_only=True)
         if left and not sharing:
-            await _retire(gh, repo, head_sha, base_ref)
+            await _retire(gh, repo, head_sha, base_ref, bot.settings.app_id)
 
     bot.submit_other(
         ("sharing-head", repo.full_name.lower(), head_sha, base_ref),
@@ -282,9 +282,12 @@ def submit_sharing_head(
     )
 
 
-async def _retire(gh: GitHubClient, repo: Repository, head_sha: str, base_ref: str) -> None:
+async def _retire(
+    gh: GitHubClient, repo: Repository, head_sha: str, base_ref: str, app_id: str
+) -> None:
     name = check_name(base_ref)
-    found = await github.list_check_runs(gh, repo, head_sha, name)
+    # Our own runs only: a failing run some workflow made must not hide our green one.
+    found = await github.list_check_runs(gh, repo, head_sha, name, app_id=app_id)
     newest = max(found, key=lambda r: int(r["id"]), default=None)
     if newest is None or newest.get("conclusion") not in ("success", None):
         return  # nothing green (or pending) to supersede

@@ -184,14 +184,17 @@ async def list_open_pulls(gh: GitHubClient, repo: Repository, base: str) -> list
 
 
 async def list_check_runs(
-    gh: GitHubClient, repo: Repository, sha: str, check_name: str
+    gh: GitHubClient, repo: Repository, sha: str, check_name: str, *, app_id: str
 ) -> list[Any]:
-    """Every check run named ``check_name`` on commit ``sha``, newest first."""
+    """Every check run named ``check_name`` that app ``app_id`` made on commit ``sha``,
+    newest first. Only the app's own: a workflow's token may create runs of any name."""
     url = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,filter,per_page}"
     items: list[Any] = []
     url_vars = repo.vars(ref=sha, check_name=check_name, filter="all", per_page=100)
     async for item in gh.getiter(url, url_vars, iterable_key="check_runs"):
-        items.append(item)
+        app = item.get("app") if isinstance(item, dict) else None
+        if isinstance(app, dict) and str(app.get("id")) == app_id:
+            items.append(item)
         if len(items) >= MAX_LISTED:
             break
     return items

@@ -232,7 +232,7 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
         # Restarted, evicted, or the base or settings moved since: do it all.
         await review_pull_request(bot, pr, current)
         return
-    newest = await _newest_check_run_id(gh, pr, current, cached.check_run.name)
+    newest = await _newest_check_run_id(gh, pr, current, cached.check_run.name, bot.settings.app_id)
     if newest != cached.check_run.id:
         await review_pull_request(bot, pr, current)
         return
@@ -514,9 +514,9 @@ async def _still_current(
 
 
 async def _newest_check_run_id(
-    gh: GitHubClient, pr: PullRequestRef, head_sha: str, name: str
+    gh: GitHubClient, pr: PullRequestRef, head_sha: str, name: str, app_id: str
 ) -> int | None:
-    runs = await github.list_check_runs(gh, pr.repo, head_sha, name)
+    runs = await github.list_check_runs(gh, pr.repo, head_sha, name, app_id=app_id)
     ours = [int(r["id"]) for r in runs if r.get("name") == name]
     return max(ours, default=None)
 

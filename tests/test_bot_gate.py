@@ -422,3 +422,26 @@ def test_a_renamed_kustomize_overlay_is_the_same_pods() -> None:
     # Without the identity, every opened path would have been waved through as new.
     by_name = dataclasses.replace(result, same_pods=frozenset())
     assert assess(by_name, relaxed).gated == ()
+
+
+# ---- further bypasses -------------------------------------------------------------------------
+
+
+async def test_a_forged_check_run_of_our_name_does_not_keep_a_green_head_green(
+    harness: Harness,
+) -> None:
+    """A workflow in the pull request can create a check run of any name. A failing
+    `reachdiff (main)` of its own on a green head must not stop the bot from retiring its
+    own green run when no open pull request merges that head any more."""
+    fake = harness.fake
+    setup_pull(fake, base_tree(), collaborators=PEOPLE)
+    await review(harness)
+    ours = [r for r in runs_on(fake, HEAD) if "foreign_app" not in r]
+    assert ours[-1]["conclusion"] == "success"
+    fake.add_foreign_check_run(REPO, HEAD, "reachdiff (main)", "failure")
+    synchronize_by(fake, "alice")
+    await review(
+        harness, "pull_request", "synchronize", head_sha=HEAD2, before=HEAD, base_ref="main"
+    )
+    ours = [r for r in runs_on(fake, HEAD) if "foreign_app" not in r]
+    assert ours[-1]["conclusion"] == "failure"

@@ -374,6 +374,40 @@ class FakeGitHub:
         pull.updated_at = now_iso()
         return self.shapes.pull(repo, pull)
 
+    def add_foreign_check_run(
+        self,
+        full_name: str,
+        head_sha: str,
+        name: str,
+        conclusion: str,
+        *,
+        app_id: int = 15368,
+        app_slug: str = "github-actions",
+    ) -> dict[str, Any]:
+        """A completed check run another app made (by default a workflow's, which may use
+        any name): branch protection pinned to our app ignores it, and so must the bot."""
+        repo = self.repo(full_name)
+        now = now_iso()
+        run: dict[str, Any] = {
+            "id": self.ids.next("check_run"),
+            "repo": repo.full_name,
+            "name": name,
+            "head_sha": head_sha,
+            "status": "completed",
+            "conclusion": conclusion,
+            "started_at": now,
+            "completed_at": now,
+            "details_url": None,
+            "external_id": None,
+            "output": {"title": "forged", "summary": "forged", "text": None, "annotations": []},
+            "actions": [],
+            "check_suite_id": self.check_suite_id(repo.full_name, head_sha),
+            "history": [],
+            "foreign_app": {"id": app_id, "slug": app_slug},
+        }
+        self.check_runs.append(run)
+        return run
+
     def add_issue_comment(
         self, full_name: str, number: int, *, user: str, body: str, via_app: bool = False
     ) -> dict[str, Any]:
