@@ -45,19 +45,24 @@ class PullRequestRef:
 class Pushers:
     """Who pushed each head, from ``opened``/``synchronize`` senders (bounded, in memory).
 
-    Lost on restart: the review then falls back to the head commit's author and committer.
+    A ``synchronize`` sender is the pusher; an ``opened`` sender opened the pull request,
+    maybe on commits someone else pushed, so that record is not ``exact``. Lost on restart:
+    the review then falls back to the head commit's author and committer.
     """
 
     def __init__(self, size: int = 4096) -> None:
-        self._by_head: cachetools.LRUCache[tuple[str, int, str], str] = cachetools.LRUCache(
-            maxsize=size
+        self._by_head: cachetools.LRUCache[tuple[str, int, str], tuple[str, bool]] = (
+            cachetools.LRUCache(maxsize=size)
         )
 
-    def record(self, pr: PullRequestRef, head_sha: str, login: str | None) -> None:
+    def record(self, pr: PullRequestRef, head_sha: str, login: str | None, *, exact: bool) -> None:
         if login:
-            self._by_head[(*pr.key, head_sha)] = login
+            key = (*pr.key, head_sha)
+            if exact or key not in self._by_head:  # an opened after a synchronize adds nothing
+                self._by_head[key] = (login, exact)
 
-    def get(self, pr: PullRequestRef, head_sha: str) -> str | None:
+    def get(self, pr: PullRequestRef, head_sha: str) -> tuple[str, bool] | None:
+        """(login, exact) of who pushed ``head_sha``, if a delivery said."""
         return self._by_head.get((*pr.key, head_sha))
 
 

@@ -708,16 +708,18 @@ async def _head_pushers(
     bot: BotContext, gh: GitHubClient, pr: PullRequestRef, settings: RepoSettings, head_sha: str
 ) -> tuple[str, ...] | None:
     """Whose approval does not count under ``exclude_last_pusher``: the sender of the
-    ``opened``/``synchronize`` delivery of this head; when that was not seen (a restart),
-    the head commit's author and committer as GitHub maps them to accounts; None when
-    neither is known, and then no approval counts."""
+    ``synchronize`` delivery of this head; else (only an ``opened`` seen, or nothing, after
+    a restart) that sender and the head commit's author and committer as GitHub maps them
+    to accounts; None when nobody is known, and then no approval counts."""
     if not settings.exclude_last_pusher:
         return ()
     recorded = bot.pushers.get(pr, head_sha)
-    if recorded is not None:
-        return (recorded,)
+    if recorded is not None and recorded[1]:
+        return (recorded[0],)
+    # Unknown, or only who opened the pull request (someone else may have pushed its
+    # commits): the head commit's author and committer are excluded too.
+    logins = [recorded[0]] if recorded is not None else []
     commit = await github.get_commit(gh, pr.repo, head_sha)
-    logins = []
     for role in ("author", "committer"):
         account = commit.get(role)
         login = account.get("login") if isinstance(account, dict) else None

@@ -445,3 +445,18 @@ async def test_a_forged_check_run_of_our_name_does_not_keep_a_green_head_green(
     )
     ours = [r for r in runs_on(fake, HEAD) if "foreign_app" not in r]
     assert ours[-1]["conclusion"] == "failure"
+
+
+async def test_whoever_pushed_commits_a_colleague_opened_cannot_approve_them(
+    harness: Harness,
+) -> None:
+    """The `opened` sender opened the pull request; the head commit's author (who pushed
+    it) is excluded too."""
+    fake = harness.fake
+    setup_pull(fake, base_tree(), collaborators=PEOPLE)
+    synchronize_by(fake, "bob", author="bob")
+    await review(harness, "pull_request", "opened", head_sha=HEAD2, sender="alice")
+    fake.add_review(REPO, NUMBER, user="bob", state="APPROVED", commit_id=HEAD2)
+    await review(harness, "pull_request_review", "submitted", overrides=APPROVED)
+    assert harness.check(HEAD2)["conclusion"] == "failure"
+    assert "pushed the head commit" in harness.sticky()["body"]
