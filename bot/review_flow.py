@@ -29,7 +29,7 @@ import dataclasses
 import hashlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -166,21 +166,9 @@ async def review_pull_request(bot: BotContext, pr: PullRequestRef, head_sha: str
 async def _review_head(
     bot: BotContext, gh: GitHubClient, pr: PullRequestRef, pull: dict[str, Any], head_sha: str
 ) -> None:
-    # Shielded: a cancellation while GitHub creates the run must not lose the run's id, or
-    # the run would stay in progress (and GitHub offers no "Re-run" on those).
-    creating = asyncio.ensure_future(
-        _start_check_run(gh, pr, head_sha, check_name(pull["base"]["ref"]))
+    check = await _open_check_run(
+        gh, pr, head_sha, check_name(pull["base"]["ref"]), lambda: _cancelled(bot)
     )
-    try:
-        check = await asyncio.shield(creating)
-    except asyncio.CancelledError:
-        try:
-            check = await creating
-        except Exception:
-            log.exception("%s: creating the check run failed while cancelled", pr)
-            raise asyncio.CancelledError from None
-        await asyncio.shield(_finish_quietly(gh, pr, check, *_cancelled(bot)))
-        raise
     try:
         await _review(bot, gh, pr, pull, check)
     except asyncio.CancelledError:
@@ -195,6 +183,29 @@ async def _review_head(
     except Exception as err:
         log.exception("%s: review failed", pr)
         await _finish_quietly(gh, pr, check, "failure", _internal_error(err))
+
+
+async def _open_check_run(
+    gh: GitHubClient,
+    pr: PullRequestRef,
+    head_sha: str,
+    name: str,
+    on_cancel: Callable[[], tuple[str, CheckOutput]],
+) -> CheckRun:
+    """Create the in-progress run. Shielded: a cancellation while GitHub creates it must
+    not lose the run's id, or the run would stay in progress (and GitHub offers no
+    "Re-run" on those); it is completed as ``on_cancel()`` says instead."""
+    creating = asyncio.ensure_future(_start_check_run(gh, pr, head_sha, name))
+    try:
+        return await asyncio.shield(creating)
+    except asyncio.CancelledError:
+        try:
+            check = await creating
+        except Exception:
+            log.exception("%s: creating the check run failed while cancelled", pr)
+            raise asyncio.CancelledError from None
+        await asyncio.shield(_finish_quietly(gh, pr, check, *on_cancel()))
+        raise
 
 
 def _cancelled(bot: BotContext) -> tuple[str, CheckOutput]:
@@ -943,13 +954,15 @@ async def review_merge_group(
     settings of ``base_sha``. A widening needs the approvals of the queued pull request
     (``pr``, named by the group's branch) on the head that is in the group."""
     gh = await bot.client(pr.installation_id)
-    check = await _start_check_run(gh, pr, group.head_sha, check_name(group.base_ref))
+
+    def stopped() -> tuple[str, CheckOutput]:
+        return "failure", _internal_error(RuntimeError("stopped"))
+
+    check = await _open_check_run(gh, pr, group.head_sha, check_name(group.base_ref), stopped)
     try:
         conclusion, output = await _judge_merge_group(bot, gh, pr, group, server_url, check)
     except asyncio.CancelledError:
-        await asyncio.shield(
-            _finish_quietly(gh, pr, check, "failure", _internal_error(RuntimeError("stopped")))
-        )
+        await asyncio.shield(_finish_quietly(gh, pr, check, *stopped()))
         raise
     except Exception as err:
         log.exception("%s: merge group review failed", pr)
