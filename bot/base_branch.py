@@ -91,7 +91,7 @@ async def review_pulls_into(
     for head in sorted(heads):
         # First, at once: the green runs judged the old base head. Until each pull request's
         # re-review (queued behind others, maybe) writes a new run, they must not pass.
-        await _withdraw_success(gh, repo, head, branch, after)
+        await _withdraw_success(gh, repo, head, branch, after, bot.settings.app_id)
     for pull in pulls:
         pr = PullRequestRef(repo, int(pull["number"]), installation)
         head = str(pull["head"]["sha"])
@@ -101,10 +101,12 @@ async def review_pulls_into(
 
 
 async def _withdraw_success(
-    gh: GitHubClient, repo: Repository, head: str, branch: str, after: str
+    gh: GitHubClient, repo: Repository, head: str, branch: str, after: str, app_id: str
 ) -> None:
     """Turn the newest ``reachdiff (branch)`` run on ``head`` from success to failure."""
-    found = await github.list_check_runs(gh, repo, head, check_name(branch))
+    # Our own runs only: another app's run of that name is neither ours to edit nor what
+    # branch protection pinned to this app reads.
+    found = await github.list_check_runs(gh, repo, head, check_name(branch), app_id=app_id)
     newest = max(found, key=lambda r: int(r["id"]), default=None)
     if newest is None or newest.get("conclusion") != "success":
         return
