@@ -250,7 +250,15 @@ def cmd_review(args: argparse.Namespace) -> int:
         return failed
     if unread:
         return EXIT_INPUT
-    # The exit code is the bot's check: ignore_namespaces and new_workloads_widen apply.
+    # The exit code is the bot's check: ignore_namespaces and new_workloads_widen apply,
+    # and a change to the settings needs approval like a widening does.
+    if read_file_at(repo, base_ref, SETTINGS_PATH) != read_file_at(repo, args.head, SETTINGS_PATH):
+        print(
+            f"reachdiff: note: the change edits {SETTINGS_PATH}, the rules later reviews are "
+            "judged by: the app's check needs approval for it like for a widening",
+            file=sys.stderr,
+        )
+        return EXIT_WIDENED
     return EXIT_WIDENED if assess(diff, settings).needs_approval else EXIT_OK
 
 
