@@ -31,6 +31,7 @@ from analysis.aggregate import (
     Populations,
     Row,
     aggregate,
+    describe_environments,
     local,
     rows_of,
 )
@@ -228,6 +229,7 @@ def render_line_comments(
     request's diff (GitHub rejects others) before the ``max_line_comments`` cap applies.
     """
     out: list[LineComment] = []
+    populations = _populations(diff)
     for hit in _rule_hits(assess(diff, ctx.settings)):
         side = "RIGHT" if hit.tree == "head" else "LEFT"
         if can_comment is not None and not can_comment(hit.file, hit.line, side):
@@ -235,12 +237,13 @@ def render_line_comments(
         if len(out) >= ctx.settings.max_line_comments:
             break
         marker = hit.marker()
-        rows = tuple(_row(c, ctx) for c in hit.changes[:PATHS_PER_RULE])
+        rows, shown = _rule_rows(hit.changes, ctx, populations)
         body = render(
             "line_comment.md.j2",
             marker=Md(marker),
             rules=sorted(hit.rules),
             rows=rows,
+            shown=shown,
             total=len(hit.changes),
             check_run_url=_safe_url(ctx.check_run_url),
         )
@@ -254,6 +257,27 @@ def render_line_comments(
             )
         )
     return tuple(out)
+
+
+def _rule_rows(
+    changes: Sequence[PathChange], ctx: ReviewContext, populations: Populations
+) -> tuple[tuple[_Row, ...], int]:
+    """A rule's paths as at most PATHS_PER_RULE rows, alike ones said once, and how many
+    paths those rows stand for."""
+    rows: list[_Row] = []
+    shown = 0
+    for group in aggregate(_by_destination(changes), populations.head):
+        envs = describe_environments(group.environments)
+        label = _label(group.dst) + (f" in {envs}" if envs else "")
+        for row in group.rows:
+            if len(rows) >= PATHS_PER_RULE:
+                return tuple(rows), shown
+            first = row.first
+            view = _aggregated_row(row, ctx)
+            dst = _Endpoint(markdown.shorten(label, _LABEL_LIMIT), first.dst_new, first.dst_removed)
+            rows.append(replace(view, dst=dst))
+            shown += len(row.changes) * len(group.environments)
+    return tuple(rows), shown
 
 
 def rule_marker(body: str) -> str | None:
