@@ -20,7 +20,10 @@ their content cannot change who may reach whom.
 
 from __future__ import annotations
 
+import itertools
 import re
+
+from analysis.yamldoc import MAX_DOCUMENTS
 
 # (API group, kind): objects that hold no pods, no policies and no namespaces. Core kinds
 # have the group "". Deliberately short: every kind here is one no part of reachdiff reads.
@@ -45,6 +48,9 @@ UNREAD_KINDS = frozenset(
     }
 )
 KEPT_FIELDS = frozenset({b"apiVersion", b"kind", b"metadata"})
+# Memory stays linear in the file with a small factor: at most MAX_DOCUMENTS pieces, and
+# per document at most this many top-level fields are looked at.
+_MAX_FIELDS = 64
 
 # A document separator line ("---", maybe a comment); content after it on the same line
 # (``--- !tag``, ``--- {``) is not matched, so such a document is never split off wrongly.
@@ -61,23 +67,30 @@ def set_aside_unread(data: bytes) -> tuple[bytes, int]:
     out: list[bytes] = []
     padding = 0
     start = 0
-    bounds = [m.end() for m in _SEPARATOR.finditer(data)]
-    for end in [*bounds, len(data)]:
-        document = data[start:end]
-        kept, blanked = _set_aside(document)
+    separators = _SEPARATOR.finditer(data)
+    for count in itertools.count(1):
+        if count > MAX_DOCUMENTS:
+            return data, len(data)  # the parser's own limit: refused as it is
+        found = next(separators, None)
+        end = found.end() if found is not None else len(data)
+        kept, blanked = _set_aside(data[start:end])
         out.append(kept)
         padding += blanked
         start = end
+        if found is None:
+            break
     result = b"".join(out)
     return result, len(result) - padding
 
 
 def _set_aside(document: bytes) -> tuple[bytes, int]:
     """One document (with its trailing separator, if any) and its count of blank padding."""
-    tops = list(_TOP_LINE.finditer(document))
+    tops = _TOP_LINE.finditer(document)
     fields: list[tuple[bytes, int]] = []  # (key, offset of its line)
     values: dict[bytes, bytes] = {}
-    for m in tops:
+    for n, m in enumerate(tops):
+        if n > _MAX_FIELDS:
+            return document, 0  # no Kubernetes object has this many: parse it whole
         line = m.group(0)
         if not line or _SEPARATOR.fullmatch(line):
             continue  # the separator ending this document

@@ -26,6 +26,7 @@ from analysis.incremental import PreparedBase, prepare
 from analysis.outside import ClusterScope
 from analysis.reachability import Endpoint
 from bot.environment_diff import (
+    MultiDiff,
     SideError,
     changed_files,
     diff_files,
@@ -53,6 +54,9 @@ class DiffResult:
     removed_endpoints: tuple[Endpoint, ...]
     base_error: str = ""  # the base could not be read: the head was analysed on its own
     populations: Populations = NO_POPULATIONS  # workloads per namespace, for reports
+    # Ids of added workloads that are the same pods as a workload of the base: a renamed
+    # Deployment, or a renamed kustomize overlay. Not new for ``new_workloads_widen``.
+    same_pods: frozenset[str] = frozenset()
     # (src id, dst id) -> the decision step by step, for the first opened paths (the
     # comment shows each in a collapsible section); computed here, where the maps are.
     explanations: tuple[tuple[str, str, Explanation], ...] = ()
@@ -60,6 +64,22 @@ class DiffResult:
     @property
     def widening(self) -> bool:
         return bool(self.opened)
+
+
+def same_pods(diff: MultiDiff) -> frozenset[str]:
+    """The added endpoints whose namespace and pod-template labels some base workload (in
+    any environment) has too. Policies select pods by namespace and labels, never by the
+    controller's name: such a workload is selected exactly as that one was, so paths to or
+    from it are not "to a new workload" (a rename must not exempt a widening)."""
+    qualify = diff.environments != ("",)
+    before = {
+        (w.namespace, w.labels) for _, env in diff.per_environment for w in env.base.tree.workloads
+    }
+    identity = {}
+    for name, env in diff.per_environment:
+        for w in env.head.tree.workloads:
+            identity[f"{name or '.'}:{w.id}" if qualify else w.id] = (w.namespace, w.labels)
+    return frozenset(e.id for e in diff.added_endpoints if identity.get(e.id) in before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +200,7 @@ def analyze(
                 diff.removed_endpoints,
                 diff.base_error,
                 diff.populations,
+                same_pods(diff),
                 tuple((src, dst, e) for _, src, dst, e in explained),
             )
     except SideError as err:

@@ -91,7 +91,7 @@ async def review_pulls_into(
     for head in sorted(heads):
         # First, at once: the green runs judged the old base head. Until each pull request's
         # re-review (queued behind others, maybe) writes a new run, they must not pass.
-        await _withdraw_success(gh, repo, head, branch, after)
+        await _withdraw_success(gh, repo, head, branch, after, bot.settings.app_id)
     for pull in pulls:
         pr = PullRequestRef(repo, int(pull["number"]), installation)
         head = str(pull["head"]["sha"])
@@ -101,10 +101,12 @@ async def review_pulls_into(
 
 
 async def _withdraw_success(
-    gh: GitHubClient, repo: Repository, head: str, branch: str, after: str
+    gh: GitHubClient, repo: Repository, head: str, branch: str, after: str, app_id: str
 ) -> None:
     """Turn the newest ``reachdiff (branch)`` run on ``head`` from success to failure."""
-    found = await github.list_check_runs(gh, repo, head, check_name(branch))
+    # Our own runs only: another app's run of that name is neither ours to edit nor what
+    # branch protection pinned to this app reads.
+    found = await github.list_check_runs(gh, repo, head, check_name(branch), app_id=app_id)
     newest = max(found, key=lambda r: int(r["id"]), default=None)
     if newest is None or newest.get("conclusion") != "success":
         return
@@ -271,7 +273,7 @@ def submit_sharing_head(
             # The cached analysis still holds; only who shares the check changed.
             await _submit_waiting(bot, pr, head_sha, why, approvals_only=True)
         if left and not sharing:
-            await _retire(gh, repo, head_sha, base_ref)
+            await _retire(gh, repo, head_sha, base_ref, bot.settings.app_id)
 
     bot.submit_other(
         ("sharing-head", repo.full_name.lower(), head_sha, base_ref),
@@ -282,9 +284,12 @@ def submit_sharing_head(
     )
 
 
-async def _retire(gh: GitHubClient, repo: Repository, head_sha: str, base_ref: str) -> None:
+async def _retire(
+    gh: GitHubClient, repo: Repository, head_sha: str, base_ref: str, app_id: str
+) -> None:
     name = check_name(base_ref)
-    found = await github.list_check_runs(gh, repo, head_sha, name)
+    # Our own runs only: a failing run some workflow made must not hide our green one.
+    found = await github.list_check_runs(gh, repo, head_sha, name, app_id=app_id)
     newest = max(found, key=lambda r: int(r["id"]), default=None)
     if newest is None or newest.get("conclusion") not in ("success", None):
         return  # nothing green (or pending) to supersede

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -48,11 +49,12 @@ from bot.gitrefs import (
     read_ref,
     resolve_commit,
 )
-from bot.settings import SETTINGS_PATH, SettingsError, parse_repo_settings
-from bot.trees import TreeError, read_directory
+from bot.settings import SETTINGS_PATH, SettingsError, parse_repo_settings, path_ignored
+from bot.trees import TreeError, gitmodules_paths, lfs_pointers, read_directory
 from bot.verdict import assess
 
 EXIT_OK, EXIT_WIDENED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+MAX_GITMODULES_BYTES = 1024 * 1024
 
 MAP_FORMATS: dict[str, Callable[[ReachabilityMap], str]] = {
     "text": map_text,
@@ -131,11 +133,14 @@ def _with_explanations(diff: MultiDiff, fmt: str, output: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _finish(diff: MultiDiff, output: str) -> int:
+def _finish(diff: MultiDiff, output: str, unread: Sequence[str] = ()) -> int:
     sys.stdout.write(output)
     failed = _report_caveats(diff)
-    if failed is not None:
-        return failed
+    # What the readers could not see (submodules, LFS pointers, links): fail closed too.
+    for reason in unread:
+        print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
+    if failed is not None or unread:
+        return EXIT_INPUT
     return EXIT_WIDENED if diff.widening else EXIT_OK
 
 
@@ -144,6 +149,21 @@ def _scope(args: argparse.Namespace, settings_text: bytes | str | None = None) -
     if args.cluster_scope is not None:
         return ClusterScope(args.cluster_scope)
     return ClusterScope(parse_repo_settings(settings_text).cluster_scope)
+
+
+def _unread_in_directory(root: str, files: dict[str, bytes]) -> list[str]:
+    """LFS pointers, and submodules named in ``.gitmodules`` that are not checked out."""
+    out = [str(u) for u in lfs_pointers(files)]
+    try:
+        with open(os.path.join(root, ".gitmodules"), "rb") as f:
+            gitmodules = f.read(MAX_GITMODULES_BYTES)
+    except OSError:
+        return out
+    for path in gitmodules_paths(gitmodules):
+        directory = os.path.join(root, path)
+        if not os.path.isdir(directory) or not os.listdir(directory):
+            out.append(f"{path}: a git submodule that is not checked out")
+    return out
 
 
 def cmd_map(args: argparse.Namespace) -> int:
@@ -220,6 +240,10 @@ def _base_caveat(diff: MultiDiff) -> None:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    for side, directory in (("base", args.base), ("head", args.head)):
+        # A mistyped argument is the caller's error, not a broken base to review around.
+        if not os.path.isdir(directory):
+            raise InputError(f"{side}: {directory}: not a directory")
     base, why = _read_base(lambda: read_directory(args.base))
     head = _read_head(lambda: read_directory(args.head))
     diff = diff_files(base, head, base_error=why, scope=_scope(args))
@@ -227,7 +251,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
     output = _diff_output(diff, args.format)
     if args.explain:
         output = _with_explanations(diff, args.format, output)
-    return _finish(diff, output)
+    unread = (
+        [f"{u} (base)" for u in _unread_in_directory(args.base, base)] if base is not None else []
+    )
+    unread += _unread_in_directory(args.head, head)
+    return _finish(diff, output, unread)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -294,6 +322,16 @@ def cmd_review(args: argparse.Namespace) -> int:
         scope=_scope(args, settings_text),
     )
     _base_caveat(diff)
+    unread: list[str] = []
+    for side, tree in (("base", base_tree), ("head", head)):
+        for reason in tree.unread if tree is not None else ():
+            if path_ignored(settings, reason.split(": ", 1)[0]):
+                print(
+                    f"reachdiff: note: not analysed, as ignore_paths allows: {reason}",
+                    file=sys.stderr,
+                )
+            else:
+                unread.append(f"{reason} (base)" if side == "base" else reason)
     how = "merge base of" if args.merge_base else "base"
     output = _diff_output(
         diff,
@@ -305,9 +343,22 @@ def cmd_review(args: argparse.Namespace) -> int:
     )
     sys.stdout.write(output)
     failed = _report_caveats(diff)
+    # What the readers could not see (submodules, LFS pointers, links): fail closed too.
+    for reason in unread:
+        print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
     if failed is not None:
         return failed
-    # The exit code is the bot's check: ignore_namespaces and new_workloads_widen apply.
+    if unread:
+        return EXIT_INPUT
+    # The exit code is the bot's check: ignore_namespaces and new_workloads_widen apply,
+    # and a change to the settings needs approval like a widening does.
+    if read_file_at(repo, base_ref, SETTINGS_PATH) != read_file_at(repo, args.head, SETTINGS_PATH):
+        print(
+            f"reachdiff: note: the change edits {SETTINGS_PATH}, the rules later reviews are "
+            "judged by: the app's check needs approval for it like for a widening",
+            file=sys.stderr,
+        )
+        return EXIT_WIDENED
     return EXIT_WIDENED if assess(diff, settings).needs_approval else EXIT_OK
 
 

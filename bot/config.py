@@ -64,6 +64,8 @@ class Settings:
     # How often / how long to wait for GitHub to compute a PR's test merge commit.
     mergeable_attempts: int = 3
     mergeable_delay: float = 1.0
+    # Seconds between reconciliation passes (the first runs at start-up); 0 turns them off.
+    reconcile_interval: float = 600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +109,7 @@ class Settings:
                 "REACHDIFF_MERGEABLE_ATTEMPTS", int, 3, low=1, high=20
             ),
             mergeable_delay=reader.number("REACHDIFF_MERGEABLE_DELAY", float, 1.0, low=0),
+            reconcile_interval=reader.number("REACHDIFF_RECONCILE_INTERVAL", float, 600.0, low=0),
         )
         if reader.problems:
             raise ConfigError(reader.problems)

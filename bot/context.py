@@ -45,19 +45,24 @@ class PullRequestRef:
 class Pushers:
     """Who pushed each head, from ``opened``/``synchronize`` senders (bounded, in memory).
 
-    Lost on restart: the review then falls back to the head commit's author and committer.
+    A ``synchronize`` sender is the pusher; an ``opened`` sender opened the pull request,
+    maybe on commits someone else pushed, so that record is not ``exact``. Lost on restart:
+    the review then falls back to the head commit's author and committer.
     """
 
     def __init__(self, size: int = 4096) -> None:
-        self._by_head: cachetools.LRUCache[tuple[str, int, str], str] = cachetools.LRUCache(
-            maxsize=size
+        self._by_head: cachetools.LRUCache[tuple[str, int, str], tuple[str, bool]] = (
+            cachetools.LRUCache(maxsize=size)
         )
 
-    def record(self, pr: PullRequestRef, head_sha: str, login: str | None) -> None:
+    def record(self, pr: PullRequestRef, head_sha: str, login: str | None, *, exact: bool) -> None:
         if login:
-            self._by_head[(*pr.key, head_sha)] = login
+            key = (*pr.key, head_sha)
+            if exact or key not in self._by_head:  # an opened after a synchronize adds nothing
+                self._by_head[key] = (login, exact)
 
-    def get(self, pr: PullRequestRef, head_sha: str) -> str | None:
+    def get(self, pr: PullRequestRef, head_sha: str) -> tuple[str, bool] | None:
+        """(login, exact) of who pushed ``head_sha``, if a delivery said."""
         return self._by_head.get((*pr.key, head_sha))
 
 
@@ -79,11 +84,24 @@ class BotContext:
         )
         self.deliveries = DeliveryLog()
         self.pushers = Pushers()
+        # pull request key -> the head its running review analyses (for ``confirm``).
+        self.reviewing: dict[tuple[str, int], str] = {}
+        self._app_login: str | None = None
         # (repo, number, head sha, base branch head sha, settings digest) -> the analysis
         # made for exactly those, for approval re-evaluation.
         self.reviews: cachetools.LRUCache[ReviewKey, CachedReview] = cachetools.LRUCache(
             maxsize=CACHED_REVIEWS
         )
+
+    async def app_login(self) -> str:
+        """The app's own account, ``<slug>[bot]``, from ``GET /app`` (asked once)."""
+        if self._app_login is None:
+            data = await github.get_authenticated_app(self.app_client(), self.tokens.jwt())
+            slug = data.get("slug")
+            if not isinstance(slug, str) or not slug:
+                raise ValueError("GET /app answered without a slug")
+            self._app_login = f"{slug}[bot]"
+        return self._app_login
 
     def app_client(self) -> GitHubClient:
         return GitHubClient(self.session, base_url=self.settings.api_url, retry=self.retry)
@@ -134,5 +152,14 @@ class BotContext:
         async def run() -> None:
             await flow(self, pr, head_sha)
 
+        async def confirm() -> bool:
+            """The running review's head is no longer the pull request's head."""
+            reviewing = self.reviewing.get(pr.key)
+            if reviewing is None:
+                return False  # it has not read the head yet, and will read the current one
+            gh = await self.client(pr.installation_id)
+            pull = await github.get_pull(gh, pr.repo, pr.number)
+            return bool(pull["head"]["sha"] != reviewing)
+
         log.info("queued %s", description)
-        return self.jobs.submit(Job(pr.key, kind, head_sha, run, description))
+        return self.jobs.submit(Job(pr.key, kind, head_sha, run, description, confirm=confirm))

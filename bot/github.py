@@ -158,6 +158,12 @@ async def get_file_content(gh: GitHubClient, repo: Repository, path: str, ref: s
     return base64.b64decode(data.get("content") or "")
 
 
+async def get_tree(gh: GitHubClient, repo: Repository, ref: str) -> dict[str, Any]:
+    """Every entry of the commit's tree (``truncated`` when GitHub cut the listing)."""
+    url = "/repos/{owner}/{repo}/git/trees/{tree_sha}{?recursive}"
+    return dict(await gh.getitem(url, repo.vars(tree_sha=ref, recursive="1")))
+
+
 async def get_commit(gh: GitHubClient, repo: Repository, ref: str) -> dict[str, Any]:
     # per_page=1: only the commit's parents are used, not its file list.
     url = "/repos/{owner}/{repo}/commits/{ref}{?per_page}"
@@ -178,14 +184,17 @@ async def list_open_pulls(gh: GitHubClient, repo: Repository, base: str) -> list
 
 
 async def list_check_runs(
-    gh: GitHubClient, repo: Repository, sha: str, check_name: str
+    gh: GitHubClient, repo: Repository, sha: str, check_name: str, *, app_id: str
 ) -> list[Any]:
-    """Every check run named ``check_name`` on commit ``sha``, newest first."""
+    """Every check run named ``check_name`` that app ``app_id`` made on commit ``sha``,
+    newest first. Only the app's own: a workflow's token may create runs of any name."""
     url = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,filter,per_page}"
     items: list[Any] = []
     url_vars = repo.vars(ref=sha, check_name=check_name, filter="all", per_page=100)
     async for item in gh.getiter(url, url_vars, iterable_key="check_runs"):
-        items.append(item)
+        app = item.get("app") if isinstance(item, dict) else None
+        if isinstance(app, dict) and str(app.get("id")) == app_id:
+            items.append(item)
         if len(items) >= MAX_LISTED:
             break
     return items
@@ -232,3 +241,52 @@ async def get_collaborator_permission(
             return None
         raise
     return dict(data)
+
+
+# ---- the app itself (authenticated with the app's JWT) ------------------------------------
+
+
+async def get_authenticated_app(gh: GitHubClient, app_jwt: str) -> dict[str, Any]:
+    return dict(await gh.getitem("/app", jwt=app_jwt))
+
+
+async def list_installations(gh: GitHubClient, app_jwt: str, *, limit: int) -> list[Any]:
+    items: list[Any] = []
+    async for item in gh.getiter("/app/installations{?per_page}", {"per_page": 100}, jwt=app_jwt):
+        items.append(item)
+        if len(items) >= limit:
+            break
+    return items
+
+
+async def list_installation_repositories(gh: GitHubClient, *, limit: int) -> list[Any]:
+    items: list[Any] = []
+    url = "/installation/repositories{?per_page}"
+    async for item in gh.getiter(url, {"per_page": 100}, iterable_key="repositories"):
+        items.append(item)
+        if len(items) >= limit:
+            break
+    return items
+
+
+async def list_every_open_pull(gh: GitHubClient, repo: Repository, *, limit: int) -> list[Any]:
+    """The open pull requests into any branch, up to ``limit``."""
+    items: list[Any] = []
+    url = "/repos/{owner}/{repo}/pulls{?state,per_page}"
+    async for item in gh.getiter(url, repo.vars(state="open", per_page=100)):
+        items.append(item)
+        if len(items) >= limit:
+            break
+    return items
+
+
+async def list_check_runs_for_ref(
+    gh: GitHubClient, repo: Repository, ref: str, *, check_name: str, app_id: str
+) -> list[Any]:
+    """The latest run of ``check_name`` by this app on ``ref`` (GitHub's ``filter=latest``)."""
+    url = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,app_id,filter,per_page}"
+    data = await gh.getitem(
+        url,
+        repo.vars(ref=ref, check_name=check_name, app_id=app_id, filter="latest", per_page=100),
+    )
+    return list(data.get("check_runs") or []) if isinstance(data, dict) else []

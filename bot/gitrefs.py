@@ -24,6 +24,7 @@ from bot.trees import (
     TreeError,
     TreeLimits,
     is_manifest_path,
+    lfs_pointers,
     path_filter,
     within_file_limit,
 )
@@ -60,6 +61,9 @@ class GitTree:
     files: dict[str, bytes] = field(hash=False)
     blob_shas: dict[str, str] = field(hash=False)
     warnings: tuple[str, ...] = ()
+    # "path: why" of what lies below the reviewed path but was not read (submodules,
+    # symlinks, LFS pointers): a review that does not see them must not pass.
+    unread: tuple[str, ...] = ()
 
 
 def _environment(repo: Path, *, discover: bool = False) -> dict[str, str]:
@@ -231,14 +235,16 @@ def read_ref(
 
     Only files with manifest names outside hidden directories are read, as from a
     directory or a tarball. Symlinks and submodules are not followed; the ones that would
-    have mattered are listed in ``warnings``. A ``path`` that does not exist at the ref gives
-    an empty tree with a warning: a pull request may add or delete the whole directory.
+    have mattered are listed in ``unread``, with LFS pointers. A ``path`` that does not
+    exist at the ref gives an empty tree with a warning: a pull request may add or delete
+    the whole directory.
     """
     path = _normalise_path(path)
     selected = path_filter(paths) if paths is not None else None
     repo = _repository(repo_dir)
     commit = _resolve(repo, ref)
     warnings: list[str] = []
+    unread: list[str] = []
     wanted: list[_Entry] = []
     count = total = 0
     listed = _list_tree(repo, commit, path)
@@ -250,12 +256,15 @@ def read_ref(
         if entry.mode == _MODE_SUBMODULE:
             if not is_manifest_path(entry.path + "/x.yaml"):
                 continue  # a hidden submodule: nothing we would read anyway
-            warnings.append(f"{entry.path}: submodule not read")
+            unread.append(
+                f"{entry.path}: a git submodule (commit {entry.sha[:7]}): its content is "
+                "not in the repository"
+            )
             continue
         if not is_manifest_path(entry.path):
             continue
         if entry.mode == _MODE_SYMLINK:
-            warnings.append(f"{entry.path}: symlink not followed")
+            unread.append(f"{entry.path}: a symlink (not followed)")
             continue
         if entry.kind != "blob" or entry.size is None:
             warnings.append(f"{entry.path}: {entry.kind} entry skipped")
@@ -283,7 +292,14 @@ def read_ref(
     except TreeError as err:
         raise GitTreeError(err.path, err.message) from None
     shas = {e.path: e.sha for e in wanted}
-    return GitTree(commit_sha=commit, files=files, blob_shas=shas, warnings=tuple(warnings))
+    unread += [str(u) for u in lfs_pointers(files)]
+    return GitTree(
+        commit_sha=commit,
+        files=files,
+        blob_shas=shas,
+        warnings=tuple(warnings),
+        unread=tuple(unread),
+    )
 
 
 def _cat_blobs(repo: Path, wanted: list[tuple[str, int]]) -> dict[str, bytes]:

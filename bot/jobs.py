@@ -4,8 +4,13 @@ Invariants of ``JobQueue``:
 - Jobs of one pull request never run concurrently, so a later job's writes (check run,
   sticky comment, review) always land after an earlier job's.
 - At most one job per pull request waits. A new review replaces the waiting one, and a
-  running review of a different head is cancelled: the latest push wins. An approval
-  re-evaluation waiting behind a review is dropped, since the review evaluates approvals too.
+  running review of a different head is cancelled: the latest push wins. A job may carry
+  ``confirm``, asked before cancelling (the bot asks GitHub whether the running review's
+  head is still the pull request's head): a late delivery naming an older head must never
+  cancel the review of the current one. An approval re-evaluation waiting behind a review
+  is dropped, since the review evaluates approvals too.
+- ``close`` (shutdown) sets ``closing`` before cancelling anything, so a cancelled job can
+  tell "interrupted" from "superseded".
 - ``submit`` never waits: the webhook handler answers in milliseconds.
 """
 
@@ -20,7 +25,7 @@ import logging
 import multiprocessing
 import resource
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -43,6 +48,14 @@ class Job:
     head_sha: str | None
     run: Callable[[], Coroutine[Any, Any, None]]
     description: str = ""
+    # Whether a running review of another head should really be cancelled for this job;
+    # None: cancel at once (the queue cannot tell which head is newer).
+    confirm: Callable[[], Awaitable[bool]] | None = None
+
+
+# Messages of the cancellations the queue makes (``asyncio.Task.cancel(msg)``).
+SUPERSEDED = "superseded by a newer head"
+SHUTDOWN = "the server is shutting down"
 
 
 class QueueFull(Exception):
@@ -59,7 +72,9 @@ class JobQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
         self._idle.set()
+        self._confirming: set[asyncio.Task[None]] = set()
         self.completed = 0
+        self.closing = False
 
     def start(self) -> None:
         self._workers = [
@@ -69,12 +84,15 @@ class JobQueue:
 
     async def close(self, *, grace: float = 0.0) -> None:
         """Stop: drop waiting jobs, give running ones ``grace`` seconds, then cancel them."""
+        self.closing = True
+        for confirming in self._confirming:
+            confirming.cancel()
         self._pending.clear()
         running = [task for _, task in self._running.values()]
         if running and grace > 0:
             await asyncio.wait(running, timeout=grace)
         for task in running:
-            task.cancel()
+            task.cancel(SHUTDOWN)
         if running:
             # Cancelled jobs close their check runs; give them a moment to do it.
             await asyncio.wait(running, timeout=5.0)
@@ -89,6 +107,10 @@ class JobQueue:
         """Accepting work: every worker is alive and there is room in the queue."""
         alive = bool(self._workers) and not any(w.done() for w in self._workers)
         return alive and len(self._pending) < self._max_pending
+
+    def has(self, key: Hashable) -> bool:
+        """A job of ``key`` is waiting or running."""
+        return key in self._pending or key in self._running
 
     def pending(self) -> list[Job]:
         return list(self._pending.values())
@@ -107,13 +129,33 @@ class JobQueue:
         if job.kind is JobKind.REVIEW:
             running = self._running.get(job.key)
             if running is not None and _superseded(running[0], job):
-                log.info("cancelling %s: superseded by %s", running[0].description, job.head_sha)
-                running[1].cancel()
+                if job.confirm is None:
+                    log.info(
+                        "cancelling %s: superseded by %s", running[0].description, job.head_sha
+                    )
+                    running[1].cancel(SUPERSEDED)
+                else:
+                    task = asyncio.create_task(self._cancel_if_confirmed(running, job))
+                    self._confirming.add(task)
+                    task.add_done_callback(self._confirming.discard)
         self._pending[job.key] = job
         self._idle.clear()
         if waiting is None and job.key not in self._running:
             self._ready.put_nowait(job.key)
         return True
+
+    async def _cancel_if_confirmed(
+        self, running: tuple[Job, asyncio.Task[None]], newer: Job
+    ) -> None:
+        assert newer.confirm is not None
+        try:
+            confirmed = await newer.confirm()
+        except Exception:
+            log.exception("could not tell whether %s is superseded", running[0].description)
+            return  # the running review checks its head again before it writes
+        if confirmed and self._running.get(newer.key) is running:
+            log.info("cancelling %s: superseded by %s", running[0].description, newer.head_sha)
+            running[1].cancel(SUPERSEDED)
 
     async def join(self) -> None:
         """Wait until nothing is waiting or running (tests and graceful shutdown)."""

@@ -87,7 +87,8 @@ async def head_changed(event: sansio.Event, bot: BotContext) -> None:
     pr = pull_request_ref(event)
     if event.data["action"] in ("opened", "synchronize"):
         # The sender of these is who pushed the head (GitHub's "most recent reviewable push").
-        bot.pushers.record(pr, head, sender_login(event.data))
+        exact = event.data["action"] == "synchronize"
+        bot.pushers.record(pr, head, sender_login(event.data), exact=exact)
     bot.submit_review(pr, head, event.data["action"])
 
 

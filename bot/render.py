@@ -31,6 +31,7 @@ from analysis.aggregate import (
     Populations,
     Row,
     aggregate,
+    describe_environments,
     local,
     rows_of,
 )
@@ -82,6 +83,8 @@ class ReviewContext:
     # Why the base could not be read, when it could not: the head was analysed on its own
     # and every path it allows counts as opened.
     base_error: str = ""
+    # "path: why (side)" of what ``ignore_paths`` lets go unanalysed, shown in the comment.
+    ignored_unread: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +204,10 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
         )
         for hit in head_hits[:MAX_ANNOTATIONS]
     )
-    title = markdown.shorten(verdict(diff, ctx), CHECK_TITLE_LIMIT)
+    said = verdict(diff, ctx)
+    if ctx.base_error:  # the check list shows titles only: say the comparison was partial
+        said += " (the base cannot be read: head reviewed on its own)"
+    title = markdown.shorten(said, CHECK_TITLE_LIMIT)
     return CheckOutput(
         title=title[:1].upper() + title[1:], summary=summary, text=text, annotations=annotations
     )
@@ -227,6 +233,7 @@ def render_line_comments(
     request's diff (GitHub rejects others) before the ``max_line_comments`` cap applies.
     """
     out: list[LineComment] = []
+    populations = _populations(diff)
     for hit in _rule_hits(assess(diff, ctx.settings)):
         side = "RIGHT" if hit.tree == "head" else "LEFT"
         if can_comment is not None and not can_comment(hit.file, hit.line, side):
@@ -234,12 +241,13 @@ def render_line_comments(
         if len(out) >= ctx.settings.max_line_comments:
             break
         marker = hit.marker()
-        rows = tuple(_row(c, ctx) for c in hit.changes[:PATHS_PER_RULE])
+        rows, shown = _rule_rows(hit.changes, ctx, populations)
         body = render(
             "line_comment.md.j2",
             marker=Md(marker),
             rules=sorted(hit.rules),
             rows=rows,
+            shown=shown,
             total=len(hit.changes),
             check_run_url=_safe_url(ctx.check_run_url),
         )
@@ -253,6 +261,27 @@ def render_line_comments(
             )
         )
     return tuple(out)
+
+
+def _rule_rows(
+    changes: Sequence[PathChange], ctx: ReviewContext, populations: Populations
+) -> tuple[tuple[_Row, ...], int]:
+    """A rule's paths as at most PATHS_PER_RULE rows, alike ones said once, and how many
+    paths those rows stand for."""
+    rows: list[_Row] = []
+    shown = 0
+    for group in aggregate(_by_destination(changes), populations.head):
+        envs = describe_environments(group.environments)
+        label = _label(group.dst) + (f" in {envs}" if envs else "")
+        for row in group.rows:
+            if len(rows) >= PATHS_PER_RULE:
+                return tuple(rows), shown
+            first = row.first
+            view = _aggregated_row(row, ctx)
+            dst = _Endpoint(markdown.shorten(label, _LABEL_LIMIT), first.dst_new, first.dst_removed)
+            rows.append(replace(view, dst=dst))
+            shown += len(row.changes) * len(group.environments)
+    return tuple(rows), shown
 
 
 def rule_marker(body: str) -> str | None:
@@ -677,6 +706,8 @@ def _common(a: Assessment, ctx: ReviewContext) -> dict[str, Any]:
         settings_present=ctx.settings_present,
         check_run_url=_safe_url(ctx.check_run_url),
         base_error=markdown.shorten(ctx.base_error, _MESSAGE_LIMIT),
+        ignored_unread=ctx.ignored_unread[:PROBLEMS_SHOWN],
+        ignored_unread_more=max(0, len(ctx.ignored_unread) - PROBLEMS_SHOWN),
         outside=any(c.src.is_outside or c.dst.is_outside for c in (*a.opened, *a.closed)),
     )
 

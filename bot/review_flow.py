@@ -29,10 +29,10 @@ import dataclasses
 import hashlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gidgethub
 
@@ -64,8 +64,17 @@ from bot.settings import (
     SettingsError,
     describe_approvers,
     parse_repo_settings,
+    path_ignored,
 )
-from bot.trees import TreeError, TreeLimits, read_tarball
+from bot.trees import (
+    TreeEntry,
+    TreeError,
+    TreeLimits,
+    Unread,
+    lfs_pointers,
+    read_tarball,
+    unread_in_listing,
+)
 from bot.verdict import assess
 
 if TYPE_CHECKING:
@@ -146,24 +155,24 @@ async def review_pull_request(bot: BotContext, pr: PullRequestRef, head_sha: str
     current = pull["head"]["sha"]
     if head_sha is not None and head_sha != current:
         log.info("%s: event for %s, reviewing the current head %s", pr, head_sha[:7], current[:7])
-    check = await _start_check_run(gh, pr, current, check_name(pull["base"]["ref"]))
+    bot.reviewing[pr.key] = current
+    try:
+        await _review_head(bot, gh, pr, pull, current)
+    finally:
+        if bot.reviewing.get(pr.key) == current:
+            del bot.reviewing[pr.key]
+
+
+async def _review_head(
+    bot: BotContext, gh: GitHubClient, pr: PullRequestRef, pull: dict[str, Any], head_sha: str
+) -> None:
+    check = await _open_check_run(
+        gh, pr, head_sha, check_name(pull["base"]["ref"]), lambda: _cancelled(bot)
+    )
     try:
         await _review(bot, gh, pr, pull, check)
     except asyncio.CancelledError:
-        # Superseded by a newer push: close this head's check rather than leave it pending.
-        await asyncio.shield(
-            _finish_quietly(
-                gh,
-                pr,
-                check,
-                "cancelled",
-                CheckOutput(
-                    title="Superseded by a newer push",
-                    summary="A newer commit was pushed before this review finished; "
-                    "see the check run on the latest commit.",
-                ),
-            )
-        )
+        await asyncio.shield(_finish_quietly(gh, pr, check, *_cancelled(bot)))
         raise
     except github.ListTruncated as err:
         output = CheckOutput(
@@ -174,6 +183,46 @@ async def review_pull_request(bot: BotContext, pr: PullRequestRef, head_sha: str
     except Exception as err:
         log.exception("%s: review failed", pr)
         await _finish_quietly(gh, pr, check, "failure", _internal_error(err))
+
+
+async def _open_check_run(
+    gh: GitHubClient,
+    pr: PullRequestRef,
+    head_sha: str,
+    name: str,
+    on_cancel: Callable[[], tuple[str, CheckOutput]],
+) -> CheckRun:
+    """Create the in-progress run. Shielded: a cancellation while GitHub creates it must
+    not lose the run's id, or the run would stay in progress (and GitHub offers no
+    "Re-run" on those); it is completed as ``on_cancel()`` says instead."""
+    creating = asyncio.ensure_future(_start_check_run(gh, pr, head_sha, name))
+    try:
+        return await asyncio.shield(creating)
+    except asyncio.CancelledError:
+        try:
+            check = await creating
+        except Exception:
+            log.exception("%s: creating the check run failed while cancelled", pr)
+            raise asyncio.CancelledError from None
+        await asyncio.shield(_finish_quietly(gh, pr, check, *on_cancel()))
+        raise
+
+
+def _cancelled(bot: BotContext) -> tuple[str, CheckOutput]:
+    """How a cancelled review's check run completes: ``cancelled`` when a newer push
+    superseded it; ``failure`` when the server is stopping, since this head is still the
+    one branch protection reads until it is reviewed again."""
+    if bot.jobs.closing:
+        return "failure", CheckOutput(
+            title="Interrupted; re-reviewing",
+            summary="The reachdiff server stopped during this review. It reviews this commit "
+            "again when it is back; until then the change is not verified.",
+        )
+    return "cancelled", CheckOutput(
+        title="Superseded by a newer push",
+        summary="A newer commit was pushed before this review finished; "
+        "see the check run on the latest commit.",
+    )
 
 
 async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: str | None) -> None:
@@ -194,7 +243,7 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
         # Restarted, evicted, or the base or settings moved since: do it all.
         await review_pull_request(bot, pr, current)
         return
-    newest = await _newest_check_run_id(gh, pr, current, cached.check_run.name)
+    newest = await _newest_check_run_id(gh, pr, current, cached.check_run.name, bot.settings.app_id)
     if newest != cached.check_run.id:
         await review_pull_request(bot, pr, current)
         return
@@ -227,7 +276,7 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
         bot.submit_review(pr, None, "moved during re-evaluation")
     if await _still_head(gh, pr, current):
         comment = _with_note(render_comment(cached.diff, context), note)
-        await _upsert_sticky_comment(gh, pr, comment)
+        await _upsert_sticky_comment(bot, gh, pr, comment)
     # Annotations were sent with the first completion; PATCHing them again would add copies.
     await _finish(gh, pr, cached.check_run, conclusion, dataclasses.replace(output, annotations=()))
 
@@ -267,7 +316,7 @@ async def _review(
     except SettingsError as err:
         message = f"{err.key}: {err.message}" if err.key else err.message
         problem = InputProblem(SETTINGS_PATH, err.line, message, tree="base")
-        await _fail_input(gh, pr, check, context, f"Invalid {SETTINGS_PATH}", problem)
+        await _fail_input(bot, gh, pr, check, context, f"Invalid {SETTINGS_PATH}", problem)
         return
     context = dataclasses.replace(
         context,
@@ -276,14 +325,16 @@ async def _review(
     )
 
     try:
-        base_files, base_error, head_files = await _fetch_trees(bot, gh, pr, compared, settings)
+        base_files, base_error, head_files, unread = await _fetch_trees(
+            bot, gh, pr, compared, settings
+        )
     except TreeError as err:
         problem = InputProblem(err.path, None, err.message, tree="head")
-        await _fail_input(gh, pr, check, context, "Cannot read the manifests", problem)
+        await _fail_input(bot, gh, pr, check, context, "Cannot read the manifests", problem)
         return
     except DownloadTooLarge as err:
         problem = InputProblem("", None, str(err), tree="")
-        await _fail_input(gh, pr, check, context, "Repository archive too large", problem)
+        await _fail_input(bot, gh, pr, check, context, "Repository archive too large", problem)
         return
     except MergeConflict as err:
         message = (
@@ -292,10 +343,23 @@ async def _review(
             f"possible: {err}. Update the branch (or wait for GitHub) and re-run the check."
         )
         await _fail_input(
-            gh, pr, check, context, COULD_NOT_MERGE, InputProblem(err.paths[0], None, message)
+            bot, gh, pr, check, context, COULD_NOT_MERGE, InputProblem(err.paths[0], None, message)
         )
         return
     settings_changed = await _settings_changed(gh, pr, compared, head_sha, settings_text)
+
+    failing = [(side, u) for side, u in unread if not path_ignored(settings, u.path)]
+    if failing:
+        comment, output = _not_analysed(context, failing)
+        if await _still_head(gh, pr, context.head_sha):
+            await _upsert_sticky_comment(bot, gh, pr, comment)
+        await _finish(gh, pr, check, "failure", output)
+        return
+    # Each accepted path once: as the head has it, else as the base had it.
+    accepted: dict[str, str] = {}
+    for side, u in sorted(unread, key=lambda su: su[0] != "head"):
+        accepted.setdefault(u.path, f"{u}" + (" (base branch)" if side == "base" else ""))
+    context = dataclasses.replace(context, ignored_unread=tuple(accepted.values()))
 
     try:
         outcome = await bot.pool.run(
@@ -312,7 +376,7 @@ async def _review(
     except AnalysisTimeout as err:
         outcome = AnalysisFailure("timeout", str(err))
     if isinstance(outcome, AnalysisFailure):
-        await _fail_analysis(gh, pr, check, context, outcome)
+        await _fail_analysis(bot, gh, pr, check, context, outcome)
         return
     context = dataclasses.replace(context, base_error=outcome.base_error)
 
@@ -331,7 +395,9 @@ async def _review(
         conclusion, output = "failure", _outdated(output)
         bot.submit_review(pr, None, "moved during the review")
     if await _still_head(gh, pr, head_sha):
-        await _upsert_sticky_comment(gh, pr, _with_note(render_comment(outcome, context), note))
+        await _upsert_sticky_comment(
+            bot, gh, pr, _with_note(render_comment(outcome, context), note)
+        )
         files = PullFiles.from_api(await github.list_pull_files(gh, pr.repo, pr.number))
         if compared.head != head_sha:
             # Lines come from the test merge commit; where the base branch changed a file
@@ -339,7 +405,7 @@ async def _review(
             files = files.without_lines_in(_shifted_files(head_files, files.head_blobs))
         comments = render_line_comments(outcome, context, can_comment=files.can_comment)
         try:
-            await _post_line_comments(gh, pr, head_sha, comments, files)
+            await _post_line_comments(bot, gh, pr, head_sha, comments, files)
         except gidgethub.BadRequest as err:
             # GitHub may refuse a placement we thought valid; the sticky comment and the
             # check run carry the same findings, so the review goes on without them.
@@ -460,9 +526,9 @@ async def _still_current(
 
 
 async def _newest_check_run_id(
-    gh: GitHubClient, pr: PullRequestRef, head_sha: str, name: str
+    gh: GitHubClient, pr: PullRequestRef, head_sha: str, name: str, app_id: str
 ) -> int | None:
-    runs = await github.list_check_runs(gh, pr.repo, head_sha, name)
+    runs = await github.list_check_runs(gh, pr.repo, head_sha, name, app_id=app_id)
     ours = [int(r["id"]) for r in runs if r.get("name") == name]
     return max(ours, default=None)
 
@@ -538,15 +604,18 @@ async def _fetch_trees(
     pr: PullRequestRef,
     compared: Compared,
     settings: RepoSettings,
-) -> tuple[dict[str, bytes] | None, str, dict[str, bytes]]:
-    """The manifests before (base branch head) and after merging. A base that cannot be
+) -> tuple[dict[str, bytes] | None, str, dict[str, bytes], list[tuple[str, Unread]]]:
+    """The manifests before (base branch head) and after merging, and what inside
+    ``paths`` each readable commit's archive does not show (by side). A base that cannot be
     read is None with the reason (``base: ...``), so that the pull request fixing it is
     still reviewed: its head is then analysed on its own. Raises ``TreeError`` for a head
     (or merge base) that cannot be read, ``MergeConflict``."""
     limit = bot.settings.max_tarball_bytes
     shas = list(dict.fromkeys(s for s in (compared.base, compared.head, compared.merge_base) if s))
-    archives = await asyncio.gather(
-        *(github.download_tarball(gh, pr.repo, sha, max_bytes=limit) for sha in shas)
+    fetched = await asyncio.gather(
+        *(github.download_tarball(gh, pr.repo, sha, max_bytes=limit) for sha in shas),
+        # The git trees list submodules and every committed file: what archives leave out.
+        *(github.get_tree(gh, pr.repo, sha) for sha in shas),
     )
     limits = TreeLimits(
         max_file_bytes=bot.settings.max_file_bytes,
@@ -554,24 +623,74 @@ async def _fetch_trees(
         max_files=bot.settings.max_files,
     )
     paths = settings.paths or None
+    archives = cast("list[bytes]", fetched[: len(shas)])
+    listings = cast("list[dict[str, Any]]", fetched[len(shas) :])
     trees: dict[str, dict[str, bytes]] = {}
     unreadable: dict[str, TreeError] = {}
-    for sha, archive in zip(shas, archives, strict=True):
+    unread: list[tuple[str, Unread]] = []
+    for sha, archive, listing in zip(shas, archives, listings, strict=True):
         # Decompressing is CPU work: off the event loop, so other deliveries are answered.
         try:
             trees[sha] = await asyncio.to_thread(read_tarball, archive, paths=paths, limits=limits)
         except TreeError as err:
             unreadable[sha] = err
+            continue
+        side = "head" if sha == compared.head else "base"
+        unread += [
+            (side, u) for u in _unread(listing, trees[sha], paths) if (side, u) not in unread
+        ]
     if compared.head in unreadable:
         raise unreadable[compared.head]
     if compared.base in unreadable:
-        return None, f"base: {unreadable[compared.base]}", trees[compared.head]
+        return None, f"base: {unreadable[compared.base]}", trees[compared.head], unread
     base_files, head_files = trees[compared.base], trees[compared.head]
     if compared.merge_base is not None:
         if compared.merge_base in unreadable:
             raise unreadable[compared.merge_base]
         head_files = merged_tree(trees[compared.merge_base], base_files, head_files)
-    return base_files, "", head_files
+    return base_files, "", head_files, unread
+
+
+def _not_analysed(
+    context: ReviewContext, failing: list[tuple[str, Unread]]
+) -> tuple[str, CheckOutput]:
+    """The comment and check output naming what inside ``paths`` could not be seen."""
+    problems = [
+        InputProblem(
+            "",
+            None,
+            f"not analysed: {u}" + (" (base branch)" if side == "base" else ""),
+            tree=side,
+        )
+        for side, u in failing
+    ]
+    return render_failure(
+        context,
+        title="Part of the repository could not be analysed",
+        message="Inside the reviewed `paths`, reachdiff cannot see what these hold, so the "
+        "change is not verified. To accept that on purpose, name them in `ignore_paths` in "
+        f"{SETTINGS_PATH} on the base branch.",
+        problems=problems,
+    )
+
+
+def _unread(
+    listing: Mapping[str, Any], files: Mapping[str, bytes], paths: tuple[str, ...] | None
+) -> list[Unread]:
+    if listing.get("truncated"):
+        # Could be walked directory by directory; until then, never assume it is complete.
+        return [
+            Unread(
+                ".",
+                "the repository's tree is too large for GitHub to list in one answer, so "
+                "submodules and files left out of the archive cannot be ruled out",
+            )
+        ]
+    entries = [
+        TreeEntry(str(e["path"]), str(e["mode"]), str(e["type"]), str(e["sha"]))
+        for e in listing.get("tree") or []
+    ]
+    return unread_in_listing(entries, files, paths) + lfs_pointers(files)
 
 
 async def _approval_status(
@@ -601,16 +720,18 @@ async def _head_pushers(
     bot: BotContext, gh: GitHubClient, pr: PullRequestRef, settings: RepoSettings, head_sha: str
 ) -> tuple[str, ...] | None:
     """Whose approval does not count under ``exclude_last_pusher``: the sender of the
-    ``opened``/``synchronize`` delivery of this head; when that was not seen (a restart),
-    the head commit's author and committer as GitHub maps them to accounts; None when
-    neither is known, and then no approval counts."""
+    ``synchronize`` delivery of this head; else (only an ``opened`` seen, or nothing, after
+    a restart) that sender and the head commit's author and committer as GitHub maps them
+    to accounts; None when nobody is known, and then no approval counts."""
     if not settings.exclude_last_pusher:
         return ()
     recorded = bot.pushers.get(pr, head_sha)
-    if recorded is not None:
-        return (recorded,)
+    if recorded is not None and recorded[1]:
+        return (recorded[0],)
+    # Unknown, or only who opened the pull request (someone else may have pushed its
+    # commits): the head commit's author and committer are excluded too.
+    logins = [recorded[0]] if recorded is not None else []
     commit = await github.get_commit(gh, pr.repo, head_sha)
-    logins = []
     for role in ("author", "committer"):
         account = commit.get(role)
         login = account.get("login") if isinstance(account, dict) else None
@@ -640,6 +761,7 @@ def _server_url(pull: dict[str, Any], pr: PullRequestRef) -> str:
 
 
 async def _fail_input(
+    bot: BotContext,
     gh: GitHubClient,
     pr: PullRequestRef,
     check: CheckRun,
@@ -651,11 +773,12 @@ async def _fail_input(
         context, title=title, message=problem.message, problems=[problem]
     )
     if await _still_head(gh, pr, context.head_sha):
-        await _upsert_sticky_comment(gh, pr, comment)
+        await _upsert_sticky_comment(bot, gh, pr, comment)
     await _finish(gh, pr, check, "failure", output)
 
 
 async def _fail_analysis(
+    bot: BotContext,
     gh: GitHubClient,
     pr: PullRequestRef,
     check: CheckRun,
@@ -667,7 +790,7 @@ async def _fail_analysis(
         problem = InputProblem(
             failure.file, failure.line or None, failure.message, tree=failure.tree or "head"
         )
-        await _fail_input(gh, pr, check, context, f"Invalid manifest in the {side}", problem)
+        await _fail_input(bot, gh, pr, check, context, f"Invalid manifest in the {side}", problem)
         return
     titles = {
         "timeout": "Analysis timed out",
@@ -677,7 +800,7 @@ async def _fail_analysis(
     title = titles.get(failure.kind, "Analysis failed")
     comment, output = render_failure(context, title=title, message=failure.message, problems=[])
     if await _still_head(gh, pr, context.head_sha):
-        await _upsert_sticky_comment(gh, pr, comment)
+        await _upsert_sticky_comment(bot, gh, pr, comment)
     await _finish(gh, pr, check, "failure", output)
 
 
@@ -738,22 +861,36 @@ async def _finish_quietly(
         log.exception("%s: could not complete check run %s", pr, check.id)
 
 
-async def _upsert_sticky_comment(gh: GitHubClient, pr: PullRequestRef, body: str) -> None:
+async def _upsert_sticky_comment(
+    bot: BotContext, gh: GitHubClient, pr: PullRequestRef, body: str
+) -> None:
+    login = await bot.app_login()
     for comment in await github.list_issue_comments(gh, pr.repo, pr.number):
-        if _is_sticky(comment):
+        if _is_own(comment, login, bot.settings.app_id) and MARKER in str(
+            comment.get("body") or ""
+        ):
             if comment.get("body") != body:
                 await github.update_issue_comment(gh, pr.repo, int(comment["id"]), body)
             return
     await github.create_issue_comment(gh, pr.repo, pr.number, body)
 
 
-def _is_sticky(comment: dict[str, Any]) -> bool:
-    # Only a bot's comment: a person quoting ours must not become the one we edit.
-    user = comment.get("user") or {}
-    return MARKER in str(comment.get("body") or "") and user.get("type") == "Bot"
+def _is_own(comment: Mapping[str, Any], login: str, app_id: str) -> bool:
+    """Written by this app: its own bot account (``<slug>[bot]``, from ``GET /app``), or
+    performed by this app's installation. Never "any bot with our marker": another app, or
+    a workflow's token, could post a comment that we would then keep editing as the verdict
+    while the real one stays hidden."""
+    user = comment.get("user")
+    if not isinstance(user, Mapping) or user.get("type") != "Bot":
+        return False
+    if str(user.get("login") or "").lower() == login.lower():
+        return True
+    app = comment.get("performed_via_github_app")
+    return isinstance(app, Mapping) and str(app.get("id")) == app_id
 
 
 async def _post_line_comments(
+    bot: BotContext,
     gh: GitHubClient,
     pr: PullRequestRef,
     head_sha: str,
@@ -761,7 +898,9 @@ async def _post_line_comments(
     files: PullFiles,
 ) -> None:
     existing = await github.list_review_comments(gh, pr.repo, pr.number)
-    posted = {rule_marker(str(c.get("body") or "")) for c in existing}
+    # Only our own comments: anyone may quote a marker to keep a rule from being commented.
+    login, app_id = await bot.app_login(), bot.settings.app_id
+    posted = {rule_marker(str(c.get("body") or "")) for c in existing if _is_own(c, login, app_id)}
     fresh = [c for c in comments if c.marker not in posted]
     on_lines = [c for c in fresh if files.in_diff(c.path, c.line, c.side)]
     # File-level comments first and one at a time: a refused review must not take the
@@ -816,13 +955,15 @@ async def review_merge_group(
     settings of ``base_sha``. A widening needs the approvals of the queued pull request
     (``pr``, named by the group's branch) on the head that is in the group."""
     gh = await bot.client(pr.installation_id)
-    check = await _start_check_run(gh, pr, group.head_sha, check_name(group.base_ref))
+
+    def stopped() -> tuple[str, CheckOutput]:
+        return "failure", _internal_error(RuntimeError("stopped"))
+
+    check = await _open_check_run(gh, pr, group.head_sha, check_name(group.base_ref), stopped)
     try:
         conclusion, output = await _judge_merge_group(bot, gh, pr, group, server_url, check)
     except asyncio.CancelledError:
-        await asyncio.shield(
-            _finish_quietly(gh, pr, check, "failure", _internal_error(RuntimeError("stopped")))
-        )
+        await asyncio.shield(_finish_quietly(gh, pr, check, *stopped()))
         raise
     except Exception as err:
         log.exception("%s: merge group review failed", pr)
@@ -871,11 +1012,16 @@ async def _judge_merge_group(
         approvers_description=describe_approvers(settings, present=settings_text is not None),
     )
     try:
-        base_files, base_error, head_files = await _fetch_trees(bot, gh, pr, compared, settings)
+        base_files, base_error, head_files, unread = await _fetch_trees(
+            bot, gh, pr, compared, settings
+        )
     except (TreeError, DownloadTooLarge) as err:
         return "failure", render_failure(
             context, title="Cannot read the manifests", message=str(err), problems=[]
         )[1]
+    failing = [(side, u) for side, u in unread if not path_ignored(settings, u.path)]
+    if failing:
+        return "failure", _not_analysed(context, failing)[1]
     try:
         outcome = await bot.pool.run(
             analyze,

@@ -11,6 +11,7 @@ Invariants of ``/webhook``:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -26,6 +27,7 @@ from bot import base_branch, pull_request, rerun, reviews
 from bot.config import ConfigError, Settings
 from bot.context import BotContext
 from bot.jobs import QueueFull
+from bot.reconcile import reconcile_forever
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,10 @@ async def webhook(request: web.Request) -> web.Response:
     event = sansio.Event(data, event=name, delivery_id=delivery_id)
     if event.event == "ping":
         return web.Response(status=200, text="pong\n")
+    if bot.jobs.closing:
+        # Stopping: GitHub keeps the delivery as failed; the reconciliation after the
+        # restart reviews what it would have caused.
+        return web.Response(status=503, text="shutting down\n")
     if not bot.deliveries.add(event.delivery_id):
         log.info("delivery %s seen before; ignored", event.delivery_id)
         return web.Response(status=200, text="duplicate delivery\n")
@@ -112,7 +118,17 @@ def make_app(
         bot = BotContext(settings, session)
         bot.jobs.start()
         app[BOT] = bot
+        reconciler = (
+            asyncio.create_task(reconcile_forever(bot, settings.reconcile_interval))
+            if settings.reconcile_interval > 0
+            else None
+        )
         yield
+        # SIGTERM (aiohttp stops accepting connections first): no new passes, running
+        # reviews get SHUTDOWN_GRACE seconds, the rest complete as "interrupted" and the
+        # next start's reconciliation reviews them.
+        if reconciler is not None:
+            reconciler.cancel()
         await bot.jobs.close(grace=SHUTDOWN_GRACE)
         bot.pool.close()
         if github_session is None:

@@ -8,6 +8,7 @@ Example (every key is optional)::
 
     # which files hold manifests; "**" spans directories, "*" and "?" stay within one
     paths: ["clusters/**", "apps/*/deploy/*.yaml"]
+    ignore_paths: ["clusters/vendor/**"]  # accepted as not analysed (submodules, LFS, ...)
     approvers:                 # who may approve a widening; absent: anyone with write access
       users: [alice, bob]      # GitHub logins (case-insensitive, a leading "@" is allowed)
       teams: [acme/netsec]     # "org/team-slug"
@@ -50,6 +51,9 @@ _GLOB_CHARS = re.compile(r"[^\x00-\x1f\x7f]+")
 @dataclass(frozen=True, slots=True)
 class RepoSettings:
     paths: tuple[str, ...] = ()  # glob patterns ("clusters/**"); () = whole repo
+    # Globs of what may stay unanalysed inside ``paths`` (submodules, LFS pointers, files
+    # the archive leaves out): listed in the comment instead of failing the check.
+    ignore_paths: tuple[str, ...] = ()
     approver_users: frozenset[str] = frozenset()  # lowercased GitHub logins
     approver_teams: tuple[str, ...] = ()  # "org/team-slug", lowercased
     required_approvals: int = 1
@@ -96,6 +100,19 @@ def path_selected(settings: RepoSettings, path: str) -> bool:
         return True
     path = path.removeprefix("./")
     return any(_glob_regex(p).fullmatch(path) is not None for p in settings.paths)
+
+
+def path_ignored(settings: RepoSettings, path: str) -> bool:
+    """Whether ``ignore_paths`` accepts leaving ``path`` (or a directory above it) unread."""
+    parts = path.removeprefix("./").split("/")
+    prefixes = ["/".join(parts[:k]) for k in range(len(parts), 0, -1)]
+    # "vendor/**" names the directory "vendor" too (a submodule is one entry).
+    return any(
+        _glob_regex(p).fullmatch(candidate) is not None
+        for p in settings.ignore_paths
+        for prefix in prefixes
+        for candidate in (prefix, prefix + "/")
+    )
 
 
 def describe_approvers(settings: RepoSettings, *, present: bool) -> str:
@@ -175,6 +192,10 @@ class _Reader:
         out: dict[str, Any] = {}
         if "paths" in top:
             out["paths"] = tuple(self._strings(top["paths"], "paths", _check_glob))
+        if "ignore_paths" in top:
+            out["ignore_paths"] = tuple(
+                self._strings(top["ignore_paths"], "ignore_paths", _check_glob)
+            )
         if "approvers" in top:
             approvers = self._mapping(top["approvers"], "approvers", ("users", "teams"))
             if "users" in approvers:
@@ -297,6 +318,7 @@ class _Reader:
 
 _TOP_KEYS = (
     "paths",
+    "ignore_paths",
     "approvers",
     "required_approvals",
     "new_workloads_widen",

@@ -3,7 +3,9 @@
 - A change is *hidden* when every workload it connects lies in an ``ignore_namespaces``
   namespace (external ranges belong to no namespace): it is counted, not listed or gated.
 - Every other opened path *gates* the check (needs approval), except, with
-  ``new_workloads_widen: false``, paths to or from a workload that only the head has.
+  ``new_workloads_widen: false``, paths to or from a workload that only the head has and
+  that is really new: one with the namespace and pod-template labels of a base workload
+  (a renamed Deployment or overlay, ``DiffResult.same_pods``) is the same pods.
 - The verdict is ``widened`` when any path is opened, else ``narrowed`` when any is closed,
   else ``unchanged``. The check fails while gated paths lack enough approvals.
 """
@@ -53,8 +55,12 @@ def _hidden(change: PathChange, settings: RepoSettings) -> bool:
     return bool(workloads) and all(settings.namespace_ignored(e.namespace) for e in workloads)
 
 
-def _gates(change: PathChange, settings: RepoSettings) -> bool:
-    return settings.new_workloads_widen or not (change.src_new or change.dst_new)
+def _gates(change: PathChange, settings: RepoSettings, renamed: frozenset[str]) -> bool:
+    if settings.new_workloads_widen:
+        return True
+    src_new = change.src_new and change.src.id not in renamed
+    dst_new = change.dst_new and change.dst.id not in renamed
+    return not (src_new or dst_new)
 
 
 def _shown(endpoints: Iterable[Endpoint], settings: RepoSettings) -> tuple[Endpoint, ...]:
@@ -62,13 +68,15 @@ def _shown(endpoints: Iterable[Endpoint], settings: RepoSettings) -> tuple[Endpo
 
 
 def assess(diff: Diff, settings: RepoSettings) -> Assessment:
+    # The analysis result carries it (``bot.analyze.DiffResult``); other diffs know none.
+    renamed: frozenset[str] = getattr(diff, "same_pods", frozenset())
     opened = tuple(c for c in diff.opened if not _hidden(c, settings))
     closed = tuple(c for c in diff.closed if not _hidden(c, settings))
     hidden = len(diff.opened) + len(diff.closed) - len(opened) - len(closed)
     return Assessment(
         opened=opened,
         closed=closed,
-        gated=tuple(c for c in opened if _gates(c, settings)),
+        gated=tuple(c for c in opened if _gates(c, settings, renamed)),
         hidden=hidden,
         new_workloads=_shown(diff.added_endpoints, settings),
         removed_workloads=_shown(diff.removed_endpoints, settings),

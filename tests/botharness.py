@@ -48,6 +48,7 @@ def settings_for(fake: FakeGitHub, **overrides: Any) -> Settings:
         api_max_retry_wait=5.0,
         mergeable_attempts=1,
         mergeable_delay=0.0,
+        reconcile_interval=0.0,  # tests run a pass themselves (bot.reconcile.reconcile)
     )
     values.update(overrides)
     return Settings(**values)

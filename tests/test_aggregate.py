@@ -6,14 +6,18 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
-from analysis.aggregate import aggregate
-from analysis.diff import in_order
+from analysis.aggregate import Population, aggregate
+from analysis.diff import diff_trees, in_order
+from analysis.manifests import load_files
 from bot.cli import main
 from bot.environment_diff import diff_plain_files
 from bot.trees import read_directory
+from tests.test_properties import diff_cases
 
 DEMO = Path(__file__).parent / "fixtures" / "demo-shop"
 GOLDEN = DEMO / "comment.md"
@@ -145,3 +149,42 @@ def test_demo_shop_comment_golden(capsys: pytest.CaptureFixture[str]) -> None:
     if os.environ.get("REACHDIFF_UPDATE_GOLDEN"):
         GOLDEN.write_text(md)
     assert md == GOLDEN.read_text(), "regenerate with REACHDIFF_UPDATE_GOLDEN=1 if intended"
+
+
+@settings(max_examples=40, deadline=None)
+@given(diff_cases())
+def test_rows_stand_for_exactly_their_changes(
+    case: tuple[list[Any], list[Any], dict[str, str], dict[str, str]],
+) -> None:
+    _, _, base_files, head_files = case
+    base, head = load_files(base_files), load_files(head_files)
+    diff = diff_trees(base, head)
+    for changes, tree in ((diff.opened, head), (diff.closed, base)):
+        ordered = in_order(changes, by_destination=True)
+        groups = aggregate(ordered, Population.of_tree(tree, None))
+        listed = [id(c) for g in groups for r in g.rows for c in r.changes]
+        assert sorted(listed) == sorted(id(c) for c in changes)
+        sizes: dict[str, int] = {}
+        for w in tree.workloads:
+            sizes[w.namespace] = sizes.get(w.namespace, 0) + 1
+        for group in groups:
+            for row in group.rows:
+                assert all(
+                    c.dst.id == group.dst.id
+                    and c.delta == row.first.delta
+                    and c.because == row.first.because
+                    for c in row.changes
+                )
+                src = row.src
+                if not src.aggregated:
+                    assert len(row.changes) == 1
+                    continue
+                sources = {c.src.id for c in row.changes}
+                assert len(sources) == len(row.changes) == src.count >= 2
+                if src.ranges:
+                    assert all(c.src.is_external for c in row.changes)
+                elif not src.namespace:  # "all N workloads": the whole tree
+                    assert src.count == len(tree.workloads)
+                else:
+                    assert {c.src.namespace for c in row.changes} == {src.namespace}
+                    assert src.everyone == (src.count == sizes[src.namespace])

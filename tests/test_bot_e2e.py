@@ -326,6 +326,7 @@ async def test_a_pull_request_fixing_a_broken_base_is_reviewed(harness: Harness)
     # Not blocked forever, never passed silently: what the head allows needs approval.
     assert check["conclusion"] == "failure"
     assert check["output"]["title"].startswith("Widened:")
+    assert check["output"]["title"].endswith("(the base cannot be read: head reviewed on its own)")
     summary = unescape(check["output"]["summary"])
     assert "The base cannot be read" in summary and "base: policies/db.yaml:4" in summary
     body = unescape(harness.sticky()["body"])

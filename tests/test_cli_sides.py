@@ -67,6 +67,15 @@ def test_a_base_over_the_limits_is_reported_too(
     assert "reachdiff: base: huge.yaml" in err
 
 
+def test_a_missing_directory_is_an_error_not_a_broken_base(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = write_tree(tmp_path / "head", "api")
+    code, _, err = run(capsys, "diff", str(tmp_path / "nope"), str(head))
+    assert code == 2
+    assert err == f"reachdiff: error: base: {tmp_path / 'nope'}: not a directory\n"
+
+
 # ---- review ---------------------------------------------------------------------------
 
 
@@ -113,11 +122,22 @@ def test_review_settings_ignore_namespaces_decide_the_exit_code(
 def test_review_settings_of_the_head_are_not_used(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write(repo, ".github/reachdiff.yml", "ignore_namespaces: [db, shop]\n")
+    write(repo, ".github/reachdiff.yml", 'paths: ["clusters/**"]\nignore_namespaces: [db, shop]\n')
     write(repo, "clusters/prod/policy.yaml", POLICY % "batch")
     commit_all(repo, "widen and try to hide it")
-    code, _, _ = run(capsys, "review", "--repo", str(repo))
+    code, out, _ = run(capsys, "review", "--repo", str(repo))
     assert code == 1
+    assert "among ignored namespaces" not in out  # the base's settings hide nothing
+
+
+def test_review_a_settings_change_needs_approval_like_the_bot(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(repo, ".github/reachdiff.yml", 'paths: ["clusters/**"]\nrequired_approvals: 0\n')
+    commit_all(repo, "loosen the rules")
+    code, out, err = run(capsys, "review", "--repo", str(repo))
+    assert code == 1
+    assert "Reachability unchanged" in out and "edits .github/reachdiff.yml" in err
 
 
 def test_review_invalid_base_settings_name_the_base(

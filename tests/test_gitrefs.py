@@ -146,7 +146,7 @@ def test_read_ref_refuses_escaping_path(repo: Path) -> None:
         read_ref(repo, "main", "../other")
 
 
-def test_read_ref_skips_symlinks_and_submodules_with_warnings(repo: Path, tmp_path: Path) -> None:
+def test_read_ref_lists_symlinks_and_submodules_as_unread(repo: Path, tmp_path: Path) -> None:
     os.symlink("/etc/passwd", repo / "clusters/prod/evil.yaml")
     os.symlink("web.yaml", repo / "clusters/prod/alias.yaml")
     os.symlink("README.md", repo / "docs-link")  # not a manifest name: skipped silently
@@ -164,10 +164,12 @@ def test_read_ref_skips_symlinks_and_submodules_with_warnings(repo: Path, tmp_pa
     assert "clusters/prod/evil.yaml" not in tree.files
     assert "clusters/prod/alias.yaml" not in tree.files
     assert not any(path.startswith("vendor/") for path in tree.files)
-    assert sorted(tree.warnings) == [
-        "clusters/prod/alias.yaml: symlink not followed",
-        "clusters/prod/evil.yaml: symlink not followed",
-        "vendor/charts: submodule not read",
+    assert tree.warnings == ()
+    assert sorted(tree.unread) == [
+        "clusters/prod/alias.yaml: a symlink (not followed)",
+        "clusters/prod/evil.yaml: a symlink (not followed)",
+        f"vendor/charts: a git submodule (commit {sub_sha[:7]}): its content is not in the "
+        "repository",
     ]
     assert tree.files["clusters/prod/web.yaml"] == b"kind: Deployment\n"
 
@@ -291,3 +293,64 @@ def test_git_tree_directory_and_tarball_agree(repo: Path, tmp_path: Path) -> Non
     assert read_tarball(archive) == from_git
     assert read_directory(repo) == from_git
     assert "apps/café.yaml" in from_git and "charts/shop/Chart.yaml" in from_git
+
+
+def _shop_repo(root: Path) -> None:
+    git(root, "init", "-q")
+    write(
+        root,
+        "k8s/app.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop, labels: {app: web}}\n"
+        "spec: {containers: [{name: c, image: nginx}]}\n",
+    )
+    commit_all(root, "base")
+
+
+def test_cli_review_fails_closed_on_a_submodule_and_ignore_paths_accepts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import EXIT_INPUT, EXIT_OK, main
+
+    root = tmp_path / "r"
+    root.mkdir()
+    _shop_repo(root)
+    git(root, "checkout", "-q", "-b", "change")
+    base_sha = git(root, "rev-parse", "main")
+    git(root, "update-index", "--add", "--cacheinfo", f"160000,{base_sha},k8s/vendor")
+    git(root, "commit", "-q", "-m", "add a submodule")
+    args = ["review", "--repo", str(root), "--base", "main", "--head", "change", "--format", "text"]
+    assert main(args) == EXIT_INPUT
+    assert "not analysed: k8s/vendor: a git submodule" in capsys.readouterr().err
+
+    git(root, "checkout", "-q", "main")
+    write(root, ".github/reachdiff.yml", 'ignore_paths: ["k8s/vendor/**"]\n')
+    commit_all(root, "accept the vendored submodule")
+    git(root, "checkout", "-q", "change")
+    git(root, "rebase", "-q", "main")
+    assert main(args) == EXIT_OK
+    assert "as ignore_paths allows: k8s/vendor" in capsys.readouterr().err
+
+
+def test_cli_diff_fails_closed_on_an_lfs_pointer_and_a_missing_submodule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import EXIT_INPUT, main
+
+    base, head = tmp_path / "base", tmp_path / "head"
+    for root in (base, head):
+        write(root, "app.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: n}\n")
+    write(
+        head,
+        "np.yaml",
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "a" * 64 + "\nsize 9\n",
+    )
+    write(
+        head,
+        ".gitmodules",
+        '[submodule "policies"]\n\tpath = policies\n\turl = https://example.invalid/p\n',
+    )
+    (head / "policies").mkdir()
+    assert main(["diff", str(base), str(head)]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "not analysed: np.yaml: a Git LFS pointer" in err
+    assert "not analysed: policies: a git submodule that is not checked out" in err

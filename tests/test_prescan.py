@@ -189,3 +189,16 @@ def test_argo_cd_style_install_patching_a_crd_still_renders(
     assert main(["map", str(root), "--format", "json"]) == 0, capsys.readouterr().err
     doc = capsys.readouterr().out
     assert "vendor:default/Deployment/prometheus-operator" in doc
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        b"---\n" * 1_000_000,  # more documents than the parser accepts
+        # more top-level fields than any object has
+        CRD + b"".join(b"k%d: v\n" % n for n in range(200_000)),
+    ],
+)
+def test_the_scan_stays_bounded_on_hostile_files(hostile: bytes) -> None:
+    out, kept = set_aside_unread(hostile)
+    assert (out, kept) == (hostile, len(hostile))  # nothing set aside: refused as it is

@@ -473,8 +473,19 @@ def test_line_comments_dedupe_by_file_and_line() -> None:
     assert len(comments) == 1
     body = comments[0].body
     assert "opens 25 paths that need approval" in body
-    assert body.count("| `prod/Pod/p") == 20
-    assert "…and 5 more: see the pull request's reachdiff comment." in body
+    # 25 sources of one namespace, alike: one row naming 20 of them.
+    assert body.count("| 25 workloads of `prod`: `Pod/p0`, `Pod/p1`, ") == 1
+    assert body.count("`Pod/p") == 20 and ", and 5 more | `prod/Deployment/db` |" in body
+    assert "more: see the pull request's reachdiff comment." not in body
+
+
+def test_line_comments_list_at_most_20_rows() -> None:
+    rule = cause("prod/NetworkPolicy/db", "db.yaml", 9)
+    changes = tuple(opened(workload("prod/Pod/p"), workload(f"prod/Deployment/d{i:02}"),
+                           tcp(5432), rule) for i in range(25))
+    [comment] = render_line_comments(ReachabilityDiff(opened=changes), ctx())
+    assert comment.body.count("| `prod/Pod/p` | `prod/Deployment/d") == 20
+    assert "…and 5 more: see the pull request's reachdiff comment." in comment.body
 
 
 def test_line_comment_markers_are_stable_and_distinct() -> None:

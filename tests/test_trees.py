@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import hashlib
 import io
 import lzma
 import os
@@ -421,3 +422,55 @@ def test_tarball_refuses_duplicates_and_several_top_directories() -> None:
         read_tarball(tarball([(f"{TOP}/a.yaml", b"1"), (f"{TOP}/a.yaml", b"2")]))
     with pytest.raises(TreeError, match="more than one top directory"):
         read_tarball(tarball([(f"{TOP}/a.yaml", b"1"), ("other/b.yaml", b"2")]))
+
+
+# -- what readers cannot see (bot.trees.unread_in_listing, lfs_pointers) ---------------------
+
+
+def _blob(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def test_unread_entries_inside_paths_are_named_with_the_reason() -> None:
+    from bot.trees import TreeEntry, lfs_pointers, unread_in_listing
+
+    np = b"kind: NetworkPolicy\n"
+    files = {"k8s/np.yaml": np, "k8s/subst.yaml": b"x: abc123\n", "k8s/crlf.yaml": b"a: 1\r\n"}
+    entries = [
+        TreeEntry("k8s", "040000", "tree", "0" * 40),
+        TreeEntry("k8s/np.yaml", "100644", "blob", _blob(np)),
+        TreeEntry("k8s/crlf.yaml", "100644", "blob", _blob(b"a: 1\n")),  # eol=crlf: same file
+        TreeEntry("k8s/subst.yaml", "100644", "blob", _blob(b"x: $Format:%h$\n")),
+        TreeEntry("k8s/hidden-by-archive.yaml", "100644", "blob", "1" * 40),
+        TreeEntry("k8s/vendor", "160000", "commit", "2" * 40),
+        TreeEntry("k8s/app.jsonnet", "100644", "blob", "3" * 40),
+        TreeEntry("k8s/README.md", "100644", "blob", "4" * 40),
+        TreeEntry("k8s/.hidden/x.yaml", "100644", "blob", "5" * 40),
+        TreeEntry("docs/vendor", "160000", "commit", "6" * 40),  # outside paths
+    ]
+    found = {u.path: u.why for u in unread_in_listing(entries, files, ("k8s/**",))}
+    assert set(found) == {
+        "k8s/subst.yaml",
+        "k8s/hidden-by-archive.yaml",
+        "k8s/vendor",
+        "k8s/app.jsonnet",
+    }
+    assert (
+        "submodule" in found["k8s/vendor"]
+        and "export-ignore" in found["k8s/hidden-by-archive.yaml"]
+    )
+    everywhere = {u.path for u in unread_in_listing(entries, files, None)}
+    assert "docs/vendor" in everywhere
+    pointer = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize 3\n"
+    assert [u.path for u in lfs_pointers({"a.yaml": pointer, "b.yaml": np})] == ["a.yaml"]
+
+
+def test_ignore_paths_accepts_a_directory_and_what_is_below() -> None:
+    from bot.settings import parse_repo_settings, path_ignored
+
+    settings = parse_repo_settings('ignore_paths: ["vendor/**", "k8s/big.yaml"]\n')
+    assert path_ignored(settings, "vendor")
+    assert path_ignored(settings, "vendor/a/b.yaml")
+    assert path_ignored(settings, "k8s/big.yaml")
+    assert not path_ignored(settings, "k8s/other.yaml")
+    assert not path_ignored(settings, "vendored")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import json
 import re
@@ -89,3 +90,17 @@ class Faults:
     @property
     def pending(self) -> int:
         return sum(f.remaining for f in self._queue)
+
+
+@dataclass
+class Pause:
+    """Holds the next matching request until ``release`` is set (``arrived`` when it came);
+    the request is then answered normally. For races: a cancellation mid-request."""
+
+    method: str
+    pattern: str | re.Pattern[str]
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def matches(self, method: str, path: str) -> bool:
+        return Fault(self.method, self.pattern, 0, 1).matches(method, path)

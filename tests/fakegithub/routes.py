@@ -565,8 +565,12 @@ def list_check_runs_for_ref(fake: FakeGitHub, call: Call) -> Reply:
         runs = [r for r in runs if r["name"] == call.query["check_name"]]
     if "status" in call.query:
         runs = [r for r in runs if r["status"] == call.query["status"]]
-    if "app_id" in call.query and call.query["app_id"] != str(fake.app_id):
-        runs = []
+    if "app_id" in call.query:
+        runs = [
+            r
+            for r in runs
+            if str((r.get("foreign_app") or {"id": fake.app_id})["id"]) == call.query["app_id"]
+        ]
     runs.sort(key=lambda r: -r["id"])
     if call.query.get("filter", "latest") == "latest":
         seen: set[str] = set()

@@ -26,7 +26,7 @@ from multidict import CIMultiDict
 
 from . import auth
 from .diffs import FileChange, tree_changes
-from .faults import SECONDARY_RATE_LIMIT_BODY, Faults
+from .faults import SECONDARY_RATE_LIMIT_BODY, Faults, Pause
 from .openapi import OpenAPISubset, default_subset
 from .routes import ROUTES, ApiError, Call, Reply, codeload
 from .shapes import Shapes
@@ -111,6 +111,7 @@ class FakeGitHub:
         self.review_comments: list[dict[str, Any]] = []
 
         self.faults = Faults()
+        self._pauses: list[Pause] = []
         self.codeload_tokens: set[str] = set()
         self._check_suites: dict[tuple[str, str], int] = {}
         self._rate_used: dict[str, int] = defaultdict(int)
@@ -373,6 +374,61 @@ class FakeGitHub:
         pull.updated_at = now_iso()
         return self.shapes.pull(repo, pull)
 
+    def add_foreign_check_run(
+        self,
+        full_name: str,
+        head_sha: str,
+        name: str,
+        conclusion: str,
+        *,
+        app_id: int = 15368,
+        app_slug: str = "github-actions",
+    ) -> dict[str, Any]:
+        """A completed check run another app made (by default a workflow's, which may use
+        any name): branch protection pinned to our app ignores it, and so must the bot."""
+        repo = self.repo(full_name)
+        now = now_iso()
+        run: dict[str, Any] = {
+            "id": self.ids.next("check_run"),
+            "repo": repo.full_name,
+            "name": name,
+            "head_sha": head_sha,
+            "status": "completed",
+            "conclusion": conclusion,
+            "started_at": now,
+            "completed_at": now,
+            "details_url": None,
+            "external_id": None,
+            "output": {"title": "forged", "summary": "forged", "text": None, "annotations": []},
+            "actions": [],
+            "check_suite_id": self.check_suite_id(repo.full_name, head_sha),
+            "history": [],
+            "foreign_app": {"id": app_id, "slug": app_slug},
+        }
+        self.check_runs.append(run)
+        return run
+
+    def add_issue_comment(
+        self, full_name: str, number: int, *, user: str, body: str, via_app: bool = False
+    ) -> dict[str, Any]:
+        """A comment someone else wrote (`via_app`: `performed_via_github_app` is this app,
+        as for a user acting through it); the bot's own come from its API calls."""
+        repo = self.repo(full_name)
+        now = now_iso()
+        record = {
+            "id": self.ids.next("issue_comment"),
+            "repo": repo.full_name,
+            "issue_number": number,
+            "body": body,
+            "user": user,
+            "via_app": via_app,
+            "created_at": now,
+            "updated_at": now,
+            "history": [],
+        }
+        self.issue_comments[(repo.full_name, number)].append(record)
+        return record
+
     def add_review(
         self,
         full_name: str,
@@ -479,6 +535,13 @@ class FakeGitHub:
         glob over the path, e.g. "/repos/*/check-runs*", or a compiled regex) get `status`."""
         self.faults.add(method, path_pattern, status, times, dict(headers or {}), body)
 
+    def pause_next(self, method: str, path_pattern: str | re.Pattern[str]) -> Pause:
+        """Hold the next request matching `method`/`path_pattern` until `release.set()`;
+        `arrived` is set when it comes. Patterns as for `fail_next`."""
+        pause = Pause(method.upper(), path_pattern)
+        self._pauses.append(pause)
+        return pause
+
     def fail_next_secondary_rate_limit(
         self, method: str, path_pattern: str | re.Pattern[str], times: int = 1, retry_after: int = 1
     ) -> None:
@@ -543,6 +606,12 @@ class FakeGitHub:
             "time": time.time(),
         }
         self.requests.append(record)
+        for pause in self._pauses:
+            if pause.matches(request.method, request.path):
+                self._pauses.remove(pause)
+                pause.arrived.set()
+                await pause.release.wait()
+                break
 
         if request.path.startswith("/_codeload/"):
             record["operation"] = "codeload"

@@ -87,6 +87,19 @@ class Shapes:
             "events": ["pull_request", "pull_request_review", "check_run", "check_suite"],
         }
 
+    def run_app(self, run: dict[str, Any]) -> dict[str, Any]:
+        """The app that made a check run: ours, or another (a workflow's `github-actions`)."""
+        other = run.get("foreign_app")
+        if other is None:
+            return self.app()
+        return {
+            **self.app(),
+            "id": other["id"],
+            "slug": other["slug"],
+            "name": other["slug"],
+            "node_id": node_id("Integration", other["id"]),
+        }
+
     def installation(self, installation: Installation) -> dict[str, Any]:
         fake = self.fake
         api = f"{self.api}/app/installations/{installation.id}"
@@ -510,7 +523,7 @@ class Shapes:
             },
             "name": run["name"],
             "check_suite": {"id": run["check_suite_id"]},
-            "app": self.app(),
+            "app": self.run_app(run),
             "pull_requests": pulls,
         }
 
@@ -533,7 +546,7 @@ class Shapes:
             "issue_url": f"{api}/issues/{record['issue_number']}",
             "author_association": self.author_association(repo, record["user"]),
             "performed_via_github_app": self.app()
-            if record["user"] == self.fake.bot_login
+            if record["user"] == self.fake.bot_login or record.get("via_app")
             else None,
             "reactions": self._reactions(f"{api}/issues/comments/{record['id']}/reactions"),
         }
