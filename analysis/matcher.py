@@ -9,10 +9,12 @@ Ranges come first so that a derived matcher (``analysis.incremental``) can appen
 classes without renumbering anything; rules refer to their peers through ``peer_sets``
 so that appending a class updates one table instead of every rule.
 
-A direction's verdict walks the tiers exactly as the API defines them:
-AdminNetworkPolicies by priority (first matching rule decides: Allow, Deny, or Pass to the
-next tier), then NetworkPolicy (if any selects the pod, the union of their rules decides),
-then the BaselineAdminNetworkPolicy (first matching rule), then the default: allow.
+A direction's verdict walks the tiers exactly as the API defines them: the admin tier
+(AdminNetworkPolicies and Admin-tier ClusterNetworkPolicies by priority: the first matching
+rule decides: Allow/Accept, Deny, or Pass to the next tier), then NetworkPolicy (if any
+selects the pod, the union of their rules decides), then the baseline tier (Baseline-tier
+ClusterNetworkPolicies by priority, then the BaselineAdminNetworkPolicy: the first matching
+rule decides, a Pass leaving the ports to the default), then the default: allow.
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ class CompiledAdminRule:
 class Decision:
     """One reason in a verdict: a rule or policy, the ports it decided, and how."""
 
-    action: str  # Allow, Deny (an admin rule), Isolate (NetworkPolicy isolation), Default
+    # Allow (an admin Allow/Accept or a NetworkPolicy rule), Deny, Pass (an admin rule handing
+    # the ports to the next tier), Isolate (NetworkPolicy isolation), Default
+    action: str
     ports: ConnectionSet
     rule: CompiledRule | CompiledAdminRule | None = None
     policies: tuple[NetworkPolicy, ...] = ()  # for Isolate: the policies isolating the pod
@@ -237,11 +241,10 @@ class Matcher:
             if not hit:
                 continue
             undecided = undecided - hit
+            decisions.append(Decision(r.rule.action.decision, hit, r))
             if r.rule.action is AdminAction.PASS:
                 passed = passed | hit
-                continue
-            decisions.append(Decision(r.rule.action.value, hit, r))
-            if r.rule.action is AdminAction.ALLOW:
+            elif r.rule.action.allows:
                 allowed = allowed | hit
         remaining = undecided | passed  # what the NetworkPolicy tier decides
         if not remaining:
@@ -261,6 +264,8 @@ class Matcher:
                     Decision("Isolate", denied, policies=self.isolating[owner][direction])
                 )
             return Verdict(allowed | np_allowed, tuple(decisions))
+        # The baseline tier; a Pass there (v1alpha2) skips the rest of it: the default.
+        passed = NO_CONNECTIONS
         for r in self.baseline[owner].get(direction, ()):
             if not remaining:
                 break
@@ -268,9 +273,12 @@ class Matcher:
                 hit = remaining & self.ports_at(r, dst)
                 if hit:
                     remaining = remaining - hit
-                    decisions.append(Decision(r.rule.action.value, hit, r))
-                    if r.rule.action is AdminAction.ALLOW:
+                    decisions.append(Decision(r.rule.action.decision, hit, r))
+                    if r.rule.action is AdminAction.PASS:
+                        passed = passed | hit
+                    elif r.rule.action.allows:
                         allowed = allowed | hit
+        remaining = remaining | passed
         if remaining:
             decisions.append(Decision("Default", remaining))
         return Verdict(allowed | remaining, tuple(decisions))

@@ -246,6 +246,7 @@ def _merge(
             if env is not None:
                 notes += [f"{label} ({side}): {n}" for n in env.notes]
                 unanalysed += [f"{label} ({side}): {u}" for u in env.unanalysed]
+                unanalysed += [f"{label} ({side}): {u}" for u in env.tree.unanalysed]
                 notes += [f"{label} ({side}): {w}" for w in env.tree.warnings]
         opened += [_qualify(c, name) if qualify else c for c in diff.opened]
         closed += [_qualify(c, name) if qualify else c for c in diff.closed]
