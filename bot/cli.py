@@ -107,8 +107,8 @@ def cmd_map(args: argparse.Namespace) -> int:
     envs = _environments(read_directory(args.dir))
     if [e.name for e in envs] == [""]:
         sys.stdout.write(MAP_FORMATS[args.format](compute_map(envs[0].tree)))
-        return EXIT_OK
-    sys.stdout.write(_maps_output([(e, compute_map(e.tree)) for e in envs], args.format))
+    else:
+        sys.stdout.write(_maps_output([(e, compute_map(e.tree)) for e in envs], args.format))
     unanalysed = [u for e in envs for u in (*e.unanalysed, *e.tree.unanalysed)]
     for reason in unanalysed:
         print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
