@@ -395,8 +395,10 @@ class Selectors:
     ) -> int:
         if kind == "networks":
             return self._ranges_in(networks)
-        if kind == "nodes":
-            return 0  # nodes are not endpoints of a manifest tree
+        if kind in ("nodes", "domainNames"):
+            # Node IPs and DNS answers are not in a manifest tree: the tree reports these
+            # peers as not analysed (``Tree.unanalysed``) and they match no endpoint.
+            return 0
         assert namespace_selector is not None
         bits = self.namespaces(namespace_selector)
         if kind == "pods" and pod_selector is not None:
