@@ -24,6 +24,7 @@ from analysis.manifests import MANIFEST_SUFFIXES, build_tree, load_files
 from analysis.model import Tree
 from analysis.reachability import Endpoint
 from analysis.treestate import TreeState, apply_changes
+from analysis.unknowns import unknown_matches
 from bot import helm, kustomize
 from bot.environments import discover_environments
 from bot.parallel_load import load_state_parallel
@@ -248,6 +249,8 @@ def _merge(
                 unanalysed += [f"{label} ({side}): {u}" for u in env.unanalysed]
                 unanalysed += [f"{label} ({side}): {u}" for u in env.tree.unanalysed]
                 notes += [f"{label} ({side}): {w}" for w in env.tree.warnings]
+        for rmap, side in ((diff.base, "base"), (diff.head, "head")):
+            unanalysed += [f"{label} ({side}): {u}" for u in unknown_matches(rmap)]
         opened += [_qualify(c, name) if qualify else c for c in diff.opened]
         closed += [_qualify(c, name) if qualify else c for c in diff.closed]
         added += [_endpoint(e, name) if qualify else e for e in diff.added_endpoints]

@@ -16,7 +16,10 @@ connection at a time, sharing no code with ``analysis/``. For one direction of a
 4. otherwise allowed.
 
 Peers by node labels or domain names match nothing (a manifest has neither node IPs nor DNS
-answers; the engine reports them as not analysed).
+answers; the engine reports them as not analysed). `networks` match external ranges, and
+workloads only when a rule's networks cover every IPv4 and IPv6 address (narrower ones may
+or may not hold a pod's IP: the engine evaluates them as not matching and reports the
+rules such traffic reaches).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tests.reference import (
+    FAMILY_SIZE,
     Cluster,
     Endpoint,
     IPNetwork,
@@ -115,6 +119,25 @@ class TieredCluster(Cluster):
         ) and selector_matches(pods["podSelector"], dict(ep.labels))
 
     @staticmethod
+    def _every_address(peers: list[Obj]) -> bool:
+        """`networks` of a rule covering all of IPv4 and IPv6 hold every workload's IP
+        (cluster traffic is checked against them); narrower ones are taken to hold none."""
+        spans: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+        for p in peers:
+            for cidr in p.get("networks") or []:
+                net = ipaddress.ip_network(cidr, strict=False)
+                spans[net.version].append((int(net.network_address), int(net.broadcast_address)))
+        for version, size in FAMILY_SIZE.items():
+            reach = 0  # the first address not yet covered
+            for first, last in sorted(spans[version]):
+                if first > reach:
+                    return False
+                reach = max(reach, last + 1)
+            if reach != size:
+                return False
+        return True
+
+    @staticmethod
     def _range_inside(rng: RefRange, cidr: str) -> bool:
         net = ipaddress.ip_network(cidr, strict=False)
         return net.version == rng.version and (
@@ -161,7 +184,8 @@ class TieredCluster(Cluster):
             if not self._in_subject(pol, subject):
                 continue
             for rule in pol["spec"].get(field) or []:
-                if not any(self._admin_peer(p, peer) for p in rule[peer_field]):
+                everything = isinstance(peer, RefWorkload) and self._every_address(rule[peer_field])
+                if not everything and not any(self._admin_peer(p, peer) for p in rule[peer_field]):
                     continue
                 ports = rule.get("ports", rule.get("protocols"))
                 if ports is not None and not any(

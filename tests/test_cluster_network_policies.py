@@ -22,6 +22,7 @@ from analysis.errors import ManifestError
 from analysis.manifests import load_files
 from analysis.reachability import compute_map
 from analysis.report import diff_to_json, map_to_json
+from analysis.unknowns import unknown_matches
 from bot.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cnp-conformance"
@@ -259,22 +260,56 @@ def test_a_baseline_pass_skips_the_rest_of_the_baseline_tier() -> None:
 # ------------------------------------------------------------- networks and nodes peers
 
 
-def test_inline_cidr_peers_match_external_ranges_never_pods() -> None:
-    doc = map_to_json(
-        compute_map(
-            load_files(
-                {
-                    "manifests.yaml": HOUSES,
-                    "cnp.yaml": fixture("admin_tier-standard-egress-inline-cidr-rules"),
-                }
-            )
-        )
+def test_inline_cidr_peers_holding_every_address_match_every_pod() -> None:
+    # CNPAdminTierEgressInlineCIDRPeers: Accept slytherin, then Deny 0.0.0.0/0 and ::/0,
+    # which holds every pod IP: ravenclaw and hufflepuff are denied too.
+    text = fixture("admin_tier-standard-egress-inline-cidr-rules")
+    probes = [
+        (G, R, "tcp", 80, False),
+        (G, R, "udp", 53, False),
+        (G, R, "sctp", 9003, False),
+        (G, H, "tcp", 80, False),
+        (G, S, "tcp", 80, True),
+        (G, S, "udp", 53, True),
+        (G, S, "sctp", 9003, True),
+    ]
+    check({"cnp.yaml": text}, probes)
+    tree = load_files({"manifests.yaml": HOUSES, "cnp.yaml": text})
+    rmap = compute_map(tree)
+    assert not [
+        c for c in map_to_json(rmap)["connections"] if c["src"] == G and c["dst"].startswith("ip:")
+    ]
+    assert unknown_matches(rmap) == ()
+
+    def relabel(docs: list[dict[str, Any]]) -> None:
+        # The test relabels slytherin's namespace so the Accept no longer matches it.
+        by_name(docs, "network-policy-conformance-slytherin")["metadata"]["labels"] = {
+            "conformance-house": "denied-namespace-label"
+        }
+
+    check(
+        {"cnp.yaml": text, "manifests.yaml": mutated(HOUSES, relabel)}, [(G, S, "tcp", 80, False)]
     )
-    reach = {c["dst"] for c in doc["connections"] if c["src"] == G}
-    assert {S, H, R} <= reach
-    assert not any(d.startswith("ip:") for d in reach)
-    others = {c["dst"] for c in doc["connections"] if c["src"] == S}
-    assert {"ip:0.0.0.0/0", "ip:::/0"} <= others
+
+
+def test_narrower_networks_reached_by_workload_traffic_are_not_analysed() -> None:
+    rules = egress("{networks: [10.0.0.0/8]}")
+    tree = load_files({"manifests.yaml": HOUSES, "cnp.yaml": cnp("Admin", 1, rules)})
+    rmap = compute_map(tree)
+    # Evaluated as not matching the workloads, and reported with the rule's line.
+    check({"cnp.yaml": cnp("Admin", 1, rules)}, [(G, S, "tcp", 80, True)])
+    [reason] = unknown_matches(rmap)
+    assert reason.startswith("cnp.yaml:9: ClusterNetworkPolicy/x egress[0]: traffic from ")
+    assert "10.0.0.0/8" in reason
+    # Decided before it by a rule for every pod (and no host-network workload in the way):
+    # nothing reaches it.
+    decided = (
+        "egress:\n- {action: Pass, to: [namespaces: {}]}\n"
+        "- {action: Deny, to: [networks: [10.0.0.0/8]]}\n"
+    )
+    pods_only = "\n---\n".join(d for d in HOUSES.split("\n---\n") if "hostNetwork" not in d)
+    tree = load_files({"manifests.yaml": pods_only, "cnp.yaml": cnp("Admin", 1, decided)})
+    assert unknown_matches(compute_map(tree)) == ()
 
 
 def test_nodes_peers_are_not_analysed_and_the_cli_fails_closed(
