@@ -236,12 +236,12 @@ def evaluation_order(found: list[AdminPolicy]) -> AdminOrder:
 _UNEVALUABLE = {
     "nodes": (
         "a `nodes` peer selects node IPs by node labels, and a manifest tree defines neither; "
-        "reachdiff evaluates the rule as matching no destination, so its effect on traffic "
+        "reachdiff evaluates the peer as matching no destination, so its effect on traffic "
         "to nodes, host-network workloads and external addresses is not analysed"
     ),
     "domainNames": (
         "a `domainNames` peer matches the addresses DNS gives for those names, which a "
-        "manifest tree does not define; reachdiff evaluates the rule as matching no "
+        "manifest tree does not define; reachdiff evaluates the peer as matching no "
         "destination, so its effect on traffic to external addresses is not analysed"
     ),
 }

@@ -30,6 +30,7 @@ from typing import Any
 
 from tests.reference import (
     FAMILY_SIZE,
+    PROTOCOLS,
     Cluster,
     Endpoint,
     IPNetwork,
@@ -37,6 +38,7 @@ from tests.reference import (
     RefWorkload,
     cluster_map,
     flatten,
+    interesting_ports,
     ip_block_networks,
     partition,
     selector_matches,
@@ -253,6 +255,54 @@ class TieredCluster(Cluster):
                             if "range" in where:
                                 nums.update((where["range"]["start"], where["range"]["end"]))
         return nums
+
+    # -- rules a manifest cannot settle
+
+    def unknown_rules(self) -> set[str]:
+        """``"<kind>/<name> egress[i]"`` of every egress rule with `networks` not holding
+        every address that some (workload, workload, protocol, port) reaches while still
+        undecided, and that no other peer of the rule matches for sure."""
+        found: set[str] = set()
+        ports = interesting_ports(self.port_numbers())
+        for src in self.workloads:
+            if src.host_network:
+                continue
+            for dst in self.workloads:
+                for protocol in PROTOCOLS:
+                    for port in ports:
+                        found |= self._reached_unsure(src, dst, protocol, port)
+        return found
+
+    def _reached_unsure(
+        self, src: RefWorkload, dst: RefWorkload, protocol: str, port: int
+    ) -> set[str]:
+        out: set[str] = set()
+        for tier in ("admin", "baseline"):
+            if tier == "baseline" and self.isolated(src, "Egress"):
+                return out
+            for pol in self.anps if tier == "admin" else self.banps:
+                if not self._in_subject(pol, src):
+                    continue
+                for i, rule in enumerate(pol["spec"].get("egress") or []):
+                    ports = rule.get("ports", rule.get("protocols"))
+                    if ports is not None and not any(
+                        self._admin_port(e, protocol, port, dst) for e in ports
+                    ):
+                        continue
+                    sure = self._every_address(rule["to"]) or any(
+                        self._admin_peer(p, dst) for p in rule["to"]
+                    )
+                    if not sure:
+                        if any("networks" in p for p in rule["to"]):
+                            out.add(f"{pol['kind']}/{pol['metadata']['name']} egress[{i}]")
+                        continue
+                    if rule["action"] == "Pass":
+                        break  # the rest of this tier is skipped
+                    return out  # decided
+                else:
+                    continue
+                break  # passed: on to the next tier
+        return out
 
 
 def tiered_reference_map(objects: Iterable[Obj]) -> dict[str, Any]:

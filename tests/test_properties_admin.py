@@ -6,6 +6,7 @@ reference (``tests/reference_admin.py``)."""
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import yaml
@@ -16,6 +17,7 @@ from analysis.diff import diff_trees
 from analysis.manifests import load_files
 from analysis.reachability import compute_map
 from analysis.report import diff_to_json, map_to_json
+from analysis.unknowns import unknown_matches
 from tests.reference import cluster_map, flatten, ip_block_networks, partition
 from tests.reference_admin import (
     ADMIN_KINDS,
@@ -319,3 +321,14 @@ def test_rows_hold_what_columns_hold(case: tuple[list[Obj], dict[str, str]]) -> 
         by_source.setdefault(src, {})[dst] = conn
     for endpoint in range(rmap.matcher.size):
         assert rmap.row(endpoint) == by_source.get(endpoint, {}), endpoint
+
+
+@PROFILE
+@given(cases())
+def test_unsettled_networks_rules_match_reference(case: tuple[list[Obj], dict[str, str]]) -> None:
+    """The rules reported as not analysed (narrower `networks` reached by workload
+    traffic) are exactly those the reference finds reached, undecided, by some pair."""
+    objects, files = case
+    reported = unknown_matches(compute_map(load_files(files)))
+    rules = {re.match(r"^\S+:\d+: (\S+ \S+?)(?: \"|:)", r).group(1) for r in reported}  # type: ignore[union-attr]
+    assert rules == TieredCluster(objects).unknown_rules()
