@@ -20,7 +20,7 @@ from analysis.model import (
 )
 from analysis.policies import PORT_NAME, parse_cidr, parse_selector
 from analysis.ports import PROTOCOLS
-from analysis.validation import Context, shown, type_name
+from analysis.validation import Context, field_names, shown, type_name
 from analysis.yamldoc import YMap
 
 ADMIN_KINDS = frozenset({"AdminNetworkPolicy", "BaselineAdminNetworkPolicy"})
@@ -60,7 +60,13 @@ def parse_admin_policy(ctx: Context, obj: YMap) -> AdminPolicy:
 def one_of(ctx: Context, value: YMap, allowed: tuple[str, ...], what: str) -> str:
     present = [k for k in allowed if value.get(k) is not None]
     unknown = set(value) - set(allowed)
-    if unknown or len(present) != 1:
+    if unknown:
+        # Perhaps a field of a newer API version: never guess what it selects.
+        ctx.fail(
+            f"{what} has unknown field(s) {field_names(unknown)}; it must set exactly one of "
+            f"{', '.join(allowed)}"
+        )
+    if len(present) != 1:
         ctx.fail(f"{what} must set exactly one of {', '.join(allowed)}")
     return present[0]
 

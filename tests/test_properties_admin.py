@@ -307,6 +307,10 @@ def test_tiered_diff_matches_reference(
     changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
     reported = {(r["src"], r["dst"]) for r in engine["opened"] + engine["closed"]}
     assert reported == changed
+    # Every change between endpoints both sides have cites a rule or policy of some tier.
+    for row in engine["opened"] + engine["closed"]:
+        if not any(row[k] for k in ("src_new", "dst_new", "src_removed", "dst_removed")):
+            assert row["because"], row
 
 
 @PROFILE
