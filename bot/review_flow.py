@@ -562,7 +562,8 @@ async def _what_merges(
     for attempt in range(1, attempts + 1):
         base_head = await github.get_branch_head(gh, pr.repo, base_ref)
         merge = pull.get("merge_commit_sha")
-        if pull.get("mergeable") and merge:
+        # The parents are the proof; ``mergeable`` may still say null while they match.
+        if pull.get("mergeable") is not False and merge:
             try:
                 commit = await github.get_commit(gh, pr.repo, merge)
             except gidgethub.BadRequest as err:  # gone already (superseded and collected)
