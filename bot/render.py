@@ -436,6 +436,31 @@ class _Row:
     more_causes: int
     note: str  # why a path without causes changed: a workload came or went
 
+    @property
+    def source(self) -> Md:
+        """The "from" cell: one endpoint, or the workloads an aggregated row stands for."""
+        src = self.src
+        if not src.count:
+            flags = (" (new)" if src.new else "") + (" (removed)" if src.removed else "")
+            return Md(markdown.code(src.label, cell=True) + flags)
+        if not src.members:
+            out = f"all {src.count} workloads"
+        else:
+            out = f"{src.count} of {src.of} workloads" if src.of else f"{src.count} workloads"
+        if src.namespace:
+            out += " of " + markdown.code(src.namespace, cell=True)
+        if src.tally:
+            out += f" ({markdown.text(src.tally)})"
+        if src.members:
+            names = [
+                markdown.text(m)
+                if n == len(src.members) - 1 and m.startswith("and ")
+                else markdown.code(m, cell=True)
+                for n, m in enumerate(src.members)
+            ]
+            out += ": " + ", ".join(names)
+        return Md(out)
+
 
 @dataclass(frozen=True, slots=True)
 class _Group:
@@ -540,6 +565,7 @@ class _Lists:
 
     def __init__(self, a: Assessment, ctx: ReviewContext, populations: Populations) -> None:
         self.ctx = ctx
+        self._views: dict[int, _Row] = {}
         self.opened = aggregate(_by_destination(a.opened), populations.head)
         self.closed = aggregate(_by_destination(a.closed), populations.base)
         self.new_workloads = a.new_workloads
@@ -576,7 +602,7 @@ class _Lists:
             shown.append(
                 _Group(
                     dst=_Endpoint(_label(group.dst), first.dst_new, first.dst_removed),
-                    rows=tuple(_aggregated_row(r, self.ctx) for r in kept),
+                    rows=tuple(self._view(r) for r in kept),
                     environments=tuple(
                         markdown.shorten(e or "plain manifests", _LABEL_LIMIT)
                         for e in group.environments
@@ -586,6 +612,13 @@ class _Lists:
             )
         total = sum(g.changes for g in groups)
         return _List(items=tuple(shown), total=total, shown=paths_shown)
+
+    def _view(self, row: Row) -> _Row:
+        # Rendered once, whatever the number of sizes tried.
+        view = self._views.get(id(row))
+        if view is None:
+            view = self._views[id(row)] = _aggregated_row(row, self.ctx)
+        return view
 
     @staticmethod
     def _workloads(endpoints: Sequence[Endpoint], limit: int | None) -> _List:
