@@ -4,9 +4,11 @@ validated as the CRD's schema and CEL rules validate them."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 from analysis.model import (
+    CLUSTER_NETWORK_POLICY,
     AdminAction,
     AdminPeer,
     AdminPolicy,
@@ -18,7 +20,7 @@ from analysis.model import (
 )
 from analysis.policies import PORT_NAME, parse_cidr, parse_selector
 from analysis.ports import PROTOCOLS
-from analysis.validation import Context, shown, type_name
+from analysis.validation import Context, field_names, shown, type_name
 from analysis.yamldoc import YMap
 
 ADMIN_KINDS = frozenset({"AdminNetworkPolicy", "BaselineAdminNetworkPolicy"})
@@ -55,17 +57,23 @@ def parse_admin_policy(ctx: Context, obj: YMap) -> AdminPolicy:
     )
 
 
-def _one_of(ctx: Context, value: YMap, allowed: tuple[str, ...], what: str) -> str:
+def one_of(ctx: Context, value: YMap, allowed: tuple[str, ...], what: str) -> str:
     present = [k for k in allowed if value.get(k) is not None]
     unknown = set(value) - set(allowed)
-    if unknown or len(present) != 1:
+    if unknown:
+        # Perhaps a field of a newer API version: never guess what it selects.
+        ctx.fail(
+            f"{what} has unknown field(s) {field_names(unknown)}; it must set exactly one of "
+            f"{', '.join(allowed)}"
+        )
+    if len(present) != 1:
         ctx.fail(f"{what} must set exactly one of {', '.join(allowed)}")
     return present[0]
 
 
 def _subject(ctx: Context, subject: YMap) -> tuple[LabelSelector, LabelSelector | None]:
     sctx = ctx.at(subject)
-    which = _one_of(sctx, subject, ("namespaces", "pods"), "`spec.subject`")
+    which = one_of(sctx, subject, ("namespaces", "pods"), "`spec.subject`")
     if which == "namespaces":
         return parse_selector(sctx, subject["namespaces"], "subject.namespaces"), None
     pods = sctx.mapping(subject, "pods")
@@ -122,7 +130,7 @@ def _rules(
 def _peer(ctx: Context, peer: Any, kinds: tuple[str, ...]) -> AdminPeer:
     if not isinstance(peer, dict):
         ctx.fail(f"a peer must be a mapping, not {type_name(peer)}")
-    kind = _one_of(ctx, peer, kinds, "a peer")
+    kind = one_of(ctx, peer, kinds, "a peer")
     source = Source(ctx.file, ctx.line)
     value = peer[kind]
     if kind == "networks":
@@ -149,7 +157,7 @@ def _peer(ctx: Context, peer: Any, kinds: tuple[str, ...]) -> AdminPeer:
 def _port(ctx: Context, entry: Any) -> AdminPort:
     if not isinstance(entry, dict):
         ctx.fail(f"a `ports` entry must be a mapping, not {type_name(entry)}")
-    kind = _one_of(ctx, entry, ("portNumber", "namedPort", "portRange"), "a `ports` entry")
+    kind = one_of(ctx, entry, ("portNumber", "namedPort", "portRange"), "a `ports` entry")
     source = Source(ctx.file, ctx.line)
     value = entry[kind]
     if kind == "namedPort":
@@ -173,18 +181,91 @@ def _port(ctx: Context, entry: Any) -> AdminPort:
     return AdminPort(source, protocol, numbers[0], numbers[1])
 
 
-def evaluation_order(found: list[AdminPolicy]) -> tuple[tuple[AdminPolicy, ...], tuple[str, ...]]:
-    """ANPs by priority (lowest number first), then the baseline.
+@dataclass(frozen=True, slots=True)
+class AdminOrder:
+    """A tree's admin policies in evaluation order, with what the tree must say of them."""
 
-    Two ANPs with the same priority have no defined order in the API; reachdiff orders them
-    by name so its answer is stable, and warns, because a cluster may not agree.
+    policies: tuple[AdminPolicy, ...]
+    warnings: tuple[str, ...]
+    unanalysed: tuple[str, ...]
+
+
+def evaluation_order(found: list[AdminPolicy]) -> AdminOrder:
+    """The admin tier (ANPs and Admin-tier ClusterNetworkPolicies) by priority, lowest
+    number first; then the baseline tier: Baseline-tier ClusterNetworkPolicies by priority,
+    then the BaselineAdminNetworkPolicy.
+
+    Two policies of one tier with the same priority have no defined order in the API (an
+    implementation "can apply any of the matching policies"); reachdiff orders them by name
+    (then kind) so its answer is stable, and warns, because a cluster may not agree. The
+    API does not relate v1alpha1 and v1alpha2 policies either: a tree with both is
+    evaluated as one admin tier by priority and one baseline tier, the BANP last, and warned.
     """
-    anps = sorted((p for p in found if not p.is_baseline), key=lambda p: (p.priority, p.name))
-    warnings = []
-    for a, b in itertools.pairwise(anps):
-        if a.priority == b.priority:
-            warnings.append(
-                f"{a.source}: AdminNetworkPolicies {a.name} and {b.name} share priority "
-                f"{a.priority}; their order is undefined in Kubernetes (reachdiff uses name order)"
-            )
-    return tuple(anps) + tuple(p for p in found if p.is_baseline), tuple(warnings)
+    admin = sorted(
+        (p for p in found if not p.is_baseline), key=lambda p: (p.priority, p.name, p.kind)
+    )
+    baseline = sorted(
+        (p for p in found if p.is_baseline),
+        key=lambda p: (p.priority is None, p.priority or 0, p.name),
+    )
+    warnings = [*_ties(admin), *_ties([p for p in baseline if p.priority is not None])]
+    kinds = {p.kind for p in found}
+    if CLUSTER_NETWORK_POLICY in kinds and len(kinds) > 1:
+        warnings.append(
+            "the tree has both v1alpha1 (AdminNetworkPolicy, BaselineAdminNetworkPolicy) and "
+            "v1alpha2 (ClusterNetworkPolicy) admin policies, whose relative order Kubernetes "
+            "does not define: reachdiff evaluates ANPs with Admin-tier CNPs by priority, and "
+            "the BANP after the Baseline-tier CNPs"
+        )
+    unanalysed: list[str] = []
+    for policy in found:
+        for rule in policy.ingress + policy.egress:
+            named = f' "{rule.name}"' if rule.name else ""
+            where = f"{policy.id} {rule.label}{named}"
+            for peer in rule.peers:
+                if not peer.evaluable:
+                    unanalysed.append(f"{peer.source}: {where}: {_UNEVALUABLE[peer.kind]}")
+            if (
+                policy.kind == CLUSTER_NETWORK_POLICY
+                and rule.ports
+                and any(p.name for p in rule.ports)
+                and any(p.kind == "networks" for p in rule.peers)
+            ):
+                warnings.append(
+                    f"{rule.source}: {where}: a destinationNamedPort never matches a `networks` "
+                    "peer (the experimental channel's CRD refuses this rule; the standard one "
+                    "accepts it, and the named port applies to the rule's pod peers only)"
+                )
+    return AdminOrder((*admin, *baseline), tuple(warnings), tuple(unanalysed))
+
+
+_UNEVALUABLE = {
+    "nodes": (
+        "a `nodes` peer selects node IPs by node labels, and a manifest tree defines neither; "
+        "reachdiff evaluates the peer as matching no destination, so its effect on traffic "
+        "to nodes, host-network workloads and external addresses is not analysed"
+    ),
+    "domainNames": (
+        "a `domainNames` peer matches the addresses DNS gives for those names, which a "
+        "manifest tree does not define; reachdiff evaluates the peer as matching no "
+        "destination, so its effect on traffic to external addresses is not analysed"
+    ),
+}
+
+
+def _ties(ordered: list[AdminPolicy]) -> list[str]:
+    out = []
+    for a, b in itertools.pairwise(ordered):
+        if a.priority != b.priority:
+            continue
+        if a.kind == b.kind == "AdminNetworkPolicy":
+            what = f"AdminNetworkPolicies {a.name} and {b.name}"
+        elif a.kind == b.kind == CLUSTER_NETWORK_POLICY:
+            what = f"ClusterNetworkPolicies {a.name} and {b.name} ({a.spec_tier} tier)"
+        else:
+            what = f"{a.id} and {b.id}"
+        out.append(
+            f"{a.source}: {what} share priority {a.priority}; their order is undefined in "
+            "Kubernetes (reachdiff uses name order)"
+        )
+    return out

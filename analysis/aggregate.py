@@ -25,7 +25,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from analysis.diff import PathChange
-from analysis.explain import Cause
 from analysis.model import Tree
 from analysis.ports import ConnectionSet
 from analysis.reachability import Endpoint
@@ -127,15 +126,16 @@ def aggregate(changes: Sequence[PathChange], population: Population) -> tuple[Gr
     totals: Counter[str | None] = Counter()
     for env, _, n in population.counts:
         totals[env] += n
+    alike = _Alike()
     per_destination: dict[tuple[str | None, str], list[PathChange]] = {}
     for change in changes:
         per_destination.setdefault((change.dst.environment, change.dst.id), []).append(change)
     # Groups of several environments: the same destination with the same rows.
     merged: dict[tuple[object, ...], tuple[Endpoint, list[str | None], tuple[Row, ...]]] = {}
     for (env, _), same_dst in per_destination.items():
-        rows = _rows(same_dst, env, sizes, totals[env])
+        rows = _rows(same_dst, env, sizes, totals[env], alike)
         dst = local(same_dst[0].dst)
-        key = (dst.id, *(_row_key(r) for r in rows))
+        key = (dst.id, *(_row_key(r, alike) for r in rows))
         if key in merged:
             merged[key][1].append(env)
         else:
@@ -143,20 +143,30 @@ def aggregate(changes: Sequence[PathChange], population: Population) -> tuple[Gr
     return tuple(Group(dst, tuple(envs), rows) for dst, envs, rows in merged.values())
 
 
-def _cause_key(c: Cause) -> tuple[object, ...]:
-    return (c.policy, c.file, c.line, c.direction, c.rule, c.tree, c.reason, c.tier, c.action)
+class _Alike:
+    """Which changes a row may join: the same ports opened or closed, for the same causes
+    (compared by every field; what each source had before may differ, JSON has it per
+    path). Numbered by the objects' identity first, since the engine shares them: hashing
+    a diff's thousands of port sets and causes again and again is what would cost."""
+
+    def __init__(self) -> None:
+        self._by_identity: dict[tuple[int, int], int] = {}
+        self._by_value: dict[tuple[object, object], int] = {}
+
+    def __call__(self, change: PathChange) -> int:
+        identity = (id(change.delta), id(change.because))
+        number = self._by_identity.get(identity)
+        if number is None:
+            value = (change.delta, change.because)
+            number = self._by_value.setdefault(value, len(self._by_value))
+            self._by_identity[identity] = number
+        return number
 
 
-def _alike(change: PathChange) -> tuple[object, ...]:
-    # What a row shows: the ports that opened or closed, and why. (What each source had
-    # before may differ; JSON has it per path.)
-    return (change.delta, tuple(_cause_key(c) for c in change.because))
-
-
-def _row_key(row: Row) -> tuple[object, ...]:
+def _row_key(row: Row, alike: _Alike) -> tuple[object, ...]:
     src = row.src
     who = src.endpoint.id if src.endpoint is not None else (src.namespace, src.members)
-    return (who, len(row.changes), _alike(row.first), src.new, src.removed)
+    return (who, len(row.changes), alike(row.first), src.new, src.removed)
 
 
 def _rows(
@@ -164,10 +174,11 @@ def _rows(
     env: str | None,
     sizes: dict[tuple[str | None, str], int],
     total: int,
+    alike_number: _Alike,
 ) -> tuple[Row, ...]:
-    alike: dict[tuple[object, ...], list[PathChange]] = {}
+    alike: dict[int, list[PathChange]] = {}
     for change in same_dst:
-        alike.setdefault(_alike(change), []).append(change)
+        alike.setdefault(alike_number(change), []).append(change)
     whole: dict[int, Row] = {}  # position of a namespace's first source -> its row
     covered: set[int] = set()
     position = {id(c): n for n, c in enumerate(same_dst)}

@@ -11,6 +11,7 @@ derive the matcher of a slightly different tree without compiling it again.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -224,6 +225,7 @@ def compile_admin_policy(policy: AdminPolicy, peers: PeerTable) -> AdminRules:
                         if rule.ports is not None and any(p.name is not None for p in rule.ports)
                         else resolve_admin_ports(rule.ports, ())
                     ),
+                    maybe=-1 if not may_hold_pods(rule.peers) else peers.index(MAYBE_PODS),
                 )
                 for rule in rules
             )
@@ -235,6 +237,25 @@ def admin_key(peers: Sequence[AdminPeer]) -> PeerKey:
         "admin",
         tuple((p.kind, p.namespace_selector, p.pod_selector, p.networks) for p in peers),
     )
+
+
+# Every workload (host-network ones too): whose IPs a `networks` peer may hold.
+MAYBE_PODS: PeerKey = ("maybe",)
+
+
+def covers_every_address(networks: Iterable[IPNetwork]) -> bool:
+    """Whether the CIDRs hold all of IPv4 and all of IPv6, so every pod's IP, whatever
+    the cluster's families (the API: cluster-internal traffic is checked against them)."""
+    nets = list(networks)
+    v4 = ipaddress.collapse_addresses(n for n in nets if isinstance(n, ipaddress.IPv4Network))
+    v6 = ipaddress.collapse_addresses(n for n in nets if isinstance(n, ipaddress.IPv6Network))
+    return [str(n) for n in v4] == ["0.0.0.0/0"] and [str(n) for n in v6] == ["::/0"]
+
+
+def may_hold_pods(peers: Sequence[AdminPeer]) -> bool:
+    """A rule with `networks` peers that may or may not hold a pod's IP."""
+    nets = [n for p in peers for n in p.networks]
+    return bool(nets) and not covers_every_address(nets)
 
 
 class PeerTable:
@@ -367,10 +388,16 @@ class Selectors:
             assert isinstance(namespace, str) and isinstance(key[2], tuple)
             for peer in key[2]:
                 bits |= self._peer(namespace, *peer)
+        elif key == MAYBE_PODS:
+            bits = self.everyone & ~((1 << len(self.ranges)) - 1)
         else:
             assert isinstance(key[1], tuple)
+            every_network: list[IPNetwork] = []
             for kind, ns_selector, pod_selector, networks in key[1]:
                 bits |= self._admin_peer(kind, ns_selector, pod_selector, networks)
+                every_network.extend(networks)
+            if every_network and covers_every_address(every_network):
+                bits |= self.everyone  # every IP: every pod and node too
         return bits
 
     def _peer(
@@ -404,8 +431,10 @@ class Selectors:
     ) -> int:
         if kind == "networks":
             return self._ranges_in(networks)
-        if kind == "nodes":
-            return 0  # nodes are not endpoints of a manifest tree
+        if kind in ("nodes", "domainNames"):
+            # Node IPs and DNS answers are not in a manifest tree: the tree reports these
+            # peers as not analysed (``Tree.unanalysed``) and they match no endpoint.
+            return 0
         assert namespace_selector is not None
         bits = self.namespaces(namespace_selector)
         if kind == "pods" and pod_selector is not None:

@@ -181,7 +181,7 @@ def _walk(
             continue
         hit, detail = _match(m, r, peer, dst, undecided, peer_id)
         if not hit:
-            steps.append(_admin_step(direction, r, NO_MATCH, NO_CONNECTIONS, detail))
+            steps.append(_admin_miss(m, direction, r, peer, dst, undecided, detail))
             continue
         undecided = undecided - hit
         action = r.rule.action
@@ -193,9 +193,9 @@ def _walk(
                 )
             )
             continue
-        if action is AdminAction.ALLOW:
+        if action.allows:
             allowed = allowed | hit
-        steps.append(_admin_step(direction, r, action.value.lower(), hit, detail))
+        steps.append(_admin_step(direction, r, action.decision.lower(), hit, detail))
     remaining = undecided | passed
     rules = m.rules(direction, owner)
     if rules is not None:
@@ -249,6 +249,7 @@ def _walk(
                     verdict=NOT_ISOLATED,
                 )
             )
+        baseline_passed = NO_CONNECTIONS
         for r in m.baseline[owner].get(direction, ()):
             if not remaining:
                 steps.append(
@@ -263,12 +264,21 @@ def _walk(
                 continue
             hit, detail = _match(m, r, peer, dst, remaining, peer_id)
             if not hit:
-                steps.append(_admin_step(direction, r, NO_MATCH, NO_CONNECTIONS, detail))
+                steps.append(_admin_miss(m, direction, r, peer, dst, remaining, detail))
                 continue
             remaining = remaining - hit
-            if r.rule.action is AdminAction.ALLOW:
+            if r.rule.action is AdminAction.PASS:  # v1alpha2: skip the rest of the baseline
+                baseline_passed = baseline_passed | hit
+                steps.append(
+                    _admin_step(
+                        direction, r, PASS, hit, detail + ": Pass skips the rest of the baseline"
+                    )
+                )
+                continue
+            if r.rule.action.allows:
                 allowed = allowed | hit
-            steps.append(_admin_step(direction, r, r.rule.action.value.lower(), hit, detail))
+            steps.append(_admin_step(direction, r, r.rule.action.decision.lower(), hit, detail))
+        remaining = remaining | baseline_passed
         if remaining and (m.beyond >> owner) & 1:
             # A pod of a namespace outside the tree: its NetworkPolicies, and so whether
             # the baseline applies, are unknown (docs/semantics.md).
@@ -291,6 +301,25 @@ def _walk(
     expected = m.verdict(direction, src, dst).allowed & question
     assert allowed == expected, (allowed, expected)  # the steps must tell the verdict
     return allowed
+
+
+def _admin_miss(
+    m: Matcher,
+    direction: Direction,
+    r: CompiledAdminRule,
+    peer: int,
+    dst: int,
+    undecided: ConnectionSet,
+    detail: str,
+) -> Step:
+    """The step of an admin rule whose peers do not match; when its ``networks`` may hold
+    the pod's IP (unknown to a manifest), the run reports it as not analysed."""
+    if r.maybe >= 0 and (m.peer_sets[r.maybe] >> peer) & 1:
+        hit = undecided & m.ports_at(r, dst)
+        if hit:
+            why = "its networks may hold the pod's IP, which a manifest does not know"
+            return _admin_step(direction, r, UNKNOWN, hit, f"{detail}; {why}")
+    return _admin_step(direction, r, NO_MATCH, NO_CONNECTIONS, detail)
 
 
 def _match(

@@ -25,21 +25,22 @@ NO_LONGER_DENIES = "no longer denies"  # a base admin rule that denied the path
 NO_LONGER_ALLOWS = "no longer allows"  # a base rule that admitted the closed path
 ISOLATES = "isolates"  # a head policy that newly isolates the endpoint
 DENIES = "denies"  # a head admin rule that denies the path
+PASSES = "passes"  # a head admin rule that newly hands the ports to the next tier
 
 
 @dataclass(frozen=True, slots=True)
 class Cause:
-    policy: str  # ns/NetworkPolicy/name, AdminNetworkPolicy/name, BaselineAdminNetworkPolicy/…
+    policy: str  # ns/NetworkPolicy/name, AdminNetworkPolicy/name, ClusterNetworkPolicy/name…
     file: str
     line: int
     direction: str  # Ingress / Egress
     rule: str  # ingress[0], egress[1]; "" when the whole policy is the cause
     tree: str  # base / head: which tree file and line point into
     reason: str
-    tier: str = (
-        "NetworkPolicy"  # or "AdminNetworkPolicy (priority 10)", "BaselineAdminNetworkPolicy"
-    )
-    action: str = ""  # for admin rules: Allow / Deny
+    # or "AdminNetworkPolicy (priority 10)", "BaselineAdminNetworkPolicy",
+    # "ClusterNetworkPolicy Admin tier (priority 10)", "ClusterNetworkPolicy Baseline tier (…)"
+    tier: str = "NetworkPolicy"
+    action: str = ""  # for admin rules, as the manifest spells it: Allow, Accept, Deny, Pass
     rule_name: str = ""  # admin rules have names
 
 
@@ -55,7 +56,7 @@ def _causes(
         ]
     if isinstance(rule, CompiledAdminRule):
         a, p = rule.rule, rule.policy
-        tier = p.kind if p.is_baseline else f"{p.kind} (priority {p.priority})"
+        tier = p.tier_label
         return [
             Cause(
                 p.id,
@@ -136,6 +137,8 @@ def _opened(
                     yield from _causes(dec, direction, "head", ALLOWS, head)
                 elif dec.action == "Default":
                     defaulted = dec.ports & need
+                elif dec.action == "Pass" and dec.ports & need and not _passed_before(dec, old):
+                    yield from _causes(dec, direction, "head", PASSES, head)
             if old is None:
                 continue
             # What used to deny these ports: an admin Deny rule that no longer matches, or
@@ -218,6 +221,10 @@ def _closed(
                     yield from (_policy_cause(p, direction, "head", ISOLATES) for p in fresh)
                     if fresh:
                         explained = explained | dec.ports
+                elif dec.action == "Pass" and not _passed_before(dec, old):
+                    # The next tier closed it (its cause is cited too, or the base rule
+                    # that no longer applies below).
+                    yield from _causes(dec, direction, "head", PASSES, head)
             # Ports a head rule does not explain closed because a base rule stopped applying.
             unexplained = need - explained
             for dec in old.decisions:
@@ -226,6 +233,22 @@ def _closed(
 
     # A verdict object belongs to one owner, so the key also fixes the base owner above.
     return _remembered(memo, ("closed", *_decided_by(needs)), causes)
+
+
+def _passed_before(dec: Decision, old: Verdict | None) -> bool:
+    """Whether the base's verdict had the same admin rule pass ports of ``dec`` too (then
+    the pass is not what changed)."""
+    if old is None or not isinstance(dec.rule, CompiledAdminRule):
+        return False
+    policy_id, rule = dec.rule.policy.id, dec.rule.rule
+    return any(
+        d.action == "Pass"
+        and isinstance(d.rule, CompiledAdminRule)
+        and d.rule.policy.id == policy_id
+        and d.rule.rule == rule
+        and d.ports & dec.ports
+        for d in old.decisions
+    )
 
 
 def _decided_by(needs: Needs) -> Iterator[tuple[object, ...]]:

@@ -13,9 +13,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from analysis import adminpolicies, policies, workloads
+from analysis import adminpolicies, clusterpolicies, policies, workloads
 from analysis.errors import ManifestError
 from analysis.model import (
+    CLUSTER_NETWORK_POLICY,
     NAMESPACE_NAME_LABEL,
     AdminPolicy,
     Namespace,
@@ -93,7 +94,7 @@ def parse_file(path: str, content: bytes | str, *, exact: bool = True) -> list[Y
         raise ManifestError(path, 1, f"not UTF-8 text ({exc.reason})") from None
     text = unify_line_breaks(text)  # so that `_last_line` counts lines as YAML does
     documents = None
-    if not exact and "AdminNetworkPolicy" not in text:
+    if not exact and "AdminNetworkPolicy" not in text and "ClusterNetworkPolicy" not in text:
         try:
             documents = parse_documents_fast(text)
         except YAMLSyntaxError as exc:
@@ -277,13 +278,14 @@ def build_tree(
         if name not in namespaces:
             namespaces[name] = implicit_namespace(name)
     policies.check_named_ports(found_policies, found_workloads)
-    ordered_admin, warnings = adminpolicies.evaluation_order(found_admin)
+    admin = adminpolicies.evaluation_order(found_admin)
     return Tree(
         namespaces=tuple(sorted(namespaces.values(), key=lambda n: n.name)),
         workloads=tuple(sorted(found_workloads, key=lambda w: (w.namespace, w.kind, w.name))),
         policies=tuple(sorted(found_policies, key=lambda p: (p.namespace, p.name))),
-        admin_policies=ordered_admin,
-        warnings=warnings,
+        admin_policies=admin.policies,
+        warnings=admin.warnings,
+        unanalysed=admin.unanalysed,
         texts=texts or {},
     )
 
@@ -306,6 +308,8 @@ def object_model(path: str, obj: YMap, ctx: Context | None = None) -> Model | No
         return _model(path, obj, ctx, policies.parse_network_policy)
     if kind in adminpolicies.ADMIN_KINDS and _in_group(obj, "policy.networking.k8s.io/"):
         return _model(path, obj, ctx, adminpolicies.parse_admin_policy)
+    if kind == CLUSTER_NETWORK_POLICY and _in_group(obj, "policy.networking.k8s.io/"):
+        return _model(path, obj, ctx, clusterpolicies.parse_cluster_network_policy)
     return None
 
 

@@ -9,10 +9,12 @@ Ranges come first so that a derived matcher (``analysis.incremental``) can appen
 classes without renumbering anything; rules refer to their peers through ``peer_sets``
 so that appending a class updates one table instead of every rule.
 
-A direction's verdict walks the tiers exactly as the API defines them:
-AdminNetworkPolicies by priority (first matching rule decides: Allow, Deny, or Pass to the
-next tier), then NetworkPolicy (if any selects the pod, the union of their rules decides),
-then the BaselineAdminNetworkPolicy (first matching rule), then the default: allow.
+A direction's verdict walks the tiers exactly as the API defines them: the admin tier
+(AdminNetworkPolicies and Admin-tier ClusterNetworkPolicies by priority: the first matching
+rule decides: Allow/Accept, Deny, or Pass to the next tier), then NetworkPolicy (if any
+selects the pod, the union of their rules decides), then the baseline tier (Baseline-tier
+ClusterNetworkPolicies by priority, then the BaselineAdminNetworkPolicy: the first matching
+rule decides, a Pass leaving the ports to the default), then the default: allow.
 """
 
 from __future__ import annotations
@@ -57,21 +59,29 @@ class CompiledRule:
     rule: PolicyRule
     peers: int
     fixed_ports: ConnectionSet | None  # the rule's ports when no entry is a named port
+    maybe: int = -1  # NetworkPolicy rules know their peers (see CompiledAdminRule)
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledAdminRule:
     policy: AdminPolicy
     rule: AdminRule
-    peers: int  # index into the matcher's ``peer_sets``
+    peers: int  # index into the matcher's ``peer_sets``: the endpoints it surely matches
     fixed_ports: ConnectionSet | None
+    # For a rule with `networks` peers that do not cover every address: the endpoints whose
+    # IPs (pods', nodes') it may or may not hold, unknown to a manifest; -1 for none.
+    # Such a peer is evaluated as not matching, and reaching the rule is an "Unknown".
+    maybe: int = -1
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     """One reason in a verdict: a rule or policy, the ports it decided, and how."""
 
-    action: str  # Allow, Deny (an admin rule), Isolate (NetworkPolicy isolation), Default
+    # Allow (an admin Allow/Accept or a NetworkPolicy rule), Deny, Pass (an admin rule handing
+    # the ports to the next tier), Isolate (NetworkPolicy isolation), Default, Unknown (an
+    # admin rule reached whose `networks` may hold the peer's IP: evaluated as not matching)
+    action: str
     ports: ConnectionSet
     rule: CompiledRule | CompiledAdminRule | None = None
     policies: tuple[NetworkPolicy, ...] = ()  # for Isolate: the policies isolating the pod
@@ -179,6 +189,11 @@ class Matcher:
                 admitted |= bit
                 named = named or r.fixed_ports is None
             bit <<= 1
+            if r.maybe >= 0:
+                if (peer_sets[r.maybe] >> peer) & 1:
+                    admitted |= bit
+                    named = named or r.fixed_ports is None
+                bit <<= 1
         key = (direction, owner, admitted, dst if named else -1)
         found = self._verdicts.get(key)
         if found is None:
@@ -189,11 +204,16 @@ class Matcher:
         """``verdict`` for the owner paired with every endpoint of the bitset ``peers``:
         the peers are split by the owner's rules that admit them (bitset refinement, one
         step per rule), so each block is decided once rather than each peer."""
-        rules = self._tiers(direction, owner)
-        blocks = [(peers, 0)]
         peer_sets = self.peer_sets
-        for n, r in enumerate(rules):
-            members = peer_sets[r.peers]
+        # The conditions ``verdict`` keys on, in its order: each rule's peers, and the
+        # peers it may match where it has them; with whether the rule names a port.
+        conditions: list[tuple[int, bool]] = []
+        for r in self._tiers(direction, owner):
+            conditions.append((peer_sets[r.peers], r.fixed_ports is None))
+            if r.maybe >= 0:
+                conditions.append((peer_sets[r.maybe], r.fixed_ports is None))
+        blocks = [(peers, 0)]
+        for n, (members, _) in enumerate(conditions):
             refined = []
             for bits, admitted in blocks:
                 inside = bits & members
@@ -205,7 +225,7 @@ class Matcher:
         out: dict[int, Verdict] = {}
         for bits, admitted in blocks:
             peers_of_block = bit_indexes(bits)
-            named = any(admitted >> n & 1 and r.fixed_ports is None for n, r in enumerate(rules))
+            named = any(admitted >> n & 1 and by_name for n, (_, by_name) in enumerate(conditions))
             if named and direction is Direction.EGRESS:
                 # The destination is the peer: its named ports may differ from peer to peer.
                 out.update((p, self.verdict(direction, owner, p)) for p in peers_of_block)
@@ -235,16 +255,16 @@ class Matcher:
             if not undecided:
                 break
             if not self.admits(r, peer):
+                self._unknown(r, peer, undecided, dst, decisions)
                 continue
             hit = undecided & self.ports_at(r, dst)
             if not hit:
                 continue
             undecided = undecided - hit
+            decisions.append(Decision(r.rule.action.decision, hit, r))
             if r.rule.action is AdminAction.PASS:
                 passed = passed | hit
-                continue
-            decisions.append(Decision(r.rule.action.value, hit, r))
-            if r.rule.action is AdminAction.ALLOW:
+            elif r.rule.action.allows:
                 allowed = allowed | hit
         remaining = undecided | passed  # what the NetworkPolicy tier decides
         if not remaining:
@@ -264,19 +284,51 @@ class Matcher:
                     Decision("Isolate", denied, policies=self.isolating[owner][direction])
                 )
             return Verdict(allowed | np_allowed, tuple(decisions))
+        # The baseline tier; a Pass there (v1alpha2) skips the rest of it: the default.
+        passed = NO_CONNECTIONS
         for r in self.baseline[owner].get(direction, ()):
             if not remaining:
                 break
-            if self.admits(r, peer):
+            if not self.admits(r, peer):
+                self._unknown(r, peer, remaining, dst, decisions)
+            else:
                 hit = remaining & self.ports_at(r, dst)
                 if hit:
                     remaining = remaining - hit
-                    decisions.append(Decision(r.rule.action.value, hit, r))
-                    if r.rule.action is AdminAction.ALLOW:
+                    decisions.append(Decision(r.rule.action.decision, hit, r))
+                    if r.rule.action is AdminAction.PASS:
+                        passed = passed | hit
+                    elif r.rule.action.allows:
                         allowed = allowed | hit
+        remaining = remaining | passed
         if remaining:
             decisions.append(Decision("Default", remaining))
         return Verdict(allowed | remaining, tuple(decisions))
+
+    def _unknown(
+        self,
+        rule: CompiledAdminRule,
+        peer: int,
+        undecided: ConnectionSet,
+        dst: int,
+        decisions: list[Decision],
+    ) -> None:
+        """Record that ``rule`` is reached on ``undecided`` by a peer it may match."""
+        hit = _unknown_hit(self, rule, peer, undecided, dst)
+        if hit:
+            decisions.append(Decision("Unknown", hit, rule))
+
+
+def _unknown_hit(
+    matcher: Matcher,
+    rule: CompiledAdminRule,
+    peer: int,
+    undecided: ConnectionSet,
+    dst: int,
+) -> ConnectionSet:
+    if rule.maybe < 0 or not (matcher.peer_sets[rule.maybe] >> peer) & 1:
+        return NO_CONNECTIONS
+    return undecided & matcher.ports_at(rule, dst)
 
 
 def resolve_ports(

@@ -213,8 +213,14 @@ class Tree:
     namespaces: tuple[Namespace, ...] = ()
     workloads: tuple[Workload, ...] = ()
     policies: tuple[NetworkPolicy, ...] = ()
-    admin_policies: tuple[AdminPolicy, ...] = ()  # ANPs by priority, then the BANP
+    # The admin tier (ANPs and Admin-tier ClusterNetworkPolicies) by priority, then the
+    # baseline tier (Baseline-tier ClusterNetworkPolicies by priority, then the BANP).
+    admin_policies: tuple[AdminPolicy, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    # What the tree says that reachdiff cannot evaluate, each naming its file and line
+    # (e.g. an egress peer by node labels or domain names): the result is computed as if
+    # it matched nothing, so a check over this tree must not pass.
+    unanalysed: tuple[str, ...] = field(default=())
     # The manifest files the tree was read from (path -> content), for finding exact lines
     # of objects the fast parser read. Empty for trees built from rendered objects.
     texts: Mapping[str, bytes | str] = field(default_factory=dict, compare=False, repr=False)
@@ -224,30 +230,50 @@ class Tree:
 
 
 # --- AdminNetworkPolicy / BaselineAdminNetworkPolicy (policy.networking.k8s.io/v1alpha1) ---
+# --- and ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) -------------------------
 
 
 class AdminAction(enum.Enum):
-    ALLOW = "Allow"
+    ALLOW = "Allow"  # v1alpha1
+    ACCEPT = "Accept"  # v1alpha2: what Allow was
     DENY = "Deny"
-    PASS = "Pass"  # ANP only: hand the decision to NetworkPolicy
+    PASS = "Pass"  # skip the rest of the tier: Admin -> NetworkPolicy, Baseline -> default
+
+    @property
+    def allows(self) -> bool:
+        return self is AdminAction.ALLOW or self is AdminAction.ACCEPT
+
+    @property
+    def decision(self) -> str:
+        """The verdict word of the engine's decisions: Allow, Deny or Pass."""
+        return "Allow" if self.allows else self.value
 
 
 @dataclass(frozen=True, slots=True)
 class AdminPeer:
-    """One ANP/BANP peer. ``namespaces``: every pod in matching namespaces; ``pods``: the
-    pod selector within matching namespaces; ``networks`` (egress): CIDRs; ``nodes``
-    (egress): node selector, which no manifest endpoint matches (nodes are not modelled)."""
+    """One ANP/BANP/CNP peer. ``namespaces``: every pod in matching namespaces; ``pods``:
+    the pod selector within matching namespaces; ``networks`` (egress): CIDRs; ``nodes``
+    (egress; the node selector is kept in ``namespace_selector``) and ``domainNames``
+    (egress, v1alpha2): node IPs and DNS names, which a manifest tree does not define, so
+    they match no endpoint and the tree reports them as not analysed."""
 
     source: Source
-    kind: str  # namespaces | pods | networks | nodes
+    kind: str  # namespaces | pods | networks | nodes | domainNames
     namespace_selector: LabelSelector | None = None
     pod_selector: LabelSelector | None = None
     networks: tuple[IPNetwork, ...] = ()
+    domain_names: tuple[str, ...] = ()
+
+    @property
+    def evaluable(self) -> bool:
+        return self.kind not in ("nodes", "domainNames")
 
 
 @dataclass(frozen=True, slots=True)
 class AdminPort:
-    """portNumber (start == end), portRange, or namedPort (``name``, any protocol)."""
+    """portNumber (start == end), portRange, or namedPort (``name``, any protocol); in
+    v1alpha2 the same three as ``protocols`` entries (destinationPort number or range under
+    tcp/udp/sctp, or destinationNamedPort)."""
 
     source: Source
     protocol: str = "TCP"
@@ -271,18 +297,23 @@ class AdminRule:
         return f"{self.direction.field}[{self.index}]"
 
 
+CLUSTER_NETWORK_POLICY = "ClusterNetworkPolicy"
+
+
 @dataclass(frozen=True, slots=True)
 class AdminPolicy:
-    """A cluster-scoped AdminNetworkPolicy, or the BaselineAdminNetworkPolicy ``default``."""
+    """A cluster-scoped AdminNetworkPolicy, the BaselineAdminNetworkPolicy ``default``, or
+    a ClusterNetworkPolicy of the Admin or the Baseline tier (``spec_tier``)."""
 
-    kind: str  # AdminNetworkPolicy | BaselineAdminNetworkPolicy
+    kind: str  # AdminNetworkPolicy | BaselineAdminNetworkPolicy | ClusterNetworkPolicy
     name: str
-    priority: int | None  # None for the baseline
+    priority: int | None  # None for the BANP
     subject_namespaces: LabelSelector
     subject_pods: LabelSelector | None  # None: every pod of the subject namespaces
     ingress: tuple[AdminRule, ...]
     egress: tuple[AdminRule, ...]
     source: Source
+    spec_tier: str = ""  # ClusterNetworkPolicy: Admin | Baseline; "" for v1alpha1 kinds
 
     @property
     def id(self) -> str:
@@ -290,11 +321,22 @@ class AdminPolicy:
 
     @property
     def is_baseline(self) -> bool:
-        return self.kind == "BaselineAdminNetworkPolicy"
+        """In the tier after NetworkPolicy (the BANP, or a Baseline-tier CNP)."""
+        return self.kind == "BaselineAdminNetworkPolicy" or self.spec_tier == "Baseline"
 
     @property
     def tier(self) -> str:
+        if self.kind == CLUSTER_NETWORK_POLICY:
+            return f"CNP {self.spec_tier} (priority {self.priority})"
         return "BANP" if self.is_baseline else f"ANP (priority {self.priority})"
+
+    @property
+    def tier_label(self) -> str:
+        """How explanations name the tier: ``AdminNetworkPolicy (priority 10)``,
+        ``BaselineAdminNetworkPolicy``, ``ClusterNetworkPolicy Admin tier (priority 10)``."""
+        if self.kind == CLUSTER_NETWORK_POLICY:
+            return f"{self.kind} {self.spec_tier} tier (priority {self.priority})"
+        return self.kind if self.is_baseline else f"{self.kind} (priority {self.priority})"
 
     def rules(self, direction: Direction) -> tuple[AdminRule, ...]:
         return self.ingress if direction is Direction.INGRESS else self.egress

@@ -54,6 +54,10 @@ def cause_json(c: Cause) -> dict[str, Any]:
         "rule": c.rule,
         "tree": c.tree,
         "reason": c.reason,
+        # README's contract: every cause carries its tier; admin rules their action and name.
+        "tier": c.tier,
+        "action": c.action,
+        "rule_name": c.rule_name,
     }
 
 

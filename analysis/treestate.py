@@ -197,13 +197,14 @@ def _assemble(
     if any(name not in defined for name in referenced):
         raise _Rebuild
     names = tuple(sorted(declared.keys() | use.keys()))
-    ordered_admin, warnings = _admin_order(by_file, admin_files)
+    admin = _admin_order(by_file, admin_files)
     tree = Tree(
         namespaces=tuple(declared.get(n) or implicit_namespace(n) for n in names),
         workloads=found_workloads,
         policies=found_policies,
-        admin_policies=ordered_admin,
-        warnings=warnings,
+        admin_policies=admin.policies,
+        warnings=admin.warnings,
+        unanalysed=admin.unanalysed,
         texts=texts,
     )
     return TreeState(
@@ -236,7 +237,7 @@ def _sorted_unique(pairs: list[tuple[_K, _V]]) -> tuple[tuple[_K, ...], tuple[_V
 
 def _admin_order(
     by_file: Mapping[str, FileModels], admin_files: Iterable[str]
-) -> tuple[tuple[AdminPolicy, ...], tuple[str, ...]]:
+) -> adminpolicies.AdminOrder:
     # Few admin policies exist in any tree: order them all again, in build_tree's order.
     found = [a for path in admin_files for a in by_file[path].admin_policies]
     if len({identity(a) for a in found}) != len(found):
@@ -330,20 +331,21 @@ def _derive(
     )
 
     admin_files = state.admin_files
-    ordered_admin, warnings = tree.admin_policies, tree.warnings
+    admin = adminpolicies.AdminOrder(tree.admin_policies, tree.warnings, tree.unanalysed)
     if any(m.admin_policies for m in before) or any(m.admin_policies for m in after):
         with_admin = set(admin_files).difference(edits)
         with_admin.update(p for p in edits if p in by_file and by_file[p].admin_policies)
         admin_files = tuple(sorted(with_admin))
-        ordered_admin, warnings = _admin_order(by_file, admin_files)
+        admin = _admin_order(by_file, admin_files)
 
     return TreeState(
         tree=Tree(
             namespaces=found_namespaces,
             workloads=found_workloads,
             policies=found_policies,
-            admin_policies=ordered_admin,
-            warnings=warnings,
+            admin_policies=admin.policies,
+            warnings=admin.warnings,
+            unanalysed=admin.unanalysed,
             texts=old_texts if texts is None else texts,
         ),
         files=files,

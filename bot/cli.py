@@ -33,6 +33,7 @@ from analysis.formats import (
 from analysis.outside import ClusterScope
 from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import diff_to_json, json_text, map_to_json
+from analysis.unknowns import unknown_matches
 from bot.environment_diff import (
     EnvironmentTree,
     MultiDiff,
@@ -169,12 +170,14 @@ def _unread_in_directory(root: str, files: dict[str, bytes]) -> list[str]:
 def cmd_map(args: argparse.Namespace) -> int:
     envs = _environments(read_directory(args.dir))
     scope = _scope(args)
-    if [e.name for e in envs] == [""]:
-        sys.stdout.write(MAP_FORMATS[args.format](compute_map(envs[0].tree, scope=scope)))
-        return EXIT_OK
     maps = [(e, compute_map(e.tree, scope=scope)) for e in envs]
-    sys.stdout.write(_maps_output(maps, args.format))
-    unanalysed = [u for e in envs for u in e.unanalysed]
+    if [e.name for e in envs] == [""]:
+        sys.stdout.write(MAP_FORMATS[args.format](maps[0][1]))
+    else:
+        sys.stdout.write(_maps_output(maps, args.format))
+    unanalysed = [
+        u for e, m in maps for u in (*e.unanalysed, *e.tree.unanalysed, *unknown_matches(m))
+    ]
     for reason in unanalysed:
         print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
     return EXIT_INPUT if unanalysed else EXIT_OK

@@ -26,6 +26,7 @@ from analysis.model import Tree
 from analysis.outside import ClusterScope
 from analysis.reachability import Endpoint
 from analysis.treestate import TreeState, apply_changes
+from analysis.unknowns import unknown_matches
 from bot import helm, kustomize
 from bot.environments import discover_environments
 from bot.parallel_load import load_state_parallel
@@ -281,7 +282,10 @@ def _merge(
             if env is not None:
                 notes += [f"{label} ({side}): {n}" for n in env.notes]
                 unanalysed += [f"{label} ({side}): {u}" for u in env.unanalysed]
+                unanalysed += [f"{label} ({side}): {u}" for u in env.tree.unanalysed]
                 notes += [f"{label} ({side}): {w}" for w in env.tree.warnings]
+        for rmap, side in ((diff.base, "base"), (diff.head, "head")):
+            unanalysed += [f"{label} ({side}): {u}" for u in unknown_matches(rmap)]
         opened += [_qualify(c, name) if qualify else c for c in diff.opened]
         closed += [_qualify(c, name) if qualify else c for c in diff.closed]
         added += [_endpoint(e, name) if qualify else e for e in diff.added_endpoints]

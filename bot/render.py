@@ -442,6 +442,32 @@ class _Row:
     note: str  # why a path without causes changed: a workload came or went
     why: Md | None = None  # the decision step by step (``reachdiff explain``), if computed
 
+    @property
+    def source(self) -> Md:
+        """The "from" cell: one endpoint, or the workloads an aggregated row stands for."""
+        src = self.src
+        if not src.count:
+            flags = (" (new)" if src.new else "") + (" (removed)" if src.removed else "")
+            words = f"<br>{markdown.text(src.words)}" if src.words else ""
+            return Md(markdown.code(src.label, cell=True) + flags + words)
+        if not src.members:
+            out = f"all {src.count} workloads"
+        else:
+            out = f"{src.count} of {src.of} workloads" if src.of else f"{src.count} workloads"
+        if src.namespace:
+            out += " of " + markdown.code(src.namespace, cell=True)
+        if src.tally:
+            out += f" ({markdown.text(src.tally)})"
+        if src.members:
+            names = [
+                markdown.text(m)
+                if n == len(src.members) - 1 and m.startswith("and ")
+                else markdown.code(m, cell=True)
+                for n, m in enumerate(src.members)
+            ]
+            out += ": " + ", ".join(names)
+        return Md(out)
+
 
 @dataclass(frozen=True, slots=True)
 class _Group:
@@ -580,6 +606,7 @@ class _Lists:
     ) -> None:
         self.why = why or {}  # opened paths' explanations, by (src id, dst id)
         self.ctx = ctx
+        self._views: dict[int, _Row] = {}
         self.opened = aggregate(_by_destination(a.opened), populations.head)
         self.closed = aggregate(_by_destination(a.closed), populations.base)
         self.new_workloads = a.new_workloads
@@ -624,12 +651,9 @@ class _Lists:
                         words=group.dst.description,
                     ),
                     rows=tuple(
-                        replace(
-                            _aggregated_row(r, self.ctx),
-                            why=why.get((r.first.src.id, r.first.dst.id))
-                            if not r.src.aggregated
-                            else None,
-                        )
+                        replace(self._view(r), why=why.get((r.first.src.id, r.first.dst.id)))
+                        if not r.src.aggregated
+                        else self._view(r)
                         for r in kept
                     ),
                     environments=tuple(
@@ -641,6 +665,13 @@ class _Lists:
             )
         total = sum(g.changes for g in groups)
         return _List(items=tuple(shown), total=total, shown=paths_shown)
+
+    def _view(self, row: Row) -> _Row:
+        # Rendered once, whatever the number of sizes tried.
+        view = self._views.get(id(row))
+        if view is None:
+            view = self._views[id(row)] = _aggregated_row(row, self.ctx)
+        return view
 
     @staticmethod
     def _workloads(endpoints: Sequence[Endpoint], limit: int | None) -> _List:

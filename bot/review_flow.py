@@ -338,9 +338,10 @@ async def _review(
         return
     except MergeConflict as err:
         message = (
-            f"GitHub's test merge commit of the base branch head {compared.base[:7]} and the "
-            f"head {head_sha[:7]} is not available, and merging them file by file is not "
-            f"possible: {err}. Update the branch (or wait for GitHub) and re-run the check."
+            f"could not determine what will merge; re-run: GitHub's test merge commit of the "
+            f"base branch head {compared.base[:7]} and the head {head_sha[:7]} is not "
+            f"available, and merging them file by file is not possible: {err}. Update the "
+            "branch (or wait for GitHub) and re-run the check."
         )
         await _fail_input(
             bot, gh, pr, check, context, COULD_NOT_MERGE, InputProblem(err.paths[0], None, message)
@@ -562,7 +563,8 @@ async def _what_merges(
     for attempt in range(1, attempts + 1):
         base_head = await github.get_branch_head(gh, pr.repo, base_ref)
         merge = pull.get("merge_commit_sha")
-        if pull.get("mergeable") and merge:
+        # The parents are the proof; ``mergeable`` may still say null while they match.
+        if pull.get("mergeable") is not False and merge:
             try:
                 commit = await github.get_commit(gh, pr.repo, merge)
             except gidgethub.BadRequest as err:  # gone already (superseded and collected)

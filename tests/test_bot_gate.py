@@ -29,6 +29,7 @@ from tests.botharness import (
     REPO,
     WORKLOADS,
     Harness,
+    MakeHarness,
     base_tree,
     db_policy,
     review,
@@ -460,3 +461,19 @@ async def test_whoever_pushed_commits_a_colleague_opened_cannot_approve_them(
     await review(harness, "pull_request_review", "submitted", overrides=APPROVED)
     assert harness.check(HEAD2)["conclusion"] == "failure"
     assert "pushed the head commit" in harness.sticky()["body"]
+
+
+async def test_the_server_reconciles_at_start_up(
+    fake_github: FakeGitHub, make_harness: MakeHarness
+) -> None:
+    """A pull request whose delivery was missed while the server was down is reviewed by
+    the first reconciliation pass, without any delivery."""
+    fake = fake_github
+    setup_pull(fake, WIDENED, collaborators=PEOPLE)
+    await make_harness(reconcile_interval=3600.0)
+    for _ in range(600):
+        if runs_on(fake, HEAD) and runs_on(fake, HEAD)[-1]["status"] == "completed":
+            break
+        await asyncio.sleep(0.05)
+    assert runs_on(fake, HEAD)[-1]["conclusion"] == "failure"
+    assert any(r["operation"] == "apps/list-installations" for r in fake.requests)

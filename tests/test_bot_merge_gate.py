@@ -431,6 +431,9 @@ async def test_when_what_merges_cannot_be_built_the_check_fails_closed(
     check = latest(harness, HEAD)
     assert (check["conclusion"], check["output"]["title"]) == ("failure", COULD_NOT_MERGE)
     assert "policies/db.yaml" in shown(check)
+    assert "could not determine what will merge; re-run" in harness.sticky()["body"].replace(
+        "\\", ""
+    )
     polls = [r for r in fake.requests if r["operation"] == "pulls/get"]
     assert len(polls) >= 2  # asked GitHub again before merging by itself
 

@@ -16,7 +16,7 @@ from analysis.manifests import load_files
 from analysis.reachability import compute_map, map_of
 from analysis.report import diff_to_json, map_to_json
 from tests.strategies import Draw, defined_port_names, manifest_files, tree_pairs
-from tests.test_properties_admin import admin_policy
+from tests.test_properties_admin import admin_policy, admin_tiers
 
 PROFILE = settings(
     max_examples=int(os.environ.get("REACHDIFF_INCREMENTAL_EXAMPLES", "200")),
@@ -48,13 +48,14 @@ def _assert_derived_diff_is_the_full_diff(files: tuple[dict[str, str], dict[str,
 
 @st.composite
 def tiered_tree_file_pairs(draw: Draw) -> tuple[dict[str, str], dict[str, str]]:
-    """Tree pairs under the same admin policies: the head is derived (unless namespace
-    labels change), and verdicts pass through the admin tiers."""
+    """Tree pairs under the same admin policies (v1alpha1, ClusterNetworkPolicies, or
+    both): the head is derived (unless namespace labels change), and verdicts pass
+    through the admin tiers."""
     base, head = draw(tree_pairs())
     names = tuple(sorted(defined_port_names(base)))
-    admin = [draw(admin_policy(f"anp{i}", False, names)) for i in range(draw(st.integers(1, 2)))]
-    if draw(st.booleans()):
-        admin.append(draw(admin_policy("default", True, names)))
+    admin = draw(admin_tiers(names))
+    if not admin:
+        admin.append(draw(admin_policy("anp", False, names)))
     admin_text = yaml.safe_dump_all(admin, sort_keys=False)
     note(admin_text)
     pair = draw(manifest_files(base)), draw(manifest_files(head))

@@ -763,3 +763,24 @@ def test_templates_refuse_to_print_unescaped_booleans() -> None:
     with pytest.raises(TypeError):
         env.from_string("{{ flag }}").render(flag=True)
     assert env.from_string("{{ name }}").render(name="<b>@x") == "&lt;b&gt;@\u2060x"
+
+
+def test_aggregated_rows_at_any_size_stay_within_limits() -> None:
+    # 300 destinations, each reached by 40 of its namespace's workloads (long names) for the
+    # same rule: rows name 20 each; the comment still fits, cutting rows as it must.
+    rule = cause("big/NetworkPolicy/open", "open.yaml", 3)
+    name = "w" * 90
+    changes = tuple(
+        opened(workload(f"big/Deployment/{name}{i:03}"), workload(f"big/Deployment/d{d:03}"),
+               tcp(443), rule)
+        for d in range(300)
+        for i in range(40)
+    )
+    diff = ReachabilityDiff(opened=changes)
+    comment = render_comment(diff, ctx())
+    output = render_check_output(diff, ctx())
+    assert size(comment) <= COMMENT_LIMIT
+    assert size(output.summary) <= CHECK_TEXT_LIMIT and size(output.text) <= CHECK_TEXT_LIMIT
+    assert "| 40 workloads of `big`: " in comment
+    for body in (c.body for c in render_line_comments(diff, ctx())):
+        assert size(body) <= COMMENT_LIMIT
