@@ -23,7 +23,7 @@ from analysis.decision import Explanation
 from analysis.diff import PathChange
 from analysis.errors import ManifestError
 from analysis.incremental import PreparedBase, prepare
-from analysis.outside import ClusterScope
+from analysis.outside import OUTSIDE_KIND, ClusterScope
 from analysis.reachability import Endpoint
 from bot.environment_diff import (
     MultiDiff,
@@ -73,13 +73,23 @@ def same_pods(diff: MultiDiff) -> frozenset[str]:
     from it are not "to a new workload" (a rename must not exempt a widening)."""
     qualify = diff.environments != ("",)
     before = {
-        (w.namespace, w.labels) for _, env in diff.per_environment for w in env.base.tree.workloads
+        (w.namespace, w.labels)
+        for _, env in diff.per_environment
+        for w in env.base.tree.workloads
+        if w.kind != OUTSIDE_KIND
     }
     identity = {}
     for name, env in diff.per_environment:
         for w in env.head.tree.workloads:
-            identity[f"{name or '.'}:{w.id}" if qualify else w.id] = (w.namespace, w.labels)
-    return frozenset(e.id for e in diff.added_endpoints if identity.get(e.id) in before)
+            if w.kind != OUTSIDE_KIND:
+                identity[f"{name or '.'}:{w.id}" if qualify else w.id] = (w.namespace, w.labels)
+    # A representative (cluster_scope: partial) stands for pods that may exist whatever the
+    # tree says: it is never a workload the pull request adds (fail closed), and a workload
+    # the pull request adds is new even where undefined pods labelled like it were.
+    outside = {e.id for e in diff.added_endpoints if e.is_outside}
+    return frozenset(
+        e.id for e in diff.added_endpoints if identity.get(e.id) in before or e.id in outside
+    )
 
 
 @dataclass(frozen=True, slots=True)
