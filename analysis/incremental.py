@@ -34,6 +34,7 @@ from analysis.compiler import (
     compile_full,
     compile_policy,
 )
+from analysis.customkinds import WorkloadKinds
 from analysis.ipranges import block_networks
 from analysis.matcher import CompiledAdminRule, Matcher, PodClass
 from analysis.model import Direction, IPNetwork, NetworkPolicy, Tree, Workload
@@ -63,9 +64,12 @@ class PreparedBase:
 
 
 def prepare(
-    base_files: Mapping[str, bytes | str], extra_networks: Iterable[IPNetwork] = ()
+    base_files: Mapping[str, bytes | str],
+    extra_networks: Iterable[IPNetwork] = (),
+    *,
+    workload_kinds: WorkloadKinds = (),
 ) -> PreparedBase:
-    return prepared(load_state(base_files), extra_networks)
+    return prepared(load_state(base_files, workload_kinds=workload_kinds), extra_networks)
 
 
 def prepared(state: TreeState, extra_networks: Iterable[IPNetwork] = ()) -> PreparedBase:

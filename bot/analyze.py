@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
+from analysis import unmodelled
 from analysis.aggregate import NO_POPULATIONS, Populations
+from analysis.customkinds import WorkloadKinds
 from analysis.diff import PathChange
 from analysis.errors import ManifestError
 from analysis.incremental import PreparedBase, prepare
@@ -33,6 +35,17 @@ from bot.environment_diff import (
     is_plain,
     side,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Unanalysed:
+    """One object that was not analysed, where it is."""
+
+    tree: str  # "base" or "head"
+    file: str
+    line: int
+    message: str
+    namespace: str = ""  # the object's, when it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +65,11 @@ class DiffResult:
     # Ids of added workloads that are the same pods as a workload of the base: a renamed
     # Deployment, or a renamed kustomize overlay. Not new for ``new_workloads_widen``.
     same_pods: frozenset[str] = frozenset()
+    # What the report must say besides the paths: warnings about the trees, and what
+    # ``ignore_kinds`` left out.
+    notes: tuple[str, ...] = ()
+    # Changed policies that select no workload in their tree: the check fails on them.
+    unevaluated: tuple[Unanalysed, ...] = ()
 
     @property
     def widening(self) -> bool:
@@ -81,6 +99,7 @@ class AnalysisFailure:
     tree: str = ""  # "base" or "head" for a manifest error
     file: str = ""
     line: int = 0
+    unanalysed: tuple[Unanalysed, ...] = ()  # for "unanalysed": each object, with its line
 
 
 class _Deadline(BaseException):  # not Exception: no `except Exception` may swallow it
@@ -112,13 +131,20 @@ _PREPARED: OrderedDict[str, PreparedBase] = OrderedDict()
 PREPARED_BASES = 1  # a 30,000-workload base holds about half a gigabyte of the worker's limit
 
 
-def _prepared_base(key: str, files: Mapping[str, bytes]) -> PreparedBase:
+def _prepared_base(
+    key: str, files: Mapping[str, bytes], workload_kinds: WorkloadKinds = ()
+) -> PreparedBase:
     found = _PREPARED.get(key) if key else None
-    # The commit id names the content, but never trust a key for what a check passes on.
-    if found is not None and not changed_files(found.files, files):
+    # The commit id names the content, but never trust a key for what a check passes on;
+    # nor reuse a base read under other settings.
+    if (
+        found is not None
+        and found.state.workload_kinds == workload_kinds
+        and not changed_files(found.files, files)
+    ):
         _PREPARED.move_to_end(key)
         return found
-    prepared = prepare(files)
+    prepared = prepare(files, workload_kinds=workload_kinds)
     if key:
         _PREPARED[key] = prepared
         while len(_PREPARED) > PREPARED_BASES:
@@ -129,6 +155,27 @@ def _prepared_base(key: str, files: Mapping[str, bytes]) -> PreparedBase:
     return prepared
 
 
+def _unanalysed(
+    reasons: tuple[str, ...], findings: tuple[unmodelled.Finding, ...]
+) -> AnalysisFailure:
+    kinds = sorted({f.policy.kind for f in findings})
+    lines = list(reasons)
+    if kinds:
+        lines.append(
+            f"reachdiff does not model {', '.join(kinds)}: with such policies in the tree, "
+            "the access it computes is not what the cluster enforces. List the kinds under "
+            "`ignore_kinds` in .github/reachdiff.yml to review the NetworkPolicies alone."
+        )
+    return AnalysisFailure(
+        "unanalysed",
+        "\n".join(lines),
+        unanalysed=tuple(
+            Unanalysed(f.tree or "head", f.policy.source.file, f.policy.source.line, f.describe())
+            for f in findings
+        ),
+    )
+
+
 def analyze(
     base_files: Mapping[str, bytes] | None,
     head_files: Mapping[str, bytes],
@@ -137,11 +184,15 @@ def analyze(
     helm_values: tuple[tuple[str, tuple[str, ...]], ...] = (),
     base_key: str = "",
     base_error: str = "",
+    ignore_kinds: tuple[str, ...] = (),
+    workload_kinds: WorkloadKinds = (),
 ) -> DiffResult | AnalysisFailure:
     """The diff of the two trees; ``base_key`` (the base commit) lets this worker reuse
     the base it prepared for an earlier review. A base that cannot be read (``None``, with
     ``base_error`` saying why, or invalid) is reported and the head analysed on its own:
-    the pull request that fixes a broken base must be reviewable."""
+    the pull request that fixes a broken base must be reviewable. Policies of kinds
+    reachdiff does not model fail the analysis unless ``ignore_kinds`` names them;
+    ``workload_kinds`` are the settings' custom kinds that run pods."""
     tree_name = "base"
     collecting = gc.isenabled()
     gc.disable()  # the engine frees by reference counting; see bot.cli.main
@@ -152,27 +203,44 @@ def analyze(
             if base_files is None:
                 tree_name = "head"
                 diff = diff_head_alone(
-                    head_files, base_error, kustomize_roots=kustomize_roots, helm_values=values
+                    head_files,
+                    base_error,
+                    kustomize_roots=kustomize_roots,
+                    helm_values=values,
+                    workload_kinds=workload_kinds,
                 )
             elif is_plain(base_files) and is_plain(head_files):
                 try:
                     with side("base"):
-                        prepared = _prepared_base(base_key, base_files)
+                        prepared = _prepared_base(base_key, base_files, workload_kinds)
                 except SideError as err:
                     tree_name = "head"
-                    diff = diff_head_alone(head_files, str(err))
+                    diff = diff_head_alone(head_files, str(err), workload_kinds=workload_kinds)
                 else:
                     tree_name = "head"
                     with side("head"):
                         diff = diff_plain(prepared, head_files)
             else:
                 diff = diff_files(
-                    base_files, head_files, kustomize_roots=kustomize_roots, helm_values=values
+                    base_files,
+                    head_files,
+                    kustomize_roots=kustomize_roots,
+                    helm_values=values,
+                    workload_kinds=workload_kinds,
                 )
             tree_name = ""
-            if diff.unanalysed:
-                # Never pass a change that was only partly reviewed (e.g. helm is missing).
-                return AnalysisFailure("unanalysed", "\n".join(diff.unanalysed))
+            blocking, ignored = unmodelled.split(diff.unmodelled, ignore_kinds)
+            if diff.unanalysed or blocking:
+                # Never pass a change that was only partly reviewed (e.g. helm is missing,
+                # a Cilium policy decides traffic next to the NetworkPolicies).
+                return _unanalysed(diff.unanalysed, blocking)
+            notes = diff.notes
+            if ignored:
+                notes += (unmodelled.ignored_summary(ignored),)
+            unevaluated = tuple(
+                Unanalysed(i.tree, i.source.file, i.source.line, i.message(), i.namespace)
+                for i in diff.idle_policies
+            )
             return DiffResult(
                 diff.opened,
                 diff.closed,
@@ -181,6 +249,8 @@ def analyze(
                 diff.base_error,
                 diff.populations,
                 same_pods(diff),
+                notes,
+                unevaluated,
             )
     except SideError as err:
         return AnalysisFailure("manifest", err.message, err.side, err.file, err.line)
