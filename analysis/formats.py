@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 from analysis.aggregate import Populations, Row, aggregate, describe_environments
 from analysis.diff import ChangeSet, PathChange, in_order
 from analysis.explain import Cause
+from analysis.model import Tree
 from analysis.ports import ConnectionSet
 from analysis.reachability import Endpoint, ReachabilityMap
+from analysis.unmodelled import MODELLED_NAMES
 
 if TYPE_CHECKING:
     from networkx import DiGraph
@@ -63,8 +65,31 @@ def _summary(rmap: ReachabilityMap, edges: list[Edge]) -> str:
     shown = f"{outside} representatives of pods outside the tree, " if outside else ""
     return (
         f"{workloads} workloads, {shown}{ranges} external ranges, "
-        f"{len(rmap.tree.policies)} policies, {len(edges)} allowed pairs"
+        f"{policy_counts(rmap.tree)}, {len(edges)} allowed pairs"
     )
+
+
+def policy_counts(tree: Tree) -> str:
+    """``5 policies (3 NetworkPolicy, 1 AdminNetworkPolicy, 1 CiliumNetworkPolicy not
+    analysed)``: every policy object read, of every kind, modelled or not."""
+    kinds: dict[str, int] = {}
+    for kind in [
+        *("NetworkPolicy" for _ in tree.policies),
+        *(a.kind for a in tree.admin_policies),
+    ]:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    unmodelled: dict[str, int] = {}
+    for u in tree.unmodelled:
+        ambiguous = u.kind in kinds or u.kind in MODELLED_NAMES
+        name = f"{u.kind}.{u.group}" if ambiguous else u.kind
+        unmodelled[name] = unmodelled.get(name, 0) + 1
+    total = sum(kinds.values()) + sum(unmodelled.values())
+    parts = [f"{n} {kind}" for kind, n in kinds.items()]
+    parts += [f"{n} {kind} not analysed" for kind, n in sorted(unmodelled.items())]
+    head = f"{total} {'policy' if total == 1 else 'policies'}"
+    if len(parts) > 1 or unmodelled:
+        return f"{head} ({', '.join(parts)})"
+    return head
 
 
 def map_text(rmap: ReachabilityMap, environment: str | None = None) -> str:

@@ -34,6 +34,7 @@ from analysis.compiler import (
     compile_full,
     compile_policy,
 )
+from analysis.customkinds import WorkloadKinds
 from analysis.ipranges import block_networks
 from analysis.matcher import CompiledAdminRule, Matcher, PodClass, bitset_of
 from analysis.model import Direction, IPNetwork, NetworkPolicy, Tree, Workload
@@ -72,8 +73,10 @@ def prepare(
     base_files: Mapping[str, bytes | str],
     extra_networks: Iterable[IPNetwork] = (),
     scope: ClusterScope = ClusterScope.COMPLETE,
+    *,
+    workload_kinds: WorkloadKinds = (),
 ) -> PreparedBase:
-    return prepared(load_state(base_files), extra_networks, scope)
+    return prepared(load_state(base_files, workload_kinds=workload_kinds), extra_networks, scope)
 
 
 def prepared(

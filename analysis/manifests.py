@@ -10,10 +10,19 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any, TypeVar
 
-from analysis import adminpolicies, clusterpolicies, policies, workloads
+from analysis import (
+    adminpolicies,
+    clusterpolicies,
+    customkinds,
+    operators,
+    policies,
+    unmodelled,
+    workloads,
+)
+from analysis.customkinds import WorkloadKinds
 from analysis.errors import ManifestError
 from analysis.model import (
     CLUSTER_NETWORK_POLICY,
@@ -24,6 +33,7 @@ from analysis.model import (
     PolicyRule,
     Source,
     Tree,
+    UnmodelledPolicy,
     Workload,
     labels_of,
 )
@@ -44,21 +54,33 @@ __all__ = ["ManifestError", "load_files", "parse_file"]
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def load_files(files: Mapping[str, bytes | str]) -> Tree:
-    """Build the tree from ``{relative path: content}``; non-manifest paths are ignored."""
+def load_files(files: Mapping[str, bytes | str], *, workload_kinds: WorkloadKinds = ()) -> Tree:
+    """Build the tree from ``{relative path: content}``; non-manifest paths are ignored.
+    ``workload_kinds``: custom kinds whose objects run pods (``analysis.customkinds``)."""
     paths = [p for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)]
-    parsed = {p: parse_file(p, files[p], exact=False) for p in paths}
+    exact_kinds = custom_kind_names(workload_kinds)
+    parsed = {p: parse_file(p, files[p], exact=False, exact_kinds=exact_kinds) for p in paths}
     while True:
         try:
             # Keep only the texts an explanation may need: files with fast-read policies.
             texts = {p: files[p] for p in paths if needs_text(parsed[p])}
-            return build_tree(((p, obj) for p in paths for obj in parsed[p]), texts=texts)
+            return build_tree(
+                ((p, obj) for p in paths for obj in parsed[p]),
+                texts=texts,
+                workload_kinds=workload_kinds,
+            )
         except ManifestError as err:
             # Files read by the fast parser know only document lines: parse the culprit
             # exactly and build again, so the error names the precise line.
             if err.file not in parsed or all(_is_exact(o) for o in parsed[err.file]):
                 raise
             parsed[err.file] = parse_file(err.file, files[err.file], exact=True)
+
+
+def custom_kind_names(workload_kinds: WorkloadKinds) -> frozenset[str]:
+    """The kinds whose files the exact parser must read: the values a custom kind's pods
+    take from its objects are not screened for what YAML 1.1 reads differently."""
+    return frozenset(k.kind for k in workload_kinds)
 
 
 def _is_exact(obj: YMap) -> bool:
@@ -75,7 +97,13 @@ _CACHE_LIMIT = 200_000
 _cache: OrderedDict[tuple[bytes, bool], list[YMap]] = OrderedDict()
 
 
-def parse_file(path: str, content: bytes | str, *, exact: bool = True) -> list[YMap]:
+def parse_file(
+    path: str,
+    content: bytes | str,
+    *,
+    exact: bool = True,
+    exact_kinds: frozenset[str] = frozenset(),
+) -> list[YMap]:
     """The Kubernetes objects in one file (``kind: List`` flattened).
 
     Results are memoized by content: the two trees of a diff share most files, and the bot
@@ -87,6 +115,8 @@ def parse_file(path: str, content: bytes | str, *, exact: bool = True) -> list[Y
     hit = _cache.get(key)
     if hit is not None:
         _cache.move_to_end(key)
+        if not exact and exact_kinds and _has_kind(hit, exact_kinds, fast_only=True):
+            return parse_file(path, content, exact=True)
         return hit
     try:
         text = raw.decode("utf-8-sig")
@@ -127,7 +157,16 @@ def parse_file(path: str, content: bytes | str, *, exact: bool = True) -> list[Y
     _cache[key] = out
     if len(_cache) > _CACHE_LIMIT:
         _cache.popitem(last=False)
+    if not precise and exact_kinds and _has_kind(out, exact_kinds, fast_only=True):
+        return parse_file(path, content, exact=True)
     return out
+
+
+def _has_kind(objects: list[YMap], kinds: frozenset[str], *, fast_only: bool) -> bool:
+    return any(
+        isinstance(o.get("kind"), str) and o["kind"] in kinds and not (fast_only and _is_exact(o))
+        for o in objects
+    )
 
 
 # "port: 017" is 15 to YAML 1.1 (Kubernetes) but 17 to YAML 1.2 (the fast parser).
@@ -138,7 +177,8 @@ def _reads_differently(obj: YMap) -> bool:
     """Whether a YAML 1.1 reader could see another value in a field the model reads."""
     # A key that is not a string (`017:`, a number to both readers, but not the same
     # number) becomes a label key, so such objects take the exact path too.
-    if obj.get("kind") == "NetworkPolicy":
+    kind = obj.get("kind")
+    if kind == "NetworkPolicy" or (isinstance(kind, str) and kind in operators.KINDS):
         found = _strings(obj)  # small objects, read almost entirely
         return found is None or any_yaml11_differs(found)
     meta = obj.get("metadata")
@@ -197,9 +237,36 @@ def _strings(value: object) -> list[object] | None:
 
 def exact_rule_source(tree: Tree, policy: NetworkPolicy, rule: PolicyRule) -> Source:
     """The rule's own line, reading its file exactly if the fast parser read it."""
-    text = tree.texts.get(policy.source.file)
-    if policy.exact_lines or text is None:
+    exact = _exact_policy(tree.texts, policy)
+    if exact is None:
         return rule.source
+    return exact.rules(rule.direction)[rule.index].source
+
+
+def named_port_warnings(
+    sorted_policies: Iterable[NetworkPolicy],
+    defined: Container[str],
+    texts: Mapping[str, bytes | str],
+) -> tuple[str, ...]:
+    """A warning, with the port entry's own line, for each named port no container of the
+    tree defines (``policies.undefined_named_ports``)."""
+    out = []
+    for policy, rule, index in policies.undefined_named_ports(sorted_policies, defined):
+        where = rule.ports[index].source
+        exact = _exact_policy(texts, policy)
+        if exact is not None:
+            where = getattr(exact, rule.direction.field)[rule.index].ports[index].source
+        name = str(rule.ports[index].port)
+        out.append(policies.undefined_port_warning(where, policy, rule, name))
+    return tuple(out)
+
+
+def _exact_policy(texts: Mapping[str, bytes | str], policy: NetworkPolicy) -> NetworkPolicy | None:
+    """The policy read again from its file by the exact parser, when the fast parser read
+    it (its rules know only their document's line); None when its lines are exact."""
+    text = texts.get(policy.source.file)
+    if policy.exact_lines or text is None:
+        return None
     for obj in parse_file(policy.source.file, text, exact=True):
         meta = obj.get("metadata")
         if obj.get("kind") != "NetworkPolicy" or not isinstance(meta, dict):
@@ -207,14 +274,13 @@ def exact_rule_source(tree: Tree, policy: NetworkPolicy, rule: PolicyRule) -> So
         if meta.get("name") == policy.name and (meta.get("namespace") or "default") == (
             policy.namespace
         ):
-            exact = _model(
+            return _model(
                 policy.source.file,
                 obj,
                 Context(policy.source.file, line_of(obj, 1)),
                 policies.parse_network_policy,
             )
-            return exact.rules(rule.direction)[rule.index].source
-    return rule.source
+    return None
 
 
 def _last_line(text: str) -> int:
@@ -249,21 +315,34 @@ def _objects(path: str, data: Any, line: int, depth: int = 0) -> Iterable[YMap]:
     yield data
 
 
-Model = Namespace | Workload | NetworkPolicy | AdminPolicy
+# A tuple: the workloads an operator makes of one custom resource (analysis.operators).
+Model = Namespace | Workload | NetworkPolicy | AdminPolicy | UnmodelledPolicy | tuple[Workload, ...]
 
 
 def build_tree(
-    objects: Iterable[tuple[str, YMap]], *, texts: Mapping[str, bytes | str] | None = None
+    objects: Iterable[tuple[str, YMap]],
+    *,
+    texts: Mapping[str, bytes | str] | None = None,
+    workload_kinds: WorkloadKinds = (),
 ) -> Tree:
     namespaces: dict[str, Namespace] = {}
     found_workloads: list[Workload] = []
     found_policies: list[NetworkPolicy] = []
     found_admin: list[AdminPolicy] = []
+    found_unmodelled: list[UnmodelledPolicy] = []
     seen: dict[tuple[str, str, str], Source] = {}
     for path, obj in objects:
         ctx = Context(path, line_of(obj, 1))
-        model = object_model(path, obj, ctx)
+        model = object_model(path, obj, ctx, workload_kinds)
         if model is None:
+            continue
+        if isinstance(model, UnmodelledPolicy):
+            found_unmodelled.append(model)  # not validated, so not checked for duplicates
+            continue
+        if isinstance(model, tuple):
+            for operated in model:
+                _check_unique(seen, identity(operated), ctx)
+            found_workloads.extend(model)
             continue
         _check_unique(seen, identity(model), ctx)
         if isinstance(model, Namespace):
@@ -277,23 +356,29 @@ def build_tree(
     for name in {w.namespace for w in found_workloads} | {p.namespace for p in found_policies}:
         if name not in namespaces:
             namespaces[name] = implicit_namespace(name)
-    policies.check_named_ports(found_policies, found_workloads)
     admin = adminpolicies.evaluation_order(found_admin)
+    sorted_policies = tuple(sorted(found_policies, key=lambda p: (p.namespace, p.name)))
+    defined = {p.name for w in found_workloads for p in w.ports if p.name}
     return Tree(
         namespaces=tuple(sorted(namespaces.values(), key=lambda n: n.name)),
         workloads=tuple(sorted(found_workloads, key=lambda w: (w.namespace, w.kind, w.name))),
-        policies=tuple(sorted(found_policies, key=lambda p: (p.namespace, p.name))),
+        policies=sorted_policies,
         admin_policies=admin.policies,
-        warnings=admin.warnings,
+        warnings=admin.warnings + named_port_warnings(sorted_policies, defined, texts or {}),
         unanalysed=admin.unanalysed,
+        unmodelled=tuple(sorted(found_unmodelled)),
         texts=texts or {},
     )
 
 
-def object_model(path: str, obj: YMap, ctx: Context | None = None) -> Model | None:
-    """The model of one parsed object, or None for kinds reachdiff does not read.
+def object_model(
+    path: str, obj: YMap, ctx: Context | None = None, workload_kinds: WorkloadKinds = ()
+) -> Model | None:
+    """The model of one parsed object, or None for kinds reachdiff does not read (an
+    ``UnmodelledPolicy`` for kinds that decide traffic but are not modelled).
 
-    ``ctx`` is where the object starts (``Context(path, line_of(obj, 1))`` when omitted).
+    ``ctx`` is where the object starts (``Context(path, line_of(obj, 1))`` when omitted);
+    ``workload_kinds`` the custom kinds whose objects run pods (settings).
     """
     kind = obj.get("kind")
     if not isinstance(kind, str):
@@ -304,16 +389,22 @@ def object_model(path: str, obj: YMap, ctx: Context | None = None) -> Model | No
         return _model(path, obj, ctx, _namespace)
     if kind in workloads.WORKLOAD_KINDS:
         return _model(path, obj, ctx, workloads.parse_workload)
+    if operators.is_operator_kind(kind, obj.get("apiVersion")):
+        return _model(path, obj, ctx, operators.parse_operator_workloads)
+    custom = customkinds.find(workload_kinds, kind, obj.get("apiVersion"))
+    if custom is not None:  # not memoized: the same object reads otherwise under other settings
+        return customkinds.parse_custom_workload(custom, ctx, obj)
     if kind == "NetworkPolicy" and _in_group(obj, "networking.k8s.io/"):
         return _model(path, obj, ctx, policies.parse_network_policy)
     if kind in adminpolicies.ADMIN_KINDS and _in_group(obj, "policy.networking.k8s.io/"):
         return _model(path, obj, ctx, adminpolicies.parse_admin_policy)
     if kind == CLUSTER_NETWORK_POLICY and _in_group(obj, "policy.networking.k8s.io/"):
         return _model(path, obj, ctx, clusterpolicies.parse_cluster_network_policy)
-    return None
+    # Last: a kind modelled above is never "not analysed".
+    return unmodelled.unmodelled_policy(obj, Source(ctx.file, ctx.line))
 
 
-def identity(model: Model) -> tuple[str, str, str]:
+def identity(model: Namespace | Workload | NetworkPolicy | AdminPolicy) -> tuple[str, str, str]:
     """(namespace, kind, name): what must be unique in one tree ("" for cluster scope)."""
     if isinstance(model, Namespace):
         return ("", "Namespace", model.name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 Labels = tuple[tuple[str, str], ...]  # sorted (key, value) pairs: hashable and canonical
@@ -206,6 +206,40 @@ class NetworkPolicy:
         return self.ingress if direction is Direction.INGRESS else self.egress
 
 
+def group_of(api_version: str) -> str:
+    """``cilium.io/v2`` -> ``cilium.io``; the core group (``v1``) is ``""``."""
+    return api_version.rpartition("/")[0]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class UnmodelledPolicy:
+    """One object of a kind that decides traffic and that reachdiff does not model."""
+
+    kind: str
+    namespace: str  # "" when the object names none (cluster-scoped kinds, or the default)
+    name: str
+    api_version: str
+    source: Source
+    # Fingerprint of the object's content, "" when it cannot be taken (then any two
+    # versions count as different: "changed" is never claimed without proof).
+    digest: str = ""
+
+    @property
+    def group(self) -> str:
+        return group_of(self.api_version)
+
+    @property
+    def id(self) -> str:
+        """``cilium.io/CiliumNetworkPolicy shop/allow-web``: the group is part of the
+        identity, since Calico's and Antrea's ``NetworkPolicy`` share the core's name."""
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.group}/{self.kind} {where}"
+
+    def ignored_by(self, ignore_kinds: Iterable[str]) -> bool:
+        """An ``ignore_kinds`` entry names it: ``Kind`` (any group) or ``Kind.group``."""
+        return any(entry in (self.kind, f"{self.kind}.{self.group}") for entry in ignore_kinds)
+
+
 @dataclass(frozen=True, slots=True)
 class Tree:
     """Everything one manifest tree declares."""
@@ -221,6 +255,9 @@ class Tree:
     # (e.g. an egress peer by node labels or domain names): the result is computed as if
     # it matched nothing, so a check over this tree must not pass.
     unanalysed: tuple[str, ...] = field(default=())
+    # Objects of kinds that decide traffic but are not modelled (Cilium, Calico, Istio...),
+    # sorted: a result that shows access must say these were not analysed.
+    unmodelled: tuple[UnmodelledPolicy, ...] = ()
     # The manifest files the tree was read from (path -> content), for finding exact lines
     # of objects the fast parser read. Empty for trees built from rendered objects.
     texts: Mapping[str, bytes | str] = field(default_factory=dict, compare=False, repr=False)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable, Iterator
 from typing import Any
 
-from analysis.errors import ManifestError
 from analysis.model import (
     Direction,
     IPBlock,
@@ -19,7 +18,6 @@ from analysis.model import (
     PolicyPort,
     PolicyRule,
     Source,
-    Workload,
     labels_of,
 )
 from analysis.ports import PROTOCOLS
@@ -250,16 +248,24 @@ def _requirement(ctx: Context, expr: Any, field: str) -> LabelRequirement:
     return LabelRequirement(key, operator, tuple(sorted(set(values))))
 
 
-def check_named_ports(policies: Iterable[NetworkPolicy], workloads: Iterable[Workload]) -> None:
-    """Reject named ports no container in the tree defines: they can only ever match nothing."""
-    defined = {p.name for w in workloads for p in w.ports if p.name}
+def undefined_named_ports(
+    policies: Iterable[NetworkPolicy], defined: Container[str]
+) -> Iterator[tuple[NetworkPolicy, PolicyRule, int]]:
+    """(policy, rule, index in ``rule.ports``) of every named port no container in the tree
+    defines, in the policies' order. Valid Kubernetes (the pods may be created elsewhere,
+    e.g. by an operator): such a port matches nothing here, and the report warns of it."""
     for policy in policies:
-        for rule in policy.ingress + policy.egress:
-            for port in rule.ports:
+        for rule in policy.ingress + policy.egress:  # listed types or not: both are read
+            for index, port in enumerate(rule.ports):
                 if isinstance(port.port, str) and port.port not in defined:
-                    raise ManifestError(
-                        port.source.file,
-                        port.source.line,
-                        f"{policy.id} {rule.label}: port name {port.port!r} is not defined by "
-                        "any container port in this tree; fix the name or use a number",
-                    )
+                    yield policy, rule, index
+
+
+def undefined_port_warning(
+    where: Source, policy: NetworkPolicy, rule: PolicyRule, name: str
+) -> str:
+    return (
+        f"{where}: {policy.id} {rule.label}: port name {name!r} is not defined by any "
+        "container port in this tree, so it matches no pod here (pods made elsewhere, "
+        "e.g. by an operator, may define it); check the name if that is not intended"
+    )

@@ -22,17 +22,27 @@ from operator import itemgetter
 from typing import TypeVar
 
 from analysis import adminpolicies
+from analysis.customkinds import WorkloadKinds
 from analysis.errors import ManifestError
 from analysis.manifests import (
     MANIFEST_SUFFIXES,
+    custom_kind_names,
     identity,
     implicit_namespace,
     load_files,
+    named_port_warnings,
     needs_text,
     object_model,
     parse_file,
 )
-from analysis.model import AdminPolicy, Namespace, NetworkPolicy, Tree, Workload
+from analysis.model import (
+    AdminPolicy,
+    Namespace,
+    NetworkPolicy,
+    Tree,
+    UnmodelledPolicy,
+    Workload,
+)
 from analysis.yamldoc import YMap
 
 __all__ = ["FileModels", "TreeState", "apply_changes", "load_state"]
@@ -49,6 +59,7 @@ class FileModels:
     workloads: tuple[Workload, ...] = ()
     policies: tuple[NetworkPolicy, ...] = ()
     admin_policies: tuple[AdminPolicy, ...] = ()
+    unmodelled: tuple[UnmodelledPolicy, ...] = ()
 
 
 _NOTHING = FileModels()
@@ -71,10 +82,15 @@ class TreeState:
     workload_keys: tuple[WorkloadKey, ...]
     policy_keys: tuple[PolicyKey, ...]
     admin_files: tuple[str, ...]  # sorted paths of the files with admin policies
+    unmodelled_files: tuple[str, ...]  # sorted paths of the files with unmodelled policies
     # Container port name -> how many container ports (of all workloads) bear it.
     port_definitions: Mapping[str, int]
     # Port name -> how many NetworkPolicy ports (of all rules) name it.
     port_references: Mapping[str, int]
+    # tree.warnings is admin_warnings + port_warnings (named ports no container defines).
+    admin_warnings: tuple[str, ...] = ()
+    port_warnings: tuple[str, ...] = ()
+    workload_kinds: WorkloadKinds = ()  # the settings' custom kinds the files were read with
 
 
 class _Rebuild(Exception):
@@ -84,17 +100,20 @@ class _Rebuild(Exception):
 FileEntry = tuple[FileModels, bool]  # a file's models, and whether the tree keeps its text
 
 
-def read_file(path: str, content: bytes | str) -> FileEntry:
+def read_file(path: str, content: bytes | str, workload_kinds: WorkloadKinds = ()) -> FileEntry:
     """One file's part of a state (files can be read apart, e.g. in parallel)."""
-    objects = parse_file(path, content, exact=False)
-    return _file_models(path, objects), needs_text(objects)
+    objects = parse_file(path, content, exact=False, exact_kinds=custom_kind_names(workload_kinds))
+    return _file_models(path, objects, workload_kinds), needs_text(objects)
 
 
 def load_state(
-    files: Mapping[str, bytes | str], read: Mapping[str, FileEntry] | None = None
+    files: Mapping[str, bytes | str],
+    read: Mapping[str, FileEntry] | None = None,
+    *,
+    workload_kinds: WorkloadKinds = (),
 ) -> TreeState:
     """The state of ``load_files(files)``: the same tree, or the same ``ManifestError``.
-    ``read`` holds files already read with ``read_file``."""
+    ``read`` holds files already read with ``read_file`` (and the same ``workload_kinds``)."""
     manifests = {p: files[p] for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)}
     read = read or {}
     try:
@@ -102,14 +121,16 @@ def load_state(
         texts: dict[str, bytes | str] = {}
         for path, content in manifests.items():
             entry = read.get(path)
-            by_file[path], keep = entry if entry is not None else read_file(path, content)
+            if entry is None:
+                entry = read_file(path, content, workload_kinds)
+            by_file[path], keep = entry
             if keep:
                 texts[path] = content
-        return _assemble(manifests, by_file, texts)
+        return _assemble(manifests, by_file, texts, workload_kinds)
     except (ManifestError, _Rebuild):
         pass
     # The full loader decides which of several errors comes first.
-    load_files(manifests)
+    load_files(manifests, workload_kinds=workload_kinds)
     raise AssertionError("load_files accepted a tree that load_state rejected")
 
 
@@ -136,20 +157,27 @@ def apply_changes(state: TreeState, changed: Mapping[str, bytes | str | None]) -
         return _derive(state, edits, files)
     except (ManifestError, _Rebuild):
         pass
-    return load_state(files)
+    return load_state(files, workload_kinds=state.workload_kinds)
 
 
 # ---------------------------------------------------------------------------- full
 
 
-def _file_models(path: str, objects: Iterable[YMap]) -> FileModels:
+def _file_models(
+    path: str, objects: Iterable[YMap], workload_kinds: WorkloadKinds = ()
+) -> FileModels:
     namespaces: list[Namespace] = []
     found_workloads: list[Workload] = []
     found_policies: list[NetworkPolicy] = []
     found_admin: list[AdminPolicy] = []
+    found_unmodelled: list[UnmodelledPolicy] = []
     for obj in objects:
-        model = object_model(path, obj)
-        if isinstance(model, Namespace):
+        model = object_model(path, obj, None, workload_kinds)
+        if isinstance(model, UnmodelledPolicy):
+            found_unmodelled.append(model)
+        elif isinstance(model, tuple):
+            found_workloads.extend(model)  # an operator's custom resource
+        elif isinstance(model, Namespace):
             namespaces.append(model)
         elif isinstance(model, Workload):
             found_workloads.append(model)
@@ -157,15 +185,22 @@ def _file_models(path: str, objects: Iterable[YMap]) -> FileModels:
             found_policies.append(model)
         elif model is not None:
             found_admin.append(model)
-    if not (namespaces or found_workloads or found_policies or found_admin):
+    if not (namespaces or found_workloads or found_policies or found_admin or found_unmodelled):
         return _NOTHING
     return FileModels(
-        tuple(namespaces), tuple(found_workloads), tuple(found_policies), tuple(found_admin)
+        tuple(namespaces),
+        tuple(found_workloads),
+        tuple(found_policies),
+        tuple(found_admin),
+        tuple(found_unmodelled),
     )
 
 
 def _assemble(
-    files: dict[str, bytes | str], by_file: dict[str, FileModels], texts: dict[str, bytes | str]
+    files: dict[str, bytes | str],
+    by_file: dict[str, FileModels],
+    texts: dict[str, bytes | str],
+    workload_kinds: WorkloadKinds = (),
 ) -> TreeState:
     """The state of files read in sorted path order (``by_file`` is in that order)."""
     declared: dict[str, Namespace] = {}
@@ -173,6 +208,7 @@ def _assemble(
     workload_pairs: list[tuple[WorkloadKey, Workload]] = []
     policy_pairs: list[tuple[PolicyKey, NetworkPolicy]] = []
     admin_files: list[str] = []
+    unmodelled_files: list[str] = []
     defined: dict[str, int] = {}
     referenced: dict[str, int] = {}
     for path, models in by_file.items():
@@ -192,10 +228,11 @@ def _assemble(
             _count(referenced, _referenced_port_names(pol), 1)
         if models.admin_policies:
             admin_files.append(path)
+        if models.unmodelled:
+            unmodelled_files.append(path)
     workload_keys, found_workloads = _sorted_unique(workload_pairs)
     policy_keys, found_policies = _sorted_unique(policy_pairs)
-    if any(name not in defined for name in referenced):
-        raise _Rebuild
+    port_warnings = _port_warnings(found_policies, defined, referenced, texts)
     names = tuple(sorted(declared.keys() | use.keys()))
     admin = _admin_order(by_file, admin_files)
     tree = Tree(
@@ -203,8 +240,9 @@ def _assemble(
         workloads=found_workloads,
         policies=found_policies,
         admin_policies=admin.policies,
-        warnings=admin.warnings,
+        warnings=admin.warnings + port_warnings,
         unanalysed=admin.unanalysed,
+        unmodelled=_unmodelled(by_file, unmodelled_files),
         texts=texts,
     )
     return TreeState(
@@ -217,9 +255,24 @@ def _assemble(
         workload_keys=workload_keys,
         policy_keys=policy_keys,
         admin_files=tuple(admin_files),
+        unmodelled_files=tuple(unmodelled_files),
         port_definitions=defined,
         port_references=referenced,
+        admin_warnings=admin.warnings,
+        port_warnings=port_warnings,
+        workload_kinds=workload_kinds,
     )
+
+
+def _port_warnings(
+    policies: Sequence[NetworkPolicy],
+    defined: Mapping[str, int],
+    referenced: Mapping[str, int],
+    texts: Mapping[str, bytes | str],
+) -> tuple[str, ...]:
+    if all(name in defined for name in referenced):
+        return ()  # the usual case, without a pass over the policies
+    return named_port_warnings(policies, defined, texts)
 
 
 _K = TypeVar("_K", WorkloadKey, PolicyKey)
@@ -243,6 +296,12 @@ def _admin_order(
     if len({identity(a) for a in found}) != len(found):
         raise _Rebuild
     return adminpolicies.evaluation_order(found)
+
+
+def _unmodelled(
+    by_file: Mapping[str, FileModels], paths: Iterable[str]
+) -> tuple[UnmodelledPolicy, ...]:
+    return tuple(sorted(u for path in paths for u in by_file[path].unmodelled))
 
 
 def _defined_port_names(workload: Workload) -> list[str]:
@@ -288,8 +347,9 @@ def _derive(
             del by_file[path]
             keep = False
         else:
-            objects = parse_file(path, content, exact=False)
-            models = by_file[path] = _file_models(path, objects)
+            kinds = state.workload_kinds
+            objects = parse_file(path, content, exact=False, exact_kinds=custom_kind_names(kinds))
+            models = by_file[path] = _file_models(path, objects, kinds)
             after.append(models)
             keep = needs_text(objects)
         if keep or path in old_texts:
@@ -329,14 +389,27 @@ def _derive(
     defined, referenced = _update_ports(
         state, gone_workloads, new_workloads, gone_policies, new_policies
     )
+    new_texts = old_texts if texts is None else texts
+    port_warnings = state.port_warnings
+    if defined is not state.port_definitions or referenced is not state.port_references:
+        port_warnings = _port_warnings(found_policies, defined, referenced, new_texts)
+    elif port_warnings and (gone_policies or new_policies):
+        # Same names, but a warned policy may have moved to other lines.
+        port_warnings = _port_warnings(found_policies, defined, referenced, new_texts)
 
     admin_files = state.admin_files
-    admin = adminpolicies.AdminOrder(tree.admin_policies, tree.warnings, tree.unanalysed)
+    admin = adminpolicies.AdminOrder(tree.admin_policies, state.admin_warnings, tree.unanalysed)
     if any(m.admin_policies for m in before) or any(m.admin_policies for m in after):
         with_admin = set(admin_files).difference(edits)
         with_admin.update(p for p in edits if p in by_file and by_file[p].admin_policies)
         admin_files = tuple(sorted(with_admin))
         admin = _admin_order(by_file, admin_files)
+    unmodelled_files, found_unmodelled = state.unmodelled_files, tree.unmodelled
+    if any(m.unmodelled for m in before) or any(m.unmodelled for m in after):
+        with_unmodelled = set(unmodelled_files).difference(edits)
+        with_unmodelled.update(p for p in edits if p in by_file and by_file[p].unmodelled)
+        unmodelled_files = tuple(sorted(with_unmodelled))
+        found_unmodelled = _unmodelled(by_file, unmodelled_files)
 
     return TreeState(
         tree=Tree(
@@ -344,9 +417,10 @@ def _derive(
             workloads=found_workloads,
             policies=found_policies,
             admin_policies=admin.policies,
-            warnings=admin.warnings,
+            warnings=admin.warnings + port_warnings,
             unanalysed=admin.unanalysed,
-            texts=old_texts if texts is None else texts,
+            unmodelled=found_unmodelled,
+            texts=new_texts,
         ),
         files=files,
         by_file=by_file,
@@ -356,8 +430,12 @@ def _derive(
         workload_keys=workload_keys,
         policy_keys=policy_keys,
         admin_files=admin_files,
+        unmodelled_files=unmodelled_files,
         port_definitions=defined,
         port_references=referenced,
+        admin_warnings=admin.warnings,
+        port_warnings=port_warnings,
+        workload_kinds=state.workload_kinds,
     )
 
 
@@ -457,8 +535,7 @@ def _update_ports(
     gone_policies: Sequence[NetworkPolicy],
     new_policies: Sequence[NetworkPolicy],
 ) -> tuple[Mapping[str, int], Mapping[str, int]]:
-    """Port name counts after the change; a policy port name no container defines any more
-    (or not yet) is an error (``policies.check_named_ports``)."""
+    """Port name counts after the change (the same mappings when no name was touched)."""
     lost = [n for w in gone_workloads for n in _defined_port_names(w)]
     gained = [n for p in new_policies for n in _referenced_port_names(p)]
     defined = _recount(
@@ -467,9 +544,6 @@ def _update_ports(
     referenced = _recount(
         state.port_references, [n for p in gone_policies for n in _referenced_port_names(p)], gained
     )
-    # The base was valid: only a name that lost definitions or gained references can fail.
-    if any(name in referenced and name not in defined for name in (*lost, *gained)):
-        raise _Rebuild
     return defined, referenced
 
 

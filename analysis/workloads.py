@@ -47,13 +47,14 @@ def parse_workload(ctx: Context, obj: YMap) -> Workload | None:
         namespace=namespace,
         name=name,
         labels=labels_of(labels),
-        ports=_container_ports(ctx, spec),
+        ports=container_ports(ctx, spec),
         host_network=host_network,
         source=Source(ctx.file, ctx.line),
     )
 
 
-def _container_ports(ctx: Context, spec: YMap) -> tuple[ContainerPort, ...]:
+def container_ports(ctx: Context, spec: YMap) -> tuple[ContainerPort, ...]:
+    """The ports a pod spec serves: its containers' and its native sidecars'."""
     ports: set[ContainerPort] = set()
     containers: list[Any] = list(ctx.at(spec).sequence(spec, "containers") or [])
     # Native sidecars (init containers that keep running) serve traffic like containers.

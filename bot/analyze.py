@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
+from analysis import unmodelled
 from analysis.aggregate import NO_POPULATIONS, Populations
+from analysis.customkinds import WorkloadKinds
 from analysis.decision import Explanation
 from analysis.diff import PathChange
 from analysis.errors import ManifestError
@@ -41,6 +43,17 @@ EXPLAINED_PATHS = 20  # opened paths the comment explains step by step
 
 
 @dataclass(frozen=True, slots=True)
+class Unanalysed:
+    """One object that was not analysed, where it is."""
+
+    tree: str  # "base" or "head"
+    file: str
+    line: int
+    message: str
+    namespace: str = ""  # the object's, when it has one
+
+
+@dataclass(frozen=True, slots=True)
 class DiffResult:
     """What the bot renders from a ``ReachabilityDiff``, without its two reachability maps.
 
@@ -57,6 +70,11 @@ class DiffResult:
     # Ids of added workloads that are the same pods as a workload of the base: a renamed
     # Deployment, or a renamed kustomize overlay. Not new for ``new_workloads_widen``.
     same_pods: frozenset[str] = frozenset()
+    # What the report must say besides the paths: warnings about the trees, and what
+    # ``ignore_kinds`` left out.
+    notes: tuple[str, ...] = ()
+    # Changed policies that select no workload in their tree: the check fails on them.
+    unevaluated: tuple[Unanalysed, ...] = ()
     # (src id, dst id) -> the decision step by step, for the first opened paths (the
     # comment shows each in a collapsible section); computed here, where the maps are.
     explanations: tuple[tuple[str, str, Explanation], ...] = ()
@@ -99,6 +117,7 @@ class AnalysisFailure:
     tree: str = ""  # "base" or "head" for a manifest error
     file: str = ""
     line: int = 0
+    unanalysed: tuple[Unanalysed, ...] = ()  # for "unanalysed": each object, with its line
 
 
 class _Deadline(BaseException):  # not Exception: no `except Exception` may swallow it
@@ -130,14 +149,24 @@ _PREPARED: OrderedDict[str, PreparedBase] = OrderedDict()
 PREPARED_BASES = 1  # a 30,000-workload base holds about half a gigabyte of the worker's limit
 
 
-def _prepared_base(key: str, files: Mapping[str, bytes], scope: ClusterScope) -> PreparedBase:
+def _prepared_base(
+    key: str,
+    files: Mapping[str, bytes],
+    scope: ClusterScope,
+    workload_kinds: WorkloadKinds = (),
+) -> PreparedBase:
     key = f"{key}:{scope.value}" if key else ""  # a base is prepared for one scope
     found = _PREPARED.get(key) if key else None
-    # The commit id names the content, but never trust a key for what a check passes on.
-    if found is not None and not changed_files(found.files, files):
+    # The commit id names the content, but never trust a key for what a check passes on;
+    # nor reuse a base read under other settings.
+    if (
+        found is not None
+        and found.state.workload_kinds == workload_kinds
+        and not changed_files(found.files, files)
+    ):
         _PREPARED.move_to_end(key)
         return found
-    prepared = prepare(files, scope=scope)
+    prepared = prepare(files, scope=scope, workload_kinds=workload_kinds)
     if key:
         _PREPARED[key] = prepared
         while len(_PREPARED) > PREPARED_BASES:
@@ -146,6 +175,27 @@ def _prepared_base(key: str, files: Mapping[str, bytes], scope: ClusterScope) ->
         gc.collect()
         gc.freeze()
     return prepared
+
+
+def _unanalysed(
+    reasons: tuple[str, ...], findings: tuple[unmodelled.Finding, ...]
+) -> AnalysisFailure:
+    kinds = sorted({f.policy.kind for f in findings})
+    lines = list(reasons)
+    if kinds:
+        lines.append(
+            f"reachdiff does not model {', '.join(kinds)}: with such policies in the tree, "
+            "the access it computes is not what the cluster enforces. List the kinds under "
+            "`ignore_kinds` in .github/reachdiff.yml to review the NetworkPolicies alone."
+        )
+    return AnalysisFailure(
+        "unanalysed",
+        "\n".join(lines),
+        unanalysed=tuple(
+            Unanalysed(f.tree or "head", f.policy.source.file, f.policy.source.line, f.describe())
+            for f in findings
+        ),
+    )
 
 
 def analyze(
@@ -157,11 +207,15 @@ def analyze(
     base_key: str = "",
     base_error: str = "",
     cluster_scope: str = "partial",
+    ignore_kinds: tuple[str, ...] = (),
+    workload_kinds: WorkloadKinds = (),
 ) -> DiffResult | AnalysisFailure:
     """The diff of the two trees; ``base_key`` (the base commit) lets this worker reuse
     the base it prepared for an earlier review. A base that cannot be read (``None``, with
     ``base_error`` saying why, or invalid) is reported and the head analysed on its own:
-    the pull request that fixes a broken base must be reviewable."""
+    the pull request that fixes a broken base must be reviewable. Policies of kinds
+    reachdiff does not model fail the analysis unless ``ignore_kinds`` names them;
+    ``workload_kinds`` are the settings' custom kinds that run pods."""
     tree_name = "base"
     scope = ClusterScope(cluster_scope)
     collecting = gc.isenabled()
@@ -178,14 +232,17 @@ def analyze(
                     kustomize_roots=kustomize_roots,
                     helm_values=values,
                     scope=scope,
+                    workload_kinds=workload_kinds,
                 )
             elif is_plain(base_files) and is_plain(head_files):
                 try:
                     with side("base"):
-                        prepared = _prepared_base(base_key, base_files, scope)
+                        prepared = _prepared_base(base_key, base_files, scope, workload_kinds)
                 except SideError as err:
                     tree_name = "head"
-                    diff = diff_head_alone(head_files, str(err), scope=scope)
+                    diff = diff_head_alone(
+                        head_files, str(err), workload_kinds=workload_kinds, scope=scope
+                    )
                 else:
                     tree_name = "head"
                     with side("head"):
@@ -196,12 +253,22 @@ def analyze(
                     head_files,
                     kustomize_roots=kustomize_roots,
                     helm_values=values,
+                    workload_kinds=workload_kinds,
                     scope=scope,
                 )
             tree_name = ""
-            if diff.unanalysed:
-                # Never pass a change that was only partly reviewed (e.g. helm is missing).
-                return AnalysisFailure("unanalysed", "\n".join(diff.unanalysed))
+            blocking, ignored = unmodelled.split(diff.unmodelled, ignore_kinds)
+            if diff.unanalysed or blocking:
+                # Never pass a change that was only partly reviewed (e.g. helm is missing,
+                # a Cilium policy decides traffic next to the NetworkPolicies).
+                return _unanalysed(diff.unanalysed, blocking)
+            notes = diff.notes
+            if ignored:
+                notes += (unmodelled.ignored_summary(ignored),)
+            unevaluated = tuple(
+                Unanalysed(i.tree, i.source.file, i.source.line, i.message(), i.namespace)
+                for i in diff.idle_policies
+            )
             explained = explain_changes(diff, EXPLAINED_PATHS, kinds=("opened",))
             return DiffResult(
                 diff.opened,
@@ -211,6 +278,8 @@ def analyze(
                 diff.base_error,
                 diff.populations,
                 same_pods(diff),
+                notes,
+                unevaluated,
                 tuple((src, dst, e) for _, src, dst, e in explained),
             )
     except SideError as err:

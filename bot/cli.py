@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from analysis import unmodelled
+from analysis.customkinds import WorkloadKinds
 from analysis.decision import (
     explain_pair,
     explanation_json,
@@ -50,7 +52,14 @@ from bot.gitrefs import (
     read_ref,
     resolve_commit,
 )
-from bot.settings import SETTINGS_PATH, SettingsError, parse_repo_settings, path_ignored
+from bot.settings import (
+    MAX_SETTINGS_BYTES,
+    SETTINGS_PATH,
+    RepoSettings,
+    SettingsError,
+    parse_repo_settings,
+    path_ignored,
+)
 from bot.trees import TreeError, gitmodules_paths, lfs_pointers, read_directory
 from bot.verdict import assess
 
@@ -66,38 +75,85 @@ MAP_FORMATS: dict[str, Callable[[ReachabilityMap], str]] = {
 }
 
 
-def _environments(files: dict[str, bytes]) -> list[EnvironmentTree]:
-    return load_environments(files)
+def _environments(
+    files: dict[str, bytes], workload_kinds: WorkloadKinds = ()
+) -> list[EnvironmentTree]:
+    return load_environments(files, workload_kinds=workload_kinds)
 
 
-def _report_caveats(diff: MultiDiff) -> int | None:
+def _settings(args: argparse.Namespace) -> RepoSettings:
+    """The settings ``map`` and ``diff`` read: ``--settings FILE``, else the defaults."""
+    path = getattr(args, "settings", None)
+    if path is None:
+        return RepoSettings()
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_SETTINGS_BYTES + 1)
+    except OSError as err:
+        raise SettingsError("", f"cannot read {path}: {err.strerror}") from None
+    return parse_repo_settings(text)
+
+
+def _report_caveats(diff: MultiDiff, ignore_kinds: Sequence[str] = ()) -> int | None:
     """Notes go to stderr; anything left unanalysed makes the run fail closed (exit 2)."""
     for note in diff.notes:
         print(f"reachdiff: note: {note}", file=sys.stderr)
-    for reason in diff.unanalysed:
+    reasons = [*diff.unanalysed, *(i.message() for i in diff.idle_policies)]
+    return _report_unanalysed(reasons, diff.unmodelled, ignore_kinds)
+
+
+def _report_unanalysed(
+    reasons: Sequence[str], findings: Sequence[unmodelled.Finding], ignore_kinds: Sequence[str]
+) -> int | None:
+    blocking, ignored = unmodelled.split(findings, ignore_kinds)
+    if ignored:
+        print(f"reachdiff: note: {unmodelled.ignored_summary(ignored)}", file=sys.stderr)
+    for reason in [*reasons, *(f.message() for f in blocking)]:
         print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
-    return EXIT_INPUT if diff.unanalysed else None
+    return EXIT_INPUT if reasons or blocking else None
 
 
-def _diff_output(diff: MultiDiff, fmt: str, **markdown: Any) -> str:
+def _not_analysed_json(
+    findings: Sequence[unmodelled.Finding], ignore_kinds: Sequence[str]
+) -> list[dict[str, object]]:
+    return [f.to_json(ignored=f.policy.ignored_by(ignore_kinds)) for f in findings]
+
+
+def _diff_output(
+    diff: MultiDiff, fmt: str, ignore_kinds: Sequence[str] = (), **markdown: Any
+) -> str:
     if fmt == "json":
         if diff.environments == ("",) and not diff.base_error:
-            # plain manifests: exactly the documented contract
-            return json_text(diff_to_json(diff.per_environment[0][1]))
-        doc = diff_to_json(diff)
-        if diff.base_error:
-            doc["base_error"] = diff.base_error
-        doc.update(
-            environments=list(diff.environments),
-            notes=list(diff.notes),
-            unanalysed=list(diff.unanalysed),
-        )
+            # plain manifests: exactly the documented contract (fields only added)
+            doc = diff_to_json(diff.per_environment[0][1])
+        else:
+            doc = diff_to_json(diff)
+            if diff.base_error:
+                doc["base_error"] = diff.base_error
+            doc.update(
+                environments=list(diff.environments),
+                notes=list(diff.notes),
+                unanalysed=list(diff.unanalysed),
+            )
+        doc["not_analysed"] = _not_analysed_json(diff.unmodelled, ignore_kinds)
+        doc["unevaluated_policies"] = [i.to_json() for i in diff.idle_policies]
         return json_text(doc)
     if fmt == "md":
         from bot.local_review import diff_markdown  # jinja2 and the templates: only here
 
-        return diff_markdown(diff, base_error=diff.base_error, **markdown)
-    return diff_text(diff, diff.populations)
+        return diff_markdown(
+            diff, base_error=diff.base_error, ignore_kinds=ignore_kinds, **markdown
+        )
+    blocking, _ = unmodelled.split(diff.unmodelled, ignore_kinds)
+    lines = []
+    # The verdict above is only about what was analysed: say so where it is read.
+    if blocking:
+        lines += ["", "Not analysed (the access above is not what the cluster enforces):"]
+        lines += [f"  {f.describe()}" for f in blocking]
+    if diff.idle_policies:
+        lines += ["", "Changed policies that select no workload in this tree:"]
+        lines += [f"  {i.message()}" for i in diff.idle_policies]
+    return diff_text(diff, diff.populations) + "".join(f"{line}\n" for line in lines)
 
 
 MAX_EXPLAINED = 200  # paths explained by `diff --explain` (the rest are counted)
@@ -134,9 +190,11 @@ def _with_explanations(diff: MultiDiff, fmt: str, output: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _finish(diff: MultiDiff, output: str, unread: Sequence[str] = ()) -> int:
+def _finish(
+    diff: MultiDiff, output: str, unread: Sequence[str] = (), ignore_kinds: Sequence[str] = ()
+) -> int:
     sys.stdout.write(output)
-    failed = _report_caveats(diff)
+    failed = _report_caveats(diff, ignore_kinds)
     # What the readers could not see (submodules, LFS pointers, links): fail closed too.
     for reason in unread:
         print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
@@ -145,11 +203,12 @@ def _finish(diff: MultiDiff, output: str, unread: Sequence[str] = ()) -> int:
     return EXIT_WIDENED if diff.widening else EXIT_OK
 
 
-def _scope(args: argparse.Namespace, settings_text: bytes | str | None = None) -> ClusterScope:
-    """The flag, else the repository's setting (``review``), else partial."""
+def _scope(args: argparse.Namespace, settings: RepoSettings | None = None) -> ClusterScope:
+    """The flag, else the settings' ``cluster_scope`` (``--settings FILE``, or the base
+    side's for ``review``), else partial."""
     if args.cluster_scope is not None:
         return ClusterScope(args.cluster_scope)
-    return ClusterScope(parse_repo_settings(settings_text).cluster_scope)
+    return ClusterScope((settings or _settings(args)).cluster_scope)
 
 
 def _unread_in_directory(root: str, files: dict[str, bytes]) -> list[str]:
@@ -168,19 +227,34 @@ def _unread_in_directory(root: str, files: dict[str, bytes]) -> list[str]:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    envs = _environments(read_directory(args.dir))
-    scope = _scope(args)
+    settings = _settings(args)
+    envs = _environments(read_directory(args.dir), settings.workload_kinds)
+    ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
+    findings = [f for e in envs for f in unmodelled.tree_findings(e.tree.unmodelled, e.name)]
+    for env in envs:
+        label = f"{env.name}: " if env.name else ""
+        for warning in (*env.notes, *env.tree.warnings):
+            print(f"reachdiff: warning: {label}{warning}", file=sys.stderr)
+    scope = _scope(args, settings)
     maps = [(e, compute_map(e.tree, scope=scope)) for e in envs]
     if [e.name for e in envs] == [""]:
-        sys.stdout.write(MAP_FORMATS[args.format](maps[0][1]))
+        if args.format == "json":
+            doc = map_to_json(maps[0][1])
+            doc["not_analysed"] = _not_analysed_json(findings, ignore_kinds)
+            sys.stdout.write(json_text(doc))
+        else:
+            sys.stdout.write(MAP_FORMATS[args.format](maps[0][1]))
     else:
-        sys.stdout.write(_maps_output(maps, args.format))
+        output = _maps_output(maps, args.format)
+        if args.format == "json":
+            doc = json.loads(output)
+            doc["not_analysed"] = _not_analysed_json(findings, ignore_kinds)
+            output = json_text(doc)
+        sys.stdout.write(output)
     unanalysed = [
         u for e, m in maps for u in (*e.unanalysed, *e.tree.unanalysed, *unknown_matches(m))
     ]
-    for reason in unanalysed:
-        print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
-    return EXIT_INPUT if unanalysed else EXIT_OK
+    return _report_unanalysed(unanalysed, findings, ignore_kinds) or EXIT_OK
 
 
 def _maps_output(maps: list[tuple[EnvironmentTree, ReachabilityMap]], fmt: str) -> str:
@@ -243,22 +317,30 @@ def _base_caveat(diff: MultiDiff) -> None:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
     for side, directory in (("base", args.base), ("head", args.head)):
         # A mistyped argument is the caller's error, not a broken base to review around.
         if not os.path.isdir(directory):
             raise InputError(f"{side}: {directory}: not a directory")
     base, why = _read_base(lambda: read_directory(args.base))
     head = _read_head(lambda: read_directory(args.head))
-    diff = diff_files(base, head, base_error=why, scope=_scope(args))
+    diff = diff_files(
+        base,
+        head,
+        base_error=why,
+        workload_kinds=settings.workload_kinds,
+        scope=_scope(args, settings),
+    )
     _base_caveat(diff)
-    output = _diff_output(diff, args.format)
+    output = _diff_output(diff, args.format, ignore_kinds)
     if args.explain:
         output = _with_explanations(diff, args.format, output)
     unread = (
         [f"{u} (base)" for u in _unread_in_directory(args.base, base)] if base is not None else []
     )
     unread += _unread_in_directory(args.head, head)
-    return _finish(diff, output, unread)
+    return _finish(diff, output, unread, ignore_kinds)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -322,7 +404,8 @@ def cmd_review(args: argparse.Namespace) -> int:
         kustomize_roots=settings.kustomize_roots,
         helm_values=dict(settings.helm_values),
         base_error=why,
-        scope=_scope(args, settings_text),
+        workload_kinds=settings.workload_kinds,
+        scope=_scope(args, settings),
     )
     _base_caveat(diff)
     unread: list[str] = []
@@ -335,17 +418,19 @@ def cmd_review(args: argparse.Namespace) -> int:
                 )
             else:
                 unread.append(f"{reason} (base)" if side == "base" else reason)
+    ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
     how = "merge base of" if args.merge_base else "base"
     output = _diff_output(
         diff,
         args.format,
+        ignore_kinds,
         base_sha=base_tree.commit_sha if base_tree is not None else resolve_commit(repo, base_ref),
         head_sha=head.commit_sha,
         compared=f"{how} `{base_name}` vs `{args.head}`",
         settings_text=settings_text,
     )
     sys.stdout.write(output)
-    failed = _report_caveats(diff)
+    failed = _report_caveats(diff, ignore_kinds)
     # What the readers could not see (submodules, LFS pointers, links): fail closed too.
     for reason in unread:
         print(f"reachdiff: not analysed: {reason}", file=sys.stderr)
@@ -382,6 +467,35 @@ def _scope_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _kind(value: str) -> str:
+    if not unmodelled.KIND_REFERENCE.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a kind (CiliumNetworkPolicy, or NetworkPolicy.projectcalico.org)"
+        )
+    return value
+
+
+def _kind_options(p: argparse.ArgumentParser, *, settings_file: bool) -> None:
+    if settings_file:  # review reads the base side's .github/reachdiff.yml instead
+        p.add_argument(
+            "--settings",
+            metavar="FILE",
+            default=None,
+            help="read ignore_kinds and workload_kinds from this file (the format of "
+            ".github/reachdiff.yml)",
+        )
+    p.add_argument(
+        "--ignore-kind",
+        dest="ignore_kinds",
+        metavar="KIND",
+        action="append",
+        type=_kind,
+        default=[],
+        help="a policy kind reachdiff does not model whose objects do not fail the run "
+        "(like ignore_kinds in .github/reachdiff.yml); repeatable",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reachdiff",
@@ -394,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.add_argument("--format", choices=sorted(MAP_FORMATS), default="text")
     _scope_flag(p)
+    _kind_options(p, settings_file=True)
     p.set_defaults(run=cmd_map)
 
     p = sub.add_parser("diff", help="paths opened and closed between two manifest trees")
@@ -406,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="explain each opened and closed path step by step (JSON: an explanation field)",
     )
     _scope_flag(p)
+    _kind_options(p, settings_file=True)
     p.set_defaults(run=cmd_diff)
 
     p = sub.add_parser(
@@ -428,6 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=["md", "text", "json"], default="md")
     _scope_flag(p)
+    _kind_options(p, settings_file=False)
     p.set_defaults(run=cmd_review)
 
     p = sub.add_parser("explain", help="why one connection is allowed or denied, step by step")

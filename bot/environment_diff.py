@@ -15,11 +15,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from analysis import incremental
+from analysis import incremental, unmodelled
 from analysis.aggregate import NO_POPULATIONS, Population, Populations
+from analysis.customkinds import WorkloadKinds
 from analysis.decision import Explanation, explain_pair
 from analysis.diff import PathChange, ReachabilityDiff, diff_prepared, diff_trees
 from analysis.errors import ManifestError
+from analysis.idle import IdlePolicy, idle_changed_policies
 from analysis.incremental import PreparedBase
 from analysis.manifests import MANIFEST_SUFFIXES, build_tree, load_files
 from analysis.model import Tree
@@ -59,6 +61,11 @@ class MultiDiff:
     # How many workloads each namespace holds on each side, for reports that say "all 11
     # workloads of shop" (``analysis.aggregate``).
     populations: Populations = NO_POPULATIONS
+    # Policies of kinds reachdiff does not model, in either tree: not analysed unless the
+    # settings' ignore_kinds names them (``unmodelled.split``).
+    unmodelled: tuple[unmodelled.Finding, ...] = ()
+    # Changed policies that select no workload of their tree: reported, never passed.
+    idle_policies: tuple[IdlePolicy, ...] = ()
 
     @property
     def widening(self) -> bool:
@@ -96,6 +103,7 @@ def diff_files(
     helm_values: Mapping[str, Sequence[str]] | None = None,
     base_error: str = "",
     scope: ClusterScope = ClusterScope.PARTIAL,
+    workload_kinds: WorkloadKinds = (),
 ) -> MultiDiff:
     """The diff of two repository trees, errors naming their side.
 
@@ -106,17 +114,27 @@ def diff_files(
 
     def alone(why: str) -> MultiDiff:
         return diff_head_alone(
-            head_files, why, kustomize_roots=kustomize_roots, helm_values=helm_values, scope=scope
+            head_files,
+            why,
+            kustomize_roots=kustomize_roots,
+            helm_values=helm_values,
+            workload_kinds=workload_kinds,
+            scope=scope,
         )
 
     if base_files is None:
         return alone(base_error)
     try:
         if is_plain(base_files) and is_plain(head_files):
-            return diff_plain_files(base_files, head_files, scope)
+            return diff_plain_files(
+                base_files, head_files, scope=scope, workload_kinds=workload_kinds
+            )
         with side("base"):
             base = load_environments(
-                base_files, kustomize_roots=kustomize_roots, helm_values=helm_values
+                base_files,
+                kustomize_roots=kustomize_roots,
+                helm_values=helm_values,
+                workload_kinds=workload_kinds,
             )
     except SideError as err:
         if err.side != "base":
@@ -124,7 +142,10 @@ def diff_files(
         return alone(str(err))
     with side("head"):
         head = load_environments(
-            head_files, kustomize_roots=kustomize_roots, helm_values=helm_values
+            head_files,
+            kustomize_roots=kustomize_roots,
+            helm_values=helm_values,
+            workload_kinds=workload_kinds,
         )
     return diff_environments(base, head, scope)
 
@@ -136,16 +157,20 @@ def diff_head_alone(
     kustomize_roots: Sequence[str] | None = None,
     helm_values: Mapping[str, Sequence[str]] | None = None,
     scope: ClusterScope = ClusterScope.PARTIAL,
+    workload_kinds: WorkloadKinds = (),
 ) -> MultiDiff:
     """The review of a head whose base cannot be read: every path the head allows counts
     as opened. Nothing is called new or removed (the base is unknown), so no setting such
     as ``new_workloads_widen`` can wave a path through; ``base_error`` says why."""
     with side("head"):
         if is_plain(head_files):
-            diff = diff_plain_files({}, head_files, scope)
+            diff = diff_plain_files({}, head_files, scope=scope, workload_kinds=workload_kinds)
         else:
             head = load_environments(
-                head_files, kustomize_roots=kustomize_roots, helm_values=helm_values
+                head_files,
+                kustomize_roots=kustomize_roots,
+                helm_values=helm_values,
+                workload_kinds=workload_kinds,
             )
             diff = diff_environments([], head, scope)
     return dataclasses.replace(
@@ -161,12 +186,20 @@ def load_environments(
     *,
     kustomize_roots: Sequence[str] | None = None,
     helm_values: Mapping[str, Sequence[str]] | None = None,
+    workload_kinds: WorkloadKinds = (),
 ) -> list[EnvironmentTree]:
     if is_plain(files):
-        return [EnvironmentTree("", "plain", load_files(files))]
+        return [EnvironmentTree("", "plain", load_files(files, workload_kinds=workload_kinds))]
     envs = discover_environments(files, kustomize_roots=kustomize_roots, helm_values=helm_values)
     return [
-        EnvironmentTree(e.name, e.kind, build_tree(e.objects), e.notes, e.unanalysed) for e in envs
+        EnvironmentTree(
+            e.name,
+            e.kind,
+            build_tree(e.objects, workload_kinds=workload_kinds),
+            e.notes,
+            e.unanalysed,
+        )
+        for e in envs
     ]
 
 
@@ -203,11 +236,12 @@ def diff_plain_files(
     base_files: Mapping[str, bytes],
     head_files: Mapping[str, bytes],
     scope: ClusterScope = ClusterScope.PARTIAL,
+    workload_kinds: WorkloadKinds = (),
 ) -> MultiDiff:
     """The same for two file trees: the base is read in full (on both cores), the head
     as a change to it."""
     with side("base"):
-        state = load_state_parallel(base_files)
+        state = load_state_parallel(base_files, workload_kinds)
     changed = changed_files(state.files, head_files)
     with side("head"):
         head = apply_changes(state, changed)
@@ -268,10 +302,16 @@ def _merge(
     removed: list[Endpoint] = []
     notes: list[str] = []
     unanalysed: list[str] = []
+    findings: list[unmodelled.Finding] = []
+    idle: list[IdlePolicy] = []
     diffs: list[tuple[str, ReachabilityDiff]] = []
     base_population, head_population = Population(), Population()
     for name, b, h, diff in results:
         diffs.append((name, diff))
+        findings += unmodelled.change_findings(
+            b.tree.unmodelled if b else (), h.tree.unmodelled if h else (), name
+        )
+        idle += idle_changed_policies(b.tree if b else Tree(), h.tree if h else Tree(), name)
         env_name = name if qualify else None
         if b is not None:
             base_population += Population.of_tree(b.tree, env_name)
@@ -300,6 +340,8 @@ def _merge(
         unanalysed=tuple(dict.fromkeys(unanalysed)),
         per_environment=tuple(diffs),
         populations=Populations(base_population, head_population),
+        unmodelled=tuple(findings),
+        idle_policies=tuple(idle),
     )
 
 

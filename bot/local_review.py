@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
+from analysis import unmodelled
 from analysis.diff import ChangeSet
+from bot.environment_diff import MultiDiff
 from bot.render import ReviewContext, render_comment
 from bot.settings import RepoSettings, describe_approvers, parse_repo_settings
 
@@ -16,8 +21,17 @@ def diff_markdown(
     compared: str = "two directories",
     settings_text: bytes | None = None,
     base_error: str = "",
+    ignore_kinds: Sequence[str] = (),
 ) -> str:
     settings = RepoSettings() if settings_text is None else parse_repo_settings(settings_text)
+    if isinstance(diff, MultiDiff):
+        # What the bot would fail on or leave out, said where the reader looks.
+        blocking, ignored = unmodelled.split(diff.unmodelled, ignore_kinds)
+        extra = tuple(f"not analysed: {f.message()}" for f in blocking)
+        extra += tuple(f"not evaluated: {i.message()}" for i in diff.idle_policies)
+        if ignored:
+            extra += (unmodelled.ignored_summary(ignored),)
+        diff = dataclasses.replace(diff, notes=(*diff.notes, *extra))
     ctx = ReviewContext(
         repository="",
         server_url="",  # no server: links are relative paths

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from analysis.customkinds import WorkloadKinds
 from analysis.errors import ManifestError
 from analysis.manifests import MANIFEST_SUFFIXES
 from analysis.treestate import FileEntry, TreeState, load_state, read_file
@@ -24,9 +25,12 @@ PARALLEL_FROM = 2_000  # manifest files; below this a child costs more than it s
 CHILD_SHARE = 0.45  # the child also pickles what it read: give it a little less
 
 _files: Mapping[str, bytes] = {}  # what the forked child reads from
+_kinds: WorkloadKinds = ()  # and with which custom workload kinds
 
 
-def load_state_parallel(files: Mapping[str, bytes]) -> TreeState:
+def load_state_parallel(
+    files: Mapping[str, bytes], workload_kinds: WorkloadKinds = ()
+) -> TreeState:
     """``load_state(files)``, reading about half of the files in a forked child."""
     paths = [p for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)]
     if (
@@ -34,9 +38,9 @@ def load_state_parallel(files: Mapping[str, bytes]) -> TreeState:
         or (os.cpu_count() or 1) < 2
         or "fork" not in multiprocessing.get_all_start_methods()
     ):
-        return load_state(files)
-    global _files
-    _files = files
+        return load_state(files, workload_kinds=workload_kinds)
+    global _files, _kinds
+    _files, _kinds = files, workload_kinds
     cut = int(len(paths) * CHILD_SHARE)
     try:
         context = multiprocessing.get_context("fork")
@@ -47,14 +51,15 @@ def load_state_parallel(files: Mapping[str, bytes]) -> TreeState:
     except (OSError, BrokenProcessPool):  # no child to be had, or it died: read it here
         read, ours = {}, {}
     finally:
-        _files = {}
+        _files, _kinds = {}, ()
     if read is None or ours is None:
-        return load_state(files)  # a file is bad: the full reader names the first error
-    return load_state(files, {**read, **ours})
+        # A file is bad: the full reader names the first error.
+        return load_state(files, workload_kinds=workload_kinds)
+    return load_state(files, {**read, **ours}, workload_kinds=workload_kinds)
 
 
 def _read(paths: Sequence[str]) -> dict[str, FileEntry] | None:
     try:
-        return {p: read_file(p, _files[p]) for p in paths}
+        return {p: read_file(p, _files[p], _kinds) for p in paths}
     except ManifestError:
         return None

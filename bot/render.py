@@ -155,12 +155,23 @@ def verdict(diff: Diff, ctx: ReviewContext) -> str:
 
 
 def check_conclusion(diff: Diff, ctx: ReviewContext) -> Conclusion:
+    if _unevaluated(diff, ctx):
+        return "failure"  # a change that could not be evaluated never passes silently
     return conclusion(assess(diff, ctx.settings), ctx.approval)
+
+
+def _unevaluated(diff: Diff, ctx: ReviewContext) -> tuple[Any, ...]:
+    """Changed policies selecting no workload in their tree (``DiffResult.unevaluated``),
+    except in namespaces ``ignore_namespaces`` leaves out."""
+    found = tuple(getattr(diff, "unevaluated", ()))
+    return tuple(
+        u for u in found if not (u.namespace and ctx.settings.namespace_ignored(u.namespace))
+    )
 
 
 def render_comment(diff: Diff, ctx: ReviewContext) -> str:
     a = assess(diff, ctx.settings)
-    common = _common(a, ctx)
+    common = _common(a, ctx, _notes(diff), _unevaluated(diff, ctx))
     # The worker explains the first opened paths (``bot.analyze.DiffResult``).
     explained = getattr(diff, "explanations", ())
     why = {(src, dst): explanation_md(e) for src, dst, e in explained}
@@ -179,7 +190,8 @@ def render_comment(diff: Diff, ctx: ReviewContext) -> str:
 
 def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
     a = assess(diff, ctx.settings)
-    common = _common(a, ctx)
+    unevaluated = _unevaluated(diff, ctx)
+    common = _common(a, ctx, _notes(diff), unevaluated)
     summary = _truncate(render("check_summary.md.j2", **common), CHECK_TEXT_LIMIT)
     text = ""
     if a.opened or a.closed:
@@ -204,10 +216,30 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
         )
         for hit in head_hits[:MAX_ANNOTATIONS]
     )
+    annotations = (
+        tuple(
+            Annotation(
+                path=u.file,
+                start_line=u.line,
+                end_line=u.line,
+                annotation_level="failure",
+                title="Change not evaluated",
+                message=markdown.shorten(u.message, 4000),
+            )
+            for u in unevaluated
+            if u.tree == "head" and u.line > 0
+        )[:MAX_ANNOTATIONS]
+        + annotations
+    )
+    annotations = annotations[:MAX_ANNOTATIONS]
     said = verdict(diff, ctx)
     if ctx.base_error:  # the check list shows titles only: say the comparison was partial
         said += " (the base cannot be read: head reviewed on its own)"
     title = markdown.shorten(said, CHECK_TITLE_LIMIT)
+    if unevaluated:
+        n = len(unevaluated)
+        policies = "policy selects" if n == 1 else "policies select"
+        title = f"Not evaluated: {n} changed {policies} no workload in this tree"
     return CheckOutput(
         title=title[:1].upper() + title[1:], summary=summary, text=text, annotations=annotations
     )
@@ -709,7 +741,25 @@ def _aggregated_row(row: Row, ctx: ReviewContext) -> _Row:
     )
 
 
-def _common(a: Assessment, ctx: ReviewContext) -> dict[str, Any]:
+NOTES_SHOWN = 20
+
+
+def _notes(diff: Diff) -> tuple[str, ...]:
+    """What the report must say besides the paths (a diff may carry ``notes``: warnings
+    about the trees, kinds ``ignore_kinds`` left out), shortened and counted."""
+    notes = tuple(getattr(diff, "notes", ()))
+    shown = tuple(markdown.shorten(n, _MESSAGE_LIMIT) for n in notes[:NOTES_SHOWN])
+    if len(notes) > NOTES_SHOWN:
+        shown += (f"and {len(notes) - NOTES_SHOWN} more notes",)
+    return shown
+
+
+def _common(
+    a: Assessment,
+    ctx: ReviewContext,
+    notes: tuple[str, ...] = (),
+    unevaluated: tuple[Any, ...] = (),
+) -> dict[str, Any]:
     approval = ctx.approval
     have = len(approval.approved_by) if approval is not None else 0
     required = approval.required if approval is not None else ctx.settings.required_approvals
@@ -740,6 +790,12 @@ def _common(a: Assessment, ctx: ReviewContext) -> dict[str, Any]:
         ignored_unread=ctx.ignored_unread[:PROBLEMS_SHOWN],
         ignored_unread_more=max(0, len(ctx.ignored_unread) - PROBLEMS_SHOWN),
         outside=any(c.src.is_outside or c.dst.is_outside for c in (*a.opened, *a.closed)),
+        notes=notes,
+        unevaluated=tuple(
+            (markdown.shorten(u.message, _MESSAGE_LIMIT), _blob_url(ctx, u.tree, u.file, u.line))
+            for u in unevaluated[:PROBLEMS_SHOWN]
+        ),
+        unevaluated_more=max(0, len(unevaluated) - PROBLEMS_SHOWN),
     )
 
 

@@ -373,6 +373,8 @@ async def _review(
             base_key=compared.base,
             base_error=base_error,
             cluster_scope=settings.cluster_scope,
+            ignore_kinds=settings.ignore_kinds,
+            workload_kinds=settings.workload_kinds,
         )
     except AnalysisTimeout as err:
         outcome = AnalysisFailure("timeout", str(err))
@@ -800,7 +802,13 @@ async def _fail_analysis(
         "unanalysed": "Part of the change could not be analysed",
     }
     title = titles.get(failure.kind, "Analysis failed")
-    comment, output = render_failure(context, title=title, message=failure.message, problems=[])
+    problems = [
+        InputProblem(u.file, u.line or None, f"not analysed: {u.message}", tree=u.tree)
+        for u in failure.unanalysed
+    ]
+    comment, output = render_failure(
+        context, title=title, message=failure.message, problems=problems
+    )
     if await _still_head(gh, pr, context.head_sha):
         await _upsert_sticky_comment(bot, gh, pr, comment)
     await _finish(gh, pr, check, "failure", output)

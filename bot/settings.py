@@ -16,6 +16,11 @@ Example (every key is optional)::
     new_workloads_widen: true  # false: paths to/from workloads added by the PR need no approval
     exclude_last_pusher: true  # an approval by whoever pushed the head does not count
     ignore_namespaces: [sandbox, "dev-*"]  # paths among these namespaces are not reported
+    ignore_kinds: [CiliumNetworkPolicy]    # policy kinds not modelled, to review without
+    workload_kinds:            # custom kinds whose objects run pods ("{field.path}" values)
+      - kind: Kafka.kafka.strimzi.io
+        labels: {strimzi.io/cluster: "{metadata.name}", strimzi.io/kind: Kafka}
+        ports: [{port: 9092, name: tcp-clients}]
     max_line_comments: 20      # review comments on responsible rules; 0 turns them off
     diagram: true              # the mermaid graph of changed paths in the PR comment
     cluster_scope: partial     # complete: the tree is the whole cluster (no pods outside it)
@@ -34,6 +39,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from analysis.customkinds import FIELD_PATH, WorkloadKind
+from analysis.model import ContainerPort
+from analysis.unmodelled import KIND_REFERENCE
 
 SETTINGS_PATH = ".github/reachdiff.yml"
 MAX_SETTINGS_BYTES = 64 * 1024
@@ -66,6 +75,11 @@ class RepoSettings:
     helm_values: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (chart dir, values files)
     # partial: pods and namespaces the tree does not define count (analysis.outside)
     cluster_scope: str = "partial"
+    # Policy kinds reachdiff does not model (``Kind`` or ``Kind.group``) whose presence
+    # does not fail the review; the report says what was ignored.
+    ignore_kinds: tuple[str, ...] = ()
+    # Custom kinds whose objects run pods: their labels, namespace and ports.
+    workload_kinds: tuple[WorkloadKind, ...] = ()
 
     @property
     def restricts_approvers(self) -> bool:
@@ -214,6 +228,11 @@ class _Reader:
         if "ignore_namespaces" in top:
             names = self._strings(top["ignore_namespaces"], "ignore_namespaces", _check_ns)
             out["ignore_namespaces"] = tuple(dict.fromkeys(names))
+        if "ignore_kinds" in top:
+            kinds = self._strings(top["ignore_kinds"], "ignore_kinds", _check_kind)
+            out["ignore_kinds"] = tuple(dict.fromkeys(kinds))
+        if "workload_kinds" in top:
+            out["workload_kinds"] = self._workload_kinds(top["workload_kinds"])
         if "max_line_comments" in top:
             out["max_line_comments"] = self._int(
                 top["max_line_comments"], "max_line_comments", 0, MAX_LINE_COMMENTS
@@ -256,6 +275,97 @@ class _Reader:
             except ValueError as err:
                 raise SettingsError(key, str(err), _line(key_node)) from None
             out.append((chart, tuple(self._strings(value_node, key, _check_repo_path))))
+        return tuple(out)
+
+    def _workload_kinds(self, node: _Node) -> tuple[WorkloadKind, ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise SettingsError("workload_kinds", "must be a list of kinds", _line(node))
+        if len(node.value) > MAX_LIST_ITEMS:
+            raise SettingsError(
+                "workload_kinds", f"has more than {MAX_LIST_ITEMS} entries", _line(node)
+            )
+        out: list[WorkloadKind] = []
+        for item in node.value:
+            fields = self._mapping(item, "workload_kinds[]", _WORKLOAD_KIND_KEYS)
+            if "kind" not in fields:
+                raise SettingsError("workload_kinds", "each entry needs `kind`", _line(item))
+            reference = self._scalar(fields["kind"])
+            if not isinstance(reference, str) or not KIND_REFERENCE.fullmatch(reference):
+                raise SettingsError(
+                    "workload_kinds.kind",
+                    f"{_shown(reference)} is not a kind (Kafka, or Kafka.kafka.strimzi.io)",
+                    _line(fields["kind"]),
+                )
+            kind, _, group = reference.partition(".")
+            if any(k.kind == kind and k.group == group for k in out):
+                raise SettingsError("workload_kinds", f"{reference} appears twice", _line(item))
+            out.append(
+                WorkloadKind(
+                    kind=kind,
+                    group=group,
+                    labels=self._labels(fields.get("labels")),
+                    labels_from=self._paths(fields.get("labels_from"), "labels_from"),
+                    namespace=self._template(fields.get("namespace"), "namespace"),
+                    ports=self._ports(fields.get("ports")),
+                    ports_from=self._paths(fields.get("ports_from"), "ports_from"),
+                )
+            )
+        return tuple(out)
+
+    def _labels(self, node: _Node | None) -> tuple[tuple[str, str], ...]:
+        if node is None:
+            return ()
+        if not isinstance(node, yaml.MappingNode):
+            raise SettingsError(
+                "workload_kinds.labels", "must map label keys to values", _line(node)
+            )
+        out = {}
+        for key_node, value_node in node.value:
+            key, value = self._scalar(key_node), self._scalar(value_node)
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise SettingsError(
+                    "workload_kinds.labels",
+                    "keys and values must be strings (quote them)",
+                    _line(key_node),
+                )
+            out[key] = value
+        return tuple(sorted(out.items()))
+
+    def _paths(self, node: _Node | None, key: str) -> tuple[str, ...]:
+        if node is None:
+            return ()
+        return tuple(self._strings(node, f"workload_kinds.{key}", _check_field_path))
+
+    def _template(self, node: _Node | None, key: str) -> str:
+        if node is None:
+            return ""
+        value = self._scalar(node)
+        if not isinstance(value, str):
+            raise SettingsError(f"workload_kinds.{key}", "must be a string", _line(node))
+        return value
+
+    def _ports(self, node: _Node | None) -> tuple[ContainerPort, ...]:
+        if node is None:
+            return ()
+        if not isinstance(node, yaml.SequenceNode):
+            raise SettingsError("workload_kinds.ports", "must be a list of ports", _line(node))
+        out = []
+        for item in node.value:
+            fields = self._mapping(item, "workload_kinds.ports[]", ("port", "protocol", "name"))
+            port = self._scalar(fields["port"]) if "port" in fields else None
+            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                raise SettingsError(
+                    "workload_kinds.ports", "each needs `port`, a number in 1..65535", _line(item)
+                )
+            protocol = self._scalar(fields["protocol"]) if "protocol" in fields else "TCP"
+            if protocol not in ("TCP", "UDP", "SCTP"):
+                raise SettingsError(
+                    "workload_kinds.ports", "`protocol` must be TCP, UDP or SCTP", _line(item)
+                )
+            name = self._scalar(fields["name"]) if "name" in fields else None
+            if name is not None and not isinstance(name, str):
+                raise SettingsError("workload_kinds.ports", "`name` must be a string", _line(item))
+            out.append(ContainerPort(port, str(protocol), name or None))
         return tuple(out)
 
     def _mapping(self, node: _Node, key: str, allowed: tuple[str, ...]) -> dict[str, _Node]:
@@ -324,6 +434,8 @@ _TOP_KEYS = (
     "new_workloads_widen",
     "exclude_last_pusher",
     "ignore_namespaces",
+    "ignore_kinds",
+    "workload_kinds",
     "max_line_comments",
     "diagram",
     "kustomize_roots",
@@ -331,6 +443,15 @@ _TOP_KEYS = (
     "cluster_scope",
 )
 CLUSTER_SCOPES = ("partial", "complete")
+
+
+_WORKLOAD_KIND_KEYS = ("kind", "labels", "labels_from", "namespace", "ports", "ports_from")
+
+
+def _check_field_path(value: str) -> str:
+    if not FIELD_PATH.fullmatch(value):
+        raise ValueError(f"{_shown(value)} is not a field path like spec.podMetadata.labels")
+    return value
 
 
 def _line(node: _Node) -> int:
@@ -387,6 +508,15 @@ def _check_ns(value: str) -> str:
     if not _NAMESPACE_GLOB.fullmatch(value):
         raise ValueError(
             f"{_shown(value)} is not a namespace name (a '*' may stand for any characters)"
+        )
+    return value
+
+
+def _check_kind(value: str) -> str:
+    if not KIND_REFERENCE.fullmatch(value):
+        raise ValueError(
+            f"{_shown(value)} is not a kind: write it as in `kind:` (CiliumNetworkPolicy), "
+            "or with its API group (NetworkPolicy.projectcalico.org)"
         )
     return value
 

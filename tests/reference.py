@@ -121,6 +121,9 @@ def workloads_of(objects: Iterable[Obj]) -> list[RefWorkload]:
     out: list[RefWorkload] = []
     for obj in flatten(objects):
         kind = obj.get("kind")
+        if is_operated(obj):
+            out.extend(operated_workloads(obj))
+            continue
         if kind not in POD_TEMPLATE_PATH:
             continue
         template = _dig(obj, POD_TEMPLATE_PATH[kind])
@@ -148,6 +151,93 @@ def workloads_of(objects: Iterable[Obj]) -> list[RefWorkload]:
     return out
 
 
+# ---------------------------------------------------------------------------- operated pods
+# The Prometheus Operator (monitoring.coreos.com) runs pods for three of its kinds. Written
+# from the operator's statefulset code and tests (prometheus-operator, Apache-2.0), as a
+# table: the labels the operator puts over spec.podMetadata.labels ("{}" is the object's
+# name), and the ports of its own containers. A port is (name, protocol, number, when),
+# ``when`` one of "always", "served" (unless spec.listenLocal), "thanos" (spec.thanos set).
+
+OPERATED_KINDS: dict[str, tuple[dict[str, str], tuple[tuple[str, str, int, str], ...]]] = {
+    "Prometheus": (
+        {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/instance": "{}",
+         "app.kubernetes.io/managed-by": "prometheus-operator", "prometheus": "{}",
+         "operator.prometheus.io/name": "{}"},
+        (("PORTNAME", "TCP", 9090, "served"), ("reloader-web", "TCP", 8080, "served"),
+         ("http", "TCP", 10902, "thanos"), ("grpc", "TCP", 10901, "thanos")),
+    ),
+    "Alertmanager": (
+        {"app.kubernetes.io/name": "alertmanager", "app.kubernetes.io/instance": "{}",
+         "app.kubernetes.io/managed-by": "prometheus-operator", "alertmanager": "{}"},
+        (("PORTNAME", "TCP", 9093, "served"), ("reloader-web", "TCP", 8080, "served"),
+         ("mesh-tcp", "TCP", 9094, "always"), ("mesh-udp", "UDP", 9094, "always")),
+    ),
+    "ThanosRuler": (
+        {"app.kubernetes.io/name": "thanos-ruler", "app.kubernetes.io/instance": "{}",
+         "app.kubernetes.io/managed-by": "prometheus-operator", "thanos-ruler": "{}"},
+        (("grpc", "TCP", 10901, "always"), ("PORTNAME", "TCP", 10902, "served"),
+         ("reloader-web", "TCP", 8080, "served")),
+    ),
+}
+VERSION_LABEL = "app.kubernetes.io/version"
+
+
+def operated_workloads(obj: Obj) -> list[RefWorkload]:
+    """The pods the operator runs for one object: a workload per Prometheus shard."""
+    kind = obj["kind"]
+    fixed, own_ports = OPERATED_KINDS[kind]
+    name = obj["metadata"]["name"]
+    spec = obj.get("spec") or {}
+    labels = dict((spec.get("podMetadata") or {}).get("labels") or {})
+    version = spec.get("version")
+    if kind == "Alertmanager":  # its version label is the operator's, over podMetadata's
+        labels.pop(VERSION_LABEL, None)
+        if version:
+            labels[VERSION_LABEL] = version.lstrip("v")  # Go's strings.TrimLeft
+    elif kind == "Prometheus" and version and VERSION_LABEL not in labels:
+        labels[VERSION_LABEL] = version[1:] if version.startswith("v") else version
+    for key, value in fixed.items():
+        labels[key] = name if value == "{}" else value
+    ports = set()
+    served = not spec.get("listenLocal", False)
+    for port_name, protocol, number, when in own_ports:
+        if when == "served" and not served:
+            signal = kind == "Prometheus" and spec.get("reloadStrategy") == "ProcessSignal"
+            if port_name == "reloader-web" and signal:
+                ports.add((port_name, protocol, number))
+            continue
+        if when == "thanos" and spec.get("thanos") is None:
+            continue
+        if port_name == "PORTNAME":
+            port_name = spec.get("portName") or "web"
+        ports.add((port_name, protocol, number))
+    for container in [*(spec.get("containers") or []),
+                      *(c for c in spec.get("initContainers") or []
+                        if c.get("restartPolicy") == "Always")]:
+        for cp in container.get("ports") or []:
+            ports.add((cp.get("name"), cp.get("protocol", "TCP"), int(cp["containerPort"])))
+    shards = max(1, spec.get("shards") or 1) if kind == "Prometheus" else 1
+    out = []
+    for shard in range(shards):
+        pod_labels = dict(labels)
+        if kind == "Prometheus":
+            pod_labels["operator.prometheus.io/shard"] = str(shard)
+        out.append(RefWorkload(
+            kind=kind,
+            namespace=_namespace_of(obj),
+            name=name if shard == 0 else f"{name}-shard-{shard}",
+            labels=tuple(sorted(pod_labels.items())),
+            ports=tuple(sorted(ports, key=repr)),
+            host_network=bool(spec.get("hostNetwork", False)),
+        ))
+    return out
+
+
+def is_operated(obj: Obj) -> bool:
+    return obj.get("kind") in OPERATED_KINDS and str(obj.get("apiVersion", "")).startswith(
+        "monitoring.coreos.com/")
+
+
 def policies_of(objects: Iterable[Obj]) -> list[Obj]:
     return [o for o in flatten(objects) if o.get("kind") == "NetworkPolicy"]
 
@@ -161,7 +251,8 @@ def namespace_labels(objects: Iterable[Obj]) -> dict[str, dict[str, str]]:
             name = obj["metadata"]["name"]
             labels[name] = dict(obj["metadata"].get("labels") or {})
     for obj in objs:
-        if obj.get("kind") in POD_TEMPLATE_PATH or obj.get("kind") == "NetworkPolicy":
+        if (obj.get("kind") in POD_TEMPLATE_PATH or obj.get("kind") == "NetworkPolicy"
+                or is_operated(obj)):
             labels.setdefault(_namespace_of(obj), {})
     for name, ls in labels.items():
         ls[NAMESPACE_NAME_LABEL] = name

@@ -4,8 +4,9 @@ Vocabularies are tiny on purpose: with two label keys and two values, selectors 
 miss and overlap often, and with a handful of port numbers, ranges and named ports
 collide, which is where reachability engines go wrong.
 
-Every generated tree is valid as the engine defines it: in particular a named port in a
-policy is always a name some container defines (an undefined name is an error).
+Every generated tree is valid Kubernetes. A named port in a policy is mostly a name some
+container defines; sometimes (``UNDEFINED_PORT``, or after an edit removed the last
+container defining a name) one that none does, which matches nothing and is a warning.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
+from tests import reference
+
 Obj = dict[str, Any]
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 
@@ -27,6 +30,7 @@ POD_KEYS = ("app", "tier")
 NS_KEYS = ("team", "app")  # "app" on namespaces too, so pod/namespace selectors get mixed up
 VALUES = ("a", "b", "")
 PORT_NAMES = ("http", "metrics", "dns")
+UNDEFINED_PORT = "htpp"  # a name no container ever defines (a typo, or pods made elsewhere)
 PORT_NUMBERS = (53, 80, 81, 443, 8080, 9090)
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob",
@@ -127,6 +131,8 @@ def container_ports(draw: Draw) -> list[list[Obj]]:
 
 def defined_port_names(objects: Sequence[Obj]) -> set[str]:
     names: set[str] = set()
+    for workload in reference.workloads_of(o for o in objects if reference.is_operated(o)):
+        names.update(n for n, _, _ in workload.ports if n)
     for obj in objects:
         if obj["kind"] not in WORKLOAD_KINDS:
             continue
@@ -235,6 +241,44 @@ def workloads(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
     return obj
 
 
+OPERATED_KINDS = ("Prometheus", "Alertmanager", "ThanosRuler")
+
+
+@st.composite
+def operated(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
+    """A custom resource the Prometheus Operator runs pods for (tests.reference models
+    them), with the fields that change the pods: podMetadata labels (a decoy version among
+    them), version, listenLocal, portName, thanos, shards and extra containers."""
+    spec: Obj = {}
+    labels = draw(label_maps(POD_KEYS))
+    if draw(st.booleans()):
+        labels["app.kubernetes.io/version"] = "9.9.9"
+    if labels or draw(st.booleans()):
+        spec["podMetadata"] = {"labels": labels}
+    if draw(st.booleans()):
+        spec["version"] = draw(st.sampled_from(("v2.40.1", "0.28.1", "")))
+    if draw(st.integers(0, 3)) == 3:
+        spec["listenLocal"] = True
+    if draw(st.integers(0, 3)) == 3:
+        spec["portName"] = draw(st.sampled_from(PORT_NAMES))
+    if kind == "Prometheus":
+        if draw(st.booleans()):
+            spec["thanos"] = {"image": "quay.io/thanos/thanos:v0.31.0"}
+        if draw(st.integers(0, 3)) == 3:
+            spec["shards"] = draw(st.integers(1, 2))
+        if draw(st.integers(0, 4)) == 4:
+            spec["reloadStrategy"] = "ProcessSignal"
+    if draw(st.integers(0, 3)) == 3:
+        spec["containers"] = [{"name": "proxy", "ports": [
+            {"name": draw(st.sampled_from(PORT_NAMES)),
+             "containerPort": draw(st.sampled_from(PORT_NUMBERS))}]}]
+    meta = _metadata(name, namespace, draw(st.booleans()))
+    if draw(st.booleans()):
+        meta["labels"] = draw(label_maps(POD_KEYS))  # the resource's own: not its pods'
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": kind, "metadata": meta,
+            "spec": spec}
+
+
 @st.composite
 def cidrs_with_excepts(draw: Draw) -> Obj:
     """An ipBlock: a cidr (v4 or v6) and 0-2 excepts strictly inside it."""
@@ -287,7 +331,7 @@ def policy_ports(draw: Draw, names: Sequence[str]) -> Obj:
     proto = draw(st.sampled_from((None, *PROTOCOLS)))
     if proto is not None:
         entry["protocol"] = proto
-    shape = draw(st.sampled_from(("number", "range", "name", "none")))
+    shape = draw(st.sampled_from(("number", "range", "name", "none", "undefined")))
     if shape == "name" and not names:
         shape = "number"
     if shape == "number":
@@ -299,6 +343,8 @@ def policy_ports(draw: Draw, names: Sequence[str]) -> Obj:
             [p for p in (*PORT_NUMBERS, 1, 65535) if p >= start]))
     elif shape == "name":
         entry["port"] = draw(st.sampled_from(tuple(names)))
+    elif shape == "undefined":
+        entry["port"] = UNDEFINED_PORT
     return entry  # possibly `{}`: TCP, every port
 
 
@@ -357,6 +403,9 @@ def clusters(draw: Draw) -> list[Obj]:
                         min_size=count, max_size=count, unique=True))
     for ns, kind, name in ids:
         objects.append(draw(workloads(ns, kind, name)))
+    if draw(st.integers(0, 3)) == 3:  # an operator's pods: Prometheus, Alertmanager...
+        kind = draw(st.sampled_from(OPERATED_KINDS))
+        objects.append(draw(operated(draw(st.sampled_from(namespaces)), kind, "main")))
     if draw(st.integers(0, 4)) == 4:
         # Objects that select pods or name ports but are not NetworkPolicies change nothing.
         ns = draw(st.sampled_from(namespaces))
@@ -380,20 +429,6 @@ def clusters(draw: Draw) -> list[Obj]:
 
 
 # ---------------------------------------------------------------------------- mutations
-
-
-def _repair_named_ports(objects: list[Obj]) -> None:
-    """Replace policy port names no container defines any more by a number (keeps the tree
-    valid after a mutation removed or changed the only workload defining a name)."""
-    names = defined_port_names(objects)
-    for obj in objects:
-        if obj["kind"] != "NetworkPolicy":
-            continue
-        for direction in ("ingress", "egress"):
-            for rule in obj["spec"].get(direction) or []:
-                for entry in rule.get("ports") or []:
-                    if isinstance(entry.get("port"), str) and entry["port"] not in names:
-                        entry["port"] = 8080
 
 
 @st.composite
@@ -447,7 +482,8 @@ def tree_pairs(draw: Draw) -> tuple[list[Obj], list[Obj]]:
             head = [o for o in head if not (o["kind"] == "Namespace"
                                             and o["metadata"]["name"] == ns)]
             head.insert(0, namespace_object(ns, labels))
-    _repair_named_ports(head)
+    # Names a removed or changed workload defined may now be defined by none: kept, as
+    # Kubernetes keeps them (they match nothing).
     return base, head
 
 

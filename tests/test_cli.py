@@ -121,7 +121,6 @@ def test_map_formats(trees, capsys) -> None:  # type: ignore[no-untyped-def]
     [
         ("    - port: 99999\n", 11, "outside 1..65535"),
         ("    - port: 80\n      endPort: 70\n", 11, "endPort 70 is less than port 80"),
-        ("    - port: abc\n", 11, "'abc' is not defined"),
         ("    - port: '80'\n", 11, "quoted number"),
     ],
 )
@@ -133,6 +132,20 @@ def test_input_errors_exit_2_with_file_and_line(tmp_path, capsys, text, line, fr
     assert code == 2
     assert f"policy.yml:{line}:" in err and fragment in err
     assert "Traceback" not in err and out == ""
+
+
+def test_a_port_name_no_container_defines_is_a_warning_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = write_tree(tmp_path / "t", "api")
+    typo = (POLICY % "api").replace("    - port: pg\n", "    - port: abc\n")
+    (root / "policy.yml").write_text(typo)
+    code, out, err = run(capsys, "map", str(root))
+    assert code == 0
+    assert "reachdiff: warning: policy.yml:11: db/NetworkPolicy/pg-ingress ingress[0]: " in err
+    assert "'abc' is not defined" in err
+    # It matches nothing here: pg is isolated and admits no one.
+    assert "db/StatefulSet/pg  can be reached by" not in out
 
 
 def test_invalid_yaml_and_unknown_operator(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

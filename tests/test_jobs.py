@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import bot.analyze
+from analysis.customkinds import WorkloadKind
 from bot.analyze import AnalysisFailure, DiffResult, analyze
 from bot.jobs import AnalysisPool, AnalysisTimeout, DeliveryLog, Job, JobKind, JobQueue, QueueFull
 from tests.botharness import WORKLOADS, db_policy
@@ -272,9 +273,9 @@ def test_analyze_reuses_the_prepared_base_of_the_same_commit_and_content(
     prepared: list[int] = []
     real = bot.analyze.prepare
 
-    def counting(files: Any, **options: Any) -> Any:
+    def counting(files: Any, **kwargs: Any) -> Any:
         prepared.append(len(files))
-        return real(files, **options)
+        return real(files, **kwargs)
 
     monkeypatch.setattr(bot.analyze, "prepare", counting)
     monkeypatch.setattr(bot.analyze, "_PREPARED", bot.analyze.OrderedDict())
@@ -287,9 +288,13 @@ def test_analyze_reuses_the_prepared_base_of_the_same_commit_and_content(
     other = analyze(HEAD, HEAD, base_key="sha-1")
     assert isinstance(other, DiffResult) and len(prepared) == 2
     assert first.opened and not other.opened
+    # Same key and content, other workload_kinds settings: read anew as well.
+    kafka = WorkloadKind(kind="Kafka")
+    analyze(HEAD, HEAD, base_key="sha-1", workload_kinds=(kafka,))
+    assert len(prepared) == 3
     # A base is prepared for one cluster_scope: the other scope prepares its own.
     complete = analyze(HEAD, HEAD, base_key="sha-1", cluster_scope="complete")
-    assert isinstance(complete, DiffResult) and len(prepared) == 3
+    assert isinstance(complete, DiffResult) and len(prepared) == 4
 
 
 async def test_pool_runs_analysis_in_another_process() -> None:

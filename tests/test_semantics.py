@@ -784,7 +784,6 @@ PREAMBLE_LINES = PREAMBLE.count("\n")  # the policy body starts on line PREAMBLE
     ("body", "bad_lines"),
     [
         # body lines are numbered from 1; the error must point at one of bad_lines
-        ("  ingress:\n  - ports:\n    - port: abc\n", [3]),
         ("  ingress:\n  - ports:\n    - port: 90\n      endPort: 80\n", [3, 4]),
         ("  ingress:\n  - ports:\n    - port: http\n      endPort: 9000\n", [3, 4]),
         ("  ingress:\n  - ports:\n    - protocol: ICMP\n      port: 80\n", [3]),
@@ -819,6 +818,16 @@ def test_invalid_policies_are_rejected_with_file_and_line(body: str, bad_lines: 
     assert err.file == "apps/bad.yaml"
     assert err.line in [PREAMBLE_LINES + n for n in bad_lines], str(err)
     assert str(err).startswith(f"apps/bad.yaml:{err.line}: ")
+
+
+def test_an_undefined_port_name_is_a_warning_on_its_line_not_an_error() -> None:
+    from analysis.manifests import load_files
+
+    text = PREAMBLE + "  ingress:\n  - ports:\n    - port: abc\n"
+    tree = load_files({"ok.yaml": pod("z"), "apps/bad.yaml": text})
+    [warning] = tree.warnings
+    assert warning.startswith(f"apps/bad.yaml:{PREAMBLE_LINES + 3}: x/NetworkPolicy/p ingress[0]: ")
+    assert "'abc' is not defined" in warning
 
 
 def test_invalid_yaml_is_rejected_with_file_and_line() -> None:

@@ -281,21 +281,32 @@ def test_a_changed_workload_replaces_its_model() -> None:
     assert dict(derived.tree.workloads[0].labels) == {"app": "z"}
 
 
-def test_deleting_the_last_definition_of_a_port_name_an_unchanged_policy_uses_fails() -> None:
+def test_deleting_the_last_definition_of_a_port_name_an_unchanged_policy_uses_warns() -> None:
     base = {
         "a.yaml": pod("a", port="http"),
         "b.yaml": pod("b", port="http"),
         "np.yaml": policy("np", port="http"),
     }
-    check_change(base, {"a.yaml": None})  # b still defines it
-    message = check_error(base, {"a.yaml": None, "b.yaml": pod("b")})
-    assert "port name 'http' is not defined" in message
+    assert check_change(base, {"a.yaml": None}).tree.warnings == ()  # b still defines it
+    derived = check_change(base, {"a.yaml": None, "b.yaml": pod("b")})
+    [warning] = derived.tree.warnings
+    assert warning.startswith("np.yaml:7: default/NetworkPolicy/np ingress[0]: ")
+    assert "port name 'http' is not defined" in warning
+    # Defined again: the warning goes, in the derived tree as in a full load.
+    again = apply_changes(derived, {"b.yaml": pod("b", port="http")})
+    assert again.tree.warnings == () == load_files(again.files).warnings
 
 
-def test_a_changed_policy_may_not_name_an_undefined_port() -> None:
+def test_a_changed_policy_naming_an_undefined_port_warns_with_its_line() -> None:
     base = {"a.yaml": pod("a", port="http"), "np.yaml": policy("np")}
-    check_change(base, {"np.yaml": policy("np", port="http")})
-    assert "'metrics'" in check_error(base, {"np.yaml": policy("np", port="metrics")})
+    assert check_change(base, {"np.yaml": policy("np", port="http")}).tree.warnings == ()
+    derived = check_change(base, {"np.yaml": "# moved\n" + policy("np", port="metrics")})
+    [warning] = derived.tree.warnings
+    assert warning.startswith("np.yaml:8: ") and "'metrics'" in warning
+    # The warned policy moves to another line: the warning follows it.
+    moved = apply_changes(derived, {"np.yaml": "#\n#\n" + policy("np", port="metrics")})
+    assert moved.tree.warnings == load_files(moved.files).warnings
+    assert moved.tree.warnings[0].startswith("np.yaml:9: ")
 
 
 def test_a_port_name_defined_again_elsewhere_in_the_same_change_keeps_the_tree_valid() -> None:
