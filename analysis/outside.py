@@ -34,6 +34,7 @@ ingress alone, and a path to it by the in-tree source's egress.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -211,14 +212,8 @@ class OutsideWorld:
             key=lambda w: (w.namespace, w.kind, w.name),
         )
         namespaces = sorted([*tree.namespaces, *self.namespaces], key=lambda n: n.name)
-        return Tree(
-            namespaces=tuple(namespaces),
-            workloads=tuple(workloads),
-            policies=tree.policies,
-            admin_policies=tree.admin_policies,
-            warnings=tree.warnings,
-            texts=tree.texts,
-        )
+        # Every other field (policies, warnings, what was not analysed...) is the tree's.
+        return dataclasses.replace(tree, namespaces=tuple(namespaces), workloads=tuple(workloads))
 
     def locate(
         self,

@@ -95,13 +95,16 @@ def test_cli_reports_it_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
         root.mkdir()
         (root / "app.yaml").write_text(APP)
     (head / "np.yaml").write_text(policy("exporter"))
-    assert main(["diff", str(base), str(head)]) == 2
+    # The tree is the whole cluster here: under cluster_scope partial the policy would
+    # select the undefined exporter pods (~shop/pod[app=exporter]) and close their paths.
+    complete = ["--cluster-scope", "complete"]
+    assert main(["diff", str(base), str(head), *complete]) == 2
     out, err = capsys.readouterr()
     message = f"shop/NetworkPolicy/np-exporter (np.yaml:1, added) {REASON}"
     assert "reachdiff: access unchanged" in out and message in out
     assert f"reachdiff: not analysed: {message}" in err
     # The Markdown review says it too, where the reader looks.
-    assert main(["diff", str(base), str(head), "--format", "md"]) == 2
+    assert main(["diff", str(base), str(head), "--format", "md", *complete]) == 2
     out, _ = capsys.readouterr()
     assert "not evaluated\\: shop/NetworkPolicy/np\\-exporter" in out  # escaped Markdown
 
@@ -109,7 +112,7 @@ def test_cli_reports_it_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_bot_fails_the_check_and_says_why_unless_the_namespace_is_ignored() -> None:
     base = {"app.yaml": APP.encode()}
     head = {**base, "np.yaml": policy("exporter").encode()}
-    result = analyze(base, head)
+    result = analyze(base, head, cluster_scope="complete")  # the tree is the cluster
     assert isinstance(result, DiffResult) and not result.opened and not result.closed
     [u] = result.unevaluated
     assert (u.tree, u.file, u.line, u.namespace) == ("head", "np.yaml", 1, "shop")

@@ -136,7 +136,7 @@ def test_kube_prometheus_tree_maps_the_operators_pods_and_their_policies(
 ) -> None:
     # prometheus.yaml has CR LF line breaks.
     assert b"\r\n" in (FIXTURE / "base" / "prometheus.yaml").read_bytes()
-    assert main(["map", str(FIXTURE / "base")]) == 0
+    assert main(["map", str(FIXTURE / "base"), "--cluster-scope", "complete"]) == 0
     out, err = capsys.readouterr()
     assert out.startswith("Reachability map: 3 workloads, 2 external ranges, 3 policies")
     assert "monitoring/Alertmanager/main  can be reached by\n" in out

@@ -259,11 +259,11 @@ def test_cli_map_counts_representatives_apart(
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith(
         "Reachability map: 1 workloads, 4 representatives of pods outside the tree, "
-        "2 external ranges, 1 policies, "
+        "2 external ranges, 1 policy, "
     )
     assert main(["map", str(head), "--cluster-scope", "complete"]) == 0
     assert capsys.readouterr().out.startswith(
-        "Reachability map: 1 workloads, 2 external ranges, 1 policies, "
+        "Reachability map: 1 workloads, 2 external ranges, 1 policy, "
     )
 
 
