@@ -31,6 +31,7 @@ from tests.botharness import (
 )
 from tests.fakegithub.payloads import make_payload
 from tests.fakegithub.server import FakeGitHub
+from tests.test_bot_merge_gate import deliver_merge_group
 
 APPROVED = {"review.state": "approved"}
 MAIN = "reachdiff (main)"
@@ -153,3 +154,31 @@ async def test_an_approval_does_not_cover_paths_a_later_base_opens(
     ids = [str(r["external_id"]).split("/") for r in (unchanged, final)]
     assert ids[0][0] == ids[1][0] == "reachdiff-gated" and ids[0][2] != ids[1][2]
     assert fake.validation_errors == []
+
+
+async def test_a_merge_group_opening_more_than_was_approved_fails(
+    harness: Harness, clock: Clock
+) -> None:
+    """The queued pull request's approval covers the group only when the group opens the
+    same gated paths as that pull request's own review showed before the approval."""
+    fake = harness.fake
+    head_files = base_tree(**{"policies/db.yaml": db_policy("web")})
+    setup_pull(fake, head_files)
+    await deliver(harness)
+    clock.tick()
+    await approve(harness, clock, "alice")
+    assert latest(harness, HEAD)["conclusion"] == "success"
+
+    alone = sha("queue-alone")
+    fake.add_commit(REPO, alone, head_files, parents=[BASE, HEAD])
+    await deliver_merge_group(harness, alone, BASE)
+    assert latest(harness, alone)["conclusion"] == "success"
+
+    # A pull request queued ahead adds web-canary: the group also opens web-canary -> db.
+    more = sha("queue-more")
+    fake.add_commit(REPO, more, {**head_files, "apps/canary.yaml": CANARY}, parents=[BASE, HEAD])
+    await deliver_merge_group(harness, more, BASE)
+    check = latest(harness, more)
+    assert check["conclusion"] == "failure"
+    assert "web-canary" in shown(check)
+    assert WHY_DELTA_CHANGED in shown(check)
