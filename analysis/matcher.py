@@ -19,7 +19,7 @@ rule decides, a Pass leaving the ports to the default), then the default: allow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from analysis.ipranges import ExternalRange
@@ -204,6 +204,15 @@ class Matcher:
         """``verdict`` for the owner paired with every endpoint of the bitset ``peers``:
         the peers are split by the owner's rules that admit them (bitset refinement, one
         step per rule), so each block is decided once rather than each peer."""
+        out: dict[int, Verdict] = {}
+        for bits, found in self.verdict_blocks(direction, owner, peers):
+            out.update(dict.fromkeys(bit_indexes(bits), found))
+        return out
+
+    def verdict_blocks(
+        self, direction: Direction, owner: int, peers: int
+    ) -> Iterator[tuple[int, Verdict]]:
+        """The peers of the bitset ``peers`` in blocks that share the owner's verdict."""
         peer_sets = self.peer_sets
         # The conditions ``verdict`` keys on, in its order: each rule's peers, and the
         # peers it may match where it has them; with whether the rule names a port.
@@ -222,19 +231,16 @@ class Matcher:
                 if inside != bits:
                     refined.append((bits ^ inside, admitted))
             blocks = refined
-        out: dict[int, Verdict] = {}
         for bits, admitted in blocks:
-            peers_of_block = bit_indexes(bits)
             named = any(admitted >> n & 1 and by_name for n, (_, by_name) in enumerate(conditions))
             if named and direction is Direction.EGRESS:
                 # The destination is the peer: its named ports may differ from peer to peer.
-                out.update((p, self.verdict(direction, owner, p)) for p in peers_of_block)
+                for p in bit_indexes(bits):
+                    yield 1 << p, self.verdict(direction, owner, p)
                 continue
-            first = peers_of_block[0]
+            first = (bits & -bits).bit_length() - 1
             pair = (first, owner) if direction is Direction.INGRESS else (owner, first)
-            found = self.verdict(direction, *pair)
-            out.update(dict.fromkeys(peers_of_block, found))
-        return out
+            yield bits, self.verdict(direction, *pair)
 
     def _tiers(
         self, direction: Direction, owner: int

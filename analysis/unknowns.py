@@ -25,21 +25,23 @@ def unknown_matches(rmap: ReachabilityMap) -> tuple[str, ...]:
     first = matcher.first_class
     workloads = matcher.live & ((1 << matcher.size) - 1) & ~((1 << first) - 1)
     found: dict[int, tuple[CompiledAdminRule, int, int, str]] = {}
+    # A source's egress verdicts depend on it only through its rules: sources under the
+    # same rules are scanned once.
+    scanned: set[tuple[int, ...]] = set()
     for owner in bit_indexes(workloads):
-        rows = (
-            *matcher.admin[owner].get(Direction.EGRESS, ()),
-            *matcher.baseline[owner].get(Direction.EGRESS, ()),
-        )
-        if not any(r.maybe >= 0 for r in rows):
+        admin = matcher.admin[owner].get(Direction.EGRESS, ())
+        baseline = matcher.baseline[owner].get(Direction.EGRESS, ())
+        if not any(r.maybe >= 0 for r in (*admin, *baseline)):
             continue
-        seen: set[int] = set()
-        for peer, verdict in matcher.verdicts(Direction.EGRESS, owner, workloads).items():
-            if id(verdict) in seen:
-                continue
-            seen.add(id(verdict))
+        key = (*map(id, admin), -1, id(matcher.egress[owner]), -1, *map(id, baseline))
+        if key in scanned:
+            continue
+        scanned.add(key)
+        for bits, verdict in matcher.verdict_blocks(Direction.EGRESS, owner, workloads):
             for decision in verdict.decisions:
                 rule = decision.rule
                 if decision.action == "Unknown" and isinstance(rule, CompiledAdminRule):
+                    peer = (bits & -bits).bit_length() - 1
                     found.setdefault(id(rule), (rule, owner, peer, str(decision.ports)))
     out = []
     for rule, owner, peer, ports in found.values():

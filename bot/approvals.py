@@ -13,7 +13,11 @@ Rules, in the order they are applied to each reviewer's latest review:
    it either: they could push a widening after a colleague's approval and approve it
    themselves. When the shell cannot tell who pushed, it passes the head commit's author
    and committer instead; when it knows nobody, no approval counts.
-6. The reviewer must be authorized (``is_authorized``, which the shell answers from the
+6. Given the gated delta now (``delta``, a digest of the paths that need approval) and
+   the deltas the app showed on this head for this base (``shown``), an approval counts
+   only for the delta its approver could have seen (``approval_saw``): an approval of a
+   head is not an approval of whatever merging it into a later base head opens.
+7. The reviewer must be authorized (``is_authorized``, which the shell answers from the
    repository settings or the reviewer's permission).
 
 Logins are compared case-insensitively, as GitHub does.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 APPROVED = "APPROVED"
@@ -37,6 +42,13 @@ WHY_PUSHER = "pushed the head commit"
 WHY_PUSHER_UNKNOWN = "the head's pusher is unknown (push again, or re-run the check)"
 WHY_NOT_AUTHORIZED = "is not an authorized approver"
 WHY_STALE = "approved an older commit"
+WHY_DELTA_CHANGED = "approved before the base moved; the paths below are new"
+WHY_DELTA_UNSEEN = "approved before reachdiff showed the paths below (approve again)"
+
+# Review times are GitHub's, the times of shown deltas the app's own clock (second
+# precision both): a delta shown this close to an approval may have been seen or not, so
+# it must match too.
+CLOCK_MARGIN = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +99,47 @@ class ApprovalStatus:
         return max(0, self.required - len(self.approved_by))
 
 
+@dataclass(frozen=True, slots=True)
+class ShownDelta:
+    """A gated delta the app showed on a head (one completed check run): when, and the
+    digest of its gated paths (``bot.verdict.gated_digest``)."""
+
+    at: str  # ISO 8601, the app's clock when the check run was completed
+    digest: str
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def approval_saw(submitted_at: str, shown: Sequence[ShownDelta], delta: str) -> bool | None:
+    """Did an approval submitted at ``submitted_at`` see the gated delta ``delta``?
+
+    What its approver could have seen is the newest delta shown before it, and any shown
+    within ``CLOCK_MARGIN`` of it (the order is not certain there): all of them must be
+    ``delta``. ``None`` when nothing was shown before it (or a time cannot be read): the
+    approver saw no delta at all. Fail closed both ways.
+    """
+    when = _parse_time(submitted_at)
+    times = [(_parse_time(s.at), s) for s in shown]
+    if when is None:
+        return None
+    if any(t is None for t, _ in times):
+        return None
+    dated = [(t, s) for t, s in times if t is not None]
+    near = [s for t, s in dated if abs(t - when) <= CLOCK_MARGIN]
+    earlier = [(t, s) for t, s in dated if t < when - CLOCK_MARGIN]
+    newest = max((t for t, _ in earlier), default=None)
+    candidates = near + [s for t, s in earlier if t == newest]
+    if not candidates:
+        return None
+    return all(s.digest == delta for s in candidates)
+
+
 def latest_reviews(reviews: Sequence[Review]) -> dict[str, Review]:
     """Each reviewer's latest state-bearing review, keyed by lowercased login."""
     latest: dict[str, Review] = {}
@@ -106,9 +159,13 @@ def evaluate_approvals(
     is_authorized: Callable[[str], bool],
     required: int,
     pushers: Collection[str] | None = (),
+    delta: str | None = None,
+    shown: Sequence[ShownDelta] = (),
 ) -> ApprovalStatus:
     """``pushers``: logins whose approval does not count as the head's pusher(s); ``None``
-    when the pusher should be excluded but nobody is known (then no approval counts)."""
+    when the pusher should be excluded but nobody is known (then no approval counts).
+    ``delta``: the digest of the gated paths now (None: not checked), and ``shown`` the
+    deltas the app showed on this head for this base (rule 6)."""
     approved: list[str] = []
     ignored: list[tuple[str, str]] = []
     excluded = None if pushers is None else {p.lower() for p in pushers}
@@ -125,6 +182,11 @@ def evaluate_approvals(
             ignored.append((review.user, WHY_PUSHER_UNKNOWN))
         elif login in excluded:
             ignored.append((review.user, WHY_PUSHER))
+        elif (
+            delta is not None
+            and (saw := approval_saw(review.submitted_at, shown, delta)) is not True
+        ):
+            ignored.append((review.user, WHY_DELTA_UNSEEN if saw is None else WHY_DELTA_CHANGED))
         # Asked last: the answer may cost the shell an API call.
         elif not is_authorized(review.user):
             ignored.append((review.user, WHY_NOT_AUTHORIZED))

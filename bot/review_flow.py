@@ -38,7 +38,13 @@ import gidgethub
 
 from bot import github
 from bot.analyze import AnalysisFailure, DiffResult, analyze
-from bot.approvals import ApprovalStatus, Review, evaluate_approvals, reviewers_to_check
+from bot.approvals import (
+    ApprovalStatus,
+    Review,
+    ShownDelta,
+    evaluate_approvals,
+    reviewers_to_check,
+)
 from bot.approvers import authorized_reviewers
 from bot.client import DownloadTooLarge, GitHubClient
 from bot.jobs import AnalysisTimeout
@@ -75,7 +81,7 @@ from bot.trees import (
     read_tarball,
     unread_in_listing,
 )
-from bot.verdict import assess
+from bot.verdict import assess, gated_digest
 
 if TYPE_CHECKING:
     from bot.context import BotContext, PullRequestRef
@@ -141,6 +147,32 @@ class CachedReview:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# A completed review's check run records the gated delta it showed, and when, in its
+# ``external_id`` (only this app writes its runs): ``reachdiff-gated/v1/<digest>/<time>``.
+# It is what an approval of that head, submitted later, could have seen.
+_SHOWN_PREFIX = "reachdiff-gated/v1/"
+
+
+def _shown_id(digest: str) -> str:
+    return f"{_SHOWN_PREFIX}{digest}/{_now()}"
+
+
+def _shown_delta(run: Mapping[str, Any]) -> ShownDelta | None:
+    external_id = str(run.get("external_id") or "")
+    if not external_id.startswith(_SHOWN_PREFIX):
+        return None  # a failure before any delta was shown, or a withdrawn-base placeholder
+    digest, _, at = external_id[len(_SHOWN_PREFIX) :].partition("/")
+    return ShownDelta(at=at, digest=digest)
+
+
+def _gated(diff: DiffResult, settings: RepoSettings, settings_changed: bool) -> str | None:
+    """The digest approvals must have seen (None: nothing needs approval)."""
+    assessment = assess(diff, settings)
+    if not (settings_changed or assessment.needs_approval):
+        return None
+    return gated_digest(assessment, settings_changed=settings_changed)
 
 
 # ---- entry points (one job each) ------------------------------------------------------
@@ -249,7 +281,14 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
         return
     try:
         approval = await _approval_status(
-            bot, gh, pr, cached.context.settings, current, cached.author
+            bot,
+            gh,
+            pr,
+            cached.context.settings,
+            current,
+            cached.author,
+            base_ref=base_ref,
+            delta=_gated(cached.diff, cached.context.settings, cached.settings_changed),
         )
     except Exception as err:
         # The check may be green from an earlier evaluation: an approval that cannot be
@@ -383,7 +422,10 @@ async def _review(
         return
     context = dataclasses.replace(context, base_error=outcome.base_error)
 
-    approval = await _approval_status(bot, gh, pr, settings, head_sha, author)
+    delta = _gated(outcome, settings, settings_changed)
+    approval = await _approval_status(
+        bot, gh, pr, settings, head_sha, author, base_ref=base_ref, delta=delta
+    )
     context = dataclasses.replace(context, approval=approval)
     key = review_key(pr, head_sha, compared.base, settings_text)
     bot.reviews[key] = CachedReview(outcome, context, check, author, settings_changed)
@@ -413,7 +455,8 @@ async def _review(
             # GitHub may refuse a placement we thought valid; the sticky comment and the
             # check run carry the same findings, so the review goes on without them.
             log.warning("%s: line comments refused: %s", pr, err)
-    await _finish(gh, pr, check, conclusion, output)
+    shown = gated_digest(assess(outcome, settings), settings_changed=settings_changed)
+    await _finish(gh, pr, check, conclusion, output, external_id=_shown_id(shown))
 
 
 async def _strictest(
@@ -457,7 +500,14 @@ async def _strictest(
             continue
         sibling = dataclasses.replace(pr, number=int(other["number"]))
         status = await _approval_status(
-            bot, gh, sibling, context.settings, context.head_sha, other["user"]["login"]
+            bot,
+            gh,
+            sibling,
+            context.settings,
+            context.head_sha,
+            other["user"]["login"],
+            base_ref=base_ref,
+            delta=_gated(diff, context.settings, settings_changed),
         )
         if not status.satisfied:
             lacking.append(int(other["number"]))
@@ -704,11 +754,23 @@ async def _approval_status(
     settings: RepoSettings,
     head_sha: str,
     author: str,
+    *,
+    base_ref: str,
+    delta: str | None,
 ) -> ApprovalStatus:
+    """``delta``: the gated delta now (``_gated``); an approval counts only if its
+    approver could have seen that delta on this head in ``reachdiff (base_ref)``."""
     raw = await github.list_pull_reviews(gh, pr.repo, pr.number)
     reviews = [r for r in (Review.from_api(item) for item in raw) if r is not None]
     candidates = reviewers_to_check(reviews, head_sha=head_sha, author=author)
     pushers = await _head_pushers(bot, gh, pr, settings, head_sha) if candidates else ()
+    shown: list[ShownDelta] = []
+    if candidates and delta is not None:
+        name = check_name(base_ref)
+        runs = await github.list_check_runs(gh, pr.repo, head_sha, name, app_id=bot.settings.app_id)
+        shown = [d for r in runs if r.get("name") == name and (d := _shown_delta(r)) is not None]
+        if len(runs) >= github.MAX_LISTED:
+            shown = []  # the history was cut short: what was seen cannot be told
     authorized = await authorized_reviewers(gh, pr.repo, settings, candidates)
     return evaluate_approvals(
         reviews,
@@ -717,6 +779,8 @@ async def _approval_status(
         is_authorized=lambda login: login in authorized,
         required=settings.required_approvals,
         pushers=pushers,
+        delta=delta,
+        shown=shown,
     )
 
 
@@ -846,19 +910,23 @@ async def _start_check_run(
 
 
 async def _finish(
-    gh: GitHubClient, pr: PullRequestRef, check: CheckRun, conclusion: str, output: CheckOutput
+    gh: GitHubClient,
+    pr: PullRequestRef,
+    check: CheckRun,
+    conclusion: str,
+    output: CheckOutput,
+    *,
+    external_id: str | None = None,
 ) -> None:
-    await github.update_check_run(
-        gh,
-        pr.repo,
-        check.id,
-        {
-            "status": "completed",
-            "conclusion": conclusion,
-            "completed_at": _now(),
-            "output": output.to_api(),
-        },
-    )
+    body: dict[str, Any] = {
+        "status": "completed",
+        "conclusion": conclusion,
+        "completed_at": _now(),
+        "output": output.to_api(),
+    }
+    if external_id is not None:
+        body["external_id"] = external_id
+    await github.update_check_run(gh, pr.repo, check.id, body)
 
 
 async def _finish_quietly(
@@ -1072,7 +1140,16 @@ async def _judge_merge_group(
         elif contained.get("status") not in ("ahead", "identical"):
             problem = f"the merge group does not contain #{pr.number}'s head {head[:7]}"
         else:
-            approval = await _approval_status(bot, gh, pr, settings, head, pull["user"]["login"])
+            approval = await _approval_status(
+                bot,
+                gh,
+                pr,
+                settings,
+                head,
+                pull["user"]["login"],
+                base_ref=group.base_ref,
+                delta=_gated(outcome, settings, settings_changed),
+            )
             context = dataclasses.replace(context, approval=approval)
     conclusion: str = check_conclusion(outcome, context)
     output = render_check_output(outcome, context)

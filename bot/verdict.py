@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -81,6 +82,16 @@ def assess(diff: Diff, settings: RepoSettings) -> Assessment:
         new_workloads=_shown(diff.added_endpoints, settings),
         removed_workloads=_shown(diff.removed_endpoints, settings),
     )
+
+
+def gated_digest(assessment: Assessment, *, settings_changed: bool = False) -> str:
+    """What an approval approves: the gated paths (source, destination, the ports they
+    open) and whether ``.github/reachdiff.yml`` changes, as a digest that does not depend
+    on the paths' order. Equal digests: an approval of one covers the other."""
+    lines = sorted({f"{c.src.id}\t{c.dst.id}\t{c.delta}" for c in assessment.gated})
+    if settings_changed:
+        lines.append("settings changed")
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def conclusion(assessment: Assessment, approval: ApprovalStatus | None) -> Conclusion:

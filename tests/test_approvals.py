@@ -6,11 +6,16 @@ from typing import Any
 import pytest
 
 from bot.approvals import (
+    APPROVED,
     WHY_AUTHOR,
+    WHY_DELTA_CHANGED,
+    WHY_DELTA_UNSEEN,
     WHY_NOT_AUTHORIZED,
     WHY_STALE,
     ApprovalStatus,
     Review,
+    ShownDelta,
+    approval_saw,
     evaluate_approvals,
     latest_reviews,
     reviewers_to_check,
@@ -196,3 +201,51 @@ def test_from_api_webhook_payloads(action: str, state: str) -> None:
         approved = Review(parsed.id - 1, "Codertocat", "APPROVED", raw["commit_id"],
                           "2019-05-15T15:00:00Z")
         assert latest_reviews([approved, parsed])["codertocat"].state == "DISMISSED"
+
+
+# ---- rule 6: an approval counts only for the gated delta its approver could have seen -----
+
+
+def shown_at(minute: int, second: int, digest: str) -> ShownDelta:
+    return ShownDelta(at=f"2024-05-01T12:{minute:02d}:{second:02d}Z", digest=digest)
+
+
+def test_an_approval_counts_for_the_newest_delta_shown_before_it() -> None:
+    shown = [shown_at(1, 0, "X"), shown_at(5, 0, "XY")]
+    # minute 3: after X was shown, before XY was.
+    assert approval_saw("2024-05-01T12:03:00Z", shown, "X") is True
+    assert approval_saw("2024-05-01T12:03:00Z", shown, "XY") is False
+    assert approval_saw("2024-05-01T12:07:00Z", shown, "XY") is True
+    assert approval_saw("2024-05-01T12:07:00Z", shown, "X") is False
+
+
+def test_deltas_shown_within_the_clock_margin_must_match_too() -> None:
+    shown = [shown_at(1, 0, "X"), shown_at(3, 2, "XY")]  # 2 s after the approval
+    assert approval_saw("2024-05-01T12:03:00Z", shown, "X") is False
+    assert approval_saw("2024-05-01T12:03:00Z", shown, "XY") is False
+    # Both within the margin and alike: seen.
+    assert approval_saw("2024-05-01T12:03:00Z", [shown_at(3, 1, "X")], "X") is True
+
+
+def test_nothing_shown_before_or_unreadable_times_is_not_seen() -> None:
+    assert approval_saw("2024-05-01T12:03:00Z", [], "X") is None
+    assert approval_saw("2024-05-01T12:03:00Z", [shown_at(9, 0, "X")], "X") is None
+    assert approval_saw("yesterday", [shown_at(1, 0, "X")], "X") is None
+    assert approval_saw("2024-05-01T12:03:00Z", [ShownDelta("soon", "X")], "X") is None
+
+
+def test_evaluate_ignores_approvals_of_another_delta_and_says_why() -> None:
+    reviews = [
+        review(3, "alice", APPROVED),
+        review(7, "bob", APPROVED),
+        review(0, "carol", APPROVED),
+    ]
+    shown = [shown_at(1, 0, "X"), shown_at(5, 0, "XY")]
+    status = evaluate_approvals(reviews, head_sha=HEAD, author="author", is_authorized=everyone,
+                                required=1, delta="XY", shown=shown)
+    assert status.approved_by == ("bob",)
+    assert dict(status.ignored) == {"alice": WHY_DELTA_CHANGED, "carol": WHY_DELTA_UNSEEN}
+    # Without a delta to check (nothing gated), rule 6 does not apply.
+    unchecked = evaluate_approvals(reviews, head_sha=HEAD, author="author",
+                                   is_authorized=everyone, required=1, shown=shown)
+    assert set(unchecked.approved_by) == {"alice", "bob", "carol"}

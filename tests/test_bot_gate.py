@@ -87,6 +87,12 @@ async def test_more_reviews_than_the_bound_fail_closed(
     # An approval event re-evaluating a green check fails it too.
     monkeypatch.setattr(github, "MAX_REVIEWS", 10)
     await review(harness)
+    check = harness.check(HEAD)
+    # Approved before any review showed the paths: they approved no delta.
+    assert check["conclusion"] == "failure"
+    assert "approved before reachdiff showed the paths" in harness.sticky()["body"]
+    fake.add_review(REPO, NUMBER, user="alice", state="APPROVED", commit_id=HEAD)
+    await review(harness, "pull_request_review", "submitted", overrides=APPROVED)
     assert harness.check(HEAD)["conclusion"] == "success"
     monkeypatch.setattr(github, "MAX_REVIEWS", 3)
     await review(harness, "pull_request_review", "submitted", overrides=APPROVED)

@@ -525,6 +525,8 @@ async def test_merge_group_is_reviewed_against_its_base_and_reported_on_its_head
     assert "shop/Deployment/web" in shown(check)
     assert runs(harness, HEAD) == []  # reported on the group's head only
 
+    # The pull request's own review shows the paths; an approval after it counts.
+    await deliver(harness)
     fake.add_review(REPO, NUMBER, user="alice", state="APPROVED", commit_id=HEAD)
     group2 = sha("queue-2")
     fake.add_commit(REPO, group2, WIDENED, parents=[BASE, HEAD])
