@@ -21,7 +21,9 @@ pytestmark = pytest.mark.skipif(
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    code = main(list(argv))
+    # About environments and grouping: the installs are declared the whole cluster, so the
+    # counts are of their own workloads (outside pods are tests/test_outside*.py's subject).
+    code = main([*argv, "--cluster-scope", "complete"])
     return code, capsys.readouterr().out
 
 
