@@ -401,22 +401,7 @@ async def _review(
         accepted.setdefault(u.path, f"{u}" + (" (base branch)" if side == "base" else ""))
     context = dataclasses.replace(context, ignored_unread=tuple(accepted.values()))
 
-    try:
-        outcome = await bot.pool.run(
-            analyze,
-            base_files,
-            head_files,
-            bot.settings.analysis_timeout,
-            settings.kustomize_roots,
-            settings.helm_values,
-            base_key=compared.base,
-            base_error=base_error,
-            cluster_scope=settings.cluster_scope,
-            ignore_kinds=settings.ignore_kinds,
-            workload_kinds=settings.workload_kinds,
-        )
-    except AnalysisTimeout as err:
-        outcome = AnalysisFailure("timeout", str(err))
+    outcome = await _analyze(bot, settings, base_files, head_files, compared.base, base_error)
     if isinstance(outcome, AnalysisFailure):
         await _fail_analysis(bot, gh, pr, check, context, outcome)
         return
@@ -650,6 +635,34 @@ async def _what_merges(
         f"(merged by reachdiff from merge base {merge_base[:7]})",
         merge_base=merge_base,
     )
+
+
+async def _analyze(
+    bot: BotContext,
+    settings: RepoSettings,
+    base_files: Mapping[str, bytes] | None,
+    head_files: Mapping[str, bytes],
+    base_key: str,
+    base_error: str,
+) -> DiffResult | AnalysisFailure:
+    """The engine run in the analysis pool, under every setting that decides its result
+    (pull requests and merge groups alike); a timeout is a failure like any other."""
+    try:
+        return await bot.pool.run(
+            analyze,
+            base_files,
+            head_files,
+            bot.settings.analysis_timeout,
+            settings.kustomize_roots,
+            settings.helm_values,
+            base_key=base_key,
+            base_error=base_error,
+            cluster_scope=settings.cluster_scope,
+            ignore_kinds=settings.ignore_kinds,
+            workload_kinds=settings.workload_kinds,
+        )
+    except AnalysisTimeout as err:
+        return AnalysisFailure("timeout", str(err))
 
 
 async def _fetch_trees(
@@ -1100,20 +1113,7 @@ async def _judge_merge_group(
     failing = [(side, u) for side, u in unread if not path_ignored(settings, u.path)]
     if failing:
         return "failure", _not_analysed(context, failing)[1]
-    try:
-        outcome = await bot.pool.run(
-            analyze,
-            base_files,
-            head_files,
-            bot.settings.analysis_timeout,
-            settings.kustomize_roots,
-            settings.helm_values,
-            base_key=compared.base,
-            base_error=base_error,
-            cluster_scope=settings.cluster_scope,
-        )
-    except AnalysisTimeout as err:
-        outcome = AnalysisFailure("timeout", str(err))
+    outcome = await _analyze(bot, settings, base_files, head_files, compared.base, base_error)
     if isinstance(outcome, AnalysisFailure):
         where = f"{outcome.tree}: " if outcome.tree else ""
         where += f"{outcome.file}:{outcome.line}: " if outcome.file else ""
