@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import pytest
 
 from bot.render import COMMENT_LIMIT
-from bot.server import make_app
 from tests.botharness import (
     AUTHOR,
     BASE,
@@ -26,41 +23,17 @@ from tests.botharness import (
     REPO,
     WORKLOADS,
     Harness,
+    MakeHarness,
     base_tree,
     db_policy,
     push,
-    settings_for,
+    review,
     setup_pull,
 )
 from tests.fakegithub.server import FakeGitHub
 
-MakeHarness = Callable[..., Awaitable[Harness]]
-
 APPROVED = {"review.state": "approved"}  # the webhook's lowercase review state
 WIDENED = base_tree(**{"policies/db.yaml": db_policy("web")})  # web -> db TCP 5432 opens
-
-
-@pytest.fixture
-async def make_harness(fake_github: FakeGitHub, aiohttp_client: Any) -> AsyncIterator[MakeHarness]:
-    async def make(**overrides: Any) -> Harness:
-        client = await aiohttp_client(make_app(settings_for(fake_github, **overrides)))
-        return Harness(fake_github, client)
-
-    yield make
-    assert fake_github.validation_errors == []
-
-
-@pytest.fixture
-async def harness(make_harness: MakeHarness) -> Harness:
-    return await make_harness()
-
-
-async def review(
-    h: Harness, event: str = "pull_request", action: str = "opened", **kwargs: Any
-) -> None:
-    response = await h.deliver(event, action, **kwargs)
-    assert response.status == 202, await response.text()
-    await h.settle()
 
 
 def unescape(markdown: str) -> str:
