@@ -35,7 +35,9 @@ MiB = 1024 * 1024
 
 # Extensions and names kept from directories, tarballs and git trees: every manifest kubectl,
 # kustomize or helm would read (Chart.yaml, values*.yaml and chart templates are .yaml), and
-# the other inputs renderers take: helm helpers and files, kustomize generator sources.
+# the other inputs renderers take: helm helpers and files, kustomize generator sources
+# (configMapGenerator files are often scripts, certificates, SQL or web content, as in
+# stefanprodan/podinfo's deploy/bases/frontend). They are read as data, never run.
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 RENDER_INPUT_SUFFIXES = (
     ".tpl",
@@ -48,6 +50,20 @@ RENDER_INPUT_SUFFIXES = (
     ".ini",
     ".toml",
     ".cfg",
+    ".sh",
+    ".bash",
+    ".py",
+    ".lua",
+    ".js",
+    ".xml",
+    ".html",
+    ".sql",
+    ".csv",
+    ".rego",
+    ".pem",
+    ".crt",
+    ".cert",
+    ".key",
 )
 MANIFEST_NAMES = frozenset({"Kustomization"})
 DEFAULT_INCLUDE = (

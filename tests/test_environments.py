@@ -27,6 +27,7 @@ from bot.sandbox import (
     workspace,
 )
 from bot.sourcemap import Digests, Fragments, Located, file_of, json_pointer_pattern, transplant
+from bot.trees import read_directory
 
 needs_kubectl = pytest.mark.skipif(
     shutil.which("kubectl") is None and shutil.which("kustomize") is None,
@@ -377,3 +378,18 @@ def test_origin_annotation_keeps_aliases_as_aliases() -> None:
     out = kustomize.with_origin_annotations("k/kustomization.yaml", text)
     assert out.count(b"team: a") == 1  # written once with an anchor, not expanded
     assert b"originAnnotations" in out
+
+
+@needs_kubectl
+def test_generator_sources_of_any_common_kind_are_read(tmp_path: Path) -> None:
+    # Shaped like stefanprodan/podinfo's deploy/bases/frontend (Apache-2.0): a
+    # configMapGenerator over shell scripts. The directory reader keeps them, so the
+    # kustomization renders instead of failing on a file reachdiff left behind.
+    (tmp_path / "base" / "scripts").mkdir(parents=True)
+    (tmp_path / "base" / "scripts" / "warm-cache.sh").write_text("#!/bin/sh\necho warm\n")
+    (tmp_path / "base" / "kustomization.yaml").write_text(
+        "configMapGenerator:\n- name: redis-scripts\n  files: [scripts/warm-cache.sh]\n"
+    )
+    (env,) = discover_environments(read_directory(tmp_path))
+    ((_, obj),) = env.objects
+    assert obj["kind"] == "ConfigMap" and obj["data"] == {"warm-cache.sh": "#!/bin/sh\necho warm\n"}
