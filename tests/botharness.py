@@ -16,10 +16,10 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from bot.config import Settings
-from bot.context import BotContext
-from bot.render import MARKER
-from bot.server import BOT, make_app
+from bot.app.config import Settings
+from bot.app.context import BotContext
+from bot.app.server import BOT, make_app
+from bot.render.posts import MARKER
 from tests.fakegithub.payloads import make_payload, webhook_headers
 from tests.fakegithub.server import FakeGitHub
 

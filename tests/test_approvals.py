@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from bot.approvals import (
+from bot.review.approvals import (
     APPROVED,
     WHY_AUTHOR,
     WHY_DELTA_CHANGED,

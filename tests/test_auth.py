@@ -9,16 +9,16 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from bot.auth import (
+from bot.app.context import BotContext
+from bot.app.server import BOT, make_app
+from bot.github.auth import (
     CLOCK_SKEW,
     InstallationToken,
     InstallationTokens,
     app_jwt,
     parse_token_response,
 )
-from bot.context import BotContext
-from bot.github import Repository, get_collaborator_permission
-from bot.server import BOT, make_app
+from bot.github.rest import Repository, get_collaborator_permission
 from tests.botharness import settings_for
 from tests.fakegithub.server import FakeGitHub
 from tests.test_config import rsa_pem

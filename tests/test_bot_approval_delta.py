@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot import review_flow
-from bot.approvals import WHY_DELTA_CHANGED
+from bot.app import review_flow
+from bot.review.approvals import WHY_DELTA_CHANGED
 from tests.botharness import (
     BASE,
     HEAD,

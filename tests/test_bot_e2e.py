@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bot.render import COMMENT_LIMIT
+from bot.render.posts import COMMENT_LIMIT
 from tests.botharness import (
     AUTHOR,
     BASE,

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from bot import github
-from bot.analyze import DiffResult, analyze
-from bot.github import Repository
-from bot.reconcile import reconcile
-from bot.render import MARKER
-from bot.settings import parse_repo_settings
-from bot.verdict import assess
+from bot.app.reconcile import reconcile
+from bot.github import rest as github
+from bot.github.rest import Repository
+from bot.inputs.analyze import DiffResult, analyze
+from bot.render.posts import MARKER
+from bot.review.settings import parse_repo_settings
+from bot.review.verdict import assess
 from tests.botharness import (
     AUTHOR,
     BASE,

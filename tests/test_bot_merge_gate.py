@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot import base_branch, github
-from bot.review_flow import COULD_NOT_MERGE
+from bot.app import base_branch
+from bot.app.review_flow import COULD_NOT_MERGE
+from bot.github import rest as github
 from tests.botharness import (
     AUTHOR,
     BASE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.client import RetryPolicy, retry_delay
+from bot.github.client import RetryPolicy, retry_delay
 
 POLICY = RetryPolicy(max_attempts=4, max_wait=60.0, base_backoff=0.5)
 NOW = 1_700_000_000.0

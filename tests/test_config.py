@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from bot.config import ConfigError, Settings
-from bot.server import serve
+from bot.app.config import ConfigError, Settings
+from bot.app.server import serve
 
 
 @functools.cache

@@ -13,9 +13,9 @@ import pytest
 
 from analysis.errors import ManifestError
 from analysis.yamldoc import LineDict, parse_documents
-from bot import kustomize
-from bot.environments import discover_environments
-from bot.sandbox import (
+from bot.inputs import kustomize
+from bot.inputs.environments import discover_environments
+from bot.inputs.sandbox import (
     DEAD_PROXY,
     Limits,
     ToolError,
@@ -26,8 +26,15 @@ from bot.sandbox import (
     run_tool,
     workspace,
 )
-from bot.sourcemap import Digests, Fragments, Located, file_of, json_pointer_pattern, transplant
-from bot.trees import read_directory
+from bot.inputs.sourcemap import (
+    Digests,
+    Fragments,
+    Located,
+    file_of,
+    json_pointer_pattern,
+    transplant,
+)
+from bot.inputs.trees import read_directory
 
 needs_kubectl = pytest.mark.skipif(
     shutil.which("kubectl") is None and shutil.which("kustomize") is None,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.gitrefs import (
+from bot.inputs.gitrefs import (
     GitError,
     GitTree,
     find_repository,
@@ -17,7 +17,7 @@ from bot.gitrefs import (
     read_ref,
     resolve_commit,
 )
-from bot.trees import TreeLimits, read_directory, read_tarball
+from bot.inputs.trees import TreeLimits, read_directory, read_tarball
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

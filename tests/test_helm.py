@@ -19,9 +19,9 @@ import pytest
 from analysis.errors import ManifestError
 from analysis.manifests import build_tree
 from analysis.yamldoc import LineDict
-from bot import helm
-from bot.environments import Environment, discover_environments
-from bot.sandbox import Tools
+from bot.inputs import helm
+from bot.inputs.environments import Environment, discover_environments
+from bot.inputs.sandbox import Tools
 from tests.filetrees import line_with, read_tree
 
 FIXTURES = Path(__file__).parent / "fixtures" / "helm"

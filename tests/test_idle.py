@@ -11,10 +11,10 @@ import pytest
 
 from analysis.idle import REASON, idle_changed_policies
 from analysis.manifests import load_files
-from bot.analyze import DiffResult, analyze
 from bot.cli import main
-from bot.render import check_conclusion, render_check_output, render_comment
-from bot.settings import parse_repo_settings
+from bot.inputs.analyze import DiffResult, analyze
+from bot.render.posts import check_conclusion, render_check_output, render_comment
+from bot.review.settings import parse_repo_settings
 from tests.test_render import ctx
 
 APP = """\

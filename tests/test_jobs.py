@@ -9,10 +9,18 @@ from typing import Any
 
 import pytest
 
-import bot.analyze
+import bot.inputs.analyze
 from analysis.customkinds import WorkloadKind
-from bot.analyze import AnalysisFailure, DiffResult, analyze
-from bot.jobs import AnalysisPool, AnalysisTimeout, DeliveryLog, Job, JobKind, JobQueue, QueueFull
+from bot.app.jobs import (
+    AnalysisPool,
+    AnalysisTimeout,
+    DeliveryLog,
+    Job,
+    JobKind,
+    JobQueue,
+    QueueFull,
+)
+from bot.inputs.analyze import AnalysisFailure, DiffResult, analyze
 from tests.botharness import WORKLOADS, db_policy
 
 
@@ -250,7 +258,7 @@ def test_analyze_stops_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     def slow(files: Any, **options: Any) -> Any:
         time.sleep(5)
 
-    monkeypatch.setattr(bot.analyze, "prepare", slow)
+    monkeypatch.setattr(bot.inputs.analyze, "prepare", slow)
     started = time.monotonic()
     result = analyze(BASE, HEAD, deadline=0.05)
     assert time.monotonic() - started < 2
@@ -261,7 +269,7 @@ def test_analyze_turns_a_crash_into_an_internal_failure(monkeypatch: pytest.Monk
     def crash(files: Any, **options: Any) -> Any:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(bot.analyze, "prepare", crash)
+    monkeypatch.setattr(bot.inputs.analyze, "prepare", crash)
     result = analyze(BASE, HEAD)
     assert isinstance(result, AnalysisFailure) and result.kind == "internal"
     assert "KeyError" in result.message and "test_jobs.py" in result.message
@@ -271,15 +279,15 @@ def test_analyze_reuses_the_prepared_base_of_the_same_commit_and_content(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     prepared: list[int] = []
-    real = bot.analyze.prepare
+    real = bot.inputs.analyze.prepare
 
     def counting(files: Any, **kwargs: Any) -> Any:
         prepared.append(len(files))
         return real(files, **kwargs)
 
-    monkeypatch.setattr(bot.analyze, "prepare", counting)
-    monkeypatch.setattr(bot.analyze, "_PREPARED", bot.analyze.OrderedDict())
-    monkeypatch.setattr(bot.analyze.gc, "freeze", lambda: None)  # not this test process
+    monkeypatch.setattr(bot.inputs.analyze, "prepare", counting)
+    monkeypatch.setattr(bot.inputs.analyze, "_PREPARED", bot.inputs.analyze.OrderedDict())
+    monkeypatch.setattr(bot.inputs.analyze.gc, "freeze", lambda: None)  # not this test process
     first = analyze(BASE, HEAD, base_key="sha-1")
     again = analyze(BASE, HEAD, base_key="sha-1")
     assert isinstance(first, DiffResult) and isinstance(again, DiffResult)

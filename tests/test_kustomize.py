@@ -16,10 +16,10 @@ import pytest
 from analysis.errors import ManifestError
 from analysis.manifests import build_tree
 from analysis.yamldoc import LineDict
-from bot import kustomize
-from bot.environments import Environment, discover_environments
-from bot.sandbox import Limits, Tools
-from bot.sourcemap import file_of
+from bot.inputs import kustomize
+from bot.inputs.environments import Environment, discover_environments
+from bot.inputs.sandbox import Limits, Tools
+from bot.inputs.sourcemap import file_of
 from tests.filetrees import line_with, read_tree
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kustomize"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.mergetree import MergeConflict, merged_tree
+from bot.inputs.mergetree import MergeConflict, merged_tree
 
 PATHS = st.sampled_from(["a.yaml", "b.yaml", "c/d.yaml"])
 CONTENT = st.sampled_from([b"1", b"2", b"3"])

@@ -311,8 +311,8 @@ def test_explanations_agree_with_the_map_for_every_pair() -> None:
 
 
 def test_the_comment_shows_outside_paths_in_words_with_a_collapsible_explanation() -> None:
-    from bot.analyze import DiffResult, analyze
-    from bot.render import render_comment, render_line_comments
+    from bot.inputs.analyze import DiffResult, analyze
+    from bot.render.posts import render_comment, render_line_comments
     from tests.test_render import assert_safe, ctx
 
     base = {"db.yaml": DB.encode()}

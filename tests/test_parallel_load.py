@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from analysis.treestate import load_state
-from bot import parallel_load
-from bot.parallel_load import load_state_parallel
+from bot.inputs import parallel_load
+from bot.inputs.parallel_load import load_state_parallel
 from tests.filetrees import same_error
 
 

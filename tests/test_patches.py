@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.patches import PullFiles, diff_lines
+from bot.review.patches import PullFiles, diff_lines
 
 PATCH = """@@ -1,4 +1,5 @@
  kind: NetworkPolicy

@@ -15,8 +15,8 @@ from analysis.prescan import set_aside_unread
 from analysis.reachability import compute_map
 from analysis.report import map_to_json
 from bot.cli import main
-from bot.gitrefs import read_ref
-from bot.trees import MiB, TreeError, TreeLimits, read_directory, read_tarball
+from bot.inputs.gitrefs import read_ref
+from bot.inputs.trees import MiB, TreeError, TreeLimits, read_directory, read_tarball
 from tests.test_gitrefs import commit_all, git, write
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bundles"

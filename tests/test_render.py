@@ -11,9 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis.report import diff_to_json
-from bot import markdown
-from bot.approvals import ApprovalStatus, Review, evaluate_approvals
-from bot.render import (
+from bot.render import markdown
+from bot.render.posts import (
     CHECK_TEXT_LIMIT,
     CHECK_TITLE_LIMIT,
     COMMENT_LIMIT,
@@ -32,8 +31,9 @@ from bot.render import (
     size,
     verdict,
 )
-from bot.settings import SETTINGS_PATH, RepoSettings, describe_approvers, parse_repo_settings
-from bot.templating import ResourceLoader, environment
+from bot.render.templating import ResourceLoader, environment
+from bot.review.approvals import ApprovalStatus, Review, evaluate_approvals
+from bot.review.settings import SETTINGS_PATH, RepoSettings, describe_approvers, parse_repo_settings
 from tests.diff_builders import (
     ReachabilityDiff,
     cause,
@@ -743,7 +743,7 @@ def test_templates_load_through_importlib_resources() -> None:
         assert expected in names
         environment().get_template(expected)
     with pytest.raises(jinja2.TemplateNotFound):
-        environment().get_template("../bot/render.py")
+        environment().get_template("../bot/render/posts.py")
 
 
 def test_templates_survive_an_editable_install_path_hook(

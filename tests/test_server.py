@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bot.context
-from bot.context import BotContext, PullRequestRef
-from bot.server import BOT, make_app, signature_valid
+import bot.app.context
+from bot.app.context import BotContext, PullRequestRef
+from bot.app.server import BOT, make_app, signature_valid
 from tests.botharness import SECRET, settings_for
 from tests.fakegithub.payloads import make_payload, webhook_headers
 from tests.fakegithub.server import FakeGitHub
@@ -42,8 +42,8 @@ class Flows:
 @pytest.fixture
 async def flows(monkeypatch: pytest.MonkeyPatch) -> Flows:
     recorded = Flows()
-    monkeypatch.setattr(bot.context, "review_pull_request", recorded.flow("review"))
-    monkeypatch.setattr(bot.context, "reevaluate_approvals", recorded.flow("approvals"))
+    monkeypatch.setattr(bot.app.context, "review_pull_request", recorded.flow("review"))
+    monkeypatch.setattr(bot.app.context, "reevaluate_approvals", recorded.flow("approvals"))
     return recorded
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.settings import (
+from bot.review.settings import (
     MAX_SETTINGS_BYTES,
     SETTINGS_PATH,
     RepoSettings,

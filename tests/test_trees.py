@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.trees import (
+from bot.inputs.trees import (
     TreeError,
     TreeLimits,
     compile_glob,
@@ -432,7 +432,7 @@ def _blob(data: bytes) -> str:
 
 
 def test_unread_entries_inside_paths_are_named_with_the_reason() -> None:
-    from bot.trees import TreeEntry, lfs_pointers, unread_in_listing
+    from bot.inputs.trees import TreeEntry, lfs_pointers, unread_in_listing
 
     np = b"kind: NetworkPolicy\n"
     files = {"k8s/np.yaml": np, "k8s/subst.yaml": b"x: abc123\n", "k8s/crlf.yaml": b"a: 1\r\n"}
@@ -466,7 +466,7 @@ def test_unread_entries_inside_paths_are_named_with_the_reason() -> None:
 
 
 def test_ignore_paths_accepts_a_directory_and_what_is_below() -> None:
-    from bot.settings import parse_repo_settings, path_ignored
+    from bot.review.settings import parse_repo_settings, path_ignored
 
     settings = parse_repo_settings('ignore_paths: ["vendor/**", "k8s/big.yaml"]\n')
     assert path_ignored(settings, "vendor")

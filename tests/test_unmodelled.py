@@ -18,10 +18,10 @@ from analysis.formats import policy_counts
 from analysis.manifests import load_files
 from analysis.treestate import apply_changes, load_state
 from analysis.unmodelled import change_findings, enforces_traffic, split
-from bot.analyze import AnalysisFailure, DiffResult, analyze
 from bot.cli import main
-from bot.render import render_check_output, render_comment
-from bot.settings import SettingsError, parse_repo_settings
+from bot.inputs.analyze import AnalysisFailure, DiffResult, analyze
+from bot.render.posts import render_check_output, render_comment
+from bot.review.settings import SettingsError, parse_repo_settings
 from tests.test_render import ctx
 
 WEB = """\

@@ -13,9 +13,9 @@ from analysis.customkinds import WorkloadKinds
 from analysis.manifests import load_files
 from analysis.model import ContainerPort
 from analysis.treestate import apply_changes, load_state
-from bot.analyze import DiffResult, analyze
 from bot.cli import main
-from bot.settings import SettingsError, parse_repo_settings
+from bot.inputs.analyze import DiffResult, analyze
+from bot.review.settings import SettingsError, parse_repo_settings
 
 SETTINGS = """\
 workload_kinds:

@@ -15,12 +15,12 @@ from typing import Any
 import aiohttp
 import cachetools
 
-from bot import github
-from bot.auth import InstallationTokens, parse_token_response
-from bot.client import GitHubClient, RetryPolicy
-from bot.config import Settings
-from bot.jobs import AnalysisPool, DeliveryLog, Job, JobKind, JobQueue
-from bot.review_flow import CachedReview, ReviewKey, reevaluate_approvals, review_pull_request
+from bot.app.config import Settings
+from bot.app.jobs import AnalysisPool, DeliveryLog, Job, JobKind, JobQueue
+from bot.app.review_flow import CachedReview, ReviewKey, reevaluate_approvals, review_pull_request
+from bot.github import rest as github
+from bot.github.auth import InstallationTokens, parse_token_response
+from bot.github.client import GitHubClient, RetryPolicy
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A repository of plain manifests is one environment, read with the engine's fast loader;
 its head is read as a change to the base (``diff_plain``). Kustomize overlays and Helm
-charts are rendered first (``bot.environments``), each root one environment. Environments
+charts are rendered first (``bot.inputs.environments``), each root one environment. Environments
 are paired by name across the two trees (a missing one is empty). When there is more than
 one environment, or the only one is not the plain manifests, endpoint ids carry the
 environment: ``overlays/prod:shop/Deployment/web``.
@@ -29,9 +29,9 @@ from analysis.outside import ClusterScope
 from analysis.reachability import Endpoint
 from analysis.treestate import TreeState, apply_changes
 from analysis.unknowns import unknown_matches
-from bot import helm, kustomize
-from bot.environments import discover_environments
-from bot.parallel_load import load_state_parallel
+from bot.inputs import helm, kustomize
+from bot.inputs.environments import discover_environments
+from bot.inputs.parallel_load import load_state_parallel
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,12 @@ a file or directory is collected with its line, so that a remote resource (a URL
 repository), a path leaving the repository, a Helm chart or a plugin is refused with the
 file and line before any renderer starts, and so that the files a kustomization consumes
 are known (they are not plain manifests). Then kustomize renders the root in a sandbox
-(``bot.sandbox``) with the root-only load restrictor, no plugins and no exec or container
+(``bot.inputs.sandbox``) with the root-only load restrictor, no plugins and no exec or container
 functions, in a copy of only the directories the root can reach.
 
 The root's own kustomization is rendered with ``buildMetadata: [originAnnotations]`` added,
 so kustomize names the source file of every object (``config.kubernetes.io/origin``);
-``bot.sourcemap`` uses that to give rendered objects the lines of the original files.
+``bot.inputs.sourcemap`` uses that to give rendered objects the lines of the original files.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import yaml
 
 from analysis.errors import ManifestError
 from analysis.yamldoc import LineDict, YAMLSyntaxError, line_of, parse_documents
-from bot.sandbox import Limits, ToolError, Tools, normalise, run_tool, workspace
+from bot.inputs.sandbox import Limits, ToolError, Tools, normalise, run_tool, workspace
 
 try:
     from yaml import CSafeDumper as _Dumper

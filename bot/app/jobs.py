@@ -233,7 +233,7 @@ def _ping() -> bool:
 class AnalysisPool:
     """Runs CPU-bound functions in worker processes, with a wall-clock timeout.
 
-    The function itself should honour the deadline (``bot.analyze`` does, with an alarm in
+    The function itself should honour the deadline (``bot.inputs.analyze`` does, with an alarm in
     the worker); if a worker overruns it anyway, the pool is torn down and rebuilt so that a
     stuck worker cannot hold a slot forever.
     """

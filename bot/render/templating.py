@@ -30,7 +30,7 @@ from typing import Any
 
 import jinja2
 
-from bot import markdown
+from bot.render import markdown
 
 TEMPLATE_PACKAGE = "templates"
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")

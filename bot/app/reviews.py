@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from gidgethub import routing, sansio
 
-from bot.context import BotContext
-from bot.pull_request import PayloadError, field, pull_request_ref, sha_field
+from bot.app.context import BotContext
+from bot.app.pull_request import PayloadError, field, pull_request_ref, sha_field
 
 router = routing.Router()
 

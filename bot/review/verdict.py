@@ -19,8 +19,8 @@ from typing import Literal
 
 from analysis.diff import ChangeSet, PathChange
 from analysis.reachability import Endpoint
-from bot.approvals import ApprovalStatus
-from bot.settings import RepoSettings
+from bot.review.approvals import ApprovalStatus
+from bot.review.settings import RepoSettings
 
 Kind = Literal["widened", "narrowed", "unchanged"]
 Conclusion = Literal["success", "failure"]
@@ -69,7 +69,7 @@ def _shown(endpoints: Iterable[Endpoint], settings: RepoSettings) -> tuple[Endpo
 
 
 def assess(diff: Diff, settings: RepoSettings) -> Assessment:
-    # The analysis result carries it (``bot.analyze.DiffResult``); other diffs know none.
+    # The analysis result carries it (``bot.inputs.analyze.DiffResult``); other diffs know none.
     renamed: frozenset[str] = getattr(diff, "same_pods", frozenset())
     opened = tuple(c for c in diff.opened if not _hidden(c, settings))
     closed = tuple(c for c in diff.closed if not _hidden(c, settings))

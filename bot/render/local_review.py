@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from analysis import unmodelled
 from analysis.diff import ChangeSet
-from bot.environment_diff import MultiDiff
-from bot.render import ReviewContext, render_comment
-from bot.settings import RepoSettings, describe_approvers, parse_repo_settings
+from bot.inputs.environment_diff import MultiDiff
+from bot.render.posts import ReviewContext, render_comment
+from bot.review.settings import RepoSettings, describe_approvers, parse_repo_settings
 
 
 def diff_markdown(

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot import github
-from bot.client import GitHubClient
-from bot.settings import RepoSettings
+from bot.github import rest as github
+from bot.github.client import GitHubClient
+from bot.review.settings import RepoSettings
 
 WRITE_ROLES = frozenset({"admin", "maintain", "write"})
 

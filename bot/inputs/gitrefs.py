@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.trees import (
+from bot.inputs.trees import (
     DEFAULT_LIMITS,
     TreeError,
     TreeLimits,

@@ -2,7 +2,7 @@
 
 An environment is one kustomization root (``overlays/prod``), one Helm chart
 (``charts/shop``), or the plain manifests outside both (named ``""``). Kustomize and Helm
-output is traced back to the original files and lines (``bot.sourcemap``), so everything
+output is traced back to the original files and lines (``bot.inputs.sourcemap``), so everything
 downstream (the engine, review comments) names lines a pull request author can find.
 
 Files a kustomization consumes (resources, patches, components…) and files inside a chart
@@ -17,10 +17,17 @@ from dataclasses import dataclass
 from analysis.errors import ManifestError
 from analysis.manifests import MANIFEST_SUFFIXES, parse_file
 from analysis.yamldoc import LineDict, YAMLSyntaxError, YMap, parse_documents
-from bot import helm, kustomize
-from bot.kustomize import Kustomization, display_dir
-from bot.sandbox import Limits, Tools
-from bot.sourcemap import Digests, Fragments, Located, objects_of_kind, patch_targets, transplant
+from bot.inputs import helm, kustomize
+from bot.inputs.kustomize import Kustomization, display_dir
+from bot.inputs.sandbox import Limits, Tools
+from bot.inputs.sourcemap import (
+    Digests,
+    Fragments,
+    Located,
+    objects_of_kind,
+    patch_targets,
+    transplant,
+)
 
 __all__ = ["Environment", "Tools", "discover_environments"]
 

@@ -12,7 +12,7 @@ Order of writes, and why:
 2. Settings come from the base branch head; a PR cannot loosen the rules it is judged by.
    What is compared is that base head with what merging would produce: GitHub's test merge
    commit when its parents are exactly [base head, PR head], else that merge built here
-   file by file (``bot.mergetree``), else nothing and the check fails closed.
+   file by file (``bot.inputs.mergetree``), else nothing and the check fails closed.
 3. The engine runs in the process pool; its input is bounded by the tree limits.
 4. The sticky comment and the review are written only while the analysed head is still the
    PR's head: a slower review of an outdated push never overwrites the newer result.
@@ -36,21 +36,22 @@ from typing import TYPE_CHECKING, Any, cast
 
 import gidgethub
 
-from bot import github
-from bot.analyze import AnalysisFailure, DiffResult, analyze
-from bot.approvals import (
-    ApprovalStatus,
-    Review,
-    ShownDelta,
-    evaluate_approvals,
-    reviewers_to_check,
+from bot.app.approvers import authorized_reviewers
+from bot.app.jobs import AnalysisTimeout
+from bot.github import rest as github
+from bot.github.client import DownloadTooLarge, GitHubClient
+from bot.inputs.analyze import AnalysisFailure, DiffResult, analyze
+from bot.inputs.mergetree import MergeConflict, merged_tree
+from bot.inputs.trees import (
+    TreeEntry,
+    TreeError,
+    TreeLimits,
+    Unread,
+    lfs_pointers,
+    read_tarball,
+    unread_in_listing,
 )
-from bot.approvers import authorized_reviewers
-from bot.client import DownloadTooLarge, GitHubClient
-from bot.jobs import AnalysisTimeout
-from bot.mergetree import MergeConflict, merged_tree
-from bot.patches import PullFiles
-from bot.render import (
+from bot.render.posts import (
     COMMENT_LIMIT,
     MARKER,
     CheckOutput,
@@ -64,7 +65,15 @@ from bot.render import (
     render_line_comments,
     rule_marker,
 )
-from bot.settings import (
+from bot.review.approvals import (
+    ApprovalStatus,
+    Review,
+    ShownDelta,
+    evaluate_approvals,
+    reviewers_to_check,
+)
+from bot.review.patches import PullFiles
+from bot.review.settings import (
     SETTINGS_PATH,
     RepoSettings,
     SettingsError,
@@ -72,19 +81,10 @@ from bot.settings import (
     parse_repo_settings,
     path_ignored,
 )
-from bot.trees import (
-    TreeEntry,
-    TreeError,
-    TreeLimits,
-    Unread,
-    lfs_pointers,
-    read_tarball,
-    unread_in_listing,
-)
-from bot.verdict import assess, gated_digest
+from bot.review.verdict import assess, gated_digest
 
 if TYPE_CHECKING:
-    from bot.context import BotContext, PullRequestRef
+    from bot.app.context import BotContext, PullRequestRef
 
 log = logging.getLogger(__name__)
 

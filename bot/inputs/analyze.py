@@ -27,7 +27,7 @@ from analysis.errors import ManifestError
 from analysis.incremental import PreparedBase, prepare
 from analysis.outside import OUTSIDE_KIND, ClusterScope
 from analysis.reachability import Endpoint
-from bot.environment_diff import (
+from bot.inputs.environment_diff import (
     MultiDiff,
     SideError,
     changed_files,

@@ -2,7 +2,7 @@
 
 A chart is rendered only when a ``helm`` binary is installed, never downloads anything
 (no ``--dependency-update``; dependencies must be vendored under ``charts/``), and runs in
-``bot.sandbox`` like kustomize. Helm releases before 3.11.1 let templates resolve host names
+``bot.inputs.sandbox`` like kustomize. Helm releases before 3.11.1 let templates resolve host names
 (``getHostByName``), so those are run only where the sandbox can cut the network off.
 
 Rendered objects are traced back to their template through the ``# Source:`` comment Helm
@@ -22,7 +22,7 @@ from typing import Any
 
 from analysis.errors import ManifestError
 from analysis.yamldoc import LineDict, LineList, YAMLSyntaxError, parse_documents
-from bot.sandbox import Limits, ToolError, Tools, normalise, run_tool, workspace
+from bot.inputs.sandbox import Limits, ToolError, Tools, normalise, run_tool, workspace
 
 CHART_FILE = "Chart.yaml"
 # The first release whose templates cannot make DNS lookups unless asked (--enable-dns).

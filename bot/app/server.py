@@ -3,7 +3,7 @@
 Invariants of ``/webhook``:
 - The ``X-Hub-Signature-256`` HMAC of the raw body is verified before anything else is
   looked at; a missing or wrong signature gets 401 and causes no API call and no job.
-- The answer comes in milliseconds: handlers only queue jobs (``bot.jobs``), which run in
+- The answer comes in milliseconds: handlers only queue jobs (``bot.app.jobs``), which run in
   the background; analysis runs in a process pool, never on the event loop.
 - A delivery id seen before (GitHub's redelivery, or a retried POST) is acknowledged and
   ignored, so it cannot cause a second review.
@@ -23,11 +23,11 @@ import aiohttp
 from aiohttp import web
 from gidgethub import routing, sansio
 
-from bot import base_branch, pull_request, rerun, reviews
-from bot.config import ConfigError, Settings
-from bot.context import BotContext
-from bot.jobs import QueueFull
-from bot.reconcile import reconcile_forever
+from bot.app import base_branch, pull_request, rerun, reviews
+from bot.app.config import ConfigError, Settings
+from bot.app.context import BotContext
+from bot.app.jobs import QueueFull
+from bot.app.reconcile import reconcile_forever
 
 log = logging.getLogger(__name__)
 

@@ -40,11 +40,11 @@ from analysis.diff import PathChange, ReachabilityDiff, in_order
 from analysis.explain import ALLOWS, Cause
 from analysis.reachability import Endpoint
 from analysis.report import diff_to_json, json_text
-from bot import markdown
-from bot.approvals import ApprovalStatus
-from bot.settings import RepoSettings
-from bot.templating import Md, render
-from bot.verdict import Assessment, Conclusion, Diff, assess, conclusion, verdict_text
+from bot.render import markdown
+from bot.render.templating import Md, render
+from bot.review.approvals import ApprovalStatus
+from bot.review.settings import RepoSettings
+from bot.review.verdict import Assessment, Conclusion, Diff, assess, conclusion, verdict_text
 
 MARKER = "<!-- reachdiff:sticky-comment -->"
 COMMENT_LIMIT = 65536
@@ -172,7 +172,7 @@ def _unevaluated(diff: Diff, ctx: ReviewContext) -> tuple[Any, ...]:
 def render_comment(diff: Diff, ctx: ReviewContext) -> str:
     a = assess(diff, ctx.settings)
     common = _common(a, ctx, _notes(diff), _unevaluated(diff, ctx))
-    # The worker explains the first opened paths (``bot.analyze.DiffResult``).
+    # The worker explains the first opened paths (``bot.inputs.analyze.DiffResult``).
     explained = getattr(diff, "explanations", ())
     why = {(src, dst): explanation_md(e) for src, dst, e in explained}
     lists = _Lists(a, ctx, _populations(diff), why)
@@ -591,7 +591,7 @@ def _row(change: PathChange, ctx: ReviewContext) -> _Row:
 
 def explanation_md(e: Explanation) -> Md:
     """The steps of an explanation as a Markdown table: everything a manifest names is
-    escaped (``bot.markdown``), so it can sit in the comment."""
+    escaped (``bot.render.markdown``), so it can sit in the comment."""
     lines = [
         "| # | direction | tier | policy, rule | verdict | why |",
         "| ---: | --- | --- | --- | --- | --- |",

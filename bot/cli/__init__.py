@@ -36,14 +36,14 @@ from analysis.outside import ClusterScope
 from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import diff_to_json, json_text, map_to_json
 from analysis.unknowns import unknown_matches
-from bot.environment_diff import (
+from bot.inputs.environment_diff import (
     EnvironmentTree,
     MultiDiff,
     diff_files,
     explain_changes,
     load_environments,
 )
-from bot.gitrefs import (
+from bot.inputs.gitrefs import (
     GitError,
     default_branch,
     find_repository,
@@ -52,7 +52,8 @@ from bot.gitrefs import (
     read_ref,
     resolve_commit,
 )
-from bot.settings import (
+from bot.inputs.trees import TreeError, gitmodules_paths, lfs_pointers, read_directory
+from bot.review.settings import (
     MAX_SETTINGS_BYTES,
     SETTINGS_PATH,
     RepoSettings,
@@ -60,8 +61,7 @@ from bot.settings import (
     parse_repo_settings,
     path_ignored,
 )
-from bot.trees import TreeError, gitmodules_paths, lfs_pointers, read_directory
-from bot.verdict import assess
+from bot.review.verdict import assess
 
 EXIT_OK, EXIT_WIDENED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 MAX_GITMODULES_BYTES = 1024 * 1024
@@ -139,7 +139,7 @@ def _diff_output(
         doc["unevaluated_policies"] = [i.to_json() for i in diff.idle_policies]
         return json_text(doc)
     if fmt == "md":
-        from bot.local_review import diff_markdown  # jinja2 and the templates: only here
+        from bot.render.local_review import diff_markdown  # jinja2 and the templates: only here
 
         return diff_markdown(
             diff, base_error=diff.base_error, ignore_kinds=ignore_kinds, **markdown
@@ -451,7 +451,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.server import serve
+    from bot.app.server import serve
 
     return serve(args.port)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.context import BotContext, PullRequestRef
-from bot.github import Repository
+from bot.app.context import BotContext, PullRequestRef
+from bot.github.rest import Repository
 
 router = routing.Router()
 

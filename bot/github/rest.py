@@ -14,7 +14,7 @@ from typing import Any
 
 import gidgethub
 
-from bot.client import GitHubClient
+from bot.github.client import GitHubClient
 
 # GitHub stops listing a pull request's files at 3000; the same cap keeps list walks bounded.
 MAX_LISTED = 3000

@@ -5,8 +5,8 @@
   failure, so that none passes while the re-reviews wait their turn. One fan-out job per
   branch, coalesced: a burst of pushes fans out once for the newest.
 - ``merge_group`` ``checks_requested``: the merge queue's group commit is reviewed
-  against its base (``bot.review_flow.review_merge_group``).
-- ``pull_request`` closed / retargeted / pushed (next to ``bot.pull_request``'s own
+  against its base (``bot.app.review_flow.review_merge_group``).
+- ``pull_request`` closed / retargeted / pushed (next to ``bot.app.pull_request``'s own
   handlers): the other open pull requests with the same head and base (they share its
   check run) are re-evaluated, so that closing the one that
   lacked approval frees the others and nothing is left judged by a pull request that is
@@ -20,12 +20,9 @@ import logging
 
 from gidgethub import routing, sansio
 
-from bot import github
-from bot.client import GitHubClient
-from bot.context import BotContext, PullRequestRef
-from bot.github import Repository
-from bot.jobs import QueueFull
-from bot.pull_request import (
+from bot.app.context import BotContext, PullRequestRef
+from bot.app.jobs import QueueFull
+from bot.app.pull_request import (
     PayloadError,
     field,
     int_field,
@@ -34,7 +31,10 @@ from bot.pull_request import (
     sha_field,
     text_field,
 )
-from bot.review_flow import MergeGroup, check_name, review_merge_group
+from bot.app.review_flow import MergeGroup, check_name, review_merge_group
+from bot.github import rest as github
+from bot.github.client import GitHubClient
+from bot.github.rest import Repository
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ async def merge_group_checks_requested(event: sansio.Event, bot: BotContext) -> 
 @router.register("pull_request", action="synchronize")
 async def pushed_away(event: sansio.Event, bot: BotContext) -> None:
     """The pull request left its previous head (``before``); its own review of the new head
-    is queued by ``bot.pull_request``."""
+    is queued by ``bot.app.pull_request``."""
     before = event.data.get("before")
     head = sha_field(event.data, "pull_request", "head", "sha")
     if isinstance(before, str) and before != head and before != NULL_SHA:

@@ -102,7 +102,7 @@ class ApprovalStatus:
 @dataclass(frozen=True, slots=True)
 class ShownDelta:
     """A gated delta the app showed on a head (one completed check run): when, and the
-    digest of its gated paths (``bot.verdict.gated_digest``)."""
+    digest of its gated paths (``bot.review.verdict.gated_digest``)."""
 
     at: str  # ISO 8601, the app's clock when the check run was completed
     digest: str
