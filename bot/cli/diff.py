@@ -1,0 +1,127 @@
+"""``reachdiff diff BASE HEAD``: paths opened and closed between two manifest directories."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from analysis.decision import explanation_json, explanation_markdown, explanation_text
+from analysis.formats import md_escape
+from analysis.report import json_text
+from bot.cli.options import InputError, kind_options, scope, scope_flag, settings_of
+from bot.cli.output import base_caveat, diff_output, finish
+from bot.inputs.environment_diff import MultiDiff, diff_files, explain_changes
+from bot.inputs.trees import TreeError, gitmodules_paths, lfs_pointers, read_directory
+
+if TYPE_CHECKING:
+    from bot.cli.options import Commands
+
+MAX_EXPLAINED = 200  # paths explained by `diff --explain` (the rest are counted)
+MAX_GITMODULES_BYTES = 1024 * 1024
+
+
+def register(commands: Commands) -> None:
+    p = commands.add_parser("diff", help="paths opened and closed between two manifest trees")
+    p.add_argument("base")
+    p.add_argument("head")
+    p.add_argument("--format", choices=["text", "json", "md"], default="text")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="explain each opened and closed path step by step (JSON: an explanation field)",
+    )
+    scope_flag(p)
+    kind_options(p, settings_file=True)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
+    for side, directory in (("base", args.base), ("head", args.head)):
+        # A mistyped argument is the caller's error, not a broken base to review around.
+        if not os.path.isdir(directory):
+            raise InputError(f"{side}: {directory}: not a directory")
+    base, why = _read_base(lambda: read_directory(args.base))
+    head = _read_head(lambda: read_directory(args.head))
+    diff = diff_files(
+        base,
+        head,
+        base_error=why,
+        workload_kinds=settings.workload_kinds,
+        scope=scope(args, settings),
+    )
+    base_caveat(diff)
+    output = diff_output(diff, args.format, ignore_kinds)
+    if args.explain:
+        output = _with_explanations(diff, args.format, output)
+    unread = (
+        [f"{u} (base)" for u in _unread_in_directory(args.base, base)] if base is not None else []
+    )
+    unread += _unread_in_directory(args.head, head)
+    return finish(diff, output, unread, ignore_kinds)
+
+
+def _read_base(read: Callable[[], dict[str, bytes]]) -> tuple[dict[str, bytes] | None, str]:
+    """The base side's files, or None and why they cannot be read: a broken base is
+    reported and the head reviewed on its own, so that the change fixing it can land."""
+    try:
+        return read(), ""
+    except TreeError as err:
+        return None, f"base: {err}"
+
+
+def _read_head(read: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
+    try:
+        return read()
+    except TreeError as err:
+        raise InputError(f"head: {err}") from None
+
+
+def _unread_in_directory(root: str, files: dict[str, bytes]) -> list[str]:
+    """LFS pointers, and submodules named in ``.gitmodules`` that are not checked out."""
+    out = [str(u) for u in lfs_pointers(files)]
+    try:
+        with open(os.path.join(root, ".gitmodules"), "rb") as f:
+            gitmodules = f.read(MAX_GITMODULES_BYTES)
+    except OSError:
+        return out
+    for path in gitmodules_paths(gitmodules):
+        directory = os.path.join(root, path)
+        if not os.path.isdir(directory) or not os.listdir(directory):
+            out.append(f"{path}: a git submodule that is not checked out")
+    return out
+
+
+def _with_explanations(diff: MultiDiff, fmt: str, output: str) -> str:
+    explained = explain_changes(diff, MAX_EXPLAINED)
+    total = len(diff.opened) + len(diff.closed)
+    more = total - len(explained)
+    if fmt == "json":
+        doc = json.loads(output)
+        by_pair = {(k, s, d): explanation_json(e) for k, s, d, e in explained}
+        for kind in ("opened", "closed"):
+            for row in doc[kind]:
+                found = by_pair.get((kind, row["src"], row["dst"]))
+                if found is not None:
+                    row["explanation"] = found
+        return json_text(doc)
+    if fmt == "md":
+        parts = [output, "\n### Why, step by step\n"]
+        for kind, s, d, e in explained:
+            summary = md_escape(f"{kind}: {s} → {d}")
+            parts.append(
+                f"<details><summary>{summary}</summary>\n\n{explanation_markdown(e)}\n</details>\n"
+            )
+        if more > 0:
+            parts.append(f"\n…and {more} more paths not explained here.\n")
+        return "".join(parts)
+    lines = [output, "Why, step by step:", ""]
+    for kind, _, _, e in explained:
+        lines.append(f"[{kind}] " + explanation_text(e))
+    if more > 0:
+        lines.append(f"…and {more} more paths not explained here.")
+    return "\n".join(lines) + "\n"

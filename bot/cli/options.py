@@ -1,0 +1,92 @@
+"""What every ``reachdiff`` command shares: exit codes, the input error, settings and flags."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from analysis import unmodelled
+from analysis.customkinds import WorkloadKinds
+from analysis.outside import ClusterScope
+from bot.inputs.environment_diff import EnvironmentTree, load_environments
+from bot.review.settings import MAX_SETTINGS_BYTES, RepoSettings, SettingsError, parse_repo_settings
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    #: What a command module's ``register`` adds its sub-command to.
+    Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+EXIT_OK, EXIT_WIDENED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class InputError(Exception):
+    """Bad input (exit 2) whose message already names its side (``base:`` or ``head:``),
+    file and line where there are ones."""
+
+
+def environments(
+    files: dict[str, bytes], workload_kinds: WorkloadKinds = ()
+) -> list[EnvironmentTree]:
+    return load_environments(files, workload_kinds=workload_kinds)
+
+
+def settings_of(args: argparse.Namespace) -> RepoSettings:
+    """The settings ``map`` and ``diff`` read: ``--settings FILE``, else the defaults."""
+    path = getattr(args, "settings", None)
+    if path is None:
+        return RepoSettings()
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_SETTINGS_BYTES + 1)
+    except OSError as err:
+        raise SettingsError("", f"cannot read {path}: {err.strerror}") from None
+    return parse_repo_settings(text)
+
+
+def scope(args: argparse.Namespace, settings: RepoSettings | None = None) -> ClusterScope:
+    """The flag, else the settings' ``cluster_scope`` (``--settings FILE``, or the base
+    side's for ``review``), else partial."""
+    if args.cluster_scope is not None:
+        return ClusterScope(args.cluster_scope)
+    return ClusterScope((settings or settings_of(args)).cluster_scope)
+
+
+def scope_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cluster-scope",
+        choices=[s.value for s in ClusterScope],
+        default=None,
+        help="partial (default): pods and namespaces the tree does not define count, as "
+        "representatives like ~ns[team=frontend]/*; complete: the tree is the whole cluster "
+        "(review: default from .github/reachdiff.yml)",
+    )
+
+
+def _kind(value: str) -> str:
+    if not unmodelled.KIND_REFERENCE.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a kind (CiliumNetworkPolicy, or NetworkPolicy.projectcalico.org)"
+        )
+    return value
+
+
+def kind_options(p: argparse.ArgumentParser, *, settings_file: bool) -> None:
+    if settings_file:  # review reads the base side's .github/reachdiff.yml instead
+        p.add_argument(
+            "--settings",
+            metavar="FILE",
+            default=None,
+            help="read ignore_kinds and workload_kinds from this file (the format of "
+            ".github/reachdiff.yml)",
+        )
+    p.add_argument(
+        "--ignore-kind",
+        dest="ignore_kinds",
+        metavar="KIND",
+        action="append",
+        type=_kind,
+        default=[],
+        help="a policy kind reachdiff does not model whose objects do not fail the run "
+        "(like ignore_kinds in .github/reachdiff.yml); repeatable",
+    )
