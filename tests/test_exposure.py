@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -148,7 +149,7 @@ def test_exposure_matches_brute_force(case: tuple[list[Obj], dict[str, str], lis
         path = w.entry_path
         assert len(path) == w.entry_hops
         assert path[0].src.id in starts and path[-1].dst.id == wid
-        for a, b in zip(path, path[1:], strict=False):
+        for a, b in itertools.pairwise(path):
             assert a.dst.id == b.src.id and a.dst.id not in externals
         for hop in path:
             assert hop.src.id != hop.dst.id
