@@ -74,6 +74,13 @@ def _causes(
     return [_policy_cause(p, direction, tree, reason) for p in decision.policies]
 
 
+def decision_causes(
+    decision: Decision, direction: Direction, tree: str, reason: str, rmap: ReachabilityMap
+) -> list[Cause]:
+    """The causes one decision of a verdict cites (its rule, or the isolating policies)."""
+    return _causes(decision, direction, tree, reason, rmap)
+
+
 def _policy_cause(policy: NetworkPolicy, direction: Direction, tree: str, reason: str) -> Cause:
     s = policy.source
     return Cause(policy.id, s.file, s.line, direction.value, "", tree, reason)

@@ -383,6 +383,10 @@ def object_model(
     kind = obj.get("kind")
     if not isinstance(kind, str):
         return None  # not an object of any kind reachdiff reads
+    if _in_group(obj, "reachdiff.io/"):
+        # Intents and connectivity tests (analysis.intents): declarations about the tree,
+        # never objects of a cluster, whatever workload_kinds says.
+        return None
     if ctx is None:
         ctx = Context(path, line_of(obj, 1))
     if kind == "Namespace" and _is_core(obj):

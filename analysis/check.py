@@ -1,0 +1,479 @@
+"""Intents and connectivity tests evaluated over a tree's reachability (``reachdiff check``).
+
+Work is done per *group*: the workloads of one pod class that the declarations' endpoint
+selectors also treat alike (same matches). Every member of a group behaves like every
+other under the policies and under the declarations, so each pair of groups is decided
+once from the map's rows and columns (which are themselves computed per class) and only
+then expanded into one violation per pair of endpoints, the way ``map`` reports paths.
+
+- ``forbidden``: an allowed path a ``deny`` entry names (its ports included);
+- ``undeclared``: an allowed path to or from an endpoint of an intent's ``scope`` on ports
+  no ``allow`` entry of any intent covers (declarations are shared: an allow written in
+  one intent declares the path for every intent whose scope it touches);
+- ``blocked``: a ``required`` allow whose ports the policies do not all allow;
+- ``test``: a connectivity test case whose expectation does not hold.
+
+A pair neither side of which any policy of the tree governs (two external ranges, two
+pods of namespaces outside the tree) is not a path of the map and is never judged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from analysis.compiler import compile_tree
+from analysis.diff import endpoint_sort_key
+from analysis.explain import ALLOWS, DENIES, ISOLATES, Cause, decision_causes
+from analysis.intents import (
+    Declarations,
+    EndpointSelector,
+    Intent,
+    namespace_name_selector,
+)
+from analysis.matcher import Matcher
+from analysis.model import (
+    NAMESPACE_NAME_LABEL,
+    Direction,
+    LabelSelector,
+    NetworkPolicy,
+    Peer,
+    PolicyRule,
+    Source,
+    Tree,
+)
+from analysis.outside import OUTSIDE_KIND, ClusterScope, with_outside
+from analysis.ports import NO_CONNECTIONS, ConnectionSet
+from analysis.reachability import Endpoint, ReachabilityMap, map_of
+
+FORBIDDEN, UNDECLARED, BLOCKED, TEST = "forbidden", "undeclared", "blocked", "test"
+TYPES = (FORBIDDEN, UNDECLARED, BLOCKED, TEST)
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """The declaration a violation is about: an intent's entry or a test case."""
+
+    kind: str  # Intent | ConnectivityTest
+    name: str
+    entry: str  # deny[0], scope[1], allow[2], cases[0]
+    file: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    type: str  # forbidden | undeclared | blocked | test
+    src: Endpoint | None  # None: no endpoint matches the entry's `from`
+    dst: Endpoint | None
+    ports: ConnectionSet  # the ports at fault
+    intent: Declared
+    because: tuple[Cause, ...]
+    detail: str = ""
+    expect: str = ""  # test cases: allowed | denied
+    actual: str = ""  # test cases: allowed | denied | partly allowed (…) | no endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    violations: tuple[Violation, ...]
+    declarations: Declarations
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+
+def declared_map(
+    tree: Tree, declarations: Declarations, scope: ClusterScope = ClusterScope.COMPLETE
+) -> ReachabilityMap:
+    """The map the declarations are evaluated over: external ranges cut by their CIDRs
+    and, under a partial scope, representatives split by their selectors too, so that
+    every representative is wholly inside or outside each selector."""
+    if scope is ClusterScope.PARTIAL:
+        tree = with_outside(tree, (tree, selector_tree(declarations)))
+    return map_of(tree, compile_tree(tree, declarations.networks()))
+
+
+def selector_tree(declarations: Declarations) -> Tree:
+    """The declarations' pod and namespace selectors as policy peers, for splitting the
+    representatives of pods outside the tree (``analysis.outside``); never compiled."""
+    rules = []
+    for n, sel in enumerate(declarations.selectors()):
+        if not sel.names_pods:
+            continue
+        namespaces = sel.namespace_selector
+        if sel.namespaces:
+            by_name = namespace_name_selector(sel.namespaces)
+            base = namespaces or LabelSelector()
+            namespaces = LabelSelector(
+                base.match_labels, base.match_expressions + by_name.match_expressions
+            )
+        peer = Peer(sel.source, sel.pod_selector, namespaces or LabelSelector())
+        rules.append(PolicyRule(Direction.INGRESS, n, sel.source, (peer,)))
+    if not rules:
+        return Tree()
+    policy = NetworkPolicy(
+        "~declarations",
+        "selectors",
+        LabelSelector((("~none", "~none"),)),
+        frozenset({Direction.INGRESS}),
+        tuple(rules),
+        (),
+        Source("", 0),
+    )
+    return Tree(policies=(policy,))
+
+
+def check(rmap: ReachabilityMap, declarations: Declarations) -> CheckResult:
+    """Every violation of the declarations in the map (made by ``declared_map``)."""
+    return CheckResult(_Checker(rmap, declarations).run(), declarations)
+
+
+_NO_SOURCE = Source("", 0)
+
+
+def _key(sel: EndpointSelector) -> EndpointSelector:
+    return replace(sel, source=_NO_SOURCE)
+
+
+class _Checker:
+    def __init__(self, rmap: ReachabilityMap, declarations: Declarations) -> None:
+        self.rmap, self.decls = rmap, declarations
+        self.matcher: Matcher = rmap.matcher
+        distinct: dict[EndpointSelector, int] = {}
+        for sel in declarations.selectors():
+            distinct.setdefault(_key(sel), len(distinct))
+        self.bit = {k: 1 << n for k, n in distinct.items()}
+        ns_labels = rmap.tree.namespace_labels()
+        # (class or range, signature) -> members; per class, its groups
+        self.groups: dict[int, list[tuple[int, tuple[Endpoint, ...]]]] = {}
+        for k, members in enumerate(rmap.members):
+            if not members:
+                continue
+            by_sig: dict[int, list[Endpoint]] = {}
+            for e in members:
+                sig = 0
+                for sel, bit in self.bit.items():
+                    if _matches(sel, e, self.matcher, k, ns_labels):
+                        sig |= bit
+                by_sig.setdefault(sig, []).append(e)
+            self.groups[k] = [(sig, tuple(m)) for sig, m in by_sig.items()]
+        self.out: list[Violation] = []
+        self.cause_memo: dict[tuple[object, ...], tuple[Cause, ...]] = {}
+
+    def of(self, sel: EndpointSelector) -> list[tuple[int, int, tuple[Endpoint, ...]]]:
+        bit = self.bit[_key(sel)]
+        return [
+            (k, sig, members)
+            for k, groups in self.groups.items()
+            for sig, members in groups
+            if sig & bit
+        ]
+
+    def run(self) -> tuple[Violation, ...]:
+        for intent in self.decls.intents:
+            for c in intent.deny:
+                self._forbidden(intent, c.entry, c.src, c.dst, c.ports, c.source)
+            for c in intent.allow:
+                if c.required:
+                    self._blocked(intent, c.entry, c.src, c.dst, c.ports, c.source)
+        self._undeclared()
+        for test in self.decls.tests:
+            for case in test.cases:
+                where = Declared(
+                    "ConnectivityTest", test.name, case.entry, case.source.file, case.source.line
+                )
+                self._case(where, case.src, case.dst, case.ports, case.expect_allowed)
+        return tuple(sorted(self.out, key=_order))
+
+    # -- the rules
+
+    def _forbidden(
+        self,
+        intent: Intent,
+        entry: str,
+        src: EndpointSelector,
+        dst: EndpointSelector,
+        ports: ConnectionSet,
+        where: Source,
+    ) -> None:
+        declared = Declared("Intent", intent.name, entry, where.file, where.line)
+        for s, ss, d, dd, allowed in self._allowed_pairs(self.of(src), self.of(dst)):
+            hit = allowed & ports
+            if hit:
+                self._emit(FORBIDDEN, ss, dd, hit, declared, self._allowing(s, d, hit))
+
+    def _blocked(
+        self,
+        intent: Intent,
+        entry: str,
+        src: EndpointSelector,
+        dst: EndpointSelector,
+        ports: ConnectionSet,
+        where: Source,
+    ) -> None:
+        declared = Declared("Intent", intent.name, entry, where.file, where.line)
+        sources, destinations = self.of(src), self.of(dst)
+        if not sources or not destinations:
+            self._nothing(BLOCKED, declared, ports, sources, destinations)
+            return
+        for s, ss, d, dd in self._governed(sources, destinations):
+            missing = ports - self.rmap.row(s).get(d, NO_CONNECTIONS)
+            if missing:
+                self._emit(BLOCKED, ss, dd, missing, declared, self._denying(s, d, missing))
+
+    def _case(
+        self,
+        declared: Declared,
+        src: EndpointSelector,
+        dst: EndpointSelector,
+        ports: ConnectionSet,
+        expect_allowed: bool,
+    ) -> None:
+        expect = "allowed" if expect_allowed else "denied"
+        sources, destinations = self.of(src), self.of(dst)
+        if not sources or not destinations:
+            self._nothing(TEST, declared, ports, sources, destinations, expect)
+            return
+        for s, ss, d, dd in self._governed(sources, destinations):
+            allowed = self.rmap.row(s).get(d, NO_CONNECTIONS) & ports
+            if expect_allowed and allowed != ports:
+                missing = ports - allowed
+                actual = f"partly allowed ({allowed})" if allowed else "denied"
+                because = self._denying(s, d, missing)
+                self._emit(TEST, ss, dd, missing, declared, because, expect=expect, actual=actual)
+            elif not expect_allowed and allowed:
+                actual = "allowed" if allowed == ports else f"partly allowed ({allowed})"
+                because = self._allowing(s, d, allowed)
+                self._emit(TEST, ss, dd, allowed, declared, because, expect=expect, actual=actual)
+
+    def _undeclared(self) -> None:
+        intents = self.decls.intents
+        scoped: list[tuple[Intent, EndpointSelector, int]] = [
+            (intent, sel, self.bit[_key(sel)]) for intent in intents for sel in intent.scope
+        ]
+        if not scoped:
+            return
+        allows = [
+            (self.bit[_key(c.src)], self.bit[_key(c.dst)], c.ports)
+            for intent in intents
+            for c in intent.allow
+        ]
+        declared_memo: dict[tuple[int, int], ConnectionSet] = {}
+
+        def declared(ss: int, ds: int) -> ConnectionSet:
+            found = declared_memo.get((ss, ds))
+            if found is None:
+                found = NO_CONNECTIONS
+                for sb, db, ports in allows:
+                    if ss & sb and ds & db:
+                        found = found | ports
+                declared_memo[(ss, ds)] = found
+            return found
+
+        scope_bits = 0
+        for _, _, bit in scoped:
+            scope_bits |= bit
+        seen: set[tuple[int, int, int, int]] = set()
+        for k, groups in self.groups.items():
+            for sig, _ in groups:
+                if not sig & scope_bits:
+                    continue
+                for d in (None, k):
+                    line = self.rmap.row(k) if d is None else self.rmap.column(k)
+                    for other, allowed in line.items():
+                        for osig, _ in self.groups.get(other, ()):
+                            src, dst = (k, other) if d is None else (other, k)
+                            ssig, dsig = (sig, osig) if d is None else (osig, sig)
+                            if (src, ssig, dst, dsig) in seen:
+                                continue
+                            seen.add((src, ssig, dst, dsig))
+                            rest = allowed - declared(ssig, dsig)
+                            if rest:
+                                self._undeclared_pair(scoped, src, ssig, dst, dsig, rest)
+
+    def _undeclared_pair(
+        self,
+        scoped: Sequence[tuple[Intent, EndpointSelector, int]],
+        s: int,
+        ssig: int,
+        d: int,
+        dsig: int,
+        rest: ConnectionSet,
+    ) -> None:
+        sources = self._members(s, ssig)
+        destinations = self._members(d, dsig)
+        because = self._allowing(s, d, rest)
+        reported: set[str] = set()
+        for intent, sel, bit in scoped:
+            if intent.name in reported or not (ssig | dsig) & bit:
+                continue
+            reported.add(intent.name)
+            entry = f"scope[{intent.scope.index(sel)}]"
+            declared = Declared("Intent", intent.name, entry, sel.source.file, sel.source.line)
+            self._emit(UNDECLARED, sources, destinations, rest, declared, because)
+
+    # -- pairs
+
+    def _members(self, k: int, sig: int) -> tuple[Endpoint, ...]:
+        return next(m for s, m in self.groups[k] if s == sig)
+
+    def _free(self, k: int) -> bool:
+        """A range or a pod of a namespace outside the tree: no policy of it is known."""
+        return self.matcher.is_external(k) or bool((self.matcher.beyond >> k) & 1)
+
+    def _governed(
+        self,
+        sources: list[tuple[int, int, tuple[Endpoint, ...]]],
+        destinations: list[tuple[int, int, tuple[Endpoint, ...]]],
+    ) -> Iterator[tuple[int, tuple[Endpoint, ...], int, tuple[Endpoint, ...]]]:
+        for s, _, ss in sources:
+            for d, _, dd in destinations:
+                if not (self._free(s) and self._free(d)):
+                    yield s, ss, d, dd
+
+    def _allowed_pairs(
+        self,
+        sources: list[tuple[int, int, tuple[Endpoint, ...]]],
+        destinations: list[tuple[int, int, tuple[Endpoint, ...]]],
+    ) -> Iterator[tuple[int, tuple[Endpoint, ...], int, tuple[Endpoint, ...], ConnectionSet]]:
+        """Allowed pairs of groups, read by rows or by columns, whichever side is smaller."""
+        if len({k for k, _, _ in sources}) <= len({k for k, _, _ in destinations}):
+            for s, _, ss in sources:
+                row = self.rmap.row(s)
+                for d, _, dd in destinations:
+                    allowed = row.get(d)
+                    if allowed:
+                        yield s, ss, d, dd, allowed
+            return
+        for d, _, dd in destinations:
+            column = self.rmap.column(d)
+            for s, _, ss in sources:
+                allowed = column.get(s)
+                if allowed:
+                    yield s, ss, d, dd, allowed
+
+    # -- causes
+
+    def _allowing(self, s: int, d: int, ports: ConnectionSet) -> tuple[Cause, ...]:
+        """The rules that allow ``ports`` from ``s`` to ``d``, in both directions."""
+        return self._causes(s, d, ports, allowing=True)
+
+    def _denying(self, s: int, d: int, ports: ConnectionSet) -> tuple[Cause, ...]:
+        """The admin Deny rules and the isolating policies that keep ``ports`` closed."""
+        return self._causes(s, d, ports, allowing=False)
+
+    def _causes(self, s: int, d: int, ports: ConnectionSet, allowing: bool) -> tuple[Cause, ...]:
+        verdicts = [(dn, self.matcher.verdict(dn, s, d)) for dn in Direction]
+        key = (allowing, ports, *(id(v) for _, v in verdicts))
+        found = self.cause_memo.get(key)
+        if found is not None:
+            return found
+        out: list[Cause] = []
+        for direction, verdict in verdicts:
+            for dec in verdict.decisions:
+                if not dec.ports & ports:
+                    continue
+                if allowing and dec.action == "Allow":
+                    out += decision_causes(dec, direction, "head", ALLOWS, self.rmap)
+                elif not allowing and dec.action == "Deny":
+                    out += decision_causes(dec, direction, "head", DENIES, self.rmap)
+                elif not allowing and dec.action == "Isolate":
+                    out += decision_causes(dec, direction, "head", ISOLATES, self.rmap)
+        found = self.cause_memo[key] = tuple(dict.fromkeys(out))
+        return found
+
+    # -- output
+
+    def _emit(
+        self,
+        kind: str,
+        sources: Sequence[Endpoint],
+        destinations: Sequence[Endpoint],
+        ports: ConnectionSet,
+        declared: Declared,
+        because: tuple[Cause, ...],
+        expect: str = "",
+        actual: str = "",
+    ) -> None:
+        detail = "" if because else _unexplained(kind)
+        for src in sources:
+            for dst in destinations:
+                self.out.append(
+                    Violation(kind, src, dst, ports, declared, because, detail, expect, actual)
+                )
+
+    def _nothing(
+        self,
+        kind: str,
+        declared: Declared,
+        ports: ConnectionSet,
+        sources: Sequence[object],
+        destinations: Sequence[object],
+        expect: str = "",
+    ) -> None:
+        side = "from" if not sources else "to"
+        outcome = expect or "allowed"
+        detail = f"no endpoint of the tree matches `{side}`, so nothing can be {outcome}"
+        self.out.append(
+            Violation(kind, None, None, ports, declared, (), detail, expect, "no endpoint")
+        )
+
+
+def _unexplained(kind: str) -> str:
+    if kind in (BLOCKED, TEST):
+        return ""
+    return "no policy isolates either end on these ports (allowed by default)"
+
+
+def _matches(
+    sel: EndpointSelector,
+    e: Endpoint,
+    matcher: Matcher,
+    k: int,
+    ns_labels: dict[str, dict[str, str]],
+) -> bool:
+    if e.is_external:
+        if sel.names_pods:
+            return False
+        if sel.cidr is None:
+            return True
+        return all(
+            (net := ipaddress.ip_network(c)).version == sel.cidr.version and net.subnet_of(sel.cidr)  # type: ignore[arg-type]
+            for c in e.cidrs
+        )
+    if sel.cidr is not None:
+        return False
+    labels = ns_labels.get(e.namespace, {})
+    if sel.namespaces and labels.get(NAMESPACE_NAME_LABEL) not in sel.namespaces:
+        return False
+    if sel.namespace_selector is not None and not sel.namespace_selector.matches(labels):
+        return False
+    if sel.workloads:
+        if e.kind == OUTSIDE_KIND:
+            return False  # pods the tree does not define are no workload of it
+        if not any(name == e.name and kind in ("", e.kind) for kind, name in sel.workloads):
+            return False
+    if sel.pod_selector is not None:
+        return sel.pod_selector.matches(dict(matcher.pod_class(k).labels))
+    return True
+
+
+_TYPE_ORDER = {t: n for n, t in enumerate(TYPES)}
+
+
+def _order(v: Violation) -> tuple[object, ...]:
+    def ends(e: Endpoint | None) -> tuple[object, ...]:
+        return (0,) if e is None else (1, *endpoint_sort_key(e))
+
+    return (
+        _TYPE_ORDER[v.type],
+        v.intent.file,
+        v.intent.line,
+        v.intent.name,
+        v.intent.entry,
+        ends(v.src),
+        ends(v.dst),
+    )

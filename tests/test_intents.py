@@ -1,0 +1,173 @@
+"""Reading Intent and ConnectivityTest documents: strict validation with file and line,
+and the manifest reader leaving them alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.check import check, declared_map
+from analysis.errors import ManifestError
+from analysis.intents import load_declarations
+from analysis.manifests import load_files
+from analysis.ports import ConnectionSet, PortSet
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: c, image: x}]}
+"""
+
+INTENT = """\
+apiVersion: reachdiff.io/v1alpha1
+kind: Intent
+metadata: {name: shop}
+spec:
+  scope:
+  - namespace: shop
+  allow:
+  - from: {namespace: [shop, other], labels: {app: web}}
+    to:
+      namespaceSelector:
+        matchExpressions: [{key: team, operator: In, values: [db]}]
+    ports: TCP 5432,6000-6010; UDP 53
+    required: true
+  deny:
+  - from: {cidr: 0.0.0.0/0}
+    to: {workload: Pod/web}
+"""
+
+
+def test_reads_every_field() -> None:
+    decls = load_declarations({"intents.yaml": INTENT, "pod.yaml": POD})
+    (intent,) = decls.intents
+    assert intent.name == "shop" and intent.source.line == 1
+    (allow,) = intent.allow
+    assert allow.required and allow.source.line == 8
+    assert allow.src.namespaces == ("other", "shop")
+    assert str(allow.src.pod_selector) == "app=web"
+    assert str(allow.dst.namespace_selector) == "team in (db)"
+    assert allow.ports == ConnectionSet.of(
+        {"TCP": PortSet.of((5432, 5432), (6000, 6010)), "UDP": PortSet.single(53)}
+    )
+    (deny,) = intent.deny
+    assert str(deny.src.cidr) == "0.0.0.0/0" and deny.dst.workloads == (("Pod", "web"),)
+    assert deny.ports.is_all()
+
+
+def test_declarations_are_neither_workloads_nor_unmodelled_kinds() -> None:
+    tree = load_files({"intents.yaml": INTENT, "pod.yaml": POD})
+    assert [w.id for w in tree.workloads] == ["shop/Pod/web"]
+    assert tree.unmodelled == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (
+            "apiVersion: reachdiff.io/v1\nkind: Intent\n",
+            1,
+            "write apiVersion: reachdiff.io/v1alpha1",
+        ),
+        ("apiVersion: reachdiff.io/v1alpha1\nkind: Policy\n", 1, "not a reachdiff.io kind"),
+        (
+            "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
+            "spec:\n  allow:\n  - from: {}\n    to: {}\n    port: TCP 80\n",
+            6,
+            "unknown field(s) port",
+        ),
+        (
+            "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
+            "spec:\n  deny:\n  - from: {}\n    to: {}\n    ports: tcp 80\n",
+            6,
+            "is not TCP, UDP or SCTP",
+        ),
+        (
+            "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
+            "spec:\n  deny:\n  - from: {}\n    to: {}\n    ports: TCP 0-80\n",
+            6,
+            "within 1-65535",
+        ),
+        (
+            "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
+            "spec:\n  deny:\n  - from:\n      cidr: 10.0.0.0/8\n      namespace: x\n    to: {}\n",
+            7,
+            "`cidr` with pod fields",
+        ),
+        (
+            "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
+            "spec:\n  deny:\n  - to: {}\n",
+            6,
+            "needs `from`",
+        ),
+        (
+            "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\nspec: {}\n",
+            4,
+            "declares nothing",
+        ),
+        (
+            "apiVersion: reachdiff.io/v1alpha1\nkind: ConnectivityTest\nmetadata: {name: a}\n"
+            "spec:\n  cases:\n  - {from: {}, to: {}, expect: open}\n",
+            6,
+            "must be allowed or denied",
+        ),
+        (
+            "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
+            "spec:\n  scope:\n  - {workload: deployment/web}\n",
+            6,
+            "write Kind/name",
+        ),
+        (
+            "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
+            "spec:\n  scope:\n  - podSelector:\n      matchExpressions:\n"
+            "      - {key: app, operator: In}\n",
+            8,
+            "needs at least one value",
+        ),
+    ],
+)
+def test_strict_validation_names_file_line_and_fix(text: str, line: int, words: str) -> None:
+    with pytest.raises(ManifestError) as caught:
+        load_declarations({"declared/x.yaml": text})
+    assert (caught.value.file, caught.value.line) == ("declared/x.yaml", line)
+    assert words in caught.value.message
+
+
+def test_duplicate_names_are_refused_with_the_first_place() -> None:
+    doc = "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
+    doc += "spec: {scope: [{}]}\n"
+    with pytest.raises(ManifestError, match=r"already defined at a.yaml:1") as caught:
+        load_declarations({"a.yaml": doc, "b.yaml": doc})
+    assert caught.value.file == "b.yaml"
+
+
+def test_a_file_without_the_group_is_not_read_again() -> None:
+    # A broken file elsewhere is the manifest reader's business, not this one's.
+    assert not load_declarations({"x.yaml": "a: [", "y.txt": "reachdiff.io"})
+
+
+def test_shop_example_head_breaks_the_declared_payments_scope() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent / "examples" / "shop"
+    declared = (root / "intents" / "payments.yaml").read_text()
+    results = {}
+    for side in ("base", "head"):
+        files: dict[str, bytes | str] = {
+            str(p.relative_to(root / side)): p.read_bytes() for p in (root / side).rglob("*.yaml")
+        }
+        files["intents/payments.yaml"] = declared
+        decls = load_declarations(files)
+        results[side] = check(declared_map(load_files(files), decls), decls)
+    assert not [v for v in results["base"].violations if v.type == "forbidden"]
+    forbidden = [v for v in results["head"].violations if v.type == "forbidden"]
+    assert {v.src.id for v in forbidden if v.src} == {
+        "catalog/Deployment/catalog-api",
+        "catalog/StatefulSet/catalog-redis",
+        "checkout/CronJob/order-reporter",
+        "checkout/Deployment/cart",
+    }
+    assert all(v.dst and v.dst.id == "payments/StatefulSet/payments-db" for v in forbidden)
+    cited = {(c.policy, c.file, c.line) for v in forbidden for c in v.because}
+    assert ("payments/NetworkPolicy/payments-db", "policies/payments/payments-db.yaml", 24) in cited
+    assert all((v.intent.entry, v.intent.line) == ("deny[0]", 16) for v in forbidden)
