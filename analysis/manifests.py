@@ -243,6 +243,12 @@ def exact_rule_source(tree: Tree, policy: NetworkPolicy, rule: PolicyRule) -> So
     return exact.rules(rule.direction)[rule.index].source
 
 
+def exact_policy(tree: Tree, policy: NetworkPolicy) -> NetworkPolicy:
+    """The policy with every rule, peer and port at its own line (read again exactly if
+    the fast parser read it)."""
+    return _exact_policy(tree.texts, policy) or policy
+
+
 def named_port_warnings(
     sorted_policies: Iterable[NetworkPolicy],
     defined: Container[str],

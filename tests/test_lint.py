@@ -1,0 +1,193 @@
+"""Each least-privilege rule of ``reachdiff lint`` with a case that triggers it and a
+close case that does not."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from analysis.lint import ERROR, NEVER, NOTE, OFF, RULES, WARNING, LintConfig, fails, lint
+from analysis.manifests import load_files
+from analysis.outside import ClusterScope
+from analysis.reachability import compute_map
+
+NAMESPACE = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: web}}
+"""
+WEB = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: c
+        image: x
+        ports: [{name: http, containerPort: 8080}]
+"""
+DB = WEB.replace("name: web,", "name: db,").replace("app: web", "app: db")
+DENY_ALL = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: shop}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  egress:
+  - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}}]
+    ports: [{protocol: UDP, port: 53}]
+"""
+
+
+def policy(body: str, name: str = "p") -> str:
+    head = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+    head += f"metadata: {{name: {name}, namespace: shop}}\nspec:\n"
+    return head + textwrap.indent(textwrap.dedent(body), "  ")
+
+
+def findings(*docs: str) -> list[tuple[str, str, int]]:
+    files = {"ns.yaml": NAMESPACE, "web.yaml": WEB, "db.yaml": DB}
+    files.update({f"p{n}.yaml": d for n, d in enumerate(docs)})
+    rmap = compute_map(load_files(files), scope=ClusterScope.PARTIAL)
+    return [(f.rule, f.file, f.line) for f in lint(rmap)]
+
+
+def rules_of(*docs: str) -> set[str]:
+    return {r for r, _, _ in findings(*docs)}
+
+
+WEB_FROM_DB = """\
+podSelector: {matchLabels: {app: web}}
+ingress:
+- from: [{podSelector: {matchLabels: {app: db}}}]
+  ports: [{port: 8080}]
+"""
+
+CASES = {
+    # rule: (documents that trigger it, documents that do not)
+    "no-default-deny-ingress": ((), (DENY_ALL,)),
+    "no-default-deny-egress": ((), (DENY_ALL,)),
+    "unselected-workload": ((policy(WEB_FROM_DB),), (DENY_ALL,)),
+    "policy-selects-nothing": (
+        (DENY_ALL, policy("podSelector: {matchLabels: {app: wbe}}\n")),
+        (DENY_ALL, policy("podSelector: {matchLabels: {app: web}}\n")),
+    ),
+    "peer-matches-nothing": (
+        (DENY_ALL, policy(WEB_FROM_DB.replace("app: db", "app: bd"))),
+        (DENY_ALL, policy(WEB_FROM_DB)),
+    ),
+    "undefined-named-port": (
+        (DENY_ALL, policy(WEB_FROM_DB.replace("port: 8080", "port: htpp"))),
+        (DENY_ALL, policy(WEB_FROM_DB.replace("port: 8080", "port: http"))),
+    ),
+    "allows-every-peer": (
+        (DENY_ALL, policy("podSelector: {}\ningress:\n- ports: [{port: 8080}]\n")),
+        (DENY_ALL, policy(WEB_FROM_DB)),
+    ),
+    "allows-every-namespace": (
+        (DENY_ALL, policy(WEB_FROM_DB.replace("- from: [{", "- from: [{namespaceSelector: {}, "))),
+        (
+            DENY_ALL,
+            policy(
+                WEB_FROM_DB.replace(
+                    "- from: [{", "- from: [{namespaceSelector: {matchLabels: {team: web}}, "
+                )
+            ),
+        ),
+    ),
+    "allows-any-address": (
+        (
+            DENY_ALL,
+            policy(
+                WEB_FROM_DB.replace(
+                    "podSelector: {matchLabels: {app: db}}", "ipBlock: {cidr: 0.0.0.0/0}"
+                )
+            ),
+        ),
+        (
+            DENY_ALL,
+            policy(
+                WEB_FROM_DB.replace(
+                    "podSelector: {matchLabels: {app: db}}", "ipBlock: {cidr: 10.0.0.0/8}"
+                )
+            ),
+        ),
+    ),
+    "allows-every-port": (
+        (DENY_ALL, policy(WEB_FROM_DB.replace("  ports: [{port: 8080}]\n", ""))),
+        (DENY_ALL, policy(WEB_FROM_DB)),
+    ),
+    "shadowed-rule": (
+        (
+            DENY_ALL,
+            policy(
+                WEB_FROM_DB + "- from: [{podSelector: {matchLabels: {app: db, tier: x}}}]\n"
+                "  ports: [{port: 8080}]\n"
+            ),
+        ),
+        (
+            DENY_ALL,
+            policy(
+                WEB_FROM_DB + "- from: [{podSelector: {matchLabels: {app: db, tier: x}}}]\n"
+                "  ports: [{port: 9090}]\n"
+            ),
+        ),
+    ),
+    "egress-deny-without-dns": (
+        (DENY_ALL.replace("protocol: UDP, port: 53", "protocol: TCP, port: 443"),),
+        (DENY_ALL,),
+    ),
+}
+
+
+def test_every_rule_has_a_case() -> None:
+    assert set(CASES) == {r.id for r in RULES}
+
+
+@pytest.mark.parametrize("rule", sorted(CASES))
+def test_rule_fires_on_its_positive_case_only(rule: str) -> None:
+    positive, negative = CASES[rule]
+    assert rule in rules_of(*positive)
+    assert rule not in rules_of(*negative)
+
+
+def test_findings_point_at_the_line_to_change() -> None:
+    doc = policy(
+        WEB_FROM_DB.replace("podSelector: {matchLabels: {app: db}}", "ipBlock: {cidr: 0.0.0.0/0}")
+    )
+    found = findings(DENY_ALL, doc)
+    assert ("allows-any-address", "p1.yaml", 7) in found
+    assert ("no-default-deny-ingress", "ns.yaml", 1) not in found
+    assert ("no-default-deny-ingress", "ns.yaml", 1) in findings()
+
+
+def test_config_switches_rules_and_sets_the_failing_severity() -> None:
+    files = {"ns.yaml": NAMESPACE, "web.yaml": WEB}
+    rmap = compute_map(load_files(files), scope=ClusterScope.PARTIAL)
+    everything = lint(rmap)
+    assert {f.severity for f in everything} == {WARNING}
+    assert not fails(everything, LintConfig())  # default: fail on errors only
+    assert fails(everything, LintConfig(fail_on=WARNING))
+    assert fails(everything, LintConfig(fail_on=NOTE))
+    assert not fails(everything, LintConfig(fail_on=NEVER))
+    quiet = LintConfig((("unselected-workload", OFF), ("no-default-deny-egress", ERROR)))
+    found = lint(rmap, quiet)
+    assert "unselected-workload" not in {f.rule for f in found}
+    assert {f.severity for f in found if f.rule == "no-default-deny-egress"} == {ERROR}
+    assert fails(found, quiet)
+
+
+def test_every_finding_has_a_fix_and_a_stable_identity() -> None:
+    files = {"ns.yaml": NAMESPACE, "web.yaml": WEB}
+    moved = {"ns.yaml": "# moved\n" + NAMESPACE, "web.yaml": WEB}
+    one = lint(compute_map(load_files(files), scope=ClusterScope.PARTIAL))
+    two = lint(compute_map(load_files(moved), scope=ClusterScope.PARTIAL))
+    assert all(f.fix for f in one)
+    assert [f.line for f in one] != [f.line for f in two]
+    assert {f.identity for f in one} == {f.identity for f in two}
