@@ -45,6 +45,8 @@ COMMANDS: tuple[str, ...] = (
     "diff",
     "review",
     "explain",
+    "check",
+    "lint",
     "serve",
 )
 

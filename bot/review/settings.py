@@ -24,6 +24,9 @@ Example (every key is optional)::
     max_line_comments: 20      # review comments on responsible rules; 0 turns them off
     diagram: true              # the mermaid graph of changed paths in the PR comment
     cluster_scope: partial     # complete: the tree is the whole cluster (no pods outside it)
+    lint:                      # least-privilege findings (docs/intents.md)
+      fail_on: error           # error | warning | note | never: what fails the check / CLI
+      rules: {allows-every-port: off, unselected-workload: error}  # off | note | warning | error
 
 Validation is strict, because a typo in a security setting must not silently fall back to
 a default: an unknown key, a wrong type or a malformed value raises ``SettingsError``
@@ -41,6 +44,8 @@ from typing import Any
 import yaml
 
 from analysis.customkinds import FIELD_PATH, WorkloadKind
+from analysis.lint import RULE_IDS as LINT_RULE_IDS
+from analysis.lint import SEVERITIES as LINT_SEVERITIES
 from analysis.model import ContainerPort
 from analysis.unmodelled import KIND_REFERENCE
 
@@ -80,6 +85,10 @@ class RepoSettings:
     ignore_kinds: tuple[str, ...] = ()
     # Custom kinds whose objects run pods: their labels, namespace and ports.
     workload_kinds: tuple[WorkloadKind, ...] = ()
+    # Least-privilege lint (analysis.lint): per-rule severity overrides ("off" disables a
+    # rule) and the lowest severity that fails (or "never").
+    lint_severities: tuple[tuple[str, str], ...] = ()
+    lint_fail_on: str = "error"
 
     @property
     def restricts_approvers(self) -> bool:
@@ -253,9 +262,40 @@ class _Reader:
                     _line(node),
                 )
             out["cluster_scope"] = value
+        if "lint" in top:
+            out.update(self._lint(top["lint"]))
         settings = RepoSettings(**out)
         _check_satisfiable(settings, top.get("required_approvals"))
         return settings
+
+    def _lint(self, node: _Node) -> dict[str, Any]:
+        fields = self._mapping(node, "lint", ("fail_on", "rules"))
+        out: dict[str, Any] = {}
+        if "fail_on" in fields:
+            value = self._scalar(fields["fail_on"])
+            if value not in (*LINT_SEVERITIES, "never"):
+                raise SettingsError(
+                    "lint.fail_on",
+                    f"must be error, warning, note or never, got {_shown(value)}",
+                    _line(fields["fail_on"]),
+                )
+            out["lint_fail_on"] = value
+        if "rules" in fields:
+            rules = self._mapping(fields["rules"], "lint.rules", tuple(sorted(LINT_RULE_IDS)))
+            severities = []
+            for rule, value_node in rules.items():
+                value = self._scalar(value_node)
+                if value is False:  # YAML 1.1 reads an unquoted `off` as false
+                    value = "off"
+                if value not in (*LINT_SEVERITIES, "off"):
+                    raise SettingsError(
+                        f"lint.rules.{rule}",
+                        f"must be off, note, warning or error, got {_shown(value)}",
+                        _line(value_node),
+                    )
+                severities.append((rule, str(value)))
+            out["lint_severities"] = tuple(severities)
+        return out
 
     def _helm_values(self, node: _Node) -> tuple[tuple[str, tuple[str, ...]], ...]:
         if not isinstance(node, yaml.MappingNode):
@@ -441,6 +481,7 @@ _TOP_KEYS = (
     "kustomize_roots",
     "helm_values",
     "cluster_scope",
+    "lint",
 )
 CLUSTER_SCOPES = ("partial", "complete")
 

@@ -1,0 +1,180 @@
+"""How ``reachdiff check`` and ``reachdiff lint`` write their results: JSON (a contract:
+fields are only ever added), text and Markdown. SARIF is in ``analysis.sarif``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from analysis.check import TYPES, Violation
+from analysis.formats import cause_text, md_escape
+from analysis.lint import Finding
+from analysis.report import cause_json
+
+MAX_PAIRS_SHOWN = 20  # per group in text and Markdown (JSON has every one)
+
+
+def violation_json(v: Violation) -> dict[str, Any]:
+    return {
+        "type": v.type,
+        "src": v.src.id if v.src else None,
+        "dst": v.dst.id if v.dst else None,
+        "ports": v.ports.to_json(),
+        "intent": {
+            "name": v.intent.name,
+            "kind": v.intent.kind,
+            "entry": v.intent.entry,
+            "file": v.intent.file,
+            "line": v.intent.line,
+        },
+        "because": [cause_json(c) for c in v.because],
+        "detail": v.detail,
+        "expect": v.expect,
+        "actual": v.actual,
+    }
+
+
+def check_json(violations: Sequence[Violation], intents: int, tests: int) -> dict[str, Any]:
+    return {
+        "passed": not violations,
+        "declarations": {"intents": intents, "tests": tests},
+        "counts": counts(violations),
+        "violations": [violation_json(v) for v in violations],
+    }
+
+
+def counts(violations: Iterable[Violation]) -> dict[str, int]:
+    found = {t: 0 for t in TYPES}
+    for v in violations:
+        found[v.type] += 1
+    return found
+
+
+def summary(violations: Sequence[Violation]) -> str:
+    if not violations:
+        return "every declared communication and connectivity test holds"
+    parts = ", ".join(f"{n} {t}" for t, n in counts(violations).items() if n)
+    return f"{len(violations)} violation(s) of declared communications ({parts})"
+
+
+_WORDS = {
+    "forbidden": "allowed although a deny forbids it",
+    "undeclared": "allowed but declared by no allow",
+    "blocked": "required but not allowed",
+    "test": "connectivity test failed",
+}
+
+
+def groups(violations: Sequence[Violation]) -> Iterable[tuple[Violation, list[Violation]]]:
+    """Violations of one declaration with the same ports and causes, in order."""
+
+    def key(v: Violation) -> tuple[object, ...]:
+        return (v.type, v.intent, v.ports, v.because, v.detail, v.expect, v.actual)
+
+    groups: dict[tuple[object, ...], list[Violation]] = {}
+    for v in violations:
+        groups.setdefault(key(v), []).append(v)
+    for group in groups.values():
+        yield group[0], group
+
+
+def _pair(v: Violation) -> str:
+    if v.src is None or v.dst is None:
+        return "(no endpoint)"
+    return f"{v.src.id} -> {v.dst.id}"
+
+
+def check_text(violations: Sequence[Violation]) -> str:
+    lines = [f"reachdiff: {summary(violations)}"]
+    for first, group in groups(violations):
+        d = first.intent
+        what = _WORDS[first.type]
+        if first.type == "test":
+            what += f": expected {first.expect}, {first.actual}"
+        lines.append(
+            f"{first.type}: {what} on {first.ports}  "
+            f"({d.kind} {d.name} {d.entry}, {d.file}:{d.line})"
+        )
+        for v in group[:MAX_PAIRS_SHOWN]:
+            lines.append(f"    {_pair(v)}")
+        if len(group) > MAX_PAIRS_SHOWN:
+            lines.append(f"    … and {len(group) - MAX_PAIRS_SHOWN} more")
+        for c in first.because:
+            lines.append(f"    because {cause_text(c)}")
+        if first.detail:
+            lines.append(f"    ({first.detail})")
+    return "\n".join(lines) + "\n"
+
+
+def check_markdown(violations: Sequence[Violation], heading: str = "###") -> str:
+    if not violations:
+        return f"{heading} Declared communications\n\n✅ {summary(violations)}.\n"
+    lines = [f"{heading} Declared communications\n", f"❌ {summary(violations)}.\n"]
+    for first, group in groups(violations):
+        d = first.intent
+        what = _WORDS[first.type]
+        if first.type == "test":
+            what += f": expected {first.expect}, {md_escape(first.actual)}"
+        lines.append(
+            f"- **{first.type}**: {what} on `{first.ports}` — {d.kind} `{md_escape(d.name)}` "
+            f"{d.entry} (`{md_escape(d.file)}:{d.line}`)"
+        )
+        for v in group[:MAX_PAIRS_SHOWN]:
+            lines.append(f"  - `{md_escape(_pair(v))}`")
+        if len(group) > MAX_PAIRS_SHOWN:
+            lines.append(f"  - … and {len(group) - MAX_PAIRS_SHOWN} more")
+        for c in first.because:
+            lines.append(f"  - because {md_escape(cause_text(c))}")
+        if first.detail:
+            lines.append(f"  - {md_escape(first.detail)}")
+    return "\n".join(lines) + "\n"
+
+
+# -- lint
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    return {
+        "rule": f.rule,
+        "severity": f.severity,
+        "file": f.file,
+        "line": f.line,
+        "subject": f.subject,
+        "message": f.message,
+        "fix": f.fix,
+    }
+
+
+def lint_json(findings: Sequence[Finding], failed: bool, fail_on: str) -> dict[str, Any]:
+    return {
+        "failed": failed,
+        "fail_on": fail_on,
+        "findings": [finding_json(f) for f in findings],
+    }
+
+
+def lint_text(findings: Sequence[Finding]) -> str:
+    lines = [
+        f"{f.file}:{f.line}: {f.severity} [{f.rule}] {f.message}\n    fix: {f.fix}"
+        for f in findings
+    ]
+    lines.append(f"reachdiff: {len(findings)} least-privilege finding(s)")
+    return "\n".join(lines) + "\n"
+
+
+def lint_markdown(findings: Sequence[Finding], heading: str = "###") -> str:
+    lines = [f"{heading} Least-privilege findings\n"]
+    if not findings:
+        lines.append("✅ none.")
+        return "\n".join(lines) + "\n"
+    lines += ["| severity | rule | where | finding | fix |", "|---|---|---|---|---|"]
+    for f in findings:
+        lines.append(
+            f"| {f.severity} | `{f.rule}` | `{md_escape(f.file)}:{f.line}` | "
+            f"{_cell(f.message)} | {_cell(f.fix)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return md_escape(text).replace("\n", " ")
