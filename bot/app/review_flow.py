@@ -72,6 +72,7 @@ from bot.review.approvals import (
     evaluate_approvals,
     reviewers_to_check,
 )
+from bot.review.declared import approval_lines, lint_config
 from bot.review.patches import PullFiles
 from bot.review.settings import (
     SETTINGS_PATH,
@@ -170,9 +171,10 @@ def _shown_delta(run: Mapping[str, Any]) -> ShownDelta | None:
 def _gated(diff: DiffResult, settings: RepoSettings, settings_changed: bool) -> str | None:
     """The digest approvals must have seen (None: nothing needs approval)."""
     assessment = assess(diff, settings)
-    if not (settings_changed or assessment.needs_approval):
+    declared = approval_lines(diff)  # intents (docs/intents.md)
+    if not (settings_changed or assessment.needs_approval or declared):
         return None
-    return gated_digest(assessment, settings_changed=settings_changed)
+    return gated_digest(assessment, settings_changed=settings_changed, declared=declared)
 
 
 # ---- entry points (one job each) ------------------------------------------------------
@@ -440,7 +442,11 @@ async def _review(
             # GitHub may refuse a placement we thought valid; the sticky comment and the
             # check run carry the same findings, so the review goes on without them.
             log.warning("%s: line comments refused: %s", pr, err)
-    shown = gated_digest(assess(outcome, settings), settings_changed=settings_changed)
+    shown = gated_digest(
+        assess(outcome, settings),
+        settings_changed=settings_changed,
+        declared=approval_lines(outcome),
+    )
     await _finish(gh, pr, check, conclusion, output, external_id=_shown_id(shown))
 
 
@@ -660,6 +666,7 @@ async def _analyze(
             cluster_scope=settings.cluster_scope,
             ignore_kinds=settings.ignore_kinds,
             workload_kinds=settings.workload_kinds,
+            lint_config=lint_config(settings),
         )
     except AnalysisTimeout as err:
         return AnalysisFailure("timeout", str(err))

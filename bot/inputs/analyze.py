@@ -22,9 +22,11 @@ from analysis import unmodelled
 from analysis.aggregate import NO_POPULATIONS, Populations
 from analysis.customkinds import WorkloadKinds
 from analysis.decision import Explanation
+from analysis.declared_review import DeclaredReview, review_declared
 from analysis.diff import PathChange
 from analysis.errors import ManifestError
 from analysis.incremental import PreparedBase, prepare
+from analysis.lint import LintConfig
 from analysis.outside import OUTSIDE_KIND, ClusterScope
 from analysis.reachability import Endpoint
 from bot.inputs.environment_diff import (
@@ -78,6 +80,9 @@ class DiffResult:
     # (src id, dst id) -> the decision step by step, for the first opened paths (the
     # comment shows each in a collapsible section); computed here, where the maps are.
     explanations: tuple[tuple[str, str, Explanation], ...] = ()
+    # Declared communications and least-privilege findings (analysis.declared_review):
+    # None when the repository has no declarations and the settings ask for no lint.
+    declared: DeclaredReview | None = None
 
     @property
     def widening(self) -> bool:
@@ -209,13 +214,15 @@ def analyze(
     cluster_scope: str = "partial",
     ignore_kinds: tuple[str, ...] = (),
     workload_kinds: WorkloadKinds = (),
+    lint_config: LintConfig | None = None,
 ) -> DiffResult | AnalysisFailure:
     """The diff of the two trees; ``base_key`` (the base commit) lets this worker reuse
     the base it prepared for an earlier review. A base that cannot be read (``None``, with
     ``base_error`` saying why, or invalid) is reported and the head analysed on its own:
     the pull request that fixes a broken base must be reviewable. Policies of kinds
     reachdiff does not model fail the analysis unless ``ignore_kinds`` names them;
-    ``workload_kinds`` are the settings' custom kinds that run pods."""
+    ``workload_kinds`` are the settings' custom kinds that run pods; ``lint_config`` asks
+    for the least-privilege findings the change introduces."""
     tree_name = "base"
     scope = ClusterScope(cluster_scope)
     collecting = gc.isenabled()
@@ -270,6 +277,13 @@ def analyze(
                 for i in diff.idle_policies
             )
             explained = explain_changes(diff, EXPLAINED_PATHS, kinds=("opened",))
+            declared = review_declared(
+                base_files,
+                head_files,
+                [(name, one.base, one.head) for name, one in diff.per_environment],
+                scope,
+                lint_config,
+            )
             return DiffResult(
                 diff.opened,
                 diff.closed,
@@ -281,6 +295,7 @@ def analyze(
                 notes,
                 unevaluated,
                 tuple((src, dst, e) for _, src, dst, e in explained),
+                declared,
             )
     except SideError as err:
         return AnalysisFailure("manifest", err.message, err.side, err.file, err.line)

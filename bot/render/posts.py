@@ -41,8 +41,10 @@ from analysis.explain import ALLOWS, Cause
 from analysis.reachability import Endpoint
 from analysis.report import diff_to_json, json_text
 from bot.render import markdown
+from bot.render.declared import declared_annotations, declared_section, declared_title
 from bot.render.templating import Md, render
 from bot.review.approvals import ApprovalStatus
+from bot.review.declared import declared_conclusion, declared_of
 from bot.review.settings import RepoSettings
 from bot.review.verdict import Assessment, Conclusion, Diff, assess, conclusion, verdict_text
 
@@ -157,7 +159,10 @@ def verdict(diff: Diff, ctx: ReviewContext) -> str:
 def check_conclusion(diff: Diff, ctx: ReviewContext) -> Conclusion:
     if _unevaluated(diff, ctx):
         return "failure"  # a change that could not be evaluated never passes silently
-    return conclusion(assess(diff, ctx.settings), ctx.approval)
+    # Declared communications and lint (docs/intents.md) can only make it stricter.
+    return declared_conclusion(diff, ctx.approval) or conclusion(
+        assess(diff, ctx.settings), ctx.approval
+    )
 
 
 def _unevaluated(diff: Diff, ctx: ReviewContext) -> tuple[Any, ...]:
@@ -177,9 +182,12 @@ def render_comment(diff: Diff, ctx: ReviewContext) -> str:
     why = {(src, dst): explanation_md(e) for src, dst, e in explained}
     lists = _Lists(a, ctx, _populations(diff), why)
     graph = _graph(a) if ctx.settings.diagram else None
+    declared = declared_of(diff)
+    section = declared_section(declared, ctx.approvers_description) if declared else ""
     return _fit(
-        lambda lv: render(
-            "comment.md.j2", **common, **lists.at(lv), graph=None if lv.summary else graph
+        lambda lv: _with_section(
+            render("comment.md.j2", **common, **lists.at(lv), graph=None if lv.summary else graph),
+            section,
         ),
         COMMENT_LIMIT,
         rows=lists.rows,
@@ -231,11 +239,23 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
         )[:MAX_ANNOTATIONS]
         + annotations
     )
+    declared = declared_of(diff)
+    if declared is not None:
+        notes = tuple(
+            Annotation(p, n, n, level, m, t) for p, n, level, t, m in declared_annotations(declared)
+        )
+        annotations = notes + annotations
+        summary = _truncate(
+            summary + "\n\n" + declared_section(declared, ctx.approvers_description),
+            CHECK_TEXT_LIMIT,
+        )
     annotations = annotations[:MAX_ANNOTATIONS]
     said = verdict(diff, ctx)
     if ctx.base_error:  # the check list shows titles only: say the comparison was partial
         said += " (the base cannot be read: head reviewed on its own)"
     title = markdown.shorten(said, CHECK_TITLE_LIMIT)
+    if declared is not None and declared_title(declared):
+        title = str(declared_title(declared))
     if unevaluated:
         n = len(unevaluated)
         policies = "policy selects" if n == 1 else "policies select"
@@ -243,6 +263,16 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
     return CheckOutput(
         title=title[:1].upper() + title[1:], summary=summary, text=text, annotations=annotations
     )
+
+
+def _with_section(comment: str, section: str) -> str:
+    """The comment with the declared communications' section before its footer line."""
+    if not section:
+        return comment
+    body, sep, footer = comment.rstrip("\n").rpartition("\n<sub>reachdiff")
+    if not sep:
+        return comment + "\n" + section
+    return f"{body}\n\n{section}{sep}{footer}\n"
 
 
 def _populations(diff: Diff) -> Populations:

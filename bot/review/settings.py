@@ -24,7 +24,8 @@ Example (every key is optional)::
     max_line_comments: 20      # review comments on responsible rules; 0 turns them off
     diagram: true              # the mermaid graph of changed paths in the PR comment
     cluster_scope: partial     # complete: the tree is the whole cluster (no pods outside it)
-    lint:                      # least-privilege findings (docs/intents.md)
+    lint:                      # least-privilege findings (docs/intents.md); the app lints
+                               # pull requests only when this section is present
       fail_on: error           # error | warning | note | never: what fails the check / CLI
       rules: {allows-every-port: off, unselected-workload: error}  # off | note | warning | error
 
@@ -89,6 +90,7 @@ class RepoSettings:
     # rule) and the lowest severity that fails (or "never").
     lint_severities: tuple[tuple[str, str], ...] = ()
     lint_fail_on: str = "error"
+    lint_enabled: bool = False  # the app lints pull requests only with a `lint` section
 
     @property
     def restricts_approvers(self) -> bool:
@@ -270,7 +272,7 @@ class _Reader:
 
     def _lint(self, node: _Node) -> dict[str, Any]:
         fields = self._mapping(node, "lint", ("fail_on", "rules"))
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"lint_enabled": True}
         if "fail_on" in fields:
             value = self._scalar(fields["fail_on"])
             if value not in (*LINT_SEVERITIES, "never"):

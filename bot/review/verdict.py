@@ -84,13 +84,17 @@ def assess(diff: Diff, settings: RepoSettings) -> Assessment:
     )
 
 
-def gated_digest(assessment: Assessment, *, settings_changed: bool = False) -> str:
+def gated_digest(
+    assessment: Assessment, *, settings_changed: bool = False, declared: Iterable[str] = ()
+) -> str:
     """What an approval approves: the gated paths (source, destination, the ports they
-    open) and whether ``.github/reachdiff.yml`` changes, as a digest that does not depend
-    on the paths' order. Equal digests: an approval of one covers the other."""
+    open), whether ``.github/reachdiff.yml`` changes, and the ``declared`` lines (new
+    violations of the intents needing approval, a change of the intents), as a digest that
+    does not depend on their order. Equal digests: an approval of one covers the other."""
     lines = sorted({f"{c.src.id}\t{c.dst.id}\t{c.delta}" for c in assessment.gated})
     if settings_changed:
         lines.append("settings changed")
+    lines.extend(sorted(declared))
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
