@@ -92,7 +92,10 @@ def exposure_of(
         crown_jewels,
     )
     graph = _ClassGraph.of(rmap, classes)
-    distance, parent = graph.entry_distances(marks.entry)
+    # Paths through workloads of the tree read better than through representatives of
+    # pods outside it: among equally short ones, the search prefers them.
+    rank = {c: (members[c][0].is_outside, c) for c in classes}
+    distance, parent = graph.entry_distances(marks.entry, rank)
     reach = graph.reach()
     position = _positions(members)
     out: list[WorkloadExposure] = []
@@ -173,11 +176,12 @@ class _ClassGraph:
         )
 
     def entry_distances(
-        self, entry: Mapping[int, object]
+        self, entry: Mapping[int, object], rank: Mapping[int, tuple[bool, int]]
     ) -> tuple[dict[int, int], dict[int, int]]:
         """Breadth-first from every entry point at once: class -> hops, and class -> the
-        endpoint (class or external range) it was first reached from."""
-        distance = {c: 0 for c in sorted(entry)}
+        endpoint (class or external range) it was first reached from (frontiers are
+        walked in ``rank`` order)."""
+        distance = {c: 0 for c in sorted(entry, key=rank.__getitem__)}
         parent: dict[int, int] = {}
         frontier = list(distance)
         for external in sorted(self.entering):
@@ -186,7 +190,7 @@ class _ClassGraph:
                     distance[cls] = 1
                     parent[cls] = external
         # Classes reached from an external range join the search at one hop.
-        pending = sorted(c for c, d in distance.items() if d == 1)
+        pending = [c for c, d in distance.items() if d == 1]
         hops = 0
         succ = self.graph.succ
         while frontier or pending:
@@ -199,9 +203,9 @@ class _ClassGraph:
                         parent[nxt] = cls
                         reached.append(nxt)
             if hops == 1:
-                reached = sorted({*reached, *pending})
+                reached += pending
                 pending = []
-            frontier = reached
+            frontier = sorted(reached, key=rank.__getitem__)
         return distance, parent
 
     def reach(self) -> dict[int, int]:

@@ -21,7 +21,7 @@ mirrors in ``filters[].requestMirror.backendRef`` also receive traffic).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -244,3 +244,14 @@ def _backend_ref(ctx: Context, namespace: str, ref: Any) -> BackendRef | str:
                 f"{ref['name']}, not a Service: what it sends traffic to is not known "
                 "from the manifests")
     return BackendRef(ref_namespace, ref["name"], where)
+
+
+def frontends_of_files(files: Mapping[str, bytes | str]) -> Frontends:
+    """The frontends of plain manifest files (each file is parsed once: ``parse_file``
+    memoizes by content, so a tree already loaded is not parsed again)."""
+    from analysis.manifests import MANIFEST_SUFFIXES, parse_file  # the loader imports a lot
+
+    paths = [p for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)]
+    return read_frontends(
+        (p, obj) for p in paths for obj in parse_file(p, files[p], exact=False)
+    )

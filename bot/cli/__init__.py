@@ -47,6 +47,7 @@ COMMANDS: tuple[str, ...] = (
     "explain",
     "check",
     "lint",
+    "exposure",
     "serve",
 )
 

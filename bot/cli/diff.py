@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from analysis.decision import explanation_json, explanation_markdown, explanation_text
 from analysis.formats import md_escape
 from analysis.report import json_text
+from bot.cli.exposure import diff_exposure, with_exposure
+from bot.cli.html import diff_page
 from bot.cli.options import InputError, kind_options, scope, scope_flag, settings_of
 from bot.cli.output import base_caveat, diff_output, finish
 from bot.inputs.environment_diff import MultiDiff, diff_files, explain_changes
@@ -27,7 +29,7 @@ def register(commands: Commands) -> None:
     p = commands.add_parser("diff", help="paths opened and closed between two manifest trees")
     p.add_argument("base")
     p.add_argument("head")
-    p.add_argument("--format", choices=["text", "json", "md"], default="text")
+    p.add_argument("--format", choices=["text", "json", "md", "html"], default="text")
     p.add_argument(
         "--explain",
         action="store_true",
@@ -55,9 +57,15 @@ def run(args: argparse.Namespace) -> int:
         scope=scope(args, settings),
     )
     base_caveat(diff)
-    output = diff_output(diff, args.format, ignore_kinds)
-    if args.explain:
-        output = _with_explanations(diff, args.format, output)
+    exposure = diff_exposure(diff, settings, base, head)
+    if args.format == "html":
+        title = f"reachdiff diff {args.base} {args.head}"
+        output = diff_page(diff, exposure, title)
+    else:
+        output = diff_output(diff, args.format, ignore_kinds)
+        if args.explain:
+            output = _with_explanations(diff, args.format, output)
+        output = with_exposure(output, args.format, exposure)
     unread = (
         [f"{u} (base)" for u in _unread_in_directory(args.base, base)] if base is not None else []
     )

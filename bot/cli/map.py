@@ -33,7 +33,7 @@ MAP_FORMATS: dict[str, Callable[[ReachabilityMap], str]] = {
 def register(commands: Commands) -> None:
     p = commands.add_parser("map", help="who may connect to whom in one manifest tree")
     p.add_argument("dir")
-    p.add_argument("--format", choices=sorted(MAP_FORMATS), default="text")
+    p.add_argument("--format", choices=[*sorted(MAP_FORMATS), "html"], default="text")
     scope_flag(p)
     kind_options(p, settings_file=True)
     p.set_defaults(run=run)
@@ -50,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"reachdiff: warning: {label}{warning}", file=sys.stderr)
     cluster_scope = scope(args, settings)
     maps = [(e, compute_map(e.tree, scope=cluster_scope)) for e in envs]
-    if [e.name for e in envs] == [""]:
+    if args.format == "html":
+        from bot.cli.html import map_page  # the page's template: only here
+
+        sys.stdout.write(map_page(maps, settings, f"reachdiff map {args.dir}"))
+    elif [e.name for e in envs] == [""]:
         if args.format == "json":
             doc = map_to_json(maps[0][1])
             doc["not_analysed"] = not_analysed_json(findings, ignore_kinds)

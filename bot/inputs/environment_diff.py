@@ -21,6 +21,7 @@ from analysis.customkinds import WorkloadKinds
 from analysis.decision import Explanation, explain_pair
 from analysis.diff import PathChange, ReachabilityDiff, diff_prepared, diff_trees
 from analysis.errors import ManifestError
+from analysis.frontends import NO_FRONTENDS, Frontends, frontends_of_files, read_frontends
 from analysis.idle import IdlePolicy, idle_changed_policies
 from analysis.incremental import PreparedBase
 from analysis.manifests import MANIFEST_SUFFIXES, build_tree, load_files
@@ -41,6 +42,8 @@ class EnvironmentTree:
     tree: Tree
     notes: tuple[str, ...] = ()
     unanalysed: tuple[str, ...] = ()
+    # Services, Ingresses and routes: where traffic enters (``analysis.exposure``).
+    frontends: Frontends = NO_FRONTENDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,9 @@ class MultiDiff:
     unmodelled: tuple[unmodelled.Finding, ...] = ()
     # Changed policies that select no workload of their tree: reported, never passed.
     idle_policies: tuple[IdlePolicy, ...] = ()
+    # Per environment, the base's and the head's frontends (``EnvironmentTree.frontends``);
+    # empty for plain manifests read as a change to a prepared base (read them from files).
+    frontends: tuple[tuple[str, Frontends, Frontends], ...] = ()
 
     @property
     def widening(self) -> bool:
@@ -189,7 +195,8 @@ def load_environments(
     workload_kinds: WorkloadKinds = (),
 ) -> list[EnvironmentTree]:
     if is_plain(files):
-        return [EnvironmentTree("", "plain", load_files(files, workload_kinds=workload_kinds))]
+        tree = load_files(files, workload_kinds=workload_kinds)
+        return [EnvironmentTree("", "plain", tree, frontends=frontends_of_files(files))]
     envs = discover_environments(files, kustomize_roots=kustomize_roots, helm_values=helm_values)
     return [
         EnvironmentTree(
@@ -198,6 +205,7 @@ def load_environments(
             build_tree(e.objects, workload_kinds=workload_kinds),
             e.notes,
             e.unanalysed,
+            read_frontends(e.objects),
         )
         for e in envs
     ]
@@ -305,9 +313,13 @@ def _merge(
     findings: list[unmodelled.Finding] = []
     idle: list[IdlePolicy] = []
     diffs: list[tuple[str, ReachabilityDiff]] = []
+    frontends: list[tuple[str, Frontends, Frontends]] = []
     base_population, head_population = Population(), Population()
     for name, b, h, diff in results:
         diffs.append((name, diff))
+        frontends.append(
+            (name, b.frontends if b else NO_FRONTENDS, h.frontends if h else NO_FRONTENDS)
+        )
         findings += unmodelled.change_findings(
             b.tree.unmodelled if b else (), h.tree.unmodelled if h else (), name
         )
@@ -342,6 +354,7 @@ def _merge(
         populations=Populations(base_population, head_population),
         unmodelled=tuple(findings),
         idle_policies=tuple(idle),
+        frontends=tuple(frontends),
     )
 
 

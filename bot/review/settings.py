@@ -28,6 +28,10 @@ Example (every key is optional)::
                                # pull requests only when this section is present
       fail_on: error           # error | warning | note | never: what fails the check / CLI
       rules: {allows-every-port: off, unselected-workload: error}  # off | note | warning | error
+    entry_points: [{namespace: edge}]       # where traffic enters, besides what the tree shows
+    crown_jewels: [{podSelector: {matchLabels: {data-class: pci}}}]  # keep far from entry
+    exposure_widens: true      # a crown jewel nearer an entry point needs approval
+    blast_radius_threshold: 50 # ... and so does a blast radius growing past this
 
 Validation is strict, because a typo in a security setting must not silently fall back to
 a default: an unknown key, a wrong type or a malformed value raises ``SettingsError``
@@ -47,6 +51,7 @@ import yaml
 from analysis.customkinds import FIELD_PATH, WorkloadKind
 from analysis.lint import RULE_IDS as LINT_RULE_IDS
 from analysis.lint import SEVERITIES as LINT_SEVERITIES
+from analysis.entrypoints import WorkloadSelector, parse_workload_selectors
 from analysis.model import ContainerPort
 from analysis.unmodelled import KIND_REFERENCE
 
@@ -91,6 +96,13 @@ class RepoSettings:
     lint_severities: tuple[tuple[str, str], ...] = ()
     lint_fail_on: str = "error"
     lint_enabled: bool = False  # the app lints pull requests only with a `lint` section
+    # Exposure (analysis.exposure): where traffic enters besides what the tree shows, what
+    # must stay far from it, and whether a change bringing a crown jewel nearer an entry
+    # point (or a blast radius past the threshold) needs approval.
+    entry_points: tuple[WorkloadSelector, ...] = ()
+    crown_jewels: tuple[WorkloadSelector, ...] = ()
+    exposure_widens: bool = True
+    blast_radius_threshold: int | None = None  # None: blast radius growth is not gated
 
     @property
     def restricts_approvers(self) -> bool:
@@ -233,7 +245,18 @@ class _Reader:
             out["required_approvals"] = self._int(
                 top["required_approvals"], "required_approvals", 1, MAX_REQUIRED_APPROVALS
             )
-        for key in ("new_workloads_widen", "exclude_last_pusher", "diagram"):
+        for key in ("entry_points", "crown_jewels"):
+            if key in top:
+                value = self._loader.construct_object(top[key], deep=True)
+                try:
+                    out[key] = parse_workload_selectors(value, key)
+                except ValueError as err:
+                    raise SettingsError(key, str(err), _line(top[key])) from None
+        if "blast_radius_threshold" in top:
+            out["blast_radius_threshold"] = self._int(
+                top["blast_radius_threshold"], "blast_radius_threshold", 0, 10**9
+            )
+        for key in ("new_workloads_widen", "exclude_last_pusher", "diagram", "exposure_widens"):
             if key in top:
                 out[key] = self._bool(top[key], key)
         if "ignore_namespaces" in top:
@@ -484,6 +507,10 @@ _TOP_KEYS = (
     "helm_values",
     "cluster_scope",
     "lint",
+    "entry_points",
+    "crown_jewels",
+    "exposure_widens",
+    "blast_radius_threshold",
 )
 CLUSTER_SCOPES = ("partial", "complete")
 
