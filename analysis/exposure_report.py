@@ -259,30 +259,42 @@ def _n(value: int | None) -> str:
     return "none" if value is None else str(value)
 
 
+def _ranked(changes: Sequence[ExposureChange]) -> tuple[list[ExposureChange], int]:
+    """What the short section lists (crown jewels, then workloads whose hops changed,
+    nearer first) and how many changed their blast radius alone (counted)."""
+    listed = [c for c in changes if c.crown_jewel or c.base_hops != c.head_hops]
+    listed.sort(key=lambda c: (not c.crown_jewel, not c.closer, -c.blast_growth))
+    return listed, len(changes) - len(listed)
+
+
 def changes_text(changes: Sequence[ExposureChange], limit: int = 20) -> str:
     """The short section of ``diff``'s text: crown jewels and nearer workloads first."""
+    listed, blast_only = _ranked(changes)
     if not changes:
         return ""
-    ranked = sorted(changes, key=lambda c: (not c.crown_jewel, not c.closer, -c.blast_growth))
     lines = ["", f"Exposure changed for {len(changes)} workloads:"]
-    for c in ranked[:limit]:
+    for c in listed[:limit]:
         lines.append(f"  {_change_line(c)}")
         if c.closer and c.path:
             lines.append(f"    {path_text(c.path, c.qualify)}")
-    if len(ranked) > limit:
-        lines.append(f"  …and {len(ranked) - limit} more (JSON: exposure_changes)")
+    if len(listed) > limit:
+        lines.append(f"  …and {len(listed) - limit} more (JSON: exposure_changes)")
+    if blast_only:
+        lines.append(f"  {blast_only} changed their blast radius only (JSON: exposure_changes)")
     return "\n".join(lines) + "\n"
 
 
 def changes_markdown(changes: Sequence[ExposureChange], limit: int = 20) -> str:
+    listed, blast_only = _ranked(changes)
     if not changes:
         return ""
-    ranked = sorted(changes, key=lambda c: (not c.crown_jewel, not c.closer, -c.blast_growth))
     lines = ["", "### Exposure", "", f"Exposure changed for {len(changes)} workloads:", ""]
-    for c in ranked[:limit]:
+    for c in listed[:limit]:
         lines.append(f"- {md_escape(_change_line(c))}")
         if c.closer and c.path:
             lines.append(f"  - path: {md_escape(path_text(c.path, c.qualify))}")
-    if len(ranked) > limit:
-        lines.append(f"- …and {len(ranked) - limit} more (JSON: `exposure_changes`)")
+    if len(listed) > limit:
+        lines.append(f"- …and {len(listed) - limit} more (JSON: `exposure_changes`)")
+    if blast_only:
+        lines.append(f"- {blast_only} changed their blast radius only (JSON: `exposure_changes`)")
     return "\n".join(lines) + "\n"

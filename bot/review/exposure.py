@@ -64,6 +64,8 @@ def review_exposure(
     are read from ``base_files`` / ``head_files`` (a diff against a prepared base keeps
     none); environments rendered from kustomizations and charts carry theirs."""
     frontends = {name: (b, h) for name, b, h in diff.frontends}
+    if diff.base_error:
+        base_files = None  # the base was not read: nor are its frontends
     if diff.environments == ("",):
         frontends[""] = (
             frontends_of_files(base_files) if base_files is not None else NO_FRONTENDS,
