@@ -23,7 +23,7 @@ import pytest
 from bot.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOP = ROOT / "examples" / "shop"
+SHOP = Path("examples") / "shop"  # relative: the pages' titles name it (run from ROOT)
 SETTINGS = str(SHOP / "reachdiff.yml")
 IMAGES = ROOT / "docs" / "images"
 DB = "payments/StatefulSet/payments-db"
@@ -44,6 +44,11 @@ def _browser_or_skip() -> tuple[Any, str]:
             pytest.fail("no chromium: .ci/run installs Debian's (apt-get install chromium)")
         pytest.skip("no chromium on PATH (apt-get install chromium, or REACHDIFF_CHROMIUM)")
     return sync_playwright, executable
+
+
+@pytest.fixture(autouse=True)
+def _from_the_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
 
 
 @pytest.fixture(scope="module")
