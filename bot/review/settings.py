@@ -49,9 +49,9 @@ from typing import Any
 import yaml
 
 from analysis.customkinds import FIELD_PATH, WorkloadKind
+from analysis.entrypoints import WorkloadSelector, parse_workload_selectors
 from analysis.lint import RULE_IDS as LINT_RULE_IDS
 from analysis.lint import SEVERITIES as LINT_SEVERITIES
-from analysis.entrypoints import WorkloadSelector, parse_workload_selectors
 from analysis.model import ContainerPort
 from analysis.unmodelled import KIND_REFERENCE
 
