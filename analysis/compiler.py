@@ -15,8 +15,10 @@ import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from analysis.calicocompile import CalicoPeers, calico_networks, calico_rows
 from analysis.ipranges import ExternalRange, block_networks, partition
 from analysis.matcher import (
+    CalicoTierRow,
     CompiledAdminRule,
     CompiledRule,
     Matcher,
@@ -63,6 +65,7 @@ def tree_networks(tree: Tree) -> list[IPNetwork]:
         for arule in admin.ingress + admin.egress:
             for apeer in arule.peers:
                 nets.extend(apeer.networks)
+    nets.extend(calico_networks(tree))
     return nets
 
 
@@ -163,6 +166,21 @@ def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compil
             for direction, arules in compiled_admin.items():
                 target[c].setdefault(direction, []).extend(arules)
 
+    calico: tuple[dict[Direction, tuple[CalicoTierRow, ...]], ...] = ()
+    if tree.calico:
+        cpeers = CalicoPeers(
+            list(enumerate(classes, first)),
+            tree.namespace_labels(),
+            externals,
+            tree.calico.network_sets,
+            size,
+        )
+        plain = peers.evaluate
+        peers.evaluate = lambda key: cpeers.evaluate(key) if key[0] == "calico" else plain(key)
+        calico = calico_rows(
+            tree.calico, cpeers, peers.index, size, beyond, isolating, policy_rules, admin, baseline
+        )
+
     # Classes under the same policies share one tuple of rules: a map's column reads each
     # source's egress once per tuple (see ``reachability.read_column``).
     shared: dict[tuple[int, ...], tuple[CompiledRule, ...]] = {}
@@ -182,8 +200,9 @@ def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compil
         admin=tuple({d: tuple(rs) for d, rs in row.items()} for row in admin),
         baseline=tuple({d: tuple(rs) for d, rs in row.items()} for row in baseline),
         live=(1 << size) - 1,
-        tiered=bool(tree.admin_policies),
+        tiered=bool(tree.admin_policies) or any(calico),
         beyond=beyond,
+        calico=calico,
     )
     class_index = {c: i for i, c in enumerate(classes, first)}
     return Compilation(tree, matcher, peers.keys, policy_rules, admin_rules, selectors, class_index)

@@ -12,8 +12,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from analysis.manifests import exact_rule_source
-from analysis.matcher import CompiledAdminRule, CompiledRule, Decision, Verdict
-from analysis.model import Direction, NetworkPolicy
+from analysis.matcher import (
+    CompiledAdminRule,
+    CompiledCalicoRule,
+    CompiledRule,
+    Decision,
+    Verdict,
+)
+from analysis.model import AdminPolicy, Direction, NetworkPolicy
+
+if TYPE_CHECKING:
+    from analysis.calicomodel import CalicoPolicy
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
 
 if TYPE_CHECKING:
@@ -40,8 +49,11 @@ class Cause:
     # or "AdminNetworkPolicy (priority 10)", "BaselineAdminNetworkPolicy",
     # "ClusterNetworkPolicy Admin tier (priority 10)", "ClusterNetworkPolicy Baseline tier (…)"
     tier: str = "NetworkPolicy"
-    action: str = ""  # for admin rules, as the manifest spells it: Allow, Accept, Deny, Pass
+    # for admin and Calico rules, as the manifest spells it: Allow, Accept, Deny, Pass; for
+    # the end of a Calico tier, its default action (Deny or Pass)
+    action: str = ""
     rule_name: str = ""  # admin rules have names
+    # Calico rules and tier ends carry tier "Calico tier <name> (order N)".
 
 
 def _causes(
@@ -71,6 +83,26 @@ def _causes(
                 rule_name=a.name,
             )
         ]
+    if isinstance(rule, CompiledCalicoRule):
+        c = rule.rule
+        return [
+            Cause(
+                rule.policy.id,
+                c.source.file,
+                c.source.line,
+                direction.value,
+                c.label,
+                tree,
+                reason,
+                tier=decision.tier,
+                action=c.action,
+            )
+        ]
+    if decision.tier:  # the end of a Calico tier: its default action decided
+        end = "Pass" if decision.action == "Pass" else "Deny"
+        return [
+            _policy_cause(p, direction, tree, reason, decision.tier, end) for p in decision.policies
+        ]
     return [_policy_cause(p, direction, tree, reason) for p in decision.policies]
 
 
@@ -81,9 +113,16 @@ def decision_causes(
     return _causes(decision, direction, tree, reason, rmap)
 
 
-def _policy_cause(policy: NetworkPolicy, direction: Direction, tree: str, reason: str) -> Cause:
+def _policy_cause(
+    policy: NetworkPolicy | AdminPolicy | CalicoPolicy,
+    direction: Direction,
+    tree: str,
+    reason: str,
+    tier: str = "NetworkPolicy",
+    action: str = "",
+) -> Cause:
     s = policy.source
-    return Cause(policy.id, s.file, s.line, direction.value, "", tree, reason)
+    return Cause(policy.id, s.file, s.line, direction.value, "", tree, reason, tier, action)
 
 
 Memo = dict[tuple[object, ...], tuple[Cause, ...]]
@@ -216,6 +255,9 @@ def _closed(
             assert old is not None  # a closed pair is in the base
             owner = bd if direction is Direction.INGRESS else bs
             was_isolated = {p.id for p in base.matcher.isolating[owner].get(direction, ())}
+            if base.matcher.calico:  # the policies of the Calico tiers that applied
+                rows = base.matcher.calico[owner].get(direction, ())
+                was_isolated.update(p.id for row in rows for p in row.policies)
             explained = NO_CONNECTIONS
             for dec in now.decisions:
                 if not dec.ports & need:
@@ -245,12 +287,12 @@ def _closed(
 def _passed_before(dec: Decision, old: Verdict | None) -> bool:
     """Whether the base's verdict had the same admin rule pass ports of ``dec`` too (then
     the pass is not what changed)."""
-    if old is None or not isinstance(dec.rule, CompiledAdminRule):
+    if old is None or not isinstance(dec.rule, CompiledAdminRule | CompiledCalicoRule):
         return False
     policy_id, rule = dec.rule.policy.id, dec.rule.rule
     return any(
         d.action == "Pass"
-        and isinstance(d.rule, CompiledAdminRule)
+        and isinstance(d.rule, CompiledAdminRule | CompiledCalicoRule)
         and d.rule.policy.id == policy_id
         and d.rule.rule == rule
         and d.ports & dec.ports

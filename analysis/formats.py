@@ -76,6 +76,10 @@ def policy_counts(tree: Tree) -> str:
     for kind in [
         *("NetworkPolicy" for _ in tree.policies),
         *(a.kind for a in tree.admin_policies),
+        *(
+            f"{p.kind}.projectcalico.org" if p.namespace else p.kind
+            for p in (tree.calico.policies if tree.calico else ())
+        ),
     ]:
         kinds[kind] = kinds.get(kind, 0) + 1
     unmodelled: dict[str, int] = {}

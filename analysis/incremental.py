@@ -190,6 +190,8 @@ def same_context(base: Compilation, head: Tree) -> bool:
     A namespace only one side has holds only classes new or gone on that side."""
     if base.tree.admin_policies != head.admin_policies:
         return False
+    if base.tree.calico or head.calico:
+        return False  # Calico's tiers are compiled anew (analysis.calicocompile)
     if base.tree.namespaces == head.namespaces:
         return True
     after = head.namespace_labels()

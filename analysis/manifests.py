@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from analysis import (
     adminpolicies,
+    calicopolicies,
+    calicotree,
     clusterpolicies,
     customkinds,
     operators,
@@ -124,7 +126,12 @@ def parse_file(
         raise ManifestError(path, 1, f"not UTF-8 text ({exc.reason})") from None
     text = unify_line_breaks(text)  # so that `_last_line` counts lines as YAML does
     documents = None
-    if not exact and "AdminNetworkPolicy" not in text and "ClusterNetworkPolicy" not in text:
+    if (
+        not exact
+        and "AdminNetworkPolicy" not in text
+        and "ClusterNetworkPolicy" not in text
+        and "projectcalico.org" not in text  # Calico's kinds: every rule at its own line
+    ):
         try:
             documents = parse_documents_fast(text)
         except YAMLSyntaxError as exc:
@@ -322,7 +329,15 @@ def _objects(path: str, data: Any, line: int, depth: int = 0) -> Iterable[YMap]:
 
 
 # A tuple: the workloads an operator makes of one custom resource (analysis.operators).
-Model = Namespace | Workload | NetworkPolicy | AdminPolicy | UnmodelledPolicy | tuple[Workload, ...]
+Model = (
+    Namespace
+    | Workload
+    | NetworkPolicy
+    | AdminPolicy
+    | UnmodelledPolicy
+    | tuple[Workload, ...]
+    | calicopolicies.CalicoModel
+)
 
 
 def build_tree(
@@ -336,6 +351,7 @@ def build_tree(
     found_policies: list[NetworkPolicy] = []
     found_admin: list[AdminPolicy] = []
     found_unmodelled: list[UnmodelledPolicy] = []
+    found_calico: list[calicopolicies.CalicoModel] = []
     seen: dict[tuple[str, str, str], Source] = {}
     for path, obj in objects:
         ctx = Context(path, line_of(obj, 1))
@@ -351,7 +367,9 @@ def build_tree(
             found_workloads.extend(model)
             continue
         _check_unique(seen, identity(model), ctx)
-        if isinstance(model, Namespace):
+        if isinstance(model, calicopolicies.CalicoModel):
+            found_calico.append(model)
+        elif isinstance(model, Namespace):
             namespaces[model.name] = model
         elif isinstance(model, Workload):
             found_workloads.append(model)
@@ -359,7 +377,10 @@ def build_tree(
             found_policies.append(model)
         else:
             found_admin.append(model)
-    for name in {w.namespace for w in found_workloads} | {p.namespace for p in found_policies}:
+    calico = calicotree.calico_objects(found_calico)
+    implied = {w.namespace for w in found_workloads} | {p.namespace for p in found_policies}
+    implied |= {p.namespace for p in calico.objects.policies if p.namespace}
+    for name in implied:
         if name not in namespaces:
             namespaces[name] = implicit_namespace(name)
     admin = adminpolicies.evaluation_order(found_admin)
@@ -370,10 +391,15 @@ def build_tree(
         workloads=tuple(sorted(found_workloads, key=lambda w: (w.namespace, w.kind, w.name))),
         policies=sorted_policies,
         admin_policies=admin.policies,
-        warnings=admin.warnings + named_port_warnings(sorted_policies, defined, texts or {}),
-        unanalysed=admin.unanalysed,
+        warnings=(
+            admin.warnings
+            + named_port_warnings(sorted_policies, defined, texts or {})
+            + calico.warnings
+        ),
+        unanalysed=admin.unanalysed + calico.unanalysed,
         unmodelled=tuple(sorted(found_unmodelled)),
         texts=texts or {},
+        calico=calico.objects if found_calico else None,
     )
 
 
@@ -410,12 +436,18 @@ def object_model(
         return _model(path, obj, ctx, adminpolicies.parse_admin_policy)
     if kind == CLUSTER_NETWORK_POLICY and _in_group(obj, "policy.networking.k8s.io/"):
         return _model(path, obj, ctx, clusterpolicies.parse_cluster_network_policy)
+    if kind in calicopolicies.KINDS and _in_calico_group(obj):
+        return _model(path, obj, ctx, calicopolicies.parse_calico)
     # Last: a kind modelled above is never "not analysed".
     return unmodelled.unmodelled_policy(obj, Source(ctx.file, ctx.line))
 
 
-def identity(model: Namespace | Workload | NetworkPolicy | AdminPolicy) -> tuple[str, str, str]:
+def identity(
+    model: Namespace | Workload | NetworkPolicy | AdminPolicy | calicopolicies.CalicoModel,
+) -> tuple[str, str, str]:
     """(namespace, kind, name): what must be unique in one tree ("" for cluster scope)."""
+    if isinstance(model, calicopolicies.CalicoModel):
+        return calicotree.identity(model)
     if isinstance(model, Namespace):
         return ("", "Namespace", model.name)
     if isinstance(model, Workload):
@@ -460,6 +492,10 @@ def _is_core(obj: Mapping[str, Any]) -> bool:
 def _in_group(obj: Mapping[str, Any], group: str) -> bool:
     api_version = obj.get("apiVersion")
     return isinstance(api_version, str) and api_version.startswith(group)
+
+
+def _in_calico_group(obj: Mapping[str, Any]) -> bool:
+    return _in_group(obj, "projectcalico.org/") or _in_group(obj, "crd.projectcalico.org/")
 
 
 def _check_unique(

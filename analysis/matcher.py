@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from analysis.ipranges import ExternalRange
 from analysis.model import (
@@ -36,6 +37,9 @@ from analysis.model import (
     Workload,
 )
 from analysis.ports import ALL_CONNECTIONS, ALL_PORTS, NO_CONNECTIONS, ConnectionSet, PortSet
+
+if TYPE_CHECKING:
+    from analysis.calicomodel import CalicoPolicy, CalicoRule, CalicoTier
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -75,6 +79,31 @@ class CompiledAdminRule:
 
 
 @dataclass(frozen=True, slots=True)
+class CompiledCalicoRule:
+    """A Calico NetworkPolicy or GlobalNetworkPolicy rule (``analysis.calicocompile``)."""
+
+    policy: CalicoPolicy
+    rule: CalicoRule
+    peers: int
+    fixed_ports: ConnectionSet | None
+    maybe: int = -1  # the peers whose IPs its `nets` may or may not hold (as for admin)
+
+
+AnyRule = CompiledRule | CompiledAdminRule | CompiledCalicoRule
+
+
+@dataclass(frozen=True, slots=True)
+class CalicoTierRow:
+    """One Calico tier as it applies to one endpoint in one direction: the rules of its
+    policies selecting the endpoint, in Felix's order (Kubernetes NetworkPolicies in the
+    default tier, admin policies in kube-admin and kube-baseline), and the policies."""
+
+    tier: CalicoTier
+    rules: tuple[AnyRule, ...]
+    policies: tuple[NetworkPolicy | AdminPolicy | CalicoPolicy, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """One reason in a verdict: a rule or policy, the ports it decided, and how."""
 
@@ -83,8 +112,11 @@ class Decision:
     # admin rule reached whose `networks` may hold the peer's IP: evaluated as not matching)
     action: str
     ports: ConnectionSet
-    rule: CompiledRule | CompiledAdminRule | None = None
-    policies: tuple[NetworkPolicy, ...] = ()  # for Isolate: the policies isolating the pod
+    rule: AnyRule | None = None
+    # for Isolate: the policies isolating the pod; for a Calico tier's end (Isolate or
+    # Pass, ``rule`` None), the policies of that tier selecting it
+    policies: tuple[NetworkPolicy | AdminPolicy | CalicoPolicy, ...] = ()
+    tier: str = ""  # a Calico tier's label, for its rules and its end
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +150,9 @@ class Matcher:
     # Representatives of namespaces outside the tree (``analysis.outside``): their own
     # policies are unknown, and pairs among them and with ranges are not reported.
     beyond: int = field(default=0, repr=False)
+    # Per endpoint, the Calico tiers deciding each direction where a Calico policy selects
+    # it (``analysis.calicocompile``); empty when the tree has none.
+    calico: tuple[dict[Direction, tuple[CalicoTierRow, ...]], ...] = field(default=(), repr=False)
     # Verdicts already reached, by what decides them (see ``verdict``); a cache only.
     _verdicts: dict[tuple[object, ...], Verdict] = field(
         default_factory=dict, compare=False, repr=False
@@ -137,7 +172,7 @@ class Matcher:
     def pod_class(self, endpoint: int) -> PodClass:
         return self.classes[endpoint - len(self.externals)]
 
-    def admits(self, rule: CompiledRule | CompiledAdminRule, endpoint: int) -> bool:
+    def admits(self, rule: AnyRule, endpoint: int) -> bool:
         return (self.peer_sets[rule.peers] >> endpoint) & 1 == 1
 
     def rules(self, direction: Direction, endpoint: int) -> tuple[CompiledRule, ...] | None:
@@ -146,13 +181,17 @@ class Matcher:
         return table[endpoint]
 
     def has_admin(self, direction: Direction, endpoint: int) -> bool:
+        if self.calico and direction in self.calico[endpoint]:
+            return True
         return bool(self.admin[endpoint].get(direction) or self.baseline[endpoint].get(direction))
 
-    def ports_at(self, rule: CompiledRule | CompiledAdminRule, dst: int) -> ConnectionSet:
+    def ports_at(self, rule: AnyRule, dst: int) -> ConnectionSet:
         """The rule's ports with named ports resolved on the destination ``dst``."""
         if rule.fixed_ports is not None:
             return rule.fixed_ports
         named = () if self.is_external(dst) else self.pod_class(dst).named_ports
+        if isinstance(rule, CompiledCalicoRule):
+            return rule.rule.connections(named)
         if isinstance(rule, CompiledAdminRule):
             return resolve_admin_ports(rule.rule.ports, named)
         return resolve_ports(rule.rule.ports, named)
@@ -242,10 +281,10 @@ class Matcher:
             pair = (first, owner) if direction is Direction.INGRESS else (owner, first)
             yield bits, self.verdict(direction, *pair)
 
-    def _tiers(
-        self, direction: Direction, owner: int
-    ) -> tuple[CompiledRule | CompiledAdminRule, ...]:
+    def _tiers(self, direction: Direction, owner: int) -> tuple[AnyRule, ...]:
         """The rules that can decide for ``owner``, in the order the tiers apply them."""
+        if self.calico and direction in self.calico[owner]:
+            return tuple(r for row in self.calico[owner][direction] for r in row.rules)
         return (
             *self.admin[owner].get(direction, ()),
             *(self.rules(direction, owner) or ()),
@@ -253,6 +292,10 @@ class Matcher:
         )
 
     def _decide(self, direction: Direction, owner: int, peer: int, dst: int) -> Verdict:
+        if self.calico and direction in self.calico[owner]:
+            from analysis.calicowalk import decide  # here: calicowalk imports this module
+
+            return decide(self, self.calico[owner][direction], peer, dst)
         decisions: list[Decision] = []
         allowed = NO_CONNECTIONS
         undecided = ALL_CONNECTIONS
@@ -313,7 +356,7 @@ class Matcher:
 
     def _unknown(
         self,
-        rule: CompiledAdminRule,
+        rule: AnyRule,
         peer: int,
         undecided: ConnectionSet,
         dst: int,
@@ -327,7 +370,7 @@ class Matcher:
 
 def _unknown_hit(
     matcher: Matcher,
-    rule: CompiledAdminRule,
+    rule: AnyRule,
     peer: int,
     undecided: ConnectionSet,
     dst: int,

@@ -12,6 +12,10 @@ import enum
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from analysis.calicomodel import CalicoObjects
 
 Labels = tuple[tuple[str, str], ...]  # sorted (key, value) pairs: hashable and canonical
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -261,6 +265,8 @@ class Tree:
     # The manifest files the tree was read from (path -> content), for finding exact lines
     # of objects the fast parser read. Empty for trees built from rendered objects.
     texts: Mapping[str, bytes | str] = field(default_factory=dict, compare=False, repr=False)
+    # Calico's policies, tiers and network sets (``analysis.calicomodel``); None: none.
+    calico: CalicoObjects | None = None
 
     def namespace_labels(self) -> dict[str, dict[str, str]]:
         return {ns.name: dict(ns.labels) for ns in self.namespaces}

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TypeVar
 
-from analysis import adminpolicies
+from analysis import adminpolicies, calicotree
+from analysis.calicomodel import CalicoPolicy
+from analysis.calicotree import CalicoModel
 from analysis.customkinds import WorkloadKinds
 from analysis.errors import ManifestError
 from analysis.manifests import (
@@ -60,6 +62,7 @@ class FileModels:
     policies: tuple[NetworkPolicy, ...] = ()
     admin_policies: tuple[AdminPolicy, ...] = ()
     unmodelled: tuple[UnmodelledPolicy, ...] = ()
+    calico: tuple[CalicoModel, ...] = ()  # Calico's policies, tiers and network sets
 
 
 _NOTHING = FileModels()
@@ -171,10 +174,13 @@ def _file_models(
     found_policies: list[NetworkPolicy] = []
     found_admin: list[AdminPolicy] = []
     found_unmodelled: list[UnmodelledPolicy] = []
+    found_calico: list[CalicoModel] = []
     for obj in objects:
         model = object_model(path, obj, None, workload_kinds)
         if isinstance(model, UnmodelledPolicy):
             found_unmodelled.append(model)
+        elif isinstance(model, CalicoModel):
+            found_calico.append(model)
         elif isinstance(model, tuple):
             found_workloads.extend(model)  # an operator's custom resource
         elif isinstance(model, Namespace):
@@ -185,7 +191,14 @@ def _file_models(
             found_policies.append(model)
         elif model is not None:
             found_admin.append(model)
-    if not (namespaces or found_workloads or found_policies or found_admin or found_unmodelled):
+    if not (
+        namespaces
+        or found_workloads
+        or found_policies
+        or found_admin
+        or found_unmodelled
+        or found_calico
+    ):
         return _NOTHING
     return FileModels(
         tuple(namespaces),
@@ -193,7 +206,23 @@ def _file_models(
         tuple(found_policies),
         tuple(found_admin),
         tuple(found_unmodelled),
+        tuple(found_calico),
     )
+
+
+def _calico(by_file: Mapping[str, FileModels]) -> calicotree.CalicoTree | None:
+    """The tree's Calico objects, put together again from every file (few trees have
+    any, and those few objects)."""
+    found = [c for models in by_file.values() for c in models.calico]
+    if not found:
+        return None
+    if len({calicotree.identity(c) for c in found}) != len(found):
+        raise _Rebuild  # a duplicate name: the full loader says where
+    return calicotree.calico_objects(found)
+
+
+def _namespaced(models: FileModels) -> list[CalicoPolicy]:
+    return [c for c in models.calico if isinstance(c, CalicoPolicy) and c.namespace]
 
 
 def _assemble(
@@ -222,6 +251,8 @@ def _assemble(
             workload_pairs.append(((wl.namespace, wl.kind, wl.name), wl))
             use[wl.namespace] = use.get(wl.namespace, 0) + 1
             _count(defined, _defined_port_names(wl), 1)
+        for cpol in _namespaced(models):
+            use[cpol.namespace] = use.get(cpol.namespace, 0) + 1
         for pol in models.policies:
             policy_pairs.append(((pol.namespace, pol.name), pol))
             use[pol.namespace] = use.get(pol.namespace, 0) + 1
@@ -235,15 +266,17 @@ def _assemble(
     port_warnings = _port_warnings(found_policies, defined, referenced, texts)
     names = tuple(sorted(declared.keys() | use.keys()))
     admin = _admin_order(by_file, admin_files)
+    calico = _calico(by_file)
     tree = Tree(
         namespaces=tuple(declared.get(n) or implicit_namespace(n) for n in names),
         workloads=found_workloads,
         policies=found_policies,
         admin_policies=admin.policies,
-        warnings=admin.warnings + port_warnings,
-        unanalysed=admin.unanalysed,
+        warnings=admin.warnings + port_warnings + (calico.warnings if calico else ()),
+        unanalysed=admin.unanalysed + (calico.unanalysed if calico else ()),
         unmodelled=_unmodelled(by_file, unmodelled_files),
         texts=texts,
+        calico=calico.objects if calico else None,
     )
     return TreeState(
         tree=tree,
@@ -382,8 +415,8 @@ def _derive(
         state,
         [n for m in before for n in m.namespaces],
         [n for m in after for n in m.namespaces],
-        [*gone_workloads, *gone_policies],
-        [*new_workloads, *new_policies],
+        [*gone_workloads, *gone_policies, *(c for m in before for c in _namespaced(m))],
+        [*new_workloads, *new_policies, *(c for m in after for c in _namespaced(m))],
     )
 
     defined, referenced = _update_ports(
@@ -399,6 +432,9 @@ def _derive(
 
     admin_files = state.admin_files
     admin = adminpolicies.AdminOrder(tree.admin_policies, state.admin_warnings, tree.unanalysed)
+    if tree.calico is not None:
+        # tree.unanalysed holds the Calico notes too: take the admin ones anew.
+        admin = _admin_order(by_file, admin_files)
     if any(m.admin_policies for m in before) or any(m.admin_policies for m in after):
         with_admin = set(admin_files).difference(edits)
         with_admin.update(p for p in edits if p in by_file and by_file[p].admin_policies)
@@ -411,16 +447,18 @@ def _derive(
         unmodelled_files = tuple(sorted(with_unmodelled))
         found_unmodelled = _unmodelled(by_file, unmodelled_files)
 
+    calico = _calico(by_file)
     return TreeState(
         tree=Tree(
             namespaces=found_namespaces,
             workloads=found_workloads,
             policies=found_policies,
             admin_policies=admin.policies,
-            warnings=admin.warnings + port_warnings,
-            unanalysed=admin.unanalysed,
+            warnings=admin.warnings + port_warnings + (calico.warnings if calico else ()),
+            unanalysed=admin.unanalysed + (calico.unanalysed if calico else ()),
             unmodelled=found_unmodelled,
             texts=new_texts,
+            calico=calico.objects if calico else None,
         ),
         files=files,
         by_file=by_file,
@@ -477,8 +515,8 @@ def _update_namespaces(
     state: TreeState,
     undeclared: Sequence[Namespace],
     declared_now: Sequence[Namespace],
-    left: Sequence[Workload | NetworkPolicy],
-    entered: Sequence[Workload | NetworkPolicy],
+    left: Sequence[Workload | NetworkPolicy | CalicoPolicy],
+    entered: Sequence[Workload | NetworkPolicy | CalicoPolicy],
 ) -> tuple[Mapping[str, Namespace], Mapping[str, int], tuple[str, ...], tuple[Namespace, ...]]:
     declared = state.declared_namespaces
     use = state.namespace_use

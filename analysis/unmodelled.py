@@ -25,7 +25,9 @@ from analysis.yamldoc import YMap
 # API group -> the kinds of it that decide traffic. Sources: the CRDs of each project
 # (cilium/cilium pkg/k8s/apis/cilium.io, projectcalico/api, antrea-io/antrea
 # pkg/apis/crd, istio/api security, linkerd2 policy, network-policy-api, ...).
-_CALICO = frozenset({"NetworkPolicy", "GlobalNetworkPolicy"})
+# Calico's NetworkPolicy and GlobalNetworkPolicy are modelled (analysis.calicopolicies);
+# a HostEndpoint puts a node's interfaces under Calico policies, which no manifest settles.
+_CALICO = frozenset({"HostEndpoint"})
 _ANTREA = frozenset({"NetworkPolicy", "ClusterNetworkPolicy"})
 POLICY_KINDS: dict[str, frozenset[str]] = {
     "cilium.io": frozenset({"CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"}),

@@ -1,0 +1,311 @@
+"""Calico policies compiled into the matcher: peer sets, and per endpoint and direction the
+tiers that decide it (``Matcher.calico``; the walk is ``analysis.calicowalk``).
+
+What Calico matches, as Felix gets it from libcalico-go's conversion
+(libcalico-go/lib/backend/syncersv1/updateprocessors, Apache-2.0):
+
+- A pod is an endpoint with its labels plus ``projectcalico.org/namespace``,
+  ``projectcalico.org/orchestrator: k8s``, and, inherited from its namespace's profile where
+  the pod does not set the same key, ``pcns.<label>`` for each namespace label and
+  ``pcns.projectcalico.org/name``. A NetworkPolicy's ``selector`` is and-ed with
+  ``projectcalico.org/namespace == '<its namespace>'``; a GlobalNetworkPolicy's
+  ``namespaceSelector`` is read over the ``pcns.`` labels.
+- A rule's peer matches with every field it sets: its selector, limited (once any selector
+  field is set) to the policy's namespace or the namespaceSelector's namespaces (``all()``:
+  every namespace; ``global()``: no namespace, i.e. global network sets); ``notSelector``
+  excludes what it matches anywhere; ``nets``/``notNets`` and ``ipVersion`` test the peer's
+  address. Network sets are the external ranges inside their nets, with their labels
+  (a NetworkSet also carries its namespace, and inherits its namespace's labels).
+- Pod and node addresses are not in a manifest: ``nets``, ``notNets`` and ``ipVersion``
+  match external ranges exactly and workloads "maybe", as admin ``networks`` do: the rule
+  is evaluated as not matching them, and reaching it undecided is reported.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from analysis import calicoselector as cs
+from analysis.calicomodel import (
+    DEFAULT_TIER,
+    KUBE_ADMIN_TIER,
+    KUBE_BASELINE_TIER,
+    KUBERNETES_POLICY_ORDER,
+    CalicoEntity,
+    CalicoNetworkSet,
+    CalicoObjects,
+    CalicoPolicy,
+    CalicoRule,
+)
+from analysis.calicotree import unsettled
+from analysis.ipranges import ExternalRange
+from analysis.matcher import (
+    AnyRule,
+    CalicoTierRow,
+    CompiledAdminRule,
+    CompiledCalicoRule,
+    CompiledRule,
+    PodClass,
+)
+from analysis.model import AdminPolicy, Direction, IPNetwork, NetworkPolicy, Tree
+
+PeerKey = tuple[object, ...]
+Rows = dict[Direction, tuple[CalicoTierRow, ...]]
+
+
+def calico_networks(tree: Tree) -> list[IPNetwork]:
+    """Every CIDR of the tree's Calico rules and network sets: where ranges split."""
+    calico = tree.calico
+    if calico is None:
+        return []
+    nets: list[IPNetwork] = [n for s in calico.network_sets for n in s.nets]
+    for policy in calico.policies:
+        for rule in policy.ingress + policy.egress:
+            for entity in (rule.src, rule.dst):
+                nets.extend(entity.nets + entity.not_nets)
+    return nets
+
+
+def endpoint_labels(pod_class: PodClass, ns_labels: Mapping[str, str]) -> dict[str, str]:
+    """The labels Calico's selectors see on a pod of this class."""
+    labels = {f"{cs.NAMESPACE_PREFIX}{k}": v for k, v in ns_labels.items()}
+    labels[cs.NAMESPACE_PREFIX + cs.LABEL_NAME] = pod_class.namespace
+    labels.update(pod_class.labels)
+    labels[cs.LABEL_NAMESPACE] = pod_class.namespace
+    labels[cs.LABEL_ORCHESTRATOR] = "k8s"
+    return labels
+
+
+def set_labels(network_set: CalicoNetworkSet, ns_labels: Mapping[str, str]) -> dict[str, str]:
+    if not network_set.namespace:
+        return dict(network_set.labels)
+    labels = {f"{cs.NAMESPACE_PREFIX}{k}": v for k, v in ns_labels.items()}
+    labels[cs.NAMESPACE_PREFIX + cs.LABEL_NAME] = network_set.namespace
+    labels.update(network_set.labels)
+    labels[cs.LABEL_NAMESPACE] = network_set.namespace
+    return labels
+
+
+def policy_selector(policy: CalicoPolicy) -> cs.Node:
+    """The selector Felix gets for the policy's endpoints."""
+    parts = [policy.selector]
+    if policy.namespace:
+        parts.append(cs.Compare("==", cs.LABEL_NAMESPACE, policy.namespace))
+    if policy.namespace_selector is not None:
+        parts.append(cs.for_namespaces(policy.namespace_selector))
+    return cs.conjunction(parts)
+
+
+def entity_selector(entity: CalicoEntity, namespace: str) -> cs.Node | None:
+    """The entity's positive selector, scoped as libcalico-go scopes it (None: no
+    selector constraint)."""
+    scope: cs.Node | None = None
+    if entity.namespace_selector is not None:
+        scope = cs.for_namespaces(entity.namespace_selector)
+    elif namespace:
+        scope = cs.Compare("==", cs.LABEL_NAMESPACE, namespace)
+    if scope is not None and entity.selects:
+        return cs.conjunction([scope] if entity.selector is None else [scope, entity.selector])
+    return entity.selector
+
+
+class CalicoPeers:
+    """Evaluates Calico peer keys over the matcher's endpoints: ranges ``0..R-1`` and pod
+    classes; network sets are evaluated as items of their own, then become their ranges."""
+
+    def __init__(
+        self,
+        classes: Sequence[tuple[int, PodClass]],
+        ns_labels: Mapping[str, Mapping[str, str]],
+        ranges: Sequence[ExternalRange],
+        network_sets: Sequence[CalicoNetworkSet],
+        size: int,
+    ) -> None:
+        self.ranges = ranges
+        self.range_bits = (1 << len(ranges)) - 1
+        self.workloads = 0
+        items: list[tuple[int, Mapping[str, str]]] = []
+        self.labels: dict[int, dict[str, str]] = {}
+        for i, c in classes:
+            self.workloads |= 1 << i
+            if not c.host_network:  # not an endpoint Calico's selectors see
+                labels = endpoint_labels(c, ns_labels.get(c.namespace, {}))
+                self.labels[i] = labels
+                items.append((i, labels))
+        self.class_bits = self.workloads
+        self.size = size
+        self.set_ranges: list[int] = []
+        for j, network_set in enumerate(network_sets):
+            items.append(
+                (size + j, set_labels(network_set, ns_labels.get(network_set.namespace, {})))
+            )
+            self.set_ranges.append(self._inside(network_set.nets))
+        self.index = cs.LabelIndex(items)
+        self.everyone = self.range_bits | self.workloads
+
+    def _inside(self, nets: Sequence[IPNetwork]) -> int:
+        bits = 0
+        for j, ext in enumerate(self.ranges):
+            if any(ext.inside(n) for n in nets):
+                bits |= 1 << j
+        return bits
+
+    def selected(self, node: cs.Node) -> int:
+        """Endpoints a selector matches: classes by their labels, ranges by the network
+        sets holding them."""
+        items = self.index.bits(node)
+        bits = items & ((1 << self.size) - 1)
+        sets = items >> self.size
+        j = 0
+        while sets:
+            if sets & 1:
+                bits |= self.set_ranges[j]
+            sets >>= 1
+            j += 1
+        return bits
+
+    def evaluate(self, key: PeerKey) -> int:
+        _, part, selector, not_selector, nets, not_nets, ip_version = key
+        bits = self.everyone
+        if selector is not None:
+            bits &= self.selected(selector)  # type: ignore[arg-type]
+        if not_selector is not None:
+            bits &= ~self.selected(not_selector)  # type: ignore[arg-type]
+        addressed = bool(nets or not_nets or ip_version)
+        if part == "maybe":
+            return bits & self.workloads if addressed else 0
+        if not addressed:
+            return bits
+        ranges = self.range_bits
+        if nets:
+            ranges &= self._inside(nets)  # type: ignore[arg-type]
+        if not_nets:
+            ranges &= ~self._inside(not_nets)  # type: ignore[arg-type]
+        if ip_version:
+            ranges &= self._inside([n for n in _EVERY if n.version == ip_version])
+        return bits & ranges
+
+
+_EVERY: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("0.0.0.0/0"),
+    ipaddress.ip_network("::/0"),
+)
+
+
+def peer_key(rule: CalicoRule, policy: CalicoPolicy, part: str) -> PeerKey:
+    peer = rule.peer
+    return (
+        "calico",
+        part,
+        entity_selector(peer, policy.namespace),
+        peer.not_selector,
+        peer.nets,
+        peer.not_nets,
+        rule.ip_version,
+    )
+
+
+def owner_matches(rule: CalicoRule, policy: CalicoPolicy, labels: Mapping[str, str]) -> bool:
+    """Whether the rule's entity for the policy's own endpoint matches it."""
+    own = rule.own
+    selector = entity_selector(own, policy.namespace)
+    if selector is not None and not cs.matches(selector, labels):
+        return False
+    return own.not_selector is None or not cs.matches(own.not_selector, labels)
+
+
+def compile_rule(
+    policy: CalicoPolicy, rule: CalicoRule, index: Callable[[PeerKey], int]
+) -> CompiledCalicoRule:
+    addressed = bool(rule.peer.nets or rule.peer.not_nets or rule.ip_version)
+    return CompiledCalicoRule(
+        policy=policy,
+        rule=rule,
+        peers=index(peer_key(rule, policy, "sure")),
+        fixed_ports=None if rule.has_named_ports() else rule.connections(()),
+        maybe=index(peer_key(rule, policy, "maybe")) if addressed else -1,
+    )
+
+
+Entry = tuple[tuple[float, str], tuple[AnyRule, ...], NetworkPolicy | AdminPolicy | CalicoPolicy]
+
+
+def calico_rows(
+    calico: CalicoObjects,
+    peers: CalicoPeers,
+    index: Callable[[PeerKey], int],
+    size: int,
+    skip: int,
+    isolating: Sequence[Mapping[Direction, Sequence[NetworkPolicy]]],
+    policy_rules: Mapping[str, Mapping[Direction, tuple[CompiledRule, ...]]],
+    admin: Sequence[Mapping[Direction, Sequence[CompiledAdminRule]]],
+    baseline: Sequence[Mapping[Direction, Sequence[CompiledAdminRule]]],
+) -> tuple[Rows, ...]:
+    """Per endpoint, the tiers of each direction a Calico policy selects it for (endpoints
+    of ``skip``, outside namespaces, have unknown policies of their own and get none)."""
+    tiers = {t.name: t for t in calico.tiers}
+    compiled: dict[tuple[int, Direction], tuple[CompiledCalicoRule, ...]] = {}
+    selected: list[tuple[CalicoPolicy, int]] = []
+    for policy in calico.policies:
+        if policy.tier not in tiers or policy.host_only or policy.service_account_selector:
+            continue  # not evaluated (calicotree reports each)
+        bits = peers.selected(policy_selector(policy)) & peers.class_bits & ~skip
+        if not bits:
+            continue
+        selected.append((policy, bits))
+        for direction in policy.types:
+            compiled[(id(policy), direction)] = tuple(
+                compile_rule(policy, r, index)
+                for r in policy.rules(direction)
+                if r.action != "Log" and not unsettled(r) and not r.port_protocol_only_elsewhere()
+            )
+    rows: list[Rows] = [{} for _ in range(size)]
+    for c, labels in peers.labels.items():
+        if (skip >> c) & 1:
+            continue
+        for direction in Direction:
+            mine = [p for p, bits in selected if (bits >> c) & 1 and direction in p.types]
+            if not mine:
+                continue
+            by_tier: dict[str, list[Entry]] = {}
+            for p in mine:
+                own = tuple(
+                    r for r in compiled[(id(p), direction)] if owner_matches(r.rule, p, labels)
+                )
+                by_tier.setdefault(p.tier, []).append((p.sort_key, own, p))
+            for np in isolating[c].get(direction, ()):
+                key = (KUBERNETES_POLICY_ORDER, f"{np.name}/{np.namespace}/KubernetesNetworkPolicy")
+                np_rules = policy_rules[np.id].get(direction, ())
+                by_tier.setdefault(DEFAULT_TIER, []).append((key, np_rules, np))
+            for tier, found in ((KUBE_ADMIN_TIER, admin[c]), (KUBE_BASELINE_TIER, baseline[c])):
+                for apolicy, arules in _by_policy(found.get(direction, ())):
+                    order = math.inf if apolicy.priority is None else float(apolicy.priority)
+                    by_tier.setdefault(tier, []).append(
+                        ((order, f"{apolicy.name}//{apolicy.kind}"), arules, apolicy)
+                    )
+            row = []
+            for tier_name, entries in by_tier.items():
+                entries.sort(key=lambda e: e[0])
+                row.append(
+                    CalicoTierRow(
+                        tiers[tier_name],
+                        tuple(r for _, rs, _ in entries for r in rs),
+                        tuple(p for _, _, p in entries),
+                    )
+                )
+            row.sort(key=lambda r: r.tier.sort_key)
+            rows[c][direction] = tuple(row)
+    return tuple(rows)
+
+
+def _by_policy(
+    rules: Sequence[CompiledAdminRule],
+) -> list[tuple[AdminPolicy, tuple[CompiledAdminRule, ...]]]:
+    out: list[tuple[AdminPolicy, list[CompiledAdminRule]]] = []
+    for r in rules:
+        if not out or out[-1][0] is not r.policy:
+            out.append((r.policy, []))
+        out[-1][1].append(r)
+    return [(p, tuple(rs)) for p, rs in out]

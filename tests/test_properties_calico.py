@@ -1,0 +1,106 @@
+"""Property tests of Calico's policies: random clusters mixing Kubernetes NetworkPolicies,
+admin policies (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy) and
+Calico NetworkPolicies, GlobalNetworkPolicies, Tiers and network sets, the engine against
+the brute-force reference of ``tests/reference_calico.py``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from analysis.diff import diff_trees
+from analysis.manifests import load_files
+from analysis.reachability import compute_map
+from analysis.report import diff_to_json, map_to_json
+from tests.calico_strategies import calico_objects
+from tests.reference import cluster_map, flatten, ip_block_networks, partition
+from tests.reference_admin import ADMIN_KINDS, admin_networks
+from tests.reference_calico import CalicoCluster, calico_networks, is_calico
+from tests.strategies import Draw, Obj, clusters, defined_port_names, manifest_files
+from tests.test_properties_admin import admin_tiers
+
+PROFILE = settings(
+    max_examples=int(os.environ.get("REACHDIFF_CALICO_EXAMPLES", "150")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@st.composite
+def mixed_clusters(draw: Draw) -> list[Obj]:
+    objects = draw(clusters())
+    names = tuple(sorted(defined_port_names(objects)))
+    if draw(st.integers(0, 2)) == 0:
+        objects += draw(admin_tiers(names))
+    return objects + draw(calico_objects(names))
+
+
+def _files(draw: Draw, objects: list[Obj]) -> dict[str, str]:
+    special = [o for o in objects if o["kind"] in ADMIN_KINDS or is_calico(o)]
+    files = draw(manifest_files([o for o in objects if o not in special]))
+    if special:
+        files["calico.yaml"] = yaml.safe_dump_all(special, sort_keys=False)
+    note("\n".join(f"# ==== {p}\n{t}" for p, t in sorted(files.items())))
+    return files
+
+
+def _by_pair(rows: list[Any]) -> dict[tuple[str, str], dict[str, str]]:
+    return {(r["src"], r["dst"]): dict(r["allowed"]) for r in rows}
+
+
+@st.composite
+def cases(draw: Draw) -> tuple[list[Obj], dict[str, str]]:
+    objects = draw(mixed_clusters())
+    return objects, _files(draw, objects)
+
+
+@PROFILE
+@given(cases())
+def test_calico_map_matches_reference(case: tuple[list[Obj], dict[str, str]]) -> None:
+    objects, files = case
+    engine = map_to_json(compute_map(load_files(files)))
+    expected = cluster_map(CalicoCluster(objects))
+    assert engine["endpoints"] == expected["endpoints"]
+    assert _by_pair(engine["connections"]) == _by_pair(expected["connections"])
+
+
+@st.composite
+def diff_cases(draw: Draw) -> tuple[list[Obj], list[Obj], dict[str, str], dict[str, str]]:
+    base = draw(mixed_clusters())
+    plain = [o for o in base if not is_calico(o)]
+    names = tuple(sorted(defined_port_names(plain)))
+    head = plain + draw(calico_objects(names))
+    return base, head, _files(draw, base), _files(draw, head)
+
+
+@PROFILE
+@given(diff_cases())
+def test_calico_diff_matches_reference(
+    case: tuple[list[Obj], list[Obj], dict[str, str], dict[str, str]],
+) -> None:
+    base, head, base_files, head_files = case
+    engine = diff_to_json(diff_trees(load_files(base_files), load_files(head_files)))
+    b, h = flatten(base), flatten(head)
+    ranges = partition(
+        [
+            *(n for objs in (b, h) for n in ip_block_networks(objs)),
+            *(n for objs in (b, h) for n in admin_networks(objs)),
+            *(n for objs in (b, h) for n in calico_networks(objs)),
+        ]
+    )
+    before = _by_pair(cluster_map(CalicoCluster(b, ranges))["connections"])
+    after = _by_pair(cluster_map(CalicoCluster(h, ranges))["connections"])
+    opened = {(r["src"], r["dst"]) for r in engine["opened"]}
+    closed = {(r["src"], r["dst"]) for r in engine["closed"]}
+    for pair in before.keys() | after.keys():
+        if before.get(pair) == after.get(pair):
+            assert pair not in opened and pair not in closed
+    for row in engine["opened"] + engine["closed"]:
+        pair = (row["src"], row["dst"])
+        assert row["base"] == before.get(pair, {}) and row["head"] == after.get(pair, {})
+        assert row["because"], row  # every change names its causes
