@@ -16,6 +16,8 @@ What Calico matches, as Felix gets it from libcalico-go's conversion
   excludes what it matches anywhere; ``nets``/``notNets`` and ``ipVersion`` test the peer's
   address. Network sets are the external ranges inside their nets, with their labels
   (a NetworkSet also carries its namespace, and inherits its namespace's labels).
+- A rule with CIDRs matches only addresses of their family (Felix renders it for that IP
+  version alone; Calico refuses a rule mixing IPv4 and IPv6 CIDRs).
 - Pod and node addresses are not in a manifest: ``nets``, ``notNets`` and ``ipVersion``
   match external ranges exactly and workloads "maybe", as admin ``networks`` do: the rule
   is evaluated as not matching them, and reaching it undecided is reported.
@@ -49,7 +51,16 @@ from analysis.matcher import (
     CompiledRule,
     PodClass,
 )
-from analysis.model import AdminPolicy, Direction, IPNetwork, NetworkPolicy, Tree
+from analysis.model import (
+    NAMESPACE_NAME_LABEL,
+    AdminPolicy,
+    Direction,
+    IPNetwork,
+    LabelRequirement,
+    LabelSelector,
+    NetworkPolicy,
+    Tree,
+)
 
 PeerKey = tuple[object, ...]
 Rows = dict[Direction, tuple[CalicoTierRow, ...]]
@@ -179,6 +190,9 @@ class CalicoPeers:
         if not addressed:
             return bits
         ranges = self.range_bits
+        # Felix renders a rule with CIDRs only for their address family (one per rule).
+        for version in {n.version for n in (*nets, *not_nets)}:  # type: ignore[misc]
+            ranges &= self._inside([n for n in _EVERY if n.version == version])
         if nets:
             ranges &= self._inside(nets)  # type: ignore[arg-type]
         if not_nets:
@@ -309,3 +323,71 @@ def _by_policy(
             out.append((r.policy, []))
         out[-1][1].append(r)
     return [(p, tuple(rs)) for p, rs in out]
+
+
+# --- representatives of pods outside the tree (analysis.outside) -------------------------
+
+
+def outside_selectors(
+    tree: Tree,
+) -> tuple[list[LabelSelector], list[tuple[str | None, LabelSelector | None, LabelSelector]]]:
+    """The Calico selectors' conditions as Kubernetes label selectors, for making
+    representatives: (namespace selectors, (namespace name or None, namespace selector or
+    None, pod selector)). Each condition a Calico selector tests on one label (``==``,
+    ``!=``, ``in``, ``not in``, ``has``, and ``contains``/``starts with``/``ends with`` as
+    the value itself) becomes one requirement, so representatives cover every combination
+    of them that labels can reach."""
+    calico = tree.calico
+    if calico is None:
+        return [], []
+    namespaces: list[LabelSelector] = []
+    pods: list[tuple[str | None, LabelSelector | None, LabelSelector]] = []
+    every = LabelSelector()
+    for policy in calico.policies:
+        scope_name = policy.namespace or None
+        scope = None if policy.namespace else every
+        if policy.namespace_selector is not None:
+            found = _requirements(policy.namespace_selector, namespace=True)
+            namespaces.extend(found)
+            scope = every if not found else found[0]
+        for req in _requirements(policy.selector, namespace=False):
+            pods.append((scope_name, scope, req))
+        for rule in policy.ingress + policy.egress:
+            for entity in (rule.src, rule.dst):
+                where_name, where = scope_name, scope
+                if entity.namespace_selector is not None:
+                    found = _requirements(entity.namespace_selector, namespace=True)
+                    namespaces.extend(found)
+                    where_name, where = None, every
+                for node in (entity.selector, entity.not_selector):
+                    if node is not None:
+                        pods.extend((where_name, where, r) for r in _requirements(node, False))
+    return namespaces, pods
+
+
+def _requirements(node: cs.Node, namespace: bool) -> list[LabelSelector]:
+    out: list[LabelSelector] = []
+    for key, op, values in _atoms(node):
+        if namespace and key == cs.LABEL_NAME:
+            key = NAMESPACE_NAME_LABEL
+        if key.startswith(cs.NAMESPACE_PREFIX) or key.startswith("projectcalico.org/"):
+            continue  # the namespace and orchestrator: not labels a representative carries
+        out.append(LabelSelector((), (LabelRequirement(key, op, values),)))
+    return out
+
+
+def _atoms(node: cs.Node) -> list[tuple[str, str, tuple[str, ...]]]:
+    if isinstance(node, cs.Has):
+        return [(node.key, "Exists", ())]
+    if isinstance(node, cs.Compare):
+        return [(node.key, "NotIn" if node.op == "!=" else "In", (node.value,))]
+    if isinstance(node, cs.InSet):
+        values = tuple(sorted(node.values))
+        if not values:
+            return [(node.key, "Exists", ())]
+        return [(node.key, "NotIn" if node.negated else "In", values)]
+    if isinstance(node, cs.Not):
+        return _atoms(node.operand)
+    if isinstance(node, cs.And | cs.Or):
+        return [a for o in node.operands for a in _atoms(o)]
+    return []

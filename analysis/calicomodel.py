@@ -48,7 +48,7 @@ class CalicoTier:
 
     @property
     def label(self) -> str:
-        order = "no order" if self.order is None else f"order {self.order:g}"
+        order = "no order" if self.order is None else f"order {self.order:.15g}"
         return f"Calico tier {self.name} ({order})"
 
 

@@ -346,7 +346,7 @@ def _tier(ctx: Context, obj: YMap) -> CalicoTier:
         sctx.fail(f"`defaultAction` must be Deny or Pass, not {shown(action)}")
     if name in BUILT_IN_TIERS and (order, action) != BUILT_IN_TIERS[name]:
         fixed, fixed_action = BUILT_IN_TIERS[name]
-        sctx.fail(f"the {name} tier must have order {fixed:g} and defaultAction {fixed_action}")
+        sctx.fail(f"the {name} tier must have order {fixed:.15g} and defaultAction {fixed_action}")
     return CalicoTier(name, order, action, Source(ctx.file, ctx.line))
 
 

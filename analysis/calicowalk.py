@@ -16,6 +16,8 @@ with defaultAction Pass (``analysis.calicocompile`` builds the rows).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from analysis.matcher import (
     AnyRule,
     CalicoTierRow,
@@ -24,8 +26,12 @@ from analysis.matcher import (
     Decision,
     Matcher,
     Verdict,
+    bit_indexes,
 )
-from analysis.model import AdminAction
+from analysis.model import AdminAction, Direction
+
+if TYPE_CHECKING:
+    from analysis.reachability import ReachabilityMap
 from analysis.ports import ALL_CONNECTIONS, NO_CONNECTIONS, ConnectionSet
 
 
@@ -94,3 +100,43 @@ def _maybe_hit(
     if rule.maybe < 0 or not (matcher.peer_sets[rule.maybe] >> peer) & 1:
         return NO_CONNECTIONS
     return undecided & matcher.ports_at(rule, dst)
+
+
+def calico_unknowns(rmap: ReachabilityMap) -> tuple[str, ...]:
+    """One message per Calico rule that traffic between workloads reaches undecided while
+    its `nets`, `notNets` or `ipVersion` may or may not match the peer's address."""
+    matcher = rmap.matcher
+    if not matcher.calico:
+        return ()
+    first = matcher.first_class
+    workloads = matcher.live & ((1 << matcher.size) - 1) & ~((1 << first) - 1)
+    found: dict[int, tuple[CompiledCalicoRule, int, int, Direction, str]] = {}
+    scanned: set[tuple[object, ...]] = set()
+    for owner in bit_indexes(workloads):
+        for direction, rows in matcher.calico[owner].items():
+            rules = [r for row in rows for r in row.rules]
+            if not any(r.maybe >= 0 for r in rules):
+                continue
+            key = (direction, *map(id, rules))
+            if key in scanned:
+                continue
+            scanned.add(key)
+            for bits, verdict in matcher.verdict_blocks(direction, owner, workloads):
+                for decision in verdict.decisions:
+                    rule = decision.rule
+                    if decision.action == "Unknown" and isinstance(rule, CompiledCalicoRule):
+                        peer = (bits & -bits).bit_length() - 1
+                        found.setdefault(
+                            id(rule), (rule, owner, peer, direction, str(decision.ports))
+                        )
+    out = []
+    for rule, owner, peer, direction, ports in found.values():
+        src, dst = (peer, owner) if direction is Direction.INGRESS else (owner, peer)
+        out.append(
+            f"{rule.rule.source}: {rule.policy.id} {rule.rule.label}: traffic from "
+            f"{rmap.members[src][0].id} to {rmap.members[dst][0].id} ({ports}) reaches this "
+            "rule undecided, and whether its nets, notNets or ipVersion match that workload's "
+            "address depends on pod IPs, which a manifest does not fix; reachdiff evaluates "
+            "it as not matching. Decide workload traffic in an earlier rule or by selector"
+        )
+    return tuple(sorted(out))

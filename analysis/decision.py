@@ -164,6 +164,10 @@ def _walk(
     """The steps of one direction, appended to ``steps``; what it allows of ``question``
     (checked against the matcher's own verdict)."""
     m = rmap.matcher
+    if m.calico and direction in m.calico[owner]:
+        from analysis.calicoexplain import calico_steps  # here: it imports this module
+
+        return calico_steps(rmap, direction, owner, src, dst, question, steps)
     peer = dst if direction is Direction.EGRESS else src
     peer_id = rmap.members[peer][0].id if rmap.members[peer] else str(peer)
     undecided, allowed, passed = question, NO_CONNECTIONS, NO_CONNECTIONS

@@ -255,9 +255,11 @@ def _closed(
             assert old is not None  # a closed pair is in the base
             owner = bd if direction is Direction.INGRESS else bs
             was_isolated = {p.id for p in base.matcher.isolating[owner].get(direction, ())}
-            if base.matcher.calico:  # the policies of the Calico tiers that applied
+            tiers_before: set[str] = set()  # the Calico tiers that applied in the base
+            if base.matcher.calico:
                 rows = base.matcher.calico[owner].get(direction, ())
                 was_isolated.update(p.id for row in rows for p in row.policies)
+                tiers_before.update(row.tier.label for row in rows)
             explained = NO_CONNECTIONS
             for dec in now.decisions:
                 if not dec.ports & need:
@@ -266,7 +268,13 @@ def _closed(
                     yield from _causes(dec, direction, "head", DENIES, head)
                     explained = explained | dec.ports
                 elif dec.action == "Isolate":
-                    fresh = [p for p in dec.policies if p.id not in was_isolated]
+                    # A Calico tier that applied before isolated the pod before: what
+                    # changed is a rule (cited below), not the isolation.
+                    fresh = [
+                        p
+                        for p in dec.policies
+                        if p.id not in was_isolated and dec.tier not in tiers_before
+                    ]
                     yield from (_policy_cause(p, direction, "head", ISOLATES) for p in fresh)
                     if fresh:
                         explained = explained | dec.ports
@@ -287,6 +295,12 @@ def _closed(
 def _passed_before(dec: Decision, old: Verdict | None) -> bool:
     """Whether the base's verdict had the same admin rule pass ports of ``dec`` too (then
     the pass is not what changed)."""
+    if old is not None and dec.rule is None and dec.tier:
+        # The end of a Calico tier with defaultAction Pass: the tier passed these before.
+        return any(
+            d.action == "Pass" and d.rule is None and d.tier == dec.tier and d.ports & dec.ports
+            for d in old.decisions
+        )
     if old is None or not isinstance(dec.rule, CompiledAdminRule | CompiledCalicoRule):
         return False
     policy_id, rule = dec.rule.policy.id, dec.rule.rule

@@ -39,6 +39,7 @@ import enum
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from analysis.calicocompile import outside_selectors
 from analysis.errors import ManifestError
 from analysis.model import (
     NAMESPACE_NAME_LABEL,
@@ -119,6 +120,11 @@ class Selectors:
                         if apeer.kind == "pods" and apeer.pod_selector is not None:
                             where = _Condition(None, apeer.namespace_selector)
                             pods[(where, apeer.pod_selector)] = None
+            # Calico's selectors, condition by condition (analysis.calicocompile).
+            calico_namespaces, calico_pods = outside_selectors(tree)
+            namespaces.update(dict.fromkeys(calico_namespaces))
+            for name, ns_selector, pod_selector in calico_pods:
+                pods[(_Condition(name, ns_selector), pod_selector)] = None
         by_name: dict[str, list[LabelSelector]] = {}
         by_selector: dict[LabelSelector, list[LabelSelector]] = {}
         for where, selector in pods:

@@ -11,6 +11,7 @@ the run reports them (file and line of the rule, an example pair) and does not p
 
 from __future__ import annotations
 
+from analysis.calicowalk import calico_unknowns
 from analysis.matcher import CompiledAdminRule, bit_indexes
 from analysis.model import Direction
 from analysis.reachability import ReachabilityMap
@@ -22,6 +23,7 @@ def unknown_matches(rmap: ReachabilityMap) -> tuple[str, ...]:
     matcher = rmap.matcher
     if not matcher.tiered:
         return ()
+    calico = calico_unknowns(rmap)  # Calico rules' nets (analysis.calicowalk)
     first = matcher.first_class
     workloads = matcher.live & ((1 << matcher.size) - 1) & ~((1 << first) - 1)
     found: dict[int, tuple[CompiledAdminRule, int, int, str]] = {}
@@ -56,4 +58,4 @@ def unknown_matches(rmap: ReachabilityMap) -> tuple[str, ...]:
             "reachdiff evaluates it as not matching. Decide workload traffic in an earlier "
             "rule, or list both 0.0.0.0/0 and ::/0 to match every workload"
         )
-    return tuple(sorted(out))
+    return tuple(sorted(out)) + calico

@@ -284,6 +284,13 @@ class CalicoCluster(TieredCluster):
             return False  # a workload's address is not in a manifest
         if version and ep.version != version:
             return False
+        # A rule with IPv4 CIDRs says nothing of IPv6 traffic (and the reverse): it does
+        # not match it at all.
+        if any(
+            ipaddress.ip_network(_cidr(n), strict=False).version != ep.version
+            for n in nets + not_nets
+        ):
+            return False
         if nets and not any(_inside(ep, n) for n in nets):
             return False
         return not any(_inside(ep, n) for n in not_nets)
@@ -492,9 +499,12 @@ class CalicoCluster(TieredCluster):
         return nums
 
 
+def _cidr(text: str) -> str:
+    return text if "/" in text else text + ("/128" if ":" in text else "/32")
+
+
 def _inside(rng: RefRange, cidr: str) -> bool:
-    if "/" not in cidr:
-        cidr += "/128" if ":" in cidr else "/32"
+    cidr = _cidr(cidr)
     net = ipaddress.ip_network(cidr, strict=False)
     return net.version == rng.version and (
         int(net.network_address) <= rng.first and rng.last <= int(net.broadcast_address)
