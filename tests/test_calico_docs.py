@@ -18,6 +18,7 @@ from analysis.manifests import load_files
 from analysis.model import Tree
 from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import map_to_json
+from analysis.unknowns import unknown_matches
 
 
 def _pod(name: str, namespace: str, labels: dict[str, str], port: int = 6379) -> str:
@@ -216,7 +217,7 @@ def test_external_ips_in_policy() -> None:
                 nets:
                   - 192.0.2.0/24
         """)
-    tree, rmap = _map(
+    _, rmap = _map(
         _pod("red", "production", {"color": "red"}),
         _pod("blue", "production", {"color": "blue"}),
         policy,
@@ -231,8 +232,6 @@ def test_external_ips_in_policy() -> None:
     assert _allowed(rmap, blue, red) == ALL  # ingress is not governed
     # Pods' addresses are not in a manifest: red -> blue meets the nets rule undecided.
     assert _allowed(rmap, red, blue) == {}
-    from analysis.unknowns import unknown_matches
-
     [unknown] = unknown_matches(rmap)
     assert "allow-egress-external egress[0]" in unknown and "cluster.yaml:" in unknown
 
@@ -269,6 +268,7 @@ def test_global_network_set_with_do_not_track_is_not_analysed() -> None:
         """)
     tree, rmap = _map(_pod("web", "default", {"apply-ip-protect": "'true'"}), docs)
     assert any("GlobalNetworkPolicy/ip-protect" in u and "doNotTrack" in u for u in tree.unanalysed)
+    assert _allowed(rmap, "ip:192.0.2.55/32", "default/Pod/web") == ALL  # not evaluated
 
 
 def test_global_network_set_as_a_labelled_range() -> None:
@@ -426,7 +426,10 @@ def test_tier_explanation_names_tier_order_rule_and_line() -> None:
 
 
 def test_tier_validation_follows_the_tier_reference() -> None:
-    bad = "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: default}\nspec: {order: 5}\n"
+    bad = (
+        "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: default}\n"
+        "spec: {order: 5}\n"
+    )
     with pytest.raises(ManifestError, match="default tier must have order 1000000"):
         load_files({"t.yaml": bad})
     dotted = "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: a.b}\nspec: {}\n"
