@@ -2,7 +2,7 @@
 
 Pure: each function takes one decoded record and returns either an ``Observation`` (what
 was seen: the two ends, protocol, destination port, verdict, when, how many) or a ``Skip``
-(why the record is not a connection to count). The streaming reader (``bot/flowfiles``)
+(why the record is not a connection to count). The streaming reader (``bot/inputs/flowfiles``)
 decodes lines and feeds them here; ``analysis/flowsummary`` aggregates.
 
 Sources of the schemas (facts only, no code taken):

@@ -35,7 +35,7 @@ from analysis.flowsummary import (
 from analysis.manifests import load_files
 from analysis.outside import outside_world
 from analysis.reachability import compute_map
-from bot.flowfiles import read_flows
+from bot.inputs.flowfiles import read_flows
 
 FIXTURES = Path(__file__).parent / "fixtures" / "flows"
 

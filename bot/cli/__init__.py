@@ -48,6 +48,8 @@ COMMANDS: tuple[str, ...] = (
     "check",
     "lint",
     "exposure",
+    "flows",
+    "traffic",
     "serve",
 )
 

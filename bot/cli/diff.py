@@ -13,6 +13,7 @@ from analysis.formats import md_escape
 from analysis.report import json_text
 from bot.cli.exposure import diff_exposure, with_exposure
 from bot.cli.html import diff_page
+from bot.cli.flowdata import diff_with_flows, flows_option
 from bot.cli.options import InputError, kind_options, scope, scope_flag, settings_of
 from bot.cli.output import base_caveat, diff_output, finish
 from bot.inputs.environment_diff import MultiDiff, diff_files, explain_changes
@@ -37,6 +38,7 @@ def register(commands: Commands) -> None:
     )
     scope_flag(p)
     kind_options(p, settings_file=True)
+    flows_option(p)
     p.set_defaults(run=run)
 
 
@@ -66,6 +68,19 @@ def run(args: argparse.Namespace) -> int:
         if args.explain:
             output = _with_explanations(diff, args.format, output)
         output = with_exposure(output, args.format, exposure)
+    if args.flows:
+        if args.format == "html":
+            raise InputError("--flows: the HTML page has no traffic section; use text, json or md")
+        output = diff_with_flows(
+            diff,
+            output,
+            args.format,
+            args.flows,
+            base,
+            head,
+            scope(args, settings),
+            args.environment,
+        )
     unread = (
         [f"{u} (base)" for u in _unread_in_directory(args.base, base)] if base is not None else []
     )
