@@ -50,6 +50,7 @@ COMMANDS: tuple[str, ...] = (
     "exposure",
     "flows",
     "traffic",
+    "suggest",
     "serve",
 )
 
