@@ -243,13 +243,55 @@ def format_time(seconds: int) -> str:
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_ADDRESSES: dict[str, str] = {}
+_ENDS: dict[tuple[object, ...], FlowEnd] = {}
+_CACHE_BOUND = 200_000  # entries per cache; cleared when full (a cache, not a record)
+
+
 def _address(value: object, what: str) -> str:
     if not isinstance(value, str) or not value:
         return ""
+    found = _ADDRESSES.get(value)
+    if found is not None:
+        return found
     try:
-        return str(ipaddress.ip_address(value))
+        found = str(ipaddress.ip_address(value))
     except ValueError:
         raise BadRecord(f"{what} {value[:60]!r} is not an IP address") from None
+    if len(_ADDRESSES) >= _CACHE_BOUND:
+        _ADDRESSES.clear()
+    _ADDRESSES[value] = found
+    return found
+
+
+def _hubble_end_of(doc: object, raw_ip: object, what: str) -> FlowEnd:
+    """``_hubble_end``, memoized: a log repeats the same endpoints millions of times."""
+    if not isinstance(doc, dict):
+        return _hubble_end(doc, _address(raw_ip, what))
+    labels = doc.get("labels")
+    workloads = doc.get("workloads")
+    first = workloads[0] if isinstance(workloads, list) and workloads else None
+    key = (
+        doc.get("namespace"),
+        doc.get("pod_name"),
+        tuple(labels) if isinstance(labels, list) else labels,
+        (first.get("kind"), first.get("name")) if isinstance(first, dict) else first,
+    )
+    try:
+        end = _ENDS.get(key)
+    except TypeError:  # something unhashable where a string belongs: parse it to say so
+        return _hubble_end(doc, _address(raw_ip, what))
+    if end is None:
+        end = _hubble_end(doc, "")
+        if len(_ENDS) >= _CACHE_BOUND:
+            _ENDS.clear()
+        _ENDS[key] = end
+    if end.is_pod:
+        return end
+    ip = _address(raw_ip, what)
+    if end.reserved == "world":
+        return FlowEnd(ip=ip) if ip else end
+    return FlowEnd(ip=ip, reserved=end.reserved)
 
 
 def _port(value: object, what: str) -> int:
@@ -348,8 +390,7 @@ def parse_hubble(doc: object) -> Parsed:
     ip = doc.get("IP") or {}
     if not isinstance(ip, dict):
         raise BadRecord("`IP` must be an object")
-    src = _hubble_end(doc.get("source"), _address(ip.get("source"), "IP.source"))
-    dst = _hubble_end(doc.get("destination"), _address(ip.get("destination"), "IP.destination"))
+    dst = _hubble_end_of(doc.get("destination"), ip.get("destination"), "IP.destination")
     event = doc.get("event_type") or {}
     event_type = event.get("type", 0) if isinstance(event, dict) else 0
     point = doc.get("trace_observation_point") or ""
@@ -379,6 +420,7 @@ def parse_hubble(doc: object) -> Parsed:
         channel = f"{event_type}:{point}:{direction}"
     else:
         return Skip(f"verdict {verdict[:20]} (neither forwarded nor dropped)")
+    src = _hubble_end_of(doc.get("source"), ip.get("source"), "IP.source")
     when = parse_time(doc.get("time")) if doc.get("time") is not None else 0
     key = FlowKey(src, dst, protocol, port, verdict if verdict == FORWARDED else DROPPED)
     return Observation(key, when, when, 1, channel)
