@@ -12,8 +12,8 @@ from analysis.decision import explanation_json, explanation_markdown, explanatio
 from analysis.formats import md_escape
 from analysis.report import json_text
 from bot.cli.exposure import diff_exposure, with_exposure
-from bot.cli.html import diff_page
 from bot.cli.flowdata import diff_with_flows, flows_option
+from bot.cli.html import diff_page
 from bot.cli.options import InputError, kind_options, scope, scope_flag, settings_of
 from bot.cli.output import base_caveat, diff_output, finish
 from bot.inputs.environment_diff import MultiDiff, diff_files, explain_changes
