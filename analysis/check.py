@@ -86,13 +86,20 @@ class CheckResult:
 
 
 def declared_map(
-    tree: Tree, declarations: Declarations, scope: ClusterScope = ClusterScope.COMPLETE
+    tree: Tree,
+    declarations: Declarations,
+    scope: ClusterScope = ClusterScope.COMPLETE,
+    compared: Sequence[Tree] = (),
 ) -> ReachabilityMap:
     """The map the declarations are evaluated over: external ranges cut by their CIDRs
     and, under a partial scope, representatives split by their selectors too, so that
-    every representative is wholly inside or outside each selector."""
+    every representative is wholly inside or outside each selector. ``compared``: the
+    other trees whose representatives must be the same (both sides of a diff), so that
+    a violation is new only when the pods it concerns are."""
     if scope is ClusterScope.PARTIAL:
-        tree = with_outside(tree, (tree, selector_tree(declarations)))
+        others = tuple(t for t in compared if t is not tree)
+        trees = (tree, *others, selector_tree(declarations))
+        tree = with_outside(tree, trees)
     return map_of(tree, compile_tree(tree, declarations.networks()))
 
 

@@ -106,10 +106,11 @@ def review_declared(
         head_tree = own_tree(head_map.tree)
         base_tree = own_tree(base_map.tree) if base_map is not None else None
         if gate:
-            before = _violations(base_tree, gate, scope) if base_tree is not None else []
-            after = _violations(head_tree, gate, scope)
+            sides = (head_tree,) if base_tree is None else (base_tree, head_tree)
+            before = _violations(base_tree, gate, scope, sides) if base_tree is not None else []
+            after = _violations(head_tree, gate, scope, sides)
             known = {_identity(v) for v in before}
-            lifted = _forbidden_pairs(head_tree, head_decls, scope) if changed else None
+            lifted = _forbidden_pairs(head_tree, head_decls, scope, sides) if changed else None
             for v in after:
                 if _identity(v) in known:
                     continue
@@ -150,18 +151,20 @@ def _read(side: str, files: Mapping[str, bytes], errors: list[str]) -> Declarati
         return None
 
 
-def _violations(tree: Tree, decls: Declarations, scope: ClusterScope) -> list[Violation]:
-    return list(check(declared_map(tree, decls, scope), decls).violations)
+def _violations(
+    tree: Tree, decls: Declarations, scope: ClusterScope, sides: Sequence[Tree]
+) -> list[Violation]:
+    return list(check(declared_map(tree, decls, scope, sides), decls).violations)
 
 
 def _forbidden_pairs(
-    tree: Tree, decls: Declarations | None, scope: ClusterScope
+    tree: Tree, decls: Declarations | None, scope: ClusterScope, sides: Sequence[Tree]
 ) -> dict[tuple[str, str], list[Violation]]:
     """The head's own declarations' forbidden paths (by pair), when they can be read."""
     out: dict[tuple[str, str], list[Violation]] = {}
     if not decls:
         return out
-    for v in _violations(tree, decls, scope):
+    for v in _violations(tree, decls, scope, sides):
         if v.type == FORBIDDEN or (v.type == TEST and v.expect == "denied"):
             out.setdefault((_id(v.src), _id(v.dst)), []).append(v)
     return out

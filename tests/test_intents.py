@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from analysis.check import check, declared_map
+from analysis.customkinds import WorkloadKind
 from analysis.errors import ManifestError
 from analysis.intents import load_declarations
 from analysis.manifests import load_files
@@ -59,6 +60,13 @@ def test_declarations_are_neither_workloads_nor_unmodelled_kinds() -> None:
     tree = load_files({"intents.yaml": INTENT, "pod.yaml": POD})
     assert [w.id for w in tree.workloads] == ["shop/Pod/web"]
     assert tree.unmodelled == ()
+    # Not even when the settings name the kind as one whose objects run pods.
+    kinds = (WorkloadKind("Intent"), WorkloadKind("ConnectivityTest", "reachdiff.io"))
+    tree = load_files({"intents.yaml": INTENT, "pod.yaml": POD}, workload_kinds=kinds)
+    assert [w.id for w in tree.workloads] == ["shop/Pod/web"]
+    # Any version of the group is the reader's: a future one is refused, not run as pods.
+    future = INTENT.replace("v1alpha1", "v1beta1").replace("kind: Intent", "kind: NetworkPolicy")
+    assert load_files({"intents.yaml": future, "pod.yaml": POD}).unmodelled == ()
 
 
 @pytest.mark.parametrize(

@@ -481,7 +481,9 @@ async def _strictest(
         return "failure", _prepend(output, title, why), why
     if conclusion != "success":
         return conclusion, output, None
-    if not (settings_changed or assess(diff, context.settings).needs_approval):
+    if not (
+        settings_changed or assess(diff, context.settings).needs_approval or approval_lines(diff)
+    ):
         return conclusion, output, None
     lacking = []
     # Every open pull request into the base (commits/{sha}/pulls would miss them when the
@@ -1131,7 +1133,9 @@ async def _judge_merge_group(
     before = settings_text
     after = await github.get_file_content(gh, pr.repo, SETTINGS_PATH, group.head_sha)
     settings_changed = before != after
-    if not (settings_changed or assess(outcome, settings).needs_approval):
+    if not (
+        settings_changed or assess(outcome, settings).needs_approval or approval_lines(outcome)
+    ):
         return check_conclusion(outcome, context), render_check_output(outcome, context)
     # Needs approval: of the queued pull request, on the head the group contains.
     problem = None
