@@ -24,7 +24,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from analysis.compiler import compile_tree
-from analysis.diff import endpoint_sort_key
 from analysis.explain import ALLOWS, DENIES, ISOLATES, Cause, decision_causes
 from analysis.intents import (
     Declarations,
@@ -32,7 +31,7 @@ from analysis.intents import (
     Intent,
     namespace_name_selector,
 )
-from analysis.matcher import Matcher
+from analysis.matcher import Decision, Matcher
 from analysis.model import (
     NAMESPACE_NAME_LABEL,
     Direction,
@@ -45,7 +44,7 @@ from analysis.model import (
 )
 from analysis.outside import OUTSIDE_KIND, ClusterScope, with_outside
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
-from analysis.reachability import Endpoint, ReachabilityMap, map_of
+from analysis.reachability import Endpoint, Line, ReachabilityMap, map_of
 
 FORBIDDEN, UNDECLARED, BLOCKED, TEST = "forbidden", "undeclared", "blocked", "test"
 TYPES = (FORBIDDEN, UNDECLARED, BLOCKED, TEST)
@@ -139,6 +138,7 @@ def check(rmap: ReachabilityMap, declarations: Declarations) -> CheckResult:
 
 
 _NO_SOURCE = Source("", 0)
+_FEW_ROWS = 16
 
 
 def _key(sel: EndpointSelector) -> EndpointSelector:
@@ -168,6 +168,8 @@ class _Checker:
                 by_sig.setdefault(sig, []).append(e)
             self.groups[k] = [(sig, tuple(m)) for sig, m in by_sig.items()]
         self.out: list[Violation] = []
+        self._rows: dict[int, Line] | None = None
+        self._rows_read = 0
         self.cause_memo: dict[tuple[object, ...], tuple[Cause, ...]] = {}
 
     def of(self, sel: EndpointSelector) -> list[tuple[int, int, tuple[Endpoint, ...]]]:
@@ -193,7 +195,8 @@ class _Checker:
                     "ConnectivityTest", test.name, case.entry, case.source.file, case.source.line
                 )
                 self._case(where, case.src, case.dst, case.ports, case.expect_allowed)
-        return tuple(sorted(self.out, key=_order))
+        rank = {e.id: n for n, e in enumerate(self.rmap.endpoints)}
+        return tuple(sorted(self.out, key=lambda v: _order(v, rank)))
 
     # -- the rules
 
@@ -227,7 +230,7 @@ class _Checker:
             self._nothing(BLOCKED, declared, ports, sources, destinations)
             return
         for s, ss, d, dd in self._governed(sources, destinations):
-            missing = ports - self.rmap.row(s).get(d, NO_CONNECTIONS)
+            missing = ports - self.column(d).get(s, NO_CONNECTIONS)
             if missing:
                 self._emit(BLOCKED, ss, dd, missing, declared, self._denying(s, d, missing))
 
@@ -244,17 +247,22 @@ class _Checker:
         if not sources or not destinations:
             self._nothing(TEST, declared, ports, sources, destinations, expect)
             return
+        if not expect_allowed:
+            # Only allowed pairs can fail a test expecting `denied`.
+            for s, ss, d, dd, allowed in self._allowed_pairs(sources, destinations):
+                hit = allowed & ports
+                if hit:
+                    actual = "allowed" if hit == ports else f"partly allowed ({hit})"
+                    because = self._allowing(s, d, hit)
+                    self._emit(TEST, ss, dd, hit, declared, because, expect=expect, actual=actual)
+            return
         for s, ss, d, dd in self._governed(sources, destinations):
-            allowed = self.rmap.row(s).get(d, NO_CONNECTIONS) & ports
-            if expect_allowed and allowed != ports:
+            allowed = self.column(d).get(s, NO_CONNECTIONS) & ports
+            if allowed != ports:
                 missing = ports - allowed
                 actual = f"partly allowed ({allowed})" if allowed else "denied"
                 because = self._denying(s, d, missing)
                 self._emit(TEST, ss, dd, missing, declared, because, expect=expect, actual=actual)
-            elif not expect_allowed and allowed:
-                actual = "allowed" if allowed == ports else f"partly allowed ({allowed})"
-                because = self._allowing(s, d, allowed)
-                self._emit(TEST, ss, dd, allowed, declared, because, expect=expect, actual=actual)
 
     def _undeclared(self) -> None:
         intents = self.decls.intents
@@ -289,7 +297,7 @@ class _Checker:
                 if not sig & scope_bits:
                     continue
                 for d in (None, k):
-                    line = self.rmap.row(k) if d is None else self.rmap.column(k)
+                    line = self.row(k) if d is None else self.column(k)
                     for other, allowed in line.items():
                         for osig, _ in self.groups.get(other, ()):
                             src, dst = (k, other) if d is None else (other, k)
@@ -324,6 +332,22 @@ class _Checker:
 
     # -- pairs
 
+    def column(self, d: int) -> Line:
+        return self.rmap.column(d)
+
+    def row(self, s: int) -> Line:
+        """A row, from the whole map read column by column: the engine builds a column
+        (one egress check per source block) several times faster than a row, so past a
+        few rows reading everything once is the cheaper way."""
+        if self._rows is None:
+            self._rows_read += 1
+            if self._rows_read <= _FEW_ROWS:
+                return self.rmap.row(s)
+            self._rows = {}
+            for (src, dst), conn in self.rmap.class_connections.items():
+                self._rows.setdefault(src, {})[dst] = conn
+        return self._rows.get(s, {})
+
     def _members(self, k: int, sig: int) -> tuple[Endpoint, ...]:
         return next(m for s, m in self.groups[k] if s == sig)
 
@@ -346,21 +370,27 @@ class _Checker:
         sources: list[tuple[int, int, tuple[Endpoint, ...]]],
         destinations: list[tuple[int, int, tuple[Endpoint, ...]]],
     ) -> Iterator[tuple[int, tuple[Endpoint, ...], int, tuple[Endpoint, ...], ConnectionSet]]:
-        """Allowed pairs of groups, read by rows or by columns, whichever side is smaller."""
-        if len({k for k, _, _ in sources}) <= len({k for k, _, _ in destinations}):
-            for s, _, ss in sources:
-                row = self.rmap.row(s)
-                for d, _, dd in destinations:
-                    allowed = row.get(d)
-                    if allowed:
-                        yield s, ss, d, dd, allowed
+        """Allowed pairs of groups: the lines of the smaller side (columns of the
+        destinations, or rows of the sources), each read once and walked for what it
+        allows, so the work is the allowed pairs, not every pair of the two sides."""
+        by_src: dict[int, list[tuple[Endpoint, ...]]] = {}
+        for k, _, members in sources:
+            by_src.setdefault(k, []).append(members)
+        by_dst: dict[int, list[tuple[Endpoint, ...]]] = {}
+        for k, _, members in destinations:
+            by_dst.setdefault(k, []).append(members)
+        if len(by_src) < len(by_dst):
+            for s, src_groups in by_src.items():
+                for d, allowed in self.row(s).items():
+                    for dd in by_dst.get(d, ()):
+                        for ss in src_groups:
+                            yield s, ss, d, dd, allowed
             return
-        for d, _, dd in destinations:
-            column = self.rmap.column(d)
-            for s, _, ss in sources:
-                allowed = column.get(s)
-                if allowed:
-                    yield s, ss, d, dd, allowed
+        for d, dst_groups in by_dst.items():
+            for s, allowed in self.column(d).items():
+                for ss in by_src.get(s, ()):
+                    for dd in dst_groups:
+                        yield s, ss, d, dd, allowed
 
     # -- causes
 
@@ -373,23 +403,46 @@ class _Checker:
         return self._causes(s, d, ports, allowing=False)
 
     def _causes(self, s: int, d: int, ports: ConnectionSet, allowing: bool) -> tuple[Cause, ...]:
-        verdicts = [(dn, self.matcher.verdict(dn, s, d)) for dn in Direction]
-        key = (allowing, ports, *(id(v) for _, v in verdicts))
+        # Per direction: a verdict object stands for every pair its owner's rules treat
+        # alike (``Matcher.verdict``), so its causes are found once per verdict and ports.
+        ingress = self._direction_causes(Direction.INGRESS, s, d, ports, allowing)
+        egress = self._direction_causes(Direction.EGRESS, s, d, ports, allowing)
+        if not egress:
+            return ingress
+        if not ingress:
+            return egress
+        return tuple(dict.fromkeys(ingress + egress))
+
+    def _direction_causes(
+        self, direction: Direction, s: int, d: int, ports: ConnectionSet, allowing: bool
+    ) -> tuple[Cause, ...]:
+        verdict = self.matcher.verdict(direction, s, d)
+        key = (allowing, direction, ports, id(verdict))
         found = self.cause_memo.get(key)
         if found is not None:
             return found
         out: list[Cause] = []
-        for direction, verdict in verdicts:
-            for dec in verdict.decisions:
-                if not dec.ports & ports:
-                    continue
-                if allowing and dec.action == "Allow":
-                    out += decision_causes(dec, direction, "head", ALLOWS, self.rmap)
-                elif not allowing and dec.action == "Deny":
-                    out += decision_causes(dec, direction, "head", DENIES, self.rmap)
-                elif not allowing and dec.action == "Isolate":
-                    out += decision_causes(dec, direction, "head", ISOLATES, self.rmap)
+        for dec in verdict.decisions:
+            if not dec.ports & ports:
+                continue
+            if allowing and dec.action == "Allow":
+                out += self._cited(dec, direction, ALLOWS)
+            elif not allowing and dec.action == "Deny":
+                out += self._cited(dec, direction, DENIES)
+            elif not allowing and dec.action == "Isolate":
+                out += self._cited(dec, direction, ISOLATES)
         found = self.cause_memo[key] = tuple(dict.fromkeys(out))
+        return found
+
+    def _cited(self, dec: Decision, direction: Direction, reason: str) -> tuple[Cause, ...]:
+        """A decision's causes, once per rule (or isolating policies): finding a rule's
+        exact line may read its file again."""
+        what: object = id(dec.rule) if dec.rule is not None else tuple(map(id, dec.policies))
+        key = ("cited", what, direction, reason)
+        found = self.cause_memo.get(key)
+        if found is None:
+            made = decision_causes(dec, direction, "head", reason, self.rmap)
+            found = self.cause_memo[key] = tuple(made)
         return found
 
     # -- output
@@ -471,16 +524,14 @@ def _matches(
 _TYPE_ORDER = {t: n for n, t in enumerate(TYPES)}
 
 
-def _order(v: Violation) -> tuple[object, ...]:
-    def ends(e: Endpoint | None) -> tuple[object, ...]:
-        return (0,) if e is None else (1, *endpoint_sort_key(e))
-
+def _order(v: Violation, rank: dict[str, int]) -> tuple[object, ...]:
+    """By type, declaration, then source and destination as maps sort endpoints."""
     return (
         _TYPE_ORDER[v.type],
         v.intent.file,
         v.intent.line,
         v.intent.name,
         v.intent.entry,
-        ends(v.src),
-        ends(v.dst),
+        -1 if v.src is None else rank[v.src.id],
+        -1 if v.dst is None else rank[v.dst.id],
     )
