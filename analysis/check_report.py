@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from analysis.check import TYPES, Violation
+from analysis.declared_review import DeclaredReview
 from analysis.formats import cause_text, md_escape
 from analysis.lint import Finding
 from analysis.report import cause_json
@@ -178,3 +179,21 @@ def lint_markdown(findings: Sequence[Finding], heading: str = "###") -> str:
 
 def _cell(text: str) -> str:
     return md_escape(text).replace("\n", " ")
+
+
+def declared_json(d: DeclaredReview) -> dict[str, Any]:
+    """A pull request's review of the declarations (``reachdiff review --format json``)."""
+    return {
+        "fails": d.fails,
+        "needs_approval": d.needs_approval,
+        "forbidden_new": {"count": d.hard_count, "violations": [violation_json(v) for v in d.hard]},
+        "approval_new": {
+            "count": d.gated_count,
+            "violations": [violation_json(v) for v in d.gated],
+        },
+        "declarations_changed": d.declarations_changed,
+        "declaration_diff": d.declaration_diff,
+        "new_findings": [finding_json(f) for f in d.new_findings],
+        "failing_findings": [finding_json(f) for f in d.failing_findings],
+        "errors": list(d.errors),
+    }

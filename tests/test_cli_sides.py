@@ -211,3 +211,38 @@ def test_review_follows_origin_head(tmp_path: Path, capsys: pytest.CaptureFixtur
     code, out, err = run(capsys, "review", "--repo", str(clone), "--format", "text")
     assert code == 0, (out, err)
     assert "origin/trunk" in run(capsys, "review", "--repo", str(clone))[1]
+
+
+INTENT = """\
+apiVersion: reachdiff.io/v1alpha1
+kind: Intent
+metadata: {name: db}
+spec:
+  deny:
+  - from: {workload: batch}
+    to: {namespace: db}
+"""
+
+
+def test_review_judges_by_the_base_intents_like_the_bot(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git(repo, "checkout", "-q", "main")
+    write(repo, "clusters/prod/intents.yaml", INTENT)
+    commit_all(repo, "declare")
+    git(repo, "checkout", "-q", "feature")
+    git(repo, "merge", "-q", "main")
+    # The change opens batch -> pg and tries to lift the deny in the same commit.
+    write(repo, "clusters/prod/policy.yaml", POLICY % "batch")
+    write(repo, "clusters/prod/intents.yaml", INTENT.replace("workload: batch", "workload: api"))
+    commit_all(repo, "widen and redeclare")
+    code, out, _ = run(capsys, "review", "--repo", str(repo), "--format", "json")
+    assert code == 1
+    declared = json.loads(out)["declared"]
+    assert declared["declarations_changed"] and declared["needs_approval"]
+    assert "-  - from: {workload: batch}" in declared["declaration_diff"]
+    # The head's own intent no longer forbids it: approval, not a hard failure.
+    assert declared["forbidden_new"]["count"] == 0
+    assert declared["approval_new"]["count"] >= 1
+    code, out, _ = run(capsys, "review", "--repo", str(repo), "--format", "md")
+    assert "changes the declared communications" in out

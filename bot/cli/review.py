@@ -4,9 +4,13 @@ judged like the app's check (the base branch's ``.github/reachdiff.yml`` applies
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import TYPE_CHECKING
 
+from analysis.check_report import declared_json
+from analysis.declared_review import DeclaredReview, review_declared
+from analysis.report import json_text
 from bot.cli.options import (
     EXIT_INPUT,
     EXIT_OK,
@@ -27,7 +31,16 @@ from bot.inputs.gitrefs import (
     resolve_commit,
 )
 from bot.inputs.trees import TreeError
-from bot.review.settings import SETTINGS_PATH, SettingsError, parse_repo_settings, path_ignored
+from bot.render.declared import declared_section
+from bot.review.declared import lint_config
+from bot.review.settings import (
+    SETTINGS_PATH,
+    RepoSettings,
+    SettingsError,
+    describe_approvers,
+    parse_repo_settings,
+    path_ignored,
+)
 from bot.review.verdict import assess
 
 if TYPE_CHECKING:
@@ -114,6 +127,15 @@ def run(args: argparse.Namespace) -> int:
         compared=f"{how} `{base_name}` vs `{args.head}`",
         settings_text=settings_text,
     )
+    declared = review_declared(
+        base_tree.files if base_tree is not None else None,
+        head.files,
+        [(name, one.base, one.head) for name, one in diff.per_environment],
+        scope(args, settings),
+        lint_config(settings),
+    )
+    if declared is not None:  # intents, tests and lint, as the app judges them
+        output = with_declared(output, args.format, declared, settings)
     sys.stdout.write(output)
     failed = report_caveats(diff, ignore_kinds)
     # What the readers could not see (submodules, LFS pointers, links): fail closed too.
@@ -132,4 +154,17 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_WIDENED
+    if declared is not None and (declared.fails or declared.needs_approval):
+        return EXIT_WIDENED
     return EXIT_WIDENED if assess(diff, settings).needs_approval else EXIT_OK
+
+
+def with_declared(output: str, fmt: str, declared: DeclaredReview, settings: RepoSettings) -> str:
+    """The review's output with what the app adds about the declared communications:
+    its comment section (Markdown and text), or a ``declared`` member (JSON)."""
+    if fmt == "json":
+        doc = json.loads(output)
+        doc["declared"] = declared_json(declared)
+        return json_text(doc)
+    approvers = describe_approvers(settings, present=True)
+    return output.rstrip("\n") + "\n\n" + declared_section(declared, approvers)
