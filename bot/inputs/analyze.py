@@ -24,6 +24,7 @@ from analysis.customkinds import WorkloadKinds
 from analysis.decision import Explanation
 from analysis.declared_review import DeclaredReview, review_declared
 from analysis.diff import PathChange
+from analysis.endpoint_facts import EndpointFacts, endpoint_facts
 from analysis.errors import ManifestError
 from analysis.incremental import PreparedBase, prepare
 from analysis.lint import LintConfig
@@ -83,6 +84,8 @@ class DiffResult:
     # Declared communications and least-privilege findings (analysis.declared_review):
     # None when the repository has no declarations and the settings ask for no lint.
     declared: DeclaredReview | None = None
+    # The labels of the opened paths' endpoints, for owner rules (``bot.owners``).
+    endpoint_facts: tuple[EndpointFacts, ...] = ()
 
     @property
     def widening(self) -> bool:
@@ -296,6 +299,9 @@ def analyze(
                 unevaluated,
                 tuple((src, dst, e) for _, src, dst, e in explained),
                 declared,
+                endpoint_facts=endpoint_facts(
+                    diff.opened, diff.per_environment, qualify=diff.environments != ("",)
+                ),
             )
     except SideError as err:
         return AnalysisFailure("manifest", err.message, err.side, err.file, err.line)

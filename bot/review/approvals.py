@@ -20,6 +20,11 @@ Rules, in the order they are applied to each reviewer's latest review:
 7. The reviewer must be authorized (``is_authorized``, which the shell answers from the
    repository settings or the reviewer's permission).
 
+With ``keep_approvals_when_delta_unchanged``, rule 3 has one exception: an approval of an
+older commit on which the app showed exactly the analysed delta the head has now (every
+opened path, its ports, its causes' rules and the settings: ``carried``) carries over to
+the head; rules 2, 4, 5 and 7 still apply to it (the head's pusher is excluded).
+
 Logins are compared case-insensitively, as GitHub does.
 """
 
@@ -29,6 +34,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from analysis.diff import PathChange
 
 APPROVED = "APPROVED"
 CHANGES_REQUESTED = "CHANGES_REQUESTED"
@@ -44,6 +51,7 @@ WHY_NOT_AUTHORIZED = "is not an authorized approver"
 WHY_STALE = "approved an older commit"
 WHY_DELTA_CHANGED = "approved before the base moved; the paths below are new"
 WHY_DELTA_UNSEEN = "approved before reachdiff showed the paths below (approve again)"
+WHY_NOT_OWNER = "is not one of these owners"
 
 # Review times are GitHub's, the times of shown deltas the app's own clock (second
 # precision both): a delta shown this close to an approval may have been seen or not, so
@@ -85,18 +93,58 @@ class Review:
 
 
 @dataclass(frozen=True, slots=True)
+class Override:
+    """A recorded break-glass: who waived the approvals, when, why, and how they said it."""
+
+    login: str
+    at: str  # ISO 8601, when the command was given (GitHub's time)
+    reason: str
+    source: str  # "comment" or "review"
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalStatus:
     required: int
     approved_by: tuple[str, ...]  # authorized approvers whose approval counts
     ignored: tuple[tuple[str, str], ...]  # (login, why): author / not authorized / stale
+    # (login, commit): approvals of an older commit with the same analysed delta, counted
+    # under keep_approvals_when_delta_unchanged.
+    carried: tuple[tuple[str, str], ...] = ()
+    # With owner rules: each group of paths and its approvals (the fallback ``approvers``
+    # group included); the status is satisfied when every group is.
+    owners: tuple[OwnerApproval, ...] = ()
+    override: Override | None = None  # a break-glass passes the check without approvals
 
     @property
-    def satisfied(self) -> bool:
+    def approved(self) -> bool:
+        """Approved as configured, break-glass aside."""
+        if self.owners:
+            return all(g.status.approved for g in self.owners)
         return len(self.approved_by) >= self.required
 
     @property
+    def satisfied(self) -> bool:
+        return self.override is not None or self.approved
+
+    @property
     def missing(self) -> int:
+        if self.owners:
+            return sum(g.status.missing for g in self.owners)
         return max(0, self.required - len(self.approved_by))
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerApproval:
+    """One owner rule's share of a review: its paths and who approved them. ``rule`` is the
+    rule's index in ``owners.rules``; None for the fallback ``approvers``."""
+
+    rule: int | None
+    name: str  # the rule's name, or "approvers"
+    owners: str  # Markdown naming who may approve ("@alice or a member of @acme/payments")
+    paths: tuple[PathChange, ...]
+    status: ApprovalStatus
+    why: str = ""  # what the group is for when it is not paths ("changes the settings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +154,9 @@ class ShownDelta:
 
     at: str  # ISO 8601, the app's clock when the check run was completed
     digest: str
+    # The analysed delta's digest (``bot.verdict.analysed_digest``): every opened path,
+    # its ports, its causes' rules and the settings. "" in records older than it.
+    analysed: str = ""
 
 
 def _parse_time(text: str) -> datetime | None:
@@ -116,7 +167,9 @@ def _parse_time(text: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def approval_saw(submitted_at: str, shown: Sequence[ShownDelta], delta: str) -> bool | None:
+def approval_saw(
+    submitted_at: str, shown: Sequence[ShownDelta], delta: str, *, analysed: bool = False
+) -> bool | None:
     """Did an approval submitted at ``submitted_at`` see the gated delta ``delta``?
 
     What its approver could have seen is the newest delta shown before it, and any shown
@@ -137,7 +190,18 @@ def approval_saw(submitted_at: str, shown: Sequence[ShownDelta], delta: str) -> 
     candidates = near + [s for t, s in earlier if t == newest]
     if not candidates:
         return None
+    if analysed:
+        return all(s.analysed == delta and s.analysed for s in candidates)
     return all(s.digest == delta for s in candidates)
+
+
+def carries_over(review: Review, shown: Sequence[ShownDelta], analysed: str) -> bool:
+    """``keep_approvals_when_delta_unchanged``: does an approval of an older commit count
+    for the head, whose analysed delta digest is ``analysed``? Only when everything its
+    approver could have seen on that commit (``shown``: the deltas shown there, for this
+    base) is exactly that delta. Anything else (a different delta, nothing shown before
+    the approval, a record without the digest) voids it."""
+    return approval_saw(review.submitted_at, shown, analysed, analysed=True) is True
 
 
 def latest_reviews(reviews: Sequence[Review]) -> dict[str, Review]:
@@ -161,20 +225,29 @@ def evaluate_approvals(
     pushers: Collection[str] | None = (),
     delta: str | None = None,
     shown: Sequence[ShownDelta] = (),
+    carried: Mapping[str, str] | None = None,
 ) -> ApprovalStatus:
-    """``pushers``: logins whose approval does not count as the head's pusher(s); ``None``
-    when the pusher should be excluded but nobody is known (then no approval counts).
+    """``carried``: lowercased login -> the older commit whose approval carries over to the
+    head (``carries_over`` decided it). ``pushers``: logins whose approval does not count as
+    the head's pusher(s); ``None`` when the pusher should be excluded but nobody is known
+    (then no approval counts).
     ``delta``: the digest of the gated paths now (None: not checked), and ``shown`` the
     deltas the app showed on this head for this base (rule 6)."""
     approved: list[str] = []
     ignored: list[tuple[str, str]] = []
+    kept: list[tuple[str, str]] = []
     excluded = None if pushers is None else {p.lower() for p in pushers}
     for login, review in sorted(latest_reviews(reviews).items()):
         if review.state.upper() != APPROVED:
             continue
+        carries = (
+            review.commit_id != head_sha
+            and carried is not None
+            and carried.get(login) == review.commit_id
+        )
         if login == author.lower():
             ignored.append((review.user, WHY_AUTHOR))
-        elif review.commit_id != head_sha:
+        elif review.commit_id != head_sha and not carries:
             ignored.append((review.user, f"{WHY_STALE} ({review.commit_id[:7]})"))
         elif not is_person(review):
             ignored.append((review.user, WHY_BOT))
@@ -183,7 +256,8 @@ def evaluate_approvals(
         elif login in excluded:
             ignored.append((review.user, WHY_PUSHER))
         elif (
-            delta is not None
+            not carries
+            and delta is not None
             and (saw := approval_saw(review.submitted_at, shown, delta)) is not True
         ):
             ignored.append((review.user, WHY_DELTA_UNSEEN if saw is None else WHY_DELTA_CHANGED))
@@ -192,7 +266,11 @@ def evaluate_approvals(
             ignored.append((review.user, WHY_NOT_AUTHORIZED))
         else:
             approved.append(review.user)
-    return ApprovalStatus(required=required, approved_by=tuple(approved), ignored=tuple(ignored))
+            if carries:
+                kept.append((review.user, review.commit_id))
+    return ApprovalStatus(
+        required=required, approved_by=tuple(approved), ignored=tuple(ignored), carried=tuple(kept)
+    )
 
 
 def is_person(review: Review) -> bool:
@@ -201,12 +279,17 @@ def is_person(review: Review) -> bool:
 
 
 def reviewers_to_check(
-    reviews: Iterable[Review], *, head_sha: str | None = None, author: str | None = None
+    reviews: Iterable[Review],
+    *,
+    head_sha: str | None = None,
+    author: str | None = None,
+    carried: Mapping[str, str] | None = None,
 ) -> set[str]:
     """Logins whose authorization the shell must look up before ``evaluate_approvals``.
 
     Those whose latest review is an approval; given ``head_sha`` and ``author``, only those
-    whose approval could still count (not the author's, not of an older commit).
+    whose approval could still count (not the author's, not of an older commit unless
+    ``carried`` carries it over).
     """
     out = set()
     for login, review in latest_reviews(list(reviews)).items():
@@ -214,9 +297,29 @@ def reviewers_to_check(
             continue
         if author is not None and login == author.lower():
             continue
-        if head_sha is not None and review.commit_id != head_sha:
+        if (
+            head_sha is not None
+            and review.commit_id != head_sha
+            and (carried or {}).get(login) != review.commit_id
+        ):
             continue
         if not is_person(review):
             continue
         out.add(review.user)
+    return out
+
+
+def older_approvals(reviews: Iterable[Review], *, head_sha: str, author: str) -> dict[str, str]:
+    """Lowercased login -> the older commit a person approved (not the author): the
+    approvals that may carry over, whose commits' shown deltas the shell must read."""
+    out = {}
+    for login, review in latest_reviews(list(reviews)).items():
+        if (
+            review.state.upper() == APPROVED
+            and review.commit_id
+            and review.commit_id != head_sha
+            and login != author.lower()
+            and is_person(review)
+        ):
+            out[login] = review.commit_id
     return out

@@ -32,6 +32,13 @@ Example (every key is optional)::
     crown_jewels: [{podSelector: {matchLabels: {data-class: pci}}}]  # keep far from entry
     exposure_widens: true      # a crown jewel nearer an entry point needs approval
     blast_radius_threshold: 50 # ... and so does a blast radius growing past this
+    owners:                    # who approves which paths (bot.owners_config; docs/bot.md)
+      - name: payments
+        destination: {namespaces: [payments]}
+        teams: [acme/payments-owners]
+        required_approvals: 2
+    keep_approvals_when_delta_unchanged: false  # true: an identical delta keeps approvals
+    break_glass: {users: [oncall-lead], teams: [acme/sre]}  # may pass without approvals
 
 Validation is strict, because a typo in a security setting must not silently fall back to
 a default: an unknown key, a wrong type or a malformed value raises ``SettingsError``
@@ -54,6 +61,8 @@ from analysis.lint import RULE_IDS as LINT_RULE_IDS
 from analysis.lint import SEVERITIES as LINT_SEVERITIES
 from analysis.model import ContainerPort
 from analysis.unmodelled import KIND_REFERENCE
+from bot.review.owners import NO_OWNERS, Owners
+from bot.review.owners_config import OwnersError, People, read_owners, read_people
 
 SETTINGS_PATH = ".github/reachdiff.yml"
 MAX_SETTINGS_BYTES = 64 * 1024
@@ -103,6 +112,12 @@ class RepoSettings:
     crown_jewels: tuple[WorkloadSelector, ...] = ()
     exposure_widens: bool = True
     blast_radius_threshold: int | None = None  # None: blast radius growth is not gated
+    # Owner rules: who approves which opened paths; paths none matches go to approvers.
+    owners: Owners = NO_OWNERS
+    # An approval of an older head counts when the analysed delta is identical.
+    keep_approvals_when_delta_unchanged: bool = False
+    # Who may pass the check without approvals, on record (None: nobody).
+    break_glass: People | None = None
 
     @property
     def restricts_approvers(self) -> bool:
@@ -198,7 +213,7 @@ def parse_repo_settings(text: str | bytes | None) -> RepoSettings:
 
 
 _Node = yaml.Node
-_MAX_DEPTH = 8  # the schema needs 3
+_MAX_DEPTH = 8  # the schema needs 5 (owners.rules[].destination.pod_labels)
 
 
 def _check_depth(text: str) -> None:
@@ -256,7 +271,21 @@ class _Reader:
             out["blast_radius_threshold"] = self._int(
                 top["blast_radius_threshold"], "blast_radius_threshold", 0, 10**9
             )
-        for key in ("new_workloads_widen", "exclude_last_pusher", "diagram", "exposure_widens"):
+        construct = self._scalar
+        try:
+            if "owners" in top:
+                out["owners"] = read_owners(top["owners"], construct)
+            if "break_glass" in top:
+                out["break_glass"] = read_people(top["break_glass"], "break_glass", construct)
+        except OwnersError as err:
+            raise SettingsError(err.key, err.message, err.line) from None
+        for key in (
+            "new_workloads_widen",
+            "exclude_last_pusher",
+            "diagram",
+            "keep_approvals_when_delta_unchanged",
+            "exposure_widens",
+        ):
             if key in top:
                 out[key] = self._bool(top[key], key)
         if "ignore_namespaces" in top:
@@ -511,6 +540,9 @@ _TOP_KEYS = (
     "crown_jewels",
     "exposure_widens",
     "blast_radius_threshold",
+    "owners",
+    "keep_approvals_when_delta_unchanged",
+    "break_glass",
 )
 CLUSTER_SCOPES = ("partial", "complete")
 

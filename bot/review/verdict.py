@@ -98,6 +98,31 @@ def gated_digest(
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
+def analysed_digest(
+    diff: Diff, assessment: Assessment, *, settings: str, settings_changed: bool = False
+) -> str:
+    """The analysed delta, for ``keep_approvals_when_delta_unchanged``: every opened path
+    (hidden ones too), the ports it opens, whether it is gated, the rules that cause it
+    (policy, direction, rule, tier, action, name and reason; not files and lines, which
+    an unrelated edit moves), the settings file's digest (``settings``) and whether the
+    change edits it. Two heads with equal digests ask the same approval of the same
+    people; any difference (a path or a port more or less, another rule) voids it."""
+    gated = {(c.src.id, c.dst.id) for c in assessment.gated}
+    lines = []
+    for c in diff.opened:
+        causes = sorted(
+            {
+                "|".join((k.policy, k.direction, k.rule, k.tier, k.action, k.rule_name, k.reason))
+                for k in c.because
+            }
+        )
+        gate = "gated" if (c.src.id, c.dst.id) in gated else "free"
+        lines.append("\t".join((c.src.id, c.dst.id, str(c.delta), gate, *causes)))
+    lines.sort()
+    lines.append(f"settings {settings} changed={settings_changed}")
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
 def conclusion(assessment: Assessment, approval: ApprovalStatus | None) -> Conclusion:
     """The check run's conclusion: failure while gated paths lack approval."""
     if not assessment.needs_approval:
