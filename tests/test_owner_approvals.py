@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,12 @@ import pytest
 from analysis.endpoint_facts import EndpointFacts
 from analysis.reachability import Endpoint
 from bot.app.audit import BREAK_GLASS, AuditEvent, Auditor
+from bot.render.owners_md import describe_paths
 from bot.review.approvals import (
     WHY_AUTHOR,
     WHY_NOT_OWNER,
     WHY_PUSHER,
+    Override,
     Review,
     ShownDelta,
     carries_over,
@@ -32,7 +35,7 @@ from bot.review.breakglass import (
 from bot.review.owner_approvals import SETTINGS_CHANGE, owner_approvals, still_needed
 from bot.review.owners import EndpointSelector, OwnerRule, Owners
 from bot.review.settings import RepoSettings
-from bot.review.verdict import analysed_digest, assess
+from bot.review.verdict import analysed_digest, assess, verdict_text
 from tests.diff_builders import ReachabilityDiff, cause, external, opened, tcp, workload
 
 HEAD, OLD = "h" * 40, "o" * 40
@@ -339,3 +342,28 @@ async def test_audit_lines_are_json_once_per_key(tmp_path: Path) -> None:
     data = json.loads(line)
     assert data["event"] == "break_glass" and data["actor"] == "oncall"
     assert data["waived"] == ["needs @acme/payments: 1 more approval"]
+
+
+# ---- what is said ------------------------------------------------------------------------
+
+
+def test_paths_are_described_by_destination() -> None:
+    other = opened(DB, DB, tcp(1))
+    assert describe_paths([TO_DB, other, TO_NET]) == (
+        "2 paths to `payments/StatefulSet/db`, egress to `0.0.0.0/0`"
+    )
+    many = [opened(WEB, workload(f"ns/Deployment/w{i}"), tcp(1)) for i in range(5)]
+    assert describe_paths(many).endswith("and 2 more destinations")
+
+
+def test_verdicts_name_missing_owners_and_overrides() -> None:
+    diff = ReachabilityDiff(opened=(TO_DB, TO_NET, TO_WEB))
+    a = assess(diff, RepoSettings())
+    status = evaluate([approval(1, "plat")])
+    said = verdict_text(a, status, required=1, approvers="x")
+    assert said == "widened: 3 paths opened, needs approvals: 2 from payments; 1 from approvers"
+    glass = Override("oncall", "2026-01-01T12:00:00Z", "INC-42", "comment")
+    overridden = replace(status, override=glass)
+    assert overridden.satisfied and not overridden.approved
+    said = verdict_text(a, overridden, required=1, approvers="x")
+    assert said.startswith("overridden by break-glass (@oncall): widened: 3 paths opened")

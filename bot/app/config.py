@@ -66,6 +66,11 @@ class Settings:
     mergeable_delay: float = 1.0
     # Seconds between reconciliation passes (the first runs at start-up); 0 turns them off.
     reconcile_interval: float = 600.0
+    # Where audit events (break-glass, merges past a check that was not green) go besides
+    # the log: a JSON-lines file, and a URL each is POSTed to. The operator's, never a
+    # repository's: "" turns each off.
+    audit_file: str = ""
+    audit_webhook_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -110,6 +115,8 @@ class Settings:
             ),
             mergeable_delay=reader.number("REACHDIFF_MERGEABLE_DELAY", float, 1.0, low=0),
             reconcile_interval=reader.number("REACHDIFF_RECONCILE_INTERVAL", float, 600.0, low=0),
+            audit_file=reader.get("REACHDIFF_AUDIT_FILE") or "",
+            audit_webhook_url=reader.url("REACHDIFF_AUDIT_WEBHOOK_URL"),
         )
         if reader.problems:
             raise ConfigError(reader.problems)
@@ -164,6 +171,17 @@ class _Reader:
             self.problem(name, f"must be {bounds}, got {raw!r}")
             return default
         return value
+
+    def url(self, name: str) -> str:
+        """An optional http(s) URL ("" when unset)."""
+        raw = self.get(name)
+        if raw is None:
+            return ""
+        parsed = urllib.parse.urlsplit(raw)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            self.problem(name, f"must be an http(s) URL, got {raw!r}")
+            return ""
+        return raw
 
     def api_url(self) -> str:
         raw = self.get("GITHUB_API_URL")

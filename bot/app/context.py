@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import cachetools
 
+from bot.app.audit import Auditor
 from bot.app.config import Settings
 from bot.app.jobs import AnalysisPool, DeliveryLog, Job, JobKind, JobQueue
 from bot.app.review_flow import CachedReview, ReviewKey, reevaluate_approvals, review_pull_request
@@ -84,6 +85,9 @@ class BotContext:
         )
         self.deliveries = DeliveryLog()
         self.pushers = Pushers()
+        self.auditor = Auditor(
+            session, path=settings.audit_file, webhook_url=settings.audit_webhook_url
+        )
         # pull request key -> the head its running review analyses (for ``confirm``).
         self.reviewing: dict[tuple[str, int], str] = {}
         self._app_login: str | None = None

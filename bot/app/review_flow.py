@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import gidgethub
 
-from bot.app.approvers import authorized_reviewers
+from bot.app import gate
 from bot.app.jobs import AnalysisTimeout
 from bot.github import rest as github
 from bot.github.client import DownloadTooLarge, GitHubClient
@@ -65,13 +65,7 @@ from bot.render.posts import (
     render_line_comments,
     rule_marker,
 )
-from bot.review.approvals import (
-    ApprovalStatus,
-    Review,
-    ShownDelta,
-    evaluate_approvals,
-    reviewers_to_check,
-)
+from bot.review.approvals import ApprovalStatus
 from bot.review.declared import approval_lines, lint_config
 from bot.review.patches import PullFiles
 from bot.review.settings import (
@@ -82,7 +76,7 @@ from bot.review.settings import (
     parse_repo_settings,
     path_ignored,
 )
-from bot.review.verdict import assess, gated_digest
+from bot.review.verdict import analysed_digest, assess, gated_digest
 
 if TYPE_CHECKING:
     from bot.app.context import BotContext, PullRequestRef
@@ -150,22 +144,22 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# A completed review's check run records the gated delta it showed, and when, in its
-# ``external_id`` (only this app writes its runs): ``reachdiff-gated/v1/<digest>/<time>``.
-# It is what an approval of that head, submitted later, could have seen.
-_SHOWN_PREFIX = "reachdiff-gated/v1/"
+def _shown_id(digest: str, analysed: str) -> str:
+    """What this review showed, recorded in its check run (``bot.app.gate.shown_id``)."""
+    return gate.shown_id(digest, analysed, _now())
 
 
-def _shown_id(digest: str) -> str:
-    return f"{_SHOWN_PREFIX}{digest}/{_now()}"
-
-
-def _shown_delta(run: Mapping[str, Any]) -> ShownDelta | None:
-    external_id = str(run.get("external_id") or "")
-    if not external_id.startswith(_SHOWN_PREFIX):
-        return None  # a failure before any delta was shown, or a withdrawn-base placeholder
-    digest, _, at = external_id[len(_SHOWN_PREFIX) :].partition("/")
-    return ShownDelta(at=at, digest=digest)
+def _analysed(
+    diff: DiffResult, settings: RepoSettings, settings_changed: bool, settings_text: bytes | None
+) -> str:
+    """The analysed delta (``bot.review.verdict.analysed_digest``) under these settings."""
+    return analysed_digest(
+        diff,
+        assess(diff, settings),
+        settings=settings_digest(settings_text),
+        settings_changed=settings_changed,
+        declared=approval_lines(diff),
+    )
 
 
 def _gated(diff: DiffResult, settings: RepoSettings, settings_changed: bool) -> str | None:
@@ -291,6 +285,11 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
             cached.author,
             base_ref=base_ref,
             delta=_gated(cached.diff, cached.context.settings, cached.settings_changed),
+            diff=cached.diff,
+            settings_changed=cached.settings_changed,
+            analysed=_analysed(
+                cached.diff, cached.context.settings, cached.settings_changed, settings_text
+            ),
         )
     except Exception as err:
         # The check may be green from an earlier evaluation: an approval that cannot be
@@ -320,6 +319,8 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
         await _upsert_sticky_comment(bot, gh, pr, comment)
     # Annotations were sent with the first completion; PATCHing them again would add copies.
     await _finish(gh, pr, cached.check_run, conclusion, dataclasses.replace(output, annotations=()))
+    if conclusion == "success":
+        await gate.audit_override(bot, pr, current, base_ref, approval)
 
 
 def review_key(
@@ -410,8 +411,19 @@ async def _review(
     context = dataclasses.replace(context, base_error=outcome.base_error)
 
     delta = _gated(outcome, settings, settings_changed)
+    analysed = _analysed(outcome, settings, settings_changed, settings_text)
     approval = await _approval_status(
-        bot, gh, pr, settings, head_sha, author, base_ref=base_ref, delta=delta
+        bot,
+        gh,
+        pr,
+        settings,
+        head_sha,
+        author,
+        base_ref=base_ref,
+        delta=delta,
+        diff=outcome,
+        settings_changed=settings_changed,
+        analysed=analysed,
     )
     context = dataclasses.replace(context, approval=approval)
     key = review_key(pr, head_sha, compared.base, settings_text)
@@ -447,7 +459,9 @@ async def _review(
         settings_changed=settings_changed,
         declared=approval_lines(outcome),
     )
-    await _finish(gh, pr, check, conclusion, output, external_id=_shown_id(shown))
+    await _finish(gh, pr, check, conclusion, output, external_id=_shown_id(shown, analysed))
+    if conclusion == "success":
+        await gate.audit_override(bot, pr, head_sha, base_ref, approval)
 
 
 async def _strictest(
@@ -501,6 +515,8 @@ async def _strictest(
             other["user"]["login"],
             base_ref=base_ref,
             delta=_gated(diff, context.settings, settings_changed),
+            diff=diff,
+            settings_changed=settings_changed,
         )
         if not status.satisfied:
             lacking.append(int(other["number"]))
@@ -779,30 +795,29 @@ async def _approval_status(
     *,
     base_ref: str,
     delta: str | None,
+    diff: DiffResult | None = None,
+    settings_changed: bool = False,
+    analysed: str | None = None,
 ) -> ApprovalStatus:
     """``delta``: the gated delta now (``_gated``); an approval counts only if its
-    approver could have seen that delta on this head in ``reachdiff (base_ref)``."""
-    raw = await github.list_pull_reviews(gh, pr.repo, pr.number)
-    reviews = [r for r in (Review.from_api(item) for item in raw) if r is not None]
-    candidates = reviewers_to_check(reviews, head_sha=head_sha, author=author)
-    pushers = await _head_pushers(bot, gh, pr, settings, head_sha) if candidates else ()
-    shown: list[ShownDelta] = []
-    if candidates and delta is not None:
-        name = check_name(base_ref)
-        runs = await github.list_check_runs(gh, pr.repo, head_sha, name, app_id=bot.settings.app_id)
-        shown = [d for r in runs if r.get("name") == name and (d := _shown_delta(r)) is not None]
-        if len(runs) >= github.MAX_LISTED:
-            shown = []  # the history was cut short: what was seen cannot be told
-    authorized = await authorized_reviewers(gh, pr.repo, settings, candidates)
-    return evaluate_approvals(
-        reviews,
-        head_sha=head_sha,
-        author=author,
-        is_authorized=lambda login: login in authorized,
-        required=settings.required_approvals,
-        pushers=pushers,
+    approver could have seen that delta on this head in ``reachdiff (base_ref)``. With
+    ``diff``, owner rules divide its gated paths; with ``analysed``, approvals of older
+    commits may carry over (``bot.app.gate``)."""
+    return await gate.approval_status(
+        gh,
+        pr.repo,
+        pr.number,
+        settings,
+        head_sha,
+        author,
+        run_name=check_name(base_ref),
+        app_id=bot.settings.app_id,
         delta=delta,
-        shown=shown,
+        pushers=lambda: _head_pushers(bot, gh, pr, settings, head_sha),
+        approvers_description=describe_approvers(settings, present=True),
+        diff=diff,
+        settings_changed=settings_changed,
+        analysed=analysed,
     )
 
 
@@ -1160,6 +1175,8 @@ async def _judge_merge_group(
                 pull["user"]["login"],
                 base_ref=group.base_ref,
                 delta=_gated(outcome, settings, settings_changed),
+                diff=outcome,
+                settings_changed=settings_changed,
             )
             context = dataclasses.replace(context, approval=approval)
     conclusion: str = check_conclusion(outcome, context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gidgethub import routing, sansio
 
+from bot.app import breakglass_flow
 from bot.app.context import BotContext
 from bot.app.pull_request import PayloadError, field, pull_request_ref, sha_field
 
@@ -19,6 +20,9 @@ async def review_changed(event: sansio.Event, bot: BotContext) -> None:
         raise PayloadError("review.state is not a string")
     head = sha_field(event.data, "pull_request", "head", "sha")
     pr = pull_request_ref(event)
+    if event.data["action"] == "submitted":
+        # A break-glass command is refused in a reply, or re-evaluates the approvals itself.
+        breakglass_flow.review_command(event, bot)
     if event.data["action"] == "submitted" and state.lower() == "commented":
         # A comment neither grants nor revokes approval; this is also our own review's echo.
         return

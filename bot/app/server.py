@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp import web
 from gidgethub import routing, sansio
 
-from bot.app import base_branch, pull_request, rerun, reviews
+from bot.app import base_branch, breakglass_flow, pull_request, rerun, reviews
 from bot.app.config import ConfigError, Settings
 from bot.app.context import BotContext
 from bot.app.jobs import QueueFull
@@ -31,7 +31,13 @@ from bot.app.reconcile import reconcile_forever
 
 log = logging.getLogger(__name__)
 
-router = routing.Router(pull_request.router, reviews.router, rerun.router, base_branch.router)
+router = routing.Router(
+    pull_request.router,
+    reviews.router,
+    rerun.router,
+    base_branch.router,
+    breakglass_flow.router,
+)
 
 BOT: web.AppKey[BotContext] = web.AppKey("bot", BotContext)
 # GitHub caps webhook payloads at 25 MB.

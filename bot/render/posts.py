@@ -42,6 +42,7 @@ from analysis.reachability import Endpoint
 from analysis.report import diff_to_json, json_text
 from bot.render import markdown
 from bot.render.declared import declared_annotations, declared_section, declared_title
+from bot.render.owners_md import owner_variables, owners_of_paths
 from bot.render.templating import Md, render
 from bot.review.approvals import ApprovalStatus
 from bot.review.declared import declared_conclusion, declared_of
@@ -311,6 +312,7 @@ def render_line_comments(
             rows=rows,
             shown=shown,
             total=len(hit.changes),
+            owners=owners_of_paths(ctx.approval, hit.changes),
             check_run_url=_safe_url(ctx.check_run_url),
         )
         out.append(
@@ -826,6 +828,7 @@ def _common(
             for u in unevaluated[:PROBLEMS_SHOWN]
         ),
         unevaluated_more=max(0, len(unevaluated) - PROBLEMS_SHOWN),
+        **owner_variables(approval, ctx.settings.owners),
     )
 
 

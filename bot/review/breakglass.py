@@ -59,7 +59,14 @@ class Request:
         (``"review"``); None when it holds no command or cannot be attributed."""
         reason = parse_command(str(obj.get("body") or ""))
         user = obj.get("user")
-        if reason is None or not isinstance(user, Mapping) or not user.get("login"):
+        if (
+            reason is None
+            or not isinstance(user, Mapping)
+            or not isinstance(user.get("login"), str)
+        ):
+            return None
+        ident = obj.get("id")
+        if not isinstance(ident, int) or isinstance(ident, bool):
             return None
         at = obj.get("submitted_at") if source == "review" else obj.get("created_at")
         if not isinstance(at, str) or not at:
@@ -67,7 +74,7 @@ class Request:
         if source == "review" and str(obj.get("state") or "").upper() == "PENDING":
             return None
         return Request(
-            id=int(obj.get("id") or 0),
+            id=ident,
             login=str(user["login"]),
             user_type=str(user.get("type") or ""),
             at=at,

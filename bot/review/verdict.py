@@ -99,14 +99,20 @@ def gated_digest(
 
 
 def analysed_digest(
-    diff: Diff, assessment: Assessment, *, settings: str, settings_changed: bool = False
+    diff: Diff,
+    assessment: Assessment,
+    *,
+    settings: str,
+    settings_changed: bool = False,
+    declared: Iterable[str] = (),
 ) -> str:
     """The analysed delta, for ``keep_approvals_when_delta_unchanged``: every opened path
     (hidden ones too), the ports it opens, whether it is gated, the rules that cause it
     (policy, direction, rule, tier, action, name and reason; not files and lines, which
     an unrelated edit moves), the settings file's digest (``settings``) and whether the
-    change edits it. Two heads with equal digests ask the same approval of the same
-    people; any difference (a path or a port more or less, another rule) voids it."""
+    change edits it, and what the intents ask approval for (``declared``). Two heads with
+    equal digests ask the same approval of the same people; any difference (a path or a
+    port more or less, another rule) voids it."""
     gated = {(c.src.id, c.dst.id) for c in assessment.gated}
     lines = []
     for c in diff.opened:
@@ -120,6 +126,7 @@ def analysed_digest(
         lines.append("\t".join((c.src.id, c.dst.id, str(c.delta), gate, *causes)))
     lines.sort()
     lines.append(f"settings {settings} changed={settings_changed}")
+    lines.extend(f"declared {line}" for line in sorted(declared))  # intents (docs/intents.md)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
@@ -150,8 +157,16 @@ def verdict_text(
     head = f"widened: {_plural(len(assessment.opened), 'path')} opened"
     if not assessment.needs_approval:
         return f"{head}, all to or from new workloads: no approval needed"
+    if approval is not None and approval.override is not None and not approval.approved:
+        who = approval.override.login
+        return f"overridden by break-glass (@{who}): {head}, approvals waived"
     if approval is not None and approval.satisfied:
         return f"{head}, approved by {', '.join('@' + u for u in approval.approved_by)}"
+    if approval is not None and approval.owners:
+        needs = "; ".join(
+            f"{g.status.missing} from {g.name}" for g in approval.owners if not g.status.approved
+        )
+        return f"{head}, needs approvals: {needs}"
     have = len(approval.approved_by) if approval is not None else 0
     need = (approval.required if approval is not None else required) - have
     more = " more" if have else ""
