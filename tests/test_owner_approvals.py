@@ -32,7 +32,7 @@ from bot.review.breakglass import (
     parse_command,
     refusal,
 )
-from bot.review.owner_approvals import SETTINGS_CHANGE, owner_approvals, still_needed
+from bot.review.owner_approvals import DECLARED, SETTINGS_CHANGE, owner_approvals, still_needed
 from bot.review.owners import EndpointSelector, OwnerRule, Owners
 from bot.review.settings import RepoSettings
 from bot.review.verdict import analysed_digest, assess, verdict_text
@@ -367,3 +367,9 @@ def test_verdicts_name_missing_owners_and_overrides() -> None:
     assert overridden.satisfied and not overridden.approved
     said = verdict_text(a, overridden, required=1, approvers="x")
     assert said.startswith("overridden by break-glass (@oncall): widened: 3 paths opened")
+
+
+def test_intents_needing_approval_add_the_fallback_group() -> None:
+    status = evaluate([approval(1, "plat")], gated=(TO_NET,), declared=True)
+    assert [g.name for g in status.owners] == ["platform", "approvers"]
+    assert status.owners[1].why == DECLARED and not status.satisfied

@@ -29,6 +29,7 @@ from bot.review.approvals import (
     reviewers_to_check,
 )
 from bot.review.breakglass import MAX_REQUESTS, Request, decide
+from bot.review.declared import approval_lines
 from bot.review.owner_approvals import owner_approvals, still_needed
 from bot.review.owners import OwnerRule
 from bot.review.owners_config import People
@@ -157,7 +158,8 @@ async def approval_status(
     )
     fallback = await authorized_reviewers(gh, repo, settings, candidates)
     gated = assess(diff, settings).gated if diff is not None else ()
-    if settings.owners.rules and (gated or settings_changed):
+    declared = bool(approval_lines(diff)) if diff is not None else False
+    if settings.owners.rules and (gated or settings_changed or declared):
         rules = settings.owners.rules
         owners_of: dict[int, set[str]] = {}
         for rule in rules:
@@ -172,6 +174,7 @@ async def approval_status(
             fallback_required=settings.required_approvals,
             fallback_owners=approvers_description,
             settings_changed=settings_changed,
+            declared=declared,
             **common,
         )
     else:

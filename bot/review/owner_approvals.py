@@ -25,6 +25,7 @@ from bot.review.approvals import (
 from bot.review.owners import FALLBACK, OwnerRule, Owners, assign
 
 SETTINGS_CHANGE = "changes .github/reachdiff.yml"
+DECLARED = "the intents ask for approval"
 
 
 def describe_owners(rule: OwnerRule) -> str:
@@ -45,12 +46,14 @@ def owner_approvals(
     fallback_required: int,
     fallback_owners: str,
     settings_changed: bool = False,
+    declared: bool = False,
     **common: Any,
 ) -> ApprovalStatus:
     """The approval status of a review with owner rules. ``members(rule, login)``: whether
     ``login`` may approve for rule index ``rule`` (None: the fallback approvers).
     ``common``: the other arguments of ``evaluate_approvals`` (head_sha, author, pushers,
-    delta, shown, carried)."""
+    delta, shown, carried). A settings change and what the intents ask approval for
+    (``declared``, ``bot.review.declared``) need the fallback approvers too."""
 
     def status(rule: int | None, required: int) -> ApprovalStatus:
         found = evaluate_approvals(
@@ -64,7 +67,7 @@ def owner_approvals(
         )
         return ApprovalStatus(found.required, found.approved_by, ignored, found.carried)
 
-    if not owners.rules or not (gated or settings_changed):
+    if not owners.rules or not (gated or settings_changed or declared):
         return status(None, fallback_required)
     by_rule, unmatched = assign(gated, owners, facts)
     groups = [
@@ -77,7 +80,7 @@ def owner_approvals(
         )
         for i, paths in by_rule.items()
     ]
-    if unmatched or settings_changed:
+    if unmatched or settings_changed or declared:
         groups.append(
             OwnerApproval(
                 rule=None,
@@ -85,7 +88,7 @@ def owner_approvals(
                 owners=fallback_owners,
                 paths=unmatched,
                 status=status(None, fallback_required),
-                why="" if unmatched else SETTINGS_CHANGE,
+                why="" if unmatched else SETTINGS_CHANGE if settings_changed else DECLARED,
             )
         )
     return combine(groups)
