@@ -179,3 +179,42 @@ def test_shop_example_head_breaks_the_declared_payments_scope() -> None:
     cited = {(c.policy, c.file, c.line) for v in forbidden for c in v.because}
     assert ("payments/NetworkPolicy/payments-db", "policies/payments/payments-db.yaml", 24) in cited
     assert all((v.intent.entry, v.intent.line) == ("deny[0]", 16) for v in forbidden)
+
+
+TWO_TEAMS = """\
+apiVersion: reachdiff.io/v1alpha1
+kind: Intent
+metadata: {name: shop-team}
+spec:
+  scope: [{namespace: shop}]
+  allow:
+  - {from: {namespace: shop}, to: {namespace: db}, ports: TCP 5432}
+---
+apiVersion: reachdiff.io/v1alpha1
+kind: Intent
+metadata: {name: db-team}
+spec:
+  scope: [{namespace: db}]
+"""
+TWO_PODS = POD + """\
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pg, namespace: db, labels: {app: pg}}
+spec: {containers: [{name: c, image: x}]}
+"""
+
+
+def test_several_intents_share_their_declarations_and_each_owner_is_told() -> None:
+    files = {"intents.yaml": TWO_TEAMS, "pods.yaml": TWO_PODS}
+    decls = load_declarations(files)
+    found = check(declared_map(load_files(files), decls), decls).violations
+    web_to_pg = [
+        (v.intent.name, str(v.ports))
+        for v in found
+        if v.src and v.dst and (v.src.id, v.dst.id) == ("shop/Pod/web", "db/Pod/pg")
+    ]
+    # The shop team's allow declares TCP 5432 for the db team's scope too; the rest of
+    # the open path is undeclared for both teams, each told once.
+    rest = "TCP 1-5431,5433-65535; UDP all; SCTP all"
+    assert sorted(web_to_pg) == [("db-team", rest), ("shop-team", rest)]

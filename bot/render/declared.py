@@ -63,7 +63,25 @@ def declared_section(d: DeclaredReview, approvers: str) -> str:
         parts.append("")
     if not parts:
         return ""
-    return "### Declared communications\n\n" + "\n".join(parts) + "\n"
+    return _bounded("### Declared communications\n\n" + "\n".join(parts) + "\n")
+
+
+MAX_SECTION = 24_000  # characters: the rest of the comment keeps its room (64 KiB in all)
+
+
+def _bounded(section: str) -> str:
+    """The section, cut at a line when longer than ``MAX_SECTION`` (and a code fence the
+    cut leaves open closed), saying where the rest is."""
+    if len(section) <= MAX_SECTION:
+        return section
+    kept = section[:MAX_SECTION].rpartition("\n")[0]
+    fences = re.findall(r"^(`{3,})", kept, flags=re.MULTILINE)
+    if len(fences) % 2:
+        kept += "\n" + fences[-1]
+    return (
+        kept + "\n\n… cut short: the check run's annotations and `reachdiff review "
+        "--format json` list everything.\n"
+    )
 
 
 def _cell(value: str) -> str:
