@@ -56,9 +56,16 @@ class DeclaredReview:
         return bool(self.gated_count) or self.declarations_changed
 
     @property
+    def head_invalid(self) -> bool:
+        """The head's declarations cannot be read: merging them would break every later
+        review, so no approval lets them in (a base that cannot be read only asks for
+        approval, so that the pull request fixing it can merge)."""
+        return any(e.startswith("head:") for e in self.errors)
+
+    @property
     def fails(self) -> bool:
         """Whether the check fails whatever the approvals."""
-        return bool(self.hard_count or self.failing_findings)
+        return bool(self.hard_count or self.failing_findings or self.head_invalid)
 
     def approval_lines(self) -> list[str]:
         """What an approval approves, for the gated digest: violations and the change."""

@@ -132,3 +132,29 @@ async def test_without_declarations_or_lint_nothing_changes(harness: Harness) ->
     setup_pull(harness.fake, base_tree(**{"policies/db.yaml": db_policy("web")}))
     await review(harness)
     assert "Declared communications" not in harness.sticky()["body"]
+
+
+async def test_an_invalid_intent_in_the_head_fails_naming_side_file_and_line(
+    harness: Harness,
+) -> None:
+    base = base_tree(**{"intents/db.yaml": DENY_WEB_TO_DB})
+    broken = DENY_WEB_TO_DB.replace(b"ports: TCP 5432", b"ports: tcp/5432")
+    setup_pull(harness.fake, {**base, "intents/db.yaml": broken}, base_files=base)
+    await review(harness)
+    check = harness.check(HEAD)
+    assert check["conclusion"] == "failure"
+    assert check["output"]["title"] == "Invalid Intent or ConnectivityTest in the head"
+    assert "head: intents/db.yaml:6:" in harness.sticky()["body"]
+    await approve(harness)
+    assert harness.check(HEAD)["conclusion"] == "failure"
+
+
+async def test_an_invalid_base_intent_does_not_block_its_fix(harness: Harness) -> None:
+    broken = DENY_WEB_TO_DB.replace(b"ports: TCP 5432", b"ports: tcp/5432")
+    base = base_tree(**{"intents/db.yaml": broken})
+    setup_pull(harness.fake, {**base, "intents/db.yaml": DENY_WEB_TO_DB}, base_files=base)
+    await review(harness)
+    assert harness.check(HEAD)["conclusion"] == "failure"
+    assert "base: intents/db.yaml:6:" in harness.sticky()["body"]
+    await approve(harness)
+    assert harness.check(HEAD)["conclusion"] == "success"

@@ -171,6 +171,8 @@ def declared_annotations(d: DeclaredReview) -> list[Note]:
 
 def declared_title(d: DeclaredReview) -> str | None:
     """The check run's title when the declarations fail it whatever the approvals."""
+    if d.head_invalid:
+        return "Invalid Intent or ConnectivityTest in the head"
     if d.hard_count:
         return f"{d.hard_count} new path(s) the declared intents forbid"
     if d.failing_findings:
