@@ -133,15 +133,50 @@ def diff_traffic(
 ) -> DiffTraffic:
     """Observed flows on every opened and closed path of ``diff`` (of ``environment``
     when the diff spans several: the flows come from one cluster)."""
-    by_pair: dict[tuple[str, str], list[MappedFlow]] = {}
-    for m in mapping.mapped:
-        src = "ip" if m.src.startswith("ip:") else m.src
-        dst = "ip" if m.dst.startswith("ip:") else m.dst
-        by_pair.setdefault((src, dst), []).append(m)
+    return _on_paths(diff, {environment or "": mapping}, mapping, summary, environment is None)
+
+
+def diff_traffic_maps(
+    diff: ChangeSet,
+    environments: Sequence[tuple[str, ReachabilityMap, ReachabilityMap]],
+    summary: FlowSummary,
+) -> DiffTraffic:
+    """The bot's case: flows placed on each environment's (base map, head map) of a diff
+    (the worker has them). The summary does not say which environment it observed, so it
+    is matched in each: a path closed in any environment that carried such flows breaks
+    them (more approval, never less)."""
+    mappings: dict[str, FlowMapping] = {}
+    for name, base, head in environments:
+        on_head = map_flows(summary, head)
+        retry = FlowSummary(flows=tuple(u.stat for u in on_head.unmapped))
+        on_base = map_flows(retry, base)
+        mappings[name] = FlowMapping((*on_head.mapped, *on_base.mapped), on_base.unmapped)
+    # Unmapped: what no environment placed.
+    placed = {m.stat for mapping in mappings.values() for m in mapping.mapped}
+    unmapped = {
+        u.stat: u for mapping in mappings.values() for u in mapping.unmapped if u.stat not in placed
+    }
+    overall = FlowMapping(
+        tuple(m for mapping in mappings.values() for m in mapping.mapped),
+        tuple(unmapped.values()),
+    )
+    return _on_paths(diff, mappings, overall, summary, len(mappings) == 1)
+
+
+def _on_paths(
+    diff: ChangeSet,
+    mappings: dict[str, FlowMapping],
+    overall: FlowMapping,
+    summary: FlowSummary,
+    any_environment: bool,
+) -> DiffTraffic:
+    indexes = {name: _by_pair(mapping) for name, mapping in mappings.items()}
+    only = next(iter(indexes.values())) if any_environment and indexes else None
     paths: list[PathTraffic] = []
     for kind, changes in (("opened", diff.opened), ("closed", diff.closed)):
         for c in changes:
-            if environment is not None and (c.src.environment or "") != environment:
+            by_pair = only if only is not None else indexes.get(c.src.environment or "")
+            if by_pair is None:
                 paths.append(PathTraffic(c, kind, ()))
                 continue
             src = "ip" if c.src.is_external else _local_id(c.src)
@@ -154,7 +189,16 @@ def diff_traffic(
                 and _end_matches(c.dst, m.dst, m.stat.key.dst.ip)
             )
             paths.append(PathTraffic(c, kind, flows))
-    return DiffTraffic(tuple(paths), mapping, summary)
+    return DiffTraffic(tuple(paths), overall, summary)
+
+
+def _by_pair(mapping: FlowMapping) -> dict[tuple[str, str], list[MappedFlow]]:
+    by_pair: dict[tuple[str, str], list[MappedFlow]] = {}
+    for m in mapping.mapped:
+        src = "ip" if m.src.startswith("ip:") else m.src
+        dst = "ip" if m.dst.startswith("ip:") else m.dst
+        by_pair.setdefault((src, dst), []).append(m)
+    return by_pair
 
 
 def unmapped_stats(mapping: FlowMapping) -> tuple[FlowStat, ...]:

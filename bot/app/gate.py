@@ -29,6 +29,7 @@ from bot.review.approvals import (
     reviewers_to_check,
 )
 from bot.review.breakglass import MAX_REQUESTS, Request, decide
+from bot.review.breaks import breaks_lines
 from bot.review.declared import approval_lines
 from bot.review.owner_approvals import owner_approvals, still_needed
 from bot.review.owners import OwnerRule
@@ -158,7 +159,9 @@ async def approval_status(
     )
     fallback = await authorized_reviewers(gh, repo, settings, candidates)
     gated = assess(diff, settings).gated if diff is not None else ()
-    declared = bool(approval_lines(diff)) if diff is not None else False
+    declared = (
+        bool(approval_lines(diff) or breaks_lines(diff, settings)) if diff is not None else False
+    )
     if settings.owners.rules and (gated or settings_changed or declared):
         rules = settings.owners.rules
         owners_of: dict[int, set[str]] = {}

@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import gidgethub
 
+from analysis.flowsummary import FlowSummary
 from bot.app import gate
+from bot.app.flowsource import read_flow_data
 from bot.app.jobs import AnalysisTimeout
 from bot.github import rest as github
 from bot.github.client import DownloadTooLarge, GitHubClient
@@ -66,6 +68,7 @@ from bot.render.posts import (
     rule_marker,
 )
 from bot.review.approvals import ApprovalStatus
+from bot.review.breaks import breaks_lines
 from bot.review.declared import approval_lines, lint_config
 from bot.review.patches import PullFiles
 from bot.review.settings import (
@@ -158,14 +161,15 @@ def _analysed(
         assess(diff, settings),
         settings=settings_digest(settings_text),
         settings_changed=settings_changed,
-        declared=approval_lines(diff),
+        declared=approval_lines(diff) + breaks_lines(diff, settings),
     )
 
 
 def _gated(diff: DiffResult, settings: RepoSettings, settings_changed: bool) -> str | None:
     """The digest approvals must have seen (None: nothing needs approval)."""
     assessment = assess(diff, settings)
-    declared = approval_lines(diff)  # intents (docs/intents.md)
+    # intents (docs/intents.md) and observed flows a closed path carried (docs/traffic.md)
+    declared = approval_lines(diff) + breaks_lines(diff, settings)
     if not (settings_changed or assessment.needs_approval or declared):
         return None
     return gated_digest(assessment, settings_changed=settings_changed, declared=declared)
@@ -404,7 +408,14 @@ async def _review(
         accepted.setdefault(u.path, f"{u}" + (" (base branch)" if side == "base" else ""))
     context = dataclasses.replace(context, ignored_unread=tuple(accepted.values()))
 
-    outcome = await _analyze(bot, settings, base_files, head_files, compared.base, base_error)
+    # The flow data the base branch's settings name (never the pull request's).
+    flows, flow_data = await read_flow_data(
+        bot.session, gh, pr.repo, settings, compared.settings_ref
+    )
+    context = dataclasses.replace(context, flow_data=flow_data)
+    outcome = await _analyze(
+        bot, settings, base_files, head_files, compared.base, base_error, flows=flows
+    )
     if isinstance(outcome, AnalysisFailure):
         await _fail_analysis(bot, gh, pr, check, context, outcome)
         return
@@ -457,7 +468,7 @@ async def _review(
     shown = gated_digest(
         assess(outcome, settings),
         settings_changed=settings_changed,
-        declared=approval_lines(outcome),
+        declared=approval_lines(outcome) + breaks_lines(outcome, settings),
     )
     await _finish(gh, pr, check, conclusion, output, external_id=_shown_id(shown, analysed))
     if conclusion == "success":
@@ -668,6 +679,7 @@ async def _analyze(
     head_files: Mapping[str, bytes],
     base_key: str,
     base_error: str,
+    flows: FlowSummary | None = None,
 ) -> DiffResult | AnalysisFailure:
     """The engine run in the analysis pool, under every setting that decides its result
     (pull requests and merge groups alike); a timeout is a failure like any other."""
@@ -685,6 +697,7 @@ async def _analyze(
             ignore_kinds=settings.ignore_kinds,
             workload_kinds=settings.workload_kinds,
             lint_config=lint_config(settings),
+            flows=flows,
         )
     except AnalysisTimeout as err:
         return AnalysisFailure("timeout", str(err))

@@ -26,10 +26,12 @@ from analysis.declared_review import DeclaredReview, review_declared
 from analysis.diff import PathChange
 from analysis.endpoint_facts import EndpointFacts, endpoint_facts
 from analysis.errors import ManifestError
+from analysis.flowsummary import FlowSummary
 from analysis.incremental import PreparedBase, prepare
 from analysis.lint import LintConfig
 from analysis.outside import OUTSIDE_KIND, ClusterScope
 from analysis.reachability import Endpoint
+from analysis.trafficdiff import DiffTraffic, diff_traffic_maps
 from bot.inputs.environment_diff import (
     MultiDiff,
     SideError,
@@ -86,10 +88,19 @@ class DiffResult:
     declared: DeclaredReview | None = None
     # The labels of the opened paths' endpoints, for owner rules (``bot.owners``).
     endpoint_facts: tuple[EndpointFacts, ...] = ()
+    # Observed traffic on the changed paths (docs/traffic.md): None without flow data.
+    traffic: DiffTraffic | None = None
 
     @property
     def widening(self) -> bool:
         return bool(self.opened)
+
+
+def _traffic(diff: MultiDiff, flows: FlowSummary | None) -> DiffTraffic | None:
+    if flows is None:
+        return None
+    maps = [(name, one.base, one.head) for name, one in diff.per_environment]
+    return diff_traffic_maps(diff, maps, flows)
 
 
 def same_pods(diff: MultiDiff) -> frozenset[str]:
@@ -218,6 +229,7 @@ def analyze(
     ignore_kinds: tuple[str, ...] = (),
     workload_kinds: WorkloadKinds = (),
     lint_config: LintConfig | None = None,
+    flows: FlowSummary | None = None,
 ) -> DiffResult | AnalysisFailure:
     """The diff of the two trees; ``base_key`` (the base commit) lets this worker reuse
     the base it prepared for an earlier review. A base that cannot be read (``None``, with
@@ -225,7 +237,8 @@ def analyze(
     the pull request that fixes a broken base must be reviewable. Policies of kinds
     reachdiff does not model fail the analysis unless ``ignore_kinds`` names them;
     ``workload_kinds`` are the settings' custom kinds that run pods; ``lint_config`` asks
-    for the least-privilege findings the change introduces."""
+    for the least-privilege findings the change introduces; ``flows`` (a flow summary)
+    for the observed traffic on the changed paths."""
     tree_name = "base"
     scope = ClusterScope(cluster_scope)
     collecting = gc.isenabled()
@@ -302,6 +315,7 @@ def analyze(
                 endpoint_facts=endpoint_facts(
                     diff.opened, diff.per_environment, qualify=diff.environments != ("",)
                 ),
+                traffic=_traffic(diff, flows),
             )
     except SideError as err:
         return AnalysisFailure("manifest", err.message, err.side, err.file, err.line)

@@ -45,6 +45,8 @@ from bot.render.declared import declared_annotations, declared_section, declared
 from bot.render.owners_md import owner_variables, owners_of_paths
 from bot.render.templating import Md, render
 from bot.review.approvals import ApprovalStatus
+from bot.review.breaks import FlowData, breaks_conclusion, breaks_title
+from bot.review.breaks import section as traffic_section
 from bot.review.declared import declared_conclusion, declared_of
 from bot.review.settings import RepoSettings
 from bot.review.verdict import Assessment, Conclusion, Diff, assess, conclusion, verdict_text
@@ -88,6 +90,8 @@ class ReviewContext:
     base_error: str = ""
     # "path: why (side)" of what ``ignore_paths`` lets go unanalysed, shown in the comment.
     ignored_unread: tuple[str, ...] = ()
+    # The flow data the settings name and whether it could be read (docs/traffic.md).
+    flow_data: FlowData | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +165,16 @@ def check_conclusion(diff: Diff, ctx: ReviewContext) -> Conclusion:
     if _unevaluated(diff, ctx):
         return "failure"  # a change that could not be evaluated never passes silently
     # Declared communications and lint (docs/intents.md) can only make it stricter.
-    return declared_conclusion(diff, ctx.approval) or conclusion(
-        assess(diff, ctx.settings), ctx.approval
+    return (
+        declared_conclusion(diff, ctx.approval)
+        or breaks_conclusion(diff, ctx.settings, ctx.approval)
+        or conclusion(assess(diff, ctx.settings), ctx.approval)
     )
+
+
+def verdict_fails(diff: Diff, ctx: ReviewContext) -> bool:
+    """The gated paths alone fail the check (their title says so already)."""
+    return conclusion(assess(diff, ctx.settings), ctx.approval) == "failure"
 
 
 def _unevaluated(diff: Diff, ctx: ReviewContext) -> tuple[Any, ...]:
@@ -185,6 +196,7 @@ def render_comment(diff: Diff, ctx: ReviewContext) -> str:
     graph = _graph(a) if ctx.settings.diagram else None
     declared = declared_of(diff)
     section = declared_section(declared, ctx.approvers_description) if declared else ""
+    section += traffic_section(diff, ctx.settings, ctx.flow_data)
     return _fit(
         lambda lv: _with_section(
             render("comment.md.j2", **common, **lists.at(lv), graph=None if lv.summary else graph),
@@ -201,7 +213,8 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
     a = assess(diff, ctx.settings)
     unevaluated = _unevaluated(diff, ctx)
     common = _common(a, ctx, _notes(diff), unevaluated)
-    summary = _truncate(render("check_summary.md.j2", **common), CHECK_TEXT_LIMIT)
+    traffic = traffic_section(diff, ctx.settings, ctx.flow_data)
+    summary = _truncate(render("check_summary.md.j2", **common) + traffic, CHECK_TEXT_LIMIT)
     text = ""
     if a.opened or a.closed:
         lists = _Lists(a, ctx, _populations(diff))
@@ -257,6 +270,8 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
     title = markdown.shorten(said, CHECK_TITLE_LIMIT)
     if declared is not None and declared_title(declared):
         title = str(declared_title(declared))
+    elif breaks_conclusion(diff, ctx.settings, ctx.approval) and not verdict_fails(diff, ctx):
+        title = breaks_title(diff) + "; " + title
     if unevaluated:
         n = len(unevaluated)
         policies = "policy selects" if n == 1 else "policies select"

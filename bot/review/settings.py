@@ -119,6 +119,13 @@ class RepoSettings:
     # Who may pass the check without approvals, on record (None: nobody).
     break_glass: People | None = None
 
+    # Observed traffic (docs/traffic.md): a flow summary on the base branch (``flows_path``)
+    # or at an HTTPS URL fetched with the server's token (``flows_url``); closed paths that
+    # carried flows then need approval when ``breaking_needs_approval``.
+    flows_path: str | None = None
+    flows_url: str | None = None
+    breaking_needs_approval: bool = True
+
     @property
     def restricts_approvers(self) -> bool:
         """False: anyone with write access may approve."""
@@ -318,6 +325,12 @@ class _Reader:
             out["cluster_scope"] = value
         if "lint" in top:
             out.update(self._lint(top["lint"]))
+        if "flows" in top:
+            out.update(self._flows(top["flows"]))
+        if "breaking_needs_approval" in top:
+            out["breaking_needs_approval"] = self._bool(
+                top["breaking_needs_approval"], "breaking_needs_approval"
+            )
         settings = RepoSettings(**out)
         _check_satisfiable(settings, top.get("required_approvals"))
         return settings
@@ -350,6 +363,24 @@ class _Reader:
                 severities.append((rule, str(value)))
             out["lint_severities"] = tuple(severities)
         return out
+
+    def _flows(self, node: _Node) -> dict[str, str]:
+        """``flows: {path: FILE}`` (on the base branch) or ``flows: {url: https://...}``."""
+        fields = self._mapping(node, "flows", ("path", "url"))
+        if len(fields) != 1:
+            raise SettingsError("flows", "give exactly one of `path` and `url`", _line(node))
+        ((key, value_node),) = fields.items()
+        value = self._scalar(value_node)
+        if not isinstance(value, str) or not value:
+            raise SettingsError(f"flows.{key}", "must be a non-empty string", _line(value_node))
+        if key == "path":
+            try:
+                return {"flows_path": _check_repo_path(value)}
+            except ValueError as err:
+                raise SettingsError("flows.path", str(err), _line(value_node)) from None
+        if not value.startswith("https://") or any(c.isspace() for c in value):
+            raise SettingsError("flows.url", "must be an https:// URL", _line(value_node))
+        return {"flows_url": value}
 
     def _helm_values(self, node: _Node) -> tuple[tuple[str, tuple[str, ...]], ...]:
         if not isinstance(node, yaml.MappingNode):
@@ -543,6 +574,8 @@ _TOP_KEYS = (
     "owners",
     "keep_approvals_when_delta_unchanged",
     "break_glass",
+    "flows",
+    "breaking_needs_approval",
 )
 CLUSTER_SCOPES = ("partial", "complete")
 
