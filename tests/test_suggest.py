@@ -121,3 +121,47 @@ def test_suggest_on_the_shop(capsys: pytest.CaptureFixture[str]) -> None:
     ]
     api = by_name["payments-api"]["spec"]
     assert {"ipBlock": {"cidr": "203.0.113.10/32"}} in api["egress"][0]["to"]
+
+
+@given(st.tuples(strategies.clusters(), clusters_and_flows()))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_traffic_denied_observed_agrees_with_the_reference(case: Any) -> None:
+    """`reachdiff traffic`: an observed forwarded flow is denied exactly when the
+    independent reference evaluator denies it."""
+    from analysis.traffic import traffic_report
+
+    objects, (_, drawn) = case
+    tree = load_files({"tree.yaml": yaml.safe_dump_all(objects)})
+    workloads = [w for w in tree.workloads if w.kind != "Outside"]
+    if not workloads:
+        return
+    stats = set()
+    for s, d, protocol, port in drawn:
+        src, dst = workloads[s % len(workloads)], workloads[d % len(workloads)]
+        key = FlowKey(
+            FlowEnd(src.namespace, workload=f"{src.kind}/{src.name}"),
+            FlowEnd(dst.namespace, workload=f"{dst.kind}/{dst.name}"),
+            protocol,
+            port,
+            FORWARDED,
+        )
+        stats.add(FlowStat(key, 1, 1, 1))
+    summary = FlowSummary(flows=tuple(sorted(stats, key=lambda f: f.key)))
+    rmap = compute_map(tree)
+    report = traffic_report(rmap, summary, map_flows(summary, rmap))
+    ref = reference.reference_map(objects)
+    allowed = {(c["src"], c["dst"]): ConnectionSet.parse(c["allowed"]) for c in ref["connections"]}
+    expected = {
+        (
+            f"{k.src.namespace}/{k.src.workload}",
+            f"{k.dst.namespace}/{k.dst.workload}",
+            k.protocol,
+            k.port,
+        )
+        for k in (s.key for s in summary.flows)
+        if not allowed.get(
+            (f"{k.src.namespace}/{k.src.workload}", f"{k.dst.namespace}/{k.dst.workload}"),
+            ConnectionSet(),
+        ).allows(k.protocol, k.port)
+    }
+    assert {(p.src, p.dst, p.protocol, p.port) for p in report.denied_observed} == expected
