@@ -270,6 +270,11 @@ def test_environments_and_files() -> None:
     in_prod, in_dev = opened(prod, prod, tcp(80), c), opened(dev, dev, tcp(80))
     r = rule(0, environments=("overlays/prod*",))
     assert rules_for(in_prod, Owners((r,)), {}) and not rules_for(in_dev, Owners((r,)), {})
+    anchored = parse_repo_settings(
+        "owners:\n  - environments: [/overlays/prod*/]\n    users: [a]\n"
+    ).owners.rules[0]
+    assert anchored.environments == ("overlays/prod*",)
+    assert rules_for(in_prod, Owners((anchored,)), {})
     plain = rule(0, environments=(".",))
     assert rules_for(opened(WEB, DB, tcp(1)), Owners((plain,)), FACTS)
     files = rule(0, files=("*.yaml",))

@@ -166,7 +166,11 @@ class _Reader:
             destination = self.selector(fields["destination"], f"{key}.destination")
         if "source" in fields:
             source = self.selector(fields["source"], f"{key}.source")
-        environments = self.globs(fields.get("environments"), f"{key}.environments")
+        # An environment is a directory of the repository: "/overlays/prod" names it too.
+        environments = tuple(
+            e.strip("/") or "."
+            for e in self.globs(fields.get("environments"), f"{key}.environments")
+        )
         files = self.globs(fields.get("files"), f"{key}.files")
         if destination is None and source is None and not environments and not files:
             raise OwnersError(
