@@ -206,9 +206,9 @@ break_glass: {users: [oncall]}
 """
 
 
-async def command(h: Harness, clock: Clock, user: str, body: str) -> None:
+async def command(h: Harness, clock: Clock, user: str, body: str, at: str = "") -> None:
     record = h.fake.add_issue_comment(REPO, NUMBER, user=user, body=body)
-    record["created_at"] = record["updated_at"] = clock.tick()
+    record["created_at"] = record["updated_at"] = at or clock.tick()
     overrides = {
         "issue.pull_request": {"url": f"{h.fake.url}/repos/{REPO}/pulls/{NUMBER}"},
         "comment.id": record["id"],
@@ -295,6 +295,15 @@ async def test_break_glass_by_an_allowed_user_and_a_refused_one(
     push(fake, HEAD2, tree(GLASS, db_peer="web", **{"apps/x.yaml": NOTES}), HEAD)
     await deliver(harness, "pull_request", "synchronize", sender="dana", before=HEAD)
     assert latest(harness, HEAD2)["conclusion"] == "failure"
+    # A command older than the new head's result is refused as about another head.
+    await command(
+        harness, clock, "oncall", "/reachdiff break-glass again", at="2026-01-01T11:00:00Z"
+    )
+    assert latest(harness, HEAD2)["conclusion"] == "failure"
+    assert any(
+        f"it is not about the current head {HEAD2[:7]}" in c["body"]
+        for c in fake.comments_on(REPO, NUMBER)
+    )
 
 
 # ---- a merge past a red check ---------------------------------------------------------------

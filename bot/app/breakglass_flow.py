@@ -19,7 +19,7 @@ from gidgethub import routing, sansio
 from bot.app import review_flow
 from bot.app.audit import MERGED_NOT_GREEN, AuditEvent
 from bot.app.context import BotContext, PullRequestRef
-from bot.app.gate import Membership, may_break_glass
+from bot.app.gate import Membership, may_break_glass, shown_on
 from bot.app.pull_request import (
     PayloadError,
     field,
@@ -31,7 +31,14 @@ from bot.app.pull_request import (
 )
 from bot.github import rest as github
 from bot.render.posts import COMMENT_LIMIT, MARKER
-from bot.review.breakglass import Request, parse_command, refusal, refusal_reply
+from bot.review.breakglass import (
+    WHY_NOT_HEAD,
+    Request,
+    about_head,
+    parse_command,
+    refusal,
+    refusal_reply,
+)
 from bot.review.settings import SETTINGS_PATH, SettingsError, parse_repo_settings
 
 log = logging.getLogger(__name__)
@@ -103,11 +110,17 @@ async def handle_command(bot: BotContext, pr: PullRequestRef, request: Request) 
     else:
         allowed = await may_break_glass(Membership(gh), settings.break_glass, request.login)
         why = refusal(request, allowed=allowed, configured=settings.break_glass is not None)
+    head = pull["head"]["sha"]
+    if why is None:
+        name = review_flow.check_name(pull["base"]["ref"])
+        shown = await shown_on(gh, pr.repo, head, name, bot.settings.app_id) or []
+        if not about_head(request, head, shown):
+            why = WHY_NOT_HEAD.format(head=head[:7])
     if why is not None:
         log.warning("%s: break-glass by %s refused: %s", pr, request.login, why)
         await github.create_issue_comment(gh, pr.repo, pr.number, refusal_reply(request, why))
         return
-    bot.submit_approvals(pr, pull["head"]["sha"], f"break-glass by {request.login}")
+    bot.submit_approvals(pr, head, f"break-glass by {request.login}")
 
 
 @router.register("pull_request", action="closed")

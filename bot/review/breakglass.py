@@ -37,6 +37,10 @@ WHY_NO_REASON = "a reason is required: `/reachdiff break-glass <why this cannot 
 WHY_REASON_LONG = f"the reason is longer than {MAX_REASON} characters"
 WHY_BOT = "bot accounts cannot break glass"
 WHY_NOT_ALLOWED = "is not named under `break_glass` in .github/reachdiff.yml"
+WHY_NOT_HEAD = (
+    "it is not about the current head {head}: a comment counts once reachdiff has shown "
+    "its result for that head (repeat it then), a review only on that commit"
+)
 WHY_NOT_CONFIGURED = "break-glass is not configured (`break_glass` in .github/reachdiff.yml)"
 
 
