@@ -241,7 +241,15 @@ def _seen(doc: Mapping[str, Any], key: str) -> int:
 
 
 def summary_from_json(doc: Any) -> FlowSummary:
-    """Read a summary document back; ``ValueError`` names what is wrong (the flow index)."""
+    """Read a summary document back; ``ValueError`` names what is wrong (the flow index).
+    The document may come from a URL: any shape is refused with ``ValueError``."""
+    try:
+        return _summary_from_json(doc)
+    except (TypeError, AttributeError, KeyError) as err:
+        raise ValueError(f"a field of the wrong type ({type(err).__name__})") from None
+
+
+def _summary_from_json(doc: Any) -> FlowSummary:
     if not isinstance(doc, dict) or doc.get("reachdiff_flows") != FORMAT_VERSION:
         raise ValueError(f"not a reachdiff flow summary (version {FORMAT_VERSION})")
     flows = doc.get("flows")

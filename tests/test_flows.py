@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 from dataclasses import replace
@@ -271,3 +272,23 @@ def test_owner_candidates_never_crash(name: str) -> None:
         # an owner's pods are named after it: its name, then a generated part
         assert base and kind and name.startswith(base)
         assert kind == "Pod" or name[len(base)] == "-"
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
+        max_leaves=12,
+    )
+)
+def test_hostile_summaries_are_refused_with_value_error(junk: object) -> None:
+    for doc in (
+        junk,
+        {"reachdiff_flows": 1, "flows": [], "inputs": junk},
+        {"reachdiff_flows": 1, "flows": [], "malformed": {"examples": junk, "count": junk}},
+        {"reachdiff_flows": 1, "flows": [junk]},
+    ):
+        with contextlib.suppress(ValueError):
+            summary_from_json(doc)
