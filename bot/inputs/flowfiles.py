@@ -118,7 +118,7 @@ def _read_records(
         records += 1
         try:
             add(parse(loads(line)))
-        except (BadRecord, ValueError) as err:
+        except (BadRecord, ValueError, RecursionError) as err:
             # ValueError: JSON that does not decode (json.JSONDecodeError is one)
             summarizer.malformed(f"{path}:{number}: {str(err)[:200]}")
     return records
@@ -137,7 +137,7 @@ def _read_summary(path: str, first: bytes, handle: IO[bytes]) -> FlowSummary:
         raise FlowFileError(f"{path}: a flow summary over {MAX_SUMMARY_BYTES} bytes")
     try:
         return summary_from_json(json.loads(data))
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise FlowFileError(f"{path}: not a readable flow summary: {err}") from None
 
 
