@@ -66,7 +66,7 @@ def _format_of(first: bytes) -> str:
             return "summary"
         try:
             doc = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return "hubble"  # reported as malformed at its line
         if isinstance(doc, dict) and ("reporter" in doc or "source_namespace" in doc):
             return "calico"
