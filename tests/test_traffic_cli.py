@@ -121,3 +121,12 @@ def test_malformed_records_fail_closed(tmp_path: Path, capsys: pytest.CaptureFix
     assert json.loads(out.read_text())["malformed"]["count"] == 1
     code, _, err = run(capsys, "flows", "summarize", str(tmp_path / "missing"), "-o", str(out))
     assert code == 2 and "cannot read" in err
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"flow":' * 100_000 + "\n")
+    code, _, err = run(capsys, "flows", "summarize", str(deep), "-o", str(tmp_path / "s.json"))
+    assert code == 2 and f"{deep}:1:" in err
