@@ -78,6 +78,11 @@ class Violation:
 class CheckResult:
     violations: tuple[Violation, ...]
     declarations: Declarations
+    # Endpoint selectors of scope, allow and deny entries that match no workload the
+    # tree defines (pods outside it and ranges aside): valid, but most likely a typo,
+    # and an entry that names nothing checks nothing. Each with the side it is in
+    # (``scope[0]``, ``allow[1].from``); reported as warnings.
+    unmatched: tuple[Declared, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -134,7 +139,8 @@ def selector_tree(declarations: Declarations) -> Tree:
 
 def check(rmap: ReachabilityMap, declarations: Declarations) -> CheckResult:
     """Every violation of the declarations in the map (made by ``declared_map``)."""
-    return CheckResult(_Checker(rmap, declarations).run(), declarations)
+    checker = _Checker(rmap, declarations)
+    return CheckResult(checker.run(), declarations, checker.unmatched())
 
 
 _NO_SOURCE = Source("", 0)
@@ -197,6 +203,26 @@ class _Checker:
                 self._case(where, case.src, case.dst, case.ports, case.expect_allowed)
         rank = {e.id: n for n, e in enumerate(self.rmap.endpoints)}
         return tuple(sorted(self.out, key=lambda v: _order(v, rank)))
+
+    def unmatched(self) -> tuple[Declared, ...]:
+        """Pod selectors of the intents that match no workload of the tree itself."""
+        defined = 0
+        for groups in self.groups.values():
+            for sig, members in groups:
+                if any(not e.is_external and not e.is_outside for e in members):
+                    defined |= sig
+        out = []
+        for intent in self.decls.intents:
+            entries = [(f"scope[{n}]", sel, sel.source) for n, sel in enumerate(intent.scope)]
+            for c in intent.allow + intent.deny:
+                entries += [
+                    (f"{c.entry}.from", c.src, c.source),
+                    (f"{c.entry}.to", c.dst, c.source),
+                ]
+            for entry, sel, where in entries:
+                if sel.names_pods and not defined & self.bit[_key(sel)]:
+                    out.append(Declared("Intent", intent.name, entry, where.file, where.line))
+        return tuple(out)
 
     # -- the rules
 

@@ -254,3 +254,23 @@ def test_unmodelled_policy_kinds_fail_closed(
         )[0]
         == 0
     )
+
+
+def test_an_entry_naming_no_workload_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = INTENT.replace("scope: [{namespace: db}]", "scope: [{namespace: bd}]")
+    code, _, err = run(
+        capsys, "check", str(tree(tmp_path, intent=typo)), "--cluster-scope", "complete"
+    )
+    assert code == 0
+    assert "intents.yaml:5: Intent db scope[0] matches no workload of the tree" in err
+    _, out, _ = run(
+        capsys, "check", str(tmp_path / "tree"), "--cluster-scope", "complete", "--format", "json"
+    )
+    assert json.loads(out)["unmatched"] == [
+        {"kind": "Intent", "name": "db", "entry": "scope[0]", "file": "intents.yaml", "line": 5}
+    ]
+    (tmp_path / "ok").mkdir()
+    code, _, err = run(capsys, "check", str(tree(tmp_path / "ok")), "--cluster-scope", "complete")
+    assert "matches no workload" not in err

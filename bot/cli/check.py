@@ -8,6 +8,7 @@ something the result depends on was not analysed (fail closed).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from analysis import unmodelled
-from analysis.check import Violation, check, declared_map
+from analysis.check import Declared, Violation, check, declared_map
 from analysis.check_report import check_json, check_markdown, check_text
 from analysis.intents import Declarations, load_declarations
 from analysis.outside import ClusterScope
@@ -82,11 +83,12 @@ def declarations_of(dir_files: dict[str, bytes], paths: Sequence[str]) -> Declar
 
 def evaluate(
     envs: Sequence[EnvironmentTree], decls: Declarations, cluster_scope: ClusterScope
-) -> tuple[list[Violation], list[str]]:
+) -> tuple[list[Violation], list[str], list[Declared]]:
     """Every environment's violations, ids qualified by the environment when there are
     several, and what could not be decided (admin ``networks`` rules workload traffic
     reaches). An entry that matches no endpoint counts only if it matches none anywhere."""
     unknown: list[str] = []
+    unmatched: dict[Declared, int] = {}
     several = [e.name for e in envs] != [""]
     found: list[Violation] = []
     nothing: dict[tuple[str, str, str], list[Violation]] = {}
@@ -94,7 +96,10 @@ def evaluate(
     for env in envs:
         rmap = declared_map(env.tree, decls, cluster_scope)
         unknown += unknown_matches(rmap)
-        for v in check(rmap, decls).violations:
+        result = check(rmap, decls)
+        for d in result.unmatched:
+            unmatched[d] = unmatched.get(d, 0) + 1
+        for v in result.violations:
             where = (v.intent.kind, v.intent.name, v.intent.entry)
             if v.src is None or v.dst is None:
                 nothing.setdefault(where, []).append(v)
@@ -108,7 +113,14 @@ def evaluate(
     for where, vs in nothing.items():
         if where not in matched and len(vs) == len(envs):
             found.append(vs[0])
-    return found, unknown
+    nowhere = [d for d, count in unmatched.items() if count == len(envs)]
+    for d in nowhere:  # in no environment
+        print(
+            f"reachdiff: warning: {d.file}:{d.line}: {d.kind} {d.name} {d.entry} matches "
+            "no workload of the tree (a typo? an entry that names nothing checks nothing)",
+            file=sys.stderr,
+        )
+    return found, unknown, nowhere
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,10 +136,12 @@ def run(args: argparse.Namespace) -> int:
     envs = environments(files, settings.workload_kinds)
     ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
     findings = [f for e in envs for f in unmodelled.tree_findings(e.tree.unmodelled, e.name)]
-    violations, unknown = evaluate(envs, decls, scope(args, settings))
+    violations, unknown, unmatched = evaluate(envs, decls, scope(args, settings))
     cases = sum(len(t.cases) for t in decls.tests)
     if args.format == "json":
-        sys.stdout.write(json_text(check_json(violations, len(decls.intents), cases)))
+        doc = check_json(violations, len(decls.intents), cases)
+        doc["unmatched"] = [dataclasses.asdict(d) for d in unmatched]
+        sys.stdout.write(json_text(doc))
     elif args.format == "sarif":
         sys.stdout.write(json.dumps(check_sarif(violations, VERSION), indent=1) + "\n")
     elif args.format == "md":
