@@ -191,3 +191,22 @@ def test_every_finding_has_a_fix_and_a_stable_identity() -> None:
     assert all(f.fix for f in one)
     assert [f.line for f in one] != [f.line for f in two]
     assert {f.identity for f in one} == {f.identity for f in two}
+
+
+BANP = """\
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec:
+  subject: {namespaces: {}}
+  ingress:
+  - {name: deny-all, action: Deny, from: [{namespaces: {}}]}
+"""
+
+
+def test_a_cluster_wide_baseline_deny_is_a_default_deny() -> None:
+    found = rules_of(BANP)
+    assert "no-default-deny-ingress" not in found
+    assert "no-default-deny-egress" in found  # the baseline says nothing of egress
+    narrow = BANP.replace("from: [{namespaces: {}}]", "from: [{namespaces: {matchLabels: {a: b}}}]")
+    assert "no-default-deny-ingress" in rules_of(narrow)
