@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app.config import Settings
 from bot.app.context import BotContext
@@ -239,6 +240,19 @@ async def make_harness(fake_github: FakeGitHub, aiohttp_client: Any) -> AsyncIte
 
     yield make
     assert fake_github.validation_errors == []
+
+
+@asynccontextmanager
+async def running_harness(fake: FakeGitHub, **overrides: Any) -> AsyncIterator[Harness]:
+    """A server on a started fake, outside pytest's fixtures (tests/scenarios' runner)."""
+    client: TestClient[Any, Any] = TestClient(
+        TestServer(make_app(settings_for(fake, **overrides)))
+    )
+    await client.start_server()
+    try:
+        yield Harness(fake, client)
+    finally:
+        await client.close()
 
 
 @pytest.fixture

@@ -1,0 +1,36 @@
+"""The golden scenarios: what the bot posts and the CLI prints must match the folders.
+
+On a difference the test prints a unified diff per file; if the change is intended,
+``python -m tests.scenarios --update`` rewrites the expected files (review the diff).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from . import golden
+from .drive import run_bot, run_cli
+from .spec import Scenario, discover
+
+SCENARIOS = discover()
+NEEDS_KUSTOMIZE = {"kustomize-environments"}
+
+
+def test_there_are_scenarios() -> None:
+    assert len(SCENARIOS) >= 10
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+async def test_scenario(scenario: Scenario) -> None:
+    if scenario.name in NEEDS_KUSTOMIZE and not (shutil.which("kubectl") or shutil.which("kustomize")):
+        pytest.skip("needs kubectl or kustomize to render the overlays")
+    actual = golden.render(await run_bot(scenario), run_cli(scenario))
+    problems = golden.differences(scenario, actual)
+    if problems:
+        pytest.fail(
+            f"{scenario.name}: the outputs differ from the expected files "
+            f"(if intended: {golden.UPDATE_COMMAND} {scenario.name}):\n\n" + "\n".join(problems),
+            pytrace=False,
+        )
