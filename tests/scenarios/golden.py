@@ -69,7 +69,8 @@ def check_file(bot: BotResult) -> str:
         if note["end_line"] != note["start_line"]:
             where += f"-{note['end_line']}"
         lines += [
-            f"### {note['annotation_level']} `{where}`: {note.get('title', '')}",
+            f"### {note['annotation_level']} `{where}`"
+            + (f": {note['title']}" if note.get("title") else ""),
             "",
             *_fenced(note["message"], "text"),
             "",
