@@ -195,7 +195,7 @@ def parse_documents(text: str) -> list[Document]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = _name_character(exc.problem or exc.context or "invalid YAML", text, mark)
         raise YAMLSyntaxError(line, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise YAMLSyntaxError(1, f"invalid YAML: {exc}") from None
@@ -206,6 +206,21 @@ def parse_documents(text: str) -> list[Document]:
     finally:
         loader.dispose()
     return docs
+
+
+def _name_character(problem: str, text: str, mark: yaml.Mark | None) -> str:
+    """libyaml says "found character that cannot start any token" without saying which.
+    The usual one is a tab indenting a line, which most editors do not show, so the
+    message names it and its column."""
+    if mark is None or "cannot start any token" not in problem:
+        return problem
+    lines = text.split("\n")
+    if mark.line >= len(lines) or mark.column >= len(lines[mark.line]):
+        return problem
+    char = lines[mark.line][mark.column]
+    if char == "\t":
+        return f"{problem}: a tab at column {mark.column + 1} (YAML indents with spaces only)"
+    return f"{problem}: {char!r} at column {mark.column + 1}"
 
 
 # Where a block scalar (`key: |`, `- >-`) starts: its lines are text, not nodes.

@@ -381,3 +381,23 @@ def test_errors_in_crlf_files_name_the_line_an_editor_shows(eol: str) -> None:
         load_files({"pods.yaml": lf})
     assert (err.value.line, err.value.message) == (lf_err.value.line, lf_err.value.message)
     assert 12 <= err.value.line <= TWO_PODS.count("\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        # A tab indenting a line: invisible in most editors, so the message says it.
+        ("a:\n  b:\n\t  c: 1\n", 3, "a tab at column 1 (YAML indents with spaces only)"),
+        ("kind: Pod\nmetadata:\n  name: @web\n", 3, "'@' at column 9"),
+    ],
+)
+def test_a_character_that_cannot_start_a_token_is_named(text: str, line: int, words: str) -> None:
+    with pytest.raises(YAMLSyntaxError) as caught:
+        parse_documents(text)
+    assert caught.value.line == line
+    assert str(caught.value).endswith(f"cannot start any token: {words}")
+    # The whole file path reports the same line and words.
+    with pytest.raises(ManifestError) as loaded:
+        load_files({"pod.yaml": text})
+    assert (loaded.value.file, loaded.value.line) == ("pod.yaml", line)
+    assert words in loaded.value.message

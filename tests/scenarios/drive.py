@@ -50,9 +50,7 @@ async def run_bot(scenario: Scenario) -> BotResult:
         for slug, members in scenario.teams.items():
             org, _, team = slug.partition("/")
             fake.add_team(org, team, list(members))
-        fake.add_commit(
-            REPO, sha("base"), scenario.tree("base"), branch="main", date=COMMIT_DATE
-        )
+        fake.add_commit(REPO, sha("base"), scenario.tree("base"), branch="main", date=COMMIT_DATE)
         async with running_harness(fake) as harness:
             head = ""
             timeline = []

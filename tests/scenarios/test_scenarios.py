@@ -24,7 +24,8 @@ def test_there_are_scenarios() -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 async def test_scenario(scenario: Scenario) -> None:
-    if scenario.name in NEEDS_KUSTOMIZE and not (shutil.which("kubectl") or shutil.which("kustomize")):
+    renderer = shutil.which("kubectl") or shutil.which("kustomize")
+    if scenario.name in NEEDS_KUSTOMIZE and not renderer:
         pytest.skip("needs kubectl or kustomize to render the overlays")
     actual = golden.render(await run_bot(scenario), run_cli(scenario))
     problems = golden.differences(scenario, actual)
