@@ -38,7 +38,9 @@ ALLOW, DENY, PASS, NO_MATCH, NOT_REACHED, NOT_ISOLATED, ISOLATED, DEFAULT, UNKNO
 @dataclass(frozen=True, slots=True)
 class Step:
     direction: str  # Egress (of the source) or Ingress (of the destination)
-    tier: str  # AdminNetworkPolicy (priority N), NetworkPolicy, BaselineAdminNetworkPolicy, ""
+    # AdminNetworkPolicy (priority N), NetworkPolicy, BaselineAdminNetworkPolicy,
+    # ClusterNetworkPolicy Admin|Baseline tier (priority N), ""
+    tier: str
     policy: str  # the policy id, "" for a default
     file: str
     line: int
@@ -366,12 +368,10 @@ def _peers(rule: CompiledRule | CompiledAdminRule) -> str:
 def _admin_step(
     direction: Direction, r: CompiledAdminRule, verdict: str, ports: ConnectionSet, detail: str
 ) -> Step:
-    p = r.policy
-    tier = p.kind if p.is_baseline else f"{p.kind} (priority {p.priority})"
     return Step(
         direction.value,
-        tier,
-        p.id,
+        r.policy.tier_label,  # as diffs cite it: a ClusterNetworkPolicy's tier is named
+        r.policy.id,
         r.rule.source.file,
         r.rule.source.line,
         r.rule.label,

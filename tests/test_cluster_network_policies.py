@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from analysis.decision import explain_pair
 from analysis.diff import diff_trees
 from analysis.errors import ManifestError
 from analysis.manifests import load_files
@@ -519,3 +520,23 @@ def test_v1alpha1_and_v1alpha2_together_are_one_admin_tier_and_one_baseline_tier
     assert not [
         c for c in doc["connections"] if c["dst"] == "default/Pod/p" and c["src"] == "default/Pod/p"
     ]
+
+
+def test_explanations_name_a_cluster_network_policys_tier_as_diffs_cite_it() -> None:
+    """An explanation's steps say which tier a ClusterNetworkPolicy is in, worded like the
+    ``tier`` a diff cites (``ClusterNetworkPolicy Baseline tier (priority 900)``)."""
+    files = {
+        "admin.yaml": cnp("Admin", 9, ingress("Pass")).replace("name: x", "name: admin"),
+        "baseline.yaml": cnp("Baseline", 900, ingress("Deny")).replace("name: x", "name: baseline"),
+        "pods.yaml": (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n---\n"
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec: {containers: []}\n"
+        ),
+    }
+    explained = explain_pair(compute_map(load_files(files)), "default/Pod/p", "default/Pod/q")
+    admin_steps = [(s.policy, s.tier, s.verdict) for s in explained.steps if s.policy]
+    assert admin_steps == [
+        ("ClusterNetworkPolicy/admin", "ClusterNetworkPolicy Admin tier (priority 9)", "pass"),
+        ("ClusterNetworkPolicy/baseline", "ClusterNetworkPolicy Baseline tier (priority 900)", "deny"),
+    ]
+    assert not explained.allowed
