@@ -89,7 +89,20 @@ def _fingerprint(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
+# GitHub code scanning ranks security alerts by ``security-severity`` (0-10: above 7 high,
+# 4 to 7 medium, below 4 low): a forbidden path is an exposure, an undeclared one an
+# unreviewed opening, a blocked one an outage rather than a breach.
+_SECURITY_SEVERITY = {
+    "intent/forbidden": "8.0",
+    "intent/undeclared": "5.0",
+    "intent/blocked": "3.0",
+    "intent/test": "5.0",
+}
+_LINT_SECURITY_SEVERITY = {"error": "7.0", "warning": "5.0", "note": "2.0"}
+
+
 def _rule(rule_id: str, name: str, text: str, level: str, help_text: str) -> dict[str, Any]:
+    severity = _SECURITY_SEVERITY.get(rule_id, _LINT_SECURITY_SEVERITY.get(level, "5.0"))
     return {
         "id": rule_id,
         "name": name,
@@ -97,7 +110,10 @@ def _rule(rule_id: str, name: str, text: str, level: str, help_text: str) -> dic
         "fullDescription": {"text": text},
         "help": {"text": help_text},
         "defaultConfiguration": {"level": level},
-        "properties": {"tags": ["security", "kubernetes", "network-policy"]},
+        "properties": {
+            "tags": ["security", "kubernetes", "network-policy"],
+            "security-severity": severity,
+        },
     }
 
 

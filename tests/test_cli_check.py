@@ -174,6 +174,11 @@ def test_check_sarif_is_valid_and_points_at_the_declaration(
     }
     assert ("policies/payments/payments-db.yaml", 24) in related
     assert all(rules[r["ruleIndex"]] == r["ruleId"] for r in run_["results"])
+    severities = {
+        r["id"]: float(r["properties"]["security-severity"])
+        for r in run_["tool"]["driver"]["rules"]
+    }
+    assert severities["intent/forbidden"] > 7 > severities["intent/undeclared"] > 4
 
 
 def test_lint_sarif_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
