@@ -11,15 +11,16 @@ from dataclasses import dataclass
 
 from analysis.diff import PathChange, ReachabilityDiff
 from analysis.model import Labels
-from analysis.outside import OUTSIDE_KIND
+from analysis.outside import OUTSIDE_KIND, is_outside_namespace
 
 
 @dataclass(frozen=True, slots=True)
 class EndpointFacts:
     """What owner rules may match of one endpoint besides its id: its pod and namespace
     labels, and whether each set is exactly known (a workload of the repository, a
-    namespace the repository defines) or only partly (a representative, a namespace
-    without a ``Namespace`` object): then a label it does not pin may be anything."""
+    namespace of the repository: defined by a ``Namespace`` object, or only named, then
+    with just its name label as the engine models it) or only partly (a representative
+    and its namespace): then a label it does not pin may be anything."""
 
     id: str  # as in the diff (environment-qualified when it is)
     pod_labels: Labels = ()
@@ -52,6 +53,8 @@ def endpoint_facts(
                     pod_labels=w.labels,
                     pod_exact=w.kind != OUTSIDE_KIND,
                     namespace_labels=ns.labels if ns is not None else (),
-                    namespace_exact=ns is not None and ns.source is not None,
+                    # A namespace the tree only names has just its name label, as the
+                    # engine models it; a representative one stands for many.
+                    namespace_exact=ns is not None and not is_outside_namespace(ns.name),
                 )
     return tuple(found[k] for k in sorted(found))

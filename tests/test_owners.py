@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from analysis.endpoint_facts import EndpointFacts
 from analysis.reachability import Endpoint
+from bot.inputs.analyze import DiffResult, analyze
 from bot.review.owners import (
     EndpointSelector,
     OwnerRule,
@@ -199,7 +200,7 @@ def test_namespaces_by_name_and_glob() -> None:
 def test_labels_exact_for_workloads_possible_for_representatives() -> None:
     pci = EndpointSelector(namespace_labels=(("tier", "pci"),))
     assert matches(pci, DB) and matches(pci, OUTSIDE_PAYMENTS)
-    # shop has no Namespace object: its labels are unknown, so it may be pci.
+    # Facts that do not know shop's labels (not exact): it may be pci.
     assert matches(pci, WEB)
     frontend = EndpointSelector(namespace_labels=(("team", "frontend"),))
     assert matches(frontend, OUTSIDE_NS)
@@ -361,3 +362,47 @@ def test_codeowners_against_a_reference(
     pattern = ("/" if lead else "") + "/".join(segments) + ("/" if trail else "")
     path = "/".join(parts)
     assert codeowners_match(pattern, path) is reference_match(pattern, path), (pattern, path)
+
+
+def test_facts_of_a_real_diff_know_what_is_exact() -> None:
+    base = {
+        "ns.yaml": b"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: payments\n"
+        b"  labels: {tier: pci}\n",
+        "db.yaml": b"apiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: payments, "
+        b"labels: {app: db}}\nspec: {containers: [{name: c, image: i}]}\n",
+        "web.yaml": b"apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop, "
+        b"labels: {app: web}}\nspec: {containers: [{name: c, image: i}]}\n",
+        "deny.yaml": b"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        b"metadata: {name: db, namespace: payments}\n"
+        b"spec: {podSelector: {matchLabels: {app: db}}, policyTypes: [Ingress]}\n",
+    }
+    head = dict(base)
+    head["deny.yaml"] = (
+        b"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        b"metadata: {name: db, namespace: payments}\n"
+        b"spec:\n  podSelector: {matchLabels: {app: db}}\n  policyTypes: [Ingress]\n"
+        b"  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {team: frontend}}\n"
+        b"    - podSelector: {matchLabels: {app: web}}\n"
+        b"    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}\n"
+    )
+    result = analyze(base, head, cluster_scope="partial")
+    assert isinstance(result, DiffResult)
+    facts = {f.id: f for f in result.endpoint_facts}
+    db, web = facts["payments/Pod/db"], facts["shop/Pod/web"]
+    assert db.pod_exact and db.namespace_exact and ("tier", "pci") in db.namespace_labels
+    # shop is only named: its name label alone, exactly (as the engine sees it)
+    assert web.namespace_exact and web.namespace_labels == (
+        ("kubernetes.io/metadata.name", "shop"),
+    )
+    outside = [f for f in facts.values() if f.id.startswith("~ns[")]
+    assert outside and all(not f.pod_exact and not f.namespace_exact for f in outside)
+    assert any(("team", "frontend") in f.namespace_labels for f in outside)
+    pci = EndpointSelector(namespace_labels=(("tier", "pci"),))
+    frontend = EndpointSelector(namespace_labels=(("team", "frontend"),))
+    by_id = {c.src.id: c for c in result.opened}
+    assert not endpoint_matches(pci, by_id["shop/Pod/web"].src, web)
+    assert all(
+        endpoint_matches(frontend, by_id[f.id].src, f)
+        for f in outside
+        if f.id in by_id and ("team", "frontend") in f.namespace_labels
+    )

@@ -107,9 +107,9 @@ def test_owner_groups_in_what_the_app_posts() -> None:
     assert approval is not None
     groups = {g.name: g for g in approval.owners}
     assert list(groups) == ["pci", "catalog-data", "approvers"]
-    # kube-system has no Namespace object here: its labels are unknown, so the path to
-    # kube-dns may be to a pci namespace (fail closed).
-    assert any(p.dst.id.startswith("kube-system/") for p in groups["pci"].paths)
+    # kube-system is only named here: it has just its name label, as the engine sees it.
+    assert not any(p.dst.id.startswith("kube-system/") for p in groups["pci"].paths)
+    assert any(p.dst.id.startswith("kube-system/") for p in groups["approvers"].paths)
     assert not groups["approvers"].status.approved
     assert groups["catalog-data"].status.approved
     assert groups["pci"].status.approved_by == ("pam",) and not approval.satisfied
