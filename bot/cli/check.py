@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import json
 import sys
 from collections.abc import Sequence
@@ -42,7 +43,17 @@ if TYPE_CHECKING:
     from bot.cli.options import Commands
 
 FORMATS = ("text", "json", "md", "sarif")
-VERSION = "0.1.0"
+
+
+def _version() -> str:
+    """The installed distribution's version, for SARIF's ``semanticVersion``."""
+    try:
+        return importlib.metadata.version("reachdiff")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+VERSION = _version()
 
 
 def register(commands: Commands) -> None:
