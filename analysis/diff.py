@@ -27,7 +27,7 @@ from analysis.explain import (
 )
 from analysis.matcher import bitset_of
 from analysis.model import Direction, Tree
-from analysis.outside import ClusterScope, outside_world, with_outside
+from analysis.outside import ClusterScope, with_outside
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
 from analysis.reachability import Endpoint, Line, ReachabilityMap, compute_map, map_of
 
@@ -94,30 +94,6 @@ def diff_trees(
         base, head = with_outside(base, (base, head)), with_outside(head, (base, head))
     compilation = compile_full(base, tree_networks(head))
     return diff_compiled(compilation, map_of(base, compilation.matcher), head)
-
-
-def diff_prepared(
-    base: incremental.PreparedBase, head: Tree, change: incremental.TreeChange | None = None
-) -> ReachabilityDiff:
-    """The diff against a prepared base (the bot keeps one per base commit); ``change``,
-    when known from the changed files, spares comparing every object."""
-    if base.outside is None:
-        return diff_compiled(base.compilation, base.map, head, change)
-    compared = (base.tree, head)
-    before = outside_world(base.tree, compared)
-    after = outside_world(head, compared)
-    head_tree = after.tree(head)
-    if (before.representatives, before.namespaces) != (
-        base.outside.representatives,
-        base.outside.namespaces,
-    ):
-        # The head's selectors call for representatives the base was compiled without.
-        base_tree = before.tree(base.tree)
-        compilation = compile_full(base_tree, tree_networks(head_tree))
-        return diff_compiled(compilation, map_of(base_tree, compilation.matcher), head_tree)
-    if change is not None:
-        change = change.with_representatives(before, after)
-    return diff_compiled(base.compilation, base.map, head_tree, change)
 
 
 def diff_compiled(

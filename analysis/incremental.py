@@ -22,86 +22,23 @@ they can move any pair, and they are rare.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from analysis.compiler import (
     Compilation,
     PeerTable,
     PolicyRules,
     Selectors,
-    compile_full,
     compile_policy,
 )
-from analysis.customkinds import WorkloadKinds
 from analysis.ipranges import block_networks
 from analysis.matcher import CompiledAdminRule, Matcher, PodClass, bitset_of
 from analysis.model import Direction, IPNetwork, NetworkPolicy, Tree, Workload
-from analysis.outside import ClusterScope, OutsideWorld, is_outside_namespace, outside_world
-from analysis.reachability import Endpoint, ReachabilityMap, map_of
-from analysis.treestate import TreeState, apply_changes, load_state
-
-if TYPE_CHECKING:
-    from analysis.diff import ReachabilityDiff
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedBase:
-    """A base tree read and compiled once, to review many changes against (the bot reviews
-    every pull request of a branch against the same base commit)."""
-
-    state: TreeState
-    compilation: Compilation
-    map: ReachabilityMap
-    scope: ClusterScope = ClusterScope.COMPLETE
-    # Under a partial scope, the representatives the compilation holds (derived from the
-    # base's selectors alone; a head with new selectors recompiles the base with them).
-    outside: OutsideWorld | None = None
-
-    @property
-    def tree(self) -> Tree:
-        """The base tree as read (``compilation.tree`` adds the representatives)."""
-        return self.state.tree
-
-    @property
-    def files(self) -> Mapping[str, bytes | str]:
-        return self.state.files
-
-
-def prepare(
-    base_files: Mapping[str, bytes | str],
-    extra_networks: Iterable[IPNetwork] = (),
-    scope: ClusterScope = ClusterScope.COMPLETE,
-    *,
-    workload_kinds: WorkloadKinds = (),
-) -> PreparedBase:
-    return prepared(load_state(base_files, workload_kinds=workload_kinds), extra_networks, scope)
-
-
-def prepared(
-    state: TreeState,
-    extra_networks: Iterable[IPNetwork] = (),
-    scope: ClusterScope = ClusterScope.COMPLETE,
-    compared: Sequence[Tree] = (),
-) -> PreparedBase:
-    """``state`` compiled; under a partial scope with the representatives the selectors of
-    the base and of ``compared`` (heads about to be reviewed) call for."""
-    tree, outside = state.tree, None
-    if scope is ClusterScope.PARTIAL:
-        outside = outside_world(tree, (tree, *compared))
-        tree = outside.tree(tree)
-    compilation = compile_full(tree, extra_networks)
-    return PreparedBase(state, compilation, map_of(tree, compilation.matcher), scope, outside)
-
-
-def review(base: PreparedBase, changed: Mapping[str, bytes | str | None]) -> ReachabilityDiff:
-    """The diff of ``base`` with ``changed`` applied (``None`` deletes a file): only the
-    changed files are read, and only what they can change is computed."""
-    from analysis.diff import diff_prepared  # diff builds on this module
-
-    head = apply_changes(base.state, changed)
-    return diff_prepared(base, head.tree, TreeChange.of_files(base.state, head, changed))
+from analysis.outside import OutsideWorld, is_outside_namespace
+from analysis.reachability import Endpoint, ReachabilityMap
+from analysis.treestate import TreeState
 
 
 @dataclass(frozen=True, slots=True)

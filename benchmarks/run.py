@@ -13,7 +13,7 @@ Columns (every figure is for the base tree and one variant's head tree):
 - diff: ``diff_trees`` of the two trees, already loaded.
 - review: ``reachdiff diff BASE HEAD --format json`` from process start to exit.
 - incremental: the review of a pull request when the base is prepared (as the bot's
-  worker keeps it): ``analysis.incremental.review(prepared, changed files)``, which parses
+  worker keeps it): ``analysis.prepared.review(prepared, changed files)``, which parses
   the changed files, derives the head and compares what they can change. Without that
   entry point it is the head load plus the full diff after a cached base load, "(full)".
 
@@ -140,10 +140,10 @@ def incremental_entry() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
     Expected shape: ``state = prepare(base_files)`` once per base commit, then
     ``review(state, changed) -> ReachabilityDiff`` where ``changed`` maps each added or
     modified path to its bytes and each deleted path to ``None``. Until a module
-    ``analysis.incremental`` offers both, the harness measures the full diff instead.
+    ``analysis.prepared`` offers both, the harness measures the full diff instead.
     """
     try:
-        module = importlib.import_module("analysis.incremental")
+        module = importlib.import_module("analysis.prepared")
     except ImportError:
         return None
     prepare, review = getattr(module, "prepare", None), getattr(module, "review", None)

@@ -97,7 +97,7 @@ def test_incremental_head_map_equals_the_full_head_map(
 
 
 def test_prepared_base_reviews_changes_and_new_cidrs() -> None:
-    from analysis.incremental import prepare, review
+    from analysis.prepared import prepare, review
 
     pod = (
         "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, labels: {app: %s}}\n"

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from analysis import incremental
+from analysis import prepared
 from analysis.compiler import tree_networks
 from analysis.diff import diff_maps, diff_trees
 from analysis.manifests import load_files
@@ -136,12 +136,12 @@ def test_a_partial_diff_derived_from_a_prepared_base_is_the_full_diff(
     )
     expected = _json(full)
     assert _json(diff_trees(base, head, ClusterScope.PARTIAL)) == expected
-    prepared = incremental.prepare(files[0], scope=ClusterScope.PARTIAL)
+    base_prepared = prepared.prepare(files[0], scope=ClusterScope.PARTIAL)
     changed: dict[str, bytes | str | None] = {
         p: t for p, t in files[1].items() if files[0].get(p) != t
     }
     changed.update((p, None) for p in files[0] if p not in files[1])
-    assert _json(incremental.review(prepared, changed)) == expected
+    assert _json(prepared.review(base_prepared, changed)) == expected
 
 
 @settings(PROFILE, max_examples=min(PROFILE.max_examples, 40))

@@ -27,9 +27,9 @@ from analysis.diff import PathChange
 from analysis.endpoint_facts import EndpointFacts, endpoint_facts
 from analysis.errors import ManifestError
 from analysis.flowsummary import FlowSummary
-from analysis.incremental import PreparedBase, prepare
 from analysis.lint import LintConfig
 from analysis.outside import OUTSIDE_KIND, ClusterScope
+from analysis.prepared import PreparedBase, prepare
 from analysis.reachability import Endpoint
 from analysis.trafficdiff import DiffTraffic, diff_traffic_maps
 from bot.inputs.environment_diff import (

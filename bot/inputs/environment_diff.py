@@ -19,14 +19,14 @@ from analysis import incremental, unmodelled
 from analysis.aggregate import NO_POPULATIONS, Population, Populations
 from analysis.customkinds import WorkloadKinds
 from analysis.decision import Explanation, explain_pair
-from analysis.diff import PathChange, ReachabilityDiff, diff_prepared, diff_trees
+from analysis.diff import PathChange, ReachabilityDiff, diff_trees
 from analysis.errors import ManifestError
 from analysis.frontends import NO_FRONTENDS, Frontends, frontends_of_files, read_frontends
 from analysis.idle import IdlePolicy, idle_changed_policies
-from analysis.incremental import PreparedBase
 from analysis.manifests import MANIFEST_SUFFIXES, build_tree, load_files
 from analysis.model import Tree
 from analysis.outside import ClusterScope
+from analysis.prepared import PreparedBase, diff_prepared, prepared
 from analysis.reachability import Endpoint
 from analysis.treestate import TreeState, apply_changes
 from analysis.unknowns import unknown_matches
@@ -256,7 +256,7 @@ def diff_plain_files(
     change = incremental.TreeChange.of_files(state, head, changed)
     # Cut the base by the head's new CIDRs too, so that it is compiled only once.
     # (And with the representatives the head's selectors call for.)
-    base = incremental.prepared(state, change.networks(), scope, (head.tree,))
+    base = prepared(state, change.networks(), scope, (head.tree,))
     return _diff_plain(base, head, change)
 
 
