@@ -13,8 +13,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bot.app.context
-from bot.app.context import BotContext, PullRequestRef
+from bot.app.context import BotContext, Flows, PullRequestRef
 from bot.app.server import BOT, make_app, signature_valid
 from tests.botharness import SECRET, settings_for
 from tests.fakegithub.payloads import make_payload, webhook_headers
@@ -23,7 +22,7 @@ from tests.fakegithub.server import FakeGitHub
 REPO = "octo-org/gitops"
 
 
-class Flows:
+class RecordedFlows:
     """Stands in for the review flows: records each job and can hold it."""
 
     def __init__(self) -> None:
@@ -40,18 +39,16 @@ class Flows:
 
 
 @pytest.fixture
-async def flows(monkeypatch: pytest.MonkeyPatch) -> Flows:
-    recorded = Flows()
-    monkeypatch.setattr(bot.app.context, "review_pull_request", recorded.flow("review"))
-    monkeypatch.setattr(bot.app.context, "reevaluate_approvals", recorded.flow("approvals"))
-    return recorded
+def flows() -> RecordedFlows:
+    return RecordedFlows()
 
 
 @pytest.fixture
 async def client(
-    fake_github: FakeGitHub, aiohttp_client: Any
+    fake_github: FakeGitHub, aiohttp_client: Any, flows: RecordedFlows
 ) -> AsyncIterator[TestClient[Any, Any]]:
-    yield await aiohttp_client(make_app(settings_for(fake_github, queue_size=2)))
+    injected = Flows(review=flows.flow("review"), approvals=flows.flow("approvals"))
+    yield await aiohttp_client(make_app(settings_for(fake_github, queue_size=2), flows=injected))
     assert fake_github.validation_errors == []
 
 
@@ -86,7 +83,7 @@ def test_signature_check() -> None:
 
 @pytest.mark.parametrize("tamper", ["wrong secret", "no signature", "sha1 only", "body changed"])
 async def test_unsigned_or_badly_signed_delivery_is_refused(
-    client: TestClient[Any, Any], fake_github: FakeGitHub, flows: Flows, tamper: str
+    client: TestClient[Any, Any], fake_github: FakeGitHub, flows: RecordedFlows, tamper: str
 ) -> None:
     body, headers = delivery(
         fake_github,
@@ -112,7 +109,9 @@ async def test_ping_is_answered(client: TestClient[Any, Any], fake_github: FakeG
     assert response.status == 200 and await response.text() == "pong\n"
 
 
-async def test_signed_garbage_is_a_client_error(client: TestClient[Any, Any], flows: Flows) -> None:
+async def test_signed_garbage_is_a_client_error(
+    client: TestClient[Any, Any], flows: RecordedFlows
+) -> None:
     body = b"{not json"
     headers = webhook_headers("pull_request", body, SECRET)
     assert (await post(client, body, headers)).status == 400
@@ -141,7 +140,7 @@ async def test_signed_garbage_is_a_client_error(client: TestClient[Any, Any], fl
 async def test_events_queue_the_right_job(
     client: TestClient[Any, Any],
     fake_github: FakeGitHub,
-    flows: Flows,
+    flows: RecordedFlows,
     event: str,
     action: str,
     flow: str,
@@ -169,7 +168,11 @@ async def test_events_queue_the_right_job(
     ],
 )
 async def test_other_events_are_accepted_and_ignored(
-    client: TestClient[Any, Any], fake_github: FakeGitHub, flows: Flows, event: str, action: str
+    client: TestClient[Any, Any],
+    fake_github: FakeGitHub,
+    flows: RecordedFlows,
+    event: str,
+    action: str,
 ) -> None:
     response = await post(client, *delivery(fake_github, event, action))
     assert response.status == 202
@@ -178,7 +181,7 @@ async def test_other_events_are_accepted_and_ignored(
 
 
 async def test_answer_comes_at_once_while_reviews_run(
-    client: TestClient[Any, Any], fake_github: FakeGitHub, flows: Flows
+    client: TestClient[Any, Any], fake_github: FakeGitHub, flows: RecordedFlows
 ) -> None:
     flows.gate.clear()  # every review hangs until released
     timings = []
@@ -197,7 +200,7 @@ async def test_answer_comes_at_once_while_reviews_run(
 
 
 async def test_redelivery_is_acknowledged_once(
-    client: TestClient[Any, Any], fake_github: FakeGitHub, flows: Flows
+    client: TestClient[Any, Any], fake_github: FakeGitHub, flows: RecordedFlows
 ) -> None:
     body, headers = delivery(fake_github, "pull_request", "opened")
     first = await post(client, body, headers)
@@ -209,7 +212,7 @@ async def test_redelivery_is_acknowledged_once(
 
 
 async def test_full_queue_answers_503_and_forgets_the_delivery(
-    client: TestClient[Any, Any], fake_github: FakeGitHub, flows: Flows
+    client: TestClient[Any, Any], fake_github: FakeGitHub, flows: RecordedFlows
 ) -> None:
     flows.gate.clear()
     context = queued(client)
@@ -243,7 +246,7 @@ async def test_readiness_and_liveness(client: TestClient[Any, Any]) -> None:
 
 
 async def test_json_nested_too_deep_is_a_client_error(
-    client: TestClient[Any, Any], flows: Flows
+    client: TestClient[Any, Any], flows: RecordedFlows
 ) -> None:
     for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000):
         response = await post(client, body, webhook_headers("pull_request", body, SECRET))
@@ -333,7 +336,11 @@ def _mutated(event: str, action: str, fake_id: int, app_id: int) -> st.SearchStr
 
 @pytest.mark.parametrize(("event", "action"), _FUZZED)
 async def test_fuzzed_payload_shapes_never_cause_a_server_error(
-    client: TestClient[Any, Any], fake_github: FakeGitHub, flows: Flows, event: str, action: str
+    client: TestClient[Any, Any],
+    fake_github: FakeGitHub,
+    flows: RecordedFlows,
+    event: str,
+    action: str,
 ) -> None:
     """Validly signed bodies with any field swapped for any JSON value (or removed): the
     answer is 2xx or 400, and whatever was queued names a real pull request and head."""
@@ -373,7 +380,7 @@ async def test_fuzzed_payload_shapes_never_cause_a_server_error(
 async def test_wrong_types_anywhere_are_a_client_error(
     client: TestClient[Any, Any],
     fake_github: FakeGitHub,
-    flows: Flows,
+    flows: RecordedFlows,
     event: str,
     action: str,
     overrides: dict[str, Any],

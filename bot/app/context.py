@@ -18,7 +18,7 @@ import cachetools
 from bot.app.audit import Auditor
 from bot.app.config import Settings
 from bot.app.jobs import AnalysisPool, DeliveryLog, Job, JobKind, JobQueue
-from bot.app.review_flow import CachedReview, ReviewKey, reevaluate_approvals, review_pull_request
+from bot.app.review_cache import CachedReview, ReviewKey
 from bot.github import rest as github
 from bot.github.auth import InstallationTokens, parse_token_response
 from bot.github.client import GitHubClient, RetryPolicy
@@ -67,9 +67,23 @@ class Pushers:
         return self._by_head.get((*pr.key, head_sha))
 
 
+#: A job on one pull request: a review, or the re-evaluation of its approvals.
+Flow = Callable[["BotContext", PullRequestRef, "str | None"], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Flows:
+    """The flows the routers' jobs run, passed in by ``make_app`` (the context does not
+    import them: they import it). Tests pass recorders instead."""
+
+    review: Flow
+    approvals: Flow
+
+
 class BotContext:
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession) -> None:
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession, flows: Flows) -> None:
         self.settings = settings
+        self.flows = flows
         self.session = session
         self.retry = RetryPolicy(
             max_attempts=settings.api_max_attempts, max_wait=settings.api_max_retry_wait
@@ -125,10 +139,10 @@ class BotContext:
         )
 
     def submit_review(self, pr: PullRequestRef, head_sha: str | None, why: str) -> bool:
-        return self._submit(pr, JobKind.REVIEW, head_sha, why, review_pull_request)
+        return self._submit(pr, JobKind.REVIEW, head_sha, why, self.flows.review)
 
     def submit_approvals(self, pr: PullRequestRef, head_sha: str | None, why: str) -> bool:
-        return self._submit(pr, JobKind.APPROVALS, head_sha, why, reevaluate_approvals)
+        return self._submit(pr, JobKind.APPROVALS, head_sha, why, self.flows.approvals)
 
     def submit_other(
         self,
@@ -149,7 +163,7 @@ class BotContext:
         kind: JobKind,
         head_sha: str | None,
         why: str,
-        flow: Callable[[BotContext, PullRequestRef, str | None], Coroutine[Any, Any, None]],
+        flow: Flow,
     ) -> bool:
         description = f"{kind.value} of {pr} at {(head_sha or '?')[:7]} ({why})"
 

@@ -32,14 +32,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import gidgethub
 
 from analysis.flowsummary import FlowSummary
 from bot.app import gate
+from bot.app.context import BotContext, PullRequestRef
 from bot.app.flowsource import read_flow_data
 from bot.app.jobs import AnalysisTimeout
+from bot.app.review_cache import CHECK_NAME, CachedReview, CheckRun, ReviewKey
 from bot.github import rest as github
 from bot.github.client import DownloadTooLarge, GitHubClient
 from bot.inputs.analyze import AnalysisFailure, DiffResult, analyze
@@ -81,12 +83,8 @@ from bot.review.settings import (
 )
 from bot.review.verdict import analysed_digest, assess, gated_digest
 
-if TYPE_CHECKING:
-    from bot.app.context import BotContext, PullRequestRef
-
 log = logging.getLogger(__name__)
 
-CHECK_NAME = "reachdiff"
 COULD_NOT_MERGE = "Could not determine what will merge; re-run"
 
 
@@ -106,13 +104,6 @@ REVIEW_BODY = (
 
 
 @dataclass(frozen=True, slots=True)
-class CheckRun:
-    id: int
-    url: str | None
-    name: str = CHECK_NAME
-
-
-@dataclass(frozen=True, slots=True)
 class Compared:
     base: str  # the base branch head: the "before"
     head: str  # the commit whose tree is the "after" (the test merge commit, or the PR head)
@@ -123,24 +114,8 @@ class Compared:
     merge_base: str | None = None
 
 
-# (repo, number, head sha, base branch head sha, settings digest): everything the
-# verdict depends on besides the reviews themselves.
-ReviewKey = tuple[str, int, str, str, str]
-
-
 def settings_digest(text: bytes | None) -> str:
     return "absent" if text is None else hashlib.sha256(text).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class CachedReview:
-    """An analysis of one head, kept so that approvals are re-evaluated without re-running."""
-
-    diff: DiffResult
-    context: ReviewContext  # approval is filled in per evaluation
-    check_run: CheckRun
-    author: str
-    settings_changed: bool = False  # the pull request changes .github/reachdiff.yml
 
 
 def _now() -> str:

@@ -25,9 +25,10 @@ from gidgethub import routing, sansio
 
 from bot.app import base_branch, breakglass_flow, pull_request, rerun, reviews
 from bot.app.config import ConfigError, Settings
-from bot.app.context import BotContext
+from bot.app.context import BotContext, Flows
 from bot.app.jobs import QueueFull
 from bot.app.reconcile import reconcile_forever
+from bot.app.review_flow import reevaluate_approvals, review_pull_request
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +114,20 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def make_app(
-    settings: Settings, *, github_session: aiohttp.ClientSession | None = None
+    settings: Settings,
+    *,
+    github_session: aiohttp.ClientSession | None = None,
+    flows: Flows | None = None,
 ) -> web.Application:
+    """The server; ``flows`` replaces the review flows the jobs run (tests record them)."""
+    flows = flows or Flows(review=review_pull_request, approvals=reevaluate_approvals)
     app = web.Application(client_max_size=MAX_BODY)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         session = github_session or aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=300, sock_connect=30)
         )
-        bot = BotContext(settings, session)
+        bot = BotContext(settings, session, flows)
         bot.jobs.start()
         app[BOT] = bot
         reconciler = (
