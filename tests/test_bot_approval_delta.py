@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import review_flow
+from bot.app import checks
 from bot.review.approvals import WHY_DELTA_CHANGED
 from tests.botharness import (
     BASE,
@@ -57,7 +57,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock()
-    monkeypatch.setattr(review_flow, "_now", c.now)
+    monkeypatch.setattr(checks, "now", c.now)
     return c
 
 

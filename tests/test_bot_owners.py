@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.app import review_flow
+from bot.app import checks
 from tests.botharness import (
     BASE,
     HEAD,
@@ -37,7 +37,7 @@ SETTINGS = ".github/reachdiff.yml"
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock()
-    monkeypatch.setattr(review_flow, "_now", c.now)
+    monkeypatch.setattr(checks, "now", c.now)
     return c
 
 

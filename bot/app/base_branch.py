@@ -5,7 +5,7 @@
   failure, so that none passes while the re-reviews wait their turn. One fan-out job per
   branch, coalesced: a burst of pushes fans out once for the newest.
 - ``merge_group`` ``checks_requested``: the merge queue's group commit is reviewed
-  against its base (``bot.app.review_flow.review_merge_group``).
+  against its base (``bot.app.merge_group.review_merge_group``).
 - ``pull_request`` closed / retargeted / pushed (next to ``bot.app.pull_request``'s own
   handlers): the other open pull requests with the same head and base (they share its
   check run) are re-evaluated, so that closing the one that
@@ -20,8 +20,10 @@ import logging
 
 from gidgethub import routing, sansio
 
+from bot.app.checks import check_name
 from bot.app.context import BotContext, PullRequestRef
 from bot.app.jobs import QueueFull
+from bot.app.merge_group import MergeGroup, review_merge_group
 from bot.app.pull_request import (
     PayloadError,
     field,
@@ -31,7 +33,6 @@ from bot.app.pull_request import (
     sha_field,
     text_field,
 )
-from bot.app.review_flow import MergeGroup, check_name, review_merge_group
 from bot.github import rest as github
 from bot.github.client import GitHubClient
 from bot.github.rest import Repository

@@ -16,8 +16,8 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.app import review_flow
 from bot.app.audit import MERGED_NOT_GREEN, AuditEvent
+from bot.app.checks import check_name
 from bot.app.context import BotContext, PullRequestRef
 from bot.app.gate import Membership, may_break_glass, shown_on
 from bot.app.pull_request import (
@@ -29,6 +29,7 @@ from bot.app.pull_request import (
     sha_field,
     text_field,
 )
+from bot.app.writes import is_own
 from bot.github import rest as github
 from bot.render.posts import COMMENT_LIMIT, MARKER
 from bot.review.breakglass import (
@@ -112,7 +113,7 @@ async def handle_command(bot: BotContext, pr: PullRequestRef, request: Request) 
         why = refusal(request, allowed=allowed, configured=settings.break_glass is not None)
     head = pull["head"]["sha"]
     if why is None:
-        name = review_flow.check_name(pull["base"]["ref"])
+        name = check_name(pull["base"]["ref"])
         shown = await shown_on(gh, pr.repo, head, name, bot.settings.app_id) or []
         if not about_head(request, head, shown):
             why = WHY_NOT_HEAD.format(head=head[:7])
@@ -149,7 +150,7 @@ async def audit_merge(
 ) -> None:
     """A merge of a head whose newest check run was not a success is audited and noted."""
     gh = await bot.client(pr.installation_id)
-    name = review_flow.check_name(base_ref)
+    name = check_name(base_ref)
     runs = await github.list_check_runs(gh, pr.repo, head_sha, name, app_id=bot.settings.app_id)
     ours = [r for r in runs if r.get("name") == name]
     newest = max(ours, key=lambda r: int(r["id"]), default=None)
@@ -182,7 +183,7 @@ async def audit_merge(
     login = await bot.app_login()
     for comment in await github.list_issue_comments(gh, pr.repo, pr.number):
         body = str(comment.get("body") or "")
-        if review_flow._is_own(comment, login, bot.settings.app_id) and MARKER in body:
+        if is_own(comment, login, bot.settings.app_id) and MARKER in body:
             if MERGE_NOTE not in body:
                 body = body[: COMMENT_LIMIT - len(note) - 1]
                 await github.update_issue_comment(gh, pr.repo, int(comment["id"]), body + note)

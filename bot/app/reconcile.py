@@ -15,9 +15,9 @@ import asyncio
 import logging
 from typing import Any
 
+from bot.app.checks import check_name
 from bot.app.context import BotContext, PullRequestRef
 from bot.app.jobs import QueueFull
-from bot.app.review_flow import check_name
 from bot.github import rest as github
 
 log = logging.getLogger(__name__)

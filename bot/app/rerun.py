@@ -11,9 +11,9 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
+from bot.app.checks import is_our_check_name
 from bot.app.context import BotContext, PullRequestRef
 from bot.app.pull_request import PayloadError, field, int_field, repository, sha_field
-from bot.app.review_flow import is_our_check_name
 
 log = logging.getLogger(__name__)
 

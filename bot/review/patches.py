@@ -10,6 +10,7 @@ any other line, so the bot comments on those lines of the file as a whole instea
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -93,3 +94,17 @@ class PullFiles:
     def can_comment(self, path: str, line: int, side: str) -> bool:
         """On the line itself, or (head side only) on the file as a whole."""
         return self.in_diff(path, line, side) or (side == "RIGHT" and self.changed(path))
+
+
+def shifted_files(analysed: Mapping[str, bytes], head_blobs: Mapping[str, str]) -> list[str]:
+    """Files whose analysed content (the test merge commit's) differs from the head's, by
+    git blob id: their lines may not be the head's, so comments go on the whole file."""
+    return [
+        path
+        for path, blob in head_blobs.items()
+        if path in analysed and _git_blob_sha(analysed[path]) != blob
+    ]
+
+
+def _git_blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
