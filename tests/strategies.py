@@ -18,12 +18,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from tests import reference
 
 Obj = dict[str, Any]
 Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+
+def examples(ci: int) -> int:
+    """How many examples a property test runs: ``ci`` under the default profile, the
+    profile's own count when it asks for more (``reachdiff-deep``, tests/conftest.py)."""
+    profile = settings.default
+    return ci if profile.derandomize else max(ci, profile.max_examples)
 
 NAMESPACES = ("default", "alpha", "beta")
 POD_KEYS = ("app", "tier")

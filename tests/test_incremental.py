@@ -3,10 +3,8 @@ a change can touch) equals the diff of two fully computed maps, on random tree p
 
 from __future__ import annotations
 
-import os
-
 import yaml
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from analysis import incremental
@@ -15,15 +13,10 @@ from analysis.diff import diff_maps, diff_trees
 from analysis.manifests import load_files
 from analysis.reachability import compute_map, map_of
 from analysis.report import diff_to_json, map_to_json
-from tests.strategies import Draw, defined_port_names, manifest_files, tree_pairs
+from tests.strategies import Draw, defined_port_names, examples, manifest_files, tree_pairs
 from tests.test_properties_admin import admin_policy, admin_tiers
 
-PROFILE = settings(
-    max_examples=int(os.environ.get("REACHDIFF_INCREMENTAL_EXAMPLES", "200")),
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROFILE = settings(max_examples=examples(200))  # the profile of tests/conftest.py
 
 
 @st.composite

@@ -11,12 +11,11 @@ stays green; ``REACHDIFF_HYPOTHESIS_PROFILE=reachdiff-deep`` hunts with fresh ra
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from analysis.diff import ReachabilityDiff, diff_trees
@@ -30,16 +29,9 @@ from tests.reference import (
     reference_diff,
     reference_map,
 )
-from tests.strategies import Draw, Obj, clusters, manifest_files, tree_pairs
+from tests.strategies import Draw, Obj, clusters, examples, manifest_files, tree_pairs
 
-_COMMON: dict[str, Any] = {
-    "deadline": None,
-    "database": None,
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
-}
-settings.register_profile("reachdiff-ci", max_examples=200, derandomize=True, **_COMMON)
-settings.register_profile("reachdiff-deep", max_examples=3000, **_COMMON)
-PROFILE = settings.get_profile(os.environ.get("REACHDIFF_HYPOTHESIS_PROFILE", "reachdiff-ci"))
+PROFILE = settings(max_examples=examples(200))  # the profile of tests/conftest.py
 
 
 def render(files: Mapping[str, str]) -> str:

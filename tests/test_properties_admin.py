@@ -5,12 +5,11 @@ reference (``tests/reference_admin.py``)."""
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from analysis.diff import diff_trees
@@ -35,17 +34,13 @@ from tests.strategies import (
     Obj,
     clusters,
     defined_port_names,
+    examples,
     manifest_files,
     selectors,
 )
 
 NS_NAME = {"kubernetes.io/metadata.name": NAMESPACES}
-PROFILE = settings(
-    max_examples=int(os.environ.get("REACHDIFF_ADMIN_EXAMPLES", "150")),
-    deadline=None,
-    derandomize=True,  # CI is reproducible; raise the count locally for a deeper search
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROFILE = settings(max_examples=examples(150))  # the profile of tests/conftest.py
 ADMIN_CIDRS = ("10.0.0.0/8", "10.1.0.0/16", "0.0.0.0/0", "2001:db8::/32")
 
 

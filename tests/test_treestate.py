@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from unittest import mock
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis import treestate
@@ -19,14 +18,9 @@ from analysis.manifests import load_files
 from analysis.model import Tree
 from analysis.treestate import FileModels, TreeState, apply_changes, load_state
 from tests.filetrees import same_error
-from tests.strategies import Draw, Obj, manifest_files, tree_pairs
+from tests.strategies import Draw, Obj, examples, manifest_files, tree_pairs
 
-PROFILE = settings(
-    max_examples=int(os.environ.get("REACHDIFF_INCREMENTAL_EXAMPLES", "200")),
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROFILE = settings(max_examples=examples(200))  # the profile of tests/conftest.py
 
 Files = dict[str, str]
 Changes = dict[str, str | None]
