@@ -17,7 +17,7 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app.config import Settings
+from bot.app.config import ServerConfig
 from bot.app.context import BotContext
 from bot.app.server import BOT, make_app
 from bot.render.posts import MARKER
@@ -37,7 +37,7 @@ def sha(name: str) -> str:
 BASE, HEAD, HEAD2, HEAD3, MERGE = (sha(n) for n in ("base", "head", "head2", "head3", "merge"))
 
 
-def settings_for(fake: FakeGitHub, **overrides: Any) -> Settings:
+def settings_for(fake: FakeGitHub, **overrides: Any) -> ServerConfig:
     values: dict[str, Any] = dict(
         app_id=str(fake.app_id),
         private_key=fake.private_key_pem,
@@ -52,7 +52,7 @@ def settings_for(fake: FakeGitHub, **overrides: Any) -> Settings:
         reconcile_interval=0.0,  # tests run a pass themselves (bot.reconcile.reconcile)
     )
     values.update(overrides)
-    return Settings(**values)
+    return ServerConfig(**values)
 
 
 @dataclass

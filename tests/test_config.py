@@ -1,4 +1,4 @@
-"""Settings.from_env: every problem reported at once, one line each; serve exits non-zero."""
+"""ServerConfig.from_env: every problem reported at once, one line each; serve exits non-zero."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from bot.app.config import ConfigError, Settings
+from bot.app.config import ConfigError, ServerConfig
 from bot.app.server import serve
 
 
@@ -35,12 +35,12 @@ def valid_env(**changes: str) -> dict[str, str]:
 
 def problems(env: dict[str, str]) -> tuple[str, ...]:
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env(env)
+        ServerConfig.from_env(env)
     return caught.value.problems
 
 
 def test_minimal_environment_gets_the_documented_defaults() -> None:
-    settings = Settings.from_env(valid_env())
+    settings = ServerConfig.from_env(valid_env())
     assert settings.app_id == "424242"
     assert settings.webhook_secret == "s3cret"
     assert settings.api_url == "https://api.github.com"
@@ -49,7 +49,7 @@ def test_minimal_environment_gets_the_documented_defaults() -> None:
 
 
 def test_every_knob_is_read() -> None:
-    settings = Settings.from_env(
+    settings = ServerConfig.from_env(
         valid_env(
             GITHUB_API_URL="https://ghe.example.com/api/v3/",
             PORT="9000",
@@ -125,7 +125,7 @@ def test_private_key_from_a_file(tmp_path: Path) -> None:
     key_file = tmp_path / "app.pem"
     key_file.write_text(rsa_pem())
     env = valid_env(GITHUB_PRIVATE_KEY="<unset>", GITHUB_PRIVATE_KEY_PATH=str(key_file))
-    assert Settings.from_env(env).private_key == rsa_pem()
+    assert ServerConfig.from_env(env).private_key == rsa_pem()
 
 
 def test_private_key_file_that_cannot_be_read(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_private_key_given_twice_is_ambiguous(tmp_path: Path) -> None:
 
 def test_private_key_with_escaped_newlines_is_accepted() -> None:
     one_line = rsa_pem().strip().replace("\n", "\\n")
-    assert Settings.from_env(valid_env(GITHUB_PRIVATE_KEY=one_line)).private_key == rsa_pem()
+    assert ServerConfig.from_env(valid_env(GITHUB_PRIVATE_KEY=one_line)).private_key == rsa_pem()
 
 
 def test_non_rsa_key_is_refused() -> None:
@@ -163,7 +163,7 @@ def test_non_rsa_key_is_refused() -> None:
 
 
 def test_secrets_stay_out_of_the_repr() -> None:
-    text = repr(Settings.from_env(valid_env()))
+    text = repr(ServerConfig.from_env(valid_env()))
     assert "s3cret" not in text and "PRIVATE KEY" not in text
     assert "424242" in text
 

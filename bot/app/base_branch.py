@@ -92,7 +92,7 @@ async def review_pulls_into(
     for head in sorted(heads):
         # First, at once: the green runs judged the old base head. Until each pull request's
         # re-review (queued behind others, maybe) writes a new run, they must not pass.
-        await _withdraw_success(gh, repo, head, branch, after, bot.settings.app_id)
+        await _withdraw_success(gh, repo, head, branch, after, bot.config.app_id)
     for pull in pulls:
         pr = PullRequestRef(repo, int(pull["number"]), installation)
         head = str(pull["head"]["sha"])
@@ -274,7 +274,7 @@ def submit_sharing_head(
             # The cached analysis still holds; only who shares the check changed.
             await _submit_waiting(bot, pr, head_sha, why, approvals_only=True)
         if left and not sharing:
-            await _retire(gh, repo, head_sha, base_ref, bot.settings.app_id)
+            await _retire(gh, repo, head_sha, base_ref, bot.config.app_id)
 
     bot.submit_other(
         ("sharing-head", repo.full_name.lower(), head_sha, base_ref),

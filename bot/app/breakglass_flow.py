@@ -151,7 +151,7 @@ async def audit_merge(
     """A merge of a head whose newest check run was not a success is audited and noted."""
     gh = await bot.client(pr.installation_id)
     name = check_name(base_ref)
-    runs = await github.list_check_runs(gh, pr.repo, head_sha, name, app_id=bot.settings.app_id)
+    runs = await github.list_check_runs(gh, pr.repo, head_sha, name, app_id=bot.config.app_id)
     ours = [r for r in runs if r.get("name") == name]
     newest = max(ours, key=lambda r: int(r["id"]), default=None)
     conclusion = str(newest.get("conclusion") or newest.get("status") or "") if newest else ""
@@ -183,7 +183,7 @@ async def audit_merge(
     login = await bot.app_login()
     for comment in await github.list_issue_comments(gh, pr.repo, pr.number):
         body = str(comment.get("body") or "")
-        if is_own(comment, login, bot.settings.app_id) and MARKER in body:
+        if is_own(comment, login, bot.config.app_id) and MARKER in body:
             if MERGE_NOTE not in body:
                 body = body[: COMMENT_LIMIT - len(note) - 1]
                 await github.update_issue_comment(gh, pr.repo, int(comment["id"]), body + note)

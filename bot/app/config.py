@@ -1,8 +1,11 @@
 """The server's configuration, read once from the environment at start-up.
 
-Invariant: a ``Settings`` value is complete and valid. ``Settings.from_env`` checks every
-variable and reports every problem at once (one line each) through ``ConfigError``, so an
-operator fixes a broken deployment in one round instead of one restart per mistake.
+"Configuration" is the operator's (environment variables of one server); "settings" are a
+repository's (``.github/reachdiff.yml``, ``bot.review.settings.RepoSettings``).
+
+Invariant: a ``ServerConfig`` value is complete and valid. ``ServerConfig.from_env`` checks
+every variable and reports every problem at once (one line each) through ``ConfigError``, so
+an operator fixes a broken deployment in one round instead of one restart per mistake.
 Nothing here is read at import time.
 """
 
@@ -37,7 +40,7 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class ServerConfig:
     app_id: str
     private_key: str = field(repr=False)
     webhook_secret: str = field(repr=False)
@@ -73,7 +76,7 @@ class Settings:
     audit_webhook_url: str = ""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServerConfig:
         """Read the settings; raise ``ConfigError`` listing every missing or malformed one."""
         env = os.environ if env is None else env
         reader = _Reader(env)

@@ -1,4 +1,4 @@
-"""What every handler and job shares: settings, the HTTP session, tokens, queue and pool.
+"""What every handler and job shares: server configuration, HTTP session, tokens, queue, pool.
 
 One ``BotContext`` lives as long as the server. Routers only turn a delivery into a
 ``Job`` through ``submit_review`` / ``submit_approvals``; the jobs do the work.
@@ -16,7 +16,7 @@ import aiohttp
 import cachetools
 
 from bot.app.audit import Auditor
-from bot.app.config import Settings
+from bot.app.config import ServerConfig
 from bot.app.jobs import AnalysisPool, DeliveryLog, Job, JobKind, JobQueue
 from bot.app.review_cache import CachedReview, ReviewKey
 from bot.github import rest as github
@@ -81,26 +81,24 @@ class Flows:
 
 
 class BotContext:
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession, flows: Flows) -> None:
-        self.settings = settings
+    def __init__(self, config: ServerConfig, session: aiohttp.ClientSession, flows: Flows) -> None:
+        self.config = config
         self.flows = flows
         self.session = session
         self.retry = RetryPolicy(
-            max_attempts=settings.api_max_attempts, max_wait=settings.api_max_retry_wait
+            max_attempts=config.api_max_attempts, max_wait=config.api_max_retry_wait
         )
-        self.tokens = InstallationTokens(settings.app_id, settings.private_key, self._exchange)
-        self.jobs = JobQueue(
-            concurrency=settings.review_concurrency, max_pending=settings.queue_size
-        )
+        self.tokens = InstallationTokens(config.app_id, config.private_key, self._exchange)
+        self.jobs = JobQueue(concurrency=config.review_concurrency, max_pending=config.queue_size)
         self.pool = AnalysisPool(
-            workers=settings.analysis_workers,
-            timeout=settings.analysis_timeout,
-            memory_mb=settings.analysis_memory_mb,
+            workers=config.analysis_workers,
+            timeout=config.analysis_timeout,
+            memory_mb=config.analysis_memory_mb,
         )
         self.deliveries = DeliveryLog()
         self.pushers = Pushers()
         self.auditor = Auditor(
-            session, path=settings.audit_file, webhook_url=settings.audit_webhook_url
+            session, path=config.audit_file, webhook_url=config.audit_webhook_url
         )
         # pull request key -> the head its running review analyses (for ``confirm``).
         self.reviewing: dict[tuple[str, int], str] = {}
@@ -122,7 +120,7 @@ class BotContext:
         return self._app_login
 
     def app_client(self) -> GitHubClient:
-        return GitHubClient(self.session, base_url=self.settings.api_url, retry=self.retry)
+        return GitHubClient(self.session, base_url=self.config.api_url, retry=self.retry)
 
     async def _exchange(self, app_jwt: str, installation_id: int) -> Any:
         data = await github.create_installation_token(self.app_client(), installation_id, app_jwt)
@@ -133,7 +131,7 @@ class BotContext:
         return GitHubClient(
             self.session,
             oauth_token=token,
-            base_url=self.settings.api_url,
+            base_url=self.config.api_url,
             retry=self.retry,
             renew_token=functools.partial(self.tokens.renew, installation_id),
         )

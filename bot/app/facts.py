@@ -68,7 +68,7 @@ async def what_merges(
     """
     head = pull["head"]["sha"]
     base_ref = pull["base"]["ref"]
-    attempts = max(1, bot.settings.mergeable_attempts)
+    attempts = max(1, bot.config.mergeable_attempts)
     for attempt in range(1, attempts + 1):
         base_head = await github.get_branch_head(gh, pr.repo, base_ref)
         merge = pull.get("merge_commit_sha")
@@ -92,7 +92,7 @@ async def what_merges(
             )
         if pull.get("mergeable") is False or attempt == attempts:
             break  # conflicts (GitHub has no merge commit to offer), or out of patience
-        await asyncio.sleep(bot.settings.mergeable_delay)
+        await asyncio.sleep(bot.config.mergeable_delay)
         fresh = await github.get_pull(gh, pr.repo, pr.number)
         if fresh["head"]["sha"] != head or fresh["base"]["ref"] != base_ref:
             break  # moved meanwhile: this review stays on its head, the push brings another
@@ -165,7 +165,7 @@ async def run_analysis(
             analyze,
             base_files,
             head_files,
-            bot.settings.analysis_timeout,
+            bot.config.analysis_timeout,
             settings.kustomize_roots,
             settings.helm_values,
             base_key=base_key,
@@ -192,7 +192,7 @@ async def fetch_trees(
     read is None with the reason (``base: ...``), so that the pull request fixing it is
     still reviewed: its head is then analysed on its own. Raises ``TreeError`` for a head
     (or merge base) that cannot be read, ``MergeConflict``."""
-    limit = bot.settings.max_tarball_bytes
+    limit = bot.config.max_tarball_bytes
     shas = list(dict.fromkeys(s for s in (compared.base, compared.head, compared.merge_base) if s))
     fetched = await asyncio.gather(
         *(github.download_tarball(gh, pr.repo, sha, max_bytes=limit) for sha in shas),
@@ -200,9 +200,9 @@ async def fetch_trees(
         *(github.get_tree(gh, pr.repo, sha) for sha in shas),
     )
     limits = TreeLimits(
-        max_file_bytes=bot.settings.max_file_bytes,
-        max_total_bytes=bot.settings.max_total_bytes,
-        max_files=bot.settings.max_files,
+        max_file_bytes=bot.config.max_file_bytes,
+        max_total_bytes=bot.config.max_total_bytes,
+        max_files=bot.config.max_files,
     )
     paths = settings.paths or None
     archives = cast("list[bytes]", fetched[: len(shas)])
@@ -278,7 +278,7 @@ async def approval_status(
         head_sha,
         author,
         run_name=check_name(base_ref),
-        app_id=bot.settings.app_id,
+        app_id=bot.config.app_id,
         delta=delta,
         pushers=lambda: _head_pushers(bot, gh, pr, settings, head_sha),
         approvers_description=describe_approvers(settings, present=True),

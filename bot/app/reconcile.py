@@ -61,7 +61,7 @@ async def reconcile(bot: BotContext) -> int:
                 head = str(pull["head"]["sha"])
                 name = check_name(str(pull["base"]["ref"]))
                 runs = await github.list_check_runs_for_ref(
-                    gh, repo, head, check_name=name, app_id=bot.settings.app_id
+                    gh, repo, head, check_name=name, app_id=bot.config.app_id
                 )
                 if not needs_review(runs):
                     continue

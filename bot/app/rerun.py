@@ -43,7 +43,7 @@ async def check_run_rerequested(event: sansio.Event, bot: BotContext) -> None:
     app = field(check_run, "app")
     if (
         not is_our_check_name(str(check_run.get("name")))
-        or str(field(app, "id")) != bot.settings.app_id
+        or str(field(app, "id")) != bot.config.app_id
     ):
         return  # another app's check
     _submit_all(event, bot, check_run.get("pull_requests"))

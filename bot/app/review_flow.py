@@ -131,7 +131,7 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
         await review_pull_request(bot, pr, current)
         return
     newest = await facts.newest_check_run_id(
-        gh, pr, current, cached.check_run.name, bot.settings.app_id
+        gh, pr, current, cached.check_run.name, bot.config.app_id
     )
     if newest != cached.check_run.id:
         await review_pull_request(bot, pr, current)

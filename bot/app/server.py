@@ -24,7 +24,7 @@ from aiohttp import web
 from gidgethub import routing, sansio
 
 from bot.app import base_branch, breakglass_flow, pull_request, rerun, reviews
-from bot.app.config import ConfigError, Settings
+from bot.app.config import ConfigError, ServerConfig
 from bot.app.context import BotContext, Flows
 from bot.app.jobs import QueueFull
 from bot.app.reconcile import reconcile_forever
@@ -57,7 +57,7 @@ async def webhook(request: web.Request) -> web.Response:
     bot = request.app[BOT]
     body = await request.read()
     if not signature_valid(
-        bot.settings.webhook_secret, body, request.headers.get("X-Hub-Signature-256")
+        bot.config.webhook_secret, body, request.headers.get("X-Hub-Signature-256")
     ):
         log.warning("rejected a delivery with a missing or wrong signature")
         return web.Response(status=401, text="invalid signature\n")
@@ -114,7 +114,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def make_app(
-    settings: Settings,
+    config: ServerConfig,
     *,
     github_session: aiohttp.ClientSession | None = None,
     flows: Flows | None = None,
@@ -127,12 +127,12 @@ def make_app(
         session = github_session or aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=300, sock_connect=30)
         )
-        bot = BotContext(settings, session, flows)
+        bot = BotContext(config, session, flows)
         bot.jobs.start()
         app[BOT] = bot
         reconciler = (
-            asyncio.create_task(reconcile_forever(bot, settings.reconcile_interval))
-            if settings.reconcile_interval > 0
+            asyncio.create_task(reconcile_forever(bot, config.reconcile_interval))
+            if config.reconcile_interval > 0
             else None
         )
         yield
@@ -159,12 +159,12 @@ def serve(argv_port: int | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        settings = Settings.from_env()
+        config = ServerConfig.from_env()
     except ConfigError as err:
         for problem in err.problems:
             print(f"reachdiff serve: {problem}", file=sys.stderr)
         return 2
-    port = argv_port if argv_port is not None else settings.port
-    log.info("listening on port %d, GitHub API %s", port, settings.api_url)
-    web.run_app(make_app(settings), port=port, print=None)
+    port = argv_port if argv_port is not None else config.port
+    log.info("listening on port %d, GitHub API %s", port, config.api_url)
+    web.run_app(make_app(config), port=port, print=None)
     return 0

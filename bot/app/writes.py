@@ -71,7 +71,7 @@ async def upsert_sticky_comment(
 ) -> None:
     login = await bot.app_login()
     for comment in await github.list_issue_comments(gh, pr.repo, pr.number):
-        if is_own(comment, login, bot.settings.app_id) and MARKER in str(comment.get("body") or ""):
+        if is_own(comment, login, bot.config.app_id) and MARKER in str(comment.get("body") or ""):
             if comment.get("body") != body:
                 await github.update_issue_comment(gh, pr.repo, int(comment["id"]), body)
             return
@@ -102,7 +102,7 @@ async def post_line_comments(
 ) -> None:
     existing = await github.list_review_comments(gh, pr.repo, pr.number)
     # Only our own comments: anyone may quote a marker to keep a rule from being commented.
-    login, app_id = await bot.app_login(), bot.settings.app_id
+    login, app_id = await bot.app_login(), bot.config.app_id
     posted = {rule_marker(str(c.get("body") or "")) for c in existing if is_own(c, login, app_id)}
     on_files, on_lines = place_line_comments(comments, files, posted)
     # File-level comments first and one at a time: a refused review must not take the
