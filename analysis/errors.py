@@ -1,9 +1,30 @@
-"""The one error type bad input produces: it always names the file, the line and the fix."""
+"""Bad input, as every reader reports it: what is wrong, where (side, file, line), the fix.
+
+``InputError`` is the one base: the manifest loader's ``ManifestError``, the tree and git
+readers', the settings parser's and the command line's own errors all derive from it, so
+the CLI catches one type and exits 2, and nothing a user can fix is mistaken for a bug
+(exit 3). ``str()`` is the whole message; the attributes say where, for annotations.
+"""
 
 from __future__ import annotations
 
 
-class ManifestError(Exception):
+class InputError(Exception):
+    """Bad input. ``file`` and ``line`` (None: not one line) say where, ``side`` on which
+    side of a diff (``base``, ``head``, or "" for neither), ``fix`` what to do when the
+    message does not already say."""
+
+    file: str = ""
+    line: int | None = None
+    side: str = ""
+    fix: str = ""
+
+
+class ManifestError(InputError):
+    """A manifest that cannot be read as Kubernetes objects; always names file and line."""
+
+    line: int
+
     def __init__(self, file: str, line: int, message: str) -> None:
         super().__init__(f"{file}:{line}: {message}")
         self.file = file

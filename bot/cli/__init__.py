@@ -16,9 +16,10 @@ Adding a command ``reachdiff NAME``:
 
 2. add ``"NAME",`` to ``COMMANDS`` below (the order of ``reachdiff --help``).
 
-Bad input is raised, not printed: ``bot.cli.options.InputError`` (or a ``ManifestError``,
-``TreeError``, ``GitError``, ``SettingsError``) becomes ``reachdiff: error: ...`` and exit 2;
-anything else is exit 3. Reporting helpers shared by diff-like commands: ``bot.cli.output``.
+Bad input is raised, not printed: an ``analysis.errors.InputError`` (``ManifestError``,
+``TreeError``, ``GitError``, ``SettingsError`` and the commands' own derive from it; also as
+``bot.cli.options.InputError``) becomes ``reachdiff: error: ...`` and exit 2; anything else
+is exit 3. Reporting helpers shared by diff-like commands: ``bot.cli.output``.
 Command modules import what they need from ``analysis``, ``bot.inputs``, ``bot.review`` and
 ``bot.render``; ``serve`` alone loads ``bot.app``.
 """
@@ -31,11 +32,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from analysis.errors import ManifestError
-from bot.cli.options import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_WIDENED, InputError
-from bot.inputs.gitrefs import GitError
-from bot.inputs.trees import TreeError
-from bot.review.settings import SettingsError
+from analysis.errors import InputError
+from bot.cli.options import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_WIDENED
 
 __all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "EXIT_OK", "EXIT_WIDENED", "build_parser", "main"]
 
@@ -54,7 +52,6 @@ COMMANDS: tuple[str, ...] = (
     "serve",
 )
 
-INPUT_ERRORS = (ManifestError, TreeError, GitError, SettingsError, InputError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
         return code
-    except INPUT_ERRORS as err:
+    except InputError as err:  # every reader's (analysis.errors)
         print(f"reachdiff: error: {err}", file=sys.stderr)
         return EXIT_INPUT
     except BrokenPipeError:

@@ -1,4 +1,7 @@
-"""What every ``reachdiff`` command shares: exit codes, the input error, settings and flags."""
+"""What every ``reachdiff`` command shares: exit codes, the input error, settings and flags.
+
+``InputError`` is ``analysis.errors.InputError``: raise it (or any subclass) for bad input.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from analysis import unmodelled
 from analysis.customkinds import WorkloadKinds
+from analysis.errors import InputError
 from analysis.outside import ClusterScope
 from bot.inputs.environment_diff import EnvironmentTree, load_environments
 from bot.review.settings import MAX_SETTINGS_BYTES, RepoSettings, SettingsError, parse_repo_settings
@@ -17,12 +21,9 @@ if TYPE_CHECKING:
     #: What a command module's ``register`` adds its sub-command to.
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
+__all__ = ["InputError"]  # re-exported for the command modules
+
 EXIT_OK, EXIT_WIDENED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
-
-
-class InputError(Exception):
-    """Bad input (exit 2) whose message already names its side (``base:`` or ``head:``),
-    file and line where there are ones."""
 
 
 def environments(

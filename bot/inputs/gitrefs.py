@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analysis.errors import InputError
 from bot.inputs.trees import (
     DEFAULT_LIMITS,
     TreeError,
@@ -45,7 +46,7 @@ _SAFE_CONFIG = (
 )  # fmt: skip
 
 
-class GitError(Exception):
+class GitError(InputError):
     """Git could not give us the tree: not a repository, unknown ref, corrupt objects."""
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from analysis.errors import InputError
 from analysis.prescan import set_aside_unread
 
 MiB = 1024 * 1024
@@ -101,7 +102,7 @@ class TreeLimits:
 DEFAULT_LIMITS = TreeLimits()
 
 
-class TreeError(Exception):
+class TreeError(InputError):
     """A tree that cannot be read safely; ``path`` names the file or link responsible."""
 
     def __init__(self, path: str, message: str) -> None:

@@ -57,6 +57,7 @@ import yaml
 
 from analysis.customkinds import FIELD_PATH, WorkloadKind
 from analysis.entrypoints import WorkloadSelector, parse_workload_selectors
+from analysis.errors import InputError
 from analysis.lint import RULE_IDS as LINT_RULE_IDS
 from analysis.lint import SEVERITIES as LINT_SEVERITIES
 from analysis.model import ContainerPort
@@ -138,8 +139,9 @@ class RepoSettings:
         return any(_namespace_matcher(p)(namespace) for p in self.ignore_namespaces)
 
 
-class SettingsError(Exception):
-    """A problem in the settings file; ``str()`` names the key and what to fix."""
+class SettingsError(InputError):
+    """A problem in the settings file (of the base side); ``str()`` names the key and what
+    to fix."""
 
     def __init__(self, key: str, message: str, line: int | None = None) -> None:
         super().__init__(key, message, line)
@@ -147,6 +149,7 @@ class SettingsError(Exception):
         self.message = message
         self.line = line
         self.file = SETTINGS_PATH
+        self.side = "base"  # the rules come from the base branch
 
     def __str__(self) -> str:
         where = f"{SETTINGS_PATH}:{self.line}" if self.line else SETTINGS_PATH
