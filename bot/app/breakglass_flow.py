@@ -114,7 +114,7 @@ async def handle_command(bot: BotContext, pr: PullRequestRef, request: Request) 
     head = pull["head"]["sha"]
     if why is None:
         name = check_name(pull["base"]["ref"])
-        shown = await shown_on(gh, pr.repo, head, name, bot.settings.app_id) or []
+        shown = await shown_on(gh, pr.repo, head, name, bot.config.app_id) or []
         if not about_head(request, head, shown):
             why = WHY_NOT_HEAD.format(head=head[:7])
     if why is not None:
