@@ -17,7 +17,8 @@ from bot.inputs.gitrefs import (
     read_ref,
     resolve_commit,
 )
-from bot.inputs.trees import TreeLimits, read_directory, read_tarball
+from bot.inputs.tarball import read_tarball
+from bot.inputs.trees import TreeLimits, read_directory
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

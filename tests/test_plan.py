@@ -11,7 +11,8 @@ import pytest
 
 from bot.inputs.analyze import AnalysisFailure, DiffResult, Unanalysed, analyze
 from bot.inputs.mergetree import MergeConflict
-from bot.inputs.trees import TreeError, Unread
+from bot.inputs.trees import TreeError
+from bot.inputs.unread import Unread
 from bot.plan import failures
 from bot.plan.review import (
     ReviewOutcome,

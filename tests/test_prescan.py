@@ -16,7 +16,8 @@ from analysis.reachability import compute_map
 from analysis.report import map_to_json
 from bot.cli import main
 from bot.inputs.gitrefs import read_ref
-from bot.inputs.trees import MiB, TreeError, TreeLimits, read_directory, read_tarball
+from bot.inputs.tarball import read_tarball
+from bot.inputs.trees import MiB, TreeError, TreeLimits, read_directory
 from tests.test_gitrefs import commit_all, git, write
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bundles"

@@ -13,14 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.inputs.trees import (
-    TreeError,
-    TreeLimits,
-    compile_glob,
-    is_manifest_path,
-    read_directory,
-    read_tarball,
-)
+from bot.inputs.tarball import read_tarball
+from bot.inputs.trees import TreeError, TreeLimits, compile_glob, is_manifest_path, read_directory
 
 # --- globs ---------------------------------------------------------------------------------
 
@@ -432,7 +426,7 @@ def _blob(data: bytes) -> str:
 
 
 def test_unread_entries_inside_paths_are_named_with_the_reason() -> None:
-    from bot.inputs.trees import TreeEntry, lfs_pointers, unread_in_listing
+    from bot.inputs.unread import TreeEntry, lfs_pointers, unread_in_listing
 
     np = b"kind: NetworkPolicy\n"
     files = {"k8s/np.yaml": np, "k8s/subst.yaml": b"x: abc123\n", "k8s/crlf.yaml": b"a: 1\r\n"}

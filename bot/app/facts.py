@@ -25,15 +25,9 @@ from bot.github import rest as github
 from bot.github.client import GitHubClient
 from bot.inputs.analyze import AnalysisFailure, DiffResult, analyze
 from bot.inputs.mergetree import merged_tree
-from bot.inputs.trees import (
-    TreeEntry,
-    TreeError,
-    TreeLimits,
-    Unread,
-    lfs_pointers,
-    read_tarball,
-    unread_in_listing,
-)
+from bot.inputs.tarball import read_tarball
+from bot.inputs.trees import TreeError, TreeLimits
+from bot.inputs.unread import TreeEntry, Unread, lfs_pointers, unread_in_listing
 from bot.plan.review import gated
 from bot.render.posts import ReviewContext
 from bot.review.approvals import (

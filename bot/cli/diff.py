@@ -17,7 +17,8 @@ from bot.cli.html import diff_page
 from bot.cli.options import InputError, kind_options, scope, scope_flag, settings_of
 from bot.cli.output import base_caveat, diff_output, finish
 from bot.inputs.environment_diff import MultiDiff, diff_files, explain_changes
-from bot.inputs.trees import TreeError, gitmodules_paths, lfs_pointers, read_directory
+from bot.inputs.trees import TreeError, read_directory
+from bot.inputs.unread import gitmodules_paths, lfs_pointers
 
 if TYPE_CHECKING:
     from bot.cli.options import Commands

@@ -25,10 +25,10 @@ from bot.inputs.trees import (
     TreeError,
     TreeLimits,
     is_manifest_path,
-    lfs_pointers,
     path_filter,
     within_file_limit,
 )
+from bot.inputs.unread import lfs_pointers
 
 GIT_TIMEOUT_SECONDS = 120
 

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from bot.inputs.analyze import AnalysisFailure
 from bot.inputs.mergetree import MergeConflict
-from bot.inputs.trees import TreeError, Unread
+from bot.inputs.trees import TreeError
+from bot.inputs.unread import Unread
 from bot.plan.review import ReviewOutcome
 from bot.render.posts import CheckOutput, InputProblem, ReviewContext, render_failure
 from bot.review.settings import SETTINGS_PATH, SettingsError

@@ -10,11 +10,12 @@ any other line, so the bot comments on those lines of the file as a whole instea
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from bot.inputs.unread import blob_sha
 
 _HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
@@ -102,9 +103,5 @@ def shifted_files(analysed: Mapping[str, bytes], head_blobs: Mapping[str, str]) 
     return [
         path
         for path, blob in head_blobs.items()
-        if path in analysed and _git_blob_sha(analysed[path]) != blob
+        if path in analysed and blob_sha(analysed[path]) != blob
     ]
-
-
-def _git_blob_sha(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()

@@ -1,0 +1,124 @@
+"""What a reader could not see inside the reviewed ``paths``: files a git tree lists that
+the archive left out, submodules, Git LFS pointers; and the reviewed-path test itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from bot.inputs.trees import GlobSet, is_hidden, is_manifest_path
+
+# The first line of a Git LFS pointer file (git-lfs docs/spec.md).
+LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
+# Inputs Argo CD renders itself that reachdiff does not model.
+UNMODELLED_SUFFIXES = (".jsonnet", ".libsonnet")
+GITLINK_MODE = "160000"
+
+
+@dataclass(frozen=True, slots=True)
+class Unread:
+    """A file or directory inside the reviewed ``paths`` whose content was not analysed."""
+
+    path: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.why}"
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    """One entry of a git tree listing (``GET .../git/trees/{sha}?recursive=1``)."""
+
+    path: str
+    mode: str  # "100644", "100755", "120000" (symlink), "040000" (tree), "160000" (gitlink)
+    type: str  # "blob", "tree", "commit"
+    sha: str
+
+
+def selects(paths: tuple[str, ...] | None, path: str) -> bool:
+    """Whether the reviewed ``paths`` (globs; None or empty: everything) cover ``path``."""
+    return not paths or GlobSet(paths).matches_or_under(path)
+
+
+def lfs_pointers(files: Mapping[str, bytes]) -> list[Unread]:
+    """Manifests that are Git LFS pointers: the real file is stored outside the repository
+    (GitHub's archive, and a clone without LFS, hold only the pointer)."""
+    return [
+        Unread(path, "a Git LFS pointer: the manifest itself is not in the repository")
+        for path, data in sorted(files.items())
+        if data.startswith(LFS_POINTER_PREFIX)
+    ]
+
+
+def unread_in_listing(
+    entries: Iterable[TreeEntry],
+    files: Mapping[str, bytes],
+    paths: tuple[str, ...] | None,
+) -> list[Unread]:
+    """What the git tree holds inside ``paths`` that ``files`` (read from the commit's
+    archive) does not show as committed: submodules (gitlinks, whose content archives
+    leave out and Argo CD or Flux fetch), manifests the archive leaves out
+    (``export-ignore``), manifests whose archived content is not the committed blob
+    (``export-subst``, LFS content), and inputs reachdiff does not model (jsonnet)."""
+    globs = GlobSet(paths) if paths else None
+    out: list[Unread] = []
+    for entry in entries:
+        if globs is not None and not globs.matches_or_under(entry.path):
+            continue
+        if entry.mode == GITLINK_MODE or entry.type == "commit":
+            if not is_hidden(entry.path):
+                out.append(
+                    Unread(
+                        entry.path,
+                        f"a git submodule (commit {entry.sha[:7]}): its content is not in "
+                        "the repository, and the tools that deploy it fetch it",
+                    )
+                )
+            continue
+        if entry.type != "blob" or is_hidden(entry.path):
+            continue
+        if entry.path.endswith(UNMODELLED_SUFFIXES):
+            out.append(Unread(entry.path, "jsonnet is rendered by Argo CD, not by reachdiff"))
+            continue
+        if not is_manifest_path(entry.path) or entry.mode == "120000":
+            continue  # links inside paths are refused by the archive reader itself
+        data = files.get(entry.path)
+        if data is None:
+            out.append(
+                Unread(
+                    entry.path,
+                    "left out of the repository archive (export-ignore in .gitattributes)",
+                )
+            )
+        elif not _same_blob(data, entry.sha):
+            out.append(
+                Unread(
+                    entry.path,
+                    "the archive's content is not the committed file (export-subst or "
+                    "another .gitattributes filter)",
+                )
+            )
+    return out
+
+
+def _same_blob(data: bytes, sha: str) -> bool:
+    # Line-ending conversion (``eol=crlf``) changes archive and checkout alike: not a
+    # difference in what is deployed.
+    return sha in (blob_sha(data), blob_sha(data.replace(b"\r\n", b"\n")))
+
+
+def blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def gitmodules_paths(text: bytes) -> list[str]:
+    """The ``path =`` entries of a ``.gitmodules`` file (git-config syntax, read simply)."""
+    out = []
+    for line in text.decode("utf-8", "replace").splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key.strip() == "path" and value.strip():
+            out.append(value.strip().strip('"').strip("/"))
+    return out
