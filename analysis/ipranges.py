@@ -7,6 +7,7 @@ both, so the same range has the same id on each side.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 from collections.abc import Iterable
@@ -42,17 +43,13 @@ class ExternalRange:
         return self.inside(block.cidr) and not any(self.inside(e) for e in block.excepts)
 
 
-_CIDR_CACHE: dict[tuple[int, int, int], tuple[str, ...]] = {}
-
-
+@functools.lru_cache(maxsize=1 << 16)
 def _cidrs(version: int, first: int, last: int) -> tuple[str, ...]:
-    key = (version, first, last)
-    if key not in _CIDR_CACHE:
-        cls = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
-        _CIDR_CACHE[key] = tuple(
-            str(n) for n in ipaddress.summarize_address_range(cls(first), cls(last))
-        )
-    return _CIDR_CACHE[key]
+    # A memo of a pure function of its key, bounded: ids are asked for again and again
+    # while a diff is rendered, and a long-running worker must not grow with every CIDR
+    # it has ever seen.
+    cls = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    return tuple(str(n) for n in ipaddress.summarize_address_range(cls(first), cls(last)))
 
 
 def partition(networks: Iterable[IPNetwork]) -> tuple[ExternalRange, ...]:

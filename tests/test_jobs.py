@@ -20,7 +20,7 @@ from bot.app.jobs import (
     JobQueue,
     QueueFull,
 )
-from bot.inputs.analyze import AnalysisFailure, DiffResult, analyze
+from bot.inputs.analyze import AnalysisFailure, DiffResult, PreparedBases, analyze
 from tests.botharness import WORKLOADS, db_policy
 
 
@@ -286,22 +286,23 @@ def test_analyze_reuses_the_prepared_base_of_the_same_commit_and_content(
         return real(files, **kwargs)
 
     monkeypatch.setattr(bot.inputs.analyze, "prepare", counting)
-    monkeypatch.setattr(bot.inputs.analyze, "_PREPARED", bot.inputs.analyze.OrderedDict())
-    monkeypatch.setattr(bot.inputs.analyze.gc, "freeze", lambda: None)  # not this test process
-    first = analyze(BASE, HEAD, base_key="sha-1")
-    again = analyze(BASE, HEAD, base_key="sha-1")
+    bases = PreparedBases(limit=1, freeze=False)  # not this test process
+    first = analyze(BASE, HEAD, base_key="sha-1", bases=bases)
+    again = analyze(BASE, HEAD, base_key="sha-1", bases=bases)
     assert isinstance(first, DiffResult) and isinstance(again, DiffResult)
     assert first == again and len(prepared) == 1
     # Same key, other content (a force-pushed or forged key): prepared anew, never trusted.
-    other = analyze(HEAD, HEAD, base_key="sha-1")
+    other = analyze(HEAD, HEAD, base_key="sha-1", bases=bases)
     assert isinstance(other, DiffResult) and len(prepared) == 2
     assert first.opened and not other.opened
     # Same key and content, other workload_kinds settings: read anew as well.
     kafka = WorkloadKind(kind="Kafka")
-    analyze(HEAD, HEAD, base_key="sha-1", workload_kinds=(kafka,))
+    analyze(HEAD, HEAD, base_key="sha-1", workload_kinds=(kafka,), bases=bases)
     assert len(prepared) == 3
     # A base is prepared for one cluster_scope: the other scope prepares its own.
-    complete = analyze(HEAD, HEAD, base_key="sha-1", cluster_scope="complete")
+    complete = analyze(
+        HEAD, HEAD, base_key="sha-1", cluster_scope="complete", bases=bases
+    )
     assert isinstance(complete, DiffResult) and len(prepared) == 4
 
 

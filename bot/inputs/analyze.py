@@ -161,39 +161,55 @@ def _deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-# Prepared bases of plain manifests by base commit, in this worker process: the pull
-# requests of a branch are all reviewed against the same base, which is then read and
-# compiled once, and each review computes only what its changed files can change.
-_PREPARED: OrderedDict[str, PreparedBase] = OrderedDict()
-PREPARED_BASES = 1  # a 30,000-workload base holds about half a gigabyte of the worker's limit
+class PreparedBases:
+    """Prepared bases of plain manifests by base commit, at most ``limit`` of them (least
+    recently used first out). The pull requests of a branch are all reviewed against the
+    same base, which is then read and compiled once, and each review computes only what
+    its changed files can change. Owned by whoever runs the analyses: each worker process
+    of the pool has its own (``WORKER_BASES``), a test its own."""
+
+    def __init__(self, limit: int = 1, *, freeze: bool = True) -> None:
+        self.limit = limit
+        # The base lives on in a worker: keep the cycle collector from rescanning it at
+        # every review (not in a test process, which lives on after).
+        self.freeze = freeze
+        self._bases: OrderedDict[str, PreparedBase] = OrderedDict()
+
+    def get(
+        self,
+        key: str,
+        files: Mapping[str, bytes],
+        scope: ClusterScope,
+        workload_kinds: WorkloadKinds = (),
+    ) -> PreparedBase:
+        """The base of ``files`` prepared; ``key`` ("": do not keep it) names its commit."""
+        key = f"{key}:{scope.value}" if key else ""  # a base is prepared for one scope
+        found = self._bases.get(key) if key else None
+        # The commit id names the content, but never trust a key for what a check passes
+        # on; nor reuse a base read under other settings.
+        if (
+            found is not None
+            and found.state.workload_kinds == workload_kinds
+            and not changed_files(found.files, files)
+        ):
+            self._bases.move_to_end(key)
+            return found
+        prepared = prepare(files, scope=scope, workload_kinds=workload_kinds)
+        if key:
+            self._bases[key] = prepared
+            while len(self._bases) > self.limit:
+                self._bases.popitem(last=False)
+            if self.freeze:
+                gc.collect()
+                gc.freeze()
+        return prepared
+
+    def clear(self) -> None:
+        self._bases.clear()
 
 
-def _prepared_base(
-    key: str,
-    files: Mapping[str, bytes],
-    scope: ClusterScope,
-    workload_kinds: WorkloadKinds = (),
-) -> PreparedBase:
-    key = f"{key}:{scope.value}" if key else ""  # a base is prepared for one scope
-    found = _PREPARED.get(key) if key else None
-    # The commit id names the content, but never trust a key for what a check passes on;
-    # nor reuse a base read under other settings.
-    if (
-        found is not None
-        and found.state.workload_kinds == workload_kinds
-        and not changed_files(found.files, files)
-    ):
-        _PREPARED.move_to_end(key)
-        return found
-    prepared = prepare(files, scope=scope, workload_kinds=workload_kinds)
-    if key:
-        _PREPARED[key] = prepared
-        while len(_PREPARED) > PREPARED_BASES:
-            _PREPARED.popitem(last=False)
-        # The base lives on: keep the cycle collector from rescanning it at every review.
-        gc.collect()
-        gc.freeze()
-    return prepared
+# A 30,000-workload base holds about half a gigabyte of the worker's memory limit: one.
+WORKER_BASES = PreparedBases(limit=1)
 
 
 def _unanalysed(
@@ -230,6 +246,7 @@ def analyze(
     workload_kinds: WorkloadKinds = (),
     lint_config: LintConfig | None = None,
     flows: FlowSummary | None = None,
+    bases: PreparedBases | None = None,
 ) -> DiffResult | AnalysisFailure:
     """The diff of the two trees; ``base_key`` (the base commit) lets this worker reuse
     the base it prepared for an earlier review. A base that cannot be read (``None``, with
@@ -238,7 +255,9 @@ def analyze(
     reachdiff does not model fail the analysis unless ``ignore_kinds`` names them;
     ``workload_kinds`` are the settings' custom kinds that run pods; ``lint_config`` asks
     for the least-privilege findings the change introduces; ``flows`` (a flow summary)
-    for the observed traffic on the changed paths."""
+    for the observed traffic on the changed paths; ``bases`` keeps prepared bases
+    (default: this worker process's)."""
+    bases = bases if bases is not None else WORKER_BASES
     tree_name = "base"
     scope = ClusterScope(cluster_scope)
     collecting = gc.isenabled()
@@ -260,7 +279,7 @@ def analyze(
             elif is_plain(base_files) and is_plain(head_files):
                 try:
                     with side("base"):
-                        prepared = _prepared_base(base_key, base_files, scope, workload_kinds)
+                        prepared = bases.get(base_key, base_files, scope, workload_kinds)
                 except SideError as err:
                     tree_name = "head"
                     diff = diff_head_alone(
@@ -324,7 +343,7 @@ def analyze(
     except _Deadline:
         return AnalysisFailure("timeout", f"the analysis took longer than {deadline:g} s")
     except (MemoryError, RecursionError):
-        _PREPARED.clear()  # the next review starts from an empty worker
+        bases.clear()  # the next review starts from an empty worker
         return AnalysisFailure("memory", "the analysis ran out of memory")
     except Exception as err:
         # Anything else is a bug in reachdiff, not in the pull request: keep the trace short.
