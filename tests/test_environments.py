@@ -13,7 +13,7 @@ import pytest
 
 from analysis.errors import ManifestError
 from analysis.yamldoc import LineDict, parse_documents
-from bot.inputs import kustomize
+from bot.inputs import kustomize_build
 from bot.inputs.environments import discover_environments
 from bot.inputs.sandbox import (
     DEAD_PROXY,
@@ -382,7 +382,7 @@ def test_alias_bomb_in_a_kustomization_is_refused_before_rendering(tmp_path: Pat
 
 def test_origin_annotation_keeps_aliases_as_aliases() -> None:
     text = b"resources: []\ncommonLabels: &l {team: a}\nlabels:\n- pairs: *l\n"
-    out = kustomize.with_origin_annotations("k/kustomization.yaml", text)
+    out = kustomize_build.with_origin_annotations("k/kustomization.yaml", text)
     assert out.count(b"team: a") == 1  # written once with an anchor, not expanded
     assert b"originAnnotations" in out
 

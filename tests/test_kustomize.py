@@ -16,7 +16,7 @@ import pytest
 from analysis.errors import ManifestError
 from analysis.manifests import build_tree
 from analysis.yamldoc import LineDict
-from bot.inputs import kustomize
+from bot.inputs import kustomize, kustomize_build
 from bot.inputs.environments import Environment, discover_environments
 from bot.inputs.sandbox import Limits, Tools
 from bot.inputs.sourcemap import file_of
@@ -437,7 +437,7 @@ def test_root_kustomization_gets_origin_annotations_only() -> None:
         b"# comment\nresources: [a.yaml]\nbuildMetadata: [managedByLabel]\n"
         b"commonLabels: &l {a: b}\nlabels:\n- pairs: *l\n"
     )
-    out = kustomize.with_origin_annotations("k/kustomization.yaml", text).decode()
+    out = kustomize_build.with_origin_annotations("k/kustomization.yaml", text).decode()
     import yaml
 
     data = yaml.safe_load(out)
@@ -452,8 +452,8 @@ def test_origin_paths_are_resolved_against_the_root() -> None:
             annotations=LineDict({kustomize.ORIGIN_ANNOTATION: "path: ../../base/np.yaml\n"}),
         )
     )
-    assert kustomize.origin_of(obj, "overlays/prod") == ("base/np.yaml", False)
-    kustomize.strip_origin(obj)
+    assert kustomize_build.origin_of(obj, "overlays/prod") == ("base/np.yaml", False)
+    kustomize_build.strip_origin(obj)
     assert "annotations" not in obj["metadata"]
     generated = LineDict(
         metadata=LineDict(
@@ -466,7 +466,7 @@ def test_origin_paths_are_resolved_against_the_root() -> None:
             )
         )
     )
-    assert kustomize.origin_of(generated, "app") == ("app/kustomization.yaml", True)
+    assert kustomize_build.origin_of(generated, "app") == ("app/kustomization.yaml", True)
 
 
 @pytest.mark.parametrize(

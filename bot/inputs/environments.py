@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from analysis.errors import ManifestError
 from analysis.manifests import MANIFEST_SUFFIXES, parse_file
 from analysis.yamldoc import LineDict, YAMLSyntaxError, YMap, parse_documents
-from bot.inputs import helm, kustomize
+from bot.inputs import helm, kustomize, kustomize_build
 from bot.inputs.kustomize import Kustomization, display_dir
 from bot.inputs.sandbox import Limits, Tools
 from bot.inputs.sourcemap import (
@@ -129,7 +129,7 @@ def _kustomize_environment(
     tools: Tools,
     limits: Limits,
 ) -> Environment:
-    rendered = kustomize.render(root, kustomizations, files, tools=tools, limits=limits)
+    rendered = kustomize_build.render(root, kustomizations, files, tools=tools, limits=limits)
     if rendered is None:
         return Environment(
             display_dir(root),
@@ -147,8 +147,8 @@ def _kustomize_environment(
     approximate: list[str] = []
     root_file = kustomizations[root].path
     for obj in rendered.documents:
-        path, generated = kustomize.origin_of(obj, root)
-        kustomize.strip_origin(obj)
+        path, generated = kustomize_build.origin_of(obj, root)
+        kustomize_build.strip_origin(obj)
         kind, name, namespace = _identity(obj)
         original: YMap | None = None
         if path is not None and path in files and not generated:

@@ -1,4 +1,4 @@
-"""Kustomizations: finding them, checking them statically, and rendering a root safely.
+"""Kustomizations: finding them and checking them statically; ``kustomize_build`` renders.
 
 A kustomization is read twice. First here, without running anything: every entry that names
 a file or directory is collected with its line, so that a remote resource (a URL or a git
@@ -11,6 +11,10 @@ functions, in a copy of only the directories the root can reach.
 The root's own kustomization is rendered with ``buildMetadata: [originAnnotations]`` added,
 so kustomize names the source file of every object (``config.kubernetes.io/origin``);
 ``bot.inputs.sourcemap`` uses that to give rendered objects the lines of the original files.
+The build is ``bot.inputs.kustomize_build``.
+
+Why one module of 500 lines: everything a kustomization may name, and every refusal with
+its line, is read in one place, so what reaches the renderer can be audited at a glance.
 """
 
 from __future__ import annotations
@@ -24,13 +28,11 @@ import yaml
 
 from analysis.errors import ManifestError
 from analysis.yamldoc import LineDict, YAMLSyntaxError, line_of, parse_documents
-from bot.inputs.sandbox import Limits, ToolError, Tools, normalise, run_tool, workspace
+from bot.inputs.sandbox import normalise
 
 try:
-    from yaml import CSafeDumper as _Dumper
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - libyaml missing: same results, only slower
-    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -456,10 +458,10 @@ def check_statically(
                     sources = [target] if target in files else []
                 for source in sources:
                     _check_plugin_config(
-                        k.path, entry.line, entry.field, _documents(source, files[source])
+                        k.path, entry.line, entry.field, read_documents(source, files[source])
                     )
         for field, line, text in k.inline_plugins:
-            _check_plugin_config(k.path, line, field, _documents(k.path, text.encode(), line))
+            _check_plugin_config(k.path, line, field, read_documents(k.path, text.encode(), line))
 
 
 def _resource_files(k: Kustomization, files: Mapping[str, bytes]) -> Iterator[str]:
@@ -470,7 +472,7 @@ def _resource_files(k: Kustomization, files: Mapping[str, bytes]) -> Iterator[st
                 yield target
 
 
-def _documents(path: str, content: bytes, base_line: int = 0) -> list[Any]:
+def read_documents(path: str, content: bytes, base_line: int = 0) -> list[Any]:
     try:
         return [d.data for d in parse_documents(_decode(path, content))]
     except YAMLSyntaxError as exc:
@@ -500,172 +502,3 @@ def _check_plugin_config(kustomization: str, line: int, field: str, docs: list[A
                 "reachdiff runs kustomize without plugins, exec or container functions: only "
                 "builtin generators and transformers (apiVersion: builtin) can be rendered",
             )
-
-
-# ---------------------------------------------------------------------------------------
-# Rendering
-
-
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    root: str
-    documents: tuple[LineDict, ...]  # rendered objects, origin annotations still in place
-    warnings: tuple[str, ...]
-
-
-def _plain(value: Any, memo: dict[int, Any]) -> Any:
-    # Shared (aliased) nodes stay shared, so the dumper writes them as aliases again
-    # instead of expanding them.
-    key = id(value)
-    if key in memo:
-        return memo[key]
-    if isinstance(value, dict):
-        out: Any = {}
-        memo[key] = out
-        for k, v in value.items():
-            out[k] = _plain(v, memo)
-        return out
-    if isinstance(value, list):
-        out = []
-        memo[key] = out
-        out.extend(_plain(v, memo) for v in value)
-        return out
-    return value
-
-
-def with_origin_annotations(path: str, content: bytes) -> bytes:
-    """The kustomization with ``originAnnotations`` added to its ``buildMetadata``."""
-    data = _documents(path, content)[0]
-    plain = _plain(data, {})
-    build = plain.get("buildMetadata")
-    if not isinstance(build, list):
-        build = []
-    if "originAnnotations" not in build:
-        build = [*build, "originAnnotations"]
-    plain["buildMetadata"] = build
-    return yaml.dump(plain, Dumper=_Dumper, sort_keys=False).encode()
-
-
-def render(
-    root: str,
-    kustomizations: Mapping[str, Kustomization],
-    files: Mapping[str, bytes],
-    *,
-    tools: Tools,
-    limits: Limits,
-) -> Rendered | None:
-    """Build one root with kustomize; ``ManifestError`` naming the file and line if it fails.
-
-    ``None`` when no kustomize is installed (after the static checks, which need none).
-    """
-    k = kustomizations[root]
-    chain = reachable(root, kustomizations)
-    check_statically(chain, kustomizations, files)
-    if tools.kustomize is None:
-        return None
-    # Kustomizations only read under their own directory (the load restrictor), so the
-    # directories of the reachable ones hold everything a build can read.
-    dirs = [c.dir for c in chain]
-    needed = {p for p in files if any(d == "" or p.startswith(d + "/") for d in dirs)}
-    # Files named across directories are copied too, so that kustomize's load restrictor,
-    # not a missing file, is what refuses them, with its clearer message.
-    needed.update(
-        t for c in chain for e in c.entries if (t := resolve(c, e)) is not None and t in files
-    )
-    with workspace(files, [p for p in needed if p != k.path]) as ws:
-        ws.write(k.path, with_origin_annotations(k.path, files[k.path]))
-        argv = [
-            *tools.kustomize,
-            str(ws.tree / root) if root else str(ws.tree),
-            "--load-restrictor",
-            "LoadRestrictionsRootOnly",
-        ]
-        try:
-            done = run_tool(
-                argv,
-                ws,
-                what=f"kustomize build of {display_dir(root)}",
-                limits=limits,
-                isolate_network=tools.isolate_network,
-                extra_env={"KUSTOMIZE_PLUGIN_HOME": str(ws.home / "no-plugins")},
-            )
-        except ToolError as err:
-            file, line = _blame(err.message, chain)
-            raise ManifestError(file, line, _explain(err.message)) from None
-    try:
-        docs = parse_documents(done.stdout)
-    except YAMLSyntaxError as exc:  # pragma: no cover - kustomize writes valid YAML
-        raise ManifestError(
-            k.path, 1, f"kustomize output is not valid YAML: {exc.message}"
-        ) from None
-    objects = tuple(d.data for d in docs if isinstance(d.data, LineDict))
-    warnings = tuple(
-        line.strip().removeprefix("# ").strip()
-        for line in done.stderr.splitlines()
-        if line.strip() and "Warning" in line
-    )
-    return Rendered(root, objects, warnings)
-
-
-_RESTRICTED = re.compile(r"security; file '([^']*)' is not in or below '([^']*)'")
-
-
-def _explain(message: str) -> str:
-    m = _RESTRICTED.search(message)
-    if m is None:
-        return message
-    file, directory = m.group(1), display_dir(m.group(2))
-    return (
-        f"{file} is outside {directory}, the directory of the kustomization that names it: "
-        "the load restrictor (LoadRestrictionsRootOnly) forbids reading it. Move the file "
-        f"under {directory}, or give its directory a kustomization and name that directory "
-        f"instead ({message})"
-    )
-
-
-def _blame(message: str, chain: Sequence[Kustomization]) -> tuple[str, int]:
-    """The kustomization entry a kustomize error is most likely about."""
-    best: tuple[int, str, int] | None = None
-    for k in chain:
-        for entry in k.entries:
-            for form in {entry.value, entry.value.removeprefix("./")}:
-                if form and (f"'{form}'" in message or f'"{form}"' in message):
-                    score = len(form)
-                    if best is None or score > best[0]:
-                        best = (score, k.path, entry.line)
-    if best is not None:
-        return best[1], best[2]
-    return chain[0].path, 1
-
-
-def origin_of(obj: LineDict, root: str) -> tuple[str | None, bool]:
-    """The repository file an object came from, per its origin annotation.
-
-    Returns (path, generated): ``generated`` is true when a generator made the object, in
-    which case the path is the kustomization that configured it.
-    """
-    meta = obj.get("metadata")
-    annotations = meta.get("annotations") if isinstance(meta, dict) else None
-    text = annotations.get(ORIGIN_ANNOTATION) if isinstance(annotations, dict) else None
-    if not isinstance(text, str):
-        return None, False
-    try:
-        origin = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return None, False
-    if not isinstance(origin, dict):
-        return None, False
-    generated = "path" not in origin
-    relative = origin.get("path") or origin.get("configuredIn")
-    if not isinstance(relative, str) or "repo" in origin:
-        return None, generated
-    return normalise(root, relative), generated
-
-
-def strip_origin(obj: LineDict) -> None:
-    meta = obj.get("metadata")
-    annotations = meta.get("annotations") if isinstance(meta, dict) else None
-    if isinstance(annotations, dict) and ORIGIN_ANNOTATION in annotations:
-        del annotations[ORIGIN_ANNOTATION]
-        if not annotations and isinstance(meta, dict):
-            del meta["annotations"]

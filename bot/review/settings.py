@@ -4,6 +4,10 @@ The file is optional; without it every default below applies and anyone with wri
 may approve a widening. The shell must read it from the pull request's *base* commit: a PR
 that edits it must not be able to appoint its own approvers.
 
+Why one module over 400 lines: it is the one reference of the file's schema, every key with
+its default, its strict check and its file:line error, read top to bottom like the example
+below; the owner rules are read by ``owners_config``.
+
 Example (every key is optional)::
 
     # which files hold manifests; "**" spans directories, "*" and "?" stay within one
