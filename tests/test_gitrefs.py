@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.inputs.gitrefs import (
+    CommitFiles,
     GitError,
-    GitTree,
     find_repository,
     merge_base,
     read_ref,
@@ -77,7 +77,7 @@ def repo(tmp_path: Path) -> Path:
 
 def test_read_ref_reads_manifests_with_blob_ids(repo: Path) -> None:
     tree = read_ref(repo, "main")
-    assert isinstance(tree, GitTree)
+    assert isinstance(tree, CommitFiles)
     assert tree.commit_sha == git(repo, "rev-parse", "main")
     assert tree.files == {
         "namespaces.yaml": b"kind: Namespace\n",

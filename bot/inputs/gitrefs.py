@@ -55,7 +55,7 @@ class GitTreeError(TreeError, GitError):
 
 
 @dataclass(frozen=True, slots=True)
-class GitTree:
+class CommitFiles:
     """The manifests of one commit: contents and blob id per path relative to the repo root."""
 
     commit_sha: str
@@ -228,7 +228,7 @@ def read_ref(
     *,
     paths: tuple[str, ...] | None = None,
     limits: TreeLimits = DEFAULT_LIMITS,
-) -> GitTree:
+) -> CommitFiles:
     """The manifests of ``ref`` (optionally only below ``path``), keyed by repo-root path.
 
     ``paths`` are the settings' globs (``clusters/**``), selecting as the tarball reader
@@ -294,7 +294,7 @@ def read_ref(
         raise GitTreeError(err.path, err.message) from None
     shas = {e.path: e.sha for e in wanted}
     unread += [str(u) for u in lfs_pointers(files)]
-    return GitTree(
+    return CommitFiles(
         commit_sha=commit,
         files=files,
         blob_shas=shas,
