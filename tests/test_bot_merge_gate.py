@@ -235,9 +235,9 @@ async def test_an_approval_never_flips_an_older_check_run(harness: Harness) -> N
     ]
 
 
-async def test_rerun_of_an_old_check_run_reviews_the_current_state(harness: Harness) -> None:
-    """A green run from before the base moved is re-run: the new run judges the current
-    base, so re-running cannot bring the old outcome back on top."""
+async def green_then_base_gains_api(harness: Harness, moved_name: str) -> dict[str, Any]:
+    """A green review (only TCP 5433 opened for api, which has no pods), then main gains
+    the api workload without a push delivery (lost, or not subscribed): the green run."""
     fake = harness.fake
     setup_pull(
         fake,
@@ -246,13 +246,18 @@ async def test_rerun_of_an_old_check_run_reviews_the_current_state(harness: Harn
     )
     await deliver(harness)
     green = latest(harness, HEAD)
-    assert green["conclusion"] == "success"  # only TCP 5433 opened for api: no pods
-
-    # main gains the api workload (no push delivered: lost, or not subscribed).
-    moved = sha("main2")
+    assert green["conclusion"] == "success"
+    moved = sha(moved_name)
     fake.add_commit(REPO, moved, {**complete_tree(), "apps/api.yaml": API}, parents=[BASE])
     fake.set_branch(REPO, "main", moved)
+    return green
 
+
+async def test_rerun_of_an_old_check_run_reviews_the_current_state(harness: Harness) -> None:
+    """A green run from before the base moved is re-run: the new run judges the current
+    base, so re-running cannot bring the old outcome back on top."""
+    fake = harness.fake
+    green = await green_then_base_gains_api(harness, "main2")
     pull = {"number": NUMBER, "head": {"ref": "change", "sha": HEAD}, "id": 1, "url": "x"}
     pull["base"] = {"ref": "main", "sha": BASE}
     overrides = {
@@ -459,18 +464,7 @@ async def test_the_merged_tree_keeps_what_only_the_base_changed(harness: Harness
 async def test_an_approval_after_the_base_moved_reviews_again(harness: Harness) -> None:
     """The cached analysis judged the old base; the approval event must not re-use it."""
     fake = harness.fake
-    setup_pull(
-        fake,
-        complete_tree(**{"policies/db.yaml": db_policy("api", (5432, 5433))}),
-        base_files=complete_tree(),
-    )
-    await deliver(harness)
-    green = latest(harness, HEAD)
-    assert green["conclusion"] == "success"
-    moved = sha("main3")
-    fake.add_commit(REPO, moved, {**complete_tree(), "apps/api.yaml": API}, parents=[BASE])
-    fake.set_branch(REPO, "main", moved)
-
+    green = await green_then_base_gains_api(harness, "main3")
     fake.add_review(REPO, NUMBER, user="mallory", state="APPROVED", commit_id=HEAD)  # read only
     await deliver(harness, "pull_request_review", "submitted", overrides=APPROVED)
     newest = latest(harness, HEAD)
