@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.model import ContainerPort, Source, Workload, group_of, labels_of
-from analysis.ports import PROTOCOLS
-from analysis.validation import Context, shown, type_name
+from analysis.validation import Context, type_name
+from analysis.workloads import container_port
 from analysis.yamldoc import YMap
 
 _FIELD = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
@@ -77,7 +77,9 @@ def parse_custom_workload(known: WorkloadKind, ctx: Context, obj: YMap) -> Workl
         if not isinstance(found, list):
             ctx.fail(f"`{path}` must be a list of ports (workload_kinds), not {type_name(found)}")
         for entry in found:
-            ports.add(_port(ctx, path, entry))
+            ports.add(
+                container_port(ctx, entry, f"`{path}` (workload_kinds)", ("containerPort", "port"))
+            )
     return Workload(
         kind=known.kind,
         namespace=namespace,
@@ -108,18 +110,3 @@ def _expand(template: str, obj: YMap, ctx: Context, what: str) -> str:
         return str(found)
 
     return _FIELD.sub(value, template)
-
-
-def _port(ctx: Context, path: str, entry: Any) -> ContainerPort:
-    if not isinstance(entry, Mapping):
-        ctx.fail(f"`{path}` entries must be mappings (workload_kinds), not {type_name(entry)}")
-    number = entry.get("containerPort", entry.get("port"))
-    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 65535:
-        ctx.fail(f"`{path}`: a port must be a number in 1..65535, not {shown(number)}")
-    protocol = entry.get("protocol", "TCP")
-    if protocol not in PROTOCOLS:
-        ctx.fail(f"`{path}`: protocol must be one of TCP, UDP, SCTP, not {shown(protocol)}")
-    name = entry.get("name")
-    if name is not None and not isinstance(name, str):
-        ctx.fail(f"`{path}`: a port name must be a string, not {type_name(name)}")
-    return ContainerPort(number, protocol, name or None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from analysis.model import ContainerPort, Source, Workload, labels_of
@@ -66,20 +67,25 @@ def container_ports(ctx: Context, spec: YMap) -> tuple[ContainerPort, ...]:
             ctx.at(spec).fail(f"a container must be a mapping, not {type_name(container)}")
         cctx = ctx.at(container)
         for entry in cctx.sequence(container, "ports") or []:
-            ports.add(_container_port(cctx.at(entry), entry))
+            ports.add(container_port(cctx.at(entry), entry, "a container port"))
     return tuple(sorted(ports, key=lambda p: (p.protocol, p.port, p.name or "")))
 
 
-def _container_port(ctx: Context, entry: Any) -> ContainerPort:
-    if not isinstance(entry, dict):
-        ctx.fail(f"a container port must be a mapping, not {type_name(entry)}")
-    number = entry.get("containerPort")
+def container_port(
+    ctx: Context, entry: Any, where: str, number_fields: tuple[str, ...] = ("containerPort",)
+) -> ContainerPort:
+    """One port of a pod: the first of ``number_fields`` present (1..65535), ``protocol``
+    (TCP unless said) and an optional ``name``. ``where`` names the entry in messages.
+    Pod templates and the settings' custom workload kinds read ports alike."""
+    if not isinstance(entry, Mapping):
+        ctx.fail(f"{where} must be a mapping, not {type_name(entry)}")
+    number = next((entry[f] for f in number_fields if f in entry), None)
     if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 65535:
-        ctx.fail(f"`containerPort` must be a number in 1..65535, not {type_name(number)}")
+        ctx.fail(f"{where}: `{number_fields[0]}` must be a number in 1..65535, not {shown(number)}")
     protocol = entry.get("protocol", "TCP")
     if protocol not in PROTOCOLS:
-        ctx.fail(f"container port protocol must be one of TCP, UDP, SCTP, not {shown(protocol)}")
+        ctx.fail(f"{where}: protocol must be one of TCP, UDP, SCTP, not {shown(protocol)}")
     name = entry.get("name")
     if name is not None and not isinstance(name, str):
-        ctx.fail(f"container port `name` must be a string, not {type_name(name)}")
+        ctx.fail(f"{where}: a port `name` must be a string, not {type_name(name)}")
     return ContainerPort(port=number, protocol=protocol, name=name or None)
