@@ -27,7 +27,6 @@ from analysis.aggregate import (
     Population,
     Populations,
     aggregate,
-    describe_environments,
 )
 from analysis.diff import PathChange, ReachabilityDiff
 from analysis.report import diff_to_json, json_text
@@ -296,16 +295,19 @@ def _rule_rows(
     rows: list[RowView] = []
     shown = 0
     for group in aggregate(by_destination(changes), populations.head):
-        envs = describe_environments(group.environments)
-        label = endpoint_label(group.dst) + (f" in {envs}" if envs else "")
+        label = markdown.shorten(endpoint_label(group.dst), LABEL_LIMIT)
+        # Named apart from the id (not in its code span), as the sticky comment does.
+        envs = tuple(
+            markdown.shorten(e or "plain manifests", LABEL_LIMIT)
+            for e in group.environments
+            if e is not None
+        )
         for row in group.rows:
             if len(rows) >= PATHS_PER_RULE:
                 return tuple(rows), shown
             first = row.first
             view = aggregated_row(row, ctx)
-            dst = EndpointView(
-                markdown.shorten(label, LABEL_LIMIT), first.dst_new, first.dst_removed
-            )
+            dst = EndpointView(label, first.dst_new, first.dst_removed, environments=envs)
             rows.append(replace(view, dst=dst))
             shown += len(row.changes) * len(group.environments)
     return tuple(rows), shown

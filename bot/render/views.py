@@ -45,6 +45,7 @@ class EndpointView:
     members: tuple[str, ...] = ()  # their "Kind/name", when not all (at most MEMBERS_SHOWN)
     tally: str = ""  # of an aggregated row's workloads, how many are new or removed
     words: str = ""  # a representative of pods outside the repository, in words
+    environments: tuple[str, ...] = ()  # a line comment's destination: where, when named
 
 
 @dataclass(frozen=True, slots=True)
