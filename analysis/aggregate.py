@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 
 from analysis.diff import PathChange
 from analysis.model import Tree
-from analysis.ports import ConnectionSet
 from analysis.reachability import Endpoint
 
 
@@ -243,7 +242,3 @@ def describe_environments(environments: Sequence[str | None]) -> str:
     """``overlays/prod, overlays/staging``; "" for a report of one unnamed environment."""
     names = [e for e in environments if e is not None]
     return ", ".join(e or "plain manifests" for e in names)
-
-
-def delta_of(row: Row) -> ConnectionSet:
-    return row.first.delta

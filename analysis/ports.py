@@ -199,10 +199,3 @@ class ConnectionSet:
 
 ALL_CONNECTIONS = ConnectionSet(tuple((p, ALL_PORTS) for p in PROTOCOLS))
 NO_CONNECTIONS = ConnectionSet()
-
-
-def union_all(sets: Iterable[ConnectionSet]) -> ConnectionSet:
-    out = NO_CONNECTIONS
-    for s in sets:
-        out = out | s
-    return out

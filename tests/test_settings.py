@@ -9,7 +9,6 @@ from bot.review.settings import (
     SettingsError,
     describe_approvers,
     parse_repo_settings,
-    path_selected,
 )
 
 FULL = """\
@@ -179,44 +178,6 @@ def test_aliases_are_checked_like_the_values_they_stand_for() -> None:
 def test_merge_keys_are_unknown_keys() -> None:
     err = _error("approvers:\n  <<: {users: [a]}\n")
     assert err.key == "approvers.<<"
-
-
-@pytest.mark.parametrize(
-    ("patterns", "path", "selected"),
-    [
-        ((), "anything/at/all.yaml", True),
-        (("clusters/**",), "clusters/a.yaml", True),
-        (("clusters/**",), "clusters/a/b/c.yaml", True),
-        (("clusters/**",), "clusters", False),
-        (("clusters/**",), "other/clusters/a.yaml", False),
-        (("clusters/*.yaml",), "clusters/a.yaml", True),
-        (("clusters/*.yaml",), "clusters/a/b.yaml", False),
-        (("**/*.yaml",), "a.yaml", True),
-        (("**/*.yaml",), "x/y/z/a.yaml", True),
-        (("**/*.yaml",), "x/y/z/a.yml", False),
-        (("apps/**/deploy/*.yaml",), "apps/deploy/x.yaml", True),
-        (("apps/**/deploy/*.yaml",), "apps/a/b/deploy/x.yaml", True),
-        (("apps/**/deploy/*.yaml",), "apps/a/b/deploy/sub/x.yaml", False),
-        (("k8s/?.yaml",), "k8s/a.yaml", True),
-        (("k8s/?.yaml",), "k8s/ab.yaml", False),
-        (("k8s/?.yaml",), "k8s//.yaml", False),
-        (("base/",), "base/x/y.yaml", True),
-        (("a+b/[x].yaml",), "a+b/[x].yaml", True),  # only * ? ** are special
-        (("a+b/[x].yaml",), "a+b/x.yaml", False),
-        (("a/*",), "./a/b", True),
-        (("one/**", "two/*.yaml"), "two/t.yaml", True),
-        (("one/**", "two/*.yaml"), "three/t.yaml", False),
-    ],
-)
-def test_path_selected(patterns: tuple[str, ...], path: str, selected: bool) -> None:
-    settings = parse_repo_settings(_yaml_paths(patterns))
-    assert path_selected(settings, path) is selected
-
-
-def _yaml_paths(patterns: tuple[str, ...]) -> str | None:
-    if not patterns:
-        return None
-    return "paths:\n" + "".join(f"  - '{p}'\n" for p in patterns)
 
 
 def test_namespace_globs() -> None:

@@ -249,10 +249,6 @@ def patch_targets(doc: Any) -> tuple[str | None, str | None]:
     return (kind if isinstance(kind, str) else None, name if isinstance(name, str) else None)
 
 
-def name_matches(pattern: str | None, rendered_name: str) -> bool:
-    """Whether a name written in a source (before prefixes and suffixes) fits the output."""
-    return pattern is None or pattern in rendered_name
-
 
 def objects_of_kind(
     candidates: Iterable[YMap], kind: str, name: str, namespace: str | None

@@ -160,14 +160,6 @@ class SettingsError(InputError):
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 
-def path_selected(settings: RepoSettings, path: str) -> bool:
-    """Whether a repository file is one of the manifests the settings select."""
-    if not settings.paths:
-        return True
-    path = path.removeprefix("./")
-    return any(_glob_regex(p).fullmatch(path) is not None for p in settings.paths)
-
-
 def path_ignored(settings: RepoSettings, path: str) -> bool:
     """Whether ``ignore_paths`` accepts leaving ``path`` (or a directory above it) unread."""
     parts = path.removeprefix("./").split("/")
