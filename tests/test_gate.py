@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from bot.app.audit import MERGED_NOT_GREEN, AuditEvent, Auditor
-from bot.app.config import ConfigError, Settings
+from bot.app.config import ConfigError, ServerConfig
 from bot.app.gate import shown_delta, shown_id
 from bot.review.approvals import ShownDelta
 from tests.test_config import valid_env
@@ -29,9 +29,9 @@ def test_shown_records_read_back_in_both_versions() -> None:
 
 
 def test_audit_destinations_come_from_the_environment() -> None:
-    settings = Settings.from_env(valid_env())
+    settings = ServerConfig.from_env(valid_env())
     assert settings.audit_file == "" and settings.audit_webhook_url == ""
-    settings = Settings.from_env(
+    settings = ServerConfig.from_env(
         valid_env(
             REACHDIFF_AUDIT_FILE="/var/log/reachdiff/audit.jsonl",
             REACHDIFF_AUDIT_WEBHOOK_URL="https://siem.example.com/hooks/reachdiff",
@@ -40,7 +40,7 @@ def test_audit_destinations_come_from_the_environment() -> None:
     assert settings.audit_file == "/var/log/reachdiff/audit.jsonl"
     assert settings.audit_webhook_url == "https://siem.example.com/hooks/reachdiff"
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env(valid_env(REACHDIFF_AUDIT_WEBHOOK_URL="file:///etc/passwd"))
+        ServerConfig.from_env(valid_env(REACHDIFF_AUDIT_WEBHOOK_URL="file:///etc/passwd"))
     assert caught.value.problems == (
         "REACHDIFF_AUDIT_WEBHOOK_URL: must be an http(s) URL, got 'file:///etc/passwd'",
     )
