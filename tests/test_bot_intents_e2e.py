@@ -10,6 +10,7 @@ annotations, and fail only at ``lint.fail_on``.
 from __future__ import annotations
 
 from tests.botharness import (
+    BASE,
     HEAD,
     NUMBER,
     REPO,
@@ -18,7 +19,9 @@ from tests.botharness import (
     db_policy,
     review,
     setup_pull,
+    sha,
 )
+from tests.test_bot_merge_gate import deliver_merge_group, latest
 
 APPROVED = {"review.state": "approved"}
 DENY_WEB_TO_DB = b"""\
@@ -158,3 +161,24 @@ async def test_an_invalid_base_intent_does_not_block_its_fix(harness: Harness) -
     assert "base: intents/db.yaml:6:" in harness.sticky()["body"]
     await approve(harness)
     assert harness.check(HEAD)["conclusion"] == "success"
+
+
+async def test_a_merge_group_changing_an_intent_needs_the_pull_request_s_approval(
+    harness: Harness,
+) -> None:
+    fake = harness.fake
+    base = base_tree(**{"intents/db.yaml": DENY_WEB_TO_DB})
+    head = {**base, "intents/db.yaml": DENY_WEB_TO_DB.replace(b"TCP 5432", b"TCP 5433")}
+    setup_pull(fake, head, base_files=base)
+    group = sha("queue-intent")
+    fake.add_commit(REPO, group, head, parents=[BASE, HEAD], branch="gh-readonly-queue/x")
+    await deliver_merge_group(harness, group, BASE)
+    assert latest(harness, group)["conclusion"] == "failure"
+    # The pull request's review shows the change; an approval after it lets the queue pass.
+    await review(harness)
+    await approve(harness)
+    group2 = sha("queue-intent-2")
+    fake.add_commit(REPO, group2, head, parents=[BASE, HEAD])
+    await deliver_merge_group(harness, group2, BASE)
+    assert latest(harness, group2)["conclusion"] == "success"
+    assert fake.validation_errors == []
