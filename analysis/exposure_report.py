@@ -221,7 +221,7 @@ def _causes(steps: Sequence[Step]) -> list[dict[str, Any]]:
 
 
 def changes_json(
-    changes: Sequence[tuple[ExposureChange, ReachabilityMap]],
+    changes: Sequence[tuple[ExposureChange, ReachabilityMap | None]],
     causes: HopCauses | None = None,
 ) -> list[dict[str, Any]]:
     """``changes`` with the head map each was found in (where hops are explained)."""
@@ -231,7 +231,7 @@ def changes_json(
         path = []
         for hop in c.path:
             row = hop_json(hop, c.qualify)
-            because = causes.of(head_map, hop)
+            because = causes.of(head_map, hop) if head_map is not None else None
             if because is not None:
                 row["because"] = because
             path.append(row)

@@ -34,6 +34,7 @@ from bot.review.approvals import (
     ApprovalStatus,
 )
 from bot.review.declared import lint_config
+from bot.review.gating import exposure_settings
 from bot.review.settings import SETTINGS_PATH, RepoSettings, describe_approvers
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,7 @@ async def run_analysis(
             workload_kinds=settings.workload_kinds,
             lint_config=lint_config(settings),
             flows=flows,
+            exposure=exposure_settings(settings),
         )
     except AnalysisTimeout as err:
         return AnalysisFailure("timeout", str(err))

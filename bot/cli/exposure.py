@@ -26,8 +26,8 @@ from analysis.unknowns import unknown_matches
 from bot.cli.options import EXIT_OK, environments, kind_options, scope, scope_flag, settings_of
 from bot.cli.output import report_unanalysed
 from bot.inputs.environment_diff import MultiDiff
+from bot.inputs.exposure import ExposureReview, review_exposure
 from bot.inputs.trees import read_directory
-from bot.review.exposure import ExposureReview, review_exposure
 from bot.review.settings import RepoSettings
 
 if TYPE_CHECKING:
@@ -86,7 +86,9 @@ def diff_exposure(
     base_files: Mapping[str, bytes] | None,
     head_files: Mapping[str, bytes],
 ) -> ExposureReview:
-    review = review_exposure(diff, settings, base_files, head_files)
+    review = review_exposure(
+        diff, settings.entry_points, settings.crown_jewels, base_files, head_files
+    )
     if review.skipped:
         print(f"reachdiff: note: {review.skipped}", file=sys.stderr)
     return review

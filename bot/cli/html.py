@@ -14,8 +14,8 @@ from analysis.exposure import exposure_of
 from analysis.htmlmap import diff_data, map_data, merge_maps, render_page
 from analysis.reachability import ReachabilityMap
 from bot.inputs.environment_diff import EnvironmentTree, MultiDiff
+from bot.inputs.exposure import ExposureReview
 from bot.render.templating import ResourceLoader
-from bot.review.exposure import ExposureReview
 from bot.review.settings import RepoSettings
 
 TEMPLATE = "map.html.j2"

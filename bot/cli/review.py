@@ -4,6 +4,7 @@ judged like the app's check (the base branch's ``.github/reachdiff.yml`` applies
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from bot.cli.options import (
 )
 from bot.cli.output import base_caveat, diff_output, report_caveats
 from bot.inputs.environment_diff import diff_files
+from bot.inputs.exposure import review_exposure
 from bot.inputs.gitrefs import (
     default_branch,
     find_repository,
@@ -33,6 +35,7 @@ from bot.inputs.gitrefs import (
 from bot.inputs.trees import TreeError
 from bot.render.declared import declared_section
 from bot.review.declared import lint_config
+from bot.review.gating import exposure_settings
 from bot.review.settings import (
     SETTINGS_PATH,
     RepoSettings,
@@ -106,6 +109,12 @@ def run(args: argparse.Namespace) -> int:
         scope=scope(args, settings),
     )
     base_caveat(diff)
+    wanted = exposure_settings(settings)
+    if wanted is not None:  # as the bot compares it: only when the settings ask
+        base_files = base_tree.files if base_tree is not None else None
+        found = review_exposure(diff, wanted.entry_points, wanted.crown_jewels, base_files,
+                                head.files)
+        diff = dataclasses.replace(diff, exposure=found)
     unread: list[str] = []
     for side, tree in (("base", base_tree), ("head", head)):
         for reason in tree.unread if tree is not None else ():

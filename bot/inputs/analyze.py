@@ -43,6 +43,7 @@ from bot.inputs.environment_diff import (
     is_plain,
     side,
 )
+from bot.inputs.exposure import ExposureReview, ExposureSettings, review_exposure
 
 EXPLAINED_PATHS = 20  # opened paths the comment explains step by step
 
@@ -90,10 +91,25 @@ class DiffResult:
     endpoint_facts: tuple[EndpointFacts, ...] = ()
     # Observed traffic on the changed paths (docs/traffic.md): None without flow data.
     traffic: DiffTraffic | None = None
+    # How the change moves workloads relative to entry points (``bot.inputs.exposure``):
+    # compared only when the settings name crown jewels or a blast radius threshold.
+    exposure: ExposureReview | None = None
 
     @property
     def widening(self) -> bool:
         return bool(self.opened)
+
+
+def _exposure(
+    diff: MultiDiff,
+    wanted: ExposureSettings | None,
+    base_files: Mapping[str, bytes] | None,
+    head_files: Mapping[str, bytes],
+) -> ExposureReview | None:
+    if wanted is None:
+        return None
+    found = review_exposure(diff, wanted.entry_points, wanted.crown_jewels, base_files, head_files)
+    return found.without_maps()  # the result crosses processes: the changes only
 
 
 def _traffic(diff: MultiDiff, flows: FlowSummary | None) -> DiffTraffic | None:
@@ -247,6 +263,7 @@ def analyze(
     lint_config: LintConfig | None = None,
     flows: FlowSummary | None = None,
     bases: PreparedBases | None = None,
+    exposure: ExposureSettings | None = None,
 ) -> DiffResult | AnalysisFailure:
     """The diff of the two trees; ``base_key`` (the base commit) lets this worker reuse
     the base it prepared for an earlier review. A base that cannot be read (``None``, with
@@ -256,7 +273,8 @@ def analyze(
     ``workload_kinds`` are the settings' custom kinds that run pods; ``lint_config`` asks
     for the least-privilege findings the change introduces; ``flows`` (a flow summary)
     for the observed traffic on the changed paths; ``bases`` keeps prepared bases
-    (default: this worker process's)."""
+    (default: this worker process's); with ``exposure`` (entry point and crown jewel
+    selectors) the exposure of both sides is compared too."""
     bases = bases if bases is not None else WORKER_BASES
     tree_name = "base"
     scope = ClusterScope(cluster_scope)
@@ -335,6 +353,7 @@ def analyze(
                     diff.opened, diff.per_environment, qualify=diff.environments != ("",)
                 ),
                 traffic=_traffic(diff, flows),
+                exposure=_exposure(diff, exposure, base_files, head_files),
             )
     except SideError as err:
         return AnalysisFailure("manifest", err.message, err.side, err.file, err.line)

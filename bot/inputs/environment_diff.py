@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from analysis import incremental, unmodelled
 from analysis.aggregate import NO_POPULATIONS, Population, Populations
@@ -33,6 +34,9 @@ from analysis.unknowns import unknown_matches
 from bot.inputs import helm, kustomize
 from bot.inputs.environments import discover_environments
 from bot.inputs.parallel_load import load_state_parallel
+
+if TYPE_CHECKING:
+    from bot.inputs.exposure import ExposureReview
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,9 @@ class MultiDiff:
     # Per environment, the base's and the head's frontends (``EnvironmentTree.frontends``);
     # empty for plain manifests read as a change to a prepared base (read them from files).
     frontends: tuple[tuple[str, Frontends, Frontends], ...] = ()
+    # The exposure comparison, when a caller made one (``bot.inputs.exposure``; read by
+    # ``bot.review.verdict.assess`` as the bot's analysis result carries it).
+    exposure: ExposureReview | None = None
 
     @property
     def widening(self) -> bool:

@@ -31,6 +31,7 @@ from analysis.aggregate import (
 from analysis.diff import PathChange, ReachabilityDiff
 from analysis.report import diff_to_json, json_text
 from bot.render import markdown
+from bot.render.blast import blast_of
 from bot.render.declared import declared_annotations, declared_section, declared_title
 from bot.render.fit import Level, fit, size, truncate
 from bot.render.outputs import (
@@ -142,9 +143,16 @@ def render_comment(diff: Diff, ctx: ReviewContext) -> str:
     declared = declared_of(diff)
     section = declared_section(declared, ctx.approvers_description) if declared else ""
     section += traffic_section(diff, ctx.settings, ctx.flow_data)
+    blast = blast_of(a)
     return fit(
         lambda lv: _with_section(
-            render("comment.md.j2", **common, **lists.at(lv), graph=None if lv.summary else graph),
+            render(
+                "comment.md.j2",
+                **common,
+                **lists.at(lv),
+                graph=None if lv.summary else graph,
+                blast=blast,
+            ),
             section,
         ),
         COMMENT_LIMIT,
@@ -408,6 +416,7 @@ def _common(
         new_count=len(a.new_workloads),
         removed_count=len(a.removed_workloads),
         needs_approval=a.needs_approval,
+        exposure_gates=a.exposure_gates,
         satisfied=approval is not None and approval.satisfied,
         required=required,
         missing=max(0, required - have),

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from analysis.diff import ChangeSet, PathChange
+from analysis.exposure_report import ExposureChange
 from analysis.reachability import Endpoint
+from bot.inputs.exposure import ExposureReview
 from bot.review.approvals import ApprovalStatus
+from bot.review.gating import alarming, exposure_needs_approval
 from bot.review.settings import RepoSettings
 
 Kind = Literal["widened", "narrowed", "unchanged"]
@@ -37,6 +40,11 @@ class Assessment:
     hidden: int  # changes left out because of ignore_namespaces
     new_workloads: tuple[Endpoint, ...]  # in the diff's order, hidden ones removed
     removed_workloads: tuple[Endpoint, ...]
+    # Crown jewels nearer an entry point, blast radii past the threshold (the comment's
+    # "Blast radius" section), and whether they need approval (``bot.review.gating``).
+    exposure: tuple[ExposureChange, ...] = ()
+    exposure_gates: bool = False
+    exposure_skipped: str = ""  # exposure was asked for but not compared: why
 
     @property
     def kind(self) -> Kind:
@@ -46,7 +54,7 @@ class Assessment:
 
     @property
     def needs_approval(self) -> bool:
-        return bool(self.gated)
+        return bool(self.gated) or self.exposure_gates
 
 
 def _hidden(change: PathChange, settings: RepoSettings) -> bool:
@@ -74,6 +82,9 @@ def assess(diff: Diff, settings: RepoSettings) -> Assessment:
     opened = tuple(c for c in diff.opened if not _hidden(c, settings))
     closed = tuple(c for c in diff.closed if not _hidden(c, settings))
     hidden = len(diff.opened) + len(diff.closed) - len(opened) - len(closed)
+    # The analysis result carries the exposure comparison when the settings ask for it.
+    review: ExposureReview | None = getattr(diff, "exposure", None)
+    exposure = alarming(review, settings) if review is not None else ()
     return Assessment(
         opened=opened,
         closed=closed,
@@ -81,6 +92,9 @@ def assess(diff: Diff, settings: RepoSettings) -> Assessment:
         hidden=hidden,
         new_workloads=_shown(diff.added_endpoints, settings),
         removed_workloads=_shown(diff.removed_endpoints, settings),
+        exposure=exposure,
+        exposure_gates=review is not None and exposure_needs_approval(review, settings),
+        exposure_skipped=review.skipped if review is not None else "",
     )
 
 
@@ -92,6 +106,14 @@ def gated_digest(
     violations of the intents needing approval, a change of the intents), as a digest that
     does not depend on their order. Equal digests: an approval of one covers the other."""
     lines = sorted({f"{c.src.id}\t{c.dst.id}\t{c.delta}" for c in assessment.gated})
+    if assessment.exposure_gates:
+        # An approval covers the exposure it saw: the same workloads at the same distances.
+        lines += sorted(
+            f"exposure\t{c.id}\t{c.base_hops}>{c.head_hops}\t{c.base_blast}>{c.head_blast}"
+            for c in assessment.exposure
+        )
+        if assessment.exposure_skipped:
+            lines.append("exposure not compared")
     if settings_changed:
         lines.append("settings changed")
     lines.extend(sorted(declared))
@@ -150,11 +172,20 @@ def verdict_text(
 ) -> str:
     """One plain-text line: the verdict and what the check needs."""
     kind = assessment.kind
-    if kind == "unchanged":
+    if kind != "widened" and assessment.exposure_gates:
+        # No path opened, yet a crown jewel is nearer an entry point (a new LoadBalancer,
+        # a new route): the exposure widened.
+        head = "exposure widened: " + (
+            f"{_plural(len(assessment.exposure), 'workload')} nearer an entry point"
+            if assessment.exposure
+            else "not compared"
+        )
+    elif kind == "unchanged":
         return "unchanged: no path opened or closed"
-    if kind == "narrowed":
+    elif kind == "narrowed":
         return f"narrowed: {_plural(len(assessment.closed), 'path')} closed, none opened"
-    head = f"widened: {_plural(len(assessment.opened), 'path')} opened"
+    else:
+        head = f"widened: {_plural(len(assessment.opened), 'path')} opened"
     if not assessment.needs_approval:
         return f"{head}, all to or from new workloads: no approval needed"
     if approval is not None and approval.override is not None and not approval.approved:
