@@ -26,8 +26,14 @@ from analysis.unknowns import unknown_matches
 from bot.cli.options import EXIT_OK, environments, kind_options, scope, scope_flag, settings_of
 from bot.cli.output import report_unanalysed
 from bot.inputs.environment_diff import MultiDiff
-from bot.inputs.exposure import ExposureReview, review_exposure
+from bot.inputs.exposure import (
+    CLASS_LIMIT,
+    UNASKED_CLASS_LIMIT,
+    ExposureReview,
+    review_exposure,
+)
 from bot.inputs.trees import read_directory
+from bot.review.gating import exposure_settings
 from bot.review.settings import RepoSettings
 
 if TYPE_CHECKING:
@@ -86,8 +92,14 @@ def diff_exposure(
     base_files: Mapping[str, bytes] | None,
     head_files: Mapping[str, bytes],
 ) -> ExposureReview:
+    asked = exposure_settings(settings) is not None
     review = review_exposure(
-        diff, settings.entry_points, settings.crown_jewels, base_files, head_files
+        diff,
+        settings.entry_points,
+        settings.crown_jewels,
+        base_files,
+        head_files,
+        CLASS_LIMIT if asked else UNASKED_CLASS_LIMIT,
     )
     if review.skipped:
         print(f"reachdiff: note: {review.skipped}", file=sys.stderr)

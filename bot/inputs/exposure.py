@@ -19,7 +19,10 @@ from analysis.frontends import NO_FRONTENDS, frontends_of_files
 from analysis.reachability import ReachabilityMap
 from bot.inputs.environment_diff import MultiDiff
 
-CLASS_LIMIT = 5_000  # pod classes per side whose exposure a diff compares
+CLASS_LIMIT = 5_000  # pod classes per side whose exposure a diff compares when asked to
+# ... and when nothing asks for it (no crown jewels, no threshold): ``reachdiff diff`` then
+# adds it for the trees where it costs little next to the diff itself.
+UNASKED_CLASS_LIMIT = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,7 @@ def review_exposure(
     crown_jewels: Sequence[WorkloadSelector] = (),
     base_files: Mapping[str, bytes] | None = None,
     head_files: Mapping[str, bytes] | None = None,
+    limit: int = CLASS_LIMIT,
 ) -> ExposureReview:
     """Compare the exposure of every environment of ``diff``. Plain manifests' frontends
     are read from ``base_files`` / ``head_files`` (a diff against a prepared base keeps
@@ -64,10 +68,15 @@ def review_exposure(
     for _, one in diff.per_environment:
         for side in (one.base, one.head):
             classes = sum(1 for m in side.members[side.matcher.first_class :] if m)
-            if classes > CLASS_LIMIT:
+            if classes > limit:
+                more = (
+                    f"; set crown_jewels to compare up to {CLASS_LIMIT}"
+                    if limit < CLASS_LIMIT
+                    else ""
+                )
                 return ExposureReview(
                     skipped=f"exposure not compared: {classes} pod classes, more than "
-                    f"{CLASS_LIMIT} (run `reachdiff exposure` on each tree)"
+                    f"{limit}{more} (`reachdiff exposure` reads one tree of any size)"
                 )
     out: list[tuple[ExposureChange, ReachabilityMap | None]] = []
     notes: list[str] = []
