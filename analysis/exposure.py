@@ -58,6 +58,12 @@ class WorkloadExposure:
     blast_radius: int  # endpoints it reaches through one hop or more (itself excluded)
     entry_point: bool
     crown_jewel: bool
+    # For crown jewels (the first ``MAX_BY_HOPS``): how many endpoints it reaches first at
+    # one hop, two hops... (they sum to the blast radius); empty for the others.
+    blast_by_hops: tuple[int, ...] = ()
+
+
+MAX_BY_HOPS = 50  # crown jewels whose blast radius is also counted by hops (a search each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +105,7 @@ def exposure_of(
     reach = graph.reach()
     position = _positions(members)
     out: list[WorkloadExposure] = []
+    by_hops_left = MAX_BY_HOPS
     for endpoint in rmap.endpoints:
         cls = rmap.index_of[endpoint.id]
         if cls < first:
@@ -107,8 +114,14 @@ def exposure_of(
         blast = bits.bit_count() - ((bits >> position[endpoint.id]) & 1)
         hops = distance.get(cls)
         path = _path(rmap, graph, parent, cls, endpoint) if hops else ()
+        by_hops: tuple[int, ...] = ()
+        if cls in marks.jewels and by_hops_left > 0:
+            by_hops_left -= 1
+            by_hops = graph.blast_by_hops(cls, members)
         out.append(
-            WorkloadExposure(endpoint, hops, path, blast, cls in marks.entry, cls in marks.jewels)
+            WorkloadExposure(
+                endpoint, hops, path, blast, cls in marks.entry, cls in marks.jewels, by_hops
+            )
         )
     entries = [
         EntryPoint(e, marks.entry[rmap.index_of[e.id]])
@@ -207,6 +220,34 @@ class _ClassGraph:
                 pending = []
             frontier = sorted(reached, key=rank.__getitem__)
         return distance, parent
+
+    def blast_by_hops(
+        self, cls: int, members: Sequence[Sequence[Endpoint]]
+    ) -> tuple[int, ...]:
+        """How many endpoints a workload of ``cls`` reaches first at each hop count."""
+        distance: dict[int, int] = nx.single_source_shortest_path_length(self.graph, cls)
+        counts: dict[int, int] = {}
+        for other, k in distance.items():
+            if other != cls:
+                counts[k] = counts.get(k, 0) + len(members[other])
+        # The other workloads of its own class: one hop if they reach each other directly,
+        # else around the shortest cycle back to the class, if any.
+        if len(members[cls]) > 1:
+            back = 1 if cls in self.loops else min(
+                (distance[p] + 1 for p in self.graph.pred[cls] if p in distance), default=0
+            )
+            if back:
+                counts[back] = counts.get(back, 0) + len(members[cls]) - 1
+        external: dict[int, int] = {}  # external range's bit -> first hop reaching it
+        for other, k in distance.items():
+            bits = self.external_out.get(other, 0)
+            while bits:
+                low = bits & -bits
+                external[low] = min(external.get(low, k + 1), k + 1)
+                bits ^= low
+        for k in external.values():
+            counts[k] = counts.get(k, 0) + 1
+        return tuple(counts.get(k, 0) for k in range(1, max(counts, default=0) + 1))
 
     def reach(self) -> dict[int, int]:
         """Component -> bitset of every endpoint reached from its workloads in one hop or

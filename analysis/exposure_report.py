@@ -61,6 +61,7 @@ def exposure_json(parts: Sequence[tuple[Exposure, Qualify]]) -> dict[str, Any]:
                     "blast_radius": w.blast_radius,
                     "entry_point": w.entry_point,
                     "crown_jewel": w.crown_jewel,
+                    **({"blast_by_hops": list(w.blast_by_hops)} if w.blast_by_hops else {}),
                 }
             )
         notes += exposure.notes
@@ -94,8 +95,11 @@ def exposure_text(parts: Sequence[tuple[Exposure, Qualify]]) -> str:
     if jewels:
         lines += ["", f"Crown jewels ({len(jewels)}):"]
         for w, q in jewels:
-            lines.append(f"  {q(w.endpoint).id}: {_hops(w)} hops from an entry point, "
-                         f"blast radius {w.blast_radius}")
+            by_hops = (f" ({', '.join(f'{n} at {k + 1}' for k, n in enumerate(w.blast_by_hops))}"
+                       " hops)") if w.blast_by_hops else ""
+            where = ("no entry point reaches it" if w.entry_hops is None
+                     else f"{w.entry_hops} hops from an entry point")
+            lines.append(f"  {q(w.endpoint).id}: {where}, blast radius {w.blast_radius}{by_hops}")
             if w.entry_path:
                 lines.append(f"    {path_text(w.entry_path, q)}")
     lines += ["", "Workloads (hops from the nearest entry point, blast radius):"]

@@ -104,8 +104,29 @@ def exposure(rmap: Mapping[str, Any], entry_workloads: set[str]) -> dict[str, di
         if wid in external:
             continue
         out[wid] = {"entry_hops": _distance(succ, starts, wid, external),
-                    "blast_radius": len(_reached(succ, wid, external))}
+                    "blast_radius": len(_reached(succ, wid, external)),
+                    "blast_by_hops": _by_hops(succ, wid, external)}
     return out
+
+
+def _by_hops(succ: Mapping[str, list[str]], start: str, external: set[str]) -> tuple[int, ...]:
+    """How many endpoints ``start`` reaches first at each hop count (itself excluded)."""
+    first = {start: 0}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        if node in external:
+            continue
+        for nxt in succ[node]:
+            if nxt not in first:
+                first[nxt] = first[node] + 1
+                queue.append(nxt)
+    counts: dict[int, int] = {}
+    for node, k in first.items():
+        if node != start:
+            counts[k] = counts.get(k, 0) + 1
+    # ``start`` itself is first at 0: its own class mates are counted like any endpoint.
+    return tuple(counts.get(k, 0) for k in range(1, max(counts, default=0) + 1))
 
 
 def _distance(succ: Mapping[str, list[str]], starts: set[str], target: str,

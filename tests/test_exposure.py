@@ -143,6 +143,9 @@ def test_exposure_matches_brute_force(case: tuple[list[Obj], dict[str, str], lis
             want[wid]["entry_hops"], want[wid]["blast_radius"]), wid
         assert w.entry_point == (wid in entry)
         assert w.crown_jewel == (wid in jewels)
+        if w.crown_jewel:
+            assert w.blast_by_hops == want[wid]["blast_by_hops"], wid
+            assert sum(w.blast_by_hops) == w.blast_radius
         if not w.entry_hops:
             assert w.entry_path == ()
             continue
