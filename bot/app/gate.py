@@ -158,9 +158,13 @@ async def approval_status(
         head_sha=head_sha, author=author, pushers=pushed, delta=delta, shown=shown, carried=carried
     )
     fallback = await authorized_reviewers(gh, repo, settings, candidates)
-    gated = assess(diff, settings).gated if diff is not None else ()
-    declared = (
-        bool(approval_lines(diff) or breaks_lines(diff, settings)) if diff is not None else False
+    assessment = assess(diff, settings) if diff is not None else None
+    gated = assessment.gated if assessment is not None else ()
+    # What the intents, observed flows a closed path carried, or the blast radius ask
+    # approval for: the fallback approvers' (no owner rule is about them).
+    declared = diff is not None and (
+        bool(approval_lines(diff) or breaks_lines(diff, settings))
+        or (assessment is not None and assessment.exposure_gates)
     )
     if settings.owners.rules and (gated or settings_changed or declared):
         rules = settings.owners.rules

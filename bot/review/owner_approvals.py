@@ -25,7 +25,7 @@ from bot.review.approvals import (
 from bot.review.owners import FALLBACK, OwnerRule, Owners, assign
 
 SETTINGS_CHANGE = "changes .github/reachdiff.yml"
-DECLARED = "the intents ask for approval"
+DECLARED = "the intents, observed traffic or the blast radius ask for approval"
 
 
 def describe_owners(rule: OwnerRule) -> str:
