@@ -153,6 +153,10 @@ class Matcher:
     # Per endpoint, the Calico tiers deciding each direction where a Calico policy selects
     # it (``analysis.calicocompile``); empty when the tree has none.
     calico: tuple[dict[Direction, tuple[CalicoTierRow, ...]], ...] = field(default=(), repr=False)
+    # Each endpoint's Calico rules of a direction in order, flattened once; a cache only.
+    _calico_rules: dict[tuple[Direction, int], tuple[AnyRule, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     # Verdicts already reached, by what decides them (see ``verdict``); a cache only.
     _verdicts: dict[tuple[object, ...], Verdict] = field(
         default_factory=dict, compare=False, repr=False
@@ -284,7 +288,13 @@ class Matcher:
     def _tiers(self, direction: Direction, owner: int) -> tuple[AnyRule, ...]:
         """The rules that can decide for ``owner``, in the order the tiers apply them."""
         if self.calico and direction in self.calico[owner]:
-            return tuple(r for row in self.calico[owner][direction] for r in row.rules)
+            flat = self._calico_rules.get((direction, owner))
+            if flat is None:
+                rows = self.calico[owner][direction]
+                flat = self._calico_rules[(direction, owner)] = tuple(
+                    r for row in rows for r in row.rules
+                )
+            return flat
         return (
             *self.admin[owner].get(direction, ()),
             *(self.rules(direction, owner) or ()),

@@ -326,11 +326,11 @@ def _blocks(
 def _tiered_blocks(
     matcher: Matcher, direction: Direction, owner: int, scope: int
 ) -> list[tuple[int, ConnectionSet]]:
-    """Blocks for an endpoint under an admin policy: every peer through the tiers."""
+    """Blocks for an endpoint under an admin policy or Calico's tiers: the peers split by
+    the owner's rules that admit them (``Matcher.verdict_blocks``), each decided once."""
     blocks: dict[ConnectionSet, int] = {}
-    for other in bit_indexes(scope):
-        src, dst = (other, owner) if direction is Direction.INGRESS else (owner, other)
-        conn = matcher.allowed(direction, src, dst)
+    for bits, verdict in matcher.verdict_blocks(direction, owner, scope):
+        conn = verdict.allowed
         if conn:
-            blocks[conn] = blocks.get(conn, 0) | (1 << other)
+            blocks[conn] = blocks.get(conn, 0) | bits
     return [(bits, conn) for conn, bits in blocks.items()]
