@@ -89,3 +89,42 @@ def test_exposure_settings_name_the_line_of_a_mistake() -> None:
     )
     assert settings.crown_jewels[0].namespace == "payments"
     assert not settings.exposure_widens and settings.blast_radius_threshold == 10
+
+
+def _page_data(html: str) -> dict[str, object]:
+    start = html.index('<script type="application/json" id="data">') + len(
+        '<script type="application/json" id="data">')
+    data: dict[str, object] = json.loads(html[start:html.index("</script>", start)])
+    return data
+
+
+def test_html_map_of_several_environments_holds_every_endpoint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import shutil
+
+    if shutil.which("kubectl") is None and shutil.which("kustomize") is None:
+        pytest.skip("needs kubectl or kustomize")
+    tree = str(Path(__file__).resolve().parent / "fixtures" / "kustomize" / "shop")
+    _, html, _ = run(capsys, "map", tree, "--format", "html")
+    _, out, _ = run(capsys, "map", tree, "--format", "json")
+    doc, data = json.loads(out), _page_data(html)
+    assert data["counts"] == {"endpoints": len(doc["endpoints"]),
+                              "connections": len(doc["connections"])}
+    nodes = data["nodes"]
+    assert isinstance(nodes, list)
+    assert sorted(n["id"] for n in nodes) == sorted(e["id"] for e in doc["endpoints"])
+    assert "<script" not in html[html.index("id=\"data\">") + 10:html.index("</script>",
+                                 html.index("id=\"data\">"))]
+
+
+def test_page_data_cannot_end_its_script_element() -> None:
+    from analysis.htmlmap import render_page
+
+    hostile = "</script><script>alert(1)</script><!--"
+    page = render_page("<title>{{ title }}</title><script>{{ data }}</script>",
+                       {"title": hostile, "nodes": [{"id": hostile}]})
+    assert page.count("<script>") == 1 and page.count("</script>") == 1
+    assert "&lt;/script&gt;" in page  # the title, as text
+    assert json.loads(page[page.index("<script>") + 8:page.index("</script>")])["nodes"] == [
+        {"id": hostile}]
