@@ -8,7 +8,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from analysis import ciliumexplain
 from analysis.calicowalk import action_of
+from analysis.ciliummodel import CompiledCiliumRule
 from analysis.decision import ALLOW, DEFAULT, DENY, NO_MATCH, NOT_REACHED, PASS, UNKNOWN, Step
 from analysis.manifests import exact_rule_source
 from analysis.matcher import (
@@ -159,6 +161,8 @@ def _peer_text(r: AnyRule) -> str:
         return f"{side} {{{peer.text}}}" if peer.text else f"every {side}"
     if isinstance(r, CompiledAdminRule):
         return "peer " + " or ".join(p.kind for p in r.rule.peers)
+    if isinstance(r, CompiledCiliumRule):  # not in Calico's tiers; for completeness
+        return ciliumexplain.describe(r)
     if not r.rule.peers:
         return "every peer"
     return "peer " + " or ".join(str(p) for p in r.rule.peers)

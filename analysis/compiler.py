@@ -15,6 +15,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from analysis import ciliumcompile
 from analysis.calicocompile import CalicoPeers, calico_networks, calico_rows
 from analysis.ipranges import ExternalRange, block_networks, partition
 from analysis.matcher import (
@@ -66,6 +67,7 @@ def tree_networks(tree: Tree) -> list[IPNetwork]:
             for apeer in arule.peers:
                 nets.extend(apeer.networks)
     nets.extend(calico_networks(tree))
+    nets.extend(ciliumcompile.cilium_networks(tree))
     return nets
 
 
@@ -180,6 +182,7 @@ def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compil
         calico = calico_rows(
             tree.calico, cpeers, peers.index, size, beyond, isolating, policy_rules, admin, baseline
         )
+    cilium = ciliumcompile.compile_cilium(tree, selectors, peers, size, beyond)
 
     # Classes under the same policies share one tuple of rules: a map's column reads each
     # source's egress once per tuple (see ``reachability.read_column``).
@@ -200,9 +203,10 @@ def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compil
         admin=tuple({d: tuple(rs) for d, rs in row.items()} for row in admin),
         baseline=tuple({d: tuple(rs) for d, rs in row.items()} for row in baseline),
         live=(1 << size) - 1,
-        tiered=bool(tree.admin_policies) or any(calico),
+        tiered=bool(tree.admin_policies or tree.cilium_policies) or any(calico),
         beyond=beyond,
         calico=calico,
+        cilium=cilium if tree.cilium_policies else (),
     )
     class_index = {c: i for i, c in enumerate(classes, first)}
     return Compilation(tree, matcher, peers.keys, policy_rules, admin_rules, selectors, class_index)
@@ -257,6 +261,12 @@ def admin_key(peers: Sequence[AdminPeer]) -> PeerKey:
         tuple((p.kind, p.namespace_selector, p.pod_selector, p.networks) for p in peers),
     )
 
+
+# Extension point for the CNI policy kinds (Cilium, Calico, …): a peer key whose first item
+# names a kind here is evaluated by that kind's function (``Selectors.evaluate``).
+KEY_EVALUATORS: dict[str, Callable[[Selectors, PeerKey], int]] = {
+    ciliumcompile.KEY: ciliumcompile.evaluate_key,
+}
 
 # Every workload (host-network ones too): whose IPs a `networks` peer may hold.
 MAYBE_PODS: PeerKey = ("maybe",)
@@ -386,6 +396,10 @@ class Selectors:
             bits &= self.pods(policy.subject_pods)
         return bits
 
+    def ranges_in(self, match: IPBlock | tuple[IPNetwork, ...]) -> int:
+        """Bitset of the external ranges an ipBlock (or any of some networks) holds."""
+        return self._ranges_in(match)
+
     def _ranges_in(self, match: IPBlock | tuple[IPNetwork, ...]) -> int:
         bits = 0
         for j, ext in enumerate(self.ranges):
@@ -401,6 +415,9 @@ class Selectors:
         """The endpoints a peer key admits."""
         if key == ALL_PEERS:
             return self.everyone
+        custom = KEY_EVALUATORS.get(key[0]) if isinstance(key[0], str) else None
+        if custom is not None:
+            return custom(self, key)
         bits = 0
         if key[0] == "rule":
             namespace = key[1]

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from analysis import ciliumexplain
+from analysis.ciliummodel import CiliumPolicy, CompiledCiliumRule
 from analysis.formats import md_escape
 from analysis.manifests import exact_rule_source
 from analysis.matcher import CompiledAdminRule, CompiledRule, Matcher
-from analysis.model import AdminAction, Direction
+from analysis.model import AdminAction, Direction, NetworkPolicy
 from analysis.ports import ALL_CONNECTIONS, NO_CONNECTIONS, ConnectionSet, PortSet
 from analysis.reachability import Endpoint, ReachabilityMap
 
@@ -173,6 +175,12 @@ def _walk(
     peer = dst if direction is Direction.EGRESS else src
     peer_id = rmap.members[peer][0].id if rmap.members[peer] else str(peer)
     undecided, allowed, passed = question, NO_CONNECTIONS, NO_CONNECTIONS
+
+    def cilium_match(c: CompiledCiliumRule, within: ConnectionSet) -> tuple[ConnectionSet, str]:
+        return _match(m, c, peer, dst, within, peer_id)
+
+    undecided, denials = ciliumexplain.deny_steps(m, direction, owner, undecided, cilium_match)
+    steps.extend(Step(direction.value, *s) for s in _cilium(denials))
     for r in m.admin[owner].get(direction, ()):
         if not undecided:
             steps.append(
@@ -204,9 +212,10 @@ def _walk(
         steps.append(_admin_step(direction, r, action.decision.lower(), hit, detail))
     remaining = undecided | passed
     rules = m.rules(direction, owner)
-    if rules is not None:
+    cilium_isolating = ciliumexplain.isolating(m, direction, owner)
+    if rules is not None or cilium_isolating:
         np_allowed = NO_CONNECTIONS
-        for np_rule in rules:
+        for np_rule in rules or ():
             if not remaining:
                 steps.append(
                     _np_step(
@@ -224,8 +233,17 @@ def _walk(
             steps.append(
                 _np_step(rmap, direction, np_rule, ALLOW if hit else NO_MATCH, hit, detail)
             )
+        cilium_allowed, grants = ciliumexplain.allow_steps(
+            m, direction, owner, remaining, cilium_match
+        )
+        np_allowed = np_allowed | cilium_allowed
+        steps.extend(Step(direction.value, *s) for s in _cilium(grants))
         denied = remaining - np_allowed
-        for policy in m.isolating[owner][direction]:
+        isolators: tuple[NetworkPolicy | CiliumPolicy, ...] = (
+            *m.isolating[owner].get(direction, ()),
+            *cilium_isolating,
+        )
+        for policy in isolators:
             # Each policy selecting the pod isolates it: what no rule allows is denied.
             detail = f"selects the pod for {direction.value}: isolated"
             if denied:
@@ -233,7 +251,7 @@ def _walk(
             steps.append(
                 Step(
                     direction.value,
-                    "NetworkPolicy",
+                    "NetworkPolicy" if isinstance(policy, NetworkPolicy) else policy.kind,
                     policy.id,
                     policy.source.file,
                     policy.source.line,
@@ -328,9 +346,16 @@ def _admin_miss(
     return _admin_step(direction, r, NO_MATCH, NO_CONNECTIONS, detail)
 
 
+def _cilium(
+    steps: list[ciliumexplain.StepTuple],
+) -> list[tuple[str, str, str, int, str, str, str, ConnectionSet, str]]:
+    """Cilium steps as Step fields after the direction (rule names are admin rules' only)."""
+    return [(t, p, f, line, r, "", v, ports, d) for t, p, f, line, r, v, ports, d in steps]
+
+
 def _match(
     m: Matcher,
-    rule: CompiledRule | CompiledAdminRule,
+    rule: CompiledRule | CompiledAdminRule | CompiledCiliumRule,
     peer: int,
     dst: int,
     within: ConnectionSet,
@@ -349,7 +374,9 @@ def _match(
     return hit, f"{_peers(rule)} matches {peer_id} on {hit}"
 
 
-def _peers(rule: CompiledRule | CompiledAdminRule) -> str:
+def _peers(rule: CompiledRule | CompiledAdminRule | CompiledCiliumRule) -> str:
+    if isinstance(rule, CompiledCiliumRule):
+        return ciliumexplain.describe(rule)
     if isinstance(rule, CompiledAdminRule):
         shown = []
         for p in rule.rule.peers:

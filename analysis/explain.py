@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from analysis.ciliummodel import CiliumPolicy, CompiledCiliumRule
 from analysis.manifests import exact_rule_source
 from analysis.matcher import (
     CompiledAdminRule,
@@ -54,6 +55,9 @@ class Cause:
     action: str = ""
     rule_name: str = ""  # admin rules have names
     # Calico rules and tier ends carry tier "Calico tier <name> (order N)".
+    # A Cilium rule whose toPorts carry L7 rules: allowed at L4, requests filtered by these
+    # ("L7-filtered: …"); "" otherwise.
+    l7: str = ""
 
 
 def _causes(
@@ -98,6 +102,22 @@ def _causes(
                 action=c.action,
             )
         ]
+    if isinstance(rule, CompiledCiliumRule):
+        cr, cp = rule.rule, rule.policy
+        return [
+            Cause(
+                cp.id,
+                cr.source.file,
+                cr.source.line,
+                direction.value,
+                cr.label,
+                tree,
+                reason,
+                tier=cp.kind,
+                action="Deny" if cr.deny else "Allow",
+                l7=f"L7-filtered: {cr.l7}" if cr.l7 and not cr.deny else "",
+            )
+        ]
     if decision.tier:  # the end of a Calico tier: its default action decided
         end = "Pass" if decision.action == "Pass" else "Deny"
         return [
@@ -114,7 +134,7 @@ def decision_causes(
 
 
 def _policy_cause(
-    policy: NetworkPolicy | AdminPolicy | CalicoPolicy,
+    policy: NetworkPolicy | AdminPolicy | CalicoPolicy | CiliumPolicy,
     direction: Direction,
     tree: str,
     reason: str,
@@ -122,6 +142,8 @@ def _policy_cause(
     action: str = "",
 ) -> Cause:
     s = policy.source
+    if isinstance(policy, CiliumPolicy):
+        tier = policy.kind
     return Cause(policy.id, s.file, s.line, direction.value, "", tree, reason, tier, action)
 
 
@@ -260,6 +282,8 @@ def _closed(
                 rows = base.matcher.calico[owner].get(direction, ())
                 was_isolated.update(p.id for row in rows for p in row.policies)
                 tiers_before.update(row.tier.label for row in rows)
+            row = base.matcher.cilium_row(direction, owner)
+            was_isolated.update(p.id for p in (row.isolating if row is not None else ()))
             explained = NO_CONNECTIONS
             for dec in now.decisions:
                 if not dec.ports & need:

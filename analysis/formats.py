@@ -80,6 +80,7 @@ def policy_counts(tree: Tree) -> str:
             f"{p.kind}.projectcalico.org" if p.namespace else p.kind
             for p in (tree.calico.policies if tree.calico else ())
         ),
+        *(c.kind for c in tree.cilium_policies),
     ]:
         kinds[kind] = kinds.get(kind, 0) + 1
     unmodelled: dict[str, int] = {}
@@ -172,6 +173,11 @@ def to_dot(graph: DiGraph[str]) -> str:
 
 
 def cause_text(c: Cause) -> str:
+    text = _cause_text(c)
+    return f"{text} [{c.l7}]" if c.l7 else text
+
+
+def _cause_text(c: Cause) -> str:
     where = f"{c.file}:{c.line}"
     what = f"{c.policy} {c.rule}".rstrip()
     if c.action:

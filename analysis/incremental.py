@@ -129,6 +129,8 @@ def same_context(base: Compilation, head: Tree) -> bool:
         return False
     if base.tree.calico or head.calico:
         return False  # Calico's tiers are compiled anew (analysis.calicocompile)
+    if base.tree.cilium_policies or head.cilium_policies:
+        return False  # Cilium rows are compiled per set of specs: compile the head anew
     if base.tree.namespaces == head.namespaces:
         return True
     after = head.namespace_labels()

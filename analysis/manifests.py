@@ -17,6 +17,7 @@ from analysis import (
     adminpolicies,
     calicopolicies,
     calicotree,
+    ciliumpolicies,
     clusterpolicies,
     customkinds,
     operators,
@@ -24,6 +25,7 @@ from analysis import (
     unmodelled,
     workloads,
 )
+from analysis.ciliummodel import CILIUM_KINDS, CiliumPolicy
 from analysis.customkinds import WorkloadKinds
 from analysis.errors import ManifestError
 from analysis.model import (
@@ -131,6 +133,7 @@ def parse_file(
         and "AdminNetworkPolicy" not in text
         and "ClusterNetworkPolicy" not in text
         and "projectcalico.org" not in text  # Calico's kinds: every rule at its own line
+        and "cilium.io/" not in text  # Cilium rules cite their own lines
     ):
         try:
             documents = parse_documents_fast(text)
@@ -334,6 +337,7 @@ Model = (
     | Workload
     | NetworkPolicy
     | AdminPolicy
+    | CiliumPolicy
     | UnmodelledPolicy
     | tuple[Workload, ...]
     | calicopolicies.CalicoModel
@@ -352,6 +356,7 @@ def build_tree(
     found_admin: list[AdminPolicy] = []
     found_unmodelled: list[UnmodelledPolicy] = []
     found_calico: list[calicopolicies.CalicoModel] = []
+    found_cilium: list[CiliumPolicy] = []
     seen: dict[tuple[str, str, str], Source] = {}
     for path, obj in objects:
         ctx = Context(path, line_of(obj, 1))
@@ -375,11 +380,14 @@ def build_tree(
             found_workloads.append(model)
         elif isinstance(model, NetworkPolicy):
             found_policies.append(model)
+        elif isinstance(model, CiliumPolicy):
+            found_cilium.append(model)
         else:
             found_admin.append(model)
     calico = calicotree.calico_objects(found_calico)
     implied = {w.namespace for w in found_workloads} | {p.namespace for p in found_policies}
     implied |= {p.namespace for p in calico.objects.policies if p.namespace}
+    implied |= {p.namespace for p in found_cilium if p.namespace}
     for name in implied:
         if name not in namespaces:
             namespaces[name] = implicit_namespace(name)
@@ -396,10 +404,15 @@ def build_tree(
             + named_port_warnings(sorted_policies, defined, texts or {})
             + calico.warnings
         ),
-        unanalysed=admin.unanalysed + calico.unanalysed,
+        unanalysed=(
+            admin.unanalysed
+            + calico.unanalysed
+            + tuple(n for p in found_cilium for n in p.unanalysed)
+        ),
         unmodelled=tuple(sorted(found_unmodelled)),
         texts=texts or {},
         calico=calico.objects if found_calico else None,
+        cilium_policies=tuple(sorted(found_cilium, key=lambda p: (p.kind, p.namespace, p.name))),
     )
 
 
@@ -438,14 +451,23 @@ def object_model(
         return _model(path, obj, ctx, clusterpolicies.parse_cluster_network_policy)
     if kind in calicopolicies.KINDS and _in_calico_group(obj):
         return _model(path, obj, ctx, calicopolicies.parse_calico)
+    if kind in CILIUM_KINDS and obj.get("apiVersion") == "cilium.io/v2":
+        return _model(path, obj, ctx, ciliumpolicies.parse_cilium_policy)
     # Last: a kind modelled above is never "not analysed".
     return unmodelled.unmodelled_policy(obj, Source(ctx.file, ctx.line))
 
 
 def identity(
-    model: Namespace | Workload | NetworkPolicy | AdminPolicy | calicopolicies.CalicoModel,
+    model: Namespace
+    | Workload
+    | NetworkPolicy
+    | AdminPolicy
+    | CiliumPolicy
+    | calicopolicies.CalicoModel,
 ) -> tuple[str, str, str]:
     """(namespace, kind, name): what must be unique in one tree ("" for cluster scope)."""
+    if isinstance(model, CiliumPolicy):
+        return (model.namespace, model.kind, model.name)
     if isinstance(model, calicopolicies.CalicoModel):
         return calicotree.identity(model)
     if isinstance(model, Namespace):

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from analysis.ciliummodel import CiliumPolicy, CiliumRow, CompiledCiliumRule, resolve_cilium_ports
 from analysis.ipranges import ExternalRange
 from analysis.model import (
     AdminAction,
@@ -89,7 +90,7 @@ class CompiledCalicoRule:
     maybe: int = -1  # the peers whose IPs its `nets` may or may not hold (as for admin)
 
 
-AnyRule = CompiledRule | CompiledAdminRule | CompiledCalicoRule
+AnyRule = CompiledRule | CompiledAdminRule | CompiledCalicoRule | CompiledCiliumRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +114,10 @@ class Decision:
     action: str
     ports: ConnectionSet
     rule: AnyRule | None = None
-    # for Isolate: the policies isolating the pod; for a Calico tier's end (Isolate or
-    # Pass, ``rule`` None), the policies of that tier selecting it
-    policies: tuple[NetworkPolicy | AdminPolicy | CalicoPolicy, ...] = ()
+    # for Isolate: the policies isolating the pod (NetworkPolicies, then Cilium policies);
+    # for a Calico tier's end (Isolate or Pass, ``rule`` None), the policies of that tier
+    # selecting it
+    policies: tuple[NetworkPolicy | AdminPolicy | CalicoPolicy | CiliumPolicy, ...] = ()
     tier: str = ""  # a Calico tier's label, for its rules and its end
 
 
@@ -157,6 +159,9 @@ class Matcher:
     _calico_rules: dict[tuple[Direction, int], tuple[AnyRule, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # Per endpoint, per direction: what Cilium policies say (``analysis.ciliumcompile``);
+    # empty when the tree has none.
+    cilium: tuple[dict[Direction, CiliumRow], ...] = field(default=(), repr=False)
     # Verdicts already reached, by what decides them (see ``verdict``); a cache only.
     _verdicts: dict[tuple[object, ...], Verdict] = field(
         default_factory=dict, compare=False, repr=False
@@ -185,9 +190,30 @@ class Matcher:
         return table[endpoint]
 
     def has_admin(self, direction: Direction, endpoint: int) -> bool:
+        """Whether a tier beyond NetworkPolicy (admin, baseline, Calico, Cilium) governs
+        the endpoint in ``direction``: then its verdicts go through ``verdict``."""
         if self.calico and direction in self.calico[endpoint]:
             return True
-        return bool(self.admin[endpoint].get(direction) or self.baseline[endpoint].get(direction))
+        return bool(
+            self.admin[endpoint].get(direction)
+            or self.baseline[endpoint].get(direction)
+            or (self.cilium and direction in self.cilium[endpoint])
+        )
+
+    def tier_key(self, direction: Direction, endpoint: int) -> tuple[int, int] | None:
+        """What the endpoint's verdicts in ``direction`` depend on besides the peer (and
+        the destination's named ports), when endpoints can share them: its NetworkPolicy
+        rules and its Cilium row (both shared between endpoints under the same policies).
+        None when an admin, baseline or Calico rule governs it (its rows are its own)."""
+        if self.admin[endpoint].get(direction) or self.baseline[endpoint].get(direction):
+            return None
+        if self.calico and direction in self.calico[endpoint]:
+            return None
+        table = self.ingress if direction is Direction.INGRESS else self.egress
+        return (id(table[endpoint]), id(self.cilium_row(direction, endpoint)))
+
+    def cilium_row(self, direction: Direction, endpoint: int) -> CiliumRow | None:
+        return self.cilium[endpoint].get(direction) if self.cilium else None
 
     def ports_at(self, rule: AnyRule, dst: int) -> ConnectionSet:
         """The rule's ports with named ports resolved on the destination ``dst``."""
@@ -198,6 +224,8 @@ class Matcher:
             return rule.rule.connections(named)
         if isinstance(rule, CompiledAdminRule):
             return resolve_admin_ports(rule.rule.ports, named)
+        if isinstance(rule, CompiledCiliumRule):
+            return resolve_cilium_ports(rule.rule.ports, named)
         return resolve_ports(rule.rule.ports, named)
 
     def allowed(self, direction: Direction, src: int, dst: int) -> ConnectionSet:
@@ -295,9 +323,12 @@ class Matcher:
                     r for row in rows for r in row.rules
                 )
             return flat
+        row = self.cilium_row(direction, owner)
         return (
+            *(row.deny if row else ()),
             *self.admin[owner].get(direction, ()),
             *(self.rules(direction, owner) or ()),
+            *(row.allow if row else ()),
             *self.baseline[owner].get(direction, ()),
         )
 
@@ -310,6 +341,15 @@ class Matcher:
         allowed = NO_CONNECTIONS
         undecided = ALL_CONNECTIONS
         passed = NO_CONNECTIONS
+        row = self.cilium_row(direction, owner)
+        if row is not None:
+            # Cilium deny rules take precedence over every allow, of any kind or tier.
+            for c in row.deny:
+                if self.admits(c, peer):
+                    hit = undecided & self.ports_at(c, dst)
+                    if hit:
+                        undecided = undecided - hit
+                        decisions.append(Decision("Deny", hit, c))
         for r in self.admin[owner].get(direction, ()):
             if not undecided:
                 break
@@ -329,9 +369,16 @@ class Matcher:
         if not remaining:
             return Verdict(allowed, tuple(decisions))
         rules = self.rules(direction, owner)
-        if rules is not None:
+        cilium_isolating = row.isolating if row is not None else ()
+        if rules is not None or cilium_isolating:
+            # One NetworkPolicy tier: a pod selected by a NetworkPolicy or a default-deny
+            # Cilium policy is isolated, and what any of their rules allows passes.
             np_allowed = NO_CONNECTIONS
-            for np_rule in rules:
+            candidates: tuple[CompiledRule | CompiledCiliumRule, ...] = (
+                *(rules or ()),
+                *(row.allow if row is not None else ()),
+            )
+            for np_rule in candidates:
                 if self.admits(np_rule, peer):
                     hit = remaining & self.ports_at(np_rule, dst)
                     if hit:
@@ -339,9 +386,11 @@ class Matcher:
                         np_allowed = np_allowed | hit
             denied = remaining - np_allowed
             if denied:
-                decisions.append(
-                    Decision("Isolate", denied, policies=self.isolating[owner][direction])
+                isolating: tuple[NetworkPolicy | CiliumPolicy, ...] = (
+                    *self.isolating[owner].get(direction, ()),
+                    *cilium_isolating,
                 )
+                decisions.append(Decision("Isolate", denied, policies=isolating))
             return Verdict(allowed | np_allowed, tuple(decisions))
         # The baseline tier; a Pass there (v1alpha2) skips the rest of it: the default.
         passed = NO_CONNECTIONS

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from analysis.calicomodel import CalicoObjects
+    from analysis.ciliummodel import CiliumPolicy
 
 Labels = tuple[tuple[str, str], ...]  # sorted (key, value) pairs: hashable and canonical
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -267,6 +268,8 @@ class Tree:
     texts: Mapping[str, bytes | str] = field(default_factory=dict, compare=False, repr=False)
     # Calico's policies, tiers and network sets (``analysis.calicomodel``); None: none.
     calico: CalicoObjects | None = None
+    # CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies (analysis.ciliummodel).
+    cilium_policies: tuple[CiliumPolicy, ...] = ()
 
     def namespace_labels(self) -> dict[str, dict[str, str]]:
         return {ns.name: dict(ns.labels) for ns in self.namespaces}

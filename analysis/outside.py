@@ -40,6 +40,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from analysis.calicocompile import outside_selectors
+from analysis.ciliummodel import cilium_selectors
 from analysis.errors import ManifestError
 from analysis.model import (
     NAMESPACE_NAME_LABEL,
@@ -125,6 +126,10 @@ class Selectors:
             namespaces.update(dict.fromkeys(calico_namespaces))
             for name, ns_selector, pod_selector in calico_pods:
                 pods[(_Condition(name, ns_selector), pod_selector)] = None
+            for cilium in cilium_selectors(tree):
+                # What a Cilium selector asks of a namespace, and of a pod there.
+                namespaces[cilium.namespaces] = None
+                pods[(_Condition(None, cilium.namespaces), cilium.pods)] = None
         by_name: dict[str, list[LabelSelector]] = {}
         by_selector: dict[LabelSelector, list[LabelSelector]] = {}
         for where, selector in pods:

@@ -201,22 +201,30 @@ def read_column(matcher: Matcher, dst: int) -> Line:
     # What a source's egress allows into ``dst`` depends only on its rules (sources under
     # the same policies share the tuple), unless an admin policy selects the source; so
     # does what it gets through a block of the ingress.
-    by_rules: dict[int, ConnectionSet] = {}
+    by_rules: dict[object, ConnectionSet] = {}
     line: Line = {}
     for sources, ingress in blocks:
-        in_block: dict[int, ConnectionSet] = {}
+        in_block: dict[object, ConnectionSet] = {}
         for src in bit_indexes(sources):
+            key: object
             if tiered and matcher.has_admin(egress, src):
-                conn = ingress & allowed(egress, src, dst)
+                # Sources under the same NetworkPolicies and Cilium policies (and no admin
+                # policy) share their verdicts too.
+                key = matcher.tier_key(egress, src)
+                if key is None:
+                    conn = ingress & allowed(egress, src, dst)
+                    if conn.by_protocol:
+                        line[src] = conn
+                    continue
             else:
                 key = id(rules_of[src])
-                known = in_block.get(key)
-                if known is None:
-                    out = by_rules.get(key)
-                    if out is None:
-                        out = by_rules[key] = allowed(egress, src, dst)
-                    known = in_block[key] = ingress & out
-                conn = known
+            known = in_block.get(key)
+            if known is None:
+                out = by_rules.get(key)
+                if out is None:
+                    out = by_rules[key] = allowed(egress, src, dst)
+                known = in_block[key] = ingress & out
+            conn = known
             if conn.by_protocol:
                 line[src] = conn
     return line
@@ -246,7 +254,9 @@ def read_row(matcher: Matcher, src: int) -> Iterator[tuple[int, ConnectionSet]]:
                     conn = conn | matcher.ports_at(rule, dst)
             if not conn:
                 continue
-            if tiered and matcher.has_admin(ingress, dst):
+            governed = tiered and matcher.has_admin(ingress, dst)
+            tier = matcher.tier_key(ingress, dst) if governed else 0
+            if tier is None:
                 into = allowed(ingress, src, dst)
             else:
                 rules = rules_of[dst]
@@ -255,7 +265,11 @@ def read_row(matcher: Matcher, src: int) -> Iterator[tuple[int, ConnectionSet]]:
                     naming = names_ports[id(rules)] = rules is not None and any(
                         r.fixed_ports is None for r in rules
                     )
-                key = (id(rules), classes[dst - first].named_ports) if naming else id(rules)
+                key: object = (id(rules), classes[dst - first].named_ports) if naming else id(rules)
+                if tier:
+                    # Under Cilium policies too: the row is part of the key, and its rules
+                    # may name ports of the destination.
+                    key = (tier, classes[dst - first].named_ports)
                 found = by_rules.get(key)
                 if found is None:
                     found = by_rules[key] = allowed(ingress, src, dst)
@@ -326,8 +340,9 @@ def _blocks(
 def _tiered_blocks(
     matcher: Matcher, direction: Direction, owner: int, scope: int
 ) -> list[tuple[int, ConnectionSet]]:
-    """Blocks for an endpoint under an admin policy or Calico's tiers: the peers split by
-    the owner's rules that admit them (``Matcher.verdict_blocks``), each decided once."""
+    """Blocks for an endpoint under an admin or Cilium policy or Calico's tiers: the peers
+    split by the owner's rules that admit them (``Matcher.verdict_blocks``), each decided
+    once."""
     blocks: dict[ConnectionSet, int] = {}
     for bits, verdict in matcher.verdict_blocks(direction, owner, scope):
         conn = verdict.allowed

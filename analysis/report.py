@@ -58,6 +58,8 @@ def cause_json(c: Cause) -> dict[str, Any]:
         "tier": c.tier,
         "action": c.action,
         "rule_name": c.rule_name,
+        # A Cilium rule with L7 rules: "L7-filtered: …" (allowed at L4, requests filtered).
+        "l7": c.l7,
     }
 
 

@@ -24,6 +24,7 @@ from typing import TypeVar
 from analysis import adminpolicies, calicotree
 from analysis.calicomodel import CalicoPolicy
 from analysis.calicotree import CalicoModel
+from analysis.ciliummodel import CiliumPolicy
 from analysis.customkinds import WorkloadKinds
 from analysis.errors import ManifestError
 from analysis.manifests import (
@@ -63,6 +64,7 @@ class FileModels:
     admin_policies: tuple[AdminPolicy, ...] = ()
     unmodelled: tuple[UnmodelledPolicy, ...] = ()
     calico: tuple[CalicoModel, ...] = ()  # Calico's policies, tiers and network sets
+    cilium: tuple[CiliumPolicy, ...] = ()
 
 
 _NOTHING = FileModels()
@@ -175,12 +177,15 @@ def _file_models(
     found_admin: list[AdminPolicy] = []
     found_unmodelled: list[UnmodelledPolicy] = []
     found_calico: list[CalicoModel] = []
+    found_cilium: list[CiliumPolicy] = []
     for obj in objects:
         model = object_model(path, obj, None, workload_kinds)
         if isinstance(model, UnmodelledPolicy):
             found_unmodelled.append(model)
         elif isinstance(model, CalicoModel):
             found_calico.append(model)
+        elif isinstance(model, CiliumPolicy):
+            found_cilium.append(model)
         elif isinstance(model, tuple):
             found_workloads.extend(model)  # an operator's custom resource
         elif isinstance(model, Namespace):
@@ -198,6 +203,7 @@ def _file_models(
         or found_admin
         or found_unmodelled
         or found_calico
+        or found_cilium
     ):
         return _NOTHING
     return FileModels(
@@ -207,6 +213,7 @@ def _file_models(
         tuple(found_admin),
         tuple(found_unmodelled),
         tuple(found_calico),
+        tuple(found_cilium),
     )
 
 
@@ -240,9 +247,14 @@ def _assemble(
     unmodelled_files: list[str] = []
     defined: dict[str, int] = {}
     referenced: dict[str, int] = {}
+    found_cilium: list[CiliumPolicy] = []
     for path, models in by_file.items():
         if models is _NOTHING:
             continue
+        for cnp in models.cilium:
+            found_cilium.append(cnp)
+            if cnp.namespace:
+                use[cnp.namespace] = use.get(cnp.namespace, 0) + 1
         for ns in models.namespaces:
             if ns.name in declared:
                 raise _Rebuild
@@ -267,16 +279,23 @@ def _assemble(
     names = tuple(sorted(declared.keys() | use.keys()))
     admin = _admin_order(by_file, admin_files)
     calico = _calico(by_file)
+    if len({identity(c) for c in found_cilium}) != len(found_cilium):
+        raise _Rebuild  # a duplicate name
     tree = Tree(
         namespaces=tuple(declared.get(n) or implicit_namespace(n) for n in names),
         workloads=found_workloads,
         policies=found_policies,
         admin_policies=admin.policies,
         warnings=admin.warnings + port_warnings + (calico.warnings if calico else ()),
-        unanalysed=admin.unanalysed + (calico.unanalysed if calico else ()),
+        unanalysed=(
+            admin.unanalysed
+            + (calico.unanalysed if calico else ())
+            + tuple(n for c in found_cilium for n in c.unanalysed)
+        ),
         unmodelled=_unmodelled(by_file, unmodelled_files),
         texts=texts,
         calico=calico.objects if calico else None,
+        cilium_policies=tuple(sorted(found_cilium, key=lambda p: (p.kind, p.namespace, p.name))),
     )
     return TreeState(
         tree=tree,
@@ -370,6 +389,8 @@ def _derive(
     state: TreeState, edits: Mapping[str, bytes | str | None], files: dict[str, bytes | str]
 ) -> TreeState:
     tree = state.tree
+    if tree.cilium_policies:
+        raise _Rebuild  # Cilium policies are few: assemble the tree again
     before = [state.by_file[p] for p in edits if p in state.by_file]
     by_file = dict(state.by_file)
     after: list[FileModels] = []
@@ -383,6 +404,8 @@ def _derive(
             kinds = state.workload_kinds
             objects = parse_file(path, content, exact=False, exact_kinds=custom_kind_names(kinds))
             models = by_file[path] = _file_models(path, objects, kinds)
+            if models.cilium:
+                raise _Rebuild
             after.append(models)
             keep = needs_text(objects)
         if keep or path in old_texts:

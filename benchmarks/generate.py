@@ -45,6 +45,7 @@ VARIANTS: tuple[str, ...] = (
     "relabel-workload",
     "new-app",
     "refactor-5pct",
+    "cilium-mixed",
 )
 
 NAME_LABEL = "kubernetes.io/metadata.name"
@@ -1229,12 +1230,123 @@ def refactor_5pct(base: Files, seed: int) -> Variant:
     return Variant("refactor-5pct", files, changed, f"{len(changed)} policy files rewritten")
 
 
+# --------------------------------------------------------------------------- mixed kinds
+
+_NS_LABELS = "io.cilium.k8s.namespace.labels."
+
+
+def _cilium_selector(selector: Doc, prefix: str = "") -> Doc:
+    """A label selector with its keys under ``prefix`` (namespace labels in Cilium)."""
+    out: Doc = {}
+    if selector.get("matchLabels"):
+        out["matchLabels"] = {prefix + k: v for k, v in selector["matchLabels"].items()}
+    if selector.get("matchExpressions"):
+        out["matchExpressions"] = [
+            {**e, "key": prefix + e["key"]} for e in selector["matchExpressions"]
+        ]
+    return out
+
+
+def _cilium_rule(rule: Doc) -> Doc:
+    """A NetworkPolicy ingress rule as a CiliumNetworkPolicy rule with the same peers."""
+    out: Doc = {}
+    endpoints: list[Doc] = []
+    cidrs: list[Doc] = []
+    for peer in rule.get("from") or []:
+        if "ipBlock" in peer:
+            cidrs.append(dict(peer["ipBlock"]))
+            continue
+        sel = _cilium_selector(peer.get("podSelector") or {})
+        if "namespaceSelector" in peer:
+            ns = _cilium_selector(peer["namespaceSelector"], _NS_LABELS)
+            if not ns:  # every namespace: name the namespace key so none is added
+                ns = {"matchExpressions": [{"key": "io.kubernetes.pod.namespace",
+                                            "operator": "Exists"}]}  # fmt: skip
+            for key in ("matchLabels", "matchExpressions"):
+                if key in ns:
+                    merged = sel.get(key, {} if key == "matchLabels" else [])
+                    sel[key] = {**merged, **ns[key]} if key == "matchLabels" else merged + ns[key]
+        endpoints.append(sel)
+    if endpoints:
+        out["fromEndpoints"] = endpoints
+    if cidrs:
+        out["fromCIDRSet"] = cidrs
+    if not rule.get("from"):
+        out["fromEntities"] = ["all"]
+    ports = []
+    for entry in rule.get("ports") or []:
+        port: Doc = {"protocol": entry.get("protocol", "TCP")}
+        if entry.get("port") is not None:
+            port["port"] = str(entry["port"])
+        if entry.get("endPort") is not None:
+            port["endPort"] = entry["endPort"]
+        ports.append(port)
+    if ports:
+        out["toPorts"] = [{"ports": ports}]
+    return out
+
+
+def cilium_mixed(base: Files, seed: int) -> Variant:
+    """A tree mixing kinds: every tenth per-component ingress NetworkPolicy rewritten as the
+    equivalent CiliumNetworkPolicy (an L7 rule on some), plus a clusterwide deny of ingress
+    from outside the cluster to the ingress controller's namespace."""
+    rng = random.Random(f"cilium-mixed:{seed}")
+    files = dict(base)
+    changed: list[str] = []
+    for path in _policy_paths(base):
+        (doc,) = load_docs(base[path])
+        if doc["spec"].get("policyTypes") != ["Ingress"] or rng.random() >= 0.1:
+            continue
+        rules = [_cilium_rule(r) for r in doc["spec"].get("ingress") or []]
+        if rules and "toPorts" in rules[0] and rng.random() < 0.3:
+            rules[0]["toPorts"][0]["rules"] = {"http": [{"method": "GET", "path": "/api/.*"}]}
+        spec: Doc = {"endpointSelector": _cilium_selector(doc["spec"]["podSelector"])}
+        spec["ingress"] = rules or [{}]
+        cnp = {
+            "apiVersion": "cilium.io/v2",
+            "kind": "CiliumNetworkPolicy",
+            "metadata": {
+                "name": doc["metadata"]["name"],
+                "namespace": doc["metadata"]["namespace"],
+            },
+            "spec": spec,
+        }
+        files[path] = dump_docs([cnp])
+        changed.append(path)
+    # The ingress controller's namespace: the one outside traffic reaches.
+    target = "ingress-nginx"
+    lockdown = "clusters/cilium-lockdown.yaml"
+    files[lockdown] = dump_docs(
+        [
+            {
+                "apiVersion": "cilium.io/v2",
+                "kind": "CiliumClusterwideNetworkPolicy",
+                "metadata": {"name": "lockdown"},
+                "spec": {
+                    "endpointSelector": {"matchLabels": {"io.kubernetes.pod.namespace": target}},
+                    "enableDefaultDeny": {"ingress": False},
+                    "ingressDeny": [{"fromEntities": ["world"]}],
+                },
+            }
+        ]
+    )
+    changed.append(lockdown)
+    return Variant(
+        "cilium-mixed",
+        dict(sorted(files.items())),
+        tuple(changed),
+        f"{len(changed) - 1} NetworkPolicies rewritten as CiliumNetworkPolicies, and a "
+        f"clusterwide deny of world to {target}",
+    )
+
+
 VARIANT_BUILDERS: dict[str, Callable[[Files, int], Variant]] = {
     "widen-rule": widen_rule,
     "remove-rule": remove_rule,
     "relabel-workload": relabel_workload,
     "new-app": new_app,
     "refactor-5pct": refactor_5pct,
+    "cilium-mixed": cilium_mixed,
 }
 
 

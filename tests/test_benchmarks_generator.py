@@ -299,3 +299,24 @@ def test_remove_rule_closes_and_opens_nothing(seed: int) -> None:
     head = derive_variant(base, "remove-rule", seed).files
     diff = diff_mod.diff_trees(load(base), load(head))
     assert diff.closed and not diff.opened and not diff.widening
+
+
+def test_cilium_mixed_rewrites_policies_as_equivalent_cilium_policies(
+    base: dict[str, bytes],
+) -> None:
+    from analysis.diff import diff_trees
+    from analysis.manifests import load_files
+
+    variant = derive_variant(base, "cilium-mixed", seed=0)
+    head = load_files(variant.files)
+    rewritten = [p for p in variant.changed if "networkpolicy-" in p]
+    assert rewritten and len(head.cilium_policies) == len(rewritten) + 1
+    assert head.unanalysed == ()
+    # The CiliumNetworkPolicies mean what the NetworkPolicies they replace meant (at L4)...
+    without_lockdown = {p: d for p, d in variant.files.items() if "lockdown" not in p}
+    same = diff_trees(load_files(base), load_files(without_lockdown))
+    assert not same.opened and not same.closed
+    # ... and the clusterwide deny closes only paths from outside the cluster.
+    changed = diff_trees(load_files(base), head)
+    assert not changed.opened and changed.closed
+    assert all(c.src.id.startswith("ip:") for c in changed.closed)

@@ -241,9 +241,10 @@ def test_unmodelled_policy_kinds_fail_closed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = tree(tmp_path)
-    (root / "cilium.yaml").write_text(
-        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: x, namespace: db}\n"
-        "spec: {endpointSelector: {}}\n"
+    # An Istio AuthorizationPolicy (Cilium's and Calico's kinds are modelled).
+    (root / "authz.yaml").write_text(
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+        "metadata: {name: x, namespace: db}\nspec: {}\n"
     )
     code, _, err = run(capsys, "check", str(root), "--cluster-scope", "complete")
     assert code == 2 and "not analysed" in err
@@ -255,7 +256,7 @@ def test_unmodelled_policy_kinds_fail_closed(
             "--cluster-scope",
             "complete",
             "--ignore-kind",
-            "CiliumNetworkPolicy",
+            "AuthorizationPolicy",
         )[0]
         == 0
     )

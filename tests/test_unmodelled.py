@@ -34,28 +34,29 @@ spec:
     spec: {containers: [{name: c, ports: [{containerPort: 8080, name: http}]}]}
 """
 
-CILIUM = """\
-# L4 policy in the shape of cilium's examples/policies/l4
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
+# Istio's AuthorizationPolicy in the shape of istio.io's security examples (the example
+# kind of these tests: Cilium's and Calico's kinds are modelled, see test_cilium*.py and
+# test_calico*.py).
+AUTHZ = """\
+# an AuthorizationPolicy in the shape of istio.io's examples
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
 metadata:
   name: allow-frontend
   namespace: shop
 spec:
-  endpointSelector:
+  selector:
     matchLabels: {app: web}
-  ingress:
-  - fromEndpoints:
-    - matchLabels: {app: frontend}
-    toPorts:
-    - ports: [{port: "8080", protocol: TCP}]
+  rules:
+  - from:
+    - source: {principals: [{app: frontend}]}
 """
 
 # (apiVersion, kind, namespaced): one of each family the issue names, and one only the
 # name rule catches (GKE's FQDNNetworkPolicy).
 POLICY_KINDS = [
-    ("cilium.io/v2", "CiliumNetworkPolicy", True),
-    ("cilium.io/v2", "CiliumClusterwideNetworkPolicy", False),
+    # cilium.io/v2 is modelled (analysis.ciliumpolicies); another version is not.
+    ("cilium.io/v3alpha1", "CiliumNetworkPolicy", True),
     # Calico's NetworkPolicy and GlobalNetworkPolicy are modelled (tests/test_calico*.py);
     # a HostEndpoint puts node interfaces under them, which no manifest settles.
     ("projectcalico.org/v3", "HostEndpoint", False),
@@ -113,40 +114,39 @@ def test_a_new_policy_api_version_the_engine_does_not_read_is_not_analysed() -> 
 
 def test_findings_say_what_the_change_did_to_each_object() -> None:
     base = load_files({
-        "a.yaml": CILIUM,
+        "a.yaml": AUTHZ,
         "b.yaml": _object("crd.antrea.io/v1beta1", "NetworkPolicy", True, "kept"),
-        "c.yaml": _object("security.istio.io/v1", "AuthorizationPolicy", True, "gone"),
+        "c.yaml": _object("policy.linkerd.io/v1beta3", "Server", True, "gone"),
     })
     head = load_files({
-        "a.yaml": CILIUM.replace("{app: frontend}", "{app: anyone}"),
+        "a.yaml": AUTHZ.replace("{app: frontend}", "{app: anyone}"),
         "b.yaml": _object("crd.antrea.io/v1beta1", "NetworkPolicy", True, "kept"),
-        "d.yaml": _object("cilium.io/v2", "CiliumClusterwideNetworkPolicy", False, "new"),
+        "d.yaml": _object("crd.antrea.io/v1beta1", "ClusterNetworkPolicy", False, "new"),
     })
     found = {(f.policy.kind, f.policy.name): (f.status, f.tree, f.policy.source.file)
              for f in change_findings(base.unmodelled, head.unmodelled)}
     assert found == {
-        ("CiliumNetworkPolicy", "allow-frontend"): ("changed", "head", "a.yaml"),
+        ("AuthorizationPolicy", "allow-frontend"): ("changed", "head", "a.yaml"),
         ("NetworkPolicy", "kept"): ("unchanged", "head", "b.yaml"),
-        ("CiliumClusterwideNetworkPolicy", "new"): ("added", "head", "d.yaml"),
-        ("AuthorizationPolicy", "gone"): ("removed", "base", "c.yaml"),
+        ("ClusterNetworkPolicy", "new"): ("added", "head", "d.yaml"),
+        ("Server", "gone"): ("removed", "base", "c.yaml"),
     }
     # ignore_kinds names a kind, or a kind of one API group only.
     findings = change_findings(base.unmodelled, head.unmodelled)
-    blocking, ignored = split(findings, ["CiliumNetworkPolicy", "NetworkPolicy.crd.antrea.io"])
-    assert {f.policy.kind for f in blocking} == {"AuthorizationPolicy",
-                                                 "CiliumClusterwideNetworkPolicy"}
+    blocking, ignored = split(findings, ["AuthorizationPolicy", "NetworkPolicy.crd.antrea.io"])
+    assert {f.policy.kind for f in blocking} == {"Server", "ClusterNetworkPolicy"}
     assert len(ignored) == 2
     blocking, _ = split(findings, ["NetworkPolicy.projectcalico.org"])
     assert len(blocking) == 4
 
 
 def test_the_derived_tree_of_a_change_keeps_unmodelled_policies_like_a_full_load() -> None:
-    files = {"apps.yaml": WEB, "cilium.yaml": CILIUM}
+    files = {"apps.yaml": WEB, "authz.yaml": AUTHZ}
     state = load_state(files)
     for change in (
-        {"cilium.yaml": None},
-        {"cilium.yaml": CILIUM.replace("{app: frontend}", "{app: x}")},
-        {"more.yaml": _object("cilium.io/v2", "CiliumClusterwideNetworkPolicy", False)},
+        {"authz.yaml": None},
+        {"authz.yaml": AUTHZ.replace("{app: frontend}", "{app: x}")},
+        {"more.yaml": _object("crd.antrea.io/v1beta1", "ClusterNetworkPolicy", False)},
         {"apps.yaml": WEB.replace("8080", "8081")},
     ):
         after = {**files, **{p: c for p, c in change.items() if c is not None}}
@@ -159,12 +159,12 @@ def test_the_derived_tree_of_a_change_keeps_unmodelled_policies_like_a_full_load
 
 def _trees(tmp_path: Path) -> tuple[Path, Path]:
     base, head = tmp_path / "base", tmp_path / "head"
-    changed = CILIUM.replace("{app: frontend}", "{app: anyone}")
-    for root, cilium in ((base, CILIUM), (head, changed)):
+    changed = AUTHZ.replace("{app: frontend}", "{app: anyone}")
+    for root, authz in ((base, AUTHZ), (head, changed)):
         root.mkdir()
         (root / "apps.yaml").write_text(WEB)
         # CR LF, as a Windows checkout writes it: read all the same.
-        (root / "cilium.yaml").write_bytes(cilium.replace("\n", "\r\n").encode())
+        (root / "authz.yaml").write_bytes(authz.replace("\n", "\r\n").encode())
     return base, head
 
 
@@ -175,31 +175,32 @@ def test_cli_says_not_analysed_with_kind_file_and_line_and_exits_2(
     assert main(["diff", str(base), str(head)]) == 2
     out, err = capsys.readouterr()
     assert "Not analysed" in out
-    assert ("not analysed: cilium.io/CiliumNetworkPolicy shop/allow-frontend "
-            "(cilium.yaml:2, changed)") in err
+    assert ("not analysed: security.istio.io/AuthorizationPolicy shop/allow-frontend "
+            "(authz.yaml:2, changed)") in err
     assert "ignore_kinds" in err
     assert main(["map", str(base)]) == 2
     out, err = capsys.readouterr()
-    assert "1 policy (1 CiliumNetworkPolicy not analysed)" in out
-    assert "(cilium.yaml:2, present)" in err
+    assert "1 policy (1 AuthorizationPolicy not analysed)" in out
+    assert "(authz.yaml:2, present)" in err
 
 
 def test_cli_ignore_kind_passes_and_says_what_was_ignored(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base, head = _trees(tmp_path)
-    assert main(["diff", str(base), str(head), "--ignore-kind", "CiliumNetworkPolicy",
+    assert main(["diff", str(base), str(head), "--ignore-kind", "AuthorizationPolicy",
                  "--format", "json"]) == 0
     out, err = capsys.readouterr()
     doc = json.loads(out)
     assert doc["opened"] == [] and doc["closed"] == []  # the documented fields stay
     assert doc["not_analysed"] == [{
-        "kind": "CiliumNetworkPolicy", "api_version": "cilium.io/v2", "namespace": "shop",
-        "name": "allow-frontend", "file": "cilium.yaml", "line": 2, "tree": "head",
+        "kind": "AuthorizationPolicy", "api_version": "security.istio.io/v1",
+        "namespace": "shop", "name": "allow-frontend", "file": "authz.yaml", "line": 2,
+        "tree": "head",
         "status": "changed", "environment": "", "ignored": True,
     }]
-    assert "note: not analysed, as ignore_kinds says: 1 CiliumNetworkPolicy" in err
-    assert "not analysed: cilium.io" not in err
+    assert "note: not analysed, as ignore_kinds says: 1 AuthorizationPolicy" in err
+    assert "not analysed: security.istio.io" not in err
 
 
 # ---- settings and the bot ---------------------------------------------------------------
@@ -215,20 +216,20 @@ def test_ignore_kinds_setting_is_validated_with_its_line() -> None:
 
 
 def test_bot_fails_the_check_naming_each_object_unless_ignore_kinds_lists_its_kind() -> None:
-    base = {"apps.yaml": WEB.encode(), "cilium.yaml": CILIUM.encode()}
-    head = {**base, "cilium.yaml": CILIUM.replace("{app: frontend}", "{app: anyone}").encode()}
+    base = {"apps.yaml": WEB.encode(), "authz.yaml": AUTHZ.encode()}
+    head = {**base, "authz.yaml": AUTHZ.replace("{app: frontend}", "{app: anyone}").encode()}
     failed = analyze(base, head)
     assert isinstance(failed, AnalysisFailure) and failed.kind == "unanalysed"
-    assert "CiliumNetworkPolicy" in failed.message and "ignore_kinds" in failed.message
+    assert "AuthorizationPolicy" in failed.message and "ignore_kinds" in failed.message
     [where] = failed.unanalysed
-    assert (where.tree, where.file, where.line) == ("head", "cilium.yaml", 2)
+    assert (where.tree, where.file, where.line) == ("head", "authz.yaml", 2)
 
-    passed = analyze(base, head, ignore_kinds=("CiliumNetworkPolicy",))
+    passed = analyze(base, head, ignore_kinds=("AuthorizationPolicy",))
     assert isinstance(passed, DiffResult)
-    assert any("ignore_kinds" in n and "CiliumNetworkPolicy" in n for n in passed.notes)
-    settings = parse_repo_settings("ignore_kinds: [CiliumNetworkPolicy]\n")
+    assert any("ignore_kinds" in n and "AuthorizationPolicy" in n for n in passed.notes)
+    settings = parse_repo_settings("ignore_kinds: [AuthorizationPolicy]\n")
     comment = render_comment(passed, ctx(settings))
     # Escaped for GitHub's Markdown, word for word.
-    assert "not analysed, as ignore\\_kinds says\\: 1 CiliumNetworkPolicy" in comment
+    assert "not analysed, as ignore\\_kinds says\\: 1 AuthorizationPolicy" in comment
     output = render_check_output(passed, ctx(settings))
     assert "ignore\\_kinds says" in output.summary

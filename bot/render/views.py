@@ -130,6 +130,8 @@ def cause_detail(c: Cause) -> str:
         parts.append(f"{c.tier}{named}: {c.action}")
     if c.reason != ALLOWS:
         parts.append(c.reason)
+    if c.l7:  # a Cilium rule with L7 rules: allowed at L4, requests filtered
+        parts.append(c.l7)
     return markdown.shorten(", ".join(parts), LABEL_LIMIT)
 
 

@@ -1,0 +1,169 @@
+"""Compile a tree's Cilium policies into per-endpoint rows of the matcher.
+
+Cilium resolves, for each endpoint and direction, the rules of every policy selecting it;
+the ``fromRequires``/``toRequires`` of those rules are folded into the endpoint selectors of
+all of them (allow requirements into allow rules, deny into deny: pkg/policy/repository.go).
+Endpoints selected by the same specs get the same rows, so rows are built once per set of
+specs; peer sets are shared through the compiler's peer table like any other rule's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from analysis.ciliummodel import (
+    CiliumPolicy,
+    CiliumRow,
+    CiliumRule,
+    CiliumSelector,
+    CiliumSpec,
+    CompiledCiliumRule,
+    resolve_cilium_ports,
+)
+from analysis.model import Direction, IPNetwork, Tree
+
+if TYPE_CHECKING:
+    from analysis.compiler import PeerKey, PeerTable, Selectors
+
+KEY = "cilium"
+Rows = tuple[dict[Direction, CiliumRow], ...]
+
+
+def cilium_networks(tree: Tree) -> list[IPNetwork]:
+    """Every CIDR the tree's Cilium rules name: where external ranges split."""
+    nets: list[IPNetwork] = []
+    for policy in tree.cilium_policies:
+        for spec in policy.specs:
+            for rule in spec.rules:
+                for block in rule.blocks:
+                    nets.append(block.cidr)
+                    nets.extend(block.excepts)
+    return nets
+
+
+def selector_bits(selectors: Selectors, sel: CiliumSelector) -> int:
+    if sel.never:
+        return 0
+    bits = selectors.pods(sel.pods)
+    if not sel.namespaces.is_empty():
+        bits &= selectors.namespaces(sel.namespaces)
+    return bits
+
+
+def evaluate_key(selectors: Selectors, key: PeerKey) -> int:
+    """The endpoints a Cilium rule admits (see ``rule_key``)."""
+    _, endpoints, requires, blocks, entities, wildcard = key
+    assert isinstance(endpoints, tuple) and isinstance(requires, tuple)
+    assert isinstance(blocks, tuple) and isinstance(entities, tuple)
+    if wildcard:
+        return selectors.everyone
+    ranges = (1 << len(selectors.ranges)) - 1
+    required = selectors.everyone
+    for req in requires:
+        required &= selector_bits(selectors, req)
+    bits = 0
+    for sel in endpoints:
+        bits |= selector_bits(selectors, sel) & required
+    for block in blocks:
+        bits |= selectors.ranges_in(block)
+    for entity in entities:
+        if entity == "all":
+            bits |= selectors.everyone
+        elif entity == "cluster":
+            bits |= selectors.everyone & ~ranges
+        elif entity.startswith("world"):
+            family = {"world": 0, "world-ipv4": 4, "world-ipv6": 6}[entity]
+            for j, ext in enumerate(selectors.ranges):
+                if family in (0, ext.version):
+                    bits |= 1 << j
+    return bits
+
+
+def rule_key(rule: CiliumRule, requires: tuple[CiliumSelector, ...]) -> PeerKey:
+    """What a rule admits, requirements folded in. With no L3 field, a rule with ports
+    admits every endpoint and one without none; requirements apply to endpoint selectors
+    only (not to CIDRs or entities)."""
+    if rule.selects_nothing or (not rule.l3 and rule.ports is None):
+        return (KEY, (), (), (), (), False)
+    if not rule.l3:
+        return (KEY, (), (), (), (), True)
+    reqs = requires if rule.endpoints else ()
+    return (KEY, rule.endpoints, reqs, rule.blocks, rule.entities, False)
+
+
+def compile_cilium(
+    tree: Tree, selectors: Selectors, peers: PeerTable, size: int, beyond: int = 0
+) -> Rows:
+    """Per endpoint (``size`` of them), per direction: the Cilium rules governing it.
+
+    ``beyond``: representatives of namespaces outside the tree, whose own policies are
+    unknown (``analysis.outside``): a clusterwide policy's deny rules apply to them, but
+    whether they are isolated is unknown, so they are not (what is not denied passes).
+    """
+    if not tree.cilium_policies:
+        return ()
+    rows: list[dict[Direction, CiliumRow]] = [{} for _ in range(size)]
+    specs: list[tuple[CiliumPolicy, CiliumSpec]] = [
+        (p, s) for p in tree.cilium_policies for s in p.specs
+    ]
+    selecting: dict[int, list[int]] = {}
+    for n, (_, spec) in enumerate(specs):
+        bits = selector_bits(selectors, spec.subject)
+        for c in _indexes(bits):
+            selecting.setdefault(c, []).append(n)
+    made: dict[tuple[bool | int, ...], dict[Direction, CiliumRow]] = {}
+    compiled: dict[tuple[int, tuple[CiliumSelector, ...]], CompiledCiliumRule] = {}
+    for c, chosen in selecting.items():
+        outside = bool((beyond >> c) & 1)
+        signature = (outside, *chosen)
+        found = made.get(signature)
+        if found is None:
+            found = made[signature] = _rows([specs[n] for n in chosen], peers, compiled, outside)
+        if found:
+            rows[c] = found
+    return tuple(rows)
+
+
+def _rows(
+    chosen: list[tuple[CiliumPolicy, CiliumSpec]],
+    peers: PeerTable,
+    compiled: dict[tuple[int, tuple[CiliumSelector, ...]], CompiledCiliumRule],
+    outside: bool = False,
+) -> dict[Direction, CiliumRow]:
+    out: dict[Direction, CiliumRow] = {}
+    for direction in Direction:
+        here = [(p, r) for p, s in chosen for r in s.rules if r.direction is direction]
+        isolating = tuple(
+            dict.fromkeys(p for p, s in chosen if direction in s.default_deny and not outside)
+        )
+        if not here and not isolating:
+            continue
+        need = {
+            deny: tuple(req for _, r in here if r.deny is deny for req in r.requires)
+            for deny in (False, True)
+        }
+        lists: dict[bool, list[CompiledCiliumRule]] = {False: [], True: []}
+        for policy, rule in here:
+            reqs = need[rule.deny]
+            cache = (id(rule), reqs)
+            hit = compiled.get(cache)
+            if hit is None or hit.rule is not rule:
+                named = rule.ports is not None and any(isinstance(p.port, str) for p in rule.ports)
+                hit = compiled[cache] = CompiledCiliumRule(
+                    policy=policy,
+                    rule=rule,
+                    peers=peers.index(rule_key(rule, reqs)),
+                    fixed_ports=None if named else resolve_cilium_ports(rule.ports, ()),
+                )
+            lists[rule.deny].append(hit)
+        out[direction] = CiliumRow(tuple(lists[True]), tuple(lists[False]), isolating)
+    return out
+
+
+def _indexes(bits: int) -> Iterable[int]:
+    text = bin(bits)[:1:-1]
+    i = text.find("1")
+    while i >= 0:
+        yield i
+        i = text.find("1", i + 1)

@@ -1,0 +1,343 @@
+"""CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy (cilium.io/v2), as the engine reads them.
+
+Cilium matches endpoints by their *identity labels*: the pod's labels (source ``k8s``, minus
+those the agent's default label filter leaves out of identities), plus
+``io.kubernetes.pod.namespace``, ``io.cilium.k8s.namespace.labels.<key>`` for each label of
+the pod's namespace, ``io.cilium.k8s.policy.serviceaccount`` and
+``io.cilium.k8s.policy.cluster``. A selector key may carry a source (``k8s:app``,
+``reserved:host``); without one it matches any source. Each selector is translated here into
+what it asks of the pod's labels and of its namespace's labels (the namespace name being the
+``kubernetes.io/metadata.name`` label), so the engine evaluates it with the same indexes as
+a NetworkPolicy's selectors.
+
+Sources: Cilium's ``pkg/k8s/apis/cilium.io/utils/utils.go`` (namespace scoping of
+selectors), ``pkg/labelsfilter/filter.go`` (default identity label filter),
+``pkg/policy/api/entity.go`` (entities); Apache-2.0; facts only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from analysis.model import (
+    NAMESPACE_NAME_LABEL,
+    Direction,
+    IPBlock,
+    LabelRequirement,
+    LabelSelector,
+    Source,
+    Tree,
+)
+from analysis.ports import ALL_CONNECTIONS, ALL_PORTS, ConnectionSet, PortSet
+
+CNP = "CiliumNetworkPolicy"
+CCNP = "CiliumClusterwideNetworkPolicy"
+CILIUM_KINDS = frozenset({CNP, CCNP})
+
+POD_NAMESPACE = "io.kubernetes.pod.namespace"
+NAMESPACE_LABELS = "io.cilium.k8s.namespace.labels"
+SERVICE_ACCOUNT = "io.cilium.k8s.policy.serviceaccount"
+CLUSTER = "io.cilium.k8s.policy.cluster"
+DEFAULT_CLUSTER_NAME = "default"  # the agent's `cluster-name` default
+
+# The agent's default identity label filter (labelsfilter.defaultLabelPrefixCfg): a pod label
+# whose key starts with an ignored pattern is not part of the identity, unless an included
+# pattern matches a longer part of it. Patterns match at the start of the key.
+_INCLUDED = tuple(
+    re.compile(p)
+    for p in (
+        re.escape(POD_NAMESPACE),
+        re.escape(NAMESPACE_LABELS),
+        re.escape("app.kubernetes.io"),
+        re.escape(CLUSTER),
+    )
+)
+_IGNORED = tuple(
+    re.compile(p)
+    for p in (
+        r"io\.kubernetes",
+        r"kubernetes\.io",
+        re.escape("statefulset.kubernetes.io/pod-name"),
+        re.escape("apps.kubernetes.io/pod-index"),
+        re.escape("batch.kubernetes.io/job-completion-index"),
+        r".*beta\.kubernetes\.io",
+        r"k8s\.io",
+        r"pod-template-generation",
+        r"pod-template-hash",
+        r"controller-revision-hash",
+        r"annotation.*",
+        r"etcd_node",
+    )
+)
+
+
+def in_identity(key: str) -> bool:
+    """Whether a pod label with this key is part of the pod's Cilium identity."""
+
+    def longest(patterns: tuple[re.Pattern[str], ...]) -> int:
+        best = 0
+        for p in patterns:
+            m = p.match(key)
+            if m is not None:
+                best = max(best, m.end())
+        return best
+
+    ignored = 0
+    for p in _IGNORED:
+        m = p.match(key)
+        if m is not None and (ignored == 0 or m.end() < ignored):
+            ignored = m.end()
+    return ignored == 0 or longest(_INCLUDED) > ignored
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``k8s:app`` -> (``k8s``, ``app``); ``app`` -> (``any``, ``app``); ``$host`` -> reserved."""
+    if key.startswith("$"):
+        return "reserved", key[1:]
+    source, sep, rest = key.partition(":")
+    return (source, rest) if sep else ("any", key)
+
+
+@dataclass(frozen=True, slots=True)
+class CiliumSelector:
+    """An endpoint selector as requirements on a pod's labels and on its namespace's labels.
+    ``never``: some requirement no pod meets; ``reserved``: it selects a reserved identity
+    (host, world, …) by label, which the tree does not model."""
+
+    pods: LabelSelector
+    namespaces: LabelSelector
+    never: bool = False
+    reserved: bool = False
+    service_account: bool = False
+    text: str = "{}"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _absent(op: str) -> bool:
+    """Whether a requirement holds for a key the labels do not have."""
+    return op in ("NotIn", "DoesNotExist")
+
+
+def _holds(op: str, values: tuple[str, ...], value: str) -> bool:
+    return LabelRequirement("k", op, values).matches({"k": value})
+
+
+def translate(
+    written: LabelSelector,
+    namespace: str | None,
+    *,
+    peer: bool,
+    cluster_name: str = DEFAULT_CLUSTER_NAME,
+) -> CiliumSelector:
+    """The selector as Cilium applies it. ``namespace``: the CiliumNetworkPolicy's namespace,
+    None for a clusterwide policy. ``peer``: a fromEndpoints/toEndpoints selector (one naming a
+    reserved label is left unscoped); otherwise a fromRequires/toRequires selector."""
+    reqs = [LabelRequirement(k, "In", (v,)) for k, v in written.match_labels]
+    reqs += list(written.match_expressions)
+    parsed = [(*split_key(r.key), r) for r in reqs]
+    reserved_key = any(src == "reserved" for src, _, _ in parsed)
+    names_namespace = any(
+        src in ("k8s", "any") and (name == POD_NAMESPACE or name.startswith(NAMESPACE_LABELS))
+        for src, name, _ in parsed
+    )
+    has_pod_namespace = any(
+        src in ("k8s", "any") and name == POD_NAMESPACE for src, name, _ in parsed
+    )
+    pod_side: list[LabelRequirement] = []
+    ns_side: list[LabelRequirement] = []
+    never = reserved = service_account = False
+    for src, name, r in parsed:
+        if src not in ("k8s", "any"):
+            # reserved:, container:, cidr:, fqdn: … labels: no pod has them. A reserved
+            # key makes the selector about reserved identities (host, world, …) too.
+            reserved = reserved or src == "reserved"
+            never = never or not _absent(r.operator)
+            continue
+        if name == POD_NAMESPACE:
+            ns_side.append(LabelRequirement(NAMESPACE_NAME_LABEL, r.operator, r.values))
+        elif name.startswith(NAMESPACE_LABELS + "."):
+            ns_side.append(
+                LabelRequirement(name[len(NAMESPACE_LABELS) + 1 :], r.operator, r.values)
+            )
+        elif name == SERVICE_ACCOUNT:
+            # Service accounts are not modelled: reported, and evaluated as matching nothing.
+            service_account = never = True
+        elif name == CLUSTER:
+            never = never or not _holds(r.operator, r.values, cluster_name)
+        elif not in_identity(name) or name.startswith(NAMESPACE_LABELS):
+            never = never or not _absent(r.operator)
+        else:
+            pod_side.append(LabelRequirement(name, r.operator, r.values))
+    # Namespace scoping (utils.getEndpointSelector): a CiliumNetworkPolicy's selectors apply
+    # in its namespace unless they name one; a clusterwide policy's select pods of any
+    # namespace (it requires the namespace label, which every pod has).
+    scoped = namespace is not None and not (peer and reserved_key)
+    if scoped and not has_pod_namespace and not names_namespace:
+        assert namespace is not None
+        ns_side.append(LabelRequirement(NAMESPACE_NAME_LABEL, "In", (namespace,)))
+    return CiliumSelector(
+        pods=LabelSelector((), tuple(pod_side)),
+        namespaces=LabelSelector((), tuple(ns_side)),
+        never=never,
+        reserved=reserved,
+        service_account=service_account,
+        text=str(written),
+    )
+
+
+def subject(written: LabelSelector, namespace: str | None) -> CiliumSelector:
+    """An endpointSelector: a CiliumNetworkPolicy's always applies in its own namespace
+    (a namespace the selector names is replaced, utils.ParseToCiliumRule)."""
+    if namespace is None:
+        return translate(written, None, peer=False)
+    kept = LabelSelector(
+        tuple((k, v) for k, v in written.match_labels if k != f"k8s:{POD_NAMESPACE}"),
+        written.match_expressions,
+    )
+    scoped = translate(kept, None, peer=False)
+    ns = LabelRequirement(NAMESPACE_NAME_LABEL, "In", (namespace,))
+    return CiliumSelector(
+        scoped.pods,
+        LabelSelector((), (*scoped.namespaces.match_expressions, ns)),
+        scoped.never,
+        scoped.reserved,
+        scoped.service_account,
+        str(written),
+    )
+
+
+# Entities (pkg/policy/api/entity.go) the engine maps onto its endpoints; the others name
+# identities a manifest tree does not define (host, remote-node, kube-apiserver, …).
+MODELLED_ENTITIES = frozenset({"all", "world", "world-ipv4", "world-ipv6", "cluster", "none"})
+ENTITIES = MODELLED_ENTITIES | frozenset(
+    {"host", "remote-node", "kube-apiserver", "ingress", "health", "init", "unmanaged"}
+)
+PROTOCOLS_ANY = ("TCP", "UDP", "SCTP")
+
+
+@dataclass(frozen=True, slots=True)
+class CiliumPort:
+    """A ``toPorts.ports`` entry: ``port`` None for every port ("0"), a number or a name."""
+
+    protocol: str  # TCP, UDP, SCTP or ANY
+    port: int | str | None = None
+    end_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CiliumRule:
+    """One ingress/ingressDeny/egress/egressDeny rule of a policy spec.
+
+    Peers as Cilium aggregates them: ``endpoints`` (with the requirements of the endpoint's
+    other rules folded in when compiled), ``blocks`` (CIDR, CIDRSet), ``entities``.
+    ``selects_nothing``: an L3 field is given but empty, or only with peers reachdiff cannot
+    evaluate. With no L3 field at all, a rule with ports admits every peer and one without
+    admits none (pkg/policy/rule.go, mergeIngress)."""
+
+    direction: Direction
+    deny: bool
+    index: int
+    source: Source
+    prefix: str  # "" or "specs[1]." for a rule of the spec list
+    endpoints: tuple[CiliumSelector, ...] = ()
+    requires: tuple[CiliumSelector, ...] = ()
+    blocks: tuple[IPBlock, ...] = ()
+    entities: tuple[str, ...] = ()
+    l3: bool = False  # whether any L3 field is given
+    selects_nothing: bool = False
+    ports: tuple[CiliumPort, ...] | None = None  # None: no toPorts (every port)
+    l7: str = ""  # the L7 rules of its toPorts, in words ("" for none)
+
+    @property
+    def label(self) -> str:
+        field = self.direction.field + ("Deny" if self.deny else "")
+        return f"{self.prefix}{field}[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class CiliumSpec:
+    subject: CiliumSelector
+    rules: tuple[CiliumRule, ...]
+    default_deny: frozenset[Direction]  # directions where selecting a pod isolates it
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class CiliumPolicy:
+    kind: str  # CiliumNetworkPolicy | CiliumClusterwideNetworkPolicy
+    namespace: str  # "" for the clusterwide kind
+    name: str
+    specs: tuple[CiliumSpec, ...]
+    source: Source
+    # What the policy says that reachdiff cannot evaluate ("file:line: … why"), evaluated
+    # as matching nothing.
+    unanalysed: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        if self.kind == CCNP:
+            return f"{CCNP}/{self.name}"
+        return f"{self.namespace}/{CNP}/{self.name}"
+
+    @property
+    def scope(self) -> str | None:
+        """The namespace its selectors are scoped to; None for the clusterwide kind."""
+        return None if self.kind == CCNP else self.namespace
+
+
+def cilium_selectors(tree: Tree) -> Iterator[CiliumSelector]:
+    """Every selector of the tree's Cilium policies (subjects, peers, requirements)."""
+    for policy in tree.cilium_policies:
+        for spec in policy.specs:
+            yield spec.subject
+            for rule in spec.rules:
+                yield from rule.endpoints
+                yield from rule.requires
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCiliumRule:
+    """A Cilium rule compiled for the endpoints it governs: ``peers`` indexes the matcher's
+    ``peer_sets`` (requirements of the endpoint's other rules folded in)."""
+
+    policy: CiliumPolicy
+    rule: CiliumRule
+    peers: int
+    fixed_ports: ConnectionSet | None  # the rule's ports when none is named
+    maybe: int = -1  # every peer is known (see CompiledAdminRule)
+
+
+@dataclass(frozen=True, slots=True)
+class CiliumRow:
+    """What Cilium policies say about one endpoint in one direction."""
+
+    deny: tuple[CompiledCiliumRule, ...]
+    allow: tuple[CompiledCiliumRule, ...]
+    isolating: tuple[CiliumPolicy, ...]  # the policies putting it in default deny
+
+
+def resolve_cilium_ports(
+    entries: tuple[CiliumPort, ...] | None, named_ports: Sequence[tuple[str, str, int]]
+) -> ConnectionSet:
+    """``toPorts``: ANY is TCP, UDP and SCTP; a named port matches the destination's
+    container ports of that name (of the protocol, unless ANY)."""
+    if entries is None:
+        return ALL_CONNECTIONS
+    by_protocol: dict[str, PortSet] = {}
+    for entry in entries:
+        protocols = PROTOCOLS_ANY if entry.protocol == "ANY" else (entry.protocol,)
+        for protocol in protocols:
+            if entry.port is None:
+                ports = ALL_PORTS
+            elif isinstance(entry.port, int):
+                ports = PortSet.of((entry.port, entry.end_port or entry.port))
+            else:
+                ports = PortSet.of(
+                    *((n, n) for name, p, n in named_ports if name == entry.port and p == protocol)
+                )
+            by_protocol[protocol] = by_protocol.get(protocol, PortSet()) | ports
+    return ConnectionSet.of({p: s for p, s in by_protocol.items() if s})

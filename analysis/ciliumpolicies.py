@@ -1,0 +1,371 @@
+"""Read CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy objects (cilium.io/v2).
+
+What the CRD's schema rejects is an error naming file, line and the fix. What is valid but
+cannot be evaluated from manifests (node selectors, groups, ICMP, mutual authentication,
+FQDNs and Services not yet modelled, reserved identities…) is kept on the policy as *not
+analysed*, naming file and line, and evaluated as matching nothing (fail closed).
+Field names and meanings: Cilium's ``pkg/policy/api`` (rule.go, ingress.go, egress.go,
+l4.go, cidr.go; Apache-2.0), facts only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+from analysis.ciliummodel import (
+    CCNP,
+    ENTITIES,
+    MODELLED_ENTITIES,
+    CiliumPolicy,
+    CiliumPort,
+    CiliumRule,
+    CiliumSelector,
+    CiliumSpec,
+    subject,
+    translate,
+)
+from analysis.model import Direction, IPBlock, IPNetwork, LabelSelector, Source
+from analysis.policies import parse_selector
+from analysis.validation import Context, shown, type_name
+from analysis.yamldoc import YMap
+
+_SPEC_FIELDS = frozenset(
+    {
+        "endpointSelector",
+        "nodeSelector",
+        "ingress",
+        "ingressDeny",
+        "egress",
+        "egressDeny",
+        "labels",
+        "description",
+        "enableDefaultDeny",
+        "log",
+    }
+)
+_COMMON = {"toPorts", "icmps"}
+_FIELDS = {
+    (Direction.INGRESS, False): _COMMON
+    | {"fromEndpoints", "fromRequires", "fromCIDR", "fromCIDRSet", "fromEntities"}
+    | {"fromGroups", "fromNodes", "authentication"},
+    (Direction.INGRESS, True): _COMMON
+    | {"fromEndpoints", "fromRequires", "fromCIDR", "fromCIDRSet", "fromEntities"}
+    | {"fromGroups", "fromNodes"},
+    (Direction.EGRESS, False): _COMMON
+    | {"toEndpoints", "toRequires", "toCIDR", "toCIDRSet", "toEntities", "toServices"}
+    | {"toFQDNs", "toGroups", "toNodes", "authentication"},
+    (Direction.EGRESS, True): _COMMON
+    | {"toEndpoints", "toRequires", "toCIDR", "toCIDRSet", "toEntities", "toServices"}
+    | {"toGroups", "toNodes"},
+}
+# Valid fields whose peers a manifest tree cannot tell (evaluated as matching nothing).
+_UNEVALUABLE = {
+    "fromGroups": "cloud provider groups are not in the tree",
+    "toGroups": "cloud provider groups are not in the tree",
+    "fromNodes": "nodes and their labels are not in the tree",
+    "toNodes": "nodes and their labels are not in the tree",
+    "icmps": "ICMP rules are not modelled (reachdiff models TCP, UDP and SCTP)",
+    "authentication": "mutual authentication is decided at run time (its peers and ports are "
+    "evaluated as if it succeeds)",
+    "toServices": "toServices is not modelled yet",
+    "toFQDNs": "toFQDNs (DNS names) is not modelled yet",
+}
+_PROTOCOLS = ("TCP", "UDP", "SCTP", "ANY")
+_MAX_L7_TEXT = 160
+
+
+def parse_cilium_policy(ctx: Context, obj: YMap) -> CiliumPolicy:
+    kind = obj["kind"]
+    meta = ctx.mapping(obj, "metadata")
+    name = ctx.name(meta, "metadata.name")
+    namespace = "" if kind == CCNP else ctx.namespace(meta)
+    scope = None if kind == CCNP else namespace
+    notes: list[str] = []
+    specs: list[CiliumSpec] = []
+    spec = obj.get("spec")
+    if spec is not None:
+        specs.append(_spec(ctx.at(spec), spec, scope, "", notes))
+    listed = ctx.sequence(obj, "specs")
+    for i, item in enumerate(listed or ()):
+        specs.append(_spec(ctx.at(item), item, scope, f"specs[{i}].", notes))
+    if spec is None and not listed:
+        ctx.fail(f"a {kind} needs `spec` or `specs`")
+    policy = CiliumPolicy(kind, namespace, name, tuple(specs), Source(ctx.file, ctx.line))
+    return CiliumPolicy(
+        policy.kind, policy.namespace, policy.name, policy.specs, policy.source,
+        tuple(n.replace("{policy}", policy.id) for n in notes),
+    )  # fmt: skip
+
+
+def _spec(ctx: Context, spec: Any, scope: str | None, prefix: str, notes: list[str]) -> CiliumSpec:
+    where = prefix.rstrip(".") or "spec"
+    if not isinstance(spec, dict):
+        ctx.fail(f"`{where}` must be a mapping, not {type_name(spec)}")
+    for extra in sorted(set(spec) - _SPEC_FIELDS, key=str):
+        notes.append(
+            f"{ctx.file}:{ctx.line}: {{policy}} {where}: unknown field {shown(extra)} "
+            "(the API server drops it; check its spelling)"
+        )
+    selector = spec.get("endpointSelector")
+    if spec.get("nodeSelector") is not None:
+        if selector is not None:
+            ctx.fail(f"`{where}` sets both endpointSelector and nodeSelector; use one")
+        notes.append(
+            f"{ctx.file}:{ctx.line}: {{policy}} {where}: nodeSelector (a host policy) selects "
+            "nodes, which are not in the tree"
+        )
+        chosen = CiliumSelector(LabelSelector(), LabelSelector(), never=True, text="nodes")
+    elif selector is None:
+        ctx.fail(f"`{where}` needs an endpointSelector (or a nodeSelector)")
+    else:
+        chosen = subject(cilium_selector(ctx, selector, f"{where}.endpointSelector"), scope)
+        _check_selector(ctx, chosen, f"{where}.endpointSelector", notes)
+    rules: list[CiliumRule] = []
+    for direction in Direction:
+        for deny in (False, True):
+            field = direction.field + ("Deny" if deny else "")
+            for i, rule in enumerate(ctx.sequence(spec, field) or ()):
+                rules.append(_rule(ctx.at(rule), rule, direction, deny, i, prefix, scope, notes))
+    if not rules:
+        notes.append(
+            f"{ctx.file}:{ctx.line}: {{policy}} {where}: has no ingress, ingressDeny, egress "
+            "or egressDeny rule, so the Cilium agent rejects it"
+        )
+    defaults = ctx.at(spec).mapping(spec, "enableDefaultDeny", required=False)
+    default_deny = set()
+    for direction in Direction:
+        has_rules = any(r.direction is direction for r in rules)
+        value = defaults.get(direction.field)
+        if value is not None and not isinstance(value, bool):
+            ctx.at(defaults).fail(
+                f"`enableDefaultDeny.{direction.field}` must be true or false, not "
+                f"{type_name(value)}"
+            )
+        # Rule.Sanitize: unset means true for a direction with rules; a direction without
+        # rules is never put in default deny (cilium/cilium#35558).
+        if has_rules and value is not False:
+            default_deny.add(direction)
+    return CiliumSpec(chosen, tuple(rules), frozenset(default_deny), Source(ctx.file, ctx.line))
+
+
+def _check_selector(ctx: Context, sel: CiliumSelector, where: str, notes: list[str]) -> None:
+    if sel.reserved:
+        notes.append(
+            f"{ctx.file}:{ctx.line}: {{policy}} {where}: selects a reserved identity by label "
+            f"({sel.text}), which the tree does not define"
+        )
+    if sel.service_account:
+        notes.append(
+            f"{ctx.file}:{ctx.line}: {{policy}} {where}: selects by service account "
+            "(io.cilium.k8s.policy.serviceaccount), which is not modelled yet"
+        )
+
+
+def _rule(
+    ctx: Context,
+    rule: Any,
+    direction: Direction,
+    deny: bool,
+    index: int,
+    prefix: str,
+    scope: str | None,
+    notes: list[str],
+) -> CiliumRule:
+    label = f"{prefix}{direction.field}{'Deny' if deny else ''}[{index}]"
+    if rule is None:
+        rule = {}
+    if not isinstance(rule, dict):
+        ctx.fail(f"{label} must be a mapping, not {type_name(rule)}")
+    allowed = _FIELDS[(direction, deny)]
+    for extra in sorted(set(rule) - allowed, key=str):
+        ctx.fail(
+            f"{label} has unknown field {shown(extra)}; a rule has {', '.join(sorted(allowed))}"
+        )
+    ingress = direction is Direction.INGRESS
+    names = ("from" if ingress else "to", "Endpoints", "Requires", "CIDR", "CIDRSet", "Entities")
+    side = names[0]
+    l3_fields = [side + n for n in names[1:] if n != "Requires"]
+    l3_fields += ["fromGroups", "fromNodes"] if ingress else ["toGroups", "toNodes"]
+    l3_fields += [] if ingress else ["toServices", "toFQDNs"]
+    given = [f for f in l3_fields if f in rule]
+    empty = any(isinstance(rule[f], list) and not rule[f] for f in given)
+    for field in sorted(set(rule) & set(_UNEVALUABLE)):
+        if rule[field] is not None and rule[field] != []:
+            notes.append(
+                f"{ctx.file}:{ctx.line}: {{policy}} {label}: {field}: {_UNEVALUABLE[field]}"
+            )
+    endpoints = tuple(
+        _selector(ctx, s, f"{label}.{side}Endpoints", scope, notes, peer=True)
+        for s in ctx.sequence(rule, side + "Endpoints") or ()
+    )
+    requires = tuple(
+        _selector(ctx, s, f"{label}.{side}Requires", scope, notes, peer=False)
+        for s in ctx.sequence(rule, side + "Requires") or ()
+    )
+    blocks = [_cidr(ctx, c, f"{label}.{side}CIDR") for c in ctx.sequence(rule, side + "CIDR") or ()]
+    for item in ctx.sequence(rule, side + "CIDRSet") or ():
+        block = _cidr_set(ctx.at(item), item, f"{label}.{side}CIDRSet", notes)
+        if block is not None:
+            blocks.append(block)
+    entities = []
+    for e in ctx.sequence(rule, side + "Entities") or ():
+        if e not in ENTITIES:
+            known = ", ".join(sorted(ENTITIES))
+            ctx.fail(f"{label}.{side}Entities: unknown entity {shown(e)}; one of {known}")
+        if e in MODELLED_ENTITIES:
+            entities.append(e)
+        else:
+            notes.append(
+                f"{ctx.file}:{ctx.line}: {{policy}} {label}: entity {e!r} is an identity the "
+                "tree does not define (not modelled)"
+            )
+    ports, l7 = _to_ports(ctx, rule, label, deny, notes)
+    evaluable = bool(endpoints or blocks or entities)
+    return CiliumRule(
+        direction=direction,
+        deny=deny,
+        index=index,
+        source=Source(ctx.file, ctx.line),
+        prefix=prefix,
+        endpoints=endpoints,
+        requires=requires,
+        blocks=tuple(blocks),
+        entities=tuple(entities),
+        l3=bool(given),
+        selects_nothing=empty or (bool(given) and not evaluable),
+        ports=ports,
+        l7=l7,
+    )
+
+
+# Cilium lowercases selector operators before reading them (its examples write `in`).
+_OPERATORS = {op.lower(): op for op in ("In", "NotIn", "Exists", "DoesNotExist")}
+
+
+def cilium_selector(ctx: Context, value: Any, where: str) -> LabelSelector:
+    """A label selector as Cilium reads it: operators in any case."""
+    if isinstance(value, dict) and isinstance(value.get("matchExpressions"), list):
+        exprs = value["matchExpressions"]
+        if any(isinstance(e, dict) and isinstance(e.get("operator"), str) for e in exprs):
+            fixed = [
+                {**e, "operator": _OPERATORS.get(e["operator"].lower(), e["operator"])}
+                if isinstance(e, dict) and isinstance(e.get("operator"), str)
+                else e
+                for e in exprs
+            ]
+            copy = type(value)(value)
+            copy["matchExpressions"] = type(exprs)(fixed)
+            for attr in ("line", "file"):
+                if hasattr(value, attr):
+                    setattr(copy, attr, getattr(value, attr))
+            value = copy
+    return parse_selector(ctx, value, where)
+
+
+def _selector(
+    ctx: Context, value: Any, where: str, scope: str | None, notes: list[str], *, peer: bool
+) -> CiliumSelector:
+    sctx = ctx.at(value) if isinstance(value, dict) else ctx
+    sel = translate(cilium_selector(sctx, value, where), scope, peer=peer)
+    _check_selector(sctx, sel, where, notes)
+    return sel
+
+
+def _network(ctx: Context, text: Any, where: str) -> IPNetwork:
+    if not isinstance(text, str):
+        ctx.fail(f"`{where}` entries must be CIDRs like 10.0.0.0/8, not {type_name(text)}")
+    try:
+        if "/" in text:
+            return ipaddress.ip_network(text, strict=False)
+        return ipaddress.ip_network(ipaddress.ip_address(text))  # an address: one host
+    except ValueError:
+        ctx.fail(f"`{where}` {shown(text)} is not a valid CIDR or IP address")
+
+
+def _cidr(ctx: Context, text: Any, where: str) -> IPBlock:
+    return IPBlock(_network(ctx, text, where))
+
+
+def _cidr_set(ctx: Context, item: Any, where: str, notes: list[str]) -> IPBlock | None:
+    if not isinstance(item, dict):
+        ctx.fail(f"`{where}` entries must be mappings with `cidr`, not {type_name(item)}")
+    if item.get("cidr") is None:
+        if item.get("cidrGroupRef") is not None or item.get("cidrGroupSelector") is not None:
+            notes.append(
+                f"{ctx.file}:{ctx.line}: {{policy}} {where}: a CiliumCIDRGroup reference is not "
+                "modelled"
+            )
+            return None
+        ctx.fail(f"`{where}` entry needs `cidr`, `cidrGroupRef` or `cidrGroupSelector`")
+    cidr = _network(ctx, item.get("cidr"), f"{where}.cidr")
+    excepts = tuple(_network(ctx, e, f"{where}.except") for e in ctx.sequence(item, "except") or ())
+    return IPBlock(cidr, excepts)
+
+
+def _to_ports(
+    ctx: Context, rule: YMap, label: str, deny: bool, notes: list[str]
+) -> tuple[tuple[CiliumPort, ...] | None, str]:
+    entries = ctx.sequence(rule, "toPorts")
+    if entries is None or not entries:
+        return None, ""
+    ports: list[CiliumPort] = []
+    l7: list[str] = []
+    for entry in entries:
+        ectx = ctx.at(entry) if isinstance(entry, dict) else ctx
+        if not isinstance(entry, dict):
+            ectx.fail(f"{label}.toPorts entries must be mappings, not {type_name(entry)}")
+        for p in ectx.sequence(entry, "ports") or ():
+            ports.append(_port(ectx.at(p) if isinstance(p, dict) else ectx, p, label))
+        rest = {k: v for k, v in entry.items() if k != "ports" and v is not None}
+        if rest and deny:
+            ectx.fail(
+                f"{label}.toPorts of a deny rule has only `ports`, not {', '.join(map(str, rest))}"
+            )
+        if rest:
+            # `http [{"method":"GET"}]`: each L7 protocol's rules, then TLS/SNI/listener.
+            rules = rest.pop("rules", None)
+            shown_rules = rules.items() if isinstance(rules, dict) else [("rules", rules)]
+            l7.extend(f"{k} {_compact(v)}" for k, v in [*shown_rules, *sorted(rest.items())])
+    text = "; ".join(l7)
+    if len(text) > _MAX_L7_TEXT:
+        text = text[: _MAX_L7_TEXT - 1] + "…"
+    return tuple(ports), text
+
+
+def _compact(value: object) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    except (TypeError, ValueError, RecursionError):
+        return "(L7 rules)"
+
+
+def _port(ctx: Context, entry: Any, label: str) -> CiliumPort:
+    if not isinstance(entry, dict):
+        ctx.fail(f"{label}.toPorts.ports entries must be mappings, not {type_name(entry)}")
+    protocol = entry.get("protocol", "ANY")
+    if protocol not in _PROTOCOLS:
+        ctx.fail(f"{label}: protocol must be TCP, UDP, SCTP or ANY, not {shown(protocol)}")
+    port = entry.get("port")
+    end = entry.get("endPort")
+    if end is not None and (
+        isinstance(end, bool) or not isinstance(end, int) or not 0 <= end <= 65535
+    ):
+        ctx.fail(f"{label}: endPort must be a number in 0..65535, not {type_name(end)}")
+    if port is None:
+        return CiliumPort(protocol)
+    if isinstance(port, bool) or not isinstance(port, str):
+        ctx.fail(f'{label}: port must be a string; quote it (port: "{shown(port)}")')
+    if port.isascii() and port.isdigit():
+        number = int(port)
+        if number > 65535:
+            ctx.fail(f"{label}: port {shown(port)} is outside 0..65535")
+        if number == 0:
+            return CiliumPort(protocol)  # "0": every port
+        if end is not None and end != 0 and end < number:
+            ctx.fail(f"{label}: endPort {end} is less than port {number}")
+        return CiliumPort(protocol, number, end or None)
+    if not port or len(port) > 15 or not any(c.isalpha() for c in port):
+        ctx.fail(f"{label}: port {shown(port)} is neither a number nor a port name")
+    return CiliumPort(protocol, port.lower())

@@ -1,0 +1,331 @@
+"""The brute-force reference, extended with CiliumNetworkPolicy and
+CiliumClusterwideNetworkPolicy (cilium.io/v2), one concrete connection at a time.
+
+Written from Cilium's documentation (docs.cilium.io, security/policy: language, deny,
+intro) and its Go sources (pkg/k8s/apis/cilium.io/utils/utils.go, pkg/policy/rule.go,
+pkg/policy/repository.go, pkg/policy/api/entity.go, pkg/labelsfilter/filter.go), sharing no
+code with ``analysis/``. For one direction of a connection (the subject being the
+destination for ingress, the source for egress):
+
+1. a Cilium deny rule of a spec selecting the subject whose peer and port match denies
+   (deny rules take precedence over every allow, of any kind);
+2. the admin tier as in ``tests/reference_admin.py``;
+3. if a NetworkPolicy, or a Cilium spec with rules in that direction whose
+   ``enableDefaultDeny`` is not false, selects the subject, some NetworkPolicy rule or
+   Cilium allow rule must admit the connection;
+4. otherwise the baseline tier, then allowed.
+
+A pod's identity: its labels (minus the agent's default label filter), plus
+``io.kubernetes.pod.namespace``, ``io.cilium.k8s.namespace.labels.<k>`` and
+``io.cilium.k8s.policy.cluster=default``, all of source ``k8s``. Host-network pods carry
+the host's identity, which no endpoint selector here matches (entities ``cluster`` and
+``all`` do). Peers the tree cannot tell (nodes, groups, services, FQDNs, entities other
+than world/cluster/all/none) match nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tests.reference import (
+    Cluster,
+    Endpoint,
+    IPNetwork,
+    RefRange,
+    RefWorkload,
+    cluster_map,
+    flatten,
+    ip_block_networks,
+    partition,
+)
+from tests.reference_admin import ALLOWING, TieredCluster, admin_networks
+
+Obj = dict[str, Any]
+CILIUM_KINDS = ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
+NS_LABEL = "io.kubernetes.pod.namespace"
+NS_LABELS = "io.cilium.k8s.namespace.labels"
+KEEP = (NS_LABEL, NS_LABELS, "app.kubernetes.io", "io.cilium.k8s.policy.cluster")
+DROP = (
+    "io.kubernetes", "kubernetes.io", "k8s.io", "statefulset.kubernetes.io/pod-name",
+    "apps.kubernetes.io/pod-index", "batch.kubernetes.io/job-completion-index",
+    "pod-template-generation", "pod-template-hash", "controller-revision-hash",
+    "annotation", "etcd_node",
+)  # fmt: skip
+SIDES = {"ingress": "from", "egress": "to"}
+
+
+def cilium_objects(objects: Iterable[Obj]) -> list[Obj]:
+    return [
+        o for o in flatten(objects)
+        if o.get("kind") in CILIUM_KINDS and o.get("apiVersion") == "cilium.io/v2"
+    ]  # fmt: skip
+
+
+def _specs(pol: Obj) -> list[Obj]:
+    out = [pol["spec"]] if pol.get("spec") is not None else []
+    return out + list(pol.get("specs") or [])
+
+
+def _net(text: str) -> IPNetwork:
+    if "/" in text:
+        return ipaddress.ip_network(text, strict=False)
+    return ipaddress.ip_network(ipaddress.ip_address(text))
+
+
+def cilium_networks(objects: Iterable[Obj]) -> list[IPNetwork]:
+    nets: list[IPNetwork] = []
+    for pol in cilium_objects(objects):
+        for spec in _specs(pol):
+            for field in ("ingress", "ingressDeny", "egress", "egressDeny"):
+                side = SIDES[field.removesuffix("Deny")]
+                for rule in spec.get(field) or []:
+                    nets.extend(_net(c) for c in (rule or {}).get(side + "CIDR") or [])
+                    for item in (rule or {}).get(side + "CIDRSet") or []:
+                        if "cidr" in item:
+                            nets.append(_net(item["cidr"]))
+                            nets.extend(_net(e) for e in item.get("except") or [])
+    return nets
+
+
+def _in_identity(key: str) -> bool:
+    if key.startswith(KEEP):
+        return True
+    return not key.startswith(DROP) and "beta.kubernetes.io" not in key
+
+
+def _split(key: str) -> tuple[str, str]:
+    if ":" not in key:
+        return "any", key
+    source, _, rest = key.partition(":")
+    return source, rest
+
+
+def _requirements(sel: Obj) -> list[tuple[str, str, list[str]]]:
+    reqs = [(k, "In", [v]) for k, v in (sel.get("matchLabels") or {}).items()]
+    reqs += [
+        (e["key"], e["operator"], list(e.get("values") or []))
+        for e in sel.get("matchExpressions") or []
+    ]
+    return reqs
+
+
+class CiliumCluster(TieredCluster):
+    def __init__(self, objects: Iterable[Obj], ranges: Sequence[RefRange] | None = None) -> None:
+        objs = flatten(objects)
+        if ranges is None:
+            ranges = partition(
+                [*ip_block_networks(objs), *admin_networks(objs), *cilium_networks(objs)]
+            )
+        super().__init__(objs, ranges)
+        # (policy, spec) pairs; a clusterwide policy's namespace is None
+        self.specs = [(p, s) for p in cilium_objects(objs) for s in _specs(p)]
+
+    # -- identities and selectors
+
+    def identity(self, ep: Endpoint) -> dict[str, str] | None:
+        """The k8s-source identity labels of a pod; None for what has no pod identity."""
+        if not isinstance(ep, RefWorkload) or ep.host_network:
+            return None
+        out = {k: v for k, v in ep.labels if _in_identity(k)}
+        for k, v in self.ns_labels.get(ep.namespace, {}).items():
+            out[f"{NS_LABELS}.{k}"] = v
+        out[NS_LABEL] = ep.namespace
+        out["io.cilium.k8s.policy.cluster"] = "default"
+        return out
+
+    @staticmethod
+    def _matches(reqs: list[tuple[str, str, list[str]]], ident: dict[str, str] | None) -> bool:
+        if ident is None:
+            return False  # only pods are selected by labels here (reserved ones: not analysed)
+        for key, op, values in reqs:
+            source, name = _split(key)
+            has = ident is not None and source in ("k8s", "any") and name in ident
+            value = ident.get(name) if has and ident is not None else None
+            ok = {
+                "In": has and value in values,
+                "NotIn": not has or value not in values,
+                "Exists": has,
+                "DoesNotExist": not has,
+            }[op]
+            if not ok:
+                return False
+        return True
+
+    @staticmethod
+    def _scoped(sel: Obj, namespace: str | None, peer: bool) -> list[tuple[str, str, list[str]]]:
+        """getEndpointSelector: the namespace restriction Cilium adds to a peer selector."""
+        reqs = _requirements(sel)
+        keys = [k for k, _, _ in reqs]
+        if peer and any(k.startswith("reserved:") for k in keys):
+            return reqs
+        named = any(k in (f"k8s:{NS_LABEL}", f"any:{NS_LABEL}", NS_LABEL) for k in keys)
+        if named:
+            return reqs
+        if namespace is None:
+            return [*reqs, (f"k8s:{NS_LABEL}", "Exists", [])]
+        labels_key = any(
+            k.startswith((f"k8s:{NS_LABELS}", f"any:{NS_LABELS}", NS_LABELS)) for k in keys
+        )
+        return reqs if labels_key else [*reqs, (f"k8s:{NS_LABEL}", "In", [namespace])]
+
+    def _policy_namespace(self, pol: Obj) -> str | None:
+        if pol["kind"] == "CiliumClusterwideNetworkPolicy":
+            return None
+        return (pol.get("metadata") or {}).get("namespace") or "default"
+
+    def _selects(self, pol: Obj, spec: Obj, ep: Endpoint) -> bool:
+        sel = spec.get("endpointSelector")
+        if sel is None:
+            return False  # a nodeSelector: nodes are not in the tree
+        ns = self._policy_namespace(pol)
+        if ns is not None:  # ParseToCiliumRule: the policy's namespace replaces any other
+            labels = dict(sel.get("matchLabels") or {})
+            labels.pop(f"k8s:{NS_LABEL}", None)
+            sel = {**sel, "matchLabels": labels}
+        reqs = _requirements(sel)
+        if ns is not None:
+            reqs.append((f"k8s:{NS_LABEL}", "In", [ns]))
+        return self._matches(reqs, self.identity(ep))
+
+    def _cilium_selecting(self, ep: Endpoint) -> list[tuple[Obj, Obj]]:
+        return [(p, s) for p, s in self.specs if self._selects(p, s, ep)]
+
+    # -- rules
+
+    def _peer(
+        self, pol: Obj, rule: Obj, side: str, peer: Endpoint, reqs: list[Obj]
+    ) -> bool:
+        fields = ("Endpoints", "CIDR", "CIDRSet", "Entities", "Groups", "Nodes", "Services",
+                  "FQDNs")  # fmt: skip
+        given = [side + f for f in fields if side + f in rule]
+        if any(rule[f] == [] for f in given):
+            return False  # an empty list selects nothing
+        if not given:
+            return bool(rule.get("toPorts"))  # L4-only: every peer; nothing at all: none
+        ns = self._policy_namespace(pol)
+        ident = self.identity(peer)
+        for sel in rule.get(side + "Endpoints") or []:
+            own = self._scoped(sel or {}, ns, True)
+            extra = [r for q in reqs for r in self._scoped(q or {}, ns, False)]
+            if self._matches(own, ident) and self._matches(extra, ident):
+                return True
+        if isinstance(peer, RefRange):
+            blocks = [(c, []) for c in rule.get(side + "CIDR") or []]
+            blocks += [
+                (i["cidr"], i.get("except") or [])
+                for i in rule.get(side + "CIDRSet") or []
+                if "cidr" in i
+            ]
+            for cidr, excepts in blocks:
+                if self._in(peer, cidr) and not any(self._in(peer, e) for e in excepts):
+                    return True
+        for entity in rule.get(side + "Entities") or []:
+            if entity == "all":
+                return True
+            if entity == "cluster" and isinstance(peer, RefWorkload):
+                return True
+            world = {"world": (4, 6), "world-ipv4": (4,), "world-ipv6": (6,)}.get(entity, ())
+            if isinstance(peer, RefRange) and peer.version in world:
+                return True
+        return False
+
+    @staticmethod
+    def _in(rng: RefRange, cidr: str) -> bool:
+        net = _net(cidr)
+        return net.version == rng.version and (
+            int(net.network_address) <= rng.first and rng.last <= int(net.broadcast_address)
+        )
+
+    @staticmethod
+    def _port(rule: Obj, protocol: str, port: int, dst: Endpoint) -> bool:
+        entries = rule.get("toPorts")
+        if not entries:
+            return True
+        for entry in entries:
+            for p in entry.get("ports") or []:
+                proto = p.get("protocol", "ANY")
+                if proto not in ("ANY", protocol):
+                    continue
+                text = p.get("port")
+                if text is None or text == "0":
+                    return True
+                if text.isdigit():
+                    end = p.get("endPort") or int(text)
+                    if int(text) <= port <= end:
+                        return True
+                elif isinstance(dst, RefWorkload) and any(
+                    n == text.lower() and pr == protocol and c == port for n, pr, c in dst.ports
+                ):
+                    return True
+        return False
+
+    def _cilium_rules(
+        self, field: str, specs: list[tuple[Obj, Obj]], peer: Endpoint, protocol: str,
+        port: int, dst: Endpoint,
+    ) -> list[tuple[Obj, str, int]]:
+        """(policy, rule field, index) of the rules of ``field`` (ingress, egressDeny…)
+        of ``specs`` that match the connection."""
+        side = SIDES[field.removesuffix("Deny")]
+        reqs = [q for _, s in specs for r in s.get(field) or [] for q in (r or {}).get(
+            side + "Requires") or []]  # fmt: skip
+        out = []
+        for pol, spec in specs:
+            for i, rule in enumerate(spec.get(field) or []):
+                rule = rule or {}
+                if self._peer(pol, rule, side, peer, reqs) and self._port(
+                    rule, protocol, port, dst
+                ):
+                    out.append((pol, field, i))
+        return out
+
+    @staticmethod
+    def _default_deny(spec: Obj, direction: str) -> bool:
+        has = bool(spec.get(direction)) or bool(spec.get(direction + "Deny"))
+        return has and (spec.get("enableDefaultDeny") or {}).get(direction) is not False
+
+    # -- the direction's verdict
+
+    def _cilium_tiered(
+        self, field: str, subject: Endpoint, peer: Endpoint, protocol: str, port: int,
+        dst: Endpoint, network_policy: bool,
+    ) -> bool:
+        specs = self._cilium_selecting(subject) if isinstance(subject, RefWorkload) else []
+        if self._cilium_rules(field + "Deny", specs, peer, protocol, port, dst):
+            return False
+        action = self._first_match(self.anps, field, subject, peer, protocol, port, dst)
+        if action in (*ALLOWING, "Deny"):
+            return action in ALLOWING
+        direction = "Ingress" if field == "ingress" else "Egress"
+        k8s = self.isolated(subject, direction)
+        if k8s or any(self._default_deny(s, field) for _, s in specs):
+            allowed = k8s and network_policy
+            return allowed or bool(self._cilium_rules(field, specs, peer, protocol, port, dst))
+        action = self._first_match(self.banps, field, subject, peer, protocol, port, dst)
+        return action != "Deny"
+
+    def egress_allows(self, src: Endpoint, dst: Endpoint, protocol: str, port: int) -> bool:
+        np = Cluster.egress_allows(self, src, dst, protocol, port)
+        return self._cilium_tiered("egress", src, dst, protocol, port, dst, np)
+
+    def ingress_allows(self, src: Endpoint, dst: Endpoint, protocol: str, port: int) -> bool:
+        np = Cluster.ingress_allows(self, src, dst, protocol, port)
+        return self._cilium_tiered("ingress", dst, src, protocol, port, dst, np)
+
+    def port_numbers(self) -> set[int]:
+        nums = super().port_numbers()
+        for _, spec in self.specs:
+            for field in ("ingress", "ingressDeny", "egress", "egressDeny"):
+                for rule in spec.get(field) or []:
+                    for entry in (rule or {}).get("toPorts") or []:
+                        for p in entry.get("ports") or []:
+                            if str(p.get("port", "")).isdigit():
+                                nums.add(int(p["port"]))
+                            if p.get("endPort"):
+                                nums.add(int(p["endPort"]))
+        return nums
+
+
+def cilium_reference_map(objects: Iterable[Obj]) -> dict[str, Any]:
+    return cluster_map(CiliumCluster(objects))

@@ -1,0 +1,140 @@
+"""Property tests of Cilium's kinds: random clusters mixing NetworkPolicies, the admin tiers
+and CiliumNetworkPolicies / CiliumClusterwideNetworkPolicies, the engine against the
+brute-force reference (``tests/reference_cilium.py``), for maps, diffs (with their causes)
+and explanations."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import strategies as st
+
+from analysis.decision import explain_pair
+from analysis.diff import diff_trees
+from analysis.manifests import load_files
+from analysis.reachability import compute_map
+from analysis.report import diff_to_json, map_to_json
+from tests.reference import cluster_map, flatten, ip_block_networks, partition
+from tests.reference_admin import admin_networks
+from tests.reference_cilium import CILIUM_KINDS, CiliumCluster, cilium_networks
+from tests.strategies import NAMESPACES, Draw, Obj, clusters, defined_port_names, manifest_files
+from tests.strategies_cilium import cilium_policies
+from tests.test_properties_admin import ADMIN_KINDS, admin_tiers
+
+PROFILE = settings(
+    max_examples=int(os.environ.get("REACHDIFF_CILIUM_EXAMPLES", "150")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    # REACHDIFF_NO_SHRINK=1: report the first failing example as found (faster locally).
+    phases=[p for p in Phase if p is not Phase.shrink or not os.environ.get("REACHDIFF_NO_SHRINK")],
+)
+SEPARATE = (*ADMIN_KINDS, *CILIUM_KINDS)
+
+
+@st.composite
+def mixed_clusters(draw: Draw) -> list[Obj]:
+    objects = draw(clusters())
+    names = tuple(sorted(defined_port_names(objects)))
+    if draw(st.booleans()):
+        objects += draw(admin_tiers(names))
+    return objects + draw(cilium_policies(names, NAMESPACES))
+
+
+def _files(draw: Draw, objects: list[Obj]) -> dict[str, str]:
+    files = draw(manifest_files([o for o in objects if o["kind"] not in SEPARATE]))
+    for name, kinds in (("admin.yaml", ADMIN_KINDS), ("cilium.yaml", CILIUM_KINDS)):
+        chosen = [o for o in objects if o["kind"] in kinds]
+        if chosen:
+            files[name] = yaml.safe_dump_all(chosen, sort_keys=False)
+    note("\n".join(f"# ==== {p}\n{t}" for p, t in sorted(files.items())))
+    return files
+
+
+@st.composite
+def cases(draw: Draw) -> tuple[list[Obj], dict[str, str]]:
+    objects = draw(mixed_clusters())
+    return objects, _files(draw, objects)
+
+
+def _by_pair(rows: list[Any]) -> dict[tuple[str, str], dict[str, str]]:
+    return {(r["src"], r["dst"]): dict(r["allowed"]) for r in rows}
+
+
+@PROFILE
+@given(cases())
+def test_cilium_map_matches_reference(case: tuple[list[Obj], dict[str, str]]) -> None:
+    objects, files = case
+    engine = map_to_json(compute_map(load_files(files)))
+    expected = cluster_map(CiliumCluster(objects))
+    assert engine["endpoints"] == expected["endpoints"]
+    assert _by_pair(engine["connections"]) == _by_pair(expected["connections"])
+
+
+@st.composite
+def diff_cases(draw: Draw) -> tuple[list[Obj], list[Obj], dict[str, str], dict[str, str]]:
+    base = draw(mixed_clusters())
+    head = [o for o in base if o["kind"] not in CILIUM_KINDS]
+    if draw(st.booleans()):
+        head += [o for o in base if o["kind"] in CILIUM_KINDS][1:]  # one policy removed
+    names = tuple(sorted(defined_port_names(head)))
+    head += draw(cilium_policies(names, NAMESPACES, "new"))
+    return base, head, _files(draw, base), _files(draw, head)
+
+
+def _networks(objs: list[Obj]) -> list[Any]:
+    return [*ip_block_networks(objs), *admin_networks(objs), *cilium_networks(objs)]
+
+
+@PROFILE
+@given(diff_cases())
+def test_cilium_diff_matches_reference(
+    case: tuple[list[Obj], list[Obj], dict[str, str], dict[str, str]],
+) -> None:
+    base, head, base_files, head_files = case
+    engine = diff_to_json(diff_trees(load_files(base_files), load_files(head_files)))
+    b_objs, h_objs = flatten(base), flatten(head)
+    ranges = partition([*_networks(b_objs), *_networks(h_objs)])
+    before = _by_pair(cluster_map(CiliumCluster(b_objs, ranges))["connections"])
+    after = _by_pair(cluster_map(CiliumCluster(h_objs, ranges))["connections"])
+    for row in engine["opened"] + engine["closed"]:
+        pair = (row["src"], row["dst"])
+        assert row["base"] == before.get(pair, {}), pair
+        assert row["head"] == after.get(pair, {}), pair
+    changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+    assert {(r["src"], r["dst"]) for r in engine["opened"] + engine["closed"]} == changed
+    # Every change between endpoints both sides have cites a rule or policy of some kind.
+    for row in engine["opened"] + engine["closed"]:
+        if not any(row[k] for k in ("src_new", "dst_new", "src_removed", "dst_removed")):
+            assert row["because"], row
+
+
+@PROFILE
+@given(cases())
+def test_cilium_rows_hold_what_columns_hold(case: tuple[list[Obj], dict[str, str]]) -> None:
+    _, files = case
+    rmap = compute_map(load_files(files))
+    by_source: dict[int, dict[int, object]] = {}
+    for (src, dst), conn in rmap.class_connections.items():
+        by_source.setdefault(src, {})[dst] = conn
+    for endpoint in range(rmap.matcher.size):
+        assert rmap.row(endpoint) == by_source.get(endpoint, {}), endpoint
+
+
+@settings(PROFILE, max_examples=max(10, PROFILE.max_examples // 3))
+@given(cases())
+def test_cilium_explanations_tell_the_verdict(case: tuple[list[Obj], dict[str, str]]) -> None:
+    """``explain`` walks every pair's steps and checks them against the matcher's verdict
+    (``decision._walk`` asserts it); the answer is the map's."""
+    _, files = case
+    rmap = compute_map(load_files(files))
+    ids = [e.id for e in rmap.endpoints]
+    for src in ids:
+        for dst in ids:
+            if src.startswith("ip:") and dst.startswith("ip:"):
+                continue
+            e = explain_pair(rmap, src, dst)
+            assert e.allowed == rmap.allowed(src, dst)
