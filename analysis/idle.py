@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from analysis.ciliummodel import CiliumPolicy
 from analysis.model import AdminPolicy, NetworkPolicy, Source, Tree
 
 REASON = "selects no workload in this tree: its change could not be evaluated"
@@ -44,7 +45,7 @@ class IdlePolicy:
         }
 
 
-Policy = NetworkPolicy | AdminPolicy
+Policy = NetworkPolicy | AdminPolicy | CiliumPolicy
 
 
 def idle_changed_policies(base: Tree, head: Tree, environment: str = "") -> tuple[IdlePolicy, ...]:
@@ -76,12 +77,13 @@ def idle_changed_policies(base: Tree, head: Tree, environment: str = "") -> tupl
 
 
 def _namespace(policy: Policy) -> str:
-    return policy.namespace if isinstance(policy, NetworkPolicy) else ""
+    return policy.namespace if isinstance(policy, NetworkPolicy | CiliumPolicy) else ""
 
 
 def _by_id(tree: Tree) -> dict[str, Policy]:
     out: dict[str, Policy] = {p.id: p for p in tree.policies}
     out.update((a.id, a) for a in tree.admin_policies)
+    out.update((c.id, c) for c in tree.cilium_policies)
     return out
 
 
@@ -92,6 +94,17 @@ def _selects_any(policy: Policy, tree: Tree, ns_labels: Mapping[str, dict[str, s
             w.namespace == policy.namespace
             and not w.host_network
             and policy.pod_selector.matches(dict(w.labels))
+            for w in tree.workloads
+        )
+    if isinstance(policy, CiliumPolicy):
+        # A spec's endpoint selector, as translated (analysis.ciliummodel): on the pod's
+        # labels and on its namespace's (the policy's own namespace for the namespaced kind).
+        return any(
+            not w.host_network
+            and not spec.subject.never
+            and spec.subject.pods.matches(dict(w.labels))
+            and spec.subject.namespaces.matches(ns_labels.get(w.namespace, {}))
+            for spec in policy.specs
             for w in tree.workloads
         )
     return any(

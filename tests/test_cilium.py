@@ -140,3 +140,17 @@ spec:
     outside = next(e.id for e in rmap.endpoints if e.id.startswith("~ns["))
     assert rmap.allowed("shop/Pod/db", outside).to_json()["TCP"] == "all"
     assert rmap.allowed("ip:0.0.0.0/0", "shop/Pod/web").to_json() == {}
+
+
+def test_a_changed_cilium_policy_selecting_no_workload_is_reported() -> None:
+    from analysis.idle import idle_changed_policies
+
+    base = load_files({"pods.yaml": PODS})
+    ghost = _cnp("{toEntities: [world]}").replace("{app: web}}", "{app: ghost}}")
+    head = load_files({"pods.yaml": PODS, "p.yaml": ghost})
+    [idle] = idle_changed_policies(base, head)
+    assert (idle.policy, idle.source.file, idle.status) == (
+        "shop/CiliumNetworkPolicy/p", "p.yaml", "added"
+    )
+    selecting = load_files({"pods.yaml": PODS, "p.yaml": _cnp("{toEntities: [world]}")})
+    assert idle_changed_policies(base, selecting) == ()
