@@ -30,7 +30,7 @@ _SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def _pods(rng: random.Random, workloads: int) -> list[dict[str, object]]:
-    pods = []
+    pods: list[dict[str, object]] = []
     for n in range(workloads):
         ns = NAMESPACES[n % len(NAMESPACES)]
         name = f"app{n}"

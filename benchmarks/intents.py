@@ -32,7 +32,7 @@ def declarations(namespace: str) -> list[tuple[str, LineDict]]:
         out.line = 1
         return out
 
-    intent = {
+    intent: dict[str, object] = {
         "apiVersion": "reachdiff.io/v1alpha1",
         "kind": "Intent",
         "metadata": {"name": "bench"},
@@ -66,7 +66,7 @@ def declarations(namespace: str) -> list[tuple[str, LineDict]]:
             ],
         },
     }
-    test = {
+    test: dict[str, object] = {
         "apiVersion": "reachdiff.io/v1alpha1",
         "kind": "ConnectivityTest",
         "metadata": {"name": "bench"},
