@@ -8,6 +8,7 @@ import json
 from analysis.flows import FORWARDED, FlowEnd, FlowKey
 from analysis.flowsummary import FlowStat, FlowSummary, summary_to_json
 from tests.botharness import (
+    BASE,
     HEAD,
     NUMBER,
     REPO,
@@ -17,7 +18,9 @@ from tests.botharness import (
     db_policy,
     review,
     setup_pull,
+    sha,
 )
+from tests.test_bot_merge_gate import deliver_merge_group, latest
 
 # web -> db on TCP 5432 and 6432; the change keeps 6432 only: it narrows, nothing opens
 APPROVED = {"review.state": "approved"}  # the webhook's lowercase review state
@@ -93,3 +96,40 @@ async def test_an_approval_of_the_shown_breaks_turns_it_green(harness: Harness) 
     harness.fake.add_review(REPO, NUMBER, user="alice", state="APPROVED", commit_id=HEAD)
     await review(harness, "pull_request_review", "submitted", overrides=APPROVED)
     assert harness.check(HEAD)["conclusion"] == "success"
+
+
+async def test_a_merge_group_breaking_observed_traffic_needs_the_pull_request_s_approval(
+    harness: Harness,
+) -> None:
+    """The merge queue reads the base's flow data like the pull request's review does: a
+    group closing a path that carried flows fails until the queued pull request is approved
+    on the head the group contains."""
+    fake = harness.fake
+    base = base_with("flows: {path: ops/flows.json}\n", **{"ops/flows.json": summary()})
+    head = {**base, **CLOSED}
+    setup_pull(fake, head, base_files=base)
+    group = sha("queue-breaks")
+    fake.add_commit(REPO, group, head, parents=[BASE, HEAD], branch="gh-readonly-queue/x")
+    await deliver_merge_group(harness, group, BASE)
+    check = latest(harness, group)
+    assert check["conclusion"] == "failure"
+    assert "Would break 12 observed flows" in check["output"]["summary"].replace("\\", "")
+    await review(harness)
+    fake.add_review(REPO, NUMBER, user="alice", state="APPROVED", commit_id=HEAD)
+    group2 = sha("queue-breaks-2")
+    fake.add_commit(REPO, group2, head, parents=[BASE, HEAD])
+    await deliver_merge_group(harness, group2, BASE)
+    assert latest(harness, group2)["conclusion"] == "success"
+    assert fake.validation_errors == []
+
+
+async def test_a_merge_group_breaking_nothing_observed_passes(harness: Harness) -> None:
+    fake = harness.fake
+    other = summary().replace(b"5432", b"6432")  # the flows use the port that stays open
+    base = base_with("flows: {path: ops/flows.json}\n", **{"ops/flows.json": other})
+    head = {**base, **CLOSED}
+    setup_pull(fake, head, base_files=base)
+    group = sha("queue-keeps")
+    fake.add_commit(REPO, group, head, parents=[BASE, HEAD], branch="gh-readonly-queue/y")
+    await deliver_merge_group(harness, group, BASE)
+    assert latest(harness, group)["conclusion"] == "success"

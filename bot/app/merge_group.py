@@ -25,8 +25,6 @@ from bot.github.client import GitHubClient
 from bot.plan import failures
 from bot.plan.review import ReviewOutcome, gated, needs_sibling_approvals, plan_merge_group
 from bot.render.posts import CheckOutput
-from bot.review.declared import approval_lines
-from bot.review.verdict import assess
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +87,16 @@ async def _judge(
         f"merge queue: base {group.base_sha[:7]} vs merge group {group.head_sha[:7]}",
     )
     context = review_context(pr, compared, group.head_sha, server_url, check)
-    analysed = await analyse(bot, gh, pr, compared, context)
+    # The flow data of the group's base: a merge group breaking observed traffic needs the
+    # same approval as the pull request (docs/traffic.md).
+    analysed = await analyse(bot, gh, pr, compared, context, with_flows=True)
     if isinstance(analysed, ReviewOutcome):
         return analysed
     diff, context = analysed.diff, analysed.context
     settings_changed = await facts.settings_changed(
         gh, pr, compared, group.head_sha, analysed.settings_text
     )
-    if not (
-        settings_changed or assess(diff, context.settings).needs_approval or approval_lines(diff)
-    ):
+    if gated(diff, context.settings, settings_changed) is None:
         return plan_merge_group(diff, context, settings_changed=False, base_ref=group.base_ref)
     # Needs approval: of the queued pull request, on the head the group contains.
     problem = None

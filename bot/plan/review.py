@@ -158,7 +158,7 @@ def plan_merge_group(
     assessment = assess(diff, context.settings)
     output = render_check_output(diff, context)
     conclusion: str = check_conclusion(diff, context)
-    declared = bool(approval_lines(diff))
+    declared = bool(approval_lines(diff) + breaks_lines(diff, context.settings))
     if problem is not None and (settings_changed or assessment.needs_approval or declared):
         return ReviewOutcome("failure", prepend(output, "Needs approval: " + problem, problem))
     conclusion, output, _ = _strictest(
