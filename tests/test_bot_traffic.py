@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from analysis.flows import FORWARDED, FlowEnd, FlowKey
 from analysis.flowsummary import FlowStat, FlowSummary, summary_to_json
+from bot.app import flowsource
 from tests.botharness import (
     BASE,
     HEAD,
@@ -133,3 +136,32 @@ async def test_a_merge_group_breaking_nothing_observed_passes(harness: Harness) 
     fake.add_commit(REPO, group, head, parents=[BASE, HEAD], branch="gh-readonly-queue/y")
     await deliver_merge_group(harness, group, BASE)
     assert latest(harness, group)["conclusion"] == "success"
+
+
+async def test_a_flow_summary_over_the_contents_api_s_1_mib_is_read_raw(harness: Harness) -> None:
+    """GitHub inlines files up to 1 MiB in the contents API; a larger summary is read again
+    with the raw media type (the fake answers as GitHub does: ``encoding: none``)."""
+    padded = summary() + b" " * (3 * 1024 * 1024 // 2)  # JSON whitespace: still the summary
+    base = base_with("flows: {path: ops/flows.json}\n", **{"ops/flows.json": padded})
+    setup_pull(harness.fake, {**base, **CLOSED}, base_files=base)
+    await review(harness)
+    check = harness.check(HEAD)
+    assert check["output"]["title"].startswith("Would break 12 observed flows, needs approval")
+    raw = [r for r in harness.fake.requests if "flows.json" in r["path"]]
+    assert any("vnd.github.raw" in r["headers"].get("accept", "") for r in raw)
+    assert harness.fake.validation_errors == []
+
+
+async def test_a_flow_summary_over_the_limit_is_refused_by_its_size(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (the trees themselves refuse files past 2 MiB: the limit is lowered to test it)
+    monkeypatch.setattr(flowsource, "MAX_FLOWS_BYTES", 1024 * 1024 + 1)
+    padded = summary() + b" " * (3 * 1024 * 1024 // 2)
+    base = base_with("flows: {path: ops/flows.json}\n", **{"ops/flows.json": padded})
+    setup_pull(harness.fake, {**base, **CLOSED}, base_files=base)
+    await review(harness)
+    body = harness.sticky()["body"].replace("\\", "")
+    assert "No flow data" in body and "larger than 1 MiB" in body
+    accepts = [r["headers"].get("accept", "") for r in harness.fake.requests]
+    assert not [a for a in accepts if "vnd.github.raw" in a]  # refused by the listed size

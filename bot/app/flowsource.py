@@ -2,12 +2,13 @@
 
 The settings come from the base branch, never from the pull request, so a change cannot
 point the app at other data. ``flows.path`` is read from the base branch through the
-contents API (files up to 1 MiB there). ``flows.url`` is fetched only when the server
-allows its host (``REACHDIFF_FLOWS_HOSTS``, comma-separated), over HTTPS, without
-following redirects, with the server's token (``REACHDIFF_FLOWS_TOKEN``: a fixed name, so
-a repository cannot make the app send any other secret), within ``MAX_FLOWS_BYTES`` and
-``FETCH_SECONDS``. Any failure is a ``FlowData`` problem the comment states: the review
-goes on, and says that what the change breaks is unknown.
+contents API (past the 1 MiB it inlines, with the raw media type) within
+``MAX_FLOWS_BYTES``. ``flows.url`` is fetched only when the server allows its host
+(``REACHDIFF_FLOWS_HOSTS``, comma-separated), over HTTPS, without following redirects,
+with the server's token (``REACHDIFF_FLOWS_TOKEN``: a fixed name, so a repository cannot
+make the app send any other secret), within ``MAX_FLOWS_BYTES`` and ``FETCH_SECONDS``.
+Any failure is a ``FlowData`` problem the comment states: the review goes on, and says
+that what the change breaks is unknown.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import aiohttp
 
 from analysis.flowsummary import FlowSummary, summary_from_json
 from bot.github import rest as github
-from bot.github.client import GitHubClient
+from bot.github.client import DownloadTooLarge, GitHubClient
 from bot.review.breaks import FlowData
 from bot.review.settings import RepoSettings
 
@@ -49,13 +50,17 @@ async def read_flow_data(
     if settings.flows_path is not None:
         data = FlowData(settings.flows_path)
         try:
-            raw = await github.get_file_content(gh, repo, settings.flows_path, ref)
+            raw = await github.get_file_content(
+                gh, repo, settings.flows_path, ref, max_bytes=MAX_FLOWS_BYTES
+            )
+        except DownloadTooLarge:
+            return None, FlowData(data.source, f"larger than {MAX_FLOWS_BYTES // 2**20} MiB")
         except Exception as err:  # a GitHub error must not fail the review: say it
             return None, FlowData(data.source, f"the base branch file: {type(err).__name__}")
         if raw is None:
             return None, FlowData(data.source, "no such file on the base branch")
         if not raw:
-            return None, FlowData(data.source, "empty, or over the contents API's 1 MiB")
+            return None, FlowData(data.source, "empty")
         try:
             return _parse(raw), data
         except ValueError as err:

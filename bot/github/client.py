@@ -133,15 +133,21 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
         return True
 
     async def download(
-        self, url: str, url_vars: Mapping[str, Any] | None = None, *, max_bytes: int
+        self,
+        url: str,
+        url_vars: Mapping[str, Any] | None = None,
+        *,
+        max_bytes: int,
+        accept: str = sansio.accept_format(),
     ) -> bytes:
-        """GET a binary resource (a tarball), following GitHub's redirect to the archive host.
+        """GET a binary resource (a tarball, a file's raw bytes), following GitHub's
+        redirect to the archive host.
 
-        gidgethub decodes every body as text or JSON, so archives take this separate path.
+        gidgethub decodes every body as text or JSON, so these take this separate path.
         The body is read in chunks and abandoned once it exceeds ``max_bytes``.
         """
         full_url = sansio.format_url(url, url_vars, base_url=self.base_url)
-        headers = sansio.create_headers(USER_AGENT, oauth_token=self.oauth_token)
+        headers = sansio.create_headers(USER_AGENT, accept=accept, oauth_token=self.oauth_token)
         headers["x-github-api-version"] = API_VERSION
         attempt = 0
         while True:

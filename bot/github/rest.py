@@ -14,13 +14,16 @@ from typing import Any
 
 import gidgethub
 
-from bot.github.client import GitHubClient
+from bot.github.client import DownloadTooLarge, GitHubClient
 
 # GitHub stops listing a pull request's files at 3000; the same cap keeps list walks bounded.
 MAX_LISTED = 3000
 # Reviews decide approvals: every one is read, up to a bound that only an abuse reaches;
 # beyond it the list is refused (``ListTruncated``) rather than read in part.
 MAX_REVIEWS = 10_000
+# A file read through the contents API (settings, owners): more is refused, not cut.
+FILE_BYTES = 1024 * 1024
+RAW_MEDIA_TYPE = "application/vnd.github.raw+json"
 
 
 class ListTruncated(Exception):
@@ -144,17 +147,29 @@ async def update_check_run(
     return dict(await gh.patch(url, repo.vars(check_run_id=check_run_id), data=data))
 
 
-async def get_file_content(gh: GitHubClient, repo: Repository, path: str, ref: str) -> bytes | None:
-    """The bytes of one file at ``ref``; None when it does not exist there."""
+async def get_file_content(
+    gh: GitHubClient, repo: Repository, path: str, ref: str, *, max_bytes: int = FILE_BYTES
+) -> bytes | None:
+    """The bytes of one file at ``ref``; None when it does not exist there.
+
+    The contents API inlines files up to 1 MiB; a larger one comes back with
+    ``encoding: none`` and is then read again with the raw media type (files up to 100 MB),
+    streamed and abandoned past ``max_bytes`` (``DownloadTooLarge``)."""
     url = "/repos/{owner}/{repo}/contents/{+path}{?ref}"
+    url_vars = repo.vars(path=path, ref=ref)
     try:
-        data = await gh.getitem(url, repo.vars(path=path, ref=ref))
+        data = await gh.getitem(url, url_vars)
     except gidgethub.BadRequest as exc:
         if exc.status_code == http.HTTPStatus.NOT_FOUND:
             return None
         raise
     if not isinstance(data, dict) or data.get("type") != "file":
         return None  # a directory or a submodule at that path: no settings file
+    size = data.get("size")
+    if isinstance(size, int) and size > max_bytes:
+        raise DownloadTooLarge(f"{path} is {size} bytes, limit {max_bytes}")
+    if data.get("encoding") == "none" and isinstance(size, int) and size > 0:
+        return await gh.download(url, url_vars, max_bytes=max_bytes, accept=RAW_MEDIA_TYPE)
     return base64.b64decode(data.get("content") or "")
 
 
