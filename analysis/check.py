@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 from analysis.compiler import compile_tree
 from analysis.explain import ALLOWS, DENIES, ISOLATES, Cause, decision_causes
 from analysis.intents import (
+    EGRESS,
+    INGRESS,
     Declarations,
     EndpointSelector,
     Intent,
@@ -292,8 +294,10 @@ class _Checker:
 
     def _undeclared(self) -> None:
         intents = self.decls.intents
-        scoped: list[tuple[Intent, EndpointSelector, int]] = [
-            (intent, sel, self.bit[_key(sel)]) for intent in intents for sel in intent.scope
+        scoped: list[tuple[Intent, int, int, int]] = [
+            (intent, n, *self._scope_bits(intent, n))
+            for intent in intents
+            for n in range(len(intent.scope))
         ]
         if not scoped:
             return
@@ -314,15 +318,17 @@ class _Checker:
                 declared_memo[(ss, ds)] = found
             return found
 
-        scope_bits = 0
-        for _, _, bit in scoped:
-            scope_bits |= bit
+        # Classes whose paths out of them (into them) some scope entry judges.
+        egress_bits = ingress_bits = 0
+        for _, _, out_bit, in_bit in scoped:
+            egress_bits |= out_bit
+            ingress_bits |= in_bit
         seen: set[tuple[int, int, int, int]] = set()
         for k, groups in self.groups.items():
             for sig, _ in groups:
-                if not sig & scope_bits:
-                    continue
                 for d in (None, k):
+                    if not sig & (egress_bits if d is None else ingress_bits):
+                        continue
                     line = self.row(k) if d is None else self.column(k)
                     for other, allowed in line.items():
                         for osig, _ in self.groups.get(other, ()):
@@ -335,9 +341,16 @@ class _Checker:
                             if rest:
                                 self._undeclared_pair(scoped, src, ssig, dst, dsig, rest)
 
+    def _scope_bits(self, intent: Intent, n: int) -> tuple[int, int]:
+        """The selector bit of ``scope[n]`` as a source (egress judged) and as a
+        destination (ingress judged); 0 for the direction it leaves out."""
+        bit = self.bit[_key(intent.scope[n])]
+        direction = intent.direction(n)
+        return (0 if direction == INGRESS else bit), (0 if direction == EGRESS else bit)
+
     def _undeclared_pair(
         self,
-        scoped: Sequence[tuple[Intent, EndpointSelector, int]],
+        scoped: Sequence[tuple[Intent, int, int, int]],
         s: int,
         ssig: int,
         d: int,
@@ -348,12 +361,14 @@ class _Checker:
         destinations = self._members(d, dsig)
         because = self._allowing(s, d, rest)
         reported: set[str] = set()
-        for intent, sel, bit in scoped:
-            if intent.name in reported or not (ssig | dsig) & bit:
+        for intent, n, out_bit, in_bit in scoped:
+            if intent.name in reported or not (ssig & out_bit or dsig & in_bit):
                 continue
             reported.add(intent.name)
-            entry = f"scope[{intent.scope.index(sel)}]"
-            declared = Declared("Intent", intent.name, entry, sel.source.file, sel.source.line)
+            sel = intent.scope[n]
+            declared = Declared(
+                "Intent", intent.name, f"scope[{n}]", sel.source.file, sel.source.line
+            )
             self._emit(UNDECLARED, sources, destinations, rest, declared, because)
 
     # -- pairs

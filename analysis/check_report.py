@@ -35,13 +35,34 @@ def violation_json(v: Violation) -> dict[str, Any]:
     }
 
 
-def check_json(violations: Sequence[Violation], intents: int, tests: int) -> dict[str, Any]:
+def check_json(
+    violations: Sequence[Violation], intents: int, tests: int, *, limit: int | None = None
+) -> dict[str, Any]:
+    """``limit``: the violations listed (``counts`` and ``total`` count every one, and
+    ``omitted`` says how many are not listed)."""
+    shown = _capped(violations, limit)
     return {
         "passed": not violations,
         "declarations": {"intents": intents, "tests": tests},
         "counts": counts(violations),
-        "violations": [violation_json(v) for v in violations],
+        "violations": [violation_json(v) for v in shown],
+        "total": len(violations),
+        "omitted": len(violations) - len(shown),
     }
+
+
+def _capped(violations: Sequence[Violation], limit: int | None) -> Sequence[Violation]:
+    return violations if limit is None else violations[:limit]
+
+
+def omitted_line(total: int, limit: int | None) -> str:
+    """What a capped output says of the violations it leaves out ("" when none)."""
+    if limit is None or total <= limit:
+        return ""
+    return (
+        f"… and {total - limit} more violation(s) not shown: {limit} of {total} "
+        "(--max-violations N shows N, 0 shows all)"
+    )
 
 
 def counts(violations: Iterable[Violation]) -> dict[str, int]:
@@ -85,9 +106,10 @@ def _pair(v: Violation) -> str:
     return f"{v.src.id} -> {v.dst.id}"
 
 
-def check_text(violations: Sequence[Violation]) -> str:
+def check_text(violations: Sequence[Violation], *, limit: int | None = None) -> str:
+    """``limit``: the violations listed; the summary counts every one."""
     lines = [f"reachdiff: {summary(violations)}"]
-    for first, group in groups(violations):
+    for first, group in groups(_capped(violations, limit)):
         d = first.intent
         what = _WORDS[first.type]
         if first.type == "test":
@@ -104,14 +126,18 @@ def check_text(violations: Sequence[Violation]) -> str:
             lines.append(f"    because {cause_text(c)}")
         if first.detail:
             lines.append(f"    ({first.detail})")
+    if omitted := omitted_line(len(violations), limit):
+        lines.append(omitted)
     return "\n".join(lines) + "\n"
 
 
-def check_markdown(violations: Sequence[Violation], heading: str = "###") -> str:
+def check_markdown(
+    violations: Sequence[Violation], heading: str = "###", *, limit: int | None = None
+) -> str:
     if not violations:
         return f"{heading} Declared communications\n\n✅ {summary(violations)}.\n"
     lines = [f"{heading} Declared communications\n", f"❌ {summary(violations)}.\n"]
-    for first, group in groups(violations):
+    for first, group in groups(_capped(violations, limit)):
         d = first.intent
         what = _WORDS[first.type]
         if first.type == "test":
@@ -128,6 +154,8 @@ def check_markdown(violations: Sequence[Violation], heading: str = "###") -> str
             lines.append(f"  - because {md_escape(cause_text(c))}")
         if first.detail:
             lines.append(f"  - {md_escape(first.detail)}")
+    if omitted := omitted_line(len(violations), limit):
+        lines.append(f"\n{md_escape(omitted)}")
     return "\n".join(lines) + "\n"
 
 

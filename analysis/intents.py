@@ -108,13 +108,27 @@ class Communication:
     description: str = ""
 
 
+# A scope entry's `direction`: which of its endpoints' paths must be declared.
+BOTH, INGRESS, EGRESS = "", "ingress", "egress"
+DIRECTIONS = (INGRESS, EGRESS)
+
+
 @dataclass(frozen=True, slots=True)
 class Intent:
+    """``directions[i]`` is ``scope[i]``'s: ``ingress`` (paths into its endpoints only),
+    ``egress`` (out of them only) or "" (both), kept apart from the selectors because a
+    direction says which paths are judged, not which endpoints are named."""
+
     name: str
     source: Source
     scope: tuple[EndpointSelector, ...]
     allow: tuple[Communication, ...]
     deny: tuple[Communication, ...]
+    directions: tuple[str, ...] = ()
+
+    def direction(self, index: int) -> str:
+        """The direction of ``scope[index]`` (both when not given)."""
+        return self.directions[index] if index < len(self.directions) else BOTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +253,11 @@ def _entries(ctx: Context, spec: YMap, key: str, budget: _Budget) -> list[tuple[
 def _intent(ctx: Context, name: str, spec: YMap, budget: _Budget) -> Intent:
     sctx = ctx.at(spec)
     _only(sctx, spec, ("scope", "allow", "deny", "description"), "an Intent's spec")
-    scope = tuple(
-        endpoint_selector(sctx.at(item), item, f"scope[{i}]")
+    scoped = [
+        _scope_entry(sctx.at(item), item, f"scope[{i}]")
         for i, item in _entries(sctx, spec, "scope", budget)
-    )
+    ]
+    scope = tuple(sel for sel, _ in scoped)
     allow = tuple(
         _communication(sctx.at(item), item, f"allow[{i}]", allow=True)
         for i, item in _entries(sctx, spec, "allow", budget)
@@ -253,7 +268,21 @@ def _intent(ctx: Context, name: str, spec: YMap, budget: _Budget) -> Intent:
     )
     if not (scope or allow or deny):
         sctx.fail(f"Intent {name} declares nothing: give `scope`, `allow` or `deny` entries")
-    return Intent(name, Source(ctx.file, ctx.line), scope, allow, deny)
+    directions = tuple(d for _, d in scoped)
+    return Intent(name, Source(ctx.file, ctx.line), scope, allow, deny, directions)
+
+
+def _scope_entry(ctx: Context, item: Any, field: str) -> tuple[EndpointSelector, str]:
+    """An endpoint selector with an optional ``direction`` (ingress or egress)."""
+    direction = BOTH
+    if isinstance(item, dict) and "direction" in item:
+        direction = item["direction"]
+        if direction not in DIRECTIONS:
+            ctx.fail(
+                f"`{field}.direction` must be ingress (paths into the scope) or egress (paths "
+                f"out of it), not {shown(direction)}; leave it out for both"
+            )
+    return endpoint_selector(ctx, item, field, extra=("direction",)), direction
 
 
 def _communication(ctx: Context, item: Any, entry: str, *, allow: bool) -> Communication:
@@ -326,16 +355,19 @@ def _case(ctx: Context, item: Any, entry: str) -> TestCase:
     )
 
 
-def endpoint_selector(ctx: Context, value: Any, field: str) -> EndpointSelector:
+def endpoint_selector(
+    ctx: Context, value: Any, field: str, *, extra: tuple[str, ...] = ()
+) -> EndpointSelector:
+    """``extra``: fields the caller reads itself (a scope entry's ``direction``)."""
     if value is None:
         value = {}
     if not isinstance(value, dict):
         ctx.fail(f"`{field}` must be a mapping (an endpoint selector), not {type_name(value)}")
-    _only(ctx, value, _ENDPOINT_FIELDS, f"`{field}`")
+    _only(ctx, value, _ENDPOINT_FIELDS + extra, f"`{field}`")
     cidr = None
     if "cidr" in value:
         cidr = parse_cidr(ctx, value["cidr"], f"{field}.cidr")
-        if len(value) > 1:
+        if len(set(value) - set(extra)) > 1:
             ctx.fail(
                 f"`{field}` has `cidr` with pod fields; pod addresses are not in a manifest, "
                 "so write the external range and the pods as separate entries"

@@ -54,6 +54,13 @@ def endpoint_selectors(draw: Draw) -> Obj:
 
 
 @st.composite
+def scope_entries(draw: Draw) -> Obj:
+    entry = draw(endpoint_selectors())
+    direction = draw(st.sampled_from((None, None, "ingress", "egress")))
+    return entry if direction is None else {**entry, "direction": direction}
+
+
+@st.composite
 def port_texts(draw: Draw) -> Any:
     style = draw(st.sampled_from(("none", "one", "range", "two", "number", "all")))
     if style == "none":
@@ -85,7 +92,7 @@ def communications(draw: Draw, allow: bool) -> Obj:
 @st.composite
 def intents(draw: Draw, name: str) -> Obj:
     spec: Obj = {}
-    scope = draw(st.lists(endpoint_selectors(), max_size=2))
+    scope = draw(st.lists(scope_entries(), max_size=2))
     if scope:
         spec["scope"] = scope
     allow = draw(st.lists(communications(True), max_size=3))

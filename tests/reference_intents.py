@@ -87,7 +87,7 @@ class Oracle:
         out: list[Obj] = []
         for doc in self.docs:
             spec = doc["spec"]
-            out.extend(spec.get("scope") or [])
+            out.extend(_selector(entry) for entry in spec.get("scope") or [])
             for entry in [*(spec.get("allow") or []), *(spec.get("deny") or []),
                           *(spec.get("cases") or [])]:
                 out.extend((entry.get("from") or {}, entry.get("to") or {}))
@@ -169,8 +169,12 @@ class Oracle:
                 continue
             for doc in intents:
                 scope = doc["spec"].get("scope") or []
-                hits = [i for i, sel in enumerate(scope)
-                        if self.matches(sel, s) or self.matches(sel, d)]
+                # `direction`: ingress judges paths into the entry's endpoints, egress out.
+                hits = [i for i, entry in enumerate(scope)
+                        if (entry.get("direction") != "ingress"
+                            and self.matches(_selector(entry), s))
+                        or (entry.get("direction") != "egress"
+                            and self.matches(_selector(entry), d))]
                 if hits:
                     out.add(("undeclared", s.id, d.id, self._json(rest),
                              doc["metadata"]["name"], f"scope[{hits[0]}]"))
@@ -198,6 +202,11 @@ class Oracle:
                 bad = _and(want, _not(got)) if allowed else _and(want, got)
                 if _any(bad):
                     out.add((kind, s.id, d.id, self._json(bad), name, where))
+
+
+def _selector(scope_entry: Obj) -> Obj:
+    """A scope entry without its direction: the endpoint selector it names."""
+    return {k: v for k, v in scope_entry.items() if k != "direction"}
 
 
 def _and(a: Bits, b: Bits) -> Bits:

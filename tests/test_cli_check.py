@@ -280,3 +280,38 @@ def test_an_entry_naming_no_workload_is_warned_of(
     (tmp_path / "ok").mkdir()
     code, _, err = run(capsys, "check", str(tree(tmp_path / "ok")), "--cluster-scope", "complete")
     assert "matches no workload" not in err
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "json", "sarif"])
+def test_the_violations_listed_are_capped_and_the_total_is_shown(
+    fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "shop"
+    shutil.copytree(SHOP / "head", root)
+    argv = ["check", str(root), "--intents", str(SHOP / "intents"), "--format", fmt]
+    code, every, _ = run(capsys, *argv, "--max-violations", "0")
+    assert code == 1
+    total = json.loads(run(capsys, *argv[:-1], "json", "--max-violations", "0")[1])["total"]
+    assert total > 3
+    code, capped, err = run(capsys, *argv, "--max-violations", "2")
+    assert code == 1  # the exit code covers every violation
+    if fmt == "json":
+        doc = json.loads(capped)
+        assert len(doc["violations"]) == 2 and doc["total"] == total
+        assert doc["omitted"] == total - 2 and sum(doc["counts"].values()) == total
+        assert json.loads(every)["violations"][:2] == doc["violations"]
+    else:
+        assert len(capped) < len(every)
+    said = capped if fmt in ("text", "md") else err
+    assert f"{total - 2} more violation(s) not shown: 2 of {total}" in said.replace("\\", "")
+    if fmt in ("text", "md"):
+        assert f"{total} violation(s) of declared communications" in capped
+
+
+def test_max_violations_must_be_a_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["check", str(tree(tmp_path)), "--max-violations", "-1"])
+    assert caught.value.code == 2
+    assert "not a whole number" in capsys.readouterr().err

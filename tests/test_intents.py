@@ -132,6 +132,18 @@ def test_declarations_are_neither_workloads_nor_unmodelled_kinds() -> None:
             8,
             "needs at least one value",
         ),
+        (
+            "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
+            "spec:\n  scope:\n  - {namespace: shop, direction: Ingress}\n",
+            6,
+            "must be ingress (paths into the scope) or egress",
+        ),
+        (
+            "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
+            "spec:\n  allow:\n  - {from: {direction: egress}, to: {}}\n",
+            6,
+            "unknown field(s)",
+        ),
     ],
 )
 def test_strict_validation_names_file_line_and_fix(text: str, line: int, words: str) -> None:
@@ -218,3 +230,29 @@ def test_several_intents_share_their_declarations_and_each_owner_is_told() -> No
     # the open path is undeclared for both teams, each told once.
     rest = "TCP 1-5431,5433-65535; UDP all; SCTP all"
     assert sorted(web_to_pg) == [("db-team", rest), ("shop-team", rest)]
+
+
+def _web_pg_paths(scope: str) -> dict[str, set[tuple[str, str]]]:
+    """Who is told of the undeclared paths between shop/web and db/pg, per intent."""
+    text = TWO_TEAMS.replace("scope: [{namespace: db}]", f"scope: [{scope}]")
+    files = {"intents.yaml": text, "pods.yaml": TWO_PODS}
+    decls = load_declarations(files)
+    found = check(declared_map(load_files(files), decls), decls).violations
+    out: dict[str, set[tuple[str, str]]] = {}
+    for v in found:
+        if v.src and v.dst and {v.src.id, v.dst.id} == {"shop/Pod/web", "db/Pod/pg"}:
+            out.setdefault(v.intent.name, set()).add((v.src.id, v.dst.id))
+    return out
+
+
+def test_a_scope_entry_s_direction_limits_the_paths_it_judges() -> None:
+    both = {("shop/Pod/web", "db/Pod/pg"), ("db/Pod/pg", "shop/Pod/web")}
+    assert _web_pg_paths("{namespace: db}")["db-team"] == both
+    assert _web_pg_paths("{namespace: db, direction: ingress}")["db-team"] == {
+        ("shop/Pod/web", "db/Pod/pg")
+    }
+    assert _web_pg_paths("{namespace: db, direction: egress}")["db-team"] == {
+        ("db/Pod/pg", "shop/Pod/web")
+    }
+    decls = load_declarations({"i.yaml": TWO_TEAMS.replace("db}]", "db, direction: egress}]")})
+    assert [i.direction(0) for i in decls.intents] == ["egress", ""]

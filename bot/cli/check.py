@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from analysis import unmodelled
 from analysis.check import Declared, Violation, check, declared_map
-from analysis.check_report import check_json, check_markdown, check_text
+from analysis.check_report import check_json, check_markdown, check_text, omitted_line
 from analysis.intents import Declarations, load_declarations
 from analysis.outside import ClusterScope
 from analysis.report import json_text
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from bot.cli.options import Commands
 
 FORMATS = ("text", "json", "md", "sarif")
+# Violations listed by default: a tree without declarations for most of its paths has
+# thousands of undeclared ones, and an unreadable wall of output helps nobody.
+MAX_VIOLATIONS = 200
 
 
 def _version() -> str:
@@ -70,9 +73,23 @@ def register(commands: Commands) -> None:
         help="read Intent and ConnectivityTest documents from this file or directory "
         "instead of DIR (repeatable)",
     )
+    p.add_argument(
+        "--max-violations",
+        metavar="N",
+        type=_count,
+        default=MAX_VIOLATIONS,
+        help=f"list at most N violations (default {MAX_VIOLATIONS}; 0: all); the counts, "
+        "the total and the exit code always cover every one",
+    )
     scope_flag(p)
     kind_options(p, settings_file=True)
     p.set_defaults(run=run)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0: all)")
+    return int(text)
 
 
 def declarations_of(dir_files: dict[str, bytes], paths: Sequence[str]) -> Declarations:
@@ -149,16 +166,20 @@ def run(args: argparse.Namespace) -> int:
     findings = [f for e in envs for f in unmodelled.tree_findings(e.tree.unmodelled, e.name)]
     violations, unknown, unmatched = evaluate(envs, decls, scope(args, settings))
     cases = sum(len(t.cases) for t in decls.tests)
+    limit = args.max_violations or None
     if args.format == "json":
-        doc = check_json(violations, len(decls.intents), cases)
+        doc = check_json(violations, len(decls.intents), cases, limit=limit)
         doc["unmatched"] = [dataclasses.asdict(d) for d in unmatched]
         sys.stdout.write(json_text(doc))
     elif args.format == "sarif":
-        sys.stdout.write(json.dumps(check_sarif(violations, VERSION), indent=1) + "\n")
+        shown = violations[:limit] if limit is not None else violations
+        sys.stdout.write(json.dumps(check_sarif(shown, VERSION), indent=1) + "\n")
     elif args.format == "md":
-        sys.stdout.write(check_markdown(violations))
+        sys.stdout.write(check_markdown(violations, limit=limit))
     else:
-        sys.stdout.write(check_text(violations))
+        sys.stdout.write(check_text(violations, limit=limit))
+    if args.format in ("json", "sarif") and (omitted := omitted_line(len(violations), limit)):
+        print(f"reachdiff: {omitted}", file=sys.stderr)
     unanalysed = [u for e in envs for u in (*e.unanalysed, *e.tree.unanalysed)] + unknown
     blocked = report_unanalysed(unanalysed, findings, ignore_kinds)
     if blocked is not None:
