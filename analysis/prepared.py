@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from analysis.compiler import Compilation, compile_full, tree_networks
 from analysis.customkinds import WorkloadKinds
@@ -43,6 +44,45 @@ class PreparedBase:
     @property
     def files(self) -> Mapping[str, bytes | str]:
         return self.state.files
+
+
+class CompiledBase(Protocol):
+    """What ``diff_prepared`` reads of a base: a ``PreparedBase`` (plain manifests, with the
+    index that derives heads from changed files) or a ``CompiledTree`` (a rendered
+    environment, whose heads come as trees)."""
+
+    @property
+    def tree(self) -> Tree: ...
+    @property
+    def compilation(self) -> Compilation: ...
+    @property
+    def map(self) -> ReachabilityMap: ...
+    @property
+    def outside(self) -> OutsideWorld | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTree:
+    """A tree compiled once to review many heads against (a rendered environment the bot
+    keeps per render key, ``bot.inputs.environment_bases``)."""
+
+    tree: Tree  # as read (``compilation.tree`` adds the representatives)
+    compilation: Compilation
+    map: ReachabilityMap
+    scope: ClusterScope = ClusterScope.COMPLETE
+    outside: OutsideWorld | None = None
+
+
+def compile_tree(
+    tree: Tree, scope: ClusterScope = ClusterScope.COMPLETE, compared: Sequence[Tree] = ()
+) -> CompiledTree:
+    """``tree`` compiled as ``prepared`` compiles a state's tree."""
+    outside, compiled = None, tree
+    if scope is ClusterScope.PARTIAL:
+        outside = outside_world(tree, (tree, *compared))
+        compiled = outside.tree(tree)
+    compilation = compile_full(compiled, ())
+    return CompiledTree(tree, compilation, map_of(compiled, compilation.matcher), scope, outside)
 
 
 def prepare(
@@ -79,7 +119,7 @@ def review(base: PreparedBase, changed: Mapping[str, bytes | str | None]) -> Rea
 
 
 def diff_prepared(
-    base: PreparedBase, head: Tree, change: TreeChange | None = None
+    base: CompiledBase, head: Tree, change: TreeChange | None = None
 ) -> ReachabilityDiff:
     """The diff against a prepared base (the bot keeps one per base commit); ``change``,
     when known from the changed files, spares comparing every object."""

@@ -36,7 +36,7 @@ PORTS = {"web": 8080, "api": 9090, "db": 5432}
 VARIANTS = ("one-overlay", "one-base", "component")
 
 
-def _dump(docs: list[Doc]) -> bytes:
+def _dump(docs: list[Any]) -> bytes:
     return yaml.safe_dump_all(docs, sort_keys=False).encode()
 
 

@@ -32,6 +32,7 @@ from analysis.outside import OUTSIDE_KIND, ClusterScope
 from analysis.prepared import PreparedBase, prepare
 from analysis.reachability import Endpoint
 from analysis.trafficdiff import DiffTraffic, diff_traffic_maps
+from bot.inputs.environment_bases import EnvironmentBases
 from bot.inputs.environment_diff import (
     MultiDiff,
     SideError,
@@ -190,6 +191,10 @@ class PreparedBases:
         # every review (not in a test process, which lives on after).
         self.freeze = freeze
         self._bases: OrderedDict[str, PreparedBase] = OrderedDict()
+        # Rendered environments (kustomize roots, charts), compiled once per render key:
+        # the bases of the branch's pull requests, and any head environment that did not
+        # change (``bot.inputs.environment_bases``).
+        self.environments = EnvironmentBases()
 
     def get(
         self,
@@ -222,6 +227,7 @@ class PreparedBases:
 
     def clear(self) -> None:
         self._bases.clear()
+        self.environments.clear()
 
 
 # A 30,000-workload base holds about half a gigabyte of the worker's memory limit: one.
@@ -315,6 +321,7 @@ def analyze(
                     helm_values=values,
                     workload_kinds=workload_kinds,
                     scope=scope,
+                    bases=bases.environments,
                 )
             tree_name = ""
             blocking, ignored = unmodelled.split(diff.unmodelled, ignore_kinds)

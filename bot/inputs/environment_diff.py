@@ -11,7 +11,7 @@ environment: ``overlays/prod:shop/Deployment/web``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,7 +20,7 @@ from analysis import incremental, unmodelled
 from analysis.aggregate import NO_POPULATIONS, Population, Populations
 from analysis.customkinds import WorkloadKinds
 from analysis.decision import Explanation, explain_pair
-from analysis.diff import PathChange, ReachabilityDiff, diff_trees
+from analysis.diff import PathChange, ReachabilityDiff
 from analysis.errors import ManifestError
 from analysis.frontends import NO_FRONTENDS, Frontends, frontends_of_files, read_frontends
 from analysis.idle import IdlePolicy, idle_changed_policies
@@ -32,8 +32,11 @@ from analysis.reachability import Endpoint
 from analysis.treestate import TreeState, apply_changes
 from analysis.unknowns import unknown_matches
 from bot.inputs import helm, kustomize
-from bot.inputs.environments import discover_environments
+from bot.inputs.environment_bases import EnvironmentBases, diff_environment
+from bot.inputs.environments import PlannedRoot, plain_environment, plan_environments, render_all
 from bot.inputs.parallel_load import load_state_parallel
+from bot.inputs.render_cache import KeyBuilder, RenderCache
+from bot.inputs.sandbox import Tools
 
 if TYPE_CHECKING:
     from bot.inputs.exposure import ExposureReview
@@ -48,6 +51,10 @@ class EnvironmentTree:
     unanalysed: tuple[str, ...] = ()
     # Services, Ingresses and routes: where traffic enters (``analysis.exposure``).
     frontends: Frontends = NO_FRONTENDS
+    # The hash of everything the environment was read from (its renderer's inputs, or its
+    # plain files) and of the settings it was modelled with; "" when not known. Equal keys
+    # mean equal environments (``bot.inputs.render_cache``).
+    key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,11 @@ class MultiDiff:
         return bool(self.opened)
 
 
+# This process's rendered environments by render key (``bot.inputs.render_cache``):
+# about 200,000 rendered objects at most, a few hundred MiB of models.
+RENDER_CACHE: RenderCache[EnvironmentTree] = RenderCache()
+
+
 class SideError(ManifestError):
     """Bad input on one side of a diff; ``str()`` starts with ``base:`` or ``head:``."""
 
@@ -117,8 +129,12 @@ def diff_files(
     base_error: str = "",
     scope: ClusterScope = ClusterScope.PARTIAL,
     workload_kinds: WorkloadKinds = (),
+    bases: EnvironmentBases | None = None,
+    cache: RenderCache[EnvironmentTree] | None = RENDER_CACHE,
 ) -> MultiDiff:
-    """The diff of two repository trees, errors naming their side.
+    """The diff of two repository trees, errors naming their side. With ``bases``,
+    rendered environments are compiled once per render key and reviewed incrementally
+    (``bot.inputs.environment_bases``).
 
     A base that cannot be read (``None``, with ``base_error`` saying why, or invalid
     manifests) does not block the pull request that fixes it: the head is analysed on its
@@ -148,6 +164,7 @@ def diff_files(
                 kustomize_roots=kustomize_roots,
                 helm_values=helm_values,
                 workload_kinds=workload_kinds,
+                cache=cache,
             )
     except SideError as err:
         if err.side != "base":
@@ -159,8 +176,9 @@ def diff_files(
             kustomize_roots=kustomize_roots,
             helm_values=helm_values,
             workload_kinds=workload_kinds,
+            cache=cache,
         )
-    return diff_environments(base, head, scope)
+    return diff_environments(base, head, scope, bases)
 
 
 def diff_head_alone(
@@ -200,36 +218,86 @@ def load_environments(
     kustomize_roots: Sequence[str] | None = None,
     helm_values: Mapping[str, Sequence[str]] | None = None,
     workload_kinds: WorkloadKinds = (),
+    cache: RenderCache[EnvironmentTree] | None = RENDER_CACHE,
+    workers: int | None = None,
+    tools: Tools | None = None,
 ) -> list[EnvironmentTree]:
+    """The environments of a tree, modelled. Roots are rendered ``workers`` at a time;
+    those whose inputs ``cache`` has seen are not rendered again (``None``: no cache)."""
     if is_plain(files):
         tree = load_files(files, workload_kinds=workload_kinds)
         return [EnvironmentTree("", "plain", tree, frontends=frontends_of_files(files))]
-    envs = discover_environments(files, kustomize_roots=kustomize_roots, helm_values=helm_values)
-    return [
-        EnvironmentTree(
-            e.name,
-            e.kind,
-            build_tree(e.objects, workload_kinds=workload_kinds),
-            e.notes,
-            e.unanalysed,
-            read_frontends(e.objects),
-        )
-        for e in envs
+    plan = plan_environments(
+        files, kustomize_roots=kustomize_roots, helm_values=helm_values, tools=tools
+    )
+    kinds = repr(workload_kinds)
+    keys = [KeyBuilder(r.key, kinds).hexdigest() if r.key else "" for r in plan.roots]
+    found: list[EnvironmentTree | None] = [
+        cache.get(key) if cache is not None and key else None for key in keys
     ]
+
+    def model(root: PlannedRoot, key: str) -> Callable[[], EnvironmentTree]:
+        def read() -> EnvironmentTree:
+            e = root.render()
+            tree = build_tree(e.objects, workload_kinds=workload_kinds)
+            env = EnvironmentTree(
+                e.name, e.kind, tree, e.notes, e.unanalysed, read_frontends(e.objects), key
+            )
+            if cache is not None and key:
+                cache.put(key, env, len(e.objects) + 1)
+            return env
+
+        return read
+
+    missing = [i for i, env in enumerate(found) if env is None]
+    rendered = render_all([model(plan.roots[i], keys[i]) for i in missing], workers)
+    for i, env in zip(missing, rendered, strict=True):
+        found[i] = env
+    environments = [env for env in found if env is not None]
+    plain_key = (
+        KeyBuilder("plain", kinds).files(files, plan.plain_paths).hexdigest()
+        if plan.plain_paths
+        else ""
+    )
+    plain = cache.get(plain_key) if cache is not None and plain_key else None
+    if plain is None:
+        e = plain_environment(files, plan.plain_paths)
+        tree = build_tree(e.objects, workload_kinds=workload_kinds)
+        plain = EnvironmentTree(
+            "", "plain", tree, frontends=read_frontends(e.objects), key=plain_key
+        )
+        if not e.objects:
+            plain_key = ""  # no plain environment (unless there is nothing else)
+        elif cache is not None:
+            cache.put(plain_key, plain, len(e.objects) + 1)
+    environments.sort(key=lambda e: e.name)
+    if plain_key or not environments:
+        environments.insert(0, plain)
+    return environments
 
 
 def diff_environments(
     base: Sequence[EnvironmentTree],
     head: Sequence[EnvironmentTree],
     scope: ClusterScope = ClusterScope.PARTIAL,
+    bases: EnvironmentBases | None = None,
 ) -> MultiDiff:
+    """The diffs of environments paired by name; with ``bases``, each environment's base
+    is compiled once per key and one whose key did not change is not compared."""
     by_name_base = {e.name: e for e in base}
     by_name_head = {e.name: e for e in head}
     names = sorted(by_name_base.keys() | by_name_head.keys())
     results = []
     for name in names:
         b, h = by_name_base.get(name), by_name_head.get(name)
-        diff = diff_trees(b.tree if b else Tree(), h.tree if h else Tree(), scope)
+        diff = diff_environment(
+            b.tree if b else Tree(),
+            h.tree if h else Tree(),
+            scope,
+            base_key=b.key if b else "",
+            head_key=h.key if h else "",
+            bases=bases,
+        )
         results.append((name, b, h, diff))
     return _merge(results)
 

@@ -11,15 +11,19 @@ are rendered, never also read as plain manifests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import TypeVar
 
 from analysis.errors import ManifestError
 from analysis.manifests import MANIFEST_SUFFIXES, parse_file
 from analysis.yamldoc import LineDict, YAMLSyntaxError, YMap, parse_documents
 from bot.inputs import helm, kustomize, kustomize_build
 from bot.inputs.kustomize import Kustomization, display_dir
-from bot.inputs.sandbox import Limits, Tools
+from bot.inputs.render_cache import KeyBuilder, tool_identity
+from bot.inputs.sandbox import Limits, Tools, normalise
 from bot.inputs.sourcemap import (
     Digests,
     Fragments,
@@ -50,17 +54,65 @@ def discover_environments(
     tools: Tools | None = None,
     timeout: float = 60,
     limits: Limits | None = None,
+    workers: int | None = None,
 ) -> list[Environment]:
     """Every environment of a repository tree, plain manifests first, then by name.
 
     ``kustomize_roots`` replaces the default roots (kustomizations no other includes);
     ``helm_values`` maps a chart directory to its values files (repository paths, or paths
     relative to the chart); ``helm_namespaces`` the namespace each chart is rendered for.
-    ``tools`` defaults to what is installed here. Raises ``ManifestError`` (file, line) for a
-    kustomization or chart that is invalid or refused.
+    ``tools`` defaults to what is installed here. Roots are rendered ``workers`` at a time
+    (default: one per core). Raises ``ManifestError`` (file, line) for a kustomization or
+    chart that is invalid or refused: the first in the order charts, then roots, by name.
     """
+    plan = plan_environments(
+        files,
+        kustomize_roots=kustomize_roots,
+        helm_values=helm_values,
+        helm_namespaces=helm_namespaces,
+        tools=tools,
+        limits=limits if limits is not None else Limits(timeout=timeout),
+    )
+    rendered = render_all([r.render for r in plan.roots], workers)
+    environments = [env for env in rendered if isinstance(env, Environment)]
+    plain = plain_environment(files, plan.plain_paths)
+    environments.sort(key=lambda e: e.name)
+    if plain.objects or not environments:
+        environments.insert(0, plain)
+    return environments
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRoot:
+    """One kustomize root or chart, ready to render: ``key`` hashes everything its renderer
+    can read (``bot.inputs.render_cache``; "" when there is nothing to cache), ``render``
+    renders it, or raises the error its planning found."""
+
+    name: str
+    kind: str  # "kustomize" | "helm"
+    key: str
+    render: Callable[[], Environment]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentPlan:
+    roots: tuple[PlannedRoot, ...]  # charts first, then kustomize roots, by directory
+    plain_paths: tuple[str, ...]  # manifests neither a kustomization nor a chart consumes
+
+
+def plan_environments(
+    files: Mapping[str, bytes],
+    *,
+    kustomize_roots: Sequence[str] | None = None,
+    helm_values: Mapping[str, Sequence[str]] | None = None,
+    helm_namespaces: Mapping[str, str] | None = None,
+    tools: Tools | None = None,
+    limits: Limits | None = None,
+) -> EnvironmentPlan:
+    """The roots of a tree and what each one's render reads, nothing run yet (the static
+    checks are made: a root that fails them renders to its ``ManifestError``)."""
     tools = tools if tools is not None else Tools.detect()
-    limits = limits if limits is not None else Limits(timeout=timeout)
+    limits = limits if limits is not None else Limits()
     kustomizations = kustomize.find_kustomizations(files)
     charts = helm.chart_dirs(files)
     # Kustomizations inside a chart are the chart's business (e.g. a post-renderer's).
@@ -71,37 +123,146 @@ def discover_environments(
     else:
         roots = [_explicit_root(r, kustomizations) for r in kustomize_roots]
 
-    environments: list[Environment] = []
     values = {_clean_dir(k): list(v) for k, v in (helm_values or {}).items()}
     namespaces = {_clean_dir(k): v for k, v in (helm_namespaces or {}).items()}
-    for chart_dir in charts:
-        result = helm.render_chart(
-            chart_dir,
-            files,
-            values=values.get(chart_dir, ()),
-            namespace=namespaces.get(chart_dir, "default"),
-            tools=tools,
-            limits=limits,
-        )
-        environments.append(
-            Environment(
-                display_dir(chart_dir), "helm", result.objects, result.notes, result.unanalysed
-            )
-        )
-    for root in sorted(set(roots)):
-        environments.append(_kustomize_environment(root, kustomizations, files, tools, limits))
-
+    index = kustomize_build.PathIndex(files)
+    planned = [
+        _plan_chart(c, files, values.get(c, ()), namespaces.get(c, "default"), tools, limits, index)
+        for c in charts
+    ]
+    planned += [
+        _plan_root(root, kustomizations, files, tools, limits, index) for root in sorted(set(roots))
+    ]
     consumed = kustomize.consumed_files(kustomizations, files)
     consumed.update(p for chart_dir in charts for p in values.get(chart_dir, ()))
+    plain = tuple(
+        path
+        for path in index.paths
+        if path not in consumed
+        and not helm.in_chart(path, charts)
+        and path.endswith(MANIFEST_SUFFIXES)
+    )
+    return EnvironmentPlan(tuple(planned), plain)
+
+
+def plain_environment(files: Mapping[str, bytes], paths: Sequence[str]) -> Environment:
     plain: list[tuple[str, YMap]] = []
-    for path in sorted(files):
-        if path in consumed or helm.in_chart(path, charts) or not path.endswith(MANIFEST_SUFFIXES):
-            continue
+    for path in paths:
         plain.extend((path, obj) for obj in parse_file(path, files[path]))
-    environments.sort(key=lambda e: e.name)
-    if plain or not environments:
-        environments.insert(0, Environment("", "plain", tuple(plain)))
-    return environments
+    return Environment("", "plain", tuple(plain))
+
+
+_T = TypeVar("_T")
+
+# Renderers are subprocesses that mostly wait (process start, file reads): a few more
+# than the cores keeps every core busy; each keeps its own time and memory bounds.
+RENDER_WORKERS = max(1, min(2 * (os.cpu_count() or 1), 16))
+
+
+def render_all(jobs: Sequence[Callable[[], _T]], workers: int | None = None) -> list[_T]:
+    """Every job's result, run ``workers`` at a time (default ``RENDER_WORKERS``); the
+    first error in job order is raised once all have finished, so which error is
+    reported does not depend on timing."""
+    workers = workers if workers is not None else RENDER_WORKERS
+    if workers <= 1 or len(jobs) <= 1:
+        return [job() for job in jobs]
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="render")
+    try:
+        futures = [pool.submit(job) for job in jobs]
+        wait(futures)
+    except BaseException:
+        # A deadline (``bot.inputs.analyze``): start nothing more; what runs stops
+        # within its own time bound.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [f.result() for f in futures]
+
+
+def _failed(error: ManifestError) -> Callable[[], Environment]:
+    def fail() -> Environment:
+        raise error
+
+    return fail
+
+
+def _plan_chart(
+    chart_dir: str,
+    files: Mapping[str, bytes],
+    values: Sequence[str],
+    namespace: str,
+    tools: Tools,
+    limits: Limits,
+    index: kustomize_build.PathIndex,
+) -> PlannedRoot:
+    name = display_dir(chart_dir)
+    # Each values file is looked for as a repository path, then relative to the chart
+    # (``helm.resolve_values``): both candidates that exist are hashed and copied, so the
+    # render resolves them exactly as it would against the whole tree.
+    candidates = [
+        c
+        for value in values
+        for c in (normalise("", value), normalise(chart_dir, value))
+        if c is not None and c in files
+    ]
+    needed = [*index.under(chart_dir), *candidates]
+    identity = (
+        tool_identity((tools.helm,), ("version", "--short"), limits.timeout)
+        if tools.helm
+        else "no helm"
+    )
+    key = (
+        KeyBuilder("helm", identity, f"isolated={tools.isolate_network}", chart_dir, namespace)
+        .add(str(len(values)), *values)
+        .limits(limits)
+        .files(files, needed)
+        .hexdigest()
+    )
+    # The render sees only what the key covers.
+    scoped = {p: files[p] for p in needed}
+
+    def render() -> Environment:
+        result = helm.render_chart(
+            chart_dir, scoped, values=values, namespace=namespace, tools=tools, limits=limits
+        )
+        return Environment(name, "helm", result.objects, result.notes, result.unanalysed)
+
+    return PlannedRoot(name, "helm", key, render)
+
+
+def _plan_root(
+    root: str,
+    kustomizations: Mapping[str, Kustomization],
+    files: Mapping[str, bytes],
+    tools: Tools,
+    limits: Limits,
+    index: kustomize_build.PathIndex,
+) -> PlannedRoot:
+    name = display_dir(root)
+    try:
+        build = kustomize_build.plan_build(
+            root, kustomizations, files, tools=tools, limits=limits, index=index
+        )
+    except ManifestError as err:
+        return PlannedRoot(name, "kustomize", "", _failed(err))
+    if build is None:
+        missing = Environment(
+            name,
+            "kustomize",
+            (),
+            unanalysed=(f"neither kustomize nor kubectl is installed: {name} was not analysed",),
+        )
+        return PlannedRoot(name, "kustomize", "", lambda: missing)
+    # The render and the tracing of its lines see only what the key covers.
+    scoped = {p: files[p] for p in build.paths}
+
+    def render() -> Environment:
+        rendered = kustomize_build.run_build(
+            build, kustomizations, scoped, tools=tools, limits=limits
+        )
+        return _kustomize_environment(root, rendered, kustomizations, scoped)
+
+    return PlannedRoot(name, "kustomize", build.key, render)
 
 
 def _clean_dir(path: str) -> str:
@@ -124,21 +285,10 @@ def _explicit_root(root: str, kustomizations: Mapping[str, Kustomization]) -> st
 
 def _kustomize_environment(
     root: str,
+    rendered: kustomize_build.Rendered,
     kustomizations: Mapping[str, Kustomization],
     files: Mapping[str, bytes],
-    tools: Tools,
-    limits: Limits,
 ) -> Environment:
-    rendered = kustomize_build.render(root, kustomizations, files, tools=tools, limits=limits)
-    if rendered is None:
-        return Environment(
-            display_dir(root),
-            "kustomize",
-            (),
-            unanalysed=(
-                f"neither kustomize nor kubectl is installed: {display_dir(root)} was not analysed",
-            ),
-        )
     chain = kustomize.reachable(root, kustomizations)
     patches = _parsed_patches(chain, files)
     digests = Digests()

@@ -10,6 +10,7 @@ or container functions (``bot.inputs.sandbox``). The root's kustomization gets
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import yaml
 
 from analysis.errors import ManifestError
 from analysis.yamldoc import LineDict, YAMLSyntaxError, parse_documents
+from bot.inputs.render_cache import KeyBuilder, tool_identity
 from bot.inputs.sandbox import Limits, ToolError, Tools, normalise, run_tool, workspace
 
 try:
@@ -79,6 +81,76 @@ def with_origin_annotations(path: str, content: bytes) -> bytes:
     return yaml.dump(plain, Dumper=_Dumper, sort_keys=False).encode()
 
 
+@dataclass(frozen=True, slots=True)
+class Build:
+    """What one root's build will read: ``paths`` are all the files copied into its
+    workspace (the renderer sees nothing else), ``key`` hashes them with the renderer's
+    identity, flags and limits (``bot.inputs.render_cache``)."""
+
+    root: str
+    paths: tuple[str, ...]
+    key: str
+
+
+class PathIndex:
+    """The paths of a tree in order, to list a directory's files without a full scan."""
+
+    def __init__(self, files: Mapping[str, bytes]) -> None:
+        self.paths = sorted(files)
+
+    def under(self, directory: str) -> list[str]:
+        if not directory:
+            return list(self.paths)
+        # "/" sorts right before "0": [dir + "/", dir + "0") is everything below dir.
+        start = bisect.bisect_left(self.paths, directory + "/")
+        end = bisect.bisect_left(self.paths, directory + "0", start)
+        return self.paths[start:end]
+
+
+KUSTOMIZE_FLAGS = ("--load-restrictor", "LoadRestrictionsRootOnly")
+
+
+def plan_build(
+    root: str,
+    kustomizations: Mapping[str, Kustomization],
+    files: Mapping[str, bytes],
+    *,
+    tools: Tools,
+    limits: Limits,
+    index: PathIndex | None = None,
+) -> Build | None:
+    """The static checks of one root, and what its build reads; ``None`` when no
+    kustomize is installed. ``ManifestError`` for a refused or invalid kustomization."""
+    chain = reachable(root, kustomizations)
+    check_statically(chain, kustomizations, files)
+    if tools.kustomize is None:
+        return None
+    index = index if index is not None else PathIndex(files)
+    # Kustomizations only read under their own directory (the load restrictor), so the
+    # directories of the reachable ones hold everything a build can read.
+    needed = {p for c in chain for p in index.under(c.dir)}
+    # Files named across directories are copied too, so that kustomize's load restrictor,
+    # not a missing file, is what refuses them, with its clearer message.
+    needed.update(
+        t for c in chain for e in c.entries if (t := resolve(c, e)) is not None and t in files
+    )
+    version = ("version",) if tools.kustomize[-1] == "build" else ("version", "--client")
+    key = (
+        KeyBuilder(
+            "kustomize",
+            tool_identity(tools.kustomize[:1], version, limits.timeout),
+            " ".join(tools.kustomize[1:]),
+            *KUSTOMIZE_FLAGS,
+            f"isolated={tools.isolate_network}",
+            root,
+        )
+        .limits(limits)
+        .files(files, needed)
+        .hexdigest()
+    )
+    return Build(root, tuple(sorted(needed)), key)
+
+
 def render(
     root: str,
     kustomizations: Mapping[str, Kustomization],
@@ -91,27 +163,31 @@ def render(
 
     ``None`` when no kustomize is installed (after the static checks, which need none).
     """
-    k = kustomizations[root]
-    chain = reachable(root, kustomizations)
-    check_statically(chain, kustomizations, files)
-    if tools.kustomize is None:
+    build = plan_build(root, kustomizations, files, tools=tools, limits=limits)
+    if build is None:
         return None
-    # Kustomizations only read under their own directory (the load restrictor), so the
-    # directories of the reachable ones hold everything a build can read.
-    dirs = [c.dir for c in chain]
-    needed = {p for p in files if any(d == "" or p.startswith(d + "/") for d in dirs)}
-    # Files named across directories are copied too, so that kustomize's load restrictor,
-    # not a missing file, is what refuses them, with its clearer message.
-    needed.update(
-        t for c in chain for e in c.entries if (t := resolve(c, e)) is not None and t in files
-    )
-    with workspace(files, [p for p in needed if p != k.path]) as ws:
+    return run_build(build, kustomizations, files, tools=tools, limits=limits)
+
+
+def run_build(
+    build: Build,
+    kustomizations: Mapping[str, Kustomization],
+    files: Mapping[str, bytes],
+    *,
+    tools: Tools,
+    limits: Limits,
+) -> Rendered:
+    """Run a planned build (``plan_build``) in a workspace of ``build.paths``."""
+    root = build.root
+    k = kustomizations[root]
+    assert tools.kustomize is not None
+    chain = reachable(root, kustomizations)
+    with workspace(files, [p for p in build.paths if p != k.path]) as ws:
         ws.write(k.path, with_origin_annotations(k.path, files[k.path]))
         argv = [
             *tools.kustomize,
             str(ws.tree / root) if root else str(ws.tree),
-            "--load-restrictor",
-            "LoadRestrictionsRootOnly",
+            *KUSTOMIZE_FLAGS,
         ]
         try:
             done = run_tool(

@@ -203,12 +203,17 @@ def tool_environment(ws: Workspace, extra: Mapping[str, str] | None = None) -> d
     return env
 
 
+# Resolved here, once: renderers are started from several threads at a time, and the
+# child between fork and exec must not load libraries (the dynamic loader's lock may be
+# held by another thread at the fork) but only call what is already resolved.
+_UNSHARE = ctypes.CDLL(None, use_errno=True).unshare
+
+
 def _unshare_network() -> bool:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if int(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET)) == 0:
+    if int(_UNSHARE(_CLONE_NEWUSER | _CLONE_NEWNET)) == 0:
         return True
     # Without user namespaces, root (CAP_SYS_ADMIN) may still create a network namespace.
-    return int(libc.unshare(_CLONE_NEWNET)) == 0
+    return int(_UNSHARE(_CLONE_NEWNET)) == 0
 
 
 @cache

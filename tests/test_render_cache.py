@@ -1,0 +1,281 @@
+"""The render cache and the incremental review of rendered environments equal the full
+computation: random edits of a generated kustomize repository (real ``kubectl kustomize``)
+reviewed with warm caches give exactly what rendering and diffing both trees afresh
+gives, and a root is rendered again exactly when a file it consumes changed."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benchmarks.kustomize_repo import generate, variant
+from bot.inputs.environment_bases import EnvironmentBases
+from bot.inputs.environment_diff import (
+    EnvironmentTree,
+    MultiDiff,
+    diff_environments,
+    diff_files,
+    load_environments,
+)
+from bot.inputs.environments import plan_environments, render_all
+from bot.inputs.render_cache import KeyBuilder, RenderCache
+from tests.strategies import examples
+
+needs_kubectl = pytest.mark.skipif(
+    shutil.which("kubectl") is None and shutil.which("kustomize") is None,
+    reason="neither kubectl nor kustomize is installed",
+)
+
+Files = dict[str, bytes]
+
+# --- the pieces ---------------------------------------------------------------------------
+
+
+def test_keys_tell_field_boundaries_apart() -> None:
+    assert KeyBuilder("ab", "c").hexdigest() != KeyBuilder("a", "bc").hexdigest()
+    files = {"a": b"1", "b": b"2"}
+    one = KeyBuilder().files(files, ["a", "b"]).hexdigest()
+    assert one == KeyBuilder().files(files, ["b", "a", "a"]).hexdigest()
+    assert one != KeyBuilder().files({"a": b"1", "b": b"3"}, ["a", "b"]).hexdigest()
+    assert one != KeyBuilder().files(files, ["a"]).hexdigest()
+
+
+def test_cache_keeps_the_most_recent_within_its_bounds() -> None:
+    cache: RenderCache[str] = RenderCache(max_entries=2, max_weight=10)
+    cache.put("a", "A", 4)
+    cache.put("b", "B", 4)
+    assert cache.get("a") == "A"  # a is now the most recent
+    cache.put("c", "C", 4)  # 12 > 10: the least recent (b) goes
+    assert cache.get("b") is None and cache.get("a") == "A" and cache.get("c") == "C"
+    cache.put("d", "D", 1)  # 3 entries > 2: a goes
+    assert len(cache) == 2 and cache.get("a") is None
+    cache.put("huge", "H", 11)  # larger than the whole cache: not kept, nothing lost
+    assert cache.get("huge") is None and len(cache) == 2
+    assert cache.weight == 5
+    assert (cache.stats.hits, cache.stats.misses) == (3, 3)
+
+
+def test_render_all_raises_the_first_error_in_job_order() -> None:
+    def fail(message: str) -> Any:
+        def job() -> int:
+            raise ValueError(message)
+
+        return job
+
+    assert render_all([lambda: 1, lambda: 2, lambda: 3], workers=2) == [1, 2, 3]
+    with pytest.raises(ValueError, match="first"):
+        render_all([lambda: 1, fail("first"), fail("second")], workers=3)
+
+
+# --- random edits of a generated repository -------------------------------------------------
+
+APPS = ("app00", "app01")
+
+
+def _load(data: bytes) -> Any:
+    return yaml.safe_load(data)
+
+
+def _dump(doc: Any) -> bytes:
+    return yaml.safe_dump(doc, sort_keys=False).encode()
+
+
+def _repository() -> Files:
+    """Two apps in three environments; app00's staging overlay also generates a ConfigMap
+    from a file and copies one of its values into a NetworkPolicy (a generator's input
+    that decides reachability)."""
+    files = generate(len(APPS))
+    overlay = "apps/app00/overlays/staging"
+    k = _load(files[f"{overlay}/kustomization.yaml"])
+    k["configMapGenerator"] = [{"name": "clients", "envs": ["clients.env"]}]
+    k["replacements"] = [
+        {
+            "source": {"kind": "ConfigMap", "name": "clients", "fieldPath": "data.CLIENT_TIER"},
+            "targets": [
+                {
+                    "select": {"kind": "NetworkPolicy", "name": "app00-db-ingress"},
+                    "fieldPaths": ["spec.ingress.0.from.0.podSelector.matchLabels.tier"],
+                }
+            ],
+        }
+    ]
+    files[f"{overlay}/kustomization.yaml"] = _dump(k)
+    files[f"{overlay}/clients.env"] = b"CLIENT_TIER=api\n"
+    return files
+
+
+def _edit(files: Files, edit: tuple[str, str, str, int]) -> None:
+    kind, app, env, n = edit
+    base, overlay = f"apps/{app}/base", f"apps/{app}/overlays/{env}"
+    if kind == "base-port":
+        path = f"{base}/policies/api.yaml"
+        doc = _load(files[path])
+        doc["spec"]["ingress"][0]["ports"][0]["port"] = 9000 + n
+        files[path] = _dump(doc)
+    elif kind == "overlay-patch":
+        path = f"{overlay}/replicas.yaml"
+        doc = _load(files[path])
+        doc["spec"]["template"] = {"metadata": {"labels": {"tier": ["web", "api", "db"][n % 3]}}}
+        files[path] = _dump(doc)
+    elif kind == "component":
+        path = "components/monitoring/policy.yaml"
+        doc = _load(files[path])
+        doc["spec"]["ingress"][0]["ports"][0]["port"] = 9100 + n
+        files[path] = _dump(doc)
+    elif kind == "generator-input":
+        files["apps/app00/overlays/staging/clients.env"] = (
+            f"CLIENT_TIER={['web', 'api', 'db'][n % 3]}\n".encode()
+        )
+    elif kind == "drop-component":
+        path = f"{overlay}/kustomization.yaml"
+        k = _load(files[path])
+        k["components"] = k["components"][: n % len(k["components"])]
+        files[path] = _dump(k)
+    elif kind == "namespace-label":
+        path = f"{overlay}/namespace.yaml"
+        doc = _load(files[path])
+        doc["metadata"]["labels"]["app"] = APPS[n % len(APPS)]
+        files[path] = _dump(doc)
+    elif kind == "unrelated-file":
+        files[f"{overlay}/NOTES.md"] = f"note {n}\n".encode()
+    elif kind == "drop-policy":
+        path = f"{base}/kustomization.yaml"
+        k = _load(files[path])
+        k["resources"] = [r for r in k["resources"] if r != "policies/web.yaml"]
+        files[path] = _dump(k)
+        files.pop(f"{base}/policies/web.yaml", None)
+    elif kind == "variant":
+        files.update(variant(generate(len(APPS)), "one-base" if n % 2 else "component"))
+
+
+EDITS = st.tuples(
+    st.sampled_from(
+        [
+            "base-port",
+            "overlay-patch",
+            "component",
+            "generator-input",
+            "drop-component",
+            "namespace-label",
+            "unrelated-file",
+            "drop-policy",
+        ]
+    ),
+    st.sampled_from(APPS),
+    st.sampled_from(("dev", "staging", "prod")),
+    st.integers(0, 5),
+)
+
+
+def _summary(diff: MultiDiff) -> tuple[object, ...]:
+    return (
+        diff.opened,
+        diff.closed,
+        diff.added_endpoints,
+        diff.removed_endpoints,
+        diff.environments,
+        diff.notes,
+        diff.unanalysed,
+        diff.populations,
+        diff.unmodelled,
+        diff.idle_policies,
+        diff.frontends,
+    )
+
+
+def _fresh(files: Files) -> list[EnvironmentTree]:
+    return load_environments(files, cache=None)
+
+
+def _changed_roots(before: Files, after: Files) -> set[str]:
+    """Roots whose planned inputs (the files their renderer may read) differ."""
+    old = {r.name: r.key for r in plan_environments(before).roots}
+    new = {r.name: r.key for r in plan_environments(after).roots}
+    return {name for name, key in new.items() if old.get(name) != key}
+
+
+BASE = _repository()
+_WARM: dict[str, Any] = {}
+
+
+def _warm() -> tuple[RenderCache[EnvironmentTree], EnvironmentBases, list[EnvironmentTree]]:
+    """One cache (holding the base's roots) and one set of compiled bases for every
+    example, as a worker keeps them across the pull requests of a branch."""
+    if not _WARM:
+        cache: RenderCache[EnvironmentTree] = RenderCache()
+        load_environments(BASE, cache=cache)
+        _WARM["cache"], _WARM["bases"] = cache, EnvironmentBases()
+        _WARM["fresh"] = _fresh(BASE)
+    return _WARM["cache"], _WARM["bases"], _WARM["fresh"]
+
+
+@needs_kubectl
+@settings(
+    max_examples=examples(6),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(edits=st.lists(EDITS, min_size=1, max_size=3))
+def test_cached_incremental_review_equals_the_full_one(
+    edits: list[tuple[str, str, str, int]],
+) -> None:
+    cache, bases, base_fresh = _warm()
+    head = dict(BASE)
+    for edit in edits:
+        _edit(head, edit)
+
+    # The reference: both trees rendered afresh, every environment diffed in full.
+    head_fresh = _fresh(head)
+    expected = diff_environments(base_fresh, head_fresh)
+
+    misses = cache.stats.misses
+    got = diff_files(BASE, head, bases=bases, cache=cache)
+    assert _summary(got) == _summary(expected)
+    # Only roots whose consumed files changed were rendered (fewer when an earlier
+    # example rendered the same inputs).
+    assert cache.stats.misses - misses <= len(_changed_roots(BASE, head))
+
+    # Every environment served by the cache is the environment a fresh render gives.
+    cached = load_environments(head, cache=cache)
+    assert [(e.name, e.tree, e.notes, e.unanalysed, e.frontends) for e in cached] == [
+        (e.name, e.tree, e.notes, e.unanalysed, e.frontends) for e in head_fresh
+    ]
+    # A second run over the same roots renders nothing.
+    again = cache.stats.misses
+    assert _summary(diff_files(BASE, head, bases=bases, cache=cache)) == _summary(expected)
+    assert cache.stats.misses == again
+
+
+@needs_kubectl
+def test_a_pull_request_renders_only_the_roots_whose_consumed_files_changed() -> None:
+    cache: RenderCache[EnvironmentTree] = RenderCache()
+    bases = EnvironmentBases()
+    base = _repository()
+    load_environments(base, cache=cache)
+    assert cache.stats.misses == 6  # every root once (there are no plain manifests)
+    overlays = [f"apps/{a}/overlays/{e}" for a in APPS for e in ("dev", "staging", "prod")]
+    for edit, roots in (
+        (("base-port", "app01", "prod", 1), {r for r in overlays if "app01" in r}),
+        (("overlay-patch", "app00", "prod", 1), {"apps/app00/overlays/prod"}),
+        (("component", "app00", "prod", 1), {r for r in overlays if not r.endswith("dev")}),
+        (("generator-input", "app00", "staging", 0), {"apps/app00/overlays/staging"}),
+        # Not read by kustomize, but visible to it: rendered again, never served stale.
+        (("unrelated-file", "app01", "dev", 0), {"apps/app01/overlays/dev"}),
+    ):
+        head = dict(base)
+        _edit(head, edit)
+        assert _changed_roots(base, head) == roots, edit
+        before = cache.stats.misses
+        diff = diff_files(base, head, bases=bases, cache=cache)
+        assert cache.stats.misses - before == len(roots), edit
+        if edit[0] == "generator-input":
+            assert diff.opened  # web may now reach db in app00-staging
+    # Every base environment was compiled once, on the first review.
+    compiled = bases.compiled
+    diff_files(base, head, bases=bases, cache=cache)
+    assert bases.compiled == compiled
