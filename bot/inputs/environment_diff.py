@@ -304,7 +304,7 @@ def diff_environments(
 
 def is_plain(files: Mapping[str, bytes]) -> bool:
     """Plain manifests: nothing to render, the files are what is applied."""
-    return not kustomize.find_kustomizations(files) and not helm.chart_dirs(files)
+    return not kustomize.has_kustomizations(files) and not helm.chart_dirs(files)
 
 
 def diff_plain(base: PreparedBase, head_files: Mapping[str, bytes]) -> MultiDiff:

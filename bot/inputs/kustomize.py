@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import yaml
@@ -117,8 +118,21 @@ def find_kustomizations(files: Mapping[str, bytes]) -> dict[str, Kustomization]:
                 f"{display_dir(directory)} has more than one kustomization file "
                 f"({found[directory].path} and {path}); kustomize requires exactly one",
             )
-        found[directory] = parse_kustomization(path, files[path])
+        found[directory] = _parse_cached(path, files[path])
     return found
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(path: str, content: bytes) -> Kustomization:
+    # Both sides of every review parse the same kustomizations, and a worker's reviews of
+    # one branch too: the result is a frozen value of (path, content) alone. Errors are
+    # not kept (lru_cache does not keep what raises).
+    return parse_kustomization(path, content)
+
+
+def has_kustomizations(files: Mapping[str, bytes]) -> bool:
+    """Whether ``files`` holds a kustomization file (valid or not)."""
+    return any(kustomization_dir(path) is not None for path in files)
 
 
 def _decode(path: str, content: bytes) -> str:
