@@ -187,8 +187,8 @@ def _rows(
         for c in members:
             if c.src.is_external:
                 external.append(c)
-            elif c.src.is_outside:
-                continue  # a representative is not a workload: always a row of its own
+            elif c.src.is_outside or c.src.is_pseudo:
+                continue  # not a workload (a representative, a Cilium entity): its own row
             else:
                 by_namespace.setdefault(c.src.namespace, []).append(c)
         if len(external) >= 2:

@@ -23,6 +23,7 @@ import ipaddress
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
+from analysis.ciliumpeers import with_pseudo
 from analysis.compiler import compile_tree
 from analysis.explain import ALLOWS, DENIES, ISOLATES, Cause, decision_causes
 from analysis.intents import (
@@ -106,6 +107,7 @@ def declared_map(
         others = tuple(t for t in compared if t is not tree)
         trees = (tree, *others, selector_tree(declarations))
         tree = with_outside(tree, trees)
+    tree = with_pseudo(tree, (tree, *compared))
     return map_of(tree, compile_tree(tree, declarations.networks()))
 
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from analysis.ciliummodel import (
+    LOCALHOST_POLICY,
+    LOCALHOST_RULE,
     CiliumPolicy,
     CiliumRow,
     CiliumRule,
@@ -21,6 +23,7 @@ from analysis.ciliummodel import (
     CompiledCiliumRule,
     resolve_cilium_ports,
 )
+from analysis.ciliumpeers import FQDN_NAME, FQDN_PATTERN, RESERVED, fqdn_matches
 from analysis.model import Direction, IPNetwork, Tree
 
 if TYPE_CHECKING:
@@ -51,14 +54,42 @@ def selector_bits(selectors: Selectors, sel: CiliumSelector) -> int:
     return bits
 
 
+def fqdn_bits(selectors: Selectors) -> int:
+    """The FQDN pseudo-endpoints (``analysis.ciliumpeers``)."""
+    bits = 0
+    for (key, _), b in selectors.pseudo.items():
+        if key in (FQDN_NAME, FQDN_PATTERN):
+            bits |= b
+    return bits
+
+
+def entity_bits(selectors: Selectors, entity: str) -> int:
+    """The endpoints an entity names (pkg/policy/api/entity.go): ``world`` the external
+    ranges and the DNS names' addresses, ``cluster`` every workload and every entity
+    endpoint, ``all`` everything, the others their pseudo-endpoint."""
+    ranges = (1 << len(selectors.ranges)) - 1
+    if entity == "all":
+        return selectors.everyone
+    if entity == "cluster":
+        return selectors.everyone & ~ranges & ~fqdn_bits(selectors)
+    if entity.startswith("world"):
+        family = {"world": 0, "world-ipv4": 4, "world-ipv6": 6}[entity]
+        bits = fqdn_bits(selectors) if family == 0 else 0
+        for j, ext in enumerate(selectors.ranges):
+            if family in (0, ext.version):
+                bits |= 1 << j
+        return bits
+    return selectors.pseudo.get((RESERVED + entity, ""), 0)
+
+
 def evaluate_key(selectors: Selectors, key: PeerKey) -> int:
     """The endpoints a Cilium rule admits (see ``rule_key``)."""
-    _, endpoints, requires, blocks, entities, wildcard = key
+    _, endpoints, requires, blocks, entities, wildcard, fqdns = key
     assert isinstance(endpoints, tuple) and isinstance(requires, tuple)
     assert isinstance(blocks, tuple) and isinstance(entities, tuple)
+    assert isinstance(fqdns, tuple)
     if wildcard:
         return selectors.everyone
-    ranges = (1 << len(selectors.ranges)) - 1
     required = selectors.everyone
     for req in requires:
         required &= selector_bits(selectors, req)
@@ -68,41 +99,48 @@ def evaluate_key(selectors: Selectors, key: PeerKey) -> int:
     for block in blocks:
         bits |= selectors.ranges_in(block)
     for entity in entities:
-        if entity == "all":
-            bits |= selectors.everyone
-        elif entity == "cluster":
-            bits |= selectors.everyone & ~ranges
-        elif entity.startswith("world"):
-            family = {"world": 0, "world-ipv4": 4, "world-ipv6": 6}[entity]
-            for j, ext in enumerate(selectors.ranges):
-                if family in (0, ext.version):
-                    bits |= 1 << j
+        bits |= entity_bits(selectors, entity)
+    for (label, name), b in selectors.pseudo.items() if fqdns else ():
+        if label in (FQDN_NAME, FQDN_PATTERN) and any(fqdn_matches(f, name) for f in fqdns):
+            bits |= b
     return bits
 
 
-def rule_key(rule: CiliumRule, requires: tuple[CiliumSelector, ...]) -> PeerKey:
+def rule_key(
+    rule: CiliumRule, requires: tuple[CiliumSelector, ...], dns_proxy: bool = False
+) -> PeerKey:
     """What a rule admits, requirements folded in. With no L3 field, a rule with ports
     admits every endpoint and one without none; requirements apply to endpoint selectors
-    only (not to CIDRs or entities)."""
+    only (not to CIDRs or entities). ``toFQDNs`` admit their names only where the agent's
+    DNS proxy sees the endpoint's lookups (``dns_proxy``: a DNS rule applies to it)."""
     if rule.selects_nothing or (not rule.l3 and rule.ports is None):
-        return (KEY, (), (), (), (), False)
+        return (KEY, (), (), (), (), False, ())
     if not rule.l3:
-        return (KEY, (), (), (), (), True)
+        return (KEY, (), (), (), (), True, ())
     reqs = requires if rule.endpoints else ()
-    return (KEY, rule.endpoints, reqs, rule.blocks, rule.entities, False)
+    fqdns = rule.fqdns if dns_proxy else ()
+    return (KEY, rule.endpoints, reqs, rule.blocks, rule.entities, False, fqdns)
 
 
 def compile_cilium(
-    tree: Tree, selectors: Selectors, peers: PeerTable, size: int, beyond: int = 0
+    tree: Tree,
+    selectors: Selectors,
+    peers: PeerTable,
+    size: int,
+    beyond: int = 0,
+    isolated_ingress: int = 0,
+    allow_localhost: bool = True,
 ) -> Rows:
     """Per endpoint (``size`` of them), per direction: the Cilium rules governing it.
 
     ``beyond``: representatives of namespaces outside the tree, whose own policies are
     unknown (``analysis.outside``): a clusterwide policy's deny rules apply to them, but
     whether they are isolated is unknown, so they are not (what is not denied passes).
+    ``isolated_ingress``: the endpoints a NetworkPolicy isolates for ingress (where the
+    agent's ``allow-localhost`` rule matters too).
     """
-    if not tree.cilium_policies:
-        return ()
+    if not tree.cilium_policies and not selectors.pseudo:
+        return ()  # (the other side of a diff may have Cilium policies: then the agent too)
     rows: list[dict[Direction, CiliumRow]] = [{} for _ in range(size)]
     specs: list[tuple[CiliumPolicy, CiliumSpec]] = [
         (p, s) for p in tree.cilium_policies for s in p.specs
@@ -112,24 +150,36 @@ def compile_cilium(
         bits = selector_bits(selectors, spec.subject)
         for c in _indexes(bits):
             selecting.setdefault(c, []).append(n)
+    # allow-localhost: the node's own traffic reaches its pods whatever their ingress
+    # policy says; it matters only where ingress is isolated (by any kind).
+    localhost = None
+    if allow_localhost and selectors.pseudo.get((RESERVED + "host", "")):
+        localhost = CompiledCiliumRule(
+            LOCALHOST_POLICY, LOCALHOST_RULE, peers.index(rule_key(LOCALHOST_RULE, ())), None
+        )
+        for c in _indexes(isolated_ingress & selectors.selectable & ~beyond):
+            selecting.setdefault(c, [])
     made: dict[tuple[bool | int, ...], dict[Direction, CiliumRow]] = {}
-    compiled: dict[tuple[int, tuple[CiliumSelector, ...]], CompiledCiliumRule] = {}
+    compiled: dict[tuple[int, tuple[CiliumSelector, ...], bool], CompiledCiliumRule] = {}
     for c, chosen in selecting.items():
         outside = bool((beyond >> c) & 1)
         signature = (outside, *chosen)
         found = made.get(signature)
         if found is None:
-            found = made[signature] = _rows([specs[n] for n in chosen], peers, compiled, outside)
+            found = made[signature] = _rows(
+                [specs[n] for n in chosen], peers, compiled, outside, localhost
+            )
         if found:
             rows[c] = found
-    return tuple(rows)
+    return tuple(rows) if any(rows) else ()
 
 
 def _rows(
     chosen: list[tuple[CiliumPolicy, CiliumSpec]],
     peers: PeerTable,
-    compiled: dict[tuple[int, tuple[CiliumSelector, ...]], CompiledCiliumRule],
+    compiled: dict[tuple[int, tuple[CiliumSelector, ...], bool], CompiledCiliumRule],
     outside: bool = False,
+    localhost: CompiledCiliumRule | None = None,
 ) -> dict[Direction, CiliumRow]:
     out: dict[Direction, CiliumRow] = {}
     for direction in Direction:
@@ -137,26 +187,31 @@ def _rows(
         isolating = tuple(
             dict.fromkeys(p for p, s in chosen if direction in s.default_deny and not outside)
         )
-        if not here and not isolating:
+        extra = localhost if direction is Direction.INGRESS and not outside else None
+        if not here and not isolating and extra is None:
             continue
         need = {
             deny: tuple(req for _, r in here if r.deny is deny for req in r.requires)
             for deny in (False, True)
         }
+        # toFQDNs take effect where the endpoint's lookups go through the DNS proxy.
+        dns_proxy = any(r.dns for _, r in here if not r.deny)
         lists: dict[bool, list[CompiledCiliumRule]] = {False: [], True: []}
         for policy, rule in here:
             reqs = need[rule.deny]
-            cache = (id(rule), reqs)
+            cache = (id(rule), reqs, dns_proxy)
             hit = compiled.get(cache)
             if hit is None or hit.rule is not rule:
                 named = rule.ports is not None and any(isinstance(p.port, str) for p in rule.ports)
                 hit = compiled[cache] = CompiledCiliumRule(
                     policy=policy,
                     rule=rule,
-                    peers=peers.index(rule_key(rule, reqs)),
+                    peers=peers.index(rule_key(rule, reqs, dns_proxy)),
                     fixed_ports=None if named else resolve_cilium_ports(rule.ports, ()),
                 )
             lists[rule.deny].append(hit)
+        if extra is not None:
+            lists[False].append(extra)
         out[direction] = CiliumRow(tuple(lists[True]), tuple(lists[False]), isolating)
     return out
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from analysis.ciliummodel import CiliumPolicy, CompiledCiliumRule
+from analysis.ciliummodel import LOCALHOST_POLICY, CiliumPolicy, CompiledCiliumRule
 from analysis.matcher import Matcher
 from analysis.model import Direction
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
@@ -78,6 +78,8 @@ def allow_steps(
     steps: list[StepTuple] = []
     for c in row.allow if row is not None else ():
         hit, detail = match(c, remaining) if remaining else (NO_CONNECTIONS, "nothing left")
+        if not hit and c.policy is LOCALHOST_POLICY:
+            continue  # the agent's rule for the node: told only where it allows
         allowed = allowed | hit
         steps.append(rule_step(c, "allow" if hit else "no match", hit, detail))
     return allowed, steps

@@ -210,11 +210,12 @@ def subject(written: LabelSelector, namespace: str | None) -> CiliumSelector:
     )
 
 
-# Entities (pkg/policy/api/entity.go) the engine maps onto its endpoints; the others name
-# identities a manifest tree does not define (host, remote-node, kube-apiserver, …).
-MODELLED_ENTITIES = frozenset({"all", "world", "world-ipv4", "world-ipv6", "cluster", "none"})
-ENTITIES = MODELLED_ENTITIES | frozenset(
-    {"host", "remote-node", "kube-apiserver", "ingress", "health", "init", "unmanaged"}
+# Entities (pkg/policy/api/entity.go): the external ranges (world…), every endpoint (all),
+# the workloads and pseudo-endpoints of the cluster (cluster), nothing (none), and the
+# pseudo-endpoints of ``analysis.ciliumpeers`` (host, remote-node, kube-apiserver, …).
+ENTITIES = frozenset(
+    {"all", "world", "world-ipv4", "world-ipv6", "cluster", "none"}
+    | {"host", "remote-node", "kube-apiserver", "ingress", "health", "init", "unmanaged"}
 )
 PROTOCOLS_ANY = ("TCP", "UDP", "SCTP")
 
@@ -251,6 +252,9 @@ class CiliumRule:
     selects_nothing: bool = False
     ports: tuple[CiliumPort, ...] | None = None  # None: no toPorts (every port)
     l7: str = ""  # the L7 rules of its toPorts, in words ("" for none)
+    # toFQDNs: DNS names and patterns (lower case, no trailing dot), never resolved
+    fqdns: tuple[str, ...] = ()
+    dns: bool = False  # whether its toPorts carry DNS rules (the agent's DNS proxy)
 
     @property
     def label(self) -> str:
@@ -281,12 +285,25 @@ class CiliumPolicy:
     def id(self) -> str:
         if self.kind == CCNP:
             return f"{CCNP}/{self.name}"
+        if self.kind == AGENT:
+            return f"{AGENT}/{self.name}"
         return f"{self.namespace}/{CNP}/{self.name}"
 
     @property
     def scope(self) -> str | None:
         """The namespace its selectors are scoped to; None for the clusterwide kind."""
         return None if self.kind == CCNP else self.namespace
+
+
+# The agent's `allow-localhost` (default: always): the node a pod runs on reaches it
+# whatever its ingress policy says. Cited like a rule, pointing at the repository settings
+# that say how the agent is configured (docs/semantics.md).
+AGENT = "cilium-agent"
+AGENT_SETTINGS = Source(".github/reachdiff.yml", 0)
+LOCALHOST_RULE = CiliumRule(
+    Direction.INGRESS, False, 0, AGENT_SETTINGS, "", entities=("host",), l3=True
+)
+LOCALHOST_POLICY = CiliumPolicy(AGENT, "", "allow-localhost", (), AGENT_SETTINGS)
 
 
 def cilium_selectors(tree: Tree) -> Iterator[CiliumSelector]:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from typing import Any
 
 from analysis.ciliummodel import (
     CCNP,
     ENTITIES,
-    MODELLED_ENTITIES,
     CiliumPolicy,
     CiliumPort,
     CiliumRule,
@@ -26,6 +26,7 @@ from analysis.ciliummodel import (
     subject,
     translate,
 )
+from analysis.ciliumpeers import normal_fqdn
 from analysis.model import Direction, IPBlock, IPNetwork, LabelSelector, Source
 from analysis.policies import parse_selector
 from analysis.validation import Context, shown, type_name
@@ -70,7 +71,6 @@ _UNEVALUABLE = {
     "authentication": "mutual authentication is decided at run time (its peers and ports are "
     "evaluated as if it succeeds)",
     "toServices": "toServices is not modelled yet",
-    "toFQDNs": "toFQDNs (DNS names) is not modelled yet",
 }
 _PROTOCOLS = ("TCP", "UDP", "SCTP", "ANY")
 _MAX_L7_TEXT = 160
@@ -214,15 +214,13 @@ def _rule(
         if e not in ENTITIES:
             known = ", ".join(sorted(ENTITIES))
             ctx.fail(f"{label}.{side}Entities: unknown entity {shown(e)}; one of {known}")
-        if e in MODELLED_ENTITIES:
-            entities.append(e)
-        else:
-            notes.append(
-                f"{ctx.file}:{ctx.line}: {{policy}} {label}: entity {e!r} is an identity the "
-                "tree does not define (not modelled)"
-            )
+        entities.append(e)
+    fqdns = tuple(
+        _fqdn(ctx.at(item) if isinstance(item, dict) else ctx, item, f"{label}.toFQDNs")
+        for item in ([] if ingress else ctx.sequence(rule, "toFQDNs") or ())
+    )
     ports, l7 = _to_ports(ctx, rule, label, deny, notes)
-    evaluable = bool(endpoints or blocks or entities)
+    evaluable = bool(endpoints or blocks or entities or fqdns)
     return CiliumRule(
         direction=direction,
         deny=deny,
@@ -237,7 +235,42 @@ def _rule(
         selects_nothing=empty or (bool(given) and not evaluable),
         ports=ports,
         l7=l7,
+        fqdns=tuple(dict.fromkeys(fqdns)),
+        dns=_has_dns(rule),
     )
+
+
+# The CRD's patterns (pkg/policy/api/fqdn.go): letters, digits, `-`, `_` and dots; a
+# pattern may use `*` too.
+_FQDN_NAME = re.compile(r"^([-a-zA-Z0-9_]+[.]?)+$")
+_FQDN_PATTERN = re.compile(r"^([-a-zA-Z0-9_*]+[.]?)+$")
+
+
+def _fqdn(ctx: Context, item: Any, where: str) -> str:
+    """One toFQDNs entry: its matchName or matchPattern, normalized (never resolved)."""
+    if not isinstance(item, dict):
+        ctx.fail(f"`{where}` entries must be mappings with matchName or matchPattern")
+    name, pattern = item.get("matchName"), item.get("matchPattern")
+    extra = sorted(set(item) - {"matchName", "matchPattern"}, key=str)
+    if extra:
+        ctx.fail(f"`{where}` entry has unknown field {shown(extra[0])}")
+    if (name is None) == (pattern is None):
+        ctx.fail(f"`{where}` entry needs exactly one of matchName and matchPattern")
+    text = name if name is not None else pattern
+    check = _FQDN_NAME if name is not None else _FQDN_PATTERN
+    field = "matchName" if name is not None else "matchPattern"
+    if not isinstance(text, str) or len(text) > 255 or not check.match(text):
+        ctx.fail(f"`{where}.{field}` {shown(text)} is not a DNS name{'' if name else ' pattern'}")
+    return normal_fqdn(text)
+
+
+def _has_dns(rule: YMap) -> bool:
+    """Whether the rule's toPorts carry DNS rules: traffic the agent's DNS proxy sees."""
+    for entry in rule.get("toPorts") or ():
+        rules = entry.get("rules") if isinstance(entry, dict) else None
+        if isinstance(rules, dict) and rules.get("dns"):
+            return True
+    return False
 
 
 # Cilium lowercases selector operators before reading them (its examples write `in`).

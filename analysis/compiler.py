@@ -182,7 +182,12 @@ def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compil
         calico = calico_rows(
             tree.calico, cpeers, peers.index, size, beyond, isolating, policy_rules, admin, baseline
         )
-    cilium = ciliumcompile.compile_cilium(tree, selectors, peers, size, beyond)
+    np_ingress = (
+        bitset_of(c for c in range(size) if Direction.INGRESS in isolating[c])
+        if tree.cilium_policies or selectors.pseudo
+        else 0
+    )
+    cilium = ciliumcompile.compile_cilium(tree, selectors, peers, size, beyond, np_ingress)
 
     # Classes under the same policies share one tuple of rules: a map's column reads each
     # source's egress once per tuple (see ``reachability.read_column``).
@@ -203,10 +208,11 @@ def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compil
         admin=tuple({d: tuple(rs) for d, rs in row.items()} for row in admin),
         baseline=tuple({d: tuple(rs) for d, rs in row.items()} for row in baseline),
         live=(1 << size) - 1,
-        tiered=bool(tree.admin_policies or tree.cilium_policies) or any(calico),
+        tiered=bool(tree.admin_policies or tree.cilium_policies or cilium) or any(calico),
         beyond=beyond,
         calico=calico,
-        cilium=cilium if tree.cilium_policies else (),
+        cilium=cilium,
+        pseudo=bitset_of(i for bits in selectors.pseudo.values() for i in bit_indexes(bits)),
     )
     class_index = {c: i for i, c in enumerate(classes, first)}
     return Compilation(tree, matcher, peers.keys, policy_rules, admin_rules, selectors, class_index)
@@ -337,11 +343,16 @@ class Selectors:
         self.by_label: dict[tuple[str, str], int] = {}
         self.by_key: dict[str, int] = {}
         self.by_namespace: dict[str, int] = {}
+        # Cilium's peers that are not pods (analysis.ciliumpeers), by their one label.
+        self.pseudo: dict[tuple[str, str], int] = {}
         for i, c in classes:
             bit = 1 << i
             self.everyone |= bit
             self.by_namespace[c.namespace] = self.by_namespace.get(c.namespace, 0) | bit
             if c.host_network:
+                if not c.namespace:
+                    for kv in c.labels:
+                        self.pseudo[kv] = self.pseudo.get(kv, 0) | bit
                 continue
             self.selectable |= bit
             for kv in c.labels:

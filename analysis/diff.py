@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from analysis import incremental
+from analysis.ciliumpeers import with_pseudo
 from analysis.compiler import Compilation, compile_full, tree_networks
 from analysis.explain import (
     Cause,
@@ -104,7 +105,9 @@ def diff_compiled(
 ) -> ReachabilityDiff:
     base = compilation.tree
     if not incremental.same_context(compilation, head):
-        # Admin policies or namespace labels changed: any pair may move. Map both in full.
+        # Admin policies or namespace labels changed: any pair may move. Map both in full,
+        # with the same Cilium pseudo-endpoints (analysis.ciliumpeers) on both sides.
+        base, head = with_pseudo(base, (base, head)), with_pseudo(head, (base, head))
         base_map = compute_map(base, tree_networks(head))
         return diff_maps(base_map, compute_map(head, tree_networks(base)))
     if change is None:

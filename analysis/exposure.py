@@ -35,6 +35,10 @@ from analysis.reachability import Endpoint, ReachabilityMap
 EXTERNAL_ENTRY = "external range that may connect in"
 
 
+def _pseudo(rmap: ReachabilityMap, endpoint: int) -> bool:
+    return bool((rmap.matcher.pseudo >> endpoint) & 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Hop:
     src: Endpoint
@@ -89,7 +93,9 @@ def exposure_of(
     """The exposure of every workload of ``rmap`` (which is read in full)."""
     matcher, members = rmap.matcher, rmap.members
     first = matcher.first_class
-    classes = [i for i in range(first, matcher.size) if members[i]]
+    # Cilium's entities and DNS names (analysis.ciliumpeers) are, like ranges, where paths
+    # end (a blast radius counts them), never hops nor entry points.
+    classes = [i for i in range(first, matcher.size) if members[i] and not _pseudo(rmap, i)]
     marks = mark_classes(
         [(i, matcher.classes[i - first]) for i in classes],
         rmap.tree.namespace_labels(),
@@ -108,7 +114,7 @@ def exposure_of(
     by_hops_left = MAX_BY_HOPS
     for endpoint in rmap.endpoints:
         cls = rmap.index_of[endpoint.id]
-        if cls < first:
+        if cls < first or _pseudo(rmap, cls):
             continue
         bits = reach[graph.component[cls]]
         blast = bits.bit_count() - ((bits >> position[endpoint.id]) & 1)
@@ -172,9 +178,11 @@ class _ClassGraph:
         for src, dst in rmap.class_connections:
             if not members[src] or not members[dst]:
                 continue
+            if _pseudo(rmap, src):
+                continue
             if src < first:
                 entering.setdefault(src, []).append(dst)
-            elif dst < first:
+            elif dst < first or _pseudo(rmap, dst):
                 external_out[src] = external_out.get(src, 0) | masks[dst]
             elif src != dst:
                 inner.append((src, dst))

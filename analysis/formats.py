@@ -58,11 +58,14 @@ def _sorted_edges(rmap: ReachabilityMap, environment: str | None = None) -> list
 
 
 def _summary(rmap: ReachabilityMap, edges: list[Edge]) -> str:
-    workloads = sum(1 for e in rmap.endpoints if not e.is_external and not e.is_outside)
     outside = sum(1 for e in rmap.endpoints if e.is_outside)
-    ranges = len(rmap.endpoints) - workloads - outside
-    # Representatives (cluster_scope: partial) are counted apart: they are not workloads.
+    pseudo = sum(1 for e in rmap.endpoints if e.is_pseudo)
+    ranges = sum(1 for e in rmap.endpoints if e.is_external)
+    workloads = len(rmap.endpoints) - outside - pseudo - ranges
+    # Representatives (cluster_scope: partial) and Cilium's entities and DNS names are
+    # counted apart: they are not workloads.
     shown = f"{outside} representatives of pods outside the tree, " if outside else ""
+    shown += f"{pseudo} Cilium entities and DNS names, " if pseudo else ""
     return (
         f"{workloads} workloads, {shown}{ranges} external ranges, "
         f"{policy_counts(rmap.tree)}, {len(edges)} allowed pairs"

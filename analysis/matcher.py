@@ -152,6 +152,9 @@ class Matcher:
     # Representatives of namespaces outside the tree (``analysis.outside``): their own
     # policies are unknown, and pairs among them and with ranges are not reported.
     beyond: int = field(default=0, repr=False)
+    # Cilium's peers that are not pods (analysis.ciliumpeers): like the external ranges,
+    # never paired with each other or with a range (no policy of the tree governs that).
+    pseudo: int = field(default=0, repr=False)
     # Per endpoint, the Calico tiers deciding each direction where a Calico policy selects
     # it (``analysis.calicocompile``); empty when the tree has none.
     calico: tuple[dict[Direction, tuple[CalicoTierRow, ...]], ...] = field(default=(), repr=False)

@@ -128,6 +128,9 @@ class Workload:
         if self.kind == "Outside":  # a representative (analysis.outside): ~ns[...]/*
             prefix = "" if self.namespace.startswith("~") else "~"
             return f"{prefix}{self.namespace}/{self.name}"
+        if not self.namespace and self.kind in ("Entity", "FQDN"):
+            # A Cilium peer that is not a pod (analysis.ciliumpeers): entity:host, fqdn:…
+            return f"{'entity' if self.kind == 'Entity' else 'fqdn'}:{self.name}"
         return f"{self.namespace}/{self.kind}/{self.name}"
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from analysis.ciliumpeers import with_pseudo
 from analysis.compiler import Compilation, compile_full, tree_networks
 from analysis.customkinds import WorkloadKinds
 from analysis.diff import ReachabilityDiff, diff_compiled
@@ -107,6 +108,7 @@ def prepared(
     if scope is ClusterScope.PARTIAL:
         outside = outside_world(tree, (tree, *compared))
         tree = outside.tree(tree)
+    tree = with_pseudo(tree, (tree, *compared))
     compilation = compile_full(tree, extra_networks)
     return PreparedBase(state, compilation, map_of(tree, compilation.matcher), scope, outside)
 

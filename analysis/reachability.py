@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from analysis.ciliumpeers import PSEUDO_KINDS, is_pseudo, with_pseudo
+from analysis.ciliumpeers import describe as describe_pseudo
 from analysis.compiler import compile_tree
 from analysis.ipranges import ExternalRange
 from analysis.matcher import CompiledRule, Matcher, PodClass, bit_indexes
@@ -47,6 +49,11 @@ class Endpoint:
         return self.kind == OUTSIDE_KIND
 
     @property
+    def is_pseudo(self) -> bool:
+        """A Cilium peer that is not a pod: an entity or a DNS name (analysis.ciliumpeers)."""
+        return self.kind in PSEUDO_KINDS and not self.namespace
+
+    @property
     def beyond(self) -> bool:
         """A representative of a namespace outside the tree: its own policies are unknown."""
         return self.is_outside and is_outside_namespace(self.namespace)
@@ -69,6 +76,8 @@ class Endpoint:
             return Endpoint(
                 w.id, w.kind, w.namespace, w.name, description=describe(w.namespace, w.name)
             )
+        if is_pseudo(w):
+            return Endpoint(w.id, w.kind, "", w.name, description=describe_pseudo(w.kind, w.name))
         return Endpoint(w.id, w.kind, w.namespace, w.name)
 
     @staticmethod
@@ -168,6 +177,7 @@ def compute_map(
     Under a partial scope the tree gets its representatives (``analysis.outside``)."""
     if scope is ClusterScope.PARTIAL:
         tree = with_outside(tree)
+    tree = with_pseudo(tree)
     return map_of(tree, compile_tree(tree, extra_networks))
 
 
@@ -280,12 +290,14 @@ def read_row(matcher: Matcher, src: int) -> Iterator[tuple[int, ConnectionSet]]:
 
 
 def _scope(matcher: Matcher, endpoint: int) -> int:
-    """The endpoints ``endpoint`` can be paired with: live ones, and no range or outside
-    representative with a range or outside representative (no policy of the tree governs
-    such a pair)."""
+    """The endpoints ``endpoint`` can be paired with: live ones, and no range, outside
+    representative or Cilium pseudo-endpoint with one of those (no policy of the tree
+    governs such a pair)."""
     everything = matcher.live & ((1 << matcher.size) - 1)
-    if matcher.is_external(endpoint) or (matcher.beyond >> endpoint) & 1:
-        return everything & ~((1 << matcher.first_class) - 1) & ~matcher.beyond
+    if matcher.is_external(endpoint) or ((matcher.beyond | matcher.pseudo) >> endpoint) & 1:
+        # Like a range, a Cilium entity or DNS name pairs with workloads only.
+        ranges = (1 << matcher.first_class) - 1
+        return everything & ~ranges & ~matcher.beyond & ~matcher.pseudo
     return everything
 
 

@@ -19,7 +19,7 @@ def endpoint_json(e: Endpoint) -> dict[str, Any]:
         out: dict[str, Any] = {"id": e.id, "kind": "External", "cidrs": list(e.cidrs)}
     else:
         out = {"id": e.id, "kind": e.kind, "namespace": e.namespace, "name": e.name}
-        if e.is_outside:
+        if e.is_outside or e.is_pseudo:  # representatives, Cilium entities and DNS names
             out["description"] = e.description
     if e.environment is not None:  # an added field: only where ids carry an environment
         out["environment"] = e.environment

@@ -19,14 +19,24 @@ A pod's identity: its labels (minus the agent's default label filter), plus
 ``io.kubernetes.pod.namespace``, ``io.cilium.k8s.namespace.labels.<k>`` and
 ``io.cilium.k8s.policy.cluster=default``, all of source ``k8s``. Host-network pods carry
 the host's identity, which no endpoint selector here matches (entities ``cluster`` and
-``all`` do). Peers the tree cannot tell (nodes, groups, services, FQDNs, entities other
-than world/cluster/all/none) match nothing.
+``all`` do). Peers the tree cannot tell (nodes, groups, services) match nothing.
+
+A tree with a Cilium policy also has peers that are not pods (``RefPeer``): one per entity
+that names something besides pods and ranges (host, remote-node, kube-apiserver, ingress,
+health, init, unmanaged) and one per DNS name or pattern a ``toFQDNs`` names. No policy
+governs them (nor traffic among them and the ranges); the entity ``cluster`` is every pod
+and every such entity, ``world`` the ranges and the DNS names, ``all`` everything. A
+``toFQDNs`` entry admits the DNS endpoints whose names it covers, but only for a pod
+whose egress has a DNS rule (the agent's DNS proxy learns the addresses). The agent's
+``allow-localhost`` default lets ``host`` into every pod, unless a deny rule denies it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tests.reference import (
@@ -54,6 +64,60 @@ DROP = (
     "annotation", "etcd_node",
 )  # fmt: skip
 SIDES = {"ingress": "from", "egress": "to"}
+
+
+PEER_ENTITIES = ("host", "remote-node", "kube-apiserver", "ingress", "health", "init",
+                 "unmanaged")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RefPeer(RefWorkload):
+    """A Cilium entity or a DNS name (kind Entity / FQDN): an endpoint that is not a pod."""
+
+    @property
+    def id(self) -> str:
+        return ("entity:" if self.kind == "Entity" else "fqdn:") + self.name
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (0, "", self.kind, self.name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "namespace": "", "name": self.name}
+
+
+def _dns(text: str) -> str:
+    return text.lower().strip().removesuffix(".")
+
+
+def fqdn_texts(objects: Iterable[Obj]) -> set[str]:
+    out: set[str] = set()
+    for pol in cilium_objects(objects):
+        for spec in _specs(pol):
+            for rule in spec.get("egress") or []:
+                for item in (rule or {}).get("toFQDNs") or []:
+                    out.add(_dns(item.get("matchName") or item.get("matchPattern")))
+    return out
+
+
+def peers_of(objects: Iterable[Obj]) -> list[RefPeer]:
+    """The pseudo-endpoints of a tree (of two trees, for a diff: pass both)."""
+    objs = list(objects)
+    if not cilium_objects(objs):
+        return []
+    made = [RefPeer("Entity", "", e, (), (), True) for e in PEER_ENTITIES]
+    return made + [RefPeer("FQDN", "", f, (), (), True) for f in sorted(fqdn_texts(objs))]
+
+
+def _covers(selector: str, name: str) -> bool:
+    """Whether every name the endpoint ``name`` stands for is one ``selector`` allows."""
+    if selector in ("*", name):
+        return True
+    if "*" in name or "*" not in selector:
+        return False
+    # one `*` per DNS label position: letters, digits, `-`, `_` (no dot)
+    pieces = selector.split("*")
+    regex = "[a-z0-9_-]*".join(re.escape(p) for p in pieces)
+    return re.fullmatch(regex, name) is not None
 
 
 def cilium_objects(objects: Iterable[Obj]) -> list[Obj]:
@@ -112,8 +176,14 @@ def _requirements(sel: Obj) -> list[tuple[str, str, list[str]]]:
 
 
 class CiliumCluster(TieredCluster):
-    def __init__(self, objects: Iterable[Obj], ranges: Sequence[RefRange] | None = None) -> None:
+    def __init__(
+        self,
+        objects: Iterable[Obj],
+        ranges: Sequence[RefRange] | None = None,
+        peers: Sequence[RefPeer] | None = None,
+    ) -> None:
         objs = flatten(objects)
+        self.peers = list(peers) if peers is not None else peers_of(objs)
         if ranges is None:
             ranges = partition(
                 [*ip_block_networks(objs), *admin_networks(objs), *cilium_networks(objs)]
@@ -195,7 +265,7 @@ class CiliumCluster(TieredCluster):
     # -- rules
 
     def _peer(
-        self, pol: Obj, rule: Obj, side: str, peer: Endpoint, reqs: list[Obj]
+        self, pol: Obj, rule: Obj, side: str, peer: Endpoint, reqs: list[Obj], dns: bool
     ) -> bool:
         fields = ("Endpoints", "CIDR", "CIDRSet", "Entities", "Groups", "Nodes", "Services",
                   "FQDNs")  # fmt: skip
@@ -221,14 +291,23 @@ class CiliumCluster(TieredCluster):
             for cidr, excepts in blocks:
                 if self._in(peer, cidr) and not any(self._in(peer, e) for e in excepts):
                     return True
+        is_dns = isinstance(peer, RefPeer) and peer.kind == "FQDN"
         for entity in rule.get(side + "Entities") or []:
             if entity == "all":
                 return True
-            if entity == "cluster" and isinstance(peer, RefWorkload):
+            if entity == "cluster" and isinstance(peer, RefWorkload) and not is_dns:
+                return True
+            if entity == "world" and is_dns:
                 return True
             world = {"world": (4, 6), "world-ipv4": (4,), "world-ipv6": (6,)}.get(entity, ())
             if isinstance(peer, RefRange) and peer.version in world:
                 return True
+            if isinstance(peer, RefPeer) and peer.kind == "Entity" and peer.name == entity:
+                return True
+        if is_dns and dns:
+            for item in rule.get("toFQDNs") or []:
+                if _covers(_dns(item.get("matchName") or item.get("matchPattern")), peer.name):
+                    return True
         return False
 
     @staticmethod
@@ -270,11 +349,17 @@ class CiliumCluster(TieredCluster):
         side = SIDES[field.removesuffix("Deny")]
         reqs = [q for _, s in specs for r in s.get(field) or [] for q in (r or {}).get(
             side + "Requires") or []]  # fmt: skip
+        dns = any(
+            (entry.get("rules") or {}).get("dns")
+            for _, s in specs
+            for r in s.get("egress") or []
+            for entry in (r or {}).get("toPorts") or []
+        )
         out = []
         for pol, spec in specs:
             for i, rule in enumerate(spec.get(field) or []):
                 rule = rule or {}
-                if self._peer(pol, rule, side, peer, reqs) and self._port(
+                if self._peer(pol, rule, side, peer, reqs, dns) and self._port(
                     rule, protocol, port, dst
                 ):
                     out.append((pol, field, i))
@@ -301,9 +386,25 @@ class CiliumCluster(TieredCluster):
         k8s = self.isolated(subject, direction)
         if k8s or any(self._default_deny(s, field) for _, s in specs):
             allowed = k8s and network_policy
-            return allowed or bool(self._cilium_rules(field, specs, peer, protocol, port, dst))
+            # allow-localhost (the agent's default): the node reaches its pods
+            local = field == "ingress" and isinstance(peer, RefPeer) and peer.name == "host"
+            local = local and peer.kind == "Entity"
+            return (
+                allowed
+                or local
+                or bool(self._cilium_rules(field, specs, peer, protocol, port, dst))
+            )
         action = self._first_match(self.banps, field, subject, peer, protocol, port, dst)
         return action != "Deny"
+
+    def endpoints(self) -> list[Endpoint]:
+        return [*self.workloads, *self.peers, *self.ranges]
+
+    def allows(self, src: Endpoint, dst: Endpoint, protocol: str, port: int) -> bool:
+        outside = (RefRange, RefPeer)
+        if isinstance(src, outside) and isinstance(dst, outside):
+            return False  # no policy governs these pairs: not in the map
+        return super().allows(src, dst, protocol, port)
 
     def egress_allows(self, src: Endpoint, dst: Endpoint, protocol: str, port: int) -> bool:
         np = Cluster.egress_allows(self, src, dst, protocol, port)

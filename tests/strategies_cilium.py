@@ -3,8 +3,9 @@ added to the random clusters of ``tests.strategies`` (and their admin tiers).
 
 Selectors use Cilium's key forms (``k8s:`` prefixes, ``io.kubernetes.pod.namespace``,
 ``io.cilium.k8s.namespace.labels.<key>``, a label the identity filter drops, a reserved
-label); rules mix endpoints, CIDRs, CIDR sets with excepts, entities, requirements, ports
-by number, range, name and ANY, L7 rules, and the valid fields a tree cannot evaluate.
+label); rules mix endpoints, CIDRs, CIDR sets with excepts, every entity, toFQDNs names and
+patterns, requirements, ports by number, range, name and ANY, L7 rules (HTTP, DNS), and the
+valid fields a tree cannot evaluate.
 """
 
 from __future__ import annotations
@@ -28,7 +29,21 @@ from tests.strategies import (
 
 NS_LABEL = "io.kubernetes.pod.namespace"
 NS_LABELS = "io.cilium.k8s.namespace.labels."
-ENTITIES = ("world", "cluster", "all", "world-ipv4", "world-ipv6", "host", "none")
+ENTITIES = (
+    "world", "cluster", "all", "world-ipv4", "world-ipv6", "host", "none", "remote-node",
+    "kube-apiserver", "ingress", "health", "init", "unmanaged",
+)  # fmt: skip
+# toFQDNs entries: names a pattern covers and one it does not, the catch-all, case and the
+# root's trailing dot (all normalized alike).
+FQDNS = (
+    {"matchName": "api.example.com"},
+    {"matchName": "API.Example.com."},
+    {"matchName": "example.org"},
+    {"matchPattern": "*.example.com"},
+    {"matchPattern": "*"},
+    {"matchPattern": "api.example.com"},
+    {"matchPattern": "*.org"},
+)
 
 
 @st.composite
@@ -95,7 +110,14 @@ def cilium_ports(draw: Draw, names: tuple[str, ...], deny: bool) -> list[Obj]:
         if ports or draw(st.booleans()):
             entry["ports"] = ports
         if not deny and draw(st.integers(0, 3)) == 0:
-            entry["rules"] = {"http": [{"method": "GET", "path": "/public"}]}
+            entry["rules"] = draw(
+                st.sampled_from(
+                    (
+                        {"http": [{"method": "GET", "path": "/public"}]},
+                        {"dns": [{"matchPattern": "*"}]},
+                    )
+                )
+            )
         out.append(entry)
     return out
 
@@ -104,13 +126,13 @@ def cilium_ports(draw: Draw, names: tuple[str, ...], deny: bool) -> list[Obj]:
 def cilium_rules(draw: Draw, direction: str, names: tuple[str, ...], deny: bool) -> Obj:
     side = "from" if direction == "ingress" else "to"
     rule: Obj = {}
-    for field in draw(
-        st.lists(
-            st.sampled_from(("Endpoints", "Endpoints", "CIDR", "CIDRSet", "Entities", "Requires")),
-            max_size=2,
-            unique=True,
-        )
-    ):
+    fields = ["Endpoints", "Endpoints", "CIDR", "CIDRSet", "Entities", "Requires"]
+    if direction == "egress" and not deny:
+        fields.append("FQDNs")
+    for field in draw(st.lists(st.sampled_from(fields), max_size=2, unique=True)):
+        if field == "FQDNs":
+            rule["toFQDNs"] = draw(st.lists(st.sampled_from(FQDNS), min_size=1, max_size=2))
+            continue
         if field == "Endpoints":
             rule[side + field] = draw(st.lists(cilium_selectors(), max_size=2))
         elif field == "Requires":

@@ -36,7 +36,6 @@ def _cnp(rule: str, field: str = "egress") -> str:
 @pytest.mark.parametrize(
     ("rule", "field", "says"),
     [
-        ("{toFQDNs: [{matchPattern: '*.example.com'}]}", "egress", "toFQDNs"),
         (
             "{toServices: [{k8sService: {serviceName: db, namespace: shop}}]}",
             "egress",
@@ -45,8 +44,6 @@ def _cnp(rule: str, field: str = "egress") -> str:
         ("{toNodes: [{matchLabels: {role: worker}}]}", "egress", "nodes"),
         ("{fromNodes: [{matchLabels: {role: worker}}]}", "ingress", "nodes"),
         ("{icmps: [{fields: [{type: 8}]}]}", "ingress", "ICMP"),
-        ("{fromEntities: [host]}", "ingress", "entity 'host'"),
-        ("{toEntities: [kube-apiserver]}", "egress", "entity 'kube-apiserver'"),
         ("{toCIDRSet: [{cidrGroupRef: corp}]}", "egress", "CiliumCIDRGroup"),
         ("{fromEndpoints: [{matchLabels: {'reserved:host': ''}}]}", "ingress", "reserved"),
         (

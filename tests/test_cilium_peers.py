@@ -1,0 +1,208 @@
+"""Cilium's peers that are not pods (analysis.ciliumpeers): entities and DNS names as named
+pseudo-endpoints of the map and the diff, each case asserted pair by pair.
+
+Facts: docs.cilium.io, *Layer 3 Policies* (Entities Based, DNS based) and
+pkg/policy/api/entity.go (Apache-2.0): `cluster` is host, remote-node, init, ingress,
+health, unmanaged, kube-apiserver and the cluster's pods; `world` is outside the cluster;
+`all` is everything; toFQDNs take effect through the DNS proxy (a DNS rule)."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.diff import diff_trees
+from analysis.errors import ManifestError
+from analysis.manifests import load_files
+from analysis.reachability import compute_map
+from analysis.report import diff_to_json, map_to_json
+
+PODS = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: c, image: x, ports: [{containerPort: 8080}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: shop, labels: {app: db}}
+spec: {containers: [{name: c, image: x}]}
+"""
+ENTITIES = [
+    "entity:host",
+    "entity:remote-node",
+    "entity:kube-apiserver",
+    "entity:ingress",
+    "entity:health",
+    "entity:init",
+    "entity:unmanaged",
+]
+WEB, DB = "shop/Pod/web", "shop/Pod/db"
+DNS_UDP = (
+    "    toPorts: [{ports: [{port: '53', protocol: UDP}], rules: {dns: [{matchPattern: '*'}]}}]\n"
+)
+
+
+def _cnp(spec: str, name: str = "p") -> str:
+    return (
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
+        f"metadata: {{name: {name}, namespace: shop}}\nspec:\n"
+        "  endpointSelector: {matchLabels: {app: web}}\n" + spec
+    )
+
+
+def _map(*policies: str) -> dict[str, dict[str, dict[str, str]]]:
+    files = {"pods.yaml": PODS} | {f"p{i}.yaml": p for i, p in enumerate(policies)}
+    doc = map_to_json(compute_map(load_files(files)))
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for c in doc["connections"]:
+        out.setdefault(c["src"], {})[c["dst"]] = c["allowed"]
+    return out
+
+
+ALL = {"TCP": "all", "UDP": "all", "SCTP": "all"}
+
+
+def test_entities_are_endpoints_only_where_cilium_policies_are() -> None:
+    plain = map_to_json(compute_map(load_files({"pods.yaml": PODS})))
+    assert not any(e["id"].startswith("entity:") for e in plain["endpoints"])
+    doc = map_to_json(
+        compute_map(load_files({"pods.yaml": PODS, "p.yaml": _cnp("  ingress: [{}]\n")}))
+    )
+    shown = {e["id"]: e for e in doc["endpoints"]}
+    for eid in ENTITIES:
+        assert shown[eid]["kind"] == "Entity" and shown[eid]["namespace"] == ""
+        assert shown[eid]["name"] == eid.removeprefix("entity:")
+        assert "Cilium entity" in shown[eid]["description"]
+
+
+@pytest.mark.parametrize("entity", [e.removeprefix("entity:") for e in ENTITIES])
+def test_each_entity_admits_its_endpoint_only(entity: str) -> None:
+    into_web = _map(_cnp(f"  egress:\n  - toEntities: [{entity}]\n"))[WEB]
+    assert into_web.get(f"entity:{entity}") == ALL
+    for other in ENTITIES:
+        if other != f"entity:{entity}":
+            assert other not in into_web, other
+    assert DB not in into_web and "ip:0.0.0.0/0" not in into_web
+
+
+def test_cluster_is_every_pod_and_entity_but_no_range_nor_dns_name() -> None:
+    m = _map(
+        _cnp(
+            "  egress:\n  - toEntities: [cluster]\n"
+            "  - toFQDNs: [{matchName: api.example.com}]\n"
+            + DNS_UDP
+        )
+    )[WEB]
+    for eid in [*ENTITIES, DB, WEB]:
+        assert m.get(eid) == ALL, eid
+    assert "ip:0.0.0.0/0" not in m and "ip:::/0" not in m
+    assert m.get("fqdn:api.example.com") == {"UDP": "53"}  # only the DNS rule's port
+
+
+def test_world_is_the_ranges_and_the_dns_names_not_the_api_server() -> None:
+    m = _map(
+        _cnp(
+            "  egress:\n  - toEntities: [world]\n"
+            "  - toEndpoints: [{}]\n"
+            "    toPorts: [{ports: [{port: '53', protocol: ANY}],"
+            " rules: {dns: [{matchPattern: '*'}]}}]\n"
+            "  - toFQDNs: [{matchPattern: '*.example.com'}]\n"
+            "    toPorts: [{ports: [{port: '443'}]}]\n"
+        )
+    )[WEB]
+    assert m["ip:0.0.0.0/0"] == ALL and m["ip:::/0"] == ALL
+    assert m["fqdn:*.example.com"] == ALL
+    for eid in ENTITIES:
+        assert eid not in m, eid
+
+
+def test_world_ipv4_holds_no_dns_name_and_all_holds_everything() -> None:
+    fqdn = "  - toFQDNs: [{matchName: a.example.com}]\n"
+    dns = "    toPorts: [{ports: [{port: '53'}], rules: {dns: [{matchPattern: '*'}]}}]\n"
+    m = _map(_cnp(f"  egress:\n  - toEntities: [world-ipv4]\n{fqdn}{dns}"))[WEB]
+    assert m["ip:0.0.0.0/0"] == ALL and "ip:::/0" not in m
+    assert m["fqdn:a.example.com"] == {"TCP": "53", "UDP": "53", "SCTP": "53"}
+    m = _map(_cnp(f"  egress:\n  - toEntities: [all]\n{fqdn}"))[WEB]
+    for eid in [*ENTITIES, DB, "ip:0.0.0.0/0", "ip:::/0", "fqdn:a.example.com"]:
+        assert m.get(eid) == ALL, eid
+
+
+def test_to_fqdns_needs_a_dns_rule_for_the_pod() -> None:
+    alone = _cnp("  egress:\n  - toFQDNs: [{matchName: api.github.com}]\n")
+    m = _map(alone)
+    assert "fqdn:api.github.com" not in m.get(WEB, {})
+    dns = _cnp(
+        "  egress:\n  - toEndpoints: [{}]\n"
+        "    toPorts: [{ports: [{port: '53', protocol: UDP}],"
+        " rules: {dns: [{matchName: api.github.com}]}}]\n",
+        name="dns",
+    )
+    m = _map(alone, dns)  # another policy's DNS rule for the same pod is enough
+    assert m[WEB]["fqdn:api.github.com"] == ALL
+
+
+def test_fqdn_patterns_cover_names_within_one_label() -> None:
+    m = _map(
+        _cnp(
+            "  egress:\n  - toFQDNs: [{matchPattern: '*.example.com'}]\n"
+            "  - toFQDNs: [{matchName: API.Example.com.}, {matchName: a.b.example.com},"
+            " {matchName: example.com}]\n    toPorts: [{ports: [{port: '1'}]}]\n"
+            "  - toEndpoints: [{}]\n"
+            "    toPorts: [{ports: [{port: '53'}], rules: {dns: [{matchPattern: '*'}]}}]\n"
+        )
+    )[WEB]
+    assert m["fqdn:*.example.com"] == ALL
+    assert m["fqdn:api.example.com"] == ALL  # normalized: lower case, no trailing dot
+    one = {"TCP": "1", "UDP": "1", "SCTP": "1"}
+    assert m["fqdn:a.b.example.com"] == one  # `*` does not cross a dot
+    assert m["fqdn:example.com"] == one
+
+
+def test_host_reaches_an_isolated_pod_unless_denied() -> None:
+    m = _map(_cnp("  ingress:\n  - fromEndpoints: [{matchLabels: {app: db}}]\n"))
+    assert m["entity:host"][WEB] == ALL  # allow-localhost
+    assert WEB not in m["entity:remote-node"]
+    m = _map(
+        _cnp(
+            "  ingress:\n  - fromEndpoints: [{matchLabels: {app: db}}]\n"
+            "  ingressDeny:\n  - fromEntities: [host]\n    toPorts: [{ports: [{port: '22'}]}]\n"
+        )
+    )
+    assert m["entity:host"][WEB] == {"TCP": "1-21,23-65535", "UDP": "1-21,23-65535",
+                                     "SCTP": "1-21,23-65535"}  # fmt: skip
+
+
+def test_pairs_between_entities_and_ranges_are_not_in_the_map() -> None:
+    m = _map(_cnp("  ingress: [{}]\n"))
+    for eid in ENTITIES:
+        assert all(not d.startswith(("entity:", "ip:", "fqdn:")) for d in m.get(eid, {}))
+
+
+def test_a_diff_adding_the_first_cilium_policy_pairs_entities_on_both_sides() -> None:
+    base = load_files({"pods.yaml": PODS})
+    head = load_files(
+        {"pods.yaml": PODS, "p.yaml": _cnp("  egress:\n  - toEntities: [kube-apiserver]\n")}
+    )
+    doc = diff_to_json(diff_trees(base, head))
+    closed = {(r["src"], r["dst"]) for r in doc["closed"]}
+    assert (WEB, DB) in closed and (WEB, "entity:host") in closed
+    assert (WEB, "entity:kube-apiserver") not in closed
+    assert not any(e["id"].startswith("entity:") for e in doc.get("added_endpoints", []))
+    row = next(r for r in doc["closed"] if (r["src"], r["dst"]) == (WEB, "entity:host"))
+    assert not row["dst_new"] and row["because"]
+
+
+@pytest.mark.parametrize(
+    ("fqdn", "says"),
+    [
+        ("[{matchName: 'bad name'}]", "is not a DNS name"),
+        ("[{matchPattern: 'a b*'}]", "is not a DNS name pattern"),
+        ("[{matchName: a.com, matchPattern: '*.b.com'}]", "exactly one of"),
+        ("[{}]", "exactly one of"),
+        ("['a.com']", "mappings with matchName or matchPattern"),
+    ],
+)
+def test_invalid_to_fqdns_is_an_error_with_file_and_line(fqdn: str, says: str) -> None:
+    with pytest.raises(ManifestError) as e:
+        load_files({"p.yaml": "# x\n---\n" + _cnp(f"  egress:\n  - toFQDNs: {fqdn}\n")})
+    assert says in str(e.value) and "p.yaml" in str(e.value)
