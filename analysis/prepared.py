@@ -82,6 +82,7 @@ def compile_tree(
     if scope is ClusterScope.PARTIAL:
         outside = outside_world(tree, (tree, *compared))
         compiled = outside.tree(tree)
+    compiled = with_pseudo(compiled, (tree, *compared))
     compilation = compile_full(compiled, ())
     return CompiledTree(tree, compilation, map_of(compiled, compilation.matcher), scope, outside)
 
