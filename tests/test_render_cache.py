@@ -279,3 +279,43 @@ def test_a_pull_request_renders_only_the_roots_whose_consumed_files_changed() ->
     compiled = bases.compiled
     diff_files(base, head, bases=bases, cache=cache)
     assert bases.compiled == compiled
+
+
+@pytest.mark.skipif(shutil.which("helm") is None, reason="helm is not installed")
+def test_a_chart_is_rendered_again_only_when_its_files_or_values_change() -> None:
+    cache: RenderCache[EnvironmentTree] = RenderCache()
+    base = generate(1, charts=1)
+    base["deploy/chart0-values.yaml"] = b"clients: frontend\n"
+    values = {"charts/chart0": ["deploy/chart0-values.yaml"]}
+    fresh = {e.name: e for e in load_environments(base, helm_values=values, cache=None)}
+    if fresh["charts/chart0"].unanalysed:
+        pytest.skip(f"helm cannot render here: {fresh['charts/chart0'].unanalysed}")
+    load_environments(base, helm_values=values, cache=cache)
+    for path, content, renders in (
+        ("deploy/chart0-values.yaml", b"clients: backend\n", 1),  # the values file
+        ("charts/chart0/values.yaml", b"port: 9443\nclients: frontend\n", 1),
+        ("charts/chart0/templates/extra.yaml", b"# nothing\n", 1),
+        (  # a kustomize root only
+            "apps/app00/overlays/dev/replicas.yaml",
+            b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app00-web}\n"
+            b"spec: {replicas: 5}\n",
+            1,
+        ),
+        ("deploy/README.md", b"# read by nothing\n", 0),
+    ):
+        head = {**base, path: content}
+        before = cache.stats.misses
+        cached = load_environments(head, helm_values=values, cache=cache)
+        assert cache.stats.misses - before == renders, path
+        expected = load_environments(head, helm_values=values, cache=None)
+        assert [(e.name, e.tree, e.notes, e.unanalysed) for e in cached] == [
+            (e.name, e.tree, e.notes, e.unanalysed) for e in expected
+        ], path
+    # The values file decides who may connect: its edit shows in the rendered tree.
+    head = {**base, "deploy/chart0-values.yaml": b"clients: backend\n"}
+    (chart,) = [
+        e
+        for e in load_environments(head, helm_values=values, cache=cache)
+        if e.name == "charts/chart0"
+    ]
+    assert chart.tree != fresh["charts/chart0"].tree

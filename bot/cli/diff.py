@@ -16,6 +16,7 @@ from bot.cli.flowdata import diff_with_flows, flows_option
 from bot.cli.html import diff_page
 from bot.cli.options import InputError, kind_options, scope, scope_flag, settings_of
 from bot.cli.output import base_caveat, diff_output, finish
+from bot.inputs.environment_bases import EnvironmentBases
 from bot.inputs.environment_diff import MultiDiff, diff_files, explain_changes
 from bot.inputs.trees import TreeError, read_directory
 from bot.inputs.unread import gitmodules_paths, lfs_pointers
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         base_error=why,
         workload_kinds=settings.workload_kinds,
         scope=scope(args, settings),
+        # Environments whose renders are the same on both sides are not compared.
+        bases=EnvironmentBases(),
     )
     base_caveat(diff)
     exposure = diff_exposure(diff, settings, base, head)

@@ -22,6 +22,7 @@ from bot.cli.options import (
     scope_flag,
 )
 from bot.cli.output import base_caveat, diff_output, report_caveats
+from bot.inputs.environment_bases import EnvironmentBases
 from bot.inputs.environment_diff import diff_files
 from bot.inputs.exposure import review_exposure
 from bot.inputs.gitrefs import (
@@ -107,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         base_error=why,
         workload_kinds=settings.workload_kinds,
         scope=scope(args, settings),
+        # Environments whose renders are the same on both sides are not compared.
+        bases=EnvironmentBases(),
     )
     base_caveat(diff)
     wanted = exposure_settings(settings)

@@ -34,6 +34,7 @@ from analysis.reachability import Endpoint
 from analysis.trafficdiff import DiffTraffic, diff_traffic_maps
 from bot.inputs.environment_bases import EnvironmentBases
 from bot.inputs.environment_diff import (
+    RENDER_CACHE,
     MultiDiff,
     SideError,
     changed_files,
@@ -370,6 +371,7 @@ def analyze(
         return AnalysisFailure("timeout", f"the analysis took longer than {deadline:g} s")
     except (MemoryError, RecursionError):
         bases.clear()  # the next review starts from an empty worker
+        RENDER_CACHE.clear()
         return AnalysisFailure("memory", "the analysis ran out of memory")
     except Exception as err:
         # Anything else is a bug in reachdiff, not in the pull request: keep the trace short.
