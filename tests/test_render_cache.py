@@ -6,6 +6,7 @@ gives, and a root is rendered again exactly when a file it consumes changed."""
 from __future__ import annotations
 
 import shutil
+import time
 from typing import Any
 
 import pytest
@@ -70,6 +71,27 @@ def test_render_all_raises_the_first_error_in_job_order() -> None:
     assert render_all([lambda: 1, lambda: 2, lambda: 3], workers=2) == [1, 2, 3]
     with pytest.raises(ValueError, match="first"):
         render_all([lambda: 1, fail("first"), fail("second")], workers=3)
+
+    def slow_failure() -> int:
+        time.sleep(0.3)
+        raise ValueError("earlier in order, later in time")
+
+    with pytest.raises(ValueError, match="earlier in order"):
+        render_all([slow_failure, fail("later in order, first in time")], workers=2)
+
+    ran: list[int] = []
+
+    def record(i: int) -> Any:
+        def job() -> int:
+            time.sleep(0.05)
+            ran.append(i)
+            return i
+
+        return job
+
+    with pytest.raises(ValueError, match="first"):
+        render_all([fail("first"), *(record(i) for i in range(40))], workers=2)
+    assert len(ran) < 40  # the jobs after a failure are not started
 
 
 # --- random edits of a generated repository -------------------------------------------------

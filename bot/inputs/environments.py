@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -160,22 +160,31 @@ RENDER_WORKERS = max(1, min(2 * (os.cpu_count() or 1), 16))
 
 
 def render_all(jobs: Sequence[Callable[[], _T]], workers: int | None = None) -> list[_T]:
-    """Every job's result, run ``workers`` at a time (default ``RENDER_WORKERS``); the
-    first error in job order is raised once all have finished, so which error is
-    reported does not depend on timing."""
+    """Every job's result, run ``workers`` at a time (default ``RENDER_WORKERS``). The
+    error raised is the first in job order, whatever finished first: once a job fails,
+    the jobs after it are not started (their outcome cannot change which error that is)."""
     workers = workers if workers is not None else RENDER_WORKERS
     if workers <= 1 or len(jobs) <= 1:
         return [job() for job in jobs]
     pool = ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="render")
     try:
         futures = [pool.submit(job) for job in jobs]
-        wait(futures)
+        order = {future: i for i, future in enumerate(futures)}
+        failed = len(jobs)  # the first job known to have failed
+        for done in as_completed(futures):
+            index = order[done]
+            if index < failed and not done.cancelled() and done.exception() is not None:
+                failed = index
+                for later in futures[index + 1 :]:
+                    later.cancel()
     except BaseException:
         # A deadline (``bot.inputs.analyze``): start nothing more; what runs stops
         # within its own time bound.
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+    if failed < len(jobs):
+        futures[failed].result()  # raises; every job before it succeeded
     return [f.result() for f in futures]
 
 
