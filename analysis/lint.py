@@ -17,7 +17,6 @@ from analysis.matcher import CompiledRule
 from analysis.model import (
     AdminAction,
     Direction,
-    LabelSelector,
     NetworkPolicy,
     Peer,
     PolicyRule,
@@ -26,8 +25,8 @@ from analysis.model import (
     Workload,
 )
 from analysis.outside import OUTSIDE_KIND, is_outside_namespace
-from analysis.ports import ALL_PORTS, ConnectionSet, PortSet
 from analysis.reachability import ReachabilityMap
+from analysis.shadowed import shadowed_rules
 
 ERROR, WARNING, NOTE = "error", "warning", "note"
 SEVERITIES = (NOTE, WARNING, ERROR)  # ascending
@@ -129,6 +128,7 @@ def _all(rmap: ReachabilityMap, tree: Tree) -> Iterator[Finding]:
     }
     for policy in policies:
         yield from _policy(policy, workloads, ns_labels)
+    yield from _shadowed(rmap, {p.id: p for p in policies})
     yield from _dns(rmap)
 
 
@@ -229,7 +229,6 @@ def _policy(
             continue
         for rule in rules:
             yield from _rule(policy, rule, workloads, ns_labels, defined)
-        yield from _shadowed(policy, rules)
 
 
 def _rule(
@@ -341,84 +340,23 @@ def _peer_matches(
 # -- shadowed rules
 
 
-def _shadowed(policy: NetworkPolicy, rules: tuple[PolicyRule, ...]) -> Iterator[Finding]:
-    for b in rules:
-        for a in rules:
-            if a is b or not _covers(a, b):
-                continue
-            if _covers(b, a) and a.index > b.index:
-                continue  # two alike rules: the later one is reported
-            where = f"{policy.id} {b.label}"
-            yield _finding(
-                "shadowed-rule",
-                b.source,
-                where,
-                f"{where} admits nothing that {a.label} (line {a.source.line}) does not",
-                f"delete {b.label}, or narrow {a.label} if {b.label} is the intended one",
-            )
-            break
-
-
-def _covers(a: PolicyRule, b: PolicyRule) -> bool:
-    """Whether rule ``a`` admits every peer and port rule ``b`` does, read from the rules
-    alone (true for any pods the cluster may hold, not only this tree's)."""
-    if a.peers and not b.peers:
-        return False
-    if a.peers and not all(any(_peer_covers(pa, pb) for pa in a.peers) for pb in b.peers):
-        return False
-    return _ports_cover(a, b)
-
-
-def _selector_covers(a: LabelSelector | None, b: LabelSelector | None) -> bool:
-    """Fewer requirements select more: ``a``'s a subset of ``b``'s (None: every pod)."""
-    if a is None or a.is_empty():
-        return True
-    if b is None:
-        return False
-    return set(a.match_labels) <= set(b.match_labels) and set(a.match_expressions) <= set(
-        b.match_expressions
-    )
-
-
-def _peer_covers(a: Peer, b: Peer) -> bool:
-    if a.ip_block is not None or b.ip_block is not None:
-        if a.ip_block is None or b.ip_block is None:
-            return False
-        ca, cb = a.ip_block.cidr, b.ip_block.cidr
-        if ca.version != cb.version or not cb.subnet_of(ca):  # type: ignore[arg-type]
-            return False
-        return all(not e.overlaps(cb) for e in a.ip_block.excepts)
-    if (a.namespace_selector is None) != (b.namespace_selector is None):
-        return False
-    if not _selector_covers(a.namespace_selector, b.namespace_selector):
-        return False
-    return _selector_covers(a.pod_selector, b.pod_selector)
-
-
-def _ports_cover(a: PolicyRule, b: PolicyRule) -> bool:
-    if not a.ports:
-        return True
-    if not b.ports:
-        return False
-    numbered_a, named_a = _ports(a)
-    numbered_b, named_b = _ports(b)
-    if numbered_b - numbered_a:
-        return False
-    return all(
-        (proto, name) in named_a or numbered_a.ports(proto) == ALL_PORTS for proto, name in named_b
-    )
-
-
-def _ports(rule: PolicyRule) -> tuple[ConnectionSet, set[tuple[str, str]]]:
-    numbered: dict[str, PortSet] = {}
-    named: set[tuple[str, str]] = set()
-    for p in rule.ports:
-        if isinstance(p.port, str):
-            named.add((p.protocol, p.port))
+def _shadowed(rmap: ReachabilityMap, exact: Mapping[str, NetworkPolicy]) -> Iterator[Finding]:
+    """Rules compared by what they admit (``analysis.shadowed``), reported at the line
+    the exact parser gives them."""
+    for found in shadowed_rules(rmap):
+        policy = exact.get(found.policy.id, found.policy)
+        if found.direction not in policy.policy_types:
             continue
-        ports = ALL_PORTS if p.port is None else PortSet.of((p.port, p.end_port or p.port))
-        numbered[p.protocol] = numbered.get(p.protocol, PortSet()) | ports
-    return ConnectionSet.of(numbered), named
+        rules = policy.ingress if found.direction is Direction.INGRESS else policy.egress
+        a, b = rules[found.by], rules[found.rule]
+        where = f"{policy.id} {b.label}"
+        yield _finding(
+            "shadowed-rule",
+            b.source,
+            where,
+            f"{where} admits nothing that {a.label} (line {a.source.line}) does not",
+            f"delete {b.label}, or narrow {a.label} if {b.label} is the intended one",
+        )
 
 
 # -- DNS

@@ -210,3 +210,67 @@ def test_a_cluster_wide_baseline_deny_is_a_default_deny() -> None:
     assert "no-default-deny-egress" in found  # the baseline says nothing of egress
     narrow = BANP.replace("from: [{namespaces: {}}]", "from: [{namespaces: {matchLabels: {a: b}}}]")
     assert "no-default-deny-ingress" in rules_of(narrow)
+
+
+def shadowed(*docs: str, scope: ClusterScope = ClusterScope.PARTIAL) -> list[tuple[str, int]]:
+    files = {"ns.yaml": NAMESPACE, "web.yaml": WEB, "db.yaml": DB}
+    files.update({f"p{n}.yaml": d for n, d in enumerate(docs)})
+    rmap = compute_map(load_files(files), scope=scope)
+    return [(f.subject, f.line) for f in lint(rmap) if f.rule == "shadowed-rule"]
+
+
+ALIKE_PEERS = (
+    "{podSelector: {matchExpressions: [{key: app, operator: In, values: [db]}]}}",
+    "{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}, "
+    "podSelector: {matchLabels: {app: db}}}",
+)
+
+
+@pytest.mark.parametrize("peer", ALIKE_PEERS)
+def test_rules_written_differently_but_alike_are_shadowed(peer: str) -> None:
+    """Compared by what they admit, not as written: the later of two alike rules."""
+    second = f"- from: [{peer}]\n  ports: [{{port: 8080}}]\n"
+    assert shadowed(DENY_ALL, policy(WEB_FROM_DB + second)) == [
+        ("shop/NetworkPolicy/p ingress[1]", 9)
+    ]
+    wider = second.replace("8080", "8081")
+    assert shadowed(DENY_ALL, policy(WEB_FROM_DB + wider)) == []
+
+
+def test_a_wider_rule_written_later_shadows_the_earlier_one() -> None:
+    later = "- from: [{namespaceSelector: {matchLabels: {team: web}}}]\n"
+    assert shadowed(DENY_ALL, policy(WEB_FROM_DB + later)) == [
+        ("shop/NetworkPolicy/p ingress[0]", 7)
+    ]
+
+
+def test_a_named_port_is_compared_by_the_number_the_selected_pods_give_it() -> None:
+    named = "- from: [{podSelector: {matchLabels: {app: db}}}]\n  ports: [{port: http}]\n"
+    doc = policy(WEB_FROM_DB + named)
+    complete = shadowed(DENY_ALL, doc, scope=ClusterScope.COMPLETE)
+    assert complete == [("shop/NetworkPolicy/p ingress[1]", 9)]  # http is 8080 on web
+    # Undefined pods labelled like web are taken to be like it (docs/semantics.md).
+    assert shadowed(DENY_ALL, doc) == complete
+    other = policy(WEB_FROM_DB.replace("8080", "8081") + named)
+    assert shadowed(DENY_ALL, other, scope=ClusterScope.COMPLETE) == []
+    # No container names a UDP port http: that rule admits nothing at all.
+    udp = policy(WEB_FROM_DB.replace("8080", "8081") + named.replace("http", "http, protocol: UDP"))
+    assert shadowed(DENY_ALL, udp, scope=ClusterScope.COMPLETE) == complete
+
+
+def test_egress_named_ports_resolve_on_each_destination() -> None:
+    body = (
+        "podSelector: {matchLabels: {app: web}}\npolicyTypes: [Egress]\negress:\n"
+        "- to: [{podSelector: {matchLabels: {app: db}}}]\n  ports: [{port: 8080}]\n"
+        "- to: [{podSelector: {matchLabels: {app: db}}}]\n  ports: [{port: http}]\n"
+    )
+    assert shadowed(DENY_ALL, policy(body), scope=ClusterScope.COMPLETE) == [
+        ("shop/NetworkPolicy/p egress[1]", 10)
+    ]
+    wider = body.replace(
+        "[{podSelector: {matchLabels: {app: db}}}]\n  ports: [{port: http}]",
+        "[{podSelector: {}}]\n  ports: [{port: http}]",
+    )
+    assert shadowed(DENY_ALL, policy(wider), scope=ClusterScope.COMPLETE) == [
+        ("shop/NetworkPolicy/p egress[0]", 8)
+    ]
