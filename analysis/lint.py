@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from analysis.default_deny import denies_all
 from analysis.manifests import exact_policy
 from analysis.matcher import CompiledRule
 from analysis.model import (
-    AdminAction,
     Direction,
     NetworkPolicy,
     Peer,
@@ -148,7 +148,7 @@ def _default_deny(
             if any(
                 p.namespace == ns and p.pod_selector.is_empty() and direction in p.policy_types
                 for p in policies
-            ) or _admin_denies_all(tree, ns, direction):
+            ) or denies_all(tree, ns, direction):
                 continue
             rule = f"no-default-deny-{direction.field}"
             where = declared.get(ns, first.source)
@@ -161,31 +161,6 @@ def _default_deny(
                 f"add a NetworkPolicy in {ns} with podSelector: {{}} and policyTypes: "
                 f"[{direction.value}], then allow what is needed",
             )
-
-
-def _admin_denies_all(tree: Tree, namespace: str, direction: Direction) -> bool:
-    """Whether a cluster-wide policy (an AdminNetworkPolicy, the baseline, a
-    ClusterNetworkPolicy) denies every peer on every port for every pod of the namespace:
-    the platform's default-deny, written once for all namespaces."""
-    labels = dict(tree.namespace_labels().get(namespace, {}))
-    for policy in tree.admin_policies:
-        if not policy.subject_namespaces.matches(labels):
-            continue
-        if policy.subject_pods is not None and not policy.subject_pods.is_empty():
-            continue
-        for rule in policy.rules(direction):
-            if (
-                rule.action is AdminAction.DENY
-                and rule.ports is None
-                and any(
-                    peer.kind == "namespaces"
-                    and peer.namespace_selector is not None
-                    and peer.namespace_selector.is_empty()
-                    for peer in rule.peers
-                )
-            ):
-                return True
-    return False
 
 
 def _unselected(workloads: list[Workload], policies: list[NetworkPolicy]) -> Iterator[Finding]:

@@ -274,3 +274,56 @@ def test_egress_named_ports_resolve_on_each_destination() -> None:
     assert shadowed(DENY_ALL, policy(wider), scope=ClusterScope.COMPLETE) == [
         ("shop/NetworkPolicy/p egress[0]", 8)
     ]
+
+
+GLOBAL_DENY = """\
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: default-deny}
+spec:
+  selector: all()
+  types: [Ingress, Egress]
+"""
+CALICO_DENY = """\
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: shop}
+spec:
+  types: [Ingress]
+"""
+DEFAULT_DENY_RULES = {"no-default-deny-ingress", "no-default-deny-egress"}
+
+
+@pytest.mark.parametrize(
+    ("docs", "missing"),
+    [
+        ((GLOBAL_DENY,), set()),
+        # Deny and Log rules end at the tier's default deny like no rule does
+        (
+            (
+                GLOBAL_DENY
+                + "  ingress: [{action: Log}, {action: Deny, source: {nets: [10.0.0.0/8]}}]\n",
+            ),
+            set(),
+        ),
+        ((CALICO_DENY,), {"no-default-deny-egress"}),
+        ((CALICO_DENY.replace("namespace: shop", "namespace: other"),), DEFAULT_DENY_RULES),
+        ((GLOBAL_DENY.replace("all()", "app == 'web'"),), DEFAULT_DENY_RULES),
+        ((GLOBAL_DENY + "  ingress: [{action: Allow}]\n",), {"no-default-deny-ingress"}),
+        ((GLOBAL_DENY + "  egress: [{action: Pass}]\n",), {"no-default-deny-egress"}),
+        ((GLOBAL_DENY + "  namespaceSelector: team == 'web'\n",), set()),
+        ((GLOBAL_DENY + "  namespaceSelector: team == 'db'\n",), DEFAULT_DENY_RULES),
+        (
+            (
+                GLOBAL_DENY + "  tier: platform\n",
+                "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: platform}\n"
+                "spec: {order: 100, defaultAction: Pass}\n",
+            ),
+            DEFAULT_DENY_RULES,
+        ),
+    ],
+)
+def test_a_calico_policy_selecting_all_without_allow_rules_is_a_default_deny(
+    docs: tuple[str, ...], missing: set[str]
+) -> None:
+    assert rules_of(*docs) & DEFAULT_DENY_RULES == missing
