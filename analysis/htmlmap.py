@@ -10,7 +10,8 @@ when it is opened. The data is compact so that a 10,000-workload map opens in se
   classes), so a namespace that allows itself is a handful of numbers, not n² pairs;
 - ``rules`` and ``peers``: each NetworkPolicy rule in force (policy, rule, file:line) and
   the classes it admits, so the page names the rules of any path without n² causes;
-- in a diff, ``changes``: each opened or closed path with its ports and causes.
+- in a diff, ``changes``: each opened or closed path with its ports and causes (and,
+  with flow data, the flows observed on it; ``traffic``: the observation window).
 
 ``counts`` holds what the JSON reports have (endpoints, connections), which the page
 checks against what it decodes.
@@ -26,9 +27,11 @@ from typing import Any
 from analysis.diff import PathChange
 from analysis.exposure import Exposure
 from analysis.exposure_report import ExposureChange
+from analysis.flows import format_time
 from analysis.manifests import exact_rule_source
 from analysis.model import Direction
 from analysis.reachability import Endpoint, ReachabilityMap
+from analysis.trafficdiff import DiffTraffic
 
 EXTERNAL_GROUP = "external ranges"
 EXACT_LINES_UP_TO = 2_000  # policies whose rule lines are read exactly (else their document's)
@@ -186,10 +189,12 @@ def diff_data(
     changes: Sequence[tuple[str, PathChange]],
     exposure: Sequence[ExposureChange],
     title: str,
+    traffic: DiffTraffic | None = None,
 ) -> dict[str, Any]:
     """The page data of a diff: the endpoints of the changed paths (and of the exposure
     paths of ``exposure``), each change (``opened`` or ``closed``) with its delta and
-    causes; ids as the diff reports them."""
+    causes; ids as the diff reports them. With ``traffic`` (``diff --flows``), each
+    change also carries ``[flows, forwarded, last seen]`` on its ports (0: none seen)."""
     found: dict[str, Endpoint] = {}
     for _, c in changes:
         found.setdefault(c.src.id, c.src)
@@ -221,7 +226,7 @@ def diff_data(
         ]
         rows.append([position[c.src.id], position[c.dst.id], ports(str(c.delta)),
                      1 if status == "opened" else 2, cited])
-    return {
+    data: dict[str, Any] = {
         "kind": "diff",
         "title": title,
         "groups": groups,
@@ -234,6 +239,31 @@ def diff_data(
             "opened": sum(1 for s, _ in changes if s == "opened"),
             "closed": sum(1 for s, _ in changes if s == "closed"),
         },
+    }
+    if traffic is not None:
+        _with_traffic(data, changes, traffic)
+    return data
+
+
+def _with_traffic(
+    data: dict[str, Any], changes: Sequence[tuple[str, PathChange]], traffic: DiffTraffic
+) -> None:
+    """Observed flows on each change row, and the window they were observed in."""
+    seen = {(p.kind, p.change.src.id, p.change.dst.id, p.change.delta): p for p in traffic.paths}
+    for row, (status, c) in zip(data["changes"], changes, strict=True):
+        path = seen.get((status, c.src.id, c.dst.id, c.delta))
+        if path is None or not path.flows:
+            row.append(0)
+            continue
+        last = format_time(path.last_seen) if path.last_seen else ""
+        row.append([sum(f.stat.count for f in path.flows), path.forwarded, last])
+    summary = traffic.summary
+    data["traffic"] = {
+        "records": summary.records,
+        "window": summary.window(),
+        "broken_flows": traffic.broken_flows,
+        "breaks": len(traffic.breaks),
+        "unmapped": sum(u.stat.count for u in traffic.mapping.unmapped),
     }
 
 

@@ -197,3 +197,24 @@ def test_diff_page_colours_opened_and_closed(
         page.page.screenshot(path=str(IMAGES / "diff.png"))
     assert page.problems == [] and all(u.startswith("file:") for u in page.requests)
     page.page.close()
+
+
+def test_diff_page_with_flows_shows_what_each_path_carried(
+    browser: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    flows = str(SHOP / "flows" / "hubble.jsonl")
+    args = (str(SHOP / "base"), str(SHOP / "head"), "--settings", SETTINGS, "--flows", flows)
+    html = _cli(capsys, "diff", *args, "--format", "html")
+    doc = json.loads(_cli(capsys, "diff", *args, "--format", "json"))
+    (broken,) = doc["breaks"]
+    page = Page(browser, html, tmp_path, "diff-flows")
+    assert page.stat("broken-flows") == broken["forwarded"] == 29
+    assert page.stat("breaks") == 1
+    assert "would break 29 observed flows on 1 closed path(s)" in page.page.inner_text("#stats")
+    page.page.click("#expand-all")
+    page.page.click(f".node[data-id='{broken['dst']}'] circle")
+    rows = page.page.eval_on_selector_all("#inbound > li", "els => els.map(e => e.innerText)")
+    row = next(r for r in rows if r.startswith(f"closed {broken['src']}"))
+    assert f"breaks {broken['count']} observed flow(s), 29 forwarded" in row
+    assert page.problems == []
+    page.page.close()

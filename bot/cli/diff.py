@@ -12,7 +12,7 @@ from analysis.decision import explanation_json, explanation_markdown, explanatio
 from analysis.formats import md_escape
 from analysis.report import json_text
 from bot.cli.exposure import diff_exposure, with_exposure
-from bot.cli.flowdata import diff_with_flows, flows_option
+from bot.cli.flowdata import diff_with_flows, flows_option, traffic_of_diff
 from bot.cli.html import diff_page
 from bot.cli.options import InputError, kind_options, scope, scope_flag, settings_of
 from bot.cli.output import base_caveat, diff_output, finish
@@ -66,15 +66,18 @@ def run(args: argparse.Namespace) -> int:
     exposure = diff_exposure(diff, settings, base, head)
     if args.format == "html":
         title = f"reachdiff diff {args.base} {args.head}"
-        output = diff_page(diff, exposure, title)
+        traffic = None
+        if args.flows:
+            traffic = traffic_of_diff(
+                diff, args.flows, base, head, scope(args, settings), args.environment
+            )
+        output = diff_page(diff, exposure, title, traffic)
     else:
         output = diff_output(diff, args.format, ignore_kinds)
         if args.explain:
             output = _with_explanations(diff, args.format, output)
         output = with_exposure(output, args.format, exposure)
-    if args.flows:
-        if args.format == "html":
-            raise InputError("--flows: the HTML page has no traffic section; use text, json or md")
+    if args.flows and args.format != "html":
         output = diff_with_flows(
             diff,
             output,

@@ -13,7 +13,13 @@ from analysis.flowsummary import FlowSummary, SummaryTooLarge
 from analysis.outside import ClusterScope
 from analysis.report import json_text
 from analysis.traffic import flows_json
-from analysis.trafficdiff import add_to_json, breaks_lines, diff_traffic, place_flows
+from analysis.trafficdiff import (
+    DiffTraffic,
+    add_to_json,
+    breaks_lines,
+    diff_traffic,
+    place_flows,
+)
 from bot.cli.options import EXIT_INPUT, InputError
 from bot.inputs.environment_diff import EnvironmentTree, load_environments
 from bot.inputs.flowfiles import FlowFileError, read_flows
@@ -72,6 +78,28 @@ def flows_option(p: argparse.ArgumentParser, required: bool = False) -> None:
     )
 
 
+def traffic_of_diff(
+    diff: ChangeSet,
+    flows: Sequence[str],
+    base_files: Mapping[str, bytes] | None,
+    head_files: Mapping[str, bytes],
+    scope: ClusterScope,
+    environment: str | None,
+) -> DiffTraffic:
+    """The ``--flows`` files placed on the environment they were observed in, and the
+    observed flows on each opened and closed path of ``diff``."""
+    summary = load_flows(flows)
+    head_env = choose_environment(load_environments(dict(head_files)), environment)
+    base_tree = head_env.tree.__class__()
+    if base_files is not None:
+        base_envs = {e.name: e for e in load_environments(dict(base_files))}
+        if head_env.name in base_envs:
+            base_tree = base_envs[head_env.name].tree
+    mapping = place_flows(summary, base_tree, head_env.tree, scope)
+    several = len(getattr(diff, "environments", ("",))) > 1
+    return diff_traffic(diff, mapping, summary, head_env.name if several else None)
+
+
 def diff_with_flows(
     diff: ChangeSet,
     output: str,
@@ -83,19 +111,10 @@ def diff_with_flows(
     environment: str | None,
 ) -> str:
     """The diff's output with observed traffic on each opened and closed path."""
-    summary = load_flows(flows)
-    head_env = choose_environment(load_environments(dict(head_files)), environment)
-    base_tree = head_env.tree.__class__()
-    if base_files is not None:
-        base_envs = {e.name: e for e in load_environments(dict(base_files))}
-        if head_env.name in base_envs:
-            base_tree = base_envs[head_env.name].tree
-    mapping = place_flows(summary, base_tree, head_env.tree, scope)
-    several = len(getattr(diff, "environments", ("",))) > 1
-    traffic = diff_traffic(diff, mapping, summary, head_env.name if several else None)
+    traffic = traffic_of_diff(diff, flows, base_files, head_files, scope, environment)
     if fmt == "json":
         doc = json.loads(output)
-        add_to_json(doc, traffic, flows_json(summary, mapping))
+        add_to_json(doc, traffic, flows_json(traffic.summary, traffic.mapping))
         return json_text(doc)
     lines = breaks_lines(traffic)
     if fmt == "md":

@@ -13,6 +13,7 @@ from jinja2 import Environment
 from analysis.exposure import exposure_of
 from analysis.htmlmap import diff_data, map_data, merge_maps, render_page
 from analysis.reachability import ReachabilityMap
+from analysis.trafficdiff import DiffTraffic
 from bot.inputs.environment_diff import EnvironmentTree, MultiDiff
 from bot.inputs.exposure import ExposureReview
 from bot.render.templating import ResourceLoader
@@ -39,9 +40,11 @@ def map_page(
     return render_page(template(), data)
 
 
-def diff_page(diff: MultiDiff, review: ExposureReview, title: str) -> str:
+def diff_page(
+    diff: MultiDiff, review: ExposureReview, title: str, traffic: DiffTraffic | None = None
+) -> str:
     """The opened and closed paths, and the exposure paths of what the change brought
-    nearer an entry point."""
+    nearer an entry point; with ``traffic``, the observed flows on each path."""
     changes = [("opened", c) for c in diff.opened] + [("closed", c) for c in diff.closed]
     exposure = [c for c, _ in review.changes if c.closer]
-    return render_page(template(), diff_data(changes, exposure, title))
+    return render_page(template(), diff_data(changes, exposure, title, traffic))
