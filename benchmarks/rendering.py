@@ -38,6 +38,7 @@ from analysis.diff import diff_trees
 from analysis.outside import ClusterScope
 from benchmarks.kustomize_repo import VARIANTS, generate, variant
 from bot.inputs.analyze import AnalysisFailure, PreparedBases, analyze
+from bot.inputs.environment_bases import EnvironmentBases
 from bot.inputs.environment_diff import RENDER_CACHE, diff_files, load_environments
 from bot.inputs.environments import RENDER_WORKERS, plan_environments
 from bot.inputs.sandbox import Tools
@@ -87,7 +88,8 @@ def run(apps: int, charts: int, name: str, workers: int, repeat: int) -> dict[st
             row[label] = {"render_s": rendered, "total_s": total, "paths": changed}
 
         RENDER_CACHE.clear()
-        seconds, diff = _timed(lambda: diff_files(base, head))
+        # As `reachdiff diff` runs it: one process, environments compiled per run.
+        seconds, diff = _timed(lambda: diff_files(base, head, bases=EnvironmentBases()))
         row["cli"] = {"total_s": seconds, "renders": _renders(), "paths": len(diff.opened)}
 
         RENDER_CACHE.clear()

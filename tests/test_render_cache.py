@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.kustomize_repo import generate, variant
+from bot.inputs.analyze import AnalysisFailure
 from bot.inputs.environment_bases import EnvironmentBases
+from bot.inputs.environment_diff import RENDER_CACHE as render_cache
 from bot.inputs.environment_diff import (
     EnvironmentTree,
     MultiDiff,
@@ -341,3 +343,22 @@ def test_a_chart_is_rendered_again_only_when_its_files_or_values_change() -> Non
         if e.name == "charts/chart0"
     ]
     assert chart.tree != fresh["charts/chart0"].tree
+
+
+@needs_kubectl
+def test_the_workers_review_with_kept_environments_equals_a_fresh_one() -> None:
+    # What the bot posts is made from DiffResult: explanations, same pods, populations,
+    # declared review... all read the per-environment maps the kept bases provide.
+    from bot.inputs.analyze import PreparedBases, analyze
+
+    base = _repository()
+    head = dict(base)
+    _edit(head, ("generator-input", "app00", "staging", 0))
+    _edit(head, ("namespace-label", "app01", "prod", 0))
+    kept = PreparedBases(freeze=False)
+    analyze(base, variant(base, "component"), base_key="main", bases=kept)  # an earlier PR
+    warm = analyze(base, head, base_key="main", bases=kept)
+    render_cache.clear()
+    fresh = analyze(base, head, base_key="main", bases=PreparedBases(freeze=False))
+    assert warm == fresh
+    assert not isinstance(warm, AnalysisFailure) and warm.opened

@@ -93,7 +93,7 @@ class MultiDiff:
 
 
 # This process's rendered environments by render key (``bot.inputs.render_cache``):
-# about 200,000 rendered objects at most, a few hundred MiB of models.
+# at most 100,000 rendered objects (their models: up to a few hundred MiB).
 RENDER_CACHE: RenderCache[EnvironmentTree] = RenderCache()
 
 

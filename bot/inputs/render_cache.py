@@ -116,7 +116,7 @@ class RenderCache(Generic[_V]):
     them and ``max_weight`` in total (an environment weighs its number of rendered
     objects, a measure of its model's size). Thread-safe."""
 
-    def __init__(self, max_entries: int = 1024, max_weight: int = 200_000) -> None:
+    def __init__(self, max_entries: int = 1024, max_weight: int = 100_000) -> None:
         self.max_entries = max_entries
         self.max_weight = max_weight
         self.stats = CacheStats()
