@@ -29,6 +29,7 @@ from analysis.exposure import Exposure
 from analysis.exposure_report import ExposureChange
 from analysis.flows import format_time
 from analysis.manifests import exact_rule_source
+from analysis.matcher import CompiledRule
 from analysis.model import Direction
 from analysis.reachability import Endpoint, ReachabilityMap
 from analysis.trafficdiff import DiffTraffic
@@ -118,7 +119,7 @@ def map_data(rmap: ReachabilityMap, exposure: Exposure | None, title: str) -> di
     out: list[list[Any]] = [[] for _ in live]
     for src, by_port in by_src.items():
         out[src] = [[p, runs(sorted(dsts))] for p, dsts in sorted(by_port.items())]
-    rules, peers, ingress, egress = _rules(rmap, live)
+    rules, peers, ingress, egress = _rules(rmap, live, ports)
     return {
         "kind": "map",
         "title": title,
@@ -136,11 +137,17 @@ def map_data(rmap: ReachabilityMap, exposure: Exposure | None, title: str) -> di
 
 
 def _rules(
-    rmap: ReachabilityMap, live: Sequence[int]
+    rmap: ReachabilityMap, live: Sequence[int], ports: _Interned
 ) -> tuple[list[list[Any]], list[list[int]], list[Any], list[Any]]:
     """Each class's NetworkPolicy rules per direction (None: not isolated; a string: an
     admin tier decides, see ``reachdiff explain``), as indexes into ``rules``, and each
-    rule's admitted classes (``peers``, as runs)."""
+    rule's admitted classes (``peers``, as runs).
+
+    A rule is ``[name, file:line, peers, ports]``: the port set it opens (an index into
+    ``ports``), or, when it names ports, null and a fifth item ``[[ports, runs of
+    destination classes], ...]`` (a named port resolves on the destination: the owner for
+    ingress, the peer for egress), so that the page cites a rule for a path only on the
+    ports it opens there."""
     matcher, tree = rmap.matcher, rmap.tree
     page_class = {m: n for n, m in enumerate(live)}
     exact = len(tree.policies) <= EXACT_LINES_UP_TO
@@ -149,6 +156,7 @@ def _rules(
     peer_index: dict[int, int] = {}
     peers: list[list[int]] = []
     tables: dict[Direction, list[Any]] = {Direction.INGRESS: [], Direction.EGRESS: []}
+    named: list[tuple[int, CompiledRule, Direction]] = []
     for m in live:
         for direction, table in tables.items():
             if matcher.tiered and matcher.has_admin(direction, m):
@@ -170,10 +178,31 @@ def _rules(
                         admitted = [page_class[i] for i in _bit_runs(bits) if i in page_class]
                         peers.append(runs(admitted))
                     rule_index[key] = len(rules)
+                    fixed = rule.fixed_ports
                     rules.append([f"{rule.policy.id} {rule.rule.label}", str(source),
-                                  peer_index[rule.peers]])
+                                  peer_index[rule.peers],
+                                  ports(str(fixed)) if fixed is not None else None])
+                    if fixed is None:
+                        named.append((rule_index[key], rule, direction))
                 listed.append(rule_index[key])
             table.append(listed)
+    owners: dict[int, list[int]] = {}  # rule -> the classes it is in force for
+    for table in tables.values():
+        for m, listed in zip(live, table, strict=True):
+            if isinstance(listed, list):
+                for r in listed:
+                    owners.setdefault(r, []).append(m)
+    for r, rule, direction in named:
+        if direction is Direction.INGRESS:
+            destinations = owners.get(r, [])
+        else:
+            destinations = [i for i in _bit_runs(matcher.peer_sets[rule.peers]) if i in page_class]
+        by_ports: dict[int, list[int]] = {}
+        for d in destinations:
+            at = matcher.ports_at(rule, d)
+            if at:
+                by_ports.setdefault(ports(str(at)), []).append(page_class[d])
+        rules[r].append([[p, runs(sorted(set(ds)))] for p, ds in sorted(by_ports.items())])
     return rules, peers, tables[Direction.INGRESS], tables[Direction.EGRESS]
 
 

@@ -218,3 +218,70 @@ def test_diff_page_with_flows_shows_what_each_path_carried(
     assert f"breaks {broken['count']} observed flow(s), 29 forwarded" in row
     assert page.problems == []
     page.page.close()
+
+
+PER_PORT_TREE = {
+    "apps.yaml": """\
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: c, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: shop, labels: {app: db}}
+spec: {containers: [{name: c, image: x, ports: [{name: pg, containerPort: 5432}]}]}
+""",
+    "policies.yaml": """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: pg}]
+  - from: [{podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: 9000}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: db}}}]
+    ports: [{port: 5432}, {port: 8000, endPort: 9100}]
+  - to: [{podSelector: {matchLabels: {app: db}}}]
+    ports: [{port: 7000}]
+""",
+}
+
+
+def test_map_page_cites_a_rule_only_on_the_ports_it_opens_there(
+    browser: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """web -> db is allowed on TCP 5432 and 9000 (the egress range meets the ingress
+    rules there): each rule is cited with its part of that, and web's egress rule to
+    TCP 7000, which db does not admit, is not a cause of the path at all."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    for name, text in PER_PORT_TREE.items():
+        (root / name).write_text(text)
+    html = _cli(capsys, "map", str(root), "--format", "html", "--cluster-scope", "complete")
+    page = Page(browser, html, tmp_path, "per-port")
+    page.page.click("#expand-all")
+    page.page.click(".node[data-id='shop/Pod/db'] circle")
+    (row,) = page.page.eval_on_selector_all(
+        "#inbound > li", "els => els.map(e => e.innerText)"
+    )
+    assert row.startswith("shop/Pod/web: TCP 5432,9000")
+    causes = row.split("\n")[1:]
+    assert causes == [
+        "egress: policies.yaml:19 shop/NetworkPolicy/web egress[0] (TCP 5432,9000)",
+        "ingress: policies.yaml:7 shop/NetworkPolicy/db ingress[0] (TCP 5432)",
+        "ingress: policies.yaml:9 shop/NetworkPolicy/db ingress[1] (TCP 9000)",
+    ]
+    assert page.problems == []
+    page.page.close()
