@@ -61,6 +61,9 @@ class FlowSummary:
     malformed: int = 0
     malformed_examples: tuple[str, ...] = ()  # "file:line: why"
     aggregated_addresses: bool = False
+    # The environment (cluster) the flows were observed in, as the repository's
+    # environments are named ("" when the data does not say): docs/traffic.md.
+    environment: str = ""
 
     @property
     def first_seen(self) -> int | None:
@@ -86,6 +89,9 @@ class FlowSummary:
         return f"{format_time(first)} to {format_time(last)} ({span})"
 
 
+MAX_ENVIRONMENT = 253  # a summary's environment name (a path of the repository)
+
+
 class Summarizer:
     """Accumulates observations (an accumulator for streaming: the only mutable thing
     here; ``result()`` gives the immutable summary)."""
@@ -99,6 +105,8 @@ class Summarizer:
         self._malformed = 0
         self._examples: list[str] = []
         self._aggregated = False
+        # The environments of the inputs ("" for raw logs, which do not name one).
+        self._environments: set[str] = set()
         self._max_flows = max_flows
         self._max_addresses = max_addresses
 
@@ -150,6 +158,8 @@ class Summarizer:
 
     def finished_input(self, file: str, fmt: str, records: int) -> None:
         self._inputs.append(InputStat(file, fmt, records))
+        if records:
+            self._environments.add("")
 
     def merge(self, summary: FlowSummary) -> None:
         """Add an existing summary (its flows as one channel each)."""
@@ -162,6 +172,7 @@ class Summarizer:
         room = MAX_EXAMPLES - len(self._examples)
         self._examples.extend(summary.malformed_examples[: max(room, 0)])
         self._aggregated |= summary.aggregated_addresses
+        self._environments.add(summary.environment)
 
     def result(self) -> FlowSummary:
         flows = []
@@ -179,6 +190,8 @@ class Summarizer:
             malformed=self._malformed,
             malformed_examples=tuple(self._examples),
             aggregated_addresses=self._aggregated,
+            # Inputs of several environments (or unnamed ones) together name none.
+            environment=next(iter(self._environments)) if len(self._environments) == 1 else "",
         )
 
 
@@ -210,6 +223,7 @@ def summary_to_json(summary: FlowSummary) -> dict[str, Any]:
         "skipped": dict(summary.skipped),
         "malformed": {"count": summary.malformed, "examples": list(summary.malformed_examples)},
         "aggregated_addresses": summary.aggregated_addresses,
+        **({"environment": summary.environment} if summary.environment else {}),
         "flows": [
             {
                 "src": f.key.src.to_json(),
@@ -287,7 +301,11 @@ def _summary_from_json(doc: Any) -> FlowSummary:
     malformed = doc.get("malformed", {})
     if not isinstance(skipped, dict) or not isinstance(malformed, dict):
         raise ValueError("`skipped` and `malformed` must be objects")
+    environment = doc.get("environment", "")
+    if not isinstance(environment, str) or len(environment) > MAX_ENVIRONMENT:
+        raise ValueError(f"`environment` must be a name of at most {MAX_ENVIRONMENT} characters")
     return FlowSummary(
+        environment=environment,
         flows=tuple(sorted(out, key=lambda s: s.key)),
         inputs=tuple(inputs),
         skipped=tuple(sorted((str(k), int(v)) for k, v in skipped.items())),

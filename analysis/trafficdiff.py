@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from analysis.diff import ChangeSet, PathChange
 from analysis.flowmap import FlowMapping, MappedFlow, UnmappedFlow, map_flows
@@ -64,6 +64,9 @@ class DiffTraffic:
     paths: tuple[PathTraffic, ...]  # every opened and closed path, in the diff's order
     mapping: FlowMapping  # the flows placed on the trees (head first, else base)
     summary: FlowSummary
+    # The environment the summary names when no tree compared has it (its flows are then
+    # matched in every environment); "" otherwise.
+    unknown_environment: str = ""
 
     @property
     def breaks(self) -> tuple[PathTraffic, ...]:
@@ -142,9 +145,19 @@ def diff_traffic_maps(
     summary: FlowSummary,
 ) -> DiffTraffic:
     """The bot's case: flows placed on each environment's (base map, head map) of a diff
-    (the worker has them). The summary does not say which environment it observed, so it
-    is matched in each: a path closed in any environment that carried such flows breaks
-    them (more approval, never less)."""
+    (the worker has them). A summary naming one of the environments (``environment``) is
+    matched there only; one that names none is matched in each: a path closed in any
+    environment that carried such flows breaks them (more approval, never less). So is
+    one naming an environment the diff does not have (``unknown_environment``)."""
+    named = summary.environment
+    unknown = ""
+    selected = False  # the summary's environment only: the others' paths carry no flows
+    if named and len(environments) > 1:
+        if any(name == named for name, _, _ in environments):
+            environments = [e for e in environments if e[0] == named]
+            selected = True
+        else:
+            unknown = named
     mappings: dict[str, FlowMapping] = {}
     for name, base, head in environments:
         on_head = map_flows(summary, head)
@@ -160,7 +173,8 @@ def diff_traffic_maps(
         tuple(m for mapping in mappings.values() for m in mapping.mapped),
         tuple(unmapped.values()),
     )
-    return _on_paths(diff, mappings, overall, summary, len(mappings) == 1)
+    on_paths = _on_paths(diff, mappings, overall, summary, len(mappings) == 1 and not selected)
+    return replace(on_paths, unknown_environment=unknown)
 
 
 def _on_paths(

@@ -183,3 +183,25 @@ def test_external_ranges_carry_their_environment(overlays, capsys) -> None:  # t
     assert "  shop-dev/Deployment/dev-db  (in overlays/dev)\n    + ip:192.0.2.0/24" in text
     assert "  shop-prod/Deployment/prod-db  (in overlays/prod)\n" in text
     assert text.count("    + ip:192.0.2.0/24  TCP 5432\n") == 3
+
+
+def test_a_summary_naming_its_environment_needs_no_environment_flag(
+    overlays, capsys, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    base, _ = overlays
+    raw = Path(__file__).parent.parent / "examples" / "shop" / "flows" / "hubble.jsonl"
+    named, unnamed = tmp_path / "prod.json", tmp_path / "any.json"
+    argv = ["flows", "summarize", str(raw)]
+    assert main([*argv, "-o", str(named), "--environment", "overlays/prod"]) == 0
+    assert main([*argv, "-o", str(unnamed)]) == 0
+    capsys.readouterr()
+    assert json.loads(named.read_text())["environment"] == "overlays/prod"
+    assert main(["traffic", str(base), "--flows", str(unnamed)]) == 2
+    assert "name the one the flows were observed in" in capsys.readouterr().err
+    assert main(["traffic", str(base), "--flows", str(named), "--format", "json"]) != 2
+    capsys.readouterr()
+    nowhere = tmp_path / "north.json"
+    assert main([*argv, "-o", str(nowhere), "--environment", "overlays/north"]) == 0
+    capsys.readouterr()
+    assert main(["traffic", str(base), "--flows", str(nowhere)]) == 2
+    assert "observed in environment overlays/north" in capsys.readouterr().err

@@ -46,9 +46,21 @@ def malformed_exit(summary: FlowSummary) -> int | None:
     return None
 
 
-def choose_environment(envs: Sequence[EnvironmentTree], name: str | None) -> EnvironmentTree:
-    """The environment the flows come from: flows are of one cluster."""
+def choose_environment(
+    envs: Sequence[EnvironmentTree], name: str | None, summary: FlowSummary | None = None
+) -> EnvironmentTree:
+    """The environment the flows come from: flows are of one cluster. ``--environment``
+    names it, else the summary (``flows summarize --environment``) when it does."""
     names = {e.name or ".": e for e in envs}
+    named = summary.environment if summary is not None else ""
+    if name is None and named and (len(envs) > 1 or named in names):
+        if named not in names:
+            known = ", ".join(sorted(names))
+            raise InputError(
+                f"the flow data was observed in environment {named}, which this tree does "
+                f"not have ({known}); name one with --environment"
+            )
+        return names[named]
     if name is not None:
         if name not in names:
             known = ", ".join(sorted(names))
@@ -74,7 +86,8 @@ def flows_option(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument(
         "--environment",
         default=None,
-        help="with several environments: the one the flows were observed in",
+        help="with several environments: the one the flows were observed in (default: "
+        "the one the summary names, see flows summarize --environment)",
     )
 
 
@@ -89,7 +102,7 @@ def traffic_of_diff(
     """The ``--flows`` files placed on the environment they were observed in, and the
     observed flows on each opened and closed path of ``diff``."""
     summary = load_flows(flows)
-    head_env = choose_environment(load_environments(dict(head_files)), environment)
+    head_env = choose_environment(load_environments(dict(head_files)), environment, summary)
     base_tree = head_env.tree.__class__()
     if base_files is not None:
         base_envs = {e.name: e for e in load_environments(dict(base_files))}

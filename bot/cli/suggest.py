@@ -40,7 +40,7 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     summary = load_flows(args.flows)
-    env = choose_environment(environments(read_directory(args.dir)), args.environment)
+    env = choose_environment(environments(read_directory(args.dir)), args.environment, summary)
     # The tree's own workloads only: a suggestion names real pods, not representatives.
     rmap = compute_map(env.tree)
     mapping = map_flows(summary, rmap)

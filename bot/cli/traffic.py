@@ -32,7 +32,7 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     summary = load_flows(args.flows)
-    env = choose_environment(environments(read_directory(args.dir)), args.environment)
+    env = choose_environment(environments(read_directory(args.dir)), args.environment, summary)
     world = None
     tree = env.tree
     if scope(args) is ClusterScope.PARTIAL:

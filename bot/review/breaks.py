@@ -84,6 +84,13 @@ def section(diff: object, settings: RepoSettings, data: FlowData | None) -> str:
     out.append(
         f"From `{source}`: {summary.records:,} records, observed {md_escape(summary.window())}."
     )
+    if traffic.unknown_environment:
+        out.append(
+            f"The data names environment `{md_escape(traffic.unknown_environment)}`, which "
+            "this change's trees do not have: its flows are matched in every environment."
+        )
+    elif summary.environment:
+        out[-1] += f" Observed in environment `{md_escape(summary.environment)}` only."
     breaks = traffic.breaks
     if breaks:
         gate = (
