@@ -51,6 +51,16 @@ def selector_bits(selectors: Selectors, sel: CiliumSelector) -> int:
     bits = selectors.pods(sel.pods)
     if not sel.namespaces.is_empty():
         bits &= selectors.namespaces(sel.namespaces)
+    for req in sel.accounts:
+        named = 0
+        for account in req.values:
+            named |= selectors.by_account.get(account, 0)
+        bits &= {
+            "In": named,
+            "NotIn": ~named,
+            "Exists": bits,  # every pod runs as some service account
+            "DoesNotExist": 0,
+        }[req.operator]
     return bits
 
 

@@ -110,7 +110,9 @@ class CiliumSelector:
     namespaces: LabelSelector
     never: bool = False
     reserved: bool = False
-    service_account: bool = False
+    # Requirements on the pod's service account (io.cilium.k8s.policy.serviceaccount),
+    # keyed by that label: evaluated over PodClass.service_account.
+    accounts: tuple[LabelRequirement, ...] = ()
     text: str = "{}"
 
     def __str__(self) -> str:
@@ -149,7 +151,8 @@ def translate(
     )
     pod_side: list[LabelRequirement] = []
     ns_side: list[LabelRequirement] = []
-    never = reserved = service_account = False
+    never = reserved = False
+    accounts: list[LabelRequirement] = []
     for src, name, r in parsed:
         if src not in ("k8s", "any"):
             # reserved:, container:, cidr:, fqdn: … labels: no pod has them. A reserved
@@ -164,8 +167,8 @@ def translate(
                 LabelRequirement(name[len(NAMESPACE_LABELS) + 1 :], r.operator, r.values)
             )
         elif name == SERVICE_ACCOUNT:
-            # Service accounts are not modelled: reported, and evaluated as matching nothing.
-            service_account = never = True
+            # Every pod has one (the pod spec's serviceAccountName, "default" when unset).
+            accounts.append(LabelRequirement(SERVICE_ACCOUNT, r.operator, r.values))
         elif name == CLUSTER:
             never = never or not _holds(r.operator, r.values, cluster_name)
         elif not in_identity(name) or name.startswith(NAMESPACE_LABELS):
@@ -184,7 +187,7 @@ def translate(
         namespaces=LabelSelector((), tuple(ns_side)),
         never=never,
         reserved=reserved,
-        service_account=service_account,
+        accounts=tuple(accounts),
         text=str(written),
     )
 
@@ -205,7 +208,7 @@ def subject(written: LabelSelector, namespace: str | None) -> CiliumSelector:
         LabelSelector((), (*scoped.namespaces.match_expressions, ns)),
         scoped.never,
         scoped.reserved,
-        scoped.service_account,
+        scoped.accounts,
         str(written),
     )
 

@@ -156,11 +156,6 @@ def _check_selector(ctx: Context, sel: CiliumSelector, where: str, notes: list[s
             f"{ctx.file}:{ctx.line}: {{policy}} {where}: selects a reserved identity by label "
             f"({sel.text}), which the tree does not define"
         )
-    if sel.service_account:
-        notes.append(
-            f"{ctx.file}:{ctx.line}: {{policy}} {where}: selects by service account "
-            "(io.cilium.k8s.policy.serviceaccount), which is not modelled yet"
-        )
 
 
 def _rule(

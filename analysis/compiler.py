@@ -345,6 +345,7 @@ class Selectors:
         self.by_namespace: dict[str, int] = {}
         # Cilium's peers that are not pods (analysis.ciliumpeers), by their one label.
         self.pseudo: dict[tuple[str, str], int] = {}
+        self.by_account: dict[str, int] = {}  # service account name -> selectable classes
         for i, c in classes:
             bit = 1 << i
             self.everyone |= bit
@@ -355,6 +356,7 @@ class Selectors:
                         self.pseudo[kv] = self.pseudo.get(kv, 0) | bit
                 continue
             self.selectable |= bit
+            self.by_account[c.service_account] = self.by_account.get(c.service_account, 0) | bit
             for kv in c.labels:
                 self.by_label[kv] = self.by_label.get(kv, 0) | bit
                 self.by_key[kv[0]] = self.by_key.get(kv[0], 0) | bit

@@ -49,11 +49,18 @@ class PodClass:
     labels: Labels
     named_ports: tuple[tuple[str, str, int], ...]  # (name, protocol, port)
     host_network: bool
+    service_account: str = "default"  # Cilium selects by it (analysis.ciliummodel)
 
     @staticmethod
     def of(workload: Workload) -> PodClass:
         named = tuple(sorted((p.name, p.protocol, p.port) for p in workload.ports if p.name))
-        return PodClass(workload.namespace, workload.labels, named, workload.host_network)
+        return PodClass(
+            workload.namespace,
+            workload.labels,
+            named,
+            workload.host_network,
+            workload.service_account,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,9 @@ class Workload:
     ports: tuple[ContainerPort, ...]
     host_network: bool
     source: Source
+    # The pod spec's serviceAccountName (its deprecated alias serviceAccount when unset),
+    # "default" when neither is set: the API server's defaulting.
+    service_account: str = "default"
 
     @property
     def id(self) -> str:

@@ -40,7 +40,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from analysis.calicocompile import outside_selectors
-from analysis.ciliummodel import cilium_selectors
+from analysis.ciliummodel import SERVICE_ACCOUNT, cilium_selectors
 from analysis.errors import ManifestError
 from analysis.model import (
     NAMESPACE_NAME_LABEL,
@@ -127,9 +127,15 @@ class Selectors:
             for name, ns_selector, pod_selector in calico_pods:
                 pods[(_Condition(name, ns_selector), pod_selector)] = None
             for cilium in cilium_selectors(tree):
-                # What a Cilium selector asks of a namespace, and of a pod there.
+                # What a Cilium selector asks of a namespace, and of a pod there (its
+                # service account split like a label: see ``Representative.workload``).
                 namespaces[cilium.namespaces] = None
-                pods[(_Condition(None, cilium.namespaces), cilium.pods)] = None
+                pod = cilium.pods
+                if cilium.accounts:
+                    pod = LabelSelector(
+                        pod.match_labels, (*pod.match_expressions, *cilium.accounts)
+                    )
+                pods[(_Condition(None, cilium.namespaces), pod)] = None
         by_name: dict[str, list[LabelSelector]] = {}
         by_selector: dict[LabelSelector, list[LabelSelector]] = {}
         for where, selector in pods:
@@ -174,8 +180,12 @@ class Representative:
         return f"{self.pod_words} {self.namespace_words} (not in this repository)"
 
     def workload(self) -> Workload:
+        # A service account Cilium selectors name is split like a label; the pods a
+        # representative stands for run as it, or (without it) as one none names.
+        labels = tuple((k, v) for k, v in self.labels if k != SERVICE_ACCOUNT)
+        account = dict(self.labels).get(SERVICE_ACCOUNT, OTHER_VALUE)
         return Workload(
-            OUTSIDE_KIND, self.namespace, self.pod_part, self.labels, (), False, NO_SOURCE
+            OUTSIDE_KIND, self.namespace, self.pod_part, labels, (), False, NO_SOURCE, account
         )
 
 

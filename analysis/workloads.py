@@ -51,7 +51,20 @@ def parse_workload(ctx: Context, obj: YMap) -> Workload | None:
         ports=container_ports(ctx, spec),
         host_network=host_network,
         source=Source(ctx.file, ctx.line),
+        service_account=service_account(ctx, spec),
     )
+
+
+def service_account(ctx: Context, spec: YMap) -> str:
+    """serviceAccountName, else its deprecated alias serviceAccount, else "default"."""
+    for field in ("serviceAccountName", "serviceAccount"):
+        value = spec.get(field)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            ctx.at(spec).fail(f"`{field}` must be a string, not {type_name(value)}")
+        return value
+    return "default"
 
 
 def container_ports(ctx: Context, spec: YMap) -> tuple[ContainerPort, ...]:

@@ -52,6 +52,7 @@ class RefWorkload:
     # (name or None, protocol, containerPort) of every container port of the pod template
     ports: tuple[tuple[str | None, str, int], ...]
     host_network: bool
+    service_account: str = "default"  # the pod spec's (API default: "default")
 
     @property
     def id(self) -> str:
@@ -146,6 +147,9 @@ def workloads_of(objects: Iterable[Obj]) -> list[RefWorkload]:
                 labels=tuple(sorted(labels.items())),
                 ports=tuple(ports),
                 host_network=bool(spec.get("hostNetwork", False)),
+                service_account=(
+                    spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+                ),
             )
         )
     return out

@@ -203,6 +203,7 @@ class CiliumCluster(TieredCluster):
             out[f"{NS_LABELS}.{k}"] = v
         out[NS_LABEL] = ep.namespace
         out["io.cilium.k8s.policy.cluster"] = "default"
+        out["io.cilium.k8s.policy.serviceaccount"] = ep.service_account
         return out
 
     @staticmethod

@@ -29,6 +29,8 @@ from tests.strategies import (
 
 NS_LABEL = "io.kubernetes.pod.namespace"
 NS_LABELS = "io.cilium.k8s.namespace.labels."
+SA_LABEL = "io.cilium.k8s.policy.serviceaccount"
+SERVICE_ACCOUNTS = ("default", "api", "batch")
 ENTITIES = (
     "world", "cluster", "all", "world-ipv4", "world-ipv6", "host", "none", "remote-node",
     "kube-apiserver", "ingress", "health", "init", "unmanaged",
@@ -58,6 +60,8 @@ def cilium_selectors(draw: Draw) -> Obj:
         f"k8s:{NS_LABELS}kubernetes.io/metadata.name",
         "pod-template-hash",  # not part of identities
         "reserved:host",
+        SA_LABEL,
+        f"k8s:{SA_LABEL}",
     ]
     sel: Obj = {}
     count = draw(st.sampled_from((0, 1, 1, 2)))
@@ -66,6 +70,7 @@ def cilium_selectors(draw: Draw) -> Obj:
     for _ in range(count):
         key = draw(st.sampled_from(keys))
         values = NAMESPACES if NS_LABEL in key or "metadata.name" in key else VALUES
+        values = SERVICE_ACCOUNTS if SA_LABEL in key else values
         if draw(st.booleans()):
             labels[key] = draw(st.sampled_from(values))
         else:
@@ -190,3 +195,28 @@ def cilium_policies(
             obj["spec"] = draw(cilium_spec(names))
         out.append(obj)
     return out
+
+
+@st.composite
+def with_service_accounts(draw: Draw, objects: list[Obj]) -> list[Obj]:
+    """Some workloads run as a named service account (serviceAccountName, or its
+    deprecated alias serviceAccount), the others as "default"."""
+    for obj in objects:
+        spec = _pod_spec(obj)
+        if spec is None or draw(st.integers(0, 2)) == 0:
+            continue
+        field = draw(st.sampled_from(("serviceAccountName", "serviceAccount")))
+        spec[field] = draw(st.sampled_from(SERVICE_ACCOUNTS))
+    return objects
+
+
+def _pod_spec(obj: Obj) -> Obj | None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    if obj.get("kind") == "Pod":
+        return spec
+    if obj.get("kind") == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    template = spec.get("template")
+    return template.get("spec") if isinstance(template, dict) else None

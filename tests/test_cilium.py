@@ -46,11 +46,6 @@ def _cnp(rule: str, field: str = "egress") -> str:
         ("{icmps: [{fields: [{type: 8}]}]}", "ingress", "ICMP"),
         ("{toCIDRSet: [{cidrGroupRef: corp}]}", "egress", "CiliumCIDRGroup"),
         ("{fromEndpoints: [{matchLabels: {'reserved:host': ''}}]}", "ingress", "reserved"),
-        (
-            "{fromEndpoints: [{matchLabels: {io.cilium.k8s.policy.serviceaccount: api}}]}",
-            "ingress",
-            "service account",
-        ),
     ],
 )
 def test_what_manifests_cannot_settle_is_not_analysed_with_file_and_line(

@@ -206,3 +206,69 @@ def test_invalid_to_fqdns_is_an_error_with_file_and_line(fqdn: str, says: str) -
     with pytest.raises(ManifestError) as e:
         load_files({"p.yaml": "# x\n---\n" + _cnp(f"  egress:\n  - toFQDNs: {fqdn}\n")})
     assert says in str(e.value) and "p.yaml" in str(e.value)
+
+
+ACCOUNTS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {matchLabels: {app: client}}
+  template:
+    metadata: {labels: {app: client}}
+    spec: {serviceAccountName: api, containers: [{name: c, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: old, namespace: shop, labels: {app: client}}
+spec: {serviceAccount: legacy, containers: [{name: c, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: plain, namespace: shop, labels: {app: client}}
+spec: {containers: [{name: c, image: x}]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("selector", "admitted"),
+    [
+        ("{matchLabels: {io.cilium.k8s.policy.serviceaccount: api}}", {"shop/Deployment/api"}),
+        ("{matchLabels: {k8s:io.cilium.k8s.policy.serviceaccount: legacy}}", {"shop/Pod/old"}),
+        (
+            "{matchLabels: {io.cilium.k8s.policy.serviceaccount: default}}",
+            {"shop/Pod/plain", WEB, DB},  # unset: "default"
+        ),
+        (
+            "{matchExpressions: [{key: io.cilium.k8s.policy.serviceaccount, operator: NotIn,"
+            " values: [api]}]}",
+            {"shop/Pod/old", "shop/Pod/plain", WEB, DB},
+        ),
+        (
+            "{matchExpressions: [{key: io.cilium.k8s.policy.serviceaccount,"
+            " operator: DoesNotExist}]}",
+            set(),
+        ),
+    ],
+)
+def test_service_account_selectors_read_the_pod_spec(selector: str, admitted: set[str]) -> None:
+    files = {"pods.yaml": PODS, "accounts.yaml": ACCOUNTS}
+    files["p.yaml"] = _cnp(f"  ingress:\n  - fromEndpoints: [{selector}]\n")
+    doc = map_to_json(compute_map(load_files(files)))
+    into_web = {c["src"] for c in doc["connections"] if c["dst"] == WEB}
+    assert into_web - {"entity:host"} == admitted
+
+
+def test_a_service_account_subject_selects_only_its_pods() -> None:
+    files = {"pods.yaml": PODS, "accounts.yaml": ACCOUNTS}
+    files["p.yaml"] = (
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
+        "metadata: {name: p, namespace: shop}\nspec:\n"
+        "  endpointSelector: {matchLabels: {io.cilium.k8s.policy.serviceaccount: api}}\n"
+        "  egress: [{}]\n"
+    )
+    doc = map_to_json(compute_map(load_files(files)))
+    sources = {c["src"] for c in doc["connections"]}
+    assert "shop/Deployment/api" not in sources
+    assert {"shop/Pod/old", "shop/Pod/plain"} <= sources
+    assert load_files(files).unanalysed == ()
