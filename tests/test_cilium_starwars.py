@@ -52,11 +52,22 @@ def test_starwars_diff_json_golden_and_facts(capsys: pytest.CaptureFixture[str])
     assert cause["l7"].startswith("L7-filtered") and "/v1/exhaust-port" in cause["l7"]
     closed = {(c["src"], c["dst"]) for c in doc["closed"]}
     assert ("ip:0.0.0.0/0", TIE) in closed and ("ip:::/0", TIE) in closed
+    egress = "default/CiliumNetworkPolicy/deathstar-egress"
     for change in doc["closed"]:
-        [deny] = change["because"]
-        assert (deny["policy"], deny["action"], deny["file"], deny["line"]) == (
+        [why] = change["because"]
+        if change["src"] == DEATHSTAR:  # its new egress policy isolates it
+            assert (why["policy"], why["reason"], why["line"]) == (egress, "isolates", 4)
+            continue
+        assert (why["policy"], why["action"], why["file"], why["line"]) == (
             "CiliumClusterwideNetworkPolicy/empire-lockdown", "Deny", "lockdown.yaml", 14
         )
+    # The deathstar keeps TCP 443 to the API server and to *.empire.example (through the
+    # DNS proxy its DNS rule sets up), and nothing else.
+    left = {
+        (c["dst"], c["head"].get("TCP")) for c in doc["closed"] if c["src"] == DEATHSTAR
+    }
+    assert ("entity:kube-apiserver", "443") in left and ("fqdn:*.empire.example", "443") in left
+    assert ("entity:host", None) in left
     # The L7 restriction of the tiefighter's rule changes nothing at L4.
     assert all(c["src"] != TIE for c in doc["opened"] + doc["closed"])
 
