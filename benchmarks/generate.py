@@ -14,6 +14,7 @@ A variant copies the base tree and rewrites only the files its change touches, s
 other file stays byte-identical, as in a real pull request.
 
     python -m benchmarks.generate --workloads 1000 --out DIR [--variant NAME] [--seed N]
+        [--shape small-files]
 """
 
 from __future__ import annotations
@@ -1350,6 +1351,55 @@ VARIANT_BUILDERS: dict[str, Callable[[Files, int], Variant]] = {
 }
 
 
+# --------------------------------------------------------------------------- shapes
+
+# How objects are spread over files. "apps": as generated (an app's Deployments in one
+# file, a StatefulSet beside its headless Service, a namespace's baseline policies
+# sometimes in one file). "small-files": every object in a file of its own, as
+# repositories written by generators or one-resource-per-file conventions are (10,000
+# workloads give ~20,000 files): the cost per file (walking, reading, hashing,
+# screening) weighs more against the parse.
+SHAPES: tuple[str, ...] = ("apps", "small-files")
+
+
+def one_object_per_file(files: Mapping[str, bytes]) -> Files:
+    """The same objects, each in a file of its own; single-object files keep their path.
+
+    A file of several objects becomes ``<kind>-<name>.yaml`` per object, in the same
+    directory, so a variant's change to a single-object file keeps its path.
+    """
+    out: Files = {}
+    for path, data in files.items():
+        docs = load_docs(data)
+        if len(docs) <= 1:
+            out[path] = data
+            continue
+        folder = path.rpartition("/")[0]
+        for doc in docs:
+            name = f"{folder}/{doc['kind'].lower()}-{doc['metadata']['name']}.yaml"
+            if name in out or name in files:
+                raise ValueError(f"{path}: two objects would share {name}")
+            out[name] = dump_docs([doc])
+    return dict(sorted(out.items()))
+
+
+def shaped(files: Mapping[str, bytes], shape: str) -> Files:
+    if shape == "apps":
+        return dict(files)
+    if shape == "small-files":
+        return one_object_per_file(files)
+    raise ValueError(f"unknown shape {shape!r}; choose from {', '.join(SHAPES)}")
+
+
+def shaped_variant(variant: Variant, base: Mapping[str, bytes], shape: str) -> Variant:
+    """A variant of the plain shape, in ``shape``: its changed paths are recomputed."""
+    files = shaped(variant.files, shape)
+    changed = sorted(
+        {p for p, d in files.items() if base.get(p) != d} | {p for p in base if p not in files}
+    )
+    return Variant(variant.name, files, tuple(changed), variant.summary)
+
+
 def derive_variant(base: Files, name: str, seed: int = 0) -> Variant:
     if name not in VARIANT_BUILDERS:
         raise ValueError(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
@@ -1400,6 +1450,9 @@ def main(argv: list[str] | None = None) -> int:
         help="write the head tree of this variant instead of the base",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--shape", choices=SHAPES, default="apps", help="how objects are spread over files"
+    )
     args = parser.parse_args(argv)
     try:
         files = generate_base(args.workloads, args.seed)
@@ -1409,7 +1462,11 @@ def main(argv: list[str] | None = None) -> int:
     changed: tuple[str, ...] = ()
     if args.variant:
         variant = derive_variant(files, args.variant, args.seed)
+        if args.shape != "apps":
+            variant = shaped_variant(variant, shaped(files, args.shape), args.shape)
         files, summary, changed = variant.files, variant.summary, variant.changed
+    else:
+        files = shaped(files, args.shape)
     write_tree(files, args.out)
     report = {
         "out": str(args.out),

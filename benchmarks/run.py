@@ -43,10 +43,13 @@ from typing import Any
 
 from benchmarks.generate import (
     GENERATOR_VERSION,
+    SHAPES,
     VARIANTS,
     derive_variant,
     generate_base,
     read_tree,
+    shaped,
+    shaped_variant,
     stats,
     write_tree,
 )
@@ -79,9 +82,11 @@ class TreeSet:
         return self.root / variant
 
 
-def ensure_trees(out: Path, workloads: int, seed: int, variants: Sequence[str]) -> TreeSet:
+def ensure_trees(
+    out: Path, workloads: int, seed: int, variants: Sequence[str], shape: str = "apps"
+) -> TreeSet:
     """Generate the trees unless a cache for this generator version already holds them."""
-    root = out / f"w{workloads}-s{seed}"
+    root = out / (f"w{workloads}-s{seed}" + ("" if shape == "apps" else f"-{shape}"))
     stamp_path = root / "stamp.json"
     stamp: dict[str, Any] = {}
     if stamp_path.exists():
@@ -95,18 +100,22 @@ def ensure_trees(out: Path, workloads: int, seed: int, variants: Sequence[str]) 
             "seed": seed,
             "variants": {},
         }
-    base_files = None
+    base_files = None  # the generator's own shape: variants are derived from it
     if "base_stats" not in stamp or not (root / "base").is_dir():
         base_files = generate_base(workloads, seed)
-        write_tree(base_files, root / "base")
-        stamp["base_stats"] = stats(base_files)
+        write_tree(shaped(base_files, shape), root / "base")
+        stamp["base_stats"] = stats(shaped(base_files, shape))
         stamp["variants"] = {}
     for name in variants:
         if name in stamp["variants"] and (root / name).is_dir():
             continue
         if base_files is None:
-            base_files = read_tree(root / "base")
+            base_files = (
+                read_tree(root / "base") if shape == "apps" else generate_base(workloads, seed)
+            )
         variant = derive_variant(base_files, name, seed)
+        if shape != "apps":
+            variant = shaped_variant(variant, shaped(base_files, shape), shape)
         write_tree(variant.files, root / name)
         stamp["variants"][name] = {"changed": list(variant.changed), "summary": variant.summary}
         stamp_path.parent.mkdir(parents=True, exist_ok=True)
@@ -535,6 +544,7 @@ def run(
     phases: Sequence[str] = PHASES,
     repeat: int = 1,
     echo: Callable[[str], None] = print,
+    shape: str = "apps",
 ) -> list[SizeResult]:
     nca_runner = None
     if with_nca:
@@ -549,7 +559,7 @@ def run(
         echo("reachdiff CLI not found: review column is n/a (pip install -e . or --reachdiff)")
     for size in sizes:
         started = time.perf_counter()
-        trees = ensure_trees(out, size, seed, variants)
+        trees = ensure_trees(out, size, seed, variants, shape)
         echo(
             f"<!-- {size} workloads: trees ready in {time.perf_counter() - started:.1f} s "
             f"under {trees.root} -->"
@@ -643,6 +653,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--shape",
+        choices=SHAPES,
+        default="apps",
+        help="how the generated objects are spread over files (default %(default)s)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=600.0,
@@ -703,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--phases: choose from {', '.join(PHASES)}")
     if args.profile:
         for size in sizes:
-            trees = ensure_trees(args.out, size, args.seed, variants[:1])
+            trees = ensure_trees(args.out, size, args.seed, variants[:1], args.shape)
             m = measure_phase("profile", trees.base, trees.head(variants[0]), args.timeout)
             print(f"## cProfile: {size:,} workloads, {variants[0]} (load both trees + diff)")
             print(m.extra.get("profile") or m.error or "timed out")
@@ -718,6 +734,7 @@ def main(argv: list[str] | None = None) -> int:
         args.nca,
         phases,
         max(1, args.repeat),
+        shape=args.shape,
     )
     return 0
 
