@@ -24,13 +24,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from analysis.entrypoints import WorkloadSelector, mark_classes
 from analysis.frontends import NO_FRONTENDS, Frontends
 from analysis.ports import ConnectionSet
 from analysis.reachability import Endpoint, ReachabilityMap
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 EXTERNAL_ENTRY = "external range that may connect in"
 
@@ -169,6 +171,8 @@ class _ClassGraph:
         for group in members:
             masks.append(((1 << len(group)) - 1) << offset)
             offset += len(group)
+        import networkx as nx  # a slow import (a third of a second): only when compared
+
         graph: nx.DiGraph = nx.DiGraph()  # type: ignore[type-arg]
         graph.add_nodes_from(classes)
         loops: set[int] = set()
@@ -233,6 +237,8 @@ class _ClassGraph:
         self, cls: int, members: Sequence[Sequence[Endpoint]]
     ) -> tuple[int, ...]:
         """How many endpoints a workload of ``cls`` reaches first at each hop count."""
+        import networkx as nx
+
         distance: dict[int, int] = nx.single_source_shortest_path_length(self.graph, cls)
         counts: dict[int, int] = {}
         for other, k in distance.items():
@@ -260,6 +266,8 @@ class _ClassGraph:
     def reach(self) -> dict[int, int]:
         """Component -> bitset of every endpoint reached from its workloads in one hop or
         more (its own workloads included when they reach each other)."""
+        import networkx as nx
+
         dag = self.condensation
         masks, loops, external_out = self.masks, self.loops, self.external_out
         own: dict[int, int] = {}

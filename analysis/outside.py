@@ -274,7 +274,8 @@ class OutsideWorld:
 def outside_world(tree: Tree, compared: Sequence[Tree]) -> OutsideWorld:
     """The representatives of ``tree`` given the selectors of ``compared`` (the trees of a
     diff, both; or the tree alone): the same selectors give the same representatives on
-    both sides, so they pair up across a diff by id."""
+    both sides, so they pair up across a diff by id. Of ``tree`` only its namespaces are
+    read (``analysis.prepared`` reuses the result for a tree with the same namespaces)."""
     selectors = Selectors.of(compared)
     defined = {n.name: n for n in tree.namespaces}
     reps: list[Representative] = []

@@ -36,6 +36,9 @@ class PreparedBase:
     # Under a partial scope, the representatives the compilation holds (derived from the
     # base's selectors alone; a head with new selectors recompiles the base with them).
     outside: OutsideWorld | None = None
+    # The trees whose selectors ``outside`` was derived from: a diff against exactly these
+    # (the CLI prepares its base for the head it compares) reuses it as it is.
+    outside_of: tuple[Tree, ...] = ()
 
     @property
     def tree(self) -> Tree:
@@ -105,13 +108,20 @@ def prepared(
 ) -> PreparedBase:
     """``state`` compiled; under a partial scope with the representatives the selectors of
     the base and of ``compared`` (heads about to be reviewed) call for."""
-    tree, outside = state.tree, None
+    tree, outside, outside_of = state.tree, None, (state.tree, *compared)
     if scope is ClusterScope.PARTIAL:
-        outside = outside_world(tree, (tree, *compared))
+        outside = outside_world(tree, outside_of)
         tree = outside.tree(tree)
     tree = with_pseudo(tree, (tree, *compared))
     compilation = compile_full(tree, extra_networks)
-    return PreparedBase(state, compilation, map_of(tree, compilation.matcher), scope, outside)
+    return PreparedBase(
+        state,
+        compilation,
+        map_of(tree, compilation.matcher),
+        scope,
+        outside,
+        outside_of if outside is not None else (),
+    )
 
 
 def review(base: PreparedBase, changed: Mapping[str, bytes | str | None]) -> ReachabilityDiff:
@@ -129,8 +139,12 @@ def diff_prepared(
     if base.outside is None:
         return diff_compiled(base.compilation, base.map, head, change)
     compared = (base.tree, head)
-    before = outside_world(base.tree, compared)
-    after = outside_world(head, compared)
+    before = base.outside
+    if not _same_trees(base.outside_of, compared):
+        before = outside_world(base.tree, compared)
+    # A tree's representatives depend on the trees compared and on its own namespaces
+    # alone (names and labels): a head with the base's namespaces has the same ones.
+    after = before if head.namespaces == base.tree.namespaces else outside_world(head, compared)
     head_tree = after.tree(head)
     if (before.representatives, before.namespaces) != (
         base.outside.representatives,
@@ -143,3 +157,9 @@ def diff_prepared(
     if change is not None:
         change = change.with_representatives(before, after)
     return diff_compiled(base.compilation, base.map, head_tree, change)
+
+
+def _same_trees(these: Sequence[Tree], those: Sequence[Tree]) -> bool:
+    """The same tree objects (identity: comparing two trees field by field costs what
+    deriving their representatives does)."""
+    return len(these) == len(those) and all(a is b for a, b in zip(these, those, strict=True))

@@ -54,20 +54,24 @@ COMMANDS: tuple[str, ...] = (
 
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of command ``only`` alone (the command modules
+    import much of the engine: a run imports only its own)."""
     parser = argparse.ArgumentParser(
         prog="reachdiff",
         description="Exact Kubernetes NetworkPolicy reachability: map a manifest tree, "
         "diff two, review a branch. Exit 0: nothing widened; 1: access widened; 2: bad input.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         importlib.import_module(f"bot.cli.{name}").register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    asked = argv[0] if argv and argv[0] in COMMANDS else None
+    args = build_parser(asked).parse_args(argv)
     collecting = gc.isenabled()
     if not getattr(args, "long_running", False):
         # A run builds millions of long-lived objects and exits: the cycle collector would

@@ -56,14 +56,6 @@ def review_exposure(
     """Compare the exposure of every environment of ``diff``. Plain manifests' frontends
     are read from ``base_files`` / ``head_files`` (a diff against a prepared base keeps
     none); environments rendered from kustomizations and charts carry theirs."""
-    frontends = {name: (b, h) for name, b, h in diff.frontends}
-    if diff.base_error:
-        base_files = None  # the base was not read: nor are its frontends
-    if diff.environments == ("",):
-        frontends[""] = (
-            frontends_of_files(base_files) if base_files is not None else NO_FRONTENDS,
-            frontends_of_files(head_files) if head_files is not None else NO_FRONTENDS,
-        )
     qualify = diff.environments != ("",)
     for _, one in diff.per_environment:
         for side in (one.base, one.head):
@@ -78,6 +70,16 @@ def review_exposure(
                     skipped=f"exposure not compared: {classes} pod classes, more than "
                     f"{limit}{more} (`reachdiff exposure` reads one tree of any size)"
                 )
+    # Read only once the classes are within the limit: every file of both trees is
+    # looked at again, which a large tree whose exposure is not compared is spared.
+    frontends = {name: (b, h) for name, b, h in diff.frontends}
+    if diff.base_error:
+        base_files = None  # the base was not read: nor are its frontends
+    if diff.environments == ("",):
+        frontends[""] = (
+            frontends_of_files(base_files) if base_files is not None else NO_FRONTENDS,
+            frontends_of_files(head_files) if head_files is not None else NO_FRONTENDS,
+        )
     out: list[tuple[ExposureChange, ReachabilityMap | None]] = []
     notes: list[str] = []
     for name, one in diff.per_environment:

@@ -335,6 +335,9 @@ def _resolve_inside(real_root: Path, link: Path, rel: str) -> Path | None:
     return resolved
 
 
+_READ_CHUNK = 1024 * 1024
+
+
 def _read_bounded(path: str | Path, rel: str, max_bytes: int) -> bytes:
     # O_NONBLOCK: a FIFO swapped in after the stat must not hang the reader.
     try:
@@ -344,15 +347,21 @@ def _read_bounded(path: str | Path, rel: str, max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise TreeError(rel, "not a regular file")
-        # The file may grow between stat and read: never hold more than the limit.
+        # Ask for what the file holds (and one byte more, to see its end): ``os.read``
+        # allocates as much as it is asked for, and asking for the limit (tens of MiB)
+        # per small file costs more than reading it. The file may grow between stat and
+        # read: never hold more than the limit.
+        want = st.st_size + 1
         while size <= max_bytes:
-            chunk = os.read(fd, max_bytes + 1 - size)
+            chunk = os.read(fd, min(want, max_bytes + 1 - size))
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
+            want = max(want, _READ_CHUNK)  # it grew: read on in larger steps
     except OSError as err:
         raise TreeError(rel, f"cannot read: {err.strerror or err}") from None
     finally:
