@@ -320,3 +320,27 @@ def test_cilium_mixed_rewrites_policies_as_equivalent_cilium_policies(
     changed = diff_trees(load_files(base), head)
     assert not changed.opened and changed.closed
     assert all(c.src.id.startswith("ip:") for c in changed.closed)
+
+
+def test_small_files_shape_holds_the_same_objects_one_per_file(base: dict[str, bytes]) -> None:
+    small = generate.shaped(base, "small-files")
+    assert len(small) > len(base)
+    assert all(len([d for d in parse(data) if d is not None]) == 1 for data in small.values())
+
+    def objects(files: dict[str, bytes]) -> Counter[str]:
+        return Counter(repr(sorted(doc.items())) for _, doc in docs_of(files))
+
+    assert objects(small) == objects(base)
+    # A file that already held one object keeps its path and bytes.
+    assert all(small[p] == d for p, d in base.items() if len(parse(d)) == 1)
+
+
+def test_small_files_variant_changes_the_paths_of_its_objects(base: dict[str, bytes]) -> None:
+    small = generate.shaped(base, "small-files")
+    for name in ("widen-rule", "new-app"):
+        plain = derive_variant(base, name, seed=0)
+        variant = generate.shaped_variant(plain, small, "small-files")
+        assert variant.files == generate.shaped(plain.files, "small-files")
+        changed = {p for p, d in variant.files.items() if small.get(p) != d}
+        changed |= {p for p in small if p not in variant.files}
+        assert set(variant.changed) == changed and changed
