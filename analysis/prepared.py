@@ -63,6 +63,8 @@ class CompiledBase(Protocol):
     def map(self) -> ReachabilityMap: ...
     @property
     def outside(self) -> OutsideWorld | None: ...
+    @property
+    def outside_of(self) -> tuple[Tree, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +77,27 @@ class CompiledTree:
     map: ReachabilityMap
     scope: ClusterScope = ClusterScope.COMPLETE
     outside: OutsideWorld | None = None
+    outside_of: tuple[Tree, ...] = ()  # as ``PreparedBase.outside_of``
 
 
 def compile_tree(
     tree: Tree, scope: ClusterScope = ClusterScope.COMPLETE, compared: Sequence[Tree] = ()
 ) -> CompiledTree:
     """``tree`` compiled as ``prepared`` compiles a state's tree."""
-    outside, compiled = None, tree
+    outside, compiled, outside_of = None, tree, (tree, *compared)
     if scope is ClusterScope.PARTIAL:
-        outside = outside_world(tree, (tree, *compared))
+        outside = outside_world(tree, outside_of)
         compiled = outside.tree(tree)
     compiled = with_pseudo(compiled, (tree, *compared))
     compilation = compile_full(compiled, ())
-    return CompiledTree(tree, compilation, map_of(compiled, compilation.matcher), scope, outside)
+    return CompiledTree(
+        tree,
+        compilation,
+        map_of(compiled, compilation.matcher),
+        scope,
+        outside,
+        outside_of if outside is not None else (),
+    )
 
 
 def prepare(
