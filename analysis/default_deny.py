@@ -10,22 +10,48 @@ platform, or in another policy language the tree holds.
   whatever earlier tiers do not allow ends at its tier's default deny (Log and Deny
   rules do not change that). Policies reachdiff does not evaluate (host endpoints only,
   service-account selectors) do not count.
+- a CiliumNetworkPolicy of the namespace, or a CiliumClusterwideNetworkPolicy, with a spec
+  whose endpointSelector selects every pod of the namespace (``{}``, or only the
+  namespace's name or labels) and that puts that direction in default deny: it has a rule
+  of the direction (``ingress: [{}]``, allow or deny rules) and ``enableDefaultDeny`` does
+  not turn it off (``ingress: []`` alone isolates nothing).
 """
 
 from __future__ import annotations
 
 from analysis import calicoselector as cs
 from analysis.calicomodel import CalicoPolicy
-from analysis.model import AdminAction, Direction, Tree
+from analysis.ciliummodel import CNP
+from analysis.model import NAMESPACE_NAME_LABEL, AdminAction, Direction, Tree
 
 _ALLOWING = ("Allow", "Pass")
 
 
 def denies_all(tree: Tree, namespace: str, direction: Direction) -> bool:
     """Whether a cluster-wide or Calico policy is a default-deny of ``namespace``."""
-    return _admin_denies_all(tree, namespace, direction) or _calico_denies_all(
-        tree, namespace, direction
+    return (
+        _admin_denies_all(tree, namespace, direction)
+        or _calico_denies_all(tree, namespace, direction)
+        or _cilium_denies_all(tree, namespace, direction)
     )
+
+
+def _cilium_denies_all(tree: Tree, namespace: str, direction: Direction) -> bool:
+    labels = {NAMESPACE_NAME_LABEL: namespace, **tree.namespace_labels().get(namespace, {})}
+    for policy in tree.cilium_policies:
+        if policy.kind == CNP and policy.namespace != namespace:
+            continue
+        for spec in policy.specs:
+            sel = spec.subject
+            if (
+                direction in spec.default_deny
+                and not sel.never
+                and not sel.accounts
+                and sel.pods.is_empty()
+                and sel.namespaces.matches(labels)
+            ):
+                return True
+    return False
 
 
 def _admin_denies_all(tree: Tree, namespace: str, direction: Direction) -> bool:

@@ -327,3 +327,67 @@ def test_a_calico_policy_selecting_all_without_allow_rules_is_a_default_deny(
     docs: tuple[str, ...], missing: set[str]
 ) -> None:
     assert rules_of(*docs) & DEFAULT_DENY_RULES == missing
+
+
+CILIUM_DENY = """\
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: default-deny, namespace: shop}
+spec:
+  endpointSelector: {}
+"""
+CILIUM_WIDE = CILIUM_DENY.replace("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
+CILIUM_WIDE = CILIUM_WIDE.replace(", namespace: shop", "")
+
+
+@pytest.mark.parametrize(
+    ("doc", "missing"),
+    [
+        (CILIUM_DENY + "  ingress: [{}]\n  egress: [{}]\n", set()),
+        (CILIUM_DENY + "  ingress: [{}]\n", {"no-default-deny-egress"}),
+        # a deny rule puts the direction in default deny too; allow rules do not undo it
+        (CILIUM_DENY + "  egressDeny: [{toEntities: [world]}]\n", {"no-default-deny-ingress"}),
+        (
+            CILIUM_DENY + "  ingress: [{fromEndpoints: [{}]}]\n  egress: [{toEntities: [all]}]\n",
+            set(),
+        ),
+        # no rule of a direction, or enableDefaultDeny false: not a default deny there
+        (CILIUM_DENY + "  ingress: []\n  egress: [{}]\n", {"no-default-deny-ingress"}),
+        (
+            CILIUM_DENY + "  ingress: [{}]\n  egress: [{}]\n  enableDefaultDeny: {egress: false}\n",
+            {"no-default-deny-egress"},
+        ),
+        (
+            CILIUM_DENY.replace("namespace: shop", "namespace: other") + "  ingress: [{}]\n",
+            DEFAULT_DENY_RULES,
+        ),
+        (
+            CILIUM_DENY.replace("{}", "{matchLabels: {app: web}}") + "  ingress: [{}]\n",
+            DEFAULT_DENY_RULES,
+        ),
+        (CILIUM_WIDE + "  ingress: [{}]\n  egress: [{}]\n", set()),
+        (
+            CILIUM_WIDE.replace("{}", "{matchLabels: {io.kubernetes.pod.namespace: shop}}")
+            + "  ingress: [{}]\n",
+            {"no-default-deny-egress"},
+        ),
+        (
+            CILIUM_WIDE.replace(
+                "{}", "{matchLabels: {io.cilium.k8s.namespace.labels.team: db}}"
+            )
+            + "  ingress: [{}]\n",
+            DEFAULT_DENY_RULES,
+        ),
+        (
+            CILIUM_WIDE.replace(
+                "{}", "{matchLabels: {io.cilium.k8s.policy.serviceaccount: api}}"
+            )
+            + "  ingress: [{}]\n",
+            DEFAULT_DENY_RULES,
+        ),
+    ],
+)
+def test_a_cilium_policy_isolating_every_pod_is_a_default_deny(
+    doc: str, missing: set[str]
+) -> None:
+    assert rules_of(doc) & DEFAULT_DENY_RULES == missing
