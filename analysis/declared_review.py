@@ -50,6 +50,9 @@ class DeclaredReview:
     failing_findings: tuple[Finding, ...]  # those at or above ``fail_on``
     fail_on: str = ""
     errors: tuple[str, ...] = ()  # declarations that could not be read, side first
+    # Of ``gated``: paths the base's declarations forbid that the head's lift. They need
+    # approvals; a break-glass never waives them (docs/bot.md).
+    lifted_count: int = 0
 
     @property
     def needs_approval(self) -> bool:
@@ -108,6 +111,7 @@ def review_declared(
     several = [name for name, _, _ in environments] != [""]
     hard: list[Violation] = []
     gated: list[Violation] = []
+    lifted_count = 0
     new_findings: dict[tuple[str, str, str], Finding] = {}
     for name, base_map, head_map in environments:
         head_tree = own_tree(head_map.tree)
@@ -126,6 +130,7 @@ def review_declared(
                 if blocks and (lifted is None or _still(v, lifted)):
                     hard.append(v)
                 else:
+                    lifted_count += blocks
                     gated.append(v)
         if lint_config is not None:
             old = {f.identity for f in lint(base_map, lint_config)} if base_map else set()
@@ -147,6 +152,7 @@ def review_declared(
         failing_findings=failing,
         fail_on=lint_config.fail_on if lint_config is not None else "",
         errors=tuple(errors),
+        lifted_count=lifted_count,
     )
 
 

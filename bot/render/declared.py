@@ -169,12 +169,18 @@ def declared_annotations(d: DeclaredReview) -> list[Note]:
     return out
 
 
-def declared_title(d: DeclaredReview) -> str | None:
-    """The check run's title when the declarations fail it whatever the approvals."""
+def declared_title(d: DeclaredReview, overridden: bool = False) -> str | None:
+    """The check run's title when the declarations fail it whatever the approvals (or
+    the break-glass, ``overridden``)."""
     if d.head_invalid:
         return "Invalid Intent or ConnectivityTest in the head"
     if d.hard_count:
         return f"{d.hard_count} new path(s) the declared intents forbid"
     if d.failing_findings:
         return f"{len(d.failing_findings)} new least-privilege finding(s) at or above {d.fail_on}"
+    if overridden and d.lifted_count:
+        return (
+            f"{d.lifted_count} path(s) the base's intents forbid: break-glass does not waive "
+            "them, approvals do"
+        )
     return None

@@ -221,8 +221,10 @@ def render_check_output(diff: Diff, ctx: ReviewContext) -> CheckOutput:
     if ctx.base_error:  # the check list shows titles only: say the comparison was partial
         said += " (the base cannot be read: head reviewed on its own)"
     title = markdown.shorten(said, CHECK_TITLE_LIMIT)
-    if declared is not None and declared_title(declared):
-        title = str(declared_title(declared))
+    approval = ctx.approval
+    overridden = approval is not None and approval.override is not None and not approval.approved
+    if declared is not None and declared_title(declared, overridden):
+        title = str(declared_title(declared, overridden))
     elif breaks_conclusion(diff, ctx.settings, ctx.approval) and not verdict_fails(diff, ctx):
         title = breaks_title(diff) + "; " + title
     if unevaluated:

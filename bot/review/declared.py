@@ -28,6 +28,10 @@ def declared_conclusion(diff: object, approval: ApprovalStatus | None) -> Conclu
         return None
     if declared.fails:
         return "failure"
+    # A path the base's intents forbid, lifted by the head's: only approvals let it in,
+    # never a break-glass.
+    if declared.lifted_count and not (approval is not None and approval.approved):
+        return "failure"
     if declared.needs_approval and not (approval is not None and approval.satisfied):
         return "failure"
     return None

@@ -1,0 +1,99 @@
+"""End to end: what a break-glass waives (docs/bot.md, "Break-glass"). It waives the
+approvals every gate asks for (widenings, observed traffic a change breaks, intent
+violations needing approval), never a path the base's intents forbid, not even one the
+head's intents lift (that needs approvals)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analysis.flows import FORWARDED, FlowEnd, FlowKey
+from analysis.flowsummary import FlowStat, FlowSummary, summary_to_json
+from bot.app import checks
+from tests.botharness import HEAD, NUMBER, REPO, Harness, base_tree, db_policy, setup_pull
+from tests.test_bot_approval_delta import Clock, deliver, latest
+from tests.test_bot_intents_e2e import DENY_WEB_TO_DB
+from tests.test_bot_owners import command
+
+GLASS = b"break_glass: {users: [oncall]}\n"
+APPROVED = {"review.state": "approved"}
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(checks, "now", c.now)
+    return c
+
+
+async def break_glass(harness: Harness, clock: Clock) -> dict[str, object]:
+    await deliver(harness)
+    assert latest(harness, HEAD)["conclusion"] == "failure"
+    clock.tick()
+    await command(harness, clock, "oncall", "/reachdiff break-glass INC-7: checkout down")
+    return latest(harness, HEAD)
+
+
+def flows() -> bytes:
+    key = FlowKey(
+        FlowEnd("shop", workload="Deployment/web"),
+        FlowEnd("shop", workload="Deployment/db"),
+        "TCP",
+        5432,
+        FORWARDED,
+    )
+    return json.dumps(summary_to_json(FlowSummary(flows=(FlowStat(key, 5, 1, 2),)))).encode()
+
+
+async def test_break_glass_waives_the_approval_of_breaking_observed_traffic(
+    harness: Harness, clock: Clock
+) -> None:
+    settings = GLASS + b"flows: {path: ops/flows.json}\n"
+    base = base_tree(
+        **{
+            ".github/reachdiff.yml": settings,
+            "ops/flows.json": flows(),
+            "policies/db.yaml": db_policy("web", ports=(5432, 6432)),
+        }
+    )
+    harness.fake.add_user("oncall")
+    setup_pull(
+        harness.fake, {**base, "policies/db.yaml": db_policy("web", ports=(6432,))}, base_files=base
+    )
+    check = await break_glass(harness, clock)
+    assert check["conclusion"] == "success"
+    assert harness.fake.validation_errors == []
+
+
+async def test_break_glass_never_waives_a_forbidden_path(harness: Harness, clock: Clock) -> None:
+    base = base_tree(**{".github/reachdiff.yml": GLASS, "intents/db.yaml": DENY_WEB_TO_DB})
+    harness.fake.add_user("oncall")
+    setup_pull(harness.fake, {**base, "policies/db.yaml": db_policy("web")}, base_files=base)
+    check = await break_glass(harness, clock)
+    assert check["conclusion"] == "failure"
+    assert check["output"]["title"] == "1 new path(s) the declared intents forbid"
+
+
+async def test_break_glass_never_waives_a_forbidden_path_the_head_lifts(
+    harness: Harness, clock: Clock
+) -> None:
+    """The head rewrites the intent that forbids what it opens: approvals may let that in
+    (the declaration change is shown to them), a break-glass may not."""
+    base = base_tree(**{".github/reachdiff.yml": GLASS, "intents/db.yaml": DENY_WEB_TO_DB})
+    lifted = DENY_WEB_TO_DB.replace(b"TCP 5432", b"TCP 5433")
+    head = {**base, "policies/db.yaml": db_policy("web"), "intents/db.yaml": lifted}
+    harness.fake.add_user("oncall")
+    setup_pull(harness.fake, head, base_files=base)
+    check = await break_glass(harness, clock)
+    assert check["conclusion"] == "failure"
+    assert check["output"]["title"] == (
+        "1 path(s) the base's intents forbid: break-glass does not waive them, approvals do"
+    )
+    added = harness.fake.add_review(REPO, NUMBER, user="alice", state="APPROVED", commit_id=HEAD)
+    record = next(r for r in harness.fake.reviews if r["id"] == added["id"])
+    record["submitted_at"] = clock.tick()
+    await deliver(harness, "pull_request_review", "submitted", overrides=APPROVED)
+    assert latest(harness, HEAD)["conclusion"] == "success"
+    assert harness.fake.validation_errors == []
