@@ -24,6 +24,7 @@ import os
 import posixpath
 import re
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -283,7 +284,7 @@ def run_tool(
         except OSError as exc:
             raise ToolError(f"{what}: could not start {argv[0]}: {exc.strerror}") from None
         try:
-            returncode = proc.wait(timeout=limits.timeout)
+            returncode = _wait(proc, limits.timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             raise ToolError(
@@ -305,6 +306,26 @@ def run_tool(
         message = readable_error(stderr, limits.max_message_chars)
         raise ToolError(f"{what} {reason}" + (f": {message}" if message else ""))
     return Completed(_read_text(out_path, limits.output_bytes), stderr)
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """``proc.wait(timeout)``, woken by the exit itself: ``Popen.wait`` with a timeout
+    polls with sleeps of up to 50 ms, a tenth of a short render; a pidfd (Linux 5.3+)
+    becomes readable the moment the process exits."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # not Linux, an old kernel, or already reaped
+        return proc.wait(timeout=timeout)
+    try:
+        # poll, not select: select cannot watch descriptors numbered 1024 and above.
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        ready = poller.poll(max(0, int(timeout * 1000)))
+    finally:
+        os.close(fd)
+    if not ready:
+        raise subprocess.TimeoutExpired(proc.args, timeout)
+    return proc.wait()
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
