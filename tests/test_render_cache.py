@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analysis.errors import ManifestError
 from benchmarks.kustomize_repo import generate, variant
 from bot.inputs.analyze import AnalysisFailure
 from bot.inputs.environment_bases import EnvironmentBases
@@ -25,8 +27,9 @@ from bot.inputs.environment_diff import (
     diff_files,
     load_environments,
 )
-from bot.inputs.environments import plan_environments, render_all
+from bot.inputs.environments import discover_environments, plan_environments, render_all
 from bot.inputs.render_cache import KeyBuilder, RenderCache
+from bot.inputs.sandbox import Tools
 from tests.strategies import examples
 
 needs_kubectl = pytest.mark.skipif(
@@ -362,3 +365,57 @@ def test_the_workers_review_with_kept_environments_equals_a_fresh_one() -> None:
     fresh = analyze(base, head, base_key="main", bases=PreparedBases(freeze=False))
     assert warm == fresh
     assert not isinstance(warm, AnalysisFailure) and warm.opened
+
+
+# --- concurrency keeps every render's own bounds ---------------------------------------------
+
+
+def _roots(n: int) -> Files:
+    return {f"app{i}/kustomization.yaml": b"resources: []\n" for i in range(n)}
+
+
+def test_roots_render_at_the_same_time(tmp_path: Path) -> None:
+    # Each stand-in renderer marks itself running, waits (at most 20 s) for another to be
+    # running too, and says whether it saw one: only overlapping renders can.
+    running, seen = tmp_path / "running", tmp_path / "seen"
+    running.mkdir()
+    seen.mkdir()
+    script = tmp_path / "kustomize"
+    script.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = version ] && { echo v0; exit 0; }\n'
+        f"touch {running}/$$\n"
+        "i=0\n"
+        f'while [ "$(ls {running} | wc -l)" -lt 2 ] && [ $i -lt 200 ]; do '
+        "sleep 0.1; i=$((i+1)); done\n"
+        f'[ "$(ls {running} | wc -l)" -ge 2 ] && touch {seen}/$$\n'
+        "sleep 0.2\n"
+        f"rm {running}/$$\n"
+        "echo 'apiVersion: v1'\necho 'kind: Namespace'\necho 'metadata: {name: a}'\n"
+    )
+    script.chmod(0o755)
+    tools = Tools(kustomize=(str(script), "build"))
+    # Four roots, two at a time: pairs start together (an odd one out would wait alone).
+    envs = discover_environments(_roots(4), tools=tools, workers=2)
+    assert [e.name for e in envs] == ["app0", "app1", "app2", "app3"]
+    assert len(list(seen.iterdir())) >= 2
+
+
+def test_each_concurrent_render_keeps_its_own_timeout(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = tmp_path / "kustomize"
+    script.write_text(
+        '#!/bin/sh\n[ "$1" = version ] && { echo v0; exit 0; }\n'
+        f"sleep 60 &\necho $! > {pids}/$$\nwait\n"
+    )
+    script.chmod(0o755)
+    tools = Tools(kustomize=(str(script), "build"))
+    with pytest.raises(ManifestError) as caught:
+        discover_environments(_roots(2), tools=tools, timeout=0.5, workers=2)
+    assert caught.value.file == "app0/kustomization.yaml"  # the first in order
+    assert "took longer than 0.5 s" in caught.value.message
+    for pid_file in pids.iterdir():  # every renderer's children were stopped with it
+        status = Path(f"/proc/{int(pid_file.read_text())}/status")
+        if status.exists():
+            assert "State:\tZ" in status.read_text()
