@@ -6,13 +6,23 @@ head's intents lift (that needs approvals)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from analysis.flows import FORWARDED, FlowEnd, FlowKey
 from analysis.flowsummary import FlowStat, FlowSummary, summary_to_json
 from bot.app import checks
-from tests.botharness import HEAD, NUMBER, REPO, Harness, base_tree, db_policy, setup_pull
+from tests.botharness import (
+    HEAD,
+    NUMBER,
+    REPO,
+    Harness,
+    MakeHarness,
+    base_tree,
+    db_policy,
+    setup_pull,
+)
 from tests.test_bot_approval_delta import Clock, deliver, latest
 from tests.test_bot_intents_e2e import DENY_WEB_TO_DB
 from tests.test_bot_owners import command
@@ -48,8 +58,10 @@ def flows() -> bytes:
 
 
 async def test_break_glass_waives_the_approval_of_breaking_observed_traffic(
-    harness: Harness, clock: Clock
+    make_harness: MakeHarness, clock: Clock, tmp_path: Path
 ) -> None:
+    audit = tmp_path / "audit.jsonl"
+    harness = await make_harness(audit_file=str(audit))
     settings = GLASS + b"flows: {path: ops/flows.json}\n"
     base = base_tree(
         **{
@@ -64,6 +76,8 @@ async def test_break_glass_waives_the_approval_of_breaking_observed_traffic(
     )
     check = await break_glass(harness, clock)
     assert check["conclusion"] == "success"
+    (event,) = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert "would break 5 observed flow(s) (breaking_needs_approval)" in event["waived"]
     assert harness.fake.validation_errors == []
 
 

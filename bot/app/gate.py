@@ -220,9 +220,15 @@ def waived(approval: ApprovalStatus) -> tuple[str, ...]:
 
 
 async def audit_override(
-    bot: BotContext, pr: PullRequestRef, head_sha: str, base_ref: str, approval: ApprovalStatus
+    bot: BotContext,
+    pr: PullRequestRef,
+    head_sha: str,
+    base_ref: str,
+    approval: ApprovalStatus,
+    gates: tuple[str, ...] = (),
 ) -> None:
-    """Emit the audit event of a check passed by break-glass (once per command)."""
+    """Emit the audit event of a check passed by break-glass (once per command);
+    ``gates``: what the approvals were asked for (``waived_gates``)."""
     override = approval.override
     if override is None or approval.approved:
         return
@@ -237,7 +243,7 @@ async def audit_override(
         reason=override.reason,
         check_conclusion="success",
         check_title="Overridden by break-glass",
-        waived=waived(approval),
+        waived=waived(approval) + gates,
         url=override.url,
     )
     key = f"{BREAK_GLASS}:{pr.repo.full_name}#{pr.number}:{head_sha}:{override.login}:{override.at}"

@@ -49,6 +49,7 @@ from bot.plan.review import (
     settings_digest,
 )
 from bot.render.posts import CheckOutput, ReviewContext
+from bot.review.breakglass import waived_gates
 from bot.review.patches import PullFiles, shifted_files
 from bot.review.settings import (
     SETTINGS_PATH,
@@ -178,7 +179,10 @@ async def reevaluate_approvals(bot: BotContext, pr: PullRequestRef, head_sha: st
     output = dataclasses.replace(outcome.output, annotations=())
     await finish(gh, pr, cached.check_run, outcome.conclusion, output)
     if outcome.conclusion == "success":
-        await gate.audit_override(bot, pr, current, base_ref, approval)
+        gates = waived_gates(
+            cached.diff, context.settings, settings_changed=cached.settings_changed
+        )
+        await gate.audit_override(bot, pr, current, base_ref, approval, gates)
 
 
 # ---- the review -----------------------------------------------------------------------
@@ -318,7 +322,8 @@ async def _review(
         bot.submit_review(pr, None, "moved during the review")
     await perform(bot, gh, pr, check, outcome, head_sha=head_sha, files=files)
     if outcome.conclusion == "success":
-        await gate.audit_override(bot, pr, head_sha, base_ref, approval)
+        gates = waived_gates(diff, context.settings, settings_changed=settings_changed)
+        await gate.audit_override(bot, pr, head_sha, base_ref, approval, gates)
 
 
 async def _plan(

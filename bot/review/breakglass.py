@@ -27,6 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.review.approvals import CLOCK_MARGIN, Override, ShownDelta, _parse_time
+from bot.review.breaks import breaks_lines, traffic_of
+from bot.review.declared import approval_lines
+from bot.review.settings import RepoSettings
+from bot.review.verdict import assess
 
 COMMAND = "/reachdiff break-glass"
 MAX_REASON = 500
@@ -164,3 +168,25 @@ def refusal_reply(request: Request, why: str) -> str:
         f"@{request.login} break-glass refused: {why}. The check still needs the approvals "
         "listed in the reachdiff comment."
     )
+
+
+def waived_gates(
+    diff: object, settings: RepoSettings, *, settings_changed: bool
+) -> tuple[str, ...]:
+    """The gates whose approvals a break-glass waives on this change, one line each, for
+    the audit record (what fails whatever the approvals is never waived: docs/bot.md)."""
+    assessment = assess(diff, settings)  # type: ignore[arg-type]
+    out = []
+    if assessment.gated:
+        out.append(f"{len(assessment.gated)} opened path(s) needing approval")
+    if settings_changed:
+        out.append("a change to .github/reachdiff.yml")
+    if breaks_lines(diff, settings):
+        traffic = traffic_of(diff)
+        flows = traffic.broken_flows if traffic is not None else 0
+        out.append(f"would break {flows} observed flow(s) (breaking_needs_approval)")
+    if assessment.exposure_gates:
+        out.append("a widened blast radius (exposure_widens)")
+    if approval_lines(diff):
+        out.append("intent violations or declaration changes needing approval")
+    return tuple(out)
