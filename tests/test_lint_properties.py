@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-from hypothesis import given, note
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from analysis.lint import lint
@@ -101,7 +101,7 @@ def expected_shadowed(objects: Sequence[Obj]) -> set[str]:
     return out
 
 
-@PROFILE
+@settings(PROFILE, max_examples=min(PROFILE.max_examples, 100))
 @given(with_alike_rules())
 def test_shadowed_rules_match_the_reference(case: tuple[list[Obj], dict[str, str]]) -> None:
     objects, files = case
