@@ -28,7 +28,7 @@ from bot.inputs.environment_diff import (
     load_environments,
 )
 from bot.inputs.environments import discover_environments, plan_environments, render_all
-from bot.inputs.render_cache import KeyBuilder, RenderCache
+from bot.inputs.render_cache import KeyBuilder, RenderCache, tool_identity
 from bot.inputs.sandbox import Tools
 from tests.strategies import examples
 
@@ -49,6 +49,18 @@ def test_keys_tell_field_boundaries_apart() -> None:
     assert one == KeyBuilder().files(files, ["b", "a", "a"]).hexdigest()
     assert one != KeyBuilder().files({"a": b"1", "b": b"3"}, ["a", "b"]).hexdigest()
     assert one != KeyBuilder().files(files, ["a"]).hexdigest()
+
+
+def test_a_renderer_replaced_in_place_has_another_identity(tmp_path: Path) -> None:
+    tool = tmp_path / "kustomize"
+    tool.write_text("#!/bin/sh\necho v5.4.0\n")
+    tool.chmod(0o755)
+    before = tool_identity((str(tool),), ("version",))
+    assert "v5.4.0" in before
+    assert tool_identity((str(tool),), ("version",)) == before  # asked once
+    tool.write_text("#!/bin/sh\necho v5.5.0-upgraded\n")  # an upgrade, same path
+    after = tool_identity((str(tool),), ("version",))
+    assert after != before and "v5.5.0-upgraded" in after
 
 
 def test_cache_keeps_the_most_recent_within_its_bounds() -> None:

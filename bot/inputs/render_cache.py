@@ -76,20 +76,29 @@ def content_digest(content: bytes) -> bytes:
     return hashlib.sha256(content).digest()
 
 
-@cache
 def tool_identity(
     argv: tuple[str, ...], version_args: tuple[str, ...], timeout: float = 30.0
 ) -> str:
-    """Which renderer ``argv`` runs: its resolved binary (path, size, times, inode) and
-    what it says its version is (``kubectl`` is often a dispatcher choosing a release).
-    Asked once per process; ``timeout`` is at most the renders' own."""
-    parts = [" ".join(argv)]
+    """Which renderer ``argv`` runs: its resolved binary (path, size, times, inode), its
+    directory's (``kubectl`` is often a dispatcher running a sibling release binary,
+    replaced there by an upgrade) and what it says its version is. The files are looked
+    at on every call; the version is asked again only when they changed."""
     try:
         real = os.path.realpath(argv[0])
-        st = os.stat(real)
-        parts.append(f"{real} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino}")
+        stats = [os.stat(real), os.stat(os.path.dirname(real) or ".")]
+        where = " ".join(
+            f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino}" for st in stats
+        )
     except OSError:
-        parts.append("unknown binary")
+        real, where = argv[0], "unknown binary"
+    return _identity(argv, real, where, version_args, timeout)
+
+
+@cache
+def _identity(
+    argv: tuple[str, ...], real: str, where: str, version_args: tuple[str, ...], timeout: float
+) -> str:
+    parts = [" ".join(argv), f"{real} {where}"]
     with workspace({}, []) as ws:
         try:
             done = run_tool(
