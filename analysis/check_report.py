@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from analysis import markdown
 from analysis.check import TYPES, Violation
 from analysis.declared_review import DeclaredReview
-from analysis.formats import cause_text, md_escape
+from analysis.formats import cause_text
 from analysis.lint import Finding
 from analysis.report import cause_json
 
@@ -141,21 +142,22 @@ def check_markdown(
         d = first.intent
         what = _WORDS[first.type]
         if first.type == "test":
-            what += f": expected {first.expect}, {md_escape(first.actual)}"
+            what += f": expected {first.expect}, {markdown.text(first.actual)}"
         lines.append(
-            f"- **{first.type}**: {what} on `{first.ports}` — {d.kind} `{md_escape(d.name)}` "
-            f"{d.entry} (`{md_escape(d.file)}:{d.line}`)"
+            f"- **{first.type}**: {what} on {markdown.code(first.ports)} — "
+            f"{markdown.text(d.kind)} {markdown.code(d.name)} {markdown.text(d.entry)} "
+            f"({markdown.code(f'{d.file}:{d.line}')})"
         )
         for v in group[:MAX_PAIRS_SHOWN]:
-            lines.append(f"  - `{md_escape(_pair(v))}`")
+            lines.append(f"  - {markdown.code(_pair(v))}")
         if len(group) > MAX_PAIRS_SHOWN:
             lines.append(f"  - … and {len(group) - MAX_PAIRS_SHOWN} more")
         for c in first.because:
-            lines.append(f"  - because {md_escape(cause_text(c))}")
+            lines.append(f"  - because {markdown.text(cause_text(c))}")
         if first.detail:
-            lines.append(f"  - {md_escape(first.detail)}")
+            lines.append(f"  - {markdown.text(first.detail)}")
     if omitted := omitted_line(len(violations), limit):
-        lines.append(f"\n{md_escape(omitted)}")
+        lines.append(f"\n{markdown.text(omitted)}")
     return "\n".join(lines) + "\n"
 
 
@@ -199,14 +201,11 @@ def lint_markdown(findings: Sequence[Finding], heading: str = "###") -> str:
     lines += ["| severity | rule | where | finding | fix |", "|---|---|---|---|---|"]
     for f in findings:
         lines.append(
-            f"| {f.severity} | `{f.rule}` | `{md_escape(f.file)}:{f.line}` | "
-            f"{_cell(f.message)} | {_cell(f.fix)} |"
+            f"| {f.severity} | {markdown.code(f.rule, cell=True)} | "
+            f"{markdown.code(f'{f.file}:{f.line}', cell=True)} | "
+            f"{markdown.text(f.message)} | {markdown.text(f.fix)} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def _cell(text: str) -> str:
-    return md_escape(text).replace("\n", " ")
 
 
 def declared_json(d: DeclaredReview) -> dict[str, Any]:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analysis import ciliumexplain
+from analysis import ciliumexplain, markdown
 from analysis.ciliummodel import CiliumPolicy, CompiledCiliumRule
-from analysis.formats import md_escape
 from analysis.manifests import exact_rule_source
 from analysis.matcher import CompiledAdminRule, CompiledRule, Matcher
 from analysis.model import AdminAction, Direction, NetworkPolicy
@@ -494,18 +493,15 @@ def explanation_text(e: Explanation) -> str:
 
 def explanation_markdown(e: Explanation) -> str:
     """A Markdown table of the steps; what a manifest names is escaped."""
-
-    def code(text: str) -> str:
-        return f"`{text.replace('`', '')}`"
-
-    lines = [f"**{md_escape(_headline(e))}**", ""]
+    lines = [f"**{markdown.text(_headline(e))}**", ""]
     lines += [
         "| # | direction | tier | policy / rule | verdict | where | why |",
         "| ---: | --- | --- | --- | --- | --- | --- |",
     ]
     for n, s in enumerate(e.steps, 1):
-        rule = code(f"{s.policy} {s.rule}".strip()) if s.policy else ""
-        where = code(f"{s.file}:{s.line}") if s.file else ""
-        why = md_escape(s.detail)
-        lines.append(f"| {n} | {s.direction} | {s.tier} | {rule} | {s.verdict} | {where} | {why} |")
+        rule = markdown.code(f"{s.policy} {s.rule}".strip(), cell=True) if s.policy else ""
+        where = markdown.code(f"{s.file}:{s.line}", cell=True) if s.file else ""
+        why = markdown.text(s.detail)
+        tier = markdown.text(s.tier)
+        lines.append(f"| {n} | {s.direction} | {tier} | {rule} | {s.verdict} | {where} | {why} |")
     return "\n".join(lines) + "\n"

@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from analysis import markdown
 from analysis.decision import ALLOW, DEFAULT, NOT_ISOLATED, Step, explain_pair
 from analysis.exposure import Exposure, Hop, WorkloadExposure
-from analysis.formats import md_escape
 from analysis.reachability import Endpoint, ReachabilityMap
 
 Qualify = Callable[[Endpoint], Endpoint]
@@ -120,18 +120,20 @@ def exposure_markdown(parts: Sequence[tuple[Exposure, Qualify]]) -> str:
     entries = [(q(e.endpoint).id, e.why) for x, q in parts for e in x.entry_points]
     out.append(f"**Entry points** ({len(entries)}):")
     out.append("")
-    out += [f"- `{eid}`: {md_escape('; '.join(why))}" for eid, why in entries] or ["- none"]
+    out += [f"- {markdown.code(eid)}: {markdown.text('; '.join(why))}" for eid, why in entries]
+    out += [] if entries else ["- none"]
     out += ["", "| workload | hops from entry | blast radius | path from the nearest entry |",
             "|---|---|---|---|"]
     for x, q in parts:
         for w in x.workloads:
-            name = f"`{q(w.endpoint).id}`" + (" (crown jewel)" if w.crown_jewel else "")
+            name = markdown.code(q(w.endpoint).id, cell=True)
+            name += " (crown jewel)" if w.crown_jewel else ""
             out.append(f"| {name} | {_hops(w)} | {w.blast_radius} | "
-                       f"{md_escape(path_text(w.entry_path, q))} |")
+                       f"{markdown.text(path_text(w.entry_path, q))} |")
     notes = [n for x, _ in parts for n in x.notes]
     if notes:
         out += ["", "**Not resolved** (entry points may be missing):", ""]
-        out += [f"- {md_escape(n)}" for n in notes]
+        out += [f"- {markdown.text(n)}" for n in notes]
     return "\n".join(out) + "\n"
 
 
@@ -294,9 +296,9 @@ def changes_markdown(changes: Sequence[ExposureChange], limit: int = 20) -> str:
         return ""
     lines = ["", "### Exposure", "", f"Exposure changed for {len(changes)} workloads:", ""]
     for c in listed[:limit]:
-        lines.append(f"- {md_escape(_change_line(c))}")
+        lines.append(f"- {markdown.text(_change_line(c))}")
         if c.closer and c.path:
-            lines.append(f"  - path: {md_escape(path_text(c.path, c.qualify))}")
+            lines.append(f"  - path: {markdown.text(path_text(c.path, c.qualify))}")
     if len(listed) > limit:
         lines.append(f"- …and {len(listed) - limit} more (JSON: `exposure_changes`)")
     if blast_only:

@@ -11,6 +11,7 @@ import io
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from analysis import markdown
 from analysis.aggregate import Populations, Row, aggregate, describe_environments
 from analysis.diff import ChangeSet, PathChange, in_order
 from analysis.explain import Cause
@@ -128,18 +129,12 @@ def _of(environment: str | None) -> str:
     return f" of {environment}" if environment else " of the plain manifests"
 
 
-def md_escape(text: str) -> str:
-    return (
-        text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace("@", "@\u200b")
-    )
-
-
 def map_markdown(rmap: ReachabilityMap, environment: str | None = None) -> str:
     edges = _sorted_edges(rmap, environment)
     lines = [f"# Reachability map{_of(environment)}", "", _summary(rmap, edges)]
     for dst, sources in by_destination(edges):
-        lines += ["", f"## `{md_escape(dst.id)}`", "", "| from | allowed |", "|---|---|"]
-        lines.extend(f"| `{md_escape(s.id)}` | {conn} |" for s, conn in sources)
+        lines += ["", f"## {markdown.code(dst.id)}", "", "| from | allowed |", "|---|---|"]
+        lines.extend(f"| {markdown.code(s.id, cell=True)} | {conn} |" for s, conn in sources)
     return "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from analysis import markdown
 from analysis.decision import ALLOW, DENY, Step, explain_pair
 from analysis.flowmap import FlowMapping, MappedFlow
 from analysis.flows import DROPPED, FORWARDED, format_time
@@ -302,10 +303,8 @@ def traffic_text(report: TrafficReport) -> str:
 
 
 def traffic_markdown(report: TrafficReport) -> str:
-    from analysis.formats import md_escape
-
     s = report.summary
-    out = [f"**Observed flows**: {s.records} records, {md_escape(s.window())}", ""]
+    out = [f"**Observed flows**: {s.records} records, {markdown.text(s.window())}", ""]
     out += [f"### Observed flows this tree denies ({len(report.denied_observed)})", ""]
     if report.denied_observed:
         out += [
@@ -313,20 +312,21 @@ def traffic_markdown(report: TrafficReport) -> str:
             "|---|---|---|---|---|---|",
         ]
         for p in report.denied_observed:
-            why = md_escape("; ".join(map(str, p.rules)) or "denied")
+            why = markdown.text("; ".join(map(str, p.rules)) or "denied")
             last = format_time(p.last_seen) if p.last_seen else ""
-            out.append(
-                f"| `{p.src}` | `{p.dst}` | {p.protocol} {p.port} | {p.count} | {last} | {why} |"
-            )
+            src, dst = markdown.code(p.src, cell=True), markdown.code(p.dst, cell=True)
+            out.append(f"| {src} | {dst} | {p.protocol} {p.port} | {p.count} | {last} | {why} |")
     out += ["", f"### Dropped by the CNI ({len(report.dropped)})", ""]
     for p in report.dropped:
         now = "now allowed" if p.allowed else "still denied"
-        out.append(f"- `{p.src}` → `{p.dst}` {p.protocol} {p.port}: {_seen(p)}; {now}")
+        src, dst = markdown.code(p.src), markdown.code(p.dst)
+        out.append(f"- {src} → {dst} {p.protocol} {p.port}: {_seen(p)}; {now}")
     out += ["", f"### Allowed but never observed ({len(report.unused)})", ""]
     for u in report.unused:
-        rules = md_escape("; ".join(map(str, u.rules)))
-        out.append(f"- `{u.src}` → `{u.dst}` {u.protocol} {u.ports}: {rules}")
+        rules = markdown.text("; ".join(map(str, u.rules)))
+        src, dst = markdown.code(u.src), markdown.code(u.dst)
+        out.append(f"- {src} → {dst} {u.protocol} {u.ports}: {rules}")
     unmapped = _unmapped_lines(report.mapping)
     if unmapped:
-        out += ["", "```", *unmapped, "```"]
+        out += ["", *markdown.code_block(unmapped)]
     return "\n".join(out) + "\n"

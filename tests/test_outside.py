@@ -326,8 +326,8 @@ def test_the_comment_shows_outside_paths_in_words_with_a_collapsible_explanation
     assert "The policies of namespaces outside the repository are unknown" in comment
     details = comment[comment.index("<details><summary>Why ") :]
     assert details.startswith(
-        "<details><summary>Why `~ns[team=frontend]/*` reaches "
-        "`payments/StatefulSet/payments-db`</summary>"
+        "<details><summary>Why <code>~ns[team=frontend]/*</code> reaches "
+        "<code>payments/StatefulSet/payments-db</code></summary>"
     )
     assert "`payments/NetworkPolicy/db ingress[1] (db.yaml:18)` | allow |" in details
     # The rule that opened it gets its line comment, naming the representative.

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analysis import markdown
 from analysis.report import diff_to_json
-from bot.render import markdown
 from bot.render.posts import (
     CHECK_TEXT_LIMIT,
     CHECK_TITLE_LIMIT,
@@ -694,21 +694,6 @@ def test_render_diff_json_is_the_engine_contract() -> None:
 # ---- escaping helpers ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("plain", "`plain`"),
-        ("a`b", "``a`b``"),
-        ("``x``", "``` ``x`` ```"),
-        ("`", "`` ` ``"),
-        ("", "`  `"),
-        ("a\nb", "`a b`"),
-    ],
-)
-def test_code_spans(raw: str, expected: str) -> None:
-    assert markdown.code(raw) == expected
-
-
 @pytest.mark.parametrize("raw", ["a|b", "a`|`b", "|", "x\\|y"])
 def test_code_in_cells_keeps_the_table(raw: str) -> None:
     table = f"| h | i |\n| --- | --- |\n| {markdown.code(raw, cell=True)} | z |\n"
@@ -721,16 +706,6 @@ def test_text_escapes_markdown_html_and_mentions() -> None:
     assert "<" not in escaped and "\n" not in escaped
     assert_safe(f"| h |\n| --- |\n| {escaped} |\n")
     assert markdown.text("@alice", mentions=True) == "@alice"
-
-
-def test_controls_and_bidi_overrides_become_spaces() -> None:
-    assert markdown.code("a\u202eb\u2066c\rd") == "`a b c d`"
-    assert markdown.one_line("x\u2028y\x00z") == "x y z"
-
-
-def test_links_encode_hostile_targets() -> None:
-    assert markdown.link("x", "https://a/b c)d<e>") == "[x](https://a/b%20c%29d%3Ce%3E)"
-    assert markdown.path_url("a b/c#d?.yaml") == "a%20b/c%23d%3F.yaml"
 
 
 # ---- templates ----------------------------------------------------------------------------

@@ -8,8 +8,8 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from analysis import markdown
 from analysis.decision import explanation_json, explanation_markdown, explanation_text
-from analysis.formats import md_escape
 from analysis.report import json_text
 from bot.cli.exposure import diff_exposure, with_exposure
 from bot.cli.flowdata import diff_with_flows, flows_option, traffic_of_diff
@@ -142,7 +142,7 @@ def _with_explanations(diff: MultiDiff, fmt: str, output: str) -> str:
     if fmt == "md":
         parts = [output, "\n### Why, step by step\n"]
         for kind, s, d, e in explained:
-            summary = md_escape(f"{kind}: {s} → {d}")
+            summary = markdown.html_text(f"{kind}: {s} → {d}")
             parts.append(
                 f"<details><summary>{summary}</summary>\n\n{explanation_markdown(e)}\n</details>\n"
             )

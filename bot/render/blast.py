@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.render import markdown
+from analysis import markdown
 from bot.render.views import endpoint_label
 from bot.review.verdict import Assessment
 

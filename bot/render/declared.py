@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 
+from analysis import markdown
 from analysis.check import Violation
 from analysis.check_report import groups
 from analysis.declared_review import DeclaredReview
 from analysis.formats import cause_text
-from bot.render import markdown
 
 MAX_GROUPS = 30  # per list in the comment; the check run's annotations and JSON have more
 MAX_PAIRS = 10

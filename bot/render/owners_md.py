@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from analysis import markdown
 from analysis.diff import PathChange
 from analysis.reachability import Endpoint
-from bot.render import markdown
 from bot.render.templating import Md
 from bot.review.approvals import ApprovalStatus, OwnerApproval
 from bot.review.owners import Owners

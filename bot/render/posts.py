@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from analysis import markdown
 from analysis.aggregate import (
     NO_POPULATIONS,
     Population,
@@ -30,7 +31,6 @@ from analysis.aggregate import (
 )
 from analysis.diff import PathChange, ReachabilityDiff
 from analysis.report import diff_to_json, json_text
-from bot.render import markdown
 from bot.render.blast import blast_of
 from bot.render.declared import declared_annotations, declared_section, declared_title
 from bot.render.fit import Level, fit, size, truncate

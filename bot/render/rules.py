@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from analysis import markdown
 from analysis.diff import PathChange
-from bot.render import markdown
 from bot.render.outputs import GRAPH_EDGE_LIMIT, PATHS_PER_RULE
 from bot.render.views import cause_detail, endpoint_label
 from bot.review.verdict import Assessment

@@ -30,7 +30,7 @@ from typing import Any
 
 import jinja2
 
-from bot.render import markdown
+from analysis import markdown
 
 TEMPLATE_PACKAGE = "templates"
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -125,6 +125,9 @@ def environment() -> jinja2.Environment:
         mentions=lambda v: Md(markdown.text(v, mentions=True)),
         link=lambda label, target: Md(markdown.link(_escaped(label), target)),
         mermaid=lambda v: Md(markdown.mermaid_label(v)),
+        # Inside <summary> and other HTML blocks GitHub reads no Markdown.
+        html_text=lambda v: Md(markdown.html_text(v)),
+        html_code=lambda v: Md(markdown.html_code(v)),
         plural=_plural,
         ident=_ident,
     )

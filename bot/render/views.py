@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from analysis import markdown
 from analysis.aggregate import (
     Group,
     Populations,
@@ -21,7 +22,6 @@ from analysis.decision import Explanation
 from analysis.diff import PathChange, in_order
 from analysis.explain import ALLOWS, Cause
 from analysis.reachability import Endpoint
-from bot.render import markdown
 from bot.render.fit import Level
 from bot.render.outputs import (
     CAUSES_PER_PATH,

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from analysis import markdown
 from analysis.flows import format_time
-from analysis.formats import md_escape
 from analysis.trafficdiff import DiffTraffic
 from bot.review.approvals import ApprovalStatus
 from bot.review.settings import RepoSettings
@@ -68,12 +68,12 @@ def section(diff: object, settings: RepoSettings, data: FlowData | None) -> str:
     """The comment's "Observed traffic" section ("" when no flow data is configured)."""
     if not configured(settings):
         return ""
-    source = md_escape(data.source if data is not None else "")
+    source = markdown.code(data.source if data is not None else "")
     out = ["", "### Observed traffic", ""]
     traffic = traffic_of(diff)
     if data is not None and data.problem:
         out.append(
-            f"**No flow data**: `{source}` could not be read ({md_escape(data.problem)}). "
+            f"**No flow data**: {source} could not be read ({markdown.text(data.problem)}). "
             "What this change would break of the cluster's traffic is **unknown**."
         )
         return "\n".join(out) + "\n"
@@ -82,7 +82,8 @@ def section(diff: object, settings: RepoSettings, data: FlowData | None) -> str:
         return "\n".join(out) + "\n"
     summary = traffic.summary
     out.append(
-        f"From `{source}`: {summary.records:,} records, observed {md_escape(summary.window())}."
+        f"From {source}: {summary.records:,} records, "
+        f"observed {markdown.text(summary.window())}."
     )
     if traffic.unknown_environment:
         out.append(
@@ -109,8 +110,9 @@ def section(diff: object, settings: RepoSettings, data: FlowData | None) -> str:
         for p in breaks[:MAX_SHOWN]:
             last = format_time(p.last_seen) if p.last_seen else ""
             out.append(
-                f"| `{md_escape(p.change.src.id)}` | `{md_escape(p.change.dst.id)}` "
-                f"| {md_escape(str(p.change.delta))} | {p.forwarded:,} | {last} |"
+                f"| {markdown.code(p.change.src.id, cell=True)} "
+                f"| {markdown.code(p.change.dst.id, cell=True)} "
+                f"| {markdown.text(p.change.delta)} | {p.forwarded:,} | {last} |"
             )
         if len(breaks) > MAX_SHOWN:
             out.append(f"\n…and {len(breaks) - MAX_SHOWN} more closed paths that carried flows.")
