@@ -54,7 +54,7 @@ async def test_forbidden_path_fails_whatever_the_approvals(harness: Harness) -> 
     await review(harness)
     check = harness.check(HEAD)
     assert check["conclusion"] == "failure"
-    assert check["output"]["title"] == "1 new path(s) the declared intents forbid"
+    assert check["output"]["title"] == "1 new path the declared intents forbid"
     notes = {
         (a["path"], a["start_line"], a["annotation_level"]) for a in check["output"]["annotations"]
     }

@@ -35,7 +35,7 @@ from bot.review.owner_approvals import owner_approvals, still_needed
 from bot.review.owners import OwnerRule
 from bot.review.owners_config import People
 from bot.review.settings import RepoSettings
-from bot.review.verdict import assess
+from bot.review.verdict import assess, counted, more_approvals
 
 if TYPE_CHECKING:
     from bot.app.context import BotContext, PullRequestRef
@@ -211,10 +211,10 @@ def waived(approval: ApprovalStatus) -> tuple[str, ...]:
     """What a break-glass waived, one line per owner group still lacking approvals."""
     groups = still_needed(approval)
     if not groups:
-        return (f"needs {approval.missing} more approval(s)",)
+        return (f"needs {more_approvals(approval.missing)}",)
     return tuple(
-        f"needs {g.owners} ({g.name}): {g.status.missing} more approval(s)"
-        + (f" for {len(g.paths)} path(s)" if g.paths else f" ({g.why})" if g.why else "")
+        f"needs {g.owners} ({g.name}): {more_approvals(g.status.missing)}"
+        + (f" for {counted(len(g.paths), 'path')}" if g.paths else f" ({g.why})" if g.why else "")
         for g in groups
     )
 

@@ -8,7 +8,9 @@ Rules, in the order they apply:
    the rules every later pull request is judged by.
 3. A ``success`` that rests on approvals holds only if every other open pull request
    with the same head and base (they share this check run) is approved too.
-4. The sticky comment says why the check is stricter than the comment's verdict.
+4. The sticky comment says why the check is stricter than the comment's verdict, and,
+   once a change to the settings is approved, that the approval covered it (the check's
+   summary says so too).
 5. Line comments go to the rules' lines inside the pull request's diff; a rule outside it
    gets a comment on its file; a rule already commented (by this app) is not again.
 """
@@ -20,6 +22,7 @@ import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from analysis import markdown
 from bot.inputs.analyze import DiffResult
 from bot.render.posts import (
     COMMENT_LIMIT,
@@ -35,7 +38,7 @@ from bot.review.breaks import breaks_lines
 from bot.review.declared import approval_lines
 from bot.review.patches import PullFiles
 from bot.review.settings import SETTINGS_PATH, RepoSettings
-from bot.review.verdict import Assessment, analysed_digest, assess, gated_digest
+from bot.review.verdict import Assessment, analysed_digest, assess, gated_digest, more_approvals
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,12 @@ def plan_review(
         lacking=lacking,
         declared=bool(approval_lines(diff)),
     )
+    if settings_changed and note is None:
+        note = _settings_approved(context)
+        if note is not None:
+            output = dataclasses.replace(
+                output, summary=f"**{note}**\n\n{output.summary}"[:65535]
+            )
     comments = (
         render_line_comments(diff, context, can_comment=files.can_comment)
         if files is not None
@@ -131,7 +140,7 @@ def plan_review(
     return ReviewOutcome(
         conclusion,
         output,
-        comment=_with_note(render_comment(diff, context), note),
+        comment=_with_note(render_comment(diff, context), note, important=conclusion != "success"),
         line_comments=comments,
         shown=gated_digest(
             assessment,
@@ -195,27 +204,52 @@ def _strictest(
             f"judged by, so it needs approval from {context.approvers_description} "
             "like a widening does."
         )
-        title = f"Changes {SETTINGS_PATH}: needs {missing} more approval(s)"
+        title = f"Changes {SETTINGS_PATH}: needs {more_approvals(missing)}"
         return "failure", prepend(output, title, why), why
     if conclusion != "success" or not (settings_changed or assessment.needs_approval or declared):
         return conclusion, output, None
     if not lacking:
         return conclusion, output, None
     numbers = ", ".join(f"#{n}" for n in sorted(lacking))
+    if len(lacking) == 1:
+        who, verbs, each = f"Pull request {numbers}", ("merges", "shares", "lacks"), "it"
+    else:
+        who, verbs, each = f"Pull requests {numbers}", ("merge", "share", "lack"), "each"
     why = (
-        f"Pull request(s) {numbers} merge this same commit into `{base_ref}` and share this "
-        "check run, but lack the approvals this change needs: each must be approved (or "
-        "closed) before the check passes."
+        f"{who} {verbs[0]} this same commit into `{base_ref}` and {verbs[1]} this check run, "
+        f"but {verbs[2]} the approvals this change needs: {each} must be approved (or closed) "
+        "before the check passes."
     )
     title = f"Needs approval on {numbers} too (same head and base)"
     return "failure", prepend(output, title, why), why
 
 
-def _with_note(comment: str, note: str | None) -> str:
-    """The sticky comment, with why the check is stricter than the comment's verdict."""
+def _settings_approved(context: ReviewContext) -> str | None:
+    """Rule 4's second half: what an approved change to the settings rests on (None: the
+    approvals do not satisfy it, and rule 2 has said so)."""
+    approval = context.approval
+    if approval is None or not approval.satisfied:
+        return None
+    about = f"This pull request changes `{SETTINGS_PATH}`, the rules later reviews are judged by"
+    if approval.override is not None and not approval.approved:
+        return f"{about}: it passes under the break-glass override, not an approval."
+    logins = dict.fromkeys(
+        [*approval.approved_by, *(u for g in approval.owners for u in g.status.approved_by)]
+    )
+    if not logins:
+        return f"{about}; the settings ask for no approval, so none was needed."
+    who = ", ".join(markdown.code(f"@{login}") for login in logins)
+    approvals = "approval" if len(logins) == 1 else "approvals"
+    return f"{about}; the {approvals} by {who} cover{'s' * (len(logins) == 1)} that change too."
+
+
+def _with_note(comment: str, note: str | None, *, important: bool = True) -> str:
+    """The sticky comment, with why the check is stricter than the comment's verdict (an
+    important note), or what an approval covered (a note)."""
     if note is None:
         return comment
-    noted = f"{comment.rstrip()}\n\n> [!IMPORTANT]\n> {note}\n"
+    kind = "IMPORTANT" if important else "NOTE"
+    noted = f"{comment.rstrip()}\n\n> [!{kind}]\n> {note}\n"
     return noted if len(noted) <= COMMENT_LIMIT else comment
 
 

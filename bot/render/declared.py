@@ -10,6 +10,7 @@ from analysis.check import Violation
 from analysis.check_report import groups
 from analysis.declared_review import DeclaredReview
 from analysis.formats import cause_text
+from bot.review.verdict import counted
 
 MAX_GROUPS = 30  # per list in the comment; the check run's annotations and JSON have more
 MAX_PAIRS = 10
@@ -151,7 +152,9 @@ def declared_annotations(d: DeclaredReview) -> list[Note]:
                 decl.line,
                 level,
                 f"{first.type}: {decl.kind} {decl.name} {decl.entry}",
-                markdown.shorten(f"{len(group)} path(s) on {first.ports}, e.g. {example}", 4000),
+                markdown.shorten(
+                    f"{counted(len(group), 'path')} on {first.ports}, e.g. {example}", 4000
+                ),
             )
         )
     for f in sorted(d.new_findings, key=lambda f: f not in d.failing_findings):
@@ -175,12 +178,13 @@ def declared_title(d: DeclaredReview, overridden: bool = False) -> str | None:
     if d.head_invalid:
         return "Invalid Intent or ConnectivityTest in the head"
     if d.hard_count:
-        return f"{d.hard_count} new path(s) the declared intents forbid"
+        return f"{counted(d.hard_count, 'new path')} the declared intents forbid"
     if d.failing_findings:
-        return f"{len(d.failing_findings)} new least-privilege finding(s) at or above {d.fail_on}"
+        findings = counted(len(d.failing_findings), "new least-privilege finding")
+        return f"{findings} at or above {d.fail_on}"
     if overridden and d.lifted_count:
         return (
-            f"{d.lifted_count} path(s) the base's intents forbid: break-glass does not waive "
-            "them, approvals do"
+            f"{counted(d.lifted_count, 'path')} the base's intents forbid: break-glass does "
+            "not waive them, approvals do"
         )
     return None

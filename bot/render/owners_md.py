@@ -19,6 +19,7 @@ from analysis.reachability import Endpoint
 from bot.render.templating import Md
 from bot.review.approvals import ApprovalStatus, OwnerApproval
 from bot.review.owners import Owners
+from bot.review.verdict import more_approvals
 
 DESTINATIONS_SHOWN = 3
 _LABEL_LIMIT = 80
@@ -93,7 +94,7 @@ def owner_variables(approval: ApprovalStatus | None, owners: Owners) -> dict[str
             f"{g.name}: {g.status.missing} more from {g.owners}"
             for g in groups
             if not g.status.approved
-        ) or (f"{approval.missing} more approval(s)",)
+        ) or (more_approvals(approval.missing),)
     return dict(
         owner_groups=tuple(_view(g) for g in groups),
         idle_rules=tuple(r.name for r in owners.rules if r.index not in matched)

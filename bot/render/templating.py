@@ -31,6 +31,7 @@ from typing import Any
 import jinja2
 
 from analysis import markdown
+from bot.review.verdict import counted
 
 TEMPLATE_PACKAGE = "templates"
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -104,7 +105,7 @@ def _ident(value: str) -> Md:
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> Md:
-    return Md(f"{n} {word if n == 1 else plural or word + 's'}")
+    return Md(counted(n, word, plural))
 
 
 @functools.cache

@@ -159,8 +159,13 @@ def conclusion(assessment: Assessment, approval: ApprovalStatus | None) -> Concl
     return "success" if approval is not None and approval.satisfied else "failure"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """``1 approval``, ``2 approvals``: what the bot posts never says "approval(s)"."""
+    return f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
+
+
+def more_approvals(n: int) -> str:
+    return counted(n, "more approval", "more approvals")
 
 
 def verdict_text(
@@ -176,16 +181,16 @@ def verdict_text(
         # No path opened, yet a crown jewel is nearer an entry point (a new LoadBalancer,
         # a new route): the exposure widened.
         head = "exposure widened: " + (
-            f"{_plural(len(assessment.exposure), 'workload')} nearer an entry point"
+            f"{counted(len(assessment.exposure), 'workload')} nearer an entry point"
             if assessment.exposure
             else "not compared"
         )
     elif kind == "unchanged":
         return "unchanged: no path opened or closed"
     elif kind == "narrowed":
-        return f"narrowed: {_plural(len(assessment.closed), 'path')} closed, none opened"
+        return f"narrowed: {counted(len(assessment.closed), 'path')} closed, none opened"
     else:
-        head = f"widened: {_plural(len(assessment.opened), 'path')} opened"
+        head = f"widened: {counted(len(assessment.opened), 'path')} opened"
     if not assessment.needs_approval:
         return f"{head}, all to or from new workloads: no approval needed"
     if approval is not None and approval.override is not None and not approval.approved:
