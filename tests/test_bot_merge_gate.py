@@ -153,7 +153,8 @@ async def test_pull_requests_sharing_head_and_base_get_the_strictest_verdict(
     check = latest(harness, HEAD)
     assert check["conclusion"] == "failure"  # #9 merges the same commit without approval
     assert check["output"]["title"] == "Needs approval on #9 too (same head and base)"
-    assert "Pull request #9 merges this same commit" in harness.sticky()["body"]  # the comment says why
+    # the comment says why
+    assert "Pull request #9 merges this same commit" in harness.sticky()["body"]
     assert all(r["conclusion"] == "failure" for r in runs(harness, HEAD))
 
     # Closing the approved one leaves the unapproved one: still never green.

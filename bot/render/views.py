@@ -192,7 +192,7 @@ def change_row(change: PathChange, ctx: ReviewContext) -> RowView:
 
 def explanation_md(e: Explanation) -> Md:
     """The steps of an explanation as a Markdown table: everything a manifest names is
-    escaped (``bot.render.markdown``), so it can sit in the comment."""
+    escaped (``analysis.markdown``), so it can sit in the comment."""
     lines = [
         "| # | direction | tier | policy, rule | verdict | why |",
         "| ---: | --- | --- | --- | --- | --- |",
