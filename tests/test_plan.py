@@ -173,6 +173,15 @@ def test_line_comments_go_to_lines_in_the_diff_else_to_their_file() -> None:
             "p.yaml",
         ),
         (
+            failures.analysis_failed(
+                ctx(),
+                AnalysisFailure("manifest", "bad", file="p.yaml", line=4, tree="head"),
+                unchanged=True,
+            ),
+            failures.UNCHANGED_INVALID,
+            "p.yaml",
+        ),
+        (
             failures.analysis_failed(ctx(), AnalysisFailure("timeout", "took too long")),
             "Analysis timed out",
             "",

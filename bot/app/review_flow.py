@@ -250,7 +250,10 @@ async def analyse(
         bot, settings, base_files, head_files, compared.base, base_error, flows=flows
     )
     if isinstance(result, AnalysisFailure):
-        return failures.analysis_failed(context, result)
+        # A file the pull request leaves as the base branch has it is not its breakage.
+        before = base_files.get(result.file) if base_files is not None else None
+        unchanged = before is not None and before == head_files.get(result.file)
+        return failures.analysis_failed(context, result, unchanged=unchanged)
     context = dataclasses.replace(context, base_error=result.base_error)
     return Analysed(result, context, settings_text, head_files)
 

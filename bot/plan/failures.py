@@ -81,13 +81,32 @@ _ANALYSIS_TITLES = {
 }
 
 
-def analysis_failed(context: ReviewContext, failed: AnalysisFailure) -> ReviewOutcome:
+UNCHANGED_INVALID = "Invalid manifest the pull request does not change (invalid on the base too)"
+
+
+def analysis_failed(
+    context: ReviewContext, failed: AnalysisFailure, *, unchanged: bool = False
+) -> ReviewOutcome:
+    """``unchanged``: the invalid file of the head is byte for byte the base branch's, so
+    the pull request did not break it; the check still fails (what cannot be read is not
+    verified), but the title and the comment say whose file it is."""
     if failed.kind == "manifest":
         side = "pull request" if failed.tree == "head" else "base branch"
         problem = InputProblem(
             failed.file, failed.line or None, failed.message, tree=failed.tree or "head"
         )
-        return failure(context, f"Invalid manifest in the {side}", [problem])
+        if not (unchanged and failed.tree == "head" and failed.file):
+            return failure(context, f"Invalid manifest in the {side}", [problem])
+        message = (
+            f"{failed.file} is the same on the base branch and in this pull request: the pull "
+            f"request does not change it, and it is invalid on both sides ({failed.message}). "
+            "The check cannot pass while a manifest it reviews cannot be read: fix the file "
+            "on the base branch (or in this pull request) and re-run the check."
+        )
+        comment, output = render_failure(
+            context, title=UNCHANGED_INVALID, message=message, problems=[problem]
+        )
+        return ReviewOutcome("failure", output, comment=comment)
     problems = [
         InputProblem(u.file, u.line or None, f"not analysed: {u.message}", tree=u.tree)
         for u in failed.unanalysed
