@@ -16,6 +16,7 @@ from .spec import Scenario, discover
 
 SCENARIOS = discover()
 NEEDS_KUSTOMIZE = {"kustomize-environments"}
+NEEDS_HELM = {"helm-chart"}
 
 
 def test_there_are_scenarios() -> None:
@@ -27,6 +28,8 @@ async def test_scenario(scenario: Scenario) -> None:
     renderer = shutil.which("kubectl") or shutil.which("kustomize")
     if scenario.name in NEEDS_KUSTOMIZE and not renderer:
         pytest.skip("needs kubectl or kustomize to render the overlays")
+    if scenario.name in NEEDS_HELM and not shutil.which("helm"):
+        pytest.skip("needs helm to render the chart")
     actual = golden.render(await run_bot(scenario), run_cli(scenario))
     problems = golden.differences(scenario, actual)
     if problems:
