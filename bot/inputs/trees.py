@@ -12,6 +12,7 @@ reviewed paths (submodules, LFS pointers, files an archive left out) is ``bot.in
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -120,52 +121,59 @@ def is_manifest_path(path: str) -> bool:
     )
 
 
-def compile_glob(pattern: str) -> re.Pattern[str]:
-    """A glob over POSIX paths as a regular expression matching the whole path.
+# What reachdiff's path globs are made of; see ``compile_glob``.
+_GLOB_REFUSED = re.compile(r"[\x00-\x1f\x7f\[\]\\]")
 
-    ``*`` and ``?`` never cross ``/``; ``**`` as a whole component matches any number of
-    directories, including none (``**/*.yaml`` matches ``a.yaml`` and ``x/y/a.yaml``,
-    ``clusters/**`` everything under ``clusters``); ``[...]`` is a character class, ``[!...]``
-    its complement.
+
+def check_glob_syntax(pattern: str) -> str:
+    """Why ``pattern`` is not a path glob as ``compile_glob`` reads it ("" when it is).
+
+    Settings (``paths``, ``ignore_paths``) and owner rules (``files``, ``environments``)
+    refuse what this names rather than match it differently from what its writer meant.
     """
-    pattern = pattern.lstrip("/")
+    if not pattern or len(pattern) > 500 or re.search(r"[\x00-\x1f\x7f]", pattern):
+        return "is not a file glob"
+    if ".." in pattern.split("/"):
+        return "'..' is not allowed: globs name paths inside the repository"
+    if pattern.startswith("!") or _GLOB_REFUSED.search(pattern):
+        return (
+            "'!' negation, '[ ]' character classes and '\\' escapes are not supported (as in "
+            "CODEOWNERS): use '*', '?' and '**', or list the paths"
+        )
+    if any("**" in seg and seg != "**" for seg in pattern.strip("/").split("/")):
+        return "'**' must be a whole path segment, as in 'a/**/b'"
+    return ""
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    """The one path glob of reachdiff, as a regular expression matching a whole POSIX path.
+
+    ``*`` and ``?`` never cross ``/``; ``**`` as a whole segment matches any number of
+    directories, including none (``**/*.yaml`` matches ``a.yaml`` and ``x/y/a.yaml``,
+    ``clusters/**`` everything under ``clusters``); a trailing ``/`` stands for everything
+    below the directory (``vendor/`` is ``vendor/**``); a leading ``/`` or ``./`` is the
+    repository root. Every other character is itself: there are no ``[ ]`` classes, no
+    ``\\`` escapes and no ``!`` negation, as in GitHub's CODEOWNERS, and the settings refuse
+    patterns that use them (``check_glob_syntax``).
+    """
+    pattern = pattern.removeprefix("./").lstrip("/")
+    if pattern.endswith("/"):
+        pattern += "**"
     out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        at_component_start = i == 0 or pattern[i - 1] == "/"
-        if pattern.startswith("**", i) and at_component_start:
-            if i + 2 == n:
-                out.append(".*")
-                i += 2
-                continue
-            if pattern[i + 2] == "/":
-                out.append("(?:[^/]*/)*")
-                i += 3
-                continue
-        if c == "*":
-            while i < n and pattern[i] == "*":
-                i += 1
-            out.append("[^/]*")
+    segments = pattern.split("/")
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment == "**":
+            out.append(".*" if last else "(?:[^/]*/)*")
             continue
-        if c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            negate = pattern.startswith("[!", i)
-            start = i + 2 if negate else i + 1
-            # A ']' right after the opening bracket is a member, as in POSIX globs.
-            end = pattern.find("]", start + 1)
-            if end == -1:
-                out.append(re.escape(c))
-            else:
-                body = "".join(ch if ch == "-" else re.escape(ch) for ch in pattern[start:end])
-                out.append(f"[^/{body}]" if negate else f"(?!/)[{body}]")
-                i = end + 1
-                continue
-        else:
-            out.append(re.escape(c))
-        i += 1
+        out.append(glob_segment(segment) + ("" if last else "/"))
     return re.compile("".join(out), re.DOTALL)
+
+
+def glob_segment(segment: str) -> str:
+    """One path segment of a glob: ``*`` any characters but ``/``, ``?`` one of them."""
+    return "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in segment)
 
 
 def path_filter(patterns: Iterable[str]) -> Callable[[str], bool]:

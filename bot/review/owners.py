@@ -35,6 +35,7 @@ from analysis.diff import PathChange
 from analysis.endpoint_facts import EndpointFacts
 from analysis.model import Labels
 from analysis.reachability import Endpoint
+from bot.inputs.trees import compile_glob, glob_segment
 
 Mode = Literal["all", "first"]
 MODES: tuple[Mode, ...] = ("all", "first")
@@ -121,7 +122,7 @@ def rule_matches(rule: OwnerRule, change: PathChange, facts: Mapping[str, Endpoi
     ):
         return False
     if rule.environments and not any(
-        _path_glob(p).fullmatch(environment_of(change)) for p in rule.environments
+        compile_glob(p).fullmatch(environment_of(change)) for p in rule.environments
     ):
         return False
     if rule.files:
@@ -202,10 +203,6 @@ def _overlaps(cidrs: Sequence[str], wanted: Sequence[str]) -> bool:
 # ---- globs -----------------------------------------------------------------------------
 
 
-def _segment(text: str) -> str:
-    return "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in text)
-
-
 @functools.lru_cache(maxsize=512)
 def _name_glob(pattern: str) -> re.Pattern[str]:
     """A namespace name in which ``*`` stands for any characters."""
@@ -215,21 +212,7 @@ def _name_glob(pattern: str) -> re.Pattern[str]:
 @functools.lru_cache(maxsize=512)
 def _workload_glob(pattern: str) -> re.Pattern[str]:
     """``namespace/Kind/name``; ``*`` and ``?`` within a part."""
-    return re.compile("/".join(_segment(p) for p in pattern.split("/")), re.DOTALL)
-
-
-@functools.lru_cache(maxsize=512)
-def _path_glob(pattern: str) -> re.Pattern[str]:
-    """An environment (a directory): ``**`` spans directories, ``*`` stays within one."""
-    parts = []
-    segments = pattern.split("/")
-    for i, segment in enumerate(segments):
-        last = i == len(segments) - 1
-        if segment == "**":
-            parts.append(".*" if last else "(?:[^/]*/)*")
-            continue
-        parts.append(_segment(segment) + ("" if last else "/"))
-    return re.compile("".join(parts), re.DOTALL)
+    return re.compile("/".join(glob_segment(p) for p in pattern.split("/")), re.DOTALL)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -247,13 +230,7 @@ def _codeowners_regex(pattern: str) -> re.Pattern[str]:
     core = pattern.strip("/")
     anchored = "/" in pattern.rstrip("/")
     segments = core.split("/")
-    body = []
-    for i, segment in enumerate(segments):
-        last = i == len(segments) - 1
-        if segment == "**":
-            body.append(".*" if last else "(?:[^/]*/)*")
-            continue
-        body.append(_segment(segment) + ("" if last else "/"))
+    body = compile_glob(core).pattern  # the pattern itself, anchoring and directories aside
     prefix = "" if anchored else "(?:[^/]*/)*"
     if directory:
         suffix = "/.+"
@@ -261,7 +238,7 @@ def _codeowners_regex(pattern: str) -> re.Pattern[str]:
         suffix = ""
     else:
         suffix = "(?:/.+)?"
-    return re.compile(prefix + "".join(body) + suffix, re.DOTALL)
+    return re.compile(prefix + body + suffix, re.DOTALL)
 
 
 def codeowners_match(pattern: str, path: str) -> bool:

@@ -2,8 +2,8 @@
 
 Strict like the rest of the file: an unknown key, a wrong type, a malformed login, team,
 glob or CIDR, an empty rule, or a rule whose approvals can never be given raises
-``OwnersError`` with the key (``owners.rules[2].destination.cidrs``) and the line; the
-settings reader turns it into its own error. Two forms are accepted::
+``bot.review.yamlnodes.NodeError`` with the key (``owners.rules[2].destination.cidrs``) and
+the line; the settings reader turns it into its own error. Two forms are accepted::
 
     owners:                 # rules matched in order; every matching rule must approve
       - name: payments
@@ -28,19 +28,26 @@ import yaml
 
 from analysis.model import Labels
 from bot.review.owners import MODES, EndpointSelector, Mode, OwnerRule, Owners
+from bot.review.yamlnodes import (
+    NAMESPACE_GLOB,
+    NodeError,
+    NodeReader,
+    check_glob,
+    check_login,
+    check_namespace,
+    check_team,
+)
+from bot.review.yamlnodes import line as _line
+from bot.review.yamlnodes import shown as _shown
 
 MAX_RULES = 100
 MAX_ITEMS = 200
 MAX_REQUIRED = 50
 
-_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
-_TEAM_SLUG = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,98}[A-Za-z0-9_])?")
-_NAMESPACE_GLOB = re.compile(r"[a-z0-9*](?:[-a-z0-9*]{0,61}[a-z0-9*])?")
 _KIND = re.compile(r"[A-Za-z*?][A-Za-z0-9*?]{0,62}")
 # Label keys and values as Kubernetes allows them (prefix/name, 63-character name).
 _LABEL_NAME = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)")
 _LABEL_PREFIX = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
-_GLOB_CHARS = re.compile(r"[^\x00-\x1f\x7f\s]+")
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
 
 _RULE_KEYS = (
@@ -56,32 +63,10 @@ _RULE_KEYS = (
 _SELECTOR_KEYS = ("namespaces", "namespace_labels", "workloads", "pod_labels", "cidrs", "outside")
 
 
-class OwnersError(Exception):
-    def __init__(self, key: str, message: str, line: int | None) -> None:
-        super().__init__(key, message, line)
-        self.key = key
-        self.message = message
-        self.line = line
-
-
 @dataclass(frozen=True, slots=True)
 class People:
     users: frozenset[str] = frozenset()
     teams: tuple[str, ...] = ()
-
-
-def check_login(value: str) -> str:
-    login = value.removeprefix("@")
-    if not _LOGIN.fullmatch(login):
-        raise ValueError(f"{_shown(value)} is not a GitHub login")
-    return login.lower()
-
-
-def check_team(value: str) -> str:
-    org, slash, slug = value.removeprefix("@").partition("/")
-    if not slash or not _LOGIN.fullmatch(org) or not _TEAM_SLUG.fullmatch(slug):
-        raise ValueError(f"{_shown(value)} is not a team as 'org/team-slug', e.g. acme/netsec")
-    return f"{org}/{slug}".lower()
 
 
 def read_owners(node: yaml.Node, construct: Callable[[yaml.Node], object]) -> Owners:
@@ -95,13 +80,21 @@ def read_people(node: yaml.Node, key: str, construct: Callable[[yaml.Node], obje
     fields = reader.mapping(node, key, ("users", "teams"))
     users, teams = reader.people(fields, key)
     if not users and not teams:
-        raise OwnersError(key, "name at least one user or team", _line(node))
+        raise NodeError(key, "name at least one user or team", _line(node))
     return People(frozenset(users), tuple(dict.fromkeys(teams)))
 
 
-class _Reader:
-    def __init__(self, construct: Callable[[yaml.Node], object]) -> None:
-        self._construct = construct
+class _Reader(NodeReader):
+    def strings(
+        self,
+        node: yaml.Node,
+        key: str,
+        check: Callable[[str], str],
+        *,
+        max_items: int = MAX_ITEMS,
+        allow_empty: bool = False,
+    ) -> list[str]:
+        return super().strings(node, key, check, max_items=max_items, allow_empty=allow_empty)
 
     def owners(self, node: yaml.Node) -> Owners:
         mode: Mode = "all"
@@ -111,28 +104,28 @@ class _Reader:
             if "mode" in fields:
                 value = self.scalar(fields["mode"])
                 if value not in MODES:
-                    raise OwnersError(
+                    raise NodeError(
                         "owners.mode",
                         f"must be all or first, got {_shown(value)}",
                         _line(fields["mode"]),
                     )
                 mode = "first" if value == "first" else "all"
             if "rules" not in fields:
-                raise OwnersError("owners", "needs `rules`, a list of owner rules", _line(node))
+                raise NodeError("owners", "needs `rules`, a list of owner rules", _line(node))
             rules_node = fields["rules"]
         if not isinstance(rules_node, yaml.SequenceNode):
-            raise OwnersError(
+            raise NodeError(
                 "owners", "must be a list of rules (or `mode` and `rules`)", _line(rules_node)
             )
         if len(rules_node.value) > MAX_RULES:
-            raise OwnersError("owners", f"has more than {MAX_RULES} rules", _line(rules_node))
+            raise NodeError("owners", f"has more than {MAX_RULES} rules", _line(rules_node))
         # A plain list is keyed owners[i]; under `rules`, owners.rules[i].
         prefix = "owners.rules" if rules_node is not node else "owners"
         rules = tuple(self.rule(i, item, prefix) for i, item in enumerate(rules_node.value))
         seen: set[str] = set()
         for rule in rules:
             if rule.name in seen:
-                raise OwnersError(
+                raise NodeError(
                     f"{prefix}[{rule.index}].name", f"{rule.name!r} names two rules", rule.line
                 )
             seen.add(rule.name)
@@ -145,18 +138,20 @@ class _Reader:
         if "name" in fields:
             value = self.scalar(fields["name"])
             if not isinstance(value, str) or not _NAME.fullmatch(value):
-                raise OwnersError(
+                raise NodeError(
                     f"{key}.name", "must be a short one-line string", _line(fields["name"])
                 )
             name = value
         users, teams = self.people(fields, key)
         if not users and not teams:
-            raise OwnersError(key, "name the owners: `users`, `teams` or both", _line(node))
+            raise NodeError(key, "name the owners: `users`, `teams` or both", _line(node))
         required = 1
         if "required_approvals" in fields:
-            required = self.integer(fields["required_approvals"], f"{key}.required_approvals")
+            required = self.integer(
+                fields["required_approvals"], f"{key}.required_approvals", 1, MAX_REQUIRED
+            )
             if not teams and required > len(users):
-                raise OwnersError(
+                raise NodeError(
                     f"{key}.required_approvals",
                     f"{required} approvals can never come from the {len(users)} users listed",
                     _line(fields["required_approvals"]),
@@ -173,7 +168,7 @@ class _Reader:
         )
         files = self.globs(fields.get("files"), f"{key}.files")
         if destination is None and source is None and not environments and not files:
-            raise OwnersError(
+            raise NodeError(
                 key,
                 "matches nothing in particular: give `destination`, `source`, "
                 "`environments` or `files` (paths no rule matches go to `approvers`)",
@@ -204,13 +199,13 @@ class _Reader:
     def selector(self, node: yaml.Node, key: str) -> EndpointSelector:
         fields = self.mapping(node, key, _SELECTOR_KEYS)
         if not fields:
-            raise OwnersError(
+            raise NodeError(
                 key, f"give at least one of: {', '.join(_SELECTOR_KEYS)}", _line(node)
             )
         out: dict[str, Any] = {}
         if "namespaces" in fields:
             out["namespaces"] = tuple(
-                self.strings(fields["namespaces"], f"{key}.namespaces", _check_namespace)
+                self.strings(fields["namespaces"], f"{key}.namespaces", check_namespace)
             )
         if "workloads" in fields:
             out["workloads"] = tuple(
@@ -224,14 +219,14 @@ class _Reader:
         if "outside" in fields:
             value = self.scalar(fields["outside"])
             if not isinstance(value, bool):
-                raise OwnersError(
+                raise NodeError(
                     f"{key}.outside",
                     f"must be true or false, got {_shown(value)}",
                     _line(fields["outside"]),
                 )
             out["outside"] = value
         if "cidrs" in out and len(out) > 1:
-            raise OwnersError(
+            raise NodeError(
                 f"{key}.cidrs",
                 "external ranges have no namespace, labels or workload: use `cidrs` alone "
                 "(another rule can name the workloads)",
@@ -241,96 +236,29 @@ class _Reader:
 
     def labels(self, node: yaml.Node, key: str) -> Labels:
         if not isinstance(node, yaml.MappingNode) or not node.value:
-            raise OwnersError(
+            raise NodeError(
                 key, "must map label keys to values, e.g. {team: payments}", _line(node)
             )
         out: dict[str, str] = {}
         for key_node, value_node in node.value:
             name, value = self.scalar(key_node), self.scalar(value_node)
             if not isinstance(name, str) or not _label_key(name):
-                raise OwnersError(key, f"{_shown(name)} is not a label key", _line(key_node))
+                raise NodeError(key, f"{_shown(name)} is not a label key", _line(key_node))
             if not isinstance(value, str) or not (value == "" or _LABEL_NAME.fullmatch(value)):
-                raise OwnersError(
+                raise NodeError(
                     f"{key}.{name}",
                     f"{_shown(value)} is not a label value (quote numbers)",
                     _line(value_node),
                 )
             if name in out:
-                raise OwnersError(f"{key}.{name}", "appears twice", _line(key_node))
+                raise NodeError(f"{key}.{name}", "appears twice", _line(key_node))
             out[name] = value
         return tuple(sorted(out.items()))
 
     def globs(self, node: yaml.Node | None, key: str) -> tuple[str, ...]:
         if node is None:
             return ()
-        return tuple(self.strings(node, key, _check_glob))
-
-    def mapping(self, node: yaml.Node, key: str, allowed: tuple[str, ...]) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            raise OwnersError(key, "must be a mapping of keys to values", _line(node))
-        out: dict[str, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
-            if name not in allowed:
-                raise OwnersError(
-                    f"{key}.{name}",
-                    f"unknown key (expected one of: {', '.join(allowed)})",
-                    _line(key_node),
-                )
-            if name in out:
-                raise OwnersError(f"{key}.{name}", "appears twice", _line(key_node))
-            out[name] = value_node
-        return out
-
-    def strings(self, node: yaml.Node, key: str, check: Callable[[str], str]) -> list[str]:
-        if not isinstance(node, yaml.SequenceNode):
-            raise OwnersError(key, "must be a list, e.g. [a, b]", _line(node))
-        if not node.value:
-            raise OwnersError(key, "is empty (leave the key out instead)", _line(node))
-        if len(node.value) > MAX_ITEMS:
-            raise OwnersError(key, f"has more than {MAX_ITEMS} entries", _line(node))
-        out = []
-        for item in node.value:
-            value = self.scalar(item)
-            if not isinstance(value, str):
-                raise OwnersError(
-                    key, f"entries must be strings, got {_shown(value)} (quote it)", _line(item)
-                )
-            try:
-                out.append(check(value))
-            except ValueError as err:
-                raise OwnersError(key, str(err), _line(item)) from None
-        return out
-
-    def integer(self, node: yaml.Node, key: str) -> int:
-        value = self.scalar(node)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise OwnersError(key, f"must be a whole number, got {_shown(value)}", _line(node))
-        if not 1 <= value <= MAX_REQUIRED:
-            raise OwnersError(
-                key, f"must be between 1 and {MAX_REQUIRED}, got {value}", _line(node)
-            )
-        return value
-
-    def scalar(self, node: yaml.Node) -> object:
-        if not isinstance(node, yaml.ScalarNode):
-            return [] if isinstance(node, yaml.SequenceNode) else {}
-        return self._construct(node)
-
-
-def _line(node: yaml.Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _shown(value: object) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if value is None:
-        return "nothing"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+        return tuple(self.strings(node, key, check_glob))
 
 
 def _label_key(name: str) -> bool:
@@ -340,19 +268,11 @@ def _label_key(name: str) -> bool:
     return bool(_LABEL_NAME.fullmatch(rest))
 
 
-def _check_namespace(value: str) -> str:
-    if not _NAMESPACE_GLOB.fullmatch(value):
-        raise ValueError(
-            f"{_shown(value)} is not a namespace name (a '*' may stand for any characters)"
-        )
-    return value
-
-
 def _check_workload(value: str) -> str:
     parts = value.split("/")
     if (
         len(parts) != 3
-        or not _NAMESPACE_GLOB.fullmatch(parts[0])
+        or not NAMESPACE_GLOB.fullmatch(parts[0])
         or not _KIND.fullmatch(parts[1])
         or not re.fullmatch(r"[a-z0-9*?][-a-z0-9.*?]{0,252}", parts[2])
     ):
@@ -372,14 +292,3 @@ def _check_cidr(value: str) -> str:
         ) from None
 
 
-def _check_glob(value: str) -> str:
-    if not _GLOB_CHARS.fullmatch(value) or len(value) > 500:
-        raise ValueError(f"{_shown(value)} is not a glob")
-    if ".." in value.split("/") or value.startswith("!") or "[" in value or "\\" in value:
-        raise ValueError(
-            f"{_shown(value)}: '..', '!' negation, '[ ]' ranges and '\\' escapes are not "
-            "supported (as in CODEOWNERS)"
-        )
-    if any("**" in seg and seg != "**" for seg in value.strip("/").split("/")):
-        raise ValueError(f"{_shown(value)}: '**' must be a whole path segment, as in 'a/**/b'")
-    return value.removeprefix("./")

@@ -66,20 +66,25 @@ from analysis.lint import RULE_IDS as LINT_RULE_IDS
 from analysis.lint import SEVERITIES as LINT_SEVERITIES
 from analysis.model import ContainerPort
 from analysis.unmodelled import KIND_REFERENCE
+from bot.inputs.trees import compile_glob
 from bot.review.owners import NO_OWNERS, Owners
-from bot.review.owners_config import OwnersError, People, read_owners, read_people
+from bot.review.owners_config import People, read_owners, read_people
+from bot.review.yamlnodes import (
+    NodeError,
+    NodeReader,
+    check_glob,
+    check_login,
+    check_namespace,
+    check_team,
+)
+from bot.review.yamlnodes import line as _line
+from bot.review.yamlnodes import shown as _shown
 
 SETTINGS_PATH = ".github/reachdiff.yml"
 MAX_SETTINGS_BYTES = 64 * 1024
 MAX_LIST_ITEMS = 200
 MAX_REQUIRED_APPROVALS = 50
 MAX_LINE_COMMENTS = 100
-
-_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
-_TEAM_SLUG = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,98}[A-Za-z0-9_])?")
-# A namespace name (DNS-1123 label) in which "*" may stand for any run of characters.
-_NAMESPACE_GLOB = re.compile(r"[a-z0-9*](?:[-a-z0-9*]{0,61}[a-z0-9*])?")
-_GLOB_CHARS = re.compile(r"[^\x00-\x1f\x7f]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +171,7 @@ def path_ignored(settings: RepoSettings, path: str) -> bool:
     prefixes = ["/".join(parts[:k]) for k in range(len(parts), 0, -1)]
     # "vendor/**" names the directory "vendor" too (a submodule is one entry).
     return any(
-        _glob_regex(p).fullmatch(candidate) is not None
+        compile_glob(p).fullmatch(candidate) is not None
         for p in settings.ignore_paths
         for prefix in prefixes
         for candidate in (prefix, prefix + "/")
@@ -206,6 +211,8 @@ def parse_repo_settings(text: str | bytes | None) -> RepoSettings:
         _check_depth(text)
         root = loader.get_single_node()
         return _Reader(loader).settings(root)
+    except NodeError as err:
+        raise SettingsError(err.key, err.message, err.line) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -237,16 +244,20 @@ def _check_depth(text: str) -> None:
             depth -= 1
 
 
-class _Reader:
+class _Reader(NodeReader):
     """Walks the YAML node tree so every error can name its key and line."""
 
     def __init__(self, loader: yaml.SafeLoader) -> None:
+        super().__init__(lambda node: loader.construct_object(node, deep=True))
         self._loader = loader
+
+    def _strings(self, node: _Node, key: str, check: Callable[[str], str]) -> list[str]:
+        return self.strings(node, key, check, max_items=MAX_LIST_ITEMS)
 
     def settings(self, root: _Node | None) -> RepoSettings:
         if root is None or root.tag == "tag:yaml.org,2002:null":  # empty, or only comments
             return RepoSettings()
-        top = self._mapping(root, "", _TOP_KEYS)
+        top = self.mapping(root, "", _TOP_KEYS)
         out: dict[str, Any] = {}
         if "paths" in top:
             out["paths"] = tuple(self._strings(top["paths"], "paths", _check_glob))
@@ -255,15 +266,15 @@ class _Reader:
                 self._strings(top["ignore_paths"], "ignore_paths", _check_glob)
             )
         if "approvers" in top:
-            approvers = self._mapping(top["approvers"], "approvers", ("users", "teams"))
+            approvers = self.mapping(top["approvers"], "approvers", ("users", "teams"))
             if "users" in approvers:
-                users = self._strings(approvers["users"], "approvers.users", _check_login)
+                users = self._strings(approvers["users"], "approvers.users", check_login)
                 out["approver_users"] = frozenset(users)
             if "teams" in approvers:
-                teams = self._strings(approvers["teams"], "approvers.teams", _check_team)
+                teams = self._strings(approvers["teams"], "approvers.teams", check_team)
                 out["approver_teams"] = tuple(dict.fromkeys(teams))
         if "required_approvals" in top:
-            out["required_approvals"] = self._int(
+            out["required_approvals"] = self.integer(
                 top["required_approvals"], "required_approvals", 1, MAX_REQUIRED_APPROVALS
             )
         for key in ("entry_points", "crown_jewels"):
@@ -274,17 +285,14 @@ class _Reader:
                 except ValueError as err:
                     raise SettingsError(key, str(err), _line(top[key])) from None
         if "blast_radius_threshold" in top:
-            out["blast_radius_threshold"] = self._int(
+            out["blast_radius_threshold"] = self.integer(
                 top["blast_radius_threshold"], "blast_radius_threshold", 0, 10**9
             )
-        construct = self._scalar
-        try:
-            if "owners" in top:
-                out["owners"] = read_owners(top["owners"], construct)
-            if "break_glass" in top:
-                out["break_glass"] = read_people(top["break_glass"], "break_glass", construct)
-        except OwnersError as err:
-            raise SettingsError(err.key, err.message, err.line) from None
+        construct = self.scalar
+        if "owners" in top:
+            out["owners"] = read_owners(top["owners"], construct)
+        if "break_glass" in top:
+            out["break_glass"] = read_people(top["break_glass"], "break_glass", construct)
         for key in (
             "new_workloads_widen",
             "exclude_last_pusher",
@@ -293,9 +301,9 @@ class _Reader:
             "exposure_widens",
         ):
             if key in top:
-                out[key] = self._bool(top[key], key)
+                out[key] = self.boolean(top[key], key)
         if "ignore_namespaces" in top:
-            names = self._strings(top["ignore_namespaces"], "ignore_namespaces", _check_ns)
+            names = self._strings(top["ignore_namespaces"], "ignore_namespaces", check_namespace)
             out["ignore_namespaces"] = tuple(dict.fromkeys(names))
         if "ignore_kinds" in top:
             kinds = self._strings(top["ignore_kinds"], "ignore_kinds", _check_kind)
@@ -303,7 +311,7 @@ class _Reader:
         if "workload_kinds" in top:
             out["workload_kinds"] = self._workload_kinds(top["workload_kinds"])
         if "max_line_comments" in top:
-            out["max_line_comments"] = self._int(
+            out["max_line_comments"] = self.integer(
                 top["max_line_comments"], "max_line_comments", 0, MAX_LINE_COMMENTS
             )
         if "kustomize_roots" in top:
@@ -314,7 +322,7 @@ class _Reader:
             out["helm_values"] = self._helm_values(top["helm_values"])
         if "cluster_scope" in top:
             node = top["cluster_scope"]
-            value = self._scalar(node)
+            value = self.scalar(node)
             if value not in CLUSTER_SCOPES:
                 raise SettingsError(
                     "cluster_scope",
@@ -327,7 +335,7 @@ class _Reader:
         if "flows" in top:
             out.update(self._flows(top["flows"]))
         if "breaking_needs_approval" in top:
-            out["breaking_needs_approval"] = self._bool(
+            out["breaking_needs_approval"] = self.boolean(
                 top["breaking_needs_approval"], "breaking_needs_approval"
             )
         settings = RepoSettings(**out)
@@ -335,10 +343,10 @@ class _Reader:
         return settings
 
     def _lint(self, node: _Node) -> dict[str, Any]:
-        fields = self._mapping(node, "lint", ("fail_on", "rules"))
+        fields = self.mapping(node, "lint", ("fail_on", "rules"))
         out: dict[str, Any] = {"lint_enabled": True}
         if "fail_on" in fields:
-            value = self._scalar(fields["fail_on"])
+            value = self.scalar(fields["fail_on"])
             if value not in (*LINT_SEVERITIES, "never"):
                 raise SettingsError(
                     "lint.fail_on",
@@ -347,10 +355,10 @@ class _Reader:
                 )
             out["lint_fail_on"] = value
         if "rules" in fields:
-            rules = self._mapping(fields["rules"], "lint.rules", tuple(sorted(LINT_RULE_IDS)))
+            rules = self.mapping(fields["rules"], "lint.rules", tuple(sorted(LINT_RULE_IDS)))
             severities = []
             for rule, value_node in rules.items():
-                value = self._scalar(value_node)
+                value = self.scalar(value_node)
                 if value is False:  # YAML 1.1 reads an unquoted `off` as false
                     value = "off"
                 if value not in (*LINT_SEVERITIES, "off"):
@@ -365,11 +373,11 @@ class _Reader:
 
     def _flows(self, node: _Node) -> dict[str, str]:
         """``flows: {path: FILE}`` (on the base branch) or ``flows: {url: https://...}``."""
-        fields = self._mapping(node, "flows", ("path", "url"))
+        fields = self.mapping(node, "flows", ("path", "url"))
         if len(fields) != 1:
             raise SettingsError("flows", "give exactly one of `path` and `url`", _line(node))
         ((key, value_node),) = fields.items()
-        value = self._scalar(value_node)
+        value = self.scalar(value_node)
         if not isinstance(value, str) or not value:
             raise SettingsError(f"flows.{key}", "must be a non-empty string", _line(value_node))
         if key == "path":
@@ -388,7 +396,7 @@ class _Reader:
             )
         out = []
         for key_node, value_node in node.value:
-            chart = self._scalar(key_node)
+            chart = self.scalar(key_node)
             key = f"helm_values.{chart}"
             if not isinstance(chart, str):
                 raise SettingsError(
@@ -410,10 +418,10 @@ class _Reader:
             )
         out: list[WorkloadKind] = []
         for item in node.value:
-            fields = self._mapping(item, "workload_kinds[]", _WORKLOAD_KIND_KEYS)
+            fields = self.mapping(item, "workload_kinds[]", _WORKLOAD_KIND_KEYS)
             if "kind" not in fields:
                 raise SettingsError("workload_kinds", "each entry needs `kind`", _line(item))
-            reference = self._scalar(fields["kind"])
+            reference = self.scalar(fields["kind"])
             if not isinstance(reference, str) or not KIND_REFERENCE.fullmatch(reference):
                 raise SettingsError(
                     "workload_kinds.kind",
@@ -445,7 +453,7 @@ class _Reader:
             )
         out = {}
         for key_node, value_node in node.value:
-            key, value = self._scalar(key_node), self._scalar(value_node)
+            key, value = self.scalar(key_node), self.scalar(value_node)
             if not isinstance(key, str) or not isinstance(value, str):
                 raise SettingsError(
                     "workload_kinds.labels",
@@ -463,7 +471,7 @@ class _Reader:
     def _template(self, node: _Node | None, key: str) -> str:
         if node is None:
             return ""
-        value = self._scalar(node)
+        value = self.scalar(node)
         if not isinstance(value, str):
             raise SettingsError(f"workload_kinds.{key}", "must be a string", _line(node))
         return value
@@ -475,79 +483,22 @@ class _Reader:
             raise SettingsError("workload_kinds.ports", "must be a list of ports", _line(node))
         out = []
         for item in node.value:
-            fields = self._mapping(item, "workload_kinds.ports[]", ("port", "protocol", "name"))
-            port = self._scalar(fields["port"]) if "port" in fields else None
+            fields = self.mapping(item, "workload_kinds.ports[]", ("port", "protocol", "name"))
+            port = self.scalar(fields["port"]) if "port" in fields else None
             if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
                 raise SettingsError(
                     "workload_kinds.ports", "each needs `port`, a number in 1..65535", _line(item)
                 )
-            protocol = self._scalar(fields["protocol"]) if "protocol" in fields else "TCP"
+            protocol = self.scalar(fields["protocol"]) if "protocol" in fields else "TCP"
             if protocol not in ("TCP", "UDP", "SCTP"):
                 raise SettingsError(
                     "workload_kinds.ports", "`protocol` must be TCP, UDP or SCTP", _line(item)
                 )
-            name = self._scalar(fields["name"]) if "name" in fields else None
+            name = self.scalar(fields["name"]) if "name" in fields else None
             if name is not None and not isinstance(name, str):
                 raise SettingsError("workload_kinds.ports", "`name` must be a string", _line(item))
             out.append(ContainerPort(port, str(protocol), name or None))
         return tuple(out)
-
-    def _mapping(self, node: _Node, key: str, allowed: tuple[str, ...]) -> dict[str, _Node]:
-        if not isinstance(node, yaml.MappingNode):
-            what = f"{key} must be" if key else "the file must be"
-            raise SettingsError(key, f"{what} a mapping of keys to values", _line(node))
-        out: dict[str, _Node] = {}
-        for key_node, value_node in node.value:
-            # Keys are taken as written: a merge key ("<<") is one more unknown key.
-            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
-            full = f"{key}.{name}" if key else name
-            if name not in allowed:
-                choices = ", ".join(allowed)
-                raise SettingsError(
-                    full, f"unknown key (expected one of: {choices})", _line(key_node)
-                )
-            if name in out:
-                raise SettingsError(full, "appears twice", _line(key_node))
-            out[name] = value_node
-        return out
-
-    def _strings(self, node: _Node, key: str, check: Callable[[str], str]) -> list[str]:
-        if not isinstance(node, yaml.SequenceNode):
-            raise SettingsError(key, "must be a list, e.g. [a, b]", _line(node))
-        if len(node.value) > MAX_LIST_ITEMS:
-            raise SettingsError(key, f"has more than {MAX_LIST_ITEMS} entries", _line(node))
-        out = []
-        for item in node.value:
-            value = self._scalar(item)
-            if not isinstance(value, str):
-                raise SettingsError(
-                    key, f"entries must be strings, got {_shown(value)} (quote it)", _line(item)
-                )
-            try:
-                out.append(check(value))
-            except ValueError as err:
-                raise SettingsError(key, str(err), _line(item)) from None
-        return out
-
-    def _int(self, node: _Node, key: str, low: int, high: int) -> int:
-        value = self._scalar(node)
-        # bool is an int in Python, but "required_approvals: yes" is a mistake.
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise SettingsError(key, f"must be a whole number, got {_shown(value)}", _line(node))
-        if not low <= value <= high:
-            raise SettingsError(key, f"must be between {low} and {high}, got {value}", _line(node))
-        return value
-
-    def _bool(self, node: _Node, key: str) -> bool:
-        value = self._scalar(node)
-        if not isinstance(value, bool):
-            raise SettingsError(key, f"must be true or false, got {_shown(value)}", _line(node))
-        return value
-
-    def _scalar(self, node: _Node) -> object:
-        if not isinstance(node, yaml.ScalarNode):
-            return [] if isinstance(node, yaml.SequenceNode) else {}
-        return self._loader.construct_object(node, deep=True)
 
 
 _TOP_KEYS = (
@@ -588,21 +539,6 @@ def _check_field_path(value: str) -> str:
     return value
 
 
-def _line(node: _Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _shown(value: object) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if value is None:
-        return "nothing"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _check_repo_path(value: str) -> str:
     """A path inside the repository, relative to its root."""
     clean = value.strip().removeprefix("./").rstrip("/")
@@ -624,28 +560,6 @@ def _check_satisfiable(settings: RepoSettings, node: _Node | None) -> None:
         )
 
 
-def _check_login(value: str) -> str:
-    login = value.removeprefix("@")
-    if not _LOGIN.fullmatch(login):
-        raise ValueError(f"{_shown(value)} is not a GitHub login")
-    return login.lower()
-
-
-def _check_team(value: str) -> str:
-    org, slash, slug = value.removeprefix("@").partition("/")
-    if not slash or not _LOGIN.fullmatch(org) or not _TEAM_SLUG.fullmatch(slug):
-        raise ValueError(f"{_shown(value)} is not a team as 'org/team-slug', e.g. acme/netsec")
-    return f"{org}/{slug}".lower()
-
-
-def _check_ns(value: str) -> str:
-    if not _NAMESPACE_GLOB.fullmatch(value):
-        raise ValueError(
-            f"{_shown(value)} is not a namespace name (a '*' may stand for any characters)"
-        )
-    return value
-
-
 def _check_kind(value: str) -> str:
     if not KIND_REFERENCE.fullmatch(value):
         raise ValueError(
@@ -656,34 +570,9 @@ def _check_kind(value: str) -> str:
 
 
 def _check_glob(value: str) -> str:
-    if not value or not _GLOB_CHARS.fullmatch(value) or len(value) > 500:
-        raise ValueError(f"{_shown(value)} is not a file glob")
     if value.startswith("/") or ".." in value.split("/"):
         raise ValueError(f"{_shown(value)} must be relative to the repository root, without '..'")
-    if any("**" in seg and seg != "**" for seg in value.split("/")):
-        raise ValueError(f"{_shown(value)}: '**' must be a whole path segment, as in 'a/**/b'")
-    return value.removeprefix("./")
-
-
-@functools.lru_cache(maxsize=512)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """``**`` spans directories (zero or more), ``*`` and ``?`` stay within one; a
-    trailing ``/`` selects everything below a directory."""
-    if pattern.endswith("/"):
-        pattern += "**"
-    parts: list[str] = []
-    segments = pattern.split("/")
-    for i, segment in enumerate(segments):
-        last = i == len(segments) - 1
-        if segment == "**":
-            parts.append(".*" if last else "(?:[^/]*/)*")
-            continue
-        parts.append(
-            "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in segment)
-        )
-        if not last:
-            parts.append("/")
-    return re.compile("".join(parts), re.DOTALL)
+    return check_glob(value)
 
 
 @functools.lru_cache(maxsize=512)
