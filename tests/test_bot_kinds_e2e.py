@@ -88,7 +88,7 @@ async def test_ignore_kinds_from_the_base_lets_the_review_pass_and_says_so(
     await review(harness)
     check = harness.check(HEAD)
     assert check["conclusion"] == "success", check["output"]
-    assert "ignore\\_kinds says\\: 1 AuthorizationPolicy \\(1 added" in harness.sticky()["body"]
+    assert "ignore\\_kinds says: 1 AuthorizationPolicy (1 added" in harness.sticky()["body"]
 
 
 async def test_a_new_policy_selecting_no_workload_fails_the_check(harness: Harness) -> None:

@@ -106,7 +106,7 @@ def test_cli_reports_it_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     # The Markdown review says it too, where the reader looks.
     assert main(["diff", str(base), str(head), "--format", "md", *complete]) == 2
     out, _ = capsys.readouterr()
-    assert "not evaluated\\: shop/NetworkPolicy/np\\-exporter" in out  # escaped Markdown
+    assert "not evaluated: shop/NetworkPolicy/np-exporter" in out  # escaped Markdown
 
 
 def test_bot_fails_the_check_and_says_why_unless_the_namespace_is_ignored() -> None:

@@ -322,7 +322,7 @@ def test_the_comment_shows_outside_paths_in_words_with_a_collapsible_explanation
     assert [(s, d) for s, d, _ in result.explanations] == [("~ns[team=frontend]/*", DB_ID)]
     comment = render_comment(result, ctx())
     assert_safe(comment, mentions=("alice", "acme/netsec"))
-    assert "`~ns[team=frontend]/*`<br>any pod in a namespace labelled team\\=frontend" in comment
+    assert "`~ns[team=frontend]/*`<br>any pod in a namespace labelled team=frontend" in comment
     assert "The policies of namespaces outside the repository are unknown" in comment
     details = comment[comment.index("<details><summary>Why ") :]
     assert details.startswith(

@@ -230,6 +230,6 @@ def test_bot_fails_the_check_naming_each_object_unless_ignore_kinds_lists_its_ki
     settings = parse_repo_settings("ignore_kinds: [AuthorizationPolicy]\n")
     comment = render_comment(passed, ctx(settings))
     # Escaped for GitHub's Markdown, word for word.
-    assert "not analysed, as ignore\\_kinds says\\: 1 AuthorizationPolicy" in comment
+    assert "not analysed, as ignore\\_kinds says: 1 AuthorizationPolicy" in comment
     output = render_check_output(passed, ctx(settings))
     assert "ignore\\_kinds says" in output.summary
