@@ -87,11 +87,11 @@ def section(diff: object, settings: RepoSettings, data: FlowData | None) -> str:
     )
     if traffic.unknown_environment:
         out.append(
-            f"The data names environment `{md_escape(traffic.unknown_environment)}`, which "
+            f"The data names environment {markdown.code(traffic.unknown_environment)}, which "
             "this change's trees do not have: its flows are matched in every environment."
         )
     elif summary.environment:
-        out[-1] += f" Observed in environment `{md_escape(summary.environment)}` only."
+        out[-1] += f" Observed in environment {markdown.code(summary.environment)} only."
     breaks = traffic.breaks
     if breaks:
         gate = (
