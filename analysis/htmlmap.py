@@ -317,7 +317,12 @@ def merge_maps(parts: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             out["nodes"].append(node)
         out["classes"] += [[i + n0 for i in c] for c in d["classes"]]
         out["out"] += [[[remap[p], [i + c0 for i in r]] for p, r in row] for row in d["out"]]
-        out["rules"] += [[name, where, peers + p0] for name, where, peers in d["rules"]]
+        for rule in d["rules"]:
+            name, where, peers, fixed = rule[:4]
+            merged = [name, where, peers + p0, remap[fixed] if fixed is not None else None]
+            if len(rule) > 4:  # named ports: [ports, runs of destination classes] each
+                merged.append([[remap[q], [i + c0 for i in r]] for q, r in rule[4]])
+            out["rules"].append(merged)
         out["peers"] += [[i + c0 for i in r] for r in d["peers"]]
         for key in ("ingress", "egress"):
             out[key] += [[i + r0 for i in x] if isinstance(x, list) else x for x in d[key]]
