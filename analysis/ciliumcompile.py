@@ -94,7 +94,8 @@ def entity_bits(selectors: Selectors, entity: str) -> int:
 
 def evaluate_key(selectors: Selectors, key: PeerKey) -> int:
     """The endpoints a Cilium rule admits (see ``rule_key``)."""
-    _, endpoints, requires, blocks, entities, wildcard, fqdns = key
+    _, endpoints, requires, blocks, entities, wildcard, fqdns, backends = key
+    assert isinstance(backends, tuple)
     assert isinstance(endpoints, tuple) and isinstance(requires, tuple)
     assert isinstance(blocks, tuple) and isinstance(entities, tuple)
     assert isinstance(fqdns, tuple)
@@ -106,6 +107,8 @@ def evaluate_key(selectors: Selectors, key: PeerKey) -> int:
     bits = 0
     for sel in endpoints:
         bits |= selector_bits(selectors, sel) & required
+    for sel in backends:  # toServices: a Service's pods (no requirements folded in)
+        bits |= selector_bits(selectors, sel)
     for block in blocks:
         bits |= selectors.ranges_in(block)
     for entity in entities:
@@ -124,12 +127,12 @@ def rule_key(
     only (not to CIDRs or entities). ``toFQDNs`` admit their names only where the agent's
     DNS proxy sees the endpoint's lookups (``dns_proxy``: a DNS rule applies to it)."""
     if rule.selects_nothing or (not rule.l3 and rule.ports is None):
-        return (KEY, (), (), (), (), False, ())
+        return (KEY, (), (), (), (), False, (), ())
     if not rule.l3:
-        return (KEY, (), (), (), (), True, ())
+        return (KEY, (), (), (), (), True, (), ())
     reqs = requires if rule.endpoints else ()
     fqdns = rule.fqdns if dns_proxy else ()
-    return (KEY, rule.endpoints, reqs, rule.blocks, rule.entities, False, fqdns)
+    return (KEY, rule.endpoints, reqs, rule.blocks, rule.entities, False, fqdns, rule.backends)
 
 
 def compile_cilium(

@@ -27,6 +27,8 @@ def describe(rule: CompiledCiliumRule) -> str:
     parts = [f"endpoints {s}" for s in r.endpoints]
     parts += [f"CIDR {b}" for b in r.blocks]
     parts += [f"entity {e}" for e in r.entities]
+    parts += [f"{b} backends" for b in r.backends]
+    parts += [f"DNS {f}" for f in r.fqdns]
     text = "peer " + " or ".join(parts)
     if r.requires and r.endpoints:
         text += " (with the requirements " + ", ".join(map(str, r.requires)) + ")"

@@ -233,6 +233,16 @@ class CiliumPort:
 
 
 @dataclass(frozen=True, slots=True)
+class CiliumServiceRef:
+    """A ``toServices`` entry: a Service by name, or Services by their labels; ``namespace``
+    None for every namespace (a clusterwide policy's selector without one)."""
+
+    namespace: str | None
+    name: str | None = None
+    selector: LabelSelector | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CiliumRule:
     """One ingress/ingressDeny/egress/egressDeny rule of a policy spec.
 
@@ -258,6 +268,9 @@ class CiliumRule:
     # toFQDNs: DNS names and patterns (lower case, no trailing dot), never resolved
     fqdns: tuple[str, ...] = ()
     dns: bool = False  # whether its toPorts carry DNS rules (the agent's DNS proxy)
+    services: tuple[CiliumServiceRef, ...] = ()  # toServices, as written
+    # toServices resolved (analysis.ciliumservices): the pods each Service selects
+    backends: tuple[CiliumSelector, ...] = ()
 
     @property
     def label(self) -> str:
@@ -317,6 +330,7 @@ def cilium_selectors(tree: Tree) -> Iterator[CiliumSelector]:
             for rule in spec.rules:
                 yield from rule.endpoints
                 yield from rule.requires
+                yield from rule.backends
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from analysis.ciliummodel import (
     CiliumPort,
     CiliumRule,
     CiliumSelector,
+    CiliumServiceRef,
     CiliumSpec,
     subject,
     translate,
@@ -70,7 +71,6 @@ _UNEVALUABLE = {
     "icmps": "ICMP rules are not modelled (reachdiff models TCP, UDP and SCTP)",
     "authentication": "mutual authentication is decided at run time (its peers and ports are "
     "evaluated as if it succeeds)",
-    "toServices": "toServices is not modelled yet",
 }
 _PROTOCOLS = ("TCP", "UDP", "SCTP", "ANY")
 _MAX_L7_TEXT = 160
@@ -214,8 +214,12 @@ def _rule(
         _fqdn(ctx.at(item) if isinstance(item, dict) else ctx, item, f"{label}.toFQDNs")
         for item in ([] if ingress else ctx.sequence(rule, "toFQDNs") or ())
     )
+    services = tuple(
+        _service_ref(ctx.at(item) if isinstance(item, dict) else ctx, item, label, scope)
+        for item in ([] if ingress else ctx.sequence(rule, "toServices") or ())
+    )
     ports, l7 = _to_ports(ctx, rule, label, deny, notes)
-    evaluable = bool(endpoints or blocks or entities or fqdns)
+    evaluable = bool(endpoints or blocks or entities or fqdns or services)
     return CiliumRule(
         direction=direction,
         deny=deny,
@@ -232,6 +236,35 @@ def _rule(
         l7=l7,
         fqdns=tuple(dict.fromkeys(fqdns)),
         dns=_has_dns(rule),
+        services=services,
+    )
+
+
+def _service_ref(ctx: Context, item: Any, label: str, scope: str | None) -> CiliumServiceRef:
+    """One toServices entry; a namespaced policy's reference without a namespace is to its
+    own namespace."""
+    where = f"{label}.toServices"
+    if not isinstance(item, dict):
+        ctx.fail(f"`{where}` entries must be mappings with k8sService or k8sServiceSelector")
+    by_name, by_labels = item.get("k8sService"), item.get("k8sServiceSelector")
+    if (by_name is None) == (by_labels is None):
+        ctx.fail(f"`{where}` entry needs exactly one of k8sService and k8sServiceSelector")
+    chosen = by_name if by_name is not None else by_labels
+    if not isinstance(chosen, dict):
+        ctx.fail(f"`{where}` entry must be a mapping, not {type_name(chosen)}")
+    namespace = chosen.get("namespace") or scope
+    if namespace is not None and not isinstance(namespace, str):
+        ctx.fail(f"`{where}` namespace must be a string, not {type_name(namespace)}")
+    if by_name is not None:
+        name = chosen.get("serviceName")
+        if not isinstance(name, str) or not name:
+            ctx.fail(f"`{where}.k8sService` needs serviceName (a Service's name)")
+        return CiliumServiceRef(namespace or "default", name)
+    if chosen.get("selector") is None:
+        ctx.fail(f"`{where}.k8sServiceSelector` needs selector (the Services' labels)")
+    sctx = ctx.at(chosen)
+    return CiliumServiceRef(
+        namespace, selector=parse_selector(sctx, chosen["selector"], f"{where}.selector")
     )
 
 

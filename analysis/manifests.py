@@ -26,6 +26,7 @@ from analysis import (
     workloads,
 )
 from analysis.ciliummodel import CILIUM_KINDS, CiliumPolicy
+from analysis.ciliumservices import ServiceModel, resolve_services, service_model
 from analysis.customkinds import WorkloadKinds
 from analysis.errors import ManifestError
 from analysis.model import (
@@ -358,10 +359,14 @@ def build_tree(
     found_calico: list[calicopolicies.CalicoModel] = []
     found_cilium: list[CiliumPolicy] = []
     seen: dict[tuple[str, str, str], Source] = {}
+    services: list[ServiceModel] = []  # what Cilium's toServices name
     for path, obj in objects:
         ctx = Context(path, line_of(obj, 1))
         model = object_model(path, obj, ctx, workload_kinds)
         if model is None:
+            service = service_model(path, obj)
+            if service is not None:
+                services.append(service)
             continue
         if isinstance(model, UnmodelledPolicy):
             found_unmodelled.append(model)  # not validated, so not checked for duplicates
@@ -384,6 +389,7 @@ def build_tree(
             found_cilium.append(model)
         else:
             found_admin.append(model)
+    found_cilium = resolve_services(found_cilium, services)
     calico = calicotree.calico_objects(found_calico)
     implied = {w.namespace for w in found_workloads} | {p.namespace for p in found_policies}
     implied |= {p.namespace for p in calico.objects.policies if p.namespace}

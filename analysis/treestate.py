@@ -25,6 +25,7 @@ from analysis import adminpolicies, calicotree
 from analysis.calicomodel import CalicoPolicy
 from analysis.calicotree import CalicoModel
 from analysis.ciliummodel import CiliumPolicy
+from analysis.ciliumservices import ServiceModel, resolve_services, service_model
 from analysis.customkinds import WorkloadKinds
 from analysis.errors import ManifestError
 from analysis.manifests import (
@@ -65,6 +66,7 @@ class FileModels:
     unmodelled: tuple[UnmodelledPolicy, ...] = ()
     calico: tuple[CalicoModel, ...] = ()  # Calico's policies, tiers and network sets
     cilium: tuple[CiliumPolicy, ...] = ()
+    services: tuple[ServiceModel, ...] = ()  # what Cilium's toServices name
 
 
 _NOTHING = FileModels()
@@ -178,9 +180,14 @@ def _file_models(
     found_unmodelled: list[UnmodelledPolicy] = []
     found_calico: list[CalicoModel] = []
     found_cilium: list[CiliumPolicy] = []
+    services: list[ServiceModel] = []
     for obj in objects:
         model = object_model(path, obj, None, workload_kinds)
-        if isinstance(model, UnmodelledPolicy):
+        if model is None:
+            service = service_model(path, obj)
+            if service is not None:
+                services.append(service)
+        elif isinstance(model, UnmodelledPolicy):
             found_unmodelled.append(model)
         elif isinstance(model, CalicoModel):
             found_calico.append(model)
@@ -204,6 +211,7 @@ def _file_models(
         or found_unmodelled
         or found_calico
         or found_cilium
+        or services
     ):
         return _NOTHING
     return FileModels(
@@ -214,6 +222,7 @@ def _file_models(
         tuple(found_unmodelled),
         tuple(found_calico),
         tuple(found_cilium),
+        tuple(services),
     )
 
 
@@ -281,6 +290,9 @@ def _assemble(
     calico = _calico(by_file)
     if len({identity(c) for c in found_cilium}) != len(found_cilium):
         raise _Rebuild  # a duplicate name
+    if found_cilium:
+        services = [s for models in by_file.values() for s in models.services]
+        found_cilium = resolve_services(found_cilium, services)
     tree = Tree(
         namespaces=tuple(declared.get(n) or implicit_namespace(n) for n in names),
         workloads=found_workloads,

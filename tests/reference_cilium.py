@@ -49,6 +49,7 @@ from tests.reference import (
     flatten,
     ip_block_networks,
     partition,
+    selector_matches,
 )
 from tests.reference_admin import ALLOWING, TieredCluster, admin_networks
 
@@ -184,6 +185,9 @@ class CiliumCluster(TieredCluster):
     ) -> None:
         objs = flatten(objects)
         self.peers = list(peers) if peers is not None else peers_of(objs)
+        self.services = [
+            o for o in objs if o.get("kind") == "Service" and o.get("apiVersion") == "v1"
+        ]
         if ranges is None:
             ranges = partition(
                 [*ip_block_networks(objs), *admin_networks(objs), *cilium_networks(objs)]
@@ -305,10 +309,39 @@ class CiliumCluster(TieredCluster):
                 return True
             if isinstance(peer, RefPeer) and peer.kind == "Entity" and peer.name == entity:
                 return True
+        for item in rule.get("toServices") or []:
+            if self._backend(pol, item, peer):
+                return True
         if is_dns and dns:
             for item in rule.get("toFQDNs") or []:
                 if _covers(_dns(item.get("matchName") or item.get("matchPattern")), peer.name):
                     return True
+        return False
+
+    def _backend(self, pol: Obj, item: Obj, peer: Endpoint) -> bool:
+        """Whether ``peer`` is a pod a Service the toServices entry names selects."""
+        if not isinstance(peer, RefWorkload) or peer.host_network:
+            return False
+        ref = item.get("k8sService") or item.get("k8sServiceSelector") or {}
+        namespace = ref.get("namespace") or self._policy_namespace(pol)
+        if "k8sService" in item and namespace is None:
+            namespace = "default"  # a clusterwide policy's Service without a namespace
+        for svc in self.services:
+            meta = svc.get("metadata") or {}
+            svc_ns = meta.get("namespace") or "default"
+            if namespace is not None and svc_ns != namespace:
+                continue
+            if "k8sService" in item:
+                if meta.get("name") != ref.get("serviceName"):
+                    continue
+            elif not selector_matches(ref.get("selector") or {}, meta.get("labels") or {}):
+                continue
+            wanted = (svc.get("spec") or {}).get("selector") or {}
+            pod = dict(peer.labels)
+            if wanted and peer.namespace == svc_ns and all(
+                pod.get(k) == v for k, v in wanted.items()
+            ):
+                return True
         return False
 
     @staticmethod

@@ -133,10 +133,13 @@ def cilium_rules(draw: Draw, direction: str, names: tuple[str, ...], deny: bool)
     rule: Obj = {}
     fields = ["Endpoints", "Endpoints", "CIDR", "CIDRSet", "Entities", "Requires"]
     if direction == "egress" and not deny:
-        fields.append("FQDNs")
+        fields += ["FQDNs", "Services"]
     for field in draw(st.lists(st.sampled_from(fields), max_size=2, unique=True)):
         if field == "FQDNs":
             rule["toFQDNs"] = draw(st.lists(st.sampled_from(FQDNS), min_size=1, max_size=2))
+            continue
+        if field == "Services":
+            rule["toServices"] = draw(st.lists(service_refs(), min_size=1, max_size=2))
             continue
         if field == "Endpoints":
             rule[side + field] = draw(st.lists(cilium_selectors(), max_size=2))
@@ -220,3 +223,36 @@ def _pod_spec(obj: Obj) -> Obj | None:
         spec = (spec.get("jobTemplate") or {}).get("spec") or {}
     template = spec.get("template")
     return template.get("spec") if isinstance(template, dict) else None
+
+
+SERVICE_NAMES = ("svc-a", "svc-b", "svc-none")
+
+
+@st.composite
+def service_refs(draw: Draw) -> Obj:
+    """A toServices entry: by name (the policy's namespace, or one named), or by labels."""
+    if draw(st.booleans()):
+        ref: Obj = {"serviceName": draw(st.sampled_from((*SERVICE_NAMES, "missing")))}
+        if draw(st.booleans()):
+            ref["namespace"] = draw(st.sampled_from(NAMESPACES))
+        return {"k8sService": ref}
+    sel: Obj = {"selector": {"matchLabels": {"tier": draw(st.sampled_from(VALUES))}}}
+    if draw(st.booleans()):
+        sel["namespace"] = draw(st.sampled_from(NAMESPACES))
+    return {"k8sServiceSelector": sel}
+
+
+@st.composite
+def services(draw: Draw, namespaces: tuple[str, ...]) -> list[Obj]:
+    """Services with selectors over pod labels (svc-none without one), labelled by tier."""
+    out: list[Obj] = []
+    for namespace in namespaces:
+        for name in draw(st.lists(st.sampled_from(SERVICE_NAMES), max_size=2, unique=True)):
+            meta: Obj = {"name": name, "namespace": namespace}
+            if draw(st.booleans()):
+                meta["labels"] = {"tier": draw(st.sampled_from(VALUES))}
+            spec: Obj = {"ports": [{"port": 80}]}
+            if name != "svc-none":
+                spec["selector"] = {draw(st.sampled_from(POD_KEYS)): draw(st.sampled_from(VALUES))}
+            out.append({"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec})
+    return out

@@ -272,3 +272,48 @@ def test_a_service_account_subject_selects_only_its_pods() -> None:
     assert "shop/Deployment/api" not in sources
     assert {"shop/Pod/old", "shop/Pod/plain"} <= sources
     assert load_files(files).unanalysed == ()
+
+
+SERVICES = """\
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop, labels: {tier: data}}
+spec: {selector: {app: db}, ports: [{port: 5432}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: legacy, namespace: shop, labels: {tier: data}}
+spec: {ports: [{port: 443}]}
+"""
+
+
+def test_to_services_admits_the_pods_a_service_selects() -> None:
+    m = _map(SERVICES, _cnp("  egress:\n  - toServices: [{k8sService: {serviceName: db}}]\n"))
+    assert m[WEB].get(DB) == ALL
+    assert not any(d.startswith("shop/") for d in m[WEB] if d != DB)
+    sel = "{k8sServiceSelector: {selector: {matchLabels: {tier: data}}, namespace: shop}}"
+    m = _map(SERVICES, _cnp(f"  egress:\n  - toServices: [{sel}]\n"))
+    assert m[WEB].get(DB) == ALL
+
+
+def test_a_service_without_selector_or_missing_is_not_analysed_by_name_file_and_line() -> None:
+    files = {"pods.yaml": PODS, "svc.yaml": SERVICES}
+    files["p.yaml"] = _cnp(
+        "  egress:\n  - toServices: [{k8sService: {serviceName: legacy}},"
+        " {k8sService: {serviceName: gone, namespace: other}}]\n"
+    )
+    tree = load_files(files)
+    legacy, gone = tree.unanalysed
+    assert legacy.startswith("p.yaml:7: shop/CiliumNetworkPolicy/p egress[0]: toServices")
+    assert "Service shop/legacy (svc.yaml:6) has no selector" in legacy
+    assert "Service other/gone is not in the tree" in gone
+    doc = map_to_json(compute_map(tree))
+    assert not any(
+        c["src"] == WEB and c["dst"].startswith("shop/") for c in doc["connections"]
+    )
+
+
+def test_to_services_needs_one_reference_per_entry() -> None:
+    with pytest.raises(ManifestError) as e:
+        load_files({"p.yaml": _cnp("  egress:\n  - toServices: [{k8sService: {}}]\n")})
+    assert "serviceName" in str(e.value) and "p.yaml" in str(e.value)

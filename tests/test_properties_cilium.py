@@ -21,7 +21,7 @@ from tests.reference import cluster_map, flatten, ip_block_networks, partition
 from tests.reference_admin import admin_networks
 from tests.reference_cilium import CILIUM_KINDS, CiliumCluster, cilium_networks, peers_of
 from tests.strategies import NAMESPACES, Draw, Obj, clusters, defined_port_names, manifest_files
-from tests.strategies_cilium import cilium_policies, with_service_accounts
+from tests.strategies_cilium import cilium_policies, services, with_service_accounts
 from tests.test_properties_admin import ADMIN_KINDS, admin_tiers
 
 PROFILE = settings(
@@ -38,6 +38,7 @@ SEPARATE = (*ADMIN_KINDS, *CILIUM_KINDS)
 @st.composite
 def mixed_clusters(draw: Draw) -> list[Obj]:
     objects = draw(with_service_accounts(draw(clusters())))
+    objects += draw(services(NAMESPACES))
     names = tuple(sorted(defined_port_names(objects)))
     if draw(st.booleans()):
         objects += draw(admin_tiers(names))
