@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analysis.errors import ManifestError
@@ -188,8 +188,15 @@ def _edit(files: Files, edit: tuple[str, str, str, int]) -> None:
         k["resources"] = [r for r in k["resources"] if r != "policies/web.yaml"]
         files[path] = _dump(k)
         files.pop(f"{base}/policies/web.yaml", None)
-    elif kind == "variant":
-        files.update(variant(generate(len(APPS)), "one-base" if n % 2 else "component"))
+    elif kind == "new-overlay":  # a new root: an environment only the head has
+        for path, content in list(files.items()):
+            if path.startswith(overlay + "/"):
+                files[path.replace(f"/overlays/{env}/", f"/overlays/{env}-copy{n}/")] = (
+                    content.replace(f"{app}-{env}".encode(), f"{app}-{env}-copy{n}".encode())
+                )
+    elif kind == "drop-overlay":  # an environment only the base has
+        for path in [p for p in files if p.startswith(overlay + "/")]:
+            del files[path]
 
 
 EDITS = st.tuples(
@@ -203,6 +210,8 @@ EDITS = st.tuples(
             "namespace-label",
             "unrelated-file",
             "drop-policy",
+            "new-overlay",
+            "drop-overlay",
         ]
     ),
     st.sampled_from(APPS),
@@ -260,6 +269,9 @@ def _warm() -> tuple[RenderCache[EnvironmentTree], EnvironmentBases, list[Enviro
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(edits=st.lists(EDITS, min_size=1, max_size=3))
+# Environments only one side has, and a generator's input, whatever the draw.
+@example(edits=[("new-overlay", "app01", "prod", 2), ("drop-overlay", "app00", "dev", 0)])
+@example(edits=[("generator-input", "app00", "staging", 2)])
 def test_cached_incremental_review_equals_the_full_one(
     edits: list[tuple[str, str, str, int]],
 ) -> None:
