@@ -16,7 +16,7 @@ from analysis.diff import diff_trees, in_order
 from analysis.manifests import load_files
 from bot.cli import main
 from bot.inputs.environment_diff import diff_plain_files
-from bot.inputs.trees import read_directory
+from bot.inputs.files import read_directory
 from tests.test_properties import diff_cases
 
 DEMO = Path(__file__).parent / "fixtures" / "demo-shop"

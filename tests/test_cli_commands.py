@@ -40,11 +40,11 @@ def test_every_reader_error_is_one_input_error() -> None:
     from analysis.errors import InputError, ManifestError
     from bot.cli.explain import ExplainError
     from bot.inputs.environment_diff import SideError
+    from bot.inputs.files import FilesError
     from bot.inputs.gitrefs import GitError, GitTreeError
-    from bot.inputs.trees import TreeError
     from bot.review.settings import SettingsError
 
-    for error in (ManifestError, SideError, TreeError, GitError, GitTreeError, SettingsError):
+    for error in (ManifestError, SideError, FilesError, GitError, GitTreeError, SettingsError):
         assert issubclass(error, InputError), error
     assert issubclass(ExplainError, InputError)
     settings_error = SettingsError("paths", "not a list", line=3)

@@ -15,6 +15,7 @@ from analysis.errors import ManifestError
 from analysis.yamldoc import LineDict, parse_documents
 from bot.inputs import kustomize_build
 from bot.inputs.environments import discover_environments
+from bot.inputs.files import read_directory
 from bot.inputs.sandbox import (
     DEAD_PROXY,
     Limits,
@@ -34,7 +35,6 @@ from bot.inputs.sourcemap import (
     json_pointer_pattern,
     transplant,
 )
-from bot.inputs.trees import read_directory
 
 needs_kubectl = pytest.mark.skipif(
     shutil.which("kubectl") is None and shutil.which("kustomize") is None,

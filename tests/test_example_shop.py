@@ -24,7 +24,7 @@ from analysis.manifests import load_files
 from analysis.model import Tree
 from analysis.reachability import compute_map
 from analysis.report import diff_to_json
-from bot.inputs.trees import read_directory
+from bot.inputs.files import read_directory
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.inputs.files import FileLimits, read_directory
 from bot.inputs.gitrefs import (
     CommitFiles,
     GitError,
@@ -18,7 +19,6 @@ from bot.inputs.gitrefs import (
     resolve_commit,
 )
 from bot.inputs.tarball import read_tarball
-from bot.inputs.trees import TreeLimits, read_directory
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -179,12 +179,12 @@ def test_read_ref_limits_name_the_file(repo: Path) -> None:
     write(repo, "clusters/prod/big.yaml", b"x" * 5000)
     commit_all(repo, "big")
     with pytest.raises(GitError, match=r"clusters/prod/big\.yaml: file is 5000 bytes"):
-        read_ref(repo, "main", limits=TreeLimits(max_file_bytes=4096))
+        read_ref(repo, "main", limits=FileLimits(max_file_bytes=4096))
     with pytest.raises(GitError, match="more than 2 files"):
-        read_ref(repo, "main", limits=TreeLimits(max_files=2))
+        read_ref(repo, "main", limits=FileLimits(max_files=2))
     with pytest.raises(GitError, match="more than 1000 bytes"):
-        read_ref(repo, "main", limits=TreeLimits(max_total_bytes=1000))
-    assert len(read_ref(repo, "main", limits=TreeLimits(max_file_bytes=5000)).files) == 6
+        read_ref(repo, "main", limits=FileLimits(max_total_bytes=1000))
+    assert len(read_ref(repo, "main", limits=FileLimits(max_file_bytes=5000)).files) == 6
 
 
 def test_unknown_ref_and_option_injection(repo: Path) -> None:

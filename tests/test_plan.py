@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from bot.inputs.analyze import AnalysisFailure, DiffResult, Unanalysed, analyze
+from bot.inputs.files import FilesError
 from bot.inputs.mergetree import MergeConflict
-from bot.inputs.trees import TreeError
 from bot.inputs.unread import Unread
 from bot.plan import failures
 from bot.plan.review import (
@@ -162,7 +162,7 @@ def test_line_comments_go_to_lines_in_the_diff_else_to_their_file() -> None:
             f"Invalid {SETTINGS_PATH}",
             SETTINGS_PATH,
         ),
-        (failures.unreadable_tree(ctx(), TreeError("a.yaml", "too big")), None, "a.yaml"),
+        (failures.unreadable_files(ctx(), FilesError("a.yaml", "too big")), None, "a.yaml"),
         (failures.archive_too_large(ctx(), "over 1 MiB"), "Repository archive too large", ""),
         (failures.merge_conflict(ctx(), MergeConflict(("x.yaml",))), failures.COULD_NOT_MERGE, ""),
         (

@@ -15,9 +15,9 @@ from analysis.prescan import set_aside_unread
 from analysis.reachability import compute_map
 from analysis.report import map_to_json
 from bot.cli import main
+from bot.inputs.files import FileLimits, FilesError, MiB, read_directory
 from bot.inputs.gitrefs import read_ref
 from bot.inputs.tarball import read_tarball
-from bot.inputs.trees import MiB, TreeError, TreeLimits, read_directory
 from tests.test_gitrefs import commit_all, git, write
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bundles"
@@ -103,13 +103,13 @@ def test_a_change_next_to_an_oversized_bundle_is_reviewed(
 
 
 def test_what_reachdiff_reads_stays_bounded(tmp_path: Path) -> None:
-    limits = TreeLimits(max_file_bytes=10_000, max_scanned_file_bytes=200_000)
+    limits = FileLimits(max_file_bytes=10_000, max_scanned_file_bytes=200_000)
     # Over the limit in objects reachdiff reads: refused, saying what to do.
     workloads = (FIXTURES / "prometheus-operator-bundle.yaml").read_bytes() * 50
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "w.yaml").write_bytes(workloads)
     with pytest.raises(
-        TreeError,
+        FilesError,
         match=r"w\.yaml: file is \d+ bytes, over the limit of 10000, "
         r"and \d+ bytes of it are objects reachdiff reads .* split the file",
     ):
@@ -117,7 +117,8 @@ def test_what_reachdiff_reads_stays_bounded(tmp_path: Path) -> None:
     # Too large even to be scanned: refused before it is read.
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "crds.yaml").write_bytes(bundle(300_000))
-    with pytest.raises(TreeError, match=r"crds\.yaml: file is \d+ bytes, over the limit of 10000$"):
+    over = r"crds\.yaml: file is \d+ bytes, over the limit of 10000$"
+    with pytest.raises(FilesError, match=over):
         read_directory(tmp_path / "b", limits=limits)
     # Within both bounds: read.
     (tmp_path / "c").mkdir()

@@ -24,9 +24,9 @@ from bot.app.jobs import AnalysisTimeout
 from bot.github import rest as github
 from bot.github.client import GitHubClient
 from bot.inputs.analyze import AnalysisFailure, DiffResult, analyze
-from bot.inputs.mergetree import merged_tree
+from bot.inputs.files import FileLimits, FilesError
+from bot.inputs.mergetree import merged_files
 from bot.inputs.tarball import read_tarball
-from bot.inputs.trees import TreeError, TreeLimits
 from bot.inputs.unread import TreeEntry, Unread, lfs_pointers, unread_in_listing
 from bot.plan.review import gated
 from bot.render.posts import ReviewContext
@@ -176,7 +176,7 @@ async def run_analysis(
         return AnalysisFailure("timeout", str(err))
 
 
-async def fetch_trees(
+async def fetch_files(
     bot: BotContext,
     gh: GitHubClient,
     pr: PullRequestRef,
@@ -186,7 +186,7 @@ async def fetch_trees(
     """The manifests before (base branch head) and after merging, and what inside
     ``paths`` each readable commit's archive does not show (by side). A base that cannot be
     read is None with the reason (``base: ...``), so that the pull request fixing it is
-    still reviewed: its head is then analysed on its own. Raises ``TreeError`` for a head
+    still reviewed: its head is then analysed on its own. Raises ``FilesError`` for a head
     (or merge base) that cannot be read, ``MergeConflict``."""
     limit = bot.config.max_tarball_bytes
     shas = list(dict.fromkeys(s for s in (compared.base, compared.head, compared.merge_base) if s))
@@ -195,7 +195,7 @@ async def fetch_trees(
         # The git trees list submodules and every committed file: what archives leave out.
         *(github.get_tree(gh, pr.repo, sha) for sha in shas),
     )
-    limits = TreeLimits(
+    limits = FileLimits(
         max_file_bytes=bot.config.max_file_bytes,
         max_total_bytes=bot.config.max_total_bytes,
         max_files=bot.config.max_files,
@@ -204,13 +204,13 @@ async def fetch_trees(
     archives = cast("list[bytes]", fetched[: len(shas)])
     listings = cast("list[dict[str, Any]]", fetched[len(shas) :])
     trees: dict[str, dict[str, bytes]] = {}
-    unreadable: dict[str, TreeError] = {}
+    unreadable: dict[str, FilesError] = {}
     unread: list[tuple[str, Unread]] = []
     for sha, archive, listing in zip(shas, archives, listings, strict=True):
         # Decompressing is CPU work: off the event loop, so other deliveries are answered.
         try:
             trees[sha] = await asyncio.to_thread(read_tarball, archive, paths=paths, limits=limits)
-        except TreeError as err:
+        except FilesError as err:
             unreadable[sha] = err
             continue
         side = "head" if sha == compared.head else "base"
@@ -225,7 +225,7 @@ async def fetch_trees(
     if compared.merge_base is not None:
         if compared.merge_base in unreadable:
             raise unreadable[compared.merge_base]
-        head_files = merged_tree(trees[compared.merge_base], base_files, head_files)
+        head_files = merged_files(trees[compared.merge_base], base_files, head_files)
     return base_files, "", head_files, unread
 
 

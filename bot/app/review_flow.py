@@ -35,8 +35,8 @@ from bot.app.writes import perform, still_head, upsert_sticky_comment
 from bot.github import rest as github
 from bot.github.client import DownloadTooLarge, GitHubClient
 from bot.inputs.analyze import AnalysisFailure, DiffResult
+from bot.inputs.files import FilesError
 from bot.inputs.mergetree import MergeConflict
-from bot.inputs.trees import TreeError
 from bot.plan import failures
 from bot.plan.failures import COULD_NOT_MERGE
 from bot.plan.review import (
@@ -222,11 +222,11 @@ async def analyse(
         approvers_description=describe_approvers(settings, present=settings_text is not None),
     )
     try:
-        base_files, base_error, head_files, unread = await facts.fetch_trees(
+        base_files, base_error, head_files, unread = await facts.fetch_files(
             bot, gh, pr, compared, settings
         )
-    except TreeError as err:
-        return failures.unreadable_tree(context, err)
+    except FilesError as err:
+        return failures.unreadable_files(context, err)
     except DownloadTooLarge as err:
         return failures.archive_too_large(context, str(err))
     except MergeConflict as err:

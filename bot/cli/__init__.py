@@ -17,7 +17,7 @@ Adding a command ``reachdiff NAME``:
 2. add ``"NAME",`` to ``COMMANDS`` below (the order of ``reachdiff --help``).
 
 Bad input is raised, not printed: an ``analysis.errors.InputError`` (``ManifestError``,
-``TreeError``, ``GitError``, ``SettingsError`` and the commands' own derive from it; also as
+``FilesError``, ``GitError``, ``SettingsError`` and the commands' own derive from it; also as
 ``bot.cli.options.InputError``) becomes ``reachdiff: error: ...`` and exit 2; anything else
 is exit 3. Reporting helpers shared by diff-like commands: ``bot.cli.output``.
 Command modules import what they need from ``analysis``, ``bot.inputs``, ``bot.review`` and

@@ -37,7 +37,7 @@ from bot.cli.options import (
 )
 from bot.cli.output import report_unanalysed
 from bot.inputs.environment_diff import EnvironmentTree
-from bot.inputs.trees import read_directory
+from bot.inputs.files import read_directory
 
 if TYPE_CHECKING:
     from bot.cli.options import Commands

@@ -18,7 +18,7 @@ from bot.cli.options import InputError, kind_options, scope, scope_flag, setting
 from bot.cli.output import base_caveat, diff_output, finish
 from bot.inputs.environment_bases import EnvironmentBases
 from bot.inputs.environment_diff import MultiDiff, diff_files, explain_changes
-from bot.inputs.trees import TreeError, read_directory
+from bot.inputs.files import FilesError, read_directory
 from bot.inputs.unread import gitmodules_paths, lfs_pointers
 
 if TYPE_CHECKING:
@@ -100,14 +100,14 @@ def _read_base(read: Callable[[], dict[str, bytes]]) -> tuple[dict[str, bytes] |
     reported and the head reviewed on its own, so that the change fixing it can land."""
     try:
         return read(), ""
-    except TreeError as err:
+    except FilesError as err:
         return None, f"base: {err}"
 
 
 def _read_head(read: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
     try:
         return read()
-    except TreeError as err:
+    except FilesError as err:
         raise InputError(f"head: {err}") from None
 
 

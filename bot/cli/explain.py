@@ -10,7 +10,7 @@ from analysis.decision import explain_pair, explanation_json, explanation_markdo
 from analysis.reachability import compute_map
 from analysis.report import json_text
 from bot.cli.options import EXIT_OK, InputError, environments, scope, scope_flag
-from bot.inputs.trees import read_directory
+from bot.inputs.files import read_directory
 
 if TYPE_CHECKING:
     from bot.cli.options import Commands

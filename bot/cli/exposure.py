@@ -32,7 +32,7 @@ from bot.inputs.exposure import (
     ExposureReview,
     review_exposure,
 )
-from bot.inputs.trees import read_directory
+from bot.inputs.files import read_directory
 from bot.review.gating import exposure_settings
 from bot.review.settings import RepoSettings
 

@@ -28,7 +28,7 @@ from bot.cli.options import (
     settings_of,
 )
 from bot.cli.output import report_unanalysed
-from bot.inputs.trees import read_directory
+from bot.inputs.files import read_directory
 from bot.review.settings import RepoSettings
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from analysis.unknowns import unknown_matches
 from bot.cli.options import EXIT_OK, environments, kind_options, scope, scope_flag, settings_of
 from bot.cli.output import not_analysed_json, report_unanalysed
 from bot.inputs.environment_diff import EnvironmentTree
-from bot.inputs.trees import read_directory
+from bot.inputs.files import read_directory
 
 if TYPE_CHECKING:
     from bot.cli.options import Commands

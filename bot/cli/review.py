@@ -25,6 +25,7 @@ from bot.cli.output import base_caveat, diff_output, report_caveats
 from bot.inputs.environment_bases import EnvironmentBases
 from bot.inputs.environment_diff import diff_files
 from bot.inputs.exposure import review_exposure
+from bot.inputs.files import FilesError
 from bot.inputs.gitrefs import (
     default_branch,
     find_repository,
@@ -33,7 +34,6 @@ from bot.inputs.gitrefs import (
     read_ref,
     resolve_commit,
 )
-from bot.inputs.trees import TreeError
 from bot.render.declared import declared_section
 from bot.review.declared import lint_config
 from bot.review.gating import exposure_settings
@@ -91,11 +91,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         base_tree = read_ref(repo, base_ref, args.path, paths=paths)
         why = ""
-    except TreeError as err:
+    except FilesError as err:
         why = f"base: {err}"
     try:
         head = read_ref(repo, args.head, args.path, paths=paths)
-    except TreeError as err:
+    except FilesError as err:
         raise InputError(f"head: {err}") from None
     for side, tree in (("base", base_tree), ("head", head)):
         for warning in tree.warnings if tree is not None else ():

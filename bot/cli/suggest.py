@@ -15,7 +15,7 @@ from analysis.reachability import ReachabilityMap, compute_map
 from analysis.suggest import suggest, verify
 from bot.cli.flowdata import choose_environment, flows_option, load_flows, malformed_exit
 from bot.cli.options import EXIT_OK, EXIT_WIDENED, environments
-from bot.inputs.trees import read_directory
+from bot.inputs.files import read_directory
 
 if TYPE_CHECKING:
     from bot.cli.options import Commands

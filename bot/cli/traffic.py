@@ -15,7 +15,7 @@ from analysis.report import json_text
 from analysis.traffic import traffic_json, traffic_markdown, traffic_report, traffic_text
 from bot.cli.flowdata import choose_environment, flows_option, load_flows, malformed_exit
 from bot.cli.options import EXIT_OK, EXIT_WIDENED, environments, scope, scope_flag
-from bot.inputs.trees import read_directory
+from bot.inputs.files import read_directory
 
 if TYPE_CHECKING:
     from bot.cli.options import Commands

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.errors import InputError
-from bot.inputs.trees import (
+from bot.inputs.files import (
     DEFAULT_LIMITS,
-    TreeError,
-    TreeLimits,
+    FileLimits,
+    FilesError,
     is_manifest_path,
     path_filter,
     within_file_limit,
@@ -50,8 +50,8 @@ class GitError(InputError):
     """Git could not give us the tree: not a repository, unknown ref, corrupt objects."""
 
 
-class GitTreeError(TreeError, GitError):
-    """A tree over the limits: a ``TreeError`` naming the file, as from any other reader."""
+class GitTreeError(FilesError, GitError):
+    """A tree over the limits: a ``FilesError`` naming the file, as from any other reader."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +227,7 @@ def read_ref(
     path: str | None = None,
     *,
     paths: tuple[str, ...] | None = None,
-    limits: TreeLimits = DEFAULT_LIMITS,
+    limits: FileLimits = DEFAULT_LIMITS,
 ) -> CommitFiles:
     """The manifests of ``ref`` (optionally only below ``path``), keyed by repo-root path.
 
@@ -290,7 +290,7 @@ def read_ref(
     blobs = _cat_blobs(repo, sorted({e.sha: e.size or 0 for e in wanted}.items()))
     try:
         files = {e.path: within_file_limit(e.path, blobs[e.sha], limits) for e in wanted}
-    except TreeError as err:
+    except FilesError as err:
         raise GitTreeError(err.path, err.message) from None
     shas = {e.path: e.sha for e in wanted}
     unread += [str(u) for u in lfs_pointers(files)]

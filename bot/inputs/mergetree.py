@@ -1,6 +1,6 @@
 """What merging a pull request would produce, when GitHub's test merge commit is not usable.
 
-``merged_tree`` is a file-level three-way merge, the part of git's merge that needs no
+``merged_files`` is a file-level three-way merge, the part of git's merge that needs no
 guessing: a file only one side changed (since the merge base) takes that side's content; a
 file both sides changed identically takes it; a file both changed differently is a
 conflict. Git might still merge such a file line by line (or follow a rename), but then the
@@ -28,7 +28,7 @@ class MergeConflict(Exception):
         return f"both the base branch and the pull request changed {shown}{more}"
 
 
-def merged_tree(
+def merged_files(
     merge_base: Mapping[str, bytes], base: Mapping[str, bytes], head: Mapping[str, bytes]
 ) -> dict[str, bytes]:
     """``base`` with the pull request's changes (``merge_base`` → ``head``) applied.

@@ -4,7 +4,7 @@
 claims, and the pax parser of older Python 3.11 releases has a quadratic-time regular
 expression (CVE-2024-6232). A tar archive is a simple sequence of 512-byte headers and data
 blocks, and reading only what we need keeps both memory and time proportional to the
-limits (``bot.inputs.trees.TreeLimits``).
+limits (``bot.inputs.files.FileLimits``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import lzma
 import zlib
 from typing import Protocol
 
-from bot.inputs.trees import (
+from bot.inputs.files import (
     DEFAULT_LIMITS,
     Budget,
+    FileLimits,
+    FilesError,
     GlobSet,
     MiB,
-    TreeError,
-    TreeLimits,
     is_manifest_path,
     within_file_limit,
 )
@@ -51,16 +51,16 @@ class _BoundedStream:
 
     def read_exact(self, n: int, what: str) -> bytes:
         if self.consumed + n > self._limit:
-            raise TreeError(what, f"archive unpacks to more than {self._limit} bytes")
+            raise FilesError(what, f"archive unpacks to more than {self._limit} bytes")
         chunks: list[bytes] = []
         remaining = n
         while remaining:
             try:
                 chunk = self._raw.read(min(remaining, MiB))
             except _DECOMPRESSION_ERRORS as err:
-                raise TreeError(what, f"corrupt archive: {err}") from None
+                raise FilesError(what, f"corrupt archive: {err}") from None
             if not chunk:
-                raise TreeError(what, "archive ends in the middle of an entry")
+                raise FilesError(what, "archive ends in the middle of an entry")
             chunks.append(chunk)
             remaining -= len(chunk)
         self.consumed += n
@@ -77,12 +77,12 @@ class _BoundedStream:
         try:
             first = self._raw.read(_BLOCK)
         except _DECOMPRESSION_ERRORS as err:
-            raise TreeError("archive", f"corrupt archive: {err}") from None
+            raise FilesError("archive", f"corrupt archive: {err}") from None
         if not first:
             return None
         self.consumed += len(first)
         if self.consumed > self._limit:
-            raise TreeError("archive", f"archive unpacks to more than {self._limit} bytes")
+            raise FilesError("archive", f"archive unpacks to more than {self._limit} bytes")
         if len(first) < _BLOCK:
             rest = self.read_exact(_BLOCK - len(first), "archive")
             first += rest
@@ -104,7 +104,7 @@ def _decompressing(data: bytes) -> _Readable:
 def _octal_field(field: bytes, what: str) -> int:
     if field and field[0] & 0x80:
         if field[0] != 0x80:  # base-256 negative numbers or absurd sizes
-            raise TreeError(what, "corrupt archive: invalid numeric field")
+            raise FilesError(what, "corrupt archive: invalid numeric field")
         return int.from_bytes(field[1:], "big")
     text = field.split(b"\0", 1)[0].strip(b" ")
     if not text:
@@ -112,7 +112,7 @@ def _octal_field(field: bytes, what: str) -> int:
     try:
         return int(text, 8)
     except ValueError:
-        raise TreeError(what, "corrupt archive: invalid numeric field") from None
+        raise FilesError(what, "corrupt archive: invalid numeric field") from None
 
 
 def _check_header(block: bytes) -> None:
@@ -120,7 +120,7 @@ def _check_header(block: bytes) -> None:
     unsigned = sum(block[:148]) + 8 * 0x20 + sum(block[156:])
     signed = sum((b - 256 if b > 127 else b) for b in block[:148] + b" " * 8 + block[156:])
     if expected not in (unsigned, signed):
-        raise TreeError("archive", "not a tar archive, or a corrupt header")
+        raise FilesError("archive", "not a tar archive, or a corrupt header")
 
 
 def _parse_pax(data: bytes, what: str) -> dict[str, str]:
@@ -131,17 +131,17 @@ def _parse_pax(data: bytes, what: str) -> dict[str, str]:
             break
         space = data.find(b" ", pos, pos + 24)
         if space == -1:
-            raise TreeError(what, "corrupt archive: malformed pax header")
+            raise FilesError(what, "corrupt archive: malformed pax header")
         try:
             length = int(data[pos:space])
         except ValueError:
-            raise TreeError(what, "corrupt archive: malformed pax header") from None
+            raise FilesError(what, "corrupt archive: malformed pax header") from None
         end = pos + length
         if length <= space - pos + 1 or end > len(data) or data[end - 1 : end] != b"\n":
-            raise TreeError(what, "corrupt archive: malformed pax header")
+            raise FilesError(what, "corrupt archive: malformed pax header")
         key, sep, value = data[space + 1 : end - 1].partition(b"=")
         if not sep:
-            raise TreeError(what, "corrupt archive: malformed pax header")
+            raise FilesError(what, "corrupt archive: malformed pax header")
         records[key.decode("utf-8", "replace")] = value.decode("utf-8", "surrogateescape")
         pos = end
     return records
@@ -153,19 +153,19 @@ def _clean_member_path(name: str, prefix_strip: bool, top: list[str]) -> str | N
     Refuses what no honest archive of a repository contains: absolute paths and ``..``.
     """
     if name.startswith("/"):
-        raise TreeError(name, "absolute path in archive")
+        raise FilesError(name, "absolute path in archive")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise TreeError(name, "path escapes the archive (..)")
+        raise FilesError(name, "path escapes the archive (..)")
     if "\0" in name:
-        raise TreeError(name, "NUL in path")
+        raise FilesError(name, "NUL in path")
     if prefix_strip:
         if not parts:
             return None
         if not top:
             top.append(parts[0])
         elif parts[0] != top[0]:
-            raise TreeError(name, f"archive has more than one top directory ({top[0]!r})")
+            raise FilesError(name, f"archive has more than one top directory ({top[0]!r})")
         parts = parts[1:]
     if not parts:
         return None
@@ -177,7 +177,7 @@ def read_tarball(
     *,
     prefix_strip: bool = True,
     paths: tuple[str, ...] | None = None,
-    limits: TreeLimits = DEFAULT_LIMITS,
+    limits: FileLimits = DEFAULT_LIMITS,
 ) -> dict[str, bytes]:
     """The manifests in a tar archive (plain, gzip, bzip2 or xz), as GitHub serves a commit.
 
@@ -200,7 +200,7 @@ def read_tarball(
         block = stream.read_header()
         if block is None or block == bytes(_BLOCK):
             if pax or long_name is not None:
-                raise TreeError("archive", "archive ends after an extended header")
+                raise FilesError("archive", "archive ends after an extended header")
             break
         _check_header(block)
         typeflag = block[156:157]
@@ -208,7 +208,7 @@ def read_tarball(
         padded = -(-size // _BLOCK) * _BLOCK
         if typeflag in (b"x", b"g", b"L", b"K"):
             if size > _MAX_HEADER_DATA:
-                raise TreeError("archive", f"extended header of {size} bytes")
+                raise FilesError("archive", f"extended header of {size} bytes")
             payload = stream.read_exact(padded, "archive")[:size]
             if typeflag == b"x":
                 pax = _parse_pax(payload, "archive")
@@ -232,9 +232,9 @@ def read_tarball(
             try:
                 size = int(pax["size"])
             except ValueError:
-                raise TreeError(name, "corrupt archive: invalid pax size") from None
+                raise FilesError(name, "corrupt archive: invalid pax size") from None
             if size < 0:
-                raise TreeError(name, "corrupt archive: invalid pax size")
+                raise FilesError(name, "corrupt archive: invalid pax size")
             padded = -(-size // _BLOCK) * _BLOCK
         pax, long_name = {}, None
 
@@ -249,11 +249,11 @@ def read_tarball(
             stream.skip(padded, name)
             continue
         if typeflag in _LINKS:
-            raise TreeError(rel, "links are not allowed in the archive")
+            raise FilesError(rel, "links are not allowed in the archive")
         if typeflag not in _REGULAR:
-            raise TreeError(rel, "not a regular file")
+            raise FilesError(rel, "not a regular file")
         if rel in files:
-            raise TreeError(rel, "appears twice in the archive")
+            raise FilesError(rel, "appears twice in the archive")
         budget.check_size(rel, size)
         payload = stream.read_exact(padded, rel)[:size]
         budget.add(rel, size)

@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bot.inputs.trees import GlobSet, is_hidden, is_manifest_path
+from bot.inputs.files import GlobSet, is_hidden, is_manifest_path
 
 # The first line of a Git LFS pointer file (git-lfs docs/spec.md).
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.inputs.analyze import AnalysisFailure
+from bot.inputs.files import FilesError
 from bot.inputs.mergetree import MergeConflict
-from bot.inputs.trees import TreeError
 from bot.inputs.unread import Unread
 from bot.plan.review import ReviewOutcome
 from bot.render.posts import CheckOutput, InputProblem, ReviewContext, render_failure
@@ -33,7 +33,7 @@ def invalid_settings(context: ReviewContext, err: SettingsError) -> ReviewOutcom
     return failure(context, f"Invalid {SETTINGS_PATH}", [problem])
 
 
-def unreadable_tree(context: ReviewContext, err: TreeError) -> ReviewOutcome:
+def unreadable_files(context: ReviewContext, err: FilesError) -> ReviewOutcome:
     problem = InputProblem(err.path, None, err.message, tree="head")
     return failure(context, "Cannot read the manifests", [problem])
 

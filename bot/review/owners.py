@@ -35,7 +35,7 @@ from analysis.diff import PathChange
 from analysis.endpoint_facts import EndpointFacts
 from analysis.model import Labels
 from analysis.reachability import Endpoint
-from bot.inputs.trees import compile_glob, glob_segment
+from bot.inputs.files import compile_glob, glob_segment
 
 Mode = Literal["all", "first"]
 MODES: tuple[Mode, ...] = ("all", "first")

@@ -66,7 +66,7 @@ from analysis.lint import RULE_IDS as LINT_RULE_IDS
 from analysis.lint import SEVERITIES as LINT_SEVERITIES
 from analysis.model import ContainerPort
 from analysis.unmodelled import KIND_REFERENCE
-from bot.inputs.trees import compile_glob
+from bot.inputs.files import compile_glob
 from bot.review.owners import NO_OWNERS, Owners
 from bot.review.owners_config import People, read_owners, read_people
 from bot.review.yamlnodes import (

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import yaml
 
-from bot.inputs.trees import check_glob_syntax
+from bot.inputs.files import check_glob_syntax
 
 # GitHub's rules for logins and team slugs; namespace names as Kubernetes allows them, with
 # "*" standing for any characters.
@@ -71,7 +71,7 @@ def check_namespace(value: str) -> str:
 
 
 def check_glob(value: str) -> str:
-    """A path glob (``bot.inputs.trees.compile_glob``), refused with the reason when it uses
+    """A path glob (``bot.inputs.files.compile_glob``), refused with the reason when it uses
     what reachdiff's globs do not have."""
     problem = check_glob_syntax(value)
     if problem:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.inputs.files import FileLimits, FilesError, compile_glob, is_manifest_path, read_directory
 from bot.inputs.tarball import read_tarball
-from bot.inputs.trees import TreeError, TreeLimits, compile_glob, is_manifest_path, read_directory
 
 # --- globs ---------------------------------------------------------------------------------
 
@@ -128,7 +128,7 @@ def test_directory_symlink_loop_ends(tmp_path: Path) -> None:
 def test_directory_symlink_cycle_of_links_is_refused(tmp_path: Path) -> None:
     os.symlink("two.yaml", tmp_path / "one.yaml")
     os.symlink("one.yaml", tmp_path / "two.yaml")
-    with pytest.raises(TreeError) as info:
+    with pytest.raises(FilesError) as info:
         read_directory(tmp_path)
     assert info.value.path == "one.yaml"
     assert "loop" in info.value.message
@@ -139,7 +139,7 @@ def test_directory_refuses_file_symlink_outside_root(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     write(root, "apps/web.yaml", "web")
     os.symlink(outside, root / "apps" / "evil.yaml")
-    with pytest.raises(TreeError) as info:
+    with pytest.raises(FilesError) as info:
         read_directory(root)
     assert info.value.path == "apps/evil.yaml"
     assert "outside the tree" in str(info.value)
@@ -151,7 +151,7 @@ def test_directory_refuses_relative_escape_and_directory_escape(tmp_path: Path) 
     root = tmp_path / "repo"
     root.mkdir()
     os.symlink("../etc", root / "config")
-    with pytest.raises(TreeError) as info:
+    with pytest.raises(FilesError) as info:
         read_directory(root)
     assert info.value.path == "config"
     assert "outside the tree" in info.value.message
@@ -162,7 +162,7 @@ def test_directory_dangling_symlink(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", "a")
     assert read_directory(tmp_path) == {"a.yaml": b"a"}
     os.symlink("missing.yaml", tmp_path / "b.yaml")
-    with pytest.raises(TreeError, match=r"b\.yaml: symlink points to nothing"):
+    with pytest.raises(FilesError, match=r"b\.yaml: symlink points to nothing"):
         read_directory(tmp_path)
 
 
@@ -170,7 +170,7 @@ def test_directory_dangling_symlink_outside_root_is_refused(tmp_path: Path) -> N
     root = tmp_path / "repo"
     root.mkdir()
     os.symlink("/nonexistent-reachdiff/x", root / "x.md")
-    with pytest.raises(TreeError, match="outside the tree"):
+    with pytest.raises(FilesError, match="outside the tree"):
         read_directory(root)
 
 
@@ -183,21 +183,21 @@ def test_directory_root_symlink_is_resolved(tmp_path: Path) -> None:
 def test_directory_file_size_limit_names_the_file(tmp_path: Path) -> None:
     write(tmp_path, "ok.yaml", b"x" * 100)
     write(tmp_path, "apps/big.yaml", b"x" * 101)
-    with pytest.raises(TreeError) as info:
-        read_directory(tmp_path, limits=TreeLimits(max_file_bytes=100))
+    with pytest.raises(FilesError) as info:
+        read_directory(tmp_path, limits=FileLimits(max_file_bytes=100))
     assert info.value.path == "apps/big.yaml"
     assert "101 bytes" in info.value.message
-    assert read_directory(tmp_path, limits=TreeLimits(max_file_bytes=101))["apps/big.yaml"]
+    assert read_directory(tmp_path, limits=FileLimits(max_file_bytes=101))["apps/big.yaml"]
 
 
 def test_directory_total_and_count_limits(tmp_path: Path) -> None:
     for i in range(5):
         write(tmp_path, f"f{i}.yaml", b"x" * 10)
-    with pytest.raises(TreeError, match=r"f4.yaml: .*more than 40 bytes"):
-        read_directory(tmp_path, limits=TreeLimits(max_total_bytes=40))
-    with pytest.raises(TreeError, match=r"f3.yaml: more than 3 files"):
-        read_directory(tmp_path, limits=TreeLimits(max_files=3))
-    assert len(read_directory(tmp_path, limits=TreeLimits(max_files=5, max_total_bytes=50))) == 5
+    with pytest.raises(FilesError, match=r"f4.yaml: .*more than 40 bytes"):
+        read_directory(tmp_path, limits=FileLimits(max_total_bytes=40))
+    with pytest.raises(FilesError, match=r"f3.yaml: more than 3 files"):
+        read_directory(tmp_path, limits=FileLimits(max_files=3))
+    assert len(read_directory(tmp_path, limits=FileLimits(max_files=5, max_total_bytes=50))) == 5
 
 
 def test_directory_skips_fifos(tmp_path: Path) -> None:
@@ -207,10 +207,10 @@ def test_directory_skips_fifos(tmp_path: Path) -> None:
 
 
 def test_directory_missing_root(tmp_path: Path) -> None:
-    with pytest.raises(TreeError, match="cannot read directory"):
+    with pytest.raises(FilesError, match="cannot read directory"):
         read_directory(tmp_path / "nope")
     write(tmp_path, "file.yaml", "x")
-    with pytest.raises(TreeError, match="not a directory"):
+    with pytest.raises(FilesError, match="not a directory"):
         read_directory(tmp_path / "file.yaml")
 
 
@@ -329,7 +329,7 @@ def test_tarball_unicode_path() -> None:
     [f"{TOP}/../../etc/cron.d/x.yaml", f"{TOP}/apps/../../x.md", "/etc/passwd", "../x.yaml"],
 )
 def test_tarball_refuses_escaping_paths(name: str) -> None:
-    with pytest.raises(TreeError) as info:
+    with pytest.raises(FilesError) as info:
         read_tarball(tarball([(f"{TOP}/a.yaml", b"a"), (name, b"evil")]))
     assert info.value.path == name
     assert "absolute" in info.value.message or ".." in info.value.message
@@ -341,7 +341,7 @@ def test_tarball_refuses_links_that_would_be_read(linktype: bytes) -> None:
         [(f"{TOP}/a.yaml", b"a")],
         links={f"{TOP}/apps/web.yaml": (linktype, "/etc/passwd")},
     )
-    with pytest.raises(TreeError) as info:
+    with pytest.raises(FilesError) as info:
         read_tarball(data)
     assert info.value.path == "apps/web.yaml"
     assert "links are not allowed" in info.value.message
@@ -356,21 +356,21 @@ def test_tarball_ignores_links_with_other_names() -> None:
 
 def test_tarball_file_size_limit_before_reading() -> None:
     data = tarball([(f"{TOP}/small.yaml", b"s"), (f"{TOP}/apps/big.yaml", b"x" * 5000)])
-    with pytest.raises(TreeError) as info:
-        read_tarball(data, limits=TreeLimits(max_file_bytes=4096))
+    with pytest.raises(FilesError) as info:
+        read_tarball(data, limits=FileLimits(max_file_bytes=4096))
     assert info.value.path == "apps/big.yaml"
     assert "5000 bytes" in info.value.message
     # Oversized files that are not manifests are skipped without counting against the limit.
     other = tarball([(f"{TOP}/small.yaml", b"s"), (f"{TOP}/logo.png", b"x" * 5000)])
-    assert read_tarball(other, limits=TreeLimits(max_file_bytes=4096)) == {"small.yaml": b"s"}
+    assert read_tarball(other, limits=FileLimits(max_file_bytes=4096)) == {"small.yaml": b"s"}
 
 
 def test_tarball_total_and_count_limits() -> None:
     data = tarball([(f"{TOP}/f{i}.yaml", b"x" * 10) for i in range(4)])
-    with pytest.raises(TreeError, match=r"f3\.yaml: .*more than 30 bytes"):
-        read_tarball(data, limits=TreeLimits(max_total_bytes=30))
-    with pytest.raises(TreeError, match=r"f2\.yaml: more than 2 files"):
-        read_tarball(data, limits=TreeLimits(max_files=2))
+    with pytest.raises(FilesError, match=r"f3\.yaml: .*more than 30 bytes"):
+        read_tarball(data, limits=FileLimits(max_total_bytes=30))
+    with pytest.raises(FilesError, match=r"f2\.yaml: more than 2 files"):
+        read_tarball(data, limits=FileLimits(max_files=2))
 
 
 def test_tarball_compression_bomb_is_bounded() -> None:
@@ -378,8 +378,8 @@ def test_tarball_compression_bomb_is_bounded() -> None:
     # stops the reader long before it has inflated all of it.
     bomb = tarball([(f"{TOP}/a.yaml", b"a"), (f"{TOP}/zeros.bin", bytes(64 * 1024 * 1024))])
     assert len(bomb) < 200_000
-    with pytest.raises(TreeError, match="unpacks to more than"):
-        read_tarball(bomb, limits=TreeLimits(max_archive_bytes=8 * 1024 * 1024))
+    with pytest.raises(FilesError, match="unpacks to more than"):
+        read_tarball(bomb, limits=FileLimits(max_archive_bytes=8 * 1024 * 1024))
 
 
 def test_tarball_does_not_trust_a_huge_declared_size() -> None:
@@ -391,34 +391,34 @@ def test_tarball_does_not_trust_a_huge_declared_size() -> None:
     header[148:156] = b" " * 8
     header[148:156] = b"%06o\0 " % sum(header)
     raw[header_at : header_at + 512] = header
-    with pytest.raises(TreeError, match=r"a.yaml: file is 1099511627776 bytes"):
+    with pytest.raises(FilesError, match=r"a.yaml: file is 1099511627776 bytes"):
         read_tarball(bytes(raw))
 
 
 def test_tarball_huge_pax_header_is_refused() -> None:
     raw = tarball([(f"{TOP}/{'p' * 2_000_000}.yaml", b"a")], compress="none")
-    with pytest.raises(TreeError, match="extended header"):
+    with pytest.raises(FilesError, match="extended header"):
         read_tarball(raw)
 
 
 def test_tarball_truncated_and_garbage() -> None:
     raw = tarball([(f"{TOP}/a.yaml", b"a" * 2000)], compress="none")
     cut = raw.index(b"a" * 2000) + 1000
-    with pytest.raises(TreeError, match="ends in the middle"):
+    with pytest.raises(FilesError, match="ends in the middle"):
         read_tarball(raw[:cut])
-    with pytest.raises(TreeError, match="not a tar archive"):
+    with pytest.raises(FilesError, match="not a tar archive"):
         read_tarball(b"<html>rate limited</html>" + bytes(600))
     packed = bytearray(gzip.compress(raw, mtime=0))
     packed[20:40] = b"\xff" * 20
-    with pytest.raises(TreeError, match="corrupt archive"):
+    with pytest.raises(FilesError, match="corrupt archive"):
         read_tarball(bytes(packed))
     assert read_tarball(b"") == {}
 
 
 def test_tarball_refuses_duplicates_and_several_top_directories() -> None:
-    with pytest.raises(TreeError, match=r"a\.yaml: appears twice"):
+    with pytest.raises(FilesError, match=r"a\.yaml: appears twice"):
         read_tarball(tarball([(f"{TOP}/a.yaml", b"1"), (f"{TOP}/a.yaml", b"2")]))
-    with pytest.raises(TreeError, match="more than one top directory"):
+    with pytest.raises(FilesError, match="more than one top directory"):
         read_tarball(tarball([(f"{TOP}/a.yaml", b"1"), ("other/b.yaml", b"2")]))
 
 

@@ -1,10 +1,11 @@
-"""Manifest trees from a directory on disk; the limits and path rules every reader shares.
+"""Files (a map of repository path to bytes) from a directory on disk; the limits and path
+rules every reader shares. ("Tree" is the cluster model the engine builds from files.)
 
 Both readers turn a source of manifests into ``dict[path, bytes]`` (relative POSIX path ->
 file contents) for ``analysis.manifests.load_files``. Everything they read comes from a pull
 request and is hostile: a symlink may point at ``/etc``, a tarball may name ``../../x`` or
 unpack to terabytes. So nothing is ever extracted to disk, every link is checked against the
-root, and every read is bounded by ``TreeLimits`` before the bytes are held in memory.
+root, and every read is bounded by ``FileLimits`` before the bytes are held in memory.
 
 The tarball reader is ``bot.inputs.tarball``; what readers could not see inside the
 reviewed paths (submodules, LFS pointers, files an archive left out) is ``bot.inputs.unread``.
@@ -65,8 +66,8 @@ DEFAULT_INCLUDE = (
 
 
 @dataclass(frozen=True, slots=True)
-class TreeLimits:
-    """Bounds on what one tree may hold; exceeding any is an error naming the file.
+class FileLimits:
+    """Bounds on the files of one side; exceeding any is an error naming the file.
 
     ``max_archive_bytes`` bounds the decompressed tar stream, including the files that are
     not kept, since decompressing is what costs time on a compression bomb.
@@ -90,11 +91,11 @@ class TreeLimits:
         return max(self.max_file_bytes, self.max_scanned_file_bytes)
 
 
-DEFAULT_LIMITS = TreeLimits()
+DEFAULT_LIMITS = FileLimits()
 
 
-class TreeError(InputError):
-    """A tree that cannot be read safely; ``path`` names the file or link responsible."""
+class FilesError(InputError):
+    """Files that cannot be read safely; ``path`` names the file or link responsible."""
 
     def __init__(self, path: str, message: str) -> None:
         super().__init__(path, message)
@@ -198,7 +199,7 @@ class GlobSet:
 class Budget:
     """Counts files and bytes kept against the limits."""
 
-    def __init__(self, limits: TreeLimits) -> None:
+    def __init__(self, limits: FileLimits) -> None:
         self.limits = limits
         self.files = 0
         self.total = 0
@@ -211,31 +212,31 @@ class Budget:
         self.files += 1
         self.total += size
         if self.files > self.limits.max_files:
-            raise TreeError(path, f"more than {self.limits.max_files} files in the tree")
+            raise FilesError(path, f"more than {self.limits.max_files} files in the tree")
         if self.total > self.limits.max_total_bytes:
-            raise TreeError(
+            raise FilesError(
                 path, f"tree holds more than {self.limits.max_total_bytes} bytes of manifests"
             )
 
 
-def check_file_size(path: str, size: int, limits: TreeLimits) -> None:
+def check_file_size(path: str, size: int, limits: FileLimits) -> None:
     """Refuse, before reading it, a file too large even to be scanned."""
     if size > limits.max_read_bytes:
-        raise TreeError(path, f"file is {size} bytes, over the limit of {limits.max_file_bytes}")
+        raise FilesError(path, f"file is {size} bytes, over the limit of {limits.max_file_bytes}")
 
 
-def within_file_limit(path: str, data: bytes, limits: TreeLimits) -> bytes:
+def within_file_limit(path: str, data: bytes, limits: FileLimits) -> bytes:
     """The file as the parser will see it: as it is, or, when it is over the limit, with
-    the documents reachdiff never reads set aside; a ``TreeError`` if still over."""
+    the documents reachdiff never reads set aside; a ``FilesError`` if still over."""
     if len(data) <= limits.max_file_bytes:
         return data
     if len(data) > limits.max_read_bytes:
-        raise TreeError(
+        raise FilesError(
             path, f"file is {len(data)} bytes, over the limit of {limits.max_file_bytes}"
         )
     scanned, kept = set_aside_unread(data)
     if kept > limits.max_file_bytes:
-        raise TreeError(
+        raise FilesError(
             path,
             f"file is {len(data)} bytes, over the limit of {limits.max_file_bytes}, and "
             f"{kept} bytes of it are objects reachdiff reads (only the bodies of "
@@ -252,12 +253,12 @@ def read_directory(
     root: str | os.PathLike[str],
     *,
     include: tuple[str, ...] = DEFAULT_INCLUDE,
-    limits: TreeLimits = DEFAULT_LIMITS,
+    limits: FileLimits = DEFAULT_LIMITS,
 ) -> dict[str, bytes]:
     """Every file under ``root`` whose relative path matches one of ``include``.
 
     Hidden files and directories are skipped. Symlinks are followed only while they stay
-    inside ``root``: one that resolves outside (or is dangling) is a ``TreeError`` when the
+    inside ``root``: one that resolves outside (or is dangling) is a ``FilesError`` when the
     walk would read it. Each real directory is walked once, at the first path (in sorted
     order) that reaches it, so a symlink back to an ancestor ends instead of looping and a
     lattice of links cannot multiply the work.
@@ -266,9 +267,9 @@ def read_directory(
     try:
         real_root = root_path.resolve(strict=True)
     except OSError as err:
-        raise TreeError(str(root), f"cannot read directory: {err.strerror or err}") from None
+        raise FilesError(str(root), f"cannot read directory: {err.strerror or err}") from None
     if not real_root.is_dir():
-        raise TreeError(str(root), "not a directory")
+        raise FilesError(str(root), "not a directory")
     globs = GlobSet(include)
     budget = Budget(limits)
     files: dict[str, bytes] = {}
@@ -294,7 +295,7 @@ def _walk(
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as err:
-        raise TreeError(rel_dir or ".", f"cannot list directory: {err.strerror or err}") from None
+        raise FilesError(rel_dir or ".", f"cannot list directory: {err.strerror or err}") from None
     for entry in entries:
         if entry.name.startswith("."):
             continue
@@ -305,14 +306,14 @@ def _walk(
                 resolved = _resolve_inside(real_root, Path(entry.path), rel)
                 if resolved is None:  # dangling: only an error if we would have read it
                     if globs.matches(rel):
-                        raise TreeError(rel, "symlink points to nothing")
+                        raise FilesError(rel, "symlink points to nothing")
                     continue
                 target = resolved
                 st = os.stat(target)
             else:
                 st = entry.stat()  # scandir's own stat: no path parsing, often cached
         except OSError as err:
-            raise TreeError(rel, f"cannot read: {err.strerror or err}") from None
+            raise FilesError(rel, f"cannot read: {err.strerror or err}") from None
         if stat.S_ISDIR(st.st_mode):
             _walk(real_root, target, rel, globs, budget, files, visited)
         elif stat.S_ISREG(st.st_mode) and globs.matches(rel):
@@ -330,16 +331,17 @@ def _resolve_inside(real_root: Path, link: Path, rel: str) -> Path | None:
         # Still refuse an escaping dangling link: its target could appear later.
         lexical = Path(os.path.realpath(link))
         if not lexical.is_relative_to(real_root):
-            raise TreeError(rel, f"symlink points outside the tree ({os.readlink(link)})") from None
+            outside = os.readlink(link)
+            raise FilesError(rel, f"symlink points outside the tree ({outside})") from None
         return None
     except RuntimeError:  # a cycle made only of symlinks
-        raise TreeError(rel, "symlink loop") from None
+        raise FilesError(rel, "symlink loop") from None
     except OSError as err:
         if err.errno == 40:  # ELOOP
-            raise TreeError(rel, "symlink loop") from None
-        raise TreeError(rel, f"cannot resolve symlink: {err.strerror or err}") from None
+            raise FilesError(rel, "symlink loop") from None
+        raise FilesError(rel, f"cannot resolve symlink: {err.strerror or err}") from None
     if not resolved.is_relative_to(real_root):
-        raise TreeError(rel, f"symlink points outside the tree ({os.readlink(link)})")
+        raise FilesError(rel, f"symlink points outside the tree ({os.readlink(link)})")
     return resolved
 
 
@@ -351,13 +353,13 @@ def _read_bounded(path: str | Path, rel: str, max_bytes: int) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
-        raise TreeError(rel, f"cannot read: {err.strerror or err}") from None
+        raise FilesError(rel, f"cannot read: {err.strerror or err}") from None
     chunks: list[bytes] = []
     size = 0
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise TreeError(rel, "not a regular file")
+            raise FilesError(rel, "not a regular file")
         # Ask for what the file holds (and one byte more, to see its end): ``os.read``
         # allocates as much as it is asked for, and asking for the limit (tens of MiB)
         # per small file costs more than reading it. The file may grow between stat and
@@ -371,9 +373,9 @@ def _read_bounded(path: str | Path, rel: str, max_bytes: int) -> bytes:
             size += len(chunk)
             want = max(want, _READ_CHUNK)  # it grew: read on in larger steps
     except OSError as err:
-        raise TreeError(rel, f"cannot read: {err.strerror or err}") from None
+        raise FilesError(rel, f"cannot read: {err.strerror or err}") from None
     finally:
         os.close(fd)
     if size > max_bytes:
-        raise TreeError(rel, f"file is over the limit of {max_bytes} bytes")
+        raise FilesError(rel, f"file is over the limit of {max_bytes} bytes")
     return b"".join(chunks)
