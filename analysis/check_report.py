@@ -3,7 +3,8 @@ fields are only ever added), text and Markdown. SARIF is in ``analysis.sarif``."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from analysis import markdown
@@ -107,26 +108,63 @@ def _pair(v: Violation) -> str:
     return f"{v.src.id} -> {v.dst.id}"
 
 
-def check_text(violations: Sequence[Violation], *, limit: int | None = None) -> str:
-    """``limit``: the violations listed; the summary counts every one."""
-    lines = [f"reachdiff: {summary(violations)}"]
+@dataclass(frozen=True, slots=True)
+class _Style:
+    """How one format writes a group of violations: its first line (given the words for
+    what is wrong), the prefix of the lines under it, code and prose."""
+
+    head: Callable[[Violation, str], str]
+    under: str
+    code: Callable[[str], str]
+    text: Callable[[str], str]
+    detail: Callable[[str], str]
+
+
+_TEXT = _Style(
+    head=lambda first, what: (
+        f"{first.type}: {what} on {first.ports}  ({first.intent.kind} {first.intent.name} "
+        f"{first.intent.entry}, {first.intent.file}:{first.intent.line})"
+    ),
+    under="    ",
+    code=str,
+    text=str,
+    detail=lambda detail: f"({detail})",
+)
+_MARKDOWN = _Style(
+    head=lambda first, what: (
+        f"- **{first.type}**: {what} on {markdown.code(first.ports)} — "
+        f"{markdown.text(first.intent.kind)} {markdown.code(first.intent.name)} "
+        f"{markdown.text(first.intent.entry)} "
+        f"({markdown.code(f'{first.intent.file}:{first.intent.line}')})"
+    ),
+    under="  - ",
+    code=markdown.code,
+    text=markdown.text,
+    detail=markdown.text,
+)
+
+
+def _violation_lines(
+    violations: Sequence[Violation], limit: int | None, style: _Style
+) -> list[str]:
+    lines = []
     for first, group in groups(_capped(violations, limit)):
-        d = first.intent
         what = _WORDS[first.type]
         if first.type == "test":
-            what += f": expected {first.expect}, {first.actual}"
-        lines.append(
-            f"{first.type}: {what} on {first.ports}  "
-            f"({d.kind} {d.name} {d.entry}, {d.file}:{d.line})"
-        )
-        for v in group[:MAX_PAIRS_SHOWN]:
-            lines.append(f"    {_pair(v)}")
+            what += f": expected {first.expect}, {style.text(first.actual)}"
+        lines.append(style.head(first, what))
+        lines.extend(style.under + style.code(_pair(v)) for v in group[:MAX_PAIRS_SHOWN])
         if len(group) > MAX_PAIRS_SHOWN:
-            lines.append(f"    … and {len(group) - MAX_PAIRS_SHOWN} more")
-        for c in first.because:
-            lines.append(f"    because {cause_text(c)}")
+            lines.append(f"{style.under}… and {len(group) - MAX_PAIRS_SHOWN} more")
+        lines.extend(f"{style.under}because {style.text(cause_text(c))}" for c in first.because)
         if first.detail:
-            lines.append(f"    ({first.detail})")
+            lines.append(style.under + style.detail(first.detail))
+    return lines
+
+
+def check_text(violations: Sequence[Violation], *, limit: int | None = None) -> str:
+    """``limit``: the violations listed; the summary counts every one."""
+    lines = [f"reachdiff: {summary(violations)}", *_violation_lines(violations, limit, _TEXT)]
     if omitted := omitted_line(len(violations), limit):
         lines.append(omitted)
     return "\n".join(lines) + "\n"
@@ -138,24 +176,7 @@ def check_markdown(
     if not violations:
         return f"{heading} Declared communications\n\n✅ {summary(violations)}.\n"
     lines = [f"{heading} Declared communications\n", f"❌ {summary(violations)}.\n"]
-    for first, group in groups(_capped(violations, limit)):
-        d = first.intent
-        what = _WORDS[first.type]
-        if first.type == "test":
-            what += f": expected {first.expect}, {markdown.text(first.actual)}"
-        lines.append(
-            f"- **{first.type}**: {what} on {markdown.code(first.ports)} — "
-            f"{markdown.text(d.kind)} {markdown.code(d.name)} {markdown.text(d.entry)} "
-            f"({markdown.code(f'{d.file}:{d.line}')})"
-        )
-        for v in group[:MAX_PAIRS_SHOWN]:
-            lines.append(f"  - {markdown.code(_pair(v))}")
-        if len(group) > MAX_PAIRS_SHOWN:
-            lines.append(f"  - … and {len(group) - MAX_PAIRS_SHOWN} more")
-        for c in first.because:
-            lines.append(f"  - because {markdown.text(cause_text(c))}")
-        if first.detail:
-            lines.append(f"  - {markdown.text(first.detail)}")
+    lines += _violation_lines(violations, limit, _MARKDOWN)
     if omitted := omitted_line(len(violations), limit):
         lines.append(f"\n{markdown.text(omitted)}")
     return "\n".join(lines) + "\n"
