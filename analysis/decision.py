@@ -12,6 +12,7 @@ own (``Matcher.verdict``); the steps only show how it got there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from analysis import ciliumexplain, markdown
@@ -173,42 +174,22 @@ def _walk(
         return calico_steps(rmap, direction, owner, src, dst, question, steps)
     peer = dst if direction is Direction.EGRESS else src
     peer_id = rmap.members[peer][0].id if rmap.members[peer] else str(peer)
-    undecided, allowed, passed = question, NO_CONNECTIONS, NO_CONNECTIONS
+    undecided = question
 
     def cilium_match(c: CompiledCiliumRule, within: ConnectionSet) -> tuple[ConnectionSet, str]:
         return _match(m, c, peer, dst, within, peer_id)
 
     undecided, denials = ciliumexplain.deny_steps(m, direction, owner, undecided, cilium_match)
     steps.extend(Step(direction.value, *s) for s in _cilium(denials))
-    for r in m.admin[owner].get(direction, ()):
-        if not undecided:
-            steps.append(
-                _admin_step(
-                    direction,
-                    r,
-                    NOT_REACHED,
-                    NO_CONNECTIONS,
-                    "the connection was decided by an earlier rule",
-                )
-            )
-            continue
-        hit, detail = _match(m, r, peer, dst, undecided, peer_id)
-        if not hit:
-            steps.append(_admin_miss(m, direction, r, peer, dst, undecided, detail))
-            continue
-        undecided = undecided - hit
-        action = r.rule.action
-        if action is AdminAction.PASS:
-            passed = passed | hit
-            steps.append(
-                _admin_step(
-                    direction, r, PASS, hit, detail + ": Pass hands these ports to NetworkPolicy"
-                )
-            )
-            continue
-        if action.allows:
-            allowed = allowed | hit
-        steps.append(_admin_step(direction, r, action.decision.lower(), hit, detail))
+    undecided, allowed, passed = _tier_steps(
+        m,
+        direction,
+        m.admin[owner].get(direction, ()),
+        (undecided, peer, dst, peer_id),
+        steps,
+        decided="the connection was decided by an earlier rule",
+        passes="Pass hands these ports to NetworkPolicy",
+    )
     remaining = undecided | passed
     rules = m.rules(direction, owner)
     cilium_isolating = ciliumexplain.isolating(m, direction, owner)
@@ -272,35 +253,17 @@ def _walk(
                     verdict=NOT_ISOLATED,
                 )
             )
-        baseline_passed = NO_CONNECTIONS
-        for r in m.baseline[owner].get(direction, ()):
-            if not remaining:
-                steps.append(
-                    _admin_step(
-                        direction,
-                        r,
-                        NOT_REACHED,
-                        NO_CONNECTIONS,
-                        "the connection was decided before the baseline",
-                    )
-                )
-                continue
-            hit, detail = _match(m, r, peer, dst, remaining, peer_id)
-            if not hit:
-                steps.append(_admin_miss(m, direction, r, peer, dst, remaining, detail))
-                continue
-            remaining = remaining - hit
-            if r.rule.action is AdminAction.PASS:  # v1alpha2: skip the rest of the baseline
-                baseline_passed = baseline_passed | hit
-                steps.append(
-                    _admin_step(
-                        direction, r, PASS, hit, detail + ": Pass skips the rest of the baseline"
-                    )
-                )
-                continue
-            if r.rule.action.allows:
-                allowed = allowed | hit
-            steps.append(_admin_step(direction, r, r.rule.action.decision.lower(), hit, detail))
+        remaining, baseline_allowed, baseline_passed = _tier_steps(
+            m,
+            direction,
+            m.baseline[owner].get(direction, ()),
+            (remaining, peer, dst, peer_id),
+            steps,
+            decided="the connection was decided before the baseline",
+            # v1alpha2: a baseline Pass skips the rest of the baseline
+            passes="Pass skips the rest of the baseline",
+        )
+        allowed = allowed | baseline_allowed
         remaining = remaining | baseline_passed
         if remaining and (m.beyond >> owner) & 1:
             # A pod of a namespace outside the tree: its NetworkPolicies, and so whether
@@ -324,6 +287,42 @@ def _walk(
     expected = m.verdict(direction, src, dst).allowed & question
     assert allowed == expected, (allowed, expected)  # the steps must tell the verdict
     return allowed
+
+
+def _tier_steps(
+    m: Matcher,
+    direction: Direction,
+    rules: Sequence[CompiledAdminRule],
+    asked: tuple[ConnectionSet, int, int, str],
+    steps: list[Step],
+    *,
+    decided: str,
+    passes: str,
+) -> tuple[ConnectionSet, ConnectionSet, ConnectionSet]:
+    """One admin tier's rules in priority order, the first match deciding each port:
+    (what is still undecided, what the tier allows, what it passes on). ``asked``: the
+    ports still undecided, the peer, the destination and the peer's id; ``decided`` and
+    ``passes`` say why a rule was not reached and what its Pass does."""
+    undecided, peer, dst, peer_id = asked
+    allowed, passed = NO_CONNECTIONS, NO_CONNECTIONS
+    for r in rules:
+        if not undecided:
+            steps.append(_admin_step(direction, r, NOT_REACHED, NO_CONNECTIONS, decided))
+            continue
+        hit, detail = _match(m, r, peer, dst, undecided, peer_id)
+        if not hit:
+            steps.append(_admin_miss(m, direction, r, peer, dst, undecided, detail))
+            continue
+        undecided = undecided - hit
+        action = r.rule.action
+        if action is AdminAction.PASS:
+            passed = passed | hit
+            steps.append(_admin_step(direction, r, PASS, hit, f"{detail}: {passes}"))
+            continue
+        if action.allows:
+            allowed = allowed | hit
+        steps.append(_admin_step(direction, r, action.decision.lower(), hit, detail))
+    return undecided, allowed, passed
 
 
 def _admin_miss(
