@@ -16,6 +16,10 @@ The grammar and its corner cases follow Calico's own tokenizer and parser
 - ``k != 'v'`` and ``k not in {…}`` match a resource without ``k``; ``contains``,
   ``starts with`` and ``ends with`` need the label; ``global()`` (meaningful only in a rule's
   ``namespaceSelector``, see ``for_namespaces``) and ``all()`` match everything in scope.
+
+Why one module of 450 lines: tokenizer, parser, evaluator and label index of one
+small language, kept together as Calico keeps them, so each corner case is read in one
+place.
 """
 
 from __future__ import annotations

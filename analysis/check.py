@@ -15,6 +15,10 @@ then expanded into one violation per pair of endpoints, the way ``map`` reports 
 
 A pair neither side of which any policy of the tree governs (two external ranges, two
 pods of namespaces outside the tree) is not a path of the map and is never judged.
+
+Why one module of 550 lines: ``_Checker`` is one algorithm (groups of alike
+workloads, then pairs of groups, then violations) whose steps share its group index;
+split, each part would need that index passed through every call.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ every endpoint of a group behaves alike on both sides, so each pair of groups is
 and explained once. Usually the head is derived from the base (``analysis.incremental``)
 and only the rows and columns the change can touch are read and compared, so the cost of
 a diff grows with the change, not with the cluster.
+
+Why one module of 460 lines: ``_Comparison`` compares the two sides group by group;
+its reads of rows and columns share the groups it builds.
 """
 
 from __future__ import annotations

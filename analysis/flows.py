@@ -12,6 +12,10 @@ Sources of the schemas (facts only, no code taken):
 - Calico: the "Flow log data types" reference of docs.tigera.io (start_time, end_time,
   action, source_/dest_ namespace, name_aggr, type, ip, port, labels, proto, reporter,
   num_flows).
+
+Why one module of 550 lines: the three record formats (Hubble, Calico, CSV) map to
+the same ``FlowEnd``/``Observation`` with the same rules for ends, ports and times; each
+reader is short, and apart they would repeat or import those rules back and forth.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ are neither workloads nor policy kinds reachdiff does not model), and this modul
 them from the same files, strictly: an unknown field, a bad port or an ambiguous selector
 is an error naming the file, the line and the fix, because a declaration that is silently
 read otherwise than written would pass a check it should fail.
+
+Why one module of 480 lines: it is the strict reader of one document family
+(``Intent``, ``ConnectivityTest``): its parts share one budget and one error style.
 """
 
 from __future__ import annotations

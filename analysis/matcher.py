@@ -15,6 +15,10 @@ rule decides: Allow/Accept, Deny, or Pass to the next tier), then NetworkPolicy 
 selects the pod, the union of their rules decides), then the baseline tier (Baseline-tier
 ClusterNetworkPolicies by priority, then the BaselineAdminNetworkPolicy: the first matching
 rule decides, a Pass leaving the ports to the default), then the default: allow.
+
+Why one module of 500 lines: ``Matcher`` is the verdict every engine module reads;
+its tiers (admin, NetworkPolicy, Calico, Cilium, baseline) are evaluated in one order
+that must be read as a whole to be checked against the API's.
 """
 
 from __future__ import annotations

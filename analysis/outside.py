@@ -30,6 +30,10 @@ own policies are unknown: a pod there is judged only by the cluster-scoped admin
 (AdminNetworkPolicy; the baseline applies only where no NetworkPolicy isolates, which is
 unknown) and otherwise allowed, so a path from it is judged by the in-tree destination's
 ingress alone, and a path to it by the in-tree source's egress.
+
+Why one module of 500 lines: the representatives, the selector conditions that
+split them and their description are one construction whose parts share its bitmask
+space (``_KeyMasks``, ``_Space``).
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ charts are rendered first (``bot.inputs.environments``), each root one environme
 are paired by name across the two trees (a missing one is empty). When there is more than
 one environment, or the only one is not the plain manifests, endpoint ids carry the
 environment: ``overlays/prod:shop/Deployment/web``.
+
+Why one module of 440 lines: discovering, pairing, diffing and merging environments
+are one flow whose steps share ``EnvironmentTree`` and ``MultiDiff``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ A chart is rendered only when a ``helm`` binary is installed, never downloads an
 Rendered objects are traced back to their template through the ``# Source:`` comment Helm
 writes before each document; lines are matched from the output to the template text, so
 they are approximate (a templated line cannot be matched exactly).
+
+Why one module of 400 lines: finding charts, checking their dependencies, running
+``helm template`` and tracing its output back to the templates are one renderer.
 """
 
 from __future__ import annotations

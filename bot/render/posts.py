@@ -14,6 +14,10 @@ by collapsing sections into ``<details>``, then cutting lists with "and N more",
 summarizing and pointing to the check run and the JSON rendering, and as a last resort
 truncates. Sizes are counted in UTF-16 code units, which is never less than characters
 however GitHub counts them.
+
+Why one module of 450 lines: every post (comment, check output, line comments,
+failure) is fitted to GitHub's size limits the same way (``fit``), from the same context;
+the views and rules it renders live in their own modules.
 """
 
 from __future__ import annotations
