@@ -4,6 +4,7 @@ validated as the CRD's schema and CEL rules validate them."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,12 +102,7 @@ def _rules(
         if not isinstance(rule, dict):
             ctx.at(rules).fail(f"{direction.field}[{index}] must be a mapping")
         rctx = ctx.at(rule)
-        action = rule.get("action")
-        if action not in actions:
-            rctx.fail(f"`action` must be one of {', '.join(actions)}, not {shown(action)}")
-        name = rule.get("name", "")
-        if not isinstance(name, str) or len(name) > 100:
-            rctx.fail("rule `name` must be a string of at most 100 characters")
+        action, name = action_and_name(rctx, rule, actions)
         peers = rctx.sequence(rule, peers_key)
         if not peers:
             rctx.fail(f"`{peers_key}` needs at least one peer (ANP rules always name their peers)")
@@ -118,7 +114,7 @@ def _rules(
                 direction=direction,
                 index=index,
                 name=name,
-                action=AdminAction(action),
+                action=action,
                 source=Source(rctx.file, rctx.line),
                 peers=tuple(_peer(rctx.at(p), p, peer_kinds) for p in peers),
                 ports=None if ports is None else tuple(_port(rctx.at(p), p) for p in ports),
@@ -127,31 +123,60 @@ def _rules(
     return tuple(out)
 
 
-def _peer(ctx: Context, peer: Any, kinds: tuple[str, ...]) -> AdminPeer:
+def action_and_name(
+    rctx: Context, rule: dict[str, Any], actions: Sequence[str]
+) -> tuple[AdminAction, str]:
+    """A rule's ``action`` (one of ``actions``) and optional ``name``, as both admin APIs
+    (AdminNetworkPolicy, ClusterNetworkPolicy) spell them."""
+    action = rule.get("action")
+    if action not in actions:
+        rctx.fail(f"`action` must be one of {', '.join(actions)}, not {shown(action)}")
+    name = rule.get("name", "")
+    if not isinstance(name, str) or len(name) > 100:
+        rctx.fail("rule `name` must be a string of at most 100 characters")
+    return AdminAction(action), name
+
+
+PeerReader = Callable[[Context, Any, Source, str], AdminPeer]
+
+
+def read_peer(
+    ctx: Context, peer: Any, kinds: tuple[str, ...], readers: Mapping[str, PeerReader]
+) -> AdminPeer:
+    """A peer: a mapping with exactly one of ``kinds``. ``readers`` read the kinds that are
+    not a plain namespace selector (``namespaces``, ``nodes``)."""
     if not isinstance(peer, dict):
         ctx.fail(f"a peer must be a mapping, not {type_name(peer)}")
     kind = one_of(ctx, peer, kinds, "a peer")
     source = Source(ctx.file, ctx.line)
-    value = peer[kind]
-    if kind == "networks":
-        if not isinstance(value, list) or not 1 <= len(value) <= 25:
-            ctx.fail("`networks` must list 1 to 25 CIDRs")
-        return AdminPeer(
-            source, kind, networks=tuple(parse_cidr(ctx, v, "networks") for v in value)
-        )
-    if kind == "pods":
-        if not isinstance(value, dict):
-            ctx.fail("`pods` must be a mapping with namespaceSelector and podSelector")
-        pctx = ctx.at(value)
-        return AdminPeer(
-            source,
-            kind,
-            namespace_selector=parse_selector(
-                pctx, pctx.mapping(value, "namespaceSelector"), "namespaceSelector"
-            ),
-            pod_selector=parse_selector(pctx, pctx.mapping(value, "podSelector"), "podSelector"),
-        )
-    return AdminPeer(source, kind, namespace_selector=parse_selector(ctx, value, kind))
+    read = readers.get(kind)
+    if read is not None:
+        return read(ctx, peer[kind], source, kind)
+    return AdminPeer(source, kind, namespace_selector=parse_selector(ctx, peer[kind], kind))
+
+
+def _networks(ctx: Context, value: Any, source: Source, kind: str) -> AdminPeer:
+    if not isinstance(value, list) or not 1 <= len(value) <= 25:
+        ctx.fail("`networks` must list 1 to 25 CIDRs")
+    return AdminPeer(source, kind, networks=tuple(parse_cidr(ctx, v, "networks") for v in value))
+
+
+def _pods(ctx: Context, value: Any, source: Source, kind: str) -> AdminPeer:
+    if not isinstance(value, dict):
+        ctx.fail("`pods` must be a mapping with namespaceSelector and podSelector")
+    pctx = ctx.at(value)
+    return AdminPeer(
+        source,
+        kind,
+        namespace_selector=parse_selector(
+            pctx, pctx.mapping(value, "namespaceSelector"), "namespaceSelector"
+        ),
+        pod_selector=parse_selector(pctx, pctx.mapping(value, "podSelector"), "podSelector"),
+    )
+
+
+def _peer(ctx: Context, peer: Any, kinds: tuple[str, ...]) -> AdminPeer:
+    return read_peer(ctx, peer, kinds, {"networks": _networks, "pods": _pods})
 
 
 def _port(ctx: Context, entry: Any) -> AdminPort:

@@ -17,10 +17,9 @@ import ipaddress
 import re
 from typing import Any
 
-from analysis.adminpolicies import one_of
+from analysis.adminpolicies import action_and_name, one_of, read_peer
 from analysis.model import (
     CLUSTER_NETWORK_POLICY,
-    AdminAction,
     AdminPeer,
     AdminPolicy,
     AdminPort,
@@ -124,12 +123,7 @@ def _rules(ctx: Context, spec: YMap, direction: Direction) -> tuple[AdminRule, .
                 f"{direction.field}[{index}] has unknown field(s) {field_names(unknown)}; "
                 f"a rule has name, action, {peers_key} and protocols"
             )
-        action = rule.get("action")
-        if action not in ACTIONS:
-            rctx.fail(f"`action` must be one of {', '.join(ACTIONS)}, not {shown(action)}")
-        name = rule.get("name", "")
-        if not isinstance(name, str) or len(name) > 100:
-            rctx.fail("rule `name` must be a string of at most 100 characters")
+        action, name = action_and_name(rctx, rule, ACTIONS)
         peers = rctx.sequence(rule, peers_key)
         if not peers:
             rctx.fail(
@@ -157,7 +151,7 @@ def _rules(ctx: Context, spec: YMap, direction: Direction) -> tuple[AdminRule, .
                 direction=direction,
                 index=index,
                 name=name,
-                action=AdminAction(action),
+                action=action,
                 source=Source(rctx.file, rctx.line),
                 peers=parsed_peers,
                 ports=ports,
@@ -166,28 +160,30 @@ def _rules(ctx: Context, spec: YMap, direction: Direction) -> tuple[AdminRule, .
     return tuple(out)
 
 
+def _networks(ctx: Context, value: Any, source: Source, kind: str) -> AdminPeer:
+    items = _set_of_strings(ctx, value, "networks", "CIDRs")
+    return AdminPeer(source, kind, networks=tuple(_cidr(ctx, v) for v in items))
+
+
+def _domain_names(ctx: Context, value: Any, source: Source, kind: str) -> AdminPeer:
+    items = _set_of_strings(ctx, value, "domainNames", "domain names")
+    for item in items:
+        if not _DOMAIN_NAME.fullmatch(item):
+            ctx.fail(
+                f"domain name {shown(item)} is not valid (DNS labels separated by '.', "
+                "optionally starting with '*.')"
+            )
+    return AdminPeer(source, kind, domain_names=tuple(items))
+
+
+def _pods(ctx: Context, value: Any, source: Source, kind: str) -> AdminPeer:
+    namespaces, pods = _namespaced_pod(ctx, value, "pods")
+    return AdminPeer(source, kind, namespace_selector=namespaces, pod_selector=pods)
+
+
 def _peer(ctx: Context, peer: Any, kinds: tuple[str, ...]) -> AdminPeer:
-    if not isinstance(peer, dict):
-        ctx.fail(f"a peer must be a mapping, not {type_name(peer)}")
-    kind = one_of(ctx, peer, kinds, "a peer")
-    source = Source(ctx.file, ctx.line)
-    value = peer[kind]
-    if kind == "networks":
-        items = _set_of_strings(ctx, value, "networks", "CIDRs")
-        return AdminPeer(source, kind, networks=tuple(_cidr(ctx, v) for v in items))
-    if kind == "domainNames":
-        items = _set_of_strings(ctx, value, "domainNames", "domain names")
-        for item in items:
-            if not _DOMAIN_NAME.fullmatch(item):
-                ctx.fail(
-                    f"domain name {shown(item)} is not valid (DNS labels separated by '.', "
-                    "optionally starting with '*.')"
-                )
-        return AdminPeer(source, kind, domain_names=tuple(items))
-    if kind == "pods":
-        namespaces, pods = _namespaced_pod(ctx, value, "pods")
-        return AdminPeer(source, kind, namespace_selector=namespaces, pod_selector=pods)
-    return AdminPeer(source, kind, namespace_selector=parse_selector(ctx, value, kind))
+    readers = {"networks": _networks, "domainNames": _domain_names, "pods": _pods}
+    return read_peer(ctx, peer, kinds, readers)
 
 
 def _set_of_strings(ctx: Context, value: Any, field: str, what: str) -> list[str]:
