@@ -7,14 +7,14 @@ are paired by name across the two trees (a missing one is empty). When there is 
 one environment, or the only one is not the plain manifests, endpoint ids carry the
 environment: ``overlays/prod:shop/Deployment/web``.
 
-Why one module of 440 lines: discovering, pairing, diffing and merging environments
-are one flow whose steps share ``EnvironmentTree`` and ``MultiDiff``.
+``EnvironmentTree``, ``load_environments``, ``is_plain`` and ``RENDER_CACHE`` live in
+``bot.inputs.environment_trees`` and are re-exported here, where their readers import them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,39 +25,25 @@ from analysis.customkinds import WorkloadKinds
 from analysis.decision import Explanation, explain_pair
 from analysis.diff import PathChange, ReachabilityDiff
 from analysis.errors import ManifestError
-from analysis.frontends import NO_FRONTENDS, Frontends, frontends_of_files, read_frontends
+from analysis.frontends import NO_FRONTENDS, Frontends
 from analysis.idle import IdlePolicy, idle_changed_policies
-from analysis.manifests import MANIFEST_SUFFIXES, build_tree, load_files
+from analysis.manifests import MANIFEST_SUFFIXES
 from analysis.model import Tree
 from analysis.outside import ClusterScope
 from analysis.prepared import PreparedBase, diff_prepared, prepared
 from analysis.reachability import Endpoint
 from analysis.treestate import TreeState, apply_changes
 from analysis.unknowns import unknown_matches
-from bot.inputs import helm, kustomize
 from bot.inputs.environment_bases import EnvironmentBases, diff_environment
-from bot.inputs.environments import PlannedRoot, plain_environment, plan_environments, render_all
+from bot.inputs.environment_trees import RENDER_CACHE as RENDER_CACHE
+from bot.inputs.environment_trees import EnvironmentTree as EnvironmentTree
+from bot.inputs.environment_trees import is_plain as is_plain
+from bot.inputs.environment_trees import load_environments as load_environments
 from bot.inputs.parallel_load import load_state_parallel
-from bot.inputs.render_cache import KeyBuilder, RenderCache
-from bot.inputs.sandbox import Tools
+from bot.inputs.render_cache import RenderCache
 
 if TYPE_CHECKING:
     from bot.inputs.exposure import ExposureReview
-
-
-@dataclass(frozen=True, slots=True)
-class EnvironmentTree:
-    name: str  # "" for plain manifests, else the kustomization or chart directory
-    kind: str  # plain | kustomize | helm
-    tree: Tree
-    notes: tuple[str, ...] = ()
-    unanalysed: tuple[str, ...] = ()
-    # Services, Ingresses and routes: where traffic enters (``analysis.exposure``).
-    frontends: Frontends = NO_FRONTENDS
-    # The hash of everything the environment was read from (its renderer's inputs, or its
-    # plain files) and of the settings it was modelled with; "" when not known. Equal keys
-    # mean equal environments (``bot.inputs.render_cache``).
-    key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +79,6 @@ class MultiDiff:
     @property
     def widening(self) -> bool:
         return bool(self.opened)
-
-
-# This process's rendered environments by render key (``bot.inputs.render_cache``):
-# at most 100,000 rendered objects (their models: up to a few hundred MiB).
-RENDER_CACHE: RenderCache[EnvironmentTree] = RenderCache()
 
 
 class SideError(ManifestError):
@@ -215,70 +196,6 @@ def diff_head_alone(
     )
 
 
-def load_environments(
-    files: Mapping[str, bytes],
-    *,
-    kustomize_roots: Sequence[str] | None = None,
-    helm_values: Mapping[str, Sequence[str]] | None = None,
-    workload_kinds: WorkloadKinds = (),
-    cache: RenderCache[EnvironmentTree] | None = RENDER_CACHE,
-    workers: int | None = None,
-    tools: Tools | None = None,
-) -> list[EnvironmentTree]:
-    """The environments of a tree, modelled. Roots are rendered ``workers`` at a time;
-    those whose inputs ``cache`` has seen are not rendered again (``None``: no cache)."""
-    if is_plain(files):
-        tree = load_files(files, workload_kinds=workload_kinds)
-        return [EnvironmentTree("", "plain", tree, frontends=frontends_of_files(files))]
-    plan = plan_environments(
-        files, kustomize_roots=kustomize_roots, helm_values=helm_values, tools=tools
-    )
-    kinds = repr(workload_kinds)
-    keys = [KeyBuilder(r.key, kinds).hexdigest() if r.key else "" for r in plan.roots]
-    found: list[EnvironmentTree | None] = [
-        cache.get(key) if cache is not None and key else None for key in keys
-    ]
-
-    def model(root: PlannedRoot, key: str) -> Callable[[], EnvironmentTree]:
-        def read() -> EnvironmentTree:
-            e = root.render()
-            tree = build_tree(e.objects, workload_kinds=workload_kinds)
-            env = EnvironmentTree(
-                e.name, e.kind, tree, e.notes, e.unanalysed, read_frontends(e.objects), key
-            )
-            if cache is not None and key:
-                cache.put(key, env, len(e.objects) + 1)
-            return env
-
-        return read
-
-    missing = [i for i, env in enumerate(found) if env is None]
-    rendered = render_all([model(plan.roots[i], keys[i]) for i in missing], workers)
-    for i, env in zip(missing, rendered, strict=True):
-        found[i] = env
-    environments = [env for env in found if env is not None]
-    plain_key = (
-        KeyBuilder("plain", kinds).files(files, plan.plain_paths).hexdigest()
-        if plan.plain_paths
-        else ""
-    )
-    plain = cache.get(plain_key) if cache is not None and plain_key else None
-    if plain is None:
-        e = plain_environment(files, plan.plain_paths)
-        tree = build_tree(e.objects, workload_kinds=workload_kinds)
-        plain = EnvironmentTree(
-            "", "plain", tree, frontends=read_frontends(e.objects), key=plain_key
-        )
-        if not e.objects:
-            plain_key = ""  # no plain environment (unless there is nothing else)
-        elif cache is not None:
-            cache.put(plain_key, plain, len(e.objects) + 1)
-    environments.sort(key=lambda e: e.name)
-    if plain_key or not environments:
-        environments.insert(0, plain)
-    return environments
-
-
 def diff_environments(
     base: Sequence[EnvironmentTree],
     head: Sequence[EnvironmentTree],
@@ -303,11 +220,6 @@ def diff_environments(
         )
         results.append((name, b, h, diff))
     return _merge(results)
-
-
-def is_plain(files: Mapping[str, bytes]) -> bool:
-    """Plain manifests: nothing to render, the files are what is applied."""
-    return not kustomize.has_kustomizations(files) and not helm.chart_dirs(files)
 
 
 def diff_plain(base: PreparedBase, head_files: Mapping[str, bytes]) -> MultiDiff:

@@ -1,0 +1,110 @@
+"""A repository tree's environments, modelled: rendered roots (kept by render key) and
+the plain manifests.
+
+``load_environments`` plans every root (``bot.inputs.environments``), takes from the
+process's render cache (``bot.inputs.render_cache``) each one whose inputs it has seen,
+renders the others concurrently, and models each environment once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from analysis.customkinds import WorkloadKinds
+from analysis.frontends import NO_FRONTENDS, Frontends, frontends_of_files, read_frontends
+from analysis.manifests import build_tree, load_files
+from analysis.model import Tree
+from bot.inputs import helm, kustomize
+from bot.inputs.environments import PlannedRoot, plain_environment, plan_environments, render_all
+from bot.inputs.render_cache import KeyBuilder, RenderCache
+from bot.inputs.sandbox import Tools
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentTree:
+    name: str  # "" for plain manifests, else the kustomization or chart directory
+    kind: str  # plain | kustomize | helm
+    tree: Tree
+    notes: tuple[str, ...] = ()
+    unanalysed: tuple[str, ...] = ()
+    # Services, Ingresses and routes: where traffic enters (``analysis.exposure``).
+    frontends: Frontends = NO_FRONTENDS
+    # The hash of everything the environment was read from (its renderer's inputs, or its
+    # plain files) and of the settings it was modelled with; "" when not known. Equal keys
+    # mean equal environments (``bot.inputs.render_cache``).
+    key: str = ""
+
+
+# This process's rendered environments by render key (``bot.inputs.render_cache``):
+# at most 100,000 rendered objects (their models: up to a few hundred MiB).
+RENDER_CACHE: RenderCache[EnvironmentTree] = RenderCache()
+
+
+def is_plain(files: Mapping[str, bytes]) -> bool:
+    """Plain manifests: nothing to render, the files are what is applied."""
+    return not kustomize.has_kustomizations(files) and not helm.chart_dirs(files)
+
+
+def load_environments(
+    files: Mapping[str, bytes],
+    *,
+    kustomize_roots: Sequence[str] | None = None,
+    helm_values: Mapping[str, Sequence[str]] | None = None,
+    workload_kinds: WorkloadKinds = (),
+    cache: RenderCache[EnvironmentTree] | None = RENDER_CACHE,
+    workers: int | None = None,
+    tools: Tools | None = None,
+) -> list[EnvironmentTree]:
+    """The environments of a tree, modelled. Roots are rendered ``workers`` at a time;
+    those whose inputs ``cache`` has seen are not rendered again (``None``: no cache)."""
+    if is_plain(files):
+        tree = load_files(files, workload_kinds=workload_kinds)
+        return [EnvironmentTree("", "plain", tree, frontends=frontends_of_files(files))]
+    plan = plan_environments(
+        files, kustomize_roots=kustomize_roots, helm_values=helm_values, tools=tools
+    )
+    kinds = repr(workload_kinds)
+    keys = [KeyBuilder(r.key, kinds).hexdigest() if r.key else "" for r in plan.roots]
+    found: list[EnvironmentTree | None] = [
+        cache.get(key) if cache is not None and key else None for key in keys
+    ]
+
+    def model(root: PlannedRoot, key: str) -> Callable[[], EnvironmentTree]:
+        def read() -> EnvironmentTree:
+            e = root.render()
+            tree = build_tree(e.objects, workload_kinds=workload_kinds)
+            env = EnvironmentTree(
+                e.name, e.kind, tree, e.notes, e.unanalysed, read_frontends(e.objects), key
+            )
+            if cache is not None and key:
+                cache.put(key, env, len(e.objects) + 1)
+            return env
+
+        return read
+
+    missing = [i for i, env in enumerate(found) if env is None]
+    rendered = render_all([model(plan.roots[i], keys[i]) for i in missing], workers)
+    for i, env in zip(missing, rendered, strict=True):
+        found[i] = env
+    environments = [env for env in found if env is not None]
+    plain_key = (
+        KeyBuilder("plain", kinds).files(files, plan.plain_paths).hexdigest()
+        if plan.plain_paths
+        else ""
+    )
+    plain = cache.get(plain_key) if cache is not None and plain_key else None
+    if plain is None:
+        e = plain_environment(files, plan.plain_paths)
+        tree = build_tree(e.objects, workload_kinds=workload_kinds)
+        plain = EnvironmentTree(
+            "", "plain", tree, frontends=read_frontends(e.objects), key=plain_key
+        )
+        if not e.objects:
+            plain_key = ""  # no plain environment (unless there is nothing else)
+        elif cache is not None:
+            cache.put(plain_key, plain, len(e.objects) + 1)
+    environments.sort(key=lambda e: e.name)
+    if plain_key or not environments:
+        environments.insert(0, plain)
+    return environments
