@@ -46,8 +46,15 @@ def cilium_networks(tree: Tree) -> list[IPNetwork]:
 
 
 def selector_bits(selectors: Selectors, sel: CiliumSelector) -> int:
+    reserved = 0
+    for identity in sel.identities:  # a peer selector naming reserved: labels
+        reserved |= entity_bits(selectors, identity)
     if sel.never:
-        return 0
+        return reserved
+    return reserved | _pod_bits(selectors, sel)
+
+
+def _pod_bits(selectors: Selectors, sel: CiliumSelector) -> int:
     bits = selectors.pods(sel.pods)
     if not sel.namespaces.is_empty():
         bits &= selectors.namespaces(sel.namespaces)

@@ -114,6 +114,9 @@ class CiliumSelector:
     # keyed by that label: evaluated over PodClass.service_account.
     accounts: tuple[LabelRequirement, ...] = ()
     text: str = "{}"
+    # The reserved identities a peer selector naming `reserved:` labels selects (host,
+    # world…: the pseudo-endpoints and ranges of ``ciliumcompile.entity_bits``).
+    identities: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return self.text
@@ -153,11 +156,19 @@ def translate(
     ns_side: list[LabelRequirement] = []
     never = reserved = False
     accounts: list[LabelRequirement] = []
+    identities: tuple[str, ...] = ()
+    if reserved_key and peer:
+        # A reserved identity carries one label, reserved:<name> = "" (nothing of k8s).
+        identities = tuple(
+            e for e in RESERVED_IDENTITIES if all(_on_reserved(s, n, r, e) for s, n, r in parsed)
+        )
+        known = {n for s, n, _ in parsed if s == "reserved"} <= set(RESERVED_IDENTITIES)
+        reserved = not known
+    elif reserved_key:
+        reserved = True  # a subject or a requirement about reserved identities
     for src, name, r in parsed:
         if src not in ("k8s", "any"):
-            # reserved:, container:, cidr:, fqdn: … labels: no pod has them. A reserved
-            # key makes the selector about reserved identities (host, world, …) too.
-            reserved = reserved or src == "reserved"
+            # reserved:, container:, cidr:, fqdn: … labels: no pod has them.
             never = never or not _absent(r.operator)
             continue
         if name == POD_NAMESPACE:
@@ -189,7 +200,23 @@ def translate(
         reserved=reserved,
         accounts=tuple(accounts),
         text=str(written),
+        identities=identities,
     )
+
+
+# The reserved identities a tree has endpoints for (host… as pseudo-endpoints, world as the
+# external ranges and DNS names' addresses).
+RESERVED_IDENTITIES = (
+    "host", "remote-node", "kube-apiserver", "ingress", "health", "init", "unmanaged", "world",
+)  # fmt: skip
+
+
+def _on_reserved(source: str, name: str, r: LabelRequirement, identity: str) -> bool:
+    """Whether a requirement holds on the labels of a reserved identity."""
+    present = source in ("reserved", "any") and name == identity
+    if not present:
+        return _absent(r.operator)
+    return _holds(r.operator, r.values, "")
 
 
 def subject(written: LabelSelector, namespace: str | None) -> CiliumSelector:

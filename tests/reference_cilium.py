@@ -121,6 +121,25 @@ def _covers(selector: str, name: str) -> bool:
     return re.fullmatch(regex, name) is not None
 
 
+def _on_identity(reqs: list[tuple[str, str, list[str]]], identity: str) -> bool:
+    """Whether every requirement holds on the labels {reserved:<identity>: ""}; only a
+    selector naming a reserved key can hold there (unscoped, so no namespace label)."""
+    if not any(_split(k)[0] == "reserved" for k, _, _ in reqs):
+        return False
+    for key, op, values in reqs:
+        source, name = _split(key)
+        has = source in ("reserved", "any") and name == identity
+        ok = {
+            "In": has and "" in values,
+            "NotIn": not has or "" not in values,
+            "Exists": has,
+            "DoesNotExist": not has,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
 def cilium_objects(objects: Iterable[Obj]) -> list[Obj]:
     return [
         o for o in flatten(objects)
@@ -281,10 +300,13 @@ class CiliumCluster(TieredCluster):
             return bool(rule.get("toPorts"))  # L4-only: every peer; nothing at all: none
         ns = self._policy_namespace(pol)
         ident = self.identity(peer)
+        reserved = self._reserved_identity(peer)
         for sel in rule.get(side + "Endpoints") or []:
             own = self._scoped(sel or {}, ns, True)
             extra = [r for q in reqs for r in self._scoped(q or {}, ns, False)]
             if self._matches(own, ident) and self._matches(extra, ident):
+                return True
+            if reserved is not None and _on_identity(own + extra, reserved):
                 return True
         if isinstance(peer, RefRange):
             blocks = [(c, []) for c in rule.get(side + "CIDR") or []]
@@ -343,6 +365,15 @@ class CiliumCluster(TieredCluster):
             ):
                 return True
         return False
+
+    @staticmethod
+    def _reserved_identity(peer: Endpoint) -> str | None:
+        """The reserved label a non-pod endpoint's identity carries (reserved:<it>)."""
+        if isinstance(peer, RefRange):
+            return "world"
+        if isinstance(peer, RefPeer):
+            return peer.name if peer.kind == "Entity" else "world"
+        return None
 
     @staticmethod
     def _in(rng: RefRange, cidr: str) -> bool:

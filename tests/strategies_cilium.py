@@ -60,6 +60,8 @@ def cilium_selectors(draw: Draw) -> Obj:
         f"k8s:{NS_LABELS}kubernetes.io/metadata.name",
         "pod-template-hash",  # not part of identities
         "reserved:host",
+        "reserved:world",
+        "reserved:kube-apiserver",
         SA_LABEL,
         f"k8s:{SA_LABEL}",
     ]

@@ -45,7 +45,7 @@ def _cnp(rule: str, field: str = "egress") -> str:
         ("{fromNodes: [{matchLabels: {role: worker}}]}", "ingress", "nodes"),
         ("{icmps: [{fields: [{type: 8}]}]}", "ingress", "ICMP"),
         ("{toCIDRSet: [{cidrGroupRef: corp}]}", "egress", "CiliumCIDRGroup"),
-        ("{fromEndpoints: [{matchLabels: {'reserved:host': ''}}]}", "ingress", "reserved"),
+        ("{fromEndpoints: [{matchLabels: {'reserved:bogus': ''}}]}", "ingress", "reserved"),
     ],
 )
 def test_what_manifests_cannot_settle_is_not_analysed_with_file_and_line(

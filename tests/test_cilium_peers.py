@@ -317,3 +317,22 @@ def test_to_services_needs_one_reference_per_entry() -> None:
     with pytest.raises(ManifestError) as e:
         load_files({"p.yaml": _cnp("  egress:\n  - toServices: [{k8sService: {}}]\n")})
     assert "serviceName" in str(e.value) and "p.yaml" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("selector", "admitted"),
+    [
+        ("{matchLabels: {'reserved:host': ''}}", {"entity:host"}),
+        ("{matchLabels: {'reserved:kube-apiserver': ''}}", {"entity:kube-apiserver"}),
+        ("{matchLabels: {'reserved:world': ''}}", {"ip:0.0.0.0/0", "ip:::/0"}),
+        # a reserved key with k8s requirements: no reserved identity has k8s labels
+        ("{matchLabels: {'reserved:host': '', app: db}}", set()),
+        ("{matchExpressions: [{key: 'reserved:host', operator: Exists}]}", {"entity:host"}),
+    ],
+)
+def test_reserved_labels_select_the_entities(selector: str, admitted: set[str]) -> None:
+    m = _map(_cnp(f"  ingress:\n  - fromEndpoints: [{selector}]\n"))
+    into = {src for src, dsts in m.items() if WEB in dsts} - {"entity:host"}
+    assert into == admitted - {"entity:host"}
+    egress = _map(_cnp(f"  egress:\n  - toEndpoints: [{selector}]\n")).get(WEB, {})
+    assert set(egress) == admitted
