@@ -6,7 +6,9 @@ examples/minikube (http-sw-app.yaml, sw_l3_l4_policy.yaml, sw_l3_l4_l7_policy.ya
 *Layer 3 Policies* and examples/policies/l3 (cidr, requires, egress-default-deny,
 entities/from_world_deny, match-expressions/or-statement); *Layer 4 Policies*
 (examples/policies/l4/l4.yaml); *Deny Policies* (the allow/deny table); *Policy Enforcement
-Modes* (enableDefaultDeny). Pods are ours, labelled as the pages describe them.
+Modes* (enableDefaultDeny); *Layer 3 Policies* entities (host, host and remote-node, world,
+kube-apiserver), *Services based* (service-rule) and *DNS based* (to-fqdn). Pods are ours,
+labelled as the pages describe them.
 """
 
 from __future__ import annotations
@@ -377,3 +379,159 @@ spec: {podSelector: {matchLabels: {app: myService}}}
     assert _allowed(rmap, "default/Pod/other", "default/Pod/my-service") == {
         "TCP": "9090", "UDP": "9090", "SCTP": "9090"
     }
+
+
+# -- Layer 3, entities, services and DNS (docs.cilium.io *Layer 3 Policies*: "Access to/from
+# local host", "Access to/from all nodes in the cluster", "Access to/from outside cluster",
+# kube-apiserver, "Services based", "DNS based"; the policies are the pages' examples).
+
+DEV_PODS = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: dev, labels: {env: dev}}
+spec: {containers: [{name: c, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: public, labels: {role: public}}
+spec: {containers: [{name: c, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app2, labels: {id: app2}}
+spec: {containers: [{name: c, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: backend, namespace: another-namespace, labels: {run: backend}}
+spec: {containers: [{name: c, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: mine, labels: {app: mine}}
+spec: {containers: [{name: c, image: x}]}
+"""
+DEV, PUBLIC, APP2 = "default/Pod/dev", "default/Pod/public", "default/Pod/app2"
+ENTITY_IDS = (
+    "entity:host", "entity:remote-node", "entity:kube-apiserver", "entity:ingress",
+    "entity:health", "entity:init", "entity:unmanaged",
+)  # fmt: skip
+
+
+def _cnp(name: str, body: str) -> str:
+    head = 'apiVersion: "cilium.io/v2"\nkind: CiliumNetworkPolicy\n'
+    return head + f'metadata:\n  name: "{name}"\nspec:\n{body}'
+
+
+def _reached_from(rmap: ReachabilityMap, src: str) -> set[str]:
+    return {e.id for e in rmap.endpoints if e.id != src and rmap.allowed(src, e.id)}
+
+
+def test_dev_pods_may_reach_only_the_host() -> None:
+    rmap = _map(DEV_PODS, _cnp("dev-to-host", """\
+  endpointSelector:
+    matchLabels:
+      env: dev
+  egress:
+    - toEntities:
+      - host
+"""))  # fmt: skip
+    assert _reached_from(rmap, DEV) == {"entity:host"}
+    assert _allowed(rmap, DEV, "entity:host") == EVERYTHING.to_json()
+
+
+def test_nodes_of_the_cluster_reach_dev_pods() -> None:
+    rmap = _map(DEV_PODS, _cnp("to-dev-from-nodes-in-cluster", """\
+  endpointSelector:
+    matchLabels:
+      env: dev
+  ingress:
+    - fromEntities:
+      - host
+      - remote-node
+"""))  # fmt: skip
+    into = {e.id for e in rmap.endpoints if rmap.allowed(e.id, DEV)}
+    assert into == {"entity:host", "entity:remote-node"}
+
+
+def test_the_world_reaches_public_pods() -> None:
+    rmap = _map(DEV_PODS, _cnp("from-world-to-role-public", """\
+  endpointSelector:
+    matchLabels:
+      role: public
+  ingress:
+    - fromEntities:
+      - world
+"""))  # fmt: skip
+    into = {e.id for e in rmap.endpoints if rmap.allowed(e.id, PUBLIC)}
+    # the world, and the node (allow-localhost); no other pod, no other entity
+    assert into == {"ip:0.0.0.0/0", "ip:::/0", "entity:host"}
+
+
+def test_dev_pods_may_reach_the_api_server_only() -> None:
+    rmap = _map(DEV_PODS, _cnp("allow-to-apiserver", """\
+  endpointSelector:
+    matchLabels:
+      env: dev
+  egress:
+    - toEntities:
+      - kube-apiserver
+"""))  # fmt: skip
+    assert _reached_from(rmap, DEV) == {"entity:kube-apiserver"}
+
+
+def test_services_by_name_and_by_labels_admit_their_backends() -> None:
+    services = """\
+apiVersion: v1
+kind: Service
+metadata: {name: myservice, namespace: default}
+spec: {selector: {app: mine}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: backend, namespace: another-namespace, labels: {env: staging}}
+spec: {selector: {run: backend}, ports: [{port: 80}]}
+"""
+    rmap = _map(DEV_PODS, services, _cnp("service-rule", """\
+  endpointSelector:
+    matchLabels:
+      id: app2
+  egress:
+  - toServices:
+    - k8sService:
+        serviceName: myservice
+        namespace: default
+    - k8sServiceSelector:
+        selector:
+          matchLabels:
+            env: staging
+        namespace: another-namespace
+"""))  # fmt: skip
+    assert _reached_from(rmap, APP2) == {"default/Pod/mine", "another-namespace/Pod/backend"}
+
+
+def test_to_fqdns_with_the_dns_rule_reaches_the_name_and_dns_only() -> None:
+    rmap = _map(DEV_PODS, _cnp("to-fqdn", """\
+  endpointSelector:
+    matchLabels:
+      app: mine
+  egress:
+    - toEndpoints:
+      - matchLabels:
+          "k8s:io.kubernetes.pod.namespace": kube-system
+          "k8s:k8s-app": kube-dns
+      toPorts:
+        - ports:
+           - port: "53"
+             protocol: ANY
+          rules:
+            dns:
+              - matchPattern: "*"
+    - toFQDNs:
+        - matchName: "my-remote-service.com"
+"""))  # fmt: skip
+    mine = "default/Pod/mine"
+    assert _reached_from(rmap, mine) == {"fqdn:my-remote-service.com"}
+    assert _allowed(rmap, mine, "fqdn:my-remote-service.com") == EVERYTHING.to_json()
+    assert _allowed(rmap, mine, "ip:0.0.0.0/0") == {}
+    assert not set(ENTITY_IDS) & _reached_from(rmap, mine)
