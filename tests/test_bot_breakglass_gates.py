@@ -87,7 +87,7 @@ async def test_break_glass_never_waives_a_forbidden_path(harness: Harness, clock
     setup_pull(harness.fake, {**base, "policies/db.yaml": db_policy("web")}, base_files=base)
     check = await break_glass(harness, clock)
     assert check["conclusion"] == "failure"
-    assert check["output"]["title"] == "1 new path(s) the declared intents forbid"
+    assert check["output"]["title"] == "1 new path the declared intents forbid"
 
 
 async def test_break_glass_never_waives_a_forbidden_path_the_head_lifts(
@@ -103,7 +103,7 @@ async def test_break_glass_never_waives_a_forbidden_path_the_head_lifts(
     check = await break_glass(harness, clock)
     assert check["conclusion"] == "failure"
     assert check["output"]["title"] == (
-        "1 path(s) the base's intents forbid: break-glass does not waive them, approvals do"
+        "1 path the base's intents forbid: break-glass does not waive them, approvals do"
     )
     added = harness.fake.add_review(REPO, NUMBER, user="alice", state="APPROVED", commit_id=HEAD)
     record = next(r for r in harness.fake.reviews if r["id"] == added["id"])
