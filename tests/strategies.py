@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from hypothesis import settings
+from hypothesis import note, settings
 from hypothesis import strategies as st
 
 from tests import reference
@@ -532,3 +532,27 @@ def manifest_files(draw: Draw, objects: Sequence[Obj]) -> dict[str, str]:
             text += "---\n"  # a trailing empty document
         files[path] = text.replace("\n", draw(st.sampled_from(LINE_BREAKS)))
     return files
+
+
+def files_apart(
+    draw: Draw, objects: Sequence[Obj], apart: Sequence[tuple[str, Callable[[Obj], bool]]]
+) -> dict[str, str]:
+    """The objects as files: each entry of ``apart`` (a file name, which objects) gets one
+    multi-document file of its own (the first entry taking an object keeps it), the rest
+    are spread by ``manifest_files``. The files are noted, for a failing example."""
+    taken: dict[str, list[Obj]] = {name: [] for name, _ in apart}
+    rest = []
+    for obj in objects:
+        name = next((n for n, wants in apart if wants(obj)), None)
+        (taken[name] if name is not None else rest).append(obj)
+    files: dict[str, str] = draw(manifest_files(rest))
+    for name, chosen in taken.items():
+        if chosen:
+            files[name] = yaml.safe_dump_all(chosen, sort_keys=False)
+    note("\n".join(f"# ==== {p}\n{t}" for p, t in sorted(files.items())))
+    return files
+
+
+def connections_by_pair(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, str]]:
+    """A map's JSON ``connections`` by (source, destination), to compare two maps."""
+    return {(r["src"], r["dst"]): dict(r["allowed"]) for r in rows}

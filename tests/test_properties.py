@@ -29,7 +29,15 @@ from tests.reference import (
     reference_diff,
     reference_map,
 )
-from tests.strategies import Draw, Obj, clusters, examples, manifest_files, tree_pairs
+from tests.strategies import (
+    Draw,
+    Obj,
+    clusters,
+    connections_by_pair,
+    examples,
+    manifest_files,
+    tree_pairs,
+)
 
 PROFILE = settings(max_examples=examples(200))  # the profile of tests/conftest.py
 
@@ -47,8 +55,7 @@ def clusters_with_files(draw: Draw) -> tuple[list[Obj], dict[str, str]]:
     return objects, files
 
 
-def _by_pair(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, str]]:
-    return {(r["src"], r["dst"]): dict(r["allowed"]) for r in rows}
+_by_pair = connections_by_pair
 
 
 # ---------------------------------------------------------------------------- maps

@@ -6,10 +6,8 @@ reference (``tests/reference_admin.py``)."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
-import yaml
-from hypothesis import given, note, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.diff import diff_trees
@@ -33,9 +31,10 @@ from tests.strategies import (
     Draw,
     Obj,
     clusters,
+    connections_by_pair,
     defined_port_names,
     examples,
-    manifest_files,
+    files_apart,
     selectors,
 )
 
@@ -240,12 +239,7 @@ def tiered_clusters(draw: Draw) -> list[Obj]:
 
 
 def _files(draw: Draw, objects: list[Obj]) -> dict[str, str]:
-    files = draw(manifest_files([o for o in objects if o["kind"] not in ADMIN_KINDS]))
-    admin = [o for o in objects if o["kind"] in ADMIN_KINDS]
-    if admin:
-        files["admin.yaml"] = yaml.safe_dump_all(admin, sort_keys=False)
-    note("\n".join(f"# ==== {p}\n{t}" for p, t in sorted(files.items())))
-    return files
+    return files_apart(draw, objects, [("admin.yaml", lambda o: o["kind"] in ADMIN_KINDS)])
 
 
 @st.composite
@@ -254,8 +248,7 @@ def cases(draw: Draw) -> tuple[list[Obj], dict[str, str]]:
     return objects, _files(draw, objects)
 
 
-def _by_pair(rows: list[Any]) -> dict[tuple[str, str], dict[str, str]]:
-    return {(r["src"], r["dst"]): dict(r["allowed"]) for r in rows}
+_by_pair = connections_by_pair
 
 
 @PROFILE

@@ -6,11 +6,9 @@ the brute-force reference of ``tests/reference_calico.py``."""
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import pytest
-import yaml
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from analysis.diff import diff_trees
@@ -25,8 +23,9 @@ from tests.strategies import (
     Draw,
     Obj,
     clusters,
+    connections_by_pair,
     defined_port_names,
-    manifest_files,
+    files_apart,
     tree_pairs,
 )
 from tests.test_properties_admin import admin_tiers
@@ -49,16 +48,11 @@ def mixed_clusters(draw: Draw) -> list[Obj]:
 
 
 def _files(draw: Draw, objects: list[Obj]) -> dict[str, str]:
-    special = [o for o in objects if o["kind"] in ADMIN_KINDS or is_calico(o)]
-    files = draw(manifest_files([o for o in objects if o not in special]))
-    if special:
-        files["calico.yaml"] = yaml.safe_dump_all(special, sort_keys=False)
-    note("\n".join(f"# ==== {p}\n{t}" for p, t in sorted(files.items())))
-    return files
+    special = [("calico.yaml", lambda o: o["kind"] in ADMIN_KINDS or is_calico(o))]
+    return files_apart(draw, objects, special)
 
 
-def _by_pair(rows: list[Any]) -> dict[tuple[str, str], dict[str, str]]:
-    return {(r["src"], r["dst"]): dict(r["allowed"]) for r in rows}
+_by_pair = connections_by_pair
 
 
 @st.composite

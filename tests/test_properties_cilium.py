@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import yaml
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from analysis.decision import explain_pair
@@ -20,7 +19,15 @@ from analysis.report import diff_to_json, map_to_json
 from tests.reference import cluster_map, flatten, ip_block_networks, partition
 from tests.reference_admin import admin_networks
 from tests.reference_cilium import CILIUM_KINDS, CiliumCluster, cilium_networks, peers_of
-from tests.strategies import NAMESPACES, Draw, Obj, clusters, defined_port_names, manifest_files
+from tests.strategies import (
+    NAMESPACES,
+    Draw,
+    Obj,
+    clusters,
+    connections_by_pair,
+    defined_port_names,
+    files_apart,
+)
 from tests.strategies_cilium import cilium_policies, services, with_service_accounts
 from tests.test_properties_admin import ADMIN_KINDS, admin_tiers
 
@@ -32,7 +39,6 @@ PROFILE = settings(
     # REACHDIFF_NO_SHRINK=1: report the first failing example as found (faster locally).
     phases=[p for p in Phase if p is not Phase.shrink or not os.environ.get("REACHDIFF_NO_SHRINK")],
 )
-SEPARATE = (*ADMIN_KINDS, *CILIUM_KINDS)
 
 
 @st.composite
@@ -46,13 +52,9 @@ def mixed_clusters(draw: Draw) -> list[Obj]:
 
 
 def _files(draw: Draw, objects: list[Obj]) -> dict[str, str]:
-    files = draw(manifest_files([o for o in objects if o["kind"] not in SEPARATE]))
-    for name, kinds in (("admin.yaml", ADMIN_KINDS), ("cilium.yaml", CILIUM_KINDS)):
-        chosen = [o for o in objects if o["kind"] in kinds]
-        if chosen:
-            files[name] = yaml.safe_dump_all(chosen, sort_keys=False)
-    note("\n".join(f"# ==== {p}\n{t}" for p, t in sorted(files.items())))
-    return files
+    apart = [(name, lambda o, kinds=kinds: o["kind"] in kinds) for name, kinds in
+             (("admin.yaml", ADMIN_KINDS), ("cilium.yaml", CILIUM_KINDS))]
+    return files_apart(draw, objects, apart)
 
 
 @st.composite
@@ -61,8 +63,7 @@ def cases(draw: Draw) -> tuple[list[Obj], dict[str, str]]:
     return objects, _files(draw, objects)
 
 
-def _by_pair(rows: list[Any]) -> dict[tuple[str, str], dict[str, str]]:
-    return {(r["src"], r["dst"]): dict(r["allowed"]) for r in rows}
+_by_pair = connections_by_pair
 
 
 @PROFILE
