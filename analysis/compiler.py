@@ -131,9 +131,21 @@ def compile_tree(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Matche
     return compile_full(tree, extra_networks).matcher
 
 
-def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compilation:
-    externals = partition([*tree_networks(tree), *extra_networks])
-    classes = tuple(sorted({PodClass.of(w) for w in tree.workloads}))
+def compile_full(
+    tree: Tree, extra_networks: Iterable[IPNetwork] = (), *, numbered_as: Matcher | None = None
+) -> Compilation:
+    """``tree`` compiled. ``numbered_as``: with that matcher's endpoint numbers (its
+    external ranges, which must cut the tree's CIDRs; its classes first, kept empty and not
+    live where the tree has none; the tree's other classes appended), so that a head
+    compiled in full compares with its base row by row (``analysis.rederive``)."""
+    present = {PodClass.of(w) for w in tree.workloads}
+    if numbered_as is None:
+        externals = partition([*tree_networks(tree), *extra_networks])
+        classes = tuple(sorted(present))
+    else:
+        externals = numbered_as.externals
+        known = set(numbered_as.classes)
+        classes = (*numbered_as.classes, *sorted(present - known))
     first = len(externals)
     selectors = Selectors(list(enumerate(classes, first)), tree.namespace_labels(), externals)
     peers = PeerTable(selectors.evaluate)
@@ -211,7 +223,9 @@ def compile_full(tree: Tree, extra_networks: Iterable[IPNetwork] = ()) -> Compil
         isolating=tuple({d: tuple(ps) for d, ps in iso.items()} for iso in isolating),
         admin=tuple({d: tuple(rs) for d, rs in row.items()} for row in admin),
         baseline=tuple({d: tuple(rs) for d, rs in row.items()} for row in baseline),
-        live=(1 << size) - 1,
+        live=(1 << size) - 1
+        if numbered_as is None
+        else (1 << first) - 1 | bitset_of(i for i, c in enumerate(classes, first) if c in present),
         tiered=bool(tree.admin_policies or tree.cilium_policies or cilium) or any(calico),
         beyond=beyond,
         calico=calico,

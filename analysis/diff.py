@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass
 from typing import Protocol
 
-from analysis import incremental
+from analysis import incremental, rederive
 from analysis.ciliumpeers import with_pseudo
 from analysis.compiler import Compilation, compile_full, tree_networks
 from analysis.explain import (
@@ -96,6 +96,7 @@ def diff_trees(
     (``analysis.outside``), which pair up by id."""
     if scope is ClusterScope.PARTIAL:
         base, head = with_outside(base, (base, head)), with_outside(head, (base, head))
+    base, head = with_pseudo(base, (base, head)), with_pseudo(head, (base, head))
     compilation = compile_full(base, tree_networks(head))
     return diff_compiled(compilation, map_of(base, compilation.matcher), head)
 
@@ -107,6 +108,18 @@ def diff_compiled(
     change: incremental.TreeChange | None = None,
 ) -> ReachabilityDiff:
     base = compilation.tree
+    if not incremental.same_context(compilation, head) and rederive.same_tiers(compilation, head):
+        # Calico or Cilium policies, the same on both sides: the head is compiled in full
+        # under the base's numbers, and compared where the change reaches.
+        base, head = with_pseudo(base, (base, head)), with_pseudo(head, (base, head))
+        if base is not compilation.tree:  # compiled without the pseudo-endpoints
+            compilation = compile_full(base, tree_networks(head))
+            base_map = map_of(base, compilation.matcher)
+        if change is None:
+            change = incremental.TreeChange.between(base, head)
+        if incremental.same_ranges(compilation, change):
+            head_map, affected = rederive.rederive(compilation, base_map, head, change)
+            return diff_maps(base_map, head_map, affected)
     if not incremental.same_context(compilation, head):
         # Admin policies or namespace labels changed: any pair may move. Map both in full,
         # with the same Cilium pseudo-endpoints (analysis.ciliumpeers) on both sides.

@@ -1358,8 +1358,10 @@ VARIANT_BUILDERS: dict[str, Callable[[Files, int], Variant]] = {
 # sometimes in one file). "small-files": every object in a file of its own, as
 # repositories written by generators or one-resource-per-file conventions are (10,000
 # workloads give ~20,000 files): the cost per file (walking, reading, hashing,
-# screening) weighs more against the parse.
-SHAPES: tuple[str, ...] = ("apps", "small-files")
+# screening) weighs more against the parse. "cilium" and "calico": mixed kinds on both
+# sides (``cilium_mixed``'s rewrite, ``benchmarks.calico.with_calico``), so that a
+# variant changes NetworkPolicies of a tree that also holds Cilium or Calico policies.
+SHAPES: tuple[str, ...] = ("apps", "small-files", "cilium", "calico")
 
 
 def one_object_per_file(files: Mapping[str, bytes]) -> Files:
@@ -1388,6 +1390,12 @@ def shaped(files: Mapping[str, bytes], shape: str) -> Files:
         return dict(files)
     if shape == "small-files":
         return one_object_per_file(files)
+    if shape == "cilium":
+        return cilium_mixed(dict(files), 0).files
+    if shape == "calico":
+        from benchmarks.calico import with_calico  # it builds on this module
+
+        return with_calico(dict(files), 0)
     raise ValueError(f"unknown shape {shape!r}; choose from {', '.join(SHAPES)}")
 
 
