@@ -29,7 +29,8 @@ from analysis.errors import ManifestError
 from analysis.flowsummary import FlowSummary
 from analysis.lint import LintConfig
 from analysis.outside import OUTSIDE_KIND, ClusterScope
-from analysis.prepared import PreparedBase, prepare
+from analysis.prepared import PreparedBase
+from analysis.prepared import prepared as prepare_state
 from analysis.reachability import Endpoint
 from analysis.trafficdiff import DiffTraffic, diff_traffic_maps
 from bot.inputs.environment_bases import EnvironmentBases
@@ -46,6 +47,7 @@ from bot.inputs.environment_diff import (
     side,
 )
 from bot.inputs.exposure import ExposureReview, ExposureSettings, review_exposure
+from bot.inputs.parallel_load import load_state_parallel
 
 EXPLAINED_PATHS = 20  # opened paths the comment explains step by step
 
@@ -216,7 +218,9 @@ class PreparedBases:
         ):
             self._bases.move_to_end(key)
             return found
-        prepared = prepare(files, scope=scope, workload_kinds=workload_kinds)
+        # Read on both cores, as the CLI reads its base: the first review of a branch
+        # after start waits for it.
+        prepared = prepare_state(load_state_parallel(files, workload_kinds), scope=scope)
         if key:
             self._bases[key] = prepared
             while len(self._bases) > self.limit:
