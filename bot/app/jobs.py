@@ -230,6 +230,10 @@ def _ping() -> bool:
     return True
 
 
+# What every analysis imports (bot.inputs.analyze and the engine under it).
+WORKER_PRELOAD = ("bot.inputs.analyze",)
+
+
 class AnalysisPool:
     """Runs CPU-bound functions in worker processes, with a wall-clock timeout.
 
@@ -250,10 +254,14 @@ class AnalysisPool:
 
     def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._executor is None:
+            # forkserver: never fork the event loop's process with its threads and sockets.
+            context = multiprocessing.get_context("forkserver")
+            # Workers fork from a server that has imported the engine once: a new (or
+            # rebuilt) worker starts warm (takes effect when the fork server starts).
+            context.set_forkserver_preload(list(WORKER_PRELOAD))
             self._executor = concurrent.futures.ProcessPoolExecutor(
                 max_workers=self.workers,
-                # forkserver: never fork the event loop's process with its threads and sockets.
-                mp_context=multiprocessing.get_context("forkserver"),
+                mp_context=context,
                 initializer=_limit_memory,
                 initargs=(self.memory_mb,),
             )

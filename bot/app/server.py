@@ -44,6 +44,7 @@ BOT: web.AppKey[BotContext] = web.AppKey("bot", BotContext)
 # GitHub caps webhook payloads at 25 MB.
 MAX_BODY = 25 * 1024 * 1024
 SHUTDOWN_GRACE = 20.0
+WARM_UP_SECONDS = 120.0  # how long the start-up ping may wait for the first worker
 
 
 def signature_valid(secret: str, body: bytes, signature: str | None) -> bool:
@@ -130,6 +131,9 @@ def make_app(
         bot = BotContext(config, session, flows)
         bot.jobs.start()
         app[BOT] = bot
+        # Start the analysis workers now, not at the first review: the first pull request
+        # after a start (a deploy) would wait for the fork server and the engine's import.
+        warming = asyncio.create_task(bot.pool.ready(timeout=WARM_UP_SECONDS))
         reconciler = (
             asyncio.create_task(reconcile_forever(bot, config.reconcile_interval))
             if config.reconcile_interval > 0
@@ -141,6 +145,7 @@ def make_app(
         # next start's reconciliation reviews them.
         if reconciler is not None:
             reconciler.cancel()
+        warming.cancel()
         await bot.jobs.close(grace=SHUTDOWN_GRACE)
         bot.pool.close()
         if github_session is None:

@@ -218,9 +218,7 @@ class PreparedBases:
         ):
             self._bases.move_to_end(key)
             return found
-        # Read on both cores, as the CLI reads its base: the first review of a branch
-        # after start waits for it.
-        prepared = prepare_state(load_state_parallel(files, workload_kinds), scope=scope)
+        prepared = prepare(files, scope=scope, workload_kinds=workload_kinds)
         if key:
             self._bases[key] = prepared
             while len(self._bases) > self.limit:
@@ -233,6 +231,14 @@ class PreparedBases:
     def clear(self) -> None:
         self._bases.clear()
         self.environments.clear()
+
+
+def prepare(
+    files: Mapping[str, bytes], *, scope: ClusterScope, workload_kinds: WorkloadKinds = ()
+) -> PreparedBase:
+    """``analysis.prepared.prepare``, the files read on both cores as the CLI reads its
+    base: the first review of a branch after a start waits for it."""
+    return prepare_state(load_state_parallel(files, workload_kinds), scope=scope)
 
 
 # A 30,000-workload base holds about half a gigabyte of the worker's memory limit: one.
