@@ -67,6 +67,7 @@ async def _first_review(base: Path, head: Path, timeout: float) -> dict[str, Any
         "cpu_seconds": time.process_time() - cpu,  # this process; the workers' is extra
         "conclusion": check.get("conclusion"),
         "title": check.get("output", {}).get("title", ""),
+        "summary": check.get("output", {}).get("summary", "")[:400],
         "invalid_requests": len(fake.validation_errors),
     }
 
