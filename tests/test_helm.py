@@ -293,3 +293,52 @@ def test_source_paths_map_subchart_names_to_directories(shop: dict[str, bytes]) 
         == "charts/shop/charts/cache/templates/statefulset.yaml"
     )
     assert helm.source_path("other/templates/x.yaml", chart, shop) is None
+
+
+def test_documents_alike_at_the_top_are_traced_to_their_own_template_document() -> None:
+    # Two NetworkPolicies of one template start alike; the second is cited at its own
+    # apiVersion line, not at the first document's (no helm needed: the output is given).
+    template = textwrap.dedent(
+        """\
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata:
+          name: {{ .Release.Name }}-cache
+        spec:
+          podSelector: {matchLabels: {component: cache}}
+        ---
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata:
+          name: {{ .Release.Name }}-server
+        spec:
+          podSelector: {matchLabels: {component: server}}
+        """
+    )
+    files = {"charts/web/templates/np.yaml": template.encode()}
+    output = textwrap.dedent(
+        """\
+        ---
+        # Source: web/templates/np.yaml
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata:
+          name: web-cache
+        spec:
+          podSelector: {matchLabels: {component: cache}}
+        ---
+        # Source: web/templates/np.yaml
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata:
+          name: web-server
+        spec:
+          podSelector: {matchLabels: {component: server}}
+        """
+    )
+    traced = helm.trace_sources(output, helm.Chart("charts/web", "web"), files)
+    assert [(path, obj["metadata"]["name"], obj.line) for path, obj in traced] == [
+        ("charts/web/templates/np.yaml", "web-cache", 1),
+        ("charts/web/templates/np.yaml", "web-server", 8),
+    ]
+    assert traced[1][1]["spec"]["podSelector"].line == 13

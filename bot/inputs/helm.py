@@ -364,8 +364,17 @@ class _LineMatcher:
     def __init__(self, template: str) -> None:
         self.exact: dict[str, list[int]] = {}
         self.keys: dict[str, list[int]] = {}
+        # The template's documents (first line, the lines written in it): a rendered
+        # document is matched from the start of the one it shares most lines with, since
+        # documents alike at the top (apiVersion, kind) differ further down.
+        self.segments: list[tuple[int, set[str]]] = [(1, set())]
+        self.used: set[int] = set()
         for number, text in enumerate(template.splitlines(), 1):
             stripped = text.strip()
+            if stripped.startswith("---"):
+                self.segments.append((number + 1, set()))
+                continue
+            self.segments[-1][1].add(stripped)
             if not stripped or stripped.startswith("#") or stripped.startswith("{{"):
                 continue
             self.exact.setdefault(stripped, []).append(number)
@@ -376,8 +385,8 @@ class _LineMatcher:
     def map(self, rendered: Sequence[str], first: int, content_start: int) -> Any:
         """A function from rendered line numbers (of this document) to template lines."""
         table: dict[int, int] = {}
-        pointer = 1
-        last = 1
+        pointer = self._segment(rendered, first, content_start)
+        last = pointer
         number = first
         while number <= len(rendered):
             text = rendered[number - 1]
@@ -395,6 +404,23 @@ class _LineMatcher:
             table[number] = last
             number += 1
         return lambda line: table.get(line, last)
+
+    def _segment(self, rendered: Sequence[str], first: int, content_start: int) -> int:
+        """The first line of the template document this rendered one most likely came
+        from: most lines in common; among equals, the first not yet matched (helm renders
+        a template's documents in order), else the first."""
+        written: set[str] = set()
+        for number in range(first, len(rendered) + 1):
+            text = rendered[number - 1]
+            if number > content_start and (text.startswith("---") or _SOURCE.match(text)):
+                break
+            written.add(text.strip())
+        scores = [len(lines & written) for _, lines in self.segments]
+        best = max(scores)
+        ties = [i for i, score in enumerate(scores) if score == best]
+        chosen = next((i for i in ties if i not in self.used), ties[0])
+        self.used.add(chosen)
+        return self.segments[chosen][0]
 
     @staticmethod
     def _find(candidates: list[int] | None, pointer: int) -> int | None:
