@@ -50,6 +50,7 @@ from analysis.matcher import (
     CompiledCalicoRule,
     CompiledRule,
     PodClass,
+    bit_indexes,
 )
 from analysis.model import (
     NAMESPACE_NAME_LABEL,
@@ -275,12 +276,20 @@ def calico_rows(
                 for r in policy.rules(direction)
                 if r.action != "Log" and not unsettled(r) and not r.port_protocol_only_elsewhere()
             )
+    # Per class and direction, the policies selecting it in ``calico.policies`` order:
+    # one pass over each policy's selected classes, not every policy per class (a tree
+    # with thousands of both would spend most of its compilation here).
+    selecting: dict[tuple[int, Direction], list[CalicoPolicy]] = {}
+    for policy, bits in selected:
+        for c in bit_indexes(bits):
+            for direction in dict.fromkeys(policy.types):
+                selecting.setdefault((c, direction), []).append(policy)
     rows: list[Rows] = [{} for _ in range(size)]
     for c, labels in peers.labels.items():
         if (skip >> c) & 1:
             continue
         for direction in Direction:
-            mine = [p for p, bits in selected if (bits >> c) & 1 and direction in p.types]
+            mine = selecting.get((c, direction))
             if not mine:
                 continue
             by_tier: dict[str, list[Entry]] = {}
