@@ -398,7 +398,7 @@ class _Comparison:
             if found is None:
                 more, less = after - before, before - after
                 found = seen[key] = (
-                    (more, explain_opened_by(base, head, direction, more, now, old, memo)),
+                    (more, explain_opened_by(base, head, direction, more, now, old, owner, memo)),
                     (less, explain_closed_by(base, head, direction, less, now, old, owner, memo)),
                 )
             (more, opened), (less, closed) = found

@@ -36,6 +36,7 @@ NO_LONGER_ALLOWS = "no longer allows"  # a base rule that admitted the closed pa
 ISOLATES = "isolates"  # a head policy that newly isolates the endpoint
 DENIES = "denies"  # a head admin rule that denies the path
 PASSES = "passes"  # a head admin rule that newly hands the ports to the next tier
+NO_LONGER_PASSES = "no longer passes"  # a base Pass (rule or tier end) the head lacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,7 @@ def explain_opened(
         if need:
             old = base.matcher.verdict(direction, bs, bd) if in_base else None
             needs[direction] = (need, head.matcher.verdict(direction, hs, hd), old)
-    return _opened(base, head, needs, memo)
+    return _opened(base, head, needs, hs, hd, memo)
 
 
 def explain_opened_by(
@@ -184,18 +185,26 @@ def explain_opened_by(
     delta: ConnectionSet,
     now: Verdict,
     old: Verdict,
+    owner: int,
     memo: Memo | None = None,
 ) -> tuple[Cause, ...]:
     """``explain_opened`` for a pair on both sides whose other direction allows the same
-    on both sides (so ``delta`` is all this direction's doing), given its verdicts."""
+    on both sides (so ``delta`` is all this direction's doing), given its verdicts and
+    its ``owner`` in the head."""
     if not delta:
         return ()
     need = delta - old.allowed
-    return _opened(base, head, {direction: (need, now, old)} if need else {}, memo)
+    needs: Needs = {direction: (need, now, old)} if need else {}
+    return _opened(base, head, needs, owner, owner, memo)
 
 
 def _opened(
-    base: ReachabilityMap, head: ReachabilityMap, needs: Needs, memo: Memo | None
+    base: ReachabilityMap,
+    head: ReachabilityMap,
+    needs: Needs,
+    hs: int,
+    hd: int,
+    memo: Memo | None,
 ) -> tuple[Cause, ...]:
     def causes() -> Iterator[Cause]:
         for direction, (need, now, old) in needs.items():
@@ -205,16 +214,24 @@ def _opened(
                     yield from _causes(dec, direction, "head", ALLOWS, head)
                 elif dec.action == "Default":
                     defaulted = dec.ports & need
-                elif dec.action == "Pass" and dec.ports & need and not _passed_before(dec, old):
+                elif dec.action == "Pass" and (dec.ports & need) - _same_passes(dec, old):
                     yield from _causes(dec, direction, "head", PASSES, head)
             if old is None:
                 continue
+            owner = hd if direction is Direction.INGRESS else hs
+            tiers_now = _tier_policies(head, direction, owner)
             # What used to deny these ports: an admin Deny rule that no longer matches, or
             # (when nothing decides any more) the policies that isolated the endpoint.
             for dec in old.decisions:
                 if dec.action == "Deny" and dec.ports & need:
                     yield from _causes(dec, direction, "base", NO_LONGER_DENIES, base)
-                elif dec.action == "Isolate" and dec.ports & defaulted:
+                elif (
+                    dec.action == "Isolate"
+                    and dec.ports & defaulted
+                    # A Calico tier that a policy still selecting the pod keeps applying
+                    # still ends in Deny: a rule that now passes the ports is the cause.
+                    and not {p.id for p in dec.policies} & tiers_now.get(dec.tier, set())
+                ):
                     yield from _causes(dec, direction, "base", NO_LONGER_ISOLATES, base)
 
     return _remembered(memo, ("opened", *_decided_by(needs)), causes)
@@ -277,11 +294,9 @@ def _closed(
             assert old is not None  # a closed pair is in the base
             owner = bd if direction is Direction.INGRESS else bs
             was_isolated = {p.id for p in base.matcher.isolating[owner].get(direction, ())}
-            tiers_before: set[str] = set()  # the Calico tiers that applied in the base
-            if base.matcher.calico:
-                rows = base.matcher.calico[owner].get(direction, ())
-                was_isolated.update(p.id for row in rows for p in row.policies)
-                tiers_before.update(row.tier.label for row in rows)
+            # Per Calico tier that applied in the base: the policies selecting the owner.
+            tiers_before = _tier_policies(base, direction, owner)
+            was_isolated.update(i for ids in tiers_before.values() for i in ids)
             row = base.matcher.cilium_row(direction, owner)
             was_isolated.update(p.id for p in (row.isolating if row is not None else ()))
             explained = NO_CONNECTIONS
@@ -292,50 +307,75 @@ def _closed(
                     yield from _causes(dec, direction, "head", DENIES, head)
                     explained = explained | dec.ports
                 elif dec.action == "Isolate":
-                    # A Calico tier that applied before isolated the pod before: what
-                    # changed is a rule (cited below), not the isolation.
-                    fresh = [
-                        p
-                        for p in dec.policies
-                        if p.id not in was_isolated and dec.tier not in tiers_before
-                    ]
-                    yield from (_policy_cause(p, direction, "head", ISOLATES) for p in fresh)
+                    # A Calico tier that some policy still selecting the pod made apply
+                    # before isolated the pod before: what changed is a rule (cited
+                    # below), not the isolation. A tier that applies only through new
+                    # policies isolates anew.
+                    held = {p.id for p in dec.policies} & tiers_before.get(dec.tier, set())
+                    fresh = [p for p in dec.policies if p.id not in was_isolated and not held]
+                    for p in fresh:
+                        if dec.tier:  # the end of a Calico tier: its defaultAction Deny
+                            yield _policy_cause(p, direction, "head", ISOLATES, dec.tier, "Deny")
+                        else:
+                            yield _policy_cause(p, direction, "head", ISOLATES)
                     if fresh:
                         explained = explained | dec.ports
-                elif dec.action == "Pass" and not _passed_before(dec, old):
+                elif (
+                    dec.action == "Pass"
+                    and dec.rule is not None
+                    and (dec.ports & need) - _same_passes(dec, old)
+                ):
                     # The next tier closed it (its cause is cited too, or the base rule
-                    # that no longer applies below).
+                    # that no longer applies below). A tier's end that passes never
+                    # closes anything: what the tier used to decide is cited below.
                     yield from _causes(dec, direction, "head", PASSES, head)
             # Ports a head rule does not explain closed because a base rule stopped applying.
             unexplained = need - explained
             for dec in old.decisions:
                 if dec.action == "Allow" and dec.ports & unexplained:
                     yield from _causes(dec, direction, "base", NO_LONGER_ALLOWS, base)
+                elif dec.action == "Pass" and (dec.ports & need) - _same_passes(dec, now):
+                    # The base handed these ports on to a later tier (or the profile)
+                    # that allowed them; the head no longer does.
+                    yield from _causes(dec, direction, "base", NO_LONGER_PASSES, base)
 
     # A verdict object belongs to one owner, so the key also fixes the base owner above.
     return _remembered(memo, ("closed", *_decided_by(needs)), causes)
 
 
-def _passed_before(dec: Decision, old: Verdict | None) -> bool:
-    """Whether the base's verdict had the same admin rule pass ports of ``dec`` too (then
-    the pass is not what changed)."""
-    if old is not None and dec.rule is None and dec.tier:
-        # The end of a Calico tier with defaultAction Pass: the tier passed these before.
-        return any(
-            d.action == "Pass" and d.rule is None and d.tier == dec.tier and d.ports & dec.ports
-            for d in old.decisions
-        )
-    if old is None or not isinstance(dec.rule, CompiledAdminRule | CompiledCalicoRule):
-        return False
+def _tier_policies(rmap: ReachabilityMap, direction: Direction, owner: int) -> dict[str, set[str]]:
+    """Per Calico tier that applies to ``owner`` in ``direction``: the ids of its policies
+    selecting the owner (none without Calico policies)."""
+    if not rmap.matcher.calico:
+        return {}
+    rows = rmap.matcher.calico[owner].get(direction, ())
+    return {row.tier.label: {p.id for p in row.policies} for row in rows}
+
+
+def _same_passes(dec: Decision, other: Verdict | None) -> ConnectionSet:
+    """The ports the same Pass as ``dec`` (the same rule, or the end of the same Calico
+    tier) passes in the ``other`` side's verdict."""
+    out = NO_CONNECTIONS
+    if other is None:
+        return out
+    if dec.rule is None and dec.tier:
+        # The end of a Calico tier with defaultAction Pass.
+        for d in other.decisions:
+            if d.action == "Pass" and d.rule is None and d.tier == dec.tier:
+                out = out | d.ports
+        return out
+    if not isinstance(dec.rule, CompiledAdminRule | CompiledCalicoRule):
+        return out
     policy_id, rule = dec.rule.policy.id, dec.rule.rule
-    return any(
-        d.action == "Pass"
-        and isinstance(d.rule, CompiledAdminRule | CompiledCalicoRule)
-        and d.rule.policy.id == policy_id
-        and d.rule.rule == rule
-        and d.ports & dec.ports
-        for d in old.decisions
-    )
+    for d in other.decisions:
+        if (
+            d.action == "Pass"
+            and isinstance(d.rule, CompiledAdminRule | CompiledCalicoRule)
+            and d.rule.policy.id == policy_id
+            and d.rule.rule == rule
+        ):
+            out = out | d.ports
+    return out
 
 
 def _decided_by(needs: Needs) -> Iterator[tuple[object, ...]]:

@@ -120,6 +120,9 @@ def test_diff_matches_reference(
         assert row["dst_new"] == (row["dst"] not in base_ids)
         assert row["src_removed"] == (row["src"] not in head_ids)
         assert row["dst_removed"] == (row["dst"] not in head_ids)
+        settled = not any(row[k] for k in ("src_new", "dst_new", "src_removed", "dst_removed"))
+        if settled:  # a path between endpoints of both sides names its causes
+            assert row["because"], row
     assert sorted(e["id"] for e in engine["added_endpoints"]) == sorted(head_ids - base_ids)
     assert sorted(e["id"] for e in engine["removed_endpoints"]) == sorted(base_ids - head_ids)
     check_causes(diff, ref, base_files, head_files)

@@ -5,10 +5,7 @@ the brute-force reference of ``tests/reference_calico.py``."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.diff import diff_trees
@@ -25,17 +22,13 @@ from tests.strategies import (
     clusters,
     connections_by_pair,
     defined_port_names,
+    examples,
     files_apart,
     tree_pairs,
 )
 from tests.test_properties_admin import admin_tiers
 
-PROFILE = settings(
-    max_examples=int(os.environ.get("REACHDIFF_CALICO_EXAMPLES", "150")),
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROFILE = settings(max_examples=examples(150))  # the profile of tests/conftest.py
 
 
 @st.composite
@@ -80,14 +73,7 @@ def diff_cases(draw: Draw) -> tuple[list[Obj], list[Obj], dict[str, str], dict[s
     return base, head, _files(draw, base), _files(draw, head)
 
 
-@pytest.mark.xfail(
-    reason="known engine bug, open in issue 17: when a tree mixes Calico policies, "
-    "ClusterNetworkPolicies and NetworkPolicies, a diff row's base/head ports can differ "
-    "from the reference and an opened path can lack its causes (found at the end of the "
-    "session that landed Cilium and Calico; the falsifying example is printed by this test)",
-    strict=False,
-)
-@settings(PROFILE, phases=(Phase.explicit, Phase.reuse, Phase.generate))  # no shrinking: CI time
+@PROFILE
 @given(diff_cases())
 def test_calico_diff_matches_reference(
     case: tuple[list[Obj], list[Obj], dict[str, str], dict[str, str]],
