@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from analysis import ciliumexplain
 from analysis.calicowalk import action_of
 from analysis.ciliummodel import CompiledCiliumRule
-from analysis.decision import ALLOW, DEFAULT, DENY, NO_MATCH, NOT_REACHED, PASS, UNKNOWN, Step
 from analysis.manifests import exact_rule_source
 from analysis.matcher import (
     AnyRule,
@@ -23,6 +22,7 @@ from analysis.matcher import (
 )
 from analysis.model import Direction, Source
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
+from analysis.steps import ALLOW, DEFAULT, DENY, NO_MATCH, NOT_REACHED, PASS, UNKNOWN, Step
 
 if TYPE_CHECKING:
     from analysis.reachability import ReachabilityMap

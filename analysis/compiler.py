@@ -19,7 +19,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from analysis import ciliumcompile
+from analysis import calicowalk, ciliumcompile
 from analysis.calicocompile import CalicoPeers, calico_networks, calico_rows
 from analysis.ipranges import ExternalRange, block_networks, partition
 from analysis.matcher import (
@@ -229,6 +229,7 @@ def compile_full(
         tiered=bool(tree.admin_policies or tree.cilium_policies or cilium) or any(calico),
         beyond=beyond,
         calico=calico,
+        calico_walk=calicowalk.decide,
         cilium=cilium,
         pseudo=bitset_of(i for bits in selectors.pseudo.values() for i in bit_indexes(bits)),
     )

@@ -20,41 +20,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from analysis import ciliumexplain, markdown
+from analysis.calicoexplain import calico_steps
 from analysis.ciliummodel import CiliumPolicy, CompiledCiliumRule
 from analysis.manifests import exact_rule_source
 from analysis.matcher import CompiledAdminRule, CompiledRule, Matcher
 from analysis.model import AdminAction, Direction, NetworkPolicy
 from analysis.ports import ALL_CONNECTIONS, NO_CONNECTIONS, ConnectionSet, PortSet
 from analysis.reachability import Endpoint, ReachabilityMap
-
-# Verdicts of a step
-ALLOW, DENY, PASS, NO_MATCH, NOT_REACHED, NOT_ISOLATED, ISOLATED, DEFAULT, UNKNOWN = (
-    "allow",
-    "deny",
-    "pass",
-    "no match",
-    "not reached",
-    "not isolated",
-    "isolated",
-    "default allow",
-    "unknown",
+from analysis.steps import (
+    ALLOW,
+    DEFAULT,
+    DENY,
+    ISOLATED,
+    NO_MATCH,
+    NOT_ISOLATED,
+    NOT_REACHED,
+    PASS,
+    UNKNOWN,
+    Step,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    direction: str  # Egress (of the source) or Ingress (of the destination)
-    # AdminNetworkPolicy (priority N), NetworkPolicy, BaselineAdminNetworkPolicy,
-    # ClusterNetworkPolicy Admin|Baseline tier (priority N), ""
-    tier: str
-    policy: str  # the policy id, "" for a default
-    file: str
-    line: int
-    rule: str  # egress[0], ingress[1]; "" for a whole policy or a default
-    rule_name: str  # admin rules have names
-    verdict: str  # allow, deny, pass, no match, not reached, isolated, not isolated, ...
-    ports: ConnectionSet  # the ports this step decided (or admitted), within the question
-    detail: str  # in words: which peer and port matched, or why not
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +157,6 @@ def _walk(
     (checked against the matcher's own verdict)."""
     m = rmap.matcher
     if m.calico and direction in m.calico[owner]:
-        from analysis.calicoexplain import calico_steps  # here: it imports this module
-
         return calico_steps(rmap, direction, owner, src, dst, question, steps)
     peer = dst if direction is Direction.EGRESS else src
     peer_id = rmap.members[peer][0].id if rmap.members[peer] else str(peer)

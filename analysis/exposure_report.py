@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis import markdown
-from analysis.decision import ALLOW, DEFAULT, NOT_ISOLATED, Step, explain_pair
+from analysis.decision import explain_pair
 from analysis.exposure import Exposure, Hop, WorkloadExposure
 from analysis.reachability import Endpoint, ReachabilityMap
+from analysis.steps import ALLOW, DEFAULT, NOT_ISOLATED, Step
 
 Qualify = Callable[[Endpoint], Endpoint]
 MAX_EXPLAINED_HOPS = 2_000  # distinct hops whose causes a report names (the rest: counted)

@@ -23,7 +23,7 @@ that must be read as a whole to be checked against the API's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -139,6 +139,9 @@ class Verdict:
 
 
 Rows = tuple[dict[Direction, tuple["CompiledAdminRule", ...]], ...]
+# One direction of a pair decided by Calico's tiers: (matcher, the owner's tier rows, the
+# peer, the destination) -> verdict.
+CalicoWalk = Callable[["Matcher", tuple[CalicoTierRow, ...], int, int], "Verdict"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +172,9 @@ class Matcher:
     # Per endpoint, the Calico tiers deciding each direction where a Calico policy selects
     # it (``analysis.calicocompile``); empty when the tree has none.
     calico: tuple[dict[Direction, tuple[CalicoTierRow, ...]], ...] = field(default=(), repr=False)
+    # How Calico's tiers decide (``analysis.calicowalk.decide``), handed in by whoever
+    # compiles the rows: the walk builds on this module, so this module cannot import it.
+    calico_walk: CalicoWalk | None = field(default=None, compare=False, repr=False)
     # Each endpoint's Calico rules of a direction in order, flattened once; a cache only.
     _calico_rules: dict[tuple[Direction, int], tuple[AnyRule, ...]] = field(
         default_factory=dict, compare=False, repr=False
@@ -348,9 +354,8 @@ class Matcher:
 
     def _decide(self, direction: Direction, owner: int, peer: int, dst: int) -> Verdict:
         if self.calico and direction in self.calico[owner]:
-            from analysis.calicowalk import decide  # here: calicowalk imports this module
-
-            return decide(self, self.calico[owner][direction], peer, dst)
+            assert self.calico_walk is not None  # the compiler hands it in with the rows
+            return self.calico_walk(self, self.calico[owner][direction], peer, dst)
         decisions: list[Decision] = []
         allowed = NO_CONNECTIONS
         undecided = ALL_CONNECTIONS

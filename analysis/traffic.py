@@ -16,13 +16,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from analysis import markdown
-from analysis.decision import ALLOW, DENY, Step, explain_pair
+from analysis.decision import explain_pair
 from analysis.flowmap import FlowMapping, MappedFlow
 from analysis.flows import DROPPED, FORWARDED, format_time
 from analysis.flowsummary import FlowSummary
 from analysis.model import Direction
 from analysis.ports import NO_CONNECTIONS, ConnectionSet, PortSet
 from analysis.reachability import ReachabilityMap
+from analysis.steps import ALLOW, DENY, Step
 
 MAX_UNUSED_PAIRS = 5000  # allowed pairs explained for `unused` (the rest are counted)
 
