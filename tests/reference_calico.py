@@ -83,10 +83,12 @@ class _Selector:
             while pos < len(text) and text[pos] in " \t":
                 pos += 1
 
-    def matches(self, labels: Mapping[str, str]) -> bool:
+    def matches(self, labels: Mapping[str, str], namespaced: bool | None = None) -> bool:
+        """``namespaced``: for a rule's namespaceSelector, whether the thing is in a
+        namespace (``all()`` then means "in one", ``global()`` "in none")."""
         if not self.tokens:
             return True
-        self.at, self.labels = 0, labels
+        self.at, self.labels, self.namespaced = 0, labels, namespaced
         return self._or()
 
     def _peek(self) -> str:
@@ -121,7 +123,11 @@ class _Selector:
         self.at += 1
         if kind == "fn":
             name, _, arg = word.partition("(")
-            return True if name in ("all", "global") else arg[:-1].strip() in self.labels
+            if name in ("all", "global"):
+                if self.namespaced is None:
+                    return True
+                return self.namespaced == (name == "all")
+            return arg[:-1].strip() in self.labels
         return self._compare(word)
 
     def _compare(self, key: str) -> bool:
@@ -157,8 +163,8 @@ class _Selector:
         return have.endswith(value)
 
 
-def selects(text: str | None, labels: Mapping[str, str]) -> bool:
-    return _Selector(text or "").matches(labels)
+def selects(text: str | None, labels: Mapping[str, str], namespaced: bool | None = None) -> bool:
+    return _Selector(text or "").matches(labels, namespaced)
 
 
 # ---------------------------------------------------------------------------- the cluster
@@ -256,11 +262,15 @@ class CalicoCluster(TieredCluster):
         ns_sel = entity.get("namespaceSelector")
         own_ns = self._policy_ns(pol)
 
-        def in_scope(ns: str | None) -> bool:
+        def in_scope(ns: str | None, labels: Mapping[str, str]) -> bool:
             if ns_sel:
-                if ns_sel.strip() == "global()":
-                    return ns is None
-                return ns is not None and selects(ns_sel, self._ns(ns))
+                if ns is not None:
+                    return selects(ns_sel, self._ns(ns), namespaced=True)
+                # A global network set: Calico tests the selector, its labels prefixed
+                # `pcns.`, on the set's own labels (which normally have none of them), so a
+                # negation such as `!has(team)` holds for it.
+                own = {k[5:]: v for k, v in labels.items() if k.startswith("pcns.")}
+                return selects(ns_sel, own, namespaced=False)
             return own_ns == "" or ns == own_ns
 
         # A global policy's entity with only a notSelector has no positive condition (it
@@ -268,7 +278,8 @@ class CalicoCluster(TieredCluster):
         # a set holding the address must be in scope and match the selector.
         scoped = bool(entity.get("selector") or ns_sel or own_ns)
         positive = not scoped or any(
-            in_scope(ns) and selects(entity.get("selector"), labels) for ns, labels in things
+            in_scope(ns, labels) and selects(entity.get("selector"), labels)
+            for ns, labels in things
         )
         if not positive:
             return False

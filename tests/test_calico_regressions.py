@@ -1,5 +1,5 @@
-"""Regression cases of Calico diffs whose causes (``because``) came out empty or wrong,
-each the shrunk form of a falsifying example of
+"""Regression cases of Calico diffs (causes that came out empty, a network set the
+reference misread), each the shrunk form of a falsifying example of
 ``tests/test_properties_calico.py::test_calico_diff_matches_reference``."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ import yaml
 
 from analysis.diff import diff_trees
 from analysis.manifests import load_files
-from analysis.report import diff_to_json
+from analysis.reachability import compute_map
+from analysis.report import diff_to_json, map_to_json
+from tests.reference import cluster_map
+from tests.reference_calico import CalicoCluster
 
 JOB = {
     "apiVersion": "batch/v1",
@@ -88,3 +91,46 @@ def test_a_rule_change_in_a_tier_that_still_applies_cites_the_rule_only() -> Non
     row = opened[("beta/Job/db", "beta/Job/db")]
     assert row["allowed"] == {"TCP": "all"}
     assert _causes(row) == {("GlobalNetworkPolicy/c2", "ingress[0]", "head", "passes", "Pass")}
+
+
+def test_a_negated_namespace_selector_matches_a_global_network_set() -> None:
+    """libcalico-go prefixes a rule's namespaceSelector with `pcns.` and tests it on the
+    peer's labels (``updateprocessors/rules.go``, ``getEndpointSelector``); a
+    GlobalNetworkSet carries no `pcns.` label, so `!has(team)` matches it and its range is
+    passed on to the profile, which allows it. (The reference used to require a namespace.)"""
+    objects: list[dict[str, Any]] = [
+        {
+            "apiVersion": "crd.projectcalico.org/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "c0", "namespace": "beta"},
+            "spec": {
+                "ingress": [{"action": "Pass", "source": {"namespaceSelector": "!has(team)"}}]
+            },
+        },
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkSet",
+            "metadata": {"name": "set1"},
+            "spec": {"nets": ["10.0.0.0/8"]},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ReplicationController",
+            "metadata": {"name": "db", "namespace": "beta"},
+            "spec": {"template": {}},
+        },
+    ]
+    engine = map_to_json(compute_map(load_files({"m.yaml": yaml.safe_dump_all(objects)})))
+    into_db = {
+        c["src"]: c["allowed"]
+        for c in engine["connections"]
+        if c["dst"] == "beta/ReplicationController/db"
+    }
+    everything = {"TCP": "all", "UDP": "all", "SCTP": "all"}
+    # The set's range passes, and so does the pod itself (its namespace has no `team`
+    # label); other ranges reach the tier's end (Deny).
+    assert into_db["ip:10.0.0.0/8"] == everything
+    assert into_db["beta/ReplicationController/db"] == everything
+    assert not any(src.startswith("ip:") and src != "ip:10.0.0.0/8" for src in into_db)
+    expected = cluster_map(CalicoCluster(objects))
+    assert engine["connections"] == expected["connections"]
