@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from analysis.calicoselector import LabelIndex, SelectorError, matches, parse
+from tests.strategies import examples
 
 Labels = Mapping[str, str]
 
@@ -223,3 +224,62 @@ def test_generated_selectors(generated: Generated, items: list[dict[str, str]]) 
     assert parse(str(node)) == node or all(
         matches(parse(str(node)), labels) is meaning(labels) for labels in items
     )
+
+
+# --- fuzzing: any text parses or is refused with a SelectorError ------------------------
+# Seeds: hand-written adversarial texts around the tokenizer's and parser's edges (deep
+# nesting and negation, huge sets, stray quotes, operators without operands, non-ASCII
+# labels, control characters inside strings, whitespace Calico does not accept).
+
+ADVERSARIAL = [
+    "(" * 5000 + "all()" + ")" * 5000,  # nesting beyond the bound: refused, not a crash
+    "!" * 20000 + "all()",
+    "a in {" + ",".join(f"'{i}'" for i in range(5000)) + "}",
+    "a == 'x' && " * 2000 + "all()",
+    "a == '\x00'",
+    "a == '''",
+    "a == \"'\"",
+    "'x' == a",
+    "has(a) has(b)",
+    "()",
+    "all()all()",
+    "global() && !all()",
+    "\u00e9 == 'x'",
+    "a == '\u00e9'",
+    "a !in {'x'}",
+    "a in {,}",
+    "a in {'x' , }",
+    "has(/)",
+    "has(a",
+    "!(",
+    "a == 'b' )(",
+    "a not  in {'x'}",
+    "a ==\v'b'",
+    "a == 'x'" + " " * 10000,
+]
+
+TOKENS = st.sampled_from(
+    ["a", "x.io/c", " ", "\t", "'", '"', "'p'", '"q"', "(", ")", "{", "}", ",", "!", "==",
+     "!=", "&&", "||", "in", "not", "contains", "starts", "ends", "with", "has(", "has(a)",
+     "all()", "global()", "\n", "\u00e9", "="]
+)
+
+
+def _seeded(test: Callable[[str], None]) -> Callable[[str], None]:
+    for text in reversed(ADVERSARIAL):
+        test = example(text)(test)
+    return test
+
+
+@settings(max_examples=examples(300), deadline=None)
+@_seeded
+@given(st.lists(TOKENS, max_size=14).map("".join) | st.text(max_size=30))
+def test_any_text_parses_or_is_refused_clearly(text: str) -> None:
+    try:
+        node = parse(text)
+    except SelectorError as e:
+        assert str(e)  # says what is wrong
+        return
+    again = parse(str(node))  # its rendering parses back to the same meaning
+    for labels in ({}, {"a": "p"}, {"a": "q", "x.io/c": ""}, {"a": "", "x.io/c": "pq"}):
+        assert matches(again, labels) is matches(node, labels), (text, labels)
