@@ -774,10 +774,11 @@ def _place_comment(
     if side not in ("LEFT", "RIGHT"):
         raise unprocessable(f"side must be LEFT or RIGHT, not {side!r}")
     start_line = comment.get("start_line")
-    start_side = comment.get("start_side", side) if start_line is not None else None
+    start_side: str | None = None
     if not _commentable(fake, change, head_files.get(path), line, side):
         raise Unplaceable(LINE_NOT_IN_DIFF, "line")
     if start_line is not None:
+        start_side = str(comment.get("start_side") or side)
         if not _commentable(fake, change, head_files.get(path), start_line, start_side):
             raise Unplaceable(START_LINE_NOT_IN_DIFF, "start_line")
         if start_side == side and start_line >= line:
