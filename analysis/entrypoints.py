@@ -141,13 +141,17 @@ def mark_classes(
 
     def expose(service: Service, why: str) -> None:
         if not service.selector:
-            notes.append(f"{service.source}: {why}: Service {service.namespace}/"
-                         f"{service.name} has no selector, so its pods are not known")
+            notes.append(
+                f"{service.source}: {why}: Service {service.namespace}/"
+                f"{service.name} has no selector, so its pods are not known"
+            )
             return
         found = selected(service)
         if not found:
-            notes.append(f"{service.source}: {why}: Service {service.namespace}/"
-                         f"{service.name} selects no workload of the tree")
+            notes.append(
+                f"{service.source}: {why}: Service {service.namespace}/"
+                f"{service.name} selects no workload of the tree"
+            )
         for i in found:
             entry.setdefault(i, []).append(why)
 
@@ -159,8 +163,10 @@ def mark_classes(
             why = f"{route.id} ({route.source}) -> Service {ref.namespace}/{ref.name}"
             backend = frontends.service(ref.namespace, ref.name)
             if backend is None:
-                notes.append(f"{ref.source}: {route.id} names Service {ref.namespace}/"
-                             f"{ref.name}, which is not in the tree")
+                notes.append(
+                    f"{ref.source}: {route.id} names Service {ref.namespace}/"
+                    f"{ref.name}, which is not in the tree"
+                )
                 continue
             expose(backend, why)
     for index, why in _matching(classes, namespace_labels, entry_points, "entry_points"):

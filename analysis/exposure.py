@@ -136,9 +136,7 @@ def exposure_of(
         for e in rmap.endpoints
         if rmap.index_of[e.id] in marks.entry
     ]
-    entries += [
-        EntryPoint(members[x][0], (EXTERNAL_ENTRY,)) for x in sorted(graph.entering)
-    ]
+    entries += [EntryPoint(members[x][0], (EXTERNAL_ENTRY,)) for x in sorted(graph.entering)]
     return Exposure(tuple(entries), tuple(out), marks.notes)
 
 
@@ -196,9 +194,7 @@ class _ClassGraph:
         sccs = list(nx.strongly_connected_components(graph))
         condensation = nx.condensation(graph, sccs)
         component: dict[int, int] = condensation.graph["mapping"]
-        return _ClassGraph(
-            graph, loops, external_out, entering, masks, component, condensation
-        )
+        return _ClassGraph(graph, loops, external_out, entering, masks, component, condensation)
 
     def entry_distances(
         self, entry: Mapping[int, object], rank: Mapping[int, tuple[bool, int]]
@@ -233,9 +229,7 @@ class _ClassGraph:
             frontier = sorted(reached, key=rank.__getitem__)
         return distance, parent
 
-    def blast_by_hops(
-        self, cls: int, members: Sequence[Sequence[Endpoint]]
-    ) -> tuple[int, ...]:
+    def blast_by_hops(self, cls: int, members: Sequence[Sequence[Endpoint]]) -> tuple[int, ...]:
         """How many endpoints a workload of ``cls`` reaches first at each hop count."""
         import networkx as nx
 
@@ -247,8 +241,12 @@ class _ClassGraph:
         # The other workloads of its own class: one hop if they reach each other directly,
         # else around the shortest cycle back to the class, if any.
         if len(members[cls]) > 1:
-            back = 1 if cls in self.loops else min(
-                (distance[p] + 1 for p in self.graph.pred[cls] if p in distance), default=0
+            back = (
+                1
+                if cls in self.loops
+                else min(
+                    (distance[p] + 1 for p in self.graph.pred[cls] if p in distance), default=0
+                )
             )
             if back:
                 counts[back] = counts.get(back, 0) + len(members[cls]) - 1

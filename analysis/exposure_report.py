@@ -96,10 +96,16 @@ def exposure_text(parts: Sequence[tuple[Exposure, Qualify]]) -> str:
     if jewels:
         lines += ["", f"Crown jewels ({len(jewels)}):"]
         for w, q in jewels:
-            by_hops = (f" ({', '.join(f'{n} at {k + 1}' for k, n in enumerate(w.blast_by_hops))}"
-                       " hops)") if w.blast_by_hops else ""
-            where = ("no entry point reaches it" if w.entry_hops is None
-                     else f"{w.entry_hops} hops from an entry point")
+            by_hops = (
+                (f" ({', '.join(f'{n} at {k + 1}' for k, n in enumerate(w.blast_by_hops))} hops)")
+                if w.blast_by_hops
+                else ""
+            )
+            where = (
+                "no entry point reaches it"
+                if w.entry_hops is None
+                else f"{w.entry_hops} hops from an entry point"
+            )
             lines.append(f"  {q(w.endpoint).id}: {where}, blast radius {w.blast_radius}{by_hops}")
             if w.entry_path:
                 lines.append(f"    {path_text(w.entry_path, q)}")
@@ -107,8 +113,9 @@ def exposure_text(parts: Sequence[tuple[Exposure, Qualify]]) -> str:
     for x, q in parts:
         for w in x.workloads:
             mark = " [crown jewel]" if w.crown_jewel else ""
-            lines.append(f"  {q(w.endpoint).id}  hops {_hops(w)}  blast radius "
-                         f"{w.blast_radius}{mark}")
+            lines.append(
+                f"  {q(w.endpoint).id}  hops {_hops(w)}  blast radius {w.blast_radius}{mark}"
+            )
     notes = [n for x, _ in parts for n in x.notes]
     if notes:
         lines += ["", "Not resolved (entry points may be missing):"]
@@ -123,14 +130,19 @@ def exposure_markdown(parts: Sequence[tuple[Exposure, Qualify]]) -> str:
     out.append("")
     out += [f"- {markdown.code(eid)}: {markdown.text('; '.join(why))}" for eid, why in entries]
     out += [] if entries else ["- none"]
-    out += ["", "| workload | hops from entry | blast radius | path from the nearest entry |",
-            "|---|---|---|---|"]
+    out += [
+        "",
+        "| workload | hops from entry | blast radius | path from the nearest entry |",
+        "|---|---|---|---|",
+    ]
     for x, q in parts:
         for w in x.workloads:
             name = markdown.code(q(w.endpoint).id, cell=True)
             name += " (crown jewel)" if w.crown_jewel else ""
-            out.append(f"| {name} | {_hops(w)} | {w.blast_radius} | "
-                       f"{markdown.text(path_text(w.entry_path, q))} |")
+            out.append(
+                f"| {name} | {_hops(w)} | {w.blast_radius} | "
+                f"{markdown.text(path_text(w.entry_path, q))} |"
+            )
     notes = [n for x, _ in parts for n in x.notes]
     if notes:
         out += ["", "**Not resolved** (entry points may be missing):", ""]
@@ -186,8 +198,18 @@ def exposure_changes(
             continue
         if b is None and w.entry_hops is None and w.blast_radius == 0:
             continue  # a new workload nothing reaches and that reaches nothing
-        out.append(ExposureChange(w.endpoint, w.crown_jewel, base_hops, w.entry_hops,
-                                  base_blast, w.blast_radius, w.entry_path, environment))
+        out.append(
+            ExposureChange(
+                w.endpoint,
+                w.crown_jewel,
+                base_hops,
+                w.entry_hops,
+                base_blast,
+                w.blast_radius,
+                w.entry_path,
+                environment,
+            )
+        )
     return tuple(out)
 
 
@@ -242,22 +264,30 @@ def changes_json(
             if because is not None:
                 row["because"] = because
             path.append(row)
-        out.append({
-            "id": c.id,
-            "crown_jewel": c.crown_jewel,
-            "entry_hops": {"base": c.base_hops, "head": c.head_hops},
-            "blast_radius": {"base": c.base_blast, "head": c.head_blast},
-            "closer": c.closer,
-            "entry_path": path,
-        })
+        out.append(
+            {
+                "id": c.id,
+                "crown_jewel": c.crown_jewel,
+                "entry_hops": {"base": c.base_hops, "head": c.head_hops},
+                "blast_radius": {"base": c.base_blast, "head": c.head_blast},
+                "closer": c.closer,
+                "entry_path": path,
+            }
+        )
     return out
 
 
 def _change_line(c: ExposureChange) -> str:
-    hops = "" if c.base_hops == c.head_hops else (
-        f"hops from an entry point {_n(c.base_hops)} -> {_n(c.head_hops)}")
-    blast = "" if c.base_blast == c.head_blast else (
-        f"blast radius {_n(c.base_blast)} -> {c.head_blast}")
+    hops = (
+        ""
+        if c.base_hops == c.head_hops
+        else (f"hops from an entry point {_n(c.base_hops)} -> {_n(c.head_hops)}")
+    )
+    blast = (
+        ""
+        if c.base_blast == c.head_blast
+        else (f"blast radius {_n(c.base_blast)} -> {c.head_blast}")
+    )
     jewel = " [crown jewel]" if c.crown_jewel else ""
     return f"{c.id}{jewel}: " + ", ".join(p for p in (hops, blast) if p)
 

@@ -136,9 +136,7 @@ def read_frontends(objects: Iterable[tuple[str, YMap]]) -> Frontends:
     return Frontends(tuple(services), tuple(routes), tuple(unread))
 
 
-def _service(
-    namespace: str, name: str, obj: YMap, where: Source, unread: list[str]
-) -> Service:
+def _service(namespace: str, name: str, obj: YMap, where: Source, unread: list[str]) -> Service:
     spec = obj.get("spec")
     spec = spec if isinstance(spec, dict) else {}
     kind = spec.get("type")
@@ -148,11 +146,14 @@ def _service(
         labels = {k: v for k, v in selector.items() if isinstance(k, str) and isinstance(v, str)}
         if len(labels) != len(selector):
             # The API server refuses such a selector; select nothing rather than guess.
-            unread.append(f"{where}: Service {namespace}/{name} has a selector whose keys "
-                          "or values are not all strings (quote them)")
+            unread.append(
+                f"{where}: Service {namespace}/{name} has a selector whose keys "
+                "or values are not all strings (quote them)"
+            )
             labels = {}
-    return Service(namespace, name, kind if isinstance(kind, str) else "ClusterIP",
-                   labels_of(labels), where)
+    return Service(
+        namespace, name, kind if isinstance(kind, str) else "ClusterIP", labels_of(labels), where
+    )
 
 
 def _route(
@@ -170,8 +171,10 @@ def _route(
         else:
             backends.append(ref)
     if len(refs) > MAX_BACKENDS:
-        unread.append(f"{where}: {kind} {namespace}/{name} names more than "
-                      f"{MAX_BACKENDS} backends; the rest were not read")
+        unread.append(
+            f"{where}: {kind} {namespace}/{name} names more than "
+            f"{MAX_BACKENDS} backends; the rest were not read"
+        )
     return Route(kind, namespace, name, tuple(backends), where)
 
 
@@ -202,9 +205,11 @@ def _ingress_backend(ctx: Context, namespace: str, backend: Any) -> BackendRef |
     resource = backend.get("resource")
     if isinstance(resource, dict):
         group = resource.get("apiGroup") or ""
-        return (f"{at.file}:{at.line}: an Ingress backend that is a resource "
-                f"({group}/{resource.get('kind')} {resource.get('name')}), not a Service: "
-                "what it sends traffic to is not known from the manifests")
+        return (
+            f"{at.file}:{at.line}: an Ingress backend that is a resource "
+            f"({group}/{resource.get('kind')} {resource.get('name')}), not a Service: "
+            "what it sends traffic to is not known from the manifests"
+        )
     return f"{at.file}:{at.line}: an Ingress backend naming no Service"
 
 
@@ -240,9 +245,11 @@ def _backend_ref(ctx: Context, namespace: str, ref: Any) -> BackendRef | str:
         return f"{at.file}:{at.line}: a backendRef whose group, kind or namespace is no string"
     where = Source(at.file, at.line)
     if group != "" or kind != "Service":
-        return (f"{where}: a backendRef to {group or 'core'}/{kind} {ref_namespace}/"
-                f"{ref['name']}, not a Service: what it sends traffic to is not known "
-                "from the manifests")
+        return (
+            f"{where}: a backendRef to {group or 'core'}/{kind} {ref_namespace}/"
+            f"{ref['name']}, not a Service: what it sends traffic to is not known "
+            "from the manifests"
+        )
     return BackendRef(ref_namespace, ref["name"], where)
 
 
@@ -252,6 +259,4 @@ def frontends_of_files(files: Mapping[str, bytes | str]) -> Frontends:
     from analysis.manifests import MANIFEST_SUFFIXES, parse_file  # the loader imports a lot
 
     paths = [p for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)]
-    return read_frontends(
-        (p, obj) for p in paths for obj in parse_file(p, files[p], exact=False)
-    )
+    return read_frontends((p, obj) for p in paths for obj in parse_file(p, files[p], exact=False))

@@ -79,8 +79,12 @@ def _nodes(
     entries = {e.endpoint.id: e.why for e in exposure.entry_points} if exposure else {}
     nodes: list[dict[str, Any]] = []
     for e in endpoints:
-        node: dict[str, Any] = {"id": e.id, "kind": e.kind, "g": group_of[_group(e)],
-                                "c": node_class.get(e.id, -1)}
+        node: dict[str, Any] = {
+            "id": e.id,
+            "kind": e.kind,
+            "g": group_of[_group(e)],
+            "c": node_class.get(e.id, -1),
+        }
         if e.id in entries:
             node["entry"] = 1
             node["why"] = list(entries[e.id])
@@ -170,8 +174,11 @@ def _rules(
             for rule in compiled:
                 key = id(rule)
                 if key not in rule_index:
-                    source = (exact_rule_source(tree, rule.policy, rule.rule) if exact
-                              else rule.rule.source)
+                    source = (
+                        exact_rule_source(tree, rule.policy, rule.rule)
+                        if exact
+                        else rule.rule.source
+                    )
                     if rule.peers not in peer_index:
                         peer_index[rule.peers] = len(peers)
                         bits = matcher.peer_sets[rule.peers]
@@ -179,9 +186,14 @@ def _rules(
                         peers.append(runs(admitted))
                     rule_index[key] = len(rules)
                     fixed = rule.fixed_ports
-                    rules.append([f"{rule.policy.id} {rule.rule.label}", str(source),
-                                  peer_index[rule.peers],
-                                  ports(str(fixed)) if fixed is not None else None])
+                    rules.append(
+                        [
+                            f"{rule.policy.id} {rule.rule.label}",
+                            str(source),
+                            peer_index[rule.peers],
+                            ports(str(fixed)) if fixed is not None else None,
+                        ]
+                    )
                     if fixed is None:
                         named.append((rule_index[key], rule, direction))
                 listed.append(rule_index[key])
@@ -249,12 +261,24 @@ def diff_data(
     rows = []
     for status, c in changes:
         cited = [
-            causes(" ".join(filter(None, (f"{x.file}:{x.line}", x.policy, x.rule,
-                                          f"({x.tree}: {x.reason})"))))
+            causes(
+                " ".join(
+                    filter(
+                        None, (f"{x.file}:{x.line}", x.policy, x.rule, f"({x.tree}: {x.reason})")
+                    )
+                )
+            )
             for x in c.because
         ]
-        rows.append([position[c.src.id], position[c.dst.id], ports(str(c.delta)),
-                     1 if status == "opened" else 2, cited])
+        rows.append(
+            [
+                position[c.src.id],
+                position[c.dst.id],
+                ports(str(c.delta)),
+                1 if status == "opened" else 2,
+                cited,
+            ]
+        )
     data: dict[str, Any] = {
         "kind": "diff",
         "title": title,
@@ -299,9 +323,20 @@ def _with_traffic(
 def merge_maps(parts: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """Several environments' ``map_data`` as one page: ids and groups qualified by the
     environment (``overlays/prod:shop/Deployment/web``), indexes shifted."""
-    out: dict[str, Any] = {"kind": "map", "title": "", "groups": [], "ports": [], "nodes": [],
-                           "classes": [], "out": [], "rules": [], "peers": [], "ingress": [],
-                           "egress": [], "counts": {"endpoints": 0, "connections": 0}}
+    out: dict[str, Any] = {
+        "kind": "map",
+        "title": "",
+        "groups": [],
+        "ports": [],
+        "nodes": [],
+        "classes": [],
+        "out": [],
+        "rules": [],
+        "peers": [],
+        "ingress": [],
+        "egress": [],
+        "counts": {"endpoints": 0, "connections": 0},
+    }
     ports = _Interned()
     for env, d in parts:
         g0, n0, c0 = len(out["groups"]), len(out["nodes"]), len(out["classes"])
@@ -310,8 +345,7 @@ def merge_maps(parts: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         out["title"] = d["title"]
         out["groups"] += [f"{env or '.'}:{g}" for g in d["groups"]]
         for node in d["nodes"]:
-            node = dict(node, id=f"{env or '.'}:{node['id']}", g=node["g"] + g0,
-                        c=node["c"] + c0)
+            node = dict(node, id=f"{env or '.'}:{node['id']}", g=node["g"] + g0, c=node["c"] + c0)
             if "path" in node:
                 node["path"] = [i + n0 for i in node["path"]]
             out["nodes"].append(node)
@@ -339,7 +373,6 @@ def render_page(template: str, data: dict[str, Any]) -> str:
     """The page: ``template`` with the data in place. Every ``<`` of the data is written
     ``\\u003c``, so no string in it (a file name, a label) can end the script element."""
     blob = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
-    title = (str(data["title"]).replace("&", "&amp;").replace("<", "&lt;")
-             .replace(">", "&gt;"))
+    title = str(data["title"]).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     slots = {"title": title, "data": blob}
     return _SLOT.sub(lambda m: slots[m.group(1)], template)

@@ -64,9 +64,7 @@ def rederive(
                     rebuild[d].add(e)
     appended = set(range(base.matcher.size, compiled.matcher.size))
     moved = frozenset(
-        wid
-        for wid in change.workloads
-        if base_map.index_of.get(wid) != head_map.index_of.get(wid)
+        wid for wid in change.workloads if base_map.index_of.get(wid) != head_map.index_of.get(wid)
     )
     affected = Affected(
         sources=frozenset(rebuild[Direction.EGRESS] | appended),

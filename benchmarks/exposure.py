@@ -58,12 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     best = side_by_side(trees.base, args.repeat, args.timeout)
     m, e = best["map"], best["exposure"]
     assert m.seconds and e.seconds
-    print("| workloads | `reachdiff map` (wall, CPU, RSS) | `reachdiff exposure` (wall, CPU, "
-          "RSS) | exposure / map (wall) |")
+    print(
+        "| workloads | `reachdiff map` (wall, CPU, RSS) | `reachdiff exposure` (wall, CPU, "
+        "RSS) | exposure / map (wall) |"
+    )
     print("|---|---|---|---|")
-    print(f"| {args.workloads:,} | {m.seconds:.1f} s, {m.cpu_seconds or 0:.1f} s, "
-          f"{m.maxrss_mib or 0:.0f} MiB | {e.seconds:.1f} s, {e.cpu_seconds or 0:.1f} s, "
-          f"{e.maxrss_mib or 0:.0f} MiB | **{e.seconds / m.seconds:.2f}x** |")
+    print(
+        f"| {args.workloads:,} | {m.seconds:.1f} s, {m.cpu_seconds or 0:.1f} s, "
+        f"{m.maxrss_mib or 0:.0f} MiB | {e.seconds:.1f} s, {e.cpu_seconds or 0:.1f} s, "
+        f"{e.maxrss_mib or 0:.0f} MiB | **{e.seconds / m.seconds:.2f}x** |"
+    )
     return 0 if e.seconds <= m.seconds else 1
 
 

@@ -245,9 +245,7 @@ async def make_harness(fake_github: FakeGitHub, aiohttp_client: Any) -> AsyncIte
 @asynccontextmanager
 async def running_harness(fake: FakeGitHub, **overrides: Any) -> AsyncIterator[Harness]:
     """A server on a started fake, outside pytest's fixtures (tests/scenarios' runner)."""
-    client: TestClient[Any, Any] = TestClient(
-        TestServer(make_app(settings_for(fake, **overrides)))
-    )
+    client: TestClient[Any, Any] = TestClient(TestServer(make_app(settings_for(fake, **overrides))))
     await client.start_server()
     try:
         yield Harness(fake, client)

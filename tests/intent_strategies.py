@@ -101,29 +101,40 @@ def intents(draw: Draw, name: str) -> Obj:
     deny = draw(st.lists(communications(False), max_size=2))
     if deny or not spec:
         spec["deny"] = deny or [draw(communications(False))]
-    return {"apiVersion": API_VERSION, "kind": "Intent", "metadata": {"name": name},
-            "spec": spec}
+    return {"apiVersion": API_VERSION, "kind": "Intent", "metadata": {"name": name}, "spec": spec}
 
 
 @st.composite
 def connectivity_tests(draw: Draw, name: str) -> Obj:
     cases = []
     for _ in range(draw(st.integers(1, 3))):
-        case: Obj = {"from": draw(endpoint_selectors()), "to": draw(endpoint_selectors()),
-                     "expect": draw(st.sampled_from(("allowed", "denied")))}
+        case: Obj = {
+            "from": draw(endpoint_selectors()),
+            "to": draw(endpoint_selectors()),
+            "expect": draw(st.sampled_from(("allowed", "denied"))),
+        }
         ports = draw(port_texts())
         if ports is not None:
             case[draw(st.sampled_from(("port", "ports")))] = ports
         cases.append(case)
-    return {"apiVersion": API_VERSION, "kind": "ConnectivityTest", "metadata": {"name": name},
-            "spec": {"cases": cases}}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ConnectivityTest",
+        "metadata": {"name": name},
+        "spec": {"cases": cases},
+    }
 
 
 @st.composite
 def declarations(draw: Draw) -> Sequence[Obj]:
-    docs = [draw(intents(name)) for name in draw(
-        st.lists(st.sampled_from(("payments", "shop", "web")), min_size=1, max_size=2,
-                 unique=True))]
+    docs = [
+        draw(intents(name))
+        for name in draw(
+            st.lists(
+                st.sampled_from(("payments", "shop", "web")), min_size=1, max_size=2, unique=True
+            )
+        )
+    ]
     if draw(st.booleans()):
         docs.append(draw(connectivity_tests("smoke")))
     return docs

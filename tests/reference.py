@@ -134,8 +134,9 @@ def workloads_of(objects: Iterable[Obj]) -> list[RefWorkload]:
         # Sidecars (init containers with restartPolicy Always) run beside the app
         # containers for the pod's whole life, so their ports are the pod's ports too;
         # ordinary init containers have exited before the pod serves anything.
-        sidecars = [c for c in spec.get("initContainers") or []
-                    if c.get("restartPolicy") == "Always"]
+        sidecars = [
+            c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"
+        ]
         for container in [*(spec.get("containers") or []), *sidecars]:
             for cp in container.get("ports") or []:
                 ports.append((cp.get("name"), cp.get("protocol", "TCP"), int(cp["containerPort"])))
@@ -164,23 +165,46 @@ def workloads_of(objects: Iterable[Obj]) -> list[RefWorkload]:
 
 OPERATED_KINDS: dict[str, tuple[dict[str, str], tuple[tuple[str, str, int, str], ...]]] = {
     "Prometheus": (
-        {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/instance": "{}",
-         "app.kubernetes.io/managed-by": "prometheus-operator", "prometheus": "{}",
-         "operator.prometheus.io/name": "{}"},
-        (("PORTNAME", "TCP", 9090, "served"), ("reloader-web", "TCP", 8080, "served"),
-         ("http", "TCP", 10902, "thanos"), ("grpc", "TCP", 10901, "thanos")),
+        {
+            "app.kubernetes.io/name": "prometheus",
+            "app.kubernetes.io/instance": "{}",
+            "app.kubernetes.io/managed-by": "prometheus-operator",
+            "prometheus": "{}",
+            "operator.prometheus.io/name": "{}",
+        },
+        (
+            ("PORTNAME", "TCP", 9090, "served"),
+            ("reloader-web", "TCP", 8080, "served"),
+            ("http", "TCP", 10902, "thanos"),
+            ("grpc", "TCP", 10901, "thanos"),
+        ),
     ),
     "Alertmanager": (
-        {"app.kubernetes.io/name": "alertmanager", "app.kubernetes.io/instance": "{}",
-         "app.kubernetes.io/managed-by": "prometheus-operator", "alertmanager": "{}"},
-        (("PORTNAME", "TCP", 9093, "served"), ("reloader-web", "TCP", 8080, "served"),
-         ("mesh-tcp", "TCP", 9094, "always"), ("mesh-udp", "UDP", 9094, "always")),
+        {
+            "app.kubernetes.io/name": "alertmanager",
+            "app.kubernetes.io/instance": "{}",
+            "app.kubernetes.io/managed-by": "prometheus-operator",
+            "alertmanager": "{}",
+        },
+        (
+            ("PORTNAME", "TCP", 9093, "served"),
+            ("reloader-web", "TCP", 8080, "served"),
+            ("mesh-tcp", "TCP", 9094, "always"),
+            ("mesh-udp", "UDP", 9094, "always"),
+        ),
     ),
     "ThanosRuler": (
-        {"app.kubernetes.io/name": "thanos-ruler", "app.kubernetes.io/instance": "{}",
-         "app.kubernetes.io/managed-by": "prometheus-operator", "thanos-ruler": "{}"},
-        (("grpc", "TCP", 10901, "always"), ("PORTNAME", "TCP", 10902, "served"),
-         ("reloader-web", "TCP", 8080, "served")),
+        {
+            "app.kubernetes.io/name": "thanos-ruler",
+            "app.kubernetes.io/instance": "{}",
+            "app.kubernetes.io/managed-by": "prometheus-operator",
+            "thanos-ruler": "{}",
+        },
+        (
+            ("grpc", "TCP", 10901, "always"),
+            ("PORTNAME", "TCP", 10902, "served"),
+            ("reloader-web", "TCP", 8080, "served"),
+        ),
     ),
 }
 VERSION_LABEL = "app.kubernetes.io/version"
@@ -215,9 +239,10 @@ def operated_workloads(obj: Obj) -> list[RefWorkload]:
         if port_name == "PORTNAME":
             port_name = spec.get("portName") or "web"
         ports.add((port_name, protocol, number))
-    for container in [*(spec.get("containers") or []),
-                      *(c for c in spec.get("initContainers") or []
-                        if c.get("restartPolicy") == "Always")]:
+    for container in [
+        *(spec.get("containers") or []),
+        *(c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"),
+    ]:
         for cp in container.get("ports") or []:
             ports.add((cp.get("name"), cp.get("protocol", "TCP"), int(cp["containerPort"])))
     shards = max(1, spec.get("shards") or 1) if kind == "Prometheus" else 1
@@ -226,20 +251,23 @@ def operated_workloads(obj: Obj) -> list[RefWorkload]:
         pod_labels = dict(labels)
         if kind == "Prometheus":
             pod_labels["operator.prometheus.io/shard"] = str(shard)
-        out.append(RefWorkload(
-            kind=kind,
-            namespace=_namespace_of(obj),
-            name=name if shard == 0 else f"{name}-shard-{shard}",
-            labels=tuple(sorted(pod_labels.items())),
-            ports=tuple(sorted(ports, key=repr)),
-            host_network=bool(spec.get("hostNetwork", False)),
-        ))
+        out.append(
+            RefWorkload(
+                kind=kind,
+                namespace=_namespace_of(obj),
+                name=name if shard == 0 else f"{name}-shard-{shard}",
+                labels=tuple(sorted(pod_labels.items())),
+                ports=tuple(sorted(ports, key=repr)),
+                host_network=bool(spec.get("hostNetwork", False)),
+            )
+        )
     return out
 
 
 def is_operated(obj: Obj) -> bool:
     return obj.get("kind") in OPERATED_KINDS and str(obj.get("apiVersion", "")).startswith(
-        "monitoring.coreos.com/")
+        "monitoring.coreos.com/"
+    )
 
 
 def policies_of(objects: Iterable[Obj]) -> list[Obj]:
@@ -255,8 +283,11 @@ def namespace_labels(objects: Iterable[Obj]) -> dict[str, dict[str, str]]:
             name = obj["metadata"]["name"]
             labels[name] = dict(obj["metadata"].get("labels") or {})
     for obj in objs:
-        if (obj.get("kind") in POD_TEMPLATE_PATH or obj.get("kind") == "NetworkPolicy"
-                or is_operated(obj)):
+        if (
+            obj.get("kind") in POD_TEMPLATE_PATH
+            or obj.get("kind") == "NetworkPolicy"
+            or is_operated(obj)
+        ):
             labels.setdefault(_namespace_of(obj), {})
     for name, ls in labels.items():
         ls[NAMESPACE_NAME_LABEL] = name
@@ -410,8 +441,14 @@ class Cluster:
         return any(n == number and p == protocol and c == port for n, p, c in dst.ports)
 
     def _rule_allows(
-        self, policy: Obj, rule: Obj, peer_field: str, peer: Endpoint,
-        protocol: str, port: int, dst: Endpoint,
+        self,
+        policy: Obj,
+        rule: Obj,
+        peer_field: str,
+        peer: Endpoint,
+        protocol: str,
+        port: int,
+        dst: Endpoint,
     ) -> bool:
         rule = rule or {}
         peers = rule.get(peer_field) or []
@@ -570,8 +607,9 @@ def cluster_map(cluster: Cluster) -> dict[str, Any]:
     by_id = {e.id: e for e in eps}
     answers = _evaluate(cluster, points)
     connections = []
-    for (s, d), ans in sorted(answers.items(), key=lambda kv: (by_id[kv[0][0]].sort_key(),
-                                                                  by_id[kv[0][1]].sort_key())):
+    for (s, d), ans in sorted(
+        answers.items(), key=lambda kv: (by_id[kv[0][0]].sort_key(), by_id[kv[0][1]].sort_key())
+    ):
         allowed = _allowed_json(points, ans)
         if allowed:
             connections.append({"src": s, "dst": d, "allowed": allowed})
@@ -599,8 +637,11 @@ class RefDiff:
         def rows(changes: list[RefChange]) -> list[dict[str, Any]]:
             return [{"src": c.src, "dst": c.dst, "allowed": c.allowed} for c in changes]
 
-        return {"widening": bool(self.opened), "opened": rows(self.opened),
-                "closed": rows(self.closed)}
+        return {
+            "widening": bool(self.opened),
+            "opened": rows(self.opened),
+            "closed": rows(self.closed),
+        }
 
 
 def reference_diff(base: Iterable[Obj], head: Iterable[Obj]) -> RefDiff:
@@ -617,19 +658,25 @@ def reference_diff(base: Iterable[Obj], head: Iterable[Obj]) -> RefDiff:
     none = tuple(False for _ in points)
     opened: list[RefChange] = []
     closed: list[RefChange] = []
-    keys = sorted(set(eb) | set(eh), key=lambda k: (endpoints[k[0]].sort_key(),
-                                                     endpoints[k[1]].sort_key()))
+    keys = sorted(
+        set(eb) | set(eh), key=lambda k: (endpoints[k[0]].sort_key(), endpoints[k[1]].sort_key())
+    )
     for key in keys:
         ab, ah = eb.get(key, {}), eh.get(key, {})
         for out, new, old in ((opened, ah, ab), (closed, ab, ah)):
             delta = {
-                proto: tuple(n and not o for n, o in zip(new.get(proto, none),
-                                                         old.get(proto, none), strict=True))
+                proto: tuple(
+                    n and not o
+                    for n, o in zip(new.get(proto, none), old.get(proto, none), strict=True)
+                )
                 for proto in PROTOCOLS
             }
             allowed = _allowed_json(points, delta)
             if allowed:
-                ports = {proto: tuple(p for p, bit in zip(points, bits, strict=True) if bit)
-                         for proto, bits in delta.items() if any(bits)}
+                ports = {
+                    proto: tuple(p for p, bit in zip(points, bits, strict=True) if bit)
+                    for proto, bits in delta.items()
+                    if any(bits)
+                }
                 out.append(RefChange(key[0], key[1], allowed, ports))
     return RefDiff(opened, closed, b, h, endpoints)

@@ -360,8 +360,10 @@ class CiliumCluster(TieredCluster):
                 continue
             wanted = (svc.get("spec") or {}).get("selector") or {}
             pod = dict(peer.labels)
-            if wanted and peer.namespace == svc_ns and all(
-                pod.get(k) == v for k, v in wanted.items()
+            if (
+                wanted
+                and peer.namespace == svc_ns
+                and all(pod.get(k) == v for k, v in wanted.items())
             ):
                 return True
         return False
@@ -406,8 +408,13 @@ class CiliumCluster(TieredCluster):
         return False
 
     def _cilium_rules(
-        self, field: str, specs: list[tuple[Obj, Obj]], peer: Endpoint, protocol: str,
-        port: int, dst: Endpoint,
+        self,
+        field: str,
+        specs: list[tuple[Obj, Obj]],
+        peer: Endpoint,
+        protocol: str,
+        port: int,
+        dst: Endpoint,
     ) -> list[tuple[Obj, str, int]]:
         """(policy, rule field, index) of the rules of ``field`` (ingress, egressDeny…)
         of ``specs`` that match the connection."""
@@ -438,8 +445,14 @@ class CiliumCluster(TieredCluster):
     # -- the direction's verdict
 
     def _cilium_tiered(
-        self, field: str, subject: Endpoint, peer: Endpoint, protocol: str, port: int,
-        dst: Endpoint, network_policy: bool,
+        self,
+        field: str,
+        subject: Endpoint,
+        peer: Endpoint,
+        protocol: str,
+        port: int,
+        dst: Endpoint,
+        network_policy: bool,
     ) -> bool:
         specs = self._cilium_selecting(subject) if isinstance(subject, RefWorkload) else []
         if self._cilium_rules(field + "Deny", specs, peer, protocol, port, dst):

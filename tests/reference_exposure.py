@@ -32,16 +32,17 @@ def _service_backends(obj: Obj) -> list[tuple[str, str]]:
     ns, spec, out = _ns(obj), obj.get("spec") or {}, []
     if obj["kind"] == "Ingress":
         backends = [spec.get("defaultBackend")] + [
-            p.get("backend") for r in spec.get("rules") or [] for p in (r.get("http") or {}).get(
-                "paths") or []]
+            p.get("backend")
+            for r in spec.get("rules") or []
+            for p in (r.get("http") or {}).get("paths") or []
+        ]
         for b in backends:
             if b and "service" in b:
                 out.append((ns, b["service"]["name"]))
         return out
     for rule in spec.get("rules") or []:
         refs = list(rule.get("backendRefs") or [])
-        for f in [*(rule.get("filters") or []),
-                  *(f for r in refs for f in r.get("filters") or [])]:
+        for f in [*(rule.get("filters") or []), *(f for r in refs for f in r.get("filters") or [])]:
             if "requestMirror" in f:
                 refs.append(f["requestMirror"]["backendRef"])
         for ref in refs:
@@ -50,15 +51,19 @@ def _service_backends(obj: Obj) -> list[tuple[str, str]]:
     return out
 
 
-def entry_and_jewels(objects: Iterable[Obj], entry_selectors: Sequence[Obj],
-                     jewel_selectors: Sequence[Obj]) -> tuple[set[str], set[str]]:
+def entry_and_jewels(
+    objects: Iterable[Obj], entry_selectors: Sequence[Obj], jewel_selectors: Sequence[Obj]
+) -> tuple[set[str], set[str]]:
     """Workload ids that are entry points (not counting external ranges), and crown jewels.
     A selector entry is a dict with optional namespace / namespaceSelector / podSelector."""
     objs = flatten(objects)
     ns_labels = namespace_labels(objs)
     services = {(_ns(o), o["metadata"]["name"]): o for o in objs if o.get("kind") == "Service"}
-    exposed: list[Obj] = [s for s in services.values()
-                          if (s.get("spec") or {}).get("type") in ("LoadBalancer", "NodePort")]
+    exposed: list[Obj] = [
+        s
+        for s in services.values()
+        if (s.get("spec") or {}).get("type") in ("LoadBalancer", "NodePort")
+    ]
     for o in objs:
         if o.get("kind") == "Ingress" or o.get("kind") in ROUTE_KINDS:
             exposed += [services[k] for k in _service_backends(o) if k in services]
@@ -68,7 +73,8 @@ def entry_and_jewels(objects: Iterable[Obj], entry_selectors: Sequence[Obj],
             if "namespace" in sel and sel["namespace"] != ns:
                 continue
             if "namespaceSelector" in sel and not selector_matches(
-                    sel["namespaceSelector"], ns_labels.get(ns, {})):
+                sel["namespaceSelector"], ns_labels.get(ns, {})
+            ):
                 continue
             if "podSelector" in sel and not selector_matches(sel["podSelector"], labels):
                 continue
@@ -80,8 +86,11 @@ def entry_and_jewels(objects: Iterable[Obj], entry_selectors: Sequence[Obj],
         labels = dict(w.labels)
         for svc in exposed:
             selector = (svc.get("spec") or {}).get("selector") or {}
-            if _ns(svc) == w.namespace and selector and all(
-                    labels.get(k) == v for k, v in selector.items()):
+            if (
+                _ns(svc) == w.namespace
+                and selector
+                and all(labels.get(k) == v for k, v in selector.items())
+            ):
                 entry.add(w.id)
         if by_settings(entry_selectors, w.namespace, labels):
             entry.add(w.id)
@@ -103,9 +112,11 @@ def exposure(rmap: Mapping[str, Any], entry_workloads: set[str]) -> dict[str, di
     for wid in kinds:
         if wid in external:
             continue
-        out[wid] = {"entry_hops": _distance(succ, starts, wid, external),
-                    "blast_radius": len(_reached(succ, wid, external)),
-                    "blast_by_hops": _by_hops(succ, wid, external)}
+        out[wid] = {
+            "entry_hops": _distance(succ, starts, wid, external),
+            "blast_radius": len(_reached(succ, wid, external)),
+            "blast_by_hops": _by_hops(succ, wid, external),
+        }
     return out
 
 
@@ -129,8 +140,9 @@ def _by_hops(succ: Mapping[str, list[str]], start: str, external: set[str]) -> t
     return tuple(counts.get(k, 0) for k in range(1, max(counts, default=0) + 1))
 
 
-def _distance(succ: Mapping[str, list[str]], starts: set[str], target: str,
-              external: set[str]) -> int | None:
+def _distance(
+    succ: Mapping[str, list[str]], starts: set[str], target: str, external: set[str]
+) -> int | None:
     best: int | None = None
     for start in starts:
         if start == target:

@@ -54,8 +54,10 @@ def _ports_text(value: Any) -> list[tuple[str, int, int]]:
 
 def _bits(value: Any, points: Sequence[int]) -> Bits:
     triples = _ports_text(value)
-    return {p: tuple(any(q == p and lo <= x <= hi for q, lo, hi in triples) for x in points)
-            for p in PROTOCOLS}
+    return {
+        p: tuple(any(q == p and lo <= x <= hi for q, lo, hi in triples) for x in points)
+        for p in PROTOCOLS
+    }
 
 
 def _numbers(value: Any) -> set[int]:
@@ -70,8 +72,9 @@ class Oracle:
     def __init__(self, objects: Iterable[Obj], documents: Iterable[Obj]) -> None:
         objs = flatten(objects)
         self.docs = list(documents)
-        cidrs = [ipaddress.ip_network(s["cidr"], strict=False)
-                 for s in self._selectors() if "cidr" in s]
+        cidrs = [
+            ipaddress.ip_network(s["cidr"], strict=False) for s in self._selectors() if "cidr" in s
+        ]
         self.cluster = Cluster(objs, partition([*ip_block_networks(objs), *cidrs]))
         numbers = set(self.cluster.port_numbers())
         for doc in self.docs:
@@ -88,8 +91,11 @@ class Oracle:
         for doc in self.docs:
             spec = doc["spec"]
             out.extend(_selector(entry) for entry in spec.get("scope") or [])
-            for entry in [*(spec.get("allow") or []), *(spec.get("deny") or []),
-                          *(spec.get("cases") or [])]:
+            for entry in [
+                *(spec.get("allow") or []),
+                *(spec.get("deny") or []),
+                *(spec.get("cases") or []),
+            ]:
                 out.extend((entry.get("from") or {}, entry.get("to") or {}))
         return out
 
@@ -109,8 +115,7 @@ class Oracle:
             names = names if isinstance(names, list) else [names]
             if ep.namespace not in names:
                 return False
-        if not selector_matches({"matchLabels": _labels_of(sel.get("namespaceLabels"))},
-                                ns_labels):
+        if not selector_matches({"matchLabels": _labels_of(sel.get("namespaceLabels"))}, ns_labels):
             return False
         if not selector_matches(sel.get("namespaceSelector"), ns_labels):
             return False
@@ -127,12 +132,17 @@ class Oracle:
     # -- answers
 
     def allowed(self, src: Endpoint, dst: Endpoint) -> Bits:
-        return {p: tuple(self.cluster.allows(src, dst, p, x) for x in self.points)
-                for p in PROTOCOLS}
+        return {
+            p: tuple(self.cluster.allows(src, dst, p, x) for x in self.points) for p in PROTOCOLS
+        }
 
     def pairs(self) -> list[tuple[Endpoint, Endpoint]]:
-        return [(s, d) for s in self.endpoints for d in self.endpoints
-                if not (isinstance(s, RefRange) and isinstance(d, RefRange))]
+        return [
+            (s, d)
+            for s in self.endpoints
+            for d in self.endpoints
+            if not (isinstance(s, RefRange) and isinstance(d, RefRange))
+        ]
 
     def _json(self, bits: Bits) -> tuple[tuple[str, str], ...]:
         return tuple((p, format_ports(self.points, b)) for p, b in bits.items() if any(b))
@@ -141,10 +151,14 @@ class Oracle:
         out: set[Record] = set()
         pairs = self.pairs()
         answers = {(s.id, d.id): self.allowed(s, d) for s, d in pairs}
-        intents = sorted((d for d in self.docs if d["kind"] == "Intent"),
-                         key=lambda d: d["metadata"]["name"])
-        declared_by = [(a.get("from"), a.get("to"), _bits(a.get("ports"), self.points))
-                       for doc in intents for a in doc["spec"].get("allow") or []]
+        intents = sorted(
+            (d for d in self.docs if d["kind"] == "Intent"), key=lambda d: d["metadata"]["name"]
+        )
+        declared_by = [
+            (a.get("from"), a.get("to"), _bits(a.get("ports"), self.points))
+            for doc in intents
+            for a in doc["spec"].get("allow") or []
+        ]
         for doc in intents:
             name, spec = doc["metadata"]["name"], doc["spec"]
             for i, entry in enumerate(spec.get("deny") or []):
@@ -153,13 +167,11 @@ class Oracle:
                     if self.matches(entry.get("from"), s) and self.matches(entry.get("to"), d):
                         hit = _and(answers[(s.id, d.id)], want)
                         if _any(hit):
-                            out.add(("forbidden", s.id, d.id, self._json(hit), name,
-                                     f"deny[{i}]"))
+                            out.add(("forbidden", s.id, d.id, self._json(hit), name, f"deny[{i}]"))
             for i, entry in enumerate(spec.get("allow") or []):
                 if entry.get("required"):
                     want = _bits(entry.get("ports"), self.points)
-                    self._expect(out, entry, want, True, "blocked", name, f"allow[{i}]",
-                                 answers)
+                    self._expect(out, entry, want, True, "blocked", name, f"allow[{i}]", answers)
         for s, d in pairs:
             rest = answers[(s.id, d.id)]
             for src_sel, dst_sel, ports in declared_by:
@@ -170,25 +182,51 @@ class Oracle:
             for doc in intents:
                 scope = doc["spec"].get("scope") or []
                 # `direction`: ingress judges paths into the entry's endpoints, egress out.
-                hits = [i for i, entry in enumerate(scope)
-                        if (entry.get("direction") != "ingress"
-                            and self.matches(_selector(entry), s))
-                        or (entry.get("direction") != "egress"
-                            and self.matches(_selector(entry), d))]
+                hits = [
+                    i
+                    for i, entry in enumerate(scope)
+                    if (entry.get("direction") != "ingress" and self.matches(_selector(entry), s))
+                    or (entry.get("direction") != "egress" and self.matches(_selector(entry), d))
+                ]
                 if hits:
-                    out.add(("undeclared", s.id, d.id, self._json(rest),
-                             doc["metadata"]["name"], f"scope[{hits[0]}]"))
+                    out.add(
+                        (
+                            "undeclared",
+                            s.id,
+                            d.id,
+                            self._json(rest),
+                            doc["metadata"]["name"],
+                            f"scope[{hits[0]}]",
+                        )
+                    )
         for doc in self.docs:
             if doc["kind"] != "ConnectivityTest":
                 continue
             for i, case in enumerate(doc["spec"]["cases"]):
                 want = _bits(case.get("port", case.get("ports")), self.points)
-                self._expect(out, case, want, case["expect"] == "allowed", "test",
-                             doc["metadata"]["name"], f"cases[{i}]", answers)
+                self._expect(
+                    out,
+                    case,
+                    want,
+                    case["expect"] == "allowed",
+                    "test",
+                    doc["metadata"]["name"],
+                    f"cases[{i}]",
+                    answers,
+                )
         return out
 
-    def _expect(self, out: set[Record], entry: Obj, want: Bits, allowed: bool, kind: str,
-                name: str, where: str, answers: Mapping[tuple[str, str], Bits]) -> None:
+    def _expect(
+        self,
+        out: set[Record],
+        entry: Obj,
+        want: Bits,
+        allowed: bool,
+        kind: str,
+        name: str,
+        where: str,
+        answers: Mapping[tuple[str, str], Bits],
+    ) -> None:
         sources = [e for e in self.endpoints if self.matches(entry.get("from"), e)]
         destinations = [e for e in self.endpoints if self.matches(entry.get("to"), e)]
         if not sources or not destinations:

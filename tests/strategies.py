@@ -33,6 +33,7 @@ def examples(ci: int) -> int:
     profile = settings.default
     return ci if profile.derandomize else max(ci, profile.max_examples)
 
+
 NAMESPACES = ("default", "alpha", "beta")
 POD_KEYS = ("app", "tier")
 NS_KEYS = ("team", "app")  # "app" on namespaces too, so pod/namespace selectors get mixed up
@@ -41,8 +42,16 @@ PORT_NAMES = ("http", "metrics", "dns")
 UNDEFINED_PORT = "htpp"  # a name no container ever defines (a typo, or pods made elsewhere)
 PORT_NUMBERS = (53, 80, 81, 443, 8080, 9090)
 PROTOCOLS = ("TCP", "UDP", "SCTP")
-WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob",
-                  "ReplicaSet", "ReplicationController")
+WORKLOAD_KINDS = (
+    "Pod",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "ReplicaSet",
+    "ReplicationController",
+)
 WORKLOAD_NAMES = ("web", "db", "api")
 POLICY_NAMES = ("p1", "p2", "p3", "p4")
 API_VERSION = {
@@ -67,16 +76,21 @@ V6_CIDRS = ("::/0", "2001:db8::/32", "2001:db8:1::/48", "fd00::/8")
 # ---------------------------------------------------------------------------- leaves
 
 
-def label_maps(keys: Sequence[str], min_size: int = 0,
-               max_size: int = 2) -> st.SearchStrategy[dict[str, str]]:
-    return st.dictionaries(st.sampled_from(keys), st.sampled_from(VALUES), min_size=min_size,
-                           max_size=max_size)
+def label_maps(
+    keys: Sequence[str], min_size: int = 0, max_size: int = 2
+) -> st.SearchStrategy[dict[str, str]]:
+    return st.dictionaries(
+        st.sampled_from(keys), st.sampled_from(VALUES), min_size=min_size, max_size=max_size
+    )
 
 
 @st.composite
-def selectors(draw: Draw, keys: Sequence[str],
-              extra: Mapping[str, Sequence[str]] | None = None,
-              seen: Sequence[Mapping[str, str]] = ()) -> Obj:
+def selectors(
+    draw: Draw,
+    keys: Sequence[str],
+    extra: Mapping[str, Sequence[str]] | None = None,
+    seen: Sequence[Mapping[str, str]] = (),
+) -> Obj:
     """A LabelSelector: {}, matchLabels, matchExpressions with all four operators, or both.
 
     ``extra`` adds keys with their own values (the namespace name label). With ``seen``
@@ -109,8 +123,7 @@ def selectors(draw: Draw, keys: Sequence[str],
             op = draw(st.sampled_from(("In", "NotIn", "Exists", "DoesNotExist")))
             expr: Obj = {"key": key, "operator": op}
             if op in ("In", "NotIn"):
-                expr["values"] = draw(st.lists(values_of(key), min_size=1, max_size=2,
-                                               unique=True))
+                expr["values"] = draw(st.lists(values_of(key), min_size=1, max_size=2, unique=True))
             exprs.append(expr)
         sel["matchExpressions"] = exprs
     return sel
@@ -145,8 +158,9 @@ def defined_port_names(objects: Sequence[Obj]) -> set[str]:
         if obj["kind"] not in WORKLOAD_KINDS:
             continue
         spec = pod_template(obj).get("spec") or {}
-        sidecars = [c for c in spec.get("initContainers") or []
-                    if c.get("restartPolicy") == "Always"]
+        sidecars = [
+            c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"
+        ]
         for c in [*(spec.get("containers") or []), *sidecars]:
             names.update(p["name"] for p in c.get("ports") or [] if "name" in p)
     return names
@@ -181,16 +195,19 @@ def vocabulary(objects: Sequence[Obj], namespaces: Sequence[str]) -> Vocabulary:
     return Vocabulary(
         namespaces=tuple(namespaces),
         port_names=tuple(sorted(defined_port_names(objects))),
-        pod_labels=tuple((pod_template(o).get("metadata") or {}).get("labels") or {}
-                         for o in objects if o["kind"] in WORKLOAD_KINDS),
-        ns_labels=tuple(o["metadata"].get("labels") or {}
-                        for o in objects if o["kind"] == "Namespace"),
+        pod_labels=tuple(
+            (pod_template(o).get("metadata") or {}).get("labels") or {}
+            for o in objects
+            if o["kind"] in WORKLOAD_KINDS
+        ),
+        ns_labels=tuple(
+            o["metadata"].get("labels") or {} for o in objects if o["kind"] == "Namespace"
+        ),
     )
 
 
 def namespace_object(name: str, labels: dict[str, str]) -> Obj:
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": labels}}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
 
 
 def _metadata(name: str, namespace: str, omit_default: bool) -> Obj:
@@ -205,8 +222,11 @@ def workloads(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
     labels = draw(label_maps(POD_KEYS))
     spec: Obj = {
         "containers": [
-            {"name": f"c{i}", "image": "registry.example/app:1",
-             **({"ports": ports} if ports else {})}
+            {
+                "name": f"c{i}",
+                "image": "registry.example/app:1",
+                **({"ports": ports} if ports else {}),
+            }
             for i, ports in enumerate(draw(container_ports()))
         ]
     }
@@ -214,15 +234,24 @@ def workloads(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
         spec["hostNetwork"] = True
     if draw(st.integers(0, 5)) == 5:
         # Only a sidecar's ports belong to the pod; a plain init container's do not.
-        init: Obj = {"name": "init", "image": "registry.example/init:1",
-                     "ports": [{"name": draw(st.sampled_from(PORT_NAMES)),
-                                "containerPort": draw(st.sampled_from(PORT_NUMBERS)),
-                                "protocol": draw(st.sampled_from(PROTOCOLS))}]}
+        init: Obj = {
+            "name": "init",
+            "image": "registry.example/init:1",
+            "ports": [
+                {
+                    "name": draw(st.sampled_from(PORT_NAMES)),
+                    "containerPort": draw(st.sampled_from(PORT_NUMBERS)),
+                    "protocol": draw(st.sampled_from(PROTOCOLS)),
+                }
+            ],
+        }
         if draw(st.booleans()):
             init["restartPolicy"] = "Always"
         spec["initContainers"] = [init]
-    template: Obj = {"metadata": {"labels": labels} if labels or draw(st.booleans()) else {},
-                     "spec": spec}
+    template: Obj = {
+        "metadata": {"labels": labels} if labels or draw(st.booleans()) else {},
+        "spec": spec,
+    }
     meta = _metadata(name, namespace, draw(st.booleans()))
     obj: Obj = {"apiVersion": API_VERSION[kind], "kind": kind, "metadata": meta}
     if kind == "Pod":
@@ -236,8 +265,7 @@ def workloads(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
         meta["labels"] = decoy
     selector = {"matchLabels": labels} if labels else {}
     if kind == "CronJob":
-        obj["spec"] = {"schedule": "*/5 * * * *",
-                       "jobTemplate": {"spec": {"template": template}}}
+        obj["spec"] = {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": template}}}
     elif kind == "Job":
         obj["spec"] = {"template": template}
     elif kind == "ReplicationController":  # a plain label map, not a LabelSelector
@@ -277,14 +305,21 @@ def operated(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
         if draw(st.integers(0, 4)) == 4:
             spec["reloadStrategy"] = "ProcessSignal"
     if draw(st.integers(0, 3)) == 3:
-        spec["containers"] = [{"name": "proxy", "ports": [
-            {"name": draw(st.sampled_from(PORT_NAMES)),
-             "containerPort": draw(st.sampled_from(PORT_NUMBERS))}]}]
+        spec["containers"] = [
+            {
+                "name": "proxy",
+                "ports": [
+                    {
+                        "name": draw(st.sampled_from(PORT_NAMES)),
+                        "containerPort": draw(st.sampled_from(PORT_NUMBERS)),
+                    }
+                ],
+            }
+        ]
     meta = _metadata(name, namespace, draw(st.booleans()))
     if draw(st.booleans()):
         meta["labels"] = draw(label_maps(POD_KEYS))  # the resource's own: not its pods'
-    return {"apiVersion": "monitoring.coreos.com/v1", "kind": kind, "metadata": meta,
-            "spec": spec}
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": kind, "metadata": meta, "spec": spec}
 
 
 @st.composite
@@ -295,8 +330,12 @@ def cidrs_with_excepts(draw: Draw) -> Obj:
     block: Obj = {"cidr": str(net)}
     excepts: list[str] = []
     for _ in range(draw(st.integers(0, 2))):
-        inside = [c for c in pool if ipaddress.ip_network(c).subnet_of(net)  # type: ignore[arg-type]
-                  and ipaddress.ip_network(c) != net]
+        inside = [
+            c
+            for c in pool
+            if ipaddress.ip_network(c).subnet_of(net)  # type: ignore[arg-type]
+            and ipaddress.ip_network(c) != net
+        ]
         if inside and draw(st.booleans()):
             excepts.append(draw(st.sampled_from(inside)))
         else:
@@ -347,8 +386,9 @@ def policy_ports(draw: Draw, names: Sequence[str]) -> Obj:
     elif shape == "range":
         start = draw(st.sampled_from((*PORT_NUMBERS, 1)))
         entry["port"] = start
-        entry["endPort"] = draw(st.sampled_from(
-            [p for p in (*PORT_NUMBERS, 1, 65535) if p >= start]))
+        entry["endPort"] = draw(
+            st.sampled_from([p for p in (*PORT_NUMBERS, 1, 65535) if p >= start])
+        )
     elif shape == "name":
         entry["port"] = draw(st.sampled_from(tuple(names)))
     elif shape == "undefined":
@@ -381,21 +421,26 @@ def policies(draw: Draw, namespace: str, name: str, vocab: Vocabulary) -> Obj:
         if shape == "empty":
             spec[direction] = []
         elif shape == "rules":
-            spec[direction] = draw(st.lists(rules(vocab, peer_field),
-                                            min_size=1, max_size=2))
-    types = draw(st.sampled_from((None, None, [], ["Ingress"], ["Egress"],
-                                  ["Ingress", "Egress"], ["Egress", "Ingress"])))
+            spec[direction] = draw(st.lists(rules(vocab, peer_field), min_size=1, max_size=2))
+    types = draw(
+        st.sampled_from(
+            (None, None, [], ["Ingress"], ["Egress"], ["Ingress", "Egress"], ["Egress", "Ingress"])
+        )
+    )
     if types is not None:
         spec["policyTypes"] = types
-    return {"apiVersion": API_VERSION["NetworkPolicy"], "kind": "NetworkPolicy",
-            "metadata": _metadata(name, namespace, draw(st.booleans())), "spec": spec}
+    return {
+        "apiVersion": API_VERSION["NetworkPolicy"],
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(name, namespace, draw(st.booleans())),
+        "spec": spec,
+    }
 
 
 @st.composite
 def clusters(draw: Draw) -> list[Obj]:
     """A list of raw objects: namespaces, 1-5 workloads and 0-4 NetworkPolicies."""
-    namespaces = draw(st.lists(st.sampled_from(NAMESPACES), min_size=1, max_size=3,
-                               unique=True))
+    namespaces = draw(st.lists(st.sampled_from(NAMESPACES), min_size=1, max_size=3, unique=True))
     objects: list[Obj] = []
     for ns in namespaces:
         if draw(st.integers(0, 3)) > 0:  # else only implied by the objects in it
@@ -406,9 +451,18 @@ def clusters(draw: Draw) -> list[Obj]:
             objects.append(namespace_object(ns, labels))
     # 1-5 workloads, mostly several (selectors only matter between pods); shrinks to two.
     count = draw(st.sampled_from((2, 3, 4, 5, 1)))
-    ids = draw(st.lists(st.tuples(st.sampled_from(namespaces), st.sampled_from(WORKLOAD_KINDS),
-                                  st.sampled_from(WORKLOAD_NAMES)),
-                        min_size=count, max_size=count, unique=True))
+    ids = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(namespaces),
+                st.sampled_from(WORKLOAD_KINDS),
+                st.sampled_from(WORKLOAD_NAMES),
+            ),
+            min_size=count,
+            max_size=count,
+            unique=True,
+        )
+    )
     for ns, kind, name in ids:
         objects.append(draw(workloads(ns, kind, name)))
     if draw(st.integers(0, 3)) == 3:  # an operator's pods: Prometheus, Alertmanager...
@@ -417,20 +471,41 @@ def clusters(draw: Draw) -> list[Obj]:
     if draw(st.integers(0, 4)) == 4:
         # Objects that select pods or name ports but are not NetworkPolicies change nothing.
         ns = draw(st.sampled_from(namespaces))
-        objects.append({"apiVersion": "v1", "kind": "Service",
-                        "metadata": {"name": "svc", "namespace": ns},
-                        "spec": {"selector": draw(label_maps(POD_KEYS)),
-                                 "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}})
-        objects.append({"apiVersion": "v1", "kind": "ConfigMap",
-                        "metadata": {"name": "cfg", "namespace": ns}, "data": {"port": "80"}})
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "svc", "namespace": ns},
+                "spec": {
+                    "selector": draw(label_maps(POD_KEYS)),
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                },
+            }
+        )
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "cfg", "namespace": ns},
+                "data": {"port": "80"},
+            }
+        )
     vocab = vocabulary(objects, namespaces)
     # 0-4 policies, but rarely none (a tree without policies is trivially open).
     count = draw(st.sampled_from((2, 1, 3, 4, 0)))
     # A policy only selects pods of its own namespace: favour namespaces that have some.
     populated = sorted({ns for ns, _, _ in ids})
-    pol_ids = draw(st.lists(st.tuples(st.sampled_from([*populated, *populated, *namespaces]),
-                                      st.sampled_from(POLICY_NAMES)),
-                            min_size=count, max_size=count, unique=True))
+    pol_ids = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from([*populated, *populated, *namespaces]),
+                st.sampled_from(POLICY_NAMES),
+            ),
+            min_size=count,
+            max_size=count,
+            unique=True,
+        )
+    )
     for ns, name in pol_ids:
         objects.append(draw(policies(ns, name, vocab)))
     return objects
@@ -444,19 +519,34 @@ def tree_pairs(draw: Draw) -> tuple[list[Obj], list[Obj]]:
     """A base cluster and a head cluster derived from it by 1-3 edits."""
     base = draw(clusters())
     head = copy.deepcopy(base)
-    namespaces = sorted({(o["metadata"].get("namespace") or "default") for o in head}
-                        | {o["metadata"]["name"] for o in head if o["kind"] == "Namespace"})
+    namespaces = sorted(
+        {(o["metadata"].get("namespace") or "default") for o in head}
+        | {o["metadata"]["name"] for o in head if o["kind"] == "Namespace"}
+    )
     for _ in range(draw(st.integers(1, 3))):
         pols = [o for o in head if o["kind"] == "NetworkPolicy"]
         wls = [o for o in head if o["kind"] in WORKLOAD_KINDS]
-        op = draw(st.sampled_from(("add-policy", "remove-policy", "change-policy",
-                                   "change-selector", "relabel", "add-workload",
-                                   "remove-workload", "relabel-namespace")))
+        op = draw(
+            st.sampled_from(
+                (
+                    "add-policy",
+                    "remove-policy",
+                    "change-policy",
+                    "change-selector",
+                    "relabel",
+                    "add-workload",
+                    "remove-workload",
+                    "relabel-namespace",
+                )
+            )
+        )
         vocab = vocabulary(head, namespaces)
-        if op == "add-policy" or (op in ("remove-policy", "change-policy", "change-selector")
-                                  and not pols):
-            taken = {(o["metadata"].get("namespace") or "default", o["metadata"]["name"])
-                     for o in pols}
+        if op == "add-policy" or (
+            op in ("remove-policy", "change-policy", "change-selector") and not pols
+        ):
+            taken = {
+                (o["metadata"].get("namespace") or "default", o["metadata"]["name"]) for o in pols
+            }
             free = [(ns, n) for ns in namespaces for n in POLICY_NAMES if (ns, n) not in taken]
             if free:
                 ns, n = draw(st.sampled_from(free))
@@ -470,13 +560,16 @@ def tree_pairs(draw: Draw) -> tuple[list[Obj], list[Obj]]:
             head[head.index(old)] = new
         elif op == "change-selector":
             draw(st.sampled_from(pols))["spec"]["podSelector"] = draw(
-                selectors(POD_KEYS, seen=vocab.pod_labels))
+                selectors(POD_KEYS, seen=vocab.pod_labels)
+            )
         elif op == "relabel" and wls:
             template = pod_template(draw(st.sampled_from(wls)))
             template.setdefault("metadata", {})["labels"] = draw(label_maps(POD_KEYS))
         elif op == "add-workload":
-            taken_w = {(o["metadata"].get("namespace") or "default", o["kind"],
-                        o["metadata"]["name"]) for o in wls}
+            taken_w = {
+                (o["metadata"].get("namespace") or "default", o["kind"], o["metadata"]["name"])
+                for o in wls
+            }
             ns = draw(st.sampled_from(namespaces))
             kind = draw(st.sampled_from(WORKLOAD_KINDS))
             name = draw(st.sampled_from(("web", "db", "api", "new")))
@@ -487,8 +580,9 @@ def tree_pairs(draw: Draw) -> tuple[list[Obj], list[Obj]]:
         elif op == "relabel-namespace":
             ns = draw(st.sampled_from(namespaces))
             labels = draw(label_maps(NS_KEYS))
-            head = [o for o in head if not (o["kind"] == "Namespace"
-                                            and o["metadata"]["name"] == ns)]
+            head = [
+                o for o in head if not (o["kind"] == "Namespace" and o["metadata"]["name"] == ns)
+            ]
             head.insert(0, namespace_object(ns, labels))
     # Names a removed or changed workload defined may now be defined by none: kept, as
     # Kubernetes keeps them (they match nothing).
@@ -520,8 +614,9 @@ def manifest_files(draw: Draw, objects: Sequence[Obj]) -> dict[str, str]:
         chunk, remaining = remaining[:take], remaining[take:]
         index += 1
         style = draw(st.sampled_from(("docs", "docs", "list")))
-        path = draw(st.sampled_from((f"m{index}.yaml", f"dir/m{index}.yml",
-                                     f"deep/er/m{index}.yaml")))
+        path = draw(
+            st.sampled_from((f"m{index}.yaml", f"dir/m{index}.yml", f"deep/er/m{index}.yaml"))
+        )
         if style == "list":
             text = _dump({"apiVersion": "v1", "kind": "List", "items": list(chunk)})
         else:

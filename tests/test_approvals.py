@@ -26,19 +26,34 @@ OLD = "0" * 40
 # The "review" objects of octokit/webhooks' pull_request_review/{submitted,dismissed}
 # payload examples (MIT, Copyright (c) 2018 Gregor Martynus), trimmed to the fields read.
 WEBHOOK_REVIEWS: dict[str, dict[str, Any]] = {
-    "submitted": {"id": 237895671, "user": {"login": "Codertocat", "type": "User"},
-                  "body": None, "commit_id": "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
-                  "submitted_at": "2019-05-15T15:20:38Z", "state": "commented"},
-    "dismissed": {"id": 237895671, "user": {"login": "Codertocat", "type": "User"},
-                  "body": None, "commit_id": "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
-                  "submitted_at": "2019-05-15T15:20:38Z", "state": "dismissed"},
+    "submitted": {
+        "id": 237895671,
+        "user": {"login": "Codertocat", "type": "User"},
+        "body": None,
+        "commit_id": "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+        "submitted_at": "2019-05-15T15:20:38Z",
+        "state": "commented",
+    },
+    "dismissed": {
+        "id": 237895671,
+        "user": {"login": "Codertocat", "type": "User"},
+        "body": None,
+        "commit_id": "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+        "submitted_at": "2019-05-15T15:20:38Z",
+        "state": "dismissed",
+    },
 }
 
 
 def review(n: int, user: str, state: str, commit: str = HEAD, minute: int | None = None) -> Review:
     minute = n if minute is None else minute
-    return Review(id=n, user=user, state=state, commit_id=commit,
-                  submitted_at=f"2024-05-01T12:{minute:02d}:00Z")
+    return Review(
+        id=n,
+        user=user,
+        state=state,
+        commit_id=commit,
+        submitted_at=f"2024-05-01T12:{minute:02d}:00Z",
+    )
 
 
 def everyone(_: str) -> bool:
@@ -49,10 +64,16 @@ def only(*logins: str) -> Callable[[str], bool]:
     return lambda login: login.lower() in {x.lower() for x in logins}
 
 
-def evaluate(reviews: list[Review], *, required: int = 1, author: str = "author",
-             is_authorized: Callable[[str], bool] = everyone) -> ApprovalStatus:
-    return evaluate_approvals(reviews, head_sha=HEAD, author=author,
-                              is_authorized=is_authorized, required=required)
+def evaluate(
+    reviews: list[Review],
+    *,
+    required: int = 1,
+    author: str = "author",
+    is_authorized: Callable[[str], bool] = everyone,
+) -> ApprovalStatus:
+    return evaluate_approvals(
+        reviews, head_sha=HEAD, author=author, is_authorized=is_authorized, required=required
+    )
 
 
 def test_commented_does_not_change_a_prior_approval() -> None:
@@ -79,8 +100,7 @@ def test_order_is_by_submission_time_not_list_order() -> None:
     reviews = [review(2, "bob", "APPROVED", minute=30), review(1, "bob", "DISMISSED", minute=10)]
     assert latest_reviews(reviews)["bob"].id == 2
     # Same second: the higher id (created later) wins.
-    tied = [review(7, "bob", "APPROVED", minute=5), review(6, "bob", "CHANGES_REQUESTED",
-                                                           minute=5)]
+    tied = [review(7, "bob", "APPROVED", minute=5), review(6, "bob", "CHANGES_REQUESTED", minute=5)]
     assert latest_reviews(tied)["bob"].state == "APPROVED"
 
 
@@ -114,9 +134,14 @@ def test_unauthorized_reviewers_do_not_count() -> None:
         return login == "carol"
 
     status = evaluate(
-        [review(1, "bob", "APPROVED"), review(2, "carol", "APPROVED"),
-         review(3, "alice", "APPROVED"), review(4, "dave", "APPROVED", commit=OLD)],
-        author="alice", is_authorized=authorized,
+        [
+            review(1, "bob", "APPROVED"),
+            review(2, "carol", "APPROVED"),
+            review(3, "alice", "APPROVED"),
+            review(4, "dave", "APPROVED", commit=OLD),
+        ],
+        author="alice",
+        is_authorized=authorized,
     )
     assert status.approved_by == ("carol",)
     assert ("bob", WHY_NOT_AUTHORIZED) in status.ignored
@@ -147,12 +172,20 @@ def test_reviewers_to_check() -> None:
 
 
 def test_from_api_rest_and_webhook_shapes() -> None:
-    rest = {"id": 80, "user": {"login": "octocat", "type": "User"}, "state": "APPROVED",
-            "commit_id": "ecdd80bb57125d7ba9641ffaa4d7d2c19d3f3091",
-            "submitted_at": "2019-11-17T17:43:43Z"}
-    assert Review.from_api(rest) == Review(80, "octocat", "APPROVED",
-                                           "ecdd80bb57125d7ba9641ffaa4d7d2c19d3f3091",
-                                           "2019-11-17T17:43:43Z")
+    rest = {
+        "id": 80,
+        "user": {"login": "octocat", "type": "User"},
+        "state": "APPROVED",
+        "commit_id": "ecdd80bb57125d7ba9641ffaa4d7d2c19d3f3091",
+        "submitted_at": "2019-11-17T17:43:43Z",
+    }
+    assert Review.from_api(rest) == Review(
+        80,
+        "octocat",
+        "APPROVED",
+        "ecdd80bb57125d7ba9641ffaa4d7d2c19d3f3091",
+        "2019-11-17T17:43:43Z",
+    )
     assert Review.from_api({**rest, "state": "PENDING", "submitted_at": None}) is None
     assert Review.from_api({**rest, "user": None}) is None
     bot = Review.from_api({**rest, "user": {"login": "helper[bot]", "type": "Bot"}})
@@ -161,8 +194,10 @@ def test_from_api_rest_and_webhook_shapes() -> None:
     assert untyped is not None and untyped.user_type == ""
 
 
-@pytest.mark.parametrize(("login", "user_type"), [("helper[bot]", "Bot"), ("ci-bot", "Bot"),
-                                                  ("octo", ""), ("renovate[bot]", "User")])
+@pytest.mark.parametrize(
+    ("login", "user_type"),
+    [("helper[bot]", "Bot"), ("ci-bot", "Bot"), ("octo", ""), ("renovate[bot]", "User")],
+)
 def test_bot_accounts_never_approve(login: str, user_type: str) -> None:
     bot = Review(1, login, "APPROVED", HEAD, "2024-05-01T12:01:00Z", user_type=user_type)
     person = review(2, "bob", "APPROVED")
@@ -174,21 +209,29 @@ def test_bot_accounts_never_approve(login: str, user_type: str) -> None:
 
 def test_the_heads_pusher_does_not_approve_it() -> None:
     reviews = [review(1, "bob", "APPROVED"), review(2, "Carol", "APPROVED")]
-    status = evaluate_approvals(reviews, head_sha=HEAD, author="author",
-                                is_authorized=everyone, required=1, pushers=("carol",))
+    status = evaluate_approvals(
+        reviews,
+        head_sha=HEAD,
+        author="author",
+        is_authorized=everyone,
+        required=1,
+        pushers=("carol",),
+    )
     assert status.approved_by == ("bob",)
     assert ("Carol", "pushed the head commit") in status.ignored
     # Nobody known to have pushed: fail safe, nothing counts.
-    unknown = evaluate_approvals(reviews, head_sha=HEAD, author="author",
-                                 is_authorized=everyone, required=1, pushers=None)
+    unknown = evaluate_approvals(
+        reviews, head_sha=HEAD, author="author", is_authorized=everyone, required=1, pushers=None
+    )
     assert unknown.approved_by == () and not unknown.satisfied
     assert len(unknown.ignored) == 2
     # Without exclusion (the shell passes no pushers) both count.
     assert evaluate(reviews, required=2).satisfied
 
 
-@pytest.mark.parametrize(("action", "state"), [("submitted", "COMMENTED"),
-                                               ("dismissed", "DISMISSED")])
+@pytest.mark.parametrize(
+    ("action", "state"), [("submitted", "COMMENTED"), ("dismissed", "DISMISSED")]
+)
 def test_from_api_webhook_payloads(action: str, state: str) -> None:
     raw = WEBHOOK_REVIEWS[action]
     parsed = Review.from_api(raw)
@@ -198,8 +241,9 @@ def test_from_api_webhook_payloads(action: str, state: str) -> None:
     assert parsed.commit_id == raw["commit_id"]
     # A dismissed review is the same review whose state changed: it revokes.
     if action == "dismissed":
-        approved = Review(parsed.id - 1, "Codertocat", "APPROVED", raw["commit_id"],
-                          "2019-05-15T15:00:00Z")
+        approved = Review(
+            parsed.id - 1, "Codertocat", "APPROVED", raw["commit_id"], "2019-05-15T15:00:00Z"
+        )
         assert latest_reviews([approved, parsed])["codertocat"].state == "DISMISSED"
 
 
@@ -241,11 +285,19 @@ def test_evaluate_ignores_approvals_of_another_delta_and_says_why() -> None:
         review(0, "carol", APPROVED),
     ]
     shown = [shown_at(1, 0, "X"), shown_at(5, 0, "XY")]
-    status = evaluate_approvals(reviews, head_sha=HEAD, author="author", is_authorized=everyone,
-                                required=1, delta="XY", shown=shown)
+    status = evaluate_approvals(
+        reviews,
+        head_sha=HEAD,
+        author="author",
+        is_authorized=everyone,
+        required=1,
+        delta="XY",
+        shown=shown,
+    )
     assert status.approved_by == ("bob",)
     assert dict(status.ignored) == {"alice": WHY_DELTA_CHANGED, "carol": WHY_DELTA_UNSEEN}
     # Without a delta to check (nothing gated), rule 6 does not apply.
-    unchecked = evaluate_approvals(reviews, head_sha=HEAD, author="author",
-                                   is_authorized=everyone, required=1, shown=shown)
+    unchecked = evaluate_approvals(
+        reviews, head_sha=HEAD, author="author", is_authorized=everyone, required=1, shown=shown
+    )
     assert set(unchecked.approved_by) == {"alice", "bob", "carol"}

@@ -24,18 +24,27 @@ from tests.botharness import (
 )
 from tests.test_bot_e2e import APPROVED
 
-DENY = (b"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-        b"metadata: {name: deny, namespace: shop}\n"
-        b"spec:\n  podSelector: {}\n  policyTypes: [Ingress]\n")
-LB = (b"apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
-      b"spec:\n  type: LoadBalancer\n  selector: {app: web}\n  ports: [{port: 80}]\n")
+DENY = (
+    b"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+    b"metadata: {name: deny, namespace: shop}\n"
+    b"spec:\n  podSelector: {}\n  policyTypes: [Ingress]\n"
+)
+LB = (
+    b"apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
+    b"spec:\n  type: LoadBalancer\n  selector: {app: web}\n  ports: [{port: 80}]\n"
+)
 JEWELS = b"crown_jewels: [{podSelector: {matchLabels: {app: db}}}]\n"
 DB = "shop/Deployment/db"
 
 
 def trees(settings: bytes) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    base = base_tree(**{"policies/deny.yaml": DENY, "policies/db.yaml": db_policy("web"),
-                        ".github/reachdiff.yml": settings})
+    base = base_tree(
+        **{
+            "policies/deny.yaml": DENY,
+            "policies/db.yaml": db_policy("web"),
+            ".github/reachdiff.yml": settings,
+        }
+    )
     return base, {**base, "apps/lb.yaml": LB}
 
 
@@ -49,8 +58,8 @@ async def test_a_crown_jewel_nearer_an_entry_point_needs_approval(harness: Harne
     assert "### Blast radius" in body
     assert "(crown jewel): unreached → 1 hop from an entry point" in body
     assert "`exposure_widens`" in body
-    chain = body[body.index("```mermaid", body.index("### Blast radius")):]
-    assert "n0[\"shop/Deployment/web\"]" in chain and "n0 -->|\"TCP 5432\"| n1" in chain
+    chain = body[body.index("```mermaid", body.index("### Blast radius")) :]
+    assert 'n0["shop/Deployment/web"]' in chain and 'n0 -->|"TCP 5432"| n1' in chain
     harness.fake.add_review(REPO, NUMBER, user="alice", state="APPROVED", commit_id=HEAD)
     await review(harness, "pull_request_review", "submitted", overrides=APPROVED)
     assert harness.check(HEAD)["conclusion"] == "success"
@@ -73,10 +82,12 @@ async def test_without_crown_jewels_nothing_is_compared(harness: Harness) -> Non
     assert "Blast radius" not in harness.sticky()["body"]
 
 
-def _change(jewel: bool, hops: tuple[int | None, int | None],
-            blast: tuple[int | None, int]) -> ExposureChange:
-    return ExposureChange(Endpoint(DB, "Deployment", "shop", "db"), jewel, hops[0], hops[1],
-                          blast[0], blast[1], ())
+def _change(
+    jewel: bool, hops: tuple[int | None, int | None], blast: tuple[int | None, int]
+) -> ExposureChange:
+    return ExposureChange(
+        Endpoint(DB, "Deployment", "shop", "db"), jewel, hops[0], hops[1], blast[0], blast[1], ()
+    )
 
 
 def test_gating_rules() -> None:

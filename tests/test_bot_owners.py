@@ -113,8 +113,7 @@ async def test_each_owner_rule_needs_its_own_approvals(harness: Harness, clock: 
     assert "No opened path matched the other owner rules: egress." in text
     comments = harness.bot_review_comments()
     assert any(
-        "Owners of these paths: a member of @octo-org/dba (database)" in c["body"]
-        for c in comments
+        "Owners of these paths: a member of @octo-org/dba (database)" in c["body"] for c in comments
     )
     clock.tick()
 

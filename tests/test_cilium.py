@@ -142,7 +142,9 @@ def test_a_changed_cilium_policy_selecting_no_workload_is_reported() -> None:
     head = load_files({"pods.yaml": PODS, "p.yaml": ghost})
     [idle] = idle_changed_policies(base, head)
     assert (idle.policy, idle.source.file, idle.status) == (
-        "shop/CiliumNetworkPolicy/p", "p.yaml", "added"
+        "shop/CiliumNetworkPolicy/p",
+        "p.yaml",
+        "added",
     )
     selecting = load_files({"pods.yaml": PODS, "p.yaml": _cnp("{toEntities: [world]}")})
     assert idle_changed_policies(base, selecting) == ()

@@ -63,7 +63,7 @@ spec:
 """
 
 SW_L7 = SW_L3_L4.replace(
-    '        protocol: TCP\n',
+    "        protocol: TCP\n",
     '        protocol: TCP\n      rules:\n        http:\n        - method: "POST"\n'
     '          path: "/v1/request-landing"\n',
 )
@@ -109,15 +109,21 @@ def test_star_wars_l7_is_allowed_at_l4_and_cited_as_l7_filtered() -> None:
 
 def test_star_wars_adding_the_policy_closes_paths_citing_its_rule() -> None:
     doc = diff_to_json(
-        diff_trees(load_files({"app.yaml": STARWARS_APP}), load_files({"app.yaml": STARWARS_APP,
-                                                                        "rule.yaml": SW_L7}))
+        diff_trees(
+            load_files({"app.yaml": STARWARS_APP}),
+            load_files({"app.yaml": STARWARS_APP, "rule.yaml": SW_L7}),
+        )
     )
     closed = {(c["src"], c["dst"]): c for c in doc["closed"]}
     assert closed[(XWING, DEATHSTAR)]["allowed"] == EVERYTHING.to_json()
     assert closed[(TIE, DEATHSTAR)]["head"] == {"TCP": "80"}
     [cause] = closed[(XWING, DEATHSTAR)]["because"]
     assert (cause["policy"], cause["reason"], cause["tier"], cause["file"], cause["line"]) == (
-        "default/CiliumNetworkPolicy/rule1", "isolates", "CiliumNetworkPolicy", "rule.yaml", 1
+        "default/CiliumNetworkPolicy/rule1",
+        "isolates",
+        "CiliumNetworkPolicy",
+        "rule.yaml",
+        1,
     )
     assert doc["opened"] == []
 
@@ -377,7 +383,9 @@ spec: {podSelector: {matchLabels: {app: myService}}}
     pods = SERVICE.replace("app: other", "app: prometheus")
     rmap = _map(pods, policy, isolate)
     assert _allowed(rmap, "default/Pod/other", "default/Pod/my-service") == {
-        "TCP": "9090", "UDP": "9090", "SCTP": "9090"
+        "TCP": "9090",
+        "UDP": "9090",
+        "SCTP": "9090",
     }
 
 

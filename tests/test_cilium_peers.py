@@ -89,8 +89,7 @@ def test_cluster_is_every_pod_and_entity_but_no_range_nor_dns_name() -> None:
     m = _map(
         _cnp(
             "  egress:\n  - toEntities: [cluster]\n"
-            "  - toFQDNs: [{matchName: api.example.com}]\n"
-            + DNS_UDP
+            "  - toFQDNs: [{matchName: api.example.com}]\n" + DNS_UDP
         )
     )[WEB]
     for eid in [*ENTITIES, DB, WEB]:
@@ -308,9 +307,7 @@ def test_a_service_without_selector_or_missing_is_not_analysed_by_name_file_and_
     assert "Service shop/legacy (svc.yaml:6) has no selector" in legacy
     assert "Service other/gone is not in the tree" in gone
     doc = map_to_json(compute_map(tree))
-    assert not any(
-        c["src"] == WEB and c["dst"].startswith("shop/") for c in doc["connections"]
-    )
+    assert not any(c["src"] == WEB and c["dst"].startswith("shop/") for c in doc["connections"])
 
 
 def test_to_services_needs_one_reference_per_entry() -> None:

@@ -47,7 +47,10 @@ def test_starwars_diff_json_golden_and_facts(capsys: pytest.CaptureFixture[str])
     assert (opened["src"], opened["dst"], opened["allowed"]) == (XWING, DEATHSTAR, {"TCP": "80"})
     [cause] = opened["because"]
     assert (cause["policy"], cause["rule"], cause["tier"], cause["action"]) == (
-        "default/CiliumNetworkPolicy/rule1", "ingress[1]", "CiliumNetworkPolicy", "Allow"
+        "default/CiliumNetworkPolicy/rule1",
+        "ingress[1]",
+        "CiliumNetworkPolicy",
+        "Allow",
     )
     assert cause["l7"].startswith("L7-filtered") and "/v1/exhaust-port" in cause["l7"]
     closed = {(c["src"], c["dst"]) for c in doc["closed"]}
@@ -59,13 +62,14 @@ def test_starwars_diff_json_golden_and_facts(capsys: pytest.CaptureFixture[str])
             assert (why["policy"], why["reason"], why["line"]) == (egress, "isolates", 4)
             continue
         assert (why["policy"], why["action"], why["file"], why["line"]) == (
-            "CiliumClusterwideNetworkPolicy/empire-lockdown", "Deny", "lockdown.yaml", 14
+            "CiliumClusterwideNetworkPolicy/empire-lockdown",
+            "Deny",
+            "lockdown.yaml",
+            14,
         )
     # The deathstar keeps TCP 443 to the API server and to *.empire.example (through the
     # DNS proxy its DNS rule sets up), and nothing else.
-    left = {
-        (c["dst"], c["head"].get("TCP")) for c in doc["closed"] if c["src"] == DEATHSTAR
-    }
+    left = {(c["dst"], c["head"].get("TCP")) for c in doc["closed"] if c["src"] == DEATHSTAR}
     assert ("entity:kube-apiserver", "443") in left and ("fqdn:*.empire.example", "443") in left
     assert ("entity:host", None) in left
     # The L7 restriction of the tiefighter's rule changes nothing at L4.

@@ -308,9 +308,7 @@ def test_the_violations_listed_are_capped_and_the_total_is_shown(
         assert f"{total} violation(s) of declared communications" in capped
 
 
-def test_max_violations_must_be_a_count(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_max_violations_must_be_a_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["check", str(tree(tmp_path)), "--max-violations", "-1"])
     assert caught.value.code == 2

@@ -186,7 +186,9 @@ def test_external_ranges_carry_their_environment(overlays, capsys) -> None:  # t
 
 
 def test_a_summary_naming_its_environment_needs_no_environment_flag(
-    overlays, capsys, tmp_path: Path  # type: ignore[no-untyped-def]
+    overlays,
+    capsys,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     base, _ = overlays
     raw = Path(__file__).parent.parent / "examples" / "shop" / "flows" / "hubble.jsonl"

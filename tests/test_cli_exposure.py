@@ -22,8 +22,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_exposure_json_of_the_shop(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "exposure", str(SHOP / "base"), "--format", "json",
-                       "--settings", SETTINGS)
+    code, out, _ = run(
+        capsys, "exposure", str(SHOP / "base"), "--format", "json", "--settings", SETTINGS
+    )
     assert code == 0
     doc = json.loads(out)
     assert "storefront/Deployment/web" in doc["entry_points"]
@@ -51,8 +52,16 @@ def test_exposure_text_and_markdown(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_diff_json_adds_exposure_changes(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "diff", str(SHOP / "base"), str(SHOP / "head"), "--format",
-                       "json", "--settings", SETTINGS)
+    code, out, _ = run(
+        capsys,
+        "diff",
+        str(SHOP / "base"),
+        str(SHOP / "head"),
+        "--format",
+        "json",
+        "--settings",
+        SETTINGS,
+    )
     assert code == 1
     doc = json.loads(out)
     # The documented fields are all still there.
@@ -63,18 +72,33 @@ def test_diff_json_adds_exposure_changes(capsys: pytest.CaptureFixture[str]) -> 
     last = db["entry_path"][-1]
     assert last["dst"] == DB and last["allowed"] == {"TCP": "5432"}
     ingress = [b for b in last["because"] if b["direction"] == "Ingress"]
-    assert ingress == [{"direction": "Ingress", "verdict": "allow", "tier": "NetworkPolicy",
-                        "policy": "payments/NetworkPolicy/payments-db", "rule": "ingress[1]",
-                        "file": "policies/payments/payments-db.yaml", "line": 24}]
+    assert ingress == [
+        {
+            "direction": "Ingress",
+            "verdict": "allow",
+            "tier": "NetworkPolicy",
+            "policy": "payments/NetworkPolicy/payments-db",
+            "rule": "ingress[1]",
+            "file": "policies/payments/payments-db.yaml",
+            "line": 24,
+        }
+    ]
     assert [b["direction"] for b in last["because"]] == ["Egress", "Ingress"]
 
 
 def test_diff_text_has_a_short_exposure_section(capsys: pytest.CaptureFixture[str]) -> None:
-    _, out, _ = run(capsys, "diff", str(SHOP / "base"), str(SHOP / "head"), "--settings",
-                    SETTINGS)
+    _, out, _ = run(capsys, "diff", str(SHOP / "base"), str(SHOP / "head"), "--settings", SETTINGS)
     assert f"{DB} [crown jewel]: hops from an entry point 4 -> 3" in out
-    _, out, _ = run(capsys, "diff", str(SHOP / "base"), str(SHOP / "head"), "--format", "md",
-                    "--settings", SETTINGS)
+    _, out, _ = run(
+        capsys,
+        "diff",
+        str(SHOP / "base"),
+        str(SHOP / "head"),
+        "--format",
+        "md",
+        "--settings",
+        SETTINGS,
+    )
     assert "### Exposure" in out
 
 
@@ -93,8 +117,9 @@ def test_exposure_settings_name_the_line_of_a_mistake() -> None:
 
 def _page_data(html: str) -> dict[str, object]:
     start = html.index('<script type="application/json" id="data">') + len(
-        '<script type="application/json" id="data">')
-    data: dict[str, object] = json.loads(html[start:html.index("</script>", start)])
+        '<script type="application/json" id="data">'
+    )
+    data: dict[str, object] = json.loads(html[start : html.index("</script>", start)])
     return data
 
 
@@ -109,22 +134,31 @@ def test_html_map_of_several_environments_holds_every_endpoint(
     _, html, _ = run(capsys, "map", tree, "--format", "html")
     _, out, _ = run(capsys, "map", tree, "--format", "json")
     doc, data = json.loads(out), _page_data(html)
-    assert data["counts"] == {"endpoints": len(doc["endpoints"]),
-                              "connections": len(doc["connections"])}
+    assert data["counts"] == {
+        "endpoints": len(doc["endpoints"]),
+        "connections": len(doc["connections"]),
+    }
     nodes = data["nodes"]
     assert isinstance(nodes, list)
     assert sorted(n["id"] for n in nodes) == sorted(e["id"] for e in doc["endpoints"])
-    assert "<script" not in html[html.index("id=\"data\">") + 10:html.index("</script>",
-                                 html.index("id=\"data\">"))]
+    assert (
+        "<script"
+        not in html[
+            html.index('id="data">') + 10 : html.index("</script>", html.index('id="data">'))
+        ]
+    )
 
 
 def test_page_data_cannot_end_its_script_element() -> None:
     from analysis.htmlmap import render_page
 
     hostile = "</script><script>alert(1)</script><!--"
-    page = render_page("<title>{{ title }}</title><script>{{ data }}</script>",
-                       {"title": hostile, "nodes": [{"id": hostile}]})
+    page = render_page(
+        "<title>{{ title }}</title><script>{{ data }}</script>",
+        {"title": hostile, "nodes": [{"id": hostile}]},
+    )
     assert page.count("<script>") == 1 and page.count("</script>") == 1
     assert "&lt;/script&gt;" in page  # the title, as text
-    assert json.loads(page[page.index("<script>") + 8:page.index("</script>")])["nodes"] == [
-        {"id": hostile}]
+    assert json.loads(page[page.index("<script>") + 8 : page.index("</script>")])["nodes"] == [
+        {"id": hostile}
+    ]

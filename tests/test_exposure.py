@@ -47,27 +47,60 @@ def frontend_objects(draw: Draw, namespaces: list[str]) -> list[Obj]:
         kind = draw(st.sampled_from(("ClusterIP", "NodePort", "LoadBalancer", None)))
         if kind:
             spec["type"] = kind
-        out.append({"apiVersion": "v1", "kind": "Service",
-                    "metadata": {"name": f"s{n}", "namespace": ns}, "spec": spec})
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": f"s{n}", "namespace": ns},
+                "spec": spec,
+            }
+        )
         names.append((ns, f"s{n}"))
     if names and draw(st.booleans()):
         ns, name = draw(st.sampled_from(names))
-        out.append({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-                    "metadata": {"name": "in", "namespace": ns},
-                    "spec": {"rules": [{"http": {"paths": [{
-                        "path": "/", "pathType": "Prefix",
-                        "backend": {"service": {"name": name, "port": {"number": 80}}}}]}}]}})
+        out.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {"name": "in", "namespace": ns},
+                "spec": {
+                    "rules": [
+                        {
+                            "http": {
+                                "paths": [
+                                    {
+                                        "path": "/",
+                                        "pathType": "Prefix",
+                                        "backend": {
+                                            "service": {"name": name, "port": {"number": 80}}
+                                        },
+                                    }
+                                ]
+                            }
+                        }
+                    ]
+                },
+            }
+        )
     if names and draw(st.booleans()):
         ns, name = draw(st.sampled_from(names))
         home = draw(st.sampled_from(namespaces))
         ref: Obj = {"name": name, "port": 80}
         if home != ns:
             ref["namespace"] = ns
-        rule: Obj = {"backendRefs": [ref]} if draw(st.booleans()) else {
-            "filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": ref}}]}
-        out.append({"apiVersion": ROUTE_API, "kind": draw(st.sampled_from(
-            ("HTTPRoute", "GRPCRoute", "TLSRoute"))),
-            "metadata": {"name": "r", "namespace": home}, "spec": {"rules": [rule]}})
+        rule: Obj = (
+            {"backendRefs": [ref]}
+            if draw(st.booleans())
+            else {"filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": ref}}]}
+        )
+        out.append(
+            {
+                "apiVersion": ROUTE_API,
+                "kind": draw(st.sampled_from(("HTTPRoute", "GRPCRoute", "TLSRoute"))),
+                "metadata": {"name": "r", "namespace": home},
+                "spec": {"rules": [rule]},
+            }
+        )
     return out
 
 
@@ -94,10 +127,18 @@ def guards(draw: Draw, namespaces: list[str]) -> list[Obj]:
     for ns in namespaces:
         if draw(st.booleans()):
             peer = {"namespaceSelector": {}, "podSelector": draw(selectors(POD_KEYS))}
-            out.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                        "metadata": {"name": "guard", "namespace": ns},
-                        "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
-                                 "ingress": [{"from": [peer]}]}})
+            out.append(
+                {
+                    "apiVersion": "networking.k8s.io/v1",
+                    "kind": "NetworkPolicy",
+                    "metadata": {"name": "guard", "namespace": ns},
+                    "spec": {
+                        "podSelector": {},
+                        "policyTypes": ["Ingress"],
+                        "ingress": [{"from": [peer]}],
+                    },
+                }
+            )
     return out
 
 
@@ -120,12 +161,17 @@ def _frontends(files: dict[str, str]) -> Any:
 
 @settings(PROFILE)
 @given(exposed_clusters())
-def test_exposure_matches_brute_force(case: tuple[list[Obj], dict[str, str], list[Obj],
-                                                  list[Obj]]) -> None:
+def test_exposure_matches_brute_force(
+    case: tuple[list[Obj], dict[str, str], list[Obj], list[Obj]],
+) -> None:
     objects, files, entry_sel, jewel_sel = case
     rmap = compute_map(load_files(files))
-    got = exposure_of(rmap, _frontends(files), parse_workload_selectors(entry_sel, "entry_points"),
-                      parse_workload_selectors(jewel_sel, "crown_jewels"))
+    got = exposure_of(
+        rmap,
+        _frontends(files),
+        parse_workload_selectors(entry_sel, "entry_points"),
+        parse_workload_selectors(jewel_sel, "crown_jewels"),
+    )
     ref_map = reference_map(objects)
     assert map_to_json(rmap)["connections"] == ref_map["connections"]  # the same graph
     entry, jewels = reference_exposure.entry_and_jewels(objects, entry_sel, jewel_sel)
@@ -140,7 +186,9 @@ def test_exposure_matches_brute_force(case: tuple[list[Obj], dict[str, str], lis
     for w in got.workloads:
         wid = w.endpoint.id
         assert (w.entry_hops, w.blast_radius) == (
-            want[wid]["entry_hops"], want[wid]["blast_radius"]), wid
+            want[wid]["entry_hops"],
+            want[wid]["blast_radius"],
+        ), wid
         assert w.entry_point == (wid in entry)
         assert w.crown_jewel == (wid in jewels)
         if w.crown_jewel:
@@ -251,13 +299,16 @@ spec: {defaultBackend: {service: {name: missing, port: {number: 80}}}}
     assert by_id["shop/Pod/db"].blast_radius == 3
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ({"namespace": "x"}, "must be a list"),
-    ([{}], "is empty"),
-    ([{"namespaces": "x"}], "unknown field"),
-    ([{"podSelector": {"matchLabel": {}}}], "unknown field"),
-    ([{"namespace": 3}], "namespace name"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"namespace": "x"}, "must be a list"),
+        ([{}], "is empty"),
+        ([{"namespaces": "x"}], "unknown field"),
+        ([{"podSelector": {"matchLabel": {}}}], "unknown field"),
+        ([{"namespace": 3}], "namespace name"),
+    ],
+)
 def test_selector_settings_are_strict(value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_workload_selectors(value, "crown_jewels")

@@ -75,8 +75,14 @@ class Page:
         self.problems: list[str] = []
         self.requests: list[str] = []
         self.page = browser.new_page(viewport={"width": 1400, "height": 900})
-        self.page.on("console", lambda m: self.problems.append(f"{m.type}: {m.text}")
-                     if m.type in ("error", "warning") else None)
+        self.page.on(
+            "console",
+            lambda m: (
+                self.problems.append(f"{m.type}: {m.text}")
+                if m.type in ("error", "warning")
+                else None
+            ),
+        )
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(path.as_uri())
@@ -87,13 +93,15 @@ class Page:
 
     def lines(self, selector: str = "line.edge") -> list[dict[str, str]]:
         result: list[dict[str, str]] = self.page.eval_on_selector_all(
-            selector, "els => els.map(e => ({...e.dataset, stroke: getComputedStyle(e).stroke}))")
+            selector, "els => els.map(e => ({...e.dataset, stroke: getComputedStyle(e).stroke}))"
+        )
         return result
 
 
 @pytest.fixture
-def shop_map(browser: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Iterator[
-        tuple[Page, dict[str, Any]]]:
+def shop_map(
+    browser: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> Iterator[tuple[Page, dict[str, Any]]]:
     html = _cli(capsys, "map", str(SHOP / "base"), "--format", "html", "--settings", SETTINGS)
     doc = json.loads(_cli(capsys, "map", str(SHOP / "base"), "--format", "json"))
     page = Page(browser, html, tmp_path, "map")
@@ -121,19 +129,24 @@ def test_filters_by_namespace_port_and_search(shop_map: tuple[Page, dict[str, An
     shown = set(page.page.eval_on_selector_all(".group", "els => els.map(e => e.dataset.group)"))
     ns = {e["id"]: e.get("namespace") or "external ranges" for e in doc["endpoints"]}
     linked = {ns[c["dst"]] for c in doc["connections"] if ns[c["src"]] == "payments"} | {
-        ns[c["src"]] for c in doc["connections"] if ns[c["dst"]] == "payments"}
+        ns[c["src"]] for c in doc["connections"] if ns[c["dst"]] == "payments"
+    }
     assert shown == linked | {"payments"}
     page.page.select_option("#ns-filter", label="all")
     page.page.fill("#port-filter", "TCP 5432")
     lines = page.lines()
     assert lines and all("5432" in x["ports"] or " all" in x["ports"] for x in lines)
-    wanted = {(c["src"], c["dst"]) for c in doc["connections"]
-              if c["src"] != c["dst"] and _allows(c["allowed"], "TCP", 5432)}
+    wanted = {
+        (c["src"], c["dst"])
+        for c in doc["connections"]
+        if c["src"] != c["dst"] and _allows(c["allowed"], "TCP", 5432)
+    }
     assert {(x["src"], x["dst"]) for x in lines} == wanted
     page.page.fill("#port-filter", "")
     page.page.fill("#search", "payments-d")
     assert page.page.eval_on_selector_all(".node.match", "els => els.map(e => e.dataset.id)") == [
-        DB]
+        DB
+    ]
     assert page.problems == []
 
 
@@ -162,13 +175,15 @@ def test_clicking_a_node_lists_its_paths_and_exposure(
     assert len(inbound) == len(sources)
     assert all(row.count("policies/") == 2 for row in inbound)  # each side's rule, file:line
     api = next(row for row in inbound if row.startswith("payments/Deployment/payments-api"))
-    assert "ingress: policies/payments/payments-db.yaml:14 payments/NetworkPolicy/payments-db" \
-        in api
+    assert (
+        "ingress: policies/payments/payments-db.yaml:14 payments/NetworkPolicy/payments-db" in api
+    )
     exposure = json.loads(_cli(capsys, "exposure", str(SHOP / "base"), "--format", "json"))
     mine = next(w for w in exposure["workloads"] if w["id"] == DB)
     path = page.lines("line.edge.path")
     assert [(x["src"], x["dst"]) for x in path] == [
-        (h["src"], h["dst"]) for h in mine["entry_path"]]
+        (h["src"], h["dst"]) for h in mine["entry_path"]
+    ]
     assert all(x["stroke"] == "rgb(251, 133, 0)" for x in path)
     if os.environ.get("REACHDIFF_SCREENSHOTS") == "1":
         IMAGES.mkdir(parents=True, exist_ok=True)
@@ -187,10 +202,14 @@ def test_diff_page_colours_opened_and_closed(
     page.page.click("#expand-all")
     lines = page.lines()
     opened = {(x["src"], x["dst"]) for x in lines if "opened" in x.get("status", "")}
-    assert {(x["src"], x["dst"]) for x in lines if x["stroke"] == OPENED_RGB} == {
-        (c["src"], c["dst"]) for c in doc["opened"]} == opened
+    assert (
+        {(x["src"], x["dst"]) for x in lines if x["stroke"] == OPENED_RGB}
+        == {(c["src"], c["dst"]) for c in doc["opened"]}
+        == opened
+    )
     assert {(x["src"], x["dst"]) for x in lines if x["stroke"] == CLOSED_RGB} == {
-        (c["src"], c["dst"]) for c in doc["closed"]}
+        (c["src"], c["dst"]) for c in doc["closed"]
+    }
     page.page.click(f".node[data-id='{DB}'] circle")
     assert "before: 4 hop(s)" in page.page.inner_text("#exposure")
     if os.environ.get("REACHDIFF_SCREENSHOTS") == "1":
@@ -273,9 +292,7 @@ def test_map_page_cites_a_rule_only_on_the_ports_it_opens_there(
     page = Page(browser, html, tmp_path, "per-port")
     page.page.click("#expand-all")
     page.page.click(".node[data-id='shop/Pod/db'] circle")
-    (row,) = page.page.eval_on_selector_all(
-        "#inbound > li", "els => els.map(e => e.innerText)"
-    )
+    (row,) = page.page.eval_on_selector_all("#inbound > li", "els => els.map(e => e.innerText)")
     assert row.startswith("shop/Pod/web: TCP 5432,9000")
     causes = row.split("\n")[1:]
     assert causes == [

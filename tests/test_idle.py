@@ -47,8 +47,11 @@ def idle(base: dict[str, str], head: dict[str, str]) -> list[tuple[str, str, str
 
 def test_added_changed_and_removed_policies_selecting_nothing_are_reported() -> None:
     base = {"app.yaml": APP, "gone.yaml": policy("old"), "kept.yaml": policy("ghost")}
-    head = {"app.yaml": APP, "new.yaml": "# new\n" + policy("exporter"),
-            "kept.yaml": policy("ghost", port=81)}
+    head = {
+        "app.yaml": APP,
+        "new.yaml": "# new\n" + policy("exporter"),
+        "kept.yaml": policy("ghost", port=81),
+    }
     assert sorted(idle(base, head)) == [
         ("shop/NetworkPolicy/np-exporter", "added", "new.yaml", 2),
         ("shop/NetworkPolicy/np-ghost", "changed", "kept.yaml", 1),
@@ -67,7 +70,8 @@ def test_unchanged_moved_or_selecting_policies_are_not_reported() -> None:
     # A policy selecting only a host-network pod selects nothing: no policy applies there.
     host = APP.replace("spec: {containers", "spec: {hostNetwork: true, containers")
     assert idle({"app.yaml": host}, {"app.yaml": host, "b.yaml": policy("web")}) == [
-        ("shop/NetworkPolicy/np-web", "added", "b.yaml", 1)]
+        ("shop/NetworkPolicy/np-web", "added", "b.yaml", 1)
+    ]
     # Same labels, other namespace: selects nothing.
     assert idle({"app.yaml": APP}, {"app.yaml": APP, "b.yaml": policy("web", namespace="x")})
 
@@ -84,7 +88,8 @@ spec:
   - {name: deny, action: Deny, from: [{namespaces: {}}]}
 """
     assert idle({"app.yaml": APP}, {"app.yaml": APP, "anp.yaml": anp}) == [
-        ("AdminNetworkPolicy/deny-ghosts", "added", "anp.yaml", 1)]
+        ("AdminNetworkPolicy/deny-ghosts", "added", "anp.yaml", 1)
+    ]
     everyone = anp.replace("{matchLabels: {team: ghosts}}", "{}")
     assert idle({"app.yaml": APP}, {"app.yaml": APP, "anp.yaml": everyone}) == []
 
@@ -120,7 +125,8 @@ def test_bot_fails_the_check_and_says_why_unless_the_namespace_is_ignored() -> N
     output = render_check_output(result, ctx())
     assert output.title == "Not evaluated: 1 changed policy selects no workload in this tree"
     assert [(a.path, a.start_line, a.annotation_level) for a in output.annotations] == [
-        ("np.yaml", 1, "failure")]
+        ("np.yaml", 1, "failure")
+    ]
     comment = render_comment(result, ctx())
     assert "**Not evaluated:**" in comment
     assert "selects no workload in this tree" in comment and "np.yaml#L1" in comment

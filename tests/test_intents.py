@@ -208,13 +208,16 @@ metadata: {name: db-team}
 spec:
   scope: [{namespace: db}]
 """
-TWO_PODS = POD + """\
+TWO_PODS = (
+    POD
+    + """\
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: pg, namespace: db, labels: {app: pg}}
 spec: {containers: [{name: c, image: x}]}
 """
+)
 
 
 def test_several_intents_share_their_declarations_and_each_owner_is_told() -> None:

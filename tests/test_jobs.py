@@ -300,9 +300,7 @@ def test_analyze_reuses_the_prepared_base_of_the_same_commit_and_content(
     analyze(HEAD, HEAD, base_key="sha-1", workload_kinds=(kafka,), bases=bases)
     assert len(prepared) == 3
     # A base is prepared for one cluster_scope: the other scope prepares its own.
-    complete = analyze(
-        HEAD, HEAD, base_key="sha-1", cluster_scope="complete", bases=bases
-    )
+    complete = analyze(HEAD, HEAD, base_key="sha-1", cluster_scope="complete", bases=bases)
     assert isinstance(complete, DiffResult) and len(prepared) == 4
 
 

@@ -372,22 +372,16 @@ CILIUM_WIDE = CILIUM_WIDE.replace(", namespace: shop", "")
             {"no-default-deny-egress"},
         ),
         (
-            CILIUM_WIDE.replace(
-                "{}", "{matchLabels: {io.cilium.k8s.namespace.labels.team: db}}"
-            )
+            CILIUM_WIDE.replace("{}", "{matchLabels: {io.cilium.k8s.namespace.labels.team: db}}")
             + "  ingress: [{}]\n",
             DEFAULT_DENY_RULES,
         ),
         (
-            CILIUM_WIDE.replace(
-                "{}", "{matchLabels: {io.cilium.k8s.policy.serviceaccount: api}}"
-            )
+            CILIUM_WIDE.replace("{}", "{matchLabels: {io.cilium.k8s.policy.serviceaccount: api}}")
             + "  ingress: [{}]\n",
             DEFAULT_DENY_RULES,
         ),
     ],
 )
-def test_a_cilium_policy_isolating_every_pod_is_a_default_deny(
-    doc: str, missing: set[str]
-) -> None:
+def test_a_cilium_policy_isolating_every_pod_is_a_default_deny(doc: str, missing: set[str]) -> None:
     assert rules_of(doc) & DEFAULT_DENY_RULES == missing

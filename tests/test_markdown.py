@@ -62,8 +62,20 @@ def shown(raw: str) -> str:
 hostile = st.lists(
     st.one_of(
         st.sampled_from(
-            [*"\\`*_{}[]()#+-.!|~:=^<>&@ \t\n\r\"'/;", "&amp;", "&#64;", "<b>", "www.",
-             "http://", "@org/team", "#1", "\u2028", "\u202e", "\u3000", "    "]
+            [
+                *"\\`*_{}[]()#+-.!|~:=^<>&@ \t\n\r\"'/;",
+                "&amp;",
+                "&#64;",
+                "<b>",
+                "www.",
+                "http://",
+                "@org/team",
+                "#1",
+                "\u2028",
+                "\u202e",
+                "\u3000",
+                "    ",
+            ]
         ),
         st.characters(exclude_categories=("Cs",)),
     ),
@@ -103,7 +115,10 @@ def test_table_cell_text_renders_as_itself(raw: str) -> None:
     assert out.tags == [*TABLE_TAGS[:4], "th", *TABLE_TAGS[4:], "td"]
     cells = [t for t in out.text if t.strip("\n")]
     assert [c.replace(JOINER, "") for c in cells] == [
-        "h", "i", f"x{shown(raw)}x".replace(JOINER, ""), "z"
+        "h",
+        "i",
+        f"x{shown(raw)}x".replace(JOINER, ""),
+        "z",
     ]
 
 

@@ -49,13 +49,17 @@ def test_prometheus_pods_carry_the_operators_labels_over_pod_metadata() -> None:
         "operator.prometheus.io/name": "k8s",
         "operator.prometheus.io/shard": "0",
     }
-    assert set(w.ports) == {ContainerPort(9090, "TCP", "web"),
-                            ContainerPort(8080, "TCP", "reloader-web")}
+    assert set(w.ports) == {
+        ContainerPort(9090, "TCP", "web"),
+        ContainerPort(8080, "TCP", "reloader-web"),
+    }
     assert not w.host_network
 
 
 def test_prometheus_options_that_change_its_pods() -> None:
-    text = PROMETHEUS + """\
+    text = (
+        PROMETHEUS
+        + """\
   portName: http-web
   thanos: {image: quay.io/thanos/thanos:v0.31.0}
   shards: 2
@@ -64,12 +68,15 @@ def test_prometheus_options_that_change_its_pods() -> None:
   - name: oauth-proxy
     ports: [{containerPort: 9091, name: proxy}]
 """
+    )
     first, second = operated(text)
     assert (first.name, second.name) == ("k8s", "k8s-shard-1")
     assert dict(second.labels)["operator.prometheus.io/shard"] == "1"
     assert set(first.ports) == {
-        ContainerPort(9090, "TCP", "http-web"), ContainerPort(8080, "TCP", "reloader-web"),
-        ContainerPort(10902, "TCP", "http"), ContainerPort(10901, "TCP", "grpc"),
+        ContainerPort(9090, "TCP", "http-web"),
+        ContainerPort(8080, "TCP", "reloader-web"),
+        ContainerPort(10902, "TCP", "http"),
+        ContainerPort(10901, "TCP", "grpc"),
         ContainerPort(9091, "TCP", "proxy"),
     }
     assert first.host_network
@@ -103,8 +110,10 @@ spec:
         "alertmanager": "main",
     }
     assert set(am.ports) == {
-        ContainerPort(9093, "TCP", "web"), ContainerPort(8080, "TCP", "reloader-web"),
-        ContainerPort(9094, "TCP", "mesh-tcp"), ContainerPort(9094, "UDP", "mesh-udp"),
+        ContainerPort(9093, "TCP", "web"),
+        ContainerPort(8080, "TCP", "reloader-web"),
+        ContainerPort(9094, "TCP", "mesh-tcp"),
+        ContainerPort(9094, "UDP", "mesh-udp"),
     }
     [tr] = operated("""\
 apiVersion: monitoring.coreos.com/v1

@@ -90,8 +90,9 @@ def test_a_settings_change_needs_approval_like_a_widening() -> None:
     outcome = plan_review(diff, ctx(), settings_changed=True, base_ref="main")
     assert outcome.conclusion == "failure"
     assert outcome.output.title == f"Changes {SETTINGS_PATH}: needs 1 more approval"
-    two = plan_review(diff, ctx(approval=approved_by("bob", required=3)), settings_changed=True,
-                      base_ref="main")
+    two = plan_review(
+        diff, ctx(approval=approved_by("bob", required=3)), settings_changed=True, base_ref="main"
+    )
     assert two.output.title == f"Changes {SETTINGS_PATH}: needs 2 more approvals"
     assert not needs_sibling_approvals(diff, ctx(), settings_changed=True)
     approved = ctx(approval=approved_by("alice"))
@@ -102,16 +103,23 @@ def test_a_settings_change_needs_approval_like_a_widening() -> None:
 
 
 def test_an_approved_settings_change_says_what_the_approval_covered() -> None:
-    approved = plan_review(unchanged(), ctx(approval=approved_by("alice", "bob", required=2)),
-                           settings_changed=True, base_ref="main")
+    approved = plan_review(
+        unchanged(),
+        ctx(approval=approved_by("alice", "bob", required=2)),
+        settings_changed=True,
+        base_ref="main",
+    )
     assert approved.conclusion == "success"
-    said = (f"This pull request changes `{SETTINGS_PATH}`, the rules later reviews are judged "
-            "by; the approvals by `@alice`, `@bob` cover that change too.")
+    said = (
+        f"This pull request changes `{SETTINGS_PATH}`, the rules later reviews are judged "
+        "by; the approvals by `@alice`, `@bob` cover that change too."
+    )
     assert approved.comment is not None and approved.comment.endswith(f"> [!NOTE]\n> {said}\n")
     assert approved.output.summary.startswith(f"**{said}**")
     # Without a settings change, nothing is said about it.
-    plain = plan_review(unchanged(), ctx(approval=approved_by("alice")), settings_changed=False,
-                        base_ref="main")
+    plain = plan_review(
+        unchanged(), ctx(approval=approved_by("alice")), settings_changed=False, base_ref="main"
+    )
     assert plain.comment is not None and SETTINGS_PATH not in plain.comment
 
 

@@ -128,8 +128,12 @@ def test_diff_matches_reference(
     check_causes(diff, ref, base_files, head_files)
 
 
-def check_causes(diff: ReachabilityDiff, ref: RefDiff, base_files: Mapping[str, str],
-                 head_files: Mapping[str, str]) -> None:
+def check_causes(
+    diff: ReachabilityDiff,
+    ref: RefDiff,
+    base_files: Mapping[str, str],
+    head_files: Mapping[str, str],
+) -> None:
     """Every cause points at a real policy and file of its tree; and when traffic opens
     because a side that used to deny it is now admitted by a rule of a head policy (rather
     than because that side stopped being isolated), the change names such a rule."""
@@ -161,8 +165,7 @@ def check_causes(diff: ReachabilityDiff, ref: RefDiff, base_files: Mapping[str, 
                     admitting |= {r for r in rules if r[1] == "Ingress"}
         if not admitting:
             continue
-        cited = {(c.policy, c.direction, c.rule) for c in engine_change.because
-                 if c.tree == "head"}
+        cited = {(c.policy, c.direction, c.rule) for c in engine_change.because if c.tree == "head"}
         assert cited & admitting, (change, engine_change.because, admitting)
 
 
@@ -182,15 +185,21 @@ def test_policy_naming_an_undefined_port_warns_with_file_and_line_and_matches_no
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": "typo", "namespace": "default"},
-        "spec": {"podSelector": {}, "policyTypes": [direction],
-                 field: [{"ports": [{"port": 80}, {"port": "htpp", "protocol": protocol}]}]},
+        "spec": {
+            "podSelector": {},
+            "policyTypes": [direction],
+            field: [{"ports": [{"port": 80}, {"port": "htpp", "protocol": protocol}]}],
+        },
     }
     cluster = "---\n".join(yaml.safe_dump(o, sort_keys=False) for o in objects)
     # A valid document first, so the line must be counted across documents.
     padding = "# policies\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: padding}\n---\n"
     bad = yaml.safe_dump(policy, sort_keys=False)
-    bad_line = padding.count("\n") + 1 + next(
-        i for i, line in enumerate(bad.splitlines()) if line.strip() == "- port: htpp")
+    bad_line = (
+        padding.count("\n")
+        + 1
+        + next(i for i, line in enumerate(bad.splitlines()) if line.strip() == "- port: htpp")
+    )
     padding_ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "padding"}}
     tree = load_files({"cluster.yaml": cluster, "policies/typo.yaml": padding + bad})
     warnings = [w for w in tree.warnings if "default/NetworkPolicy/typo " in w]

@@ -52,8 +52,10 @@ def mixed_clusters(draw: Draw) -> list[Obj]:
 
 
 def _files(draw: Draw, objects: list[Obj]) -> dict[str, str]:
-    apart = [(name, lambda o, kinds=kinds: o["kind"] in kinds) for name, kinds in
-             (("admin.yaml", ADMIN_KINDS), ("cilium.yaml", CILIUM_KINDS))]
+    apart = [
+        (name, lambda o, kinds=kinds: o["kind"] in kinds)
+        for name, kinds in (("admin.yaml", ADMIN_KINDS), ("cilium.yaml", CILIUM_KINDS))
+    ]
     return files_apart(draw, objects, apart)
 
 

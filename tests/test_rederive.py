@@ -112,8 +112,7 @@ def test_a_changed_calico_policy_is_not_rederived() -> None:
         "spec: {selector: app == 'a', types: [Ingress], ingress: [{action: %s}]}\n"
     )
     pod = (
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: a, labels: {app: a}}\n"
-        "spec: {containers: []}\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a, labels: {app: a}}\nspec: {containers: []}\n"
     )
     base = load_files({"p.yaml": policy % "Allow", "a.yaml": pod})
     head = load_files({"p.yaml": policy % "Deny", "a.yaml": pod})

@@ -95,7 +95,9 @@ spec:
 """
 
 # The rules start at lines 8 ("- from:" for web) and 13 (for api).
-DB_FROM_WEB = DB_ISOLATED + """\
+DB_FROM_WEB = (
+    DB_ISOLATED
+    + """\
   ingress:
   - from:
     - podSelector: {matchLabels: {app: web}}
@@ -103,13 +105,17 @@ DB_FROM_WEB = DB_ISOLATED + """\
     - port: 5432
     - port: 6432
 """
+)
 
-DB_FROM_WEB_AND_API = DB_FROM_WEB + """\
+DB_FROM_WEB_AND_API = (
+    DB_FROM_WEB
+    + """\
   - from:
     - podSelector: {matchLabels: {app: api}}
     ports:
     - port: 5432
 """
+)
 
 ISOLATED: dict[str, str] = {"apps.yaml": WORKLOADS, "policies/db.yaml": DB_ISOLATED}
 WEB_OPEN: dict[str, str] = {"apps.yaml": WORKLOADS, "policies/db.yaml": DB_FROM_WEB}
@@ -122,23 +128,33 @@ def ctx(
     approval: ApprovalStatus | None = None,
     check_run_url: str | None = None,
 ) -> ReviewContext:
-    settings = settings if settings is not None else parse_repo_settings(
-        "approvers:\n  users: [alice]\n  teams: [acme/netsec]\n"
+    settings = (
+        settings
+        if settings is not None
+        else parse_repo_settings("approvers:\n  users: [alice]\n  teams: [acme/netsec]\n")
     )
     return ReviewContext(
-        repository=REPO, server_url=SERVER, base_sha=BASE, head_sha=HEAD,
+        repository=REPO,
+        server_url=SERVER,
+        base_sha=BASE,
+        head_sha=HEAD,
         compared="base branch head bbbbbbb vs test merge commit eeeeeee",
-        settings=settings, settings_present=present, approval=approval,
+        settings=settings,
+        settings_present=present,
+        approval=approval,
         approvers_description=describe_approvers(settings, present=present),
         check_run_url=check_run_url,
     )
 
 
 def approved_by(*logins: str, required: int = 1) -> ApprovalStatus:
-    reviews = [Review(n, login, "APPROVED", HEAD, f"2024-01-01T00:00:0{n}Z")
-               for n, login in enumerate(logins)]
-    return evaluate_approvals(reviews, head_sha=HEAD, author="author",
-                              is_authorized=lambda _: True, required=required)
+    reviews = [
+        Review(n, login, "APPROVED", HEAD, f"2024-01-01T00:00:0{n}Z")
+        for n, login in enumerate(logins)
+    ]
+    return evaluate_approvals(
+        reviews, head_sha=HEAD, author="author", is_authorized=lambda _: True, required=required
+    )
 
 
 def blob(sha: str, path: str, line: int) -> str:
@@ -187,8 +203,29 @@ def gfm(text: str) -> _Shape:
     return shape
 
 
-OUR_TAGS = {"h3", "h4", "p", "strong", "em", "code", "a", "table", "thead", "tbody", "tr",
-            "th", "td", "ul", "li", "details", "summary", "br", "sub", "pre", "blockquote"}
+OUR_TAGS = {
+    "h3",
+    "h4",
+    "p",
+    "strong",
+    "em",
+    "code",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "ul",
+    "li",
+    "details",
+    "summary",
+    "br",
+    "sub",
+    "pre",
+    "blockquote",
+}
 MENTION = re.compile(r"(?<![\w`])[@#][A-Za-z0-9]")
 
 
@@ -232,16 +269,20 @@ def test_partial_approval_says_how_many_more() -> None:
     diff = real_diff(ISOLATED, WEB_OPEN)
     c = ctx(approval=approved_by("bob", required=2))
     assert check_conclusion(diff, c) == "failure"
-    assert verdict(diff, c).endswith("needs 1 more approval from @alice or a member of "
-                                     "@acme/netsec")
+    assert verdict(diff, c).endswith(
+        "needs 1 more approval from @alice or a member of @acme/netsec"
+    )
     assert "**Approvals:** 1 of 2" in render_comment(diff, c)
 
 
 def test_ignored_approvals_are_explained() -> None:
-    reviews = [Review(1, "author", "APPROVED", HEAD, "2024-01-01T00:00:01Z"),
-               Review(2, "carol", "APPROVED", "1234567" + "0" * 33, "2024-01-01T00:00:02Z")]
-    status = evaluate_approvals(reviews, head_sha=HEAD, author="author",
-                                is_authorized=lambda _: True, required=1)
+    reviews = [
+        Review(1, "author", "APPROVED", HEAD, "2024-01-01T00:00:01Z"),
+        Review(2, "carol", "APPROVED", "1234567" + "0" * 33, "2024-01-01T00:00:02Z"),
+    ]
+    status = evaluate_approvals(
+        reviews, head_sha=HEAD, author="author", is_authorized=lambda _: True, required=1
+    )
     comment = render_comment(real_diff(ISOLATED, WEB_OPEN), ctx(approval=status))
     assert "`@author` (is the pull request's author)" in comment
     assert "`@carol` (approved an older commit (1234567))" in comment
@@ -256,8 +297,9 @@ def test_narrowed() -> None:
     assert "Access narrowed" in comment
     assert "#### Closed paths (1)" in comment
     # A closed path's cause is a rule that only the base has: linked at the base commit.
-    assert f"]({blob(BASE, 'policies/db.yaml', 8)}) ingress\\[0\\]: no longer allows (base)" \
-        in comment
+    assert (
+        f"]({blob(BASE, 'policies/db.yaml', 8)}) ingress\\[0\\]: no longer allows (base)" in comment
+    )
     assert render_line_comments(diff, c) == ()
 
 
@@ -278,8 +320,9 @@ def test_unchanged() -> None:
 
 
 def test_comment_lists_paths_by_destination_with_ports_and_linked_rules() -> None:
-    diff = real_diff(ISOLATED, {"apps.yaml": WORKLOADS + "---\n" + API,
-                                "policies/db.yaml": DB_FROM_WEB_AND_API})
+    diff = real_diff(
+        ISOLATED, {"apps.yaml": WORKLOADS + "---\n" + API, "policies/db.yaml": DB_FROM_WEB_AND_API}
+    )
     comment = render_comment(diff, ctx())
     # The new api is not isolated: besides the db rule's, 8 paths to and from it open.
     assert "| opened paths | closed paths | new workloads | removed workloads |" in comment
@@ -295,8 +338,13 @@ def test_comment_lists_paths_by_destination_with_ports_and_linked_rules() -> Non
     ]
     # Destinations: workloads by name, then external ranges in address order.
     order = re.findall(r"^\*\*to `([^`]+)`\*\*", comment, re.M)
-    assert order == ["prod/Deployment/api", "prod/Deployment/db", "prod/Deployment/web",
-                     "0.0.0.0/0", "::/0"]
+    assert order == [
+        "prod/Deployment/api",
+        "prod/Deployment/db",
+        "prod/Deployment/web",
+        "0.0.0.0/0",
+        "::/0",
+    ]
     # Every workload of prod newly reaches the new api, for the same reason: one row.
     assert (
         "| all 3 workloads of `prod` (1 new) | `TCP all; UDP all; SCTP all` | new workload |"
@@ -306,8 +354,9 @@ def test_comment_lists_paths_by_destination_with_ports_and_linked_rules() -> Non
 
 
 def test_comment_parses_as_github_does() -> None:
-    diff = real_diff(ISOLATED, {"apps.yaml": WORKLOADS + "---\n" + API,
-                                "policies/db.yaml": DB_FROM_WEB_AND_API})
+    diff = real_diff(
+        ISOLATED, {"apps.yaml": WORKLOADS + "---\n" + API, "policies/db.yaml": DB_FROM_WEB_AND_API}
+    )
     comment = render_comment(diff, ctx(approval=approved_by("bob")))
     shape = assert_safe(comment, mentions=("@alice", "@acme/netsec"))
     assert shape.rows[:2] == [4, 4]  # the counts table
@@ -366,8 +415,10 @@ def test_no_settings_file_note() -> None:
         "needs 1 approval from anyone with write access (no .github/reachdiff.yml)"
     )
     comment = render_comment(diff, c)
-    assert "> [!NOTE]\n> There is no `.github/reachdiff.yml` on the base branch, so anyone " \
-           "with write access may approve" in comment
+    assert (
+        "> [!NOTE]\n> There is no `.github/reachdiff.yml` on the base branch, so anyone "
+        "with write access may approve" in comment
+    )
     assert "[!NOTE]" not in render_comment(diff, ctx())
 
 
@@ -391,12 +442,17 @@ def test_paths_involving_new_workloads_need_no_approval_when_configured() -> Non
 
 
 def test_ignored_namespaces_are_counted_not_listed() -> None:
-    diff = with_endpoints(ReachabilityDiff(opened=(
-        opened(workload("sandbox-1/Pod/a"), external("0.0.0.0/0"), tcp(443)),
-        opened(workload("sandbox-1/Pod/a"), workload("sandbox-2/Pod/b"), tcp(80),
-               dst_new=True),
-        opened(workload("sandbox-1/Pod/a"), workload("prod/Deployment/db"), tcp(5432)),
-    )))
+    diff = with_endpoints(
+        ReachabilityDiff(
+            opened=(
+                opened(workload("sandbox-1/Pod/a"), external("0.0.0.0/0"), tcp(443)),
+                opened(
+                    workload("sandbox-1/Pod/a"), workload("sandbox-2/Pod/b"), tcp(80), dst_new=True
+                ),
+                opened(workload("sandbox-1/Pod/a"), workload("prod/Deployment/db"), tcp(5432)),
+            )
+        )
+    )
     c = ctx(parse_repo_settings("ignore_namespaces: ['sandbox-*']\n"))
     comment = render_comment(diff, c)
     assert "2 changed paths among ignored namespaces (`ignore_namespaces`) not shown." in comment
@@ -423,10 +479,16 @@ def test_removing_an_isolating_policy_blames_the_base_line() -> None:
 
 
 def test_hostile_names_cannot_mention_inject_html_or_break_tables() -> None:
-    evil = ("x/Pod/@acme/all <img src=x onerror=alert(1)> | `code` ``more`` "
-            "#1 owner/repo#2 <!-- --> [link](http://evil) **bold**\nnewline")
-    change = opened(workload(evil), workload("prod/Deployment/db"), tcp(80),
-                    cause(evil.replace("Pod", "NetworkPolicy"), "we|rd <b>@acme/x`.yaml", 3))
+    evil = (
+        "x/Pod/@acme/all <img src=x onerror=alert(1)> | `code` ``more`` "
+        "#1 owner/repo#2 <!-- --> [link](http://evil) **bold**\nnewline"
+    )
+    change = opened(
+        workload(evil),
+        workload("prod/Deployment/db"),
+        tcp(80),
+        cause(evil.replace("Pod", "NetworkPolicy"), "we|rd <b>@acme/x`.yaml", 3),
+    )
     diff = with_endpoints(ReachabilityDiff(opened=(change,)))
     c = ctx(check_run_url="https://github.com/acme/k8s/runs/1")
     comment = render_comment(diff, c)
@@ -442,8 +504,9 @@ def test_hostile_names_cannot_mention_inject_html_or_break_tables() -> None:
 
 
 def test_compared_text_and_approvers_description_are_escaped() -> None:
-    c = replace(ctx(), compared="<script>@everyone</script> | #5",
-                approvers_description="@alice <b>x</b>")
+    c = replace(
+        ctx(), compared="<script>@everyone</script> | #5", approvers_description="@alice <b>x</b>"
+    )
     comment = render_comment(real_diff(ISOLATED, WEB_OPEN), c)
     assert "<script>" not in comment and "<b>" not in comment
     assert_safe(comment, mentions=("@alice",))
@@ -453,22 +516,28 @@ def test_compared_text_and_approvers_description_are_escaped() -> None:
 
 
 def test_one_line_comment_per_responsible_rule() -> None:
-    diff = real_diff(ISOLATED, {"apps.yaml": WORKLOADS + "---\n" + API,
-                                "policies/db.yaml": DB_FROM_WEB_AND_API})
+    diff = real_diff(
+        ISOLATED, {"apps.yaml": WORKLOADS + "---\n" + API, "policies/db.yaml": DB_FROM_WEB_AND_API}
+    )
     comments = render_line_comments(diff, ctx())
     assert [(x.path, x.line, x.side) for x in comments] == [
-        ("policies/db.yaml", 8, "RIGHT"), ("policies/db.yaml", 13, "RIGHT")]
+        ("policies/db.yaml", 8, "RIGHT"),
+        ("policies/db.yaml", 13, "RIGHT"),
+    ]
     first = comments[0].body
     assert first.startswith("<!-- reachdiff:rule policies/db.yaml:8 ")
-    assert "`prod/NetworkPolicy/db-ingress` ingress\\[0\\] opens 1 path that needs approval" \
-           in first
+    assert (
+        "`prod/NetworkPolicy/db-ingress` ingress\\[0\\] opens 1 path that needs approval" in first
+    )
     assert "| `prod/Deployment/web` | `prod/Deployment/db` | `TCP 5432,6432` |" in first
 
 
 def test_line_comments_dedupe_by_file_and_line() -> None:
     rule = cause("prod/NetworkPolicy/db", "db.yaml", 9)
-    changes = tuple(opened(workload(f"prod/Pod/p{i}"), workload("prod/Deployment/db"), tcp(5432),
-                           rule) for i in range(25))
+    changes = tuple(
+        opened(workload(f"prod/Pod/p{i}"), workload("prod/Deployment/db"), tcp(5432), rule)
+        for i in range(25)
+    )
     comments = render_line_comments(ReachabilityDiff(opened=changes), ctx())
     assert len(comments) == 1
     body = comments[0].body
@@ -481,16 +550,19 @@ def test_line_comments_dedupe_by_file_and_line() -> None:
 
 def test_line_comments_list_at_most_20_rows() -> None:
     rule = cause("prod/NetworkPolicy/db", "db.yaml", 9)
-    changes = tuple(opened(workload("prod/Pod/p"), workload(f"prod/Deployment/d{i:02}"),
-                           tcp(5432), rule) for i in range(25))
+    changes = tuple(
+        opened(workload("prod/Pod/p"), workload(f"prod/Deployment/d{i:02}"), tcp(5432), rule)
+        for i in range(25)
+    )
     [comment] = render_line_comments(ReachabilityDiff(opened=changes), ctx())
     assert comment.body.count("| `prod/Pod/p` | `prod/Deployment/d") == 20
     assert "…and 5 more: see the pull request's reachdiff comment." in comment.body
 
 
 def test_line_comment_markers_are_stable_and_distinct() -> None:
-    diff = real_diff(ISOLATED, {"apps.yaml": WORKLOADS + "---\n" + API,
-                                "policies/db.yaml": DB_FROM_WEB_AND_API})
+    diff = real_diff(
+        ISOLATED, {"apps.yaml": WORKLOADS + "---\n" + API, "policies/db.yaml": DB_FROM_WEB_AND_API}
+    )
     first = render_line_comments(diff, ctx())
     again = render_line_comments(diff, ctx(approval=approved_by("bob")))
     assert [x.marker for x in first] == [x.marker for x in again]
@@ -500,8 +572,12 @@ def test_line_comment_markers_are_stable_and_distinct() -> None:
 
 
 def test_marker_survives_a_file_name_that_would_close_the_comment() -> None:
-    change = opened(workload("a/Pod/b"), workload("a/Pod/c"), tcp(1),
-                    cause("a/NetworkPolicy/p", "x --> <b>y.yaml", 4))
+    change = opened(
+        workload("a/Pod/b"),
+        workload("a/Pod/c"),
+        tcp(1),
+        cause("a/NetworkPolicy/p", "x --> <b>y.yaml", 4),
+    )
     (only,) = render_line_comments(ReachabilityDiff(opened=(change,)), ctx())
     assert only.path == "x --> <b>y.yaml"
     assert only.marker.count("-->") == 1 and only.marker.endswith(" -->")
@@ -509,9 +585,15 @@ def test_marker_survives_a_file_name_that_would_close_the_comment() -> None:
 
 
 def test_line_comments_capped_and_filtered() -> None:
-    changes = tuple(opened(workload(f"a/Pod/p{i}"), workload("a/Pod/db"), tcp(80),
-                           *(cause("a/NetworkPolicy/x", "x.yaml", line) for line in
-                             range(1, i + 2))) for i in range(10))
+    changes = tuple(
+        opened(
+            workload(f"a/Pod/p{i}"),
+            workload("a/Pod/db"),
+            tcp(80),
+            *(cause("a/NetworkPolicy/x", "x.yaml", line) for line in range(1, i + 2)),
+        )
+        for i in range(10)
+    )
     diff = ReachabilityDiff(opened=changes)
     capped = ctx(parse_repo_settings("max_line_comments: 3\n"))
     comments = render_line_comments(diff, capped)
@@ -527,10 +609,13 @@ def test_annotations_for_head_rules() -> None:
     output = render_check_output(diff, ctx())
     (note,) = output.annotations
     assert note.to_api() == {
-        "path": "policies/db.yaml", "start_line": 8, "end_line": 8,
-        "annotation_level": "warning", "title": "Opens 1 path that needs approval",
+        "path": "policies/db.yaml",
+        "start_line": 8,
+        "end_line": 8,
+        "annotation_level": "warning",
+        "title": "Opens 1 path that needs approval",
         "message": "prod/NetworkPolicy/db-ingress ingress[0]\n"
-                   "prod/Deployment/web -> prod/Deployment/db: TCP 5432,6432",
+        "prod/Deployment/web -> prod/Deployment/db: TCP 5432,6432",
     }
     many = synthetic_diff(3, 400, 0)
     assert len(render_check_output(many, ctx()).annotations) == MAX_ANNOTATIONS
@@ -550,8 +635,11 @@ def test_check_output() -> None:
     assert "#### Opened paths (1)" in output.text
     api = output.to_api()
     assert set(api) == {"title", "summary", "text", "annotations"}
-    long = ctx(parse_repo_settings("approvers:\n  users: [" + ", ".join(
-        f"user{i}" for i in range(150)) + "]\n"))
+    long = ctx(
+        parse_repo_settings(
+            "approvers:\n  users: [" + ", ".join(f"user{i}" for i in range(150)) + "]\n"
+        )
+    )
     assert len(render_check_output(diff, long).title) == CHECK_TITLE_LIMIT
 
 
@@ -579,8 +667,11 @@ def test_size_degrades_step_by_step() -> None:
     large = render_comment(synthetic_diff(1, 3000, 1000), c)
     assert size(large) <= COMMENT_LIMIT
     assert "<details><summary>Opened paths (3000)</summary>" in large
-    assert re.search(r"…and \d+ more, listed in \[the check run\]"
-                     r"\(https://github.com/acme/k8s/runs/9\) and in `reachdiff diff", large)
+    assert re.search(
+        r"…and \d+ more, listed in \[the check run\]"
+        r"\(https://github.com/acme/k8s/runs/9\) and in `reachdiff diff",
+        large,
+    )
     _well_formed(large)
 
 
@@ -611,20 +702,27 @@ def test_size_counts_utf16_units() -> None:
 
 hostile = st.text(
     alphabet=st.sampled_from([*"ab|`<>@#*_[]()\\\n&;-!", "😀", "\u202e", "é"]),
-    min_size=1, max_size=40,
+    min_size=1,
+    max_size=40,
 )
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10**6), n_opened=st.integers(0, 5000),
-       n_closed=st.integers(0, 2500), names=st.lists(hostile, min_size=1, max_size=4),
-       causes=st.integers(1, 8))
+@given(
+    seed=st.integers(0, 10**6),
+    n_opened=st.integers(0, 5000),
+    n_closed=st.integers(0, 2500),
+    names=st.lists(hostile, min_size=1, max_size=4),
+    causes=st.integers(1, 8),
+)
 def test_every_body_stays_within_githubs_limits(
     seed: int, n_opened: int, n_closed: int, names: list[str], causes: int
 ) -> None:
     diff = synthetic_diff(seed, n_opened, n_closed, names=tuple(names), causes_per_path=causes)
-    c = ctx(parse_repo_settings("max_line_comments: 100\n"),
-            check_run_url="https://github.com/acme/k8s/runs/1")
+    c = ctx(
+        parse_repo_settings("max_line_comments: 100\n"),
+        check_run_url="https://github.com/acme/k8s/runs/1",
+    )
     comment = render_comment(diff, c)
     assert size(comment) <= COMMENT_LIMIT
     assert comment.startswith(MARKER)
@@ -648,8 +746,9 @@ def test_render_failure() -> None:
         InputProblem("broken.yaml", None, "not UTF-8"),
         InputProblem("", None, "the archive is larger than 100 MiB", tree=""),
     ]
-    comment, output = render_failure(ctx(), title="invalid manifests",
-                                     message="2 files could not be read.", problems=problems)
+    comment, output = render_failure(
+        ctx(), title="invalid manifests", message="2 files could not be read.", problems=problems
+    )
     assert comment.startswith(MARKER + "\n")
     assert "### ❌ reachdiff could not analyze this pull request: invalid manifests" in comment
     # Each problem names its side, as the CLI's errors do.
@@ -661,17 +760,20 @@ def test_render_failure() -> None:
     assert_safe(comment)
     assert output.title == "invalid manifests"
     assert MARKER not in output.summary
-    assert [a.to_api() for a in output.annotations] == [{
-        "path": "apps/web.yaml", "start_line": 12, "end_line": 12,
-        "annotation_level": "failure",
-        "message": "port 'http-<b>' is not a valid port name @acme/x",
-    }]
+    assert [a.to_api() for a in output.annotations] == [
+        {
+            "path": "apps/web.yaml",
+            "start_line": 12,
+            "end_line": 12,
+            "annotation_level": "failure",
+            "message": "port 'http-<b>' is not a valid port name @acme/x",
+        }
+    ]
 
 
 def test_render_failure_stays_within_limits() -> None:
     problems = [InputProblem(f"f{i}.yaml", i + 1, "m" * 3000) for i in range(500)]
-    comment, output = render_failure(ctx(), title="t" * 1000, message="x",
-                                     problems=problems)
+    comment, output = render_failure(ctx(), title="t" * 1000, message="x", problems=problems)
     assert size(comment) <= COMMENT_LIMIT
     assert size(output.summary) <= CHECK_TEXT_LIMIT
     assert len(output.title) <= CHECK_TITLE_LIMIT
@@ -713,8 +815,13 @@ def test_text_escapes_markdown_html_and_mentions() -> None:
 
 def test_templates_load_through_importlib_resources() -> None:
     names = ResourceLoader().list_templates()
-    for expected in ("comment.md.j2", "check_summary.md.j2", "check_text.md.j2",
-                     "line_comment.md.j2", "failure.md.j2"):
+    for expected in (
+        "comment.md.j2",
+        "check_summary.md.j2",
+        "check_text.md.j2",
+        "line_comment.md.j2",
+        "failure.md.j2",
+    ):
         assert expected in names
         environment().get_template(expected)
     with pytest.raises(jinja2.TemplateNotFound):
@@ -746,8 +853,12 @@ def test_aggregated_rows_at_any_size_stay_within_limits() -> None:
     rule = cause("big/NetworkPolicy/open", "open.yaml", 3)
     name = "w" * 90
     changes = tuple(
-        opened(workload(f"big/Deployment/{name}{i:03}"), workload(f"big/Deployment/d{d:03}"),
-               tcp(443), rule)
+        opened(
+            workload(f"big/Deployment/{name}{i:03}"),
+            workload(f"big/Deployment/d{d:03}"),
+            tcp(443),
+            rule,
+        )
         for d in range(300)
         for i in range(40)
     )

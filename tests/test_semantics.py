@@ -86,12 +86,19 @@ def denied_out_of(src: str, dests: Iterable[str]) -> dict[Pair, None]:
     return {(src, d): None for d in dests}
 
 
-def pod(name: str, labels: str = "{}", ns: str = "x",
-        containers: str = "[{name: c, image: app}]", extra: str = "") -> str:
+def pod(
+    name: str,
+    labels: str = "{}",
+    ns: str = "x",
+    containers: str = "[{name: c, image: app}]",
+    extra: str = "",
+) -> str:
     """A Pod document; ``containers`` is a YAML flow sequence, ``extra`` one more spec line."""
-    text = (f"apiVersion: v1\nkind: Pod\n"
-            f"metadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\n"
-            f"spec:\n  containers: {containers}\n")
+    text = (
+        f"apiVersion: v1\nkind: Pod\n"
+        f"metadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\n"
+        f"spec:\n  containers: {containers}\n"
+    )
     return text + (f"  {extra}\n" if extra else "")
 
 
@@ -147,8 +154,11 @@ SELECTOR_PODS = [
         ("{matchExpressions: [{key: app, operator: DoesNotExist}]}", [C]),
         # matchLabels and matchExpressions are ANDed, as are the expressions
         ("{matchLabels: {app: b}, matchExpressions: [{key: tier, operator: DoesNotExist}]}", []),
-        ("{matchExpressions: [{key: app, operator: Exists}, "
-         "{key: app, operator: NotIn, values: [b]}]}", [A]),
+        (
+            "{matchExpressions: [{key: app, operator: Exists}, "
+            "{key: app, operator: NotIn, values: [b]}]}",
+            [A],
+        ),
     ],
 )
 def test_pod_selector_isolates_exactly_the_matching_pods(
@@ -175,7 +185,10 @@ def test_policy_types_inferred_from_egress_rules_isolate_both_directions(
     # No policyTypes and an egress rule: the policy is [Ingress, Egress], so with no
     # ingress rules it also denies all ingress to a. The API server defaults an empty
     # policyTypes list exactly like a missing one.
-    result = reach(docs(*TWO_PODS, """\
+    result = reach(
+        docs(
+            *TWO_PODS,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: p, namespace: x}
@@ -183,12 +196,17 @@ def test_policy_types_inferred_from_egress_rules_isolate_both_directions(
           podSelector: {matchLabels: {app: a}}
           egress:
           - to: [{podSelector: {matchLabels: {app: b}}}]
-        """ + types))
+        """
+            + types,
+        )
+    )
     assert connections(result) == {
         (A, B): ALL,
         (B, B): ALL,
-        (B, V4): ALL, (B, V6): ALL,
-        (V4, B): ALL, (V6, B): ALL,
+        (B, V4): ALL,
+        (B, V6): ALL,
+        (V4, B): ALL,
+        (V6, B): ALL,
     }
 
 
@@ -196,7 +214,10 @@ def test_policy_types_inferred_without_egress_rules_is_ingress_only(
     reach: Callable[[Files], dict[str, Any]],
 ) -> None:
     # `egress: []` has no rule, so the inferred types are [Ingress] and egress stays open.
-    result = reach(docs(*TWO_PODS, """\
+    result = reach(
+        docs(
+            *TWO_PODS,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: p, namespace: x}
@@ -204,7 +225,9 @@ def test_policy_types_inferred_without_egress_rules_is_ingress_only(
           podSelector: {matchLabels: {app: a}}
           ingress: []
           egress: []
-        """))
+        """,
+        )
+    )
     expected = with_changes(everything_open([A, B]), denied_into(A, [A, B, *EXTERNAL]))
     assert connections(result) == expected
 
@@ -214,7 +237,10 @@ def test_policy_types_egress_only_ignores_ingress_rules(
 ) -> None:
     # The ingress rule would allow only b; policyTypes [Egress] makes it dead, so a is not
     # isolated for ingress at all, while its egress (no egress rule) is fully denied.
-    result = reach(docs(*TWO_PODS, """\
+    result = reach(
+        docs(
+            *TWO_PODS,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: p, namespace: x}
@@ -223,7 +249,9 @@ def test_policy_types_egress_only_ignores_ingress_rules(
           policyTypes: [Egress]
           ingress:
           - from: [{podSelector: {matchLabels: {app: b}}}]
-        """))
+        """,
+        )
+    )
     expected = with_changes(everything_open([A, B]), denied_out_of(A, [A, B, *EXTERNAL]))
     assert connections(result) == expected
 
@@ -231,16 +259,23 @@ def test_policy_types_egress_only_ignores_ingress_rules(
 def test_policy_types_both_without_rules_isolate_completely(
     reach: Callable[[Files], dict[str, Any]],
 ) -> None:
-    result = reach(docs(*TWO_PODS, """\
+    result = reach(
+        docs(
+            *TWO_PODS,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: p, namespace: x}
         spec:
           podSelector: {matchLabels: {app: a}}
           policyTypes: [Ingress, Egress]
-        """))
-    expected = with_changes(everything_open([A, B]), {
-        **denied_out_of(A, [A, B, *EXTERNAL]), **denied_into(A, [B, *EXTERNAL])})
+        """,
+        )
+    )
+    expected = with_changes(
+        everything_open([A, B]),
+        {**denied_out_of(A, [A, B, *EXTERNAL]), **denied_into(A, [B, *EXTERNAL])},
+    )
     assert connections(result) == expected
 
 
@@ -285,12 +320,17 @@ def ingress_to_a(from_: str) -> str:
         ("[{namespaceSelector: {matchLabels: {team: t}}}]", [YB, YC]),
         ("[{namespaceSelector: {}}]", PEER_PODS),
         # both in one peer: AND
-        ("[{namespaceSelector: {matchLabels: {team: t}}, podSelector: {matchLabels: {app: b}}}]",
-         [YB]),
+        (
+            "[{namespaceSelector: {matchLabels: {team: t}}, podSelector: {matchLabels: {app: b}}}]",
+            [YB],
+        ),
         ("[{namespaceSelector: {}, podSelector: {matchLabels: {app: b}}}]", [XB, YB, ZB]),
         # separate peers: OR
-        ("[{namespaceSelector: {matchLabels: {team: t}}}, {podSelector: {matchLabels: {app: b}}}]",
-         [XB, YB, YC]),
+        (
+            "[{namespaceSelector: {matchLabels: {team: t}}},"
+            " {podSelector: {matchLabels: {app: b}}}]",
+            [XB, YB, YC],
+        ),
         # a selector peer never matches an external range, and a rule with a peer list
         # that matches nothing admits nothing
         ("[{podSelector: {matchLabels: {app: nobody}}}]", []),
@@ -310,7 +350,10 @@ def test_peer_selectors(
 def test_missing_from_admits_every_peer_including_external(
     reach: Callable[[Files], dict[str, Any]],
 ) -> None:
-    result = reach(docs(*TWO_PODS, """\
+    result = reach(
+        docs(
+            *TWO_PODS,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: p, namespace: x}
@@ -318,10 +361,13 @@ def test_missing_from_admits_every_peer_including_external(
           podSelector: {matchLabels: {app: a}}
           ingress:
           - ports: [{port: 80}]
-        """))
+        """,
+        )
+    )
     tcp80 = {"TCP": "80"}
-    expected = with_changes(everything_open([A, B]), {
-        (A, A): tcp80, (B, A): tcp80, (V4, A): tcp80, (V6, A): tcp80})
+    expected = with_changes(
+        everything_open([A, B]), {(A, A): tcp80, (B, A): tcp80, (V4, A): tcp80, (V6, A): tcp80}
+    )
     assert connections(result) == expected
 
 
@@ -331,14 +377,19 @@ def test_empty_from_list_admits_every_peer(reach: Callable[[Files], dict[str, An
 
 
 def test_ingress_empty_rule_allows_everything(reach: Callable[[Files], dict[str, Any]]) -> None:
-    result = reach(docs(*TWO_PODS, """\
+    result = reach(
+        docs(
+            *TWO_PODS,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: p, namespace: x}
         spec:
           podSelector: {}
           ingress: [{}]
-        """))
+        """,
+        )
+    )
     assert connections(result) == everything_open([A, B])
 
 
@@ -356,7 +407,10 @@ def test_isolated_pod_with_no_matching_rule_gets_nothing(
 def test_ip_block_with_except_partitions_and_matches_ranges_only(
     reach: Callable[[Files], dict[str, Any]],
 ) -> None:
-    result = reach(docs(*TWO_PODS, """\
+    result = reach(
+        docs(
+            *TWO_PODS,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: p, namespace: x}
@@ -367,12 +421,15 @@ def test_ip_block_with_except_partitions_and_matches_ranges_only(
           - to:
             - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}
             - ipBlock: {cidr: 'fd00::/8'}
-        """))
+        """,
+        )
+    )
     below = "ip:0.0.0.0/5,8.0.0.0/7"
     ten0 = "ip:10.0.0.0/16"
     ten1 = "ip:10.1.0.0/16"
-    ten_rest = ("ip:10.2.0.0/15,10.4.0.0/14,10.8.0.0/13,10.16.0.0/12,10.32.0.0/11,"
-                "10.64.0.0/10,10.128.0.0/9")
+    ten_rest = (
+        "ip:10.2.0.0/15,10.4.0.0/14,10.8.0.0/13,10.16.0.0/12,10.32.0.0/11,10.64.0.0/10,10.128.0.0/9"
+    )
     above = "ip:11.0.0.0/8,12.0.0.0/6,16.0.0.0/4,32.0.0.0/3,64.0.0.0/2,128.0.0.0/1"
     v6_below = "ip:::/1,8000::/2,c000::/3,e000::/4,f000::/5,f800::/6,fc00::/8"
     ula = "ip:fd00::/8"
@@ -380,10 +437,15 @@ def test_ip_block_with_except_partitions_and_matches_ranges_only(
     external = [below, ten0, ten1, ten_rest, above, v6_below, ula, v6_above]
     assert [e["id"] for e in result["endpoints"]] == [A, B, *external]
     assert result["endpoints"][5] == {
-        "id": ten_rest, "kind": "External", "cidrs": ten_rest[3:].split(",")}
+        "id": ten_rest,
+        "kind": "External",
+        "cidrs": ten_rest[3:].split(","),
+    }
     # ipBlocks never match pods: a reaches neither b nor itself.
-    expected = with_changes(everything_open([A, B], external),
-                            denied_out_of(A, [A, B, below, ten1, above, v6_below, v6_above]))
+    expected = with_changes(
+        everything_open([A, B], external),
+        denied_out_of(A, [A, B, below, ten1, above, v6_below, v6_above]),
+    )
     assert connections(result) == expected
 
 
@@ -424,19 +486,32 @@ def test_port_entries(
     reach: Callable[[Files], dict[str, Any]], ports: str, allowed: Allowed
 ) -> None:
     result = reach(docs(*TWO_PODS, ingress_ports(ports)))
-    expected = with_changes(everything_open([A, B]),
-                            {**denied_into(A, [A, *EXTERNAL]), (B, A): allowed})
+    expected = with_changes(
+        everything_open([A, B]), {**denied_into(A, [A, *EXTERNAL]), (B, A): allowed}
+    )
     assert connections(result) == expected
 
 
 NAMED_PORT_PODS = (
-    pod("a1", "{app: a}", containers="[{name: c, image: app, ports: ["
-        "{name: http, containerPort: 8080}, {name: dns, containerPort: 53, protocol: UDP}]}]"),
-    pod("a2", "{app: a}", containers="[{name: c, image: app, ports: "
+    pod(
+        "a1",
+        "{app: a}",
+        containers="[{name: c, image: app, ports: ["
+        "{name: http, containerPort: 8080}, {name: dns, containerPort: 53, protocol: UDP}]}]",
+    ),
+    pod(
+        "a2",
+        "{app: a}",
+        containers="[{name: c, image: app, ports: "
         "[{name: metrics, containerPort: 9090}]}, {name: d, image: app, ports: "
-        "[{name: http, containerPort: 9000, protocol: TCP}]}]"),
-    pod("a3", "{app: a}", containers="[{name: c, image: app, ports: "
-        "[{name: http, containerPort: 8080, protocol: UDP}]}]"),
+        "[{name: http, containerPort: 9000, protocol: TCP}]}]",
+    ),
+    pod(
+        "a3",
+        "{app: a}",
+        containers="[{name: c, image: app, ports: "
+        "[{name: http, containerPort: 8080, protocol: UDP}]}]",
+    ),
     pod("a4", "{app: a}", containers="[{name: c, image: app, ports: [{containerPort: 8080}]}]"),
     pod("b", "{app: b}"),
 )
@@ -449,13 +524,18 @@ A1, A2, A3, A4 = "x/Pod/a1", "x/Pod/a2", "x/Pod/a3", "x/Pod/a4"
         # resolved on each destination pod separately; a3's http is UDP, a4 has no name
         ("[{port: http}]", {A1: {"TCP": "8080"}, A2: {"TCP": "9000"}}),
         ("[{port: http, protocol: UDP}]", {A3: {"UDP": "8080"}}),
-        ("[{port: dns, protocol: UDP}, {port: metrics}]",
-         {A1: {"UDP": "53"}, A2: {"TCP": "9090"}}),
+        ("[{port: dns, protocol: UDP}, {port: metrics}]", {A1: {"UDP": "53"}, A2: {"TCP": "9090"}}),
         # dns is only defined for UDP, so a TCP entry for it matches nothing anywhere
         ("[{port: dns}]", {}),
-        ("[{port: http}, {port: 8080, protocol: UDP}]",
-         {A1: {"TCP": "8080", "UDP": "8080"}, A2: {"TCP": "9000", "UDP": "8080"},
-          A3: {"UDP": "8080"}, A4: {"UDP": "8080"}}),
+        (
+            "[{port: http}, {port: 8080, protocol: UDP}]",
+            {
+                A1: {"TCP": "8080", "UDP": "8080"},
+                A2: {"TCP": "9000", "UDP": "8080"},
+                A3: {"UDP": "8080"},
+                A4: {"UDP": "8080"},
+            },
+        ),
     ],
 )
 def test_named_ports_resolve_per_destination_pod_and_protocol(
@@ -491,7 +571,10 @@ def test_a_row_resolves_named_ports_on_each_destination() -> None:
 def test_named_port_in_egress_resolves_on_the_destination_not_the_source(
     reach: Callable[[Files], dict[str, Any]],
 ) -> None:
-    result = reach(docs(*NAMED_PORT_PODS, """\
+    result = reach(
+        docs(
+            *NAMED_PORT_PODS,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: p, namespace: x}
@@ -500,12 +583,19 @@ def test_named_port_in_egress_resolves_on_the_destination_not_the_source(
           policyTypes: [Egress]
           egress:
           - ports: [{port: http}]
-        """))
+        """,
+        )
+    )
     pods = [A1, A2, A3, A4, B]
     # b defines no ports at all; a named port never matches an external range.
-    expected = with_changes(everything_open(pods), {
-        **denied_out_of(B, [*pods, *EXTERNAL]),
-        (B, A1): {"TCP": "8080"}, (B, A2): {"TCP": "9000"}})
+    expected = with_changes(
+        everything_open(pods),
+        {
+            **denied_out_of(B, [*pods, *EXTERNAL]),
+            (B, A1): {"TCP": "8080"},
+            (B, A2): {"TCP": "9000"},
+        },
+    )
     assert connections(result) == expected
 
 
@@ -514,12 +604,20 @@ def test_named_ports_of_sidecars_count_but_not_of_init_containers(
 ) -> None:
     # A sidecar (an init container with restartPolicy Always) serves for the pod's whole
     # life; an ordinary init container has exited before the pod serves anything.
-    a = pod("a", "{app: a}", extra=(
-        "initContainers: [{name: sidecar, image: proxy, restartPolicy: Always, ports: "
-        "[{name: metrics, containerPort: 9090}]}, {name: setup, image: setup, ports: "
-        "[{name: http, containerPort: 8080}]}]"))
-    b = pod("b", "{app: b}", containers="[{name: c, image: app, ports: "
-            "[{name: http, containerPort: 80}]}]")
+    a = pod(
+        "a",
+        "{app: a}",
+        extra=(
+            "initContainers: [{name: sidecar, image: proxy, restartPolicy: Always, ports: "
+            "[{name: metrics, containerPort: 9090}]}, {name: setup, image: setup, ports: "
+            "[{name: http, containerPort: 8080}]}]"
+        ),
+    )
+    b = pod(
+        "b",
+        "{app: b}",
+        containers="[{name: c, image: app, ports: [{name: http, containerPort: 80}]}]",
+    )
     policy = """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
@@ -531,13 +629,18 @@ def test_named_ports_of_sidecars_count_but_not_of_init_containers(
         """
     result = reach(docs(a, b, policy))
     tcp9090 = {"TCP": "9090"}
-    expected = with_changes(everything_open([A, B]), {
-        (A, A): tcp9090, (B, A): tcp9090, (V4, A): tcp9090, (V6, A): tcp9090})
+    expected = with_changes(
+        everything_open([A, B]),
+        {(A, A): tcp9090, (B, A): tcp9090, (V4, A): tcp9090, (V6, A): tcp9090},
+    )
     assert connections(result) == expected
 
 
 def test_egress_and_ingress_must_both_allow(reach: Callable[[Files], dict[str, Any]]) -> None:
-    result = reach(docs(*TWO_PODS, """\
+    result = reach(
+        docs(
+            *TWO_PODS,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: out, namespace: x}
@@ -547,7 +650,8 @@ def test_egress_and_ingress_must_both_allow(reach: Callable[[Files], dict[str, A
           egress:
           - to: [{podSelector: {matchLabels: {app: b}}}]
             ports: [{port: 80, endPort: 90}, {protocol: UDP}]
-        """, """\
+        """,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: in, namespace: x}
@@ -556,18 +660,25 @@ def test_egress_and_ingress_must_both_allow(reach: Callable[[Files], dict[str, A
           ingress:
           - from: [{podSelector: {matchLabels: {app: a}}}]
             ports: [{port: 85, endPort: 100}, {protocol: SCTP}]
-        """))
+        """,
+        )
+    )
     assert connections(result) == {
         (A, B): {"TCP": "85-90"},
         (B, A): ALL,
-        (B, V4): ALL, (B, V6): ALL,
-        (V4, A): ALL, (V6, A): ALL,
+        (B, V4): ALL,
+        (B, V6): ALL,
+        (V4, A): ALL,
+        (V6, A): ALL,
     }
 
 
 def test_policies_selecting_a_pod_add_up(reach: Callable[[Files], dict[str, Any]]) -> None:
     three = (*TWO_PODS, pod("c", "{app: c}"))
-    result = reach(docs(*three, """\
+    result = reach(
+        docs(
+            *three,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: p1, namespace: x}
@@ -578,7 +689,8 @@ def test_policies_selecting_a_pod_add_up(reach: Callable[[Files], dict[str, Any]
             ports: [{port: 80}]
           - from: [{podSelector: {matchLabels: {app: c}}}]
             ports: [{port: 53, protocol: UDP}]
-        """, """\
+        """,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: p2, namespace: x}
@@ -587,14 +699,22 @@ def test_policies_selecting_a_pod_add_up(reach: Callable[[Files], dict[str, Any]
           ingress:
           - from: [{podSelector: {matchLabels: {app: b}}}]
             ports: [{port: 443}]
-        """))
+        """,
+        )
+    )
     # p2 isolates every pod; only b gets in anywhere, on 443, plus p1's extra rules on a.
-    expected = with_changes(everything_open([A, B, C]), {
-        **denied_into(A, [A, C, *EXTERNAL]), **denied_into(B, [A, C, *EXTERNAL]),
-        **denied_into(C, [A, C, *EXTERNAL]),
-        (B, A): {"TCP": "80,443"}, (C, A): {"UDP": "53"},
-        (B, B): {"TCP": "443"}, (B, C): {"TCP": "443"},
-    })
+    expected = with_changes(
+        everything_open([A, B, C]),
+        {
+            **denied_into(A, [A, C, *EXTERNAL]),
+            **denied_into(B, [A, C, *EXTERNAL]),
+            **denied_into(C, [A, C, *EXTERNAL]),
+            (B, A): {"TCP": "80,443"},
+            (C, A): {"UDP": "53"},
+            (B, B): {"TCP": "443"},
+            (B, C): {"TCP": "443"},
+        },
+    )
     assert connections(result) == expected
 
 
@@ -627,7 +747,11 @@ def test_host_network_pods_match_no_selector_or_ip_block(
 def test_host_network_pods_are_peers_of_rules_without_from(
     reach: Callable[[Files], dict[str, Any]],
 ) -> None:
-    result = reach(docs(pod("a", "{app: a}"), HOST_POD, """\
+    result = reach(
+        docs(
+            pod("a", "{app: a}"),
+            HOST_POD,
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: p, namespace: x}
@@ -636,12 +760,19 @@ def test_host_network_pods_are_peers_of_rules_without_from(
           policyTypes: [Ingress, Egress]
           ingress:
           - ports: [{port: 80}]
-        """))
+        """,
+        )
+    )
     # The policy selects every pod, but host-network h is never isolated.
-    expected = with_changes(everything_open([A, HOST]), {
-        **denied_out_of(A, [A, HOST, *EXTERNAL]),
-        (HOST, A): {"TCP": "80"}, (V4, A): {"TCP": "80"}, (V6, A): {"TCP": "80"},
-    })
+    expected = with_changes(
+        everything_open([A, HOST]),
+        {
+            **denied_out_of(A, [A, HOST, *EXTERNAL]),
+            (HOST, A): {"TCP": "80"},
+            (V4, A): {"TCP": "80"},
+            (V6, A): {"TCP": "80"},
+        },
+    )
     assert connections(result) == expected
 
 
@@ -659,8 +790,9 @@ def test_self_pair_is_governed_like_any_other_pair(
             spec: {containers: [{name: c, image: app}]}
         """
     web = "x/Deployment/web"
-    allow_self = ingress_ports("[{port: 80}]").replace("app: a", "app: web").replace(
-        "app: b", "app: web")
+    allow_self = (
+        ingress_ports("[{port: 80}]").replace("app: a", "app: web").replace("app: b", "app: web")
+    )
     result = reach(docs(deployment, allow_self))
     assert connections(result) == {(web, web): {"TCP": "80"}, (web, V4): ALL, (web, V6): ALL}
     deny = DENY_INGRESS.format(selector="{}")
@@ -672,16 +804,17 @@ def test_self_pair_is_governed_like_any_other_pair(
 
 
 def test_objects_without_namespace_are_in_default(reach: Callable[[Files], dict[str, Any]]) -> None:
-    result = reach(docs(
-        """\
+    result = reach(
+        docs(
+            """\
         apiVersion: v1
         kind: Pod
         metadata: {name: a, labels: {app: a}}
         spec: {containers: [{name: c, image: app}]}
         """,
-        pod("b", "{app: b}", ns="default"),
-        pod("c", "{app: b}", ns="other"),
-        """\
+            pod("b", "{app: b}", ns="default"),
+            pod("c", "{app: b}", ns="other"),
+            """\
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
         metadata: {name: p}
@@ -693,7 +826,8 @@ def test_objects_without_namespace_are_in_default(reach: Callable[[Files], dict[
             - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: default}}
               podSelector: {matchLabels: {app: a}}
         """,
-    ))
+        )
+    )
     a, b, c = "default/Pod/a", "default/Pod/b", "other/Pod/c"
     assert [e["id"] for e in result["endpoints"]][:3] == [a, b, c]
     assert result["endpoints"][0] == {"id": a, "kind": "Pod", "namespace": "default", "name": "a"}
@@ -704,18 +838,19 @@ def test_objects_without_namespace_are_in_default(reach: Callable[[Files], dict[
 def test_namespace_name_label_is_always_set_and_cannot_be_overridden(
     reach: Callable[[Files], dict[str, Any]],
 ) -> None:
-    result = reach(docs(
-        """\
+    result = reach(
+        docs(
+            """\
         apiVersion: v1
         kind: Namespace
         metadata: {name: y, labels: {kubernetes.io/metadata.name: z, team: t}}
         """,
-        pod("a", "{app: a}"),
-        pod("b", "{app: b}", ns="y"),
-        pod("b", "{app: b}", ns="z"),  # z has no Namespace object: implied by the pod
-        ingress_to_a(
-            "[{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: z}}}]"),
-    ))
+            pod("a", "{app: a}"),
+            pod("b", "{app: b}", ns="y"),
+            pod("b", "{app: b}", ns="z"),  # z has no Namespace object: implied by the pod
+            ingress_to_a("[{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: z}}}]"),
+        )
+    )
     yb, zb = "y/Pod/b", "z/Pod/b"
     expected = with_changes(everything_open([A, yb, zb]), denied_into(A, [A, yb, *EXTERNAL]))
     assert connections(result) == expected
@@ -739,8 +874,10 @@ def test_workload_kinds_use_their_pod_template_labels(
     # The controller's own labels say app=a, its pods' say app=b: only the latter count.
     template = "{metadata: {labels: {app: b}}, spec: {containers: [{name: c, image: app}]}}"
     spec = textwrap.indent(body.format(t=template), "  ")
-    workload = (f"apiVersion: {api}\nkind: {kind}\n"
-                f"metadata: {{name: w, namespace: x, labels: {{app: a}}}}\nspec:\n{spec}\n")
+    workload = (
+        f"apiVersion: {api}\nkind: {kind}\n"
+        f"metadata: {{name: w, namespace: x, labels: {{app: a}}}}\nspec:\n{spec}\n"
+    )
     result = reach(docs(workload, DENY_INGRESS.format(selector="{matchLabels: {app: b}}")))
     w = f"x/{kind}/w"
     assert connections(result) == {(w, V4): ALL, (w, V6): ALL}
@@ -789,20 +926,39 @@ PREAMBLE_LINES = PREAMBLE.count("\n")  # the policy body starts on line PREAMBLE
         ("  ingress:\n  - ports:\n    - protocol: ICMP\n      port: 80\n", [3]),
         ("  ingress:\n  - ports:\n    - port: 0\n", [3]),
         ("  ingress:\n  - ports:\n    - port: 65536\n", [3]),
-        ("  ingress:\n  - from:\n    - podSelector:\n        matchExpressions:\n"
-         "        - key: app\n          operator: Near\n          values: [a]\n", [5, 6]),
-        ("  ingress:\n  - from:\n    - podSelector:\n        matchExpressions:\n"
-         "        - key: app\n          operator: In\n", [5, 6]),
-        ("  ingress:\n  - from:\n    - podSelector:\n        matchExpressions:\n"
-         "        - {key: app, operator: Exists, values: [a]}\n", [5]),
-        ("  ingress:\n  - from:\n    - ipBlock: {cidr: 10.0.0.0/8}\n      podSelector: {}\n",
-         [3, 4]),
-        ("  egress:\n  - to:\n    - namespaceSelector: {}\n      ipBlock: {cidr: 10.0.0.0/8}\n",
-         [3, 4]),
-        ("  ingress:\n  - from:\n    - ipBlock:\n        cidr: 10.0.0.0/16\n"
-         "        except: [10.1.0.0/24]\n", [3, 4, 5]),
-        ("  ingress:\n  - from:\n    - ipBlock:\n        cidr: 10.0.0.0/16\n"
-         "        except: [10.0.0.0/16]\n", [3, 4, 5]),
+        (
+            "  ingress:\n  - from:\n    - podSelector:\n        matchExpressions:\n"
+            "        - key: app\n          operator: Near\n          values: [a]\n",
+            [5, 6],
+        ),
+        (
+            "  ingress:\n  - from:\n    - podSelector:\n        matchExpressions:\n"
+            "        - key: app\n          operator: In\n",
+            [5, 6],
+        ),
+        (
+            "  ingress:\n  - from:\n    - podSelector:\n        matchExpressions:\n"
+            "        - {key: app, operator: Exists, values: [a]}\n",
+            [5],
+        ),
+        (
+            "  ingress:\n  - from:\n    - ipBlock: {cidr: 10.0.0.0/8}\n      podSelector: {}\n",
+            [3, 4],
+        ),
+        (
+            "  egress:\n  - to:\n    - namespaceSelector: {}\n      ipBlock: {cidr: 10.0.0.0/8}\n",
+            [3, 4],
+        ),
+        (
+            "  ingress:\n  - from:\n    - ipBlock:\n        cidr: 10.0.0.0/16\n"
+            "        except: [10.1.0.0/24]\n",
+            [3, 4, 5],
+        ),
+        (
+            "  ingress:\n  - from:\n    - ipBlock:\n        cidr: 10.0.0.0/16\n"
+            "        except: [10.0.0.0/16]\n",
+            [3, 4, 5],
+        ),
         ("  ingress:\n  - from:\n    - ipBlock: {cidr: 10.0.0.0/33}\n", [3]),
         ("  ingress:\n  - from:\n    - {}\n", [3]),
         ("  policyTypes: [Ingress, Sideways]\n", [1]),
@@ -898,8 +1054,7 @@ def test_diff_default_deny_closes_everything_into_the_pod(
     result = delta(docs(*TWO_PODS), docs(*TWO_PODS, DENY_A))
     assert result["widening"] is False
     assert changes(result["opened"]) == []
-    assert changes(result["closed"]) == [
-        (A, A, ALL), (B, A, ALL), (V4, A, ALL), (V6, A, ALL)]
+    assert changes(result["closed"]) == [(A, A, ALL), (B, A, ALL), (V4, A, ALL), (V6, A, ALL)]
 
 
 def test_diff_cuts_both_trees_by_the_union_of_their_ip_blocks(
@@ -917,10 +1072,14 @@ def test_diff_cuts_both_trees_by_the_union_of_their_ip_blocks(
           egress:
           - to: [{{ipBlock: {{cidr: {cidr}}}}}]
         """
-    result = delta(docs(*TWO_PODS, egress.format(cidr="10.0.0.0/8")),
-                   docs(*TWO_PODS, egress.format(cidr="10.0.0.0/16")))
-    rest = ("ip:10.1.0.0/16,10.2.0.0/15,10.4.0.0/14,10.8.0.0/13,10.16.0.0/12,10.32.0.0/11,"
-            "10.64.0.0/10,10.128.0.0/9")
+    result = delta(
+        docs(*TWO_PODS, egress.format(cidr="10.0.0.0/8")),
+        docs(*TWO_PODS, egress.format(cidr="10.0.0.0/16")),
+    )
+    rest = (
+        "ip:10.1.0.0/16,10.2.0.0/15,10.4.0.0/14,10.8.0.0/13,10.16.0.0/12,10.32.0.0/11,"
+        "10.64.0.0/10,10.128.0.0/9"
+    )
     assert changes(result["closed"]) == [(A, rest, ALL)]
     assert changes(result["opened"]) == []
 
@@ -931,7 +1090,13 @@ def test_diff_new_workload_opens_its_paths(
     result = delta(docs(pod("a", "{app: a}"), DENY_A), docs(*TWO_PODS, DENY_A))
     # a's egress is open, so a reaches the newcomer too; nothing reaches a (isolated)
     assert changes(result["opened"]) == [
-        (A, B, ALL), (B, B, ALL), (B, V4, ALL), (B, V6, ALL), (V4, B, ALL), (V6, B, ALL)]
+        (A, B, ALL),
+        (B, B, ALL),
+        (B, V4, ALL),
+        (B, V6, ALL),
+        (V4, B, ALL),
+        (V6, B, ALL),
+    ]
     assert changes(result["closed"]) == []
 
 

@@ -113,18 +113,24 @@ def test_a_new_policy_api_version_the_engine_does_not_read_is_not_analysed() -> 
 
 
 def test_findings_say_what_the_change_did_to_each_object() -> None:
-    base = load_files({
-        "a.yaml": AUTHZ,
-        "b.yaml": _object("crd.antrea.io/v1beta1", "NetworkPolicy", True, "kept"),
-        "c.yaml": _object("policy.linkerd.io/v1beta3", "Server", True, "gone"),
-    })
-    head = load_files({
-        "a.yaml": AUTHZ.replace("{app: frontend}", "{app: anyone}"),
-        "b.yaml": _object("crd.antrea.io/v1beta1", "NetworkPolicy", True, "kept"),
-        "d.yaml": _object("crd.antrea.io/v1beta1", "ClusterNetworkPolicy", False, "new"),
-    })
-    found = {(f.policy.kind, f.policy.name): (f.status, f.tree, f.policy.source.file)
-             for f in change_findings(base.unmodelled, head.unmodelled)}
+    base = load_files(
+        {
+            "a.yaml": AUTHZ,
+            "b.yaml": _object("crd.antrea.io/v1beta1", "NetworkPolicy", True, "kept"),
+            "c.yaml": _object("policy.linkerd.io/v1beta3", "Server", True, "gone"),
+        }
+    )
+    head = load_files(
+        {
+            "a.yaml": AUTHZ.replace("{app: frontend}", "{app: anyone}"),
+            "b.yaml": _object("crd.antrea.io/v1beta1", "NetworkPolicy", True, "kept"),
+            "d.yaml": _object("crd.antrea.io/v1beta1", "ClusterNetworkPolicy", False, "new"),
+        }
+    )
+    found = {
+        (f.policy.kind, f.policy.name): (f.status, f.tree, f.policy.source.file)
+        for f in change_findings(base.unmodelled, head.unmodelled)
+    }
     assert found == {
         ("AuthorizationPolicy", "allow-frontend"): ("changed", "head", "a.yaml"),
         ("NetworkPolicy", "kept"): ("unchanged", "head", "b.yaml"),
@@ -175,8 +181,10 @@ def test_cli_says_not_analysed_with_kind_file_and_line_and_exits_2(
     assert main(["diff", str(base), str(head)]) == 2
     out, err = capsys.readouterr()
     assert "Not analysed" in out
-    assert ("not analysed: security.istio.io/AuthorizationPolicy shop/allow-frontend "
-            "(authz.yaml:2, changed)") in err
+    assert (
+        "not analysed: security.istio.io/AuthorizationPolicy shop/allow-frontend "
+        "(authz.yaml:2, changed)"
+    ) in err
     assert "ignore_kinds" in err
     assert main(["map", str(base)]) == 2
     out, err = capsys.readouterr()
@@ -188,17 +196,37 @@ def test_cli_ignore_kind_passes_and_says_what_was_ignored(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base, head = _trees(tmp_path)
-    assert main(["diff", str(base), str(head), "--ignore-kind", "AuthorizationPolicy",
-                 "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "diff",
+                str(base),
+                str(head),
+                "--ignore-kind",
+                "AuthorizationPolicy",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     doc = json.loads(out)
     assert doc["opened"] == [] and doc["closed"] == []  # the documented fields stay
-    assert doc["not_analysed"] == [{
-        "kind": "AuthorizationPolicy", "api_version": "security.istio.io/v1",
-        "namespace": "shop", "name": "allow-frontend", "file": "authz.yaml", "line": 2,
-        "tree": "head",
-        "status": "changed", "environment": "", "ignored": True,
-    }]
+    assert doc["not_analysed"] == [
+        {
+            "kind": "AuthorizationPolicy",
+            "api_version": "security.istio.io/v1",
+            "namespace": "shop",
+            "name": "allow-frontend",
+            "file": "authz.yaml",
+            "line": 2,
+            "tree": "head",
+            "status": "changed",
+            "environment": "",
+            "ignored": True,
+        }
+    ]
     assert "note: not analysed, as ignore_kinds says: 1 AuthorizationPolicy" in err
     assert "not analysed: security.istio.io" not in err
 
@@ -208,7 +236,8 @@ def test_cli_ignore_kind_passes_and_says_what_was_ignored(
 
 def test_ignore_kinds_setting_is_validated_with_its_line() -> None:
     settings = parse_repo_settings(
-        "ignore_kinds: [CiliumNetworkPolicy, NetworkPolicy.projectcalico.org]\n")
+        "ignore_kinds: [CiliumNetworkPolicy, NetworkPolicy.projectcalico.org]\n"
+    )
     assert settings.ignore_kinds == ("CiliumNetworkPolicy", "NetworkPolicy.projectcalico.org")
     with pytest.raises(SettingsError) as err:
         parse_repo_settings("ignore_kinds:\n  - CiliumNetworkPolicy\n  - cilium network\n")

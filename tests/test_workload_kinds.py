@@ -100,8 +100,10 @@ def test_objects_of_a_custom_kind_become_workloads() -> None:
         "strimzi.io/cluster": "events",
         "strimzi.io/kind": "Kafka",
     }
-    assert set(kafka.ports) == {ContainerPort(9092, "TCP", "tcp-clients"),
-                                ContainerPort(9404, "TCP", "metrics")}
+    assert set(kafka.ports) == {
+        ContainerPort(9092, "TCP", "tcp-clients"),
+        ContainerPort(9404, "TCP", "metrics"),
+    }
     # Without the setting, or for another group's Kafka, it runs no pods here.
     assert load_files({"kafka.yaml": KAFKA}).workloads == ()
     other = KAFKA.replace("kafka.strimzi.io/v1beta2", "example.com/v1")
@@ -132,8 +134,11 @@ def test_derived_trees_read_custom_kinds_like_a_full_load() -> None:
 def test_bot_and_cli_evaluate_policies_selecting_a_custom_kind(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = {"kafka.yaml": KAFKA.encode(), "client.yaml": CLIENT.encode(),
-            "policy.yaml": (POLICY % "billing").encode()}
+    base = {
+        "kafka.yaml": KAFKA.encode(),
+        "client.yaml": CLIENT.encode(),
+        "policy.yaml": (POLICY % "billing").encode(),
+    }
     head = {**base, "policy.yaml": (POLICY % "shop").encode()}
     # Without the mapping the policy selects nothing: its change is not evaluated.
     blind = analyze(base, head)
@@ -141,7 +146,8 @@ def test_bot_and_cli_evaluate_policies_selecting_a_custom_kind(
     seen = analyze(base, head, workload_kinds=kinds())
     assert isinstance(seen, DiffResult) and not seen.unevaluated
     assert [(c.src.id, c.dst.id, str(c.delta)) for c in seen.opened] == [
-        ("shop/Deployment/producer", "streaming/Kafka/events", "TCP 9092")]
+        ("shop/Deployment/producer", "streaming/Kafka/events", "TCP 9092")
+    ]
 
     for side, files in (("base", base), ("head", head)):
         (tmp_path / side).mkdir()
@@ -149,8 +155,9 @@ def test_bot_and_cli_evaluate_policies_selecting_a_custom_kind(
             (tmp_path / side / name).write_bytes(content)
     settings = tmp_path / "reachdiff.yml"
     settings.write_text(SETTINGS)
-    code = main(["diff", str(tmp_path / "base"), str(tmp_path / "head"),
-                 "--settings", str(settings)])
+    code = main(
+        ["diff", str(tmp_path / "base"), str(tmp_path / "head"), "--settings", str(settings)]
+    )
     out, _ = capsys.readouterr()
     assert code == 1
     assert "streaming/Kafka/events" in out and "+ shop/Deployment/producer  TCP 9092" in out

@@ -122,7 +122,6 @@ class Auditor:
                 log.error("audit: webhook failed: %s", err)
         return True
 
-
     def _remember_id(self, ident: str) -> None:
         self._seen[ident] = None
         while len(self._seen) > self._remember:

@@ -53,7 +53,6 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
-
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or of command ``only`` alone (the command modules
     import much of the engine: a run imports only its own)."""

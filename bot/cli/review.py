@@ -115,8 +115,9 @@ def run(args: argparse.Namespace) -> int:
     wanted = exposure_settings(settings)
     if wanted is not None:  # as the bot compares it: only when the settings ask
         base_files = base_tree.files if base_tree is not None else None
-        found = review_exposure(diff, wanted.entry_points, wanted.crown_jewels, base_files,
-                                head.files)
+        found = review_exposure(
+            diff, wanted.entry_points, wanted.crown_jewels, base_files, head.files
+        )
         diff = dataclasses.replace(diff, exposure=found)
     unread: list[str] = []
     for side, tree in (("base", base_tree), ("head", head)):

@@ -249,7 +249,6 @@ def patch_targets(doc: Any) -> tuple[str | None, str | None]:
     return (kind if isinstance(kind, str) else None, name if isinstance(name, str) else None)
 
 
-
 def objects_of_kind(
     candidates: Iterable[YMap], kind: str, name: str, namespace: str | None
 ) -> YMap | None:

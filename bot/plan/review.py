@@ -129,9 +129,7 @@ def plan_review(
     if settings_changed and note is None:
         note = _settings_approved(context)
         if note is not None:
-            output = dataclasses.replace(
-                output, summary=f"**{note}**\n\n{output.summary}"[:65535]
-            )
+            output = dataclasses.replace(output, summary=f"**{note}**\n\n{output.summary}"[:65535])
     comments = (
         render_line_comments(diff, context, can_comment=files.can_comment)
         if files is not None

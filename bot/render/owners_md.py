@@ -97,9 +97,7 @@ def owner_variables(approval: ApprovalStatus | None, owners: Owners) -> dict[str
         ) or (more_approvals(approval.missing),)
     return dict(
         owner_groups=tuple(_view(g) for g in groups),
-        idle_rules=tuple(r.name for r in owners.rules if r.index not in matched)
-        if groups
-        else (),
+        idle_rules=tuple(r.name for r in owners.rules if r.index not in matched) if groups else (),
         carried=carried,
         override=override if override is not None and waived else None,
         waived=tuple(Md(markdown.text(w, mentions=True)) for w in waived),

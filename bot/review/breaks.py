@@ -82,8 +82,7 @@ def section(diff: object, settings: RepoSettings, data: FlowData | None) -> str:
         return "\n".join(out) + "\n"
     summary = traffic.summary
     out.append(
-        f"From {source}: {summary.records:,} records, "
-        f"observed {markdown.text(summary.window())}."
+        f"From {source}: {summary.records:,} records, observed {markdown.text(summary.window())}."
     )
     if traffic.unknown_environment:
         out.append(

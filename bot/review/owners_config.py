@@ -199,9 +199,7 @@ class _Reader(NodeReader):
     def selector(self, node: yaml.Node, key: str) -> EndpointSelector:
         fields = self.mapping(node, key, _SELECTOR_KEYS)
         if not fields:
-            raise NodeError(
-                key, f"give at least one of: {', '.join(_SELECTOR_KEYS)}", _line(node)
-            )
+            raise NodeError(key, f"give at least one of: {', '.join(_SELECTOR_KEYS)}", _line(node))
         out: dict[str, Any] = {}
         if "namespaces" in fields:
             out["namespaces"] = tuple(
@@ -290,5 +288,3 @@ def _check_cidr(value: str) -> str:
         raise ValueError(
             f"{_shown(value)} is not a CIDR like 10.0.0.0/8 (host bits zero)"
         ) from None
-
-
