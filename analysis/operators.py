@@ -10,8 +10,9 @@ pkg/prometheus/server/statefulset.go, pkg/prometheus/common.go,
 pkg/alertmanager/statefulset.go, pkg/thanos/statefulset.go,
 pkg/operator/config_reloader.go; Apache-2.0): the labels its pods get, in the order the
 operator merges them (``spec.podMetadata.labels`` first, the operator's own labels over
-them), and the ports of the containers it adds, plus those of the containers
-``spec.containers`` adds or patches. Only facts that the object itself decides are used;
+them), the ports of the containers it adds, plus those of the containers
+``spec.containers`` adds or patches, and ``spec.serviceAccountName``, which the operator
+copies into the pod spec as it is (Cilium and Calico policies select by it). Only facts that the object itself decides are used;
 what the operator's deployment decides (``app.kubernetes.io/version`` without
 ``spec.version``) is left out, see docs/semantics.md.
 """
@@ -147,6 +148,9 @@ def parse_operator_workloads(ctx: Context, obj: YMap) -> tuple[Workload, ...]:
     host_network = spec.get("hostNetwork", False)
     if not isinstance(host_network, bool):
         sctx.fail(f"`hostNetwork` must be true or false, not {type_name(host_network)}")
+    account = spec.get("serviceAccountName")
+    if account is not None and not isinstance(account, str):
+        sctx.fail(f"`serviceAccountName` must be a string, not {type_name(account)}")
     ports = set(known.ports(ctx, spec)) | set(container_ports(ctx, spec))
     ordered = tuple(sorted(ports, key=lambda p: (p.protocol, p.port, p.name or "")))
     shards = 1
@@ -166,6 +170,8 @@ def parse_operator_workloads(ctx: Context, obj: YMap) -> tuple[Workload, ...]:
                 ports=ordered,
                 host_network=host_network,
                 source=Source(ctx.file, ctx.line),
+                # Empty or unset: the API server defaults the pod's account to "default".
+                service_account=account or "default",
             )
         )
     return tuple(out)

@@ -13,6 +13,9 @@ import pytest
 from analysis.errors import ManifestError
 from analysis.manifests import load_files
 from analysis.model import ContainerPort, Workload
+from analysis.outside import ClusterScope
+from analysis.reachability import compute_map
+from analysis.report import map_to_json
 from bot.cli import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "operators" / "kube-prometheus"
@@ -124,6 +127,65 @@ spec: {listenLocal: true}
     assert tr.id == "default/ThanosRuler/rules"
     assert dict(tr.labels)["thanos-ruler"] == "rules"
     assert tr.ports == (ContainerPort(10901, "TCP", "grpc"),)
+
+
+def test_operated_pods_run_under_the_objects_service_account() -> None:
+    # The operator copies spec.serviceAccountName into the pod spec as it is
+    # (prometheus-operator pkg/prometheus/server/statefulset.go, pkg/alertmanager and
+    # pkg/thanos statefulset.go); kube-prometheus names prometheus-k8s and alertmanager-main.
+    [prometheus] = operated(PROMETHEUS + "  serviceAccountName: prometheus-k8s\n")
+    assert prometheus.service_account == "prometheus-k8s"
+    [unset] = operated(PROMETHEUS)
+    assert unset.service_account == "default"  # the API server's default
+    [empty] = operated(PROMETHEUS + '  serviceAccountName: ""\n')
+    assert empty.service_account == "default"
+    for kind in ("Alertmanager", "ThanosRuler"):
+        [w] = operated(
+            f"apiVersion: monitoring.coreos.com/v1\nkind: {kind}\nmetadata: {{name: a}}\n"
+            "spec: {serviceAccountName: sa}\n"
+        )
+        assert w.service_account == "sa"
+    with pytest.raises(ManifestError) as err:
+        operated(PROMETHEUS + "  serviceAccountName: [x]\n")
+    assert err.value.line == 8 and "serviceAccountName" in err.value.message
+
+
+def test_cilium_selects_operated_pods_by_their_service_account() -> None:
+    # A Cilium policy in the style of kube-prometheus's own NetworkPolicies, but keyed by
+    # service account: before the account was read, it selected no Prometheus pod and
+    # grafana's egress to it looked closed.
+    files = {
+        "prometheus.yaml": PROMETHEUS + "  serviceAccountName: prometheus-k8s\n",
+        "grafana.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: grafana, namespace: monitoring}
+spec:
+  selector: {matchLabels: {app: grafana}}
+  template:
+    metadata: {labels: {app: grafana}}
+    spec: {containers: [{name: g, image: grafana, ports: [{containerPort: 3000}]}]}
+""",
+        "policy.yaml": """\
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: prometheus, namespace: monitoring}
+spec:
+  endpointSelector:
+    matchLabels: {io.cilium.k8s.policy.serviceaccount: prometheus-k8s}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: grafana}}]
+    toPorts: [{ports: [{port: "9090", protocol: TCP}]}]
+""",
+    }
+    tree = load_files(files)
+    doc = map_to_json(compute_map(tree, scope=ClusterScope.COMPLETE))
+    into = {
+        c["src"]: c["allowed"]
+        for c in doc["connections"]
+        if c["dst"] == "monitoring/Prometheus/k8s" and not c["src"].startswith("entity:")
+    }
+    assert into == {"monitoring/Deployment/grafana": {"TCP": "9090"}}
 
 
 def test_other_groups_kinds_of_the_same_name_are_not_operated_workloads() -> None:
