@@ -12,9 +12,10 @@ pkg/operator/config_reloader.go; Apache-2.0): the labels its pods get, in the or
 operator merges them (``spec.podMetadata.labels`` first, the operator's own labels over
 them), the ports of the containers it adds, plus those of the containers
 ``spec.containers`` adds or patches, and ``spec.serviceAccountName``, which the operator
-copies into the pod spec as it is (Cilium and Calico policies select by it). Only facts that the object itself decides are used;
-what the operator's deployment decides (``app.kubernetes.io/version`` without
-``spec.version``) is left out, see docs/semantics.md.
+copies into the pod spec as it is (Cilium and Calico policies select by it). Only facts
+that the object itself decides are used; what the operator's deployment decides
+(``app.kubernetes.io/version`` without ``spec.version``) is left out, see
+docs/semantics.md.
 """
 
 from __future__ import annotations
