@@ -160,6 +160,25 @@ _Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: node.val
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
+def _construct_binary(loader: _Loader, node: yaml.ScalarNode) -> str:
+    # go-yaml, which Kubernetes' YAML reader is built on, decodes `!!binary` to a string of
+    # the bytes (JSON then writes invalid UTF-8 as U+FFFD): `kind: !!binary TmV0...` is a
+    # NetworkPolicy to the cluster. PyYAML's bytes would be no kind at all, skipped.
+    raw: bytes = loader.construct_yaml_binary(node)
+    return raw.decode("utf-8", errors="replace")
+
+
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> str:
+    # go-yaml keeps a timestamp decoded into an untyped value as the text written (also
+    # under an explicit `!!timestamp`), so `date: 2024-01-01` is the label value
+    # "2024-01-01" to Kubernetes, not a date.
+    return str(node.value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:binary", _construct_binary)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     data: Any

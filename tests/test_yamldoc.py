@@ -401,3 +401,21 @@ def test_a_character_that_cannot_start_a_token_is_named(text: str, line: int, wo
         load_files({"pod.yaml": text})
     assert (loaded.value.file, loaded.value.line) == ("pod.yaml", line)
     assert words in loaded.value.message
+
+
+def test_binary_and_timestamp_scalars_read_as_go_yaml_reads_them() -> None:
+    # go-yaml: `!!binary` is the string of the decoded bytes (invalid UTF-8 as U+FFFD, as
+    # JSON writes it), a timestamp in an untyped value the text as written.
+    text = (
+        "kind: !!binary TmV0d29ya1BvbGljeQ==\n"
+        "odd: !!binary /w==\n"
+        "date: 2024-01-01\n"
+        "when: !!timestamp 2001-12-14t21:59:43.10-05:00\n"
+    )
+    [doc] = parse_documents(text)
+    assert doc.data == {
+        "kind": "NetworkPolicy",
+        "odd": "\ufffd",
+        "date": "2024-01-01",
+        "when": "2001-12-14t21:59:43.10-05:00",
+    }
