@@ -179,6 +179,21 @@ _Loader.add_constructor("tag:yaml.org,2002:binary", _construct_binary)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
+# go-yaml builds collections by their node, whatever the tag: a `!!set` is the mapping it
+# is written as (keys with null values), `!!omap` and `!!pairs` the sequence of one-pair
+# mappings; PyYAML's Python set and tuples are shapes no field of an object takes.
+def _construct_collection(loader: _Loader, node: yaml.Node) -> Iterator[LineDict | LineList]:
+    if isinstance(node, yaml.MappingNode):
+        return _construct_mapping(loader, node)
+    if isinstance(node, yaml.SequenceNode):
+        return _construct_sequence(loader, node)
+    raise YAMLSyntaxError(node.start_mark.line + 1, f"{node.tag} takes a mapping or a sequence")
+
+
+for _tag in ("set", "omap", "pairs"):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct_collection)
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     data: Any

@@ -419,3 +419,11 @@ def test_binary_and_timestamp_scalars_read_as_go_yaml_reads_them() -> None:
         "date": "2024-01-01",
         "when": "2001-12-14t21:59:43.10-05:00",
     }
+
+
+def test_collection_tags_build_the_collection_they_are_written_as() -> None:
+    text = "s: !!set {a, b}\no: !!omap [a: 1, b: 2]\np: !!pairs [a: 1]\n"
+    [doc] = parse_documents(text)
+    assert doc.data == {"s": {"a": None, "b": None}, "o": [{"a": 1}, {"b": 2}], "p": [{"a": 1}]}
+    with pytest.raises(YAMLSyntaxError):
+        parse_documents("s: !!set x\n")
