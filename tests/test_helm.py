@@ -191,6 +191,8 @@ def test_command_line(shop: dict[str, bytes], tmp_path: Path) -> None:
         "--namespace",
         "shop-prod",
         "--skip-tests",
+        "--kube-version",
+        helm.KUBE_VERSION,
         "--values",
         argv[2].removesuffix("charts/shop") + "environments/prod-values.yaml",
         "--values",
@@ -225,6 +227,55 @@ def test_old_helm_runs_where_the_network_is_isolated(
     envs = envs_by_name(discover_environments(shop, tools=Tools(helm=binary, isolate_network=True)))
     assert envs["charts/shop"].unanalysed == ()
     assert [line for line in log.read_text().splitlines() if line.startswith("template")]
+
+
+def test_helm_older_than_the_kube_version_flag_keeps_its_default(
+    shop: dict[str, bytes], tmp_path: Path
+) -> None:
+    helm.helm_version.cache_clear()
+    binary, log = fake_helm(tmp_path, version="v3.5.4")
+    if not Tools.detect().isolate_network:
+        pytest.skip("network namespaces are not available here")
+    discover_environments(shop, tools=Tools(helm=binary, isolate_network=True))
+    helm.helm_version.cache_clear()
+    template = [line for line in log.read_text().splitlines() if line.startswith("template")]
+    assert template and not any("--kube-version" in line for line in template)
+
+
+# Modelled on stefanprodan/podinfo charts/podinfo/Chart.yaml (commit
+# eec06d1ea459af4cb4e10e806f8be7c7bd58b361, Apache-2.0): `kubeVersion: ">=1.23.0-0"`, which
+# helm 3.6.2's own default (v1.20.0) refuses, so the whole chart was not analysed.
+KUBE_VERSION_CHART = {
+    "charts/podinfo/Chart.yaml": b"""\
+apiVersion: v1
+version: 6.14.1
+appVersion: 6.14.1
+name: podinfo
+kubeVersion: ">=1.23.0-0"
+""",
+    "charts/podinfo/templates/networkpolicy.yaml": b"""\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ .Release.Name }}
+  labels:
+    kube: {{ .Capabilities.KubeVersion.Version | quote }}
+spec:
+  podSelector: {matchLabels: {app: podinfo}}
+  ingress:
+  - ports: [{port: 9898}]
+""",
+}
+
+
+@needs_helm
+def test_charts_render_against_one_current_kubernetes_version() -> None:
+    helm.helm_version.cache_clear()
+    tools = Tools(helm=HELM, isolate_network=Tools.detect().isolate_network)
+    [env] = discover_environments(KUBE_VERSION_CHART, tools=tools)
+    assert env.unanalysed == ()
+    _, policy = find(env, "NetworkPolicy")
+    assert policy["metadata"]["labels"]["kube"] == helm.KUBE_VERSION
 
 
 def test_helm_not_installed(shop: dict[str, bytes]) -> None:

@@ -30,6 +30,14 @@ from bot.inputs.sandbox import Limits, ToolError, Tools, normalise, run_tool, wo
 CHART_FILE = "Chart.yaml"
 # The first release whose templates cannot make DNS lookups unless asked (--enable-dns).
 DNS_SAFE_VERSION = (3, 11, 1)
+# The Kubernetes version charts see as .Capabilities.KubeVersion and are checked against
+# (Chart.yaml `kubeVersion`). Without --kube-version, helm template uses the version of the
+# client-go it was built with, so the same chart renders differently under, or is refused
+# by, another helm release (helm 3.6.2 says v1.20.0 and refuses podinfo's
+# `kubeVersion: ">=1.23.0-0"`). A fixed, current version renders alike under every helm;
+# --kube-version exists since helm 3.6.0.
+KUBE_VERSION = "v1.34.0"
+KUBE_VERSION_FLAG_SINCE = (3, 6, 0)
 _RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -171,10 +179,17 @@ class HelmResult:
 
 
 def template_command(
-    helm: str, release: str, chart_dir: str, values: Sequence[str], namespace: str
+    helm: str,
+    release: str,
+    chart_dir: str,
+    values: Sequence[str],
+    namespace: str,
+    kube_version: str | None = KUBE_VERSION,
 ) -> list[str]:
     """The ``helm template`` command line; every path is inside the sandbox."""
     argv = [helm, "template", release, chart_dir, "--namespace", namespace, "--skip-tests"]
+    if kube_version is not None:
+        argv += ["--kube-version", kube_version]
     for path in values:
         argv += ["--values", path]
     return argv
@@ -221,17 +236,16 @@ def render_chart(
                 "build` and commit the charts/ directory)",
             )
         )
-    if not tools.isolate_network:
-        version = helm_version(tools.helm, False)
-        if version is None or version < DNS_SAFE_VERSION:
-            found = ".".join(map(str, version)) if version else "of unknown version"
-            return HelmResult(
-                unanalysed=(
-                    f"chart {shown} was not analysed: helm {found} lets templates make DNS "
-                    "lookups and the network cannot be isolated here (install helm 3.11.1 or "
-                    "newer)",
-                )
+    version = helm_version(tools.helm, tools.isolate_network)
+    if not tools.isolate_network and (version is None or version < DNS_SAFE_VERSION):
+        found = ".".join(map(str, version)) if version else "of unknown version"
+        return HelmResult(
+            unanalysed=(
+                f"chart {shown} was not analysed: helm {found} lets templates make DNS "
+                "lookups and the network cannot be isolated here (install helm 3.11.1 or "
+                "newer)",
             )
+        )
     value_paths = resolve_values(chart_dir, values, files)
     needed = [p for p in files if in_chart(p, [chart_dir])] + value_paths
     with workspace(files, needed) as ws:
@@ -242,6 +256,8 @@ def render_chart(
             str(root),
             [str(ws.tree / v) for v in value_paths],
             namespace,
+            # A helm too old for the flag (or silent about its release) keeps its default.
+            KUBE_VERSION if version is not None and version >= KUBE_VERSION_FLAG_SINCE else None,
         )
         try:
             done = run_tool(
