@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from analysis.decision import explain_pair
@@ -26,16 +26,16 @@ from tests.strategies import (
     clusters,
     connections_by_pair,
     defined_port_names,
+    examples,
     files_apart,
 )
 from tests.strategies_cilium import cilium_policies, services, with_service_accounts
 from tests.test_properties_admin import ADMIN_KINDS, admin_tiers
 
+# The profile of tests/conftest.py (derandomized in CI; ``reachdiff-deep`` hunts with fresh
+# seeds and its own count); REACHDIFF_CILIUM_EXAMPLES sets the CI count locally.
 PROFILE = settings(
-    max_examples=int(os.environ.get("REACHDIFF_CILIUM_EXAMPLES", "150")),
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    max_examples=examples(int(os.environ.get("REACHDIFF_CILIUM_EXAMPLES", "150"))),
     # REACHDIFF_NO_SHRINK=1: report the first failing example as found (faster locally).
     phases=[p for p in Phase if p is not Phase.shrink or not os.environ.get("REACHDIFF_NO_SHRINK")],
 )
@@ -146,3 +146,13 @@ def test_cilium_explanations_tell_the_verdict(case: tuple[list[Obj], dict[str, s
                 continue
             e = explain_pair(rmap, src, dst)
             assert e.allowed == rmap.allowed(src, dst)
+
+
+def test_cilium_properties_follow_the_shared_profile() -> None:
+    """REACHDIFF_HYPOTHESIS_PROFILE=reachdiff-deep must reach these tests too: fresh seeds
+    and at least the profile's count (tests/conftest.py)."""
+    shared = settings.default
+    assert PROFILE.derandomize == shared.derandomize
+    assert PROFILE.database == shared.database
+    assert PROFILE.deadline == shared.deadline
+    assert PROFILE.max_examples >= (150 if shared.derandomize else shared.max_examples)
