@@ -199,7 +199,7 @@ def _reads_differently(obj: YMap) -> bool:
     meta = obj.get("metadata")
     values: list[object] = []
     if isinstance(meta, dict):
-        values += [meta.get("name"), meta.get("namespace")]
+        values += [meta.get("name"), meta.get("generateName"), meta.get("namespace")]
         labels = meta.get("labels")
         if isinstance(labels, dict):
             values += [*labels, *labels.values()]
@@ -292,9 +292,9 @@ def _exact_policy(texts: Mapping[str, bytes | str], policy: NetworkPolicy) -> Ne
         meta = obj.get("metadata")
         if obj.get("kind") != "NetworkPolicy" or not isinstance(meta, dict):
             continue
-        if meta.get("name") == policy.name and (meta.get("namespace") or "default") == (
-            policy.namespace
-        ):
+        if (meta.get("name") or meta.get("generateName")) == policy.name and (
+            meta.get("namespace") or "default"
+        ) == (policy.namespace):
             return _model(
                 policy.source.file,
                 obj,

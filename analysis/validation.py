@@ -56,11 +56,27 @@ class Context:
 
     def name(self, meta: YMap, field: str) -> str:
         value = meta.get("name")
+        if (value is None or value == "") and meta.get("generateName"):
+            return self._generated_name(meta)
         if not isinstance(value, str) or not value:
             self.at(meta).fail(f"`{field}` must be a non-empty string")
         if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
             self.at(meta).fail(
                 f"`{field}` {shown(value)} is not a valid name "
+                "(lowercase letters, digits, '-', '.')"
+            )
+        return value
+
+    def _generated_name(self, meta: YMap) -> str:
+        """An object named by ``metadata.generateName`` alone (created, not applied: Argo CD
+        hooks, Helm hooks, kubectl create) gets the prefix and five random characters; it
+        is named here by its prefix (docs/semantics.md)."""
+        value = meta["generateName"]
+        # The API server validates the prefix with a trailing '-' masked (maskTrailingDash).
+        masked = value[:-1] + "a" if isinstance(value, str) and value.endswith("-") else value
+        if not isinstance(value, str) or len(value) > 253 or not _DNS_SUBDOMAIN.match(masked):
+            self.at(meta).fail(
+                f"`metadata.generateName` {shown(value)} is not a valid name prefix "
                 "(lowercase letters, digits, '-', '.')"
             )
         return value

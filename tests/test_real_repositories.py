@@ -1,0 +1,78 @@
+"""Regressions found by running reachdiff on real public repositories (docs/real-repositories.md).
+
+Each fixture is written for these tests in the shape of the manifests that showed the
+problem; the source repository, path, commit and licence are noted with it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.errors import ManifestError
+from analysis.manifests import load_files
+from analysis.reachability import compute_map
+from analysis.report import map_to_json
+
+# Shaped like argoproj/argocd-example-apps helm-hooks/manifests.yaml (commit
+# 0d521c6e049889134f3122eb32d7ed342f43ca0d; the repository has no licence file, so only its
+# shape is used): a hook Job named by `metadata.generateName` alone, as Argo CD and Helm
+# create hooks. It was refused ("`metadata.name` must be a non-empty string").
+GENERATED_HOOK = """\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  generateName: upgrade-sql-schema-
+  annotations: {argocd.argoproj.io/hook: PreSync}
+spec:
+  template:
+    metadata: {labels: {app: schema}}
+    spec:
+      containers: [{name: upgrade, image: alpine, command: [sleep, "5"]}]
+      restartPolicy: Never
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: frontend}
+spec:
+  selector: {matchLabels: {tier: frontend}}
+  template:
+    metadata: {labels: {tier: frontend}}
+    spec: {containers: [{name: main, image: nginx, ports: [{containerPort: 80}]}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {generateName: frontend-ingress-}
+spec:
+  podSelector: {matchLabels: {tier: frontend}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: schema}}}]
+    ports: [{port: 80}]
+"""
+
+
+def test_objects_named_by_generate_name_alone_are_read() -> None:
+    tree = load_files({"hooks.yaml": GENERATED_HOOK})
+    assert {w.id for w in tree.workloads} == {
+        "default/Job/upgrade-sql-schema-",
+        "default/ReplicaSet/frontend",
+    }
+    [policy] = tree.policies
+    assert (policy.name, policy.source.line) == ("frontend-ingress-", 22)
+    doc = map_to_json(compute_map(tree))
+    into = {c["src"]: c["allowed"] for c in doc["connections"] if c["dst"].endswith("frontend")}
+    assert into == {"default/Job/upgrade-sql-schema-": {"TCP": "80"}}
+
+
+@pytest.mark.parametrize(
+    ("meta", "says"),
+    [
+        ("{generateName: Upper-}", "`metadata.generateName` 'Upper-' is not a valid name prefix"),
+        ("{generateName: [x]}", "`metadata.generateName` ['x'] is not a valid name prefix"),
+        ("{}", "`metadata.name` must be a non-empty string"),
+    ],
+)
+def test_an_invalid_generate_name_is_an_error_with_its_line(meta: str, says: str) -> None:
+    text = f"apiVersion: v1\nkind: Pod\nmetadata: {meta}\nspec: {{containers: []}}\n"
+    with pytest.raises(ManifestError) as err:
+        load_files({"pod.yaml": text})
+    assert says in err.value.message and err.value.line == 3
