@@ -7,6 +7,10 @@ call the change unchanged. docs/bot.md's threat model lists what each one is.
 
 from __future__ import annotations
 
+import shutil
+
+import pytest
+
 from tests.botharness import HEAD, Harness, base_tree, review, setup_pull
 
 # Every pod of shop may connect to db on every port: a widening of the base's one rule.
@@ -46,3 +50,37 @@ async def test_a_kind_spelled_as_yaml_binary_is_the_kind_kubernetes_reads(
     setup_pull(harness.fake, head)
     body = await assert_not_passed(harness)
     assert "open-db" in body
+
+
+CHART = {
+    "charts/shop/Chart.yaml": b"apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+    "charts/shop/templates/web.yaml": b"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx}]
+""",
+    "charts/shop/templates/deny.yaml": b"""\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: shop}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+""",
+}
+
+
+@pytest.mark.skipif(shutil.which("helm") is None, reason="helm is not installed")
+async def test_a_helmignore_that_drops_the_default_deny_is_rendered_as_helm_renders_it(
+    harness: Harness,
+) -> None:
+    # helm template leaves out what .helmignore names: the chart loses its default-deny.
+    # A reader that skips hidden files rendered the deny all the same: "unchanged".
+    head = {**CHART, "charts/shop/.helmignore": b"# not ours\ntemplates/deny.yaml\n"}
+    setup_pull(harness.fake, head, base_files=CHART)
+    body = await assert_not_passed(harness)
+    assert "default-deny" in body and "shop/Deployment/web" in body

@@ -59,9 +59,14 @@ RENDER_INPUT_SUFFIXES = (
     ".key",
 )
 MANIFEST_NAMES = frozenset({"Kustomization"})
+# Hidden files a renderer reads: `helm template` leaves out of a chart what its
+# .helmignore names (templates included), so a chart rendered without it would show
+# objects the cluster never gets (a default-deny the pull request ignored away).
+HIDDEN_RENDER_INPUTS = frozenset({".helmignore"})
 DEFAULT_INCLUDE = (
     *(f"**/*{suffix}" for suffix in MANIFEST_SUFFIXES + RENDER_INPUT_SUFFIXES),
     "**/Kustomization",
+    *(f"**/{name}" for name in sorted(HIDDEN_RENDER_INPUTS)),
 )
 
 
@@ -116,7 +121,9 @@ def is_hidden(path: str) -> bool:
 
 
 def is_manifest_path(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
+    directory, _, name = path.rpartition("/")
+    if name in HIDDEN_RENDER_INPUTS:
+        return not is_hidden(directory)
     return not is_hidden(path) and (
         name.endswith(MANIFEST_SUFFIXES + RENDER_INPUT_SUFFIXES) or name in MANIFEST_NAMES
     )
@@ -297,7 +304,7 @@ def _walk(
     except OSError as err:
         raise FilesError(rel_dir or ".", f"cannot list directory: {err.strerror or err}") from None
     for entry in entries:
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") and entry.name not in HIDDEN_RENDER_INPUTS:
             continue
         rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
         target: str | Path = entry.path  # a Path only where a link is resolved: they cost

@@ -78,7 +78,7 @@ def unread_in_listing(
                     )
                 )
             continue
-        if entry.type != "blob" or is_hidden(entry.path):
+        if entry.type != "blob" or (is_hidden(entry.path) and not is_manifest_path(entry.path)):
             continue
         if entry.path.endswith(UNMODELLED_SUFFIXES):
             out.append(Unread(entry.path, "jsonnet is rendered by Argo CD, not by reachdiff"))
