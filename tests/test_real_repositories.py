@@ -6,12 +6,15 @@ problem; the source repository, path, commit and licence are noted with it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from analysis.errors import ManifestError
 from analysis.manifests import load_files
 from analysis.reachability import compute_map
 from analysis.report import map_to_json
+from bot.cli import EXIT_INPUT, EXIT_OK, main
 
 # Shaped like argoproj/argocd-example-apps helm-hooks/manifests.yaml (commit
 # 0d521c6e049889134f3122eb32d7ed342f43ca0d; the repository has no licence file, so only its
@@ -76,3 +79,36 @@ def test_an_invalid_generate_name_is_an_error_with_its_line(meta: str, says: str
     with pytest.raises(ManifestError) as err:
         load_files({"pod.yaml": text})
     assert says in err.value.message and err.value.line == 3
+
+
+# Shaped like argoproj/argocd-example-apps jsonnet-guestbook/ (commit
+# 0d521c6e049889134f3122eb32d7ed342f43ca0d): an Argo CD application written in jsonnet
+# next to YAML ones. `reachdiff map` and `diff` of directories read only YAML and rendering
+# inputs, so a jsonnet change passed unseen (`review` and the bot already reported it).
+JSONNET_APP = """\
+local params = import 'params.libsonnet';
+[{apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy',
+  metadata: {name: params.name}, spec: {podSelector: {}, ingress: [{}]}}]
+"""
+POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: n}\n"
+
+
+def test_cli_map_and_diff_report_jsonnet_as_not_analysed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, head = tmp_path / "base", tmp_path / "head"
+    for root in (base, head):
+        root.mkdir()
+        (root / "app.yaml").write_text(POD)
+    (head / "jsonnet-guestbook").mkdir()
+    (head / "jsonnet-guestbook" / "guestbook-ui.jsonnet").write_text(JSONNET_APP)
+    (head / "jsonnet-guestbook" / "params.libsonnet").write_text("{name: 'guestbook'}\n")
+    (head / ".hidden.jsonnet").write_text("{}\n")  # hidden files are never read
+    assert main(["diff", str(base), str(head)]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    says = "not analysed: jsonnet-guestbook/{}: jsonnet is rendered by Argo CD, not by reachdiff"
+    assert says.format("guestbook-ui.jsonnet") in err
+    assert says.format("params.libsonnet") in err and "hidden" not in err
+    assert main(["map", str(head)]) == EXIT_INPUT
+    assert says.format("guestbook-ui.jsonnet") in capsys.readouterr().err
+    assert main(["map", str(base)]) == EXIT_OK

@@ -19,13 +19,12 @@ from bot.cli.output import base_caveat, diff_output, finish
 from bot.inputs.environment_bases import EnvironmentBases
 from bot.inputs.environment_diff import MultiDiff, diff_files, explain_changes
 from bot.inputs.files import FilesError, read_directory
-from bot.inputs.unread import gitmodules_paths, lfs_pointers
+from bot.inputs.unread import unread_in_directory
 
 if TYPE_CHECKING:
     from bot.cli.options import Commands
 
 MAX_EXPLAINED = 200  # paths explained by `diff --explain` (the rest are counted)
-MAX_GITMODULES_BYTES = 1024 * 1024
 
 
 def register(commands: Commands) -> None:
@@ -89,9 +88,9 @@ def run(args: argparse.Namespace) -> int:
             args.environment,
         )
     unread = (
-        [f"{u} (base)" for u in _unread_in_directory(args.base, base)] if base is not None else []
+        [f"{u} (base)" for u in unread_in_directory(args.base, base)] if base is not None else []
     )
-    unread += _unread_in_directory(args.head, head)
+    unread += unread_in_directory(args.head, head)
     return finish(diff, output, unread, ignore_kinds)
 
 
@@ -109,21 +108,6 @@ def _read_head(read: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
         return read()
     except FilesError as err:
         raise InputError(f"head: {err}") from None
-
-
-def _unread_in_directory(root: str, files: dict[str, bytes]) -> list[str]:
-    """LFS pointers, and submodules named in ``.gitmodules`` that are not checked out."""
-    out = [str(u) for u in lfs_pointers(files)]
-    try:
-        with open(os.path.join(root, ".gitmodules"), "rb") as f:
-            gitmodules = f.read(MAX_GITMODULES_BYTES)
-    except OSError:
-        return out
-    for path in gitmodules_paths(gitmodules):
-        directory = os.path.join(root, path)
-        if not os.path.isdir(directory) or not os.listdir(directory):
-            out.append(f"{path}: a git submodule that is not checked out")
-    return out
 
 
 def _with_explanations(diff: MultiDiff, fmt: str, output: str) -> str:

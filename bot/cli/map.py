@@ -17,6 +17,7 @@ from bot.cli.options import EXIT_OK, environments, kind_options, scope, scope_fl
 from bot.cli.output import not_analysed_json, report_unanalysed
 from bot.inputs.environment_diff import EnvironmentTree
 from bot.inputs.files import read_directory
+from bot.inputs.unread import unread_in_directory
 
 if TYPE_CHECKING:
     from bot.cli.options import Commands
@@ -41,7 +42,8 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    envs = environments(read_directory(args.dir), settings.workload_kinds)
+    files = read_directory(args.dir)
+    envs = environments(files, settings.workload_kinds)
     ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
     findings = [f for e in envs for f in unmodelled.tree_findings(e.tree.unmodelled, e.name)]
     for env in envs:
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     unanalysed = [
         u for e, m in maps for u in (*e.unanalysed, *e.tree.unanalysed, *unknown_matches(m))
     ]
+    unanalysed += unread_in_directory(args.dir, files)  # LFS pointers, submodules, jsonnet
     return report_unanalysed(unanalysed, findings, ignore_kinds) or EXIT_OK
 
 

@@ -5,16 +5,19 @@ the archive left out, submodules, Git LFS pointers; and the reviewed-path test i
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bot.inputs.files import GlobSet, is_hidden, is_manifest_path
+from bot.inputs.files import GlobSet, is_hidden, is_manifest_path, read_directory
 
 # The first line of a Git LFS pointer file (git-lfs docs/spec.md).
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 # Inputs Argo CD renders itself that reachdiff does not model.
 UNMODELLED_SUFFIXES = (".jsonnet", ".libsonnet")
 GITLINK_MODE = "160000"
+MAX_GITMODULES_BYTES = 1024 * 1024
+_JSONNET = "jsonnet is rendered by Argo CD, not by reachdiff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,7 @@ def unread_in_listing(
         if entry.type != "blob" or (is_hidden(entry.path) and not is_manifest_path(entry.path)):
             continue
         if entry.path.endswith(UNMODELLED_SUFFIXES):
-            out.append(Unread(entry.path, "jsonnet is rendered by Argo CD, not by reachdiff"))
+            out.append(Unread(entry.path, _JSONNET))
             continue
         if not is_manifest_path(entry.path) or entry.mode == "120000":
             continue  # links inside paths are refused by the archive reader itself
@@ -121,4 +124,24 @@ def gitmodules_paths(text: bytes) -> list[str]:
         key, sep, value = line.strip().partition("=")
         if sep and key.strip() == "path" and value.strip():
             out.append(value.strip().strip('"').strip("/"))
+    return out
+
+
+def unread_in_directory(root: str, files: Mapping[str, bytes]) -> list[str]:
+    """What a directory holds that ``files`` (read from it) does not show: LFS pointers,
+    submodules named in ``.gitmodules`` that are not checked out, and jsonnet, which the
+    directory reader does not read (as ``unread_in_listing`` says of a git tree)."""
+    out = [str(u) for u in lfs_pointers(files)]
+    # The same walk (hidden paths skipped, links kept inside, limits) for the jsonnet names.
+    jsonnet = read_directory(root, include=tuple(f"**/*{s}" for s in UNMODELLED_SUFFIXES))
+    out += [str(Unread(path, _JSONNET)) for path in sorted(jsonnet)]
+    try:
+        with open(os.path.join(root, ".gitmodules"), "rb") as f:
+            gitmodules = f.read(MAX_GITMODULES_BYTES)
+    except OSError:
+        return out
+    for path in gitmodules_paths(gitmodules):
+        directory = os.path.join(root, path)
+        if not os.path.isdir(directory) or not os.listdir(directory):
+            out.append(f"{path}: a git submodule that is not checked out")
     return out
