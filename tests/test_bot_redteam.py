@@ -84,3 +84,21 @@ async def test_a_helmignore_that_drops_the_default_deny_is_rendered_as_helm_rend
     setup_pull(harness.fake, head, base_files=CHART)
     body = await assert_not_passed(harness)
     assert "default-deny" in body and "shop/Deployment/web" in body
+
+
+@pytest.mark.skipif(shutil.which("helm") is None, reason="helm is not installed")
+async def test_a_chart_file_its_templates_read_is_not_analysed_when_not_read(
+    harness: Harness,
+) -> None:
+    # The template keeps its default-deny until a flag file exists; the readers keep only
+    # manifests and render inputs, so the render never saw the file the pull request adds.
+    base = {
+        **CHART,
+        "charts/shop/templates/deny.yaml": b'{{- if not (.Files.Get "open.flag") }}\n'
+        + CHART["charts/shop/templates/deny.yaml"]
+        + b"{{- end }}\n",
+    }
+    setup_pull(harness.fake, {**base, "charts/shop/open.flag": b"yes\n"}, base_files=base)
+    body = await assert_not_passed(harness)
+    assert "charts/shop/open.flag" in body
+    assert "its templates may read" in body

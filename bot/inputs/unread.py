@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from bot.inputs.chartfiles import chart_files_unread
 from bot.inputs.files import GlobSet, is_hidden, is_manifest_path, read_directory
 
 # The first line of a Git LFS pointer file (git-lfs docs/spec.md).
@@ -68,9 +69,12 @@ def unread_in_listing(
     (``export-subst``, LFS content), and inputs reachdiff does not model (jsonnet)."""
     globs = GlobSet(paths) if paths else None
     out: list[Unread] = []
+    blobs: list[str] = []
     for entry in entries:
         if globs is not None and not globs.matches_or_under(entry.path):
             continue
+        if entry.type == "blob" and entry.mode != "120000":
+            blobs.append(entry.path)
         if entry.mode == GITLINK_MODE or entry.type == "commit":
             if not is_hidden(entry.path):
                 out.append(
@@ -104,6 +108,15 @@ def unread_in_listing(
                     "another .gitattributes filter)",
                 )
             )
+    out += [
+        Unread(
+            path,
+            f"a file of Helm chart {chart} that its templates may read (.Files) and "
+            "reachdiff does not (only manifests and render inputs are read): the render "
+            "would be made without it",
+        )
+        for path, chart in chart_files_unread(blobs, files)
+    ]
     return out
 
 

@@ -1,0 +1,45 @@
+"""Which files of a chart its templates may read (bot.inputs.chartfiles)."""
+
+from __future__ import annotations
+
+from bot.inputs.chartfiles import chart_files_unread
+
+FILES = {
+    "lit/Chart.yaml": b"",
+    "lit/templates/a.yaml": b'{{ if not (.Files.Get "open.flag") }}x{{ end }}\n'
+    b'{{ (.Files.Glob "conf/*.ini").AsConfig }}\n',
+    "any/Chart.yaml": b"",
+    "any/templates/a.yaml": b"{{ $.Files.Get .Values.name }}\n",
+    "none/Chart.yaml": b"",
+    "none/templates/a.yaml": b"kind: ConfigMap\n",
+}
+
+
+def test_files_a_literal_call_names_or_any_use_may_read_are_unread() -> None:
+    listed = [
+        *FILES,
+        "lit/open.flag",
+        "lit/README.md",  # no call names it
+        "lit/conf/a.ini",
+        "lit/conf/deep/b.ini",  # wildcards are read wider: they may cross `/`
+        "any/README.md",
+        "any/.secret",
+        "any/templates/NOTES.bin",  # templates are rendered, not read with .Files
+        "any/charts/sub/Chart.yaml",
+        "any/charts/sub/data.bin",  # the subchart's own file; its templates read none
+        "none/open.flag",
+    ]
+    found = chart_files_unread(listed, {**FILES, "any/charts/sub/Chart.yaml": b""})
+    assert found == [
+        ("any/.secret", "any"),
+        ("any/README.md", "any"),
+        ("lit/conf/a.ini", "lit"),
+        ("lit/conf/deep/b.ini", "lit"),
+        ("lit/open.flag", "lit"),
+    ]
+
+
+def test_files_the_readers_kept_are_never_unread() -> None:
+    listed = [*FILES, "any/values-prod.yaml"]
+    kept = {**FILES, "any/values-prod.yaml": b"a: 1\n"}
+    assert chart_files_unread(listed, kept) == []
