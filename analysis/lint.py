@@ -188,7 +188,27 @@ def _policy(
     ns_labels: Mapping[str, Mapping[str, str]],
 ) -> Iterator[Finding]:
     own = [w for w in workloads if w.namespace == policy.namespace and not w.host_network]
-    if not any(policy.pod_selector.matches(dict(w.labels)) for w in own):
+    host = [
+        w
+        for w in workloads
+        if w.namespace == policy.namespace
+        and w.host_network
+        and policy.pod_selector.matches(dict(w.labels))
+    ]
+    if host and not any(policy.pod_selector.matches(dict(w.labels)) for w in own):
+        # kube-prometheus's node-exporter policy: the labels are right, the pods are not
+        # isolated; "fix the labels" would send the reader the wrong way.
+        named = ", ".join(w.id for w in host[:3]) + (" …" if len(host) > 3 else "")
+        yield _finding(
+            "policy-selects-nothing",
+            policy.source,
+            policy.id,
+            f"{policy.id} selects only host-network pods ({named}), which NetworkPolicies "
+            "do not isolate (they share the node's network): it enforces nothing on them",
+            "restrict them on the node (a host firewall, Calico HostEndpoint or Cilium "
+            "host policy), or delete the policy",
+        )
+    elif not any(policy.pod_selector.matches(dict(w.labels)) for w in own):
         yield _finding(
             "policy-selects-nothing",
             policy.source,

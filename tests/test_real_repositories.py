@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from analysis.errors import ManifestError
+from analysis.lint import lint
 from analysis.manifests import load_files
+from analysis.outside import ClusterScope
 from analysis.reachability import compute_map
 from analysis.report import map_to_json
 from bot.cli import EXIT_INPUT, EXIT_OK, main
@@ -112,3 +114,41 @@ def test_cli_map_and_diff_report_jsonnet_as_not_analysed(
     assert main(["map", str(head)]) == EXIT_INPUT
     assert says.format("guestbook-ui.jsonnet") in capsys.readouterr().err
     assert main(["map", str(base)]) == EXIT_OK
+
+
+# Shaped like prometheus-operator/kube-prometheus manifests/nodeExporter-daemonset.yaml and
+# nodeExporter-networkPolicy.yaml (commit 4d719f1dea8853540b3823ab1fbe6be74a9953b3,
+# Apache-2.0): the policy's labels are the DaemonSet's, but node-exporter runs with
+# hostNetwork, so the policy isolates nothing. lint said to "fix the podSelector's labels".
+NODE_EXPORTER = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: node-exporter, namespace: monitoring}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: node-exporter}}
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: node-exporter, app.kubernetes.io/part-of: kube-prometheus}
+    spec:
+      hostNetwork: true
+      containers: [{name: kube-rbac-proxy, image: x, ports: [{containerPort: 9100, name: https}]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: node-exporter, namespace: monitoring}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/name: node-exporter}}
+  policyTypes: [Egress, Ingress]
+  egress: [{}]
+  ingress:
+  - from: [{podSelector: {matchLabels: {app.kubernetes.io/name: prometheus}}}]
+    ports: [{port: 9100, protocol: TCP}]
+"""
+
+
+def test_lint_says_a_policy_selects_only_host_network_pods() -> None:
+    rmap = compute_map(load_files({"ne.yaml": NODE_EXPORTER}), scope=ClusterScope.PARTIAL)
+    [found] = [f for f in lint(rmap) if f.rule == "policy-selects-nothing"]
+    assert found.line == 13
+    assert "selects only host-network pods (monitoring/DaemonSet/node-exporter)" in found.message
+    assert "podSelector's labels" not in found.fix and "host firewall" in found.fix

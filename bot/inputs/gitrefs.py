@@ -171,6 +171,9 @@ def merge_base(repo_dir: str | os.PathLike[str], a: str, b: str) -> str:
     return proc.stdout.decode("ascii").strip()
 
 
+MISSING = -1  # the size ls-tree cannot tell of a blob missing from the object store
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     mode: str
@@ -201,7 +204,9 @@ def _list_tree(repo: Path, commit: str, path: str | None) -> list[_Entry]:
                 mode=mode,
                 kind=kind,
                 sha=sha,
-                size=None if size == "-" else int(size),
+                # "-": not a blob; "BAD": a blob this repository does not hold (a partial
+                # clone whose promisor cannot be reached, a mirror missing large objects).
+                size=None if size == "-" else MISSING if size == "BAD" else int(size),
                 path=name.decode("utf-8", "surrogateescape"),
             )
         )
@@ -272,6 +277,13 @@ def read_ref(
             continue
         if selected is not None and not selected(entry.path):
             continue
+        if entry.size == MISSING:
+            raise GitTreeError(
+                entry.path,
+                f"blob {entry.sha[:12]} is missing from the repository's objects (a partial "
+                "or damaged clone): fetch it (git fetch, or clone without --filter) and run "
+                "again",
+            )
         if entry.size > limits.max_read_bytes:
             raise GitTreeError(
                 entry.path, f"file is {entry.size} bytes, over the limit of {limits.max_file_bytes}"
