@@ -247,6 +247,10 @@ def format_time(seconds: int) -> str:
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Process-wide memos of pure functions of short strings (an address as written -> its
+# canonical form; a Hubble endpoint's namespace, pod, labels and workload -> its frozen
+# FlowEnd): no reader can see another's entries, only the same answers sooner. Cleared
+# when full, so at most _CACHE_BOUND entries each whatever a log holds.
 _ADDRESSES: dict[str, str] = {}
 _ENDS: dict[tuple[object, ...], FlowEnd] = {}
 _CACHE_BOUND = 200_000  # entries per cache; cleared when full (a cache, not a record)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.model import Labels, Source, labels_of
+from analysis.parsecache import ParseCache
 from analysis.validation import Context
 from analysis.yamldoc import YMap, line_of
 
@@ -253,10 +254,14 @@ def _backend_ref(ctx: Context, namespace: str, ref: Any) -> BackendRef | str:
     return BackendRef(ref_namespace, ref["name"], where)
 
 
-def frontends_of_files(files: Mapping[str, bytes | str]) -> Frontends:
-    """The frontends of plain manifest files (each file is parsed once: ``parse_file``
-    memoizes by content, so a tree already loaded is not parsed again)."""
+def frontends_of_files(
+    files: Mapping[str, bytes | str], cache: ParseCache | None = None
+) -> Frontends:
+    """The frontends of plain manifest files (with the ``cache`` a tree was loaded with,
+    its files are not parsed again: ``analysis.parsecache``)."""
     from analysis.manifests import MANIFEST_SUFFIXES, parse_file  # the loader imports a lot
 
     paths = [p for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)]
-    return read_frontends((p, obj) for p in paths for obj in parse_file(p, files[p], exact=False))
+    return read_frontends(
+        (p, obj) for p in paths for obj in parse_file(p, files[p], exact=False, cache=cache)
+    )

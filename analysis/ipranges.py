@@ -45,9 +45,11 @@ class ExternalRange:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _cidrs(version: int, first: int, last: int) -> tuple[str, ...]:
-    # A memo of a pure function of its key, bounded: ids are asked for again and again
-    # while a diff is rendered, and a long-running worker must not grow with every CIDR
-    # it has ever seen.
+    """The CIDRs that cover a range exactly. Kept process-wide, not by an owner: it is a
+    pure function of three integers whose result is an immutable tuple of short strings,
+    so no caller can see another's entries; ids are asked for again and again while a
+    diff is rendered, and the bound (65,536 entries, a few MiB) keeps a long-running
+    worker from growing with every CIDR it has ever seen."""
     cls = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
     return tuple(str(n) for n in ipaddress.summarize_address_range(cls(first), cls(last)))
 

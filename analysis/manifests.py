@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -46,6 +45,7 @@ from analysis.model import (
     Workload,
     labels_of,
 )
+from analysis.parsecache import ParseCache
 from analysis.validation import Context, string_map
 from analysis.yamldoc import (
     LineDict,
@@ -63,12 +63,21 @@ __all__ = ["ManifestError", "load_files", "parse_file"]
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def load_files(files: Mapping[str, bytes | str], *, workload_kinds: WorkloadKinds = ()) -> Tree:
+def load_files(
+    files: Mapping[str, bytes | str],
+    *,
+    workload_kinds: WorkloadKinds = (),
+    cache: ParseCache | None = None,
+) -> Tree:
     """Build the tree from ``{relative path: content}``; non-manifest paths are ignored.
-    ``workload_kinds``: custom kinds whose objects run pods (``analysis.customkinds``)."""
+    ``workload_kinds``: custom kinds whose objects run pods (``analysis.customkinds``);
+    ``cache``: what earlier reads parsed (``analysis.parsecache``; default: none kept)."""
+    cache = cache if cache is not None else ParseCache()
     paths = [p for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)]
     exact_kinds = custom_kind_names(workload_kinds)
-    parsed = {p: parse_file(p, files[p], exact=False, exact_kinds=exact_kinds) for p in paths}
+    parsed = {
+        p: parse_file(p, files[p], exact=False, exact_kinds=exact_kinds, cache=cache) for p in paths
+    }
     while True:
         try:
             # Keep only the texts an explanation may need: files with fast-read policies.
@@ -77,13 +86,14 @@ def load_files(files: Mapping[str, bytes | str], *, workload_kinds: WorkloadKind
                 ((p, obj) for p in paths for obj in parsed[p]),
                 texts=texts,
                 workload_kinds=workload_kinds,
+                cache=cache,
             )
         except ManifestError as err:
             # Files read by the fast parser know only document lines: parse the culprit
             # exactly and build again, so the error names the precise line.
             if err.file not in parsed or all(_is_exact(o) for o in parsed[err.file]):
                 raise
-            parsed[err.file] = parse_file(err.file, files[err.file], exact=True)
+            parsed[err.file] = parse_file(err.file, files[err.file], exact=True, cache=cache)
 
 
 def custom_kind_names(workload_kinds: WorkloadKinds) -> frozenset[str]:
@@ -102,30 +112,27 @@ def needs_text(objects: Iterable[YMap]) -> bool:
     return any(o.get("kind") == "NetworkPolicy" and not _is_exact(o) for o in objects)
 
 
-_CACHE_LIMIT = 200_000
-_cache: OrderedDict[tuple[bytes, bool], list[YMap]] = OrderedDict()
-
-
 def parse_file(
     path: str,
     content: bytes | str,
     *,
     exact: bool = True,
     exact_kinds: frozenset[str] = frozenset(),
+    cache: ParseCache | None = None,
 ) -> list[YMap]:
     """The Kubernetes objects in one file (``kind: List`` flattened).
 
-    Results are memoized by content: the two trees of a diff share most files, and the bot
-    reviews many pull requests against one base. With ``exact=False`` a file without
-    policies may be read by the fast parser, whose objects know only their document's line.
+    With a ``cache``, results are kept by content: the two trees of a diff share most
+    files, and the bot reviews many pull requests against one base. With ``exact=False`` a
+    file without policies may be read by the fast parser, whose objects know only their
+    document's line.
     """
     raw = content.encode() if isinstance(content, str) else content
     key = (hashlib.blake2b(raw, digest_size=20).digest(), exact)
-    hit = _cache.get(key)
+    hit = cache.parsed(key) if cache is not None else None
     if hit is not None:
-        _cache.move_to_end(key)
         if not exact and exact_kinds and _has_kind(hit, exact_kinds, fast_only=True):
-            return parse_file(path, content, exact=True)
+            return parse_file(path, content, exact=True, cache=cache)
         return hit
     try:
         text = raw.decode("utf-8-sig")
@@ -156,7 +163,7 @@ def parse_file(
             for obj in _objects(path, doc.data, doc.line):
                 if not precise and obj is not doc.data:
                     # An item of a List: only libyaml knows the line it starts on.
-                    return parse_file(path, content, exact=True)
+                    return parse_file(path, content, exact=True, cache=cache)
                 if not isinstance(obj, LineDict):
                     line = doc.line
                     obj = LineDict(obj)
@@ -166,14 +173,13 @@ def parse_file(
     except ManifestError:
         if precise:
             raise
-        return parse_file(path, content, exact=True)  # so that the error names its line
+        return parse_file(path, content, exact=True, cache=cache)  # the error names its line
     if not precise and (_CONTAINER_PORT_OCTAL.search(text) or any(map(_reads_differently, out))):
-        return parse_file(path, content, exact=True)
-    _cache[key] = out
-    if len(_cache) > _CACHE_LIMIT:
-        _cache.popitem(last=False)
+        return parse_file(path, content, exact=True, cache=cache)
+    if cache is not None:
+        cache.keep_parsed(key, out)
     if not precise and exact_kinds and _has_kind(out, exact_kinds, fast_only=True):
-        return parse_file(path, content, exact=True)
+        return parse_file(path, content, exact=True, cache=cache)
     return out
 
 
@@ -252,7 +258,7 @@ def _strings(value: object) -> list[object] | None:
 
 def exact_rule_source(tree: Tree, policy: NetworkPolicy, rule: PolicyRule) -> Source:
     """The rule's own line, reading its file exactly if the fast parser read it."""
-    exact = _exact_policy(tree.texts, policy)
+    exact = _exact_policy(tree.texts, policy, tree.exact_reads)
     if exact is None:
         return rule.source
     return exact.rules(rule.direction)[rule.index].source
@@ -261,20 +267,21 @@ def exact_rule_source(tree: Tree, policy: NetworkPolicy, rule: PolicyRule) -> So
 def exact_policy(tree: Tree, policy: NetworkPolicy) -> NetworkPolicy:
     """The policy with every rule, peer and port at its own line (read again exactly if
     the fast parser read it)."""
-    return _exact_policy(tree.texts, policy) or policy
+    return _exact_policy(tree.texts, policy, tree.exact_reads) or policy
 
 
 def named_port_warnings(
     sorted_policies: Iterable[NetworkPolicy],
     defined: Container[str],
     texts: Mapping[str, bytes | str],
+    cache: ParseCache | None = None,
 ) -> tuple[str, ...]:
     """A warning, with the port entry's own line, for each named port no container of the
     tree defines (``policies.undefined_named_ports``)."""
     out = []
     for policy, rule, index in policies.undefined_named_ports(sorted_policies, defined):
         where = rule.ports[index].source
-        exact = _exact_policy(texts, policy)
+        exact = _exact_policy(texts, policy, cache)
         if exact is not None:
             where = getattr(exact, rule.direction.field)[rule.index].ports[index].source
         name = str(rule.ports[index].port)
@@ -282,13 +289,15 @@ def named_port_warnings(
     return tuple(out)
 
 
-def _exact_policy(texts: Mapping[str, bytes | str], policy: NetworkPolicy) -> NetworkPolicy | None:
+def _exact_policy(
+    texts: Mapping[str, bytes | str], policy: NetworkPolicy, cache: ParseCache | None
+) -> NetworkPolicy | None:
     """The policy read again from its file by the exact parser, when the fast parser read
     it (its rules know only their document's line); None when its lines are exact."""
     text = texts.get(policy.source.file)
     if policy.exact_lines or text is None:
         return None
-    for obj in parse_file(policy.source.file, text, exact=True):
+    for obj in parse_file(policy.source.file, text, exact=True, cache=cache):
         meta = obj.get("metadata")
         if obj.get("kind") != "NetworkPolicy" or not isinstance(meta, dict):
             continue
@@ -300,6 +309,7 @@ def _exact_policy(texts: Mapping[str, bytes | str], policy: NetworkPolicy) -> Ne
                 obj,
                 Context(policy.source.file, line_of(obj, 1)),
                 policies.parse_network_policy,
+                cache,
             )
     return None
 
@@ -354,7 +364,9 @@ def build_tree(
     *,
     texts: Mapping[str, bytes | str] | None = None,
     workload_kinds: WorkloadKinds = (),
+    cache: ParseCache | None = None,
 ) -> Tree:
+    """The tree of parsed objects; ``cache`` keeps their models (``analysis.parsecache``)."""
     namespaces: dict[str, Namespace] = {}
     found_workloads: list[Workload] = []
     found_policies: list[NetworkPolicy] = []
@@ -366,7 +378,7 @@ def build_tree(
     services: list[ServiceModel] = []  # what Cilium's toServices name
     for path, obj in objects:
         ctx = Context(path, line_of(obj, 1))
-        model = object_model(path, obj, ctx, workload_kinds)
+        model = object_model(path, obj, ctx, workload_kinds, cache)
         if model is None:
             service = service_model(path, obj)
             if service is not None:
@@ -411,7 +423,7 @@ def build_tree(
         admin_policies=admin.policies,
         warnings=(
             admin.warnings
-            + named_port_warnings(sorted_policies, defined, texts or {})
+            + named_port_warnings(sorted_policies, defined, texts or {}, cache)
             + calico.warnings
         ),
         unanalysed=(
@@ -427,13 +439,18 @@ def build_tree(
 
 
 def object_model(
-    path: str, obj: YMap, ctx: Context | None = None, workload_kinds: WorkloadKinds = ()
+    path: str,
+    obj: YMap,
+    ctx: Context | None = None,
+    workload_kinds: WorkloadKinds = (),
+    cache: ParseCache | None = None,
 ) -> Model | None:
     """The model of one parsed object, or None for kinds reachdiff does not read (an
     ``UnmodelledPolicy`` for kinds that decide traffic but are not modelled).
 
     ``ctx`` is where the object starts (``Context(path, line_of(obj, 1))`` when omitted);
-    ``workload_kinds`` the custom kinds whose objects run pods (settings).
+    ``workload_kinds`` the custom kinds whose objects run pods (settings); ``cache``
+    keeps models by parsed object (``analysis.parsecache``).
     """
     kind = obj.get("kind")
     if not isinstance(kind, str):
@@ -445,24 +462,24 @@ def object_model(
     if ctx is None:
         ctx = Context(path, line_of(obj, 1))
     if kind == "Namespace" and _is_core(obj):
-        return _model(path, obj, ctx, _namespace)
+        return _model(path, obj, ctx, _namespace, cache)
     if kind in workloads.WORKLOAD_KINDS:
-        return _model(path, obj, ctx, workloads.parse_workload)
+        return _model(path, obj, ctx, workloads.parse_workload, cache)
     if operators.is_operator_kind(kind, obj.get("apiVersion")):
-        return _model(path, obj, ctx, operators.parse_operator_workloads)
+        return _model(path, obj, ctx, operators.parse_operator_workloads, cache)
     custom = customkinds.find(workload_kinds, kind, obj.get("apiVersion"))
     if custom is not None:  # not memoized: the same object reads otherwise under other settings
         return customkinds.parse_custom_workload(custom, ctx, obj)
     if kind == "NetworkPolicy" and _in_group(obj, "networking.k8s.io/"):
-        return _model(path, obj, ctx, policies.parse_network_policy)
+        return _model(path, obj, ctx, policies.parse_network_policy, cache)
     if kind in adminpolicies.ADMIN_KINDS and _in_group(obj, "policy.networking.k8s.io/"):
-        return _model(path, obj, ctx, adminpolicies.parse_admin_policy)
+        return _model(path, obj, ctx, adminpolicies.parse_admin_policy, cache)
     if kind == CLUSTER_NETWORK_POLICY and _in_group(obj, "policy.networking.k8s.io/"):
-        return _model(path, obj, ctx, clusterpolicies.parse_cluster_network_policy)
+        return _model(path, obj, ctx, clusterpolicies.parse_cluster_network_policy, cache)
     if kind in calicopolicies.KINDS and _in_calico_group(obj):
-        return _model(path, obj, ctx, calicopolicies.parse_calico)
+        return _model(path, obj, ctx, calicopolicies.parse_calico, cache)
     if kind in CILIUM_KINDS and obj.get("apiVersion") == "cilium.io/v2":
-        return _model(path, obj, ctx, ciliumpolicies.parse_cilium_policy)
+        return _model(path, obj, ctx, ciliumpolicies.parse_cilium_policy, cache)
     # Last: a kind modelled above is never "not analysed".
     return unmodelled.unmodelled_policy(obj, Source(ctx.file, ctx.line))
 
@@ -496,24 +513,26 @@ def implicit_namespace(name: str) -> Namespace:
 
 
 _M = TypeVar("_M")
-# (path, id of a parsed object) -> (the object, its model). Holding the object keeps its id
-# from being reused, so an entry can never answer for another object.
-_models: OrderedDict[tuple[str, int], tuple[YMap, Any]] = OrderedDict()
 
 
-def _model(path: str, obj: YMap, ctx: Context, parse: Callable[[Context, YMap], _M]) -> _M:
-    """Memoized per parsed object: the head tree of a diff reuses the base's models for
-    every file the change did not touch (parse_file hands out the same objects)."""
-    key = (path, id(obj))
-    hit = _models.get(key)
-    if hit is not None and hit[0] is obj:
-        _models.move_to_end(key)
-        result: _M = hit[1]
+def _model(
+    path: str,
+    obj: YMap,
+    ctx: Context,
+    parse: Callable[[Context, YMap], _M],
+    cache: ParseCache | None,
+) -> _M:
+    """Kept per parsed object in ``cache``: the head tree of a diff reuses the base's
+    models for every file the change did not touch (parse_file hands out the same
+    objects)."""
+    if cache is None:
+        return parse(ctx, obj)
+    found, hit = cache.model(path, obj)
+    if found:
+        result: _M = hit
         return result
     made = parse(ctx, obj)
-    _models[key] = (obj, made)
-    if len(_models) > _CACHE_LIMIT:
-        _models.popitem(last=False)
+    cache.keep_model(path, obj, made)
     return made
 
 

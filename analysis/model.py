@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from analysis.parsecache import ParseCache
+
 if TYPE_CHECKING:
     from analysis.calicomodel import CalicoObjects
     from analysis.ciliummodel import CiliumPolicy
@@ -272,6 +274,9 @@ class Tree:
     # The manifest files the tree was read from (path -> content), for finding exact lines
     # of objects the fast parser read. Empty for trees built from rendered objects.
     texts: Mapping[str, bytes | str] = field(default_factory=dict, compare=False, repr=False)
+    # Those files read again exactly, when an explanation asks for a rule's own line
+    # (``manifests.exact_rule_source``): kept with the tree they belong to, bounded by it.
+    exact_reads: ParseCache = field(default_factory=ParseCache, compare=False, repr=False)
     # Calico's policies, tiers and network sets (``analysis.calicomodel``); None: none.
     calico: CalicoObjects | None = None
     # CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies (analysis.ciliummodel).

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TypeVar
 
@@ -51,6 +51,7 @@ from analysis.model import (
     UnmodelledPolicy,
     Workload,
 )
+from analysis.parsecache import ParseCache
 from analysis.yamldoc import YMap
 
 __all__ = ["FileModels", "TreeState", "apply_changes", "load_state"]
@@ -102,6 +103,9 @@ class TreeState:
     admin_warnings: tuple[str, ...] = ()
     port_warnings: tuple[str, ...] = ()
     workload_kinds: WorkloadKinds = ()  # the settings' custom kinds the files were read with
+    # What reading the files parsed and modelled: the states derived from this one read
+    # their changed files with it, so a file that is back as it was is not read again.
+    parse_cache: ParseCache = field(default_factory=ParseCache, compare=False, repr=False)
 
 
 class _Rebuild(Exception):
@@ -111,10 +115,17 @@ class _Rebuild(Exception):
 FileEntry = tuple[FileModels, bool]  # a file's models, and whether the tree keeps its text
 
 
-def read_file(path: str, content: bytes | str, workload_kinds: WorkloadKinds = ()) -> FileEntry:
+def read_file(
+    path: str,
+    content: bytes | str,
+    workload_kinds: WorkloadKinds = (),
+    cache: ParseCache | None = None,
+) -> FileEntry:
     """One file's part of a state (files can be read apart, e.g. in parallel)."""
-    objects = parse_file(path, content, exact=False, exact_kinds=custom_kind_names(workload_kinds))
-    return _file_models(path, objects, workload_kinds), needs_text(objects)
+    objects = parse_file(
+        path, content, exact=False, exact_kinds=custom_kind_names(workload_kinds), cache=cache
+    )
+    return _file_models(path, objects, workload_kinds, cache), needs_text(objects)
 
 
 def load_state(
@@ -122,9 +133,12 @@ def load_state(
     read: Mapping[str, FileEntry] | None = None,
     *,
     workload_kinds: WorkloadKinds = (),
+    cache: ParseCache | None = None,
 ) -> TreeState:
     """The state of ``load_files(files)``: the same tree, or the same ``ManifestError``.
-    ``read`` holds files already read with ``read_file`` (and the same ``workload_kinds``)."""
+    ``read`` holds files already read with ``read_file`` (and the same ``workload_kinds``);
+    the state keeps ``cache`` (a new one when None: ``analysis.parsecache``)."""
+    cache = cache if cache is not None else ParseCache()
     manifests = {p: files[p] for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)}
     read = read or {}
     try:
@@ -133,15 +147,15 @@ def load_state(
         for path, content in manifests.items():
             entry = read.get(path)
             if entry is None:
-                entry = read_file(path, content, workload_kinds)
+                entry = read_file(path, content, workload_kinds, cache)
             by_file[path], keep = entry
             if keep:
                 texts[path] = content
-        return _assemble(manifests, by_file, texts, workload_kinds)
+        return _assemble(manifests, by_file, texts, workload_kinds, cache)
     except (ManifestError, _Rebuild):
         pass
     # The full loader decides which of several errors comes first.
-    load_files(manifests, workload_kinds=workload_kinds)
+    load_files(manifests, workload_kinds=workload_kinds, cache=cache)
     raise AssertionError("load_files accepted a tree that load_state rejected")
 
 
@@ -168,14 +182,17 @@ def apply_changes(state: TreeState, changed: Mapping[str, bytes | str | None]) -
         return _derive(state, edits, files)
     except (ManifestError, _Rebuild):
         pass
-    return load_state(files, workload_kinds=state.workload_kinds)
+    return load_state(files, workload_kinds=state.workload_kinds, cache=state.parse_cache)
 
 
 # ---------------------------------------------------------------------------- full
 
 
 def _file_models(
-    path: str, objects: Iterable[YMap], workload_kinds: WorkloadKinds = ()
+    path: str,
+    objects: Iterable[YMap],
+    workload_kinds: WorkloadKinds = (),
+    cache: ParseCache | None = None,
 ) -> FileModels:
     namespaces: list[Namespace] = []
     found_workloads: list[Workload] = []
@@ -186,7 +203,7 @@ def _file_models(
     found_cilium: list[CiliumPolicy] = []
     services: list[ServiceModel] = []
     for obj in objects:
-        model = object_model(path, obj, None, workload_kinds)
+        model = object_model(path, obj, None, workload_kinds, cache)
         if model is None:
             service = service_model(path, obj)
             if service is not None:
@@ -250,8 +267,10 @@ def _assemble(
     by_file: dict[str, FileModels],
     texts: dict[str, bytes | str],
     workload_kinds: WorkloadKinds = (),
+    cache: ParseCache | None = None,
 ) -> TreeState:
     """The state of files read in sorted path order (``by_file`` is in that order)."""
+    cache = cache if cache is not None else ParseCache()
     declared: dict[str, Namespace] = {}
     use: dict[str, int] = {}
     workload_pairs: list[tuple[WorkloadKey, Workload]] = []
@@ -288,7 +307,7 @@ def _assemble(
             unmodelled_files.append(path)
     workload_keys, found_workloads = _sorted_unique(workload_pairs)
     policy_keys, found_policies = _sorted_unique(policy_pairs)
-    port_warnings = _port_warnings(found_policies, defined, referenced, texts)
+    port_warnings = _port_warnings(found_policies, defined, referenced, texts, cache)
     names = tuple(sorted(declared.keys() | use.keys()))
     admin = _admin_order(by_file, admin_files)
     calico = _calico(by_file)
@@ -329,6 +348,7 @@ def _assemble(
         admin_warnings=admin.warnings,
         port_warnings=port_warnings,
         workload_kinds=workload_kinds,
+        parse_cache=cache,
     )
 
 
@@ -337,10 +357,11 @@ def _port_warnings(
     defined: Mapping[str, int],
     referenced: Mapping[str, int],
     texts: Mapping[str, bytes | str],
+    cache: ParseCache,
 ) -> tuple[str, ...]:
     if all(name in defined for name in referenced):
         return ()  # the usual case, without a pass over the policies
-    return named_port_warnings(policies, defined, texts)
+    return named_port_warnings(policies, defined, texts, cache)
 
 
 _K = TypeVar("_K", WorkloadKey, PolicyKey)
@@ -405,6 +426,7 @@ def _derive(
     state: TreeState, edits: Mapping[str, bytes | str | None], files: dict[str, bytes | str]
 ) -> TreeState:
     tree = state.tree
+    cache = state.parse_cache
     if tree.cilium_policies:
         raise _Rebuild  # Cilium policies are few: assemble the tree again
     before = [state.by_file[p] for p in edits if p in state.by_file]
@@ -418,8 +440,10 @@ def _derive(
             keep = False
         else:
             kinds = state.workload_kinds
-            objects = parse_file(path, content, exact=False, exact_kinds=custom_kind_names(kinds))
-            models = by_file[path] = _file_models(path, objects, kinds)
+            objects = parse_file(
+                path, content, exact=False, exact_kinds=custom_kind_names(kinds), cache=cache
+            )
+            models = by_file[path] = _file_models(path, objects, kinds, cache)
             if models.cilium:
                 raise _Rebuild
             after.append(models)
@@ -464,10 +488,10 @@ def _derive(
     new_texts = old_texts if texts is None else texts
     port_warnings = state.port_warnings
     if defined is not state.port_definitions or referenced is not state.port_references:
-        port_warnings = _port_warnings(found_policies, defined, referenced, new_texts)
+        port_warnings = _port_warnings(found_policies, defined, referenced, new_texts, cache)
     elif port_warnings and (gone_policies or new_policies):
         # Same names, but a warned policy may have moved to other lines.
-        port_warnings = _port_warnings(found_policies, defined, referenced, new_texts)
+        port_warnings = _port_warnings(found_policies, defined, referenced, new_texts, cache)
 
     admin_files = state.admin_files
     admin = adminpolicies.AdminOrder(tree.admin_policies, state.admin_warnings, tree.unanalysed)
@@ -513,6 +537,7 @@ def _derive(
         admin_warnings=admin.warnings,
         port_warnings=port_warnings,
         workload_kinds=state.workload_kinds,
+        parse_cache=cache,
     )
 
 

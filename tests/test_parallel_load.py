@@ -36,12 +36,12 @@ def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_two_cores_read_the_same_state_as_one(small_threshold: None) -> None:
     files = _tree(40)
     state = load_state_parallel(files)
-    expected = load_state(files)
+    expected = load_state(files, cache=state.parse_cache)
     assert state == expected
     assert state.tree == expected.tree and dict(state.tree.texts) == dict(expected.tree.texts)
     assert len(state.tree.workloads) == 40 and len(state.tree.policies) == 40
     # The first files came from the child (unpickled copies), the last were read here
-    # (the objects the parse and model caches hand out again).
+    # (the objects the state's parse cache hands out again).
     first, last = "apps/app-000.yaml", "policies/np-039.yaml"
     assert state.by_file[first] == expected.by_file[first]
     assert state.by_file[first].workloads[0] is not expected.by_file[first].workloads[0]

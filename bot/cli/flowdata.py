@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from analysis.diff import ChangeSet
 from analysis.flowsummary import FlowSummary, SummaryTooLarge
 from analysis.outside import ClusterScope
+from analysis.parsecache import ParseCache
 from analysis.report import json_text
 from analysis.traffic import flows_json
 from analysis.trafficdiff import (
@@ -102,10 +103,14 @@ def traffic_of_diff(
     """The ``--flows`` files placed on the environment they were observed in, and the
     observed flows on each opened and closed path of ``diff``."""
     summary = load_flows(flows)
-    head_env = choose_environment(load_environments(dict(head_files)), environment, summary)
+    parse_cache = ParseCache()  # both sides: they share most files
+    head_envs = load_environments(dict(head_files), parse_cache=parse_cache)
+    head_env = choose_environment(head_envs, environment, summary)
     base_tree = head_env.tree.__class__()
     if base_files is not None:
-        base_envs = {e.name: e for e in load_environments(dict(base_files))}
+        base_envs = {
+            e.name: e for e in load_environments(dict(base_files), parse_cache=parse_cache)
+        }
         if head_env.name in base_envs:
             base_tree = base_envs[head_env.name].tree
     mapping = place_flows(summary, base_tree, head_env.tree, scope)

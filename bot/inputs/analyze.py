@@ -29,6 +29,7 @@ from analysis.errors import ManifestError
 from analysis.flowsummary import FlowSummary
 from analysis.lint import LintConfig
 from analysis.outside import OUTSIDE_KIND, ClusterScope
+from analysis.parsecache import ParseCache
 from analysis.prepared import PreparedBase
 from analysis.prepared import prepared as prepare_state
 from analysis.reachability import Endpoint
@@ -109,10 +110,18 @@ def _exposure(
     wanted: ExposureSettings | None,
     base_files: Mapping[str, bytes] | None,
     head_files: Mapping[str, bytes],
+    parse_cache: ParseCache,
 ) -> ExposureReview | None:
     if wanted is None:
         return None
-    found = review_exposure(diff, wanted.entry_points, wanted.crown_jewels, base_files, head_files)
+    found = review_exposure(
+        diff,
+        wanted.entry_points,
+        wanted.crown_jewels,
+        base_files,
+        head_files,
+        parse_cache=parse_cache,
+    )
     return found.without_maps()  # the result crosses processes: the changes only
 
 
@@ -198,6 +207,9 @@ class PreparedBases:
         # the bases of the branch's pull requests, and any head environment that did not
         # change (``bot.inputs.environment_bases``).
         self.environments = EnvironmentBases()
+        # What reading trees other than the plain bases parsed (rendered environments,
+        # plain trees next to them): a prepared base keeps its own (``TreeState``).
+        self.parse_cache = ParseCache()
 
     def get(
         self,
@@ -231,6 +243,7 @@ class PreparedBases:
     def clear(self) -> None:
         self._bases.clear()
         self.environments.clear()
+        self.parse_cache.clear()
 
 
 def prepare(
@@ -297,6 +310,7 @@ def analyze(
     scope = ClusterScope(cluster_scope)
     collecting = gc.isenabled()
     gc.disable()  # the engine frees by reference counting; see bot.cli.main
+    parse_cache = bases.parse_cache
     # Both sides are rendered with the base branch's settings.
     values = dict(helm_values)
     try:
@@ -322,6 +336,7 @@ def analyze(
                     )
                 else:
                     tree_name = "head"
+                    parse_cache = prepared.state.parse_cache
                     with side("head"):
                         diff = diff_plain(prepared, head_files)
             else:
@@ -333,6 +348,7 @@ def analyze(
                     workload_kinds=workload_kinds,
                     scope=scope,
                     bases=bases.environments,
+                    parse_cache=parse_cache,
                 )
             tree_name = ""
             blocking, ignored = unmodelled.split(diff.unmodelled, ignore_kinds)
@@ -371,7 +387,7 @@ def analyze(
                     diff.opened, diff.per_environment, qualify=diff.environments != ("",)
                 ),
                 traffic=_traffic(diff, flows),
-                exposure=_exposure(diff, exposure, base_files, head_files),
+                exposure=_exposure(diff, exposure, base_files, head_files, parse_cache),
             )
     except SideError as err:
         return AnalysisFailure("manifest", err.message, err.side, err.file, err.line)

@@ -30,6 +30,7 @@ from analysis.idle import IdlePolicy, idle_changed_policies
 from analysis.manifests import MANIFEST_SUFFIXES
 from analysis.model import Tree
 from analysis.outside import ClusterScope
+from analysis.parsecache import ParseCache
 from analysis.prepared import PreparedBase, diff_prepared, prepared
 from analysis.reachability import Endpoint
 from analysis.treestate import TreeState, apply_changes
@@ -115,10 +116,12 @@ def diff_files(
     workload_kinds: WorkloadKinds = (),
     bases: EnvironmentBases | None = None,
     cache: RenderCache[EnvironmentTree] | None = RENDER_CACHE,
+    parse_cache: ParseCache | None = None,
 ) -> MultiDiff:
     """The diff of two repository trees, errors naming their side. With ``bases``,
     rendered environments are compiled once per render key and reviewed incrementally
-    (``bot.inputs.environment_bases``).
+    (``bot.inputs.environment_bases``). Both sides are read with ``parse_cache`` (None:
+    one for this diff; ``analysis.parsecache``).
 
     A base that cannot be read (``None``, with ``base_error`` saying why, or invalid
     manifests) does not block the pull request that fixes it: the head is analysed on its
@@ -137,6 +140,7 @@ def diff_files(
 
     if base_files is None:
         return alone(base_error)
+    parse_cache = parse_cache if parse_cache is not None else ParseCache()
     try:
         if is_plain(base_files) and is_plain(head_files):
             return diff_plain_files(
@@ -149,6 +153,7 @@ def diff_files(
                 helm_values=helm_values,
                 workload_kinds=workload_kinds,
                 cache=cache,
+                parse_cache=parse_cache,
             )
     except SideError as err:
         if err.side != "base":
@@ -161,6 +166,7 @@ def diff_files(
             helm_values=helm_values,
             workload_kinds=workload_kinds,
             cache=cache,
+            parse_cache=parse_cache,
         )
     return diff_environments(base, head, scope, bases)
 

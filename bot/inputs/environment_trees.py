@@ -15,6 +15,7 @@ from analysis.customkinds import WorkloadKinds
 from analysis.frontends import NO_FRONTENDS, Frontends, frontends_of_files, read_frontends
 from analysis.manifests import build_tree, load_files
 from analysis.model import Tree
+from analysis.parsecache import ParseCache
 from bot.inputs import helm, kustomize
 from bot.inputs.environments import PlannedRoot, plain_environment, plan_environments, render_all
 from bot.inputs.render_cache import KeyBuilder, RenderCache
@@ -37,7 +38,10 @@ class EnvironmentTree:
 
 
 # This process's rendered environments by render key (``bot.inputs.render_cache``):
-# at most 100,000 rendered objects (their models: up to a few hundred MiB).
+# at most 100,000 rendered objects (their models: up to a few hundred MiB). Process-wide
+# on purpose and safe to share: a key is the hash of everything an environment was
+# rendered and modelled from, so an entry answers only for exactly those inputs, and an
+# EnvironmentTree is frozen.
 RENDER_CACHE: RenderCache[EnvironmentTree] = RenderCache()
 
 
@@ -55,12 +59,17 @@ def load_environments(
     cache: RenderCache[EnvironmentTree] | None = RENDER_CACHE,
     workers: int | None = None,
     tools: Tools | None = None,
+    parse_cache: ParseCache | None = None,
 ) -> list[EnvironmentTree]:
     """The environments of a tree, modelled. Roots are rendered ``workers`` at a time;
-    those whose inputs ``cache`` has seen are not rendered again (``None``: no cache)."""
+    those whose inputs ``cache`` has seen are not rendered again (``None``: no cache).
+    ``parse_cache`` keeps what reading the files parsed (``analysis.parsecache``): pass
+    the same one for both sides of a diff (None: one for this call)."""
+    parse_cache = parse_cache if parse_cache is not None else ParseCache()
     if is_plain(files):
-        tree = load_files(files, workload_kinds=workload_kinds)
-        return [EnvironmentTree("", "plain", tree, frontends=frontends_of_files(files))]
+        tree = load_files(files, workload_kinds=workload_kinds, cache=parse_cache)
+        frontends = frontends_of_files(files, parse_cache)
+        return [EnvironmentTree("", "plain", tree, frontends=frontends)]
     plan = plan_environments(
         files, kustomize_roots=kustomize_roots, helm_values=helm_values, tools=tools
     )
@@ -73,7 +82,7 @@ def load_environments(
     def model(root: PlannedRoot, key: str) -> Callable[[], EnvironmentTree]:
         def read() -> EnvironmentTree:
             e = root.render()
-            tree = build_tree(e.objects, workload_kinds=workload_kinds)
+            tree = build_tree(e.objects, workload_kinds=workload_kinds, cache=parse_cache)
             env = EnvironmentTree(
                 e.name, e.kind, tree, e.notes, e.unanalysed, read_frontends(e.objects), key
             )
@@ -95,8 +104,8 @@ def load_environments(
     )
     plain = cache.get(plain_key) if cache is not None and plain_key else None
     if plain is None:
-        e = plain_environment(files, plan.plain_paths)
-        tree = build_tree(e.objects, workload_kinds=workload_kinds)
+        e = plain_environment(files, plan.plain_paths, parse_cache)
+        tree = build_tree(e.objects, workload_kinds=workload_kinds, cache=parse_cache)
         plain = EnvironmentTree(
             "", "plain", tree, frontends=read_frontends(e.objects), key=plain_key
         )

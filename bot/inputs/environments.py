@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from analysis.errors import ManifestError
 from analysis.manifests import MANIFEST_SUFFIXES, parse_file
+from analysis.parsecache import ParseCache
 from analysis.yamldoc import LineDict, YAMLSyntaxError, YMap, parse_documents
 from bot.inputs import helm, kustomize, kustomize_build
 from bot.inputs.kustomize import Kustomization, display_dir
@@ -145,10 +146,12 @@ def plan_environments(
     return EnvironmentPlan(tuple(planned), plain)
 
 
-def plain_environment(files: Mapping[str, bytes], paths: Sequence[str]) -> Environment:
+def plain_environment(
+    files: Mapping[str, bytes], paths: Sequence[str], cache: ParseCache | None = None
+) -> Environment:
     plain: list[tuple[str, YMap]] = []
     for path in paths:
-        plain.extend((path, obj) for obj in parse_file(path, files[path]))
+        plain.extend((path, obj) for obj in parse_file(path, files[path], cache=cache))
     return Environment("", "plain", tuple(plain))
 
 

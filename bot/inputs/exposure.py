@@ -16,6 +16,7 @@ from analysis.entrypoints import WorkloadSelector
 from analysis.exposure import exposure_of
 from analysis.exposure_report import ExposureChange, exposure_changes
 from analysis.frontends import NO_FRONTENDS, frontends_of_files
+from analysis.parsecache import ParseCache
 from analysis.reachability import ReachabilityMap
 from bot.inputs.environment_diff import MultiDiff
 
@@ -52,10 +53,12 @@ def review_exposure(
     base_files: Mapping[str, bytes] | None = None,
     head_files: Mapping[str, bytes] | None = None,
     limit: int = CLASS_LIMIT,
+    parse_cache: ParseCache | None = None,
 ) -> ExposureReview:
     """Compare the exposure of every environment of ``diff``. Plain manifests' frontends
     are read from ``base_files`` / ``head_files`` (a diff against a prepared base keeps
-    none); environments rendered from kustomizations and charts carry theirs."""
+    none), with ``parse_cache`` if the trees were read with one; environments rendered
+    from kustomizations and charts carry theirs."""
     qualify = diff.environments != ("",)
     for _, one in diff.per_environment:
         for side in (one.base, one.head):
@@ -77,8 +80,8 @@ def review_exposure(
         base_files = None  # the base was not read: nor are its frontends
     if diff.environments == ("",):
         frontends[""] = (
-            frontends_of_files(base_files) if base_files is not None else NO_FRONTENDS,
-            frontends_of_files(head_files) if head_files is not None else NO_FRONTENDS,
+            frontends_of_files(base_files, parse_cache) if base_files is not None else NO_FRONTENDS,
+            frontends_of_files(head_files, parse_cache) if head_files is not None else NO_FRONTENDS,
         )
     out: list[tuple[ExposureChange, ReachabilityMap | None]] = []
     notes: list[str] = []

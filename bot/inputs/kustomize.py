@@ -118,15 +118,25 @@ def find_kustomizations(files: Mapping[str, bytes]) -> dict[str, Kustomization]:
                 f"{display_dir(directory)} has more than one kustomization file "
                 f"({found[directory].path} and {path}); kustomize requires exactly one",
             )
-        found[directory] = _parse_cached(path, files[path])
+        content = files[path]
+        found[directory] = (
+            _parse_cached(path, content)
+            if len(content) <= _CACHED_SIZE
+            else parse_kustomization(path, content)
+        )
     return found
 
 
-@lru_cache(maxsize=4096)
+_CACHED_SIZE = 16 * 1024  # bytes: real kustomizations are a few hundred
+
+
+@lru_cache(maxsize=512)
 def _parse_cached(path: str, content: bytes) -> Kustomization:
-    # Both sides of every review parse the same kustomizations, and a worker's reviews of
-    # one branch too: the result is a frozen value of (path, content) alone. Errors are
-    # not kept (lru_cache does not keep what raises).
+    """``parse_kustomization``, kept process-wide. Both sides of every review parse the
+    same kustomizations, and a worker's reviews of one branch too. Safe to share: the
+    result is a frozen value of (path, content) alone, whoever asks; and bounded in bytes,
+    not only in entries (512 files of at most ``_CACHED_SIZE``: a larger one, hostile or
+    not, is parsed each time). Errors are not kept (lru_cache keeps nothing that raises)."""
     return parse_kustomization(path, content)
 
 

@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from analysis.customkinds import WorkloadKinds
 from analysis.errors import ManifestError
 from analysis.manifests import MANIFEST_SUFFIXES
+from analysis.parsecache import ParseCache
 from analysis.treestate import FileEntry, TreeState, load_state, read_file
 
 PARALLEL_FROM = 2_000  # manifest files; below this a child costs more than it saves
@@ -42,11 +43,12 @@ def load_state_parallel(
     global _files, _kinds
     _files, _kinds = files, workload_kinds
     cut = int(len(paths) * CHILD_SHARE)
+    cache = ParseCache()  # the state's: what this process reads (the child's stays there)
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             theirs = pool.submit(_read, paths[:cut])
-            ours = _read(paths[cut:])
+            ours = _read(paths[cut:], cache)
             read = theirs.result()
     except (OSError, BrokenProcessPool):  # no child to be had, or it died: read it here
         read, ours = {}, {}
@@ -54,12 +56,12 @@ def load_state_parallel(
         _files, _kinds = {}, ()
     if read is None or ours is None:
         # A file is bad: the full reader names the first error.
-        return load_state(files, workload_kinds=workload_kinds)
-    return load_state(files, {**read, **ours}, workload_kinds=workload_kinds)
+        return load_state(files, workload_kinds=workload_kinds, cache=cache)
+    return load_state(files, {**read, **ours}, workload_kinds=workload_kinds, cache=cache)
 
 
-def _read(paths: Sequence[str]) -> dict[str, FileEntry] | None:
+def _read(paths: Sequence[str], cache: ParseCache | None = None) -> dict[str, FileEntry] | None:
     try:
-        return {p: read_file(p, _files[p], _kinds) for p in paths}
+        return {p: read_file(p, _files[p], _kinds, cache) for p in paths}
     except ManifestError:
         return None

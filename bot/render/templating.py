@@ -110,6 +110,8 @@ def _plural(n: int, word: str, plural: str | None = None) -> Md:
 
 @functools.cache
 def environment() -> jinja2.Environment:
+    """The one jinja2 environment of the process: built from the packaged templates
+    alone (no input), and rendering with it mutates nothing of it."""
     env = jinja2.Environment(
         loader=ResourceLoader(),
         autoescape=False,  # Markdown, not HTML: escaping is done by _finalize and filters

@@ -205,7 +205,9 @@ def _overlaps(cidrs: Sequence[str], wanted: Sequence[str]) -> bool:
 
 @functools.lru_cache(maxsize=512)
 def _name_glob(pattern: str) -> re.Pattern[str]:
-    """A namespace name in which ``*`` stands for any characters."""
+    """A namespace name in which ``*`` stands for any characters. (The glob memos here
+    are process-wide: compiled patterns are immutable pure functions of a short string,
+    bounded in entries.)"""
     return re.compile(".*".join(re.escape(p) for p in pattern.split("*")), re.DOTALL)
 
 

@@ -581,5 +581,6 @@ def _check_glob(value: str) -> str:
 
 @functools.lru_cache(maxsize=512)
 def _namespace_matcher(pattern: str) -> Callable[[str], bool]:
+    """Process-wide memo: a pure function of a short pattern, bounded in entries."""
     regex = re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
     return lambda name: regex.fullmatch(name) is not None
