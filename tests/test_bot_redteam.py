@@ -102,3 +102,12 @@ async def test_a_chart_file_its_templates_read_is_not_analysed_when_not_read(
     body = await assert_not_passed(harness)
     assert "charts/shop/open.flag" in body
     assert "its templates may read" in body
+
+
+async def test_argo_cd_parameter_overrides_are_not_analysed(harness: Harness) -> None:
+    # Argo CD merges .argocd-source.yaml into the Application's source (Helm parameters and
+    # values, Kustomize patches): hidden, it was never read, and the review said unchanged.
+    override = b"helm:\n  parameters:\n  - name: networkPolicy.enabled\n    value: 'false'\n"
+    setup_pull(harness.fake, base_tree(**{"apps/.argocd-source-shop.yaml": override}))
+    body = await assert_not_passed(harness)
+    assert "apps/.argocd-source-shop.yaml" in body and "parameter overrides" in body

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -17,6 +18,14 @@ LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 # Inputs Argo CD renders itself that reachdiff does not model.
 UNMODELLED_SUFFIXES = (".jsonnet", ".libsonnet")
 GITLINK_MODE = "160000"
+# Argo CD's repo-server merges these into the Application's source before rendering the
+# directory they are in (Helm parameters and values, Kustomize images and patches,
+# directory include/exclude): what they change is not in any manifest reachdiff reads.
+ARGOCD_SOURCE = re.compile(r"\.argocd-source(?:-[^/]+)?\.yaml")
+_ARGOCD_SOURCE = (
+    "Argo CD's parameter overrides for the application of this directory (Helm values, "
+    "Kustomize images and patches, directory includes), which reachdiff does not apply"
+)
 MAX_GITMODULES_BYTES = 1024 * 1024
 _JSONNET = "jsonnet is rendered by Argo CD, not by reachdiff"
 
@@ -85,6 +94,9 @@ def unread_in_listing(
                     )
                 )
             continue
+        if entry.type == "blob" and ARGOCD_SOURCE.fullmatch(entry.path.rpartition("/")[2]):
+            out.append(Unread(entry.path, _ARGOCD_SOURCE))
+            continue
         if entry.type != "blob" or (is_hidden(entry.path) and not is_manifest_path(entry.path)):
             continue
         if entry.path.endswith(UNMODELLED_SUFFIXES):
@@ -108,15 +120,7 @@ def unread_in_listing(
                     "another .gitattributes filter)",
                 )
             )
-    out += [
-        Unread(
-            path,
-            f"a file of Helm chart {chart} that its templates may read (.Files) and "
-            "reachdiff does not (only manifests and render inputs are read): the render "
-            "would be made without it",
-        )
-        for path, chart in chart_files_unread(blobs, files)
-    ]
+    out += [Unread(path, _chart_file(chart)) for path, chart in chart_files_unread(blobs, files)]
     return out
 
 
@@ -148,6 +152,7 @@ def unread_in_directory(root: str, files: Mapping[str, bytes]) -> list[str]:
     # The same walk (hidden paths skipped, links kept inside, limits) for the jsonnet names.
     jsonnet = read_directory(root, include=tuple(f"**/*{s}" for s in UNMODELLED_SUFFIXES))
     out += [str(Unread(path, _JSONNET)) for path in sorted(jsonnet)]
+    out += [str(u) for u in _overrides_and_chart_files(root, files)]
     try:
         with open(os.path.join(root, ".gitmodules"), "rb") as f:
             gitmodules = f.read(MAX_GITMODULES_BYTES)
@@ -158,3 +163,30 @@ def unread_in_directory(root: str, files: Mapping[str, bytes]) -> list[str]:
         if not os.path.isdir(directory) or not os.listdir(directory):
             out.append(f"{path}: a git submodule that is not checked out")
     return out
+
+
+def _overrides_and_chart_files(root: str, files: Mapping[str, bytes]) -> list[Unread]:
+    """Argo CD's parameter override files and the chart files templates may read that the
+    directory reader skipped (hidden names, other suffixes), as ``unread_in_listing``."""
+    listed: list[str] = []
+    for directory, subdirectories, names in os.walk(root):
+        subdirectories[:] = sorted(d for d in subdirectories if d != ".git")
+        rel = os.path.relpath(directory, root)
+        listed += [name if rel == "." else f"{rel}/{name}" for name in names]
+    listed = [p.replace(os.sep, "/") for p in sorted(listed)]
+    out = [
+        Unread(path, _ARGOCD_SOURCE)
+        for path in listed
+        if ARGOCD_SOURCE.fullmatch(path.rpartition("/")[2])
+    ]
+    return out + [
+        Unread(path, _chart_file(chart)) for path, chart in chart_files_unread(listed, files)
+    ]
+
+
+def _chart_file(chart: str) -> str:
+    return (
+        f"a file of Helm chart {chart} that its templates may read (.Files) and reachdiff "
+        "does not (only manifests and render inputs are read): the render would be made "
+        "without it"
+    )
