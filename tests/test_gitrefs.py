@@ -355,3 +355,24 @@ def test_cli_diff_fails_closed_on_an_lfs_pointer_and_a_missing_submodule(
     err = capsys.readouterr().err
     assert "not analysed: np.yaml: a Git LFS pointer" in err
     assert "not analysed: policies: a git submodule that is not checked out" in err
+
+
+def test_blobs_missing_from_the_object_store(repo: Path) -> None:
+    # A mirror or partial clone without some blobs (GoogleCloudPlatform/microservices-demo's
+    # snapshot lacked its docs/ images): `ls-tree --long` says "BAD" for their size, which
+    # was an internal error (int("BAD")). A missing file reachdiff would not read is no
+    # matter; a missing manifest is an error naming it.
+    write(repo, "docs/diagram.png", b"\x89PNG not a manifest")
+    write(repo, "clusters/prod/extra.yaml", "kind: ConfigMap\n")
+    commit_all(repo, "more")
+
+    def drop(rel: str) -> None:
+        sha = git(repo, "rev-parse", f"HEAD:{rel}")
+        (repo / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
+
+    drop("docs/diagram.png")
+    assert "clusters/prod/extra.yaml" in read_ref(repo, "main").files
+    drop("clusters/prod/extra.yaml")
+    with pytest.raises(GitError) as err:
+        read_ref(repo, "main")
+    assert "clusters/prod/extra.yaml" in str(err.value) and "missing" in str(err.value)
