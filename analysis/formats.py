@@ -18,7 +18,7 @@ from analysis.explain import Cause
 from analysis.model import Tree
 from analysis.ports import ConnectionSet
 from analysis.reachability import Endpoint, ReachabilityMap
-from analysis.unmodelled import MODELLED_NAMES
+from analysis.unmodelled import MODELLED_NAMES, is_delivery
 
 if TYPE_CHECKING:
     from networkx import DiGraph
@@ -89,6 +89,8 @@ def policy_counts(tree: Tree) -> str:
         kinds[kind] = kinds.get(kind, 0) + 1
     unmodelled: dict[str, int] = {}
     for u in tree.unmodelled:
+        if is_delivery(u):
+            continue  # a HelmRelease or Argo CD Application is no policy
         ambiguous = u.kind in kinds or u.kind in MODELLED_NAMES
         name = f"{u.kind}.{u.group}" if ambiguous else u.kind
         unmodelled[name] = unmodelled.get(name, 0) + 1

@@ -53,6 +53,18 @@ POLICY_KINDS: dict[str, frozenset[str]] = {
 _POLICY_NAME = re.compile(r"(NetworkPolicy|AuthorizationPolicy|Firewall|TrafficPermission)$")
 _NOT_ENFORCED = re.compile(r"^Staged")
 MODELLED_NAMES = frozenset({"NetworkPolicy", "AdminNetworkPolicy", "ClusterNetworkPolicy"})
+# Objects that deploy what reachdiff never sees: a chart or manifests fetched from a chart
+# or OCI repository, another git repository or path, rendered with values and parameters
+# the object holds (Flux's HelmRelease, Argo CD's Application and ApplicationSet). Their
+# pods and policies are outside the tree (pods outside count as representatives), so an
+# unchanged one is no finding; one the change adds, removes or changes changes what the
+# cluster runs in ways the map cannot show, and is reported (onedr0p/home-ops: 69
+# HelmReleases and no workload in the tree). Sources: the Flux helm-controller and Argo CD
+# CRDs.
+DELIVERY_KINDS: dict[str, frozenset[str]] = {
+    "helm.toolkit.fluxcd.io": frozenset({"HelmRelease"}),
+    "argoproj.io": frozenset({"Application", "ApplicationSet"}),
+}
 # `Kind` or `Kind.group`, as an ignore_kinds entry names kinds.
 KIND_REFERENCE = re.compile(r"[A-Z][A-Za-z0-9]{0,62}(?:\.[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)*")
 
@@ -65,12 +77,22 @@ def enforces_traffic(api_version: str, kind: str) -> bool:
     return _POLICY_NAME.search(kind) is not None and not _NOT_ENFORCED.match(kind)
 
 
+def delivers(api_version: str, kind: str) -> bool:
+    """Whether objects of this kind deploy content reachdiff does not render."""
+    return kind in DELIVERY_KINDS.get(group_of(api_version), ())
+
+
+def is_delivery(policy: UnmodelledPolicy) -> bool:
+    return delivers(policy.api_version, policy.kind)
+
+
 def unmodelled_policy(obj: YMap, source: Source) -> UnmodelledPolicy | None:
-    """The object as an unmodelled policy, or None if its kind decides no traffic."""
+    """The object as an unmodelled policy (or delivery object), or None if its kind
+    decides no traffic."""
     kind, api_version = obj.get("kind"), obj.get("apiVersion")
     if not isinstance(kind, str) or not isinstance(api_version, str):
         return None
-    if not enforces_traffic(api_version, kind):
+    if not enforces_traffic(api_version, kind) and not delivers(api_version, kind):
         return None
     meta = obj.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
@@ -130,6 +152,13 @@ class Finding:
 
     def message(self) -> str:
         p = self.policy
+        if is_delivery(p):
+            return (
+                f"{self.describe()}: {p.kind} ({p.api_version}) deploys what reachdiff does "
+                "not render (a chart or manifests from elsewhere, with its own values), so "
+                "what this change does to those pods and policies is not analysed; list "
+                f"`{p.kind}` under `ignore_kinds` in .github/reachdiff.yml to review without it"
+            )
         # Calico's and Antrea's NetworkPolicy: the bare name would read as the core kind's.
         entry = f"{p.kind}.{p.group}" if p.kind in MODELLED_NAMES else p.kind
         return (
@@ -142,8 +171,9 @@ class Finding:
 def tree_findings(
     policies: Sequence[UnmodelledPolicy], environment: str = ""
 ) -> tuple[Finding, ...]:
-    """The findings of one tree on its own (``reachdiff map``)."""
-    return tuple(Finding(p, "", PRESENT, environment) for p in policies)
+    """The findings of one tree on its own (``reachdiff map``); delivery objects only
+    matter when a change touches them."""
+    return tuple(Finding(p, "", PRESENT, environment) for p in policies if not is_delivery(p))
 
 
 def change_findings(
@@ -152,7 +182,8 @@ def change_findings(
     """Every unmodelled policy of either tree, with what the change did to it.
 
     Present means reported, changed or not: an unchanged Cilium policy still decides
-    traffic the map does not show, so neither tree's map is the cluster's.
+    traffic the map does not show, so neither tree's map is the cluster's. An unchanged
+    delivery object (``DELIVERY_KINDS``) is left out: it deploys what it deployed before.
     """
     key = _identity
     before = {key(p): p for p in base}
@@ -167,6 +198,8 @@ def change_findings(
             status = UNCHANGED
         else:
             status = CHANGED
+        if status == UNCHANGED and is_delivery(p):
+            continue  # deploys the same as before: its pods are outside the tree either way
         out.append(Finding(p, "head", status, environment))
     out += [Finding(p, "base", REMOVED, environment) for p in base if key(p) not in seen]
     return tuple(out)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from analysis import unmodelled
 from analysis.errors import ManifestError
+from analysis.formats import map_text
 from analysis.lint import lint
 from analysis.manifests import load_files
 from analysis.outside import ClusterScope
@@ -152,3 +154,98 @@ def test_lint_says_a_policy_selects_only_host_network_pods() -> None:
     assert found.line == 13
     assert "selects only host-network pods (monitoring/DaemonSet/node-exporter)" in found.message
     assert "podSelector's labels" not in found.fix and "host firewall" in found.fix
+
+
+# Shaped like onedr0p/home-ops kubernetes/apps/default/*/app/helmrelease.yaml (commit
+# d9078e4dd52174ad68a4408ca3398f731b2f889e, WTFPL; only the shape is used)
+# and argoproj/argocd-example-apps apps/templates: every workload of such a repository comes
+# from a chart the HelmRelease or Application fetches, with values it holds. A change to
+# those values passed as "access unchanged".
+HELM_RELEASE = """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: plex, namespace: default}
+spec:
+  chartRef: {kind: OCIRepository, name: app-template}
+  interval: 1h
+  values:
+    controllers:
+      plex:
+        containers:
+          app: {image: {repository: ghcr.io/home-operations/plex, tag: 1.41.0}}
+    service:
+      app: {ports: {http: {port: 32400}}}
+"""
+APPLICATION = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: guestbook, namespace: argocd}
+spec:
+  project: default
+  source:
+    repoURL: https://github.com/argoproj/argocd-example-apps
+    path: guestbook
+    targetRevision: HEAD
+  destination: {server: https://kubernetes.default.svc, namespace: guestbook}
+"""
+
+
+def _diff_json(
+    tmp_path: Path, base: dict[str, str], head: dict[str, str], *extra: str
+) -> tuple[int, dict[str, object]]:
+    for side, files in (("base", base), ("head", head)):
+        for rel, text in files.items():
+            (tmp_path / side).mkdir(exist_ok=True)
+            (tmp_path / side / rel).write_text(text)
+    import contextlib
+    import io
+    import json
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(
+            ["diff", str(tmp_path / "base"), str(tmp_path / "head"), "--format", "json", *extra]
+        )
+    return code, json.loads(out.getvalue())
+
+
+def test_a_changed_helm_release_or_application_is_not_analysed(tmp_path: Path) -> None:
+    files = {"pod.yaml": POD, "plex.yaml": HELM_RELEASE, "app.yaml": APPLICATION}
+    changed = dict(files, **{"plex.yaml": HELM_RELEASE.replace("32400", "32401")})
+    code, doc = _diff_json(tmp_path, files, changed)
+    assert code == EXIT_INPUT
+    [finding] = doc["not_analysed"]
+    assert (finding["kind"], finding["name"], finding["status"], finding["line"]) == (
+        "HelmRelease",
+        "plex",
+        "changed",
+        1,
+    )
+
+
+def test_an_unchanged_helm_release_is_no_finding(tmp_path: Path) -> None:
+    files = {"pod.yaml": POD, "plex.yaml": HELM_RELEASE, "app.yaml": APPLICATION}
+    code, doc = _diff_json(
+        tmp_path, files, dict(files, **{"pod.yaml": POD.replace("n}", "n, labels: {a: b}}")})
+    )
+    assert (code, doc["not_analysed"]) == (EXIT_OK, [])
+    tree = load_files(files)
+    assert len(tree.unmodelled) == 2 and unmodelled.tree_findings(tree.unmodelled) == ()
+    assert "0 policies" in map_text(compute_map(tree))  # no policy, none "not analysed"
+
+
+@pytest.mark.parametrize("status", ["added", "removed"])
+def test_an_added_or_removed_application_is_not_analysed(tmp_path: Path, status: str) -> None:
+    with_app = {"pod.yaml": POD, "app.yaml": APPLICATION}
+    without = {"pod.yaml": POD}
+    base, head = (without, with_app) if status == "added" else (with_app, without)
+    code, doc = _diff_json(tmp_path, base, head, "--ignore-kind", "HelmRelease")
+    assert code == EXIT_INPUT
+    [finding] = doc["not_analysed"]
+    assert (finding["kind"], finding["status"], finding["ignored"]) == (
+        "Application",
+        status,
+        False,
+    )
+    code, doc = _diff_json(tmp_path, base, head, "--ignore-kind", "Application")
+    assert code == EXIT_OK and doc["not_analysed"][0]["ignored"] is True
