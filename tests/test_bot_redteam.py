@@ -111,3 +111,20 @@ async def test_argo_cd_parameter_overrides_are_not_analysed(harness: Harness) ->
     setup_pull(harness.fake, base_tree(**{"apps/.argocd-source-shop.yaml": override}))
     body = await assert_not_passed(harness)
     assert "apps/.argocd-source-shop.yaml" in body and "parameter overrides" in body
+
+
+async def test_a_hidden_manifest_file_holding_a_policy_is_not_analysed(harness: Harness) -> None:
+    # kubectl apply -R and Argo CD directory applications apply `.open-db.yaml`; every
+    # reader skips hidden names, so the review said unchanged.
+    hidden = OPEN_DB.format(kind="NetworkPolicy").encode()
+    head = base_tree(
+        **{
+            "policies/.open-db.yaml": hidden,
+            ".github/workflows/ci.yml": b"on: push\njobs: {}\n",  # tooling: not reported
+            "policies/.yamllint.yaml": b"extends: default\n",
+        }
+    )
+    setup_pull(harness.fake, head)
+    body = await assert_not_passed(harness)
+    assert "policies/.open-db.yaml" in body and "NetworkPolicy shop/open-db" in body
+    assert "ci.yml" not in body and ".yamllint" not in body

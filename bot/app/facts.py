@@ -27,7 +27,13 @@ from bot.inputs.analyze import AnalysisFailure, DiffResult, analyze
 from bot.inputs.files import FileLimits, FilesError
 from bot.inputs.mergetree import merged_files
 from bot.inputs.tarball import read_tarball
-from bot.inputs.unread import TreeEntry, Unread, lfs_pointers, unread_in_listing
+from bot.inputs.unread import (
+    TreeEntry,
+    Unread,
+    hidden_objects,
+    lfs_pointers,
+    unread_in_listing,
+)
 from bot.plan.review import gated
 from bot.render.posts import ReviewContext
 from bot.review.approvals import (
@@ -208,15 +214,17 @@ async def fetch_files(
     unread: list[tuple[str, Unread]] = []
     for sha, archive, listing in zip(shas, archives, listings, strict=True):
         # Decompressing is CPU work: off the event loop, so other deliveries are answered.
+        hidden: dict[str, bytes | None] = {}
         try:
-            trees[sha] = await asyncio.to_thread(read_tarball, archive, paths=paths, limits=limits)
+            trees[sha] = await asyncio.to_thread(
+                read_tarball, archive, paths=paths, limits=limits, hidden=hidden
+            )
         except FilesError as err:
             unreadable[sha] = err
             continue
         side = "head" if sha == compared.head else "base"
-        unread += [
-            (side, u) for u in _unread(listing, trees[sha], paths) if (side, u) not in unread
-        ]
+        found = _unread(listing, trees[sha], paths) + hidden_objects(hidden)
+        unread += [(side, u) for u in found if (side, u) not in unread]
     if compared.head in unreadable:
         raise unreadable[compared.head]
     if compared.base in unreadable:

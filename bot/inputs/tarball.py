@@ -18,11 +18,13 @@ from typing import Protocol
 
 from bot.inputs.files import (
     DEFAULT_LIMITS,
+    MANIFEST_SUFFIXES,
     Budget,
     FileLimits,
     FilesError,
     GlobSet,
     MiB,
+    is_hidden,
     is_manifest_path,
     within_file_limit,
 )
@@ -30,6 +32,7 @@ from bot.inputs.files import (
 _BLOCK = 512
 _MAX_HEADER_DATA = 1 * MiB  # pax and GNU long-name records: a path, a few keywords
 _REGULAR = frozenset({b"0", b"\0", b"7"})
+MAX_HIDDEN = 1000  # hidden manifest-named files kept for a look (``read_tarball(hidden=)``)
 _LINKS = frozenset({b"1", b"2"})
 
 
@@ -187,6 +190,7 @@ def read_tarball(
     prefix_strip: bool = True,
     paths: tuple[str, ...] | None = None,
     limits: FileLimits = DEFAULT_LIMITS,
+    hidden: dict[str, bytes | None] | None = None,
 ) -> dict[str, bytes]:
     """The manifests in a tar archive (plain, gzip, bzip2 or xz), as GitHub serves a commit.
 
@@ -197,6 +201,12 @@ def read_tarball(
     an error wherever it is; links, devices and FIFOs are an error when they would have been
     kept (a manifest we cannot read would make the review silently incomplete) and ignored
     otherwise.
+
+    ``hidden``, when given, receives the hidden files with manifest names inside ``paths``
+    (``.allow-all.yaml``), None for those not read (over the file limit, or past
+    ``MAX_HIDDEN`` of them): no reader takes them as manifests, but ``kubectl apply -R`` and
+    Argo CD's directory applications apply them, so the caller checks them for objects
+    (``unread.hidden_objects``).
     """
     stream = _BoundedStream(_decompressing(data), limits.max_archive_bytes)
     globs = GlobSet(paths) if paths is not None else None
@@ -254,6 +264,21 @@ def read_tarball(
             and is_manifest_path(rel)
             and (globs is None or globs.matches_or_under(rel))
         )
+        if (
+            not wanted
+            and hidden is not None
+            and rel is not None
+            and typeflag in _REGULAR
+            and is_hidden(rel)
+            and rel.endswith(MANIFEST_SUFFIXES)
+            and (globs is None or globs.matches_or_under(rel))
+        ):
+            if size <= limits.max_file_bytes and len(hidden) < MAX_HIDDEN:
+                hidden[rel] = stream.read_exact(padded, rel)[:size]
+            else:
+                hidden[rel] = None
+                stream.skip(padded, name)
+            continue
         if not wanted or rel is None:
             stream.skip(padded, name)
             continue

@@ -10,8 +10,19 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from analysis.errors import ManifestError
+from analysis.frontends import ROUTE_KINDS
+from analysis.manifests import object_model, parse_file
+from analysis.yamldoc import YMap
 from bot.inputs.chartfiles import chart_files_unread
-from bot.inputs.files import GlobSet, is_hidden, is_manifest_path, read_directory
+from bot.inputs.files import (
+    DEFAULT_LIMITS,
+    MANIFEST_SUFFIXES,
+    GlobSet,
+    is_hidden,
+    is_manifest_path,
+    read_directory,
+)
 
 # The first line of a Git LFS pointer file (git-lfs docs/spec.md).
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
@@ -179,9 +190,21 @@ def _overrides_and_chart_files(root: str, files: Mapping[str, bytes]) -> list[Un
         for path in listed
         if ARGOCD_SOURCE.fullmatch(path.rpartition("/")[2])
     ]
-    return out + [
-        Unread(path, _chart_file(chart)) for path, chart in chart_files_unread(listed, files)
-    ]
+    charts = chart_files_unread(listed, files)
+    out += [Unread(path, _chart_file(chart)) for path, chart in charts]
+    hidden: dict[str, bytes | None] = {}
+    for path in listed:
+        if not is_hidden(path) or not path.endswith(MANIFEST_SUFFIXES):
+            continue
+        full = os.path.join(root, path)
+        if os.path.islink(full):
+            continue  # never followed out of the tree; the reader refuses links it needs
+        if os.path.getsize(full) > DEFAULT_LIMITS.max_file_bytes:
+            hidden[path] = None
+            continue
+        with open(full, "rb") as f:
+            hidden[path] = f.read(DEFAULT_LIMITS.max_file_bytes + 1)
+    return out + hidden_objects(hidden)
 
 
 def _chart_file(chart: str) -> str:
@@ -190,3 +213,53 @@ def _chart_file(chart: str) -> str:
         "does not (only manifests and render inputs are read): the render would be made "
         "without it"
     )
+
+
+# Kinds that matter besides those ``object_model`` reads: where traffic enters (exposure).
+_FRONTEND_KINDS = frozenset({"Service", "Ingress", "Gateway", *ROUTE_KINDS})
+
+
+def hidden_objects(hidden: Mapping[str, bytes | None]) -> list[Unread]:
+    """Hidden files (``.allow-all.yaml``, ``.x/policy.yaml``) that hold objects reachdiff
+    would read in any other file: every reader skips hidden names, but ``kubectl apply -R``
+    and Argo CD's directory applications apply them. A file that is not YAML, or holds no
+    such object (a CI configuration, a linter's settings), is tooling and stays skipped."""
+    out = []
+    for path, data in sorted(hidden.items()):
+        if ARGOCD_SOURCE.fullmatch(path.rpartition("/")[2]):
+            continue  # reported by name (unread_in_listing)
+        if data is None:
+            out.append(Unread(path, f"{_HIDDEN}; too large to look into"))
+            continue
+        try:
+            objects = parse_file(path, data, exact=False)
+        except ManifestError:
+            continue  # not YAML: kubectl and Argo CD would refuse it too
+        named = [_describe(path, obj) for obj in objects]
+        found = [n for n in named if n]
+        if found:
+            more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+            out.append(Unread(path, f"{_HIDDEN}, and it holds {found[0]}{more}"))
+    return out
+
+
+_HIDDEN = (
+    "a hidden file (a name starting with `.`), which reachdiff never reads as a manifest "
+    "but kubectl apply -R and Argo CD directory applications apply"
+)
+
+
+def _describe(path: str, obj: YMap) -> str:
+    """``NetworkPolicy shop/open`` when reachdiff would read the object, else ""."""
+    kind = obj.get("kind")
+    try:
+        read = object_model(path, obj) is not None
+    except ManifestError:
+        read = True  # invalid, but of a kind reachdiff reads
+    if not read and kind not in _FRONTEND_KINDS:
+        return ""
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    where = f"{namespace}/" if isinstance(namespace, str) else ""
+    return f"{kind} {where}{name}" if isinstance(name, str) else str(kind)
