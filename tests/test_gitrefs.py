@@ -376,3 +376,26 @@ def test_blobs_missing_from_the_object_store(repo: Path) -> None:
     with pytest.raises(GitError) as err:
         read_ref(repo, "main")
     assert "clusters/prod/extra.yaml" in str(err.value) and "missing" in str(err.value)
+
+
+def test_read_ref_reports_what_it_skips_that_other_tools_read(repo: Path) -> None:
+    policy = (
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: open, namespace: shop}\nspec: {podSelector: {}, ingress: [{}]}\n"
+    )
+    write(repo, "clusters/prod/.open.yaml", policy)  # kubectl apply -R applies it
+    write(repo, "clusters/prod/.yamllint.yaml", "extends: default\n")  # tooling
+    write(repo, "clusters/prod/.argocd-source.yaml", "helm: {}\n")
+    write(repo, "charts/c/Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n")
+    write(repo, "charts/c/templates/a.yaml", '{{ .Files.Get "open.flag" }}\n')
+    write(repo, "charts/c/open.flag", "yes\n")
+    write(repo, "charts/c/.helmignore", "templates/b.yaml\n")  # read, as helm reads it
+    commit_all(repo, "skipped")
+    tree = read_ref(repo, "main")
+    assert "charts/c/.helmignore" in tree.files
+    assert [u.split(":")[0] for u in sorted(tree.unread)] == [
+        "charts/c/open.flag",
+        "clusters/prod/.argocd-source.yaml",
+        "clusters/prod/.open.yaml",
+    ]
+    assert "holds NetworkPolicy shop/open" in sorted(tree.unread)[2]

@@ -22,13 +22,16 @@ from pathlib import Path
 from analysis.errors import InputError
 from bot.inputs.files import (
     DEFAULT_LIMITS,
+    MANIFEST_SUFFIXES,
     FileLimits,
     FilesError,
+    is_hidden,
     is_manifest_path,
     path_filter,
     within_file_limit,
 )
-from bot.inputs.unread import lfs_pointers
+from bot.inputs.tarball import MAX_HIDDEN
+from bot.inputs.unread import hidden_objects, lfs_pointers, skipped_but_read_elsewhere
 
 GIT_TIMEOUT_SECONDS = 120
 
@@ -254,6 +257,8 @@ def read_ref(
     wanted: list[_Entry] = []
     count = total = 0
     listed = _list_tree(repo, commit, path)
+    blob_paths: list[str] = []  # every file: what the readers skip may still matter
+    hidden: list[_Entry] = []  # hidden manifest-named files, looked into for objects
     for entry in listed:
         # ls-tree pathspecs match whole components already; this guards against a pathspec
         # behaviour change ever widening what we read.
@@ -267,6 +272,18 @@ def read_ref(
                 "not in the repository"
             )
             continue
+        if (
+            entry.kind == "blob"
+            and entry.mode != _MODE_SYMLINK
+            and (selected is None or selected(entry.path))
+        ):
+            blob_paths.append(entry.path)
+            if (
+                is_hidden(entry.path)
+                and entry.path.endswith(MANIFEST_SUFFIXES)
+                and len(hidden) < MAX_HIDDEN
+            ):
+                hidden.append(entry)
         if not is_manifest_path(entry.path):
             continue
         if entry.mode == _MODE_SYMLINK:
@@ -306,6 +323,11 @@ def read_ref(
         raise GitTreeError(err.path, err.message) from None
     shas = {e.path: e.sha for e in wanted}
     unread += [str(u) for u in lfs_pointers(files)]
+    unread += [str(u) for u in skipped_but_read_elsewhere(blob_paths, files)]
+    small = [e for e in hidden if e.size is not None and 0 <= e.size <= limits.max_file_bytes]
+    contents = _cat_blobs(repo, sorted({e.sha: e.size or 0 for e in small}.items()))
+    found = {e.path: contents.get(e.sha) if e in small else None for e in hidden}
+    unread += [str(u) for u in hidden_objects(found)]
     return CommitFiles(
         commit_sha=commit,
         files=files,

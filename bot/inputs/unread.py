@@ -185,13 +185,7 @@ def _overrides_and_chart_files(root: str, files: Mapping[str, bytes]) -> list[Un
         rel = os.path.relpath(directory, root)
         listed += [name if rel == "." else f"{rel}/{name}" for name in names]
     listed = [p.replace(os.sep, "/") for p in sorted(listed)]
-    out = [
-        Unread(path, _ARGOCD_SOURCE)
-        for path in listed
-        if ARGOCD_SOURCE.fullmatch(path.rpartition("/")[2])
-    ]
-    charts = chart_files_unread(listed, files)
-    out += [Unread(path, _chart_file(chart)) for path, chart in charts]
+    out = skipped_but_read_elsewhere(listed, files)
     hidden: dict[str, bytes | None] = {}
     for path in listed:
         if not is_hidden(path) or not path.endswith(MANIFEST_SUFFIXES):
@@ -205,6 +199,19 @@ def _overrides_and_chart_files(root: str, files: Mapping[str, bytes]) -> list[Un
         with open(full, "rb") as f:
             hidden[path] = f.read(DEFAULT_LIMITS.max_file_bytes + 1)
     return out + hidden_objects(hidden)
+
+
+def skipped_but_read_elsewhere(listed: Iterable[str], files: Mapping[str, bytes]) -> list[Unread]:
+    """Of every file ``listed``, those the readers skip that another tool reads: Argo CD's
+    parameter overrides, and chart files the chart's templates may read."""
+    listed = sorted(listed)
+    out = [
+        Unread(path, _ARGOCD_SOURCE)
+        for path in listed
+        if ARGOCD_SOURCE.fullmatch(path.rpartition("/")[2])
+    ]
+    charts = chart_files_unread(listed, files)
+    return out + [Unread(path, _chart_file(chart)) for path, chart in charts]
 
 
 def _chart_file(chart: str) -> str:
