@@ -182,7 +182,12 @@ def apply_changes(state: TreeState, changed: Mapping[str, bytes | str | None]) -
         return _derive(state, edits, files)
     except (ManifestError, _Rebuild):
         pass
-    return load_state(files, workload_kinds=state.workload_kinds, cache=state.parse_cache)
+    # Assembled again, but only the edited files are read again: a file's models depend
+    # on its path and content alone (a tree with Cilium policies always comes here; the
+    # parse cache does not hold what the parallel read of a base parsed in its children).
+    texts = state.tree.texts
+    read = {p: (m, p in texts) for p, m in state.by_file.items() if p not in edits}
+    return load_state(files, read, workload_kinds=state.workload_kinds, cache=state.parse_cache)
 
 
 # ---------------------------------------------------------------------------- full

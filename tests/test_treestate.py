@@ -445,3 +445,27 @@ def test_many_changes_merge_by_one_sort(monkeypatch: pytest.MonkeyPatch) -> None
     check_change(base, {"p0.yaml": None, "p1.yaml": pod("q1"), "n.yaml": pod("n"), "o.yaml": None})
     check_change(base, {f"p{i}.yaml": None for i in range(5)})
     check_error(base, {"p0.yaml": None, "p1.yaml": None, "x.yaml": pod("p2"), "y.yaml": pod("y")})
+
+
+def test_a_tree_with_cilium_policies_parses_only_the_changed_files_again() -> None:
+    cnp = (
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: c}\n"
+        "spec: {endpointSelector: {matchLabels: {app: %s}}, ingress: [{}]}\n"
+    )
+    base_files = {"c.yaml": cnp % "a", "np.yaml": policy("np"), "a.yaml": pod("a")}
+    base_files.update({f"p{i}.yaml": pod(f"p{i}") for i in range(5)})
+    base = load_state(base_files)
+    parsed: list[str] = []
+    read_file = treestate.read_file
+
+    def counted(path: str, *args: object, **kwargs: object) -> object:
+        parsed.append(path)
+        return read_file(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    changed = {"c.yaml": cnp % "p1", "b.yaml": pod("b")}
+    with mock.patch.object(treestate, "read_file", side_effect=counted):
+        head = apply_changes(base, changed)
+    assert sorted(parsed) == ["b.yaml", "c.yaml"]
+    head_files = head_of(base_files, changed)
+    assert head == load_state(head_files)
+    assert_same_tree(head.tree, load_files(head_files))
