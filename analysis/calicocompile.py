@@ -30,12 +30,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 from analysis import calicoselector as cs
+from analysis.calicoendpoints import endpoint_labels, entity_selector, policy_selector
 from analysis.calicomodel import (
     DEFAULT_TIER,
     KUBE_ADMIN_TIER,
     KUBE_BASELINE_TIER,
     KUBERNETES_POLICY_ORDER,
-    CalicoEntity,
     CalicoNetworkSet,
     CalicoObjects,
     CalicoPolicy,
@@ -80,16 +80,6 @@ def calico_networks(tree: Tree) -> list[IPNetwork]:
     return nets
 
 
-def endpoint_labels(pod_class: PodClass, ns_labels: Mapping[str, str]) -> dict[str, str]:
-    """The labels Calico's selectors see on a pod of this class."""
-    labels = {f"{cs.NAMESPACE_PREFIX}{k}": v for k, v in ns_labels.items()}
-    labels[cs.NAMESPACE_PREFIX + cs.LABEL_NAME] = pod_class.namespace
-    labels.update(pod_class.labels)
-    labels[cs.LABEL_NAMESPACE] = pod_class.namespace
-    labels[cs.LABEL_ORCHESTRATOR] = "k8s"
-    return labels
-
-
 def set_labels(network_set: CalicoNetworkSet, ns_labels: Mapping[str, str]) -> dict[str, str]:
     if not network_set.namespace:
         return dict(network_set.labels)
@@ -98,29 +88,6 @@ def set_labels(network_set: CalicoNetworkSet, ns_labels: Mapping[str, str]) -> d
     labels.update(network_set.labels)
     labels[cs.LABEL_NAMESPACE] = network_set.namespace
     return labels
-
-
-def policy_selector(policy: CalicoPolicy) -> cs.Node:
-    """The selector Felix gets for the policy's endpoints."""
-    parts = [policy.selector]
-    if policy.namespace:
-        parts.append(cs.Compare("==", cs.LABEL_NAMESPACE, policy.namespace))
-    if policy.namespace_selector is not None:
-        parts.append(cs.for_namespaces(policy.namespace_selector))
-    return cs.conjunction(parts)
-
-
-def entity_selector(entity: CalicoEntity, namespace: str) -> cs.Node | None:
-    """The entity's positive selector, scoped as libcalico-go scopes it (None: no
-    selector constraint)."""
-    scope: cs.Node | None = None
-    if entity.namespace_selector is not None:
-        scope = cs.for_namespaces(entity.namespace_selector)
-    elif namespace:
-        scope = cs.Compare("==", cs.LABEL_NAMESPACE, namespace)
-    if scope is not None and entity.selects:
-        return cs.conjunction([scope] if entity.selector is None else [scope, entity.selector])
-    return entity.selector
 
 
 class CalicoPeers:
@@ -134,6 +101,7 @@ class CalicoPeers:
         ranges: Sequence[ExternalRange],
         network_sets: Sequence[CalicoNetworkSet],
         size: int,
+        accounts: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
     ) -> None:
         self.ranges = ranges
         self.range_bits = (1 << len(ranges)) - 1
@@ -143,7 +111,7 @@ class CalicoPeers:
         for i, c in classes:
             self.workloads |= 1 << i
             if not c.host_network:  # not an endpoint Calico's selectors see
-                labels = endpoint_labels(c, ns_labels.get(c.namespace, {}))
+                labels = endpoint_labels(c, ns_labels.get(c.namespace, {}), accounts)
                 self.labels[i] = labels
                 items.append((i, labels))
         self.class_bits = self.workloads
@@ -264,7 +232,7 @@ def calico_rows(
     compiled: dict[tuple[int, Direction], tuple[CompiledCalicoRule, ...]] = {}
     selected: list[tuple[CalicoPolicy, int]] = []
     for policy in calico.policies:
-        if policy.tier not in tiers or policy.host_only or policy.service_account_selector:
+        if policy.tier not in tiers or policy.host_only:
             continue  # not evaluated (calicotree reports each)
         bits = peers.selected(policy_selector(policy)) & peers.class_bits & ~skip
         if not bits:

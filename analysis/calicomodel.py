@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from analysis import calicoselector as cs
 from analysis.calicoselector import Node
 from analysis.model import Direction, IPNetwork, Labels, Source
 from analysis.ports import ALL_PORTS, NO_CONNECTIONS, PROTOCOLS, ConnectionSet, PortSet
@@ -63,9 +64,28 @@ class CalicoEntity:
     namespace_selector: Node | None = None
     ports: tuple[PortEntry, ...] = ()
     not_ports: tuple[PortEntry, ...] = ()
-    service_accounts: bool = False  # serviceAccounts set (names or selector)
+    account_names: tuple[str, ...] = ()  # serviceAccounts.names
+    account_selector: Node | None = None  # serviceAccounts.selector, over the accounts' labels
     services: bool = False  # services set
     text: str = ""  # the fields as written, for explanations
+
+    @property
+    def service_accounts(self) -> bool:
+        """Whether ``serviceAccounts`` constrains anything (``{}`` or empty names and
+        selector add nothing to the selector Felix gets)."""
+        return bool(self.account_names) or self.account_selector is not None
+
+    @property
+    def accounts(self) -> Node | None:
+        """``serviceAccounts`` as the selector over endpoints libcalico-go makes of it: the
+        selector's labels prefixed ``pcsa.`` (endpoints inherit their account's labels so
+        prefixed), and-ed with ``projectcalico.org/serviceaccount in {names}``."""
+        parts: list[Node] = []
+        if self.account_selector is not None:
+            parts.append(cs.prefixed(self.account_selector, cs.SERVICE_ACCOUNT_PREFIX))
+        if self.account_names:
+            parts.append(cs.InSet(cs.LABEL_SERVICE_ACCOUNT, frozenset(self.account_names), False))
+        return cs.conjunction(parts) if parts else None
 
     @property
     def selects(self) -> bool:
@@ -163,7 +183,8 @@ class CalicoPolicy:
     egress: tuple[CalicoRule, ...]
     source: Source
     selector_text: str = ""
-    service_account_selector: bool = False
+    # serviceAccountSelector, over the labels of the pods' service accounts (None: unset)
+    service_account_selector: Node | None = None
     host_only: bool = False  # doNotTrack or preDNAT: applies to host endpoints only
 
     @property
@@ -203,12 +224,25 @@ class CalicoNetworkSet:
 
 
 @dataclass(frozen=True, slots=True)
+class CalicoServiceAccount:
+    """A v1 ServiceAccount of the tree: Calico gives its labels, prefixed ``pcsa.``, to the
+    pods running as it (libcalico-go's ServiceAccountToProfile)."""
+
+    namespace: str
+    name: str
+    labels: Labels
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
 class CalicoObjects:
     """A tree's Calico objects, with what the tree must say of them."""
 
     policies: tuple[CalicoPolicy, ...] = ()
     tiers: tuple[CalicoTier, ...] = ()
     network_sets: tuple[CalicoNetworkSet, ...] = ()
+    # The tree's ServiceAccounts (whose labels service-account selectors read), sorted.
+    service_accounts: tuple[CalicoServiceAccount, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.policies)

@@ -92,7 +92,7 @@ def _policy(ctx: Context, obj: YMap, kind: str) -> CalicoPolicy:
         sctx.fail(f"`spec.tier` {shown(tier)} is not a valid tier name")
     selector_text, selector = _selector(sctx, spec, "selector", top=True)
     _, namespace_selector = _selector(sctx, spec, "namespaceSelector", top=True)
-    sa_text, _ = _selector(sctx, spec, "serviceAccountSelector", top=True)
+    _, account_selector = _selector(sctx, spec, "serviceAccountSelector", top=True)
     ingress = _rules(sctx, spec, Direction.INGRESS)
     egress = _rules(sctx, spec, Direction.EGRESS)
     return CalicoPolicy(
@@ -109,7 +109,7 @@ def _policy(ctx: Context, obj: YMap, kind: str) -> CalicoPolicy:
         egress=egress,
         source=Source(ctx.file, ctx.line),
         selector_text=selector_text or "all()",
-        service_account_selector=bool(sa_text),
+        service_account_selector=account_selector,
         host_only=spec.get("doNotTrack") is True or spec.get("preDNAT") is True,
     )
 
@@ -254,10 +254,19 @@ def _entity(ctx: Context, rule: YMap, key: str) -> CalicoEntity:
         if net.prefixlen == 0:
             ectx.fail("a catch-all CIDR in `notNets` matches no traffic (Calico refuses it)")
     accounts = entity.get("serviceAccounts")
+    account_names: tuple[str, ...] = ()
+    account_selector = None
     if accounts is not None:
         if not isinstance(accounts, dict) or set(accounts) - {"names", "selector"}:
             ectx.fail("`serviceAccounts` must be a mapping with `names` and/or `selector`")
-        _selector(ectx, accounts, "selector")
+        actx = ectx.at(accounts)
+        names = actx.sequence(accounts, "names") or []
+        if not all(isinstance(n, str) and n and "'" not in n for n in names):
+            # libcalico-go quotes the names into a selector; one with a quote fails to
+            # parse there and the whole match is dropped (the rule matches any account).
+            actx.fail("`serviceAccounts.names` entries must be service account names")
+        account_names = tuple(dict.fromkeys(names))
+        _, account_selector = _selector(actx, accounts, "selector")
     services = entity.get("services")
     if services is not None and (
         not isinstance(services, dict) or set(services) - {"name", "namespace"}
@@ -272,7 +281,8 @@ def _entity(ctx: Context, rule: YMap, key: str) -> CalicoEntity:
         namespace_selector=_selector(ectx, entity, "namespaceSelector")[1],
         ports=_ports(ectx, entity, "ports"),
         not_ports=_ports(ectx, entity, "notPorts"),
-        service_accounts=accounts is not None,
+        account_names=account_names,
+        account_selector=account_selector,
         services=services is not None,
         text=text,
     )

@@ -86,11 +86,6 @@ def _policy_notes(policy: CalicoPolicy, tiers: dict[str, CalicoTier]) -> list[st
             f"{where}: a doNotTrack or preDNAT policy applies to host endpoints, which a "
             "manifest tree does not define: not evaluated"
         )
-    if policy.service_account_selector:
-        out.append(
-            f"{where}: `serviceAccountSelector` selects pods by their service account's "
-            "labels, which reachdiff does not read: the policy is evaluated as selecting no pod"
-        )
     return out
 
 
@@ -103,11 +98,6 @@ def rule_notes(rule: CalicoRule) -> list[str]:
             "analysed: the rule is evaluated as matching every connection it admits at L4"
         )
     for entity, where in ((rule.src, "source"), (rule.dst, "destination")):
-        if entity.service_accounts:
-            out.append(
-                f"`{where}.serviceAccounts` matches pods by service account, which reachdiff "
-                "does not read: the rule is evaluated as matching nothing"
-            )
         if entity.services:
             out.append(
                 f"`{where}.services` matches a Service's endpoints, which reachdiff does not "
@@ -130,9 +120,7 @@ def rule_notes(rule: CalicoRule) -> list[str]:
 def unsettled(rule: CalicoRule) -> bool:
     """Whether the rule is evaluated as matching nothing (see ``rule_notes``)."""
     return bool(
-        rule.src.service_accounts
-        or rule.dst.service_accounts
-        or rule.src.services
+        rule.src.services
         or rule.dst.services
         or rule.src.ports
         or rule.src.not_ports

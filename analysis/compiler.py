@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from analysis import calicowalk, ciliumcompile
 from analysis.calicocompile import CalicoPeers, calico_networks, calico_rows
+from analysis.calicoendpoints import account_map
 from analysis.ipranges import ExternalRange, block_networks, partition
 from analysis.matcher import (
     CalicoTierRow,
@@ -192,6 +193,7 @@ def compile_full(
             externals,
             tree.calico.network_sets,
             size,
+            account_map(tree.calico),
         )
         plain = peers.evaluate
         peers.evaluate = lambda key: cpeers.evaluate(key) if key[0] == "calico" else plain(key)

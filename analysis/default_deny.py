@@ -98,7 +98,7 @@ def _calico_denies_all(tree: Tree, namespace: str, direction: Direction) -> bool
 
 def _selects_the_namespace(policy: CalicoPolicy, namespace: str, ns_labels: dict[str, str]) -> bool:
     """Whether the policy selects every pod of ``namespace``."""
-    if policy.host_only or policy.service_account_selector:
+    if policy.host_only or policy.service_account_selector is not None:
         return False
     if not isinstance(policy.selector, cs.All):
         return False

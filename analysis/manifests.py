@@ -28,6 +28,8 @@ from analysis import (
     unmodelled,
     workloads,
 )
+from analysis.calicoendpoints import service_account_model, with_accounts
+from analysis.calicomodel import CalicoServiceAccount
 from analysis.ciliummodel import CILIUM_KINDS, CiliumPolicy
 from analysis.ciliumservices import ServiceModel, resolve_services, service_model
 from analysis.customkinds import WorkloadKinds
@@ -376,6 +378,7 @@ def build_tree(
     found_cilium: list[CiliumPolicy] = []
     seen: dict[tuple[str, str, str], Source] = {}
     services: list[ServiceModel] = []  # what Cilium's toServices name
+    accounts: list[CalicoServiceAccount] = []  # whose labels Calico's selectors read
     for path, obj in objects:
         ctx = Context(path, line_of(obj, 1))
         model = object_model(path, obj, ctx, workload_kinds, cache)
@@ -383,6 +386,9 @@ def build_tree(
             service = service_model(path, obj)
             if service is not None:
                 services.append(service)
+            account = service_account_model(path, obj)
+            if account is not None:
+                accounts.append(account)
             continue
         if isinstance(model, UnmodelledPolicy):
             found_unmodelled.append(model)  # not validated, so not checked for duplicates
@@ -413,6 +419,9 @@ def build_tree(
     for name in implied:
         if name not in namespaces:
             namespaces[name] = implicit_namespace(name)
+    if found_calico:
+        ns_labels = {n: dict(ns.labels) for n, ns in namespaces.items()}
+        calico = with_accounts(calico, accounts, found_workloads, ns_labels)
     admin = adminpolicies.evaluation_order(found_admin)
     sorted_policies = tuple(sorted(found_policies, key=lambda p: (p.namespace, p.name)))
     defined = {p.name for w in found_workloads for p in w.ports if p.name}

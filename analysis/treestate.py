@@ -26,7 +26,8 @@ from operator import itemgetter
 from typing import TypeVar
 
 from analysis import adminpolicies, calicotree
-from analysis.calicomodel import CalicoPolicy
+from analysis.calicoendpoints import service_account_model, with_accounts
+from analysis.calicomodel import CalicoPolicy, CalicoServiceAccount
 from analysis.calicotree import CalicoModel
 from analysis.ciliummodel import CiliumPolicy
 from analysis.ciliumservices import ServiceModel, resolve_services, service_model
@@ -72,6 +73,7 @@ class FileModels:
     calico: tuple[CalicoModel, ...] = ()  # Calico's policies, tiers and network sets
     cilium: tuple[CiliumPolicy, ...] = ()
     services: tuple[ServiceModel, ...] = ()  # what Cilium's toServices name
+    service_accounts: tuple[CalicoServiceAccount, ...] = ()  # whose labels Calico reads
 
 
 _NOTHING = FileModels()
@@ -207,12 +209,16 @@ def _file_models(
     found_calico: list[CalicoModel] = []
     found_cilium: list[CiliumPolicy] = []
     services: list[ServiceModel] = []
+    accounts: list[CalicoServiceAccount] = []
     for obj in objects:
         model = object_model(path, obj, None, workload_kinds, cache)
         if model is None:
             service = service_model(path, obj)
             if service is not None:
                 services.append(service)
+            account = service_account_model(path, obj)
+            if account is not None:
+                accounts.append(account)
         elif isinstance(model, UnmodelledPolicy):
             found_unmodelled.append(model)
         elif isinstance(model, CalicoModel):
@@ -238,6 +244,7 @@ def _file_models(
         or found_calico
         or found_cilium
         or services
+        or accounts
     ):
         return _NOTHING
     return FileModels(
@@ -249,18 +256,25 @@ def _file_models(
         tuple(found_calico),
         tuple(found_cilium),
         tuple(services),
+        tuple(accounts),
     )
 
 
-def _calico(by_file: Mapping[str, FileModels]) -> calicotree.CalicoTree | None:
+def _calico(
+    by_file: Mapping[str, FileModels],
+    workloads: Sequence[Workload],
+    namespaces: Sequence[Namespace],
+) -> calicotree.CalicoTree | None:
     """The tree's Calico objects, put together again from every file (few trees have
-    any, and those few objects)."""
+    any, and those few objects), with the tree's ServiceAccounts."""
     found = [c for models in by_file.values() for c in models.calico]
     if not found:
         return None
     if len({calicotree.identity(c) for c in found}) != len(found):
         raise _Rebuild  # a duplicate name: the full loader says where
-    return calicotree.calico_objects(found)
+    accounts = [a for models in by_file.values() for a in models.service_accounts]
+    ns_labels = {ns.name: dict(ns.labels) for ns in namespaces}
+    return with_accounts(calicotree.calico_objects(found), accounts, workloads, ns_labels)
 
 
 def _namespaced(models: FileModels) -> list[CalicoPolicy]:
@@ -315,14 +329,15 @@ def _assemble(
     port_warnings = _port_warnings(found_policies, defined, referenced, texts, cache)
     names = tuple(sorted(declared.keys() | use.keys()))
     admin = _admin_order(by_file, admin_files)
-    calico = _calico(by_file)
+    found_namespaces = tuple(declared.get(n) or implicit_namespace(n) for n in names)
+    calico = _calico(by_file, found_workloads, found_namespaces)
     if len({identity(c) for c in found_cilium}) != len(found_cilium):
         raise _Rebuild  # a duplicate name
     if found_cilium:
         services = [s for models in by_file.values() for s in models.services]
         found_cilium = resolve_services(found_cilium, services)
     tree = Tree(
-        namespaces=tuple(declared.get(n) or implicit_namespace(n) for n in names),
+        namespaces=found_namespaces,
         workloads=found_workloads,
         policies=found_policies,
         admin_policies=admin.policies,
@@ -515,7 +530,7 @@ def _derive(
         unmodelled_files = tuple(sorted(with_unmodelled))
         found_unmodelled = _unmodelled(by_file, unmodelled_files)
 
-    calico = _calico(by_file)
+    calico = _calico(by_file, found_workloads, found_namespaces)
     return TreeState(
         tree=Tree(
             namespaces=found_namespaces,

@@ -12,10 +12,25 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from tests.strategies import NAMESPACES, NS_KEYS, POD_KEYS, PORT_NUMBERS, VALUES, Draw, Obj
+from tests.strategies_cilium import SERVICE_ACCOUNTS
 
 API_VERSIONS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
 NETS = ("10.0.0.0/8", "10.1.0.0/16", "192.168.0.0/16", "0.0.0.0/0", "10.1.2.3")
 USER_TIERS = (("security", 100), ("platform", None), ("late", 2_000_000))
+# Service-account label keys: "app" is a pod key too, so a selector read over the wrong
+# labels (the pod's instead of its account's) shows.
+ACCOUNT_KEYS = ("role", "app")
+
+
+@st.composite
+def account_matches(draw: Draw) -> Obj:
+    """A ``serviceAccounts`` match: names, a selector over the accounts' labels, both."""
+    out: Obj = {}
+    if draw(st.booleans()):
+        out["names"] = draw(st.lists(st.sampled_from(SERVICE_ACCOUNTS), max_size=2, unique=True))
+    if draw(st.booleans()):
+        out["selector"] = draw(calico_selectors(ACCOUNT_KEYS))
+    return out
 
 
 def _quoted(draw: Draw, value: str) -> str:
@@ -72,6 +87,8 @@ def entities(draw: Draw, protocol: object, own: bool, names: tuple[str, ...]) ->
         elif style == "labels":
             style = draw(calico_selectors(NS_KEYS))
         out["namespaceSelector"] = style
+    if draw(st.integers(0, 4)) == 0:
+        out["serviceAccounts"] = draw(account_matches())
     if not own and draw(st.integers(0, 3)) == 0:
         out["nets"] = draw(st.lists(st.sampled_from(NETS), min_size=1, max_size=2, unique=True))
     if not own and draw(st.integers(0, 5)) == 0:
@@ -146,6 +163,8 @@ def calico_policies(draw: Draw, name: str, tiers: list[str], names: tuple[str, .
         spec["selector"] = draw(calico_selectors())
     if global_ and draw(st.integers(0, 3)) == 0:
         spec["namespaceSelector"] = draw(calico_selectors(NS_KEYS))
+    if draw(st.integers(0, 4)) == 0:
+        spec["serviceAccountSelector"] = draw(calico_selectors(ACCOUNT_KEYS))
     for direction in ("ingress", "egress"):
         count = draw(st.integers(0, 2))
         if count:
@@ -167,7 +186,8 @@ def calico_policies(draw: Draw, name: str, tiers: list[str], names: tuple[str, .
 
 @st.composite
 def calico_objects(draw: Draw, names: tuple[str, ...]) -> list[Obj]:
-    """0-2 Tiers, 1-3 Calico policies and 0-2 network sets."""
+    """0-2 Tiers, 1-3 Calico policies, 0-2 network sets and 0-3 ServiceAccounts (the
+    others the pods run as are not in the tree)."""
     out: list[Obj] = []
     tiers = []
     for tier, order in draw(st.lists(st.sampled_from(USER_TIERS), max_size=2, unique=True)):
@@ -198,4 +218,11 @@ def calico_objects(draw: Draw, names: tuple[str, ...]) -> list[Obj]:
                 "spec": {"nets": draw(st.lists(st.sampled_from(NETS), min_size=1, max_size=2))},
             }
         )
+    accounts = st.tuples(st.sampled_from(NAMESPACES), st.sampled_from(SERVICE_ACCOUNTS))
+    for namespace, name in draw(st.lists(accounts, max_size=3, unique=True)):
+        metadata = {"name": name, "namespace": namespace}
+        if draw(st.integers(0, 3)):
+            keys = draw(st.lists(st.sampled_from(ACCOUNT_KEYS), max_size=2, unique=True))
+            metadata["labels"] = {k: draw(st.sampled_from(VALUES)) for k in keys}
+        out.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata})
     return out

@@ -16,10 +16,17 @@ For one direction of a connection, for the endpoint whose direction it is:
   first rule that matches decides: Allow, Deny, or Pass (next tier); Log goes on;
 - nothing decided: the tier's default action; passed through every tier: allowed.
 
+Service accounts: a pod is labelled ``projectcalico.org/serviceaccount`` with its account,
+and carries its account's labels (from the tree's ServiceAccounts; none for an account the
+tree lacks) and name as ``pcsa.<key>`` / ``pcsa.projectcalico.org/name``; its own labels
+with the ``pcns.`` or ``pcsa.`` prefix are dropped. ``serviceAccountSelector`` and
+``serviceAccounts.selector`` are read over the ``pcsa.`` labels with the prefix taken off,
+``serviceAccounts.names`` over the account label.
+
 What a manifest cannot settle matches nothing here (as the engine evaluates it): `nets`,
-`notNets` and `ipVersion` against a workload, service accounts, services, source ports,
-nets of the policy's own endpoint; policies of a tier the tree does not define, doNotTrack
-or preDNAT policies and those with a serviceAccountSelector are not evaluated.
+`notNets` and `ipVersion` against a workload, services, source ports, nets of the policy's
+own endpoint; policies of a tier the tree does not define, doNotTrack or preDNAT policies
+are not evaluated.
 """
 
 from __future__ import annotations
@@ -210,6 +217,13 @@ class CalicoCluster(TieredCluster):
             p for p in calico if p["kind"] in ("NetworkPolicy", "GlobalNetworkPolicy")
         ]
         self.sets = [s for s in calico if s["kind"] in ("NetworkSet", "GlobalNetworkSet")]
+        self.accounts = {
+            (a["metadata"].get("namespace") or "default", a["metadata"]["name"]): dict(
+                a["metadata"].get("labels") or {}
+            )
+            for a in objs
+            if a.get("kind") == "ServiceAccount" and a.get("apiVersion") == "v1"
+        }
 
     # -- endpoints as Calico's selectors see them
 
@@ -220,10 +234,28 @@ class CalicoCluster(TieredCluster):
 
     def _pod_labels(self, pod: RefWorkload) -> dict[str, str]:
         labels = {f"pcns.{k}": v for k, v in self._ns(pod.namespace).items()}
-        labels.update(dict(pod.labels))
+        account = dict(self.accounts.get((pod.namespace, pod.service_account), {}))
+        account["projectcalico.org/name"] = pod.service_account
+        labels.update({f"pcsa.{k}": v for k, v in account.items()})
+        labels.update(
+            (k, v) for k, v in pod.labels if not k.startswith("pcns.") and not k.startswith("pcsa.")
+        )
         labels["projectcalico.org/namespace"] = pod.namespace
         labels["projectcalico.org/orchestrator"] = "k8s"
+        labels["projectcalico.org/serviceaccount"] = pod.service_account
         return labels
+
+    @staticmethod
+    def _accounts_match(match: Obj | None, labels: Mapping[str, str]) -> bool:
+        """A ``serviceAccounts`` match (or a policy's serviceAccountSelector as
+        ``{"selector": …}``) on a thing with these labels."""
+        if not match:
+            return True
+        names = match.get("names") or []
+        if names and labels.get("projectcalico.org/serviceaccount") not in names:
+            return False
+        account = {k[5:]: v for k, v in labels.items() if k.startswith("pcsa.")}
+        return selects(match.get("selector"), account)
 
     def _things(self, ep: Endpoint) -> list[tuple[str | None, dict[str, str]]]:
         """(namespace or None, labels) of what ``ep`` is to a selector: the pod, or the
@@ -253,7 +285,9 @@ class CalicoCluster(TieredCluster):
 
     def _entity_selects(self, pol: Obj, entity: Obj, ep: Endpoint) -> bool:
         """The entity's selector fields (selector, notSelector, namespaceSelector)."""
-        selector_fields = any(
+        accounts = entity.get("serviceAccounts") or {}
+        accounts = accounts if accounts.get("names") or accounts.get("selector") else None
+        selector_fields = accounts is not None or any(
             entity.get(k) for k in ("selector", "notSelector", "namespaceSelector")
         )
         if not selector_fields:
@@ -276,9 +310,11 @@ class CalicoCluster(TieredCluster):
         # A global policy's entity with only a notSelector has no positive condition (it
         # matches addresses outside every endpoint and set too); otherwise the endpoint or
         # a set holding the address must be in scope and match the selector.
-        scoped = bool(entity.get("selector") or ns_sel or own_ns)
+        scoped = bool(entity.get("selector") or accounts or ns_sel or own_ns)
         positive = not scoped or any(
-            in_scope(ns, labels) and selects(entity.get("selector"), labels)
+            in_scope(ns, labels)
+            and selects(entity.get("selector"), labels)
+            and self._accounts_match(accounts, labels)
             for ns, labels in things
         )
         if not positive:
@@ -311,9 +347,7 @@ class CalicoCluster(TieredCluster):
         src, dst = rule.get("source") or {}, rule.get("destination") or {}
         own = dst if direction == "ingress" else src
         return bool(
-            src.get("serviceAccounts")
-            or dst.get("serviceAccounts")
-            or src.get("services")
+            src.get("services")
             or dst.get("services")
             or src.get("ports")
             or src.get("notPorts")
@@ -389,7 +423,7 @@ class CalicoCluster(TieredCluster):
         tier = spec.get("tier") or "default"
         if tier not in self.tiers or spec.get("doNotTrack") or spec.get("preDNAT"):
             return False
-        if spec.get("serviceAccountSelector") or direction not in self._types(pol):
+        if direction not in self._types(pol):
             return False
         if ep.host_network:
             return False
@@ -399,7 +433,9 @@ class CalicoCluster(TieredCluster):
         ns_sel = spec.get("namespaceSelector")
         if ns_sel and not selects(ns_sel, self._ns(ep.namespace)):
             return False
-        return selects(spec.get("selector"), self._pod_labels(ep))
+        labels = self._pod_labels(ep)
+        by_account = {"selector": spec.get("serviceAccountSelector")}
+        return selects(spec.get("selector"), labels) and self._accounts_match(by_account, labels)
 
     def _walk(
         self,

@@ -26,6 +26,7 @@ from tests.strategies import (
     files_apart,
     tree_pairs,
 )
+from tests.strategies_cilium import with_service_accounts
 from tests.test_properties_admin import admin_tiers
 
 PROFILE = settings(max_examples=examples(150))  # the profile of tests/conftest.py
@@ -33,7 +34,7 @@ PROFILE = settings(max_examples=examples(150))  # the profile of tests/conftest.
 
 @st.composite
 def mixed_clusters(draw: Draw) -> list[Obj]:
-    objects = draw(clusters())
+    objects = draw(with_service_accounts(draw(clusters())))
     names = tuple(sorted(defined_port_names(objects)))
     if draw(st.integers(0, 2)) == 0:
         objects += draw(admin_tiers(names))
@@ -67,7 +68,7 @@ def test_calico_map_matches_reference(case: tuple[list[Obj], dict[str, str]]) ->
 @st.composite
 def diff_cases(draw: Draw) -> tuple[list[Obj], list[Obj], dict[str, str], dict[str, str]]:
     base = draw(mixed_clusters())
-    plain = [o for o in base if not is_calico(o)]
+    plain = [o for o in base if not is_calico(o) and o["kind"] != "ServiceAccount"]
     names = tuple(sorted(defined_port_names(plain)))
     head = plain + draw(calico_objects(names))
     return base, head, _files(draw, base), _files(draw, head)
