@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -13,6 +14,7 @@ import bot.inputs.analyze
 from analysis.customkinds import WorkloadKind
 from bot.app.jobs import (
     AnalysisPool,
+    AnalysisStopped,
     AnalysisTimeout,
     DeliveryLog,
     Job,
@@ -22,6 +24,9 @@ from bot.app.jobs import (
 )
 from bot.inputs.analyze import AnalysisFailure, DiffResult, PreparedBases, analyze
 from tests.botharness import WORKLOADS, db_policy
+
+if TYPE_CHECKING:
+    from bot.app.context import BotContext
 
 
 class Recorder:
@@ -314,6 +319,43 @@ async def test_pool_runs_analysis_in_another_process() -> None:
         pool.close()
 
 
+async def test_memory_limit_counts_what_the_analysis_maps_not_the_engines_reservations() -> None:
+    # yaml-rs maps a 1 GiB arena when the engine is imported: under an address-space limit
+    # on the whole worker, a 256 MB limit left nothing, and a 2048 MB one about half (a
+    # 10,000-workload repository's first review died as "could not complete the review").
+    pool = AnalysisPool(workers=1, timeout=60, memory_mb=256)
+    try:
+        result = await pool.run(analyze, BASE, HEAD, 60.0)
+        assert isinstance(result, DiffResult) and len(result.opened) == 1
+        # Still a limit: far more than 256 MB beyond the worker's start fails, caught.
+        assert await pool.run(_allocate_mb, 1024) == "MemoryError"
+    finally:
+        pool.close()
+
+
+def _allocate_mb(size: int) -> str:
+    try:
+        bytearray(size * 1024 * 1024)
+    except MemoryError:
+        return "MemoryError"
+    return "allocated"
+
+
+def _die() -> None:
+    os._exit(1)
+
+
+async def test_a_dying_analysis_process_is_named_with_the_limit_to_raise() -> None:
+    pool = AnalysisPool(workers=1, timeout=60, memory_mb=512)
+    try:
+        with pytest.raises(AnalysisStopped, match=r"512 MB \(REACHDIFF_ANALYSIS_MEMORY_MB\)"):
+            await pool.run(_die)
+        result = await pool.run(analyze, BASE, HEAD, 60.0)  # the pool recovers
+        assert isinstance(result, DiffResult)
+    finally:
+        pool.close()
+
+
 async def test_pool_overrun_is_killed_and_the_pool_recovers() -> None:
     pool = AnalysisPool(workers=1, timeout=0.2, memory_mb=0, grace=0.2)
     try:
@@ -339,3 +381,34 @@ async def test_event_loop_stays_responsive_during_analysis() -> None:
         await task
     finally:
         pool.close()
+
+
+class _FailingPool:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "named"),
+    [
+        (AnalysisStopped("the analysis process stopped abruptly"), "stopped", "2048 MB"),
+        (AnalysisTimeout("analysis took longer than 120 s"), "timeout", "120 s"),
+    ],
+)
+async def test_the_failure_names_the_apps_limit_and_how_to_raise_it(
+    error: Exception, kind: str, named: str
+) -> None:
+    from types import SimpleNamespace
+
+    from bot.app.facts import run_analysis
+    from bot.review.settings import RepoSettings
+
+    config = SimpleNamespace(analysis_timeout=120.0, analysis_memory_mb=2048)
+    bot = cast("BotContext", SimpleNamespace(pool=_FailingPool(error), config=config))
+    failed = await run_analysis(bot, RepoSettings(), BASE, HEAD, "sha-1", "")
+    assert isinstance(failed, AnalysisFailure) and failed.kind == kind
+    setting = "MEMORY_MB" if kind == "stopped" else "TIMEOUT"
+    assert f"REACHDIFF_ANALYSIS_{setting}" in failed.message and named in failed.message

@@ -20,7 +20,7 @@ from analysis.flowsummary import FlowSummary
 from bot.app import gate
 from bot.app.checks import check_name
 from bot.app.context import BotContext, PullRequestRef
-from bot.app.jobs import AnalysisTimeout
+from bot.app.jobs import AnalysisStopped, AnalysisTimeout
 from bot.github import rest as github
 from bot.github.client import GitHubClient
 from bot.inputs.analyze import AnalysisFailure, DiffResult, analyze
@@ -160,9 +160,10 @@ async def run_analysis(
     flows: FlowSummary | None = None,
 ) -> DiffResult | AnalysisFailure:
     """The engine run in the analysis pool, under every setting that decides its result
-    (pull requests and merge groups alike); a timeout is a failure like any other."""
+    (pull requests and merge groups alike); a timeout is a failure like any other, and
+    one of the server's own limits is named with the setting that raises it."""
     try:
-        return await bot.pool.run(
+        result = await bot.pool.run(
             analyze,
             base_files,
             head_files,
@@ -179,7 +180,33 @@ async def run_analysis(
             exposure=exposure_settings(settings),
         )
     except AnalysisTimeout as err:
-        return AnalysisFailure("timeout", str(err))
+        result = AnalysisFailure("timeout", str(err))
+    except AnalysisStopped as err:
+        result = AnalysisFailure("stopped", str(err))
+    if isinstance(result, AnalysisFailure) and result.kind in ("timeout", "memory", "stopped"):
+        result = dataclasses.replace(result, message=_server_limits(bot, result))
+    return result
+
+
+def _server_limits(bot: BotContext, failed: AnalysisFailure) -> str:
+    """What the app's operator can raise: the repository is not at fault."""
+    config = bot.config
+    if failed.kind == "timeout":
+        hint = (
+            f"The app's limit is {config.analysis_timeout:g} s per analysis "
+            "(REACHDIFF_ANALYSIS_TIMEOUT)"
+        )
+    else:
+        memory = (
+            f"{config.analysis_memory_mb} MB per analysis process"
+            if config.analysis_memory_mb > 0
+            else "no limit of its own"
+        )
+        hint = f"The app's memory limit is {memory} (REACHDIFF_ANALYSIS_MEMORY_MB)"
+    return (
+        f"{failed.message}. {hint}: the repository is not at fault; whoever runs the app "
+        "can raise the limit, then re-run the check."
+    )
 
 
 async def fetch_files(

@@ -21,6 +21,7 @@ import concurrent.futures
 import contextlib
 import enum
 import functools
+import importlib
 import logging
 import multiprocessing
 import resource
@@ -217,9 +218,41 @@ class AnalysisTimeout(Exception):
     pass
 
 
+class AnalysisStopped(Exception):
+    """The analysis process died (twice): killed, or out of memory where the analysis
+    cannot catch it (receiving the trees, sending the result back)."""
+
+
+MIB = 1024 * 1024
+
+# What every analysis imports (bot.inputs.analyze and the engine under it).
+WORKER_PRELOAD = ("bot.inputs.analyze",)
+
+
+def _mapped_bytes() -> int:
+    """The address space this process has mapped now (0 where /proc cannot tell)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _limit_memory(memory_mb: int) -> None:
+    """Let the analysis map ``memory_mb`` beyond what the warm worker holds at its start.
+
+    RLIMIT_AS counts address space reserved as well as used, and the engine's libraries
+    reserve much they never touch (yaml-rs maps a 1 GiB arena when it is imported, before
+    any analysis): a limit on the whole would leave a 2048 MB worker about half of it, and
+    a large repository would fail for a reason of the app's own.
+    """
+    for module in WORKER_PRELOAD:  # a no-op when the fork server preloaded them
+        importlib.import_module(module)
     if memory_mb > 0:
-        limit = memory_mb * 1024 * 1024
+        limit = _mapped_bytes() + memory_mb * MIB
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)
@@ -228,10 +261,6 @@ def _limit_memory(memory_mb: int) -> None:
 
 def _ping() -> bool:
     return True
-
-
-# What every analysis imports (bot.inputs.analyze and the engine under it).
-WORKER_PRELOAD = ("bot.inputs.analyze",)
 
 
 class AnalysisPool:
@@ -275,7 +304,7 @@ class AnalysisPool:
                 # Another job's overrun (or an OOM kill) broke the pool: rebuild and retry once.
                 self._discard()
                 if attempt == 2:
-                    raise
+                    raise AnalysisStopped(self.stopped_message()) from None
         raise AssertionError("unreachable")
 
     async def _run_once(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -287,6 +316,17 @@ class AnalysisPool:
             log.error("analysis overran its deadline; restarting the process pool")
             self._discard(kill=True)
             raise AnalysisTimeout(f"analysis took longer than {self.timeout:g} s") from None
+
+    def stopped_message(self) -> str:
+        limit = (
+            f"its memory limit of {self.memory_mb} MB (REACHDIFF_ANALYSIS_MEMORY_MB)"
+            if self.memory_mb > 0
+            else "the memory the system could give it"
+        )
+        return (
+            "the analysis process stopped abruptly, twice: it most likely ran out of "
+            f"{limit}, or the system killed it"
+        )
 
     async def ready(self, timeout: float = 2.0) -> bool:
         """The pool can take work: a worker answers within ``timeout`` or all are busy."""

@@ -44,6 +44,9 @@ BOT: web.AppKey[BotContext] = web.AppKey("bot", BotContext)
 # GitHub caps webhook payloads at 25 MB.
 MAX_BODY = 25 * 1024 * 1024
 SHUTDOWN_GRACE = 20.0
+# No bound on a whole request: a large repository's archive on a slow link takes as long
+# as it takes (its size is bounded); a connection that stalls fails.
+GITHUB_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
 WARM_UP_SECONDS = 120.0  # how long the start-up ping may wait for the first worker
 
 
@@ -125,9 +128,7 @@ def make_app(
     app = web.Application(client_max_size=MAX_BODY)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        session = github_session or aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=300, sock_connect=30)
-        )
+        session = github_session or aiohttp.ClientSession(timeout=GITHUB_TIMEOUT)
         bot = BotContext(config, session, flows)
         bot.jobs.start()
         app[BOT] = bot

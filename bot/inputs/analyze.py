@@ -160,7 +160,9 @@ def same_pods(diff: MultiDiff) -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True)
 class AnalysisFailure:
-    kind: str  # "manifest" (the tree is invalid), "unanalysed", "timeout", "memory", "internal"
+    # "manifest" (the tree is invalid), "unanalysed", "timeout", "memory", "internal";
+    # "stopped": the process died (``bot.app.jobs.AnalysisStopped``)
+    kind: str
     message: str
     tree: str = ""  # "base" or "head" for a manifest error
     file: str = ""

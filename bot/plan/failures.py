@@ -77,6 +77,7 @@ def not_analysed(context: ReviewContext, failing: Sequence[tuple[str, Unread]]) 
 _ANALYSIS_TITLES = {
     "timeout": "Analysis timed out",
     "memory": "Analysis ran out of memory",
+    "stopped": "The analysis process stopped",
     "unanalysed": "Part of the change could not be analysed",
 }
 
@@ -121,13 +122,19 @@ def analysis_failed(
 
 
 def internal_error(err: BaseException) -> CheckOutput:
+    if isinstance(err, TimeoutError):  # aiohttp's timeouts are TimeoutErrors too
+        cause = (
+            "A request to GitHub timed out (the app waits 30 s for a connection and 120 s "
+            "for data), so the change is not verified. Re-run the check."
+        )
+    else:
+        cause = (
+            "An internal error stopped the review, so the change is not verified. "
+            "Re-run the check; if it persists, the app's logs have the details."
+        )
     return CheckOutput(
         title="reachdiff could not complete the review",
-        summary=(
-            "An internal error stopped the review, so the change is not verified. "
-            "Re-run the check; if it persists, the app's logs have the details.\n\n"
-            f"`{type(err).__name__}`"
-        ),
+        summary=f"{cause}\n\n`{type(err).__name__}`",
     )
 
 
