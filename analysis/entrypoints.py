@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.errors import ManifestError
-from analysis.frontends import Frontends, Service
+from analysis.frontends import Frontends, Route, Service
+from analysis.gateways import north_south
 from analysis.matcher import PodClass
 from analysis.model import Labels, LabelSelector
 from analysis.policies import parse_selector
@@ -158,7 +159,13 @@ def mark_classes(
     for service in frontends.services:
         if service.exposed:
             expose(service, f"Service {service.id} of type {service.type} ({service.source})")
+    gateways = {(g.namespace, g.name): g for g in frontends.gateways}
     for route in frontends.routes:
+        if route.parents is not None and not north_south(
+            route.kind, route.namespace, route.parents, gateways, namespace_labels
+        ):
+            notes.append(f"{route.source}: {route.id} is no entry point: {_detached(route)}")
+            continue
         for ref in route.backends:
             why = f"{route.id} ({route.source}) -> Service {ref.namespace}/{ref.name}"
             backend = frontends.service(ref.namespace, ref.name)
@@ -178,6 +185,18 @@ def mark_classes(
         {i: tuple(dict.fromkeys(w)) for i, w in entry.items()},
         {i: tuple(w) for i, w in jewels.items()},
         tuple(dict.fromkeys(notes)),
+    )
+
+
+def _detached(route: Route) -> str:
+    """Why a route brings no traffic in from outside (``analysis.gateways``)."""
+    if not route.parents:
+        return "it names no parent (spec.parentRefs) and attaches to nothing"
+    if all(p.group == "" and p.kind == "Service" for p in route.parents or ()):
+        return "its parents are Services: the mesh's east-west traffic (GAMMA)"
+    return (
+        "no listener of its Gateways admits it (allowedRoutes namespaces and kinds, "
+        "sectionName, port)"
     )
 
 

@@ -16,22 +16,24 @@ Sources of the fields: the Kubernetes API reference for Service (``spec.type``,
 ``spec.rules[].http.paths[].backend.service``; ``v1beta1``: ``serviceName``), and the
 Gateway API specification (``spec.rules[].backendRefs[]`` with ``group`` defaulting to
 the core group, ``kind`` to ``Service`` and ``namespace`` to the route's; request
-mirrors in ``filters[].requestMirror.backendRef`` also receive traffic).
+mirrors in ``filters[].requestMirror.backendRef`` also receive traffic). Which routes carry
+traffic from outside at all (their ``parentRefs`` and the Gateways' listeners) is
+``analysis.gateways``'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from analysis.gateways import GATEWAY_GROUP, Gateway, ParentRef, parent_refs, read_gateway
 from analysis.model import Labels, Source, labels_of
 from analysis.parsecache import ParseCache
 from analysis.validation import Context
 from analysis.yamldoc import YMap, line_of
 
 EXPOSING_SERVICE_TYPES = ("LoadBalancer", "NodePort")
-GATEWAY_GROUP = "gateway.networking.k8s.io"
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
 INGRESS_GROUPS = ("networking.k8s.io", "extensions")
 MAX_BACKENDS = 10_000  # per route: a hostile file cannot make the reader quadratic
@@ -79,6 +81,8 @@ class Route:
     name: str
     backends: tuple[BackendRef, ...]
     source: Source
+    # A Gateway API route's spec.parentRefs (analysis.gateways); None for an Ingress.
+    parents: tuple[ParentRef, ...] | None = None
 
     @property
     def id(self) -> str:
@@ -90,6 +94,7 @@ class Frontends:
     services: tuple[Service, ...] = ()
     routes: tuple[Route, ...] = ()
     unread: tuple[str, ...] = ()  # "file:line: why", for what could not be read
+    gateways: tuple[Gateway, ...] = ()  # what decides which routes attach (analysis.gateways)
 
     def service(self, namespace: str, name: str) -> Service | None:
         for s in self.services:
@@ -106,6 +111,7 @@ def read_frontends(objects: Iterable[tuple[str, YMap]]) -> Frontends:
     ``manifests.parse_file`` or a renderer gives them)."""
     services: list[Service] = []
     routes: list[Route] = []
+    gateways: list[Gateway] = []
     unread: list[str] = []
     for path, obj in objects:
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
@@ -114,7 +120,7 @@ def read_frontends(objects: Iterable[tuple[str, YMap]]) -> Frontends:
         group = api_version.rpartition("/")[0]
         ctx = Context(path, line_of(obj, 1)).at(obj)
         meta = obj.get("metadata")
-        if kind not in ("Service", "Ingress", *ROUTE_KINDS):
+        if kind not in ("Service", "Ingress", "Gateway", *ROUTE_KINDS):
             continue
         if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
             if (kind == "Service" and group == "") or group in (*INGRESS_GROUPS, GATEWAY_GROUP):
@@ -133,8 +139,12 @@ def read_frontends(objects: Iterable[tuple[str, YMap]]) -> Frontends:
             routes.append(_route(kind, namespace, name, refs, where, unread))
         elif kind in ROUTE_KINDS and group == GATEWAY_GROUP:
             refs = list(_route_backends(ctx, namespace, obj.get("spec")))
-            routes.append(_route(kind, namespace, name, refs, where, unread))
-    return Frontends(tuple(services), tuple(routes), tuple(unread))
+            route = _route(kind, namespace, name, refs, where, unread)
+            parents = parent_refs(namespace, obj.get("spec"))
+            routes.append(replace(route, parents=parents))
+        elif kind == "Gateway" and group == GATEWAY_GROUP:
+            gateways.append(read_gateway(namespace, name, obj, where))
+    return Frontends(tuple(services), tuple(routes), tuple(unread), tuple(gateways))
 
 
 def _service(namespace: str, name: str, obj: YMap, where: Source, unread: list[str]) -> Service:

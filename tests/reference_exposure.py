@@ -51,6 +51,64 @@ def _service_backends(obj: Obj) -> list[tuple[str, str]]:
     return out
 
 
+# Route kinds a listener protocol carries when allowedRoutes.kinds is empty (Gateway API).
+_PROTOCOL_KINDS = {
+    "HTTP": {"HTTPRoute", "GRPCRoute"},
+    "HTTPS": {"HTTPRoute", "GRPCRoute"},
+    "TLS": {"TLSRoute", "TCPRoute"},
+    "TCP": {"TCPRoute"},
+    "UDP": {"UDPRoute"},
+}
+
+
+def _brings_traffic_in(route: Obj, objs: list[Obj], ns_labels: Mapping[str, Any]) -> bool:
+    """An Ingress always; a route when a parent may bring outside traffic: a Gateway not in
+    the tree, or one with a listener admitting it; never a Service (mesh) parent."""
+    if route["kind"] == "Ingress":
+        return True
+    ns = _ns(route)
+    for parent in (route.get("spec") or {}).get("parentRefs") or []:
+        group = parent.get("group", "gateway.networking.k8s.io")
+        kind = parent.get("kind", "Gateway")
+        if (group, kind) == ("", "Service"):
+            continue
+        if (group, kind) != ("gateway.networking.k8s.io", "Gateway"):
+            return True
+        gw_ns = parent.get("namespace") or ns
+        gateways = [
+            o
+            for o in objs
+            if o.get("kind") == "Gateway"
+            and _ns(o) == gw_ns
+            and o["metadata"]["name"] == parent["name"]
+        ]
+        if not gateways:
+            return True
+        for listener in (gateways[0].get("spec") or {}).get("listeners") or []:
+            if "sectionName" in parent and parent["sectionName"] != listener.get("name"):
+                continue
+            if "port" in parent and parent["port"] != listener.get("port"):
+                continue
+            allowed = listener.get("allowedRoutes") or {}
+            kinds = allowed.get("kinds") or []
+            if kinds:
+                if not any(
+                    k["kind"] == route["kind"]
+                    and k.get("group", "gateway.networking.k8s.io") == "gateway.networking.k8s.io"
+                    for k in kinds
+                ):
+                    continue
+            elif route["kind"] not in _PROTOCOL_KINDS.get(listener.get("protocol"), set()):
+                continue
+            frm = (allowed.get("namespaces") or {}).get("from", "Same")
+            if frm == "All" or (frm == "Same" and ns == gw_ns):
+                return True
+            selector = (allowed.get("namespaces") or {}).get("selector") or {}
+            if frm == "Selector" and selector_matches(selector, ns_labels.get(ns, {})):
+                return True
+    return False
+
+
 def entry_and_jewels(
     objects: Iterable[Obj], entry_selectors: Sequence[Obj], jewel_selectors: Sequence[Obj]
 ) -> tuple[set[str], set[str]]:
@@ -65,7 +123,9 @@ def entry_and_jewels(
         if (s.get("spec") or {}).get("type") in ("LoadBalancer", "NodePort")
     ]
     for o in objs:
-        if o.get("kind") == "Ingress" or o.get("kind") in ROUTE_KINDS:
+        if (o.get("kind") == "Ingress" or o.get("kind") in ROUTE_KINDS) and _brings_traffic_in(
+            o, objs, ns_labels
+        ):
             exposed += [services[k] for k in _service_backends(o) if k in services]
 
     def by_settings(selectors: Sequence[Obj], ns: str, labels: Mapping[str, str]) -> bool:

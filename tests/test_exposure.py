@@ -93,15 +93,83 @@ def frontend_objects(draw: Draw, namespaces: list[str]) -> list[Obj]:
             if draw(st.booleans())
             else {"filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": ref}}]}
         )
+        route_spec: Obj = {"rules": [rule]}
+        parents = draw(route_parents(namespaces))
+        if parents is not None:
+            route_spec["parentRefs"] = parents
         out.append(
             {
                 "apiVersion": ROUTE_API,
                 "kind": draw(st.sampled_from(("HTTPRoute", "GRPCRoute", "TLSRoute"))),
                 "metadata": {"name": "r", "namespace": home},
-                "spec": {"rules": [rule]},
+                "spec": route_spec,
             }
         )
+        if draw(st.booleans()):
+            out.append(draw(gateway_objects(namespaces)))
     return out
+
+
+@st.composite
+def route_parents(draw: Draw, namespaces: list[str]) -> list[Obj] | None:
+    """None (no parentRefs), or parents: the Gateway "gw" (maybe in the tree), a Service
+    (the mesh), another kind; with a sectionName or port at times."""
+    if draw(st.integers(0, 4)) == 0:
+        return None
+    out: list[Obj] = []
+    for _ in range(draw(st.integers(1, 2))):
+        which = draw(st.sampled_from(("gateway", "gateway", "service", "other")))
+        if which == "service":
+            out.append({"group": "", "kind": "Service", "name": "s0"})
+            continue
+        if which == "other":
+            out.append({"group": "example.com", "kind": "ListenerSet", "name": "ls"})
+            continue
+        ref: Obj = {"name": "gw"}
+        if draw(st.booleans()):
+            ref["namespace"] = draw(st.sampled_from(namespaces))
+        if draw(st.booleans()):
+            ref["sectionName"] = draw(st.sampled_from(("web", "tcp")))
+        if draw(st.integers(0, 3)) == 0:
+            ref["port"] = draw(st.sampled_from((80, 443)))
+        out.append(ref)
+    return out
+
+
+@st.composite
+def gateway_objects(draw: Draw, namespaces: list[str]) -> Obj:
+    listeners = []
+    for name, protocol, port in draw(
+        st.lists(
+            st.sampled_from((("web", "HTTP", 80), ("tcp", "TCP", 443), ("tls", "TLS", 443))),
+            min_size=1,
+            max_size=2,
+            unique=True,
+        )
+    ):
+        listener: Obj = {"name": name, "protocol": protocol, "port": port}
+        allowed: Obj = {}
+        frm = draw(st.sampled_from((None, "Same", "All", "Selector")))
+        if frm is not None:
+            allowed["namespaces"] = {"from": frm}
+            if frm == "Selector":
+                allowed["namespaces"]["selector"] = draw(selectors(NS_KEYS))
+        if draw(st.booleans()):
+            allowed["kinds"] = [
+                {"kind": k}
+                for k in draw(
+                    st.lists(st.sampled_from(("HTTPRoute", "TLSRoute", "TCPRoute")), max_size=2)
+                )
+            ] or [{"kind": "UDPRoute"}]
+        if allowed:
+            listener["allowedRoutes"] = allowed
+        listeners.append(listener)
+    return {
+        "apiVersion": ROUTE_API,
+        "kind": "Gateway",
+        "metadata": {"name": "gw", "namespace": draw(st.sampled_from(namespaces))},
+        "spec": {"gatewayClassName": "example", "listeners": listeners},
+    }
 
 
 @st.composite
@@ -312,3 +380,85 @@ spec: {defaultBackend: {service: {name: missing, port: {number: 80}}}}
 def test_selector_settings_are_strict(value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_workload_selectors(value, "crown_jewels")
+
+
+# Gateway API attachment (analysis.gateways), shaped like the Gateway API's own examples
+# (kubernetes-sigs/gateway-api site-src/guides, Apache-2.0): a shared Gateway in `infra`
+# whose listener admits routes from namespaces labelled shared-gateway-access=true.
+GATEWAY_TREE = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {shared-gateway-access: "true"}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: internal}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: shared, namespace: infra}
+spec:
+  gatewayClassName: example
+  listeners:
+  - name: https
+    protocol: HTTPS
+    port: 443
+    allowedRoutes:
+      namespaces:
+        from: Selector
+        selector: {matchLabels: {shared-gateway-access: "true"}}
+  - name: tcp
+    protocol: TCP
+    port: 5432
+    allowedRoutes: {namespaces: {from: All}}
+"""
+
+
+def _workload(ns: str, app: str) -> str:
+    return (
+        f"---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {app}, namespace: {ns}}}\n"
+        f"spec:\n  selector: {{matchLabels: {{app: {app}}}}}\n  template:\n"
+        f"    metadata: {{labels: {{app: {app}}}}}\n"
+        "    spec: {containers: [{name: c, image: x}]}\n"
+        f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: {app}, namespace: {ns}}}\n"
+        f"spec: {{selector: {{app: {app}}}, ports: [{{port: 80}}]}}\n"
+    )
+
+
+def _route(ns: str, app: str, parents: str, kind: str = "HTTPRoute") -> str:
+    return (
+        f"---\napiVersion: gateway.networking.k8s.io/v1\nkind: {kind}\n"
+        f"metadata: {{name: {app}, namespace: {ns}}}\n"
+        f"spec:\n  parentRefs: {parents}\n  rules: [{{backendRefs: [{{name: {app}, port: 80}}]}}]\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("route", "entry"),
+    [
+        (_route("shop", "web", "[{name: shared, namespace: infra}]"), True),
+        # sectionName names the TCP listener, which carries TCPRoutes only
+        (_route("shop", "web", "[{name: shared, namespace: infra, sectionName: tcp}]"), False),
+        (_route("shop", "web", "[{name: shared, namespace: infra, port: 443}]"), True),
+        # `internal` lacks the label the HTTPS listener selects; TCP takes no HTTPRoute
+        (_route("internal", "web", "[{name: shared, namespace: infra}]"), False),
+        (_route("internal", "web", "[{name: shared, namespace: infra}]", "TCPRoute"), True),
+        # a Gateway not in the tree may admit it: counted
+        (_route("internal", "web", "[{name: elsewhere, namespace: infra}]"), True),
+        # the mesh (GAMMA): a Service parent is east-west traffic
+        (_route("shop", "web", "[{group: '', kind: Service, name: web}]"), False),
+        (_route("shop", "web", "[]"), False),  # attached to nothing
+    ],
+)
+def test_routes_count_only_through_gateways_that_admit_them(route: str, entry: bool) -> None:
+    ns = "internal" if "namespace: internal" in route else "shop"
+    text = GATEWAY_TREE + _workload(ns, "web") + route
+    files = {"t.yaml": text}
+    got = exposure_of(compute_map(load_files(files)), _frontends(files))
+    entries = {e.endpoint.id for e in got.entry_points}
+    assert (f"{ns}/Deployment/web" in entries) is entry
+    if not entry:
+        assert any("is no entry point" in n for n in got.notes)
+    objects = [o for _, o in _objects(text)]
+    want, _ = reference_exposure.entry_and_jewels(objects, [], [])
+    assert (f"{ns}/Deployment/web" in want) is entry
