@@ -21,7 +21,7 @@ from analysis.model import (
 )
 from analysis.policies import PORT_NAME, parse_cidr, parse_selector
 from analysis.ports import PROTOCOLS
-from analysis.validation import Context, field_names, shown, type_name
+from analysis.validation import Context, fields_named, shown, type_name
 from analysis.yamldoc import YMap
 
 ADMIN_KINDS = frozenset({"AdminNetworkPolicy", "BaselineAdminNetworkPolicy"})
@@ -64,7 +64,7 @@ def one_of(ctx: Context, value: YMap, allowed: tuple[str, ...], what: str) -> st
     if unknown:
         # Perhaps a field of a newer API version: never guess what it selects.
         ctx.fail(
-            f"{what} has unknown field(s) {field_names(unknown)}; it must set exactly one of "
+            f"{what} has unknown {fields_named(unknown)}; it must set exactly one of "
             f"{', '.join(allowed)}"
         )
     if len(present) != 1:

@@ -30,7 +30,7 @@ from analysis.calicomodel import (
 from analysis.calicoselector import Node, SelectorError
 from analysis.model import Direction, IPNetwork, Source, labels_of
 from analysis.policies import PORT_NAME
-from analysis.validation import Context, field_names, shown, string_map, type_name
+from analysis.validation import Context, fields_named, shown, string_map, type_name
 from analysis.yamldoc import YMap
 
 cs_global = calicoselector.Global()
@@ -86,7 +86,7 @@ def _policy(ctx: Context, obj: YMap, kind: str) -> CalicoPolicy:
     sctx = ctx.at(spec)
     unknown = set(spec) - (_SPEC if namespaced else _GLOBAL_SPEC)
     if unknown:
-        sctx.fail(f"`spec` has unknown field(s) {field_names(unknown)} for a Calico {kind}")
+        sctx.fail(f"`spec` has unknown {fields_named(unknown)} for a Calico {kind}")
     tier = spec.get("tier") or DEFAULT_TIER
     if not isinstance(tier, str) or not _TIER_NAME.match(tier):
         sctx.fail(f"`spec.tier` {shown(tier)} is not a valid tier name")
@@ -178,7 +178,7 @@ def _rule(ctx: Context, rules: list[Any], index: int, direction: Direction) -> C
     rctx = ctx.at(rule)
     unknown = set(rule) - _RULE
     if unknown:
-        rctx.fail(f"{direction.field}[{index}] has unknown field(s) {field_names(unknown)}")
+        rctx.fail(f"{direction.field}[{index}] has unknown {fields_named(unknown)}")
     action = rule.get("action")
     if action not in ACTIONS:
         rctx.fail(f"`action` must be one of {', '.join(ACTIONS)}, not {shown(action)}")
@@ -248,7 +248,7 @@ def _entity(ctx: Context, rule: YMap, key: str) -> CalicoEntity:
     ectx = ctx.at(entity)
     unknown = set(entity) - _ENTITY
     if unknown:
-        ectx.fail(f"`{key}` has unknown field(s) {field_names(unknown)}")
+        ectx.fail(f"`{key}` has unknown {fields_named(unknown)}")
     not_nets = _nets(ectx, entity, "notNets")
     for net in not_nets:
         if net.prefixlen == 0:
@@ -349,7 +349,7 @@ def _tier(ctx: Context, obj: YMap) -> CalicoTier:
     sctx = ctx.at(spec)
     unknown = set(spec) - {"order", "defaultAction"}
     if unknown:
-        sctx.fail(f"`spec` has unknown field(s) {field_names(unknown)} for a Tier")
+        sctx.fail(f"`spec` has unknown {fields_named(unknown)} for a Tier")
     order = _order(sctx, spec)
     action = spec.get("defaultAction", "Deny")
     if action not in ("Deny", "Pass"):
@@ -371,7 +371,7 @@ def _network_set(ctx: Context, obj: YMap, kind: str) -> CalicoNetworkSet:
     sctx = ctx.at(spec)
     unknown = set(spec) - {"nets"}
     if unknown:
-        sctx.fail(f"`spec` has unknown field(s) {field_names(unknown)} for a {kind}")
+        sctx.fail(f"`spec` has unknown {fields_named(unknown)} for a {kind}")
     return CalicoNetworkSet(
         kind,
         namespace,

@@ -13,6 +13,7 @@ from analysis.declared_review import DeclaredReview
 from analysis.formats import cause_text
 from analysis.lint import Finding
 from analysis.report import cause_json
+from analysis.wording import counted
 
 MAX_PAIRS_SHOWN = 20  # per group in text and Markdown (JSON has every one)
 
@@ -62,7 +63,7 @@ def omitted_line(total: int, limit: int | None) -> str:
     if limit is None or total <= limit:
         return ""
     return (
-        f"… and {total - limit} more violation(s) not shown: {limit} of {total} "
+        f"… and {counted(total - limit, 'more violation')} not shown: {limit} of {total} "
         "(--max-violations N shows N, 0 shows all)"
     )
 
@@ -78,7 +79,7 @@ def summary(violations: Sequence[Violation]) -> str:
     if not violations:
         return "every declared communication and connectivity test holds"
     parts = ", ".join(f"{n} {t}" for t, n in counts(violations).items() if n)
-    return f"{len(violations)} violation(s) of declared communications ({parts})"
+    return f"{counted(len(violations), 'violation')} of declared communications ({parts})"
 
 
 _WORDS = {
@@ -210,7 +211,7 @@ def lint_text(findings: Sequence[Finding]) -> str:
         f"{f.file}:{f.line}: {f.severity} [{f.rule}] {f.message}\n    fix: {f.fix}"
         for f in findings
     ]
-    lines.append(f"reachdiff: {len(findings)} least-privilege finding(s)")
+    lines.append(f"reachdiff: {counted(len(findings), 'least-privilege finding')}")
     return "\n".join(lines) + "\n"
 
 

@@ -30,7 +30,7 @@ from analysis.model import (
     Source,
 )
 from analysis.policies import parse_cidr, parse_selector
-from analysis.validation import Context, field_names, shown, type_name
+from analysis.validation import Context, fields_named, shown, type_name
 from analysis.yamldoc import YMap
 
 TIERS = ("Admin", "Baseline")
@@ -54,7 +54,7 @@ def parse_cluster_network_policy(ctx: Context, obj: YMap) -> AdminPolicy:
     unknown = set(spec) - _SPEC_FIELDS
     if unknown:
         sctx.fail(
-            f"`spec` has unknown field(s) {field_names(unknown)}; a ClusterNetworkPolicy spec "
+            f"`spec` has unknown {fields_named(unknown)}; a ClusterNetworkPolicy spec "
             "has tier, priority, subject, ingress and egress"
         )
     tier = spec.get("tier")
@@ -93,7 +93,7 @@ def _namespaced_pod(ctx: Context, value: Any, field: str) -> tuple[LabelSelector
     pctx = ctx.at(value)
     unknown = set(value) - {"namespaceSelector", "podSelector"}
     if unknown:
-        pctx.fail(f"`{field}` has unknown field(s) {field_names(unknown)}")
+        pctx.fail(f"`{field}` has unknown {fields_named(unknown)}")
     namespaces = pctx.mapping(value, "namespaceSelector", required=False)
     return (
         parse_selector(pctx, namespaces, "namespaceSelector"),
@@ -120,7 +120,7 @@ def _rules(ctx: Context, spec: YMap, direction: Direction) -> tuple[AdminRule, .
         unknown = set(rule) - {"name", "action", peers_key, "protocols"}
         if unknown:
             rctx.fail(
-                f"{direction.field}[{index}] has unknown field(s) {field_names(unknown)}; "
+                f"{direction.field}[{index}] has unknown {fields_named(unknown)}; "
                 f"a rule has name, action, {peers_key} and protocols"
             )
         action, name = action_and_name(rctx, rule, ACTIONS)

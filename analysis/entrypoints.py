@@ -23,7 +23,7 @@ from analysis.gateways import north_south
 from analysis.matcher import PodClass
 from analysis.model import Labels, LabelSelector
 from analysis.policies import parse_selector
-from analysis.validation import Context, field_names, type_name
+from analysis.validation import Context, fields_named, type_name
 
 MAX_SELECTORS = 200
 
@@ -80,7 +80,7 @@ def parse_workload_selectors(value: Any, key: str) -> tuple[WorkloadSelector, ..
         unknown = set(entry) - _FIELDS
         if unknown:
             raise ValueError(
-                f"`{where}` has unknown field(s) {field_names(unknown)}; use namespace, "
+                f"`{where}` has unknown {fields_named(unknown)}; use namespace, "
                 "namespaceSelector and podSelector"
             )
         if not entry:

@@ -19,6 +19,7 @@ from analysis.model import Tree
 from analysis.ports import ConnectionSet
 from analysis.reachability import Endpoint, ReachabilityMap
 from analysis.unmodelled import MODELLED_NAMES, is_delivery
+from analysis.wording import counted
 
 if TYPE_CHECKING:
     from networkx import DiGraph
@@ -204,7 +205,7 @@ def diff_text(diff: ChangeSet, populations: Populations | None = None) -> str:
     is one group listing them."""
     populations = populations or Populations()
     lines = [
-        f"reachdiff: access {verdict(diff)}: {len(diff.opened)} path(s) opened, "
+        f"reachdiff: access {verdict(diff)}: {counted(len(diff.opened), 'path')} opened, "
         f"{len(diff.closed)} closed"
     ]
     sides = (

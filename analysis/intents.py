@@ -29,7 +29,7 @@ from analysis.model import (
 )
 from analysis.policies import parse_cidr, parse_selector
 from analysis.ports import ALL_CONNECTIONS, PROTOCOLS, ConnectionSet, PortSet
-from analysis.validation import Context, field_names, shown, string_map, type_name
+from analysis.validation import Context, fields_named, shown, string_map, type_name
 from analysis.yamldoc import YMap
 
 GROUP = "reachdiff.io"
@@ -243,7 +243,7 @@ def _only(ctx: Context, value: YMap, allowed: Iterable[str], where: str) -> None
     unknown = set(value) - set(allowed)
     if unknown:
         ctx.at(value).fail(
-            f"unknown field(s) {field_names(unknown)} in {where}; allowed: {', '.join(allowed)}"
+            f"unknown {fields_named(unknown)} in {where}; allowed: {', '.join(allowed)}"
         )
 
 

@@ -21,7 +21,7 @@ from analysis.model import (
     labels_of,
 )
 from analysis.ports import PROTOCOLS
-from analysis.validation import Context, field_names, shown, string_map, type_name
+from analysis.validation import Context, fields_named, shown, string_map, type_name
 from analysis.yamldoc import YMap
 
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
@@ -83,10 +83,10 @@ def _rules(ctx: Context, spec: YMap, direction: Direction) -> tuple[PolicyRule, 
             rule = {}  # `- ` with nothing: an empty rule, like {}
         if not isinstance(rule, dict):
             rctx.fail(f"{direction.field}[{index}] must be a mapping, not {type_name(rule)}")
-        unknown = field_names(set(rule) - {peers_key, "ports"})
+        unknown = set(rule) - {peers_key, "ports"}
         if unknown:
             rctx.fail(
-                f"{direction.field}[{index}] has unknown field(s) {unknown}; "
+                f"{direction.field}[{index}] has unknown {fields_named(unknown)}; "
                 f"a {direction.field} rule has `{peers_key}` and `ports`"
             )
         peers = rctx.sequence(rule, peers_key) or []
@@ -108,7 +108,7 @@ def _peer(ctx: Context, peer: Any, key: str) -> Peer:
         ctx.fail(f"a `{key}` entry must be a mapping, not {type_name(peer)}")
     unknown = set(peer) - {"podSelector", "namespaceSelector", "ipBlock"}
     if unknown:
-        ctx.fail(f"unknown peer field(s) {field_names(unknown)}")
+        ctx.fail(f"unknown peer {fields_named(unknown)}")
     pods, namespaces, block = (
         peer.get("podSelector"),
         peer.get("namespaceSelector"),
@@ -172,7 +172,7 @@ def _port(ctx: Context, entry: Any) -> PolicyPort:
         ctx.fail(f"a `ports` entry must be a mapping, not {type_name(entry)}")
     unknown = set(entry) - {"protocol", "port", "endPort"}
     if unknown:
-        ctx.fail(f"unknown port field(s) {field_names(unknown)}")
+        ctx.fail(f"unknown port {fields_named(unknown)}")
     protocol = entry.get("protocol", "TCP")
     if protocol not in PROTOCOLS:
         ctx.fail(f"protocol must be TCP, UDP or SCTP, not {shown(protocol)}")
@@ -214,7 +214,7 @@ def parse_selector(ctx: Context, value: Any, field: str) -> LabelSelector:
     unknown = set(value) - {"matchLabels", "matchExpressions"}
     if unknown:
         sctx.fail(
-            f"`{field}` has unknown field(s) {field_names(unknown)}; "
+            f"`{field}` has unknown {fields_named(unknown)}; "
             "a selector has matchLabels and matchExpressions"
         )
     labels = string_map(sctx, value.get("matchLabels"), f"{field}.matchLabels")

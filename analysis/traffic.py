@@ -24,6 +24,7 @@ from analysis.model import Direction
 from analysis.ports import NO_CONNECTIONS, ConnectionSet, PortSet
 from analysis.reachability import ReachabilityMap
 from analysis.steps import ALLOW, DENY, Step
+from analysis.wording import counted
 
 MAX_UNUSED_PAIRS = 5000  # allowed pairs explained for `unused` (the rest are counted)
 
@@ -256,7 +257,7 @@ def traffic_json(report: TrafficReport) -> dict[str, object]:
 
 def _seen(p: ObservedPath) -> str:
     last = format_time(p.last_seen) if p.last_seen else "unknown time"
-    return f"{p.count} flow{'s' if p.count != 1 else ''}, last {last}"
+    return f"{counted(p.count, 'flow')}, last {last}"
 
 
 def _unmapped_lines(mapping: FlowMapping) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import reprlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -121,6 +121,11 @@ def field_names(keys: Iterable[object]) -> str:
     names = sorted(k[:60] if isinstance(k, str) else shown(k) for k in keys)
     more = f" and {len(names) - 5} more" if len(names) > 5 else ""
     return ", ".join(names[:5]) + more
+
+
+def fields_named(keys: Collection[object]) -> str:
+    """``field x`` or ``fields x, y``: unknown field names for a message, counted."""
+    return ("field " if len(keys) == 1 else "fields ") + field_names(keys)
 
 
 def type_name(value: object) -> str:

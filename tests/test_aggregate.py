@@ -79,7 +79,7 @@ def test_every_workload_of_a_namespace_is_said_once(
     )
     code, out = run(capsys, "diff", str(DEMO / "head"), str(head))
     assert code == 1
-    assert "reachdiff: access WIDENED: 11 path(s) opened, 0 closed" in out
+    assert "reachdiff: access WIDENED: 11 paths opened, 0 closed" in out
     assert "    + 11 of 12 workloads of shop: " in out  # frontend had it already
     _, md = run(capsys, "diff", str(DEMO / "head"), str(head), "--format", "md")
     assert "| 11 of 12 workloads of `shop`: `Deployment/adservice`, " in md

@@ -65,7 +65,7 @@ def test_a_base_change_is_one_group_listing_the_installs(
     code, out = run(capsys, "diff", str(base), str(head))
     assert code == 1
     assert out.splitlines()[:6] == [
-        "reachdiff: access WIDENED: 15 path(s) opened, 0 closed",
+        "reachdiff: access WIDENED: 15 paths opened, 0 closed",
         "",
         "Opened (by destination):",
         "  default/StatefulSet/argocd-application-controller  "

@@ -77,7 +77,7 @@ async def test_break_glass_waives_the_approval_of_breaking_observed_traffic(
     check = await break_glass(harness, clock)
     assert check["conclusion"] == "success"
     (event,) = [json.loads(line) for line in audit.read_text().splitlines()]
-    assert "would break 5 observed flow(s) (breaking_needs_approval)" in event["waived"]
+    assert "would break 5 observed flows (breaking_needs_approval)" in event["waived"]
     assert harness.fake.validation_errors == []
 
 

@@ -74,7 +74,7 @@ async def test_undeclared_path_needs_approval_like_a_widening(harness: Harness) 
     await review(harness)
     assert harness.check(HEAD)["conclusion"] == "failure"
     body = harness.sticky()["body"]
-    assert "new violation(s) needing approval" in body and "undeclared" in body
+    assert "new violations needing approval" in body and "undeclared" in body
     await approve(harness)
     assert harness.check(HEAD)["conclusion"] == "success"
     assert harness.fake.validation_errors == []

@@ -303,9 +303,9 @@ def test_the_violations_listed_are_capped_and_the_total_is_shown(
     else:
         assert len(capped) < len(every)
     said = capped if fmt in ("text", "md") else err
-    assert f"{total - 2} more violation(s) not shown: 2 of {total}" in said.replace("\\", "")
+    assert f"{total - 2} more violations not shown: 2 of {total}" in said.replace("\\", "")
     if fmt in ("text", "md"):
-        assert f"{total} violation(s) of declared communications" in capped
+        assert f"{total} violations of declared communications" in capped
 
 
 def test_max_violations_must_be_a_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

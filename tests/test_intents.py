@@ -82,7 +82,7 @@ def test_declarations_are_neither_workloads_nor_unmodelled_kinds() -> None:
             "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
             "spec:\n  allow:\n  - from: {}\n    to: {}\n    port: TCP 80\n",
             6,
-            "unknown field(s) port",
+            "unknown field port",
         ),
         (
             "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
@@ -142,7 +142,7 @@ def test_declarations_are_neither_workloads_nor_unmodelled_kinds() -> None:
             "apiVersion: reachdiff.io/v1alpha1\nkind: Intent\nmetadata: {name: a}\n"
             "spec:\n  allow:\n  - {from: {direction: egress}, to: {}}\n",
             6,
-            "unknown field(s)",
+            "unknown field",
         ),
     ],
 )

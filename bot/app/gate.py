@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from analysis.wording import counted
 from bot.app.approvers import authorized_reviewers, is_active_member
 from bot.app.audit import BREAK_GLASS, AuditEvent
 from bot.github import rest as github
@@ -35,7 +36,7 @@ from bot.review.owner_approvals import owner_approvals, still_needed
 from bot.review.owners import OwnerRule
 from bot.review.owners_config import People
 from bot.review.settings import RepoSettings
-from bot.review.verdict import assess, counted, more_approvals
+from bot.review.verdict import assess, more_approvals
 
 if TYPE_CHECKING:
     from bot.app.context import BotContext, PullRequestRef

@@ -20,6 +20,7 @@ from typing import TypeVar
 from analysis.errors import ManifestError
 from analysis.manifests import MANIFEST_SUFFIXES, parse_file
 from analysis.parsecache import ParseCache
+from analysis.wording import counted
 from analysis.yamldoc import LineDict, YAMLSyntaxError, YMap, parse_documents
 from bot.inputs import helm, kustomize, kustomize_build
 from bot.inputs.kustomize import Kustomization, display_dir
@@ -331,8 +332,8 @@ def _kustomize_environment(
     if approximate:
         shown = ", ".join(approximate[:5]) + (", …" if len(approximate) > 5 else "")
         notes.append(
-            f"{len(approximate)} object(s) changed by kustomize in ways not traceable line by "
-            f"line ({shown}): their lines point to the nearest enclosing original node and "
+            f"{counted(len(approximate), 'object')} changed by kustomize in ways not traceable "
+            f"line by line ({shown}): their lines point to the nearest enclosing original node and "
             "are approximate"
         )
     return Environment(display_dir(root), "kustomize", tuple(objects), tuple(notes))

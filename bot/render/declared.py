@@ -10,7 +10,7 @@ from analysis.check import Violation
 from analysis.check_report import groups
 from analysis.declared_review import DeclaredReview
 from analysis.formats import cause_text
-from bot.review.verdict import counted
+from analysis.wording import counted
 
 MAX_GROUPS = 30  # per list in the comment; the check run's annotations and JSON have more
 MAX_PAIRS = 10
@@ -25,7 +25,7 @@ def declared_section(d: DeclaredReview, approvers: str) -> str:
         parts.append(f"- ⚠️ declarations not read: {code(error)}")
     if d.hard_count:
         parts.append(
-            f"#### ⛔ {d.hard_count} new violation(s) no approval lifts\n\n"
+            f"#### ⛔ {counted(d.hard_count, 'new violation')} no approval lifts\n\n"
             "Paths the base branch's intents forbid (or tests expecting `denied` now fail). "
             "Close them, or change the intent in this pull request (that change needs "
             "approval).\n"
@@ -33,7 +33,7 @@ def declared_section(d: DeclaredReview, approvers: str) -> str:
         parts.append(_violations(d.hard))
     if d.gated_count:
         parts.append(
-            f"#### 🔐 {d.gated_count} new violation(s) needing approval from {approvers}\n"
+            f"#### 🔐 {counted(d.gated_count, 'new violation')} needing approval from {approvers}\n"
         )
         parts.append(_violations(d.gated))
     if d.declarations_changed:

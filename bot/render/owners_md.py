@@ -16,6 +16,7 @@ from typing import Any
 from analysis import markdown
 from analysis.diff import PathChange
 from analysis.reachability import Endpoint
+from analysis.wording import counted
 from bot.render.templating import Md
 from bot.review.approvals import ApprovalStatus, OwnerApproval
 from bot.review.owners import Owners
@@ -58,10 +59,10 @@ def describe_paths(paths: Sequence[PathChange]) -> Md:
         if dst.is_external:
             parts.append(f"egress to {label}" + (f" ({n} paths)" if n > 1 else ""))
         else:
-            parts.append(f"{n} path{'s' if n != 1 else ''} to {label}")
+            parts.append(f"{counted(n, 'path')} to {label}")
     more = len(ordered) - DESTINATIONS_SHOWN
     if more > 0:
-        parts.append(f"and {more} more destination{'s' if more != 1 else ''}")
+        parts.append(f"and {counted(more, 'more destination')}")
     return Md(", ".join(parts))
 
 

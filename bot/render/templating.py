@@ -31,7 +31,7 @@ from typing import Any
 import jinja2
 
 from analysis import markdown
-from bot.review.verdict import counted
+from analysis.wording import counted
 
 TEMPLATE_PACKAGE = "templates"
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")

@@ -229,7 +229,7 @@ def evaluate_approvals(
 ) -> ApprovalStatus:
     """``carried``: lowercased login -> the older commit whose approval carries over to the
     head (``carries_over`` decided it). ``pushers``: logins whose approval does not count as
-    the head's pusher(s); ``None`` when the pusher should be excluded but nobody is known
+    the head's pushers; ``None`` when the pusher should be excluded but nobody is known
     (then no approval counts).
     ``delta``: the digest of the gated paths now (None: not checked), and ``shown`` the
     deltas the app showed on this head for this base (rule 6)."""

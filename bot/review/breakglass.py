@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from analysis.wording import counted
 from bot.review.approvals import CLOCK_MARGIN, Override, ShownDelta, _parse_time
 from bot.review.breaks import breaks_lines, traffic_of
 from bot.review.declared import approval_lines
@@ -178,13 +179,13 @@ def waived_gates(
     assessment = assess(diff, settings)  # type: ignore[arg-type]
     out = []
     if assessment.gated:
-        out.append(f"{len(assessment.gated)} opened path(s) needing approval")
+        out.append(f"{counted(len(assessment.gated), 'opened path')} needing approval")
     if settings_changed:
         out.append("a change to .github/reachdiff.yml")
     if breaks_lines(diff, settings):
         traffic = traffic_of(diff)
         flows = traffic.broken_flows if traffic is not None else 0
-        out.append(f"would break {flows} observed flow(s) (breaking_needs_approval)")
+        out.append(f"would break {counted(flows, 'observed flow')} (breaking_needs_approval)")
     if assessment.exposure_gates:
         out.append("a widened blast radius (exposure_widens)")
     if approval_lines(diff):

@@ -15,6 +15,7 @@ from typing import Literal
 from analysis import markdown
 from analysis.flows import format_time
 from analysis.trafficdiff import DiffTraffic
+from analysis.wording import counted
 from bot.review.approvals import ApprovalStatus
 from bot.review.settings import RepoSettings
 
@@ -101,7 +102,7 @@ def section(diff: object, settings: RepoSettings, data: FlowData | None) -> str:
         out += [
             "",
             f"**Would break {traffic.broken_flows:,} observed flows** on "
-            f"{len(breaks)} closed path{'s' if len(breaks) != 1 else ''}.{gate}",
+            f"{counted(len(breaks), 'closed path')}.{gate}",
             "",
             "| Source | Destination | Closed | Flows | Last seen |",
             "|---|---|---|---|---|",

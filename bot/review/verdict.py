@@ -20,6 +20,7 @@ from typing import Literal
 from analysis.diff import ChangeSet, PathChange
 from analysis.exposure_report import ExposureChange
 from analysis.reachability import Endpoint
+from analysis.wording import counted
 from bot.inputs.exposure import ExposureReview
 from bot.review.approvals import ApprovalStatus
 from bot.review.gating import alarming, exposure_needs_approval
@@ -157,11 +158,6 @@ def conclusion(assessment: Assessment, approval: ApprovalStatus | None) -> Concl
     if not assessment.needs_approval:
         return "success"
     return "success" if approval is not None and approval.satisfied else "failure"
-
-
-def counted(n: int, word: str, plural: str | None = None) -> str:
-    """``1 approval``, ``2 approvals``: what the bot posts never says "approval(s)"."""
-    return f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
 
 
 def more_approvals(n: int) -> str:
