@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from analysis.ciliumagent import DEFAULT_AGENT, CiliumAgent
 from analysis.ciliummodel import (
+    ENFORCEMENT_POLICY,
     LOCALHOST_POLICY,
     LOCALHOST_RULE,
     CiliumPolicy,
@@ -149,7 +151,7 @@ def compile_cilium(
     size: int,
     beyond: int = 0,
     isolated_ingress: int = 0,
-    allow_localhost: bool = True,
+    agent: CiliumAgent = DEFAULT_AGENT,
 ) -> Rows:
     """Per endpoint (``size`` of them), per direction: the Cilium rules governing it.
 
@@ -157,9 +159,12 @@ def compile_cilium(
     unknown (``analysis.outside``): a clusterwide policy's deny rules apply to them, but
     whether they are isolated is unknown, so they are not (what is not denied passes).
     ``isolated_ingress``: the endpoints a NetworkPolicy isolates for ingress (where the
-    agent's ``allow-localhost`` rule matters too).
+    agent's ``allow-localhost`` rule matters too). ``agent``: the agent's options
+    (``enable-policy: never`` enforces nothing, ``always`` isolates every pod).
     """
-    if not tree.cilium_policies and not selectors.pseudo:
+    if not agent.enforces:
+        return ()
+    if not (tree.cilium_policies or selectors.pseudo or agent.isolates_every_pod):
         return ()  # (the other side of a diff may have Cilium policies: then the agent too)
     rows: list[dict[Direction, CiliumRow]] = [{} for _ in range(size)]
     specs: list[tuple[CiliumPolicy, CiliumSpec]] = [
@@ -173,11 +178,14 @@ def compile_cilium(
     # allow-localhost: the node's own traffic reaches its pods whatever their ingress
     # policy says; it matters only where ingress is isolated (by any kind).
     localhost = None
-    if allow_localhost and selectors.pseudo.get((RESERVED + "host", "")):
+    if agent.localhost_allowed and selectors.pseudo.get((RESERVED + "host", "")):
         localhost = CompiledCiliumRule(
             LOCALHOST_POLICY, LOCALHOST_RULE, peers.index(rule_key(LOCALHOST_RULE, ())), None
         )
         for c in _indexes(isolated_ingress & selectors.selectable & ~beyond):
+            selecting.setdefault(c, [])
+    if agent.isolates_every_pod:  # whether outside namespaces' pods are isolated is unknown
+        for c in _indexes(selectors.selectable & ~beyond):
             selecting.setdefault(c, [])
     made: dict[tuple[bool | int, ...], dict[Direction, CiliumRow]] = {}
     compiled: dict[tuple[int, tuple[CiliumSelector, ...], bool], CompiledCiliumRule] = {}
@@ -187,7 +195,12 @@ def compile_cilium(
         found = made.get(signature)
         if found is None:
             found = made[signature] = _rows(
-                [specs[n] for n in chosen], peers, compiled, outside, localhost
+                [specs[n] for n in chosen],
+                peers,
+                compiled,
+                outside,
+                localhost,
+                agent.isolates_every_pod,
             )
         if found:
             rows[c] = found
@@ -200,6 +213,7 @@ def _rows(
     compiled: dict[tuple[int, tuple[CiliumSelector, ...], bool], CompiledCiliumRule],
     outside: bool = False,
     localhost: CompiledCiliumRule | None = None,
+    always: bool = False,
 ) -> dict[Direction, CiliumRow]:
     out: dict[Direction, CiliumRow] = {}
     for direction in Direction:
@@ -207,6 +221,8 @@ def _rows(
         isolating = tuple(
             dict.fromkeys(p for p, s in chosen if direction in s.default_deny and not outside)
         )
+        if always and not outside:
+            isolating += (ENFORCEMENT_POLICY,)
         extra = localhost if direction is Direction.INGRESS and not outside else None
         if not here and not isolating and extra is None:
             continue

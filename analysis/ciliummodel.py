@@ -347,6 +347,9 @@ LOCALHOST_RULE = CiliumRule(
     Direction.INGRESS, False, 0, AGENT_SETTINGS, "", entities=("host",), l3=True
 )
 LOCALHOST_POLICY = CiliumPolicy(AGENT, "", "allow-localhost", (), AGENT_SETTINGS)
+# `enable-policy: always`: every pod is default-deny in both directions, cited as isolating
+# it like a policy (analysis.ciliumagent).
+ENFORCEMENT_POLICY = CiliumPolicy(AGENT, "", "enable-policy", (), AGENT_SETTINGS)
 
 
 def cilium_selectors(tree: Tree) -> Iterator[CiliumSelector]:

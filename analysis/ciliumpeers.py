@@ -106,10 +106,13 @@ def _glob(pattern: str) -> re.Pattern[str]:
 
 def pseudo_workloads(trees: Iterable[Tree]) -> tuple[Workload, ...]:
     """The pseudo-endpoints the trees' Cilium policies call for: every entity endpoint once
-    any tree has a Cilium policy, and one per DNS name or pattern a ``toFQDNs`` names."""
+    any tree has a Cilium policy (or its settings name the Cilium agent), and one per DNS
+    name or pattern a ``toFQDNs`` names."""
     found = False
     names: set[str] = set()
     for tree in trees:
+        # Settings naming the Cilium agent say the cluster runs it, policies or not.
+        found = found or tree.cilium_agent is not None
         for policy in tree.cilium_policies:
             found = True
             for spec in policy.specs:

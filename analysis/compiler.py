@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from analysis import calicowalk, ciliumcompile
 from analysis.calicocompile import CalicoPeers, calico_networks, calico_rows
 from analysis.calicoendpoints import account_map
+from analysis.ciliumagent import agent_of
 from analysis.ipranges import ExternalRange, block_networks, partition
 from analysis.matcher import (
     CalicoTierRow,
@@ -155,7 +156,9 @@ def compile_full(
     policy_rules: dict[str, PolicyRules] = {}
     tables: dict[Direction, list[list[CompiledRule] | None]] = {d: [None] * size for d in Direction}
     isolating: list[dict[Direction, list[NetworkPolicy]]] = [{} for _ in range(size)]
-    for policy in tree.policies:
+    agent = agent_of(tree.cilium_agent)
+    # Under the Cilium agent's `enable-policy: never` no NetworkPolicy is enforced either.
+    for policy in tree.policies if agent.enforces else ():
         selected = selectors.selected(policy)
         if not selected:
             continue
@@ -205,7 +208,7 @@ def compile_full(
         if tree.cilium_policies or selectors.pseudo
         else 0
     )
-    cilium = ciliumcompile.compile_cilium(tree, selectors, peers, size, beyond, np_ingress)
+    cilium = ciliumcompile.compile_cilium(tree, selectors, peers, size, beyond, np_ingress, agent)
 
     # Classes under the same policies share one tuple of rules: a map's column reads each
     # source's egress once per tuple (see ``reachability.read_column``).

@@ -131,6 +131,8 @@ def same_context(base: Compilation, head: Tree) -> bool:
         return False  # Calico's tiers are compiled anew (analysis.calicocompile)
     if base.tree.cilium_policies or head.cilium_policies:
         return False  # Cilium rows are compiled per set of specs: compile the head anew
+    if base.tree.cilium_agent is not None or head.cilium_agent is not None:
+        return False  # the agent's options and its pseudo-endpoints: compiled anew too
     if base.tree.namespaces == head.namespaces:
         return True
     after = head.namespace_labels()

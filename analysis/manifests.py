@@ -30,6 +30,7 @@ from analysis import (
 )
 from analysis.calicoendpoints import service_account_model, with_accounts
 from analysis.calicomodel import CalicoServiceAccount
+from analysis.ciliumagent import CiliumAgent
 from analysis.ciliummodel import CILIUM_KINDS, CiliumPolicy
 from analysis.ciliumservices import ServiceModel, resolve_services, service_model
 from analysis.customkinds import WorkloadKinds
@@ -70,10 +71,12 @@ def load_files(
     *,
     workload_kinds: WorkloadKinds = (),
     cache: ParseCache | None = None,
+    cilium_agent: CiliumAgent | None = None,
 ) -> Tree:
     """Build the tree from ``{relative path: content}``; non-manifest paths are ignored.
     ``workload_kinds``: custom kinds whose objects run pods (``analysis.customkinds``);
-    ``cache``: what earlier reads parsed (``analysis.parsecache``; default: none kept)."""
+    ``cache``: what earlier reads parsed (``analysis.parsecache``; default: none kept);
+    ``cilium_agent``: the Cilium agent's options the tree is analysed under (settings)."""
     cache = cache if cache is not None else ParseCache()
     paths = [p for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)]
     exact_kinds = custom_kind_names(workload_kinds)
@@ -89,6 +92,7 @@ def load_files(
                 texts=texts,
                 workload_kinds=workload_kinds,
                 cache=cache,
+                cilium_agent=cilium_agent,
             )
         except ManifestError as err:
             # Files read by the fast parser know only document lines: parse the culprit
@@ -367,6 +371,7 @@ def build_tree(
     texts: Mapping[str, bytes | str] | None = None,
     workload_kinds: WorkloadKinds = (),
     cache: ParseCache | None = None,
+    cilium_agent: CiliumAgent | None = None,
 ) -> Tree:
     """The tree of parsed objects; ``cache`` keeps their models (``analysis.parsecache``)."""
     namespaces: dict[str, Namespace] = {}
@@ -444,6 +449,7 @@ def build_tree(
         texts=texts or {},
         calico=calico.objects if found_calico else None,
         cilium_policies=tuple(sorted(found_cilium, key=lambda p: (p.kind, p.namespace, p.name))),
+        cilium_agent=cilium_agent,
     )
 
 

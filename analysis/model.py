@@ -18,6 +18,7 @@ from analysis.parsecache import ParseCache
 
 if TYPE_CHECKING:
     from analysis.calicomodel import CalicoObjects
+    from analysis.ciliumagent import CiliumAgent
     from analysis.ciliummodel import CiliumPolicy
 
 Labels = tuple[tuple[str, str], ...]  # sorted (key, value) pairs: hashable and canonical
@@ -281,6 +282,10 @@ class Tree:
     calico: CalicoObjects | None = None
     # CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies (analysis.ciliummodel).
     cilium_policies: tuple[CiliumPolicy, ...] = ()
+    # How the cluster's Cilium agents are configured (repository settings, analysis.ciliumagent);
+    # None: the settings name no agent, its upstream defaults apply, and only a tree with
+    # Cilium policies has Cilium's pseudo-endpoints.
+    cilium_agent: CiliumAgent | None = None
 
     def namespace_labels(self) -> dict[str, dict[str, str]]:
         return {ns.name: dict(ns.labels) for ns in self.namespaces}

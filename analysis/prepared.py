@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from analysis.ciliumagent import CiliumAgent
 from analysis.ciliumpeers import with_pseudo
 from analysis.compiler import Compilation, compile_full, tree_networks
 from analysis.customkinds import WorkloadKinds
@@ -106,8 +107,10 @@ def prepare(
     scope: ClusterScope = ClusterScope.COMPLETE,
     *,
     workload_kinds: WorkloadKinds = (),
+    cilium_agent: CiliumAgent | None = None,
 ) -> PreparedBase:
-    return prepared(load_state(base_files, workload_kinds=workload_kinds), extra_networks, scope)
+    state = load_state(base_files, workload_kinds=workload_kinds, cilium_agent=cilium_agent)
+    return prepared(state, extra_networks, scope)
 
 
 def prepared(

@@ -36,6 +36,8 @@ def same_tiers(base: Compilation, head: Tree) -> bool:
         return False
     if base.tree.calico != head.calico or base.tree.cilium_policies != head.cilium_policies:
         return False
+    if base.tree.cilium_agent != head.cilium_agent:
+        return False
     if base.tree.namespaces == head.namespaces:
         return True
     after = head.namespace_labels()

@@ -29,6 +29,7 @@ from analysis import adminpolicies, calicotree
 from analysis.calicoendpoints import service_account_model, with_accounts
 from analysis.calicomodel import CalicoPolicy, CalicoServiceAccount
 from analysis.calicotree import CalicoModel
+from analysis.ciliumagent import CiliumAgent
 from analysis.ciliummodel import CiliumPolicy
 from analysis.ciliumservices import ServiceModel, resolve_services, service_model
 from analysis.customkinds import WorkloadKinds
@@ -108,6 +109,7 @@ class TreeState:
     # What reading the files parsed and modelled: the states derived from this one read
     # their changed files with it, so a file that is back as it was is not read again.
     parse_cache: ParseCache = field(default_factory=ParseCache, compare=False, repr=False)
+    cilium_agent: CiliumAgent | None = None  # the settings' Cilium agent options (on the tree)
 
 
 class _Rebuild(Exception):
@@ -136,6 +138,7 @@ def load_state(
     *,
     workload_kinds: WorkloadKinds = (),
     cache: ParseCache | None = None,
+    cilium_agent: CiliumAgent | None = None,
 ) -> TreeState:
     """The state of ``load_files(files)``: the same tree, or the same ``ManifestError``.
     ``read`` holds files already read with ``read_file`` (and the same ``workload_kinds``);
@@ -153,11 +156,11 @@ def load_state(
             by_file[path], keep = entry
             if keep:
                 texts[path] = content
-        return _assemble(manifests, by_file, texts, workload_kinds, cache)
+        return _assemble(manifests, by_file, texts, workload_kinds, cache, cilium_agent)
     except (ManifestError, _Rebuild):
         pass
     # The full loader decides which of several errors comes first.
-    load_files(manifests, workload_kinds=workload_kinds, cache=cache)
+    load_files(manifests, workload_kinds=workload_kinds, cache=cache, cilium_agent=cilium_agent)
     raise AssertionError("load_files accepted a tree that load_state rejected")
 
 
@@ -189,7 +192,13 @@ def apply_changes(state: TreeState, changed: Mapping[str, bytes | str | None]) -
     # parse cache does not hold what the parallel read of a base parsed in its children).
     texts = state.tree.texts
     read = {p: (m, p in texts) for p, m in state.by_file.items() if p not in edits}
-    return load_state(files, read, workload_kinds=state.workload_kinds, cache=state.parse_cache)
+    return load_state(
+        files,
+        read,
+        workload_kinds=state.workload_kinds,
+        cache=state.parse_cache,
+        cilium_agent=state.cilium_agent,
+    )
 
 
 # ---------------------------------------------------------------------------- full
@@ -287,6 +296,7 @@ def _assemble(
     texts: dict[str, bytes | str],
     workload_kinds: WorkloadKinds = (),
     cache: ParseCache | None = None,
+    cilium_agent: CiliumAgent | None = None,
 ) -> TreeState:
     """The state of files read in sorted path order (``by_file`` is in that order)."""
     cache = cache if cache is not None else ParseCache()
@@ -351,6 +361,7 @@ def _assemble(
         texts=texts,
         calico=calico.objects if calico else None,
         cilium_policies=tuple(sorted(found_cilium, key=lambda p: (p.kind, p.namespace, p.name))),
+        cilium_agent=cilium_agent,
     )
     return TreeState(
         tree=tree,
@@ -369,6 +380,7 @@ def _assemble(
         port_warnings=port_warnings,
         workload_kinds=workload_kinds,
         parse_cache=cache,
+        cilium_agent=cilium_agent,
     )
 
 
@@ -542,6 +554,7 @@ def _derive(
             unmodelled=found_unmodelled,
             texts=new_texts,
             calico=calico.objects if calico else None,
+            cilium_agent=state.cilium_agent,
         ),
         files=files,
         by_file=by_file,
@@ -558,6 +571,7 @@ def _derive(
         port_warnings=port_warnings,
         workload_kinds=state.workload_kinds,
         parse_cache=cache,
+        cilium_agent=state.cilium_agent,
     )
 
 

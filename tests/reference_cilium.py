@@ -29,6 +29,14 @@ and every such entity, ``world`` the ranges and the DNS names, ``all`` everythin
 ``toFQDNs`` entry admits the DNS endpoints whose names it covers, but only for a pod
 whose egress has a DNS rule (the agent's DNS proxy learns the addresses). The agent's
 ``allow-localhost`` default lets ``host`` into every pod, unless a deny rule denies it.
+
+The agent's options (docs.cilium.io, *Policy Enforcement Modes*), passed as ``agent`` (the
+settings file's words; none: the settings name no agent, upstream defaults): under
+``enable-policy: never`` no NetworkPolicy and no Cilium rule of any kind applies (the admin
+tiers still do); under ``always`` every pod (not host-network) needs an allow in each
+direction, selected or not; ``allow-localhost: policy`` lets ``host`` in only where a rule
+allows it. Settings naming the agent give a tree the entity peers even without a Cilium
+policy.
 """
 
 from __future__ import annotations
@@ -100,10 +108,10 @@ def fqdn_texts(objects: Iterable[Obj]) -> set[str]:
     return out
 
 
-def peers_of(objects: Iterable[Obj]) -> list[RefPeer]:
+def peers_of(objects: Iterable[Obj], agent: dict[str, str] | None = None) -> list[RefPeer]:
     """The pseudo-endpoints of a tree (of two trees, for a diff: pass both)."""
     objs = list(objects)
-    if not cilium_objects(objs):
+    if not cilium_objects(objs) and agent is None:
         return []
     made = [RefPeer("Entity", "", e, (), (), True) for e in PEER_ENTITIES]
     return made + [RefPeer("FQDN", "", f, (), (), True) for f in sorted(fqdn_texts(objs))]
@@ -201,9 +209,13 @@ class CiliumCluster(TieredCluster):
         objects: Iterable[Obj],
         ranges: Sequence[RefRange] | None = None,
         peers: Sequence[RefPeer] | None = None,
+        agent: dict[str, str] | None = None,
     ) -> None:
         objs = flatten(objects)
-        self.peers = list(peers) if peers is not None else peers_of(objs)
+        self.peers = list(peers) if peers is not None else peers_of(objs, agent)
+        options = agent or {}
+        self.mode = options.get("enable-policy", "default")
+        self.localhost = options.get("allow-localhost", "auto") != "policy"
         self.services = [
             o for o in objs if o.get("kind") == "Service" and o.get("apiVersion") == "v1"
         ]
@@ -454,6 +466,12 @@ class CiliumCluster(TieredCluster):
         dst: Endpoint,
         network_policy: bool,
     ) -> bool:
+        if self.mode == "never":  # nothing Cilium enforces: only the admin tiers
+            action = self._first_match(self.anps, field, subject, peer, protocol, port, dst)
+            if action in (*ALLOWING, "Deny"):
+                return action in ALLOWING
+            action = self._first_match(self.banps, field, subject, peer, protocol, port, dst)
+            return action != "Deny"
         specs = self._cilium_selecting(subject) if isinstance(subject, RefWorkload) else []
         if self._cilium_rules(field + "Deny", specs, peer, protocol, port, dst):
             return False
@@ -462,11 +480,13 @@ class CiliumCluster(TieredCluster):
             return action in ALLOWING
         direction = "Ingress" if field == "ingress" else "Egress"
         k8s = self.isolated(subject, direction)
-        if k8s or any(self._default_deny(s, field) for _, s in specs):
+        pod = self.identity(subject) is not None and not isinstance(subject, RefPeer)
+        always = self.mode == "always" and pod
+        if k8s or always or any(self._default_deny(s, field) for _, s in specs):
             allowed = k8s and network_policy
             # allow-localhost (the agent's default): the node reaches its pods
             local = field == "ingress" and isinstance(peer, RefPeer) and peer.name == "host"
-            local = local and peer.kind == "Entity"
+            local = local and peer.kind == "Entity" and self.localhost
             return (
                 allowed
                 or local

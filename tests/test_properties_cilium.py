@@ -11,6 +11,7 @@ from typing import Any
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
+from analysis.ciliumagent import ALLOW_LOCALHOST, ENABLE_POLICY, CiliumAgent
 from analysis.decision import explain_pair
 from analysis.diff import diff_trees
 from analysis.manifests import load_files
@@ -59,6 +60,25 @@ def _files(draw: Draw, objects: list[Obj]) -> dict[str, str]:
     return files_apart(draw, objects, apart)
 
 
+# The Cilium agent's options as the settings give them: none (no `cilium_agent` section), or
+# any of the values reachdiff models.
+AGENTS = st.one_of(
+    st.none(),
+    st.builds(
+        CiliumAgent,
+        enable_policy=st.sampled_from(ENABLE_POLICY),
+        allow_localhost=st.sampled_from(ALLOW_LOCALHOST),
+    ),
+)
+
+
+def _options(agent: CiliumAgent | None) -> dict[str, str] | None:
+    """The options in the settings file's words, for the reference."""
+    if agent is None:
+        return None
+    return {"enable-policy": agent.enable_policy, "allow-localhost": agent.allow_localhost}
+
+
 @st.composite
 def cases(draw: Draw) -> tuple[list[Obj], dict[str, str]]:
     objects = draw(mixed_clusters())
@@ -66,6 +86,19 @@ def cases(draw: Draw) -> tuple[list[Obj], dict[str, str]]:
 
 
 _by_pair = connections_by_pair
+
+
+@PROFILE
+@given(cases(), AGENTS)
+def test_cilium_agent_options_match_reference(
+    case: tuple[list[Obj], dict[str, str]], agent: CiliumAgent | None
+) -> None:
+    objects, files = case
+    engine = map_to_json(compute_map(load_files(files, cilium_agent=agent)))
+    expected = cluster_map(CiliumCluster(objects, agent=_options(agent)))
+    shown = [{k: v for k, v in e.items() if k != "description"} for e in engine["endpoints"]]
+    assert shown == expected["endpoints"]
+    assert _by_pair(engine["connections"]) == _by_pair(expected["connections"])
 
 
 @PROFILE
@@ -96,17 +129,23 @@ def _networks(objs: list[Obj]) -> list[Any]:
 
 
 @PROFILE
-@given(diff_cases())
+@given(diff_cases(), AGENTS)
 def test_cilium_diff_matches_reference(
-    case: tuple[list[Obj], list[Obj], dict[str, str], dict[str, str]],
+    case: tuple[list[Obj], list[Obj], dict[str, str], dict[str, str]], agent: CiliumAgent | None
 ) -> None:
     base, head, base_files, head_files = case
-    engine = diff_to_json(diff_trees(load_files(base_files), load_files(head_files)))
+    # Both sides under the base branch's settings, as the bot reads them.
+    engine = diff_to_json(
+        diff_trees(
+            load_files(base_files, cilium_agent=agent), load_files(head_files, cilium_agent=agent)
+        )
+    )
     b_objs, h_objs = flatten(base), flatten(head)
     ranges = partition([*_networks(b_objs), *_networks(h_objs)])
-    peers = peers_of([*b_objs, *h_objs])
-    before = _by_pair(cluster_map(CiliumCluster(b_objs, ranges, peers))["connections"])
-    after = _by_pair(cluster_map(CiliumCluster(h_objs, ranges, peers))["connections"])
+    options = _options(agent)
+    peers = peers_of([*b_objs, *h_objs], options)
+    before = _by_pair(cluster_map(CiliumCluster(b_objs, ranges, peers, options))["connections"])
+    after = _by_pair(cluster_map(CiliumCluster(h_objs, ranges, peers, options))["connections"])
     for row in engine["opened"] + engine["closed"]:
         pair = (row["src"], row["dst"])
         assert row["base"] == before.get(pair, {}), pair

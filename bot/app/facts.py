@@ -175,6 +175,7 @@ async def run_analysis(
             cluster_scope=settings.cluster_scope,
             ignore_kinds=settings.ignore_kinds,
             workload_kinds=settings.workload_kinds,
+            cilium_agent=settings.cilium_agent,
             lint_config=lint_config(settings),
             flows=flows,
             exposure=exposure_settings(settings),

@@ -14,7 +14,14 @@ from analysis.report import json_text
 from bot.cli.exposure import diff_exposure, with_exposure
 from bot.cli.flowdata import diff_with_flows, flows_option, traffic_of_diff
 from bot.cli.html import diff_page
-from bot.cli.options import InputError, kind_options, scope, scope_flag, settings_of
+from bot.cli.options import (
+    InputError,
+    cilium_agent,
+    kind_options,
+    scope,
+    scope_flag,
+    settings_of,
+)
 from bot.cli.output import base_caveat, diff_output, finish
 from bot.inputs.environment_bases import EnvironmentBases
 from bot.inputs.environment_diff import MultiDiff, diff_files, explain_changes
@@ -57,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         head,
         base_error=why,
         workload_kinds=settings.workload_kinds,
+        cilium_agent=cilium_agent(args, settings),
         scope=scope(args, settings),
         # Environments whose renders are the same on both sides are not compared.
         bases=EnvironmentBases(),

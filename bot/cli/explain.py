@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from analysis.decision import explain_pair, explanation_json, explanation_markdown, explanation_text
 from analysis.reachability import compute_map
 from analysis.report import json_text
-from bot.cli.options import EXIT_OK, InputError, environments, scope, scope_flag
+from bot.cli.options import EXIT_OK, InputError, cilium_agent, environments, scope, scope_flag
 from bot.inputs.files import read_directory
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    envs = environments(read_directory(args.dir))
+    envs = environments(read_directory(args.dir), cilium_agent=cilium_agent(args))
     src, dst, env = args.src, args.dst, envs[0]
     if [e.name for e in envs] != [""]:
         # Ids carry their environment, as `map` and `diff` write them: env:namespace/...

@@ -23,7 +23,15 @@ from analysis.exposure_report import (
 from analysis.reachability import Endpoint, compute_map
 from analysis.report import json_text
 from analysis.unknowns import unknown_matches
-from bot.cli.options import EXIT_OK, environments, kind_options, scope, scope_flag, settings_of
+from bot.cli.options import (
+    EXIT_OK,
+    cilium_agent,
+    environments,
+    kind_options,
+    scope,
+    scope_flag,
+    settings_of,
+)
 from bot.cli.output import report_unanalysed
 from bot.inputs.environment_diff import MultiDiff
 from bot.inputs.exposure import (
@@ -56,7 +64,9 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    envs = environments(read_directory(args.dir), settings.workload_kinds)
+    envs = environments(
+        read_directory(args.dir), settings.workload_kinds, cilium_agent(args, settings)
+    )
     ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
     findings = [f for e in envs for f in unmodelled.tree_findings(e.tree.unmodelled, e.name)]
     cluster_scope = scope(args, settings)

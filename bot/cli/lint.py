@@ -21,6 +21,7 @@ from bot.cli.check import VERSION
 from bot.cli.options import (
     EXIT_OK,
     EXIT_WIDENED,
+    cilium_agent,
     environments,
     kind_options,
     scope,
@@ -60,7 +61,9 @@ def config_of(settings: RepoSettings, fail_on: str | None = None) -> LintConfig:
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     config = config_of(settings, args.fail_on)
-    envs = environments(read_directory(args.dir), settings.workload_kinds)
+    envs = environments(
+        read_directory(args.dir), settings.workload_kinds, cilium_agent(args, settings)
+    )
     ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
     kinds = [f for e in envs for f in unmodelled.tree_findings(e.tree.unmodelled, e.name)]
     cluster_scope = scope(args, settings)

@@ -13,7 +13,15 @@ from analysis.formats import map_csv, map_dot, map_markdown, map_text, maps_dot
 from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import json_text, map_to_json
 from analysis.unknowns import unknown_matches
-from bot.cli.options import EXIT_OK, environments, kind_options, scope, scope_flag, settings_of
+from bot.cli.options import (
+    EXIT_OK,
+    cilium_agent,
+    environments,
+    kind_options,
+    scope,
+    scope_flag,
+    settings_of,
+)
 from bot.cli.output import not_analysed_json, report_unanalysed
 from bot.inputs.environment_diff import EnvironmentTree
 from bot.inputs.files import read_directory
@@ -43,7 +51,7 @@ def register(commands: Commands) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     files = read_directory(args.dir)
-    envs = environments(files, settings.workload_kinds)
+    envs = environments(files, settings.workload_kinds, cilium_agent(args, settings))
     ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
     findings = [f for e in envs for f in unmodelled.tree_findings(e.tree.unmodelled, e.name)]
     for env in envs:

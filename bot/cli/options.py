@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import TYPE_CHECKING
 
 from analysis import unmodelled
+from analysis.ciliumagent import CiliumAgent
 from analysis.customkinds import WorkloadKinds
 from analysis.errors import InputError
 from analysis.outside import ClusterScope
 from bot.inputs.environment_diff import EnvironmentTree, load_environments
+from bot.review.cilium_settings import NOT_MODELLED, OPTIONS
 from bot.review.settings import MAX_SETTINGS_BYTES, RepoSettings, SettingsError, parse_repo_settings
 
 if TYPE_CHECKING:
@@ -27,9 +30,11 @@ EXIT_OK, EXIT_WIDENED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def environments(
-    files: dict[str, bytes], workload_kinds: WorkloadKinds = ()
+    files: dict[str, bytes],
+    workload_kinds: WorkloadKinds = (),
+    cilium_agent: CiliumAgent | None = None,
 ) -> list[EnvironmentTree]:
-    return load_environments(files, workload_kinds=workload_kinds)
+    return load_environments(files, workload_kinds=workload_kinds, cilium_agent=cilium_agent)
 
 
 def settings_of(args: argparse.Namespace) -> RepoSettings:
@@ -53,7 +58,49 @@ def scope(args: argparse.Namespace, settings: RepoSettings | None = None) -> Clu
     return ClusterScope((settings or settings_of(args)).cluster_scope)
 
 
+def cilium_agent(
+    args: argparse.Namespace, settings: RepoSettings | None = None
+) -> CiliumAgent | None:
+    """The settings' ``cilium_agent`` (``--settings FILE``, or the base side's for
+    ``review``), each ``--cilium-agent OPTION=VALUE`` flag overriding its option; None when
+    neither names the agent."""
+    configured = (settings or settings_of(args)).cilium_agent
+    flags = getattr(args, "cilium_agent", None) or []
+    if not flags:
+        return configured
+    values = {}
+    for option, value in flags:
+        attribute, accepted = OPTIONS[option]
+        if value not in accepted:
+            choices = ", ".join(a or '""' for a in accepted)
+            raise InputError(f"--cilium-agent {option}: must be one of {choices}, got {value!r}")
+        if (option, value) in NOT_MODELLED:
+            raise InputError(f"--cilium-agent {option}={value}: {NOT_MODELLED[option, value]}")
+        values[attribute] = value
+    return dataclasses.replace(configured or CiliumAgent(), **values)
+
+
+def _agent_option(text: str) -> tuple[str, str]:
+    option, equals, value = text.partition("=")
+    if not equals or option not in OPTIONS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not OPTION=VALUE with OPTION one of {', '.join(OPTIONS)}"
+        )
+    return option, value
+
+
 def scope_flag(p: argparse.ArgumentParser) -> None:
+    """The flags saying how the cluster works: its scope and its Cilium agent's options."""
+    p.add_argument(
+        "--cilium-agent",
+        metavar="OPTION=VALUE",
+        action="append",
+        type=_agent_option,
+        default=[],
+        help="a Cilium agent option the cluster runs with (enable-policy=default|always|never, "
+        "allow-localhost=auto|always|policy; like cilium_agent in .github/reachdiff.yml, "
+        "which it overrides); repeatable",
+    )
     p.add_argument(
         "--cluster-scope",
         choices=[s.value for s in ClusterScope],

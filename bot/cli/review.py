@@ -17,6 +17,7 @@ from bot.cli.options import (
     EXIT_OK,
     EXIT_WIDENED,
     InputError,
+    cilium_agent,
     kind_options,
     scope,
     scope_flag,
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         helm_values=dict(settings.helm_values),
         base_error=why,
         workload_kinds=settings.workload_kinds,
+        cilium_agent=cilium_agent(args, settings),
         scope=scope(args, settings),
         # Environments whose renders are the same on both sides are not compared.
         bases=EnvironmentBases(),

@@ -14,7 +14,7 @@ from analysis.reachability import compute_map
 from analysis.report import json_text
 from analysis.traffic import traffic_json, traffic_markdown, traffic_report, traffic_text
 from bot.cli.flowdata import choose_environment, flows_option, load_flows, malformed_exit
-from bot.cli.options import EXIT_OK, EXIT_WIDENED, environments, scope, scope_flag
+from bot.cli.options import EXIT_OK, EXIT_WIDENED, cilium_agent, environments, scope, scope_flag
 from bot.inputs.files import read_directory
 
 if TYPE_CHECKING:
@@ -32,7 +32,11 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     summary = load_flows(args.flows)
-    env = choose_environment(environments(read_directory(args.dir)), args.environment, summary)
+    env = choose_environment(
+        environments(read_directory(args.dir), cilium_agent=cilium_agent(args)),
+        args.environment,
+        summary,
+    )
     world = None
     tree = env.tree
     if scope(args) is ClusterScope.PARTIAL:

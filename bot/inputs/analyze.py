@@ -20,6 +20,7 @@ from types import FrameType
 
 from analysis import unmodelled
 from analysis.aggregate import NO_POPULATIONS, Populations
+from analysis.ciliumagent import CiliumAgent
 from analysis.customkinds import WorkloadKinds
 from analysis.decision import Explanation
 from analysis.declared_review import DeclaredReview, review_declared
@@ -219,6 +220,7 @@ class PreparedBases:
         files: Mapping[str, bytes],
         scope: ClusterScope,
         workload_kinds: WorkloadKinds = (),
+        cilium_agent: CiliumAgent | None = None,
     ) -> PreparedBase:
         """The base of ``files`` prepared; ``key`` ("": do not keep it) names its commit."""
         key = f"{key}:{scope.value}" if key else ""  # a base is prepared for one scope
@@ -228,11 +230,14 @@ class PreparedBases:
         if (
             found is not None
             and found.state.workload_kinds == workload_kinds
+            and found.state.cilium_agent == cilium_agent
             and not changed_files(found.files, files)
         ):
             self._bases.move_to_end(key)
             return found
-        prepared = prepare(files, scope=scope, workload_kinds=workload_kinds)
+        prepared = prepare(
+            files, scope=scope, workload_kinds=workload_kinds, cilium_agent=cilium_agent
+        )
         if key:
             self._bases[key] = prepared
             while len(self._bases) > self.limit:
@@ -249,11 +254,15 @@ class PreparedBases:
 
 
 def prepare(
-    files: Mapping[str, bytes], *, scope: ClusterScope, workload_kinds: WorkloadKinds = ()
+    files: Mapping[str, bytes],
+    *,
+    scope: ClusterScope,
+    workload_kinds: WorkloadKinds = (),
+    cilium_agent: CiliumAgent | None = None,
 ) -> PreparedBase:
     """``analysis.prepared.prepare``, the files read on both cores as the CLI reads its
     base: the first review of a branch after a start waits for it."""
-    return prepare_state(load_state_parallel(files, workload_kinds), scope=scope)
+    return prepare_state(load_state_parallel(files, workload_kinds, cilium_agent), scope=scope)
 
 
 # A 30,000-workload base holds about half a gigabyte of the worker's memory limit: one.
@@ -292,6 +301,7 @@ def analyze(
     cluster_scope: str = "partial",
     ignore_kinds: tuple[str, ...] = (),
     workload_kinds: WorkloadKinds = (),
+    cilium_agent: CiliumAgent | None = None,
     lint_config: LintConfig | None = None,
     flows: FlowSummary | None = None,
     bases: PreparedBases | None = None,
@@ -302,7 +312,8 @@ def analyze(
     ``base_error`` saying why, or invalid) is reported and the head analysed on its own:
     the pull request that fixes a broken base must be reviewable. Policies of kinds
     reachdiff does not model fail the analysis unless ``ignore_kinds`` names them;
-    ``workload_kinds`` are the settings' custom kinds that run pods; ``lint_config`` asks
+    ``workload_kinds`` are the settings' custom kinds that run pods; ``cilium_agent`` the
+    settings' Cilium agent options (``analysis.ciliumagent``); ``lint_config`` asks
     for the least-privilege findings the change introduces; ``flows`` (a flow summary)
     for the observed traffic on the changed paths; ``bases`` keeps prepared bases
     (default: this worker process's); with ``exposure`` (entry point and crown jewel
@@ -326,15 +337,22 @@ def analyze(
                     helm_values=values,
                     scope=scope,
                     workload_kinds=workload_kinds,
+                    cilium_agent=cilium_agent,
                 )
             elif is_plain(base_files) and is_plain(head_files):
                 try:
                     with side("base"):
-                        prepared = bases.get(base_key, base_files, scope, workload_kinds)
+                        prepared = bases.get(
+                            base_key, base_files, scope, workload_kinds, cilium_agent
+                        )
                 except SideError as err:
                     tree_name = "head"
                     diff = diff_head_alone(
-                        head_files, str(err), workload_kinds=workload_kinds, scope=scope
+                        head_files,
+                        str(err),
+                        workload_kinds=workload_kinds,
+                        cilium_agent=cilium_agent,
+                        scope=scope,
                     )
                 else:
                     tree_name = "head"
@@ -348,6 +366,7 @@ def analyze(
                     kustomize_roots=kustomize_roots,
                     helm_values=values,
                     workload_kinds=workload_kinds,
+                    cilium_agent=cilium_agent,
                     scope=scope,
                     bases=bases.environments,
                     parse_cache=parse_cache,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from analysis import incremental, unmodelled
 from analysis.aggregate import NO_POPULATIONS, Population, Populations
+from analysis.ciliumagent import CiliumAgent
 from analysis.customkinds import WorkloadKinds
 from analysis.decision import Explanation, explain_pair
 from analysis.diff import PathChange, ReachabilityDiff
@@ -114,6 +115,7 @@ def diff_files(
     base_error: str = "",
     scope: ClusterScope = ClusterScope.PARTIAL,
     workload_kinds: WorkloadKinds = (),
+    cilium_agent: CiliumAgent | None = None,
     bases: EnvironmentBases | None = None,
     cache: RenderCache[EnvironmentTree] | None = RENDER_CACHE,
     parse_cache: ParseCache | None = None,
@@ -135,6 +137,7 @@ def diff_files(
             kustomize_roots=kustomize_roots,
             helm_values=helm_values,
             workload_kinds=workload_kinds,
+            cilium_agent=cilium_agent,
             scope=scope,
         )
 
@@ -144,7 +147,11 @@ def diff_files(
     try:
         if is_plain(base_files) and is_plain(head_files):
             return diff_plain_files(
-                base_files, head_files, scope=scope, workload_kinds=workload_kinds
+                base_files,
+                head_files,
+                scope=scope,
+                workload_kinds=workload_kinds,
+                cilium_agent=cilium_agent,
             )
         with side("base"):
             base = load_environments(
@@ -152,6 +159,7 @@ def diff_files(
                 kustomize_roots=kustomize_roots,
                 helm_values=helm_values,
                 workload_kinds=workload_kinds,
+                cilium_agent=cilium_agent,
                 cache=cache,
                 parse_cache=parse_cache,
             )
@@ -165,6 +173,7 @@ def diff_files(
             kustomize_roots=kustomize_roots,
             helm_values=helm_values,
             workload_kinds=workload_kinds,
+            cilium_agent=cilium_agent,
             cache=cache,
             parse_cache=parse_cache,
         )
@@ -179,19 +188,23 @@ def diff_head_alone(
     helm_values: Mapping[str, Sequence[str]] | None = None,
     scope: ClusterScope = ClusterScope.PARTIAL,
     workload_kinds: WorkloadKinds = (),
+    cilium_agent: CiliumAgent | None = None,
 ) -> MultiDiff:
     """The review of a head whose base cannot be read: every path the head allows counts
     as opened. Nothing is called new or removed (the base is unknown), so no setting such
     as ``new_workloads_widen`` can wave a path through; ``base_error`` says why."""
     with side("head"):
         if is_plain(head_files):
-            diff = diff_plain_files({}, head_files, scope=scope, workload_kinds=workload_kinds)
+            diff = diff_plain_files(
+                {}, head_files, scope, workload_kinds=workload_kinds, cilium_agent=cilium_agent
+            )
         else:
             head = load_environments(
                 head_files,
                 kustomize_roots=kustomize_roots,
                 helm_values=helm_values,
                 workload_kinds=workload_kinds,
+                cilium_agent=cilium_agent,
             )
             diff = diff_environments([], head, scope)
     return dataclasses.replace(
@@ -241,11 +254,12 @@ def diff_plain_files(
     head_files: Mapping[str, bytes],
     scope: ClusterScope = ClusterScope.PARTIAL,
     workload_kinds: WorkloadKinds = (),
+    cilium_agent: CiliumAgent | None = None,
 ) -> MultiDiff:
     """The same for two file trees: the base is read in full (on both cores), the head
     as a change to it."""
     with side("base"):
-        state = load_state_parallel(base_files, workload_kinds)
+        state = load_state_parallel(base_files, workload_kinds, cilium_agent)
     changed = changed_files(state.files, head_files)
     with side("head"):
         head = apply_changes(state, changed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from analysis.ciliumagent import CiliumAgent
 from analysis.customkinds import WorkloadKinds
 from analysis.frontends import NO_FRONTENDS, Frontends, frontends_of_files, read_frontends
 from analysis.manifests import build_tree, load_files
@@ -56,6 +57,7 @@ def load_environments(
     kustomize_roots: Sequence[str] | None = None,
     helm_values: Mapping[str, Sequence[str]] | None = None,
     workload_kinds: WorkloadKinds = (),
+    cilium_agent: CiliumAgent | None = None,
     cache: RenderCache[EnvironmentTree] | None = RENDER_CACHE,
     workers: int | None = None,
     tools: Tools | None = None,
@@ -67,13 +69,16 @@ def load_environments(
     the same one for both sides of a diff (None: one for this call)."""
     parse_cache = parse_cache if parse_cache is not None else ParseCache()
     if is_plain(files):
-        tree = load_files(files, workload_kinds=workload_kinds, cache=parse_cache)
+        tree = load_files(
+            files, workload_kinds=workload_kinds, cache=parse_cache, cilium_agent=cilium_agent
+        )
         frontends = frontends_of_files(files, parse_cache)
         return [EnvironmentTree("", "plain", tree, frontends=frontends)]
     plan = plan_environments(
         files, kustomize_roots=kustomize_roots, helm_values=helm_values, tools=tools
     )
-    kinds = repr(workload_kinds)
+    # The settings a tree is modelled with are part of what its key names.
+    kinds = repr(workload_kinds) + (repr(cilium_agent) if cilium_agent is not None else "")
     keys = [KeyBuilder(r.key, kinds).hexdigest() if r.key else "" for r in plan.roots]
     found: list[EnvironmentTree | None] = [
         cache.get(key) if cache is not None and key else None for key in keys
@@ -82,7 +87,12 @@ def load_environments(
     def model(root: PlannedRoot, key: str) -> Callable[[], EnvironmentTree]:
         def read() -> EnvironmentTree:
             e = root.render()
-            tree = build_tree(e.objects, workload_kinds=workload_kinds, cache=parse_cache)
+            tree = build_tree(
+                e.objects,
+                workload_kinds=workload_kinds,
+                cache=parse_cache,
+                cilium_agent=cilium_agent,
+            )
             env = EnvironmentTree(
                 e.name, e.kind, tree, e.notes, e.unanalysed, read_frontends(e.objects), key
             )
@@ -105,7 +115,9 @@ def load_environments(
     plain = cache.get(plain_key) if cache is not None and plain_key else None
     if plain is None:
         e = plain_environment(files, plan.plain_paths, parse_cache)
-        tree = build_tree(e.objects, workload_kinds=workload_kinds, cache=parse_cache)
+        tree = build_tree(
+            e.objects, workload_kinds=workload_kinds, cache=parse_cache, cilium_agent=cilium_agent
+        )
         plain = EnvironmentTree(
             "", "plain", tree, frontends=read_frontends(e.objects), key=plain_key
         )

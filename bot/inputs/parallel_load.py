@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from analysis.ciliumagent import CiliumAgent
 from analysis.customkinds import WorkloadKinds
 from analysis.errors import ManifestError
 from analysis.manifests import MANIFEST_SUFFIXES
@@ -30,7 +31,9 @@ _kinds: WorkloadKinds = ()  # and with which custom workload kinds
 
 
 def load_state_parallel(
-    files: Mapping[str, bytes], workload_kinds: WorkloadKinds = ()
+    files: Mapping[str, bytes],
+    workload_kinds: WorkloadKinds = (),
+    cilium_agent: CiliumAgent | None = None,
 ) -> TreeState:
     """``load_state(files)``, reading about half of the files in a forked child."""
     paths = [p for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)]
@@ -39,7 +42,7 @@ def load_state_parallel(
         or (os.cpu_count() or 1) < 2
         or "fork" not in multiprocessing.get_all_start_methods()
     ):
-        return load_state(files, workload_kinds=workload_kinds)
+        return load_state(files, workload_kinds=workload_kinds, cilium_agent=cilium_agent)
     global _files, _kinds
     _files, _kinds = files, workload_kinds
     cut = int(len(paths) * CHILD_SHARE)
@@ -56,8 +59,16 @@ def load_state_parallel(
         _files, _kinds = {}, ()
     if read is None or ours is None:
         # A file is bad: the full reader names the first error.
-        return load_state(files, workload_kinds=workload_kinds, cache=cache)
-    return load_state(files, {**read, **ours}, workload_kinds=workload_kinds, cache=cache)
+        return load_state(
+            files, workload_kinds=workload_kinds, cache=cache, cilium_agent=cilium_agent
+        )
+    return load_state(
+        files,
+        {**read, **ours},
+        workload_kinds=workload_kinds,
+        cache=cache,
+        cilium_agent=cilium_agent,
+    )
 
 
 def _read(paths: Sequence[str], cache: ParseCache | None = None) -> dict[str, FileEntry] | None:

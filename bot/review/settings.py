@@ -28,6 +28,10 @@ Example (every key is optional)::
     max_line_comments: 20      # review comments on responsible rules; 0 turns them off
     diagram: true              # the mermaid graph of changed paths in the PR comment
     cluster_scope: partial     # complete: the tree is the whole cluster (no pods outside it)
+    cilium_agent:              # the cluster runs Cilium, configured so (bot.review.cilium_settings)
+      enable-policy: default   # default | always | never
+      policy-cidr-match-mode: ""  # "" | nodes
+      allow-localhost: auto    # auto | always | policy
     lint:                      # least-privilege findings (docs/intents.md); the app lints
                                # pull requests only when this section is present
       fail_on: error           # error | warning | note | never: what fails the check / CLI
@@ -63,6 +67,7 @@ from typing import Any
 
 import yaml
 
+from analysis.ciliumagent import CiliumAgent
 from analysis.customkinds import FIELD_PATH, WorkloadKind
 from analysis.entrypoints import WorkloadSelector, parse_workload_selectors
 from analysis.errors import InputError
@@ -71,6 +76,7 @@ from analysis.lint import SEVERITIES as LINT_SEVERITIES
 from analysis.model import ContainerPort
 from analysis.unmodelled import KIND_REFERENCE
 from bot.inputs.files import compile_glob
+from bot.review.cilium_settings import read_cilium_agent
 from bot.review.owners import NO_OWNERS, Owners
 from bot.review.owners_config import People, read_owners, read_people
 from bot.review.yamlnodes import (
@@ -139,6 +145,8 @@ class RepoSettings:
     flows_path: str | None = None
     flows_url: str | None = None
     breaking_needs_approval: bool = True
+    # The Cilium agent's options (analysis.ciliumagent); None: no `cilium_agent` section.
+    cilium_agent: CiliumAgent | None = None
 
     @property
     def restricts_approvers(self) -> bool:
@@ -334,6 +342,8 @@ class _Reader(NodeReader):
                     _line(node),
                 )
             out["cluster_scope"] = value
+        if "cilium_agent" in top:
+            out["cilium_agent"] = read_cilium_agent(self, top["cilium_agent"])
         if "lint" in top:
             out.update(self._lint(top["lint"]))
         if "flows" in top:
@@ -530,6 +540,7 @@ _TOP_KEYS = (
     "break_glass",
     "flows",
     "breaking_needs_approval",
+    "cilium_agent",
 )
 CLUSTER_SCOPES = ("partial", "complete")
 
