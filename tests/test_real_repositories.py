@@ -249,3 +249,72 @@ def test_an_added_or_removed_application_is_not_analysed(tmp_path: Path, status:
     )
     code, doc = _diff_json(tmp_path, base, head, "--ignore-kind", "Application")
     assert code == EXIT_OK and doc["not_analysed"][0]["ignored"] is True
+
+
+# Shaped like onedr0p/home-ops kubernetes/components/ (commit
+# d9078e4dd52174ad68a4408ca3398f731b2f889e, WTFPL): Components that Flux Kustomizations
+# list under spec.components, with ${APP} substituted by Flux. No kustomization of the
+# repository includes them, so a NetworkPolicy in one was never rendered nor read as a
+# plain manifest, and nothing said so.
+COMPONENT = """\
+apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+resources:
+  - ./networkpolicy.yaml
+"""
+COMPONENT_POLICY = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: ${APP}-ingress
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/name: "${APP}"}}
+  ingress: [{}]
+"""
+FLUX_APP = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: plex, namespace: flux-system}
+spec:
+  path: ./kubernetes/apps/default/plex/app
+  components: [../../../../components/netpol]
+  postBuild: {substitute: {APP: plex}}
+  sourceRef: {kind: GitRepository, name: flux-system}
+"""
+
+
+def test_a_component_no_kustomization_includes_is_not_analysed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "repo"
+    (root / "kubernetes" / "components" / "netpol").mkdir(parents=True)
+    (root / "kubernetes" / "components" / "netpol" / "kustomization.yaml").write_text(COMPONENT)
+    (root / "kubernetes" / "components" / "netpol" / "networkpolicy.yaml").write_text(
+        COMPONENT_POLICY
+    )
+    (root / "kubernetes" / "components" / "hpa").mkdir()
+    (root / "kubernetes" / "components" / "hpa" / "kustomization.yaml").write_text(
+        COMPONENT.replace("networkpolicy", "hpa")
+    )
+    (root / "kubernetes" / "components" / "hpa" / "hpa.yaml").write_text(
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: x}\n"
+    )
+    (root / "kubernetes" / "flux.yaml").write_text(FLUX_APP)
+    assert main(["map", str(root)]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert (
+        "not analysed: kubernetes/components/netpol/kustomization.yaml: a kustomize Component"
+        in err
+    )
+    assert "it holds NetworkPolicy ${APP}-ingress, which reachdiff does not render" in err
+    assert "components/hpa" not in err  # holds nothing reachdiff reads
+    # Included by a kustomization, it is rendered with it: no finding.
+    (root / "kubernetes" / "app").mkdir()
+    (root / "kubernetes" / "app" / "kustomization.yaml").write_text(
+        "resources: [../flux.yaml]\ncomponents: [../components/netpol]\n"
+    )
+    (root / "kubernetes" / "components" / "netpol" / "networkpolicy.yaml").write_text(
+        COMPONENT_POLICY.replace("${APP}", "plex")
+    )
+    main(["map", str(root)])
+    assert "components/netpol" not in capsys.readouterr().err

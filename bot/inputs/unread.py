@@ -15,6 +15,7 @@ from analysis.frontends import ROUTE_KINDS
 from analysis.manifests import object_model, parse_file
 from analysis.yamldoc import YMap
 from bot.inputs.chartfiles import chart_files_unread
+from bot.inputs.components import orphan_components
 from bot.inputs.files import (
     DEFAULT_LIMITS,
     MANIFEST_SUFFIXES,
@@ -132,6 +133,7 @@ def unread_in_listing(
                 )
             )
     out += [Unread(path, _chart_file(chart)) for path, chart in chart_files_unread(blobs, files)]
+    out += [Unread(path, why) for path, why in orphan_components(files)]
     return out
 
 
@@ -211,7 +213,8 @@ def skipped_but_read_elsewhere(listed: Iterable[str], files: Mapping[str, bytes]
         if ARGOCD_SOURCE.fullmatch(path.rpartition("/")[2])
     ]
     charts = chart_files_unread(listed, files)
-    return out + [Unread(path, _chart_file(chart)) for path, chart in charts]
+    out += [Unread(path, _chart_file(chart)) for path, chart in charts]
+    return out + [Unread(path, why) for path, why in orphan_components(files)]
 
 
 def _chart_file(chart: str) -> str:
