@@ -61,9 +61,19 @@ _KEY_LINE = re.compile(rb"([A-Za-z_][A-Za-z0-9_.-]*):(?:[ \t]+([^\n]*?))?[ \t]*\
 _PLAIN_WORD = re.compile(rb"[A-Za-z0-9][A-Za-z0-9./-]*")
 
 
+# Line breaks YAML 1.1 (libyaml, go-yaml) knows besides LF and CR LF: a lone CR, NEL, LS
+# and PS. The scan splits lines at LF only, so after one of these a `---` or a repeated
+# `kind:` is hidden inside a line the scan takes for a blanked field's: a "ConfigMap"
+# whose body is a NetworkPolicy to every YAML reader.
+_OTHER_BREAK = re.compile(rb"\r(?!\n)|\xc2\x85|\xe2\x80[\xa8\xa9]")
+
+
 def set_aside_unread(data: bytes) -> tuple[bytes, int]:
     """``data`` with the bodies of unread documents blanked, and how many bytes of it are
-    left that are not blank padding (what the size limit then applies to)."""
+    left that are not blank padding (what the size limit then applies to). A text with
+    line breaks other than LF and CR LF is left whole (``_OTHER_BREAK``)."""
+    if _OTHER_BREAK.search(data):
+        return data, len(data)
     out: list[bytes] = []
     padding = 0
     start = 0

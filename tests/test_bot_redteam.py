@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from tests.botharness import HEAD, Harness, base_tree, review, setup_pull
+from tests.botharness import HEAD, Harness, MakeHarness, base_tree, review, setup_pull
 
 # Every pod of shop may connect to db on every port: a widening of the base's one rule.
 OPEN_DB = """\
@@ -128,3 +128,40 @@ async def test_a_hidden_manifest_file_holding_a_policy_is_not_analysed(harness: 
     body = await assert_not_passed(harness)
     assert "policies/.open-db.yaml" in body and "NetworkPolicy shop/open-db" in body
     assert "ci.yml" not in body and ".yamllint" not in body
+
+
+async def test_a_policy_behind_a_lone_carriage_return_in_an_oversized_file_is_not_set_aside(
+    make_harness: MakeHarness,
+) -> None:
+    # Over the file limit, the bodies of ConfigMaps and the like are blanked by a scan of
+    # LF-separated lines. A lone CR is a line break to every YAML reader: behind it, the
+    # "ConfigMap" repeats apiVersion and kind (the last one wins) and carries a spec.
+    harness = await make_harness(max_file_bytes=2048)
+    padding = "".join(f"  k{i}: {'x' * 60}\n" for i in range(60))
+    bundle = (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: pad, namespace: shop}}\ndata:\n"
+        f"{padding}---\napiVersion: v1\nkind: ConfigMap\n"
+        "metadata: {name: open-db, namespace: shop}\n"
+        "data: {}\rapiVersion: networking.k8s.io/v1\rkind: NetworkPolicy\r"
+        "spec: {podSelector: {matchLabels: {app: db}}, ingress: [{}]}\n"
+    )
+    setup_pull(harness.fake, base_tree(**{"vendor/bundle.yaml": bundle.encode()}))
+    body = await assert_not_passed(harness)
+    # Left whole, the file is over the limit: refused, naming it.
+    assert "vendor/bundle.yaml" in body and "split the file" in body
+
+
+async def test_an_oversized_bundle_set_aside_is_analysed_not_taken_for_an_export_filter(
+    make_harness: MakeHarness,
+) -> None:
+    # Its kept bytes (bodies blanked) are not the committed blob, but its archived bytes
+    # are: comparing those, the file is analysed, and the policy in it seen.
+    harness = await make_harness(max_file_bytes=2048)
+    padding = "".join(f"  k{i}: {'x' * 60}\n" for i in range(60))
+    bundle = (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: pad, namespace: shop}}\ndata:\n"
+        f"{padding}---\n" + OPEN_DB.format(kind="NetworkPolicy")
+    )
+    setup_pull(harness.fake, base_tree(**{"vendor/bundle.yaml": bundle.encode()}))
+    body = await assert_not_passed(harness)
+    assert "not the committed file" not in body and "open-db" in body

@@ -204,3 +204,17 @@ def test_argo_cd_style_install_patching_a_crd_still_renders(
 def test_the_scan_stays_bounded_on_hostile_files(hostile: bytes) -> None:
     out, kept = set_aside_unread(hostile)
     assert (out, kept) == (hostile, len(hostile))  # nothing set aside: refused as it is
+
+
+@pytest.mark.parametrize("brk", [b"\r", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9"])
+def test_line_breaks_the_scan_does_not_split_on_leave_the_text_whole(brk: bytes) -> None:
+    # To YAML each is a line break: behind it, a repeated `kind:` or a `---` that the scan
+    # would have blanked as part of the ConfigMap's data.
+    text = (
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {}"
+        + brk
+        + b"kind: NetworkPolicy\n"
+    )
+    assert set_aside_unread(text) == (text, len(text))
+    crlf = b"apiVersion: v1\r\nkind: ConfigMap\r\nmetadata: {name: x}\r\ndata:\r\n  a: b\r\n"
+    assert set_aside_unread(crlf)[0] != crlf  # CR LF is split on: set aside as before

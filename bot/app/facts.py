@@ -243,15 +243,16 @@ async def fetch_files(
     for sha, archive, listing in zip(shas, archives, listings, strict=True):
         # Decompressing is CPU work: off the event loop, so other deliveries are answered.
         hidden: dict[str, bytes | None] = {}
+        archived: dict[str, tuple[str, str]] = {}
         try:
             trees[sha] = await asyncio.to_thread(
-                read_tarball, archive, paths=paths, limits=limits, hidden=hidden
+                read_tarball, archive, paths=paths, limits=limits, hidden=hidden, archived=archived
             )
         except FilesError as err:
             unreadable[sha] = err
             continue
         side = "head" if sha == compared.head else "base"
-        found = _unread(listing, trees[sha], paths) + hidden_objects(hidden)
+        found = _unread(listing, trees[sha], paths, archived) + hidden_objects(hidden)
         unread += [(side, u) for u in found if (side, u) not in unread]
     if compared.head in unreadable:
         raise unreadable[compared.head]
@@ -266,7 +267,10 @@ async def fetch_files(
 
 
 def _unread(
-    listing: Mapping[str, Any], files: Mapping[str, bytes], paths: tuple[str, ...] | None
+    listing: Mapping[str, Any],
+    files: Mapping[str, bytes],
+    paths: tuple[str, ...] | None,
+    archived: Mapping[str, tuple[str, str]],
 ) -> list[Unread]:
     if listing.get("truncated"):
         # Could be walked directory by directory; until then, never assume it is complete.
@@ -281,7 +285,7 @@ def _unread(
         TreeEntry(str(e["path"]), str(e["mode"]), str(e["type"]), str(e["sha"]))
         for e in listing.get("tree") or []
     ]
-    return unread_in_listing(entries, files, paths) + lfs_pointers(files)
+    return unread_in_listing(entries, files, paths, archived) + lfs_pointers(files)
 
 
 async def approval_status(

@@ -14,6 +14,7 @@ reviewed paths (submodules, LFS pointers, files an archive left out) is ``bot.in
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import stat
@@ -230,6 +231,17 @@ def check_file_size(path: str, size: int, limits: FileLimits) -> None:
     """Refuse, before reading it, a file too large even to be scanned."""
     if size > limits.max_read_bytes:
         raise FilesError(path, f"file is {size} bytes, over the limit of {limits.max_file_bytes}")
+
+
+def blob_sha(data: bytes) -> str:
+    """Git's id of a blob with this content."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def committed_shas(data: bytes) -> tuple[str, str]:
+    """The blob ids the archived ``data`` may have been committed as: as it is, or with
+    CR LF as LF (``eol=crlf`` converts archives and checkouts alike)."""
+    return blob_sha(data), blob_sha(data.replace(b"\r\n", b"\n"))
 
 
 def within_file_limit(path: str, data: bytes, limits: FileLimits) -> bytes:

@@ -24,6 +24,7 @@ from bot.inputs.files import (
     FilesError,
     GlobSet,
     MiB,
+    committed_shas,
     is_hidden,
     is_manifest_path,
     within_file_limit,
@@ -191,6 +192,7 @@ def read_tarball(
     paths: tuple[str, ...] | None = None,
     limits: FileLimits = DEFAULT_LIMITS,
     hidden: dict[str, bytes | None] | None = None,
+    archived: dict[str, tuple[str, str]] | None = None,
 ) -> dict[str, bytes]:
     """The manifests in a tar archive (plain, gzip, bzip2 or xz), as GitHub serves a commit.
 
@@ -207,6 +209,10 @@ def read_tarball(
     ``MAX_HIDDEN`` of them): no reader takes them as manifests, but ``kubectl apply -R`` and
     Argo CD's directory applications apply them, so the caller checks them for objects
     (``unread.hidden_objects``).
+
+    ``archived``, when given, receives the blob ids (``committed_shas``) of the archived
+    content of each file kept with bodies set aside (over the file limit): what the git
+    tree listing is compared with, since the kept bytes are no longer the committed ones.
     """
     stream = _BoundedStream(_decompressing(data), limits.max_archive_bytes)
     globs = GlobSet(paths) if paths is not None else None
@@ -292,4 +298,6 @@ def read_tarball(
         payload = stream.read_exact(padded, rel)[:size]
         budget.add(rel, size)
         files[rel] = within_file_limit(rel, payload, limits)
+        if archived is not None and files[rel] is not payload:
+            archived[rel] = committed_shas(payload)
     return files

@@ -4,7 +4,6 @@ the archive left out, submodules, Git LFS pointers; and the reviewed-path test i
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -20,6 +19,7 @@ from bot.inputs.files import (
     DEFAULT_LIMITS,
     MANIFEST_SUFFIXES,
     GlobSet,
+    committed_shas,
     is_hidden,
     is_manifest_path,
     read_directory,
@@ -82,6 +82,7 @@ def unread_in_listing(
     entries: Iterable[TreeEntry],
     files: Mapping[str, bytes],
     paths: tuple[str, ...] | None,
+    archived: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[Unread]:
     """What the git tree holds inside ``paths`` that ``files`` (read from the commit's
     archive) does not show as committed: submodules (gitlinks, whose content archives
@@ -124,7 +125,9 @@ def unread_in_listing(
                     "left out of the repository archive (export-ignore in .gitattributes)",
                 )
             )
-        elif not _same_blob(data, entry.sha):
+        elif entry.sha not in (archived or {}).get(entry.path, ()) and not _same_blob(
+            data, entry.sha
+        ):
             out.append(
                 Unread(
                     entry.path,
@@ -140,11 +143,7 @@ def unread_in_listing(
 def _same_blob(data: bytes, sha: str) -> bool:
     # Line-ending conversion (``eol=crlf``) changes archive and checkout alike: not a
     # difference in what is deployed.
-    return sha in (blob_sha(data), blob_sha(data.replace(b"\r\n", b"\n")))
-
-
-def blob_sha(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+    return sha in committed_shas(data)
 
 
 def gitmodules_paths(text: bytes) -> list[str]:
