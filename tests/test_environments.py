@@ -400,3 +400,20 @@ def test_generator_sources_of_any_common_kind_are_read(tmp_path: Path) -> None:
     (env,) = discover_environments(read_directory(tmp_path))
     ((_, obj),) = env.objects
     assert obj["kind"] == "ConfigMap" and obj["data"] == {"warm-cache.sh": "#!/bin/sh\necho warm\n"}
+
+
+def test_a_note_both_sides_make_is_said_once_and_one_side_s_note_names_its_side() -> None:
+    from analysis.model import Tree
+    from bot.inputs.environment_diff import EnvironmentTree, diff_environments
+
+    approximate = "charts/web: lines in Helm templates are matched … and are approximate"
+    base = EnvironmentTree("charts/web", "helm", Tree(), notes=(approximate, "only base"))
+    head = EnvironmentTree("charts/web", "helm", Tree(), notes=(approximate, "only head"))
+    notes = diff_environments([base], [head]).notes
+    assert [n for n in notes if "approximate" in n] == [approximate]  # once, named once
+    assert "charts/web (base): only base" in notes
+    assert "charts/web (head): only head" in notes
+    # A chart only the head has: its note is the head's.
+    alone = diff_environments([], [head]).notes
+    assert f"charts/web (head): {approximate}" in alone
+    assert not any(n.startswith("charts/web:") for n in alone)

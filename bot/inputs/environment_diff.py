@@ -310,6 +310,23 @@ def changed_files(
     return out
 
 
+def _environment_notes(
+    label: str, base: EnvironmentTree | None, head: EnvironmentTree | None
+) -> list[str]:
+    """An environment's notes, each said once: a note both sides make (a chart's lines
+    are approximate on both) is the environment's, one only a side makes names that side."""
+    on_base = base.notes if base is not None else ()
+    on_head = head.notes if head is not None else ()
+    out = []
+    for note in dict.fromkeys((*on_base, *on_head)):
+        if note in on_base and note in on_head:
+            # A note that already starts with the environment's name is not named twice.
+            out.append(note if note.startswith(f"{label}: ") else f"{label}: {note}")
+        else:
+            out.append(f"{label} ({'base' if note in on_base else 'head'}): {note}")
+    return out
+
+
 def _merge(
     results: Sequence[tuple[str, EnvironmentTree | None, EnvironmentTree | None, ReachabilityDiff]],
 ) -> MultiDiff:
@@ -340,9 +357,9 @@ def _merge(
         if h is not None:
             head_population += Population.of_tree(h.tree, env_name)
         label = name or "plain manifests"
+        notes += _environment_notes(label, b, h)
         for env, side in ((b, "base"), (h, "head")):
             if env is not None:
-                notes += [f"{label} ({side}): {n}" for n in env.notes]
                 unanalysed += [f"{label} ({side}): {u}" for u in env.unanalysed]
                 unanalysed += [f"{label} ({side}): {u}" for u in env.tree.unanalysed]
                 notes += [f"{label} ({side}): {w}" for w in env.tree.warnings]
