@@ -65,6 +65,20 @@ DELIVERY_KINDS: dict[str, frozenset[str]] = {
     "helm.toolkit.fluxcd.io": frozenset({"HelmRelease"}),
     "argoproj.io": frozenset({"Application", "ApplicationSet"}),
 }
+# Flux's Kustomization applies a path of this repository, which reachdiff renders with
+# kustomize alone; these fields of it change what is applied (patches rewrite any object,
+# a policy's selectors included; postBuild substitutes ${VARS}; targetNamespace moves
+# every object). One whose fields the change adds, removes or changes is a delivery
+# object as above; one without them, or with the same ones, deploys what the tree shows.
+FLUX_KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
+FLUX_RENDER_FIELDS = (
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "postBuild",
+    "targetNamespace",
+    "components",
+)
 # `Kind` or `Kind.group`, as an ignore_kinds entry names kinds.
 KIND_REFERENCE = re.compile(r"[A-Z][A-Za-z0-9]{0,62}(?:\.[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)*")
 
@@ -83,7 +97,22 @@ def delivers(api_version: str, kind: str) -> bool:
 
 
 def is_delivery(policy: UnmodelledPolicy) -> bool:
-    return delivers(policy.api_version, policy.kind)
+    return delivers(policy.api_version, policy.kind) or _is_flux_kustomization(
+        policy.api_version, policy.kind
+    )
+
+
+def _is_flux_kustomization(api_version: str, kind: str) -> bool:
+    return kind == "Kustomization" and group_of(api_version) == FLUX_KUSTOMIZE_GROUP
+
+
+def _flux_render_fields(obj: YMap) -> dict[str, object] | None:
+    """The fields of a Flux Kustomization that change what it applies; None if none."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    found = {k: spec[k] for k in FLUX_RENDER_FIELDS if spec.get(k) not in (None, "", [], {})}
+    return found or None
 
 
 def unmodelled_policy(obj: YMap, source: Source) -> UnmodelledPolicy | None:
@@ -92,7 +121,13 @@ def unmodelled_policy(obj: YMap, source: Source) -> UnmodelledPolicy | None:
     kind, api_version = obj.get("kind"), obj.get("apiVersion")
     if not isinstance(kind, str) or not isinstance(api_version, str):
         return None
-    if not enforces_traffic(api_version, kind) and not delivers(api_version, kind):
+    digested: object = obj
+    if _is_flux_kustomization(api_version, kind):
+        fields = _flux_render_fields(obj)
+        if fields is None:
+            return None
+        digested = fields  # an interval or a label changed is no finding
+    elif not enforces_traffic(api_version, kind) and not delivers(api_version, kind):
         return None
     meta = obj.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
@@ -103,11 +138,11 @@ def unmodelled_policy(obj: YMap, source: Source) -> UnmodelledPolicy | None:
         name=name if isinstance(name, str) else "(unnamed)",
         api_version=api_version,
         source=source,
-        digest=_digest(obj),
+        digest=_digest(digested),
     )
 
 
-def _digest(obj: YMap) -> str:
+def _digest(obj: object) -> str:
     try:
         text = json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):  # keys of mixed types, deep nesting
@@ -152,6 +187,14 @@ class Finding:
 
     def message(self) -> str:
         p = self.policy
+        if _is_flux_kustomization(p.api_version, p.kind):
+            return (
+                f"{self.describe()}: its {', '.join(FLUX_RENDER_FIELDS[:5])} or components "
+                "change what Flux applies from this repository, which reachdiff renders with "
+                "kustomize alone, so what this change does is not analysed; list "
+                f"`Kustomization.{FLUX_KUSTOMIZE_GROUP}` under `ignore_kinds` in "
+                ".github/reachdiff.yml to review without it"
+            )
         if is_delivery(p):
             return (
                 f"{self.describe()}: {p.kind} ({p.api_version}) deploys what reachdiff does "

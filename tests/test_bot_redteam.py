@@ -165,3 +165,42 @@ async def test_an_oversized_bundle_set_aside_is_analysed_not_taken_for_an_export
     setup_pull(harness.fake, base_tree(**{"vendor/bundle.yaml": bundle.encode()}))
     body = await assert_not_passed(harness)
     assert "not the committed file" not in body and "open-db" in body
+
+
+FLUX = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: apps, namespace: flux-system}}
+spec:
+  interval: {interval}
+  path: ./policies
+  prune: true
+  sourceRef: {{kind: GitRepository, name: flux-system}}
+{extra}"""
+# A patch Flux applies to every NetworkPolicy under ./policies: db admits every pod.
+PATCHES = """\
+  patches:
+  - target: {kind: NetworkPolicy}
+    patch: |
+      - op: replace
+        path: /spec/ingress
+        value: [{}]
+"""
+
+
+async def test_patches_added_to_a_flux_kustomization_are_not_analysed(harness: Harness) -> None:
+    # Flux applies ./policies with these patches; reachdiff renders the path with kustomize
+    # alone, so the widening was invisible and the review said unchanged.
+    base = base_tree(**{"clusters/apps.yaml": FLUX.format(interval="10m", extra="").encode()})
+    head = base_tree(**{"clusters/apps.yaml": FLUX.format(interval="10m", extra=PATCHES).encode()})
+    setup_pull(harness.fake, head, base_files=base)
+    body = await assert_not_passed(harness)
+    assert "flux-system/apps" in body and "Kustomization.kustomize.toolkit.fluxcd.io" in body
+
+
+async def test_a_flux_kustomization_changed_elsewhere_is_no_finding(harness: Harness) -> None:
+    base = base_tree(**{"clusters/apps.yaml": FLUX.format(interval="10m", extra=PATCHES).encode()})
+    head = base_tree(**{"clusters/apps.yaml": FLUX.format(interval="1h", extra=PATCHES).encode()})
+    setup_pull(harness.fake, head, base_files=base)
+    await review(harness)
+    assert harness.check(HEAD)["conclusion"] == "success"

@@ -272,13 +272,25 @@ WORKER_BASES = PreparedBases(limit=1)
 def _unanalysed(
     reasons: tuple[str, ...], findings: tuple[unmodelled.Finding, ...]
 ) -> AnalysisFailure:
-    kinds = sorted({f.policy.kind for f in findings})
+    kinds = sorted({f.policy.kind for f in findings if not unmodelled.is_delivery(f.policy)})
+    delivering = sorted(
+        {f"{f.policy.kind}.{f.policy.group}" for f in findings if unmodelled.is_delivery(f.policy)}
+    )
     lines = list(reasons)
     if kinds:
         lines.append(
             f"reachdiff does not model {', '.join(kinds)}: with such policies in the tree, "
             "the access it computes is not what the cluster enforces. List the kinds under "
             "`ignore_kinds` in .github/reachdiff.yml to review the NetworkPolicies alone."
+        )
+    if delivering:
+        # Objects that deploy (or rewrite) what the tree shows: their change is the finding.
+        lines.append(
+            f"The change adds, removes or changes {', '.join(delivering)} objects, which "
+            "deploy or rewrite what reachdiff renders (charts and manifests from elsewhere, "
+            "values, patches, substitutions): what that does to pods and policies is not "
+            "analysed. List the kinds under `ignore_kinds` in .github/reachdiff.yml to "
+            "review without them."
         )
     return AnalysisFailure(
         "unanalysed",
