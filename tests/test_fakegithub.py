@@ -550,6 +550,15 @@ async def test_pulls_of_a_commit_are_the_open_ones_containing_it_paginated(
     assert (status, body) == (200, [])
     status, body, _ = await client.call("GET", "/repos/acme/web/commits/heads/main?per_page=1")
     assert status == 200 and body["sha"] == C
+    # The sha media type: the commit id alone (what the bot asks for a branch head).
+    status, body, headers = await client.call(
+        "GET",
+        "/repos/acme/web/commits/heads/main",
+        headers={"Accept": "application/vnd.github.sha"},
+        raw=True,
+    )
+    assert (status, body) == (200, C.encode())
+    assert headers["Content-Type"].startswith("application/vnd.github.sha")
     assert fake.validation_errors == [] and fake.response_errors == []
 
 

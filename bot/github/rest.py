@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import http
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,11 +186,25 @@ async def get_commit(gh: GitHubClient, repo: Repository, ref: str) -> dict[str, 
     return dict(await gh.getitem(url, repo.vars(ref=ref, per_page=1)))
 
 
+# SHA-1 ids, and SHA-256 ones for repositories in that object format.
+_COMMIT_ID = re.compile("[0-9a-f]{40}|[0-9a-f]{64}")
+SHA_MEDIA_TYPE = "application/vnd.github.sha"
+
+
 async def get_branch_head(gh: GitHubClient, repo: Repository, branch: str) -> str:
-    """The commit a branch points at now (``heads/<branch>``: never mistaken for a sha)."""
-    url = "/repos/{owner}/{repo}/commits/{+ref}{?per_page}"
-    data = await gh.getitem(url, repo.vars(ref=f"heads/{branch}", per_page=1))
-    return str(data["sha"])
+    """The commit a branch points at now (``heads/<branch>``: never mistaken for a sha).
+
+    Asked as the ``sha`` media type: the commit's JSON holds its diff against its first
+    parent, which GitHub computes for every ask (a large merge on the base branch: seconds,
+    and a 5xx past its limits) though only the id is used."""
+    url = "/repos/{owner}/{repo}/commits/{+ref}"
+    data = await gh.download(
+        url, repo.vars(ref=f"heads/{branch}"), max_bytes=256, accept=SHA_MEDIA_TYPE
+    )
+    sha = data.decode("ascii", "replace").strip()
+    if not _COMMIT_ID.fullmatch(sha):
+        raise gidgethub.GitHubException(f"not a commit id for heads/{branch}: {sha[:80]!r}")
+    return sha
 
 
 async def list_open_pulls(gh: GitHubClient, repo: Repository, base: str) -> list[Any]:

@@ -22,7 +22,7 @@ from .diffs import (
     unified_diff,
 )
 from .state import Installation, Pull, Repo, Token, now_iso
-from .tarballs import build_tarball, top_directory
+from .tarballs import top_directory
 
 if TYPE_CHECKING:
     from .server import FakeGitHub
@@ -331,9 +331,7 @@ def codeload(fake: FakeGitHub, path: str, query: Mapping[str, str]) -> Reply:
     if repo is None or parts[5] not in repo.commits:
         raise ApiError(404, "Not Found")
     commit = repo.commits[parts[5]]
-    data = build_tarball(
-        repo.owner, repo.name, commit.sha, commit.files, commit.date, commit.gitlinks
-    )
+    data = fake.archive(repo.full_name, commit.sha)
     filename = top_directory(repo.owner, repo.name, commit.sha) + ".tar.gz"
     return Reply(
         200,
@@ -350,6 +348,8 @@ def get_commit(fake: FakeGitHub, call: Call) -> Reply:
     if sha is None:
         raise unprocessable(f"No commit found for SHA: {call.params['ref']}")
     commit = repo.commits[sha]
+    if call.wants("sha"):  # the id alone, no diff computed
+        return Reply(200, commit.sha, content_type="application/vnd.github.sha; charset=utf-8")
     parent = repo.commits[commit.parents[0]].files if commit.parents else {}
     changes = tree_changes(parent, commit.files)
     if call.wants("diff"):

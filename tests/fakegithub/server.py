@@ -42,6 +42,7 @@ from .state import (
     Users,
     now_iso,
 )
+from .tarballs import build_tarball
 
 API_VERSIONS = ("2022-11-28",)
 MAX_REQUEST_BODY = 25 * 1024 * 1024
@@ -92,6 +93,9 @@ class FakeGitHub:
         self.review_comment_scope = "diff"
         # GitHub truncates a recursive tree listing beyond 100,000 entries (or 7 MB).
         self.tree_entry_limit = 100_000
+        # Archives by (repository, commit), built once: a commit never changes, and
+        # codeload serves archives from a cache too (benchmarks build them before the clock).
+        self.archives: dict[tuple[str, str], bytes] = {}
 
         self._repos: dict[str, Repo] = {}
         self.teams: dict[tuple[str, str], Team] = {}
@@ -213,6 +217,19 @@ class FakeGitHub:
 
     def find_repo(self, full_name: str) -> Repo | None:
         return self._repos.get(full_name.lower())
+
+    def archive(self, full_name: str, sha: str) -> bytes:
+        """The ``.tar.gz`` of a commit, as codeload serves it."""
+        repo = self.find_repo(full_name)
+        if repo is None or sha not in repo.commits:
+            raise KeyError(f"{full_name}@{sha}")
+        key = (repo.full_name, sha)
+        if key not in self.archives:
+            commit = repo.commits[sha]
+            self.archives[key] = build_tarball(
+                repo.owner, repo.name, commit.sha, commit.files, commit.date, commit.gitlinks
+            )
+        return self.archives[key]
 
     def add_commit(
         self,
