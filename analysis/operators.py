@@ -1,12 +1,14 @@
 """Workloads an operator creates from its own custom resources.
 
 A ``Prometheus`` object is not a pod, but the Prometheus Operator turns it into a
-StatefulSet whose pods carry labels and ports the operator chooses; policies select those
-pods (kube-prometheus ships such policies). Without these pods in the model, such a policy
+StatefulSet (a ``PrometheusAgent`` into one, or a DaemonSet) whose pods carry labels and
+ports the operator chooses; policies select those pods (kube-prometheus ships such
+policies). Without these pods in the model, such a policy
 selects nothing and a change to it is invisible.
 
 Each kind here is modelled from its operator's source (prometheus-operator,
-pkg/prometheus/server/statefulset.go, pkg/prometheus/common.go,
+pkg/prometheus/server/statefulset.go, pkg/prometheus/agent/statefulset.go and
+daemonset.go, pkg/prometheus/common.go,
 pkg/alertmanager/statefulset.go, pkg/thanos/statefulset.go,
 pkg/operator/config_reloader.go; Apache-2.0): the labels its pods get, in the order the
 operator merges them (``spec.podMetadata.labels`` first, the operator's own labels over
@@ -105,6 +107,18 @@ KINDS: dict[str, _Spec] = {
         _alertmanager_ports,
         version_label="over",
     ),
+    # pkg/prometheus/agent: the same containers as Prometheus (no Thanos sidecar in the
+    # CRD), the name "prometheus-agent" and no `prometheus: <name>` label.
+    "PrometheusAgent": _Spec(
+        lambda name: {
+            "app.kubernetes.io/name": "prometheus-agent",
+            **_MANAGED_BY,
+            "app.kubernetes.io/instance": name,
+            "operator.prometheus.io/name": name,
+        },
+        _prometheus_ports,
+        version_label="under",
+    ),
     "ThanosRuler": _Spec(
         lambda name: {
             "app.kubernetes.io/name": "thanos-ruler",
@@ -154,13 +168,15 @@ def parse_operator_workloads(ctx: Context, obj: YMap) -> tuple[Workload, ...]:
         sctx.fail(f"`serviceAccountName` must be a string, not {type_name(account)}")
     ports = set(known.ports(ctx, spec)) | set(container_ports(ctx, spec))
     ordered = tuple(sorted(ports, key=lambda p: (p.protocol, p.port, p.name or "")))
-    shards = 1
-    if kind == "Prometheus":
-        shards = _shards(sctx, spec)
+    # A PrometheusAgent in DaemonSet mode runs one pod per node, without shards.
+    sharded = kind == "Prometheus" or (
+        kind == "PrometheusAgent" and spec.get("mode", "StatefulSet") != "DaemonSet"
+    )
+    shards = _shards(sctx, spec) if sharded else 1
     out = []
     for shard in range(shards):
         shard_labels = dict(labels)
-        if kind == "Prometheus":
+        if sharded:
             shard_labels["operator.prometheus.io/shard"] = str(shard)
         out.append(
             Workload(

@@ -157,7 +157,7 @@ def workloads_of(objects: Iterable[Obj]) -> list[RefWorkload]:
 
 
 # ---------------------------------------------------------------------------- operated pods
-# The Prometheus Operator (monitoring.coreos.com) runs pods for three of its kinds. Written
+# The Prometheus Operator (monitoring.coreos.com) runs pods for four of its kinds. Written
 # from the operator's statefulset code and tests (prometheus-operator, Apache-2.0), as a
 # table: the labels the operator puts over spec.podMetadata.labels ("{}" is the object's
 # name), and the ports of its own containers. A port is (name, protocol, number, when),
@@ -193,6 +193,18 @@ OPERATED_KINDS: dict[str, tuple[dict[str, str], tuple[tuple[str, str, int, str],
             ("mesh-udp", "UDP", 9094, "always"),
         ),
     ),
+    "PrometheusAgent": (
+        {
+            "app.kubernetes.io/name": "prometheus-agent",
+            "app.kubernetes.io/instance": "{}",
+            "app.kubernetes.io/managed-by": "prometheus-operator",
+            "operator.prometheus.io/name": "{}",
+        },
+        (
+            ("PORTNAME", "TCP", 9090, "served"),
+            ("reloader-web", "TCP", 8080, "served"),
+        ),
+    ),
     "ThanosRuler": (
         {
             "app.kubernetes.io/name": "thanos-ruler",
@@ -222,7 +234,7 @@ def operated_workloads(obj: Obj) -> list[RefWorkload]:
         labels.pop(VERSION_LABEL, None)
         if version:
             labels[VERSION_LABEL] = version.lstrip("v")  # Go's strings.TrimLeft
-    elif kind == "Prometheus" and version and VERSION_LABEL not in labels:
+    elif kind in ("Prometheus", "PrometheusAgent") and version and VERSION_LABEL not in labels:
         labels[VERSION_LABEL] = version[1:] if version.startswith("v") else version
     for key, value in fixed.items():
         labels[key] = name if value == "{}" else value
@@ -230,7 +242,7 @@ def operated_workloads(obj: Obj) -> list[RefWorkload]:
     served = not spec.get("listenLocal", False)
     for port_name, protocol, number, when in own_ports:
         if when == "served" and not served:
-            signal = kind == "Prometheus" and spec.get("reloadStrategy") == "ProcessSignal"
+            signal = kind.startswith("Prometheus") and spec.get("reloadStrategy") == "ProcessSignal"
             if port_name == "reloader-web" and signal:
                 ports.add((port_name, protocol, number))
             continue
@@ -245,11 +257,14 @@ def operated_workloads(obj: Obj) -> list[RefWorkload]:
     ]:
         for cp in container.get("ports") or []:
             ports.add((cp.get("name"), cp.get("protocol", "TCP"), int(cp["containerPort"])))
-    shards = max(1, spec.get("shards") or 1) if kind == "Prometheus" else 1
+    # A PrometheusAgent shards like Prometheus, except as a DaemonSet (one pod per node).
+    daemons = kind == "PrometheusAgent" and spec.get("mode") == "DaemonSet"
+    sharded = kind in ("Prometheus", "PrometheusAgent") and not daemons
+    shards = max(1, spec.get("shards") or 1) if sharded else 1
     out = []
     for shard in range(shards):
         pod_labels = dict(labels)
-        if kind == "Prometheus":
+        if sharded:
             pod_labels["operator.prometheus.io/shard"] = str(shard)
         out.append(
             RefWorkload(

@@ -277,7 +277,7 @@ def workloads(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
     return obj
 
 
-OPERATED_KINDS = ("Prometheus", "Alertmanager", "ThanosRuler")
+OPERATED_KINDS = ("Prometheus", "Alertmanager", "ThanosRuler", "PrometheusAgent")
 
 
 @st.composite
@@ -297,10 +297,12 @@ def operated(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
         spec["listenLocal"] = True
     if draw(st.integers(0, 3)) == 3:
         spec["portName"] = draw(st.sampled_from(PORT_NAMES))
-    if kind == "Prometheus":
-        if draw(st.booleans()):
+    if kind in ("Prometheus", "PrometheusAgent"):
+        if kind == "Prometheus" and draw(st.booleans()):
             spec["thanos"] = {"image": "quay.io/thanos/thanos:v0.31.0"}
-        if draw(st.integers(0, 3)) == 3:
+        if kind == "PrometheusAgent" and draw(st.booleans()):
+            spec["mode"] = draw(st.sampled_from(("StatefulSet", "DaemonSet")))
+        if draw(st.integers(0, 3)) == 3 and spec.get("mode") != "DaemonSet":
             spec["shards"] = draw(st.integers(1, 2))
         if draw(st.integers(0, 4)) == 4:
             spec["reloadStrategy"] = "ProcessSignal"
@@ -319,7 +321,13 @@ def operated(draw: Draw, namespace: str, kind: str, name: str) -> Obj:
     meta = _metadata(name, namespace, draw(st.booleans()))
     if draw(st.booleans()):
         meta["labels"] = draw(label_maps(POD_KEYS))  # the resource's own: not its pods'
-    return {"apiVersion": "monitoring.coreos.com/v1", "kind": kind, "metadata": meta, "spec": spec}
+    version = "v1alpha1" if kind == "PrometheusAgent" else "v1"
+    return {
+        "apiVersion": f"monitoring.coreos.com/{version}",
+        "kind": kind,
+        "metadata": meta,
+        "spec": spec,
+    }
 
 
 @st.composite

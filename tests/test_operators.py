@@ -188,6 +188,43 @@ spec:
     assert into == {"monitoring/Deployment/grafana": {"TCP": "9090"}}
 
 
+def test_prometheus_agent_pods_as_a_statefulset_or_a_daemonset() -> None:
+    # prometheus-operator pkg/prometheus/agent (statefulset.go, daemonset.go, operator.go's
+    # makeSelectorLabels), commit 6adcebc5076c34f4f55f8f5f7b1e528929373ac7, Apache-2.0.
+    text = """\
+apiVersion: monitoring.coreos.com/v1alpha1
+kind: PrometheusAgent
+metadata: {name: agent, namespace: monitoring}
+spec:
+  podMetadata: {labels: {team: obs}}
+  version: v3.5.0
+  serviceAccountName: prometheus-agent
+  shards: 2
+"""
+    first, second = operated(text)
+    assert (first.id, second.id) == (
+        "monitoring/PrometheusAgent/agent",
+        "monitoring/PrometheusAgent/agent-shard-1",
+    )
+    assert dict(first.labels) == {
+        "team": "obs",
+        "app.kubernetes.io/version": "3.5.0",
+        "app.kubernetes.io/name": "prometheus-agent",
+        "app.kubernetes.io/managed-by": "prometheus-operator",
+        "app.kubernetes.io/instance": "agent",
+        "operator.prometheus.io/name": "agent",
+        "operator.prometheus.io/shard": "0",
+    }
+    assert set(first.ports) == {
+        ContainerPort(9090, "TCP", "web"),
+        ContainerPort(8080, "TCP", "reloader-web"),
+    }
+    assert first.service_account == "prometheus-agent"
+    daemons = operated(text.replace("  shards: 2\n", "  mode: DaemonSet\n"))
+    assert [d.name for d in daemons] == ["agent"]
+    assert "operator.prometheus.io/shard" not in dict(daemons[0].labels)
+
+
 def test_other_groups_kinds_of_the_same_name_are_not_operated_workloads() -> None:
     text = PROMETHEUS.replace("monitoring.coreos.com/v1", "example.com/v1")
     assert operated(text) == ()
