@@ -305,6 +305,28 @@ def test_helm_error_becomes_a_manifest_error(shop: dict[str, bytes], tmp_path: P
     assert "--debug" not in err.message
 
 
+def test_a_required_value_names_its_template_line_and_the_setting(
+    shop: dict[str, bytes], tmp_path: Path
+) -> None:
+    # prometheus-community/helm-charts charts/prometheus-postgres-exporter (commit
+    # cf408a290aec489277a94450bb3511432477a53a, Apache-2.0) `required`s a password: the
+    # error was blamed on Chart.yaml:1 behind client-go's kubeconfig warnings.
+    failing = (
+        "echo 'W1202 16:21:27.973258    7289 loader.go:221] Config not found: "
+        "$HOME/no-kubeconfig' >&2; "
+        "echo 'Error: execution error at (shop/templates/networkpolicy.yaml:2:9): "
+        "config.datasource.password is required' >&2; exit 1"
+    )
+    binary, _ = fake_helm(tmp_path, template=failing)
+    with pytest.raises(ManifestError) as caught:
+        discover_environments(shop, tools=Tools(helm=binary, isolate_network=False))
+    err = caught.value
+    assert (err.file, err.line) == ("charts/shop/templates/networkpolicy.yaml", 2)
+    assert "Config not found" not in err.message
+    assert "config.datasource.password is required" in err.message
+    assert "under `helm_values` in .github/reachdiff.yml" in err.message
+
+
 def test_helm_timeout(shop: dict[str, bytes], tmp_path: Path) -> None:
     binary, _ = fake_helm(tmp_path, template="sleep 30")
     with pytest.raises(ManifestError, match=r"took longer than 0\.5 s"):

@@ -270,9 +270,14 @@ def render_chart(
             )
         except ToolError as err:
             file, line = _blame(err.message, chart, files)
-            raise ManifestError(
-                file, line, err.message.replace("; Use --debug flag to render out invalid YAML", "")
-            ) from None
+            message = _NO_KUBECONFIG.sub("", err.message)
+            message = message.replace("; Use --debug flag to render out invalid YAML", "")
+            if _EXECUTION_ERROR in message:
+                message += (
+                    " (the chart requires a value its values do not give: name a values "
+                    f"file for {shown} under `helm_values` in .github/reachdiff.yml)"
+                )
+            raise ManifestError(file, line, message) from None
     objects = trace_sources(done.stdout, chart, files)
     notes = (
         (
@@ -286,8 +291,15 @@ def render_chart(
 
 
 _TEMPLATE_ERROR = re.compile(
-    r"(?:template: |parse error at \(|YAML parse error on )([^\s:()]+)(?::(\d+))?"
+    r"(?:template: |parse error at \(|YAML parse error on |execution error at \()"
+    r"([^\s:()]+)(?::(\d+))?"
 )
+# client-go's warning that the sandbox has no kubeconfig (on purpose): noise in an error.
+_NO_KUBECONFIG = re.compile(
+    r"W\d{4} [\d:.]+\s+\d+ loader\.go:\d+\] Config not found: [^;]*(?:; |$)"
+)
+# `required` and `fail` in a template: the chart needs a value the values files lack.
+_EXECUTION_ERROR = "execution error at ("
 
 
 def _blame(message: str, chart: Chart, files: Mapping[str, bytes]) -> tuple[str, int]:
