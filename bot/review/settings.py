@@ -4,10 +4,6 @@ The file is optional; without it every default below applies and anyone with wri
 may approve a widening. The shell must read it from the pull request's *base* commit: a PR
 that edits it must not be able to appoint its own approvers.
 
-Why one module over 400 lines: it is the one reference of the file's schema, every key with
-its default, its strict check and its file:line error, read top to bottom like the example
-below; the owner rules are read by ``owners_config``.
-
 Example (every key is optional)::
 
     # which files hold manifests; "**" spans directories, "*" and "?" stay within one
@@ -52,9 +48,12 @@ Validation is strict, because a typo in a security setting must not silently fal
 a default: an unknown key, a wrong type or a malformed value raises ``SettingsError``
 naming the key and, where known, the line.
 
-Why one module of 580 lines: it is the strict reader of one file's schema; every
-key's reading is short and shares the reader (its YAML helpers are in
-``bot.review.yamlnodes``, the owner rules in ``bot.review.owners_config``).
+Sections with a reading of their own are read in their own modules, with the same YAML
+helpers (``bot.review.yamlnodes``): ``owners`` and ``break_glass`` in
+``bot.review.owners_config``, ``workload_kinds`` in ``bot.review.workload_kinds_settings``,
+``lint`` in ``bot.review.lint_settings``, ``cilium_agent`` in ``bot.review.cilium_settings``,
+``helm_values`` and the repository paths in ``bot.review.repo_paths``. (About 420 lines:
+half of them are this reference and ``RepoSettings`` with every key's default.)
 """
 
 from __future__ import annotations
@@ -68,20 +67,21 @@ from typing import Any
 import yaml
 
 from analysis.ciliumagent import CiliumAgent
-from analysis.customkinds import FIELD_PATH, WorkloadKind
+from analysis.customkinds import WorkloadKind
 from analysis.entrypoints import WorkloadSelector, parse_workload_selectors
 from analysis.errors import InputError
-from analysis.lint import RULE_IDS as LINT_RULE_IDS
-from analysis.lint import SEVERITIES as LINT_SEVERITIES
-from analysis.model import ContainerPort
 from analysis.unmodelled import KIND_REFERENCE
 from bot.inputs.files import compile_glob
 from bot.review.cilium_settings import read_cilium_agent
+from bot.review.lint_settings import read_lint
 from bot.review.owners import NO_OWNERS, Owners
 from bot.review.owners_config import People, read_owners, read_people
+from bot.review.repo_paths import check_repo_path, read_helm_values
+from bot.review.workload_kinds_settings import read_workload_kinds
 from bot.review.yamlnodes import (
     NodeError,
     NodeReader,
+    check_depth,
     check_glob,
     check_login,
     check_namespace,
@@ -220,7 +220,7 @@ def parse_repo_settings(text: str | bytes | None) -> RepoSettings:
             raise SettingsError("", f"the file is not UTF-8 (byte {err.start})") from None
     loader = yaml.SafeLoader(text)
     try:
-        _check_depth(text)
+        check_depth(text, MAX_DEPTH)
         root = loader.get_single_node()
         return _Reader(loader).settings(root)
     except NodeError as err:
@@ -238,22 +238,7 @@ def parse_repo_settings(text: str | bytes | None) -> RepoSettings:
 
 
 _Node = yaml.Node
-_MAX_DEPTH = 8  # the schema needs 5 (owners.rules[].destination.pod_labels)
-
-
-def _check_depth(text: str) -> None:
-    """Refuse deep nesting from the event stream, before the (recursive) composer sees it."""
-    depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > _MAX_DEPTH:
-                mark = event.start_mark
-                raise SettingsError(
-                    "", "nested too deeply", mark.line + 1 if mark is not None else None
-                )
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+MAX_DEPTH = 8  # the schema needs 5 (owners.rules[].destination.pod_labels)
 
 
 class _Reader(NodeReader):
@@ -321,17 +306,17 @@ class _Reader(NodeReader):
             kinds = self._strings(top["ignore_kinds"], "ignore_kinds", _check_kind)
             out["ignore_kinds"] = tuple(dict.fromkeys(kinds))
         if "workload_kinds" in top:
-            out["workload_kinds"] = self._workload_kinds(top["workload_kinds"])
+            out["workload_kinds"] = read_workload_kinds(self, top["workload_kinds"], MAX_LIST_ITEMS)
         if "max_line_comments" in top:
             out["max_line_comments"] = self.integer(
                 top["max_line_comments"], "max_line_comments", 0, MAX_LINE_COMMENTS
             )
         if "kustomize_roots" in top:
             out["kustomize_roots"] = tuple(
-                self._strings(top["kustomize_roots"], "kustomize_roots", _check_repo_path)
+                self._strings(top["kustomize_roots"], "kustomize_roots", check_repo_path)
             )
         if "helm_values" in top:
-            out["helm_values"] = self._helm_values(top["helm_values"])
+            out["helm_values"] = read_helm_values(self, top["helm_values"], MAX_LIST_ITEMS)
         if "cluster_scope" in top:
             node = top["cluster_scope"]
             value = self.scalar(node)
@@ -345,7 +330,7 @@ class _Reader(NodeReader):
         if "cilium_agent" in top:
             out["cilium_agent"] = read_cilium_agent(self, top["cilium_agent"])
         if "lint" in top:
-            out.update(self._lint(top["lint"]))
+            out.update(read_lint(self, top["lint"]))
         if "flows" in top:
             out.update(self._flows(top["flows"]))
         if "breaking_needs_approval" in top:
@@ -355,35 +340,6 @@ class _Reader(NodeReader):
         settings = RepoSettings(**out)
         _check_satisfiable(settings, top.get("required_approvals"))
         return settings
-
-    def _lint(self, node: _Node) -> dict[str, Any]:
-        fields = self.mapping(node, "lint", ("fail_on", "rules"))
-        out: dict[str, Any] = {"lint_enabled": True}
-        if "fail_on" in fields:
-            value = self.scalar(fields["fail_on"])
-            if value not in (*LINT_SEVERITIES, "never"):
-                raise SettingsError(
-                    "lint.fail_on",
-                    f"must be error, warning, note or never, got {_shown(value)}",
-                    _line(fields["fail_on"]),
-                )
-            out["lint_fail_on"] = value
-        if "rules" in fields:
-            rules = self.mapping(fields["rules"], "lint.rules", tuple(sorted(LINT_RULE_IDS)))
-            severities = []
-            for rule, value_node in rules.items():
-                value = self.scalar(value_node)
-                if value is False:  # YAML 1.1 reads an unquoted `off` as false
-                    value = "off"
-                if value not in (*LINT_SEVERITIES, "off"):
-                    raise SettingsError(
-                        f"lint.rules.{rule}",
-                        f"must be off, note, warning or error, got {_shown(value)}",
-                        _line(value_node),
-                    )
-                severities.append((rule, str(value)))
-            out["lint_severities"] = tuple(severities)
-        return out
 
     def _flows(self, node: _Node) -> dict[str, str]:
         """``flows: {path: FILE}`` (on the base branch) or ``flows: {url: https://...}``."""
@@ -396,123 +352,12 @@ class _Reader(NodeReader):
             raise SettingsError(f"flows.{key}", "must be a non-empty string", _line(value_node))
         if key == "path":
             try:
-                return {"flows_path": _check_repo_path(value)}
+                return {"flows_path": check_repo_path(value)}
             except ValueError as err:
                 raise SettingsError("flows.path", str(err), _line(value_node)) from None
         if not value.startswith("https://") or any(c.isspace() for c in value):
             raise SettingsError("flows.url", "must be an https:// URL", _line(value_node))
         return {"flows_url": value}
-
-    def _helm_values(self, node: _Node) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        if not isinstance(node, yaml.MappingNode):
-            raise SettingsError(
-                "helm_values", "must map chart directories to lists of values files", _line(node)
-            )
-        out = []
-        for key_node, value_node in node.value:
-            chart = self.scalar(key_node)
-            key = f"helm_values.{chart}"
-            if not isinstance(chart, str):
-                raise SettingsError(
-                    "helm_values", "chart directories must be strings", _line(key_node)
-                )
-            try:
-                chart = _check_repo_path(chart)
-            except ValueError as err:
-                raise SettingsError(key, str(err), _line(key_node)) from None
-            out.append((chart, tuple(self._strings(value_node, key, _check_repo_path))))
-        return tuple(out)
-
-    def _workload_kinds(self, node: _Node) -> tuple[WorkloadKind, ...]:
-        if not isinstance(node, yaml.SequenceNode):
-            raise SettingsError("workload_kinds", "must be a list of kinds", _line(node))
-        if len(node.value) > MAX_LIST_ITEMS:
-            raise SettingsError(
-                "workload_kinds", f"has more than {MAX_LIST_ITEMS} entries", _line(node)
-            )
-        out: list[WorkloadKind] = []
-        for item in node.value:
-            fields = self.mapping(item, "workload_kinds[]", _WORKLOAD_KIND_KEYS)
-            if "kind" not in fields:
-                raise SettingsError("workload_kinds", "each entry needs `kind`", _line(item))
-            reference = self.scalar(fields["kind"])
-            if not isinstance(reference, str) or not KIND_REFERENCE.fullmatch(reference):
-                raise SettingsError(
-                    "workload_kinds.kind",
-                    f"{_shown(reference)} is not a kind (Kafka, or Kafka.kafka.strimzi.io)",
-                    _line(fields["kind"]),
-                )
-            kind, _, group = reference.partition(".")
-            if any(k.kind == kind and k.group == group for k in out):
-                raise SettingsError("workload_kinds", f"{reference} appears twice", _line(item))
-            out.append(
-                WorkloadKind(
-                    kind=kind,
-                    group=group,
-                    labels=self._labels(fields.get("labels")),
-                    labels_from=self._paths(fields.get("labels_from"), "labels_from"),
-                    namespace=self._template(fields.get("namespace"), "namespace"),
-                    ports=self._ports(fields.get("ports")),
-                    ports_from=self._paths(fields.get("ports_from"), "ports_from"),
-                )
-            )
-        return tuple(out)
-
-    def _labels(self, node: _Node | None) -> tuple[tuple[str, str], ...]:
-        if node is None:
-            return ()
-        if not isinstance(node, yaml.MappingNode):
-            raise SettingsError(
-                "workload_kinds.labels", "must map label keys to values", _line(node)
-            )
-        out = {}
-        for key_node, value_node in node.value:
-            key, value = self.scalar(key_node), self.scalar(value_node)
-            if not isinstance(key, str) or not isinstance(value, str):
-                raise SettingsError(
-                    "workload_kinds.labels",
-                    "keys and values must be strings (quote them)",
-                    _line(key_node),
-                )
-            out[key] = value
-        return tuple(sorted(out.items()))
-
-    def _paths(self, node: _Node | None, key: str) -> tuple[str, ...]:
-        if node is None:
-            return ()
-        return tuple(self._strings(node, f"workload_kinds.{key}", _check_field_path))
-
-    def _template(self, node: _Node | None, key: str) -> str:
-        if node is None:
-            return ""
-        value = self.scalar(node)
-        if not isinstance(value, str):
-            raise SettingsError(f"workload_kinds.{key}", "must be a string", _line(node))
-        return value
-
-    def _ports(self, node: _Node | None) -> tuple[ContainerPort, ...]:
-        if node is None:
-            return ()
-        if not isinstance(node, yaml.SequenceNode):
-            raise SettingsError("workload_kinds.ports", "must be a list of ports", _line(node))
-        out = []
-        for item in node.value:
-            fields = self.mapping(item, "workload_kinds.ports[]", ("port", "protocol", "name"))
-            port = self.scalar(fields["port"]) if "port" in fields else None
-            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-                raise SettingsError(
-                    "workload_kinds.ports", "each needs `port`, a number in 1..65535", _line(item)
-                )
-            protocol = self.scalar(fields["protocol"]) if "protocol" in fields else "TCP"
-            if protocol not in ("TCP", "UDP", "SCTP"):
-                raise SettingsError(
-                    "workload_kinds.ports", "`protocol` must be TCP, UDP or SCTP", _line(item)
-                )
-            name = self.scalar(fields["name"]) if "name" in fields else None
-            if name is not None and not isinstance(name, str):
-                raise SettingsError("workload_kinds.ports", "`name` must be a string", _line(item))
-            out.append(ContainerPort(port, str(protocol), name or None))
-        return tuple(out)
 
 
 _TOP_KEYS = (
@@ -543,23 +388,6 @@ _TOP_KEYS = (
     "cilium_agent",
 )
 CLUSTER_SCOPES = ("partial", "complete")
-
-
-_WORKLOAD_KIND_KEYS = ("kind", "labels", "labels_from", "namespace", "ports", "ports_from")
-
-
-def _check_field_path(value: str) -> str:
-    if not FIELD_PATH.fullmatch(value):
-        raise ValueError(f"{_shown(value)} is not a field path like spec.podMetadata.labels")
-    return value
-
-
-def _check_repo_path(value: str) -> str:
-    """A path inside the repository, relative to its root."""
-    clean = value.strip().removeprefix("./").rstrip("/")
-    if not clean or clean.startswith("/") or ".." in clean.split("/") or "\\" in clean:
-        raise ValueError(f"{value!r} must be a path inside the repository, like overlays/prod")
-    return clean
 
 
 def _check_satisfiable(settings: RepoSettings, node: _Node | None) -> None:

@@ -79,6 +79,22 @@ def check_glob(value: str) -> str:
     return value.removeprefix("./")
 
 
+def check_depth(text: str, limit: int) -> None:
+    """Refuse nesting deeper than ``limit`` from the event stream, before the (recursive)
+    composer sees it: a small file of brackets must not exhaust the stack."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > limit:
+                mark = event.start_mark
+                raise NodeError(
+                    "", "nested too deeply", mark.line + 1 if mark is not None else None
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 class NodeReader:
     """Mappings, lists, numbers and booleans read strictly; ``construct`` turns a scalar
     node into its value (the file's loader)."""
