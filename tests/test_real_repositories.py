@@ -299,9 +299,16 @@ def test_a_component_no_kustomization_includes_is_not_analysed(
     (root / "kubernetes" / "components" / "hpa" / "hpa.yaml").write_text(
         "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: x}\n"
     )
+    # Shaped like GoogleCloudPlatform/microservices-demo kustomize/components (commit
+    # 34ffea9175946982c3088ed84994fe6019ad6e92, Apache-2.0): an optional Component that a
+    # user enables by editing a kustomization, which nothing applies as it is.
+    (root / "optional").mkdir()
+    (root / "optional" / "kustomization.yaml").write_text(COMPONENT)
+    (root / "optional" / "networkpolicy.yaml").write_text(COMPONENT_POLICY.replace("${APP}", "x"))
     (root / "kubernetes" / "flux.yaml").write_text(FLUX_APP)
     assert main(["map", str(root)]) == EXIT_INPUT
     err = capsys.readouterr().err
+    assert "optional" not in err
     assert (
         "not analysed: kubernetes/components/netpol/kustomization.yaml: a kustomize Component"
         in err

@@ -1,9 +1,9 @@
 """Kustomize Components that no kustomization of the repository includes.
 
 A Component builds only into another kustomization, so reachdiff renders it as part of
-the roots that include it. One that no kustomization includes is applied by something
-else: Flux's ``Kustomization`` lists it under ``spec.components`` and substitutes its
-``${VARS}`` (``postBuild``), which reachdiff does not do. Its files are not plain
+the roots that include it. One that no kustomization includes but a Flux
+``Kustomization`` lists under ``spec.components`` is applied by Flux, which substitutes its
+``${VARS}`` (``postBuild``); reachdiff does neither. Its files are not plain
 manifests either (a kustomization consumes them), so without this check a NetworkPolicy
 in such a Component was never read and never said so (onedr0p/home-ops keeps its shared
 pieces in ``kubernetes/components/``). A Component holding nothing reachdiff reads (alert
@@ -19,14 +19,22 @@ from analysis.frontends import ROUTE_KINDS
 from analysis.manifests import MANIFEST_SUFFIXES, object_model, parse_file
 from analysis.yamldoc import YMap
 from bot.inputs import helm, kustomize
+from bot.inputs.sandbox import normalise
 
 # Besides what object_model reads: where traffic enters (exposure).
 _FRONTEND_KINDS = frozenset({"Service", "Ingress", "Gateway", *ROUTE_KINDS})
+_FLUX_PREFIX = "kustomize.toolkit.fluxcd.io/"
+_FLUX_GROUP = _FLUX_PREFIX.encode()
 
 
 def orphan_components(files: Mapping[str, bytes]) -> list[tuple[str, str]]:
-    """``(kustomization path, why)`` for every Component no kustomization includes whose
-    files hold an object reachdiff reads."""
+    """``(kustomization path, why)`` for every Component that a Flux Kustomization of the
+    repository applies, that no kustomization includes, and whose files hold an object
+    reachdiff reads. (A Component nothing names is not deployed: microservices-demo keeps
+    optional ones that a user enables by editing a kustomization.)"""
+    applied = _flux_components(files)
+    if not applied:
+        return []
     try:
         kustomizations = kustomize.find_kustomizations(files)
     except ManifestError:
@@ -36,7 +44,7 @@ def orphan_components(files: Mapping[str, bytes]) -> list[tuple[str, str]]:
     included = {d for k in kustomizations.values() for d in kustomize.includes(k, kustomizations)}
     out = []
     for directory, k in sorted(kustomizations.items()):
-        if k.kind != "Component" or directory in included:
+        if k.kind != "Component" or directory in included or directory not in applied:
             continue
         found = [
             name
@@ -56,6 +64,34 @@ def orphan_components(files: Mapping[str, bytes]) -> list[tuple[str, str]]:
                     "does not render",
                 )
             )
+    return out
+
+
+def _flux_components(files: Mapping[str, bytes]) -> set[str]:
+    """Directories the Flux Kustomizations of the repository list under spec.components
+    (relative to their spec.path, as kustomize-controller resolves them)."""
+    out: set[str] = set()
+    for path, data in files.items():
+        if not path.endswith(MANIFEST_SUFFIXES) or _FLUX_GROUP not in data:
+            continue
+        try:
+            objects = parse_file(path, data, exact=False)
+        except ManifestError:
+            continue
+        for obj in objects:
+            api_version, spec = obj.get("apiVersion"), obj.get("spec")
+            if obj.get("kind") != "Kustomization" or not isinstance(spec, dict):
+                continue
+            if not (isinstance(api_version, str) and api_version.startswith(_FLUX_PREFIX)):
+                continue
+            path_field = spec.get("path")
+            base = normalise("", path_field) if isinstance(path_field, str) else ""
+            components = spec.get("components")
+            for entry in components if isinstance(components, list) else ():
+                if isinstance(entry, str):
+                    target = normalise(base or "", entry)
+                    if target is not None:
+                        out.add(target)
     return out
 
 
