@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -366,6 +367,36 @@ async def test_pool_overrun_is_killed_and_the_pool_recovers() -> None:
         pool.timeout = 30  # room for the new worker process to start
         result = await pool.run(analyze, BASE, HEAD)
         assert isinstance(result, DiffResult)
+    finally:
+        pool.close()
+
+
+class _SlowToStart(concurrent.futures.ThreadPoolExecutor):
+    """Submitting blocks, as starting a worker through a fork server still importing the
+    engine does."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(1.0)
+        return super().submit(fn, *args, **kwargs)
+
+
+async def test_event_loop_answers_while_a_worker_process_starts() -> None:
+    pool = AnalysisPool(workers=1, timeout=30, memory_mb=0)
+    pool._executor = _SlowToStart(max_workers=1)  # type: ignore[assignment]
+    try:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+
+        ticking = asyncio.ensure_future(tick())
+        assert await pool.ready(timeout=5.0)  # the start-up warm-up
+        assert await pool.run(sum, (1, 2)) == 3
+        ticking.cancel()
+        assert ticks >= 20  # about 2 s of submitting, the loop ticking throughout
     finally:
         pool.close()
 

@@ -307,11 +307,19 @@ class AnalysisPool:
                     raise AnalysisStopped(self.stopped_message()) from None
         raise AssertionError("unreachable")
 
+    async def _submit(self, fn: Callable[[], R]) -> asyncio.Future[R]:
+        executor = self._pool()
+        # Submitting may start a worker process, which waits for the fork server to have
+        # imported the engine (seconds on a busy machine, at start-up): never on the event
+        # loop, which must answer deliveries meanwhile.
+        return asyncio.wrap_future(await asyncio.to_thread(executor.submit, fn))
+
     async def _run_once(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool(), functools.partial(fn, *args, **kwargs))
+        async def result() -> R:
+            return await (await self._submit(functools.partial(fn, *args, **kwargs)))
+
         try:
-            return await asyncio.wait_for(future, self.timeout + self.grace)
+            return await asyncio.wait_for(result(), self.timeout + self.grace)
         except TimeoutError:
             log.error("analysis overran its deadline; restarting the process pool")
             self._discard(kill=True)
@@ -331,8 +339,7 @@ class AnalysisPool:
     async def ready(self, timeout: float = 2.0) -> bool:
         """The pool can take work: a worker answers within ``timeout`` or all are busy."""
         try:
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._pool(), _ping)
+            future = await self._submit(_ping)
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
             return True  # every worker is busy analysing, which is not a failure
