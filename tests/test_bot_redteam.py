@@ -204,3 +204,21 @@ async def test_a_flux_kustomization_changed_elsewhere_is_no_finding(harness: Har
     setup_pull(harness.fake, head, base_files=base)
     await review(harness)
     assert harness.check(HEAD)["conclusion"] == "success"
+
+
+@pytest.mark.skipif(shutil.which("helm") is None, reason="helm is not installed")
+async def test_an_edited_values_file_no_render_uses_is_not_analysed(harness: Harness) -> None:
+    # An Argo CD Application deploys the chart with values-prod.yaml; without helm_values
+    # naming it the chart was rendered with values.yaml alone: `deny: false` was unseen.
+    deny = b"{{- if .Values.deny }}\n" + CHART["charts/shop/templates/deny.yaml"] + b"{{- end }}\n"
+    base = {
+        **CHART,
+        "charts/shop/templates/deny.yaml": deny,
+        "charts/shop/values.yaml": b"deny: true\n",
+        "charts/shop/values-prod.yaml": b"deny: true\n",
+    }
+    setup_pull(
+        harness.fake, {**base, "charts/shop/values-prod.yaml": b"deny: false\n"}, base_files=base
+    )
+    body = await assert_not_passed(harness)
+    assert "charts/shop/values-prod.yaml" in body and "renders the chart with" in body

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.inputs.chartfiles import chart_files_unread
+from bot.inputs.chartfiles import chart_files_unread, unrendered_values_changes
 
 FILES = {
     "lit/Chart.yaml": b"",
@@ -43,3 +43,17 @@ def test_files_the_readers_kept_are_never_unread() -> None:
     listed = [*FILES, "any/values-prod.yaml"]
     kept = {**FILES, "any/values-prod.yaml": b"a: 1\n"}
     assert chart_files_unread(listed, kept) == []
+
+
+def test_values_files_edited_but_never_rendered_are_named() -> None:
+    base = {"c/Chart.yaml": b"", "c/values.yaml": b"a: 1\n", "c/values-prod.yaml": b"a: 1\n"}
+    head = {
+        **base,
+        "c/values.yaml": b"a: 2\n",  # the default: always rendered
+        "c/values-prod.yaml": b"a: 2\n",
+        "c/values-dev.yml": b"a: 3\n",  # added
+        "c/templates/values-like.yaml": b"x\n",  # a template, not in the chart's directory
+    }
+    found = unrendered_values_changes(base, head, {"c": ["c/values-dev.yml"]})
+    assert [line.split(":")[0] for line in found] == ["c/values-prod.yaml"]
+    assert unrendered_values_changes(base, base, None) == []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from bot.inputs.helm import CHART_FILE
 
@@ -82,3 +82,42 @@ def _pattern(call: str, argument: str) -> re.Pattern[str]:
         "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in name),
         re.DOTALL,
     )
+
+
+# Values files kept next to a chart for its deployments (values-prod.yaml, prod.values.yml);
+# values.yaml is the chart's own default, always rendered.
+_VALUES_FILE = re.compile(r".*values.*\.ya?ml")
+
+
+def unrendered_values_changes(
+    base_files: Mapping[str, bytes],
+    head_files: Mapping[str, bytes],
+    helm_values: Mapping[str, Sequence[str]] | None,
+) -> list[str]:
+    """Values files in a chart's directory that the change adds, removes or edits but no
+    ``helm_values`` entry renders the chart with. A deployment (an Argo CD Application's
+    ``valueFiles``, a HelmRelease) may use one, and ``deny: false`` there opens what no
+    render shows: not analysed, until ``helm_values`` names it."""
+    charts = {
+        posixpath.dirname(p)
+        for files in (base_files, head_files)
+        for p in files
+        if posixpath.basename(p) == CHART_FILE
+    }
+    rendered = {v for values in (helm_values or {}).values() for v in values}
+    out = []
+    for path in sorted(base_files.keys() | head_files.keys()):
+        directory, name = posixpath.split(path)
+        if (
+            directory in charts
+            and name != "values.yaml"
+            and _VALUES_FILE.fullmatch(name)
+            and path not in rendered
+            and base_files.get(path) != head_files.get(path)
+        ):
+            out.append(
+                f"{path}: a values file of chart {directory or '.'} that the change edits and "
+                "no `helm_values` entry renders the chart with: what a deployment using it "
+                "gets is not analysed (name it under `helm_values` in .github/reachdiff.yml)"
+            )
+    return out

@@ -36,6 +36,7 @@ from analysis.prepared import PreparedBase, diff_prepared, prepared
 from analysis.reachability import Endpoint
 from analysis.treestate import TreeState, apply_changes
 from analysis.unknowns import unknown_matches
+from bot.inputs.chartfiles import unrendered_values_changes
 from bot.inputs.environment_bases import EnvironmentBases, diff_environment
 from bot.inputs.environment_trees import RENDER_CACHE as RENDER_CACHE
 from bot.inputs.environment_trees import EnvironmentTree as EnvironmentTree
@@ -177,7 +178,11 @@ def diff_files(
             cache=cache,
             parse_cache=parse_cache,
         )
-    return diff_environments(base, head, scope, bases)
+    diff = diff_environments(base, head, scope, bases)
+    unrendered = unrendered_values_changes(base_files, head_files, helm_values)
+    if unrendered:
+        diff = dataclasses.replace(diff, unanalysed=diff.unanalysed + tuple(unrendered))
+    return diff
 
 
 def diff_head_alone(
