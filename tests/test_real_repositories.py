@@ -6,6 +6,7 @@ problem; the source repository, path, commit and licence are noted with it.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -325,3 +326,54 @@ def test_a_component_no_kustomization_includes_is_not_analysed(
     )
     main(["map", str(root)])
     assert "components/netpol" not in capsys.readouterr().err
+
+
+# Shaped like prometheus-community/helm-charts charts/prometheus-postgres-exporter (commit
+# cf408a290aec489277a94450bb3511432477a53a, Apache-2.0): a chart that `required`s a value.
+# `map` and `diff` read no helm_values, so such a chart could only be reviewed by the app.
+REQUIRING_CHART = {
+    "charts/exporter/Chart.yaml": "apiVersion: v2\nname: exporter\nversion: 1.0.0\n",
+    "charts/exporter/templates/networkpolicy.yaml": """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: exporter
+  annotations:
+    password: {{ required "config.datasource.password is required" .Values.password | quote }}
+spec:
+  podSelector: {matchLabels: {app: exporter}}
+  ingress: [{ports: [{port: 9187}]}]
+""",
+    "charts/exporter/templates/deployment.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: exporter}
+spec:
+  selector: {matchLabels: {app: exporter}}
+  template:
+    metadata: {labels: {app: exporter}}
+    spec: {containers: [{name: e, image: x, ports: [{containerPort: 9187}]}]}
+""",
+    "values/exporter.yaml": "password: secret\n",
+}
+
+
+@pytest.mark.skipif(shutil.which("helm") is None, reason="helm is not installed")
+def test_map_and_lint_read_helm_values_from_the_settings_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "repo"
+    for rel, text in REQUIRING_CHART.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    assert main(["map", str(root)]) == EXIT_INPUT
+    assert "config.datasource.password is required" in capsys.readouterr().err
+    settings = tmp_path / "reachdiff.yml"
+    settings.write_text('helm_values:\n  charts/exporter: ["values/exporter.yaml"]\n')
+    assert main(["map", str(root), "--settings", str(settings)]) == EXIT_OK
+    assert "exporter/templates/networkpolicy.yaml" not in capsys.readouterr().err
+    assert main(["lint", str(root), "--settings", str(settings), "--fail-on", "never"]) == 0
+    base = tmp_path / "base"
+    base.mkdir()
+    assert main(["diff", str(base), str(root), "--settings", str(settings)]) != EXIT_INPUT
+    assert "required" not in capsys.readouterr().err

@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         base,
         head,
         base_error=why,
+        kustomize_roots=settings.kustomize_roots,
+        helm_values=dict(settings.helm_values),
         workload_kinds=settings.workload_kinds,
         cilium_agent=cilium_agent(args, settings),
         scope=scope(args, settings),

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     config = config_of(settings, args.fail_on)
     envs = environments(
-        read_directory(args.dir), settings.workload_kinds, cilium_agent(args, settings)
+        read_directory(args.dir), settings.workload_kinds, cilium_agent(args, settings), settings
     )
     ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
     kinds = [f for e in envs for f in unmodelled.tree_findings(e.tree.unmodelled, e.name)]

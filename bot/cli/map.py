@@ -51,7 +51,7 @@ def register(commands: Commands) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     files = read_directory(args.dir)
-    envs = environments(files, settings.workload_kinds, cilium_agent(args, settings))
+    envs = environments(files, settings.workload_kinds, cilium_agent(args, settings), settings)
     ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
     findings = [f for e in envs for f in unmodelled.tree_findings(e.tree.unmodelled, e.name)]
     for env in envs:

@@ -33,8 +33,17 @@ def environments(
     files: dict[str, bytes],
     workload_kinds: WorkloadKinds = (),
     cilium_agent: CiliumAgent | None = None,
+    settings: RepoSettings | None = None,
 ) -> list[EnvironmentTree]:
-    return load_environments(files, workload_kinds=workload_kinds, cilium_agent=cilium_agent)
+    """The environments of ``files``; the settings' ``kustomize_roots`` and ``helm_values``
+    say what to render and with which values, as in the app."""
+    return load_environments(
+        files,
+        workload_kinds=workload_kinds,
+        cilium_agent=cilium_agent,
+        kustomize_roots=settings.kustomize_roots if settings is not None else None,
+        helm_values=dict(settings.helm_values) if settings is not None else None,
+    )
 
 
 def settings_of(args: argparse.Namespace) -> RepoSettings:
