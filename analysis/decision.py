@@ -23,7 +23,7 @@ from analysis import ciliumexplain, markdown
 from analysis.calicoexplain import calico_steps
 from analysis.ciliummodel import CiliumPolicy, CompiledCiliumRule
 from analysis.manifests import exact_rule_source
-from analysis.matcher import CompiledAdminRule, CompiledRule, Matcher
+from analysis.matcher import CompiledAdminRule, CompiledRule, Matcher, Rows
 from analysis.model import AdminAction, Direction, NetworkPolicy
 from analysis.ports import ALL_CONNECTIONS, NO_CONNECTIONS, ConnectionSet, PortSet
 from analysis.reachability import Endpoint, ReachabilityMap
@@ -165,16 +165,21 @@ def _walk(
     def cilium_match(c: CompiledCiliumRule, within: ConnectionSet) -> tuple[ConnectionSet, str]:
         return _match(m, c, peer, dst, within, peer_id)
 
+    def tier(
+        tiers: Rows, within: ConnectionSet, decided: str, passes: str
+    ) -> tuple[ConnectionSet, ConnectionSet, ConnectionSet]:
+        # The admin or the baseline tier of this direction: _tier_steps walks it.
+        asked = (within, peer, dst, peer_id)
+        rules = tiers[owner].get(direction, ())
+        return _tier_steps(m, direction, rules, asked, steps, decided=decided, passes=passes)
+
     undecided, denials = ciliumexplain.deny_steps(m, direction, owner, undecided, cilium_match)
     steps.extend(Step(direction.value, *s) for s in _cilium(denials))
-    undecided, allowed, passed = _tier_steps(
-        m,
-        direction,
-        m.admin[owner].get(direction, ()),
-        (undecided, peer, dst, peer_id),
-        steps,
-        decided="the connection was decided by an earlier rule",
-        passes="Pass hands these ports to NetworkPolicy",
+    undecided, allowed, passed = tier(
+        m.admin,
+        undecided,
+        "the connection was decided by an earlier rule",
+        "Pass hands these ports to NetworkPolicy",
     )
     remaining = undecided | passed
     rules = m.rules(direction, owner)
@@ -239,15 +244,11 @@ def _walk(
                     verdict=NOT_ISOLATED,
                 )
             )
-        remaining, baseline_allowed, baseline_passed = _tier_steps(
-            m,
-            direction,
-            m.baseline[owner].get(direction, ()),
-            (remaining, peer, dst, peer_id),
-            steps,
-            decided="the connection was decided before the baseline",
-            # v1alpha2: a baseline Pass skips the rest of the baseline
-            passes="Pass skips the rest of the baseline",
+        remaining, baseline_allowed, baseline_passed = tier(
+            m.baseline,
+            remaining,
+            "the connection was decided before the baseline",
+            "Pass skips the rest of the baseline",  # v1alpha2: skips the rest of the baseline
         )
         allowed = allowed | baseline_allowed
         remaining = remaining | baseline_passed

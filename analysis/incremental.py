@@ -152,6 +152,17 @@ def same_ranges(base: Compilation, change: TreeChange) -> bool:
     )
 
 
+def mark_rows(
+    rebuild: dict[Direction, set[int]], selected: Iterable[int], policy: NetworkPolicy
+) -> list[tuple[int, Direction]]:
+    """Mark for rebuilding the rows, in each direction ``policy`` isolates, of the
+    endpoints it selects; returns them as (endpoint, direction)."""
+    marked = [(e, d) for e in selected for d in policy.policy_types]
+    for e, d in marked:
+        rebuild[d].add(e)
+    return marked
+
+
 def derive(
     base: Compilation, base_map: ReachabilityMap, head: Tree, change: TreeChange
 ) -> tuple[ReachabilityMap, Affected]:
@@ -205,14 +216,10 @@ def derive(
     gained: dict[tuple[int, Direction], list[NetworkPolicy]] = {}
     for old_policy, new_policy in change.policies.values():
         if old_policy is not None:
-            for e in base.selectors.selected(old_policy):
-                for d in old_policy.policy_types:
-                    rebuild[d].add(e)
+            mark_rows(rebuild, base.selectors.selected(old_policy), old_policy)
         if new_policy is not None:
-            for e in base.selectors.selected(new_policy):
-                for d in new_policy.policy_types:
-                    rebuild[d].add(e)
-                    gained.setdefault((e, d), []).append(new_policy)
+            for key in mark_rows(rebuild, base.selectors.selected(new_policy), new_policy):
+                gained.setdefault(key, []).append(new_policy)
     for pod_class, e in new_classes.items():
         for policy in _in_namespace(head.policies, pod_class.namespace):
             if fresh.pods(policy.pod_selector) >> e & 1:

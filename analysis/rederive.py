@@ -24,7 +24,7 @@ sides for every class both sides have, so a rule admits the same classes on both
 from __future__ import annotations
 
 from analysis.compiler import Compilation, compile_full
-from analysis.incremental import Affected, TreeChange
+from analysis.incremental import Affected, TreeChange, mark_rows
 from analysis.model import Direction, Tree
 from analysis.reachability import ReachabilityMap, map_of
 
@@ -57,13 +57,9 @@ def rederive(
     rebuild: dict[Direction, set[int]] = {d: set() for d in Direction}
     for before, after in change.policies.values():
         if before is not None:
-            for e in base.selectors.selected(before):
-                for d in before.policy_types:
-                    rebuild[d].add(e)
+            mark_rows(rebuild, base.selectors.selected(before), before)
         if after is not None:
-            for e in compiled.selectors.selected(after):
-                for d in after.policy_types:
-                    rebuild[d].add(e)
+            mark_rows(rebuild, compiled.selectors.selected(after), after)
     appended = set(range(base.matcher.size, compiled.matcher.size))
     moved = frozenset(
         wid for wid in change.workloads if base_map.index_of.get(wid) != head_map.index_of.get(wid)

@@ -151,24 +151,6 @@ def plan_build(
     return Build(root, tuple(sorted(needed)), key)
 
 
-def render(
-    root: str,
-    kustomizations: Mapping[str, Kustomization],
-    files: Mapping[str, bytes],
-    *,
-    tools: Tools,
-    limits: Limits,
-) -> Rendered | None:
-    """Build one root with kustomize; ``ManifestError`` naming the file and line if it fails.
-
-    ``None`` when no kustomize is installed (after the static checks, which need none).
-    """
-    build = plan_build(root, kustomizations, files, tools=tools, limits=limits)
-    if build is None:
-        return None
-    return run_build(build, kustomizations, files, tools=tools, limits=limits)
-
-
 def run_build(
     build: Build,
     kustomizations: Mapping[str, Kustomization],
