@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from analysis.flows import FORWARDED, FlowEnd, FlowKey
-from analysis.flowsummary import FlowStat, FlowSummary, summary_to_json
 from bot.app import checks
 from tests.botharness import (
     HEAD,
@@ -26,6 +24,7 @@ from tests.botharness import (
 from tests.test_bot_approval_delta import Clock, deliver, latest
 from tests.test_bot_intents_e2e import DENY_WEB_TO_DB
 from tests.test_bot_owners import command
+from tests.test_bot_traffic import CLOSED, base_with, summary
 
 GLASS = b"break_glass: {users: [oncall]}\n"
 APPROVED = {"review.state": "approved"}
@@ -46,34 +45,16 @@ async def break_glass(harness: Harness, clock: Clock) -> dict[str, object]:
     return latest(harness, HEAD)
 
 
-def flows() -> bytes:
-    key = FlowKey(
-        FlowEnd("shop", workload="Deployment/web"),
-        FlowEnd("shop", workload="Deployment/db"),
-        "TCP",
-        5432,
-        FORWARDED,
-    )
-    return json.dumps(summary_to_json(FlowSummary(flows=(FlowStat(key, 5, 1, 2),)))).encode()
-
-
 async def test_break_glass_waives_the_approval_of_breaking_observed_traffic(
     make_harness: MakeHarness, clock: Clock, tmp_path: Path
 ) -> None:
     audit = tmp_path / "audit.jsonl"
     harness = await make_harness(audit_file=str(audit))
-    settings = GLASS + b"flows: {path: ops/flows.json}\n"
-    base = base_tree(
-        **{
-            ".github/reachdiff.yml": settings,
-            "ops/flows.json": flows(),
-            "policies/db.yaml": db_policy("web", ports=(5432, 6432)),
-        }
-    )
+    # The traffic tests' change: web -> db keeps 6432 only, and 5 flows went over 5432.
+    settings = GLASS.decode() + "flows: {path: ops/flows.json}\n"
+    base = base_with(settings, **{"ops/flows.json": summary(5)})
     harness.fake.add_user("oncall")
-    setup_pull(
-        harness.fake, {**base, "policies/db.yaml": db_policy("web", ports=(6432,))}, base_files=base
-    )
+    setup_pull(harness.fake, {**base, **CLOSED}, base_files=base)
     check = await break_glass(harness, clock)
     assert check["conclusion"] == "success"
     (event,) = [json.loads(line) for line in audit.read_text().splitlines()]
