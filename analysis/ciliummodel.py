@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from analysis.model import (
     NAMESPACE_NAME_LABEL,
@@ -114,9 +114,13 @@ class CiliumSelector:
     # keyed by that label: evaluated over PodClass.service_account.
     accounts: tuple[LabelRequirement, ...] = ()
     text: str = "{}"
-    # The reserved identities a peer selector naming `reserved:` labels selects (host,
-    # world…: the pseudo-endpoints and ranges of ``ciliumcompile.entity_bits``).
+    # The reserved identities a peer or requirement selector selects (host, world…: the
+    # pseudo-endpoints and ranges of ``ciliumcompile.entity_bits``): only one the agent adds
+    # no namespace requirement to can (utils.getEndpointSelector).
     identities: tuple[str, ...] = ()
+    # Why the selector is not analysed (an endpointSelector selecting Cilium's own
+    # endpoints); "" when it is.
+    unmodelled: str = ""
 
     def __str__(self) -> str:
         return self.text
@@ -137,10 +141,13 @@ def translate(
     *,
     peer: bool,
     cluster_name: str = DEFAULT_CLUSTER_NAME,
+    subject: bool = False,
 ) -> CiliumSelector:
     """The selector as Cilium applies it. ``namespace``: the CiliumNetworkPolicy's namespace,
     None for a clusterwide policy. ``peer``: a fromEndpoints/toEndpoints selector (one naming a
-    reserved label is left unscoped); otherwise a fromRequires/toRequires selector."""
+    reserved label is left unscoped); otherwise a fromRequires/toRequires selector, or with
+    ``subject`` an endpointSelector (which never selects a reserved identity here: see
+    ``subject``)."""
     reqs = [LabelRequirement(k, "In", (v,)) for k, v in written.match_labels]
     reqs += list(written.match_expressions)
     parsed = [(*split_key(r.key), r) for r in reqs]
@@ -157,15 +164,21 @@ def translate(
     never = reserved = False
     accounts: list[LabelRequirement] = []
     identities: tuple[str, ...] = ()
-    if reserved_key and peer:
+    # utils.getEndpointSelector adds a namespace requirement (the policy's namespace, or
+    # Exists for a clusterwide policy) unless the selector names the pod's namespace (or,
+    # in a namespaced policy, a namespace label), or is a peer selector naming a reserved
+    # label. A reserved identity has no namespace label: only an unscoped selector can
+    # select it, by what its requirements say of the identity's one label.
+    unscoped = (peer and reserved_key) or has_pod_namespace
+    unscoped = unscoped or (namespace is not None and names_namespace)
+    if unscoped and not subject:
         # A reserved identity carries one label, reserved:<name> = "" (nothing of k8s).
         identities = tuple(
             e for e in RESERVED_IDENTITIES if all(_on_reserved(s, n, r, e) for s, n, r in parsed)
         )
+    if reserved_key and peer:
         known = {n for s, n, _ in parsed if s == "reserved"} <= set(RESERVED_IDENTITIES)
         reserved = not known
-    elif reserved_key:
-        reserved = True  # a subject or a requirement about reserved identities
     for src, name, r in parsed:
         if src not in ("k8s", "any"):
             # reserved:, container:, cidr:, fqdn: … labels: no pod has them.
@@ -219,16 +232,40 @@ def _on_reserved(source: str, name: str, r: LabelRequirement, identity: str) -> 
     return _holds(r.operator, r.values, "")
 
 
+# The reserved identities of endpoints an endpointSelector can select: Cilium's own
+# endpoints on each node (the host endpoint is selected by nodeSelector policies only:
+# pkg/policy/repository.go, "NodeSelector can only match nodes, EndpointSelector only pods").
+LOCAL_ENDPOINTS = ("health", "ingress", "init")
+
+
 def subject(written: LabelSelector, namespace: str | None) -> CiliumSelector:
     """An endpointSelector: a CiliumNetworkPolicy's always applies in its own namespace
-    (a namespace the selector names is replaced, utils.ParseToCiliumRule)."""
+    (a namespace the selector names is replaced, utils.ParseToCiliumRule), so it selects
+    pods only; a clusterwide policy's gets no namespace requirement, so one naming a reserved
+    label may select Cilium's own endpoints (``LOCAL_ENDPOINTS``), whose policies reachdiff
+    does not model (not analysed). Pods never carry reserved labels."""
     if namespace is None:
-        return translate(written, None, peer=False)
+        found = translate(written, None, peer=False, subject=True)
+        keys = [k for k, _ in written.match_labels] + [r.key for r in written.match_expressions]
+        if not any(split_key(k)[0] == "reserved" for k in keys):
+            return found
+        reqs = [LabelRequirement(k, "In", (v,)) for k, v in written.match_labels]
+        reqs += list(written.match_expressions)
+        local = [
+            e for e in LOCAL_ENDPOINTS if all(_on_reserved(*split_key(r.key), r, e) for r in reqs)
+        ]
+        if not local:
+            return found
+        why = (
+            f"selects Cilium's own {', '.join(local)} endpoint{'s' if len(local) > 1 else ''} "
+            f"by a reserved label ({written}), whose policies reachdiff does not model"
+        )
+        return replace(found, unmodelled=why)
     kept = LabelSelector(
         tuple((k, v) for k, v in written.match_labels if k != f"k8s:{POD_NAMESPACE}"),
         written.match_expressions,
     )
-    scoped = translate(kept, None, peer=False)
+    scoped = translate(kept, None, peer=False, subject=True)
     ns = LabelRequirement(NAMESPACE_NAME_LABEL, "In", (namespace,))
     return CiliumSelector(
         scoped.pods,

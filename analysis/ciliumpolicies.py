@@ -153,6 +153,8 @@ def _spec(ctx: Context, spec: Any, scope: str | None, prefix: str, notes: list[s
 
 
 def _check_selector(ctx: Context, sel: CiliumSelector, where: str, notes: list[str]) -> None:
+    if sel.unmodelled:
+        notes.append(f"{ctx.file}:{ctx.line}: {{policy}} {where}: {sel.unmodelled}")
     if sel.reserved:
         notes.append(
             f"{ctx.file}:{ctx.line}: {{policy}} {where}: selects a reserved identity by label "

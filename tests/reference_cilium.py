@@ -130,10 +130,9 @@ def _covers(selector: str, name: str) -> bool:
 
 
 def _on_identity(reqs: list[tuple[str, str, list[str]]], identity: str) -> bool:
-    """Whether every requirement holds on the labels {reserved:<identity>: ""}; only a
-    selector naming a reserved key can hold there (unscoped, so no namespace label)."""
-    if not any(_split(k)[0] == "reserved" for k, _, _ in reqs):
-        return False
+    """Whether every requirement holds on the labels {reserved:<identity>: ""}. A selector
+    the agent scopes to a namespace never does (the identity has no namespace label); one
+    naming the pod's namespace (or a reserved key, for a peer) is not scoped and may."""
     for key, op, values in reqs:
         source, name = _split(key)
         has = source in ("reserved", "any") and name == identity

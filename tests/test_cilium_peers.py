@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from analysis.ciliumagent import CiliumAgent
 from analysis.diff import diff_trees
 from analysis.errors import ManifestError
 from analysis.manifests import load_files
@@ -333,3 +334,118 @@ def test_reserved_labels_select_the_entities(selector: str, admitted: set[str]) 
     assert into == admitted - {"entity:host"}
     egress = _map(_cnp(f"  egress:\n  - toEndpoints: [{selector}]\n")).get(WEB, {})
     assert set(egress) == admitted
+
+
+# `reserved:` keys where they select no peer (utils.go getEndpointSelector and
+# ParseToCiliumRule, pkg/policy/repository.go; Apache-2.0, facts only): a namespaced
+# policy's endpointSelector always gets the policy's namespace, so it selects pods only,
+# which carry no reserved label; a clusterwide policy's gets none, and an endpointSelector
+# never selects the host (nodeSelector policies do), but may select Cilium's own health,
+# ingress and init endpoints. A fromRequires/toRequires selector gets the namespace
+# requirement, which no reserved identity meets, unless it names the pod's namespace.
+
+
+def _policy(kind: str, selector: str, rules: str) -> str:
+    meta = "{name: p, namespace: shop}" if kind == "CiliumNetworkPolicy" else "{name: p}"
+    return (
+        f"apiVersion: cilium.io/v2\nkind: {kind}\nmetadata: {meta}\nspec:\n"
+        f"  endpointSelector: {selector}\n{rules}"
+    )
+
+
+@pytest.mark.parametrize("kind", ["CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"])
+@pytest.mark.parametrize(
+    ("selector", "isolated"),
+    [
+        ("{matchLabels: {'reserved:host': ''}}", set()),
+        ("{matchExpressions: [{key: 'reserved:host', operator: Exists}]}", set()),
+        ("{matchExpressions: [{key: 'reserved:host', operator: DoesNotExist}]}", {WEB, DB}),
+        (
+            "{matchLabels: {app: db}, matchExpressions: [{key: 'reserved:world', "
+            "operator: NotIn, values: ['']}]}",
+            {DB},
+        ),
+    ],
+)
+def test_a_reserved_key_in_an_endpoint_selector_is_evaluated_on_pods(
+    kind: str, selector: str, isolated: set[str]
+) -> None:
+    tree = load_files({"pods.yaml": PODS, "p.yaml": _policy(kind, selector, "  ingress: [{}]\n")})
+    # a clusterwide selector every reserved label may be absent from selects Cilium's own
+    # endpoints too (not analysed); a namespaced one never does
+    own = kind == "CiliumClusterwideNetworkPolicy" and "DoesNotExist" in selector
+    assert [n.split(": ", 2)[2] for n in tree.unanalysed] == (
+        [
+            "selects Cilium's own health, ingress, init endpoints by a reserved label "
+            "(!reserved:host), whose policies reachdiff does not model"
+        ]
+        if own
+        else []
+    )
+    m = _map(_policy(kind, selector, "  ingress: [{}]\n"))
+    # (the node reaches isolated pods too: allow-localhost)
+    reached = {d for s, dsts in m.items() if not s.startswith("entity:") for d in dsts}
+    assert {WEB, DB} - reached == isolated
+
+
+def test_a_clusterwide_endpoint_selector_of_ciliums_own_endpoints_is_not_analysed() -> None:
+    policy = _policy(
+        "CiliumClusterwideNetworkPolicy",
+        "{matchLabels: {'reserved:health': ''}}",
+        "  ingress: [{fromEntities: [remote-node]}]\n",
+    )
+    [note] = load_files({"pods.yaml": PODS, "p.yaml": "# x\n---\n" + policy}).unanalysed
+    assert note.startswith("p.yaml:7: CiliumClusterwideNetworkPolicy/p spec.endpointSelector:")
+    assert "Cilium's own health endpoint" in note
+    # the same selector in a namespaced policy selects nothing: no note
+    namespaced = _policy("CiliumNetworkPolicy", "{matchLabels: {'reserved:health': ''}}", "")
+    tree = load_files({"pods.yaml": PODS, "p.yaml": namespaced + "  ingress: [{}]\n"})
+    assert tree.unanalysed == ()
+
+
+@pytest.mark.parametrize(
+    ("requires", "from_host"),
+    [
+        # scoped to the namespace: no reserved identity meets it, so host is not admitted
+        ("{matchLabels: {'reserved:host': ''}}", False),
+        ("{matchExpressions: [{key: 'reserved:host', operator: DoesNotExist}]}", False),
+        # naming the pod's namespace leaves it unscoped: the identity has no namespace label
+        (
+            "{matchExpressions: [{key: io.kubernetes.pod.namespace, operator: NotIn, "
+            "values: [other]}]}",
+            True,
+        ),
+    ],
+)
+def test_a_reserved_key_in_from_requires_is_evaluated_exactly(
+    requires: str, from_host: bool
+) -> None:
+    rules = (
+        "  ingress:\n  - fromEndpoints: [{matchLabels: {'reserved:host': ''}}, "
+        f"{{matchLabels: {{app: db}}}}]\n    fromRequires: [{requires}]\n"
+    )
+    policy = _policy("CiliumNetworkPolicy", "{matchLabels: {app: web}}", rules)
+    tree = load_files({"pods.yaml": PODS, "p.yaml": policy})
+    assert tree.unanalysed == ()
+    # allow-localhost lets the node in anyway: deny it to see what the rule admits
+    spec_deny = "  ingressDeny: [{fromEntities: [world]}]\n"
+    m = _map(_policy("CiliumNetworkPolicy", "{matchLabels: {app: web}}", rules + spec_deny))
+    assert (WEB in m.get("entity:host", {})) is True  # allow-localhost (agent default)
+    strict = load_files(
+        {"pods.yaml": PODS, "p.yaml": policy}, cilium_agent=CiliumAgent(allow_localhost="policy")
+    )
+    doc = map_to_json(compute_map(strict))
+    pairs = {(c["src"], c["dst"]) for c in doc["connections"]}
+    assert (("entity:host", WEB) in pairs) is from_host
+    # db is admitted unless the requirement excludes pods (reserved:host: "" does)
+    assert ((DB, WEB) in pairs) is ("'reserved:host': ''" not in requires)
+
+
+def test_a_peer_naming_the_pod_namespace_may_select_reserved_identities() -> None:
+    """Not scoped to a namespace, `io.kubernetes.pod.namespace NotIn [x]` holds on every
+    reserved identity (no namespace label): the node, the world, the API server…"""
+    selector = (
+        "{matchExpressions: [{key: io.kubernetes.pod.namespace, operator: NotIn, values: [x]}]}"
+    )
+    egress = _map(_cnp(f"  egress:\n  - toEndpoints: [{selector}]\n")).get(WEB, {})
+    assert {"entity:host", "entity:kube-apiserver", "ip:0.0.0.0/0", WEB, DB} <= set(egress)
