@@ -78,7 +78,13 @@ def run(args: argparse.Namespace) -> int:
         traffic = None
         if args.flows:
             traffic = traffic_of_diff(
-                diff, args.flows, base, head, scope(args, settings), args.environment
+                diff,
+                args.flows,
+                base,
+                head,
+                scope(args, settings),
+                args.environment,
+                cilium_agent(args, settings),
             )
         output = diff_page(diff, exposure, title, traffic)
     else:
@@ -96,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             head,
             scope(args, settings),
             args.environment,
+            cilium_agent(args, settings),
         )
     unread = (
         [f"{u} (base)" for u in unread_in_directory(args.base, base)] if base is not None else []

@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 
+from analysis.ciliumagent import CiliumAgent
 from analysis.diff import ChangeSet
 from analysis.flowsummary import FlowSummary, SummaryTooLarge
 from analysis.outside import ClusterScope
@@ -99,17 +100,23 @@ def traffic_of_diff(
     head_files: Mapping[str, bytes],
     scope: ClusterScope,
     environment: str | None,
+    cilium_agent: CiliumAgent | None = None,
 ) -> DiffTraffic:
     """The ``--flows`` files placed on the environment they were observed in, and the
     observed flows on each opened and closed path of ``diff``."""
     summary = load_flows(flows)
     parse_cache = ParseCache()  # both sides: they share most files
-    head_envs = load_environments(dict(head_files), parse_cache=parse_cache)
+    head_envs = load_environments(
+        dict(head_files), parse_cache=parse_cache, cilium_agent=cilium_agent
+    )
     head_env = choose_environment(head_envs, environment, summary)
     base_tree = head_env.tree.__class__()
     if base_files is not None:
         base_envs = {
-            e.name: e for e in load_environments(dict(base_files), parse_cache=parse_cache)
+            e.name: e
+            for e in load_environments(
+                dict(base_files), parse_cache=parse_cache, cilium_agent=cilium_agent
+            )
         }
         if head_env.name in base_envs:
             base_tree = base_envs[head_env.name].tree
@@ -127,9 +134,10 @@ def diff_with_flows(
     head_files: Mapping[str, bytes],
     scope: ClusterScope,
     environment: str | None,
+    cilium_agent: CiliumAgent | None = None,
 ) -> str:
     """The diff's output with observed traffic on each opened and closed path."""
-    traffic = traffic_of_diff(diff, flows, base_files, head_files, scope, environment)
+    traffic = traffic_of_diff(diff, flows, base_files, head_files, scope, environment, cilium_agent)
     if fmt == "json":
         doc = json.loads(output)
         add_to_json(doc, traffic, flows_json(traffic.summary, traffic.mapping))
