@@ -108,21 +108,26 @@ def diff_compiled(
     change: incremental.TreeChange | None = None,
 ) -> ReachabilityDiff:
     base = compilation.tree
-    if not incremental.same_context(compilation, head) and rederive.same_tiers(compilation, head):
-        # Calico or Cilium policies, the same on both sides: the head is compiled in full
-        # under the base's numbers, and compared where the change reaches.
+    tiers = (
+        None if incremental.same_context(compilation, head) else rederive.tier_change(base, head)
+    )
+    if tiers is not None:
+        # Calico or Cilium policies: the head is compiled in full under the base's
+        # numbers, and compared where the change (of any kind of policy) reaches.
         base, head = with_pseudo(base, (base, head)), with_pseudo(head, (base, head))
-        if base is not compilation.tree:  # compiled without the pseudo-endpoints
-            compilation = compile_full(base, tree_networks(head))
-            base_map = map_of(base, compilation.matcher)
         if change is None:
             change = incremental.TreeChange.between(base, head)
-        if incremental.same_ranges(compilation, change):
-            head_map, affected = rederive.rederive(compilation, base_map, head, change)
-            return diff_maps(base_map, head_map, affected)
+        if base is not compilation.tree or not rederive.same_ranges(
+            compilation, change, head, tiers
+        ):
+            # Compiled without the pseudo-endpoints, or not cut by the head's new CIDRs.
+            compilation = compile_full(base, tree_networks(head))
+            base_map = map_of(base, compilation.matcher)
+        head_map, affected = rederive.rederive(compilation, base_map, head, change, tiers)
+        return diff_maps(base_map, head_map, affected)
     if not incremental.same_context(compilation, head):
-        # Admin policies or namespace labels changed: any pair may move. Map both in full,
-        # with the same Cilium pseudo-endpoints (analysis.ciliumpeers) on both sides.
+        # Admin policies, namespace labels or Calico network sets changed: any pair may
+        # move. Map both in full, with the same Cilium pseudo-endpoints on both sides.
         base, head = with_pseudo(base, (base, head)), with_pseudo(head, (base, head))
         base_map = compute_map(base, tree_networks(head))
         return diff_maps(base_map, compute_map(head, tree_networks(base)))
