@@ -13,6 +13,8 @@ labelled as the pages describe them.
 
 from __future__ import annotations
 
+import pytest
+
 from analysis.decision import explain_pair
 from analysis.diff import diff_trees
 from analysis.manifests import load_files
@@ -141,10 +143,9 @@ spec: {containers: [{name: c, image: x}]}
 """
 
 
-def test_cidr_rule_allows_the_cidrs_except_the_excluded_range() -> None:
-    # examples/policies/l3/cidr/cidr.yaml: "egress to 20.1.1.1/32 and 10.0.0.0/8 except
-    # 10.96.0.0/12"; nothing else, other pods included (CIDRs select outside the cluster).
-    cidr = """\
+# examples/policies/l3/cidr/cidr.yaml: "egress to 20.1.1.1/32 and 10.0.0.0/8 except
+# 10.96.0.0/12"; nothing else, other pods included (CIDRs select outside the cluster).
+CIDR_RULE = """\
 apiVersion: "cilium.io/v2"
 kind: CiliumNetworkPolicy
 metadata:
@@ -161,15 +162,6 @@ spec:
       except:
       - 10.96.0.0/12
 """
-    rmap = _map(SERVICE, cidr)
-    src = "default/Pod/my-service"
-    assert _allowed(rmap, src, "ip:20.1.1.1/32") == EVERYTHING.to_json()
-    assert _allowed(rmap, src, "ip:10.0.0.0/10,10.64.0.0/11") == EVERYTHING.to_json()
-    assert _allowed(rmap, src, "ip:10.96.0.0/12") == {}
-    assert _allowed(rmap, src, "ip:10.112.0.0/12,10.128.0.0/9") == EVERYTHING.to_json()
-    assert _allowed(rmap, src, "default/Pod/other") == {}
-    assert _allowed(rmap, "default/Pod/other", src) == EVERYTHING.to_json()
-
 
 PROD = """\
 apiVersion: v1
@@ -187,6 +179,7 @@ kind: Pod
 metadata: {name: dev-web, labels: {env: dev}}
 spec: {containers: [{name: c, image: x}]}
 """
+# "FromRequires ... do not by itself grant access privileges"
 REQUIRES = """\
 apiVersion: "cilium.io/v2"
 kind: CiliumNetworkPolicy
@@ -215,21 +208,7 @@ spec:
     - {}
 """
 
-
-def test_requires_alone_grants_nothing_and_narrows_the_other_rules() -> None:
-    # "FromRequires ... do not by itself grant access privileges"
-    rmap = _map(PROD, REQUIRES)
-    for src in ("default/Pod/prod-web", "default/Pod/dev-web"):
-        assert _allowed(rmap, src, "default/Pod/prod-db") == {}
-    # With an allow rule for every pod of the namespace: only env=prod sources remain.
-    rmap = _map(PROD, REQUIRES, ALLOW_NAMESPACE)
-    assert _allowed(rmap, "default/Pod/prod-web", "default/Pod/prod-db") == EVERYTHING.to_json()
-    assert _allowed(rmap, "default/Pod/dev-web", "default/Pod/prod-db") == {}
-    assert _allowed(rmap, "default/Pod/dev-web", "default/Pod/prod-web") == {}
-
-
-def test_egress_default_deny_with_an_empty_rule() -> None:
-    deny = """\
+EGRESS_DENY = """\
 apiVersion: "cilium.io/v2"
 kind: CiliumNetworkPolicy
 metadata:
@@ -241,17 +220,10 @@ spec:
   egress:
   - {}
 """
-    pods = SERVICE.replace("app: myService", "role: restricted")
-    rmap = _map(pods, deny)
-    assert _allowed(rmap, "default/Pod/my-service", "default/Pod/other") == {}
-    assert _allowed(rmap, "default/Pod/my-service", "ip:0.0.0.0/0") == {}
-    assert _allowed(rmap, "default/Pod/other", "default/Pod/my-service") == EVERYTHING.to_json()
 
-
-def test_external_lockdown_denies_world_whatever_allows_all() -> None:
-    # examples/policies/l3/entities/from_world_deny.yaml: "deny all ingress from world,
-    # allow everything else" (deny takes precedence over the allow of `all`).
-    lockdown = """\
+# examples/policies/l3/entities/from_world_deny.yaml: "deny all ingress from world,
+# allow everything else" (deny takes precedence over the allow of `all`).
+LOCKDOWN = """\
 apiVersion: "cilium.io/v2"
 kind: CiliumClusterwideNetworkPolicy
 metadata:
@@ -265,18 +237,11 @@ spec:
   - fromEntities:
     - "all"
 """
-    rmap = _map(SERVICE, lockdown)
-    for dst in ("default/Pod/my-service", "default/Pod/other"):
-        assert _allowed(rmap, "ip:0.0.0.0/0", dst) == {}
-        assert _allowed(rmap, "ip:::/0", dst) == {}
-    assert _allowed(rmap, "default/Pod/other", "default/Pod/my-service") == EVERYTHING.to_json()
 
-
-def test_or_statement_selectors_either_matches() -> None:
-    # examples/policies/l3/match-expressions/or-statement.yaml, as written (lowercase
-    # operators, which Cilium reads; the first key, `k8s.io.kubernetes.pod.namespace`, is
-    # a pod label the identity filter drops, so that selector matches nothing).
-    policy = """\
+# examples/policies/l3/match-expressions/or-statement.yaml, as written (lowercase
+# operators, which Cilium reads; the first key, `k8s.io.kubernetes.pod.namespace`, is
+# a pod label the identity filter drops, so that selector matches nothing).
+OR_STATEMENT = """\
 apiVersion: "cilium.io/v2"
 kind: CiliumNetworkPolicy
 metadata:
@@ -296,16 +261,10 @@ spec:
         values:
         - "strict"
 """
-    pods = SERVICE.replace("app: other", "cilium.example.com/policy: strict")
-    rmap = _map(pods, policy)
-    assert _allowed(rmap, "default/Pod/other", "default/Pod/my-service") == EVERYTHING.to_json()
-    assert _allowed(rmap, "default/Pod/my-service", "default/Pod/other") == {}
 
-
-def test_l4_egress_only_tcp_80_anywhere() -> None:
-    # examples/policies/l4/l4.yaml: "emit packets using TCP on port 80, to any layer 3
-    # destination" (no L3 selector with toPorts: every peer).
-    l4 = """\
+# examples/policies/l4/l4.yaml: "emit packets using TCP on port 80, to any layer 3
+# destination" (no L3 selector with toPorts: every peer).
+L4_RULE = """\
 apiVersion: "cilium.io/v2"
 kind: CiliumNetworkPolicy
 metadata:
@@ -320,10 +279,67 @@ spec:
         - port: "80"
           protocol: TCP
 """
-    rmap = _map(SERVICE, l4)
-    src = "default/Pod/my-service"
-    assert _allowed(rmap, src, "default/Pod/other") == {"TCP": "80"}
-    assert _allowed(rmap, src, "ip:0.0.0.0/0") == {"TCP": "80"}
+
+ALL = EVERYTHING.to_json()
+MINE, OTHER = "default/Pod/my-service", "default/Pod/other"
+PROD_DB, PROD_WEB, DEV_WEB = "default/Pod/prod-db", "default/Pod/prod-web", "default/Pod/dev-web"
+
+# The documented examples that are a tree and what it allows pair by pair.
+DOCUMENTED = [
+    pytest.param(
+        (SERVICE, CIDR_RULE),
+        {
+            (MINE, "ip:20.1.1.1/32"): ALL,
+            (MINE, "ip:10.0.0.0/10,10.64.0.0/11"): ALL,
+            (MINE, "ip:10.96.0.0/12"): {},
+            (MINE, "ip:10.112.0.0/12,10.128.0.0/9"): ALL,
+            (MINE, OTHER): {},
+            (OTHER, MINE): ALL,
+        },
+        id="cidr-rule-allows-the-cidrs-except-the-excluded-range",
+    ),
+    pytest.param(
+        (PROD, REQUIRES),
+        {(PROD_WEB, PROD_DB): {}, (DEV_WEB, PROD_DB): {}},
+        id="requires-alone-grants-nothing",
+    ),
+    pytest.param(
+        (PROD, REQUIRES, ALLOW_NAMESPACE),  # only env=prod sources remain
+        {(PROD_WEB, PROD_DB): ALL, (DEV_WEB, PROD_DB): {}, (DEV_WEB, PROD_WEB): {}},
+        id="requires-narrows-the-other-rules",
+    ),
+    pytest.param(
+        (SERVICE.replace("app: myService", "role: restricted"), EGRESS_DENY),
+        {(MINE, OTHER): {}, (MINE, "ip:0.0.0.0/0"): {}, (OTHER, MINE): ALL},
+        id="egress-default-deny-with-an-empty-rule",
+    ),
+    pytest.param(
+        (SERVICE, LOCKDOWN),
+        {
+            **{(world, dst): {} for world in ("ip:0.0.0.0/0", "ip:::/0") for dst in (MINE, OTHER)},
+            (OTHER, MINE): ALL,
+        },
+        id="external-lockdown-denies-world-whatever-allows-all",
+    ),
+    pytest.param(
+        (SERVICE.replace("app: other", "cilium.example.com/policy: strict"), OR_STATEMENT),
+        {(OTHER, MINE): ALL, (MINE, OTHER): {}},
+        id="or-statement-selectors-either-matches",
+    ),
+    pytest.param(
+        (SERVICE, L4_RULE),
+        {(MINE, OTHER): {"TCP": "80"}, (MINE, "ip:0.0.0.0/0"): {"TCP": "80"}},
+        id="l4-egress-only-tcp-80-anywhere",
+    ),
+]
+
+
+@pytest.mark.parametrize(("manifests", "pairs"), DOCUMENTED)
+def test_documented_pairs(
+    manifests: tuple[str, ...], pairs: dict[tuple[str, str], dict[str, str]]
+) -> None:
+    rmap = _map(*manifests)
+    assert {pair: _allowed(rmap, *pair) for pair in pairs} == pairs
 
 
 def test_deny_table_second_column() -> None:
