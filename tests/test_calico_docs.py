@@ -236,36 +236,41 @@ def test_external_ips_in_policy() -> None:
     assert "allow-egress-external egress[0]" in unknown and "cluster.yaml:" in unknown
 
 
+# The deny-list example: a GlobalNetworkSet of addresses, and the policy that denies them
+# (the doNotTrack lines are the example's; a test leaves them out to see the rule applied).
+IP_DENY_LIST = textwrap.dedent("""\
+    apiVersion: projectcalico.org/v3
+    kind: GlobalNetworkSet
+    metadata:
+      name: ip-protect
+      labels:
+        ip-deny-list: 'true'
+    spec:
+      nets:
+        - 192.0.2.55/32
+        - 203.0.113.0/24
+    ---
+    apiVersion: projectcalico.org/v3
+    kind: GlobalNetworkPolicy
+    metadata:
+      name: ip-protect
+    spec:
+      selector: apply-ip-protect == 'true'
+      order: 0
+      doNotTrack: true
+      applyOnForward: true
+      types:
+        - Ingress
+      ingress:
+        - action: Deny
+          source:
+            selector: ip-deny-list == 'true' && !has(projectcalico.org/namespace)
+    """)
+
+
 def test_global_network_set_with_do_not_track_is_not_analysed() -> None:
-    # The deny-list example: doNotTrack policies apply to host endpoints only.
-    docs = textwrap.dedent("""\
-        apiVersion: projectcalico.org/v3
-        kind: GlobalNetworkSet
-        metadata:
-          name: ip-protect
-          labels:
-            ip-deny-list: 'true'
-        spec:
-          nets:
-            - 192.0.2.55/32
-            - 203.0.113.0/24
-        ---
-        apiVersion: projectcalico.org/v3
-        kind: GlobalNetworkPolicy
-        metadata:
-          name: ip-protect
-        spec:
-          selector: apply-ip-protect == 'true'
-          order: 0
-          doNotTrack: true
-          applyOnForward: true
-          types:
-            - Ingress
-          ingress:
-            - action: Deny
-              source:
-                selector: ip-deny-list == 'true' && !has(projectcalico.org/namespace)
-        """)
+    # doNotTrack policies apply to host endpoints only.
+    docs = IP_DENY_LIST
     tree, rmap = _map(_pod("web", "default", {"apply-ip-protect": "'true'"}), docs)
     assert any("GlobalNetworkPolicy/ip-protect" in u and "doNotTrack" in u for u in tree.unanalysed)
     assert _allowed(rmap, "ip:192.0.2.55/32", "default/Pod/web") == ALL  # not evaluated
@@ -275,33 +280,8 @@ def test_global_network_set_as_a_labelled_range() -> None:
     # The same set, selected by a policy that applies to pods (no doNotTrack): the set's
     # ranges are denied, other addresses are not; `!has(projectcalico.org/namespace)` keeps
     # pods out of the selector.
-    docs = textwrap.dedent("""\
-        apiVersion: projectcalico.org/v3
-        kind: GlobalNetworkSet
-        metadata:
-          name: ip-protect
-          labels:
-            ip-deny-list: 'true'
-        spec:
-          nets:
-            - 192.0.2.55/32
-            - 203.0.113.0/24
-        ---
-        apiVersion: projectcalico.org/v3
-        kind: GlobalNetworkPolicy
-        metadata:
-          name: ip-protect
-        spec:
-          selector: apply-ip-protect == 'true'
-          order: 0
-          types:
-            - Ingress
-          ingress:
-            - action: Deny
-              source:
-                selector: ip-deny-list == 'true' && !has(projectcalico.org/namespace)
-            - action: Pass
-        """)
+    docs = IP_DENY_LIST.replace("  doNotTrack: true\n  applyOnForward: true\n", "")
+    docs += "    - action: Pass\n"
     _, rmap = _map(
         _pod("web", "default", {"apply-ip-protect": "'true'", "ip-deny-list": "'true'"}), docs
     )
