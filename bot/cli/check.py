@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
             f"no {', '.join(('Intent', 'ConnectivityTest'))} (apiVersion: reachdiff.io/v1alpha1) "
             f"found in {where}: there is nothing to check (see docs/intents.md)"
         )
-    envs = environments(files, settings.workload_kinds, cilium_agent(args, settings))
+    envs = environments(files, settings.workload_kinds, cilium_agent(args, settings), settings)
     ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
     findings = [f for e in envs for f in unmodelled.tree_findings(e.tree.unmodelled, e.name)]
     violations, unknown, unmatched = evaluate(envs, decls, scope(args, settings))

@@ -65,7 +65,7 @@ def register(commands: Commands) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     envs = environments(
-        read_directory(args.dir), settings.workload_kinds, cilium_agent(args, settings)
+        read_directory(args.dir), settings.workload_kinds, cilium_agent(args, settings), settings
     )
     ignore_kinds = [*settings.ignore_kinds, *args.ignore_kinds]
     findings = [f for e in envs for f in unmodelled.tree_findings(e.tree.unmodelled, e.name)]
