@@ -11,7 +11,15 @@ import shutil
 
 import pytest
 
-from tests.botharness import HEAD, Harness, MakeHarness, base_tree, review, setup_pull
+from tests.botharness import (
+    HEAD,
+    WORKLOADS,
+    Harness,
+    MakeHarness,
+    base_tree,
+    review,
+    setup_pull,
+)
 
 # Every pod of shop may connect to db on every port: a widening of the base's one rule.
 OPEN_DB = """\
@@ -222,3 +230,29 @@ async def test_an_edited_values_file_no_render_uses_is_not_analysed(harness: Har
     )
     body = await assert_not_passed(harness)
     assert "charts/shop/values-prod.yaml" in body and "renders the chart with" in body
+
+
+async def test_an_overlay_outside_explicit_kustomize_roots_changed_is_not_analysed(
+    harness: Harness,
+) -> None:
+    # Only overlays/prod is rendered; a new overlay patching the shared base (deployed by
+    # an Application or Flux Kustomization pointing at it) was rendered by nobody.
+    deny = (
+        b"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        b"metadata: {name: deny, namespace: shop}\n"
+        b"spec: {podSelector: {}, policyTypes: [Ingress]}\n"
+    )
+    base = {
+        ".github/reachdiff.yml": b"kustomize_roots: [overlays/prod]\n",
+        "base/kustomization.yaml": b"resources: [shop.yaml, deny.yaml]\n",
+        "base/shop.yaml": WORKLOADS,
+        "base/deny.yaml": deny,
+        "overlays/prod/kustomization.yaml": b"resources: [../../base]\n",
+    }
+    evil = (
+        b"resources: [../../base]\npatches:\n- target: {kind: NetworkPolicy}\n  patch: |-\n"
+        b"    - op: add\n      path: /spec/ingress\n      value: [{}]\n"
+    )
+    setup_pull(harness.fake, {**base, "overlays/evil/kustomization.yaml": evil}, base_files=base)
+    body = await assert_not_passed(harness)
+    assert "overlays/evil" in body and "kustomize" in body

@@ -44,6 +44,7 @@ from bot.inputs.environment_trees import is_plain as is_plain
 from bot.inputs.environment_trees import load_environments as load_environments
 from bot.inputs.parallel_load import load_state_parallel
 from bot.inputs.render_cache import RenderCache
+from bot.inputs.unrooted import unrooted_changes
 
 if TYPE_CHECKING:
     from bot.inputs.exposure import ExposureReview
@@ -180,6 +181,7 @@ def diff_files(
         )
     diff = diff_environments(base, head, scope, bases)
     unrendered = unrendered_values_changes(base_files, head_files, helm_values)
+    unrendered += unrooted_changes(base_files, head_files, kustomize_roots)
     if unrendered:
         diff = dataclasses.replace(diff, unanalysed=diff.unanalysed + tuple(unrendered))
     return diff
