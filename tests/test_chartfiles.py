@@ -27,6 +27,8 @@ def test_files_a_literal_call_names_or_any_use_may_read_are_unread() -> None:
         "any/templates/NOTES.bin",  # templates are rendered, not read with .Files
         "any/charts/sub/Chart.yaml",
         "any/charts/sub/data.bin",  # the subchart's own file; its templates read none
+        "any/charts/dep-1.0.0.tgz",  # a vendored dependency: never in .Files
+        "any/Chart.lock",
         "none/open.flag",
     ]
     found = chart_files_unread(listed, {**FILES, "any/charts/sub/Chart.yaml": b""})

@@ -21,6 +21,7 @@ from bot.inputs.helm import CHART_FILE
 # (a computed name, `.Files` handed to a helper, `$.Files.Glob $pattern`) may read anything.
 _LITERAL_CALL = re.compile(r"\.Files\.(Get|GetBytes|Lines|Glob)\s+\"((?:[^\"\\]|\\.)*)\"")
 _ANY_USE = re.compile(r"\bFiles\b")
+_NOT_FILES = frozenset({".helmignore", "Chart.lock", "requirements.lock"})
 
 
 def chart_files_unread(listed: Iterable[str], files: Mapping[str, bytes]) -> list[tuple[str, str]]:
@@ -41,8 +42,10 @@ def chart_files_unread(listed: Iterable[str], files: Mapping[str, bytes]) -> lis
         if chart is None:
             continue
         rel = path[len(chart) + 1 :] if chart else path
-        if rel.startswith("templates/") or rel == ".helmignore":
-            continue  # templates are rendered, not read; .helmignore is kept
+        if rel.startswith(("templates/", "charts/")) or rel in _NOT_FILES:
+            # Helm's loader makes templates, dependencies (charts/), the lock and the
+            # .helmignore parts of the chart, never members of .Files.
+            continue
         if chart not in wants:
             wants[chart] = _wanted(chart, files)
         everything, patterns = wants[chart]
