@@ -87,3 +87,22 @@ def test_the_comment_says_where_the_flows_were_observed() -> None:
 
         text = section(Diff(), settings, FlowData("ops/flows.json")).replace("\\", "")
         assert words in text
+
+
+def test_the_flows_setting_names_the_environment_whatever_the_summary_says() -> None:
+    from bot.app.flowsource import observed_in
+    from bot.review.settings import SettingsError, parse_repo_settings
+
+    settings = parse_repo_settings(b"flows: {path: ops/east.json, environment: clusters/east/}\n")
+    assert (settings.flows_path, settings.flows_environment) == ("ops/east.json", EAST)
+    # A summary of east that does not say so, or says another: east's, as configured.
+    for said in ("", WEST):
+        summary = observed_in(_summary(said), settings)
+        assert summary is not None and summary.environment == EAST
+        assert _broken(summary.environment) == ({EAST}, "")
+    unset = parse_repo_settings(b"flows: {url: https://flows.example.com/s.json}\n")
+    assert unset.flows_environment is None
+    assert observed_in(_summary(WEST), unset) == _summary(WEST)
+    for bad in (b"flows: {environment: x}\n", b"flows: {path: a.json, environment: ''}\n"):
+        with pytest.raises(SettingsError, match="flows"):
+            parse_repo_settings(bad)

@@ -14,6 +14,7 @@ that what the change breaks is unknown.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import urllib.parse
@@ -46,7 +47,27 @@ async def read_flow_data(
     settings: RepoSettings,
     ref: str,
 ) -> tuple[FlowSummary | None, FlowData | None]:
-    """The summary and how it was read; (None, None) when the settings name none."""
+    """The summary and how it was read; (None, None) when the settings name none. A
+    ``flows.environment`` setting names the environment the flows were observed in,
+    whatever the summary says (``observed_in``)."""
+    summary, data = await _read(session, gh, repo, settings, ref)
+    return observed_in(summary, settings), data
+
+
+def observed_in(summary: FlowSummary | None, settings: RepoSettings) -> FlowSummary | None:
+    """The summary as observed in the settings' ``flows.environment``, when one is set."""
+    if summary is None or not settings.flows_environment:
+        return summary
+    return dataclasses.replace(summary, environment=settings.flows_environment)
+
+
+async def _read(
+    session: aiohttp.ClientSession,
+    gh: GitHubClient,
+    repo: github.Repository,
+    settings: RepoSettings,
+    ref: str,
+) -> tuple[FlowSummary | None, FlowData | None]:
     if settings.flows_path is not None:
         data = FlowData(settings.flows_path)
         try:

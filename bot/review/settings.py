@@ -144,6 +144,9 @@ class RepoSettings:
     # carried flows then need approval when ``breaking_needs_approval``.
     flows_path: str | None = None
     flows_url: str | None = None
+    # The rendered environment the flows were observed in (``flows.environment``); it
+    # replaces the summary's own ``environment`` (docs/traffic.md). None: the summary's.
+    flows_environment: str | None = None
     breaking_needs_approval: bool = True
     # The Cilium agent's options (analysis.ciliumagent); None: no `cilium_agent` section.
     cilium_agent: CiliumAgent | None = None
@@ -342,8 +345,21 @@ class _Reader(NodeReader):
         return settings
 
     def _flows(self, node: _Node) -> dict[str, str]:
-        """``flows: {path: FILE}`` (on the base branch) or ``flows: {url: https://...}``."""
-        fields = self.mapping(node, "flows", ("path", "url"))
+        """``flows: {path: FILE}`` (on the base branch) or ``flows: {url: https://...}``,
+        with an optional ``environment`` (the rendered environment the flows were seen in)."""
+        fields = dict(self.mapping(node, "flows", ("path", "url", "environment")))
+        out: dict[str, str] = {}
+        environment_node = fields.pop("environment", None)
+        if environment_node is not None:
+            environment = self.scalar(environment_node)
+            if not isinstance(environment, str) or not environment.strip():
+                raise SettingsError(
+                    "flows.environment",
+                    "must be a non-empty string: a rendered environment's name "
+                    "(`overlays/prod`, `charts/shop`)",
+                    _line(environment_node),
+                )
+            out["flows_environment"] = environment.strip().strip("/")
         if len(fields) != 1:
             raise SettingsError("flows", "give exactly one of `path` and `url`", _line(node))
         ((key, value_node),) = fields.items()
@@ -352,12 +368,12 @@ class _Reader(NodeReader):
             raise SettingsError(f"flows.{key}", "must be a non-empty string", _line(value_node))
         if key == "path":
             try:
-                return {"flows_path": check_repo_path(value)}
+                return {**out, "flows_path": check_repo_path(value)}
             except ValueError as err:
                 raise SettingsError("flows.path", str(err), _line(value_node)) from None
         if not value.startswith("https://") or any(c.isspace() for c in value):
             raise SettingsError("flows.url", "must be an https:// URL", _line(value_node))
-        return {"flows_url": value}
+        return {**out, "flows_url": value}
 
 
 _TOP_KEYS = (
