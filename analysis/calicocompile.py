@@ -310,36 +310,107 @@ def outside_selectors(
 ) -> tuple[list[LabelSelector], list[tuple[str | None, LabelSelector | None, LabelSelector]]]:
     """The Calico selectors' conditions as Kubernetes label selectors, for making
     representatives: (namespace selectors, (namespace name or None, namespace selector or
-    None, pod selector)). Each condition a Calico selector tests on one label (``==``,
-    ``!=``, ``in``, ``not in``, ``has``, and ``contains``/``starts with``/``ends with`` as
-    the value itself) becomes one requirement, so representatives cover every combination
-    of them that labels can reach."""
+    None, pod selector)).
+
+    A selector that is a conjunction of conditions on one label each (``==``, ``!=``,
+    ``in``, ``not in``, ``has``, ``!has``: most selectors written) becomes the one label
+    selector it is, applying where its namespace selector (when that is one too) matches:
+    pods are then told apart as the selector tells them apart, not by every combination of
+    its conditions (a tree of 10,000 workloads whose policies name many apps and tiers
+    called for more than 4,096 representatives). Any other selector is split into one
+    requirement per condition (``contains``/``starts with``/``ends with`` as the value
+    itself), applying in every namespace its policy's rules can reach, so representatives
+    cover every combination of them that labels can reach. Conditions on the namespace
+    (``pcns.`` labels, ``projectcalico.org/namespace``) are the same for every pod of a
+    namespace and tell no two of them apart."""
     calico = tree.calico
     if calico is None:
         return [], []
     namespaces: list[LabelSelector] = []
     pods: list[tuple[str | None, LabelSelector | None, LabelSelector]] = []
     every = LabelSelector()
+
+    def namespace_scope(node: cs.Node) -> LabelSelector:
+        """Where pod selectors under this namespace selector apply (a superset)."""
+        whole = _as_label_selector(node, namespace=True)
+        if whole is not None:
+            namespaces.append(whole)
+            return whole
+        namespaces.extend(_requirements(node, namespace=True))
+        return every
+
+    def pod_selectors(node: cs.Node) -> list[LabelSelector]:
+        whole = _as_label_selector(node, namespace=False)
+        return [whole] if whole is not None else _requirements(node, namespace=False)
+
     for policy in calico.policies:
-        scope_name = policy.namespace or None
-        scope = None if policy.namespace else every
+        # Where the policy's own selector applies, and where a rule's peer selector without
+        # a namespaceSelector does: the policy's namespace, or (global) every namespace.
+        own_name = policy.namespace or None
+        own: LabelSelector | None = None if policy.namespace else every
         if policy.namespace_selector is not None:
-            found = _requirements(policy.namespace_selector, namespace=True)
-            namespaces.extend(found)
-            scope = every if not found else found[0]
-        for req in _requirements(policy.selector, namespace=False):
-            pods.append((scope_name, scope, req))
+            own = namespace_scope(policy.namespace_selector)
+        for selector in pod_selectors(policy.selector):
+            pods.append((own_name, own, selector))
+        peer_scope = None if policy.namespace else every
         for rule in policy.ingress + policy.egress:
             for entity in (rule.src, rule.dst):
-                where_name, where = scope_name, scope
+                where_name, where = own_name, peer_scope
                 if entity.namespace_selector is not None:
-                    found = _requirements(entity.namespace_selector, namespace=True)
-                    namespaces.extend(found)
-                    where_name, where = None, every
+                    where_name, where = None, namespace_scope(entity.namespace_selector)
                 for node in (entity.selector, entity.not_selector):
                     if node is not None:
-                        pods.extend((where_name, where, r) for r in _requirements(node, False))
+                        pods.extend((where_name, where, sel) for sel in pod_selectors(node))
     return namespaces, pods
+
+
+def _as_label_selector(node: cs.Node, namespace: bool) -> LabelSelector | None:
+    """The label selector a conjunction of one-label conditions is (over a namespace's
+    labels, or a pod's with its namespace's conditions left out), or None."""
+    operands = node.operands if isinstance(node, cs.And) else (node,)
+    found: list[LabelRequirement] = []
+    for operand in operands:
+        if isinstance(operand, cs.All):
+            continue
+        if isinstance(operand, cs.And):
+            inner = _as_label_selector(operand, namespace)
+            if inner is None:
+                return None
+            found.extend(inner.match_expressions)
+            continue
+        atom = _one_label(operand)
+        if atom is None:
+            return None
+        key, op, values = atom
+        if namespace and key == cs.LABEL_NAME:
+            key = NAMESPACE_NAME_LABEL
+        elif namespace and key.startswith("projectcalico.org/"):
+            return None
+        elif not namespace and (
+            key.startswith(cs.NAMESPACE_PREFIX)
+            or key in (cs.LABEL_NAMESPACE, cs.LABEL_ORCHESTRATOR)
+        ):
+            continue  # the same for every pod of a namespace
+        elif not namespace and key.startswith("projectcalico.org/"):
+            return None  # the pod's own (a service account): not a label it carries
+        found.append(LabelRequirement(key, op, values))
+    return LabelSelector((), tuple(found))
+
+
+def _one_label(node: cs.Node) -> tuple[str, str, tuple[str, ...]] | None:
+    """(key, Kubernetes operator, values) of a condition Kubernetes can say, or None."""
+    negated = False
+    if isinstance(node, cs.Not):
+        node, negated = node.operand, True
+    if isinstance(node, cs.Has):
+        return node.key, "DoesNotExist" if negated else "Exists", ()
+    if isinstance(node, cs.Compare) and node.op in ("==", "!="):
+        positive = (node.op == "==") != negated
+        return node.key, "In" if positive else "NotIn", (node.value,)
+    if isinstance(node, cs.InSet) and node.values:
+        positive = node.negated == negated
+        return node.key, "In" if positive else "NotIn", tuple(sorted(node.values))
+    return None
 
 
 def _requirements(node: cs.Node, namespace: bool) -> list[LabelSelector]:

@@ -1,0 +1,186 @@
+"""Representatives (``cluster_scope: partial``) of trees with Calico policies, against the
+Calico brute-force reference: every concrete pod the tree does not define decides like the
+endpoint that stands for it (as ``tests/test_outside_properties.py`` for the Kubernetes
+kinds), now that Calico selectors split outside pods as the selectors they are."""
+
+from __future__ import annotations
+
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+
+from analysis.calicocompile import outside_selectors
+from analysis.manifests import load_files
+from analysis.model import LabelRequirement, LabelSelector
+from analysis.outside import outside_world
+from analysis.reachability import compute_map
+from tests.reference import Endpoint, Obj, RefRange, RefWorkload, _allowed_json, interesting_ports
+from tests.reference_calico import CalicoCluster
+from tests.reference_outside import concrete_namespace, concrete_pod
+from tests.strategies import NS_KEYS, POD_KEYS, Draw, label_maps
+from tests.test_properties_calico import PROFILE, _files, mixed_clusters
+
+OUTSIDE_NAMES = ("default", "alpha", "beta", "gamma", "zz-outside")
+
+
+class OutsideCalicoCluster(CalicoCluster):
+    """The Calico reference with namespaces whose policies are unknown (``unknown``): a pod
+    there is under no Calico or Kubernetes policy of the tree (its own may be anywhere),
+    only the AdminNetworkPolicies (a matching Allow or Deny), as in docs/semantics.md."""
+
+    def __init__(self, objects: list[Obj], unknown: set[str]) -> None:
+        super().__init__(objects)
+        self.unknown = frozenset(unknown)
+
+    def _walk(
+        self,
+        direction: str,
+        owner: Endpoint,
+        peer: Endpoint,
+        protocol: str,
+        port: int,
+        dst: Endpoint,
+    ) -> bool | None:
+        if isinstance(owner, RefWorkload) and owner.namespace in self.unknown:
+            field = direction.lower()
+            action = self._first_match(self.anps, field, owner, peer, protocol, port, dst)
+            return action != "Deny"
+        return super()._walk(direction, owner, peer, protocol, port, dst)
+
+
+@st.composite
+def partial_calico_cases(draw: Draw) -> tuple[list[Obj], dict[str, str], list[Obj], list[Obj]]:
+    objects = draw(mixed_clusters())
+    files = _files(draw, objects)
+    tree = load_files(files)
+    defined = sorted(n.name for n in tree.namespaces)
+    free = [n for n in OUTSIDE_NAMES if n not in defined]
+    names = draw(st.lists(st.sampled_from(free), min_size=1, max_size=3, unique=True))
+    namespaces = [
+        concrete_namespace(n, draw(label_maps((*NS_KEYS, "zone"), max_size=3))) for n in names
+    ]
+    pods = [
+        concrete_pod(
+            draw(st.sampled_from(names if i == 0 else [*defined, *names])),
+            f"zz-concrete-{i}",
+            draw(label_maps((*POD_KEYS, "role"), max_size=3)),
+        )
+        for i in range(draw(st.integers(1, 5)))
+    ]
+    note(f"concrete: {namespaces} {pods}")
+    return objects, files, namespaces, pods
+
+
+@settings(PROFILE, max_examples=min(PROFILE.max_examples, 120))
+@given(partial_calico_cases())
+def test_a_representative_decides_like_every_pod_it_stands_for_under_calico(
+    case: tuple[list[Obj], dict[str, str], list[Obj], list[Obj]],
+) -> None:
+    objects, files, namespaces, pods = case
+    tree = load_files(files)
+    world = outside_world(tree, (tree,))
+    partial = world.tree(tree)
+    engine = compute_map(partial)
+    unknown = {ns["metadata"]["name"] for ns in namespaces}
+    ns_labels = {ns["metadata"]["name"]: ns["metadata"]["labels"] for ns in namespaces}
+    concrete = {f"{p['metadata']['namespace']}/Pod/{p['metadata']['name']}" for p in pods}
+    stands_for: dict[str, str] = {}
+    workloads = {w.id: w for w in tree.workloads}
+    for pod in pods:
+        meta = pod["metadata"]
+        found = stands_for[f"{meta['namespace']}/Pod/{meta['name']}"] = world.locate(
+            meta["namespace"], ns_labels.get(meta["namespace"]), meta["labels"], partial
+        )
+        if found in workloads:  # a pod like a workload is taken to have its named ports
+            pod["spec"]["containers"][0]["ports"] = [
+                {
+                    "containerPort": p.port,
+                    "protocol": p.protocol,
+                    **({"name": p.name} if p.name else {}),
+                }
+                for p in workloads[found].ports
+            ]
+    ref = OutsideCalicoCluster([*objects, *namespaces, *pods], unknown)
+    points = interesting_ports(ref.port_numbers())
+
+    def beyond(e: RefWorkload | RefRange) -> bool:
+        return isinstance(e, RefRange) or e.namespace in unknown
+
+    def answer(src: RefWorkload | RefRange, dst: RefWorkload | RefRange) -> dict[str, str]:
+        return _allowed_json(
+            points,
+            {p: tuple(ref.allows(src, dst, p, n) for n in points) for p in ("TCP", "UDP", "SCTP")},
+        )
+
+    for pod in (e for e in ref.endpoints() if e.id in concrete):
+        assert isinstance(pod, RefWorkload)
+        for other in ref.endpoints():
+            if other.id == pod.id or (beyond(pod) and beyond(other)):
+                continue
+            mine, theirs = stands_for[pod.id], stands_for.get(other.id, other.id)
+            assert engine.allowed(mine, theirs).to_json() == answer(pod, other), (
+                pod.id,
+                mine,
+                other.id,
+                theirs,
+            )
+            assert engine.allowed(theirs, mine).to_json() == answer(other, pod), (
+                other.id,
+                theirs,
+                pod.id,
+                mine,
+            )
+
+
+CALICO_NP = (
+    "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+    "metadata: {name: p, namespace: shop}\n"
+    "spec:\n  selector: app == 'web' && tier in {'api', 'db'}\n  types: [Ingress]\n"
+    "  ingress:\n  - action: Allow\n    source:\n"
+    "      namespaceSelector: team == 'edge'\n      selector: app == 'proxy' && !has(debug)\n"
+)
+GNP = (
+    "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: g}\n"
+    "spec:\n  namespaceSelector: team == 'edge' || zone == 'a'\n  selector: app == 'web'\n"
+    "  types: [Ingress]\n  ingress: [{action: Deny}]\n"
+)
+
+
+def test_conjunctions_split_outside_pods_as_the_selectors_they_are() -> None:
+    tree = load_files({"p.yaml": CALICO_NP})
+    namespaces, pods = outside_selectors(tree)
+    edge = LabelSelector((), (LabelRequirement("team", "In", ("edge",)),))
+    assert namespaces == [edge]
+    assert pods == [
+        (
+            "shop",
+            None,
+            LabelSelector(
+                (),
+                (
+                    LabelRequirement("app", "In", ("web",)),
+                    LabelRequirement("tier", "In", ("api", "db")),
+                ),
+            ),
+        ),
+        (
+            None,
+            edge,
+            LabelSelector(
+                (),
+                (
+                    LabelRequirement("app", "In", ("proxy",)),
+                    LabelRequirement("debug", "DoesNotExist"),
+                ),
+            ),
+        ),
+    ]
+
+
+def test_a_global_policys_disjunctive_namespace_selector_splits_pods_in_every_namespace() -> None:
+    # `team == 'edge' || zone == 'a'` is no label selector: its pods' selector applies in
+    # every namespace (it used to apply only where team == edge, not where zone == a).
+    tree = load_files({"g.yaml": GNP})
+    _, pods = outside_selectors(tree)
+    assert pods == [
+        (None, LabelSelector(), LabelSelector((), (LabelRequirement("app", "In", ("web",)),)))
+    ]
