@@ -36,6 +36,7 @@ from analysis.calicomodel import (
     KUBE_ADMIN_TIER,
     KUBE_BASELINE_TIER,
     KUBERNETES_POLICY_ORDER,
+    CalicoBackends,
     CalicoNetworkSet,
     CalicoObjects,
     CalicoPolicy,
@@ -105,6 +106,7 @@ class CalicoPeers:
     ) -> None:
         self.ranges = ranges
         self.range_bits = (1 << len(ranges)) - 1
+        self.classes = classes
         self.workloads = 0
         items: list[tuple[int, Mapping[str, str]]] = []
         self.labels: dict[int, dict[str, str]] = {}
@@ -124,6 +126,15 @@ class CalicoPeers:
             self.set_ranges.append(self._inside(network_set.nets))
         self.index = cs.LabelIndex(items)
         self.everyone = self.range_bits | self.workloads
+
+    def backends(self, backends: CalicoBackends) -> int:
+        """The pods a Service's selector selects (host-network ones too: their address,
+        their node's, is in the Service's EndpointSlices)."""
+        bits = 0
+        for i, c in self.classes:
+            if backends.selects(c.namespace, c.labels):
+                bits |= 1 << i
+        return bits
 
     def _inside(self, nets: Sequence[IPNetwork]) -> int:
         bits = 0
@@ -147,8 +158,10 @@ class CalicoPeers:
         return bits
 
     def evaluate(self, key: PeerKey) -> int:
-        _, part, selector, not_selector, nets, not_nets, ip_version = key
+        _, part, selector, not_selector, nets, not_nets, ip_version, backends = key
         bits = self.everyone
+        if backends is not None:
+            bits &= self.backends(backends)  # type: ignore[arg-type]
         if selector is not None:
             bits &= self.selected(selector)  # type: ignore[arg-type]
         if not_selector is not None:
@@ -187,6 +200,7 @@ def peer_key(rule: CalicoRule, policy: CalicoPolicy, part: str) -> PeerKey:
         peer.nets,
         peer.not_nets,
         rule.ip_version,
+        peer.backends,
     )
 
 

@@ -54,6 +54,33 @@ class CalicoTier:
 
 
 @dataclass(frozen=True, slots=True)
+class CalicoBackends:
+    """What a rule's ``services`` matches, from the Service's manifest: the pods its
+    ``selector`` selects in its namespace (its EndpointSlices' addresses) and, as a
+    destination, only on their endpoint ports: each Service port's protocol with its
+    ``targetPort`` (a number, or a container port name resolved on each pod)."""
+
+    namespace: str
+    selector: Labels
+    ports: tuple[tuple[str, int | str], ...]  # (protocol, targetPort)
+
+    def selects(self, namespace: str, labels: Labels) -> bool:
+        have = dict(labels)
+        return namespace == self.namespace and all(have.get(k) == v for k, v in self.selector)
+
+    def connections(self, named: tuple[tuple[str, str, int], ...]) -> dict[str, set[int]]:
+        out: dict[str, set[int]] = {}
+        for protocol, target in self.ports:
+            if isinstance(target, int):
+                out.setdefault(protocol, set()).add(target)
+            else:
+                out.setdefault(protocol, set()).update(
+                    n for name, p, n in named if name == target and p == protocol
+                )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class CalicoEntity:
     """A rule's ``source`` or ``destination``: every field set must match."""
 
@@ -66,8 +93,15 @@ class CalicoEntity:
     not_ports: tuple[PortEntry, ...] = ()
     account_names: tuple[str, ...] = ()  # serviceAccounts.names
     account_selector: Node | None = None  # serviceAccounts.selector, over the accounts' labels
-    services: bool = False  # services set
+    # services: (namespace, name) of the Service as referenced (the namespace defaults to
+    # a NetworkPolicy's own), and once resolved from the tree its endpoints (None: not)
+    service: tuple[str, str] | None = None
+    backends: CalicoBackends | None = None
     text: str = ""  # the fields as written, for explanations
+
+    @property
+    def services(self) -> bool:
+        return self.service is not None
 
     @property
     def service_accounts(self) -> bool:
@@ -141,12 +175,25 @@ class CalicoRule:
         return not self.protocols()
 
     def has_named_ports(self) -> bool:
+        """Whether the rule's ports depend on the destination pod's named ports."""
+        backends = self.dst.backends
+        if backends is not None and any(isinstance(t, str) for _, t in backends.ports):
+            return True
         return any(isinstance(p, str) for p in self.dst.ports + self.dst.not_ports)
 
     def connections(self, named_ports: tuple[tuple[str, str, int], ...]) -> ConnectionSet:
         """What the rule's protocol and destination ports match on a destination with
         these named container ports (none for an external range)."""
         out: dict[str, PortSet] = {}
+        backends = self.dst.backends
+        if backends is not None:
+            # A destination Service matches its endpoints' ports only (Felix's IP-port set);
+            # Calico refuses ports and notPorts beside it.
+            served = backends.connections(named_ports)
+            for protocol in self.protocols():
+                if served.get(protocol):
+                    out[protocol] = PortSet.of(*((n, n) for n in sorted(served[protocol])))
+            return ConnectionSet.of(out) if out else NO_CONNECTIONS
         for protocol in self.protocols():
             ports = _ports(self.dst.ports, protocol, named_ports) if self.dst.ports else ALL_PORTS
             if self.dst.not_ports:

@@ -95,6 +95,12 @@ def _policy(ctx: Context, obj: YMap, kind: str) -> CalicoPolicy:
     _, account_selector = _selector(sctx, spec, "serviceAccountSelector", top=True)
     ingress = _rules(sctx, spec, Direction.INGRESS)
     egress = _rules(sctx, spec, Direction.EGRESS)
+    if not namespaced:
+        for rule in ingress + egress:
+            if any(e.service is not None and not e.service[0] for e in (rule.src, rule.dst)):
+                sctx.fail(
+                    f"{rule.label}: `services` must specify a namespace in a GlobalNetworkPolicy"
+                )
     return CalicoPolicy(
         kind=kind,
         api_version=obj["apiVersion"],
@@ -209,6 +215,7 @@ def _rule(ctx: Context, rules: list[Any], index: int, direction: Direction) -> C
         rctx.fail("rule IP version doesn't match CIDR version")
     if rule.get("http") is not None and action != "Allow":
         rctx.fail("rules with an `http` match must have the action Allow")
+    _check_services(rctx, direction, src, dst)
     return CalicoRule(
         direction=direction,
         index=index,
@@ -221,6 +228,34 @@ def _rule(ctx: Context, rules: list[Any], index: int, direction: Direction) -> C
         dst=dst,
         http=rule.get("http") is not None,
     )
+
+
+def _check_services(
+    ctx: Context, direction: Direction, src: CalicoEntity, dst: CalicoEntity
+) -> None:
+    """What Calico's validation refuses of ``services`` (api/pkg/apis/projectcalico/v3
+    policy_common.go's rules, libcalico-go's validator)."""
+    if direction is Direction.EGRESS and src.services:
+        ctx.fail("`source.services` is not allowed in an egress rule (only `destination`)")
+    if direction is Direction.INGRESS and dst.services:
+        ctx.fail("`destination.services` is not allowed in an ingress rule (only `source`)")
+    for entity, where in ((src, "source"), (dst, "destination")):
+        if not entity.services:
+            continue
+        if (
+            entity.selector is not None
+            or entity.not_selector is not None
+            or entity.namespace_selector is not None
+            or entity.nets
+            or entity.not_nets
+            or entity.service_accounts
+        ):
+            ctx.fail(
+                f"`{where}.services` cannot be set with selector, notSelector, "
+                "namespaceSelector, nets, notNets or serviceAccounts"
+            )
+    if dst.services and (dst.ports or dst.not_ports):
+        ctx.fail("`destination` ports and notPorts cannot be specified with services")
 
 
 def _protocol(ctx: Context, rule: YMap, key: str) -> int | None:
@@ -268,10 +303,16 @@ def _entity(ctx: Context, rule: YMap, key: str) -> CalicoEntity:
         account_names = tuple(dict.fromkeys(names))
         _, account_selector = _selector(actx, accounts, "selector")
     services = entity.get("services")
-    if services is not None and (
-        not isinstance(services, dict) or set(services) - {"name", "namespace"}
-    ):
-        ectx.fail("`services` must be a mapping with `name` and `namespace`")
+    service = None
+    if services is not None:
+        if not isinstance(services, dict) or set(services) - {"name", "namespace"}:
+            ectx.fail("`services` must be a mapping with `name` and `namespace`")
+        name, namespace = services.get("name"), services.get("namespace") or ""
+        if not isinstance(name, str) or not name:
+            ectx.at(services).fail("`services` must specify a service name")
+        if not isinstance(namespace, str):
+            ectx.at(services).fail(f"`services.namespace` must be a string, not {shown(namespace)}")
+        service = (namespace, name)
     text = ", ".join(f"{k}: {_short(entity[k])}" for k in sorted(entity))
     return CalicoEntity(
         nets=_nets(ectx, entity, "nets"),
@@ -283,7 +324,7 @@ def _entity(ctx: Context, rule: YMap, key: str) -> CalicoEntity:
         not_ports=_ports(ectx, entity, "notPorts"),
         account_names=account_names,
         account_selector=account_selector,
-        services=services is not None,
+        service=service,
         text=text,
     )
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from analysis.calicomodel import (
     BUILT_IN_TIERS,
+    CalicoEntity,
     CalicoNetworkSet,
     CalicoObjects,
     CalicoPolicy,
@@ -97,12 +98,6 @@ def rule_notes(rule: CalicoRule) -> list[str]:
             "an `http` match filters requests at the application layer, which is not "
             "analysed: the rule is evaluated as matching every connection it admits at L4"
         )
-    for entity, where in ((rule.src, "source"), (rule.dst, "destination")):
-        if entity.services:
-            out.append(
-                f"`{where}.services` matches a Service's endpoints, which reachdiff does not "
-                "read: the rule is evaluated as matching nothing"
-            )
     if rule.src.ports or rule.src.not_ports:
         out.append(
             "`source.ports` match the source port, which a connection picks at run time: the "
@@ -120,10 +115,16 @@ def rule_notes(rule: CalicoRule) -> list[str]:
 def unsettled(rule: CalicoRule) -> bool:
     """Whether the rule is evaluated as matching nothing (see ``rule_notes``)."""
     return bool(
-        rule.src.services
-        or rule.dst.services
+        unresolved(rule.src)
+        or unresolved(rule.dst)
         or rule.src.ports
         or rule.src.not_ports
         or rule.own.nets
         or rule.own.not_nets
     )
+
+
+def unresolved(entity: CalicoEntity) -> bool:
+    """Whether the entity names a Service whose endpoints the tree does not tell (see
+    ``analysis.calicoservices``, which reports it)."""
+    return entity.service is not None and entity.backends is None

@@ -39,6 +39,9 @@ class ServiceModel:
     labels: Labels
     selector: Labels | None
     source: Source
+    # (protocol, targetPort) of each port: what its EndpointSlices serve (Calico's
+    # destination `services` match these ports only)
+    ports: tuple[tuple[str, int | str], ...] = ()
 
 
 def service_model(path: str, obj: YMap) -> ServiceModel | None:
@@ -64,7 +67,25 @@ def service_model(path: str, obj: YMap) -> ServiceModel | None:
         if isinstance(labels, dict)
         else ()
     )
-    return ServiceModel(namespace, meta["name"], own, chosen, Source(path, line_of(obj, 1)))
+    ports = _ports(spec.get("ports") if isinstance(spec, dict) else None)
+    return ServiceModel(namespace, meta["name"], own, chosen, Source(path, line_of(obj, 1)), ports)
+
+
+def _ports(ports: object) -> tuple[tuple[str, int | str], ...]:
+    """Each port's protocol (default TCP) and targetPort (default: the port); entries the
+    API server would refuse are left out."""
+    out: list[tuple[str, int | str]] = []
+    for entry in ports if isinstance(ports, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        protocol = entry.get("protocol", "TCP")
+        port = entry.get("port")
+        target = entry.get("targetPort", port)
+        if protocol not in ("TCP", "UDP", "SCTP") or isinstance(target, bool):
+            continue
+        if isinstance(target, int) or (isinstance(target, str) and target):
+            out.append((protocol, target))
+    return tuple(out)
 
 
 def resolve_services(

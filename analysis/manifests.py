@@ -30,6 +30,7 @@ from analysis import (
 )
 from analysis.calicoendpoints import service_account_model, with_accounts
 from analysis.calicomodel import CalicoServiceAccount
+from analysis.calicoservices import resolve_calico_services
 from analysis.ciliumagent import CiliumAgent
 from analysis.ciliummodel import CILIUM_KINDS, CiliumPolicy
 from analysis.ciliumservices import ServiceModel, resolve_services, service_model
@@ -426,6 +427,7 @@ def build_tree(
             namespaces[name] = implicit_namespace(name)
     if found_calico:
         ns_labels = {n: dict(ns.labels) for n, ns in namespaces.items()}
+        calico = resolve_calico_services(calico, services)
         calico = with_accounts(calico, accounts, found_workloads, ns_labels)
     admin = adminpolicies.evaluation_order(found_admin)
     sorted_policies = tuple(sorted(found_policies, key=lambda p: (p.namespace, p.name)))

@@ -28,6 +28,7 @@ from typing import TypeVar
 from analysis import adminpolicies, calicotree
 from analysis.calicoendpoints import service_account_model, with_accounts
 from analysis.calicomodel import CalicoPolicy, CalicoServiceAccount
+from analysis.calicoservices import resolve_calico_services
 from analysis.calicotree import CalicoModel
 from analysis.ciliumagent import CiliumAgent
 from analysis.ciliummodel import CiliumPolicy
@@ -283,7 +284,9 @@ def _calico(
         raise _Rebuild  # a duplicate name: the full loader says where
     accounts = [a for models in by_file.values() for a in models.service_accounts]
     ns_labels = {ns.name: dict(ns.labels) for ns in namespaces}
-    return with_accounts(calicotree.calico_objects(found), accounts, workloads, ns_labels)
+    services = [s for models in by_file.values() for s in models.services]
+    calico = resolve_calico_services(calicotree.calico_objects(found), services)
+    return with_accounts(calico, accounts, workloads, ns_labels)
 
 
 def _namespaced(models: FileModels) -> list[CalicoPolicy]:

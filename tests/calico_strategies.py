@@ -20,6 +20,33 @@ USER_TIERS = (("security", 100), ("platform", None), ("late", 2_000_000))
 # Service-account label keys: "app" is a pod key too, so a selector read over the wrong
 # labels (the pod's instead of its account's) shows.
 ACCOUNT_KEYS = ("role", "app")
+SERVICE_NAMES = ("svc-a", "svc-b", "svc-none", "missing")  # svc-none has no selector
+
+
+@st.composite
+def calico_services(draw: Draw, names: tuple[str, ...]) -> list[Obj]:
+    """v1 Services a rule's ``services`` may name: with a selector over pod labels (but
+    svc-none), ports targeting numbers, names of the pods' container ports, or the port."""
+    out: list[Obj] = []
+    for namespace in NAMESPACES:
+        for name in draw(st.lists(st.sampled_from(SERVICE_NAMES[:3]), max_size=2, unique=True)):
+            ports = []
+            for _ in range(draw(st.integers(1, 2))):
+                entry: Obj = {"port": draw(st.sampled_from(PORT_NUMBERS))}
+                target = draw(st.sampled_from((None, *PORT_NUMBERS, *names)))
+                if target is not None:
+                    entry["targetPort"] = target
+                protocol = draw(st.sampled_from((None, "TCP", "UDP")))
+                if protocol is not None:
+                    entry["protocol"] = protocol
+                entry["name"] = f"p{len(ports)}"
+                ports.append(entry)
+            spec: Obj = {"ports": ports}
+            if name != "svc-none":
+                spec["selector"] = {draw(st.sampled_from(POD_KEYS)): draw(st.sampled_from(VALUES))}
+            meta = {"name": name, "namespace": namespace}
+            out.append({"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec})
+    return out
 
 
 @st.composite
@@ -87,6 +114,12 @@ def entities(draw: Draw, protocol: object, own: bool, names: tuple[str, ...]) ->
         elif style == "labels":
             style = draw(calico_selectors(NS_KEYS))
         out["namespaceSelector"] = style
+    if not own and draw(st.integers(0, 5)) == 0:
+        # services: alone (Calico refuses selectors, nets and accounts beside it)
+        ref: Obj = {"name": draw(st.sampled_from(SERVICE_NAMES))}
+        if draw(st.booleans()):
+            ref["namespace"] = draw(st.sampled_from(NAMESPACES))
+        return {"services": ref}
     if draw(st.integers(0, 4)) == 0:
         out["serviceAccounts"] = draw(account_matches())
     if not own and draw(st.integers(0, 3)) == 0:
@@ -139,7 +172,9 @@ def calico_rules(draw: Draw, direction: str, names: tuple[str, ...]) -> Obj:
     if direction == "egress":
         for field in ("ports", "notPorts"):
             if field in own_entity:
-                peer_entity[field] = own_entity.pop(field)
+                moved = own_entity.pop(field)
+                if "services" not in peer_entity:  # Calico refuses ports beside services
+                    peer_entity[field] = moved
     if peer_entity:
         rule[peer] = peer_entity
     if own_entity:
@@ -173,6 +208,13 @@ def calico_policies(draw: Draw, name: str, tiers: list[str], names: tuple[str, .
         spec["types"] = draw(
             st.sampled_from((["Ingress"], ["Egress"], ["Ingress", "Egress"], ["Egress", "Ingress"]))
         )
+    if global_:  # a GlobalNetworkPolicy's services name their namespace
+        for direction in ("ingress", "egress"):
+            for rule in spec.get(direction, []):
+                for side in ("source", "destination"):
+                    ref = (rule.get(side) or {}).get("services")
+                    if ref is not None and "namespace" not in ref:
+                        ref["namespace"] = draw(st.sampled_from(NAMESPACES))
     metadata: Obj = {"name": name if tier == "default" else f"{tier}.{name}"}
     if not global_:
         metadata["namespace"] = draw(st.sampled_from(NAMESPACES))
@@ -218,6 +260,7 @@ def calico_objects(draw: Draw, names: tuple[str, ...]) -> list[Obj]:
                 "spec": {"nets": draw(st.lists(st.sampled_from(NETS), min_size=1, max_size=2))},
             }
         )
+    out += draw(calico_services(names))
     accounts = st.tuples(st.sampled_from(NAMESPACES), st.sampled_from(SERVICE_ACCOUNTS))
     for namespace, name in draw(st.lists(accounts, max_size=3, unique=True)):
         metadata = {"name": name, "namespace": namespace}

@@ -23,8 +23,12 @@ with the ``pcns.`` or ``pcsa.`` prefix are dropped. ``serviceAccountSelector`` a
 ``serviceAccounts.selector`` are read over the ``pcsa.`` labels with the prefix taken off,
 ``serviceAccounts.names`` over the account label.
 
+Services: a rule's ``services`` matches the pods the Service's selector selects in its
+namespace, and as a destination only their ports the Service targets.
+
 What a manifest cannot settle matches nothing here (as the engine evaluates it): `nets`,
-`notNets` and `ipVersion` against a workload, services, source ports, nets of the policy's
+`notNets` and `ipVersion` against a workload, a Service the cluster lacks or one without
+a selector, source ports, nets of the policy's
 own endpoint; policies of a tier the tree does not define, doNotTrack or preDNAT policies
 are not evaluated.
 """
@@ -217,6 +221,11 @@ class CalicoCluster(TieredCluster):
             p for p in calico if p["kind"] in ("NetworkPolicy", "GlobalNetworkPolicy")
         ]
         self.sets = [s for s in calico if s["kind"] in ("NetworkSet", "GlobalNetworkSet")]
+        self.services = {
+            (o["metadata"].get("namespace") or "default", o["metadata"]["name"]): o
+            for o in objs
+            if o.get("kind") == "Service" and o.get("apiVersion") == "v1"
+        }
         self.accounts = {
             (a["metadata"].get("namespace") or "default", a["metadata"]["name"]): dict(
                 a["metadata"].get("labels") or {}
@@ -342,13 +351,51 @@ class CalicoCluster(TieredCluster):
             return False
         return not any(_inside(ep, n) for n in not_nets)
 
-    @staticmethod
-    def _unsettled(rule: Obj, direction: str) -> bool:
+    def _service(self, pol: Obj, entity: Obj) -> Obj | None:
+        """The Service a ``services`` entity names, when it is in the cluster and has a
+        selector (otherwise its endpoints are unknown and the rule matches nothing)."""
+        ref = entity.get("services") or {}
+        namespace = ref.get("namespace") or self._policy_ns(pol)
+        svc = self.services.get((namespace, ref.get("name")))
+        if svc is None or not (svc.get("spec") or {}).get("selector"):
+            return None
+        return svc
+
+    def _service_matches(
+        self, pol: Obj, entity: Obj, peer: Endpoint, protocol: str, port: int, destination: bool
+    ) -> bool:
+        """A ``services`` entity: the peer is one of the Service's endpoints (a pod its
+        selector selects in its namespace) and, for a destination, the connection goes to
+        one of that endpoint's ports (each Service port's targetPort on that pod)."""
+        if "services" not in entity:
+            return True
+        svc = self._service(pol, entity)
+        if svc is None or not isinstance(peer, RefWorkload):
+            return False
+        if peer.namespace != (svc["metadata"].get("namespace") or "default"):
+            return False
+        labels = dict(peer.labels)
+        if any(labels.get(k) != v for k, v in svc["spec"]["selector"].items()):
+            return False
+        if not destination:
+            return True
+        for entry in svc["spec"].get("ports") or []:
+            served = entry.get("protocol", "TCP")
+            target = entry.get("targetPort", entry.get("port"))
+            if served != protocol:
+                continue
+            if isinstance(target, int) and target == port:
+                return True
+            if isinstance(target, str) and (target, protocol, port) in peer.ports:
+                return True
+        return False
+
+    def _unsettled(self, pol: Obj, rule: Obj, direction: str) -> bool:
         src, dst = rule.get("source") or {}, rule.get("destination") or {}
         own = dst if direction == "ingress" else src
         return bool(
-            src.get("services")
-            or dst.get("services")
+            ("services" in src and self._service(pol, src) is None)
+            or ("services" in dst and self._service(pol, dst) is None)
             or src.get("ports")
             or src.get("notPorts")
             or own.get("nets")
@@ -395,11 +442,13 @@ class CalicoCluster(TieredCluster):
         port: int,
         dst: Endpoint,
     ) -> bool:
-        if self._unsettled(rule, direction) or not self._protocol_matches(rule, protocol):
+        if self._unsettled(pol, rule, direction) or not self._protocol_matches(rule, protocol):
             return False
         src, dst_entity = rule.get("source") or {}, rule.get("destination") or {}
         own, other = (dst_entity, src) if direction == "ingress" else (src, dst_entity)
         if not self._entity_selects(pol, own, owner):
+            return False
+        if not self._service_matches(pol, other, peer, protocol, port, direction == "egress"):
             return False
         if not (self._entity_selects(pol, other, peer) and self._addresses(rule, other, peer)):
             return False
@@ -543,6 +592,11 @@ class CalicoCluster(TieredCluster):
                             for part in str(entry).split(":"):
                                 if part.isdigit():
                                     nums.add(int(part))
+        for svc in self.services.values():
+            for entry in (svc.get("spec") or {}).get("ports") or []:
+                target = entry.get("targetPort", entry.get("port"))
+                if isinstance(target, int):
+                    nums.add(target)
         return nums
 
 

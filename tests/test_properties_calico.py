@@ -68,7 +68,7 @@ def test_calico_map_matches_reference(case: tuple[list[Obj], dict[str, str]]) ->
 @st.composite
 def diff_cases(draw: Draw) -> tuple[list[Obj], list[Obj], dict[str, str], dict[str, str]]:
     base = draw(mixed_clusters())
-    plain = [o for o in base if not is_calico(o) and o["kind"] != "ServiceAccount"]
+    plain = [o for o in base if not is_calico(o) and o["kind"] not in ("ServiceAccount", "Service")]
     names = tuple(sorted(defined_port_names(plain)))
     head = plain + draw(calico_objects(names))
     return base, head, _files(draw, base), _files(draw, head)
