@@ -226,6 +226,16 @@ def compile_rule(
     )
 
 
+# The kinds libcalico-go keys Kubernetes' admin policies by, which Felix's policy sorter
+# compares in "name/namespace/kind" when orders are equal (felix/calc/policy_sorter.go
+# PolKVLess; libcalico-go/lib/backend/model: KindKubernetesClusterNetworkPolicy, and
+# KindKubernetesAdminNetworkPolicy / KindKubernetesBaselineAdminNetworkPolicy in the
+# releases that read the v1alpha1 kinds).
+FELIX_KINDS = {
+    "AdminNetworkPolicy": "KubernetesAdminNetworkPolicy",
+    "BaselineAdminNetworkPolicy": "KubernetesBaselineAdminNetworkPolicy",
+    "ClusterNetworkPolicy": "KubernetesClusterNetworkPolicy",
+}
 Entry = tuple[tuple[float, str], tuple[AnyRule, ...], NetworkPolicy | AdminPolicy | CalicoPolicy]
 
 
@@ -288,7 +298,7 @@ def calico_rows(
                 for apolicy, arules in _by_policy(found.get(direction, ())):
                     order = math.inf if apolicy.priority is None else float(apolicy.priority)
                     by_tier.setdefault(tier, []).append(
-                        ((order, f"{apolicy.name}//{apolicy.kind}"), arules, apolicy)
+                        ((order, f"{apolicy.name}//{FELIX_KINDS[apolicy.kind]}"), arules, apolicy)
                     )
             row = []
             for tier_name, entries in by_tier.items():

@@ -530,7 +530,7 @@ class CalicoCluster(TieredCluster):
                     prio = (a.get("spec") or {}).get("priority")
                     key = (
                         math.inf if prio is None else float(prio),
-                        f"{a['metadata']['name']}//{a['kind']}",
+                        f"{a['metadata']['name']}//Kubernetes{a['kind']}",
                     )
                     members.setdefault(tier, []).append((key, "admin", a))
         for tier in sorted(members, key=lambda t: (self.tiers[t][0], t)):

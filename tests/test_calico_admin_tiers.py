@@ -90,3 +90,33 @@ def test_calico_policies_interleave_with_admin_policies_by_order(
     # The one that comes first in the tier decides dev -> prod.
     assert pairs.get(("dev/Pod/a", "prod/Pod/b")) == (EVERYTHING if allowed else None)
     assert engine["connections"] == cluster_map(CalicoCluster(objects))["connections"]
+
+
+@pytest.mark.parametrize("tier", ["kube-admin", "kube-baseline"])
+@pytest.mark.parametrize(
+    ("calico_name", "admin_name", "namespaced", "allowed"),
+    [
+        # Felix's policy sorter (felix/calc/policy_sorter.go PolKVLess): equal orders are
+        # ordered by the string "name/namespace/kind", the kind as libcalico-go keys it
+        # (KubernetesAdminNetworkPolicy, KubernetesClusterNetworkPolicy, ...).
+        ("deny-dev", "allow-dev", False, True),  # "allow-dev//…" first
+        ("a-deny", "allow-dev", False, False),  # "a-deny//…" first
+        ("x", "x", False, False),  # "x//GlobalNetworkPolicy" < "x//Kubernetes…"
+        ("x", "x", True, True),  # "x//Kubernetes…" < "x/prod/NetworkPolicy"
+    ],
+)
+def test_equal_orders_follow_felixs_policy_sorter(
+    tier: str, calico_name: str, admin_name: str, namespaced: bool, allowed: bool
+) -> None:
+    objects = _objects(tier, 5, 5)
+    calico, admin = objects[0], objects[1]
+    calico["metadata"]["name"] = calico_name
+    admin["metadata"]["name"] = admin_name
+    if namespaced:
+        calico["kind"] = "NetworkPolicy"
+        calico["metadata"]["namespace"] = "prod"
+    tree = load_files({"m.yaml": yaml.safe_dump_all(objects, sort_keys=False)})
+    engine = map_to_json(compute_map(tree))
+    pairs = {(c["src"], c["dst"]): c["allowed"] for c in engine["connections"]}
+    assert pairs.get(("dev/Pod/a", "prod/Pod/b")) == (EVERYTHING if allowed else None)
+    assert engine["connections"] == cluster_map(CalicoCluster(objects))["connections"]
