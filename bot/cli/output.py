@@ -86,9 +86,17 @@ def base_caveat(diff: MultiDiff) -> None:
         )
 
 
+_UNCHANGED = "reachdiff: access unchanged"
+
+
 def finish(
     diff: MultiDiff, output: str, unread: Sequence[str] = (), ignore_kinds: Sequence[str] = ()
 ) -> int:
+    blocking = unmodelled.split(diff.unmodelled, ignore_kinds)[0]
+    partial = unread or diff.unanalysed or diff.idle_policies or blocking
+    if partial and output.startswith(_UNCHANGED):
+        # "Unchanged" means understood and unchanged: here part of it was not understood.
+        output = output.replace(_UNCHANGED, f"{_UNCHANGED} in what was analysed, NOT VERIFIED", 1)
     sys.stdout.write(output)
     failed = report_caveats(diff, ignore_kinds)
     # What the readers could not see (submodules, LFS pointers, links): fail closed too.
