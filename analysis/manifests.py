@@ -50,7 +50,7 @@ from analysis.model import (
     labels_of,
 )
 from analysis.parsecache import ParseCache
-from analysis.validation import Context, string_map
+from analysis.validation import Context, generated_name, number_generated, string_map
 from analysis.yamldoc import (
     LineDict,
     YAMLSyntaxError,
@@ -183,6 +183,7 @@ def parse_file(
         return parse_file(path, content, exact=True, cache=cache)  # the error names its line
     if not precise and (_CONTAINER_PORT_OCTAL.search(text) or any(map(_reads_differently, out))):
         return parse_file(path, content, exact=True, cache=cache)
+    number_generated(out)
     if cache is not None:
         cache.keep_parsed(key, out)
     if not precise and exact_kinds and _has_kind(out, exact_kinds, fast_only=True):
@@ -296,6 +297,12 @@ def named_port_warnings(
     return tuple(out)
 
 
+def _name_in(meta: YMap, file: str) -> object:
+    if meta.get("name") or not isinstance(meta.get("generateName"), str):
+        return meta.get("name")
+    return generated_name(meta["generateName"], file, getattr(meta, "generated", 0) or 1)
+
+
 def _exact_policy(
     texts: Mapping[str, bytes | str], policy: NetworkPolicy, cache: ParseCache | None
 ) -> NetworkPolicy | None:
@@ -308,7 +315,7 @@ def _exact_policy(
         meta = obj.get("metadata")
         if obj.get("kind") != "NetworkPolicy" or not isinstance(meta, dict):
             continue
-        if (meta.get("name") or meta.get("generateName")) == policy.name and (
+        if _name_in(meta, policy.source.file) == policy.name and (
             meta.get("namespace") or "default"
         ) == (policy.namespace):
             return _model(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import reprlib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -69,8 +69,9 @@ class Context:
 
     def _generated_name(self, meta: YMap) -> str:
         """An object named by ``metadata.generateName`` alone (created, not applied: Argo CD
-        hooks, Helm hooks, kubectl create) gets the prefix and five random characters; it
-        is named here by its prefix (docs/semantics.md)."""
+        hooks, Helm hooks, kubectl create) gets the prefix and five random characters, so
+        two with one prefix are two objects: each is named by its prefix, its file and
+        which one it is there (docs/semantics.md)."""
         value = meta["generateName"]
         # The API server validates the prefix with a trailing '-' masked (maskTrailingDash).
         masked = value[:-1] + "a" if isinstance(value, str) and value.endswith("-") else value
@@ -79,7 +80,7 @@ class Context:
                 f"`metadata.generateName` {shown(value)} is not a valid name prefix "
                 "(lowercase letters, digits, '-', '.')"
             )
-        return value
+        return generated_name(value, self.file, getattr(meta, "generated", 0) or 1)
 
     def namespace(self, meta: YMap) -> str:
         value = meta.get("namespace")
@@ -91,6 +92,42 @@ class Context:
                 "(lowercase letters, digits and '-', at most 63)"
             )
         return value
+
+
+def generated_name(prefix: str, file: str, ordinal: int) -> str:
+    """The name reachdiff gives the ``ordinal``-th object of ``file`` named by the
+    ``generateName`` ``prefix`` alone: the API server makes up the rest, so the file and
+    the count (not the line, which moves when anything above it is edited) keep it the same
+    object in both trees of a diff. Braces cannot occur in a Kubernetes name."""
+    return f"{prefix}{{{file}#{ordinal}}}"
+
+
+def _prefix_only(obj: YMap) -> tuple[object, object, str] | None:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or meta.get("name") not in (None, ""):
+        return None
+    prefix = meta.get("generateName")
+    if not isinstance(prefix, str) or not prefix:
+        return None
+    namespace = meta.get("namespace") or ""
+    return (obj.get("kind"), namespace if isinstance(namespace, str) else "", prefix)
+
+
+def number_generated(objects: Sequence[YMap]) -> None:
+    """Counts the objects of one file named by ``generateName`` alone, per kind, namespace
+    and prefix, on their ``metadata`` (``LineDict.generated``), in file order."""
+    counts: dict[tuple[object, object, str], int] = {}
+    for obj in objects:
+        key = _prefix_only(obj)
+        if key is None:
+            continue
+        counts[key] = counts.get(key, 0) + 1
+        meta = obj["metadata"]
+        if not isinstance(meta, LineDict):  # the fast parser's nested mappings are dicts
+            meta = LineDict(meta)
+            meta.line = line_of(obj)
+            obj["metadata"] = meta
+        meta.generated = counts[key]
 
 
 class _ShortRepr(reprlib.Repr):

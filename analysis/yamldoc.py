@@ -42,6 +42,9 @@ YSeq = list[Any]
 class LineDict(dict[Any, Any]):
     line: int = 0
     exact: bool = True  # False: from the fast parser, nested values carry no lines
+    # On a `metadata` named by generateName alone: which one it is in its file (1, 2, ...)
+    # among those of its kind, namespace and prefix (validation.number_generated).
+    generated: int = 0
 
 
 class LineList(list[Any]):

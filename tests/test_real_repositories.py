@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from analysis import unmodelled
+from analysis.diff import diff_trees
 from analysis.errors import ManifestError
 from analysis.formats import map_text
 from analysis.lint import lint
@@ -61,14 +62,100 @@ spec:
 def test_objects_named_by_generate_name_alone_are_read() -> None:
     tree = load_files({"hooks.yaml": GENERATED_HOOK})
     assert {w.id for w in tree.workloads} == {
-        "default/Job/upgrade-sql-schema-",
+        "default/Job/upgrade-sql-schema-{hooks.yaml#1}",
         "default/ReplicaSet/frontend",
     }
     [policy] = tree.policies
-    assert (policy.name, policy.source.line) == ("frontend-ingress-", 22)
+    assert (policy.name, policy.source.line) == ("frontend-ingress-{hooks.yaml#1}", 22)
     doc = map_to_json(compute_map(tree))
     into = {c["src"]: c["allowed"] for c in doc["connections"] if c["dst"].endswith("frontend")}
-    assert into == {"default/Job/upgrade-sql-schema-": {"TCP": "80"}}
+    assert into == {"default/Job/upgrade-sql-schema-{hooks.yaml#1}": {"TCP": "80"}}
+
+
+# Shaped like argoproj/argocd-example-apps helm-hooks/manifests.yaml (commit
+# 5027f118dc2e61ff3e84c5ffb1c7a5a2ea7c4f53; no licence file, shape only), with its
+# upgrade-sql-schema hook written as two hooks of one prefix (PreSync and PostSync), as
+# Argo CD's resource-hooks documentation writes them: the API server makes two Jobs
+# (db-migrate-x7k2p, db-migrate-q9fz4). Refused as a duplicate before.
+TWO_HOOKS = """apiVersion: batch/v1
+kind: Job
+metadata:
+  generateName: db-migrate-
+  annotations: {argocd.argoproj.io/hook: PreSync}
+spec:
+  template:
+    metadata: {labels: {app: migrate, phase: pre}}
+    spec:
+      containers: [{name: migrate, image: alpine, command: [sleep, "5"]}]
+      restartPolicy: Never
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: backend}
+spec:
+  selector: {matchLabels: {tier: backend}}
+  template:
+    metadata: {labels: {tier: backend}}
+    spec: {containers: [{name: main, image: nginx, ports: [{containerPort: 8080}]}]}
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  generateName: db-migrate-
+  annotations: {argocd.argoproj.io/hook: PostSync}
+spec:
+  template:
+    metadata: {labels: {app: migrate, phase: post}}
+    spec:
+      containers: [{name: migrate, image: alpine, command: [sleep, "5"]}]
+      restartPolicy: Never
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: backend}
+spec:
+  podSelector: {matchLabels: {tier: backend}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {phase: pre}}}]
+    ports: [{port: 8080}]
+"""
+SERVICE = "apiVersion: v1\nkind: Service\nmetadata: {name: backend}\nspec: {ports: [{port: 80}]}\n"
+
+
+def test_hooks_of_one_generate_name_prefix_are_distinct_objects() -> None:
+    pre_hook = TWO_HOOKS.split("---\n")[0]  # one hook of the same prefix in another file
+    tree = load_files({"hooks.yaml": TWO_HOOKS, "other/hooks.yaml": pre_hook})
+    jobs = sorted(w.id for w in tree.workloads if w.kind == "Job")
+    assert jobs == [
+        "default/Job/db-migrate-{hooks.yaml#1}",
+        "default/Job/db-migrate-{hooks.yaml#2}",
+        "default/Job/db-migrate-{other/hooks.yaml#1}",
+    ]
+    doc = map_to_json(compute_map(load_files({"hooks.yaml": TWO_HOOKS})))
+    into = {c["src"] for c in doc["connections"] if c["dst"] == "default/ReplicaSet/backend"}
+    assert into == {"default/Job/db-migrate-{hooks.yaml#1}"}  # the PreSync hook only
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        SERVICE + "---\n" + TWO_HOOKS,  # a document added above both hooks
+        TWO_HOOKS.replace("image: nginx", "image: nginx:1.27"),  # an edit between them
+    ],
+)
+def test_an_unchanged_generated_hook_is_the_same_object_in_base_and_head(head: str) -> None:
+    diff = diff_trees(load_files({"hooks.yaml": TWO_HOOKS}), load_files({"hooks.yaml": head}))
+    assert (diff.opened, diff.closed) == ((), ())
+    assert (diff.added_endpoints, diff.removed_endpoints) == ((), ())
+
+
+def test_a_generated_hook_the_policy_newly_admits_is_an_opened_path() -> None:
+    head = TWO_HOOKS.replace("{phase: pre}", "{app: migrate}")
+    diff = diff_trees(load_files({"hooks.yaml": TWO_HOOKS}), load_files({"hooks.yaml": head}))
+    assert [(c.src.id, c.dst.id) for c in diff.opened] == [
+        ("default/Job/db-migrate-{hooks.yaml#2}", "default/ReplicaSet/backend")
+    ]
+    assert diff.closed == ()
 
 
 @pytest.mark.parametrize(

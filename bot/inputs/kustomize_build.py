@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from analysis.errors import ManifestError
+from analysis.validation import number_generated
 from analysis.yamldoc import LineDict, YAMLSyntaxError, parse_documents
 from bot.inputs.render_cache import KeyBuilder, tool_identity
 from bot.inputs.sandbox import Limits, ToolError, Tools, normalise, run_tool, workspace
@@ -190,6 +191,7 @@ def run_build(
             k.path, 1, f"kustomize output is not valid YAML: {exc.message}"
         ) from None
     objects = tuple(d.data for d in docs if isinstance(d.data, LineDict))
+    number_generated(objects)  # hooks named by generateName alone are each their own
     warnings = tuple(
         line.strip().removeprefix("# ").strip()
         for line in done.stderr.splitlines()
