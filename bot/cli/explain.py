@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 from analysis.decision import explain_pair, explanation_json, explanation_markdown, explanation_text
 from analysis.reachability import compute_map
 from analysis.report import json_text
-from bot.cli.options import EXIT_OK, InputError, cilium_agent, environments, scope, scope_flag
+from bot.cli.options import (
+    EXIT_OK,
+    InputError,
+    scope,
+    scope_flag,
+    settings_environments,
+    settings_option,
+)
 from bot.inputs.files import read_directory
 
 if TYPE_CHECKING:
@@ -28,11 +35,12 @@ def register(commands: Commands) -> None:
     p.add_argument("--port", default=None, help='one port, e.g. "TCP 5432" (default: every port)')
     p.add_argument("--format", choices=["text", "json", "md"], default="text")
     scope_flag(p)
+    settings_option(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    envs = environments(read_directory(args.dir), cilium_agent=cilium_agent(args))
+    settings, envs = settings_environments(args, read_directory(args.dir))
     src, dst, env = args.src, args.dst, envs[0]
     if [e.name for e in envs] != [""]:
         # Ids carry their environment, as `map` and `diff` write them: env:namespace/...
@@ -44,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             known = ", ".join(sorted(names))
             raise ExplainError(f"name the environment of SRC and DST as ENV:id (one of: {known})")
         env = names[chosen]
-    rmap = compute_map(env.tree, scope=scope(args))
+    rmap = compute_map(env.tree, scope=scope(args, settings))
     try:
         explanation = explain_pair(rmap, src, dst, args.port)
     except ValueError as err:

@@ -128,15 +128,31 @@ def _kind(value: str) -> str:
     return value
 
 
+def settings_option(p: argparse.ArgumentParser) -> None:
+    """``--settings FILE``: every command reading a tree reads the same settings."""
+    p.add_argument(
+        "--settings",
+        metavar="FILE",
+        default=None,
+        help="read the repository settings (workload_kinds, kustomize_roots, helm_values, "
+        "cilium_agent, cluster_scope, ignore_kinds, ...) from this file (the format of "
+        ".github/reachdiff.yml)",
+    )
+
+
+def settings_environments(
+    args: argparse.Namespace, files: dict[str, bytes]
+) -> tuple[RepoSettings, list[EnvironmentTree]]:
+    """``--settings FILE`` (else the defaults) and the environments of ``files`` read
+    with them, the flags overriding the settings they name."""
+    settings = settings_of(args)
+    envs = environments(files, settings.workload_kinds, cilium_agent(args, settings), settings)
+    return settings, envs
+
+
 def kind_options(p: argparse.ArgumentParser, *, settings_file: bool) -> None:
     if settings_file:  # review reads the base side's .github/reachdiff.yml instead
-        p.add_argument(
-            "--settings",
-            metavar="FILE",
-            default=None,
-            help="read ignore_kinds and workload_kinds from this file (the format of "
-            ".github/reachdiff.yml)",
-        )
+        settings_option(p)
     p.add_argument(
         "--ignore-kind",
         dest="ignore_kinds",

@@ -14,7 +14,7 @@ from analysis.manifests import load_files
 from analysis.reachability import ReachabilityMap, compute_map
 from analysis.suggest import suggest, verify
 from bot.cli.flowdata import choose_environment, flows_option, load_flows, malformed_exit
-from bot.cli.options import EXIT_OK, EXIT_WIDENED, environments
+from bot.cli.options import EXIT_OK, EXIT_WIDENED, settings_environments, settings_option
 from bot.inputs.files import read_directory
 
 if TYPE_CHECKING:
@@ -35,12 +35,14 @@ def register(commands: Commands) -> None:
         "except kube-*)",
     )
     p.add_argument("-o", "--output", default="-", help="the YAML file ('-': stdout)")
+    settings_option(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     summary = load_flows(args.flows)
-    env = choose_environment(environments(read_directory(args.dir)), args.environment, summary)
+    _, envs = settings_environments(args, read_directory(args.dir))
+    env = choose_environment(envs, args.environment, summary)
     # The tree's own workloads only: a suggestion names real pods, not representatives.
     rmap = compute_map(env.tree)
     mapping = map_flows(summary, rmap)

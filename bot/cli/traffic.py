@@ -14,7 +14,14 @@ from analysis.reachability import compute_map
 from analysis.report import json_text
 from analysis.traffic import traffic_json, traffic_markdown, traffic_report, traffic_text
 from bot.cli.flowdata import choose_environment, flows_option, load_flows, malformed_exit
-from bot.cli.options import EXIT_OK, EXIT_WIDENED, cilium_agent, environments, scope, scope_flag
+from bot.cli.options import (
+    EXIT_OK,
+    EXIT_WIDENED,
+    scope,
+    scope_flag,
+    settings_environments,
+    settings_option,
+)
 from bot.inputs.files import read_directory
 
 if TYPE_CHECKING:
@@ -27,19 +34,17 @@ def register(commands: Commands) -> None:
     flows_option(p, required=True)
     p.add_argument("--format", choices=["text", "json", "md"], default="text")
     scope_flag(p)
+    settings_option(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     summary = load_flows(args.flows)
-    env = choose_environment(
-        environments(read_directory(args.dir), cilium_agent=cilium_agent(args)),
-        args.environment,
-        summary,
-    )
+    settings, envs = settings_environments(args, read_directory(args.dir))
+    env = choose_environment(envs, args.environment, summary)
     world = None
     tree = env.tree
-    if scope(args) is ClusterScope.PARTIAL:
+    if scope(args, settings) is ClusterScope.PARTIAL:
         world = outside_world(tree, [tree])
         tree = world.tree(tree)
     rmap = compute_map(tree)
