@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from analysis.errors import ManifestError
 from analysis.manifests import build_tree, load_files, parse_file
+from analysis.parsecache import ParseCache
 from analysis.yamldoc import (
     MAX_ALIAS_EXPANSION,
     MAX_DEPTH,
@@ -257,7 +258,10 @@ def test_merged_pairs_count_against_the_alias_budget() -> None:
 
 def test_parse_results_are_shared_between_identical_files() -> None:
     text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n"
-    assert parse_file("a.yaml", text, exact=False) is parse_file("b.yaml", text, exact=False)
+    cache = ParseCache()  # owned by its user (analysis.parsecache): shared within it
+    assert parse_file("a.yaml", text, exact=False, cache=cache) is parse_file(
+        "b.yaml", text, exact=False, cache=cache
+    )
 
 
 POLICY = """\
