@@ -11,6 +11,7 @@ path that must agree with it document by document are one reader.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -388,9 +389,7 @@ def _has_marker(text: str) -> bool:
     (``yaml11_differs``), which is exact for them and cheaper than scanning the text."""
     # Spelled out: a generator over the markers costs more than the scans themselves.
     return (
-        "&" in text
-        or "*" in text
-        or "!" in text
+        (("&" in text or "*" in text or "!" in text) and _node_property(text))
         or "<<" in text
         or "\n..." in text
         or "\n%" in text
@@ -403,6 +402,81 @@ def _has_marker(text: str) -> bool:
         or ",:" in text
         or (not text.isascii() and ("\x85" in text or "\u2028" in text or "\u2029" in text))
     )
+
+
+# Where an anchor, alias or tag can start a node: a line's first character, or after an
+# indicator (`:`, `-`, `?`, `[`, `{`, `,`). Anywhere else `&`, `*` and `!` are text
+# ("a & b", "x != y"); over-matching only sends the text to the exact path.
+_PROPERTY_CHAR = re.compile(r"[&*!]")
+_BLOCK_CHAR = re.compile(r"[|>]")
+# A block scalar's header (`key: |`, `- >-`, `|`): its content lines are text, however
+# they start (CRD descriptions hold `* item` lists). Headers with an explicit indentation
+# indicator, a quoted or flow key or a comment before the indicator are not recognised,
+# which only sends such texts to the exact path.
+_BLOCK_HEADER = re.compile(
+    r"( *)((?:-[ ]+)*)(?:[A-Za-z0-9_$][^#'\"{}\[\],&*!|>\n]*:[ ]+)?[|>][+-]?[ \t]*(?:#[^\n]*)?"
+)
+_BLANK_LINES = re.compile(r"(?:[ \t]*\n)*")
+_SPACES = re.compile(" *")
+_block_content: dict[int, re.Pattern[str]] = {}
+
+
+def _content_end(text: str, start: int, indent: int) -> int:
+    """Where the block scalar content starting at ``start``, indented ``indent``, ends:
+    blank lines and lines indented at least as much are its content."""
+    pattern = _block_content.get(indent)
+    if pattern is None:
+        pattern = re.compile(rf"(?:[ \t]*\n| {{{indent}}}[^\n]*(?:\n|\Z))*")
+        _block_content[indent] = pattern
+    found = pattern.match(text, start)
+    return found.end() if found else start
+
+
+def _starts_node(text: str, at: int) -> bool:
+    """Whether ``at`` is where a line's content starts or follows an indicator (blanks
+    between): the places an anchor, alias or tag can start a node."""
+    before = at - 1
+    while before >= 0 and text[before] in " \t":
+        before -= 1
+    return before < 0 or text[before] in "\n-?:,[{"
+
+
+def _node_property(text: str) -> bool:
+    """Whether an anchor, alias or tag may start a node anywhere outside block scalars'
+    content (which ends where YAML ends it: at the first less indented line)."""
+    hits = [m.start() for m in _PROPERTY_CHAR.finditer(text) if _starts_node(text, m.start())]
+    if not hits:
+        return False
+    begins: list[int] = []
+    ends: list[int] = []
+    checked = 0  # lines before this were tried as headers already
+    for indicator in _BLOCK_CHAR.finditer(text):
+        if indicator.start() < checked:
+            continue
+        line_start = text.rfind("\n", 0, indicator.start()) + 1
+        line_end = text.find("\n", indicator.start())
+        checked = len(text) if line_end < 0 else line_end
+        header = _BLOCK_HEADER.fullmatch(text, line_start, checked)
+        if header is None:
+            continue
+        start = header.end() + 1
+        if ends and start < ends[-1]:
+            continue  # a header-like line inside the content skipped already
+        # Content is indented more than the key (or the entry's content) the scalar
+        # belongs to; its first non-blank line sets the indentation the rest keeps.
+        parent = len(header.group(1)) + len(header.group(2))
+        first = _BLANK_LINES.match(text, start)
+        at = first.end() if first else start
+        spaces = _SPACES.match(text, at)
+        indent = spaces.end() - at if spaces else 0
+        if indent > parent and at < len(text):
+            begins.append(start)
+            ends.append(_content_end(text, start, indent))
+    for hit in hits:
+        i = bisect.bisect_right(begins, hit) - 1  # the last content starting at or before
+        if i < 0 or hit >= ends[i]:
+            return True
+    return False
 
 
 def _separators(text: str) -> list[int]:

@@ -431,3 +431,49 @@ def test_collection_tags_build_the_collection_they_are_written_as() -> None:
     assert doc.data == {"s": {"a": None, "b": None}, "o": [{"a": 1}, {"b": 2}], "p": [{"a": 1}]}
     with pytest.raises(YAMLSyntaxError):
         parse_documents("s: !!set x\n")
+
+
+# Shaped like argoproj/argo-cd manifests/install.yaml (commit 37ee0097,
+# Apache-2.0): CRD descriptions are block scalars whose lines start with `* `; the fast
+# path declined the whole 2 MB bundle for them (a `*` anywhere was taken for an alias).
+APPPROJECT_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: appprojects.argoproj.io}
+spec:
+  versions:
+  - name: v1alpha1
+    schema:
+      openAPIV3Schema:
+        description: |-
+          AppProject provides a logical grouping of applications, providing controls for:
+          * where the apps may deploy to (cluster whitelist)
+          * what may be deployed (repository whitelist, resource whitelist/blacklist)
+          &amp; who can access these applications !important
+        type: object
+  - name: v1beta1
+    description: a & b, x != y, 2 * 3
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "fast"),
+    [
+        (APPPROJECT_CRD, True),
+        ("a: |\n  * item\nb: *x\n", False),  # the alias follows the scalar's content
+        ("- a: |\n  b: *x\n", False),  # an empty scalar: `b` is the mapping's next key
+        ("a: |2\n   *x\n", False),  # explicit indentation: left to libyaml
+        ("a:\n # c: |\n     b: *x\n", False),  # a comment is no header
+        ("a: [1, *x]\n", False),
+        ("a: {b: !t c}\n", False),
+        ("a: &x 1\n", False),
+        ("--- &a\nb: 1\n", False),
+        ("*x : 1\n", False),
+        ("a: >-\n\n   *x\n  *y\n", False),  # less indented than the first line: not content
+    ],
+)
+def test_fast_path_tells_text_from_anchors_aliases_and_tags(text: str, fast: bool) -> None:
+    got = parse_documents_fast(text)
+    assert (got is not None) == fast
+    if got is not None:
+        assert [d.data for d in got] == [d.data for d in parse_documents(text)]
