@@ -16,7 +16,7 @@ from analysis.diff import diff_trees
 from analysis.errors import ManifestError
 from analysis.formats import map_text
 from analysis.lint import lint
-from analysis.manifests import load_files
+from analysis.manifests import exact_rule_source, load_files
 from analysis.outside import ClusterScope
 from analysis.reachability import compute_map
 from analysis.report import map_to_json
@@ -464,3 +464,12 @@ def test_map_and_lint_read_helm_values_from_the_settings_file(
     base.mkdir()
     assert main(["diff", str(base), str(root), "--settings", str(settings)]) != EXIT_INPUT
     assert "required" not in capsys.readouterr().err
+
+
+def test_policies_of_one_generate_name_prefix_cite_their_own_rules() -> None:
+    policy = TWO_HOOKS.split("---\n")[-1].replace("{name: backend}", "{generateName: backend-}")
+    text = policy + "---\n" + policy.replace("phase: pre", "phase: post")
+    tree = load_files({"p.yaml": text})
+    assert not any(p.exact_lines for p in tree.policies)  # read fast: lines read again
+    cited = {p.name: [exact_rule_source(tree, p, r).line for r in p.ingress] for p in tree.policies}
+    assert cited == {"backend-{p.yaml#1}": [7], "backend-{p.yaml#2}": [16]}
