@@ -27,6 +27,18 @@ OUTPUTS = (
     "expected-cli.txt",  # that command's exit status and stderr
 )
 UPDATE_COMMAND = "python -m tests.scenarios --update"
+# The renderers a scenario's trees need: without one, its outputs would be the "could not
+# be analysed" failure, so the scenario is skipped rather than run or rewritten.
+NEEDS = {"kustomize-environments": ("kubectl", "kustomize"), "helm-chart": ("helm",)}
+
+
+def missing_renderer(scenario: Scenario) -> str | None:
+    """Why ``scenario`` cannot run on this machine ("needs helm on PATH"), or None."""
+    tools = NEEDS.get(scenario.name, ())
+    if tools and not any(shutil.which(t) for t in tools):
+        return f"needs {' or '.join(tools)} on PATH"
+    return None
+
 
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
 _LOOPBACK = re.compile(r"http://127\.0\.0\.1:\d+")

@@ -6,8 +6,6 @@ On a difference the test prints a unified diff per file; if the change is intend
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from . import golden
@@ -15,8 +13,6 @@ from .drive import run_bot, run_cli
 from .spec import Scenario, discover
 
 SCENARIOS = discover()
-NEEDS_KUSTOMIZE = {"kustomize-environments"}
-NEEDS_HELM = {"helm-chart"}
 
 
 def test_there_are_scenarios() -> None:
@@ -25,11 +21,9 @@ def test_there_are_scenarios() -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 async def test_scenario(scenario: Scenario) -> None:
-    renderer = shutil.which("kubectl") or shutil.which("kustomize")
-    if scenario.name in NEEDS_KUSTOMIZE and not renderer:
-        pytest.skip("needs kubectl or kustomize to render the overlays")
-    if scenario.name in NEEDS_HELM and not shutil.which("helm"):
-        pytest.skip("needs helm to render the chart")
+    missing = golden.missing_renderer(scenario)
+    if missing:
+        pytest.skip(missing)
     actual = golden.render(await run_bot(scenario), run_cli(scenario))
     problems = golden.differences(scenario, actual)
     if problems:
