@@ -21,6 +21,10 @@ What Calico matches, as Felix gets it from libcalico-go's conversion
 - Pod and node addresses are not in a manifest: ``nets``, ``notNets`` and ``ipVersion``
   match external ranges exactly and workloads "maybe", as admin ``networks`` do: the rule
   is evaluated as not matching them, and reaching it undecided is reported.
+
+Why one module of 460 lines: the peer sets, the tier rows and the conditions that split
+pods outside the tree (``outside_selectors``) all read Calico's selectors as the conversion
+above makes them; kept together, they cannot drift apart.
 """
 
 from __future__ import annotations
