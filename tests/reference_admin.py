@@ -25,7 +25,7 @@ rules such traffic reaches).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tests.reference import (
@@ -44,7 +44,7 @@ from tests.reference import (
     selector_matches,
 )
 
-Obj = dict[str, Any]
+Obj = Mapping[str, Any]
 ADMIN_KINDS = ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy")
 ALLOWING = ("Allow", "Accept")
 

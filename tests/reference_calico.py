@@ -54,7 +54,7 @@ from tests.reference import (
 )
 from tests.reference_admin import TieredCluster, admin_networks
 
-Obj = dict[str, Any]
+Obj = Mapping[str, Any]
 GROUPS = ("projectcalico.org/", "crd.projectcalico.org/")
 BUILT_IN = {
     "kube-admin": (1000.0, "Pass"),

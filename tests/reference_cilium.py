@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +61,7 @@ from tests.reference import (
 )
 from tests.reference_admin import ALLOWING, TieredCluster, admin_networks
 
-Obj = dict[str, Any]
+Obj = Mapping[str, Any]
 CILIUM_KINDS = ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
 NS_LABEL = "io.kubernetes.pod.namespace"
 NS_LABELS = "io.cilium.k8s.namespace.labels"
