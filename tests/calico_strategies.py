@@ -30,7 +30,7 @@ def calico_services(draw: Draw, names: tuple[str, ...]) -> list[Obj]:
     out: list[Obj] = []
     for namespace in NAMESPACES:
         for name in draw(st.lists(st.sampled_from(SERVICE_NAMES[:3]), max_size=2, unique=True)):
-            ports = []
+            ports: list[Obj] = []
             for _ in range(draw(st.integers(1, 2))):
                 entry: Obj = {"port": draw(st.sampled_from(PORT_NUMBERS))}
                 target = draw(st.sampled_from((None, *PORT_NUMBERS, *names)))

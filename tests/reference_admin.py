@@ -162,10 +162,10 @@ class TieredCluster(Cluster):
             entry = {"namedPort": entry["destinationNamedPort"]}
         if "portNumber" in entry:
             p = entry["portNumber"]
-            return p.get("protocol", "TCP") == protocol and p["port"] == port
+            return bool(p.get("protocol", "TCP") == protocol and p["port"] == port)
         if "portRange" in entry:
             r = entry["portRange"]
-            return r.get("protocol", "TCP") == protocol and r["start"] <= port <= r["end"]
+            return bool(r.get("protocol", "TCP") == protocol and r["start"] <= port <= r["end"])
         # namedPort: the destination pod's container port of that name, whatever protocol
         if not isinstance(dst, RefWorkload):
             return False

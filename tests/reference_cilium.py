@@ -320,7 +320,7 @@ class CiliumCluster(TieredCluster):
             if reserved is not None and _on_identity(own + extra, reserved):
                 return True
         if isinstance(peer, RefRange):
-            blocks = [(c, []) for c in rule.get(side + "CIDR") or []]
+            blocks: list[tuple[str, list[str]]] = [(c, []) for c in rule.get(side + "CIDR") or []]
             blocks += [
                 (i["cidr"], i.get("except") or [])
                 for i in rule.get(side + "CIDRSet") or []
@@ -345,7 +345,7 @@ class CiliumCluster(TieredCluster):
         for item in rule.get("toServices") or []:
             if self._backend(pol, item, peer):
                 return True
-        if is_dns and dns:
+        if dns and isinstance(peer, RefPeer) and peer.kind == "FQDN":  # is_dns, narrowed
             for item in rule.get("toFQDNs") or []:
                 if _covers(_dns(item.get("matchName") or item.get("matchPattern")), peer.name):
                     return True
@@ -484,8 +484,13 @@ class CiliumCluster(TieredCluster):
         if k8s or always or any(self._default_deny(s, field) for _, s in specs):
             allowed = k8s and network_policy
             # allow-localhost (the agent's default): the node reaches its pods
-            local = field == "ingress" and isinstance(peer, RefPeer) and peer.name == "host"
-            local = local and peer.kind == "Entity" and self.localhost
+            local = (
+                field == "ingress"
+                and isinstance(peer, RefPeer)
+                and peer.name == "host"
+                and peer.kind == "Entity"
+                and self.localhost
+            )
             return (
                 allowed
                 or local

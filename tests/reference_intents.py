@@ -101,7 +101,7 @@ class Oracle:
 
     # -- the meaning of one endpoint selector
 
-    def matches(self, sel: Obj, ep: Endpoint) -> bool:
+    def matches(self, sel: Obj | None, ep: Endpoint) -> bool:
         sel = sel or {}
         if isinstance(ep, RefRange):
             if set(sel) - {"cidr"}:

@@ -11,6 +11,7 @@ whether the baseline applies to it, are unknown (docs/semantics.md).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from tests.reference import Endpoint, Obj, RefRange, RefWorkload
 from tests.reference_admin import TieredCluster
@@ -45,7 +46,7 @@ class OutsideCluster(TieredCluster):
         return super()._tiered(field, subject, peer, protocol, port, dst, network_policy)
 
 
-def concrete_pod(namespace: str, name: str, labels: dict[str, str]) -> Obj:
+def concrete_pod(namespace: str, name: str, labels: dict[str, str]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -54,7 +55,7 @@ def concrete_pod(namespace: str, name: str, labels: dict[str, str]) -> Obj:
     }
 
 
-def concrete_namespace(name: str, labels: dict[str, str]) -> Obj:
+def concrete_namespace(name: str, labels: dict[str, str]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Namespace",

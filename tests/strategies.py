@@ -31,6 +31,7 @@ def examples(ci: int) -> int:
     """How many examples a property test runs: ``ci`` under the default profile, the
     profile's own count when it asks for more (``reachdiff-deep``, tests/conftest.py)."""
     profile = settings.default
+    assert profile is not None  # tests/conftest.py loads a profile
     return ci if profile.derandomize else max(ci, profile.max_examples)
 
 
@@ -644,7 +645,7 @@ def files_apart(
     multi-document file of its own (the first entry taking an object keeps it), the rest
     are spread by ``manifest_files``. The files are noted, for a failing example."""
     taken: dict[str, list[Obj]] = {name: [] for name, _ in apart}
-    rest = []
+    rest: list[Obj] = []
     for obj in objects:
         name = next((n for n, wants in apart if wants(obj)), None)
         (taken[name] if name is not None else rest).append(obj)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return c
 
 
-async def break_glass(harness: Harness, clock: Clock) -> dict[str, object]:
+async def break_glass(harness: Harness, clock: Clock) -> dict[str, Any]:
     await deliver(harness)
     assert latest(harness, HEAD)["conclusion"] == "failure"
     clock.tick()

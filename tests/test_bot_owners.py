@@ -291,7 +291,7 @@ async def test_break_glass_by_an_allowed_user_and_a_refused_one(
     assert len(audit.read_text().splitlines()) == 1
 
     # A push brings a new head: the break-glass was about the old one.
-    push(fake, HEAD2, tree(GLASS, db_peer="web", **{"apps/x.yaml": NOTES}), HEAD)
+    push(fake, HEAD2, {**tree(GLASS, db_peer="web"), "apps/x.yaml": NOTES}, HEAD)
     await deliver(harness, "pull_request", "synchronize", sender="dana", before=HEAD)
     assert latest(harness, HEAD2)["conclusion"] == "failure"
     # A command older than the new head's result is refused as about another head.

@@ -3,7 +3,8 @@ and random declarations."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import yaml
 from hypothesis import given, note, settings
@@ -117,5 +118,5 @@ def test_causes_are_exactly_the_deciding_rules(
         assert cited == expected, v
 
 
-def _selecting(cluster: Cluster, ep: object, direction: str) -> list[Obj]:
+def _selecting(cluster: Cluster, ep: object, direction: str) -> list[Mapping[str, Any]]:
     return cluster._selecting(ep, direction) if isinstance(ep, RefWorkload) else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import pkgutil
 from pathlib import Path
@@ -26,8 +27,9 @@ def test_every_command_module_is_registered() -> None:
 def test_each_command_parses_to_its_own_run() -> None:
     parser = build_parser()
     runs = set()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for name in COMMANDS:
-        sub = parser._subparsers._group_actions[0].choices[name]  # type: ignore[union-attr]
+        sub = commands.choices[name]
         run = sub.get_default("run")
         assert run is importlib.import_module(f"bot.cli.{name}").run
         runs.add(run)

@@ -30,7 +30,9 @@ def overlays(tmp_path: Path) -> tuple[Path, Path]:
     return base, head
 
 
-def test_overlay_patch_widening_is_reported_for_that_environment(overlays, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_overlay_patch_widening_is_reported_for_that_environment(
+    overlays: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     base, head = overlays
     code = main(["diff", str(base), str(head), "--format", "json"])
     doc = json.loads(capsys.readouterr().out)
@@ -67,13 +69,17 @@ def test_overlay_patch_widening_is_reported_for_that_environment(overlays, capsy
     ]
 
 
-def test_unchanged_overlays_exit_zero(overlays, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_unchanged_overlays_exit_zero(
+    overlays: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     base, _ = overlays
     assert main(["diff", str(base), str(base)]) == 0
     assert "unchanged" in capsys.readouterr().out
 
 
-def test_map_lists_each_environment(overlays, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_map_lists_each_environment(
+    overlays: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     base, _ = overlays
     assert main(["map", str(base), "--format", "json"]) == 0
     envs = json.loads(capsys.readouterr().out)["environments"]
@@ -82,7 +88,9 @@ def test_map_lists_each_environment(overlays, capsys) -> None:  # type: ignore[n
     assert any(ep["id"] == "shop-prod/Deployment/prod-db" for ep in prod["endpoints"])
 
 
-def test_remote_resource_is_refused_with_file_and_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_remote_resource_is_refused_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "repo"
     shutil.copytree(FIXTURE, root)
     kfile = root / "overlays" / "dev" / "kustomization.yaml"
@@ -96,7 +104,9 @@ def test_remote_resource_is_refused_with_file_and_line(tmp_path: Path, capsys) -
     assert "overlays/dev/kustomization.yaml:" in err and "remote" in err
 
 
-def test_rule_added_by_a_patch_is_traced_to_the_patch_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_rule_added_by_a_patch_is_traced_to_the_patch_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base, head = tmp_path / "base", tmp_path / "head"
     shutil.copytree(FIXTURE, base)
     shutil.copytree(FIXTURE, head)
@@ -116,7 +126,9 @@ def test_rule_added_by_a_patch_is_traced_to_the_patch_file(tmp_path: Path, capsy
     assert causes == {("overlays/prod/metrics-access.yaml", rule_line, "ingress[1]")}
 
 
-def test_map_json_keeps_the_contract_with_environments(overlays, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_map_json_keeps_the_contract_with_environments(
+    overlays: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     base, _ = overlays
     assert main(["map", str(base), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -141,7 +153,9 @@ def test_map_json_keeps_the_contract_with_environments(overlays, capsys) -> None
 
 
 @pytest.mark.parametrize("fmt", ["md", "text"])
-def test_map_headings_of_environments_never_look_the_same(overlays, capsys, fmt) -> None:  # type: ignore[no-untyped-def]
+def test_map_headings_of_environments_never_look_the_same(
+    overlays: tuple[Path, Path], capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
     base, _ = overlays
     assert main(["map", str(base), "--format", fmt]) == 0
     out = capsys.readouterr().out
@@ -154,7 +168,9 @@ def test_map_headings_of_environments_never_look_the_same(overlays, capsys, fmt)
     assert any("overlays/prod:shop-prod/Deployment/prod-db" in h for h in headings)
 
 
-def test_external_ranges_carry_their_environment(overlays, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_external_ranges_carry_their_environment(
+    overlays: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     base, head = overlays
     (head / "base" / "kustomization.yaml").write_text(
         (head / "base" / "kustomization.yaml").read_text() + "- office-access.yaml\n"
@@ -186,9 +202,9 @@ def test_external_ranges_carry_their_environment(overlays, capsys) -> None:  # t
 
 
 def test_a_summary_naming_its_environment_needs_no_environment_flag(
-    overlays,
-    capsys,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    overlays: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     base, _ = overlays
     raw = Path(__file__).parent.parent / "examples" / "shop" / "flows" / "hubble.jsonl"

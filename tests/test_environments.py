@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from analysis.errors import ManifestError
-from analysis.yamldoc import LineDict, parse_documents
+from analysis.yamldoc import LineDict, YMap, parse_documents
 from bot.inputs import kustomize_build
 from bot.inputs.environments import discover_environments
 from bot.inputs.files import read_directory
@@ -50,6 +50,11 @@ def doc(text: str) -> LineDict:
     return first.data
 
 
+def line_of(obj: YMap) -> int:
+    assert isinstance(obj, LineDict)  # parsed exactly: it carries its line
+    return obj.line
+
+
 # --- discovering environments -----------------------------------------------------------
 
 
@@ -62,7 +67,7 @@ def test_plain_tree_is_one_plain_environment() -> None:
     }
     (env,) = discover_environments(files, tools=Tools())
     assert (env.name, env.kind, env.notes, env.unanalysed) == ("", "plain", (), ())
-    assert [(p, o["metadata"]["name"], o.line) for p, o in env.objects] == [
+    assert [(p, o["metadata"]["name"], line_of(o)) for p, o in env.objects] == [
         ("a.yaml", "a", 1),
         ("dir/b.yml", "b", 1),
         ("dir/b.yml", "c", 6),
@@ -121,7 +126,7 @@ def test_kustomization_at_the_repository_root() -> None:
     (env,) = discover_environments(files)
     assert (env.name, env.kind) == (".", "kustomize")
     # kustomize never prefixes Namespaces; the ConfigMap is found in spite of its prefix.
-    assert sorted((p, o["metadata"]["name"], o.line) for p, o in env.objects) == [
+    assert sorted((p, o["metadata"]["name"], line_of(o)) for p, o in env.objects) == [
         ("apps/ns.yaml", "web", 1),
         ("apps/ns.yaml", "x-web", 6),
     ]

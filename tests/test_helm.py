@@ -40,7 +40,9 @@ def envs_by_name(envs: list[Environment]) -> dict[str, Environment]:
 def find(env: Environment, kind: str) -> tuple[str, LineDict]:
     matches = [(p, o) for p, o in env.objects if o["kind"] == kind]
     assert len(matches) == 1, matches
-    return matches[0]
+    path, obj = matches[0]
+    assert isinstance(obj, LineDict)  # parsed exactly: it carries lines
+    return path, obj
 
 
 @pytest.fixture(scope="module")

@@ -107,12 +107,9 @@ def test_prepared_base_reviews_changes_and_new_cidrs() -> None:
     }
     base = prepare(base_files)
     # The head names a CIDR the prepared base map was not cut by.
-    changed = {"np.yaml": deny % "10.1.0.0/16", "b.yaml": None, "c.yaml": pod % ("c", "c")}
-    head_files = {
-        "a.yaml": base_files["a.yaml"],
-        "np.yaml": changed["np.yaml"],
-        "c.yaml": changed["c.yaml"],
-    }
+    np, c = deny % "10.1.0.0/16", pod % ("c", "c")
+    changed = {"np.yaml": np, "b.yaml": None, "c.yaml": c}
+    head_files = {"a.yaml": base_files["a.yaml"], "np.yaml": np, "c.yaml": c}
     expected = diff_trees(load_files(base_files), load_files(head_files))
     assert diff_to_json(review(base, changed)) == diff_to_json(expected)
     assert {c.dst.id for c in expected.closed} >= {"ip:10.0.0.0/16"}

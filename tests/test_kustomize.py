@@ -43,6 +43,7 @@ def read_fixture(name: str) -> dict[str, bytes]:
 def by_name(env: Environment, kind: str, name: str) -> tuple[str, LineDict]:
     for path, obj in env.objects:
         if obj["kind"] == kind and obj["metadata"]["name"] == name:
+            assert isinstance(obj, LineDict)  # parsed exactly: it carries lines
             return path, obj
     raise AssertionError(
         f"{kind}/{name} not in {env.name}: {[o['metadata']['name'] for _, o in env.objects]}"

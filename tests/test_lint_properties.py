@@ -5,7 +5,8 @@ port it admits, for every pod the policy selects, asked one concrete connection 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
@@ -53,7 +54,7 @@ def with_alike_rules(draw: Draw) -> tuple[list[Obj], dict[str, str]]:
 
 def _admits(
     cluster: Cluster,
-    policy: Obj,
+    policy: Mapping[str, Any],
     rule: Obj,
     direction: str,
     owner: RefWorkload,

@@ -16,6 +16,7 @@ from analysis.decision import explain_pair, explanation_json
 from analysis.diff import diff_trees
 from analysis.errors import ManifestError
 from analysis.manifests import load_files
+from analysis.model import Tree
 from analysis.outside import ClusterScope, outside_world
 from analysis.reachability import compute_map
 from analysis.report import map_to_json
@@ -53,7 +54,7 @@ EVERY_NAMESPACE_RULE = """\
 """
 
 
-def tree(*texts: str) -> object:
+def tree(*texts: str) -> Tree:
     return load_files({f"f{i}.yaml": t for i, t in enumerate(texts)})
 
 

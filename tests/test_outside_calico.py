@@ -5,6 +5,8 @@ kinds), now that Calico selectors split outside pods as the selectors they are."
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
@@ -48,7 +50,9 @@ class OutsideCalicoCluster(CalicoCluster):
 
 
 @st.composite
-def partial_calico_cases(draw: Draw) -> tuple[list[Obj], dict[str, str], list[Obj], list[Obj]]:
+def partial_calico_cases(
+    draw: Draw,
+) -> tuple[list[Obj], dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
     objects = draw(mixed_clusters())
     files = _files(draw, objects)
     tree = load_files(files)
@@ -73,7 +77,7 @@ def partial_calico_cases(draw: Draw) -> tuple[list[Obj], dict[str, str], list[Ob
 @settings(PROFILE, max_examples=min(PROFILE.max_examples, 120))
 @given(partial_calico_cases())
 def test_a_representative_decides_like_every_pod_it_stands_for_under_calico(
-    case: tuple[list[Obj], dict[str, str], list[Obj], list[Obj]],
+    case: tuple[list[Obj], dict[str, str], list[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
     objects, files, namespaces, pods = case
     tree = load_files(files)
@@ -85,13 +89,13 @@ def test_a_representative_decides_like_every_pod_it_stands_for_under_calico(
     concrete = {f"{p['metadata']['namespace']}/Pod/{p['metadata']['name']}" for p in pods}
     stands_for: dict[str, str] = {}
     workloads = {w.id: w for w in tree.workloads}
-    for pod in pods:
-        meta = pod["metadata"]
+    for manifest in pods:
+        meta = manifest["metadata"]
         found = stands_for[f"{meta['namespace']}/Pod/{meta['name']}"] = world.locate(
             meta["namespace"], ns_labels.get(meta["namespace"]), meta["labels"], partial
         )
         if found in workloads:  # a pod like a workload is taken to have its named ports
-            pod["spec"]["containers"][0]["ports"] = [
+            manifest["spec"]["containers"][0]["ports"] = [
                 {
                     "containerPort": p.port,
                     "protocol": p.protocol,

@@ -71,13 +71,13 @@ def test_a_representative_decides_like_every_pod_it_stands_for(
     concrete = {f"{p['metadata']['namespace']}/Pod/{p['metadata']['name']}" for p in pods}
     stands_for: dict[str, str] = {}
     workloads = {w.id: w for w in tree.workloads}
-    for pod in pods:
-        meta = pod["metadata"]
+    for manifest in pods:
+        meta = manifest["metadata"]
         found = stands_for[f"{meta['namespace']}/Pod/{meta['name']}"] = world.locate(
             meta["namespace"], ns_labels.get(meta["namespace"]), meta["labels"], partial
         )
         if found in workloads:  # a pod like a workload is taken to have its named ports
-            pod["spec"]["containers"][0]["ports"] = [
+            manifest["spec"]["containers"][0]["ports"] = [
                 {
                     "containerPort": p.port,
                     "protocol": p.protocol,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from typing import TypedDict, Unpack
 
 import pytest
 from hypothesis import given
@@ -228,10 +229,20 @@ def test_workloads_outside_and_cidrs() -> None:
     assert not matches(EndpointSelector(namespaces=("*",)), external("10.0.0.0/8"))
 
 
-def rule(index: int, **fields: object) -> OwnerRule:
+class RuleFields(TypedDict, total=False):
+    """The optional fields of an OwnerRule a test sets."""
+
+    required_approvals: int
+    destination: EndpointSelector | None
+    source: EndpointSelector | None
+    environments: tuple[str, ...]
+    files: tuple[str, ...]
+
+
+def rule(index: int, **fields: Unpack[RuleFields]) -> OwnerRule:
     return OwnerRule(
         index=index, line=index + 1, name=f"r{index}", users=frozenset({"u"}), teams=(), **fields
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_rules_combine_their_criteria_and_mode_picks_all_or_first() -> None:

@@ -24,7 +24,9 @@ def brute(ivs: list[tuple[int, int]]) -> set[int]:
 
 
 @given(intervals, intervals)
-def test_set_operations_match_sets_of_ports(a: list, b: list) -> None:
+def test_set_operations_match_sets_of_ports(
+    a: list[tuple[int, int]], b: list[tuple[int, int]]
+) -> None:
     pa, pb = PortSet.of(*a), PortSet.of(*b)
     assert as_set(pa | pb) == brute(a) | brute(b)
     assert as_set(pa & pb) == brute(a) & brute(b)
@@ -32,7 +34,7 @@ def test_set_operations_match_sets_of_ports(a: list, b: list) -> None:
 
 
 @given(intervals)
-def test_normal_form_is_canonical(a: list) -> None:
+def test_normal_form_is_canonical(a: list[tuple[int, int]]) -> None:
     ps = PortSet.of(*a)
     # sorted, disjoint, non-adjacent: equal sets are equal values
     for (_lo1, hi1), (lo2, _hi2) in zip(ps.intervals, ps.intervals[1:], strict=False):

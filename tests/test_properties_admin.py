@@ -157,7 +157,7 @@ def cnp_protocols(draw: Draw, names: tuple[str, ...]) -> list[Obj] | None:
 
 @st.composite
 def cnp_peer(draw: Draw, egress: bool) -> Obj:
-    kinds = ("namespaces", "pods")
+    kinds: tuple[str, ...] = ("namespaces", "pods")
     if egress:
         kinds += ("networks", "nodes", "domainNames")
     kind = draw(st.sampled_from(kinds))
@@ -193,7 +193,7 @@ def cluster_network_policy(draw: Draw, name: str, names: tuple[str, ...]) -> Obj
             pods["namespaceSelector"] = draw(selectors(NS_KEYS, NS_NAME))
         spec["subject"] = {"pods": pods}
     for field, peers in (("ingress", "from"), ("egress", "to")):
-        rules = []
+        rules: list[Obj] = []
         for _ in range(draw(st.integers(0, 2))):
             to = draw(st.lists(cnp_peer(field == "egress"), min_size=1, max_size=2))
             rule: Obj = {"action": draw(st.sampled_from(("Accept", "Deny", "Pass"))), peers: to}
@@ -233,9 +233,10 @@ def admin_tiers(draw: Draw, names: tuple[str, ...]) -> list[Obj]:
 
 @st.composite
 def tiered_clusters(draw: Draw) -> list[Obj]:
-    objects = draw(clusters())
+    objects: list[Obj] = draw(clusters())
     names = tuple(sorted(defined_port_names(objects)))
-    return objects + draw(admin_tiers(names))
+    tiers: list[Obj] = draw(admin_tiers(names))
+    return objects + tiers
 
 
 def _files(draw: Draw, objects: list[Obj]) -> dict[str, str]:

@@ -34,11 +34,12 @@ PROFILE = settings(max_examples=examples(150))  # the profile of tests/conftest.
 
 @st.composite
 def mixed_clusters(draw: Draw) -> list[Obj]:
-    objects = draw(with_service_accounts(draw(clusters())))
+    objects: list[Obj] = draw(with_service_accounts(draw(clusters())))
     names = tuple(sorted(defined_port_names(objects)))
     if draw(st.integers(0, 2)) == 0:
         objects += draw(admin_tiers(names))
-    return objects + draw(calico_objects(names))
+    calico: list[Obj] = draw(calico_objects(names))
+    return objects + calico
 
 
 def _files(draw: Draw, objects: list[Obj]) -> dict[str, str]:

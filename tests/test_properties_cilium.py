@@ -6,6 +6,7 @@ and explanations."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import Phase, given, settings
@@ -18,7 +19,7 @@ from analysis.manifests import load_files
 from analysis.reachability import compute_map
 from analysis.report import diff_to_json, map_to_json
 from tests.reference import cluster_map, flatten, ip_block_networks, partition
-from tests.reference_admin import admin_networks
+from tests.reference_admin import ADMIN_KINDS, admin_networks
 from tests.reference_cilium import CILIUM_KINDS, CiliumCluster, cilium_networks, peers_of
 from tests.strategies import (
     NAMESPACES,
@@ -31,7 +32,7 @@ from tests.strategies import (
     files_apart,
 )
 from tests.strategies_cilium import cilium_policies, services, with_service_accounts
-from tests.test_properties_admin import ADMIN_KINDS, admin_tiers
+from tests.test_properties_admin import admin_tiers
 
 # The profile of tests/conftest.py (derandomized in CI; ``reachdiff-deep`` hunts with fresh
 # seeds and its own count); REACHDIFF_CILIUM_EXAMPLES sets the CI count locally.
@@ -44,12 +45,13 @@ PROFILE = settings(
 
 @st.composite
 def mixed_clusters(draw: Draw) -> list[Obj]:
-    objects = draw(with_service_accounts(draw(clusters())))
+    objects: list[Obj] = draw(with_service_accounts(draw(clusters())))
     objects += draw(services(NAMESPACES))
     names = tuple(sorted(defined_port_names(objects)))
     if draw(st.booleans()):
         objects += draw(admin_tiers(names))
-    return objects + draw(cilium_policies(names, NAMESPACES))
+    policies: list[Obj] = draw(cilium_policies(names, NAMESPACES))
+    return objects + policies
 
 
 def _files(draw: Draw, objects: list[Obj]) -> dict[str, str]:
@@ -124,7 +126,7 @@ def diff_cases(draw: Draw) -> tuple[list[Obj], list[Obj], dict[str, str], dict[s
     return base, head, _files(draw, base), _files(draw, head)
 
 
-def _networks(objs: list[Obj]) -> list[Any]:
+def _networks(objs: Sequence[Mapping[str, Any]]) -> list[Any]:
     return [*ip_block_networks(objs), *admin_networks(objs), *cilium_networks(objs)]
 
 
@@ -191,6 +193,7 @@ def test_cilium_properties_follow_the_shared_profile() -> None:
     """REACHDIFF_HYPOTHESIS_PROFILE=reachdiff-deep must reach these tests too: fresh seeds
     and at least the profile's count (tests/conftest.py)."""
     shared = settings.default
+    assert shared is not None  # tests/conftest.py loads a profile
     assert PROFILE.derandomize == shared.derandomize
     assert PROFILE.database == shared.database
     assert PROFILE.deadline == shared.deadline

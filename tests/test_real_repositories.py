@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -280,7 +281,7 @@ spec:
 
 def _diff_json(
     tmp_path: Path, base: dict[str, str], head: dict[str, str], *extra: str
-) -> tuple[int, dict[str, object]]:
+) -> tuple[int, dict[str, Any]]:
     for side, files in (("base", base), ("head", head)):
         for rel, text in files.items():
             (tmp_path / side).mkdir(exist_ok=True)

@@ -21,10 +21,11 @@ from analysis.outside import ClusterScope, with_outside
 from analysis.reachability import compute_map
 from analysis.report import diff_to_json
 from tests.calico_strategies import calico_objects
+from tests.reference_admin import ADMIN_KINDS
 from tests.reference_cilium import CILIUM_KINDS
 from tests.strategies import NAMESPACES, Draw, Obj, defined_port_names, manifest_files, tree_pairs
 from tests.strategies_cilium import cilium_policies
-from tests.test_properties_admin import ADMIN_KINDS, admin_tiers
+from tests.test_properties_admin import admin_tiers
 from tests.test_properties_calico import PROFILE
 
 TIER_KINDS = (*ADMIN_KINDS, *CILIUM_KINDS)

@@ -85,7 +85,8 @@ def cilium_edit(draw: Draw, objects: list[Obj], names: tuple[str, ...], new: str
     out = copy.deepcopy(objects)
     op = draw(st.sampled_from(("add", "remove", "respec", "respec")))
     if op == "add" or not out:
-        return out + draw(cilium_policies(names, NAMESPACES, prefix=new))
+        added: list[Obj] = draw(cilium_policies(names, NAMESPACES, prefix=new))
+        return out + added
     policy = draw(st.sampled_from(out))
     if op == "remove":
         out.remove(policy)

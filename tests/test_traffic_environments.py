@@ -35,7 +35,7 @@ def _summary(environment: str) -> FlowSummary:
     return FlowSummary(flows=(FlowStat(key, 7, 1, 2),), environment=environment)
 
 
-def _broken(environment: str) -> tuple[set[str], str]:
+def _broken(environment: str) -> tuple[set[str | None], str]:
     # Both environments close web -> db on TCP 5432 (6432 stays open).
     diff = diff_environments(
         _environments((5432, 6432)), _environments((6432,)), ClusterScope.COMPLETE

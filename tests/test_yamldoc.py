@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 import yaml
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from analysis.errors import ManifestError
 from analysis.manifests import build_tree, load_files, parse_file
+from analysis.model import Tree
 from analysis.parsecache import ParseCache
 from analysis.yamldoc import (
     MAX_ALIAS_EXPANSION,
@@ -123,10 +125,11 @@ def test_fast_and_exact_loading_build_the_same_model(
     manifests, gives: the fast path is only a shortcut."""
     text = WORKLOAD.format(name=name, label=label, key=key, port=port, port_name=port_name)
     outcomes: list[object] = []
-    for load in (
+    loaders: tuple[Callable[[], Tree], ...] = (
         lambda: build_tree(("pod.yaml", o) for o in parse_file("pod.yaml", text, exact=True)),
         lambda: load_files({"pod.yaml": text}),  # the fast path where it may be taken
-    ):
+    )
+    for load in loaders:
         try:
             outcomes.append(load().workloads)
         except ManifestError as err:

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped,unused-ignore]
+import jsonschema
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 

@@ -1,0 +1,1 @@
+"""Maintainers' scripts; a package so tests import them by one module name (mypy, pytest)."""
