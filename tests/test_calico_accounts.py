@@ -14,17 +14,10 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-import yaml
 
 from analysis.errors import ManifestError
 from analysis.manifests import load_files
-from analysis.model import Tree
-from analysis.reachability import ReachabilityMap, compute_map
-from analysis.report import map_to_json
-from tests.reference import flatten
-from tests.reference_calico import calico_reference_map
-
-ALL = {"TCP": "all", "UDP": "all", "SCTP": "all"}
+from tests.calico_examples import ALL, allowed, checked_map
 
 
 def _pod(name: str, namespace: str, labels: dict[str, str], account: str = "") -> str:
@@ -47,29 +40,6 @@ def _account(name: str, namespace: str, labels: dict[str, str] | None = None) ->
         metadata: {{name: {name}, namespace: {namespace}, labels: {{{shown}}}}}
         ---
         """)
-
-
-def _map(*docs: str) -> tuple[Tree, ReachabilityMap]:
-    text = "".join(docs)
-    tree = load_files({"cluster.yaml": text})
-    rmap = compute_map(tree)
-    # The independent reference agrees on every pair.
-    objects = [o for o in yaml.safe_load_all(text) if o]
-    expected = calico_reference_map(flatten(objects))
-    got = map_to_json(rmap)
-    assert _pairs(got["connections"]) == _pairs(expected["connections"])
-    return tree, rmap
-
-
-def _pairs(rows: list[dict[str, object]]) -> dict[tuple[object, object], object]:
-    return {(r["src"], r["dst"]): r["allowed"] for r in rows if r["allowed"]}
-
-
-def _allowed(rmap: ReachabilityMap, src: str, dst: str) -> dict[str, str]:
-    for row in map_to_json(rmap)["connections"]:
-        if (row["src"], row["dst"]) == (src, dst):
-            return dict(row["allowed"])
-    return {}
 
 
 BY_NAMES = textwrap.dedent("""\
@@ -129,7 +99,7 @@ DB = "prod-engineering/Pod/db"
 def test_names_allow_pods_running_as_the_named_accounts() -> None:
     # "ingress traffic is allowed from any pod running as the service account api-service
     # or user-auth-service to pods labelled app: db" (in the policy's namespace).
-    tree, rmap = _map(
+    tree, rmap = checked_map(
         _pod("db", "prod-engineering", {"app": "db"}),
         _pod("api", "prod-engineering", {"app": "api"}, "api-service"),
         _pod("auth", "prod-engineering", {"app": "auth"}, "user-auth-service"),
@@ -138,12 +108,12 @@ def test_names_allow_pods_running_as_the_named_accounts() -> None:
         _pod("api", "staging", {"app": "api"}, "api-service"),
         BY_NAMES,
     )
-    assert _allowed(rmap, "prod-engineering/Pod/api", DB) == ALL
-    assert _allowed(rmap, "prod-engineering/Pod/auth", DB) == ALL
-    assert _allowed(rmap, "prod-engineering/Pod/other", DB) == {}
-    assert _allowed(rmap, "prod-engineering/Pod/plain", DB) == {}  # runs as default
-    assert _allowed(rmap, "staging/Pod/api", DB) == {}  # the policy's namespace only
-    assert _allowed(rmap, "ip:0.0.0.0/0", DB) == {}
+    assert allowed(rmap, "prod-engineering/Pod/api", DB) == ALL
+    assert allowed(rmap, "prod-engineering/Pod/auth", DB) == ALL
+    assert allowed(rmap, "prod-engineering/Pod/other", DB) == {}
+    assert allowed(rmap, "prod-engineering/Pod/plain", DB) == {}  # runs as default
+    assert allowed(rmap, "staging/Pod/api", DB) == {}  # the policy's namespace only
+    assert allowed(rmap, "ip:0.0.0.0/0", DB) == {}
     # names read the pod spec: no ServiceAccount manifest is needed
     assert not tree.unanalysed
 
@@ -151,7 +121,7 @@ def test_names_allow_pods_running_as_the_named_accounts() -> None:
 def test_selector_reads_the_accounts_labels_not_the_pods() -> None:
     # "ingress traffic is allowed from any pod whose service account is labelled
     # app: web-frontend" — the pod's own label app: web-frontend does not count.
-    tree, rmap = _map(
+    tree, rmap = checked_map(
         _account("frontend", "prod-engineering", {"app": "web-frontend"}),
         _account("backend", "prod-engineering", {"app": "backend"}),
         _pod("db", "prod-engineering", {"app": "db"}),
@@ -160,15 +130,15 @@ def test_selector_reads_the_accounts_labels_not_the_pods() -> None:
         _pod("prefixed", "prod-engineering", {"pcsa.app": "web-frontend"}, "backend"),
         BY_LABELS,
     )
-    assert _allowed(rmap, "prod-engineering/Pod/web", DB) == ALL
-    assert _allowed(rmap, "prod-engineering/Pod/impostor", DB) == {}
+    assert allowed(rmap, "prod-engineering/Pod/web", DB) == ALL
+    assert allowed(rmap, "prod-engineering/Pod/impostor", DB) == {}
     # libcalico-go strips a pod's own pcsa. labels: a pod cannot pose as its account
-    assert _allowed(rmap, "prod-engineering/Pod/prefixed", DB) == {}
+    assert allowed(rmap, "prod-engineering/Pod/prefixed", DB) == {}
     assert not tree.unanalysed
 
 
 def test_service_account_selector_selects_the_policys_pods() -> None:
-    tree, rmap = _map(
+    tree, rmap = checked_map(
         _account("intern", "dev", {"role": "intern"}),
         _account("staff", "dev", {"role": "staff"}),
         _pod("a", "dev", {"app": "a"}, "intern"),
@@ -179,25 +149,25 @@ def test_service_account_selector_selects_the_policys_pods() -> None:
     )
     a, b, s, d = "dev/Pod/a", "dev/Pod/b", "dev/Pod/s", "dev/Pod/d"
     # interns reach interns only, and only interns reach them
-    assert _allowed(rmap, a, b) == ALL
-    assert _allowed(rmap, a, s) == {}
-    assert _allowed(rmap, s, a) == {}
-    assert _allowed(rmap, a, "ip:0.0.0.0/0") == {}
+    assert allowed(rmap, a, b) == ALL
+    assert allowed(rmap, a, s) == {}
+    assert allowed(rmap, s, a) == {}
+    assert allowed(rmap, a, "ip:0.0.0.0/0") == {}
     # pods running as other accounts are not selected: their profile allows
-    assert _allowed(rmap, s, d) == ALL
-    assert _allowed(rmap, d, s) == ALL
+    assert allowed(rmap, s, d) == ALL
+    assert allowed(rmap, d, s) == ALL
     assert not tree.unanalysed
 
 
 def test_account_labels_the_tree_lacks_are_reported_by_name_file_and_line() -> None:
-    tree, rmap = _map(
+    tree, rmap = checked_map(
         _pod("db", "prod-engineering", {"app": "db"}),
         _pod("web", "prod-engineering", {"app": "x"}, "frontend"),
         _pod("api", "prod-engineering", {"app": "x"}),  # default: no labels, not reported
         _pod("far", "elsewhere", {"app": "x"}, "far"),  # out of the rule's scope
         BY_LABELS,
     )
-    assert _allowed(rmap, "prod-engineering/Pod/web", DB) == {}  # labels taken as none
+    assert allowed(rmap, "prod-engineering/Pod/web", DB) == {}  # labels taken as none
     (note,) = tree.unanalysed
     assert note.startswith("cluster.yaml:")
     assert "NetworkPolicy.projectcalico.org/demo-calico ingress[0]" in note
@@ -206,7 +176,7 @@ def test_account_labels_the_tree_lacks_are_reported_by_name_file_and_line() -> N
 
 
 def test_unknown_accounts_of_pods_a_policy_does_not_select_are_not_reported() -> None:
-    tree, _ = _map(
+    tree, _ = checked_map(
         _pod("a", "dev", {"app": "a"}, "nobody-described"),
         INTERNS.replace("spec:\n", "spec:\n  selector: app == 'z'\n"),
     )
@@ -222,13 +192,13 @@ def test_empty_service_accounts_match_constrains_nothing() -> None:
     names = "names:\n            - api-service\n            - user-auth-service"
     policy = BY_NAMES.replace(f"serviceAccounts:\n          {names}", "serviceAccounts: {}")
     assert policy != BY_NAMES
-    _, rmap = _map(
+    _, rmap = checked_map(
         _pod("db", "prod-engineering", {"app": "db"}),
         _pod("api", "staging", {"app": "api"}, "api-service"),
         policy,
     )
-    assert _allowed(rmap, "staging/Pod/api", DB) == ALL
-    assert _allowed(rmap, "ip:0.0.0.0/0", DB) == ALL
+    assert allowed(rmap, "staging/Pod/api", DB) == ALL
+    assert allowed(rmap, "ip:0.0.0.0/0", DB) == ALL
 
 
 def test_a_name_with_a_quote_is_refused() -> None:

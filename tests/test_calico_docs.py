@@ -15,10 +15,9 @@ import pytest
 from analysis.decision import explain_pair
 from analysis.errors import ManifestError
 from analysis.manifests import load_files
-from analysis.model import Tree
-from analysis.reachability import ReachabilityMap, compute_map
 from analysis.report import map_to_json
 from analysis.unknowns import unknown_matches
+from tests.calico_examples import ALL, allowed, engine_map
 
 
 def _pod(name: str, namespace: str, labels: dict[str, str], port: int = 6379) -> str:
@@ -38,20 +37,6 @@ def _namespace(name: str, labels: dict[str, str] | None = None) -> str:
         f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{{shown}}}}}\n---\n"
     )
 
-
-def _map(*docs: str) -> tuple[Tree, ReachabilityMap]:
-    tree = load_files({"cluster.yaml": "".join(docs)})
-    return tree, compute_map(tree)
-
-
-def _allowed(rmap: ReachabilityMap, src: str, dst: str) -> dict[str, str]:
-    for row in map_to_json(rmap)["connections"]:
-        if (row["src"], row["dst"]) == (src, dst):
-            return dict(row["allowed"])
-    return {}
-
-
-ALL = {"TCP": "all", "UDP": "all", "SCTP": "all"}
 
 # --- the NetworkPolicy reference's sample ("allows TCP traffic from frontend endpoints to
 # port 6379 on database endpoints"; types Ingress and Egress, egress: Allow) -------------
@@ -85,7 +70,7 @@ SAMPLE = textwrap.dedent("""\
 
 
 def test_reference_sample() -> None:
-    _, rmap = _map(
+    _, rmap = engine_map(
         _pod("db", "production", {"role": "database"}),
         _pod("web", "production", {"role": "frontend"}),
         _pod("other", "production", {"role": "batch"}),
@@ -93,13 +78,13 @@ def test_reference_sample() -> None:
         SAMPLE,
     )
     db, web, other = "production/Pod/db", "production/Pod/web", "production/Pod/other"
-    assert _allowed(rmap, web, db) == {"TCP": "6379"}  # frontend -> database, TCP 6379
-    assert _allowed(rmap, other, db) == {}  # the tier's implicit deny for the rest
-    assert _allowed(rmap, "staging/Pod/web", db) == {}  # selectors: the policy's namespace
-    assert _allowed(rmap, "ip:0.0.0.0/0", db) == {}
-    assert _allowed(rmap, db, other) == ALL  # egress: Allow
-    assert _allowed(rmap, db, "ip:0.0.0.0/0") == ALL
-    assert _allowed(rmap, other, web) == ALL  # pods no policy selects: the profile allows
+    assert allowed(rmap, web, db) == {"TCP": "6379"}  # frontend -> database, TCP 6379
+    assert allowed(rmap, other, db) == {}  # the tier's implicit deny for the rest
+    assert allowed(rmap, "staging/Pod/web", db) == {}  # selectors: the policy's namespace
+    assert allowed(rmap, "ip:0.0.0.0/0", db) == {}
+    assert allowed(rmap, db, other) == ALL  # egress: Allow
+    assert allowed(rmap, db, "ip:0.0.0.0/0") == ALL
+    assert allowed(rmap, other, web) == ALL  # pods no policy selects: the profile allows
 
 
 # --- "Use namespace rules in policy" --------------------------------------------------
@@ -139,24 +124,24 @@ def _colours() -> list[str]:
 def test_namespace_rules_same_namespace() -> None:
     # "ingress traffic is allowed to endpoints in the namespace: production with label
     # color: red, and only from a pod in the same namespace with color: blue, on port 6379"
-    _, rmap = _map(*_colours(), NAMESPACED.format(extra=""))
+    _, rmap = engine_map(*_colours(), NAMESPACED.format(extra=""))
     red = "production/Pod/red"
-    assert _allowed(rmap, "production/Pod/blue", red) == {"TCP": "6379"}
-    assert _allowed(rmap, "production/Pod/green", red) == {}
-    assert _allowed(rmap, "circles/Pod/blue", red) == {}
-    assert _allowed(rmap, "squares/Pod/blue", red) == {}
-    assert _allowed(rmap, red, "circles/Pod/blue") == ALL  # types default to Ingress only
+    assert allowed(rmap, "production/Pod/blue", red) == {"TCP": "6379"}
+    assert allowed(rmap, "production/Pod/green", red) == {}
+    assert allowed(rmap, "circles/Pod/blue", red) == {}
+    assert allowed(rmap, "squares/Pod/blue", red) == {}
+    assert allowed(rmap, red, "circles/Pod/blue") == ALL  # types default to Ingress only
 
 
 def test_namespace_rules_namespace_selector() -> None:
     # "ingress traffic is also allowed from endpoints with color: blue in namespaces with
     # shape: circle" — the namespaceSelector is the rule's scope: production has no shape.
     policy = NAMESPACED.format(extra="\n        namespaceSelector: shape == 'circle'")
-    _, rmap = _map(*_colours(), policy)
+    _, rmap = engine_map(*_colours(), policy)
     red = "production/Pod/red"
-    assert _allowed(rmap, "circles/Pod/blue", red) == {"TCP": "6379"}
-    assert _allowed(rmap, "squares/Pod/blue", red) == {}
-    assert _allowed(rmap, "production/Pod/blue", red) == {}
+    assert allowed(rmap, "circles/Pod/blue", red) == {"TCP": "6379"}
+    assert allowed(rmap, "squares/Pod/blue", red) == {}
+    assert allowed(rmap, "production/Pod/blue", red) == {}
 
 
 def test_namespace_rules_global_policy() -> None:
@@ -178,7 +163,7 @@ def test_namespace_rules_global_policy() -> None:
               destination:
                 namespaceSelector: 'environment == "development"'
         """)
-    _, rmap = _map(
+    _, rmap = engine_map(
         _namespace("dev-a", {"environment": "development"}),
         _namespace("dev-b", {"environment": "development"}),
         _namespace("prod", {"environment": "production"}),
@@ -188,11 +173,11 @@ def test_namespace_rules_global_policy() -> None:
         policy,
     )
     a, b, p = "dev-a/Pod/app", "dev-b/Pod/app", "prod/Pod/app"
-    assert _allowed(rmap, a, b) == ALL and _allowed(rmap, b, a) == ALL
-    assert _allowed(rmap, p, a) == {}  # ingress only from development namespaces
-    assert _allowed(rmap, a, p) == {}  # egress only to them
-    assert _allowed(rmap, a, "ip:0.0.0.0/0") == {}
-    assert _allowed(rmap, p, "ip:0.0.0.0/0") == ALL  # prod is not selected
+    assert allowed(rmap, a, b) == ALL and allowed(rmap, b, a) == ALL
+    assert allowed(rmap, p, a) == {}  # ingress only from development namespaces
+    assert allowed(rmap, a, p) == {}  # egress only to them
+    assert allowed(rmap, a, "ip:0.0.0.0/0") == {}
+    assert allowed(rmap, p, "ip:0.0.0.0/0") == ALL  # prod is not selected
 
 
 # --- "Use external IPs or networks rules in policy" ------------------------------------
@@ -217,21 +202,21 @@ def test_external_ips_in_policy() -> None:
                 nets:
                   - 192.0.2.0/24
         """)
-    _, rmap = _map(
+    _, rmap = engine_map(
         _pod("red", "production", {"color": "red"}),
         _pod("blue", "production", {"color": "blue"}),
         policy,
     )
     red, blue = "production/Pod/red", "production/Pod/blue"
-    assert _allowed(rmap, red, "ip:192.0.2.0/24") == ALL
+    assert allowed(rmap, red, "ip:192.0.2.0/24") == ALL
     outside = [e["id"] for e in map_to_json(rmap)["endpoints"] if e["id"].startswith("ip:")]
     assert len(outside) == 4  # 192.0.2.0/24, the IPv4 space around it, and ::/0
     for rng in outside:
         if rng != "ip:192.0.2.0/24":
-            assert _allowed(rmap, red, rng) == {}, rng  # ::/0 too: an IPv4 rule
-    assert _allowed(rmap, blue, red) == ALL  # ingress is not governed
+            assert allowed(rmap, red, rng) == {}, rng  # ::/0 too: an IPv4 rule
+    assert allowed(rmap, blue, red) == ALL  # ingress is not governed
     # Pods' addresses are not in a manifest: red -> blue meets the nets rule undecided.
-    assert _allowed(rmap, red, blue) == {}
+    assert allowed(rmap, red, blue) == {}
     [unknown] = unknown_matches(rmap)
     assert "allow-egress-external egress[0]" in unknown and "cluster.yaml:" in unknown
 
@@ -271,9 +256,9 @@ IP_DENY_LIST = textwrap.dedent("""\
 def test_global_network_set_with_do_not_track_is_not_analysed() -> None:
     # doNotTrack policies apply to host endpoints only.
     docs = IP_DENY_LIST
-    tree, rmap = _map(_pod("web", "default", {"apply-ip-protect": "'true'"}), docs)
+    tree, rmap = engine_map(_pod("web", "default", {"apply-ip-protect": "'true'"}), docs)
     assert any("GlobalNetworkPolicy/ip-protect" in u and "doNotTrack" in u for u in tree.unanalysed)
-    assert _allowed(rmap, "ip:192.0.2.55/32", "default/Pod/web") == ALL  # not evaluated
+    assert allowed(rmap, "ip:192.0.2.55/32", "default/Pod/web") == ALL  # not evaluated
 
 
 def test_global_network_set_as_a_labelled_range() -> None:
@@ -282,18 +267,18 @@ def test_global_network_set_as_a_labelled_range() -> None:
     # pods out of the selector.
     docs = IP_DENY_LIST.replace("  doNotTrack: true\n  applyOnForward: true\n", "")
     docs += "    - action: Pass\n"
-    _, rmap = _map(
+    _, rmap = engine_map(
         _pod("web", "default", {"apply-ip-protect": "'true'", "ip-deny-list": "'true'"}), docs
     )
     web = "default/Pod/web"
-    assert _allowed(rmap, "ip:192.0.2.55/32", web) == {}
-    assert _allowed(rmap, "ip:203.0.113.0/24", web) == {}
+    assert allowed(rmap, "ip:192.0.2.55/32", web) == {}
+    assert allowed(rmap, "ip:203.0.113.0/24", web) == {}
     others = [e["id"] for e in map_to_json(rmap)["endpoints"] if e["id"].startswith("ip:")]
     assert len(others) == 6  # the two sets' ranges, three IPv4 ranges around them, ::/0
     for rng in others:
         if rng not in ("ip:192.0.2.55/32", "ip:203.0.113.0/24"):
-            assert _allowed(rmap, rng, web) == ALL, rng
-    assert _allowed(rmap, web, web) == ALL  # a pod is not in the set's selector
+            assert allowed(rmap, rng, web) == ALL, rng
+    assert allowed(rmap, web, web) == ALL  # a pod is not in the set's selector
 
 
 # --- "Get started with policy tiers" and the Tier reference ----------------------------
@@ -353,13 +338,13 @@ def test_tiers_pass_rule_continues_to_the_next_tier() -> None:
     # "The policy denies ingress and egress traffic to workloads that match selector
     # env == "stage" ... the policy adds a Pass action for both ingress and egress", so
     # the Kubernetes NetworkPolicy of the default tier decides what passes.
-    _, rmap = _map(*_stage(), DEVOPS.format(default_action="", more=""), "---\n" + APP_POLICY)
+    _, rmap = engine_map(*_stage(), DEVOPS.format(default_action="", more=""), "---\n" + APP_POLICY)
     db = "shop/Pod/db"
-    assert _allowed(rmap, "shop/Pod/prod", db) == {}  # devops: Deny (env != stage)
-    assert _allowed(rmap, "shop/Pod/api", db) == ALL  # Pass, then the NetworkPolicy allows
-    assert _allowed(rmap, "shop/Pod/batch", db) == {}  # Pass, then the default tier denies
-    assert _allowed(rmap, "shop/Pod/api", "shop/Pod/batch") == ALL  # Pass, then the profile
-    assert _allowed(rmap, "shop/Pod/batch", "shop/Pod/prod") == {}  # egress Deny
+    assert allowed(rmap, "shop/Pod/prod", db) == {}  # devops: Deny (env != stage)
+    assert allowed(rmap, "shop/Pod/api", db) == ALL  # Pass, then the NetworkPolicy allows
+    assert allowed(rmap, "shop/Pod/batch", db) == {}  # Pass, then the default tier denies
+    assert allowed(rmap, "shop/Pod/api", "shop/Pod/batch") == ALL  # Pass, then the profile
+    assert allowed(rmap, "shop/Pod/batch", "shop/Pod/prod") == {}  # egress Deny
 
 
 def test_tiers_implicit_default_deny_at_the_end_of_a_tier() -> None:
@@ -369,19 +354,19 @@ def test_tiers_implicit_default_deny_at_the_end_of_a_tier() -> None:
         "    - action: Pass\n  egress", "  egress"
     )
     policy = docs.replace("        - action: Pass\n      egress:", "      egress:")
-    _, rmap = _map(*_stage(), policy, "---\n" + APP_POLICY)
-    assert _allowed(rmap, "shop/Pod/api", "shop/Pod/db") == {}
-    assert _allowed(rmap, "shop/Pod/prod", "shop/Pod/db") == {}
+    _, rmap = engine_map(*_stage(), policy, "---\n" + APP_POLICY)
+    assert allowed(rmap, "shop/Pod/api", "shop/Pod/db") == {}
+    assert allowed(rmap, "shop/Pod/prod", "shop/Pod/db") == {}
 
 
 def test_tiers_default_action_pass() -> None:
     # "The other option, is to update tier's default action to Pass"
     docs = DEVOPS.format(default_action="\n  defaultAction: Pass", more="")
     policy = docs.replace("        - action: Pass\n      egress:", "      egress:")
-    _, rmap = _map(*_stage(), policy, "---\n" + APP_POLICY)
-    assert _allowed(rmap, "shop/Pod/api", "shop/Pod/db") == ALL
-    assert _allowed(rmap, "shop/Pod/batch", "shop/Pod/db") == {}
-    assert _allowed(rmap, "shop/Pod/prod", "shop/Pod/db") == {}
+    _, rmap = engine_map(*_stage(), policy, "---\n" + APP_POLICY)
+    assert allowed(rmap, "shop/Pod/api", "shop/Pod/db") == ALL
+    assert allowed(rmap, "shop/Pod/batch", "shop/Pod/db") == {}
+    assert allowed(rmap, "shop/Pod/prod", "shop/Pod/db") == {}
 
 
 def test_tiers_a_tier_no_policy_of_which_applies_is_skipped() -> None:
@@ -390,12 +375,12 @@ def test_tiers_a_tier_no_policy_of_which_applies_is_skipped() -> None:
     docs = DEVOPS.format(default_action="", more="").replace(
         'env == "stage"\n  ingress', 'env == "qa"\n  ingress'
     )
-    _, rmap = _map(*_stage(), docs)
-    assert _allowed(rmap, "shop/Pod/prod", "shop/Pod/db") == ALL
+    _, rmap = engine_map(*_stage(), docs)
+    assert allowed(rmap, "shop/Pod/prod", "shop/Pod/db") == ALL
 
 
 def test_tier_explanation_names_tier_order_rule_and_line() -> None:
-    _, rmap = _map(*_stage(), DEVOPS.format(default_action="", more=""), "---\n" + APP_POLICY)
+    _, rmap = engine_map(*_stage(), DEVOPS.format(default_action="", more=""), "---\n" + APP_POLICY)
     e = explain_pair(rmap, "shop/Pod/prod", "shop/Pod/db", "TCP 80")
     [deny] = [s for s in e.steps if s.verdict == "deny"]
     assert deny.tier == "Calico tier devops (order 300), policy order 255"
@@ -419,6 +404,6 @@ def test_tier_validation_follows_the_tier_reference() -> None:
 
 def test_policy_of_a_tier_not_in_the_tree_is_not_analysed() -> None:
     docs = DEVOPS.format(default_action="", more="").split("---\n", 1)[1]  # no Tier object
-    tree, rmap = _map(*_stage(), docs)
+    tree, rmap = engine_map(*_stage(), docs)
     assert any("tier devops is not in the tree" in u for u in tree.unanalysed)
-    assert _allowed(rmap, "shop/Pod/prod", "shop/Pod/db") == ALL  # not evaluated
+    assert allowed(rmap, "shop/Pod/prod", "shop/Pod/db") == ALL  # not evaluated

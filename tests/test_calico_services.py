@@ -15,17 +15,10 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-import yaml
 
 from analysis.errors import ManifestError
 from analysis.manifests import load_files
-from analysis.model import Tree
-from analysis.reachability import ReachabilityMap, compute_map
-from analysis.report import map_to_json
-from tests.reference import flatten
-from tests.reference_calico import calico_reference_map
-
-ALL = {"TCP": "all", "UDP": "all", "SCTP": "all"}
+from tests.calico_examples import ALL, allowed, checked_map
 
 
 def _pod(name: str, namespace: str, labels: dict[str, str], ports: str = "") -> str:
@@ -49,28 +42,6 @@ def _service(name: str, namespace: str, selector: str, ports: str) -> str:
         spec: {{{chosen}ports: [{ports}]}}
         ---
         """)
-
-
-def _map(*docs: str) -> tuple[Tree, ReachabilityMap]:
-    text = "".join(docs)
-    tree = load_files({"cluster.yaml": text})
-    rmap = compute_map(tree)
-    objects = [o for o in yaml.safe_load_all(text) if o]
-    expected = calico_reference_map(flatten(objects))
-    got = map_to_json(rmap)
-    assert _pairs(got["connections"]) == _pairs(expected["connections"])
-    return tree, rmap
-
-
-def _pairs(rows: list[dict[str, object]]) -> dict[tuple[object, object], object]:
-    return {(r["src"], r["dst"]): r["allowed"] for r in rows if r["allowed"]}
-
-
-def _allowed(rmap: ReachabilityMap, src: str, dst: str) -> dict[str, str]:
-    for row in map_to_json(rmap)["connections"]:
-        if (row["src"], row["dst"]) == (src, dst):
-            return dict(row["allowed"])
-    return {}
 
 
 API_ACCESS = textwrap.dedent("""\
@@ -125,7 +96,7 @@ FROM_FRONTEND = textwrap.dedent("""\
 
 
 def test_destination_service_allows_its_endpoints_on_their_ports_only() -> None:
-    _, rmap = _map(
+    _, rmap = checked_map(
         _pod("dns", "kube-system", {"k8s-app": "kube-dns"}),
         _pod("other", "kube-system", {"k8s-app": "other"}),
         _pod("app", "shop", {"app": "shop"}),
@@ -139,26 +110,26 @@ def test_destination_service_allows_its_endpoints_on_their_ports_only() -> None:
     )
     dns = "kube-system/Pod/dns"
     # UDP 53 (targetPort defaults to the port) and the container port named http (8080)
-    assert _allowed(rmap, "shop/Pod/app", dns) == {"TCP": "8080", "UDP": "53"}
-    assert _allowed(rmap, "shop/Pod/app", "kube-system/Pod/other") == {}
-    assert _allowed(rmap, "shop/Pod/app", "ip:0.0.0.0/0") == {}
-    assert _allowed(rmap, dns, "shop/Pod/app") == {}  # every pod is selected, dns too
+    assert allowed(rmap, "shop/Pod/app", dns) == {"TCP": "8080", "UDP": "53"}
+    assert allowed(rmap, "shop/Pod/app", "kube-system/Pod/other") == {}
+    assert allowed(rmap, "shop/Pod/app", "ip:0.0.0.0/0") == {}
+    assert allowed(rmap, dns, "shop/Pod/app") == {}  # every pod is selected, dns too
 
 
 def test_a_named_target_port_only_on_pods_that_have_it() -> None:
-    _, rmap = _map(
+    _, rmap = checked_map(
         _pod("web", "shop", {"app": "web"}),
         _pod("bare", "shop", {"app": "web"}, "{containerPort: 7000}"),
         _pod("client", "shop", {"app": "client"}),
         _service("web", "shop", "app: web", "{port: 80, targetPort: http}"),
         KUBE_DNS.replace("kube-dns", "web").replace("kube-system", "shop"),
     )
-    assert _allowed(rmap, "shop/Pod/client", "shop/Pod/web") == {"TCP": "8080"}
-    assert _allowed(rmap, "shop/Pod/client", "shop/Pod/bare") == {}
+    assert allowed(rmap, "shop/Pod/client", "shop/Pod/web") == {"TCP": "8080"}
+    assert allowed(rmap, "shop/Pod/client", "shop/Pod/bare") == {}
 
 
 def test_source_service_allows_its_endpoints_on_any_port() -> None:
-    _, rmap = _map(
+    _, rmap = checked_map(
         _pod("ui", "frontend", {"app": "ui"}),
         _pod("job", "frontend", {"app": "job"}),
         _pod("api", "backend", {"app": "api"}),
@@ -166,20 +137,20 @@ def test_source_service_allows_its_endpoints_on_any_port() -> None:
         FROM_FRONTEND,
     )
     api = "backend/Pod/api"
-    assert _allowed(rmap, "frontend/Pod/ui", api) == ALL
-    assert _allowed(rmap, "frontend/Pod/job", api) == {}
-    assert _allowed(rmap, "ip:0.0.0.0/0", api) == {}
+    assert allowed(rmap, "frontend/Pod/ui", api) == ALL
+    assert allowed(rmap, "frontend/Pod/job", api) == {}
+    assert allowed(rmap, "ip:0.0.0.0/0", api) == {}
 
 
 def test_a_service_without_selector_is_not_analysed() -> None:
     # The kubernetes Service's endpoints are the API servers, set by the API server
     # itself: no manifest shows them.
-    tree, rmap = _map(
+    tree, rmap = checked_map(
         _pod("app", "my-app", {"app": "a"}),
         _service("kubernetes", "default", "", "{name: https, port: 443, targetPort: 6443}"),
         API_ACCESS,
     )
-    assert _allowed(rmap, "my-app/Pod/app", "ip:0.0.0.0/0") == {}
+    assert allowed(rmap, "my-app/Pod/app", "ip:0.0.0.0/0") == {}
     (note,) = tree.unanalysed
     assert note.startswith("cluster.yaml:")
     assert "my-app/NetworkPolicy.projectcalico.org/allow-api-access egress[0]" in note
@@ -188,7 +159,7 @@ def test_a_service_without_selector_is_not_analysed() -> None:
 
 
 def test_a_service_the_tree_lacks_is_not_analysed() -> None:
-    tree, _ = _map(_pod("api", "backend", {"app": "api"}), FROM_FRONTEND)
+    tree, _ = checked_map(_pod("api", "backend", {"app": "api"}), FROM_FRONTEND)
     (note,) = tree.unanalysed
     assert "`source.services`: Service frontend/frontend-service is not in the tree" in note
 
@@ -196,7 +167,7 @@ def test_a_service_the_tree_lacks_is_not_analysed() -> None:
 def test_a_namespaced_policys_service_defaults_to_its_namespace() -> None:
     policy = FROM_FRONTEND.replace("          namespace: frontend\n", "")
     assert policy != FROM_FRONTEND
-    _, rmap = _map(
+    _, rmap = checked_map(
         _pod("ui", "backend", {"app": "ui"}),
         _pod("ui", "frontend", {"app": "ui"}),
         _pod("api", "backend", {"app": "api"}),
@@ -204,8 +175,8 @@ def test_a_namespaced_policys_service_defaults_to_its_namespace() -> None:
         _service("frontend-service", "frontend", "app: ui", "{port: 80}"),
         policy,
     )
-    assert _allowed(rmap, "backend/Pod/ui", "backend/Pod/api") == ALL
-    assert _allowed(rmap, "frontend/Pod/ui", "backend/Pod/api") == {}
+    assert allowed(rmap, "backend/Pod/ui", "backend/Pod/api") == ALL
+    assert allowed(rmap, "frontend/Pod/ui", "backend/Pod/api") == {}
 
 
 @pytest.mark.parametrize(
