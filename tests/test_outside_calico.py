@@ -49,11 +49,36 @@ class OutsideCalicoCluster(CalicoCluster):
         return super()._walk(direction, owner, peer, protocol, port, dst)
 
 
+def _without_account_or_service_matches(obj: Obj) -> dict[str, Any]:
+    """``obj`` without Calico's ``serviceAccountSelector`` and rules' ``serviceAccounts`` and
+    ``services``: representatives do not yet stand for the accounts and Service endpoints of
+    pods outside the tree (the known gap in docs/semantics.md, issue 17), so this property
+    holds only without them; tests/test_calico_accounts.py and test_calico_services.py
+    check them on trees that define every pod."""
+    if not str(obj.get("apiVersion", "")).startswith(("projectcalico.org/", "crd.projectcalico")):
+        return dict(obj)
+    spec = {k: v for k, v in obj.get("spec", {}).items() if k != "serviceAccountSelector"}
+    for direction in ("ingress", "egress"):
+        if direction in spec:
+            spec[direction] = [
+                {
+                    side: (
+                        {k: v for k, v in part.items() if k not in ("serviceAccounts", "services")}
+                        if side in ("source", "destination") and isinstance(part, dict)
+                        else part
+                    )
+                    for side, part in rule.items()
+                }
+                for rule in spec[direction]
+            ]
+    return {**obj, "spec": spec}
+
+
 @st.composite
 def partial_calico_cases(
     draw: Draw,
-) -> tuple[list[Obj], dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
-    objects = draw(mixed_clusters())
+) -> tuple[list[dict[str, Any]], dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
+    objects = [_without_account_or_service_matches(o) for o in draw(mixed_clusters())]
     files = _files(draw, objects)
     tree = load_files(files)
     defined = sorted(n.name for n in tree.namespaces)
@@ -77,7 +102,7 @@ def partial_calico_cases(
 @settings(PROFILE, max_examples=min(PROFILE.max_examples, 120))
 @given(partial_calico_cases())
 def test_a_representative_decides_like_every_pod_it_stands_for_under_calico(
-    case: tuple[list[Obj], dict[str, str], list[dict[str, Any]], list[dict[str, Any]]],
+    case: tuple[list[dict[str, Any]], dict[str, str], list[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
     objects, files, namespaces, pods = case
     tree = load_files(files)
