@@ -17,14 +17,14 @@ from analysis.compiler import compile_full, tree_networks
 from analysis.diff import diff_trees
 from analysis.manifests import load_files
 from analysis.model import Direction
-from analysis.outside import ClusterScope, with_outside
+from analysis.outside import ClusterScope
 from analysis.report import diff_to_json
 from tests.calico_strategies import USER_TIERS, calico_objects, calico_policies, calico_selectors
 from tests.strategies import NAMESPACES, Draw, Obj, defined_port_names, manifest_files, tree_pairs
 from tests.strategies_cilium import cilium_policies, cilium_spec
 from tests.test_properties_admin import admin_tiers
 from tests.test_properties_calico import PROFILE
-from tests.test_rederive import _full
+from tests.test_rederive import _full, check_diff_is_the_full_diff
 
 
 @st.composite
@@ -134,8 +134,7 @@ def changed_tier_pairs(draw: Draw) -> tuple[dict[str, str], dict[str, str]]:
 def test_a_changed_tier_diff_equals_the_full_diff(
     files: tuple[dict[str, str], dict[str, str]],
 ) -> None:
-    base, head = load_files(files[0]), load_files(files[1])
-    assert diff_to_json(diff_trees(base, head)) == _full(base, head)
+    check_diff_is_the_full_diff(files, ClusterScope.COMPLETE)
 
 
 @PROFILE
@@ -143,9 +142,7 @@ def test_a_changed_tier_diff_equals_the_full_diff(
 def test_a_changed_tier_diff_equals_the_full_diff_under_a_partial_scope(
     files: tuple[dict[str, str], dict[str, str]],
 ) -> None:
-    base, head = load_files(files[0]), load_files(files[1])
-    expected = _full(with_outside(base, (base, head)), with_outside(head, (base, head)))
-    assert diff_to_json(diff_trees(base, head, ClusterScope.PARTIAL)) == expected
+    check_diff_is_the_full_diff(files, ClusterScope.PARTIAL)
 
 
 POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, labels: {app: %s}}\nspec: {containers: []}\n"
