@@ -29,6 +29,7 @@ from analysis.calicomodel import (
 from analysis.calicotree import CalicoTree
 from analysis.matcher import PodClass
 from analysis.model import Source, Workload, labels_of
+from analysis.validation import v1_object
 from analysis.yamldoc import YMap, line_of
 
 Accounts = Mapping[tuple[str, str], Mapping[str, str]]
@@ -37,21 +38,11 @@ _INHERITED = (cs.NAMESPACE_PREFIX, cs.SERVICE_ACCOUNT_PREFIX)
 
 def service_account_model(path: str, obj: YMap) -> CalicoServiceAccount | None:
     """The v1 ServiceAccount ``obj`` is (None for any other object)."""
-    if obj.get("kind") != "ServiceAccount" or obj.get("apiVersion") != "v1":
+    read = v1_object(obj, "ServiceAccount")
+    if read is None:
         return None
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
-        return None
-    namespace = meta.get("namespace") or "default"
-    if not isinstance(namespace, str):
-        return None
-    labels = meta.get("labels")
-    own = (
-        labels_of({k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)})
-        if isinstance(labels, dict)
-        else ()
-    )
-    return CalicoServiceAccount(namespace, meta["name"], own, Source(path, line_of(obj, 1)))
+    namespace, name, labels = read
+    return CalicoServiceAccount(namespace, name, labels_of(labels), Source(path, line_of(obj, 1)))
 
 
 def account_map(objects: CalicoObjects) -> dict[tuple[str, str], dict[str, str]]:

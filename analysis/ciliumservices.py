@@ -27,6 +27,7 @@ from analysis.model import (
     Source,
     labels_of,
 )
+from analysis.validation import v1_object
 from analysis.yamldoc import YMap, line_of
 
 
@@ -46,14 +47,10 @@ class ServiceModel:
 
 def service_model(path: str, obj: YMap) -> ServiceModel | None:
     """The Service ``obj`` is (None for any other object, or one without a name)."""
-    if obj.get("kind") != "Service" or obj.get("apiVersion") != "v1":
+    read = v1_object(obj, "Service")
+    if read is None:
         return None
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
-        return None
-    namespace = meta.get("namespace") or "default"
-    if not isinstance(namespace, str):
-        return None
+    namespace, name, labels = read
     spec = obj.get("spec")
     selector = spec.get("selector") if isinstance(spec, dict) else None
     chosen: Labels | None = None
@@ -61,14 +58,9 @@ def service_model(path: str, obj: YMap) -> ServiceModel | None:
         # keys and values the API server would refuse leave it matching nothing
         good = {k: v for k, v in selector.items() if isinstance(k, str) and isinstance(v, str)}
         chosen = labels_of(good) if len(good) == len(selector) else (("", "~invalid"),)
-    labels = meta.get("labels")
-    own = (
-        labels_of({k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)})
-        if isinstance(labels, dict)
-        else ()
-    )
     ports = _ports(spec.get("ports") if isinstance(spec, dict) else None)
-    return ServiceModel(namespace, meta["name"], own, chosen, Source(path, line_of(obj, 1)), ports)
+    where = Source(path, line_of(obj, 1))
+    return ServiceModel(namespace, name, labels_of(labels), chosen, where, ports)
 
 
 def _ports(ports: object) -> tuple[tuple[str, int | str], ...]:

@@ -196,3 +196,25 @@ def string_map(ctx: Context, value: Any, field: str) -> dict[str, str]:
             )
         out[key] = item
     return out
+
+
+def v1_object(obj: YMap, kind: str) -> tuple[str, str, dict[str, str]] | None:
+    """The namespace (default ``default``), name and labels of ``obj`` when it is a core
+    (``v1``) object of ``kind`` with a string name and namespace; None otherwise. Lenient,
+    for objects read beside the model: labels whose key or value is not a string are left
+    out."""
+    if obj.get("kind") != kind or obj.get("apiVersion") != "v1":
+        return None
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        return None
+    namespace = meta.get("namespace") or "default"
+    if not isinstance(namespace, str):
+        return None
+    labels = meta.get("labels")
+    own = (
+        {k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(labels, dict)
+        else {}
+    )
+    return namespace, meta["name"], own
