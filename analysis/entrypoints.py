@@ -17,13 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.errors import ManifestError
 from analysis.frontends import Frontends, Route, Service
 from analysis.gateways import north_south
 from analysis.matcher import PodClass
 from analysis.model import Labels, LabelSelector
 from analysis.policies import parse_selector
 from analysis.validation import Context, fields_named, type_name
+from analysis.yamldoc import line_of
 
 MAX_SELECTORS = 200
 
@@ -67,44 +67,44 @@ _FIELDS = frozenset({"namespace", "namespaceSelector", "podSelector"})
 def parse_workload_selectors(value: Any, key: str) -> tuple[WorkloadSelector, ...]:
     """The ``entry_points`` / ``crown_jewels`` setting: a list of mappings with
     ``namespace`` (a name), ``namespaceSelector`` and ``podSelector`` (label selectors as
-    in a NetworkPolicy). Raises ``ValueError`` naming the entry and what to fix."""
+    in a NetworkPolicy). Raises ``ManifestError`` naming the entry and what to fix, on the
+    entry's line when ``value`` carries lines (``analysis.yamldoc``'s ``LineDict`` and
+    ``LineList``; its ``file`` is ``key``)."""
+    ctx = Context(key, line_of(value))
     if not isinstance(value, list):
-        raise ValueError(f"`{key}` must be a list of selectors, not {type_name(value)}")
+        ctx.fail(f"`{key}` must be a list of selectors, not {type_name(value)}")
     if len(value) > MAX_SELECTORS:
-        raise ValueError(f"`{key}` has more than {MAX_SELECTORS} entries")
+        ctx.fail(f"`{key}` has more than {MAX_SELECTORS} entries")
     out = []
     for n, entry in enumerate(value):
         where = f"{key}[{n}]"
+        at = ctx.at(entry)
         if not isinstance(entry, dict):
-            raise ValueError(f"`{where}` must be a mapping, not {type_name(entry)}")
+            at.fail(f"`{where}` must be a mapping, not {type_name(entry)}")
         unknown = set(entry) - _FIELDS
         if unknown:
-            raise ValueError(
+            at.fail(
                 f"`{where}` has unknown {fields_named(unknown)}; use namespace, "
                 "namespaceSelector and podSelector"
             )
         if not entry:
-            raise ValueError(
+            at.fail(
                 f"`{where}` is empty, which would select every pod; name a namespace or "
                 "give a selector (namespaceSelector: {} selects every pod on purpose)"
             )
         namespace = entry.get("namespace")
         if namespace is not None and (not isinstance(namespace, str) or not namespace):
-            raise ValueError(f"`{where}.namespace` must be a namespace name")
-        ctx = Context(key, 0)
-        try:
-            ns_sel = (
-                parse_selector(ctx, entry["namespaceSelector"], f"{where}.namespaceSelector")
-                if "namespaceSelector" in entry
-                else None
-            )
-            pod_sel = (
-                parse_selector(ctx, entry["podSelector"], f"{where}.podSelector")
-                if "podSelector" in entry
-                else None
-            )
-        except ManifestError as err:
-            raise ValueError(err.message) from None
+            at.fail(f"`{where}.namespace` must be a namespace name")
+        ns_sel = (
+            parse_selector(at, entry["namespaceSelector"], f"{where}.namespaceSelector")
+            if "namespaceSelector" in entry
+            else None
+        )
+        pod_sel = (
+            parse_selector(at, entry["podSelector"], f"{where}.podSelector")
+            if "podSelector" in entry
+            else None
+        )
         out.append(WorkloadSelector(where, namespace, ns_sel, pod_sel))
     return tuple(out)
 

@@ -319,8 +319,10 @@ async def test_malformed_policy_fails_with_an_annotation_on_the_line(harness: Ha
     assert "70000" in annotation["message"]
 
 
-async def test_malformed_settings_fail_the_check_naming_the_key(harness: Harness) -> None:
-    bad = b"required_approvals: many\n"
+async def test_malformed_settings_fail_the_check_naming_the_key_and_line(
+    harness: Harness,
+) -> None:
+    bad = b"diagram: true\nrequired_approvals: many\n"
     setup_pull(
         harness.fake,
         {**WIDENED, ".github/reachdiff.yml": bad},
@@ -329,8 +331,30 @@ async def test_malformed_settings_fail_the_check_naming_the_key(harness: Harness
     await review(harness)
     check = harness.check(HEAD)
     assert check["conclusion"] == "failure"
+    where = "base: [`.github/reachdiff.yml:2`]("
+    assert where in check["output"]["summary"] and where in harness.sticky()["body"]
     assert "required_approvals" in unescape(check["output"]["summary"])
     assert "required_approvals" in unescape(harness.sticky()["body"])
+    # the head has the same file: the annotation points at the offending key
+    [annotation] = check["output"]["annotations"]
+    assert (annotation["path"], annotation["start_line"]) == (".github/reachdiff.yml", 2)
+    assert "required_approvals: must be a whole number" in annotation["message"]
+
+
+async def test_malformed_settings_the_head_changes_are_not_annotated(harness: Harness) -> None:
+    """An annotation points into the head commit, whose settings file here has other
+    lines: the summary alone names the base branch's line."""
+    bad = b"diagram: true\nentry_points:\n  - namespace: edge\n  - {namespaces: x}\n"
+    setup_pull(
+        harness.fake,
+        {**WIDENED, ".github/reachdiff.yml": b"diagram: true\n"},
+        base_files=base_tree(**{".github/reachdiff.yml": bad}),
+    )
+    await review(harness)
+    check = harness.check(HEAD)
+    assert check["conclusion"] == "failure"
+    assert "base: [`.github/reachdiff.yml:4`](" in check["output"]["summary"]
+    assert not check["output"].get("annotations")
 
 
 async def test_api_error_fails_the_check_and_the_server_keeps_serving(harness: Harness) -> None:

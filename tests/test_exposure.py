@@ -10,6 +10,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from analysis.entrypoints import parse_workload_selectors
+from analysis.errors import ManifestError
 from analysis.exposure import EXTERNAL_ENTRY, exposure_of
 from analysis.frontends import read_frontends
 from analysis.manifests import load_files, parse_file
@@ -378,7 +379,7 @@ spec: {defaultBackend: {service: {name: missing, port: {number: 80}}}}
     ],
 )
 def test_selector_settings_are_strict(value: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ManifestError, match=message):
         parse_workload_selectors(value, "crown_jewels")
 
 

@@ -112,6 +112,18 @@ def _error(text: str | bytes) -> SettingsError:
         ("paths: [a]\npaths: [b]\n", "paths", 2, "twice"),
         ("- paths\n", "", 1, "mapping"),
         ("just a string\n", "", 1, "mapping"),
+        # the entry of a selector list that is wrong, not the list's first line
+        ("entry_points:\n  - namespace: edge\n  - {namespaces: x}\n", "entry_points", 3, "unknown"),
+        (
+            "crown_jewels:\n  - namespace: db\n  - podSelector:\n      matchLabels: {a: 1}\n",
+            "crown_jewels",
+            4,
+            "quote the value",
+        ),
+        ("entry_points: 3\n", "entry_points", 1, "list of selectors"),
+        ("entry_points: [{[a]: b}]\n", "entry_points", 1, "keys must be scalars"),
+        # a number Python will not convert, on its own line
+        ("paths: [a]\nrequired_approvals: " + "1" * 5000 + "\n", "", 2, "digits"),
     ],
 )
 def test_invalid_settings_name_the_key_and_line(
@@ -124,6 +136,19 @@ def test_invalid_settings_name_the_key_and_line(
     assert str(err).startswith(f"{SETTINGS_PATH}:{line}: ")
     if key:
         assert f": {key}: " in str(err)
+
+
+def test_a_byte_that_is_not_utf8_is_named_with_its_line() -> None:
+    err = _error(b"paths: [a]\n# caf\xe9\n")
+    assert (err.line, err.message) == (2, "the file is not UTF-8 (byte 16)")
+
+
+def test_selector_lists_read_merge_keys_and_aliases_as_the_loader_does() -> None:
+    settings = parse_repo_settings(
+        "entry_points: [&edge {namespace: edge}, *edge, {<<: *edge, podSelector: {}}]\n"
+    )
+    assert [s.namespace for s in settings.entry_points] == ["edge", "edge", "edge"]
+    assert settings.entry_points[2].pod_selector is not None
 
 
 def test_required_approvals_beyond_the_listed_users_can_never_pass() -> None:

@@ -215,7 +215,11 @@ async def analyse(
     try:
         settings = parse_repo_settings(settings_text)
     except SettingsError as err:
-        return failures.invalid_settings(context, err)
+        # The check run's annotation points into the head: only where the file is the same.
+        same_on_head = err.line is not None and settings_text == (
+            await github.get_file_content(gh, pr.repo, SETTINGS_PATH, context.head_sha)
+        )
+        return failures.invalid_settings(context, err, same_on_head=same_on_head)
     context = dataclasses.replace(
         context,
         settings=settings,

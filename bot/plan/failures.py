@@ -27,9 +27,14 @@ def failure(context: ReviewContext, title: str, problems: Sequence[InputProblem]
     return ReviewOutcome("failure", output, comment=comment)
 
 
-def invalid_settings(context: ReviewContext, err: SettingsError) -> ReviewOutcome:
+def invalid_settings(
+    context: ReviewContext, err: SettingsError, *, same_on_head: bool = False
+) -> ReviewOutcome:
+    """The settings file of the base branch named with the line of the offending key;
+    ``same_on_head``: the head commit has the same file, so the check run annotates that
+    line too (an annotation points into the head, where another version's lines differ)."""
     message = f"{err.key}: {err.message}" if err.key else err.message
-    problem = InputProblem(SETTINGS_PATH, err.line, message, tree="base")
+    problem = InputProblem(SETTINGS_PATH, err.line, message, tree="base", same_on_head=same_on_head)
     return failure(context, f"Invalid {SETTINGS_PATH}", [problem])
 
 

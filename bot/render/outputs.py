@@ -65,6 +65,9 @@ class InputProblem:
     message: str
     tree: str = "head"  # where file/line point: "head", or "base" (e.g. the settings file);
     # "" when the problem is not one side's
+    # A base side's file that the head commit has byte for byte: the check run's annotation
+    # (which points into the head) shows the line too.
+    same_on_head: bool = False
 
 
 @dataclass(frozen=True, slots=True)

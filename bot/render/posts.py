@@ -373,7 +373,7 @@ def render_failure(
             message=markdown.shorten(p.message, 4000),
         )
         for p in problems
-        if p.line and p.tree == "head"
+        if p.line and (p.tree == "head" or p.same_on_head)
     )[:MAX_ANNOTATIONS]
     check = CheckOutput(
         title=markdown.shorten(title, CHECK_TITLE_LIMIT), summary=summary, annotations=annotations

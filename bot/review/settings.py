@@ -69,8 +69,9 @@ import yaml
 from analysis.ciliumagent import CiliumAgent
 from analysis.customkinds import WorkloadKind
 from analysis.entrypoints import WorkloadSelector, parse_workload_selectors
-from analysis.errors import InputError
+from analysis.errors import InputError, ManifestError
 from analysis.unmodelled import KIND_REFERENCE
+from analysis.yamldoc import LineDict, LineList
 from bot.inputs.files import compile_glob
 from bot.review.cilium_settings import read_cilium_agent
 from bot.review.lint_settings import read_lint
@@ -220,7 +221,8 @@ def parse_repo_settings(text: str | bytes | None) -> RepoSettings:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise SettingsError("", f"the file is not UTF-8 (byte {err.start})") from None
+            at = err.object.count(b"\n", 0, err.start) + 1
+            raise SettingsError("", f"the file is not UTF-8 (byte {err.start})", at) from None
     loader = yaml.SafeLoader(text)
     try:
         check_depth(text, MAX_DEPTH)
@@ -254,6 +256,35 @@ class _Reader(NodeReader):
     def _strings(self, node: _Node, key: str, check: Callable[[str], str]) -> list[str]:
         return self.strings(node, key, check, max_items=MAX_LIST_ITEMS)
 
+    def _with_lines(self, node: _Node, key: str) -> object:
+        """The value of ``node`` as the loader constructs it (merge keys merged), each
+        mapping and list a ``LineDict`` or ``LineList`` that carries its line, for readers
+        of loaded values that report lines (``analysis.validation.Context``). A node that
+        stands in several places (an alias) is one value, as the loader makes it."""
+        made: dict[int, object] = {}
+
+        def value(node: _Node) -> object:
+            if id(node) in made:
+                return made[id(node)]
+            out: object
+            if isinstance(node, yaml.MappingNode):
+                self._loader.flatten_mapping(node)
+                mapping = made[id(node)] = out = LineDict()
+                mapping.line = _line(node)
+                for key_node, value_node in node.value:
+                    if not isinstance(key_node, yaml.ScalarNode):
+                        raise NodeError(key, "mapping keys must be scalars", _line(key_node))
+                    mapping[self.scalar(key_node)] = value(value_node)
+            elif isinstance(node, yaml.SequenceNode):
+                sequence = made[id(node)] = out = LineList()
+                sequence.line = _line(node)
+                sequence.extend(value(item) for item in node.value)
+            else:
+                out = made[id(node)] = self.scalar(node)
+            return out
+
+        return value(node)
+
     def settings(self, root: _Node | None) -> RepoSettings:
         if root is None or root.tag == "tag:yaml.org,2002:null":  # empty, or only comments
             return RepoSettings()
@@ -279,11 +310,11 @@ class _Reader(NodeReader):
             )
         for key in ("entry_points", "crown_jewels"):
             if key in top:
-                value = self._loader.construct_object(top[key], deep=True)
                 try:
+                    value = self._with_lines(top[key], key)
                     out[key] = parse_workload_selectors(value, key)
-                except ValueError as err:
-                    raise SettingsError(key, str(err), _line(top[key])) from None
+                except ManifestError as err:  # on the line of the offending entry
+                    raise SettingsError(key, err.message, err.line or _line(top[key])) from None
         if "blast_radius_threshold" in top:
             out["blast_radius_threshold"] = self.integer(
                 top["blast_radius_threshold"], "blast_radius_threshold", 0, 10**9

@@ -106,7 +106,10 @@ class NodeReader:
         """A scalar's value; ``[]`` or ``{}`` for a collection, which no check accepts."""
         if not isinstance(node, yaml.ScalarNode):
             return [] if isinstance(node, yaml.SequenceNode) else {}
-        return self._construct(node)
+        try:
+            return self._construct(node)
+        except ValueError as err:  # e.g. an integer with more digits than Python converts
+            raise NodeError("", f"invalid YAML value: {err}", line(node)) from None
 
     def mapping(self, node: yaml.Node, key: str, allowed: tuple[str, ...]) -> dict[str, yaml.Node]:
         """The mapping's value nodes by key; ``key`` "" is the whole file."""
