@@ -34,3 +34,27 @@ class ManifestError(InputError):
     def __reduce__(self) -> tuple[type[ManifestError], tuple[str, int, str]]:
         # Errors cross process boundaries (the bot analyses in a process pool).
         return (ManifestError, (self.file, self.line, self.message))
+
+
+class DuplicateObjectError(ManifestError):
+    """An object defined twice in one tree: at ``file``:``line``, and first at
+    ``first_file``:``first_line``. Defined in two files, the files are alternative
+    deliverables (``bot.inputs.alternatives`` reviews each on its own); in one file, the
+    file contradicts itself and stays an error."""
+
+    def __init__(self, file: str, line: int, message: str, first_file: str, first_line: int):
+        super().__init__(file, line, message)
+        self.first_file = first_file
+        self.first_line = first_line
+
+    @property
+    def across_files(self) -> bool:
+        return self.first_file != self.file
+
+    def __reduce__(  # type: ignore[override]
+        self,
+    ) -> tuple[type[DuplicateObjectError], tuple[str, int, str, str, int]]:
+        return (
+            DuplicateObjectError,
+            (self.file, self.line, self.message, self.first_file, self.first_line),
+        )

@@ -35,7 +35,7 @@ from analysis.ciliumagent import CiliumAgent
 from analysis.ciliummodel import CILIUM_KINDS, CiliumPolicy
 from analysis.ciliumservices import ServiceModel, resolve_services, service_model
 from analysis.customkinds import WorkloadKinds
-from analysis.errors import ManifestError
+from analysis.errors import DuplicateObjectError, ManifestError
 from analysis.model import (
     CLUSTER_NETWORK_POLICY,
     NAMESPACE_NAME_LABEL,
@@ -579,12 +579,26 @@ def _check_unique(
     if key in seen:
         ns, kind, name = key
         where = f"{ns}/{kind}/{name}" if ns else f"{kind}/{name}"
-        raise ManifestError(
+        first = seen[key]
+        if first.file == ctx.file:
+            # kubectl would apply both in turn (the second replacing the first), kustomize
+            # refuses them: a file that defines an object twice contradicts itself.
+            why = (
+                "an object is defined once in a file (applied, the second would replace the first)"
+            )
+        else:
+            # Plain files never reach this (bot.inputs.alternatives splits them); a chart's
+            # templates or a list of objects given by a caller do.
+            why = (
+                "names must be unique in one tree (if these are two clusters, review each "
+                "directory on its own, or use a kustomization per cluster)"
+            )
+        raise DuplicateObjectError(
             ctx.file,
             ctx.line,
-            f"{where} is already defined at {seen[key]}; names must be unique in one tree "
-            "(if these are two clusters, review each directory on its own, or use a "
-            "kustomization per cluster)",
+            f"{where} is already defined at {first}; {why}",
+            first.file,
+            first.line,
         )
     seen[key] = Source(ctx.file, ctx.line)
 

@@ -305,6 +305,41 @@ def _unanalysed(
     )
 
 
+def _diff_plain_prepared(
+    base_files: Mapping[str, bytes],
+    head_files: Mapping[str, bytes],
+    base_key: str,
+    bases: PreparedBases,
+    scope: ClusterScope,
+    workload_kinds: WorkloadKinds,
+    cilium_agent: CiliumAgent | None,
+) -> tuple[MultiDiff | None, ParseCache | None]:
+    """The diff of two trees of plain manifests against the prepared base, and the parse
+    cache it was read with; None when a side holds alternative deliverables (files
+    defining one object), which are reviewed as environments (``bot.inputs.alternatives``)."""
+    try:
+        with side("base"):
+            prepared = bases.get(base_key, base_files, scope, workload_kinds, cilium_agent)
+    except SideError as err:
+        if err.alternatives:
+            return None, None
+        alone = diff_head_alone(
+            head_files,
+            str(err),
+            workload_kinds=workload_kinds,
+            cilium_agent=cilium_agent,
+            scope=scope,
+        )
+        return alone, None
+    try:
+        with side("head"):
+            return diff_plain(prepared, head_files), prepared.state.parse_cache
+    except SideError as err:
+        if err.alternatives:
+            return None, None
+        raise
+
+
 def analyze(
     base_files: Mapping[str, bytes] | None,
     head_files: Mapping[str, bytes],
@@ -354,38 +389,29 @@ def analyze(
                     workload_kinds=workload_kinds,
                     cilium_agent=cilium_agent,
                 )
-            elif is_plain(base_files) and is_plain(head_files):
-                try:
-                    with side("base"):
-                        prepared = bases.get(
-                            base_key, base_files, scope, workload_kinds, cilium_agent
-                        )
-                except SideError as err:
+            else:
+                plain: MultiDiff | None = None
+                if is_plain(base_files) and is_plain(head_files):
+                    plain, plain_cache = _diff_plain_prepared(
+                        base_files, head_files, base_key, bases, scope, workload_kinds, cilium_agent
+                    )
+                    parse_cache = plain_cache or parse_cache
+                if plain is not None:
                     tree_name = "head"
-                    diff = diff_head_alone(
+                    diff = plain
+                else:
+                    # Rendered environments, or plain files holding alternatives.
+                    diff = diff_files(
+                        base_files,
                         head_files,
-                        str(err),
+                        kustomize_roots=kustomize_roots,
+                        helm_values=values,
                         workload_kinds=workload_kinds,
                         cilium_agent=cilium_agent,
                         scope=scope,
+                        bases=bases.environments,
+                        parse_cache=parse_cache,
                     )
-                else:
-                    tree_name = "head"
-                    parse_cache = prepared.state.parse_cache
-                    with side("head"):
-                        diff = diff_plain(prepared, head_files)
-            else:
-                diff = diff_files(
-                    base_files,
-                    head_files,
-                    kustomize_roots=kustomize_roots,
-                    helm_values=values,
-                    workload_kinds=workload_kinds,
-                    cilium_agent=cilium_agent,
-                    scope=scope,
-                    bases=bases.environments,
-                    parse_cache=parse_cache,
-                )
             tree_name = ""
             blocking, ignored = unmodelled.split(diff.unmodelled, ignore_kinds)
             if diff.unanalysed or blocking:

@@ -25,7 +25,7 @@ from analysis.ciliumagent import CiliumAgent
 from analysis.customkinds import WorkloadKinds
 from analysis.decision import Explanation, explain_pair
 from analysis.diff import PathChange, ReachabilityDiff
-from analysis.errors import ManifestError
+from analysis.errors import DuplicateObjectError, ManifestError
 from analysis.frontends import NO_FRONTENDS, Frontends
 from analysis.idle import IdlePolicy, idle_changed_policies
 from analysis.manifests import MANIFEST_SUFFIXES
@@ -88,10 +88,15 @@ class MultiDiff:
 class SideError(ManifestError):
     """Bad input on one side of a diff; ``str()`` starts with ``base:`` or ``head:``."""
 
-    def __init__(self, side: str, file: str, line: int, message: str) -> None:
+    def __init__(
+        self, side: str, file: str, line: int, message: str, *, alternatives: bool = False
+    ) -> None:
         super().__init__(file, line, message)
         self.side = side
         self.args = (f"{side}: {file}:{line}: {message}",)
+        # Two plain files define one object: alternatives, which the plain fast path does
+        # not split (``load_environments`` does; ``bot.inputs.alternatives``).
+        self.alternatives = alternatives
 
     def __reduce__(self) -> tuple[type[SideError], tuple[str, str, int, str]]:  # type: ignore[override]
         return (SideError, (self.side, self.file, self.line, self.message))
@@ -105,7 +110,8 @@ def side(name: str) -> Iterator[None]:
     except SideError:
         raise
     except ManifestError as err:
-        raise SideError(name, err.file, err.line, err.message) from None
+        split = isinstance(err, DuplicateObjectError) and err.across_files
+        raise SideError(name, err.file, err.line, err.message, alternatives=split) from None
 
 
 def diff_files(
@@ -148,13 +154,18 @@ def diff_files(
     parse_cache = parse_cache if parse_cache is not None else ParseCache()
     try:
         if is_plain(base_files) and is_plain(head_files):
-            return diff_plain_files(
-                base_files,
-                head_files,
-                scope=scope,
-                workload_kinds=workload_kinds,
-                cilium_agent=cilium_agent,
-            )
+            try:
+                return diff_plain_files(
+                    base_files,
+                    head_files,
+                    scope=scope,
+                    workload_kinds=workload_kinds,
+                    cilium_agent=cilium_agent,
+                )
+            except SideError as err:
+                if not err.alternatives:
+                    raise
+                # Alternative deliverables: reviewed as environments, below.
         with side("base"):
             base = load_environments(
                 base_files,
@@ -201,11 +212,16 @@ def diff_head_alone(
     as opened. Nothing is called new or removed (the base is unknown), so no setting such
     as ``new_workloads_widen`` can wave a path through; ``base_error`` says why."""
     with side("head"):
+        diff: MultiDiff | None = None
         if is_plain(head_files):
-            diff = diff_plain_files(
-                {}, head_files, scope, workload_kinds=workload_kinds, cilium_agent=cilium_agent
-            )
-        else:
+            try:
+                diff = diff_plain_files(
+                    {}, head_files, scope, workload_kinds=workload_kinds, cilium_agent=cilium_agent
+                )
+            except SideError as err:
+                if not err.alternatives:
+                    raise  # alternatives are read as environments, below
+        if diff is None:
             head = load_environments(
                 head_files,
                 kustomize_roots=kustomize_roots,
@@ -228,14 +244,12 @@ def diff_environments(
     scope: ClusterScope = ClusterScope.PARTIAL,
     bases: EnvironmentBases | None = None,
 ) -> MultiDiff:
-    """The diffs of environments paired by name; with ``bases``, each environment's base
-    is compiled once per key and one whose key did not change is not compared."""
-    by_name_base = {e.name: e for e in base}
-    by_name_head = {e.name: e for e in head}
-    names = sorted(by_name_base.keys() | by_name_head.keys())
+    """The diffs of environments paired by name (``pair_environments``); with ``bases``,
+    each environment's base is compiled once per key and one whose key did not change is
+    not compared."""
     results = []
-    for name in names:
-        b, h = by_name_base.get(name), by_name_head.get(name)
+    pairs, notes = pair_environments(base, head)
+    for name, b, h in pairs:
         diff = diff_environment(
             b.tree if b else Tree(),
             h.tree if h else Tree(),
@@ -245,7 +259,59 @@ def diff_environments(
             bases=bases,
         )
         results.append((name, b, h, diff))
-    return _merge(results)
+    merged = _merge(results)
+    return dataclasses.replace(merged, notes=tuple(notes) + merged.notes)
+
+
+def pair_environments(
+    base: Sequence[EnvironmentTree], head: Sequence[EnvironmentTree]
+) -> tuple[list[tuple[str, EnvironmentTree | None, EnvironmentTree | None]], list[str]]:
+    """(name, base, head) of every environment to compare, by name, and notes saying
+    which were not paired by name.
+
+    Environments are paired by name. The plain manifests split into alternatives on one
+    side only (``bot.inputs.alternatives``) are paired with the other side's plain
+    manifests, whole: each alternative is what that side applied. An environment only one
+    side has is compared with nothing (all its paths opened, or closed), and said so; not
+    when a side has no environment at all (a base that cannot be read, reported apart).
+    """
+    by_name_base = {e.name: e for e in base}
+    by_name_head = {e.name: e for e in head}
+    names = sorted(by_name_base.keys() | by_name_head.keys())
+    whole_base, whole_head = _whole_plain(by_name_base), _whole_plain(by_name_head)
+    pairs: list[tuple[str, EnvironmentTree | None, EnvironmentTree | None]] = []
+    notes: list[str] = []
+    for name in names:
+        b, h = by_name_base.get(name), by_name_head.get(name)
+        label = name or "plain manifests"
+        if b is None and h is not None and h.kind == "plain" and whole_base is not None:
+            b = whole_base
+            notes.append(f"{label}: compared with the base's plain manifests (not split there)")
+        elif h is None and b is not None and b.kind == "plain" and whole_head is not None:
+            h = whole_head
+            notes.append(f"{label}: compared with the head's plain manifests (not split there)")
+        elif name == "" and (whole_base is None) != (whole_head is None):
+            continue  # the whole plain manifests are compared with each alternative
+        elif b is None and base:
+            notes.append(
+                f"{label}: a new environment (not in the base): every path it allows counts "
+                "as opened"
+            )
+        elif h is None and head:
+            notes.append(
+                f"{label}: no longer an environment (not in the head): every path it allowed "
+                "counts as closed"
+            )
+        pairs.append((name, b, h))
+    return pairs, notes
+
+
+def _whole_plain(by_name: Mapping[str, EnvironmentTree]) -> EnvironmentTree | None:
+    """The side's plain manifests when the other side may have split them: "" while that
+    side has no alternatives (``bot.inputs.alternatives``)."""
+    split = any(e.kind == "plain" and e.name for e in by_name.values())
+    whole = by_name.get("")
+    return whole if whole is not None and whole.kind == "plain" and not split else None
 
 
 def diff_plain(base: PreparedBase, head_files: Mapping[str, bytes]) -> MultiDiff:

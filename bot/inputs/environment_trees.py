@@ -8,16 +8,19 @@ renders the others concurrently, and models each environment once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from analysis.ciliumagent import CiliumAgent
 from analysis.customkinds import WorkloadKinds
+from analysis.errors import DuplicateObjectError
 from analysis.frontends import NO_FRONTENDS, Frontends, frontends_of_files, read_frontends
-from analysis.manifests import build_tree, load_files
+from analysis.manifests import MANIFEST_SUFFIXES, build_tree, load_files
 from analysis.model import Tree
 from analysis.parsecache import ParseCache
 from bot.inputs import helm, kustomize
+from bot.inputs.alternatives import plain_alternatives
 from bot.inputs.environments import PlannedRoot, plain_environment, plan_environments, render_all
 from bot.inputs.render_cache import KeyBuilder, RenderCache
 from bot.inputs.sandbox import Tools
@@ -69,11 +72,23 @@ def load_environments(
     the same one for both sides of a diff (None: one for this call)."""
     parse_cache = parse_cache if parse_cache is not None else ParseCache()
     if is_plain(files):
-        tree = load_files(
-            files, workload_kinds=workload_kinds, cache=parse_cache, cilium_agent=cilium_agent
+
+        def read_files(name: str, paths: Sequence[str]) -> EnvironmentTree:
+            chosen = {p: files[p] for p in paths}
+            tree = load_files(
+                chosen, workload_kinds=workload_kinds, cache=parse_cache, cilium_agent=cilium_agent
+            )
+            return EnvironmentTree(
+                name, "plain", tree, frontends=frontends_of_files(chosen, parse_cache)
+            )
+
+        return _plain_environments(
+            files,
+            sorted(p for p in files if p.endswith(MANIFEST_SUFFIXES)),
+            read_files,
+            workload_kinds,
+            parse_cache,
         )
-        frontends = frontends_of_files(files, parse_cache)
-        return [EnvironmentTree("", "plain", tree, frontends=frontends)]
     plan = plan_environments(
         files, kustomize_roots=kustomize_roots, helm_values=helm_values, tools=tools
     )
@@ -107,25 +122,51 @@ def load_environments(
     for i, env in zip(missing, rendered, strict=True):
         found[i] = env
     environments = [env for env in found if env is not None]
-    plain_key = (
-        KeyBuilder("plain", kinds).files(files, plan.plain_paths).hexdigest()
-        if plan.plain_paths
-        else ""
-    )
-    plain = cache.get(plain_key) if cache is not None and plain_key else None
-    if plain is None:
-        e = plain_environment(files, plan.plain_paths, parse_cache)
-        tree = build_tree(
-            e.objects, workload_kinds=workload_kinds, cache=parse_cache, cilium_agent=cilium_agent
-        )
-        plain = EnvironmentTree(
-            "", "plain", tree, frontends=read_frontends(e.objects), key=plain_key
-        )
-        if not e.objects:
-            plain_key = ""  # no plain environment (unless there is nothing else)
-        elif cache is not None:
-            cache.put(plain_key, plain, len(e.objects) + 1)
+
+    def read_plain(name: str, paths: Sequence[str]) -> EnvironmentTree:
+        key = KeyBuilder("plain", name, kinds).files(files, paths).hexdigest() if paths else ""
+        plain = cache.get(key) if cache is not None and key else None
+        if plain is None:
+            e = plain_environment(files, paths, parse_cache)
+            tree = build_tree(
+                e.objects,
+                workload_kinds=workload_kinds,
+                cache=parse_cache,
+                cilium_agent=cilium_agent,
+            )
+            plain = EnvironmentTree(
+                name, "plain", tree, frontends=read_frontends(e.objects), key=key
+            )
+            if not e.objects:
+                # No plain environment (unless there is nothing else): nothing to key.
+                plain = dataclasses.replace(plain, key="")
+            elif cache is not None:
+                cache.put(key, plain, len(e.objects) + 1)
+        return plain
+
+    plain = _plain_environments(files, plan.plain_paths, read_plain, workload_kinds, parse_cache)
     environments.sort(key=lambda e: e.name)
-    if plain_key or not environments:
-        environments.insert(0, plain)
+    if len(plain) > 1 or plain[0].key or not environments:
+        environments[:0] = plain
     return environments
+
+
+def _plain_environments(
+    files: Mapping[str, bytes],
+    paths: Sequence[str],
+    read: Callable[[str, Sequence[str]], EnvironmentTree],
+    workload_kinds: WorkloadKinds,
+    parse_cache: ParseCache,
+) -> list[EnvironmentTree]:
+    """The plain manifests as one environment, or as one per alternative deliverable
+    when files define the same object (``bot.inputs.alternatives``), by name. An object
+    defined twice in one file stays an error."""
+    try:
+        return [read("", paths)]
+    except DuplicateObjectError as err:
+        if not err.across_files:
+            raise
+        split = plain_alternatives(files, paths, workload_kinds=workload_kinds, cache=parse_cache)
+        if not split:
+            raise  # the tree saw a duplicate the alternatives do not: never guess
+    return [read(a.name, a.paths) for a in split]

@@ -1,7 +1,9 @@
 """A repository's files as the sets of objects each environment will actually apply.
 
 An environment is one kustomization root (``overlays/prod``), one Helm chart
-(``charts/shop``), or the plain manifests outside both (named ``""``). Kustomize and Helm
+(``charts/shop``), or the plain manifests outside both (named ``""``; split into one
+environment per alternative deliverable when files define the same object, each named
+by its files: ``bot.inputs.alternatives``). Kustomize and Helm
 output is traced back to the original files and lines (``bot.inputs.sourcemap``), so everything
 downstream (the engine, review comments) names lines a pull request author can find.
 
@@ -11,6 +13,7 @@ are rendered, never also read as plain manifests.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -23,6 +26,7 @@ from analysis.parsecache import ParseCache
 from analysis.wording import counted
 from analysis.yamldoc import LineDict, YAMLSyntaxError, YMap, parse_documents
 from bot.inputs import helm, kustomize, kustomize_build
+from bot.inputs.alternatives import plain_alternatives
 from bot.inputs.kustomize import Kustomization, display_dir
 from bot.inputs.render_cache import KeyBuilder, tool_identity
 from bot.inputs.sandbox import Limits, Tools, normalise
@@ -40,7 +44,9 @@ __all__ = ["Environment", "Tools", "discover_environments"]
 
 @dataclass(frozen=True, slots=True)
 class Environment:
-    name: str  # "" for plain manifests; else the root directory ("overlays/prod", "charts/shop")
+    # "" for plain manifests (an alternative's files: "install.yaml", "kubernetes-manifests/");
+    # else the root directory ("overlays/prod", "charts/shop")
+    name: str
     kind: str  # "plain" | "kustomize" | "helm"
     objects: tuple[tuple[str, YMap], ...]  # (source file, object with lines in that file)
     notes: tuple[str, ...] = ()  # caveats about the analysis, e.g. approximate lines
@@ -77,10 +83,10 @@ def discover_environments(
     )
     rendered = render_all([r.render for r in plan.roots], workers)
     environments = [env for env in rendered if isinstance(env, Environment)]
-    plain = plain_environment(files, plan.plain_paths)
+    plain = plain_environments(files, plan.plain_paths)
     environments.sort(key=lambda e: e.name)
-    if plain.objects or not environments:
-        environments.insert(0, plain)
+    if len(plain) > 1 or plain[0].objects or not environments:
+        environments[:0] = plain
     return environments
 
 
@@ -154,6 +160,20 @@ def plain_environment(
     for path in paths:
         plain.extend((path, obj) for obj in parse_file(path, files[path], cache=cache))
     return Environment("", "plain", tuple(plain))
+
+
+def plain_environments(
+    files: Mapping[str, bytes], paths: Sequence[str], cache: ParseCache | None = None
+) -> list[Environment]:
+    """The plain manifests as one environment (named ""), or one per alternative
+    deliverable when files define the same object (``bot.inputs.alternatives``)."""
+    cache = cache if cache is not None else ParseCache()
+    split = plain_alternatives(files, paths, cache=cache)
+    if not split:
+        return [plain_environment(files, paths, cache)]
+    return [
+        dataclasses.replace(plain_environment(files, a.paths, cache), name=a.name) for a in split
+    ]
 
 
 _T = TypeVar("_T")
