@@ -32,6 +32,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from analysis import calicoselector as cs
 from analysis.calicoendpoints import endpoint_labels, entity_selector, policy_selector
@@ -332,6 +333,20 @@ def _by_policy(
 
 # --- representatives of pods outside the tree (analysis.outside) -------------------------
 
+TEXT_OPERATORS = ("contains", "starts with", "ends with")
+
+
+@dataclass(frozen=True, slots=True)
+class TextRequirement(LabelRequirement):
+    """Calico's ``contains``/``starts with``/``ends with`` on one label (``operator`` the
+    Calico word, ``values`` the one string), which no Kubernetes operator says: made only
+    by ``outside_selectors``, read only by ``analysis.outside`` (which splits a label's
+    values by it exactly), and matching as Calico does (the label is needed)."""
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        value = labels.get(self.key)
+        return value is not None and cs.compare(self.operator, value, self.values[0])
+
 
 def outside_selectors(
     tree: Tree,
@@ -346,11 +361,11 @@ def outside_selectors(
     pods are then told apart as the selector tells them apart, not by every combination of
     its conditions (a tree of 10,000 workloads whose policies name many apps and tiers
     called for more than 4,096 representatives). Any other selector is split into one
-    requirement per condition (``contains``/``starts with``/``ends with`` as the value
-    itself), applying in every namespace its policy's rules can reach, so representatives
-    cover every combination of them that labels can reach. Conditions on the namespace
-    (``pcns.`` labels, ``projectcalico.org/namespace``) are the same for every pod of a
-    namespace and tell no two of them apart."""
+    requirement per condition (``contains``/``starts with``/``ends with`` as a
+    ``TextRequirement``), applying in every namespace its policy's rules can reach, so
+    representatives cover every combination of them that labels can reach. Conditions on
+    the namespace (``pcns.`` labels, ``projectcalico.org/namespace``) are the same for
+    every pod of a namespace and tell no two of them apart."""
     calico = tree.calico
     if calico is None:
         return [], []
@@ -448,7 +463,12 @@ def _requirements(node: cs.Node, namespace: bool) -> list[LabelSelector]:
             key = NAMESPACE_NAME_LABEL
         if key.startswith(cs.NAMESPACE_PREFIX) or key.startswith("projectcalico.org/"):
             continue  # the namespace and orchestrator: not labels a representative carries
-        out.append(LabelSelector((), (LabelRequirement(key, op, values),)))
+        req = (
+            TextRequirement(key, op, values)
+            if op in TEXT_OPERATORS
+            else LabelRequirement(key, op, values)
+        )
+        out.append(LabelSelector((), (req,)))
     return out
 
 
@@ -456,6 +476,8 @@ def _atoms(node: cs.Node) -> list[tuple[str, str, tuple[str, ...]]]:
     if isinstance(node, cs.Has):
         return [(node.key, "Exists", ())]
     if isinstance(node, cs.Compare):
+        if node.op in TEXT_OPERATORS:
+            return [(node.key, node.op, (node.value,))]
         return [(node.key, "NotIn" if node.op == "!=" else "In", (node.value,))]
     if isinstance(node, cs.InSet):
         values = tuple(sorted(node.values))

@@ -363,6 +363,12 @@ _COMPARE: dict[str, Callable[[str, str], bool]] = {
 }
 
 
+def compare(op: str, value: str, literal: str) -> bool:
+    """``value OP literal`` for a label that is there (OP ``==``, ``contains``, ``starts
+    with``, ``ends with``)."""
+    return _COMPARE[op](value, literal)
+
+
 def for_namespaces(node: Node) -> Node:
     """A rule's ``namespaceSelector`` as the selector over endpoints Calico makes of it:
     every label gains the ``pcns.`` prefix (endpoints inherit their namespace's labels so

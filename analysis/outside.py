@@ -9,12 +9,13 @@ selectors of the trees compared can treat such a pod.
 
 The pods a selector can tell apart are split by the selectors themselves: for every label
 key a selector mentions, a label value is one of the values some selector names, another
-value, or no label at all; two pods that agree on which selectors match them are treated
-alike by every policy (selectors are all a policy sees of a pod's labels and its
-namespace's). The distinct match vectors are found key by key (``_atoms``), each with the
-fewest labels that reach it, so a representative carries what its selectors require and
-nothing a ``NotIn``/``DoesNotExist`` would exclude unless a separate one shows the
-difference.
+value, or no label at all (on a key with Calico's string conditions, a value for every
+combination of them some value reaches: ``text_witnesses``); two pods that agree on which
+selectors match them are treated alike by every policy (selectors are all a policy sees of
+a pod's labels and its namespace's). The distinct match vectors are found key by key
+(``_Space.atoms``), each with the fewest labels that reach it, so a representative carries
+what its selectors require and nothing a ``NotIn``/``DoesNotExist`` would exclude unless a
+separate one shows the difference.
 
 - Outside namespaces: one representative namespace per distinct match vector of the
   namespace selectors (``~ns[team=frontend]``; the one matching no selector that needs a
@@ -31,19 +32,23 @@ own policies are unknown: a pod there is judged only by the cluster-scoped admin
 unknown) and otherwise allowed, so a path from it is judged by the in-tree destination's
 ingress alone, and a path to it by the in-tree source's egress.
 
-Why one module of 500 lines: the representatives, the selector conditions that
-split them and their description are one construction whose parts share its bitmask
-space (``_KeyMasks``, ``_Space``).
+Why one module of 700 lines: the representatives, the selector conditions that
+split them (string conditions included) and their description are one construction whose
+parts share its bitmask space (``_KeyMasks``, ``_Space``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import string
+from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from analysis.calicocompile import outside_selectors
+from analysis.calicocompile import TextRequirement, outside_selectors
+from analysis.calicoselector import compare
 from analysis.ciliummodel import SERVICE_ACCOUNT, cilium_selectors
 from analysis.errors import ManifestError
 from analysis.model import (
@@ -379,22 +384,29 @@ def _requirements(selector: LabelSelector) -> list[LabelRequirement]:
 @dataclass(frozen=True, slots=True)
 class _KeyMasks:
     """The requirements on one label key, as selector bitmasks by operator (and by value
-    for In and NotIn), so a value's failures cost a few int operations."""
+    for In and NotIn), so a value's failures cost a few int operations; Calico's string
+    conditions (``TextRequirement``) are tested on the value itself."""
 
     in_any: int
     in_value: Mapping[str, int]
     not_in_value: Mapping[str, int]
     exists: int
     does_not_exist: int
+    texts: tuple[tuple[str, str, int], ...] = ()  # (Calico operator, string, bit)
+    text_any: int = 0
 
     @staticmethod
     def of(reqs: Iterable[tuple[int, LabelRequirement]]) -> _KeyMasks:
-        in_any = exists = does_not_exist = 0
+        in_any = exists = does_not_exist = text_any = 0
         in_value: dict[str, int] = {}
         not_in_value: dict[str, int] = {}
+        texts: list[tuple[str, str, int]] = []
         for n, req in reqs:
             bit = 1 << n
-            if req.operator == "In":
+            if isinstance(req, TextRequirement):
+                texts.append((req.operator, req.values[0], bit))
+                text_any |= bit
+            elif req.operator == "In":
                 in_any |= bit
                 for v in req.values:
                     in_value[v] = in_value.get(v, 0) | bit
@@ -405,16 +417,181 @@ class _KeyMasks:
                 exists |= bit
             else:
                 does_not_exist |= bit
-        return _KeyMasks(in_any, in_value, not_in_value, exists, does_not_exist)
+        return _KeyMasks(
+            in_any, in_value, not_in_value, exists, does_not_exist, tuple(texts), text_any
+        )
 
     def fails(self, value: str | None) -> int:
-        if value is None:  # In and Exists need the label
-            return self.in_any | self.exists
-        return (
+        if value is None:  # In, Exists and the string conditions need the label
+            return self.in_any | self.exists | self.text_any
+        out = (
             (self.in_any & ~self.in_value.get(value, 0))
             | self.not_in_value.get(value, 0)
             | self.does_not_exist
         )
+        for op, literal, bit in self.texts:
+            if not compare(op, value, literal):
+                out |= bit
+        return out
+
+    def named(self) -> set[str]:
+        """The values In and NotIn name."""
+        return {*self.in_value, *self.not_in_value}
+
+    def is_other(self, value: str) -> bool:
+        """Whether ``value`` is none a requirement names and matches no string condition
+        (shown as what it is not)."""
+        return value not in self.named() and not self.text_any & ~self.fails(value)
+
+    def shown_other(self) -> str:
+        """What a value that ``is_other`` is not: ``a|b|web*|*web|*api*``."""
+        globs = {"starts with": "{}*", "ends with": "*{}", "contains": "*{}*"}
+        order = sorted(self.texts, key=lambda t: (t[1], list(globs).index(t[0])))
+        texts = [globs[op].format(literal) for op, literal, _ in order]
+        return "|".join([*sorted(self.named()), *dict.fromkeys(texts)])
+
+
+@dataclass(frozen=True, slots=True)
+class _Grammar:
+    """The strings a label's value can be: a Kubernetes label value (empty, or at most 63
+    characters of ``[A-Za-z0-9-_.]`` beginning and ending alphanumeric), or a namespace's
+    name (its ``kubernetes.io/metadata.name``: a DNS-1123 label, ``[a-z0-9-]``, at most 63,
+    lowercase alphanumeric at both ends)."""
+
+    edge: str  # what may begin and end a value
+    middle: str  # what may only be inside one
+    empty: bool
+    max_length: int = 63
+
+    def valid(self, value: str) -> bool:
+        if not value:
+            return self.empty
+        return (
+            len(value) <= self.max_length
+            and value[0] in self.edge
+            and value[-1] in self.edge
+            and all(c in self.edge or c in self.middle for c in value)
+        )
+
+
+LABEL_VALUES = _Grammar(string.ascii_letters + string.digits, "-_.", True)
+NAMESPACE_NAMES = _Grammar(string.ascii_lowercase + string.digits, "-", False)
+# The filler a witness uses for characters no condition names (readable ones first).
+_FILLERS = "xyz" + string.digits + string.ascii_letters + "-_."
+# Bounded work on hostile string conditions: the states the search below may visit.
+MAX_TEXT_STATES = 16 * MAX_REPRESENTATIVES
+
+
+@functools.lru_cache(maxsize=256)
+def text_witnesses(
+    key: str, grammar: _Grammar, texts: tuple[tuple[str, str], ...], exact: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Values of ``grammar`` that together reach everything a value can be to the string
+    conditions ``texts`` ((Calico operator, string)) and to equality with each of ``exact``
+    (the values In and NotIn name, and names a value must not take): one shortest value
+    per state of a search over the values, character by character.
+
+    A state holds all that decides a value's conditions and its extensions' conditions:
+    where it stands in an Aho-Corasick automaton of the ``contains`` and ``ends with``
+    strings (its node is its longest ending that begins one of them, so it fixes which
+    ``ends with`` hold and, with the characters to come, which ``contains`` will), the
+    ``contains`` strings already seen, which ``starts with``/``exact`` strings it still
+    agrees with, its length up to the longest of those (beyond it no longer matters),
+    and whether it may end here (last character alphanumeric). Two values in one state
+    match the same conditions, now and after any same continuation, so one shortest value
+    per state (breadth first) reaches every combination any value reaches; characters no
+    string names all act alike, so one of each kind (may end a value or not) stands for
+    them. A combination that needs more than ``max_length`` characters is one no value
+    reaches, and it is not found. The search visits at most ``MAX_TEXT_STATES`` states."""
+    allowed = set(grammar.edge) | set(grammar.middle)
+
+    def usable(text: str) -> bool:
+        # A string with a character no value has is never matched: nothing to track.
+        return bool(text) and all(c in allowed for c in text)
+
+    contains = sorted({t for op, t in texts if op == "contains" and usable(t)})
+    endings = sorted({t for op, t in texts if op == "ends with" and usable(t)})
+    beginnings = sorted(
+        {t for op, t in texts if op == "starts with" and usable(t)}
+        | {v for v in exact if usable(v)}
+    )
+    named = {c for t in (*contains, *endings, *beginnings) for c in t}
+    edge, middle = (
+        [c for c in _FILLERS if c in kind and c not in named][:1]
+        for kind in (grammar.edge, grammar.middle)
+    )
+    alphabet = [*edge, *sorted(named), *middle]
+    # The automaton: a trie of the contains and ends-with strings, completed with failure
+    # links into a transition table over the alphabet; seen[node] the contains strings
+    # ending at node (or at its failure links).
+    goto: list[dict[str, int]] = [{}]
+    seen: list[int] = [0]
+    for i, text in enumerate((*contains, *endings)):
+        node = 0
+        for c in text:
+            if c not in goto[node]:
+                goto[node][c] = len(goto)
+                goto.append({})
+                seen.append(0)
+            node = goto[node][c]
+        if i < len(contains):
+            seen[node] |= 1 << i
+    delta: list[dict[str, int]] = [{} for _ in goto]
+    failure = [0] * len(goto)
+    queue = deque([0])
+    while queue:
+        u = queue.popleft()
+        for c in alphabet:
+            v = goto[u].get(c)
+            if v is None:
+                delta[u][c] = delta[failure[u]][c] if u else 0
+                continue
+            delta[u][c] = v
+            failure[v] = delta[failure[u]][c] if u else 0
+            seen[v] |= seen[failure[v]]
+            queue.append(v)
+    longest = max((len(b) for b in beginnings), default=0)
+    # agree[i][c]: the beginnings a value still agrees with when its character i is c.
+    agree = [
+        {
+            c: sum(1 << j for j, b in enumerate(beginnings) if len(b) <= i or b[i] == c)
+            for c in alphabet
+        }
+        for i in range(longest)
+    ]
+    start = (0, 0, (1 << len(beginnings)) - 1, 0, False)
+    visited = {start}
+    found = [""] if grammar.empty else []
+    frontier = deque([(start, "")])
+    while frontier:
+        (node, contained, agreeing, length, _), value = frontier.popleft()
+        if len(value) >= grammar.max_length:
+            continue
+        for c in alphabet:
+            if not value and c not in grammar.edge:
+                continue
+            step = delta[node][c]
+            state = (
+                step,
+                contained | seen[step],
+                agreeing & agree[length][c] if length < longest else agreeing,
+                min(length + 1, longest + 1),
+                c in grammar.edge,
+            )
+            if state in visited:
+                continue
+            visited.add(state)
+            if len(visited) > MAX_TEXT_STATES:
+                raise _too_many(
+                    f"the string conditions (contains, starts with, ends with) on label {key} "
+                    f"are too many to split its values by (more than {MAX_TEXT_STATES} "
+                    "states); set cluster_scope: complete if the repository holds the whole "
+                    "cluster"
+                )
+            if c in grammar.edge:
+                found.append(value + c)
+            frontier.append((state, value + c))
+    return tuple(found)
 
 
 class _Space:
@@ -435,14 +612,17 @@ class _Space:
         self._fails: dict[tuple[str, str | None], int] = {}
         self._masks: dict[str, _KeyMasks] = {}
 
+    def masks(self, key: str) -> _KeyMasks:
+        masks = self._masks.get(key)
+        if masks is None:
+            masks = self._masks[key] = _KeyMasks.of(self.per_key.get(key, ()))
+        return masks
+
     def fails(self, key: str, value: str | None) -> int:
         """The selectors a label ``key`` with ``value`` (None: absent) rules out."""
         found = self._fails.get((key, value))
         if found is None:
-            masks = self._masks.get(key)
-            if masks is None:
-                masks = self._masks[key] = _KeyMasks.of(self.per_key.get(key, ()))
-            found = self._fails[(key, value)] = masks.fails(value)
+            found = self._fails[(key, value)] = self.masks(key).fails(value)
         return found
 
     def vector(self, labels: Mapping[str, str]) -> int:
@@ -460,9 +640,11 @@ class _Space:
         label is always there, and never one of the ``defined`` names."""
         states: dict[int, tuple[int, tuple[int, ...], Labels]] = {self.full: (0, (), ())}
         for key in sorted(self.per_key):
-            values = sorted({v for _, r in self.per_key[key] for v in r.values})
+            values = sorted(self.masks(key).named())
             options: list[str | None]
-            if self.namespace and key == NAMESPACE_NAME_LABEL:
+            if self.masks(key).texts:
+                options = self._text_options(key, defined)
+            elif self.namespace and key == NAMESPACE_NAME_LABEL:
                 options = [OTHER_VALUE, *(v for v in values if v not in defined)]
             else:
                 options = [None, *values, OTHER_VALUE]
@@ -492,14 +674,37 @@ class _Space:
                 )
         return sorted(tuple(sorted(labels)) for _, _, labels in states.values())
 
+    def _text_options(self, key: str, defined: Collection[str]) -> list[str | None]:
+        """The values of a key with string conditions, in the order of preference: none,
+        the values named, the strings themselves, another value, then a shortest value for
+        every other combination of conditions (``text_witnesses``); only values a label
+        can have (a namespace's name: not one the tree defines)."""
+        masks = self.masks(key)
+        name = self.namespace and key == NAMESPACE_NAME_LABEL
+        grammar = NAMESPACE_NAMES if name else LABEL_VALUES
+        excluded = set(defined) if name else set()
+        texts = tuple(sorted({(op, literal) for op, literal, _ in masks.texts}))
+        witnesses = text_witnesses(key, grammar, texts, tuple(sorted(masks.named() | excluded)))
+        reached = {self.fails(key, w) for w in witnesses}
+        preferred = [*sorted(masks.named()), *sorted({t for _, t in texts})]
+        options: list[str | None] = [] if name else [None]
+        options.extend(v for v in preferred if grammar.valid(v) and v not in excluded)
+        # "~other" is no value, but it stands for one when it matches what they match.
+        if not name and self.fails(key, OTHER_VALUE) in reached and masks.is_other(OTHER_VALUE):
+            options.append(OTHER_VALUE)
+        options.extend(w for w in witnesses if w not in excluded)
+        return options
+
     def show(self, labels: Iterable[tuple[str, str]]) -> str:
         """``team=frontend,env!=dev|prod``: a value no selector names is shown as what it
-        is not (``!=`` the named values) or, when none is named, as ``key=*``."""
+        is not (``!=`` the named values, and ``web*``/``*web``/``*web*`` for the strings
+        it does not start with, end with, contain) or, when none is named, as ``key=*``."""
         parts = []
         for key, value in labels:
-            if value == OTHER_VALUE:
-                named = sorted({v for _, r in self.per_key.get(key, ()) for v in r.values})
-                parts.append(f"{key}!={'|'.join(named)}" if named else f"{key}=*")
+            masks = self.masks(key)
+            if value == OTHER_VALUE or (masks.texts and masks.is_other(value)):
+                named = masks.shown_other()
+                parts.append(f"{key}!={named}" if named else f"{key}=*")
             else:
                 parts.append(f"{key}={value}")
         return ",".join(parts)

@@ -18,10 +18,18 @@ from analysis.reachability import compute_map
 from tests.reference import Endpoint, Obj, RefRange, RefWorkload, _allowed_json, interesting_ports
 from tests.reference_calico import CalicoCluster
 from tests.reference_outside import concrete_namespace, concrete_pod
-from tests.strategies import NS_KEYS, POD_KEYS, Draw, label_maps
+from tests.strategies import NS_KEYS, POD_KEYS, VALUES, Draw
 from tests.test_properties_calico import PROFILE, _files, mixed_clusters
 
 OUTSIDE_NAMES = ("default", "alpha", "beta", "gamma", "zz-outside")
+# The strategies' values, and values that match Calico's string conditions (over 'a' and
+# 'b') in every combination: one and not another (ab starts with a, does not end with it),
+# both, neither (x), one inside (xab contains a and b, at neither end).
+STRING_VALUES = (*VALUES, "ab", "ba", "aa", "abx", "xba", "xab", "x")
+
+
+def concrete_labels(keys: tuple[str, ...]) -> st.SearchStrategy[dict[str, str]]:
+    return st.dictionaries(st.sampled_from(keys), st.sampled_from(STRING_VALUES), max_size=3)
 
 
 class OutsideCalicoCluster(CalicoCluster):
@@ -84,14 +92,12 @@ def partial_calico_cases(
     defined = sorted(n.name for n in tree.namespaces)
     free = [n for n in OUTSIDE_NAMES if n not in defined]
     names = draw(st.lists(st.sampled_from(free), min_size=1, max_size=3, unique=True))
-    namespaces = [
-        concrete_namespace(n, draw(label_maps((*NS_KEYS, "zone"), max_size=3))) for n in names
-    ]
+    namespaces = [concrete_namespace(n, draw(concrete_labels((*NS_KEYS, "zone")))) for n in names]
     pods = [
         concrete_pod(
             draw(st.sampled_from(names if i == 0 else [*defined, *names])),
             f"zz-concrete-{i}",
-            draw(label_maps((*POD_KEYS, "role"), max_size=3)),
+            draw(concrete_labels((*POD_KEYS, "role"))),
         )
         for i in range(draw(st.integers(1, 5)))
     ]
