@@ -1,0 +1,337 @@
+"""Alternative deliverables among plain manifests (bot.inputs.alternatives): files that
+define the same object are reviewed as environments, one per alternative, instead of
+refused; a duplicate inside one file stays an error.
+
+The shapes are argo-cd's ``manifests/`` (Apache-2.0: install.yaml, namespace-install.yaml,
+ha/install.yaml… each a whole Argo CD) and microservices-demo's root (Apache-2.0: the
+services one file each in ``kubernetes-manifests/`` and all of them in
+``release/kubernetes-manifests.yaml``; tests/fixtures/alternative-bundles)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from analysis.errors import DuplicateObjectError
+from bot.cli import main
+from bot.inputs.alternatives import Alternative, alternatives, plain_alternatives
+from bot.inputs.environment_diff import diff_environments, diff_files, load_environments
+from bot.inputs.environments import discover_environments
+from bot.inputs.sandbox import Tools
+
+FIXTURE = Path(__file__).parent / "fixtures" / "alternative-bundles"
+RELEASE = "release/kubernetes-manifests.yaml"
+SPLIT = "kubernetes-manifests/"
+
+
+def deployment(name: str, namespace: str = "argocd", port: int = 8080) -> str:
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec: {{containers: [{{name: c, image: i, ports: [{{containerPort: {port}}}]}}]}}
+"""
+
+
+def ingress_from(name: str, peer: str, namespace: str = "argocd", port: int = 8080) -> str:
+    return f"""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  podSelector: {{matchLabels: {{app: {name}}}}}
+  ingress:
+  - from: [{{podSelector: {{matchLabels: {{app: {peer}}}}}}}]
+    ports: [{{port: {port}}}]
+"""
+
+
+def bundle(*docs: str) -> bytes:
+    return "---\n".join(docs).encode()
+
+
+SERVER = deployment("argocd-server")
+REPO = deployment("argocd-repo-server", port=8081)
+REPO_POLICY = ingress_from("argocd-repo-server", "argocd-server", port=8081)
+
+# argo-cd's manifests/: every install is a whole Argo CD (core-install without the server).
+ARGOCD = {
+    "install.yaml": bundle(SERVER, REPO, REPO_POLICY),
+    "namespace-install.yaml": bundle(SERVER, REPO, REPO_POLICY),
+    "core-install.yaml": bundle(REPO, REPO_POLICY),
+    "ha/install.yaml": bundle(SERVER, REPO, REPO_POLICY),
+    "ha/namespace-install.yaml": bundle(SERVER, REPO, REPO_POLICY),
+    "README.md": b"# not a manifest\n",
+}
+
+
+def names(found: list[Alternative]) -> list[str]:
+    return [a.name for a in found]
+
+
+# The grouping, on what each file defines
+
+
+def test_no_file_defines_an_object_twice_no_alternatives() -> None:
+    assert alternatives({"a.yaml": [("x", "Deployment", "a")], "b.yaml": []}) == []
+
+
+def test_each_conflicting_file_is_an_alternative_with_the_files_that_conflict_with_nothing() -> (
+    None
+):
+    web = ("shop", "Deployment", "web")
+    found = alternatives(
+        {
+            "a.yaml": [web],
+            "b.yaml": [web, ("shop", "NetworkPolicy", "p")],
+            "shared.yaml": [("shop", "Deployment", "db")],
+        }
+    )
+    assert found == [
+        Alternative("a.yaml", ("a.yaml",), ("a.yaml", "shared.yaml")),
+        Alternative("b.yaml", ("b.yaml",), ("b.yaml", "shared.yaml")),
+    ]
+
+
+def test_a_directory_whose_conflicting_files_do_not_conflict_is_one_alternative() -> None:
+    web, db = ("shop", "Deployment", "web"), ("shop", "Deployment", "db")
+    found = alternatives(
+        {
+            "kubernetes-manifests/web.yaml": [web],
+            "kubernetes-manifests/db.yaml": [db],
+            "kubernetes-manifests/extra.yaml": [("shop", "Deployment", "extra")],
+            "release/all.yaml": [web, db],
+        }
+    )
+    assert names(found) == ["kubernetes-manifests/", "release/all.yaml"]
+    assert found[0].own == ("kubernetes-manifests/db.yaml", "kubernetes-manifests/web.yaml")
+    # extra.yaml conflicts with nothing: in both, even though it is in the directory.
+    assert "kubernetes-manifests/extra.yaml" in found[1].paths
+
+
+def test_a_directory_whose_files_conflict_among_themselves_is_divided_down() -> None:
+    web = ("shop", "Deployment", "web")
+    found = alternatives(
+        {
+            "deploy/all.yaml": [web],
+            "deploy/prod/app/web.yaml": [web],
+            "deploy/prod/app/web-hpa.yaml": [],
+            "deploy/staging/web.yaml": [web],
+        }
+    )
+    assert names(found) == [
+        "deploy/all.yaml",
+        "deploy/prod/app/web.yaml",
+        "deploy/staging/web.yaml",
+    ]
+    web_db = [web, ("shop", "Deployment", "db")]
+    nested = alternatives(
+        {"all.yaml": web_db, "split/app/web.yaml": [web], "split/db/db.yaml": web_db[1:]}
+    )
+    assert names(nested) == ["all.yaml", "split/"]  # app/ and db/ together
+
+
+def test_argocd_installs_are_one_alternative_each() -> None:
+    found = plain_alternatives(ARGOCD, sorted(p for p in ARGOCD if p.endswith(".yaml")))
+    assert names(found) == [
+        "core-install.yaml",
+        "ha/install.yaml",
+        "ha/namespace-install.yaml",
+        "install.yaml",
+        "namespace-install.yaml",
+    ]
+    assert all(a.paths == a.own == (a.name,) for a in found)
+
+
+def test_only_objects_the_tree_must_hold_once_conflict() -> None:
+    # Two files with one Service (which reachdiff does not require unique) are not
+    # alternatives: the tree reads both today, as before.
+    service = b"apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n"
+    files = {"a.yaml": service, "b.yaml": service}
+    assert plain_alternatives(files, sorted(files)) == []
+
+
+# Environments
+
+
+def test_alternatives_are_plain_environments_named_by_their_files() -> None:
+    envs = load_environments(ARGOCD, cache=None)
+    assert [(e.name, e.kind) for e in envs] == [
+        (n, "plain")
+        for n in [
+            "core-install.yaml",
+            "ha/install.yaml",
+            "ha/namespace-install.yaml",
+            "install.yaml",
+            "namespace-install.yaml",
+        ]
+    ]
+    assert [w.name for w in envs[0].tree.workloads] == ["argocd-repo-server"]
+    assert len(envs[3].tree.workloads) == 2
+    discovered = discover_environments(ARGOCD, tools=Tools())
+    assert [e.name for e in discovered] == [e.name for e in envs]
+
+
+def test_alternatives_next_to_rendered_environments() -> None:
+    files = {
+        **{k: v for k, v in ARGOCD.items() if not k.startswith("ha/")},
+        "overlays/prod/kustomization.yaml": b"resources: [app.yaml]\n",
+        "overlays/prod/app.yaml": deployment("web", "shop").encode(),
+    }
+    discovered = discover_environments(files, tools=Tools())
+    assert [(e.name, e.kind) for e in discovered] == [
+        ("core-install.yaml", "plain"),
+        ("install.yaml", "plain"),
+        ("namespace-install.yaml", "plain"),
+        ("overlays/prod", "kustomize"),
+    ]
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_a_duplicate_inside_one_file_stays_an_error(split: bool) -> None:
+    # kubectl apply would apply both in turn (the second replacing the first) and kustomize
+    # refuses them: the file contradicts itself, alternatives next to it or not.
+    files = {"install.yaml": bundle(SERVER, REPO, SERVER)}
+    if split:
+        files["namespace-install.yaml"] = bundle(SERVER)
+    with pytest.raises(DuplicateObjectError) as caught:
+        load_environments(files, cache=None)
+    assert (caught.value.file, caught.value.line) == ("install.yaml", 19)
+    assert "argocd/Deployment/argocd-server is already defined at install.yaml:1" in str(
+        caught.value
+    )
+    assert "an object is defined once in a file" in caught.value.message
+
+
+# Pairing base and head
+
+
+def test_alternatives_pair_by_name_and_one_on_one_side_is_said_so() -> None:
+    head = dict(ARGOCD)
+    del head["core-install.yaml"]
+    head["ha/core-install.yaml"] = ARGOCD["core-install.yaml"]
+    diff = diff_environments(
+        load_environments(ARGOCD, cache=None), load_environments(head, cache=None)
+    )
+    assert (
+        "core-install.yaml: no longer an environment (not in the head): every path it "
+        "allowed counts as closed" in diff.notes
+    )
+    assert (
+        "ha/core-install.yaml: a new environment (not in the base): every path it allows "
+        "counts as opened" in diff.notes
+    )
+    assert {c.dst.environment for c in diff.opened} == {"ha/core-install.yaml"}
+    assert {c.dst.environment for c in diff.closed} == {"core-install.yaml"}
+    # Environments on both sides and unchanged are compared, and say nothing.
+    assert not any(n.startswith("install.yaml") for n in diff.notes)
+    assert "install.yaml" in diff.environments
+
+
+def test_a_side_without_alternatives_is_compared_whole_with_each_alternative() -> None:
+    base = {"install.yaml": ARGOCD["install.yaml"]}
+    head = {**base, "namespace-install.yaml": ARGOCD["namespace-install.yaml"]}
+    # The head adds an install that is an alternative to the first: applying either one
+    # allows what the base allowed.
+    diff = diff_files(base, head, cache=None)
+    assert diff.environments == ("install.yaml", "namespace-install.yaml")
+    assert diff.opened == diff.closed == ()
+    assert (
+        "namespace-install.yaml: compared with the base's plain manifests (not split there)"
+        in diff.notes
+    )
+    # And back, with core-install (no argocd-server) among the base's alternatives: each
+    # is compared with the head's plain manifests, which have the server.
+    back = diff_files({**head, "core-install.yaml": ARGOCD["core-install.yaml"]}, base, cache=None)
+    assert back.closed == ()
+    server = "core-install.yaml:argocd/Deployment/argocd-server"
+    assert back.opened
+    assert all(
+        (c.src.id, c.src_new) == (server, True) or (c.dst.id, c.dst_new) == (server, True)
+        for c in back.opened
+    )
+    assert (
+        "core-install.yaml: compared with the head's plain manifests (not split there)"
+        in back.notes
+    )
+
+
+# The command line on the fixture
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_map_of_two_alternative_bundles(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "map", str(FIXTURE), "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert [e["environment"] for e in doc["environments"]] == [SPLIT, RELEASE]
+    for env in (SPLIT, RELEASE):
+        # The shared policy (network-policies/frontend.yaml) is in both bundles.
+        assert {
+            "src": f"{env}:default/Deployment/loadgenerator",
+            "dst": f"{env}:default/Deployment/frontend",
+            "allowed": {"TCP": "8080"},
+        } in doc["connections"]
+        assert not any(
+            c["src"] == f"{env}:default/Deployment/loadgenerator"
+            and c["dst"] == f"{env}:default/Deployment/cartservice"
+            for c in doc["connections"]
+        )
+
+
+@pytest.fixture
+def widened(tmp_path: Path) -> tuple[Path, Path]:
+    base, head = tmp_path / "base", tmp_path / "head"
+    shutil.copytree(FIXTURE, base)
+    shutil.copytree(FIXTURE, head)
+    release = head / RELEASE
+    text = release.read_text()
+    rule = "          app: frontend\n    ports:"
+    assert rule in text
+    release.write_text(
+        text.replace(rule, "          app: frontend\n    - namespaceSelector: {}\n    ports:")
+    )
+    return base, head
+
+
+def test_diff_names_the_bundle_a_path_opens_in(
+    widened: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, head = widened
+    code, out, err = run(capsys, "diff", str(base), str(head), "--format", "json")
+    assert code == 1
+    doc = json.loads(out)
+    opened = {(p["src"], p["dst"]) for p in doc["opened"]}
+    assert (
+        f"{RELEASE}:default/Deployment/loadgenerator",
+        f"{RELEASE}:default/Deployment/cartservice",
+    ) in opened
+    assert all(p["dst"].startswith(f"{RELEASE}:") for p in doc["opened"])
+    assert doc["closed"] == []
+    assert "not split" not in err and "new environment" not in err
+    code, out, _ = run(capsys, "diff", str(base), str(head))
+    assert "(in release/kubernetes-manifests.yaml)" in out
+    assert "release/kubernetes-manifests.yaml:35" in out
+
+
+def test_diff_that_adds_the_second_bundle(
+    widened: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, head = widened
+    shutil.rmtree(base / "release")
+    code, out, err = run(capsys, "diff", str(base), str(head), "--format", "json")
+    assert code == 1
+    doc = json.loads(out)
+    # kubernetes-manifests/ is what the base applied: compared, nothing changed there.
+    assert {p["dst"].split(":")[0] for p in doc["opened"]} == {RELEASE}
+    assert f"{SPLIT}: compared with the base's plain manifests (not split there)" in err
