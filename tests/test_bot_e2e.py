@@ -182,6 +182,24 @@ async def test_new_push_after_approval_fails_again(harness: Harness) -> None:
     assert len(harness.bot_review_comments()) == 1
 
 
+async def test_the_sticky_comment_past_the_first_page_is_edited_not_posted_again(
+    harness: Harness,
+) -> None:
+    """A busy pull request: 150 comments before the bot's, so a re-review finds it on the
+    second page of 100 (GitHub lists them oldest first)."""
+    fake = harness.fake
+    setup_pull(fake, WIDENED)
+    for i in range(150):
+        fake.add_issue_comment(REPO, NUMBER, user="carol", body=f"comment {i}")
+    await review(harness)
+    sticky = harness.sticky()
+    push(fake, HEAD2, base_tree(**{"policies/db.yaml": db_policy("web", (5432, 5433))}), HEAD)
+    await review(harness, "pull_request", "synchronize", head_sha=HEAD2)
+    assert harness.sticky()["id"] == sticky["id"] and HEAD2[:7] in harness.sticky()["body"]
+    pages = [r["query"] for r in fake.requests if r["operation"] == "issues/list-comments"]
+    assert {"per_page": "100", "page": "2"} in pages
+
+
 @pytest.mark.parametrize("approver", [AUTHOR, "mallory"])
 async def test_approval_by_author_or_without_write_access_does_not_count(
     harness: Harness, approver: str

@@ -529,6 +529,62 @@ async def test_compare_finds_the_merge_base_in_the_parents_graph(client: Client)
     assert fake.validation_errors == [] and fake.response_errors == []
 
 
+def _sha(n: int) -> str:
+    return f"{n:040x}"
+
+
+async def test_a_commit_lists_its_files_by_page(client: Client) -> None:
+    """get-commit pages the commit's files only: 300 a page when per_page is not asked
+    (more get link headers), else per_page (at most 100); every page holds the commit."""
+    fake = client.fake
+    many = {f"k8s/{i:03}.yaml": b"x\n" for i in range(305)}
+    fake.add_commit("acme/web", D, {**fake.repo("acme/web").commits[C].files, **many}, (C,))
+    status, body, headers = await client.call("GET", f"/repos/acme/web/commits/{D}")
+    assert status == 200 and len(body["files"]) == 300 and body["parents"][0]["sha"] == C
+    assert body["stats"]["additions"] == 305  # the whole commit's, on every page
+    assert re.search(r"[?&]page=2>; rel=\"next\"", headers["Link"])
+    assert "per_page" not in headers["Link"]
+    _, rest, _ = await client.call("GET", f"/repos/acme/web/commits/{D}?page=2")
+    assert [f["filename"] for f in rest["files"]] == [f"k8s/{i}.yaml" for i in range(300, 305)]
+    _, one, headers = await client.call("GET", f"/repos/acme/web/commits/{D}?per_page=1")
+    assert [f["filename"] for f in one["files"]] == ["k8s/000.yaml"]
+    assert one["parents"][0]["sha"] == C and 'page=305>; rel="last"' in headers["Link"]
+    _, capped, _ = await client.call("GET", f"/repos/acme/web/commits/{D}?per_page=500&page=4")
+    assert [f["filename"] for f in capped["files"]] == [f"k8s/{i}.yaml" for i in range(300, 305)]
+    # every page, followed by a paging client, lists each file once
+    gh = GitHubAPI(client.session, "reachdiff-tests", oauth_token=client.token, base_url=fake.url)
+    pages = [
+        p
+        async for p in gh.getiter(f"/repos/acme/web/commits/{D}?per_page=100", iterable_key="files")
+    ]
+    assert len(pages) == 305 and len({f["filename"] for f in pages}) == 305
+    assert fake.validation_errors == [] and fake.response_errors == []
+
+
+async def test_compare_pages_its_commits_when_asked(client: Client) -> None:
+    """Unpaged: the last 250 commits ahead, the newest last; paged: per_page commits a
+    page (default 30), the changed files on the first page only."""
+    fake = client.fake
+    parent = C
+    for n in range(1, 261):
+        files = {**fake.repo("acme/web").commits[C].files, f"c/{n}.yaml": b"x\n"}
+        fake.add_commit("acme/web", _sha(n), files, (parent,))
+        parent = _sha(n)
+    path = f"/repos/acme/web/compare/{C}...{_sha(260)}"
+    _, whole, headers = await client.call("GET", path)
+    assert [c["sha"] for c in whole["commits"]] == [_sha(n) for n in range(11, 261)]
+    assert whole["total_commits"] == 260 and "Link" not in headers
+    assert [f["filename"] for f in whole["files"]] == ["c/260.yaml"]
+    _, first, headers = await client.call("GET", path + "?per_page=1")
+    assert [c["sha"] for c in first["commits"]] == [_sha(1)]
+    assert first["merge_base_commit"]["sha"] == C and len(first["files"]) == 1
+    assert 'page=260>; rel="last"' in headers["Link"]
+    _, later, _ = await client.call("GET", path + "?page=2")
+    assert [c["sha"] for c in later["commits"]] == [_sha(n) for n in range(31, 61)]
+    assert "files" not in later and later["merge_base_commit"]["sha"] == C
+    assert fake.validation_errors == [] and fake.response_errors == []
+
+
 async def test_pulls_of_a_commit_are_the_open_ones_containing_it_paginated(
     client: Client,
 ) -> None:

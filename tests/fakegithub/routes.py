@@ -40,6 +40,12 @@ START_LINE_OTHER_HUNK = (
 )
 COMPARE_COMMITS_LIMIT = 250
 COMPARE_FILES_LIMIT = 300
+# get-commit: "more than 300 files" get pagination link headers, "up to a limit of 3000"
+COMMIT_FILES_PAGE = 300
+COMMIT_FILES_LIMIT = 3000
+# The per_page parameter as the API description has it: default 30, "max 100".
+PER_PAGE_DEFAULT = 30
+PER_PAGE_MAX = 100
 
 
 @dataclass
@@ -146,19 +152,31 @@ def _pull(repo: Repo, number: str) -> Pull:
     return pull
 
 
-def _paginate(fake: FakeGitHub, call: Call, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
+def _page(call: Call) -> int:
     try:
-        per_page = min(100, max(1, int(call.query.get("per_page", "30"))))
+        return max(1, int(call.query.get("page", "1")))
     except ValueError:
-        per_page = 30
+        return 1
+
+
+def _paginate(
+    fake: FakeGitHub, call: Call, items: list[Any], unasked: int = PER_PAGE_DEFAULT
+) -> tuple[list[Any], dict[str, str]]:
+    """The page of ``items`` that ``per_page`` (at most 100) and ``page`` ask for, and the
+    Link header to the others; ``unasked``: the page size without ``per_page``."""
     try:
-        page = max(1, int(call.query.get("page", "1")))
+        per_page = min(PER_PAGE_MAX, max(1, int(call.query["per_page"])))
+    except KeyError:
+        per_page = unasked
     except ValueError:
-        page = 1
+        per_page = PER_PAGE_DEFAULT
+    page = _page(call)
     last = max(1, math.ceil(len(items) / per_page))
 
     def url(number: int) -> str:
-        params = {**call.query, "per_page": str(per_page), "page": str(number)}
+        # per_page as asked: without it, the next page is sized as this one
+        asked = {"per_page": str(per_page)} if "per_page" in call.query else {}
+        params = {**call.query, **asked, "page": str(number)}
         return f"{fake.url}{quote(call.path)}?{urlencode(params)}"
 
     links = []
@@ -352,9 +370,11 @@ def get_commit(fake: FakeGitHub, call: Call) -> Reply:
         return Reply(200, commit.sha, content_type="application/vnd.github.sha; charset=utf-8")
     parent = repo.commits[commit.parents[0]].files if commit.parents else {}
     changes = tree_changes(parent, commit.files)
-    if call.wants("diff"):
+    if call.wants("diff"):  # "pagination query parameters are not supported" for it
         return Reply(200, unified_diff(changes), content_type="text/plain; charset=utf-8")
-    return Reply(200, fake.shapes.commit(repo, commit, changes))
+    # Every page holds the commit; only its file list is paged (300 a page unless asked).
+    listed, headers = _paginate(fake, call, changes[:COMMIT_FILES_LIMIT], COMMIT_FILES_PAGE)
+    return Reply(200, fake.shapes.commit(repo, commit, changes, listed), headers)
 
 
 @route("repos/list-pull-requests-associated-with-commit")
@@ -410,6 +430,14 @@ def compare(fake: FakeGitHub, call: Call) -> Reply:
         status = "diverged"
     shapes = fake.shapes
     html = f"https://github.com/{repo.full_name}/compare/{basehead}"
+    headers: dict[str, str] = {}
+    paged = "per_page" in call.query or "page" in call.query
+    if paged:  # the commits a page; the files on the first page only
+        commits, headers = _paginate(fake, call, ahead)
+        first = _page(call) == 1
+    else:  # "limited to 250 commits, and the last ... is the most recent"
+        commits, first = ahead[-COMPARE_COMMITS_LIMIT:], True
+    files = [shapes.diff_entry(repo, head_sha, c) for c in changes[:COMPARE_FILES_LIMIT]]
     return Reply(
         200,
         {
@@ -426,11 +454,10 @@ def compare(fake: FakeGitHub, call: Call) -> Reply:
             "ahead_by": len(ahead),
             "behind_by": len(behind),
             "total_commits": len(ahead),
-            "commits": [
-                shapes.commit(repo, repo.commits[s]) for s in ahead[:COMPARE_COMMITS_LIMIT]
-            ],
-            "files": [shapes.diff_entry(repo, head_sha, c) for c in changes[:COMPARE_FILES_LIMIT]],
+            "commits": [shapes.commit(repo, repo.commits[s]) for s in commits],
+            **({"files": files} if first else {}),
         },
+        headers,
     )
 
 

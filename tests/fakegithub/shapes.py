@@ -239,8 +239,14 @@ class Shapes:
         }
 
     def commit(
-        self, repo: Repo, commit: Commit, files: list[FileChange] | None = None
+        self,
+        repo: Repo,
+        commit: Commit,
+        files: list[FileChange] | None = None,
+        listed: list[FileChange] | None = None,
     ) -> dict[str, Any]:
+        """``files``: the commit's changes (its ``stats``); ``listed``: the page of them
+        that ``files`` lists (default: all)."""
         api = f"{self.api}/repos/{repo.full_name}"
         out: dict[str, Any] = {
             "sha": commit.sha,
@@ -275,7 +281,8 @@ class Shapes:
             ],
         }
         if files is not None:
-            out["files"] = [self.diff_entry(repo, commit.sha, c) for c in files]
+            shown = files if listed is None else listed
+            out["files"] = [self.diff_entry(repo, commit.sha, c) for c in shown]
             additions = sum(c.patch.additions for c in files)
             deletions = sum(c.patch.deletions for c in files)
             out["stats"] = {
