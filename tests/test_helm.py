@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,6 +173,23 @@ def fake_helm(tmp_path: Path, *, version: str = "v3.14.0", template: str = "") -
     return str(script), log
 
 
+def template_calls(log: Path) -> list[str]:
+    """The ``helm template`` command lines a fake helm was run with."""
+    return [line for line in log.read_text().splitlines() if line.startswith("template")]
+
+
+def helm_error(
+    shop: dict[str, bytes], tmp_path: Path, template: str = "", **options: Any
+) -> ManifestError:
+    """What reading ``shop`` raises with a fake helm whose ``template`` runs the shell
+    ``template`` (default: a good rendering); ``options``: more arguments of
+    ``discover_environments``."""
+    binary, _ = fake_helm(tmp_path, template=template)
+    with pytest.raises(ManifestError) as caught:
+        discover_environments(shop, tools=Tools(helm=binary), **options)
+    return caught.value
+
+
 def test_command_line(shop: dict[str, bytes], tmp_path: Path) -> None:
     binary, log = fake_helm(tmp_path)
     tools = Tools(helm=binary, isolate_network=False)
@@ -183,8 +201,7 @@ def test_command_line(shop: dict[str, bytes], tmp_path: Path) -> None:
             helm_namespaces={"charts/shop": "shop-prod"},
         )
     )
-    lines = log.read_text().splitlines()
-    template = [line.split() for line in lines if line.startswith("template")]
+    template = [line.split() for line in template_calls(log)]
     assert len(template) == 1  # charts/legacy is never rendered: its dependency is missing
     argv = template[0]
     assert argv[:2] == ["template", "shop"]
@@ -216,7 +233,7 @@ def test_old_helm_without_network_isolation_is_not_run(
     )
     (reason,) = envs["charts/shop"].unanalysed
     assert "helm 3.6.2 lets templates make DNS lookups" in reason
-    assert not [line for line in log.read_text().splitlines() if line.startswith("template")]
+    assert not template_calls(log)
 
 
 def test_old_helm_runs_where_the_network_is_isolated(
@@ -228,7 +245,7 @@ def test_old_helm_runs_where_the_network_is_isolated(
         pytest.skip("network namespaces are not available here")
     envs = envs_by_name(discover_environments(shop, tools=Tools(helm=binary, isolate_network=True)))
     assert envs["charts/shop"].unanalysed == ()
-    assert [line for line in log.read_text().splitlines() if line.startswith("template")]
+    assert template_calls(log)
 
 
 def test_helm_older_than_the_kube_version_flag_keeps_its_default(
@@ -240,7 +257,7 @@ def test_helm_older_than_the_kube_version_flag_keeps_its_default(
         pytest.skip("network namespaces are not available here")
     discover_environments(shop, tools=Tools(helm=binary, isolate_network=True))
     helm.helm_version.cache_clear()
-    template = [line for line in log.read_text().splitlines() if line.startswith("template")]
+    template = template_calls(log)
     assert template and not any("--kube-version" in line for line in template)
 
 
@@ -298,10 +315,7 @@ def test_helm_error_becomes_a_manifest_error(shop: dict[str, bytes], tmp_path: P
         '"shop/templates/networkpolicy.yaml" at <.Values.db.port>: nil pointer\' >&2; '
         "echo 'Use --debug flag to render out invalid YAML' >&2; exit 1"
     )
-    binary, _ = fake_helm(tmp_path, template=failing)
-    with pytest.raises(ManifestError) as caught:
-        discover_environments(shop, tools=Tools(helm=binary, isolate_network=False))
-    err = caught.value
+    err = helm_error(shop, tmp_path, failing)
     assert (err.file, err.line) == ("charts/shop/templates/networkpolicy.yaml", 18)
     assert err.message.startswith("helm template of charts/shop failed: template: ")
     assert "--debug" not in err.message
@@ -319,10 +333,7 @@ def test_a_required_value_names_its_template_line_and_the_setting(
         "echo 'Error: execution error at (shop/templates/networkpolicy.yaml:2:9): "
         "config.datasource.password is required' >&2; exit 1"
     )
-    binary, _ = fake_helm(tmp_path, template=failing)
-    with pytest.raises(ManifestError) as caught:
-        discover_environments(shop, tools=Tools(helm=binary, isolate_network=False))
-    err = caught.value
+    err = helm_error(shop, tmp_path, failing)
     assert (err.file, err.line) == ("charts/shop/templates/networkpolicy.yaml", 2)
     assert "Config not found" not in err.message
     assert "config.datasource.password is required" in err.message
@@ -330,17 +341,13 @@ def test_a_required_value_names_its_template_line_and_the_setting(
 
 
 def test_helm_timeout(shop: dict[str, bytes], tmp_path: Path) -> None:
-    binary, _ = fake_helm(tmp_path, template="sleep 30")
-    with pytest.raises(ManifestError, match=r"took longer than 0\.5 s"):
-        discover_environments(shop, tools=Tools(helm=binary, isolate_network=False), timeout=0.5)
+    err = helm_error(shop, tmp_path, "sleep 30", timeout=0.5)
+    assert "took longer than 0.5 s" in err.message
 
 
 def test_missing_values_file(shop: dict[str, bytes], tmp_path: Path) -> None:
-    binary, _ = fake_helm(tmp_path)
-    with pytest.raises(ManifestError, match=r"values file 'nope\.yaml'"):
-        discover_environments(
-            shop, tools=Tools(helm=binary), helm_values={"charts/shop": ["nope.yaml"]}
-        )
+    err = helm_error(shop, tmp_path, helm_values={"charts/shop": ["nope.yaml"]})
+    assert "values file 'nope.yaml'" in err.message
 
 
 def test_chart_discovery_and_dependencies(shop: dict[str, bytes]) -> None:
