@@ -4,6 +4,8 @@ pair by pair with the independent reference (tests/reference_calico.py) first.""
 
 from __future__ import annotations
 
+import textwrap
+
 import yaml
 
 from analysis.manifests import load_files
@@ -14,6 +16,27 @@ from tests.reference import flatten
 from tests.reference_calico import calico_reference_map
 
 ALL = {"TCP": "all", "UDP": "all", "SCTP": "all"}
+
+
+def pod(
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    account: str = "",
+    *,
+    ports: str = "{containerPort: 6379}",
+) -> str:
+    """A Pod's manifest text: ``account`` its serviceAccountName (none: ``default``),
+    ``ports`` its container's port list (default: the reference sample's 6379)."""
+    shown = ", ".join(f"{k}: {v}" for k, v in labels.items())
+    runs_as = f"serviceAccountName: {account}, " if account else ""
+    return textwrap.dedent(f"""\
+        apiVersion: v1
+        kind: Pod
+        metadata: {{name: {name}, namespace: {namespace}, labels: {{{shown}}}}}
+        spec: {{{runs_as}containers: [{{name: c, image: x, ports: [{ports}]}}]}}
+        ---
+        """)
 
 
 def engine_map(*docs: str) -> tuple[Tree, ReachabilityMap]:

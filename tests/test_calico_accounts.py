@@ -17,19 +17,7 @@ import pytest
 
 from analysis.errors import ManifestError
 from analysis.manifests import load_files
-from tests.calico_examples import ALL, allowed, checked_map
-
-
-def _pod(name: str, namespace: str, labels: dict[str, str], account: str = "") -> str:
-    shown = ", ".join(f"{k}: {v}" for k, v in labels.items())
-    runs_as = f"serviceAccountName: {account}, " if account else ""
-    return textwrap.dedent(f"""\
-        apiVersion: v1
-        kind: Pod
-        metadata: {{name: {name}, namespace: {namespace}, labels: {{{shown}}}}}
-        spec: {{{runs_as}containers: [{{name: c, image: x, ports: [{{containerPort: 5432}}]}}]}}
-        ---
-        """)
+from tests.calico_examples import ALL, allowed, checked_map, pod
 
 
 def _account(name: str, namespace: str, labels: dict[str, str] | None = None) -> str:
@@ -100,12 +88,12 @@ def test_names_allow_pods_running_as_the_named_accounts() -> None:
     # "ingress traffic is allowed from any pod running as the service account api-service
     # or user-auth-service to pods labelled app: db" (in the policy's namespace).
     tree, rmap = checked_map(
-        _pod("db", "prod-engineering", {"app": "db"}),
-        _pod("api", "prod-engineering", {"app": "api"}, "api-service"),
-        _pod("auth", "prod-engineering", {"app": "auth"}, "user-auth-service"),
-        _pod("other", "prod-engineering", {"app": "api"}, "batch"),
-        _pod("plain", "prod-engineering", {"app": "api"}),
-        _pod("api", "staging", {"app": "api"}, "api-service"),
+        pod("db", "prod-engineering", {"app": "db"}),
+        pod("api", "prod-engineering", {"app": "api"}, "api-service"),
+        pod("auth", "prod-engineering", {"app": "auth"}, "user-auth-service"),
+        pod("other", "prod-engineering", {"app": "api"}, "batch"),
+        pod("plain", "prod-engineering", {"app": "api"}),
+        pod("api", "staging", {"app": "api"}, "api-service"),
         BY_NAMES,
     )
     assert allowed(rmap, "prod-engineering/Pod/api", DB) == ALL
@@ -124,10 +112,10 @@ def test_selector_reads_the_accounts_labels_not_the_pods() -> None:
     tree, rmap = checked_map(
         _account("frontend", "prod-engineering", {"app": "web-frontend"}),
         _account("backend", "prod-engineering", {"app": "backend"}),
-        _pod("db", "prod-engineering", {"app": "db"}),
-        _pod("web", "prod-engineering", {"app": "x"}, "frontend"),
-        _pod("impostor", "prod-engineering", {"app": "web-frontend"}, "backend"),
-        _pod("prefixed", "prod-engineering", {"pcsa.app": "web-frontend"}, "backend"),
+        pod("db", "prod-engineering", {"app": "db"}),
+        pod("web", "prod-engineering", {"app": "x"}, "frontend"),
+        pod("impostor", "prod-engineering", {"app": "web-frontend"}, "backend"),
+        pod("prefixed", "prod-engineering", {"pcsa.app": "web-frontend"}, "backend"),
         BY_LABELS,
     )
     assert allowed(rmap, "prod-engineering/Pod/web", DB) == ALL
@@ -141,10 +129,10 @@ def test_service_account_selector_selects_the_policys_pods() -> None:
     tree, rmap = checked_map(
         _account("intern", "dev", {"role": "intern"}),
         _account("staff", "dev", {"role": "staff"}),
-        _pod("a", "dev", {"app": "a"}, "intern"),
-        _pod("b", "dev", {"app": "b"}, "intern"),
-        _pod("s", "dev", {"app": "s"}, "staff"),
-        _pod("d", "dev", {"app": "d"}),
+        pod("a", "dev", {"app": "a"}, "intern"),
+        pod("b", "dev", {"app": "b"}, "intern"),
+        pod("s", "dev", {"app": "s"}, "staff"),
+        pod("d", "dev", {"app": "d"}),
         INTERNS,
     )
     a, b, s, d = "dev/Pod/a", "dev/Pod/b", "dev/Pod/s", "dev/Pod/d"
@@ -161,10 +149,10 @@ def test_service_account_selector_selects_the_policys_pods() -> None:
 
 def test_account_labels_the_tree_lacks_are_reported_by_name_file_and_line() -> None:
     tree, rmap = checked_map(
-        _pod("db", "prod-engineering", {"app": "db"}),
-        _pod("web", "prod-engineering", {"app": "x"}, "frontend"),
-        _pod("api", "prod-engineering", {"app": "x"}),  # default: no labels, not reported
-        _pod("far", "elsewhere", {"app": "x"}, "far"),  # out of the rule's scope
+        pod("db", "prod-engineering", {"app": "db"}),
+        pod("web", "prod-engineering", {"app": "x"}, "frontend"),
+        pod("api", "prod-engineering", {"app": "x"}),  # default: no labels, not reported
+        pod("far", "elsewhere", {"app": "x"}, "far"),  # out of the rule's scope
         BY_LABELS,
     )
     assert allowed(rmap, "prod-engineering/Pod/web", DB) == {}  # labels taken as none
@@ -177,7 +165,7 @@ def test_account_labels_the_tree_lacks_are_reported_by_name_file_and_line() -> N
 
 def test_unknown_accounts_of_pods_a_policy_does_not_select_are_not_reported() -> None:
     tree, _ = checked_map(
-        _pod("a", "dev", {"app": "a"}, "nobody-described"),
+        pod("a", "dev", {"app": "a"}, "nobody-described"),
         INTERNS.replace("spec:\n", "spec:\n  selector: app == 'z'\n"),
     )
     # The global policy's rules read account labels of every pod: the unknown one shows,
@@ -193,8 +181,8 @@ def test_empty_service_accounts_match_constrains_nothing() -> None:
     policy = BY_NAMES.replace(f"serviceAccounts:\n          {names}", "serviceAccounts: {}")
     assert policy != BY_NAMES
     _, rmap = checked_map(
-        _pod("db", "prod-engineering", {"app": "db"}),
-        _pod("api", "staging", {"app": "api"}, "api-service"),
+        pod("db", "prod-engineering", {"app": "db"}),
+        pod("api", "staging", {"app": "api"}, "api-service"),
         policy,
     )
     assert allowed(rmap, "staging/Pod/api", DB) == ALL

@@ -17,18 +17,7 @@ from analysis.errors import ManifestError
 from analysis.manifests import load_files
 from analysis.report import map_to_json
 from analysis.unknowns import unknown_matches
-from tests.calico_examples import ALL, allowed, engine_map
-
-
-def _pod(name: str, namespace: str, labels: dict[str, str], port: int = 6379) -> str:
-    shown = ", ".join(f"{k}: {v}" for k, v in labels.items())
-    return textwrap.dedent(f"""\
-        apiVersion: v1
-        kind: Pod
-        metadata: {{name: {name}, namespace: {namespace}, labels: {{{shown}}}}}
-        spec: {{containers: [{{name: c, image: x, ports: [{{containerPort: {port}}}]}}]}}
-        ---
-        """)
+from tests.calico_examples import ALL, allowed, engine_map, pod
 
 
 def _namespace(name: str, labels: dict[str, str] | None = None) -> str:
@@ -71,10 +60,10 @@ SAMPLE = textwrap.dedent("""\
 
 def test_reference_sample() -> None:
     _, rmap = engine_map(
-        _pod("db", "production", {"role": "database"}),
-        _pod("web", "production", {"role": "frontend"}),
-        _pod("other", "production", {"role": "batch"}),
-        _pod("web", "staging", {"role": "frontend"}),
+        pod("db", "production", {"role": "database"}),
+        pod("web", "production", {"role": "frontend"}),
+        pod("other", "production", {"role": "batch"}),
+        pod("web", "staging", {"role": "frontend"}),
         SAMPLE,
     )
     db, web, other = "production/Pod/db", "production/Pod/web", "production/Pod/other"
@@ -113,11 +102,11 @@ def _colours() -> list[str]:
         _namespace("production"),
         _namespace("circles", {"shape": "circle"}),
         _namespace("squares", {"shape": "square"}),
-        _pod("red", "production", {"color": "red"}),
-        _pod("blue", "production", {"color": "blue"}),
-        _pod("green", "production", {"color": "green"}),
-        _pod("blue", "circles", {"color": "blue"}),
-        _pod("blue", "squares", {"color": "blue"}),
+        pod("red", "production", {"color": "red"}),
+        pod("blue", "production", {"color": "blue"}),
+        pod("green", "production", {"color": "green"}),
+        pod("blue", "circles", {"color": "blue"}),
+        pod("blue", "squares", {"color": "blue"}),
     ]
 
 
@@ -167,9 +156,9 @@ def test_namespace_rules_global_policy() -> None:
         _namespace("dev-a", {"environment": "development"}),
         _namespace("dev-b", {"environment": "development"}),
         _namespace("prod", {"environment": "production"}),
-        _pod("app", "dev-a", {"app": "a"}),
-        _pod("app", "dev-b", {"app": "b"}),
-        _pod("app", "prod", {"app": "c"}),
+        pod("app", "dev-a", {"app": "a"}),
+        pod("app", "dev-b", {"app": "b"}),
+        pod("app", "prod", {"app": "c"}),
         policy,
     )
     a, b, p = "dev-a/Pod/app", "dev-b/Pod/app", "prod/Pod/app"
@@ -203,8 +192,8 @@ def test_external_ips_in_policy() -> None:
                   - 192.0.2.0/24
         """)
     _, rmap = engine_map(
-        _pod("red", "production", {"color": "red"}),
-        _pod("blue", "production", {"color": "blue"}),
+        pod("red", "production", {"color": "red"}),
+        pod("blue", "production", {"color": "blue"}),
         policy,
     )
     red, blue = "production/Pod/red", "production/Pod/blue"
@@ -256,7 +245,7 @@ IP_DENY_LIST = textwrap.dedent("""\
 def test_global_network_set_with_do_not_track_is_not_analysed() -> None:
     # doNotTrack policies apply to host endpoints only.
     docs = IP_DENY_LIST
-    tree, rmap = engine_map(_pod("web", "default", {"apply-ip-protect": "'true'"}), docs)
+    tree, rmap = engine_map(pod("web", "default", {"apply-ip-protect": "'true'"}), docs)
     assert any("GlobalNetworkPolicy/ip-protect" in u and "doNotTrack" in u for u in tree.unanalysed)
     assert allowed(rmap, "ip:192.0.2.55/32", "default/Pod/web") == ALL  # not evaluated
 
@@ -268,7 +257,7 @@ def test_global_network_set_as_a_labelled_range() -> None:
     docs = IP_DENY_LIST.replace("  doNotTrack: true\n  applyOnForward: true\n", "")
     docs += "    - action: Pass\n"
     _, rmap = engine_map(
-        _pod("web", "default", {"apply-ip-protect": "'true'", "ip-deny-list": "'true'"}), docs
+        pod("web", "default", {"apply-ip-protect": "'true'", "ip-deny-list": "'true'"}), docs
     )
     web = "default/Pod/web"
     assert allowed(rmap, "ip:192.0.2.55/32", web) == {}
@@ -327,10 +316,10 @@ APP_POLICY = textwrap.dedent("""\
 
 def _stage() -> list[str]:
     return [
-        _pod("db", "shop", {"env": "stage", "app": "db"}),
-        _pod("api", "shop", {"env": "stage", "app": "api"}),
-        _pod("batch", "shop", {"env": "stage", "app": "batch"}),
-        _pod("prod", "shop", {"env": "prod", "app": "api"}),
+        pod("db", "shop", {"env": "stage", "app": "db"}),
+        pod("api", "shop", {"env": "stage", "app": "api"}),
+        pod("batch", "shop", {"env": "stage", "app": "batch"}),
+        pod("prod", "shop", {"env": "prod", "app": "api"}),
     ]
 
 

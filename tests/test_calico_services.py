@@ -12,25 +12,19 @@ source one); Calico's validation is api/pkg/apis/projectcalico/v3/policy_common.
 
 from __future__ import annotations
 
+import functools
 import textwrap
 
 import pytest
 
 from analysis.errors import ManifestError
 from analysis.manifests import load_files
-from tests.calico_examples import ALL, allowed, checked_map
+from tests.calico_examples import ALL, allowed, checked_map, pod
 
-
-def _pod(name: str, namespace: str, labels: dict[str, str], ports: str = "") -> str:
-    shown = ", ".join(f"{k}: {v}" for k, v in labels.items())
-    listed = ports or "{containerPort: 8080, name: http}, {containerPort: 53, protocol: UDP}"
-    return textwrap.dedent(f"""\
-        apiVersion: v1
-        kind: Pod
-        metadata: {{name: {name}, namespace: {namespace}, labels: {{{shown}}}}}
-        spec: {{containers: [{{name: c, image: x, ports: [{listed}]}}]}}
-        ---
-        """)
+# what the Services below serve: http on 8080, DNS on 53/UDP
+_pod = functools.partial(
+    pod, ports="{containerPort: 8080, name: http}, {containerPort: 53, protocol: UDP}"
+)
 
 
 def _service(name: str, namespace: str, selector: str, ports: str) -> str:
@@ -119,7 +113,7 @@ def test_destination_service_allows_its_endpoints_on_their_ports_only() -> None:
 def test_a_named_target_port_only_on_pods_that_have_it() -> None:
     _, rmap = checked_map(
         _pod("web", "shop", {"app": "web"}),
-        _pod("bare", "shop", {"app": "web"}, "{containerPort: 7000}"),
+        _pod("bare", "shop", {"app": "web"}, ports="{containerPort: 7000}"),
         _pod("client", "shop", {"app": "client"}),
         _service("web", "shop", "app: web", "{port: 80, targetPort: http}"),
         KUBE_DNS.replace("kube-dns", "web").replace("kube-system", "shop"),
