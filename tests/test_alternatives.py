@@ -241,9 +241,10 @@ def test_a_side_without_alternatives_is_compared_whole_with_each_alternative() -
     diff = diff_files(base, head, cache=None)
     assert diff.environments == ("install.yaml", "namespace-install.yaml")
     assert diff.opened == diff.closed == ()
-    assert (
-        "namespace-install.yaml: compared with the base's plain manifests (not split there)"
-        in diff.notes
+    assert diff.notes[0] == (
+        "The head's plain manifests are alternative deliverables (files defining the same "
+        "objects): install.yaml, namespace-install.yaml, each compared with the base's plain "
+        "manifests (one environment there)"
     )
     # And back, with core-install (no argocd-server) among the base's alternatives: each
     # is compared with the head's plain manifests, which have the server.
@@ -255,9 +256,10 @@ def test_a_side_without_alternatives_is_compared_whole_with_each_alternative() -
         (c.src.id, c.src_new) == (server, True) or (c.dst.id, c.dst_new) == (server, True)
         for c in back.opened
     )
-    assert (
-        "core-install.yaml: compared with the head's plain manifests (not split there)"
-        in back.notes
+    assert back.notes[0].startswith(
+        "The base's plain manifests are alternative deliverables (files defining the same "
+        "objects): core-install.yaml, install.yaml, namespace-install.yaml, each compared "
+        "with the head's plain manifests"
     )
 
 
@@ -318,7 +320,7 @@ def test_diff_names_the_bundle_a_path_opens_in(
     ) in opened
     assert all(p["dst"].startswith(f"{RELEASE}:") for p in doc["opened"])
     assert doc["closed"] == []
-    assert "not split" not in err and "new environment" not in err
+    assert "alternative" not in err and "new environment" not in err
     code, out, _ = run(capsys, "diff", str(base), str(head))
     assert "(in release/kubernetes-manifests.yaml)" in out
     assert "release/kubernetes-manifests.yaml:35" in out
@@ -334,4 +336,4 @@ def test_diff_that_adds_the_second_bundle(
     doc = json.loads(out)
     # kubernetes-manifests/ is what the base applied: compared, nothing changed there.
     assert {p["dst"].split(":")[0] for p in doc["opened"]} == {RELEASE}
-    assert f"{SPLIT}: compared with the base's plain manifests (not split there)" in err
+    assert f": {SPLIT}, {RELEASE}, each compared with the base's plain manifests" in err

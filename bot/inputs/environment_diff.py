@@ -281,15 +281,16 @@ def pair_environments(
     whole_base, whole_head = _whole_plain(by_name_base), _whole_plain(by_name_head)
     pairs: list[tuple[str, EnvironmentTree | None, EnvironmentTree | None]] = []
     notes: list[str] = []
+    split: dict[str, list[str]] = {"base": [], "head": []}  # alternatives paired whole
     for name in names:
         b, h = by_name_base.get(name), by_name_head.get(name)
         label = name or "plain manifests"
         if b is None and h is not None and h.kind == "plain" and whole_base is not None:
             b = whole_base
-            notes.append(f"{label}: compared with the base's plain manifests (not split there)")
+            split["head"].append(name)
         elif h is None and b is not None and b.kind == "plain" and whole_head is not None:
             h = whole_head
-            notes.append(f"{label}: compared with the head's plain manifests (not split there)")
+            split["base"].append(name)
         elif name == "" and (whole_base is None) != (whole_head is None):
             continue  # the whole plain manifests are compared with each alternative
         elif b is None and base:
@@ -303,6 +304,14 @@ def pair_environments(
                 "counts as closed"
             )
         pairs.append((name, b, h))
+    for side_name, other in (("base", "head"), ("head", "base")):
+        if split[side_name]:
+            notes.insert(
+                0,
+                f"The {side_name}'s plain manifests are alternative deliverables (files "
+                f"defining the same objects): {', '.join(split[side_name])}, each compared "
+                f"with the {other}'s plain manifests (one environment there)",
+            )
     return pairs, notes
 
 
