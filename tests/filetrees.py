@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,16 @@ def read_tree(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+def write_files(root: Path, files: Mapping[str, str]) -> Path:
+    """``files`` (by POSIX path relative to ``root``) written below ``root``, which it
+    returns: ``read_tree``'s inverse."""
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
 
 
 def line_with(files: dict[str, bytes], path: str, needle: str, occurrence: int = 1) -> int:

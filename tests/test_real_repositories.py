@@ -6,6 +6,9 @@ problem; the source repository, path, commit and licence are noted with it.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from analysis.outside import ClusterScope
 from analysis.reachability import compute_map
 from analysis.report import map_to_json
 from bot.cli import EXIT_INPUT, EXIT_OK, main
+from tests.filetrees import write_files
 
 # Shaped like argoproj/argocd-example-apps helm-hooks/manifests.yaml (commit
 # 0d521c6e049889134f3122eb32d7ed342f43ca0d; the repository has no licence file, so only its
@@ -189,14 +193,16 @@ POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: n}\n"
 def test_cli_map_and_diff_report_jsonnet_as_not_analysed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base, head = tmp_path / "base", tmp_path / "head"
-    for root in (base, head):
-        root.mkdir()
-        (root / "app.yaml").write_text(POD)
-    (head / "jsonnet-guestbook").mkdir()
-    (head / "jsonnet-guestbook" / "guestbook-ui.jsonnet").write_text(JSONNET_APP)
-    (head / "jsonnet-guestbook" / "params.libsonnet").write_text("{name: 'guestbook'}\n")
-    (head / ".hidden.jsonnet").write_text("{}\n")  # hidden files are never read
+    base = write_files(tmp_path / "base", {"app.yaml": POD})
+    head = write_files(
+        tmp_path / "head",
+        {
+            "app.yaml": POD,
+            "jsonnet-guestbook/guestbook-ui.jsonnet": JSONNET_APP,
+            "jsonnet-guestbook/params.libsonnet": "{name: 'guestbook'}\n",
+            ".hidden.jsonnet": "{}\n",  # hidden files are never read
+        },
+    )
     assert main(["diff", str(base), str(head)]) == EXIT_INPUT
     err = capsys.readouterr().err
     says = "not analysed: jsonnet-guestbook/{}: jsonnet is rendered by Argo CD, not by reachdiff"
@@ -282,14 +288,8 @@ spec:
 def _diff_json(
     tmp_path: Path, base: dict[str, str], head: dict[str, str], *extra: str
 ) -> tuple[int, dict[str, Any]]:
-    for side, files in (("base", base), ("head", head)):
-        for rel, text in files.items():
-            (tmp_path / side).mkdir(exist_ok=True)
-            (tmp_path / side / rel).write_text(text)
-    import contextlib
-    import io
-    import json
-
+    write_files(tmp_path / "base", base)
+    write_files(tmp_path / "head", head)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = main(
@@ -375,26 +375,24 @@ spec:
 def test_a_component_no_kustomization_includes_is_not_analysed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = tmp_path / "repo"
-    (root / "kubernetes" / "components" / "netpol").mkdir(parents=True)
-    (root / "kubernetes" / "components" / "netpol" / "kustomization.yaml").write_text(COMPONENT)
-    (root / "kubernetes" / "components" / "netpol" / "networkpolicy.yaml").write_text(
-        COMPONENT_POLICY
+    hpa = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: x}\n"
+    root = write_files(
+        tmp_path / "repo",
+        {
+            "kubernetes/components/netpol/kustomization.yaml": COMPONENT,
+            "kubernetes/components/netpol/networkpolicy.yaml": COMPONENT_POLICY,
+            "kubernetes/components/hpa/kustomization.yaml": COMPONENT.replace(
+                "networkpolicy", "hpa"
+            ),
+            "kubernetes/components/hpa/hpa.yaml": hpa,
+            # Shaped like GoogleCloudPlatform/microservices-demo kustomize/components (commit
+            # 34ffea9175946982c3088ed84994fe6019ad6e92, Apache-2.0): an optional Component
+            # that a user enables by editing a kustomization, which nothing applies as it is.
+            "optional/kustomization.yaml": COMPONENT,
+            "optional/networkpolicy.yaml": COMPONENT_POLICY.replace("${APP}", "x"),
+            "kubernetes/flux.yaml": FLUX_APP,
+        },
     )
-    (root / "kubernetes" / "components" / "hpa").mkdir()
-    (root / "kubernetes" / "components" / "hpa" / "kustomization.yaml").write_text(
-        COMPONENT.replace("networkpolicy", "hpa")
-    )
-    (root / "kubernetes" / "components" / "hpa" / "hpa.yaml").write_text(
-        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: x}\n"
-    )
-    # Shaped like GoogleCloudPlatform/microservices-demo kustomize/components (commit
-    # 34ffea9175946982c3088ed84994fe6019ad6e92, Apache-2.0): an optional Component that a
-    # user enables by editing a kustomization, which nothing applies as it is.
-    (root / "optional").mkdir()
-    (root / "optional" / "kustomization.yaml").write_text(COMPONENT)
-    (root / "optional" / "networkpolicy.yaml").write_text(COMPONENT_POLICY.replace("${APP}", "x"))
-    (root / "kubernetes" / "flux.yaml").write_text(FLUX_APP)
     assert main(["map", str(root)]) == EXIT_INPUT
     err = capsys.readouterr().err
     assert "optional" not in err
@@ -405,12 +403,15 @@ def test_a_component_no_kustomization_includes_is_not_analysed(
     assert "it holds NetworkPolicy ${APP}-ingress, which reachdiff does not render" in err
     assert "components/hpa" not in err  # holds nothing reachdiff reads
     # Included by a kustomization, it is rendered with it: no finding.
-    (root / "kubernetes" / "app").mkdir()
-    (root / "kubernetes" / "app" / "kustomization.yaml").write_text(
-        "resources: [../flux.yaml]\ncomponents: [../components/netpol]\n"
-    )
-    (root / "kubernetes" / "components" / "netpol" / "networkpolicy.yaml").write_text(
-        COMPONENT_POLICY.replace("${APP}", "plex")
+    included = "resources: [../flux.yaml]\ncomponents: [../components/netpol]\n"
+    write_files(
+        root,
+        {
+            "kubernetes/app/kustomization.yaml": included,
+            "kubernetes/components/netpol/networkpolicy.yaml": COMPONENT_POLICY.replace(
+                "${APP}", "plex"
+            ),
+        },
     )
     main(["map", str(root)])
     assert "components/netpol" not in capsys.readouterr().err
@@ -450,10 +451,7 @@ spec:
 def test_map_and_lint_read_helm_values_from_the_settings_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = tmp_path / "repo"
-    for rel, text in REQUIRING_CHART.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
+    root = write_files(tmp_path / "repo", REQUIRING_CHART)
     assert main(["map", str(root)]) == EXIT_INPUT
     assert "config.datasource.password is required" in capsys.readouterr().err
     settings = tmp_path / "reachdiff.yml"
