@@ -383,6 +383,8 @@ def outside_selectors(
         return every
 
     def pod_selectors(node: cs.Node) -> list[LabelSelector]:
+        # What it asks of the pod's namespace tells namespaces apart.
+        namespaces.extend(_namespace_conditions(node))
         whole = _as_label_selector(node, namespace=False)
         return [whole] if whole is not None else _requirements(node, namespace=False)
 
@@ -463,13 +465,37 @@ def _requirements(node: cs.Node, namespace: bool) -> list[LabelSelector]:
             key = NAMESPACE_NAME_LABEL
         if key.startswith(cs.NAMESPACE_PREFIX) or key.startswith("projectcalico.org/"):
             continue  # the namespace and orchestrator: not labels a representative carries
-        req = (
-            TextRequirement(key, op, values)
-            if op in TEXT_OPERATORS
-            else LabelRequirement(key, op, values)
-        )
-        out.append(LabelSelector((), (req,)))
+        out.append(_one_requirement(key, op, values))
     return out
+
+
+def _namespace_conditions(node: cs.Node) -> list[LabelSelector]:
+    """A pod selector's conditions on the pod's namespace (``pcns.<label>``, its name as
+    ``pcns.projectcalico.org/name`` or ``projectcalico.org/namespace``), one requirement
+    each over the namespace's labels: they tell namespaces apart as a namespaceSelector
+    does (``pcns.team == 'edge'`` in a GlobalNetworkPolicy's rule)."""
+    name = cs.NAMESPACE_PREFIX + cs.LABEL_NAME
+    out: list[LabelSelector] = []
+    for key, op, values in _atoms(node):
+        if key in (name, cs.LABEL_NAMESPACE):
+            key = NAMESPACE_NAME_LABEL
+        elif key.startswith(cs.NAMESPACE_PREFIX + "projectcalico.org/"):
+            continue  # no namespace label
+        elif key.startswith(cs.NAMESPACE_PREFIX):
+            key = key[len(cs.NAMESPACE_PREFIX) :]
+        else:
+            continue
+        out.append(_one_requirement(key, op, values))
+    return out
+
+
+def _one_requirement(key: str, op: str, values: tuple[str, ...]) -> LabelSelector:
+    req = (
+        TextRequirement(key, op, values)
+        if op in TEXT_OPERATORS
+        else LabelRequirement(key, op, values)
+    )
+    return LabelSelector((), (req,))
 
 
 def _atoms(node: cs.Node) -> list[tuple[str, str, tuple[str, ...]]]:

@@ -28,7 +28,7 @@ from analysis.calicomodel import (
 )
 from analysis.calicotree import CalicoTree
 from analysis.matcher import PodClass
-from analysis.model import Source, Workload, labels_of
+from analysis.model import NAMESPACE_NAME_LABEL, Source, Workload, labels_of
 from analysis.validation import v1_object
 from analysis.yamldoc import YMap, line_of
 
@@ -65,11 +65,14 @@ def endpoint_labels(
     as another namespace or account), its namespace, orchestrator and account, and the
     labels it inherits from its namespace and service account."""
     labels = {f"{cs.NAMESPACE_PREFIX}{k}": v for k, v in ns_labels.items()}
-    labels[cs.NAMESPACE_PREFIX + cs.LABEL_NAME] = pod_class.namespace
+    # A namespace's name is its name label: the API server sets it to the name, and a
+    # representative namespace (analysis.outside) carries the name of those it stands for.
+    namespace = ns_labels.get(NAMESPACE_NAME_LABEL, pod_class.namespace)
+    labels[cs.NAMESPACE_PREFIX + cs.LABEL_NAME] = namespace
     account = pod_class.service_account
     labels.update(account_labels(pod_class.namespace, account, accounts or {}))
     labels.update((k, v) for k, v in pod_class.labels if not k.startswith(_INHERITED))
-    labels[cs.LABEL_NAMESPACE] = pod_class.namespace
+    labels[cs.LABEL_NAMESPACE] = namespace
     labels[cs.LABEL_ORCHESTRATOR] = "k8s"
     labels[cs.LABEL_SERVICE_ACCOUNT] = account
     return labels
