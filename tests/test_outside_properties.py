@@ -11,6 +11,7 @@ base, equals the diff of the two fully computed maps with representatives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import given, note, settings
@@ -23,7 +24,7 @@ from analysis.manifests import load_files
 from analysis.outside import ClusterScope, outside_world
 from analysis.reachability import compute_map
 from analysis.report import diff_to_json
-from tests.reference import RefRange, RefWorkload, _allowed_json, interesting_ports
+from tests.reference import Cluster, RefRange, RefWorkload, _allowed_json, interesting_ports
 from tests.reference_outside import OutsideCluster, concrete_namespace, concrete_pod
 from tests.strategies import NS_KEYS, POD_KEYS, Draw, Obj, label_maps, manifest_files, tree_pairs
 from tests.test_properties import PROFILE
@@ -55,12 +56,17 @@ def partial_cases(draw: Draw) -> tuple[list[Obj], dict[str, str], list[Obj], lis
     return objects, files, namespaces, pods
 
 
-@settings(PROFILE, max_examples=min(PROFILE.max_examples, 120))
-@given(partial_cases())
-def test_a_representative_decides_like_every_pod_it_stands_for(
-    case: tuple[list[Obj], dict[str, str], list[Obj], list[Obj]],
+def check_representatives(
+    files: dict[str, str],
+    objects: list[Obj],
+    namespaces: list[Obj],
+    pods: list[Obj],
+    reference: Callable[[list[Obj], set[str]], Cluster],
 ) -> None:
-    objects, files, namespaces, pods = case
+    """Every concrete pod of ``pods`` decides, to and from every other endpoint of the
+    ``reference`` cluster (the tree's ``objects`` with the concrete ``namespaces`` and
+    ``pods``, the policies of those namespaces unknown), like the endpoint that stands for
+    it in the engine's map of the tree (``files``) with representatives."""
     tree = load_files(files)
     world = outside_world(tree, (tree,))
     partial = world.tree(tree)
@@ -85,7 +91,7 @@ def test_a_representative_decides_like_every_pod_it_stands_for(
                 }
                 for p in workloads[found].ports
             ]
-    ref = OutsideCluster([*objects, *namespaces, *pods], unknown)
+    ref = reference([*objects, *namespaces, *pods], unknown)
     points = interesting_ports(ref.port_numbers())
     for rep in set(stands_for.values()):
         assert rep in engine.index_of, rep
@@ -109,6 +115,15 @@ def test_a_representative_decides_like_every_pod_it_stands_for(
             got_in = engine.allowed(theirs, mine).to_json()
             assert got_out == answer(pod, other), (pod.id, mine, other.id, theirs)
             assert got_in == answer(other, pod), (other.id, theirs, pod.id, mine)
+
+
+@settings(PROFILE, max_examples=min(PROFILE.max_examples, 120))
+@given(partial_cases())
+def test_a_representative_decides_like_every_pod_it_stands_for(
+    case: tuple[list[Obj], dict[str, str], list[Obj], list[Obj]],
+) -> None:
+    objects, files, namespaces, pods = case
+    check_representatives(files, objects, namespaces, pods, OutsideCluster)
 
 
 def _json(diff: Any) -> dict[str, Any]:
