@@ -18,8 +18,10 @@ import pytest
 from analysis.errors import DuplicateObjectError
 from bot.cli import main
 from bot.inputs.alternatives import Alternative, alternatives, plain_alternatives
+from bot.inputs.analyze import DiffResult, PreparedBases, analyze
 from bot.inputs.environment_diff import diff_environments, diff_files, load_environments
 from bot.inputs.environments import discover_environments
+from bot.inputs.files import read_directory
 from bot.inputs.sandbox import Tools
 
 FIXTURE = Path(__file__).parent / "fixtures" / "alternative-bundles"
@@ -337,3 +339,22 @@ def test_diff_that_adds_the_second_bundle(
     # kubernetes-manifests/ is what the base applied: compared, nothing changed there.
     assert {p["dst"].split(":")[0] for p in doc["opened"]} == {RELEASE}
     assert f": {SPLIT}, {RELEASE}, each compared with the base's plain manifests" in err
+
+
+def test_the_bot_reviews_a_base_holding_alternatives_as_environments(
+    widened: tuple[Path, Path],
+) -> None:
+    base, head = (read_directory(p) for p in widened)
+    bases = PreparedBases(freeze=False)
+    first = analyze(base, head, base_key="c1", bases=bases)
+    assert isinstance(first, DiffResult)
+    assert bases.holds_alternatives("c1")  # the next review goes straight to environments
+    again = analyze(base, head, base_key="c1", bases=bases)
+    assert isinstance(again, DiffResult)
+    for result in (first, again):
+        assert result.opened and all(c.dst.environment == RELEASE for c in result.opened)
+    assert [c.src.id for c in again.opened] == [c.src.id for c in first.opened]
+    # A plain base without alternatives is prepared as before.
+    plain = {k: v for k, v in base.items() if not k.startswith("release/")}
+    assert isinstance(analyze(plain, plain, base_key="c2", bases=bases), DiffResult)
+    assert not bases.holds_alternatives("c2")

@@ -216,6 +216,20 @@ class PreparedBases:
         # What reading trees other than the plain bases parsed (rendered environments,
         # plain trees next to them): a prepared base keeps its own (``TreeState``).
         self.parse_cache = ParseCache()
+        # Base commits whose plain files hold alternative deliverables: reviewed as
+        # environments (``bot.inputs.alternatives``), never prepared. Only a route: the
+        # environments' path reads any tree exactly, so a key is trusted here.
+        self.alternatives: OrderedDict[str, None] = OrderedDict()
+
+    def holds_alternatives(self, key: str, *, found: bool = False) -> bool:
+        """Whether the base of commit ``key`` holds alternatives (``found``: it does)."""
+        if not key:
+            return False
+        if found:
+            self.alternatives[key] = None
+            while len(self.alternatives) > 64:
+                self.alternatives.popitem(last=False)
+        return key in self.alternatives
 
     def get(
         self,
@@ -252,6 +266,7 @@ class PreparedBases:
 
     def clear(self) -> None:
         self._bases.clear()
+        self.alternatives.clear()
         self.environments.clear()
         self.parse_cache.clear()
 
@@ -317,11 +332,14 @@ def _diff_plain_prepared(
     """The diff of two trees of plain manifests against the prepared base, and the parse
     cache it was read with; None when a side holds alternative deliverables (files
     defining one object), which are reviewed as environments (``bot.inputs.alternatives``)."""
+    if bases.holds_alternatives(base_key):
+        return None, None
     try:
         with side("base"):
             prepared = bases.get(base_key, base_files, scope, workload_kinds, cilium_agent)
     except SideError as err:
         if err.alternatives:
+            bases.holds_alternatives(base_key, found=True)
             return None, None
         alone = diff_head_alone(
             head_files,
@@ -411,6 +429,7 @@ def analyze(
                         scope=scope,
                         bases=bases.environments,
                         parse_cache=parse_cache,
+                        as_environments=True,
                     )
             tree_name = ""
             blocking, ignored = unmodelled.split(diff.unmodelled, ignore_kinds)

@@ -127,11 +127,13 @@ def diff_files(
     bases: EnvironmentBases | None = None,
     cache: RenderCache[EnvironmentTree] | None = RENDER_CACHE,
     parse_cache: ParseCache | None = None,
+    as_environments: bool = False,
 ) -> MultiDiff:
     """The diff of two repository trees, errors naming their side. With ``bases``,
     rendered environments are compiled once per render key and reviewed incrementally
     (``bot.inputs.environment_bases``). Both sides are read with ``parse_cache`` (None:
-    one for this diff; ``analysis.parsecache``).
+    one for this diff; ``analysis.parsecache``). ``as_environments`` skips the fast path
+    of plain manifests (a caller knows a side holds alternatives: ``bot.inputs.alternatives``).
 
     A base that cannot be read (``None``, with ``base_error`` saying why, or invalid
     manifests) does not block the pull request that fixes it: the head is analysed on its
@@ -153,7 +155,7 @@ def diff_files(
         return alone(base_error)
     parse_cache = parse_cache if parse_cache is not None else ParseCache()
     try:
-        if is_plain(base_files) and is_plain(head_files):
+        if not as_environments and is_plain(base_files) and is_plain(head_files):
             try:
                 return diff_plain_files(
                     base_files,

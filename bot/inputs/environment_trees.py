@@ -71,16 +71,27 @@ def load_environments(
     ``parse_cache`` keeps what reading the files parsed (``analysis.parsecache``): pass
     the same one for both sides of a diff (None: one for this call)."""
     parse_cache = parse_cache if parse_cache is not None else ParseCache()
+    # The settings a tree is modelled with are part of what its key names.
+    kinds = repr(workload_kinds) + (repr(cilium_agent) if cilium_agent is not None else "")
     if is_plain(files):
 
         def read_files(name: str, paths: Sequence[str]) -> EnvironmentTree:
+            # Alternatives are kept by key as rendered environments are: the bot reviews
+            # every pull request of a branch against the same ones.
+            key = KeyBuilder("plain", name, kinds).files(files, paths).hexdigest() if name else ""
+            found = cache.get(key) if cache is not None and key else None
+            if found is not None:
+                return found
             chosen = {p: files[p] for p in paths}
             tree = load_files(
                 chosen, workload_kinds=workload_kinds, cache=parse_cache, cilium_agent=cilium_agent
             )
-            return EnvironmentTree(
-                name, "plain", tree, frontends=frontends_of_files(chosen, parse_cache)
+            env = EnvironmentTree(
+                name, "plain", tree, frontends=frontends_of_files(chosen, parse_cache), key=key
             )
+            if cache is not None and key:
+                cache.put(key, env, len(tree.workloads) + len(tree.policies) + 1)
+            return env
 
         return _plain_environments(
             files,
@@ -92,8 +103,6 @@ def load_environments(
     plan = plan_environments(
         files, kustomize_roots=kustomize_roots, helm_values=helm_values, tools=tools
     )
-    # The settings a tree is modelled with are part of what its key names.
-    kinds = repr(workload_kinds) + (repr(cilium_agent) if cilium_agent is not None else "")
     keys = [KeyBuilder(r.key, kinds).hexdigest() if r.key else "" for r in plan.roots]
     found: list[EnvironmentTree | None] = [
         cache.get(key) if cache is not None and key else None for key in keys
