@@ -454,9 +454,10 @@ class _KeyMasks:
 @dataclass(frozen=True, slots=True)
 class _Grammar:
     """The strings a label's value can be: a Kubernetes label value (empty, or at most 63
-    characters of ``[A-Za-z0-9-_.]`` beginning and ending alphanumeric), or a namespace's
+    characters of ``[A-Za-z0-9-_.]`` beginning and ending alphanumeric), a namespace's
     name (its ``kubernetes.io/metadata.name``: a DNS-1123 label, ``[a-z0-9-]``, at most 63,
-    lowercase alphanumeric at both ends)."""
+    lowercase alphanumeric at both ends), or a service account's (split like a label,
+    ``SERVICE_ACCOUNT``: a DNS-1123 subdomain, ``[a-z0-9-.]``, at most 253)."""
 
     edge: str  # what may begin and end a value
     middle: str  # what may only be inside one
@@ -476,6 +477,7 @@ class _Grammar:
 
 LABEL_VALUES = _Grammar(string.ascii_letters + string.digits, "-_.", True)
 NAMESPACE_NAMES = _Grammar(string.ascii_lowercase + string.digits, "-", False)
+ACCOUNT_NAMES = _Grammar(string.ascii_lowercase + string.digits, "-.", False, 253)  # DNS-1123
 # The filler a witness uses for characters no condition names (readable ones first).
 _FILLERS = "xyz" + string.digits + string.ascii_letters + "-_."
 # Bounded work on hostile string conditions: the states the search below may visit.
@@ -678,19 +680,23 @@ class _Space:
         """The values of a key with string conditions, in the order of preference: none,
         the values named, the strings themselves, another value, then a shortest value for
         every other combination of conditions (``text_witnesses``); only values a label
-        can have (a namespace's name: not one the tree defines)."""
+        can have (a namespace's name: not one the tree defines). A namespace's name and a
+        pod's service account are always there, and are real names (no "~other", which
+        Calico's string conditions would read as the string it is)."""
         masks = self.masks(key)
         name = self.namespace and key == NAMESPACE_NAME_LABEL
-        grammar = NAMESPACE_NAMES if name else LABEL_VALUES
+        account = not self.namespace and key == SERVICE_ACCOUNT
+        grammar = NAMESPACE_NAMES if name else ACCOUNT_NAMES if account else LABEL_VALUES
         excluded = set(defined) if name else set()
+        always = name or account
         texts = tuple(sorted({(op, literal) for op, literal, _ in masks.texts}))
         witnesses = text_witnesses(key, grammar, texts, tuple(sorted(masks.named() | excluded)))
         reached = {self.fails(key, w) for w in witnesses}
         preferred = [*sorted(masks.named()), *sorted({t for _, t in texts})]
-        options: list[str | None] = [] if name else [None]
+        options: list[str | None] = [] if always else [None]
         options.extend(v for v in preferred if grammar.valid(v) and v not in excluded)
         # "~other" is no value, but it stands for one when it matches what they match.
-        if not name and self.fails(key, OTHER_VALUE) in reached and masks.is_other(OTHER_VALUE):
+        if not always and self.fails(key, OTHER_VALUE) in reached and masks.is_other(OTHER_VALUE):
             options.append(OTHER_VALUE)
         options.extend(w for w in witnesses if w not in excluded)
         return options

@@ -14,9 +14,10 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from analysis.calicocompile import TextRequirement
+from analysis.ciliummodel import SERVICE_ACCOUNT
 from analysis.manifests import load_files
 from analysis.model import NAMESPACE_NAME_LABEL, LabelRequirement, LabelSelector
-from analysis.outside import LABEL_VALUES, OTHER_VALUE, _Space, outside_world
+from analysis.outside import ACCOUNT_NAMES, LABEL_VALUES, OTHER_VALUE, _Space, outside_world
 from analysis.reachability import compute_map
 from tests.strategies import Draw, examples
 
@@ -130,6 +131,19 @@ def test_a_namespace_name_takes_no_defined_name(conds: list[Condition], defined:
     names = [dict(atom)[NAMESPACE_NAME_LABEL] for atom in atoms]
     assert not set(names) & set(defined)
     values: list[str | None] = [v for v in every_value(empty=False) if v not in defined]
+    assert {space.vector(dict(atom)) for atom in atoms} == brute_vectors(conds, values)
+
+
+@settings(max_examples=examples(100))
+@given(conditions())
+def test_a_service_account_is_always_a_real_name(conds: list[Condition]) -> None:
+    # Split like a label (Representative.workload runs a pod as it), an account is always
+    # there, and a real name: never "~other", which a string condition would read as is.
+    space = _Space(selectors(conds, SERVICE_ACCOUNT), namespace=False)
+    atoms = space.atoms()
+    accounts = [dict(atom).get(SERVICE_ACCOUNT) for atom in atoms]
+    assert all(a is not None and ACCOUNT_NAMES.valid(a) for a in accounts), accounts
+    values: list[str | None] = list(every_value(empty=False))
     assert {space.vector(dict(atom)) for atom in atoms} == brute_vectors(conds, values)
 
 
