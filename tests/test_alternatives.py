@@ -358,3 +358,23 @@ def test_the_bot_reviews_a_base_holding_alternatives_as_environments(
     plain = {k: v for k, v in base.items() if not k.startswith("release/")}
     assert isinstance(analyze(plain, plain, base_key="c2", bases=bases), DiffResult)
     assert not bases.holds_alternatives("c2")
+
+
+def test_an_alternative_renamed_is_paired_with_the_one_it_shares_files_with() -> None:
+    head = read_directory(FIXTURE)
+    # The base's kubernetes-manifests/ held only loadgenerator.yaml: an alternative named by
+    # that file, which the head's directory alternative grew from.
+    base = {k: v for k, v in head.items() if not k.endswith(("frontend.yaml", "cartservice.yaml"))}
+    base["network-policies/frontend.yaml"] = head["network-policies/frontend.yaml"]
+    diff = diff_files(base, head, cache=None)
+    assert diff.environments == (SPLIT, RELEASE)
+    assert diff.notes[0] == (
+        f"{SPLIT}: compared with the base's alternative kubernetes-manifests/loadgenerator.yaml, "
+        "the same files under another name"
+    )
+    assert not any("new environment" in n or "no longer" in n for n in diff.notes)
+    # Compared, not emptied and refilled: loadgenerator is in both, the workloads the
+    # directory brings are new there, and the release bundle is unchanged.
+    assert not any(e.name == "loadgenerator" for e in diff.added_endpoints + diff.removed_endpoints)
+    assert {e.name for e in diff.added_endpoints} == {"frontend", "cartservice"}
+    assert {c.dst.environment for c in diff.opened + diff.closed} == {SPLIT}

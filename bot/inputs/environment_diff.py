@@ -273,13 +273,17 @@ def pair_environments(
 
     Environments are paired by name. The plain manifests split into alternatives on one
     side only (``bot.inputs.alternatives``) are paired with the other side's plain
-    manifests, whole: each alternative is what that side applied. An environment only one
-    side has is compared with nothing (all its paths opened, or closed), and said so; not
-    when a side has no environment at all (a base that cannot be read, reported apart).
+    manifests, whole: each alternative is what that side applied. An alternative renamed
+    (``kubernetes-manifests/web.yaml`` grown into ``kubernetes-manifests/``) is paired with
+    the one of the other side it alone shares files with, under its head name. An
+    environment only one side has is compared with nothing (all its paths opened, or
+    closed), and said so; not when a side has no environment at all (a base that cannot be
+    read, reported apart).
     """
     by_name_base = {e.name: e for e in base}
     by_name_head = {e.name: e for e in head}
-    names = sorted(by_name_base.keys() | by_name_head.keys())
+    renamed = _renamed_alternatives(by_name_base, by_name_head)
+    names = sorted((by_name_base.keys() - renamed.values()) | by_name_head.keys())
     whole_base, whole_head = _whole_plain(by_name_base), _whole_plain(by_name_head)
     pairs: list[tuple[str, EnvironmentTree | None, EnvironmentTree | None]] = []
     notes: list[str] = []
@@ -287,7 +291,13 @@ def pair_environments(
     for name in names:
         b, h = by_name_base.get(name), by_name_head.get(name)
         label = name or "plain manifests"
-        if b is None and h is not None and h.kind == "plain" and whole_base is not None:
+        if name in renamed:
+            b = by_name_base[renamed[name]]
+            notes.append(
+                f"{label}: compared with the base's alternative {renamed[name]}, the same "
+                "files under another name"
+            )
+        elif b is None and h is not None and h.kind == "plain" and whole_base is not None:
             b = whole_base
             split["head"].append(name)
         elif h is None and b is not None and b.kind == "plain" and whole_head is not None:
@@ -315,6 +325,25 @@ def pair_environments(
                 f"with the {other}'s plain manifests (one environment there)",
             )
     return pairs, notes
+
+
+def _renamed_alternatives(
+    base: Mapping[str, EnvironmentTree], head: Mapping[str, EnvironmentTree]
+) -> dict[str, str]:
+    """{head name: base name} of the alternatives each side names differently and that
+    share files with each other and with no other unpaired alternative."""
+    gone = [e for name, e in base.items() if e.alternative and name not in head]
+    new = [e for name, e in head.items() if e.alternative and name not in base]
+
+    def sharing(one: EnvironmentTree, others: list[EnvironmentTree]) -> list[EnvironmentTree]:
+        return [o for o in others if set(o.alternative) & set(one.alternative)]
+
+    out = {}
+    for h in new:
+        found = sharing(h, gone)
+        if len(found) == 1 and len(sharing(found[0], new)) == 1:
+            out[h.name] = found[0].name
+    return out
 
 
 def _whole_plain(by_name: Mapping[str, EnvironmentTree]) -> EnvironmentTree | None:

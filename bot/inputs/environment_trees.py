@@ -39,6 +39,9 @@ class EnvironmentTree:
     # plain files) and of the settings it was modelled with; "" when not known. Equal keys
     # mean equal environments (``bot.inputs.render_cache``).
     key: str = ""
+    # An alternative deliverable's own files, the ones defining objects other plain files
+    # define too (``bot.inputs.alternatives``); () for any other environment.
+    alternative: tuple[str, ...] = ()
 
 
 # This process's rendered environments by render key (``bot.inputs.render_cache``):
@@ -75,10 +78,10 @@ def load_environments(
     kinds = repr(workload_kinds) + (repr(cilium_agent) if cilium_agent is not None else "")
     if is_plain(files):
 
-        def read_files(name: str, paths: Sequence[str]) -> EnvironmentTree:
+        def read_files(name: str, paths: Sequence[str], own: Sequence[str]) -> EnvironmentTree:
             # Alternatives are kept by key as rendered environments are: the bot reviews
             # every pull request of a branch against the same ones.
-            key = KeyBuilder("plain", name, kinds).files(files, paths).hexdigest() if name else ""
+            key = _plain_key(files, name, paths, own, kinds) if name else ""
             found = cache.get(key) if cache is not None and key else None
             if found is not None:
                 return found
@@ -86,8 +89,9 @@ def load_environments(
             tree = load_files(
                 chosen, workload_kinds=workload_kinds, cache=parse_cache, cilium_agent=cilium_agent
             )
+            frontends = frontends_of_files(chosen, parse_cache)
             env = EnvironmentTree(
-                name, "plain", tree, frontends=frontends_of_files(chosen, parse_cache), key=key
+                name, "plain", tree, frontends=frontends, key=key, alternative=tuple(own)
             )
             if cache is not None and key:
                 cache.put(key, env, len(tree.workloads) + len(tree.policies) + 1)
@@ -132,8 +136,8 @@ def load_environments(
         found[i] = env
     environments = [env for env in found if env is not None]
 
-    def read_plain(name: str, paths: Sequence[str]) -> EnvironmentTree:
-        key = KeyBuilder("plain", name, kinds).files(files, paths).hexdigest() if paths else ""
+    def read_plain(name: str, paths: Sequence[str], own: Sequence[str]) -> EnvironmentTree:
+        key = _plain_key(files, name, paths, own, kinds) if paths else ""
         plain = cache.get(key) if cache is not None and key else None
         if plain is None:
             e = plain_environment(files, paths, parse_cache)
@@ -144,7 +148,12 @@ def load_environments(
                 cilium_agent=cilium_agent,
             )
             plain = EnvironmentTree(
-                name, "plain", tree, frontends=read_frontends(e.objects), key=key
+                name,
+                "plain",
+                tree,
+                frontends=read_frontends(e.objects),
+                key=key,
+                alternative=tuple(own),
             )
             if not e.objects:
                 # No plain environment (unless there is nothing else): nothing to key.
@@ -163,7 +172,7 @@ def load_environments(
 def _plain_environments(
     files: Mapping[str, bytes],
     paths: Sequence[str],
-    read: Callable[[str, Sequence[str]], EnvironmentTree],
+    read: Callable[[str, Sequence[str], Sequence[str]], EnvironmentTree],
     workload_kinds: WorkloadKinds,
     parse_cache: ParseCache,
 ) -> list[EnvironmentTree]:
@@ -171,11 +180,19 @@ def _plain_environments(
     when files define the same object (``bot.inputs.alternatives``), by name. An object
     defined twice in one file stays an error."""
     try:
-        return [read("", paths)]
+        return [read("", paths, ())]
     except DuplicateObjectError as err:
         if not err.across_files:
             raise
         split = plain_alternatives(files, paths, workload_kinds=workload_kinds, cache=parse_cache)
         if not split:
             raise  # the tree saw a duplicate the alternatives do not: never guess
-    return [read(a.name, a.paths) for a in split]
+    return [read(a.name, a.paths, a.own) for a in split]
+
+
+def _plain_key(
+    files: Mapping[str, bytes], name: str, paths: Sequence[str], own: Sequence[str], kinds: str
+) -> str:
+    """What plain manifests are read from: their files, and as what (the name and own
+    files of an alternative, the settings)."""
+    return KeyBuilder("plain", name, kinds, *own).files(files, paths).hexdigest()
