@@ -490,8 +490,8 @@ def text_witnesses(
 ) -> tuple[str, ...]:
     """Values of ``grammar`` that together reach everything a value can be to the string
     conditions ``texts`` ((Calico operator, string)) and to equality with each of ``exact``
-    (the values In and NotIn name, and names a value must not take): one shortest value
-    per state of a search over the values, character by character.
+    (the values In and NotIn name, and names a value must not take): the shortest value of
+    each combination, found by a search over the values, character by character.
 
     A state holds all that decides a value's conditions and its extensions' conditions:
     where it stands in an Aho-Corasick automaton of the ``contains`` and ``ends with``
@@ -500,11 +500,12 @@ def text_witnesses(
     ``contains`` strings already seen, which ``starts with``/``exact`` strings it still
     agrees with, its length up to the longest of those (beyond it no longer matters),
     and whether it may end here (last character alphanumeric). Two values in one state
-    match the same conditions, now and after any same continuation, so one shortest value
-    per state (breadth first) reaches every combination any value reaches; characters no
-    string names all act alike, so one of each kind (may end a value or not) stands for
-    them. A combination that needs more than ``max_length`` characters is one no value
-    reaches, and it is not found. The search visits at most ``MAX_TEXT_STATES`` states."""
+    match the same conditions, now and after any same continuation, so visiting every
+    state breadth first, from one shortest value each, reaches every combination any
+    value reaches; characters no string names all act alike, so one of each kind (may
+    end a value or not) stands for them. A combination that needs more than
+    ``max_length`` characters is one no value reaches, and it is not found. The search
+    visits at most ``MAX_TEXT_STATES`` states."""
     allowed = set(grammar.edge) | set(grammar.middle)
 
     def usable(text: str) -> bool:
@@ -561,9 +562,19 @@ def text_witnesses(
         }
         for i in range(longest)
     ]
+    # Many states, one combination: only its first (shortest) value is kept, so each
+    # space that reads the values computes only as many vectors as there are combinations.
+    exacts = set(exact)
+    found: dict[tuple[tuple[bool, ...], str | None], str] = {}
+
+    def keep(value: str) -> None:
+        matched = tuple(compare(op, value, t) for op, t in texts)
+        found.setdefault((matched, value if value in exacts else None), value)
+
+    if grammar.empty:
+        keep("")
     start = (0, 0, (1 << len(beginnings)) - 1, 0, False)
     visited = {start}
-    found = [""] if grammar.empty else []
     frontier = deque([(start, "")])
     while frontier:
         (node, contained, agreeing, length, _), value = frontier.popleft()
@@ -591,9 +602,9 @@ def text_witnesses(
                     "cluster"
                 )
             if c in grammar.edge:
-                found.append(value + c)
+                keep(value + c)
             frontier.append((state, value + c))
-    return tuple(found)
+    return tuple(found.values())
 
 
 class _Space:
