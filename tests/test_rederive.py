@@ -70,18 +70,13 @@ def check_diff_is_the_full_diff(
     assert diff_to_json(diff_trees(base, head, scope)) == expected
 
 
+@pytest.mark.parametrize("scope", list(ClusterScope), ids=lambda scope: scope.value)
 @PROFILE
 @given(same_tier_pairs())
-def test_rederived_diff_equals_the_full_diff(files: tuple[dict[str, str], dict[str, str]]) -> None:
-    check_diff_is_the_full_diff(files, ClusterScope.COMPLETE)
-
-
-@PROFILE
-@given(same_tier_pairs())
-def test_rederived_diff_equals_the_full_diff_under_a_partial_scope(
-    files: tuple[dict[str, str], dict[str, str]],
+def test_rederived_diff_equals_the_full_diff(
+    scope: ClusterScope, files: tuple[dict[str, str], dict[str, str]]
 ) -> None:
-    check_diff_is_the_full_diff(files, ClusterScope.PARTIAL)
+    check_diff_is_the_full_diff(files, scope)
 
 
 POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, labels: {app: %s}}\nspec: {containers: []}\n"

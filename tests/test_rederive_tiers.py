@@ -129,20 +129,13 @@ def changed_tier_pairs(draw: Draw) -> tuple[dict[str, str], dict[str, str]]:
     return pair
 
 
+@pytest.mark.parametrize("scope", list(ClusterScope), ids=lambda scope: scope.value)
 @PROFILE
 @given(changed_tier_pairs())
 def test_a_changed_tier_diff_equals_the_full_diff(
-    files: tuple[dict[str, str], dict[str, str]],
+    scope: ClusterScope, files: tuple[dict[str, str], dict[str, str]]
 ) -> None:
-    check_diff_is_the_full_diff(files, ClusterScope.COMPLETE)
-
-
-@PROFILE
-@given(changed_tier_pairs())
-def test_a_changed_tier_diff_equals_the_full_diff_under_a_partial_scope(
-    files: tuple[dict[str, str], dict[str, str]],
-) -> None:
-    check_diff_is_the_full_diff(files, ClusterScope.PARTIAL)
+    check_diff_is_the_full_diff(files, scope)
 
 
 POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, labels: {app: %s}}\nspec: {containers: []}\n"
