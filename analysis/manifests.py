@@ -73,11 +73,13 @@ def load_files(
     workload_kinds: WorkloadKinds = (),
     cache: ParseCache | None = None,
     cilium_agent: CiliumAgent | None = None,
+    repeats: bool = False,
 ) -> Tree:
     """Build the tree from ``{relative path: content}``; non-manifest paths are ignored.
     ``workload_kinds``: custom kinds whose objects run pods (``analysis.customkinds``);
     ``cache``: what earlier reads parsed (``analysis.parsecache``; default: none kept);
-    ``cilium_agent``: the Cilium agent's options the tree is analysed under (settings)."""
+    ``cilium_agent``: the Cilium agent's options the tree is analysed under (settings);
+    ``repeats``: as ``build_tree``'s."""
     cache = cache if cache is not None else ParseCache()
     paths = [p for p in sorted(files) if p.endswith(MANIFEST_SUFFIXES)]
     exact_kinds = custom_kind_names(workload_kinds)
@@ -94,6 +96,7 @@ def load_files(
                 workload_kinds=workload_kinds,
                 cache=cache,
                 cilium_agent=cilium_agent,
+                repeats=repeats,
             )
         except ManifestError as err:
             # Files read by the fast parser know only document lines: parse the culprit
@@ -380,8 +383,12 @@ def build_tree(
     workload_kinds: WorkloadKinds = (),
     cache: ParseCache | None = None,
     cilium_agent: CiliumAgent | None = None,
+    repeats: bool = False,
 ) -> Tree:
-    """The tree of parsed objects; ``cache`` keeps their models (``analysis.parsecache``)."""
+    """The tree of parsed objects; ``cache`` keeps their models (``analysis.parsecache``).
+    With ``repeats``, an object that another file defines first exactly alike is that
+    object (applying both files applies it once); otherwise, and always within one file,
+    an object defined twice is a ``DuplicateObjectError``."""
     namespaces: dict[str, Namespace] = {}
     found_workloads: list[Workload] = []
     found_policies: list[NetworkPolicy] = []
@@ -389,7 +396,7 @@ def build_tree(
     found_unmodelled: list[UnmodelledPolicy] = []
     found_calico: list[calicopolicies.CalicoModel] = []
     found_cilium: list[CiliumPolicy] = []
-    seen: dict[tuple[str, str, str], Source] = {}
+    seen: dict[tuple[str, str, str], tuple[Source, YMap]] = {}
     services: list[ServiceModel] = []  # what Cilium's toServices name
     accounts: list[CalicoServiceAccount] = []  # whose labels Calico's selectors read
     for path, obj in objects:
@@ -406,12 +413,14 @@ def build_tree(
         if isinstance(model, UnmodelledPolicy):
             found_unmodelled.append(model)  # not validated, so not checked for duplicates
             continue
+        keys = [identity(m) for m in model] if isinstance(model, tuple) else [identity(model)]
+        if repeats and keys and all(_repeated(seen, key, obj, ctx) for key in keys):
+            continue  # what another file defines alike: one object
+        for key in keys:
+            _check_unique(seen, key, obj, ctx)
         if isinstance(model, tuple):
-            for operated in model:
-                _check_unique(seen, identity(operated), ctx)
             found_workloads.extend(model)
             continue
-        _check_unique(seen, identity(model), ctx)
         if isinstance(model, calicopolicies.CalicoModel):
             found_calico.append(model)
         elif isinstance(model, Namespace):
@@ -573,13 +582,27 @@ def _in_calico_group(obj: Mapping[str, Any]) -> bool:
     return _in_group(obj, "projectcalico.org/") or _in_group(obj, "crd.projectcalico.org/")
 
 
+def _repeated(
+    seen: Mapping[tuple[str, str, str], tuple[Source, YMap]],
+    key: tuple[str, str, str],
+    obj: YMap,
+    ctx: Context,
+) -> bool:
+    """Whether ``obj`` is an object another file defined first exactly alike."""
+    first = seen.get(key)
+    return first is not None and first[0].file != ctx.file and first[1] == obj
+
+
 def _check_unique(
-    seen: dict[tuple[str, str, str], Source], key: tuple[str, str, str], ctx: Context
+    seen: dict[tuple[str, str, str], tuple[Source, YMap]],
+    key: tuple[str, str, str],
+    obj: YMap,
+    ctx: Context,
 ) -> None:
     if key in seen:
         ns, kind, name = key
         where = f"{ns}/{kind}/{name}" if ns else f"{kind}/{name}"
-        first = seen[key]
+        first = seen[key][0]
         if first.file == ctx.file:
             # kubectl would apply both in turn (the second replacing the first), kustomize
             # refuses them: a file that defines an object twice contradicts itself.
@@ -600,7 +623,7 @@ def _check_unique(
             first.file,
             first.line,
         )
-    seen[key] = Source(ctx.file, ctx.line)
+    seen[key] = (Source(ctx.file, ctx.line), obj)
 
 
 def _namespace(ctx: Context, obj: YMap) -> Namespace:

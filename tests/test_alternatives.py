@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from analysis.errors import DuplicateObjectError
+from analysis.model import Source
 from bot.cli import main
-from bot.inputs.alternatives import Alternative, alternatives, plain_alternatives
+from bot.inputs.alternatives import Alternative, Identity, alternatives, plain_alternatives
 from bot.inputs.analyze import DiffResult, PreparedBases, analyze
 from bot.inputs.environment_diff import diff_environments, diff_files, load_environments
 from bot.inputs.environments import discover_environments
@@ -61,13 +62,22 @@ SERVER = deployment("argocd-server")
 REPO = deployment("argocd-repo-server", port=8081)
 REPO_POLICY = ingress_from("argocd-repo-server", "argocd-server", port=8081)
 
-# argo-cd's manifests/: every install is a whole Argo CD (core-install without the server).
+
+def variant(doc: str, mark: str) -> str:
+    """The same object defined otherwise (upstream: other arguments, replicas, roles)."""
+    return doc.replace("metadata: {name:", f"metadata: {{labels: {{variant: {mark}}}, name:", 1)
+
+
+# argo-cd's manifests/: every install is a whole Argo CD (core-install without the server),
+# each defining the workloads its own way.
 ARGOCD = {
     "install.yaml": bundle(SERVER, REPO, REPO_POLICY),
-    "namespace-install.yaml": bundle(SERVER, REPO, REPO_POLICY),
-    "core-install.yaml": bundle(REPO, REPO_POLICY),
-    "ha/install.yaml": bundle(SERVER, REPO, REPO_POLICY),
-    "ha/namespace-install.yaml": bundle(SERVER, REPO, REPO_POLICY),
+    "namespace-install.yaml": bundle(variant(SERVER, "ns"), variant(REPO, "ns"), REPO_POLICY),
+    "core-install.yaml": bundle(variant(REPO, "core"), REPO_POLICY),
+    "ha/install.yaml": bundle(variant(SERVER, "ha"), variant(REPO, "ha"), REPO_POLICY),
+    "ha/namespace-install.yaml": bundle(
+        variant(SERVER, "ha-ns"), variant(REPO, "ha-ns"), REPO_POLICY
+    ),
     "README.md": b"# not a manifest\n",
 }
 
@@ -76,18 +86,23 @@ def names(found: list[Alternative]) -> list[str]:
     return [a.name for a in found]
 
 
+def defined(files: dict[str, list[Identity]]) -> list[Alternative]:
+    """The alternatives of files each defining its objects its own way."""
+    return alternatives({path: dict.fromkeys(keys, path) for path, keys in files.items()})
+
+
 # The grouping, on what each file defines
 
 
 def test_no_file_defines_an_object_twice_no_alternatives() -> None:
-    assert alternatives({"a.yaml": [("x", "Deployment", "a")], "b.yaml": []}) == []
+    assert defined({"a.yaml": [("x", "Deployment", "a")], "b.yaml": []}) == []
 
 
 def test_each_conflicting_file_is_an_alternative_with_the_files_that_conflict_with_nothing() -> (
     None
 ):
     web = ("shop", "Deployment", "web")
-    found = alternatives(
+    found = defined(
         {
             "a.yaml": [web],
             "b.yaml": [web, ("shop", "NetworkPolicy", "p")],
@@ -102,7 +117,7 @@ def test_each_conflicting_file_is_an_alternative_with_the_files_that_conflict_wi
 
 def test_a_directory_whose_conflicting_files_do_not_conflict_is_one_alternative() -> None:
     web, db = ("shop", "Deployment", "web"), ("shop", "Deployment", "db")
-    found = alternatives(
+    found = defined(
         {
             "kubernetes-manifests/web.yaml": [web],
             "kubernetes-manifests/db.yaml": [db],
@@ -118,7 +133,7 @@ def test_a_directory_whose_conflicting_files_do_not_conflict_is_one_alternative(
 
 def test_a_directory_whose_files_conflict_among_themselves_is_divided_down() -> None:
     web = ("shop", "Deployment", "web")
-    found = alternatives(
+    found = defined(
         {
             "deploy/all.yaml": [web],
             "deploy/prod/app/web.yaml": [web],
@@ -132,7 +147,7 @@ def test_a_directory_whose_files_conflict_among_themselves_is_divided_down() -> 
         "deploy/staging/web.yaml",
     ]
     web_db = [web, ("shop", "Deployment", "db")]
-    nested = alternatives(
+    nested = defined(
         {"all.yaml": web_db, "split/app/web.yaml": [web], "split/db/db.yaml": web_db[1:]}
     )
     assert names(nested) == ["all.yaml", "split/"]  # app/ and db/ together
@@ -192,6 +207,32 @@ def test_alternatives_next_to_rendered_environments() -> None:
         ("namespace-install.yaml", "plain"),
         ("overlays/prod", "kustomize"),
     ]
+
+
+NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata: {name: argocd}\n"
+
+
+def test_an_object_defined_alike_in_two_files_is_one_object() -> None:
+    # Two deliverables that each create the namespace they deploy to (calico's
+    # csi-driver.yaml and tigera-operator.yaml both create calico-system): applying both
+    # applies it once. They are read together, as one set: the server reaches the
+    # repo-server across the two files.
+    files = {
+        "server.yaml": bundle(NAMESPACE, SERVER),
+        "repo-server.yaml": bundle(NAMESPACE, REPO, REPO_POLICY),
+    }
+    assert plain_alternatives(files, sorted(files)) == []
+    (env,) = load_environments(files, cache=None)
+    assert (env.name, [w.name for w in env.tree.workloads]) == (
+        "",
+        ["argocd-repo-server", "argocd-server"],
+    )
+    assert [n.source for n in env.tree.namespaces] == [Source("repo-server.yaml", 1)]  # the first
+    same = diff_files(files, files, cache=None)
+    assert same.environments == ("",) and same.opened == same.closed == ()
+    # Defined otherwise, they are alternatives.
+    files["server.yaml"] = bundle(variant(NAMESPACE, "other"), SERVER)
+    assert names(plain_alternatives(files, sorted(files))) == ["repo-server.yaml", "server.yaml"]
 
 
 @pytest.mark.parametrize("split", [False, True])

@@ -11,8 +11,10 @@ Rules:
 
 - Two files conflict when they define an object of one identity (what a tree must hold
   once: ``analysis.manifests.identity``, the namespaces, workloads and policies whose
-  duplicates ``build_tree`` refuses). An object defined twice in one file is not an
-  alternative: the file contradicts itself, and stays an error.
+  duplicates ``build_tree`` refuses) differently. Defined alike (two installs that both
+  create the namespace they deploy to), it is one object: applying both files applies it
+  once, and the tree is read with ``repeats``. An object defined twice in one file is not
+  an alternative: the file contradicts itself, and stays an error.
 - Alternatives: the conflicting files under a directory are one alternative when no two
   of them conflict (``kubernetes-manifests/``: a bundle split one service a file);
   otherwise each conflicting file directly in it is one, and each subdirectory is divided
@@ -36,7 +38,7 @@ from analysis.model import UnmodelledPolicy
 from analysis.parsecache import ParseCache
 from analysis.yamldoc import YMap
 
-__all__ = ["Alternative", "alternatives", "plain_alternatives"]
+__all__ = ["Alternative", "Identity", "alternatives", "plain_alternatives"]
 
 Identity = tuple[str, str, str]  # (namespace, kind, name), as analysis.manifests.identity
 
@@ -56,7 +58,7 @@ def plain_alternatives(
     cache: ParseCache | None = None,
 ) -> list[Alternative]:
     """The alternatives among the plain manifests ``paths`` of ``files`` ([] when no two
-    files define one object). Files are read as ``load_files`` reads them, so with the
+    files define one object differently). Files are read as ``load_files`` reads them, so with the
     same ``cache`` nothing is parsed or modelled twice. An object that cannot be modelled
     counts for nothing here: reading its alternative reports it with its line."""
     kinds = custom_kind_names(workload_kinds)
@@ -75,8 +77,8 @@ def plain_alternatives(
 
 def _identities(
     path: str, objects: Iterable[YMap], workload_kinds: WorkloadKinds, cache: ParseCache | None
-) -> set[Identity]:
-    out: set[Identity] = set()
+) -> dict[Identity, object]:
+    out: dict[Identity, object] = {}
     for obj in objects:
         try:
             model = object_model(path, obj, workload_kinds=workload_kinds, cache=cache)
@@ -84,21 +86,24 @@ def _identities(
             continue
         if model is None or isinstance(model, UnmodelledPolicy):
             continue  # not checked for duplicates by the tree either
-        out.update(identity(m) for m in (model if isinstance(model, tuple) else (model,)))
+        out.update((identity(m), obj) for m in (model if isinstance(model, tuple) else (model,)))
     return out
 
 
-def alternatives(defined: Mapping[str, Iterable[Identity]]) -> list[Alternative]:
-    """The alternatives of files defining the given objects, by name ([] when no two
-    files define one object)."""
-    owners: dict[Identity, list[str]] = {}
+def alternatives(defined: Mapping[str, Mapping[Identity, object]]) -> list[Alternative]:
+    """The alternatives of files defining the given objects (identity: the object as
+    parsed), by name ([] when no two files define one object otherwise)."""
+    owners: dict[Identity, list[tuple[str, object]]] = {}
     for path in sorted(defined):
-        for key in set(defined[path]):
-            owners.setdefault(key, []).append(path)
+        for key, obj in defined[path].items():
+            owners.setdefault(key, []).append((path, obj))
     conflicts: dict[str, set[str]] = {}
-    for paths in owners.values():
-        for path in paths if len(paths) > 1 else ():
-            conflicts.setdefault(path, set()).update(q for q in paths if q != path)
+    for found in owners.values():
+        for path, obj in found if len(found) > 1 else ():
+            # Defined alike, an object is one object whichever file applies it.
+            others = {q for q, other in found if q != path and other != obj}
+            if others:
+                conflicts.setdefault(path, set()).update(others)
     if not conflicts:
         return []
     shared = [p for p in defined if p not in conflicts]

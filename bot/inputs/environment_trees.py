@@ -78,7 +78,9 @@ def load_environments(
     kinds = repr(workload_kinds) + (repr(cilium_agent) if cilium_agent is not None else "")
     if is_plain(files):
 
-        def read_files(name: str, paths: Sequence[str], own: Sequence[str]) -> EnvironmentTree:
+        def read_files(
+            name: str, paths: Sequence[str], own: Sequence[str], repeats: bool
+        ) -> EnvironmentTree:
             # Alternatives are kept by key as rendered environments are: the bot reviews
             # every pull request of a branch against the same ones.
             key = _plain_key(files, name, paths, own, kinds) if name else ""
@@ -87,7 +89,11 @@ def load_environments(
                 return found
             chosen = {p: files[p] for p in paths}
             tree = load_files(
-                chosen, workload_kinds=workload_kinds, cache=parse_cache, cilium_agent=cilium_agent
+                chosen,
+                workload_kinds=workload_kinds,
+                cache=parse_cache,
+                cilium_agent=cilium_agent,
+                repeats=repeats,
             )
             frontends = frontends_of_files(chosen, parse_cache)
             env = EnvironmentTree(
@@ -136,7 +142,9 @@ def load_environments(
         found[i] = env
     environments = [env for env in found if env is not None]
 
-    def read_plain(name: str, paths: Sequence[str], own: Sequence[str]) -> EnvironmentTree:
+    def read_plain(
+        name: str, paths: Sequence[str], own: Sequence[str], repeats: bool
+    ) -> EnvironmentTree:
         key = _plain_key(files, name, paths, own, kinds) if paths else ""
         plain = cache.get(key) if cache is not None and key else None
         if plain is None:
@@ -146,6 +154,7 @@ def load_environments(
                 workload_kinds=workload_kinds,
                 cache=parse_cache,
                 cilium_agent=cilium_agent,
+                repeats=repeats,
             )
             plain = EnvironmentTree(
                 name,
@@ -172,7 +181,7 @@ def load_environments(
 def _plain_environments(
     files: Mapping[str, bytes],
     paths: Sequence[str],
-    read: Callable[[str, Sequence[str], Sequence[str]], EnvironmentTree],
+    read: Callable[[str, Sequence[str], Sequence[str], bool], EnvironmentTree],
     workload_kinds: WorkloadKinds,
     parse_cache: ParseCache,
 ) -> list[EnvironmentTree]:
@@ -180,14 +189,15 @@ def _plain_environments(
     when files define the same object (``bot.inputs.alternatives``), by name. An object
     defined twice in one file stays an error."""
     try:
-        return [read("", paths, ())]
+        return [read("", paths, (), False)]
     except DuplicateObjectError as err:
         if not err.across_files:
             raise
-        split = plain_alternatives(files, paths, workload_kinds=workload_kinds, cache=parse_cache)
-        if not split:
-            raise  # the tree saw a duplicate the alternatives do not: never guess
-    return [read(a.name, a.paths, a.own) for a in split]
+    # Objects defined in several files: alike, one object; otherwise, alternatives.
+    split = plain_alternatives(files, paths, workload_kinds=workload_kinds, cache=parse_cache)
+    if not split:
+        return [read("", paths, (), True)]
+    return [read(a.name, a.paths, a.own, True) for a in split]
 
 
 def _plain_key(
