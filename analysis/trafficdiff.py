@@ -153,8 +153,13 @@ def diff_traffic_maps(
     unknown = ""
     selected = False  # the summary's environment only: the others' paths carry no flows
     if named and len(environments) > 1:
-        if any(name == named for name, _, _ in environments):
-            environments = [e for e in environments if e[0] == named]
+        # A directory of alternative deliverables is named with its "/" (``kubernetes-
+        # manifests/``), which settings drop: the exact name first, then that one.
+        chosen = [e for e in environments if e[0] == named] or [
+            e for e in environments if e[0].endswith("/") and e[0][:-1] == named.rstrip("/")
+        ]
+        if chosen:
+            environments = chosen
             selected = True
         else:
             unknown = named

@@ -19,9 +19,11 @@ from tests.botharness import WORKLOADS, db_policy
 EAST, WEST = "clusters/east", "clusters/west"
 
 
-def _environments(ports: tuple[int, ...]) -> list[EnvironmentTree]:
+def _environments(
+    ports: tuple[int, ...], names: tuple[str, str] = (EAST, WEST), kind: str = "kustomize"
+) -> list[EnvironmentTree]:
     files = {"apps.yaml": WORKLOADS, "db.yaml": db_policy("web", ports=ports)}
-    return [EnvironmentTree(name, "kustomize", load_files(files)) for name in (EAST, WEST)]
+    return [EnvironmentTree(name, kind, load_files(files)) for name in names]
 
 
 def _summary(environment: str) -> FlowSummary:
@@ -35,10 +37,14 @@ def _summary(environment: str) -> FlowSummary:
     return FlowSummary(flows=(FlowStat(key, 7, 1, 2),), environment=environment)
 
 
-def _broken(environment: str) -> tuple[set[str | None], str]:
+def _broken(
+    environment: str, names: tuple[str, str] = (EAST, WEST), kind: str = "kustomize"
+) -> tuple[set[str | None], str]:
     # Both environments close web -> db on TCP 5432 (6432 stays open).
     diff = diff_environments(
-        _environments((5432, 6432)), _environments((6432,)), ClusterScope.COMPLETE
+        _environments((5432, 6432), names, kind),
+        _environments((6432,), names, kind),
+        ClusterScope.COMPLETE,
     )
     maps = [(name, one.base, one.head) for name, one in diff.per_environment]
     traffic = diff_traffic_maps(diff, maps, _summary(environment))
@@ -57,6 +63,13 @@ def test_flows_break_only_in_the_environment_they_were_observed_in(
     named: str, broken: set[str], unknown: str
 ) -> None:
     assert _broken(named) == (broken, unknown)
+
+
+@pytest.mark.parametrize("named", ["kubernetes-manifests/", "kubernetes-manifests"])
+def test_a_directory_of_alternatives_is_named_with_or_without_its_slash(named: str) -> None:
+    # Alternative deliverables (bot.inputs.alternatives); settings strip the "/".
+    bundles = ("kubernetes-manifests/", "release/kubernetes-manifests.yaml")
+    assert _broken(named, bundles, "plain") == ({"kubernetes-manifests/"}, "")
 
 
 def test_the_environment_is_kept_in_the_summary_and_checked() -> None:
