@@ -14,6 +14,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analysis.errors import DuplicateObjectError
 from analysis.model import Source
@@ -419,3 +421,37 @@ def test_an_alternative_renamed_is_paired_with_the_one_it_shares_files_with() ->
     assert not any(e.name == "loadgenerator" for e in diff.added_endpoints + diff.removed_endpoints)
     assert {e.name for e in diff.added_endpoints} == {"frontend", "cartservice"}
     assert {c.dst.environment for c in diff.opened + diff.closed} == {SPLIT}
+
+
+# The grouping's invariants, on random trees of files
+
+
+PATHS = st.sampled_from(
+    ["a.yaml", "b.yaml", "d/a.yaml", "d/b.yaml", "d/e/a.yaml", "d/e/b.yaml", "f/a.yaml"]
+)
+KEYS = st.sampled_from([("ns", "Deployment", n) for n in "xyz"] + [("", "Namespace", "ns")])
+
+
+@given(
+    st.dictionaries(
+        PATHS, st.dictionaries(KEYS, st.integers(0, 2), max_size=3), min_size=1, max_size=7
+    )
+)
+def test_alternatives_hold_no_conflict_and_every_file(
+    files: dict[str, dict[Identity, int]],
+) -> None:
+    def conflict(p: str, q: str) -> bool:  # the rule, pair by pair
+        return p != q and any(k in files[q] and files[q][k] != v for k, v in files[p].items())
+
+    conflicting = {p for p in files if any(conflict(p, q) for q in files)}
+    found = alternatives(files)
+    assert (found == []) == (not conflicting)
+    for alt in found:
+        assert not any(conflict(p, q) for p in alt.paths for q in alt.paths)
+        assert set(alt.paths) == set(alt.own) | (set(files) - conflicting)
+        assert alt.name in alt.own or (
+            alt.name.endswith("/") and all(p.startswith(alt.name) for p in alt.own)
+        )
+    owns = [p for alt in found for p in alt.own]
+    assert sorted(owns) == sorted(conflicting)  # each conflicting file in exactly one
+    assert len({alt.name for alt in found}) == len(found)
