@@ -3,9 +3,9 @@
 Plain manifests are applied as one set, unless they hold alternatives: argo-cd's
 ``manifests/`` ships ``install.yaml``, ``namespace-install.yaml``, ``core-install.yaml``…
 (each a whole Argo CD), microservices-demo ships its services one file each and as one
-``release/kubernetes-manifests.yaml``. Two files that define the same object cannot both
-be what a cluster runs (applied together, the second replaces the first), so each is
-reviewed as its own environment.
+``release/kubernetes-manifests.yaml``. Two files that define the same object differently
+cannot both be what a cluster runs (applied together, the second replaces the first), so
+each is reviewed as its own environment.
 
 Rules:
 
