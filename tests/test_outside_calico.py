@@ -13,12 +13,11 @@ from hypothesis import strategies as st
 from analysis.calicocompile import outside_selectors
 from analysis.manifests import load_files
 from analysis.model import LabelRequirement, LabelSelector
-from analysis.outside import outside_world
-from analysis.reachability import compute_map
-from tests.reference import Endpoint, Obj, RefRange, RefWorkload, _allowed_json, interesting_ports
+from tests.reference import Endpoint, Obj, RefWorkload
 from tests.reference_calico import CalicoCluster
 from tests.reference_outside import concrete_namespace, concrete_pod
 from tests.strategies import NS_KEYS, POD_KEYS, VALUES, Draw
+from tests.test_outside_properties import check_representatives
 from tests.test_properties_calico import PROFILE, _files, mixed_clusters
 
 OUTSIDE_NAMES = ("default", "alpha", "beta", "gamma", "zz-outside")
@@ -111,59 +110,7 @@ def test_a_representative_decides_like_every_pod_it_stands_for_under_calico(
     case: tuple[list[dict[str, Any]], dict[str, str], list[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
     objects, files, namespaces, pods = case
-    tree = load_files(files)
-    world = outside_world(tree, (tree,))
-    partial = world.tree(tree)
-    engine = compute_map(partial)
-    unknown = {ns["metadata"]["name"] for ns in namespaces}
-    ns_labels = {ns["metadata"]["name"]: ns["metadata"]["labels"] for ns in namespaces}
-    concrete = {f"{p['metadata']['namespace']}/Pod/{p['metadata']['name']}" for p in pods}
-    stands_for: dict[str, str] = {}
-    workloads = {w.id: w for w in tree.workloads}
-    for manifest in pods:
-        meta = manifest["metadata"]
-        found = stands_for[f"{meta['namespace']}/Pod/{meta['name']}"] = world.locate(
-            meta["namespace"], ns_labels.get(meta["namespace"]), meta["labels"], partial
-        )
-        if found in workloads:  # a pod like a workload is taken to have its named ports
-            manifest["spec"]["containers"][0]["ports"] = [
-                {
-                    "containerPort": p.port,
-                    "protocol": p.protocol,
-                    **({"name": p.name} if p.name else {}),
-                }
-                for p in workloads[found].ports
-            ]
-    ref = OutsideCalicoCluster([*objects, *namespaces, *pods], unknown)
-    points = interesting_ports(ref.port_numbers())
-
-    def beyond(e: RefWorkload | RefRange) -> bool:
-        return isinstance(e, RefRange) or e.namespace in unknown
-
-    def answer(src: RefWorkload | RefRange, dst: RefWorkload | RefRange) -> dict[str, str]:
-        return _allowed_json(
-            points,
-            {p: tuple(ref.allows(src, dst, p, n) for n in points) for p in ("TCP", "UDP", "SCTP")},
-        )
-
-    for pod in (e for e in ref.endpoints() if e.id in concrete):
-        assert isinstance(pod, RefWorkload)
-        for other in ref.endpoints():
-            if other.id == pod.id or (beyond(pod) and beyond(other)):
-                continue
-            mine, theirs = stands_for[pod.id], stands_for.get(other.id, other.id)
-            assert engine.allowed(mine, theirs).to_json() == answer(pod, other), (
-                pod.id,
-                mine,
-                other.id,
-                theirs,
-            )
-            assert engine.allowed(theirs, mine).to_json() == answer(other, pod), (
-                other.id,
-                theirs,
-                pod.id,
-                mine,
-            )
+    check_representatives(files, objects, namespaces, pods, OutsideCalicoCluster)
 
 
 CALICO_NP = (

@@ -11,7 +11,7 @@ base, equals the diff of the two fully computed maps with representatives.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hypothesis import given, note, settings
@@ -61,7 +61,7 @@ def check_representatives(
     objects: list[Obj],
     namespaces: list[Obj],
     pods: list[Obj],
-    reference: Callable[[list[Obj], set[str]], Cluster],
+    reference: Callable[[list[Mapping[str, Any]], set[str]], Cluster],
 ) -> None:
     """Every concrete pod of ``pods`` decides, to and from every other endpoint of the
     ``reference`` cluster (the tree's ``objects`` with the concrete ``namespaces`` and
