@@ -48,6 +48,7 @@ from analysis.calicomodel import (
     CalicoRule,
 )
 from analysis.calicotree import unsettled
+from analysis.ciliummodel import SERVICE_ACCOUNT
 from analysis.ipranges import ExternalRange
 from analysis.matcher import (
     AnyRule,
@@ -110,6 +111,7 @@ class CalicoPeers:
         accounts: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
     ) -> None:
         self.ranges = ranges
+        self.ns_labels = ns_labels
         self.range_bits = (1 << len(ranges)) - 1
         self.classes = classes
         self.workloads = 0
@@ -134,10 +136,12 @@ class CalicoPeers:
 
     def backends(self, backends: CalicoBackends) -> int:
         """The pods a Service's selector selects (host-network ones too: their address,
-        their node's, is in the Service's EndpointSlices)."""
+        their node's, is in the Service's EndpointSlices). A namespace is known by its name
+        label: a representative namespace (analysis.outside) carries the name it stands for."""
         bits = 0
         for i, c in self.classes:
-            if backends.selects(c.namespace, c.labels):
+            own = self.ns_labels.get(c.namespace, {}).get(NAMESPACE_NAME_LABEL, c.namespace)
+            if backends.selects(own, c.labels):
                 bits |= 1 << i
         return bits
 
@@ -365,7 +369,14 @@ def outside_selectors(
     ``TextRequirement``), applying in every namespace its policy's rules can reach, so
     representatives cover every combination of them that labels can reach. Conditions on
     the namespace (``pcns.`` labels, ``projectcalico.org/namespace``) are the same for
-    every pod of a namespace and tell no two of them apart."""
+    every pod of a namespace and tell no two of them apart.
+
+    A pod's service account is a condition too: its name (``serviceAccounts.names``,
+    ``projectcalico.org/serviceaccount``) on the representatives' account key
+    (``SERVICE_ACCOUNT``), its labels (``serviceAccountSelector``,
+    ``serviceAccounts.selector``) as ``pcsa.`` keys, the labels pods inherit from it. A
+    rule's ``services`` selects the pods its Service's selector selects in the Service's
+    namespace, by name (the namespace may be one the tree does not define)."""
     calico = tree.calico
     if calico is None:
         return [], []
@@ -395,7 +406,10 @@ def outside_selectors(
         own: LabelSelector | None = None if policy.namespace else every
         if policy.namespace_selector is not None:
             own = namespace_scope(policy.namespace_selector)
-        for selector in pod_selectors(policy.selector):
+        subjects = [policy.selector]
+        if policy.service_account_selector is not None:
+            subjects.append(cs.prefixed(policy.service_account_selector, cs.SERVICE_ACCOUNT_PREFIX))
+        for selector in pod_selectors(cs.conjunction(subjects)):
             pods.append((own_name, own, selector))
         peer_scope = None if policy.namespace else every
         for rule in policy.ingress + policy.egress:
@@ -403,10 +417,30 @@ def outside_selectors(
                 where_name, where = own_name, peer_scope
                 if entity.namespace_selector is not None:
                     where_name, where = None, namespace_scope(entity.namespace_selector)
-                for node in (entity.selector, entity.not_selector):
+                positive = [n for n in (entity.accounts, entity.selector) if n is not None]
+                for node in (cs.conjunction(positive) if positive else None, entity.not_selector):
                     if node is not None:
                         pods.extend((where_name, where, sel) for sel in pod_selectors(node))
+                if entity.backends is not None:
+                    name = LabelRequirement(
+                        NAMESPACE_NAME_LABEL, "In", (entity.backends.namespace,)
+                    )
+                    home = LabelSelector((), (name,))
+                    namespaces.append(home)
+                    pods.append((None, home, LabelSelector(entity.backends.selector)))
     return namespaces, pods
+
+
+def _pod_key(key: str) -> str | None:
+    """The key a pod selector's condition on ``key`` splits representatives by; None: a
+    condition on the pod's namespace, the same for every pod of it. A pod's own labels
+    never carry the ``pcns.``/``pcsa.`` prefixes (libcalico-go strips them), so ``pcsa.``
+    keys are its account's labels."""
+    if key.startswith(cs.NAMESPACE_PREFIX) or key in (cs.LABEL_NAMESPACE, cs.LABEL_ORCHESTRATOR):
+        return None
+    if key in (cs.LABEL_SERVICE_ACCOUNT, cs.SERVICE_ACCOUNT_PREFIX + cs.LABEL_NAME):
+        return SERVICE_ACCOUNT
+    return key
 
 
 def _as_label_selector(node: cs.Node, namespace: bool) -> LabelSelector | None:
@@ -431,13 +465,13 @@ def _as_label_selector(node: cs.Node, namespace: bool) -> LabelSelector | None:
             key = NAMESPACE_NAME_LABEL
         elif namespace and key.startswith("projectcalico.org/"):
             return None
-        elif not namespace and (
-            key.startswith(cs.NAMESPACE_PREFIX)
-            or key in (cs.LABEL_NAMESPACE, cs.LABEL_ORCHESTRATOR)
-        ):
-            continue  # the same for every pod of a namespace
-        elif not namespace and key.startswith("projectcalico.org/"):
-            return None  # the pod's own (a service account): not a label it carries
+        elif not namespace:
+            mapped = _pod_key(key)
+            if mapped is None:
+                continue  # the same for every pod of a namespace
+            if mapped.startswith("projectcalico.org/"):
+                return None  # a label no pod carries
+            key = mapped
         found.append(LabelRequirement(key, op, values))
     return LabelSelector((), tuple(found))
 
@@ -461,10 +495,18 @@ def _one_label(node: cs.Node) -> tuple[str, str, tuple[str, ...]] | None:
 def _requirements(node: cs.Node, namespace: bool) -> list[LabelSelector]:
     out: list[LabelSelector] = []
     for key, op, values in _atoms(node):
-        if namespace and key == cs.LABEL_NAME:
-            key = NAMESPACE_NAME_LABEL
-        if key.startswith(cs.NAMESPACE_PREFIX) or key.startswith("projectcalico.org/"):
-            continue  # the namespace and orchestrator: not labels a representative carries
+        if namespace:
+            if key == cs.LABEL_NAME:
+                key = NAMESPACE_NAME_LABEL
+            elif key.startswith(cs.NAMESPACE_PREFIX):
+                continue
+        else:
+            mapped = _pod_key(key)
+            if mapped is None:
+                continue  # the namespace and orchestrator: not labels a representative carries
+            key = mapped
+        if key.startswith("projectcalico.org/"):
+            continue  # a label no pod or namespace carries
         out.append(_one_requirement(key, op, values))
     return out
 

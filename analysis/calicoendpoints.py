@@ -28,7 +28,7 @@ from analysis.calicomodel import (
 )
 from analysis.calicotree import CalicoTree
 from analysis.matcher import PodClass
-from analysis.model import NAMESPACE_NAME_LABEL, Source, Workload, labels_of
+from analysis.model import NAMESPACE_NAME_LABEL, Labels, Source, Workload, labels_of
 from analysis.validation import v1_object
 from analysis.yamldoc import YMap, line_of
 
@@ -49,9 +49,14 @@ def account_map(objects: CalicoObjects) -> dict[tuple[str, str], dict[str, str]]
     return {(a.namespace, a.name): dict(a.labels) for a in objects.service_accounts}
 
 
-def account_labels(namespace: str, account: str, accounts: Accounts) -> dict[str, str]:
-    """The labels a pod inherits from its service account's profile."""
-    own = accounts.get((namespace, account), {})
+def account_labels(
+    namespace: str, account: str, accounts: Accounts, unknown: Labels = ()
+) -> dict[str, str]:
+    """The labels a pod inherits from its service account's profile: the tree's account's,
+    else ``unknown`` (a representative's: analysis.outside)."""
+    own = accounts.get((namespace, account))
+    if own is None:
+        own = dict(unknown)
     labels = {f"{cs.SERVICE_ACCOUNT_PREFIX}{k}": v for k, v in own.items()}
     labels[cs.SERVICE_ACCOUNT_PREFIX + cs.LABEL_NAME] = account
     return labels
@@ -70,7 +75,9 @@ def endpoint_labels(
     namespace = ns_labels.get(NAMESPACE_NAME_LABEL, pod_class.namespace)
     labels[cs.NAMESPACE_PREFIX + cs.LABEL_NAME] = namespace
     account = pod_class.service_account
-    labels.update(account_labels(pod_class.namespace, account, accounts or {}))
+    labels.update(
+        account_labels(pod_class.namespace, account, accounts or {}, pod_class.account_labels)
+    )
     labels.update((k, v) for k, v in pod_class.labels if not k.startswith(_INHERITED))
     labels[cs.LABEL_NAMESPACE] = namespace
     labels[cs.LABEL_ORCHESTRATOR] = "k8s"

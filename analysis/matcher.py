@@ -54,6 +54,7 @@ class PodClass:
     named_ports: tuple[tuple[str, str, int], ...]  # (name, protocol, port)
     host_network: bool
     service_account: str = "default"  # Cilium selects by it (analysis.ciliummodel)
+    account_labels: Labels = ()  # Calico reads them (analysis.calicoendpoints)
 
     @staticmethod
     def of(workload: Workload) -> PodClass:
@@ -64,6 +65,7 @@ class PodClass:
             named,
             workload.host_network,
             workload.service_account,
+            workload.account_labels,
         )
 
 

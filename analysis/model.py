@@ -128,6 +128,9 @@ class Workload:
     # The pod spec's serviceAccountName (its deprecated alias serviceAccount when unset),
     # "default" when neither is set: the API server's defaulting.
     service_account: str = "default"
+    # The labels of that service account where the tree does not define it: set only on
+    # representatives (analysis.outside), which stand for pods whose accounts are unknown.
+    account_labels: Labels = ()
 
     @property
     def id(self) -> str:

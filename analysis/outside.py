@@ -48,7 +48,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from analysis.calicocompile import TextRequirement, outside_selectors
-from analysis.calicoselector import compare
+from analysis.calicoselector import SERVICE_ACCOUNT_PREFIX, compare
 from analysis.ciliummodel import SERVICE_ACCOUNT, cilium_selectors
 from analysis.errors import ManifestError
 from analysis.model import (
@@ -68,6 +68,11 @@ OTHER_VALUE = "~other"  # a label value no selector names (not a valid label val
 MAX_REPRESENTATIVES = 4096
 NO_SOURCE = Source("", 0)
 SETTINGS_FILE = ".github/reachdiff.yml"
+# A representative's labels hold its pods' service account (SERVICE_ACCOUNT) and that
+# account's labels (these keys), so selectors split them like labels (``pod_view``).
+ACCOUNT_LABEL_PREFIX = SERVICE_ACCOUNT_PREFIX
+DEFAULT_ACCOUNT = "default"  # in every namespace, without labels unless the tree says
+ACCOUNT_SHOWN = "serviceaccount"  # SERVICE_ACCOUNT as ids and descriptions show it
 
 
 class ClusterScope(enum.Enum):
@@ -189,12 +194,26 @@ class Representative:
         return f"{self.pod_words} {self.namespace_words} (not in this repository)"
 
     def workload(self) -> Workload:
-        # A service account Cilium selectors name is split like a label; the pods a
-        # representative stands for run as it, or (without it) as one none names.
-        labels = tuple((k, v) for k, v in self.labels if k != SERVICE_ACCOUNT)
+        # The service account selectors name is split like a label, and so are its labels
+        # (``pcsa.`` keys, as Calico shows them on pods): the pods a representative stands
+        # for run as it, or (without it) as one no selector names.
+        labels = tuple((k, v) for k, v in self.labels if not _is_account_key(k))
         account = dict(self.labels).get(SERVICE_ACCOUNT, OTHER_VALUE)
+        account_labels = tuple(
+            (k[len(ACCOUNT_LABEL_PREFIX) :], v)
+            for k, v in self.labels
+            if k.startswith(ACCOUNT_LABEL_PREFIX)
+        )
         return Workload(
-            OUTSIDE_KIND, self.namespace, self.pod_part, labels, (), False, NO_SOURCE, account
+            OUTSIDE_KIND,
+            self.namespace,
+            self.pod_part,
+            labels,
+            (),
+            False,
+            NO_SOURCE,
+            account,
+            account_labels,
         )
 
 
@@ -215,8 +234,29 @@ def describe(namespace: str, pod_part: str) -> str:
         where = f"in namespace {namespace}"
         pods = "any other pod"
     if pod_part != "*":
-        pods = f"pods labelled {pod_part[4:-1]}"  # inside "pod[...]"
+        pods = _pod_words(pod_part[4:-1])  # inside "pod[...]"
     return f"{pods} {where} (not in this repository)"
+
+
+def _pod_words(shown: str) -> str:
+    """``app=web,serviceaccount=api,pcsa.role=db`` in words: "pods labelled app=web
+    running as service account api labelled role=db" (a pod runs as some account: one no
+    selector names is not shown)."""
+    labels, account, account_labels = [], "", []
+    for part in shown.split(","):
+        key = part.split("=")[0].rstrip("!")
+        if key == ACCOUNT_SHOWN:
+            account = f"service account {part[len(key) + 1 :]}"
+        elif key.startswith(ACCOUNT_LABEL_PREFIX):
+            account_labels.append(part[len(ACCOUNT_LABEL_PREFIX) :])
+        else:
+            labels.append(part)
+    words = f"pods labelled {','.join(labels)}" if labels else "pods"
+    if account or account_labels:
+        words += f" running as {account or 'a service account'}"
+        if account_labels:
+            words += f" labelled {','.join(account_labels)}"
+    return words
 
 
 def representative_id(namespace: str, pod_part: str) -> str:
@@ -251,11 +291,14 @@ class OutsideWorld:
         namespace_labels: Mapping[str, str] | None,
         labels: Mapping[str, str],
         tree: Tree,
+        account: str = DEFAULT_ACCOUNT,
+        account_labels: Mapping[str, str] | None = None,
     ) -> str:
         """The id of the endpoint of ``tree`` (this world's tree, representatives added)
         that stands for a concrete pod the tree does not define, in ``namespace`` (with
-        ``namespace_labels`` when the tree does not define it): a representative, or the
-        workload labelled exactly like it."""
+        ``namespace_labels`` when the tree does not define it), running as service
+        ``account`` (with ``account_labels`` when the tree does not define it): a
+        representative, or the workload labelled exactly like it."""
         defined = {n.name: dict(n.labels) for n in tree.namespaces}
         condition_name: str | None = namespace
         home = namespace
@@ -267,14 +310,17 @@ class OutsideWorld:
                 name for atom, name in self.namespace_atoms if space.vector(dict(atom)) == vector
             )
             condition_name = None
+        accounts = _account_map(tree)
+        known = accounts.get((namespace, account))
+        own = dict(known) if known is not None else dict(account_labels or {})
         pods = _Space(self.selectors.pod_selectors(condition_name, defined[home]), False)
-        vector = pods.vector(labels)
+        vector = pods.vector(pod_view(labels, account, own))
         atom = next(a for a in pods.atoms() if pods.vector(dict(a)) == vector)
         for rep in self.representatives:
             if rep.namespace == home and rep.labels == atom:
                 return rep.id
         for w in tree.workloads:
-            same = w.namespace == home and pods.vector(dict(w.labels)) == vector
+            same = w.namespace == home and pods.vector(_workload_view(w, accounts)) == vector
             if same and _stands_for_others(w):
                 return w.id
         raise LookupError(f"no endpoint stands for a pod in {namespace}")
@@ -287,6 +333,14 @@ def outside_world(tree: Tree, compared: Sequence[Tree]) -> OutsideWorld:
     read (``analysis.prepared`` reuses the result for a tree with the same namespaces)."""
     selectors = Selectors.of(compared)
     defined = {n.name: n for n in tree.namespaces}
+    known, named = _known_accounts(compared)
+    # An outside namespace's pods run as accounts the tree does not define, but "default"
+    # (unless a tree defines a "default" account in a namespace it does not define).
+    anywhere = (
+        {}
+        if any(a == DEFAULT_ACCOUNT and ns not in defined for ns, a in named)
+        else {DEFAULT_ACCOUNT: ()}
+    )
     reps: list[Representative] = []
     namespaces: list[Namespace] = []
     atoms_kept: list[tuple[Labels, str]] = []
@@ -305,15 +359,15 @@ def outside_world(tree: Tree, compared: Sequence[Tree]) -> OutsideWorld:
             f"in a namespace labelled {space.show(shown)}" if shown else "in any other namespace"
         )
         pods = selectors.pod_selectors(None, dict(labels))
-        reps.extend(_pod_representatives(name, pods, words, set()))
+        reps.extend(_pod_representatives(name, pods, words, set(), anywhere))
     same_everywhere = _unrepresented(compared)
     for ns in tree.namespaces:
         pods = selectors.pod_selectors(ns.name, dict(ns.labels))
-        reps.extend(
-            _pod_representatives(
-                ns.name, pods, f"in namespace {ns.name}", same_everywhere.get(ns.name, set())
-            )
-        )
+        accounts = {a: labels for (n, a), labels in known.items() if n == ns.name}
+        if (ns.name, DEFAULT_ACCOUNT) not in named:
+            accounts[DEFAULT_ACCOUNT] = ()
+        skip = same_everywhere.get(ns.name, set())
+        reps.extend(_pod_representatives(ns.name, pods, f"in namespace {ns.name}", skip, accounts))
     if len(reps) > MAX_REPRESENTATIVES:
         raise _too_many(
             f"the selectors of this tree tell apart more than {MAX_REPRESENTATIVES} kinds of "
@@ -333,19 +387,61 @@ def with_outside(tree: Tree, compared: Sequence[Tree] | None = None) -> Tree:
 
 
 def _unrepresented(trees: Sequence[Tree]) -> dict[str, set[Labels]]:
-    """Per namespace, the label sets of workloads that stand for undefined pods alike in
-    every tree compared (so the representative would only repeat them)."""
+    """Per namespace, the views (``pod_view``) of workloads that stand for undefined pods
+    alike in every tree compared (so the representative would only repeat them)."""
     found: dict[str, set[Labels]] | None = None
     for tree in trees:
         here: dict[str, set[Labels]] = {}
+        accounts = _account_map(tree)
         for w in tree.workloads:
             if _stands_for_others(w):
-                here.setdefault(w.namespace, set()).add(w.labels)
+                view = tuple(sorted(_workload_view(w, accounts).items()))
+                here.setdefault(w.namespace, set()).add(view)
         if found is None:
             found = here
         else:
             found = {ns: labels & here.get(ns, set()) for ns, labels in found.items()}
     return found or {}
+
+
+def _is_account_key(key: str) -> bool:
+    return key == SERVICE_ACCOUNT or key.startswith(ACCOUNT_LABEL_PREFIX)
+
+
+def pod_view(
+    labels: Mapping[str, str], account: str, account_labels: Mapping[str, str]
+) -> dict[str, str]:
+    """What the selectors split pods by, of one pod: its labels, its service account and
+    that account's labels, keyed as a representative's labels are."""
+    view = {k: v for k, v in labels.items() if not _is_account_key(k)}
+    view[SERVICE_ACCOUNT] = account
+    view.update((ACCOUNT_LABEL_PREFIX + k, v) for k, v in account_labels.items())
+    return view
+
+
+def _workload_view(w: Workload, accounts: Mapping[tuple[str, str], Labels]) -> dict[str, str]:
+    own = accounts.get((w.namespace, w.service_account), w.account_labels)
+    return pod_view(dict(w.labels), w.service_account, dict(own))
+
+
+def _account_map(tree: Tree) -> dict[tuple[str, str], Labels]:
+    calico = tree.calico
+    accounts = calico.service_accounts if calico is not None else ()
+    return {(a.namespace, a.name): a.labels for a in accounts}
+
+
+def _known_accounts(
+    trees: Sequence[Tree],
+) -> tuple[dict[tuple[str, str], Labels], set[tuple[str, str]]]:
+    """The service accounts every tree compared labels alike, and every account some tree
+    defines."""
+    known: dict[tuple[str, str], Labels] | None = None
+    named: set[tuple[str, str]] = set()
+    for tree in trees:
+        here = _account_map(tree)
+        named |= here.keys()
+        known = here if known is None else {k: v for k, v in known.items() if here.get(k) == v}
+    return known or {}, named
 
 
 def _stands_for_others(w: Workload) -> bool:
@@ -356,18 +452,32 @@ def _stands_for_others(w: Workload) -> bool:
 
 
 def _pod_representatives(
-    namespace: str, selectors: Sequence[LabelSelector], words: str, skip: set[Labels]
+    namespace: str,
+    selectors: Sequence[LabelSelector],
+    words: str,
+    skip: set[Labels],
+    accounts: Mapping[str, Labels],
 ) -> list[Representative]:
+    """The representatives of the pods of ``namespace`` (``accounts``: the labels of the
+    service accounts known there; a representative running as one of them with other
+    labels stands for no pod, and is not made)."""
     out = []
     space = _Space(selectors, namespace=False)
     # A workload the selectors cannot tell from the pods of an atom stands for them.
     covered = {space.vector(dict(labels)) for labels in skip}
     for labels in space.atoms():
-        if space.vector(dict(labels)) in covered:
+        vector = space.vector(dict(labels))
+        if vector in covered:
             continue
+        have = dict(labels)
+        account = have.get(SERVICE_ACCOUNT)
+        if account is not None and account in accounts:
+            real = pod_view(have, account, dict(accounts[account]))
+            if space.vector(real) != vector:
+                continue
         shown = space.show(labels)
         pod_part = f"pod[{shown}]" if labels else "*"
-        pod_words = f"pods labelled {shown}" if labels else "any pod"
+        pod_words = _pod_words(shown) if labels else "any pod"
         if not labels and namespace and not is_outside_namespace(namespace):
             pod_words = "any other pod"
         out.append(Representative(namespace, labels, pod_part, words, pod_words))
@@ -632,7 +742,10 @@ class _Space:
         return masks
 
     def fails(self, key: str, value: str | None) -> int:
-        """The selectors a label ``key`` with ``value`` (None: absent) rules out."""
+        """The selectors a label ``key`` with ``value`` (None: absent) rules out. Every pod
+        runs as a service account: without one named, it runs as another."""
+        if value is None and key == SERVICE_ACCOUNT:
+            value = OTHER_VALUE
         found = self._fails.get((key, value))
         if found is None:
             found = self._fails[(key, value)] = self.masks(key).fails(value)
@@ -718,10 +831,11 @@ class _Space:
         it does not start with, end with, contain) or, when none is named, as ``key=*``."""
         parts = []
         for key, value in labels:
+            shown = ACCOUNT_SHOWN if key == SERVICE_ACCOUNT else key
             masks = self.masks(key)
             if value == OTHER_VALUE or (masks.texts and masks.is_other(value)):
                 named = masks.shown_other()
-                parts.append(f"{key}!={named}" if named else f"{key}=*")
+                parts.append(f"{shown}!={named}" if named else f"{shown}=*")
             else:
-                parts.append(f"{key}={value}")
+                parts.append(f"{shown}={value}")
         return ",".join(parts)

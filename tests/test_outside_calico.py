@@ -13,10 +13,14 @@ from hypothesis import strategies as st
 from analysis.calicocompile import outside_selectors
 from analysis.manifests import load_files
 from analysis.model import LabelRequirement, LabelSelector
+from analysis.outside import outside_world
+from analysis.reachability import compute_map
+from tests.calico_strategies import ACCOUNT_KEYS
 from tests.reference import Endpoint, Obj, RefWorkload
 from tests.reference_calico import CalicoCluster
 from tests.reference_outside import concrete_namespace, concrete_pod
 from tests.strategies import NS_KEYS, POD_KEYS, VALUES, Draw
+from tests.strategies_cilium import SERVICE_ACCOUNTS
 from tests.test_outside_properties import check_representatives
 from tests.test_properties_calico import PROFILE, _files, mixed_clusters
 
@@ -56,61 +60,47 @@ class OutsideCalicoCluster(CalicoCluster):
         return super()._walk(direction, owner, peer, protocol, port, dst)
 
 
-def _without_account_or_service_matches(obj: Obj) -> dict[str, Any]:
-    """``obj`` without Calico's ``serviceAccountSelector`` and rules' ``serviceAccounts`` and
-    ``services``: representatives do not yet stand for the accounts and Service endpoints of
-    pods outside the tree (the known gap in docs/semantics.md, issue 17), so this property
-    holds only without them; tests/test_calico_accounts.py and test_calico_services.py
-    check them on trees that define every pod."""
-    if not str(obj.get("apiVersion", "")).startswith(("projectcalico.org/", "crd.projectcalico")):
-        return dict(obj)
-    spec = {k: v for k, v in obj.get("spec", {}).items() if k != "serviceAccountSelector"}
-    for direction in ("ingress", "egress"):
-        if direction in spec:
-            spec[direction] = [
-                {
-                    side: (
-                        {k: v for k, v in part.items() if k not in ("serviceAccounts", "services")}
-                        if side in ("source", "destination") and isinstance(part, dict)
-                        else part
-                    )
-                    for side, part in rule.items()
-                }
-                for rule in spec[direction]
-            ]
-    return {**obj, "spec": spec}
+Case = tuple[list[dict[str, Any]], dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]
+OTHER_ACCOUNT = "zz-sa"  # an account no selector of the strategies names
 
 
 @st.composite
-def partial_calico_cases(
-    draw: Draw,
-) -> tuple[list[dict[str, Any]], dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
-    objects = [_without_account_or_service_matches(o) for o in draw(mixed_clusters())]
+def partial_calico_cases(draw: Draw) -> Case:
+    """A tree, and concrete namespaces, pods and service accounts it does not define: a
+    pod runs as an account the tree defines, or as one it does not (labelled, but for
+    ``default``: Kubernetes creates it without labels)."""
+    objects = draw(mixed_clusters())
     files = _files(draw, objects)
     tree = load_files(files)
     defined = sorted(n.name for n in tree.namespaces)
+    known = {(a.namespace, a.name) for a in tree.calico.service_accounts} if tree.calico else set()
     free = [n for n in OUTSIDE_NAMES if n not in defined]
     names = draw(st.lists(st.sampled_from(free), min_size=1, max_size=3, unique=True))
     namespaces = [concrete_namespace(n, draw(concrete_labels((*NS_KEYS, "zone")))) for n in names]
-    pods = [
-        concrete_pod(
-            draw(st.sampled_from(names if i == 0 else [*defined, *names])),
-            f"zz-concrete-{i}",
-            draw(concrete_labels((*POD_KEYS, "role"))),
-        )
-        for i in range(draw(st.integers(1, 5)))
-    ]
-    note(f"concrete: {namespaces} {pods}")
-    return objects, files, namespaces, pods
+    extra: list[dict[str, Any]] = []
+    pods = []
+    for i in range(draw(st.integers(1, 5))):
+        namespace = draw(st.sampled_from(names if i == 0 else [*defined, *names]))
+        labels = draw(concrete_labels((*POD_KEYS, "role")))
+        pod = concrete_pod(namespace, f"zz-concrete-{i}", labels)
+        account = draw(st.sampled_from((*SERVICE_ACCOUNTS, OTHER_ACCOUNT)))
+        pod["spec"]["serviceAccountName"] = account
+        pods.append(pod)
+        made = {(a["metadata"]["namespace"], a["metadata"]["name"]) for a in extra}
+        if account == "default" or (namespace, account) in known | made:
+            continue
+        meta = {"name": account, "namespace": namespace}
+        meta["labels"] = draw(concrete_labels(ACCOUNT_KEYS))
+        extra.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta})
+    note(f"concrete: {namespaces} {pods} {extra}")
+    return objects, files, namespaces, [*pods, *extra]
 
 
 @settings(PROFILE, max_examples=min(PROFILE.max_examples, 120))
 @given(partial_calico_cases())
-def test_a_representative_decides_like_every_pod_it_stands_for_under_calico(
-    case: tuple[list[dict[str, Any]], dict[str, str], list[dict[str, Any]], list[dict[str, Any]]],
-) -> None:
-    objects, files, namespaces, pods = case
-    check_representatives(files, objects, namespaces, pods, OutsideCalicoCluster)
+def test_a_representative_decides_like_every_pod_it_stands_for_under_calico(case: Case) -> None:
+    objects, files, namespaces, concrete_objects = case
+    check_representatives(files, objects, namespaces, concrete_objects, OutsideCalicoCluster)
 
 
 CALICO_NP = (
@@ -166,3 +156,51 @@ def test_a_global_policys_disjunctive_namespace_selector_splits_pods_in_every_na
     assert pods == [
         (None, LabelSelector(), LabelSelector((), (LabelRequirement("app", "In", ("web",)),)))
     ]
+
+
+ACCOUNTS_AND_SERVICES = (
+    "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\n"
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: shop, labels: {app: db}}\n"
+    "spec: {containers: [{name: c, image: x}]}\n---\n"
+    "apiVersion: v1\nkind: Service\nmetadata: {name: ledger, namespace: finance}\n"
+    "spec: {selector: {app: ledger}, ports: [{port: 80, targetPort: 8080}]}\n---\n"
+    "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+    "metadata: {name: db, namespace: shop}\n"
+    "spec:\n  selector: app == 'db'\n  types: [Ingress, Egress]\n"
+    "  ingress:\n  - action: Allow\n    source:\n      namespaceSelector: all()\n"
+    "      serviceAccounts: {selector: role == 'reader'}\n"
+    "  - action: Allow\n    source:\n      serviceAccounts: {names: [backup]}\n"
+    "  egress:\n  - action: Allow\n    destination:\n"
+    "      services: {name: ledger, namespace: finance}\n"
+)
+
+
+def test_outside_pods_are_split_by_their_accounts_and_by_the_services_that_select_them() -> None:
+    tree = load_files({"tree.yaml": ACCOUNTS_AND_SERVICES})
+    world = outside_world(tree, (tree,))
+    partial = world.tree(tree)
+    engine = compute_map(partial)
+    reader = world.locate("other", {}, {}, partial, "etl", {"role": "reader"})
+    backup = world.locate("shop", None, {}, partial, "backup", {})
+    stranger = world.locate("other", {}, {}, partial, "etl", {"role": "writer"})
+    ledger = world.locate("finance", {}, {"app": "ledger"}, partial)
+    assert (reader, backup, stranger, ledger) == (
+        "~ns[*]/pod[pcsa.role=reader]",
+        "~shop/pod[serviceaccount=backup]",
+        "~ns[*]/*",
+        "~ns[kubernetes.io/metadata.name=finance]/pod[app=ledger]",
+    )
+    descriptions = {e.id: e.description for e in engine.endpoints}
+    assert descriptions[reader] == (
+        "pods running as a service account labelled role=reader in any other namespace "
+        "(not in this repository)"
+    )
+    assert descriptions[backup].startswith("pods running as service account backup in")
+    db = "shop/Pod/db"
+    assert engine.allowed(reader, db).to_json() == {"TCP": "all", "UDP": "all", "SCTP": "all"}
+    assert engine.allowed(backup, db).to_json() == {"TCP": "all", "UDP": "all", "SCTP": "all"}
+    assert engine.allowed(stranger, db).to_json() == {}
+    # The Service's endpoint port, on the pods it selects in a namespace the tree lacks.
+    assert engine.allowed(db, ledger).to_json() == {"TCP": "8080"}
+    other = world.locate("finance", {}, {"app": "web"}, partial)
+    assert engine.allowed(db, other).to_json() == {}

@@ -60,13 +60,20 @@ def check_representatives(
     files: dict[str, str],
     objects: list[Obj],
     namespaces: list[Obj],
-    pods: list[Obj],
+    concrete_objects: list[Obj],
     reference: Callable[[list[Mapping[str, Any]], set[str]], Cluster],
 ) -> None:
-    """Every concrete pod of ``pods`` decides, to and from every other endpoint of the
-    ``reference`` cluster (the tree's ``objects`` with the concrete ``namespaces`` and
-    ``pods``, the policies of those namespaces unknown), like the endpoint that stands for
-    it in the engine's map of the tree (``files``) with representatives."""
+    """Every concrete pod of ``concrete_objects`` (pods, and the service accounts they run
+    as) decides, to and from every other endpoint of the ``reference`` cluster (the tree's
+    ``objects`` with the concrete ``namespaces`` and objects, the policies of those
+    namespaces unknown), like the endpoint that stands for it in the engine's map of the
+    tree (``files``) with representatives."""
+    pods = [o for o in concrete_objects if o["kind"] == "Pod"]
+    account_labels = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o["metadata"].get("labels", {})
+        for o in concrete_objects
+        if o["kind"] == "ServiceAccount"
+    }
     tree = load_files(files)
     world = outside_world(tree, (tree,))
     partial = world.tree(tree)
@@ -79,8 +86,14 @@ def check_representatives(
     workloads = {w.id: w for w in tree.workloads}
     for manifest in pods:
         meta = manifest["metadata"]
+        account = manifest["spec"].get("serviceAccountName", "default")
         found = stands_for[f"{meta['namespace']}/Pod/{meta['name']}"] = world.locate(
-            meta["namespace"], ns_labels.get(meta["namespace"]), meta["labels"], partial
+            meta["namespace"],
+            ns_labels.get(meta["namespace"]),
+            meta["labels"],
+            partial,
+            account,
+            account_labels.get((meta["namespace"], account), {}),
         )
         if found in workloads:  # a pod like a workload is taken to have its named ports
             manifest["spec"]["containers"][0]["ports"] = [
@@ -91,7 +104,7 @@ def check_representatives(
                 }
                 for p in workloads[found].ports
             ]
-    ref = reference([*objects, *namespaces, *pods], unknown)
+    ref = reference([*objects, *namespaces, *concrete_objects], unknown)
     points = interesting_ports(ref.port_numbers())
     for rep in set(stands_for.values()):
         assert rep in engine.index_of, rep
