@@ -272,6 +272,7 @@ class OutsideWorld:
     representatives: tuple[Representative, ...]
     selectors: Selectors
     namespace_atoms: tuple[tuple[Labels, str], ...]  # (labels, name) of every atom
+    accounts: _Accounts  # the service accounts whose labels are known, per namespace
 
     def tree(self, tree: Tree) -> Tree:
         """``tree`` with the representatives added (namespaces and workloads stay sorted)."""
@@ -315,7 +316,8 @@ class OutsideWorld:
         own = dict(known) if known is not None else dict(account_labels or {})
         pods = _Space(self.selectors.pod_selectors(condition_name, defined[home]), False)
         vector = pods.vector(pod_view(labels, account, own))
-        atom = next(a for a in pods.atoms() if pods.vector(dict(a)) == vector)
+        known_here = self.accounts.in_namespace(namespace if condition_name else None)
+        atom = next(a for a in pods.atoms(accounts=known_here) if pods.vector(dict(a)) == vector)
         for rep in self.representatives:
             if rep.namespace == home and rep.labels == atom:
                 return rep.id
@@ -333,14 +335,7 @@ def outside_world(tree: Tree, compared: Sequence[Tree]) -> OutsideWorld:
     read (``analysis.prepared`` reuses the result for a tree with the same namespaces)."""
     selectors = Selectors.of(compared)
     defined = {n.name: n for n in tree.namespaces}
-    known, named = _known_accounts(compared)
-    # An outside namespace's pods run as accounts the tree does not define, but "default"
-    # (unless a tree defines a "default" account in a namespace it does not define).
-    anywhere = (
-        {}
-        if any(a == DEFAULT_ACCOUNT and ns not in defined for ns, a in named)
-        else {DEFAULT_ACCOUNT: ()}
-    )
+    accounts = _Accounts.of(compared, defined)
     reps: list[Representative] = []
     namespaces: list[Namespace] = []
     atoms_kept: list[tuple[Labels, str]] = []
@@ -359,22 +354,20 @@ def outside_world(tree: Tree, compared: Sequence[Tree]) -> OutsideWorld:
             f"in a namespace labelled {space.show(shown)}" if shown else "in any other namespace"
         )
         pods = selectors.pod_selectors(None, dict(labels))
-        reps.extend(_pod_representatives(name, pods, words, set(), anywhere))
+        reps.extend(_pod_representatives(name, pods, words, set(), accounts.in_namespace(None)))
     same_everywhere = _unrepresented(compared)
     for ns in tree.namespaces:
         pods = selectors.pod_selectors(ns.name, dict(ns.labels))
-        accounts = {a: labels for (n, a), labels in known.items() if n == ns.name}
-        if (ns.name, DEFAULT_ACCOUNT) not in named:
-            accounts[DEFAULT_ACCOUNT] = ()
         skip = same_everywhere.get(ns.name, set())
-        reps.extend(_pod_representatives(ns.name, pods, f"in namespace {ns.name}", skip, accounts))
+        here = accounts.in_namespace(ns.name)
+        reps.extend(_pod_representatives(ns.name, pods, f"in namespace {ns.name}", skip, here))
     if len(reps) > MAX_REPRESENTATIVES:
         raise _too_many(
             f"the selectors of this tree tell apart more than {MAX_REPRESENTATIVES} kinds of "
             "pods outside it; set cluster_scope: complete if the repository holds the whole "
             "cluster"
         )
-    return OutsideWorld(tuple(namespaces), tuple(reps), selectors, tuple(atoms_kept))
+    return OutsideWorld(tuple(namespaces), tuple(reps), selectors, tuple(atoms_kept), accounts)
 
 
 def _too_many(message: str) -> ManifestError:
@@ -430,18 +423,40 @@ def _account_map(tree: Tree) -> dict[tuple[str, str], Labels]:
     return {(a.namespace, a.name): a.labels for a in accounts}
 
 
-def _known_accounts(
-    trees: Sequence[Tree],
-) -> tuple[dict[tuple[str, str], Labels], set[tuple[str, str]]]:
-    """The service accounts every tree compared labels alike, and every account some tree
-    defines."""
-    known: dict[tuple[str, str], Labels] | None = None
-    named: set[tuple[str, str]] = set()
-    for tree in trees:
-        here = _account_map(tree)
-        named |= here.keys()
-        known = here if known is None else {k: v for k, v in known.items() if here.get(k) == v}
-    return known or {}, named
+@dataclass(frozen=True, slots=True)
+class _Accounts:
+    """The service accounts whose labels are known, by namespace: those every tree
+    compared defines alike, and ``default`` (unlabelled: Kubernetes creates it so) where
+    no tree defines it. A pod running as one carries its labels; a pod running as another
+    account may carry any."""
+
+    defined: tuple[tuple[str, str, Labels], ...]  # (namespace, account, labels)
+    outside: tuple[tuple[str, Labels], ...]  # in every namespace no tree compared defines
+
+    @staticmethod
+    def of(trees: Sequence[Tree], namespaces: Collection[str]) -> _Accounts:
+        known: dict[tuple[str, str], Labels] | None = None
+        named: set[tuple[str, str]] = set()
+        for tree in trees:
+            here = _account_map(tree)
+            named |= here.keys()
+            known = here if known is None else {k: v for k, v in known.items() if here.get(k) == v}
+        alike = dict(known or {})
+        for ns in namespaces:
+            if (ns, DEFAULT_ACCOUNT) not in named:
+                alike[(ns, DEFAULT_ACCOUNT)] = ()
+        # A tree's "default" account in a namespace the tree does not define: not known.
+        outside = any(a == DEFAULT_ACCOUNT and ns not in namespaces for ns, a in named)
+        return _Accounts(
+            tuple(sorted((ns, a, labels) for (ns, a), labels in alike.items())),
+            () if outside else ((DEFAULT_ACCOUNT, ()),),
+        )
+
+    def in_namespace(self, namespace: str | None) -> dict[str, Labels]:
+        """The known accounts of ``namespace`` (None: a namespace no tree defines)."""
+        if namespace is None:
+            return dict(self.outside)
+        return {a: labels for ns, a, labels in self.defined if ns == namespace}
 
 
 def _stands_for_others(w: Workload) -> bool:
@@ -459,22 +474,15 @@ def _pod_representatives(
     accounts: Mapping[str, Labels],
 ) -> list[Representative]:
     """The representatives of the pods of ``namespace`` (``accounts``: the labels of the
-    service accounts known there; a representative running as one of them with other
-    labels stands for no pod, and is not made)."""
+    service accounts known there)."""
     out = []
     space = _Space(selectors, namespace=False)
     # A workload the selectors cannot tell from the pods of an atom stands for them.
     covered = {space.vector(dict(labels)) for labels in skip}
-    for labels in space.atoms():
+    for labels in space.atoms(accounts=accounts):
         vector = space.vector(dict(labels))
         if vector in covered:
             continue
-        have = dict(labels)
-        account = have.get(SERVICE_ACCOUNT)
-        if account is not None and account in accounts:
-            real = pod_view(have, account, dict(accounts[account]))
-            if space.vector(real) != vector:
-                continue
         shown = space.show(labels)
         pod_part = f"pod[{shown}]" if labels else "*"
         pod_words = _pod_words(shown) if labels else "any pod"
@@ -717,6 +725,24 @@ def text_witnesses(
     return tuple(found.values())
 
 
+# A vector's canonical label set and how it was reached: (labels, option ranks, labels).
+_State = tuple[int, tuple[int, ...], Labels]
+_States = dict[int, _State]
+_AFTER_EVERY_OPTION = 1 << 30  # the rank of a known account: after the options of a key
+
+
+def _keep(states: _States, vector: int, state: _State) -> None:
+    """Keep ``state`` for ``vector`` unless one with fewer labels, or as many reached by
+    earlier choices, is kept already."""
+    known = states.get(vector)
+    if known is None or (state[0], state[1]) < (known[0], known[1]):
+        states[vector] = state
+
+
+def _labels_of(states: _States) -> list[Labels]:
+    return sorted(tuple(sorted(labels)) for _, _, labels in states.values())
+
+
 class _Space:
     """The label sets ``selectors`` can tell apart. A match vector is an int, bit ``n``
     set when selector ``n`` matches; a label set's vector is found key by key (the keys
@@ -757,40 +783,64 @@ class _Space:
             out &= ~self.fails(key, labels.get(key))
         return out
 
-    def atoms(self, defined: Collection[str] = ()) -> list[Labels]:
+    def atoms(
+        self, defined: Collection[str] = (), accounts: Mapping[str, Labels] | None = None
+    ) -> list[Labels]:
         """One label set per distinct vector some label set reaches. Keys are decided one
         at a time; each vector keeps its canonical label set: the fewest labels, then the
         earliest choices (no label, then the values selectors name, then another value).
         The canonical choice depends only on which label sets exist, so the same selectors
         give the same representatives on both sides of a diff. For namespaces the name
-        label is always there, and never one of the ``defined`` names."""
-        states: dict[int, tuple[int, tuple[int, ...], Labels]] = {self.full: (0, (), ())}
-        for key in sorted(self.per_key):
+        label is always there, and never one of the ``defined`` names. For pods, the
+        service account and its labels are decided together: a pod runs as one of the
+        ``accounts`` whose labels are known, with exactly those, or as another account
+        with any (so no label set is canonical that no pod can carry)."""
+        start: _States = {self.full: (0, (), ())}
+        keys = sorted(self.per_key)
+        if accounts is None:
+            return _labels_of(self._decide(start, keys, defined, ()))
+        account_keys = [k for k in keys if _is_account_key(k)]
+        states = self._decide(start, account_keys, (), accounts)
+        for rank, (name, own) in enumerate(sorted(accounts.items())):
+            view = pod_view({}, name, dict(own))
+            fail = 0
+            for key in account_keys:
+                fail |= self.fails(key, view.get(key))
+            labels = tuple((k, view[k]) for k in account_keys if k in view)
+            _keep(states, self.full & ~fail, (len(labels), (_AFTER_EVERY_OPTION + rank,), labels))
+        other_keys = [k for k in keys if not _is_account_key(k)]
+        return _labels_of(self._decide(states, other_keys, defined, ()))
+
+    def _decide(
+        self,
+        states: _States,
+        keys: Iterable[str],
+        defined: Collection[str],
+        accounts: Collection[str],
+    ) -> _States:
+        """``states`` with ``keys`` decided in turn (the service account never one of
+        ``accounts``)."""
+        for key in keys:
             values = sorted(self.masks(key).named())
             options: list[str | None]
             if self.masks(key).texts:
-                options = self._text_options(key, defined)
+                options = self._text_options(key, defined, accounts)
             elif self.namespace and key == NAMESPACE_NAME_LABEL:
                 options = [OTHER_VALUE, *(v for v in values if v not in defined)]
+            elif key == SERVICE_ACCOUNT:
+                options = [None, *(v for v in values if v not in accounts), OTHER_VALUE]
             else:
                 options = [None, *values, OTHER_VALUE]
             # Values every requirement on the key treats alike are one option (the first).
             chosen: dict[int, tuple[int, str | None]] = {}
             for rank, option in enumerate(options):
                 chosen.setdefault(self.fails(key, option), (rank, option))
-            next_states: dict[int, tuple[int, tuple[int, ...], Labels]] = {}
+            next_states: _States = {}
             for vector, (count, ranks, labels) in states.items():
                 for fail, (rank, option) in chosen.items():
-                    after = vector & ~fail
-                    added = 0 if option is None else 1
-                    known = next_states.get(after)
-                    if known is not None and (known[0], known[1]) <= (
-                        count + added,
-                        (*ranks, rank),
-                    ):
-                        continue
                     more = () if option is None else ((key, option),)
-                    next_states[after] = (count + added, (*ranks, rank), labels + more)
+                    state = (count + len(more), (*ranks, rank), labels + more)
+                    _keep(next_states, vector & ~fail, state)
             states = next_states
             if len(states) > MAX_REPRESENTATIVES:
                 raise _too_many(
@@ -798,9 +848,11 @@ class _Space:
                     "kinds of pods or namespaces outside it; set cluster_scope: complete if "
                     "the repository holds the whole cluster"
                 )
-        return sorted(tuple(sorted(labels)) for _, _, labels in states.values())
+        return states
 
-    def _text_options(self, key: str, defined: Collection[str]) -> list[str | None]:
+    def _text_options(
+        self, key: str, defined: Collection[str], accounts: Collection[str]
+    ) -> list[str | None]:
         """The values of a key with string conditions, in the order of preference: none,
         the values named, the strings themselves, another value, then a shortest value for
         every other combination of conditions (``text_witnesses``); only values a label
@@ -811,7 +863,7 @@ class _Space:
         name = self.namespace and key == NAMESPACE_NAME_LABEL
         account = not self.namespace and key == SERVICE_ACCOUNT
         grammar = NAMESPACE_NAMES if name else ACCOUNT_NAMES if account else LABEL_VALUES
-        excluded = set(defined) if name else set()
+        excluded = set(defined) if name else set(accounts) if account else set()
         always = name or account
         texts = tuple(sorted({(op, literal) for op, literal, _ in masks.texts}))
         witnesses = text_witnesses(key, grammar, texts, tuple(sorted(masks.named() | excluded)))

@@ -11,6 +11,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from analysis.calicocompile import outside_selectors
+from analysis.ciliummodel import SERVICE_ACCOUNT
 from analysis.manifests import load_files
 from analysis.model import LabelRequirement, LabelSelector
 from analysis.outside import outside_world
@@ -204,3 +205,41 @@ def test_outside_pods_are_split_by_their_accounts_and_by_the_services_that_selec
     assert engine.allowed(db, ledger).to_json() == {"TCP": "8080"}
     other = world.locate("finance", {}, {"app": "web"}, partial)
     assert engine.allowed(db, other).to_json() == {}
+
+
+NAMED_ACCOUNTS = (
+    "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\n"
+    "apiVersion: v1\nkind: ServiceAccount\n"
+    "metadata: {name: api, namespace: shop, labels: {app: web}}\n---\n"
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: shop, labels: {app: db}}\n"
+    "spec: {containers: [{name: c, image: x}]}\n---\n"
+    "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+    "metadata: {name: db, namespace: shop}\n"
+    "spec:\n  selector: app == 'db'\n  types: [Ingress]\n"
+    "  ingress:\n  - action: Allow\n    source:\n      serviceAccounts: {names: [api, auth]}\n"
+    "  - action: Deny\n    source:\n      serviceAccounts: {selector: app == 'web'}\n"
+)
+
+
+def test_an_account_the_tree_lacks_is_split_from_one_it_labels_that_selectors_name_alike() -> None:
+    # `names: [api, auth]` tells `api` and `auth` alike; the tree labels `api` app=web, so
+    # a pod running as `api` without that label is none, and must not be the one label
+    # set kept for the pods running as `auth` (which were then left out: fail open).
+    tree = load_files({"tree.yaml": NAMED_ACCOUNTS})
+    world = outside_world(tree, (tree,))
+    partial = world.tree(tree)
+    engine = compute_map(partial)
+    auth = world.locate("shop", None, {}, partial, "auth", {})
+    api = world.locate("shop", None, {}, partial, "api", {})
+    assert auth == "~shop/pod[serviceaccount=auth]"
+    assert api != auth
+    assert engine.allowed(auth, "shop/Pod/db").to_json() == {
+        "TCP": "all",
+        "UDP": "all",
+        "SCTP": "all",
+    }
+    # Every representative is a pod that can exist: none runs as `api` without app=web.
+    for rep in world.representatives:
+        labels = dict(rep.labels)
+        if labels.get(SERVICE_ACCOUNT) == "api":
+            assert labels.get("pcsa.app") == "web", rep.id
