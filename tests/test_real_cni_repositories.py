@@ -39,10 +39,11 @@ def _pairs(rows: list[dict[str, object]]) -> dict[tuple[object, object], object]
     return {(r["src"], r["dst"]): r["allowed"] for r in rows if r["allowed"]}
 
 
-def _objects(case: str, side: str) -> list[dict[str, object]]:
+def _objects(*where: str) -> list[dict[str, object]]:
+    """The documents of the fixture tree at ``FIXTURES/where``, for the references."""
     return [
         doc
-        for text in read_tree(FIXTURES / case / side).values()
+        for text in read_tree(FIXTURES.joinpath(*where)).values()
         for doc in yaml.safe_load_all(text)
         if doc
     ]
@@ -156,3 +157,34 @@ def test_an_allow_turned_pass_hands_pci_pods_to_the_application_tier() -> None:
     partial = diff_trees(base, head, ClusterScope.PARTIAL)
     assert partial.opened == ()
     assert _changes(diff.closed).items() <= _changes(partial.closed).items()
+
+
+def test_deny_only_clusterwide_policies_isolate_and_keep_environments_apart() -> None:
+    """nickromney/public-cloud-experiments cluster-policies/cilium/dev-uat-isolation.yaml:
+    clusterwide policies with only `ingressDeny`/`egressDeny` put the pods they select in
+    default deny both ways (so only what the apps' own policies allow passes) and deny the
+    other environment even where an app's rule admits it; the node reaches every pod
+    (`allow-localhost`)."""
+    tree = load_files(read_tree(FIXTURES / "dev-uat-isolation"))
+    engine = map_to_json(compute_map(tree))
+    reference = cilium_reference_map(_objects("dev-uat-isolation"))
+    assert _pairs(engine["connections"]) == _pairs(reference["connections"])
+    pods = [f"{env}/Deployment/{name}" for env in ("dev", "uat") for name in ("api", "frontend")]
+    between = {k: v for k, v in _pairs(engine["connections"]).items() if k[0] in pods}
+    assert between == {
+        ("dev/Deployment/frontend", "dev/Deployment/api"): {"TCP": "8080"},
+        ("uat/Deployment/frontend", "uat/Deployment/api"): {"TCP": "8080"},
+    }
+    everything = {"TCP": "all", "UDP": "all", "SCTP": "all"}
+    assert {
+        dst: allowed
+        for (src, dst), allowed in _pairs(engine["connections"]).items()
+        if src == "entity:host"
+    } == dict.fromkeys(pods, everything)
+    # Under a partial scope the pods of dev and uat the tree does not define are isolated
+    # alike: nothing but the node reaches them.
+    partial = map_to_json(compute_map(tree, scope=ClusterScope.PARTIAL))
+    into_outside = {
+        src for (src, dst) in _pairs(partial["connections"]) if dst.startswith(("~dev/", "~uat/"))
+    }
+    assert into_outside == {"entity:host"}
