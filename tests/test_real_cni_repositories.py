@@ -35,8 +35,9 @@ def _changes(paths: tuple[PathChange, ...]) -> dict[tuple[str, str], str]:
     return {(p.src.id, p.dst.id): str(p.delta) for p in paths}
 
 
-def _pairs(rows: list[dict[str, object]]) -> dict[tuple[object, object], object]:
-    return {(r["src"], r["dst"]): r["allowed"] for r in rows if r["allowed"]}
+def _pairs(rows: list[dict[str, object]]) -> dict[tuple[str, str], object]:
+    """Each allowed (source id, destination id) of a map's JSON rows, with what it allows."""
+    return {(str(r["src"]), str(r["dst"])): r["allowed"] for r in rows if r["allowed"]}
 
 
 def _objects(*where: str) -> list[dict[str, object]]:
