@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from analysis.ciliummodel import LOCALHOST_POLICY, CiliumPolicy, CompiledCiliumRule
+from analysis.ciliummodel import (
+    LOCALHOST_POLICY,
+    CiliumPolicy,
+    CompiledCiliumRule,
+    authentication_words,
+)
 from analysis.matcher import Matcher
 from analysis.model import Direction
 from analysis.ports import NO_CONNECTIONS, ConnectionSet
@@ -41,6 +46,8 @@ def rule_step(
     """(tier, policy, file, line, rule, verdict, ports, detail) of one Cilium rule."""
     r = rule.rule
     action = "Deny" if r.deny else "Allow"
+    if r.authentication and ports:
+        detail += f"; {authentication_words(r)}"
     if r.l7 and not r.deny and ports:
         detail += f"; L7-filtered: {r.l7}"
     return (

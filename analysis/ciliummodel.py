@@ -333,6 +333,10 @@ class CiliumRule:
     selects_nothing: bool = False
     ports: tuple[CiliumPort, ...] | None = None  # None: no toPorts (every port)
     l7: str = ""  # the L7 rules of its toPorts, in words ("" for none)
+    # authentication.mode when not "disabled": the agent admits the rule's traffic once a
+    # mutual authentication handshake between the two identities succeeds (decided at run
+    # time; the map shows the rule as allowing, its causes say so)
+    authentication: str = ""
     # toFQDNs: DNS names and patterns (lower case, no trailing dot), never resolved
     fqdns: tuple[str, ...] = ()
     dns: bool = False  # whether its toPorts carry DNS rules (the agent's DNS proxy)
@@ -344,6 +348,16 @@ class CiliumRule:
     def label(self) -> str:
         field = self.direction.field + ("Deny" if self.deny else "")
         return f"{self.prefix}{field}[{self.index}]"
+
+
+def authentication_words(rule: CiliumRule) -> str:
+    """What a rule's authentication mode means for the traffic it allows ("" for none)."""
+    if not rule.authentication:
+        return ""
+    return (
+        f"mutual authentication {rule.authentication}: allowed once the two identities' "
+        "handshake succeeds (decided at run time)"
+    )
 
 
 @dataclass(frozen=True, slots=True)

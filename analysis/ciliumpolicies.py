@@ -1,9 +1,11 @@
 """Read CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy objects (cilium.io/v2).
 
 What the CRD's schema rejects is an error naming file, line and the fix. What is valid but
-cannot be evaluated from manifests (node selectors, groups, ICMP, mutual authentication,
-FQDNs and Services not yet modelled, reserved identities…) is kept on the policy as *not
-analysed*, naming file and line, and evaluated as matching nothing (fail closed).
+cannot be evaluated from manifests (node selectors, groups, ICMP, Services not in the
+tree, reserved identities…) is kept on the policy as *not analysed*, naming file and line,
+and evaluated as matching nothing (fail closed). A rule's mutual authentication mode is
+kept on the rule: decided at run time, it qualifies what the rule allows
+(``analysis.ciliumauth`` reports a change of it).
 Field names and meanings: Cilium's ``pkg/policy/api`` (rule.go, ingress.go, egress.go,
 l4.go, cidr.go; Apache-2.0), facts only.
 
@@ -71,11 +73,33 @@ _UNEVALUABLE = {
     "fromNodes": "nodes and their labels are not in the tree",
     "toNodes": "nodes and their labels are not in the tree",
     "icmps": "ICMP rules are not modelled (reachdiff models TCP, UDP and SCTP)",
-    "authentication": "mutual authentication is decided at run time (its peers and ports are "
-    "evaluated as if it succeeds)",
 }
+# authentication.mode (the CRD's enum): "required" is evaluated as if the handshake
+# succeeds and shown on the rule's causes; "test-always-fail" (a test mode of Cilium's,
+# every handshake fails) is not analysed.
+_AUTHENTICATION_MODES = ("disabled", "required", "test-always-fail")
 _PROTOCOLS = ("TCP", "UDP", "SCTP", "ANY")
 _MAX_L7_TEXT = 160
+
+
+def _authentication(ctx: Context, given: Any, label: str, notes: list[str]) -> str:
+    """The rule's mutual authentication mode ("" for none: absent or ``disabled``)."""
+    if given is None:
+        return ""
+    if not isinstance(given, dict) or set(given) - {"mode"}:
+        ctx.fail(f"{label}.authentication must be a mapping with `mode`, not {shown(given)}")
+    mode = given.get("mode")
+    if mode not in _AUTHENTICATION_MODES:
+        ctx.fail(
+            f"{label}.authentication.mode must be one of {', '.join(_AUTHENTICATION_MODES)}, "
+            f"not {shown(mode)}"
+        )
+    if mode == "test-always-fail":
+        notes.append(
+            f"{ctx.file}:{ctx.line}: {{policy}} {label}: authentication: mode test-always-fail "
+            "(Cilium's test mode: every handshake fails) is not modelled"
+        )
+    return "" if mode == "disabled" else str(mode)
 
 
 def parse_cilium_policy(ctx: Context, obj: YMap) -> CiliumPolicy:
@@ -223,6 +247,7 @@ def _rule(
         for item in ([] if ingress else ctx.sequence(rule, "toServices") or ())
     )
     ports, l7 = _to_ports(ctx, rule, label, deny, notes)
+    authentication = _authentication(ctx, rule.get("authentication"), label, notes)
     evaluable = bool(endpoints or blocks or entities or fqdns or services)
     return CiliumRule(
         direction=direction,
@@ -238,6 +263,7 @@ def _rule(
         selects_nothing=empty or (bool(given) and not evaluable),
         ports=ports,
         l7=l7,
+        authentication=authentication,
         fqdns=tuple(dict.fromkeys(fqdns)),
         dns=_has_dns(rule),
         services=services,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from analysis.ciliummodel import CiliumPolicy, CompiledCiliumRule
+from analysis.ciliummodel import CiliumPolicy, CompiledCiliumRule, authentication_words
 from analysis.manifests import exact_rule_source
 from analysis.matcher import (
     CompiledAdminRule,
@@ -59,6 +59,9 @@ class Cause:
     # A Cilium rule whose toPorts carry L7 rules: allowed at L4, requests filtered by these
     # ("L7-filtered: …"); "" otherwise.
     l7: str = ""
+    # A Cilium rule that requires mutual authentication: allowed once the handshake between
+    # the two identities succeeds, at run time ("mutual authentication required: …").
+    authentication: str = ""
 
 
 def _causes(
@@ -117,6 +120,7 @@ def _causes(
                 tier=cp.kind,
                 action="Deny" if cr.deny else "Allow",
                 l7=f"L7-filtered: {cr.l7}" if cr.l7 and not cr.deny else "",
+                authentication=authentication_words(cr),
             )
         ]
     if decision.tier:  # the end of a Calico tier: its default action decided

@@ -175,7 +175,7 @@ def to_dot(graph: DiGraph[str]) -> str:
 
 def cause_text(c: Cause) -> str:
     text = _cause_text(c)
-    return f"{text} [{c.l7}]" if c.l7 else text
+    return "".join([text, *(f" [{q}]" for q in (c.authentication, c.l7) if q)])
 
 
 def _cause_text(c: Cause) -> str:

@@ -60,6 +60,8 @@ def cause_json(c: Cause) -> dict[str, Any]:
         "rule_name": c.rule_name,
         # A Cilium rule with L7 rules: "L7-filtered: …" (allowed at L4, requests filtered).
         "l7": c.l7,
+        # A Cilium rule requiring mutual authentication: allowed once its handshake succeeds.
+        "authentication": c.authentication,
     }
 
 

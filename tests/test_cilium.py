@@ -60,14 +60,6 @@ def test_what_manifests_cannot_settle_is_not_analysed_with_file_and_line(
     assert rmap.allowed(*pair).to_json() == {}
 
 
-def test_mutual_authentication_is_not_analysed_but_allowed_at_l4() -> None:
-    rule = "{fromEndpoints: [{}], authentication: {mode: required}}"
-    tree = load_files({"pods.yaml": PODS, "p.yaml": "# a policy\n---\n" + _cnp(rule, "ingress")})
-    [note] = tree.unanalysed
-    assert note.startswith("p.yaml:9: ") and "authentication" in note
-    assert compute_map(tree).allowed("shop/Pod/db", "shop/Pod/web").to_json()["TCP"] == "all"
-
-
 def test_node_selector_policies_select_no_pod_and_are_not_analysed() -> None:
     host = (
         "apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\n"

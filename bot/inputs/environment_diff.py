@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from analysis import incremental, unmodelled
 from analysis.aggregate import NO_POPULATIONS, Population, Populations
 from analysis.ciliumagent import CiliumAgent
+from analysis.ciliumauth import authentication_changes
 from analysis.customkinds import WorkloadKinds
 from analysis.decision import Explanation, explain_pair
 from analysis.diff import PathChange, ReachabilityDiff
@@ -478,6 +479,9 @@ def _merge(
                 notes += [f"{label} ({side}): {w}" for w in env.tree.warnings]
         for rmap, side in ((diff.base, "base"), (diff.head, "head")):
             unanalysed += [f"{label} ({side}): {u}" for u in unknown_matches(rmap)]
+        if b is not None and h is not None:
+            changed = authentication_changes(b.tree, h.tree)
+            unanalysed += [f"{label} (head): {u}" for u in changed]
         opened += [_qualify(c, name) if qualify else c for c in diff.opened]
         closed += [_qualify(c, name) if qualify else c for c in diff.closed]
         added += [_endpoint(e, name) if qualify else e for e in diff.added_endpoints]

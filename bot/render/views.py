@@ -130,8 +130,8 @@ def cause_detail(c: Cause) -> str:
         parts.append(f"{c.tier}{named}: {c.action}")
     if c.reason != ALLOWS:
         parts.append(c.reason)
-    if c.l7:  # a Cilium rule with L7 rules: allowed at L4, requests filtered
-        parts.append(c.l7)
+    # A Cilium rule's conditions beyond L4: mutual authentication, L7 rules.
+    parts += [q for q in (c.authentication, c.l7) if q]
     return markdown.shorten(", ".join(parts), LABEL_LIMIT)
 
 
