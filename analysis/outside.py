@@ -725,7 +725,7 @@ def text_witnesses(
     return tuple(found.values())
 
 
-# A vector's canonical label set and how it was reached: (labels, option ranks, labels).
+# A vector's canonical label set and how it was reached: (label count, option ranks, labels).
 _State = tuple[int, tuple[int, ...], Labels]
 _States = dict[int, _State]
 _AFTER_EVERY_OPTION = 1 << 30  # the rank of a known account: after the options of a key
