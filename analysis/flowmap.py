@@ -116,10 +116,14 @@ class _Resolver:
             return UnmappedReason(f"{end}: namespace not in the tree and its labels unknown")
         try:
             return self.world.locate(
-                end.namespace, dict(end.namespace_labels), dict(end.labels), self.rmap.tree
+                end.namespace,
+                dict(end.namespace_labels),
+                dict(end.labels),
+                self.rmap.tree,
+                end.service_account or None,
             )
-        except LookupError:
-            return UnmappedReason(f"{end}: no endpoint stands for this pod")
+        except LookupError as err:  # what the record does not say, or no endpoint at all
+            return UnmappedReason(f"{end}: {err}")
 
     def _range(self, ip: str) -> str | UnmappedReason:
         net = ipaddress.ip_network(ip, strict=False)

@@ -58,6 +58,7 @@ _VOLATILE_LABELS = frozenset(
 # Hubble's k8s labels also carry Cilium's own facts about the pod, not pod labels.
 _CILIUM_PREFIX = "io.cilium.k8s."
 _NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
+_SERVICE_ACCOUNT_LABEL = "io.cilium.k8s.policy.serviceaccount"
 NAMESPACE_LABELS_PREFIX = "io.cilium.k8s.namespace.labels."
 
 
@@ -76,6 +77,9 @@ class FlowEnd:
     ip: str = ""
     reserved: str = ""
     namespace_labels: tuple[tuple[str, str], ...] = ()
+    # The pod's service account, when the record says (Hubble's endpoint labels do):
+    # Cilium and Calico selectors may split pods the tree does not define by it.
+    service_account: str = ""
 
     @property
     def is_pod(self) -> bool:
@@ -91,7 +95,7 @@ class FlowEnd:
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {}
-        for key in ("namespace", "workload", "pod", "ip", "reserved"):
+        for key in ("namespace", "workload", "pod", "ip", "reserved", "service_account"):
             value = getattr(self, key)
             if value:
                 doc[key] = value
@@ -125,6 +129,7 @@ class FlowEnd:
             text("ip"),
             text("reserved"),
             labels("namespace_labels"),
+            text("service_account"),
         )
 
 
@@ -327,7 +332,7 @@ def _hubble_end(doc: object, ip: str) -> FlowEnd:
         raise BadRecord("endpoint `labels` must be a list of strings")
     pod_labels: dict[str, str] = {}
     ns_labels: dict[str, str] = {}
-    reserved = ""
+    reserved = account = ""
     for label in raw:
         source, _, rest = label.partition(":")
         key, _, value = rest.partition("=")
@@ -336,6 +341,8 @@ def _hubble_end(doc: object, ip: str) -> FlowEnd:
         elif source == "k8s":
             if key.startswith(NAMESPACE_LABELS_PREFIX):
                 ns_labels[key[len(NAMESPACE_LABELS_PREFIX) :]] = value
+            elif key == _SERVICE_ACCOUNT_LABEL:
+                account = value
             elif not key.startswith(_CILIUM_PREFIX) and key != _NAMESPACE_LABEL:
                 pod_labels[key] = value
     namespace = doc.get("namespace") or ""
@@ -360,6 +367,7 @@ def _hubble_end(doc: object, ip: str) -> FlowEnd:
         pod="" if workload else pod_pattern(pod),
         labels=stable_labels(pod_labels),
         namespace_labels=tuple(sorted(ns_labels.items())),
+        service_account=account,
     )
 
 

@@ -292,13 +292,14 @@ class OutsideWorld:
         namespace_labels: Mapping[str, str] | None,
         labels: Mapping[str, str],
         tree: Tree,
-        account: str = DEFAULT_ACCOUNT,
+        account: str | None = DEFAULT_ACCOUNT,
         account_labels: Mapping[str, str] | None = None,
     ) -> str:
         """The id of the endpoint of ``tree`` (this world's tree, representatives added)
         that stands for a concrete pod the tree does not define, in ``namespace`` (with
         ``namespace_labels`` when the tree does not define it), running as service
-        ``account`` (with ``account_labels`` when the tree does not define it): a
+        ``account`` (with ``account_labels`` when the tree does not define it; None: not
+        known, so a pod the selectors would split by it is placed by nothing): a
         representative, or the workload labelled exactly like it."""
         defined = {n.name: dict(n.labels) for n in tree.namespaces}
         condition_name: str | None = namespace
@@ -311,12 +312,23 @@ class OutsideWorld:
                 name for atom, name in self.namespace_atoms if space.vector(dict(atom)) == vector
             )
             condition_name = None
-        accounts = _account_map(tree)
-        known = accounts.get((namespace, account))
-        own = dict(known) if known is not None else dict(account_labels or {})
         pods = _Space(self.selectors.pod_selectors(condition_name, defined[home]), False)
-        vector = pods.vector(pod_view(labels, account, own))
         known_here = self.accounts.in_namespace(namespace if condition_name else None)
+        if account is None and any(_is_account_key(k) for k in pods.per_key):
+            raise LookupError("its service account is unknown, and selectors split pods by it")
+        account = account or DEFAULT_ACCOUNT
+        accounts = _account_map(tree)
+        own = accounts.get((namespace, account), known_here.get(account))
+        if own is None:  # an account the trees do not define: its labels as given
+            if account_labels is None and any(
+                k.startswith(ACCOUNT_LABEL_PREFIX) for k in pods.per_key
+            ):
+                raise LookupError(
+                    f"the labels of its service account {account} are unknown, and selectors "
+                    "split pods by them"
+                )
+            own = tuple((account_labels or {}).items())
+        vector = pods.vector(pod_view(labels, account, dict(own)))
         atom = next(a for a in pods.atoms(accounts=known_here) if pods.vector(dict(a)) == vector)
         for rep in self.representatives:
             if rep.namespace == home and rep.labels == atom:
@@ -325,7 +337,7 @@ class OutsideWorld:
             same = w.namespace == home and pods.vector(_workload_view(w, accounts)) == vector
             if same and _stands_for_others(w):
                 return w.id
-        raise LookupError(f"no endpoint stands for a pod in {namespace}")
+        raise LookupError("no endpoint stands for this pod")
 
 
 def outside_world(tree: Tree, compared: Sequence[Tree]) -> OutsideWorld:

@@ -292,3 +292,49 @@ def test_hostile_summaries_are_refused_with_value_error(junk: object) -> None:
     ):
         with contextlib.suppress(ValueError):
             summary_from_json(doc)
+
+
+ACCOUNT_POLICIES = {
+    **TREE,
+    "db-clients.yaml": """
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: db-clients, namespace: payments}
+spec:
+  endpointSelector: {matchLabels: {app: payments-db}}
+  ingress:
+  - fromEndpoints:
+    - matchLabels: {io.cilium.k8s.policy.serviceaccount: billing}
+""",
+}
+
+
+def test_a_service_account_the_record_gives_places_pods_selectors_split_by_it() -> None:
+    # Hubble's endpoint labels carry the pod's service account (a fact of Cilium's, not a
+    # pod label): a pod the tree does not define is placed by it where selectors split by
+    # it, and left unmapped, saying why, when the record does not say.
+    labels = ["k8s:app=batch", "k8s:io.cilium.k8s.policy.serviceaccount=billing"]
+    source = {"namespace": "payments", "pod_name": "batch-7d9f-x", "labels": labels}
+    parsed = parse_hubble(_hubble(source=source))
+    assert not isinstance(parsed, Skip)
+    end = parsed.key.src
+    assert (end.labels, end.service_account) == ((("app", "batch"),), "billing")
+    assert FlowEnd.from_json(end.to_json()) == end
+    tree = load_files(ACCOUNT_POLICIES)
+    world = outside_world(tree, [tree])
+    rmap = compute_map(world.tree(tree))
+    db = FlowEnd("payments", workload="StatefulSet/payments-db")
+    silent = FlowEnd("payments", pod="batch-*", labels=(("app", "batch"),))
+    other = FlowEnd("payments", pod="batch-*", labels=(("app", "batch"),), service_account="etl")
+    stats = tuple(
+        FlowStat(FlowKey(src, db, "TCP", 5432, FORWARDED), 1, 1, 1) for src in (end, silent, other)
+    )
+    mapping = map_flows(FlowSummary(flows=stats), rmap, world)
+    assert sorted(m.src for m in mapping.mapped) == [
+        "~payments/*",
+        "~payments/pod[serviceaccount=billing]",
+    ]
+    [unmapped] = mapping.unmapped
+    assert "service account is unknown" in unmapped.reason
+    assert rmap.allowed("~payments/pod[serviceaccount=billing]", "payments/StatefulSet/payments-db")
+    assert not rmap.allowed("~payments/*", "payments/StatefulSet/payments-db")
