@@ -7,6 +7,9 @@ as not analysed (``notes``).
 
 ``projectcalico.org/v3`` and ``crd.projectcalico.org/v1`` NetworkPolicy share the kind name
 NetworkPolicy with Kubernetes; ``analysis.manifests`` tells them apart by API group.
+
+Why one module of 420 lines: the strict reader of one CRD family's spec (policies, rules,
+entities, tiers, network sets), rule by rule, as ``analysis.ciliumpolicies`` is for Cilium's.
 """
 
 from __future__ import annotations

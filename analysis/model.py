@@ -4,6 +4,9 @@ Everything here is immutable and already validated: the loader (``manifests``) i
 place that turns untrusted YAML into these types, so the engine never re-checks input.
 Every object keeps the ``Source`` (file and line) it came from, because every statement the
 product makes about access must point at the line responsible for it.
+
+Why one module of 410 lines: the engine's vocabulary, every type the other modules share,
+in one place a newcomer reads first.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ environment: ``overlays/prod:shop/Deployment/web``.
 
 ``EnvironmentTree``, ``load_environments``, ``is_plain`` and ``RENDER_CACHE`` live in
 ``bot.inputs.environment_trees`` and are re-exported here, where their readers import them.
+
+Why one module of 510 lines: one flow, the diff of two repositories by environment
+(pairing each side's environments, the plain and prepared paths, the merge into one
+report), whose parts share ``MultiDiff`` and the side each error names.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ downstream (the engine, review comments) names lines a pull request author can f
 
 Files a kustomization consumes (resources, patches, components…) and files inside a chart
 are rendered, never also read as plain manifests.
+
+Why one module of 420 lines: discovering, planning and rendering environments are one
+step (a root's plan decides what it renders and which files it consumes).
 """
 
 from __future__ import annotations
