@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hypothesis import given, note, settings
+from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
 from analysis import prepared
 from analysis.compiler import tree_networks
 from analysis.diff import diff_maps, diff_trees
+from analysis.errors import ManifestError
 from analysis.manifests import load_files
 from analysis.outside import ClusterScope, outside_world
 from analysis.reachability import compute_map
@@ -75,7 +76,14 @@ def check_representatives(
         if o["kind"] == "ServiceAccount"
     }
     tree = load_files(files)
-    world = outside_world(tree, (tree,))
+    try:
+        world = outside_world(tree, (tree,))
+    except ManifestError as too_many:
+        # Past the bound on representatives (many independent label and service-account
+        # conditions multiply them) the tree is refused, naming the setting: fail closed.
+        assert "cluster_scope: partial" in str(too_many)
+        event("refused: too many representatives")
+        return
     partial = world.tree(tree)
     engine = compute_map(partial)
     assert engine.tree is partial
