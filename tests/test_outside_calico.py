@@ -80,11 +80,19 @@ def partial_calico_cases(draw: Draw) -> Case:
     namespaces = [concrete_namespace(n, draw(concrete_labels((*NS_KEYS, "zone")))) for n in names]
     extra: list[dict[str, Any]] = []
     pods = []
+    beside = sorted({ns for ns, _ in known if ns in defined})
     for i in range(draw(st.integers(1, 5))):
-        namespace = draw(st.sampled_from(names if i == 0 else [*defined, *names]))
         labels = draw(concrete_labels((*POD_KEYS, "role")))
+        if i and beside and draw(st.booleans()):
+            # Beside an account the tree labels, running as one it does not: selectors
+            # naming both must still tell their pods apart.
+            namespace = draw(st.sampled_from(beside))
+            others = [a for a in (*SERVICE_ACCOUNTS, OTHER_ACCOUNT) if (namespace, a) not in known]
+            account = draw(st.sampled_from(others))
+        else:
+            namespace = draw(st.sampled_from(names if i == 0 else [*defined, *names]))
+            account = draw(st.sampled_from((*SERVICE_ACCOUNTS, OTHER_ACCOUNT)))
         pod = concrete_pod(namespace, f"zz-concrete-{i}", labels)
-        account = draw(st.sampled_from((*SERVICE_ACCOUNTS, OTHER_ACCOUNT)))
         pod["spec"]["serviceAccountName"] = account
         pods.append(pod)
         made = {(a["metadata"]["namespace"], a["metadata"]["name"]) for a in extra}
